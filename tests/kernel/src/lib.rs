@@ -1,0 +1,1 @@
+//! Kernel tests live in tests/.
