@@ -1,0 +1,194 @@
+//! The untyped syntax tree. Every expression carries a unique `id` so later passes can keep
+//! side tables (types) indexed by it, and a `span` for diagnostics.
+
+use crate::Span;
+
+/// A whole script.
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    pub config: Vec<ConfigItem>,
+    pub probes: Vec<Probe>,
+    /// Number of expression ids handed out (ids are `0..n_exprs`).
+    pub n_exprs: u32,
+}
+
+/// One `key = value` of a `config = { ... }` block.
+#[derive(Debug, Clone)]
+pub struct ConfigItem {
+    pub key: String,
+    pub value: ConfigValue,
+    pub span: Span,
+}
+
+/// A config value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigValue {
+    Int(u64),
+    Str(String),
+    Ident(String),
+}
+
+/// An action block: attach points, an optional predicate and a body.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub attach_points: Vec<AttachPoint>,
+    pub predicate: Option<Expr>,
+    pub body: Block,
+    pub span: Span,
+}
+
+/// An attach point as written (`tracepoint:syscalls:sys_enter_read`); the compiler's
+/// providers split and interpret it.
+#[derive(Debug, Clone)]
+pub struct AttachPoint {
+    pub raw: String,
+    pub span: Span,
+}
+
+/// `{ stmt; ... }`.
+#[derive(Debug, Clone, Default)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// A statement.
+#[derive(Debug, Clone)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+/// Statement kinds.
+#[derive(Debug, Clone)]
+pub enum StmtKind {
+    Expr(Expr),
+    /// `target = value` or `target op= value`; target is a variable or a map element.
+    Assign { target: Expr, op: Option<BinOp>, value: Expr },
+    /// `let $x [: type] [= value]`.
+    Let { name: String, name_span: Span, ty: Option<TypeName>, value: Option<Expr> },
+    If { cond: Expr, then: Block, els: Option<Block> },
+    Unroll { count: Expr, body: Block },
+    While { cond: Expr, body: Block },
+    /// `for ($i : start..end)`.
+    ForRange { var: String, var_span: Span, start: Expr, end: Expr, body: Block },
+    /// `for ($kv : @map)`.
+    ForMap { var: String, var_span: Span, map: Expr, body: Block },
+    Break,
+    Continue,
+    Return,
+    Block(Block),
+}
+
+/// An expression with its id and span.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub id: u32,
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+/// Expression kinds.
+#[derive(Debug, Clone)]
+pub enum ExprKind {
+    Int(u64),
+    Str(String),
+    Bool(bool),
+    /// `$name`.
+    Var(String),
+    /// `@name` or `@name[keys]` (`@` alone has the empty name).
+    Map { name: String, keys: Vec<Expr> },
+    /// A bare identifier: a builtin (`pid`, `comm`, `args`, `arg0`) or a zero-argument call.
+    Ident(String),
+    /// `$1`..`$N`.
+    Positional(u32),
+    /// `$#`.
+    PositionalCount,
+    /// `name(args)`.
+    Call { name: String, name_span: Span, args: Vec<Expr> },
+    /// `base.field` / `base->field`; tuple access `$t.0` has field "0".
+    Field { base: Box<Expr>, field: String, field_span: Span },
+    /// `base[index]`.
+    Index { base: Box<Expr>, index: Box<Expr> },
+    Unary { op: UnOp, expr: Box<Expr> },
+    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
+    Cast { ty: TypeName, expr: Box<Expr> },
+    Tuple(Vec<Expr>),
+    /// `x++`, `--x`, ...
+    IncDec { target: Box<Expr>, increment: bool, prefix: bool },
+    /// Something that failed to parse; already reported.
+    Error,
+}
+
+/// A written type name (`uint32`, `string`, `int64*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeName {
+    pub name: String,
+    pub pointer: bool,
+    pub span: Span,
+}
+
+/// Unary operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnOp {
+    Not,
+    BitNot,
+    Neg,
+    Deref,
+    AddrOf,
+}
+
+/// Binary operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    BitAnd,
+    BitOr,
+    BitXor,
+    Shl,
+    Shr,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+}
+
+impl BinOp {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Mod => "%",
+            BinOp::BitAnd => "&",
+            BinOp::BitOr => "|",
+            BinOp::BitXor => "^",
+            BinOp::Shl => "<<",
+            BinOp::Shr => ">>",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::And => "&&",
+            BinOp::Or => "||",
+        }
+    }
+
+    /// True for comparisons, which yield a boolean.
+    pub fn is_comparison(self) -> bool {
+        matches!(self, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge)
+    }
+}

@@ -1,0 +1,251 @@
+//! Expressions, by precedence climbing (bpftrace `docs/language_parsing.md`, low to high):
+//! `?:`, `||`, `&&`, `|`, `^`, `&`, `== !=`, `< > <= >=`, `<< >>`, `+ -`, `* / %`, unary,
+//! postfix.
+
+use super::{describe, Parser};
+use crate::{
+    ast::{BinOp, Expr, ExprKind, TypeName, UnOp},
+    lexer::{Lexer, TokenKind},
+    Diagnostic, Span,
+};
+
+/// Binary operator levels, lowest first.
+const LEVELS: &[&[(&str, BinOp)]] = &[
+    &[("||", BinOp::Or)],
+    &[("&&", BinOp::And)],
+    &[("|", BinOp::BitOr)],
+    &[("^", BinOp::BitXor)],
+    &[("&", BinOp::BitAnd)],
+    &[("==", BinOp::Eq), ("!=", BinOp::Ne)],
+    &[("<", BinOp::Lt), (">", BinOp::Gt), ("<=", BinOp::Le), (">=", BinOp::Ge)],
+    &[("<<", BinOp::Shl), (">>", BinOp::Shr)],
+    &[("+", BinOp::Add), ("-", BinOp::Sub)],
+    &[("*", BinOp::Mul), ("/", BinOp::Div), ("%", BinOp::Mod)],
+];
+
+/// Type names accepted in casts.
+pub(crate) const CAST_TYPES: &[&str] = &[
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "string",
+];
+
+impl Parser<'_, '_> {
+    /// Parses an expression (the ternary level).
+    pub(crate) fn parse_expr(&mut self) -> Expr {
+        let cond = self.binary(0);
+        if !self.at("?") {
+            return cond;
+        }
+        self.bump();
+        let then = if self.at(":") { cond.clone() } else { self.parse_expr() };
+        self.expect(":");
+        let els = self.parse_expr();
+        let span = cond.span.to(els.span);
+        self.expr_node(ExprKind::Ternary { cond: Box::new(cond), then: Box::new(then), els: Box::new(els) }, span)
+    }
+
+    fn binary(&mut self, level: usize) -> Expr {
+        if level == LEVELS.len() {
+            return self.unary();
+        }
+        let mut lhs = self.binary(level + 1);
+        'outer: loop {
+            for (punct, op) in LEVELS[level] {
+                if self.at(punct) && !self.closes_predicate() {
+                    self.bump();
+                    let rhs = self.binary(level + 1);
+                    let span = lhs.span.to(rhs.span);
+                    lhs = self.expr_node(ExprKind::Binary { op: *op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span);
+                    continue 'outer;
+                }
+            }
+            return lhs;
+        }
+    }
+
+    /// A `/` followed by `{` closes a predicate (`/pid == 1/ {`) rather than dividing.
+    fn closes_predicate(&mut self) -> bool {
+        if !self.at("/") {
+            return false;
+        }
+        let after = self.peek().span.end as usize;
+        let mut probe_lexer = Lexer::new(self.text);
+        probe_lexer.reset(after);
+        matches!(probe_lexer.next_token(), Ok(t) if t.kind == TokenKind::Punct("{") || t.kind == TokenKind::Eof)
+    }
+
+    fn unary(&mut self) -> Expr {
+        let start = self.peek().span;
+        let op = match &self.peek().kind {
+            TokenKind::Punct("!") => Some(UnOp::Not),
+            TokenKind::Punct("~") => Some(UnOp::BitNot),
+            TokenKind::Punct("-") => Some(UnOp::Neg),
+            TokenKind::Punct("*") => Some(UnOp::Deref),
+            TokenKind::Punct("&") => Some(UnOp::AddrOf),
+            _ => None,
+        };
+        if let Some(op) = op {
+            self.bump();
+            let expr = self.unary();
+            let span = start.to(expr.span);
+            return self.expr_node(ExprKind::Unary { op, expr: Box::new(expr) }, span);
+        }
+        if self.at("++") || self.at("--") {
+            let increment = self.bump().kind == TokenKind::Punct("++");
+            let target = self.unary();
+            let span = start.to(target.span);
+            return self.expr_node(ExprKind::IncDec { target: Box::new(target), increment, prefix: true }, span);
+        }
+        if self.at("(") {
+            if let Some(ty) = self.try_cast_type() {
+                let expr = self.unary();
+                let span = start.to(expr.span);
+                return self.expr_node(ExprKind::Cast { ty, expr: Box::new(expr) }, span);
+            }
+        }
+        let primary = self.primary();
+        self.postfix(primary)
+    }
+
+    /// Recognises `(type)` / `(type *)` / `(struct x *)` at a `(`.
+    fn try_cast_type(&mut self) -> Option<TypeName> {
+        let open = self.peek().span;
+        let mut look = Lexer::new(self.text);
+        look.reset(open.end as usize);
+        let name = match look.next_token().ok()?.kind {
+            TokenKind::Ident(n) if CAST_TYPES.contains(&n.as_str()) => n,
+            TokenKind::Ident(n) if n == "struct" || n == "union" || n == "enum" => {
+                let end = self.text[open.end as usize..].find(')').map_or(self.text.len(), |i| open.end as usize + i + 1);
+                let span = Span::new(open.start as usize, end);
+                self.error(super::not_supported(span, "casts to C types (BTF)"));
+                return None;
+            }
+            _ => return None,
+        };
+        let mut t = look.next_token().ok()?;
+        let pointer = t.kind == TokenKind::Punct("*");
+        if pointer {
+            t = look.next_token().ok()?;
+        }
+        if t.kind != TokenKind::Punct(")") {
+            return None;
+        }
+        let span = Span::new(open.start as usize, t.span.end as usize);
+        self.bump();
+        self.lexer.reset(t.span.end as usize);
+        Some(TypeName { name, pointer, span })
+    }
+
+    fn primary(&mut self) -> Expr {
+        let token = self.bump();
+        let span = token.span;
+        match token.kind {
+            TokenKind::Int(n) => self.expr_node(ExprKind::Int(n), span),
+            TokenKind::Str(s) => self.expr_node(ExprKind::Str(s), span),
+            TokenKind::Var(name) => self.expr_node(ExprKind::Var(name), span),
+            TokenKind::Positional(n) => self.expr_node(ExprKind::Positional(n), span),
+            TokenKind::PositionalCount => self.expr_node(ExprKind::PositionalCount, span),
+            TokenKind::Map(name) => {
+                let mut keys = Vec::new();
+                let mut end = span;
+                if self.at("[") {
+                    self.bump();
+                    loop {
+                        keys.push(self.parse_expr());
+                        if !self.eat(",") {
+                            break;
+                        }
+                    }
+                    end = self.peek().span;
+                    self.expect("]");
+                }
+                self.expr_node(ExprKind::Map { name, keys }, span.to(end))
+            }
+            TokenKind::Ident(name) if name == "true" || name == "false" => {
+                self.expr_node(ExprKind::Bool(name == "true"), span)
+            }
+            TokenKind::Ident(name) => {
+                if self.at("(") {
+                    self.bump();
+                    let mut args = Vec::new();
+                    while !self.at(")") && self.peek().kind != TokenKind::Eof {
+                        args.push(self.parse_expr());
+                        if !self.eat(",") {
+                            break;
+                        }
+                    }
+                    let end = self.peek().span;
+                    self.expect(")");
+                    self.expr_node(ExprKind::Call { name, name_span: span, args }, span.to(end))
+                } else {
+                    self.expr_node(ExprKind::Ident(name), span)
+                }
+            }
+            TokenKind::Punct("(") => {
+                if self.at(")") {
+                    let end = self.bump().span;
+                    return self.expr_node(ExprKind::Tuple(vec![]), span.to(end));
+                }
+                let first = self.parse_expr();
+                if self.at(",") {
+                    let mut items = vec![first];
+                    while self.eat(",") {
+                        if self.at(")") {
+                            break;
+                        }
+                        items.push(self.parse_expr());
+                    }
+                    let end = self.peek().span;
+                    self.expect(")");
+                    return self.expr_node(ExprKind::Tuple(items), span.to(end));
+                }
+                self.expect(")");
+                first
+            }
+            other => {
+                self.error(Diagnostic::error(
+                    format!("expected an expression, found {}", describe(&other)),
+                    span,
+                    "expected an expression",
+                ));
+                self.error_expr(span)
+            }
+        }
+    }
+
+    fn postfix(&mut self, mut expr: Expr) -> Expr {
+        loop {
+            if self.at(".") || self.at("->") {
+                self.bump();
+                let token = self.bump();
+                let field = match token.kind {
+                    TokenKind::Ident(f) => f,
+                    TokenKind::Int(n) => n.to_string(),
+                    other => {
+                        self.error(Diagnostic::error(
+                            format!("expected a field name, found {}", describe(&other)),
+                            token.span,
+                            "expected a field name",
+                        ));
+                        return self.error_expr(token.span);
+                    }
+                };
+                let span = expr.span.to(token.span);
+                expr = self.expr_node(ExprKind::Field { base: Box::new(expr), field, field_span: token.span }, span);
+            } else if self.at("[") {
+                self.bump();
+                let index = self.parse_expr();
+                let end = self.peek().span;
+                self.expect("]");
+                let span = expr.span.to(end);
+                expr = self.expr_node(ExprKind::Index { base: Box::new(expr), index: Box::new(index) }, span);
+            } else if self.at("++") || self.at("--") {
+                let token = self.bump();
+                let span = expr.span.to(token.span);
+                let increment = token.kind == TokenKind::Punct("++");
+                expr = self.expr_node(ExprKind::IncDec { target: Box::new(expr), increment, prefix: false }, span);
+            } else {
+                return expr;
+            }
+        }
+    }
+}
