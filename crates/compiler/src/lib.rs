@@ -1,1 +1,149 @@
-//! placeholder
+//! The bpftrace compiler: source text to a loadable BPF ELF object and a manifest, with no
+//! LLVM and no kernel access. Kernel facts come in through [`Target`].
+//!
+//! The pipeline, in order (each step has a dump behind `--emit`):
+//! parse (syntax crate) → [`check`] (probe expansion, names, types) → [`lower`] (typed AST →
+//! IR, one program per attach point) → [`emit`] (labels and map loads resolved) →
+//! [`object`] (ELF). Checking comes before lowering because lowering needs every map's type,
+//! which may come from a later probe.
+#![forbid(unsafe_code)]
+
+pub mod check;
+pub mod emit;
+pub mod ir;
+mod lower;
+pub mod manifest;
+pub mod object;
+pub mod providers;
+pub mod target;
+pub mod types;
+
+pub use manifest::Manifest;
+pub use target::Target;
+pub use types::Ty;
+
+use bpfscope_syntax::{ast::Program, Diagnostics, SourceFile};
+
+use crate::{
+    manifest::{ProgramDesc, COUNTERS_MAP, RINGBUF_MAP},
+    object::{map_type, MapDef},
+};
+
+/// Run-time facts that change the generated code.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `$1..$N`.
+    pub positional: Vec<String>,
+    /// The child's pid with `-c`.
+    pub cpid: Option<u32>,
+    /// `-p PID`: only events of this process.
+    pub pid_filter: Option<u32>,
+    /// CLOCK_BOOTTIME at start, for `elapsed`.
+    pub start_boot_ns: u64,
+}
+
+/// The result of a successful compilation.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub ast: Program,
+    pub checked: check::Checked,
+    pub ir: Vec<ir::IrProgram>,
+    pub programs: Vec<emit::Emitted>,
+    pub elf: Vec<u8>,
+    pub manifest: Manifest,
+}
+
+/// Ring buffer size in bytes (a power of two and a multiple of the page size).
+const RINGBUF_SIZE: u32 = 1 << 20;
+
+/// Compiles a program. On failure the diagnostics say why.
+pub fn compile(file: &SourceFile, target: &dyn Target, options: &Options, diags: &mut Diagnostics) -> Option<Compiled> {
+    let ast = bpfscope_syntax::parse(file, diags);
+    if diags.has_errors() {
+        return None;
+    }
+    if ast.probes.is_empty() {
+        diags.push(bpfscope_syntax::Diagnostic::error(
+            "no probes to attach",
+            bpfscope_syntax::Span::new(0, file.text.len().min(1)),
+            "the program has no action blocks",
+        ).with_help("write a probe, e.g. `tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }`"));
+        return None;
+    }
+    let checked = check::check(&ast, target, options, diags)?;
+    let mut ir = Vec::new();
+    let mut manifest = Manifest {
+        maps: checked.maps.clone(),
+        printfs: checked.printfs.clone(),
+        prints: checked.prints.clone(),
+        time_formats: checked.time_formats.clone(),
+        ringbuf_size: RINGBUF_SIZE,
+        ..Manifest::default()
+    };
+    for (probe_index, probe) in ast.probes.iter().enumerate() {
+        for spec in &checked.probes[probe_index].specs {
+            let name = program_name(manifest.programs.len(), spec);
+            match lower::lower_probe(&checked, probe_index, probe, spec, &name, target, options) {
+                Ok(program) => ir.push(program),
+                Err(d) => {
+                    diags.push(d);
+                    return None;
+                }
+            }
+            manifest.programs.push(ProgramDesc {
+                name,
+                probe: spec.clone(),
+                display: spec.display(),
+                span: probe.span,
+                insn_spans: Vec::new(),
+            });
+        }
+    }
+    let programs: Vec<emit::Emitted> = ir.iter().map(emit::emit).collect();
+    for (desc, program) in manifest.programs.iter_mut().zip(&programs) {
+        desc.insn_spans = program.spans.clone();
+    }
+    let sections: Vec<(emit::Emitted, String)> =
+        programs.iter().zip(&manifest.programs).map(|(p, d)| (p.clone(), d.probe.section())).collect();
+    let elf = object::write(&sections, &map_defs(&manifest));
+    Some(Compiled { ast, checked, ir, programs, elf, manifest })
+}
+
+/// The kernel maps: user maps, the ring buffer and the internal counters.
+pub fn map_defs(manifest: &Manifest) -> Vec<MapDef> {
+    let mut defs: Vec<MapDef> = manifest
+        .maps
+        .iter()
+        .map(|m| MapDef {
+            name: m.bpf_name.clone(),
+            map_type: if m.value.is_aggregate() { map_type::PERCPU_HASH } else { map_type::HASH },
+            key_size: m.key_size(),
+            value_size: m.value.value_size(),
+            max_entries: m.max_entries,
+        })
+        .collect();
+    defs.push(MapDef { name: RINGBUF_MAP.into(), map_type: map_type::RINGBUF, key_size: 0, value_size: 0, max_entries: manifest.ringbuf_size });
+    defs.push(MapDef {
+        name: COUNTERS_MAP.into(),
+        map_type: map_type::ARRAY,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1 + manifest.maps.len() as u32,
+    });
+    defs
+}
+
+/// A kernel-legal program name (at most 15 bytes), unique by its index prefix.
+fn program_name(index: usize, spec: &providers::ProbeSpec) -> String {
+    let tail = match spec {
+        providers::ProbeSpec::Tracepoint { name, .. } => name.clone(),
+        other => other.section().split('/').next_back().unwrap_or("probe").to_string(),
+    };
+    let clean: String = tail.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let mut name = format!("p{index}_{clean}");
+    name.truncate(15);
+    name
+}
+
+#[cfg(test)]
+mod tests;

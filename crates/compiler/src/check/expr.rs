@@ -1,0 +1,226 @@
+//! Expression typing.
+
+use bpfscope_syntax::{
+    ast::{BinOp, Expr, ExprKind, UnOp},
+    suggest, Diagnostic,
+};
+
+use super::{builtins, calls, diagnostics, Cx};
+use crate::{types::MapValue, Ty};
+
+impl Cx<'_> {
+    /// Types an expression, records the type under its id and returns it.
+    pub(crate) fn expr(&mut self, e: &Expr) -> Ty {
+        let ty = self.expr_inner(e);
+        self.out.types[e.id as usize] = ty.clone();
+        ty
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> Ty {
+        match &e.kind {
+            ExprKind::Int(n) => {
+                if *n > i64::MAX as u64 {
+                    Ty::U64
+                } else {
+                    Ty::I64
+                }
+            }
+            ExprKind::Bool(_) => Ty::Bool,
+            ExprKind::Str(s) => Ty::Str(s.len() as u32 + 1),
+            ExprKind::Var(name) => match self.lookup_var(name) {
+                Some(ty) => ty.clone(),
+                None => {
+                    let names = self.var_names();
+                    let suggestion = suggest(name, names.iter().map(String::as_str)).map(str::to_string);
+                    self.error(diagnostics::undefined_var(e.span, name, suggestion.as_deref()));
+                    Ty::Error
+                }
+            },
+            ExprKind::Map { name, keys } => self.map_read(name, keys, e),
+            ExprKind::Ident(name) => builtins::builtin_type(self, name, e.span),
+            ExprKind::Positional(n) => match self.options.positional.get(*n as usize - 1) {
+                Some(p) if p.parse::<i64>().is_ok() => Ty::I64,
+                Some(p) => Ty::Str(p.len() as u32 + 1),
+                None => Ty::I64,
+            },
+            ExprKind::PositionalCount => Ty::I64,
+            ExprKind::Call { .. } => calls::call(self, e),
+            ExprKind::Field { base, field, field_span } => {
+                if matches!(&base.kind, ExprKind::Ident(n) if n == "args") {
+                    self.out.types[base.id as usize] = Ty::None;
+                    return builtins::args_field(self, field, field_span.to(base.span));
+                }
+                let base_ty = self.expr(base);
+                self.tuple_element(&base_ty, field.parse().ok(), *field_span)
+            }
+            ExprKind::Index { base, index } => {
+                let base_ty = self.expr(base);
+                self.expr(index);
+                let idx = match index.kind {
+                    ExprKind::Int(n) => Some(n as usize),
+                    _ => None,
+                };
+                if !matches!(base_ty, Ty::Tuple(_) | Ty::Error) {
+                    self.error(diagnostics::not_supported(e.span, "indexing into values other than tuples"));
+                    return Ty::Error;
+                }
+                self.tuple_element(&base_ty, idx, index.span)
+            }
+            ExprKind::Unary { op, expr } => {
+                let ty = self.expr(expr);
+                match op {
+                    UnOp::Deref | UnOp::AddrOf => {
+                        self.error(diagnostics::not_supported(e.span, "pointer dereferences and address-of"));
+                        Ty::Error
+                    }
+                    _ if ty == Ty::Error => Ty::Error,
+                    _ if !ty.is_integer() => {
+                        self.error(diagnostics::type_mismatch(expr.span, "a unary operator", "an integer", &ty));
+                        Ty::Error
+                    }
+                    UnOp::Not => Ty::Bool,
+                    UnOp::Neg => Ty::I64,
+                    UnOp::BitNot => match ty {
+                        Ty::Bool => Ty::U64,
+                        t => Ty::Int { bits: 64, signed: t.is_signed() },
+                    },
+                }
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (l, r) = (self.expr(lhs), self.expr(rhs));
+                self.binary(*op, &l, &r, e)
+            }
+            ExprKind::Ternary { cond, then, els } => {
+                let c = self.expr(cond);
+                if !c.is_integer() && c != Ty::Error {
+                    self.error(diagnostics::type_mismatch(cond.span, "a condition", "an integer or bool", &c));
+                }
+                let (a, b) = (self.expr(then), self.expr(els));
+                if a.is_integer() && b.is_integer() {
+                    Ty::Int { bits: 64, signed: a.is_signed() || b.is_signed() }
+                } else if a.accepts(&b) && a != Ty::None {
+                    a.unify(&b)
+                } else {
+                    self.error(Diagnostic::error(
+                        format!("the branches of `?:` have different types: `{}` and `{}`", a.name(), b.name()),
+                        e.span,
+                        "branches must have the same type",
+                    ));
+                    Ty::Error
+                }
+            }
+            ExprKind::Cast { ty, expr } => {
+                let inner = self.expr(expr);
+                let Some(target) = self.type_name(ty) else { return Ty::Error };
+                if matches!(target, Ty::Str(_)) || !inner.is_integer() && inner != Ty::Error {
+                    self.error(Diagnostic::error(
+                        format!("cannot cast `{}` to `{}`", inner.name(), target.name()),
+                        e.span,
+                        "only integer casts are supported",
+                    ));
+                    return Ty::Error;
+                }
+                target
+            }
+            ExprKind::Tuple(items) => {
+                let tys: Vec<Ty> = items.iter().map(|i| self.expr(i)).collect();
+                for (item, ty) in items.iter().zip(&tys) {
+                    if *ty == Ty::None {
+                        self.error(Diagnostic::error("this expression has no value to put in a tuple", item.span, "returns nothing"));
+                    }
+                }
+                Ty::Tuple(tys)
+            }
+            ExprKind::IncDec { target, .. } => {
+                match &target.kind {
+                    ExprKind::Var(name) => {
+                        let ty = self.expr(target);
+                        if !ty.is_integer() && ty != Ty::Error {
+                            self.error(diagnostics::type_mismatch(target.span, &format!("`${name}`"), "an integer", &ty));
+                        }
+                    }
+                    ExprKind::Map { name, keys } => {
+                        let key = self.map_key(keys);
+                        self.define_map(name, key, MapValue::Plain(Ty::I64), target.span);
+                        self.out.types[target.id as usize] = Ty::I64;
+                    }
+                    _ => self.error(Diagnostic::error("`++` and `--` need a `$variable` or a `@map`", target.span, "not assignable")),
+                }
+                Ty::I64
+            }
+            ExprKind::Error => Ty::Error,
+        }
+    }
+
+    fn tuple_element(&mut self, base: &Ty, index: Option<usize>, span: bpfscope_syntax::Span) -> Ty {
+        match (base, index) {
+            (Ty::Error, _) => Ty::Error,
+            (Ty::Tuple(items), Some(i)) if i < items.len() => items[i].clone(),
+            (Ty::Tuple(items), _) => {
+                self.error(Diagnostic::error(
+                    format!("tuple index out of range: the tuple has {} elements", items.len()),
+                    span,
+                    "expected a literal index",
+                ));
+                Ty::Error
+            }
+            (other, _) => {
+                self.error(Diagnostic::error(format!("`{}` has no fields", other.name()), span, "not a tuple")
+                    .with_note("struct field access through BTF is not supported yet"));
+                Ty::Error
+            }
+        }
+    }
+
+    fn map_read(&mut self, name: &str, keys: &[Expr], e: &Expr) -> Ty {
+        let key = self.map_key(keys);
+        let display = format!("@{name}");
+        let Some(&id) = self.out.map_index.get(&display) else {
+            if self.final_pass {
+                let names: Vec<String> = self.out.map_index.keys().cloned().collect();
+                self.error(Diagnostic::error(format!("map `{display}` is read but never assigned"), e.span, "never assigned")
+                    .with_suggestion(suggest(&display, names.iter().map(String::as_str))));
+            }
+            return Ty::Error;
+        };
+        let desc = self.out.maps[id].clone();
+        match (&desc.key, &key) {
+            (None, None) => {}
+            (Some(a), Some(b)) if a.accepts(b) => {}
+            _ => {
+                self.error(Diagnostic::error(format!("map `{display}` is read with a different key than it is assigned with"), e.span, "inconsistent key"));
+                return Ty::Error;
+            }
+        }
+        match desc.value {
+            MapValue::Plain(ty) => ty,
+            other => {
+                self.error(diagnostics::not_supported(e.span, &format!("reads of `{}()` aggregations inside probes", other.name())).with_help(format!("print it with `print({display})`")));
+                Ty::Error
+            }
+        }
+    }
+
+    fn binary(&mut self, op: BinOp, l: &Ty, r: &Ty, e: &Expr) -> Ty {
+        if *l == Ty::Error || *r == Ty::Error {
+            return if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) { Ty::Bool } else { Ty::Error };
+        }
+        if l.is_integer() && r.is_integer() {
+            return match op {
+                _ if op.is_comparison() => Ty::Bool,
+                BinOp::And | BinOp::Or => Ty::Bool,
+                BinOp::Sub => Ty::I64,
+                _ => Ty::Int { bits: 64, signed: l.is_signed() || r.is_signed() },
+            };
+        }
+        if matches!((l, r), (Ty::Str(_), Ty::Str(_))) && matches!(op, BinOp::Eq | BinOp::Ne) {
+            return Ty::Bool;
+        }
+        self.error(Diagnostic::error(
+            format!("type mismatch for `{}`: `{}` and `{}`", op.as_str(), l.name(), r.name()),
+            e.span,
+            "incompatible operands",
+        ));
+        Ty::Error
+    }
+}

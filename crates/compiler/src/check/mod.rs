@@ -1,0 +1,437 @@
+//! The checker: expands probes, resolves names and gives every expression a type.
+//!
+//! It runs twice over the program. The first run only learns map types (a map takes the type
+//! of its first assignment in source order, wherever it is read), with its diagnostics thrown
+//! away; the second run checks everything against that map table and reports. Types are kept
+//! in a side table indexed by expression id, which lowering reads.
+
+mod builtins;
+mod calls;
+mod diagnostics;
+mod expr;
+
+pub(crate) use builtins::field_type as builtins_field_type;
+
+use std::collections::{BTreeMap, HashMap};
+
+use bpfscope_syntax::{
+    ast::{Block, ConfigValue, Expr, ExprKind, Program, Stmt, StmtKind},
+    suggest, Diagnostic, Diagnostics, Span,
+};
+
+use crate::{
+    manifest::{MapDesc, PrintfDesc},
+    providers::{self, ProbeSpec},
+    target::Target,
+    types::MapValue,
+    Options, Ty,
+};
+
+/// The checked program: the AST's side tables.
+#[derive(Debug, Clone, Default)]
+pub struct Checked {
+    /// Type of each expression, by id.
+    pub types: Vec<Ty>,
+    pub maps: Vec<MapDesc>,
+    pub map_index: HashMap<String, usize>,
+    pub probes: Vec<CheckedProbe>,
+    pub printfs: Vec<PrintfDesc>,
+    pub prints: Vec<Ty>,
+    pub time_formats: Vec<String>,
+    /// For `printf`, `print(value)` and `time` calls: expression id → index in the tables above.
+    pub call_slot: HashMap<u32, usize>,
+    pub max_strlen: u32,
+    pub max_map_keys: u32,
+}
+
+/// One action block after expansion.
+#[derive(Debug, Clone, Default)]
+pub struct CheckedProbe {
+    pub specs: Vec<ProbeSpec>,
+    /// Every `$variable` of the block and its (unified) type.
+    pub vars: BTreeMap<String, Ty>,
+}
+
+/// Checks a parsed program. Returns `None` when errors were reported.
+pub fn check(program: &Program, target: &dyn Target, options: &Options, diags: &mut Diagnostics) -> Option<Checked> {
+    let mut learned = Checked::default();
+    for pass in 0..2 {
+        let mut pass_diags = Diagnostics::default();
+        let mut cx = Cx {
+            target,
+            options,
+            diags: &mut pass_diags,
+            out: Checked {
+                types: vec![Ty::Error; program.n_exprs as usize],
+                maps: std::mem::take(&mut learned.maps),
+                map_index: std::mem::take(&mut learned.map_index),
+                max_strlen: 64,
+                max_map_keys: 4096,
+                ..Checked::default()
+            },
+            scopes: Vec::new(),
+            specs: Vec::new(),
+            vars: BTreeMap::new(),
+            loop_depth: 0,
+            final_pass: pass == 1,
+        };
+        cx.config(program);
+        for probe in &program.probes {
+            cx.probe(probe);
+        }
+        learned = cx.out;
+        if pass == 1 {
+            diags.items.extend(pass_diags.items);
+        }
+    }
+    (!diags.has_errors()).then_some(learned)
+}
+
+/// The checker's state while walking one program.
+pub(crate) struct Cx<'a> {
+    pub(crate) target: &'a dyn Target,
+    pub(crate) options: &'a Options,
+    pub(crate) diags: &'a mut Diagnostics,
+    pub(crate) out: Checked,
+    scopes: Vec<HashMap<String, Ty>>,
+    pub(crate) specs: Vec<ProbeSpec>,
+    vars: BTreeMap<String, Ty>,
+    loop_depth: u32,
+    /// Only the final pass reports "never assigned" map reads.
+    pub(crate) final_pass: bool,
+}
+
+const CONFIG_KEYS: &[&str] = &[
+    "max_map_keys", "max_strlen", "print_maps_on_exit", "stack_mode", "perf_rb_pages", "missing_probes", "license",
+    "log_size", "on_stack_limit", "max_probes", "max_bpf_progs", "str_trunc_trailer", "cpp_demangle",
+    "lazy_symbolication", "cache_user_symbols", "show_debug_info", "max_cat_bytes", "max_type_res_iterations",
+];
+
+/// The largest string the compiler keeps on the 512-byte BPF stack.
+const MAX_STRLEN_LIMIT: u64 = 200;
+
+impl Cx<'_> {
+    pub(crate) fn error(&mut self, diagnostic: Diagnostic) {
+        self.diags.push(diagnostic);
+    }
+
+    fn config(&mut self, program: &Program) {
+        for item in &program.config {
+            let key = item.key.to_ascii_lowercase();
+            let key = key.strip_prefix("bpftrace_").unwrap_or(&key).to_string();
+            let key = match key.as_str() {
+                "map_keys_max" => "max_map_keys".to_string(),
+                "strlen" => "max_strlen".to_string(),
+                _ => key,
+            };
+            if !CONFIG_KEYS.contains(&key.as_str()) {
+                self.error(
+                    Diagnostic::error(format!("unknown config variable `{}`", item.key), item.span, "not a config variable")
+                        .with_suggestion(suggest(&key, CONFIG_KEYS.iter().copied())),
+                );
+                continue;
+            }
+            let int = match &item.value {
+                ConfigValue::Int(n) => Some(*n),
+                _ => None,
+            };
+            match key.as_str() {
+                "max_map_keys" => match int {
+                    Some(n) if n > 0 && n <= u32::MAX as u64 => self.out.max_map_keys = n as u32,
+                    _ => self.error(Diagnostic::error("`max_map_keys` must be a positive integer", item.span, "invalid value")),
+                },
+                "max_strlen" => match int {
+                    Some(n) if n > 0 && n <= MAX_STRLEN_LIMIT => self.out.max_strlen = n as u32,
+                    _ => self.error(
+                        Diagnostic::error(format!("`max_strlen` must be between 1 and {MAX_STRLEN_LIMIT}"), item.span, "invalid value")
+                            .with_note("bpfscope keeps strings on the 512-byte BPF stack"),
+                    ),
+                },
+                _ => {}
+            }
+        }
+    }
+
+    fn probe(&mut self, probe: &bpfscope_syntax::ast::Probe) {
+        let mut specs = Vec::new();
+        for ap in &probe.attach_points {
+            match providers::expand(ap, self.target) {
+                Ok(expanded) => specs.extend(expanded),
+                Err(d) => self.error(d),
+            }
+        }
+        self.specs = specs.clone();
+        self.vars = BTreeMap::new();
+        self.scopes = vec![HashMap::new()];
+        if let Some(pred) = &probe.predicate {
+            let ty = self.expr(pred);
+            if !ty.is_integer() && ty != Ty::Error {
+                self.error(diagnostics::type_mismatch(pred.span, "a predicate", "an integer or bool", &ty));
+            }
+        }
+        self.block_inner(&probe.body);
+        self.out.probes.push(CheckedProbe { specs, vars: std::mem::take(&mut self.vars) });
+    }
+
+    fn block(&mut self, block: &Block) {
+        self.scopes.push(HashMap::new());
+        self.block_inner(block);
+        self.scopes.pop();
+    }
+
+    fn block_inner(&mut self, block: &Block) {
+        for stmt in &block.stmts {
+            self.stmt(stmt);
+        }
+    }
+
+    fn stmt(&mut self, stmt: &Stmt) {
+        match &stmt.kind {
+            StmtKind::Expr(e) => {
+                self.expr(e);
+            }
+            StmtKind::Assign { target, op, value } => self.assign(target, *op, value, stmt.span),
+            StmtKind::Let { name, name_span, ty, value } => {
+                if self.lookup_var(name).is_some() {
+                    self.error(Diagnostic::error(format!("variable `${name}` is already declared"), *name_span, "declared again here"));
+                }
+                let declared = ty.as_ref().and_then(|t| self.type_name(t));
+                let value_ty = value.as_ref().map(|v| self.expr(v));
+                let var_ty = match (declared, value_ty) {
+                    (Some(d), Some(v)) => {
+                        if !d.accepts(&v) {
+                            self.error(diagnostics::type_mismatch(value.as_ref().expect("value").span, "this assignment", &d.name(), &v));
+                        }
+                        d
+                    }
+                    (Some(d), None) => d,
+                    (None, Some(v)) => v,
+                    (None, None) => Ty::I64,
+                };
+                self.declare_var(name, var_ty);
+            }
+            StmtKind::If { cond, then, els } => {
+                self.condition(cond);
+                self.block(then);
+                if let Some(els) = els {
+                    self.block(els);
+                }
+            }
+            StmtKind::Unroll { count, body } => {
+                match count.kind {
+                    ExprKind::Int(n) if (1..=100).contains(&n) => {}
+                    _ => self.error(Diagnostic::error("`unroll` needs an integer literal from 1 to 100", count.span, "not a literal in 1..=100")),
+                }
+                self.expr(count);
+                self.block(body);
+            }
+            StmtKind::While { cond, body } => {
+                self.condition(cond);
+                self.loop_body(body);
+            }
+            StmtKind::ForRange { var, start, end, body, .. } => {
+                for bound in [start, end] {
+                    let ty = self.expr(bound);
+                    if !ty.is_integer() && ty != Ty::Error {
+                        self.error(diagnostics::type_mismatch(bound.span, "a range bound", "an integer", &ty));
+                    }
+                }
+                self.scopes.push(HashMap::new());
+                self.declare_var(var, Ty::I64);
+                self.loop_body(body);
+                self.scopes.pop();
+            }
+            StmtKind::ForMap { map, .. } => {
+                self.error(crate::check::diagnostics::not_supported(map.span, "`for` loops over maps"));
+            }
+            StmtKind::Break | StmtKind::Continue => {
+                if self.loop_depth == 0 {
+                    self.error(Diagnostic::error("`break` and `continue` are only allowed in loops", stmt.span, "not in a loop"));
+                }
+            }
+            StmtKind::Return => {}
+            StmtKind::Block(b) => self.block(b),
+        }
+    }
+
+    fn loop_body(&mut self, body: &Block) {
+        self.loop_depth += 1;
+        self.block(body);
+        self.loop_depth -= 1;
+    }
+
+    fn condition(&mut self, cond: &Expr) {
+        let ty = self.expr(cond);
+        if !ty.is_integer() && ty != Ty::Error {
+            self.error(diagnostics::type_mismatch(cond.span, "a condition", "an integer or bool", &ty));
+        }
+    }
+
+    fn assign(&mut self, target: &Expr, op: Option<bpfscope_syntax::ast::BinOp>, value: &Expr, span: Span) {
+        match &target.kind {
+            ExprKind::Map { name, keys } => {
+                let map_value = match (op, calls::aggregate(self, value)) {
+                    (None, Some(agg)) => agg,
+                    (Some(_), Some(_)) => {
+                        self.error(Diagnostic::error("aggregations cannot be combined with a compound assignment", value.span, "use `=`"));
+                        return;
+                    }
+                    (op, None) => {
+                        let ty = self.expr(value);
+                        if op.is_some() && !ty.is_integer() && ty != Ty::Error {
+                            self.error(diagnostics::type_mismatch(value.span, "a compound assignment", "an integer", &ty));
+                        }
+                        if ty == Ty::None {
+                            self.error(Diagnostic::error("this expression has no value to assign", value.span, "returns nothing"));
+                            return;
+                        }
+                        MapValue::Plain(ty)
+                    }
+                };
+                let key_ty = self.map_key(keys);
+                self.define_map(name, key_ty, map_value, target.span);
+                self.out.types[target.id as usize] = Ty::None;
+            }
+            ExprKind::Var(name) => {
+                let ty = self.expr(value);
+                if ty == Ty::None {
+                    self.error(Diagnostic::error("this expression has no value to assign", value.span, "returns nothing"));
+                    return;
+                }
+                if let Some(existing) = self.lookup_var(name).cloned() {
+                    if !existing.accepts(&ty) || (op.is_some() && !existing.is_integer()) {
+                        self.error(diagnostics::type_mismatch(value.span, &format!("`${name}`"), &existing.name(), &ty));
+                    }
+                    let unified = existing.unify(&ty);
+                    self.set_var(name, unified.clone());
+                    self.out.types[target.id as usize] = unified;
+                } else if op.is_some() {
+                    self.error(diagnostics::undefined_var(target.span, name, None));
+                } else {
+                    self.declare_var(name, ty.clone());
+                    self.out.types[target.id as usize] = ty;
+                }
+            }
+            _ => {
+                self.expr(value);
+                self.error(Diagnostic::error("can only assign to a `$variable` or a `@map`", target.span, "not assignable"));
+            }
+        }
+        let _ = span;
+    }
+
+    /// Types the keys of a map access; `None` for a scalar map.
+    pub(crate) fn map_key(&mut self, keys: &[Expr]) -> Option<Ty> {
+        let tys: Vec<Ty> = keys.iter().map(|k| self.expr(k)).collect();
+        for (k, ty) in keys.iter().zip(&tys) {
+            if *ty == Ty::None {
+                self.error(Diagnostic::error("this expression has no value to use as a key", k.span, "returns nothing"));
+            }
+        }
+        match tys.len() {
+            0 => None,
+            1 => Some(tys.into_iter().next().expect("one")),
+            _ => Some(Ty::Tuple(tys)),
+        }
+    }
+
+    /// Records or checks a map's key and value types.
+    pub(crate) fn define_map(&mut self, name: &str, key: Option<Ty>, value: MapValue, span: Span) {
+        let display = format!("@{name}");
+        if let Some(&id) = self.out.map_index.get(&display) {
+            let desc = &self.out.maps[id];
+            let key_ok = match (&desc.key, &key) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.accepts(b),
+                _ => false,
+            };
+            if !key_ok {
+                let was = desc.key.as_ref().map_or("no key".to_string(), |k| format!("key `{}`", k.name()));
+                let now = key.as_ref().map_or("no key".to_string(), |k| format!("key `{}`", k.name()));
+                self.error(Diagnostic::error(format!("map `{display}` is used with {now} here but with {was} elsewhere"), span, "inconsistent key"));
+                return;
+            }
+            if !desc.value.compatible(&value) {
+                let was = desc.value.name();
+                self.error(Diagnostic::error(
+                    format!("map `{display}` holds `{was}` elsewhere but is assigned `{}` here", value.name()),
+                    span,
+                    "inconsistent value type",
+                ));
+                return;
+            }
+            let desc = &mut self.out.maps[id];
+            if let (Some(a), Some(b)) = (&desc.key, &key) {
+                desc.key = Some(a.unify(b));
+            }
+            if let (MapValue::Plain(a), MapValue::Plain(b)) = (&desc.value, &value) {
+                desc.value = MapValue::Plain(a.unify(b));
+            }
+            return;
+        }
+        let id = self.out.maps.len();
+        let bpf_name: String = format!("AT_{name}").chars().take(15).collect();
+        let max_entries = if key.is_none() && !value.has_bucket() { 1 } else { self.out.max_map_keys };
+        self.out.maps.push(MapDesc { name: display.clone(), bpf_name, key, value, max_entries });
+        self.out.map_index.insert(display, id);
+    }
+
+    pub(crate) fn lookup_var(&self, name: &str) -> Option<&Ty> {
+        self.scopes.iter().rev().find_map(|s| s.get(name))
+    }
+
+    fn declare_var(&mut self, name: &str, ty: Ty) {
+        let unified = match self.vars.get(name) {
+            Some(prev) => prev.unify(&ty),
+            None => ty.clone(),
+        };
+        self.vars.insert(name.to_string(), unified);
+        self.scopes.last_mut().expect("scope").insert(name.to_string(), ty);
+    }
+
+    fn set_var(&mut self, name: &str, ty: Ty) {
+        for scope in self.scopes.iter_mut().rev() {
+            if let Some(slot) = scope.get_mut(name) {
+                *slot = ty.clone();
+                break;
+            }
+        }
+        let unified = self.vars.get(name).map_or(ty.clone(), |p| p.unify(&ty));
+        self.vars.insert(name.to_string(), unified);
+    }
+
+    /// Every variable name in scope, for suggestions.
+    pub(crate) fn var_names(&self) -> Vec<String> {
+        self.scopes.iter().flat_map(|s| s.keys().cloned()).collect()
+    }
+
+    /// Resolves a written type name.
+    pub(crate) fn type_name(&mut self, ty: &bpfscope_syntax::ast::TypeName) -> Option<Ty> {
+        let resolved = match ty.name.as_str() {
+            "bool" => Ty::Bool,
+            "int8" => Ty::Int { bits: 8, signed: true },
+            "int16" => Ty::Int { bits: 16, signed: true },
+            "int32" => Ty::Int { bits: 32, signed: true },
+            "int64" => Ty::I64,
+            "uint8" => Ty::Int { bits: 8, signed: false },
+            "uint16" => Ty::Int { bits: 16, signed: false },
+            "uint32" => Ty::U32,
+            "uint64" => Ty::U64,
+            "string" => Ty::Str(self.out.max_strlen),
+            other => {
+                let known = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "string"];
+                self.error(
+                    Diagnostic::error(format!("unknown type `{other}`"), ty.span, "not a type")
+                        .with_suggestion(suggest(other, known)),
+                );
+                return None;
+            }
+        };
+        if ty.pointer {
+            return Some(Ty::U64);
+        }
+        Some(resolved)
+    }
+}
+
+

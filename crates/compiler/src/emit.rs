@@ -1,0 +1,62 @@
+//! Emission: resolves labels into jump offsets and map loads into relocatable `ld_imm64`s,
+//! producing final instructions with a source span per instruction slot.
+
+use std::collections::HashMap;
+
+use bpfscope_bpf::Insn;
+use bpfscope_syntax::Span;
+
+use crate::ir::{IrProgram, Op};
+
+/// A finished program.
+#[derive(Debug, Clone)]
+pub struct Emitted {
+    pub name: String,
+    pub insns: Vec<Insn>,
+    /// Source span of each instruction slot.
+    pub spans: Vec<Span>,
+    /// (instruction index, map name) pairs for `ld_imm64` map loads.
+    pub map_relocs: Vec<(usize, String)>,
+}
+
+fn slots(op: &Op) -> usize {
+    match op {
+        Op::Label(_) => 0,
+        Op::LoadMap { .. } | Op::LoadImm64 { .. } => 2,
+        Op::Insn(_) | Op::Jump { .. } => 1,
+    }
+}
+
+/// Resolves an IR program. Panics only on a jump to an undefined label, which is a compiler
+/// bug caught by tests.
+pub fn emit(program: &IrProgram) -> Emitted {
+    let mut positions = HashMap::new();
+    let mut pc = 0;
+    for (op, _) in &program.ops {
+        if let Op::Label(l) = op {
+            positions.insert(*l, pc);
+        }
+        pc += slots(op);
+    }
+    let mut insns = Vec::with_capacity(pc);
+    let mut spans = Vec::with_capacity(pc);
+    let mut map_relocs = Vec::new();
+    for (op, span) in &program.ops {
+        match op {
+            Op::Label(_) => continue,
+            Op::Insn(i) => insns.push(*i),
+            Op::Jump { insn, target } => {
+                let to = positions[target] as i64;
+                let off = to - insns.len() as i64 - 1;
+                insns.push(Insn { off: off as i16, ..*insn });
+            }
+            Op::LoadMap { dst, map } => {
+                map_relocs.push((insns.len(), map.clone()));
+                insns.extend(Insn::ld_map_fd(*dst, 0));
+            }
+            Op::LoadImm64 { dst, imm } => insns.extend(Insn::ld_imm64(*dst, *imm)),
+        }
+        spans.resize(insns.len(), *span);
+    }
+    Emitted { name: program.name.clone(), insns, spans, map_relocs }
+}

@@ -1,0 +1,113 @@
+//! Builtin values: helper calls and context reads. The checker's `check/builtins.rs` has the
+//! matching types.
+
+use bpfscope_bpf::{AluOp, Helper, Insn, Reg, Size};
+
+use super::{Lower, Val};
+use crate::{check::builtins_field_type, providers::ProbeSpec, Ty};
+
+/// Offsets in x86-64 `struct pt_regs` of the argument registers, in calling-convention order.
+const PT_REGS_ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
+/// Offset of `ax` (the return value) in `struct pt_regs`.
+const PT_REGS_AX: i16 = 80;
+
+impl Lower<'_> {
+    pub(crate) fn builtin(&mut self, name: &str) -> Val {
+        match name {
+            "pid" | "tid" => {
+                self.call(Helper::GetCurrentPidTgid);
+                if name == "pid" {
+                    self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                } else {
+                    self.truncate(Reg::R0, &Ty::U32);
+                }
+                self.spill(Reg::R0)
+            }
+            "uid" | "gid" => {
+                self.call(Helper::GetCurrentUidGid);
+                if name == "gid" {
+                    self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                } else {
+                    self.truncate(Reg::R0, &Ty::U32);
+                }
+                self.spill(Reg::R0)
+            }
+            "nsecs" => self.helper_value(Helper::KtimeGetBootNs),
+            "elapsed" => {
+                self.call(Helper::KtimeGetBootNs);
+                self.mov_imm(Reg::R1, self.options.start_boot_ns as i64);
+                self.insn(Insn::alu64_reg(AluOp::Sub, Reg::R0, Reg::R1));
+                self.spill(Reg::R0)
+            }
+            "cpu" => self.helper_value(Helper::GetSmpProcessorId),
+            "cgroup" => self.helper_value(Helper::GetCurrentCgroupId),
+            "rand" => self.helper_value(Helper::GetPrandomU32),
+            "curtask" => self.helper_value(Helper::GetCurrentTask),
+            "jiffies" => self.helper_value(Helper::Jiffies64),
+            "cpid" => Val::Imm(i64::from(self.options.cpid.unwrap_or(0))),
+            "comm" => {
+                let buf = self.alloc_zeroed(16);
+                self.stack_addr(Reg::R1, buf);
+                self.insn(Insn::mov64_imm(Reg::R2, 16));
+                self.call(Helper::GetCurrentComm);
+                Val::Stack(buf)
+            }
+            "probe" => {
+                let text = self.spec.display();
+                self.string_literal(&text)
+            }
+            "retval" => {
+                self.insn(Insn::ldx(Size::DW, Reg::R0, Reg::R6, PT_REGS_AX));
+                self.spill(Reg::R0)
+            }
+            n if n.starts_with("arg") => {
+                let index: usize = n[3..].parse().unwrap_or(0);
+                self.insn(Insn::ldx(Size::DW, Reg::R0, Reg::R6, PT_REGS_ARGS[index.min(5)]));
+                self.spill(Reg::R0)
+            }
+            _ => Val::Imm(0),
+        }
+    }
+
+    fn helper_value(&mut self, helper: Helper) -> Val {
+        self.call(helper);
+        self.spill(Reg::R0)
+    }
+
+    /// `args.field` of a tracepoint: direct context loads for integers, `probe_read_kernel`
+    /// for char arrays and `__data_loc` strings.
+    pub(crate) fn args_field(&mut self, field: &str) -> Val {
+        let ProbeSpec::Tracepoint { category, name } = self.spec else { return Val::Imm(0) };
+        let fields = self.target.tracepoint_format(category, name).unwrap_or_default();
+        let Some(f) = fields.into_iter().find(|f| f.name == field) else { return Val::Imm(0) };
+        let Some(ty) = builtins_field_type(&f, self.checked.max_strlen) else { return Val::Imm(0) };
+        match ty {
+            Ty::Str(cap) => {
+                let buf = self.alloc_zeroed(cap);
+                self.stack_addr(Reg::R1, buf);
+                if f.data_loc {
+                    // The low 16 bits locate the data from the start of the record.
+                    self.insn(Insn::ldx(Size::W, Reg::R3, Reg::R6, f.offset as i16));
+                    self.insn(Insn::alu64_imm(AluOp::And, Reg::R3, 0xffff));
+                    self.insn(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R6));
+                    self.insn(Insn::mov64_imm(Reg::R2, cap as i32));
+                    self.call(Helper::ProbeReadKernelStr);
+                } else {
+                    self.insn(Insn::mov64_imm(Reg::R2, f.size.min(cap) as i32));
+                    self.insn(Insn::mov64_reg(Reg::R3, Reg::R6));
+                    self.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, f.offset as i32));
+                    self.call(Helper::ProbeReadKernel);
+                }
+                Val::Stack(buf)
+            }
+            ty => {
+                let size = Size::from_bytes(f.size).unwrap_or(Size::DW);
+                self.insn(Insn::ldx(size, Reg::R0, Reg::R6, f.offset as i16));
+                if ty.is_signed() && f.size < 8 {
+                    self.truncate(Reg::R0, &ty);
+                }
+                self.spill(Reg::R0)
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Calls: async events sent through the ring buffer (`printf`, `print`, `clear`, `zero`,
+//! `exit`, `time`), `str`, `has_key` and `delete`.
+//!
+//! Every event record starts with a u64 id (see `manifest::event`), followed by 8-byte
+//! aligned arguments. A failed `bpf_ringbuf_output` (ring full) is counted as a lost event.
+
+use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
+use bpfscope_syntax::ast::{Expr, ExprKind};
+
+use super::{Lower, Val};
+use crate::{manifest::{event, RINGBUF_MAP}, Ty};
+
+impl Lower<'_> {
+    pub(crate) fn call_expr(&mut self, e: &Expr) -> Val {
+        let ExprKind::Call { name, args, .. } = &e.kind else { return Val::None };
+        match name.as_str() {
+            "printf" => {
+                let slot = self.checked.call_slot[&e.id];
+                let tys = self.checked.printfs[slot].args.clone();
+                self.send_event(slot as u64, &args[1..], &tys);
+                Val::None
+            }
+            "print" => {
+                if let ExprKind::Map { name: map, keys } = &args[0].kind {
+                    if keys.is_empty() {
+                        let (id, _) = self.map_desc(map);
+                        let lit = |i: usize| match args.get(i).map(|a| &a.kind) {
+                            Some(ExprKind::Int(n)) => *n as i64,
+                            _ => 0,
+                        };
+                        let fields = [Val::Imm(id as i64), Val::Imm(lit(1)), Val::Imm(lit(2))];
+                        self.send_fixed(event::PRINT_MAP, &fields);
+                        return Val::None;
+                    }
+                }
+                let slot = self.checked.call_slot[&e.id];
+                let ty = self.checked.prints[slot].clone();
+                let v = self.expr(&args[0]);
+                let buf = self.alloc_zeroed(16 + ty.size());
+                self.mov_imm(Reg::R1, event::PRINT_VALUE as i64);
+                self.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
+                self.insn(Insn::st(Size::DW, Reg::FP, buf + 8, slot as i32));
+                self.write_value(&v, &ty, buf + 16, &ty);
+                self.output(buf, 16 + ty.size());
+                Val::None
+            }
+            "clear" | "zero" => {
+                let ExprKind::Map { name: map, .. } = &args[0].kind else { return Val::None };
+                let (id, _) = self.map_desc(map);
+                let ev = if name == "clear" { event::CLEAR } else { event::ZERO };
+                self.send_fixed(ev, &[Val::Imm(id as i64)]);
+                Val::None
+            }
+            "exit" => {
+                let code = match args.first() {
+                    Some(a) => self.expr(a),
+                    None => Val::Imm(0),
+                };
+                self.send_fixed(event::EXIT, &[code]);
+                let exit = self.exit_label;
+                self.goto(exit);
+                Val::None
+            }
+            "time" => {
+                let slot = self.checked.call_slot[&e.id];
+                self.send_fixed(event::TIME, &[Val::Imm(slot as i64)]);
+                Val::None
+            }
+            "str" => self.str_call(e, args),
+            "has_key" => self.map_key_op(&args[0], args.get(1), false),
+            "delete" => self.map_key_op(&args[0], args.get(1), true),
+            n => self.builtin(n),
+        }
+    }
+
+    fn str_call(&mut self, e: &Expr, args: &[Expr]) -> Val {
+        let Ty::Str(cap) = self.ty(e) else { return Val::Imm(0) };
+        let src_ty = self.ty(&args[0]);
+        let v = self.expr(&args[0]);
+        let buf = self.alloc_zeroed(cap);
+        if let Ty::Str(_) = src_ty {
+            self.write_value(&v, &src_ty, buf, &Ty::Str(cap));
+            return Val::Stack(buf);
+        }
+        // An optional runtime length caps the read (the buffer bounds it for the verifier).
+        let len = match args.get(1) {
+            Some(l) if !matches!(l.kind, ExprKind::Int(_)) => Some(self.expr(l)),
+            _ => None,
+        };
+        match len {
+            Some(len) => {
+                self.to_reg(&len, Reg::R2);
+                self.insn(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
+                let ok = self.label();
+                self.jump(Insn::jmp_imm(JmpOp::Jle, Reg::R2, cap as i32, 0), ok);
+                self.insn(Insn::mov64_imm(Reg::R2, cap as i32));
+                self.place(ok);
+            }
+            None => self.insn(Insn::mov64_imm(Reg::R2, cap as i32)),
+        }
+        self.to_reg(&v, Reg::R3);
+        self.stack_addr(Reg::R1, buf);
+        let helper = if self.spec.user_pointers() { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
+        self.call(helper);
+        Val::Stack(buf)
+    }
+
+    /// Sends an event made of an id and integer fields.
+    fn send_fixed(&mut self, id: u64, fields: &[Val]) {
+        let size = 8 + 8 * fields.len() as u32;
+        let buf = self.alloc_zeroed(size);
+        self.mov_imm(Reg::R1, id as i64);
+        self.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
+        for (i, f) in fields.iter().enumerate() {
+            self.to_reg(f, Reg::R1);
+            self.insn(Insn::stx(Size::DW, Reg::FP, buf + 8 + 8 * i as i16, Reg::R1));
+        }
+        self.output(buf, size);
+    }
+
+    /// Sends an event made of an id and typed arguments (printf).
+    fn send_event(&mut self, id: u64, args: &[Expr], tys: &[Ty]) {
+        let size = 8 + tys.iter().map(Ty::size).sum::<u32>();
+        let vals: Vec<Val> = args.iter().map(|a| self.expr(a)).collect();
+        let buf = self.alloc_zeroed(size);
+        self.mov_imm(Reg::R1, id as i64);
+        self.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
+        let mut off = 8;
+        for (v, ty) in vals.iter().zip(tys) {
+            self.write_value(v, ty, buf + off as i16, ty);
+            off += ty.size();
+        }
+        self.output(buf, size);
+    }
+
+    /// `bpf_ringbuf_output(ringbuf, fp + buf, size, 0)`; counts a failure as a lost event.
+    fn output(&mut self, buf: i16, size: u32) {
+        self.load_map(Reg::R1, RINGBUF_MAP);
+        self.stack_addr(Reg::R2, buf);
+        self.insn(Insn::mov64_imm(Reg::R3, size as i32));
+        self.insn(Insn::mov64_imm(Reg::R4, 0));
+        self.call(Helper::RingbufOutput);
+        let ok = self.label();
+        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), ok);
+        self.bump_counter(0);
+        self.place(ok);
+    }
+}

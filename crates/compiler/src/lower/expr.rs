@@ -1,0 +1,323 @@
+//! Expression lowering.
+
+use bpfscope_bpf::{AluOp, Insn, JmpOp, Reg, Size};
+use bpfscope_syntax::ast::{BinOp, Expr, ExprKind, UnOp};
+
+use super::{Lower, Val};
+use crate::Ty;
+
+impl Lower<'_> {
+    /// Lowers an expression to a value.
+    pub(crate) fn expr(&mut self, e: &Expr) -> Val {
+        let saved_span = self.span;
+        self.span = e.span;
+        let val = self.expr_inner(e);
+        self.span = saved_span;
+        val
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> Val {
+        match &e.kind {
+            ExprKind::Int(n) => Val::Imm(*n as i64),
+            ExprKind::Bool(b) => Val::Imm(i64::from(*b)),
+            ExprKind::Str(s) => self.string_literal(s),
+            ExprKind::Var(name) => Val::Stack(self.vars[name].0),
+            ExprKind::Positional(n) => match self.options.positional.get(*n as usize - 1) {
+                Some(p) => match p.parse::<i64>() {
+                    Ok(v) => Val::Imm(v),
+                    Err(_) => self.string_literal(&p.clone()),
+                },
+                None => Val::Imm(0),
+            },
+            ExprKind::PositionalCount => Val::Imm(self.options.positional.len() as i64),
+            ExprKind::Ident(name) => self.builtin(name),
+            ExprKind::Map { name, keys } => self.map_read(name, keys),
+            ExprKind::Call { .. } => self.call_expr(e),
+            ExprKind::Field { base, field, .. } => {
+                if matches!(&base.kind, ExprKind::Ident(n) if n == "args") {
+                    return self.args_field(field);
+                }
+                let base_val = self.expr(base);
+                let base_ty = self.ty(base);
+                self.tuple_element(&base_val, &base_ty, field.parse().unwrap_or(0))
+            }
+            ExprKind::Index { base, index } => {
+                let base_val = self.expr(base);
+                let base_ty = self.ty(base);
+                let idx = match index.kind {
+                    ExprKind::Int(n) => n as usize,
+                    _ => 0,
+                };
+                self.tuple_element(&base_val, &base_ty, idx)
+            }
+            ExprKind::Unary { op, expr } => {
+                let v = self.expr(expr);
+                self.to_reg(&v, Reg::R1);
+                match op {
+                    UnOp::Not => {
+                        self.bool_from_jump(|cx, t| cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), t));
+                        return self.spill(Reg::R0);
+                    }
+                    UnOp::Neg => self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R1, 0)),
+                    UnOp::BitNot => self.insn(Insn::alu64_imm(AluOp::Xor, Reg::R1, -1)),
+                    UnOp::Deref | UnOp::AddrOf => {}
+                }
+                self.spill(Reg::R1)
+            }
+            ExprKind::Binary { op: BinOp::And, lhs, rhs } | ExprKind::Binary { op: BinOp::Or, lhs, rhs } => {
+                let is_and = matches!(e.kind, ExprKind::Binary { op: BinOp::And, .. });
+                let result = self.alloc(8);
+                let end = self.label();
+                let l = self.expr(lhs);
+                self.to_reg(&l, Reg::R1);
+                self.insn(Insn::st(Size::DW, Reg::FP, result, if is_and { 0 } else { 1 }));
+                let short = if is_and { JmpOp::Jeq } else { JmpOp::Jne };
+                self.jump(Insn::jmp_imm(short, Reg::R1, 0, 0), end);
+                let r = self.expr(rhs);
+                self.to_reg(&r, Reg::R1);
+                self.insn(Insn::st(Size::DW, Reg::FP, result, 0));
+                self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), end);
+                self.insn(Insn::st(Size::DW, Reg::FP, result, 1));
+                self.place(end);
+                Val::Stack(result)
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let lt = self.ty(lhs);
+                let rt = self.ty(rhs);
+                if let (Ty::Str(_), Ty::Str(_)) = (&lt, &rt) {
+                    return self.string_compare(*op, lhs, rhs);
+                }
+                let l = self.expr(lhs);
+                let r = self.expr(rhs);
+                self.binary_op(*op, &l, &lt, &r, &rt)
+            }
+            ExprKind::Ternary { cond, then, els } => {
+                let ty = self.ty(e);
+                let result = self.alloc_zeroed(ty.size().max(8));
+                let c = self.expr(cond);
+                self.to_reg(&c, Reg::R1);
+                let else_label = self.label();
+                let end = self.label();
+                self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), else_label);
+                let a = self.expr(then);
+                let at = self.ty(then);
+                self.write_value(&a, &at, result, &ty);
+                self.goto(end);
+                self.place(else_label);
+                let b = self.expr(els);
+                let bt = self.ty(els);
+                self.write_value(&b, &bt, result, &ty);
+                self.place(end);
+                Val::Stack(result)
+            }
+            ExprKind::Cast { expr, .. } => {
+                let v = self.expr(expr);
+                let ty = self.ty(e);
+                self.to_reg(&v, Reg::R1);
+                self.truncate(Reg::R1, &ty);
+                self.spill(Reg::R1)
+            }
+            ExprKind::Tuple(items) => {
+                let ty = self.ty(e);
+                let Ty::Tuple(tys) = &ty else { return Val::None };
+                let buf = self.alloc_zeroed(ty.size().max(8));
+                let offsets = Ty::tuple_offsets(tys);
+                for ((item, item_ty), off) in items.iter().zip(tys).zip(offsets) {
+                    let v = self.expr(item);
+                    self.write_value(&v, item_ty, buf + off as i16, item_ty);
+                }
+                Val::Stack(buf)
+            }
+            ExprKind::IncDec { target, increment, prefix } => {
+                let delta = if *increment { 1 } else { -1 };
+                match &target.kind {
+                    ExprKind::Var(name) => {
+                        let off = self.vars[name].0;
+                        self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::FP, off));
+                        let old = self.spill(Reg::R1);
+                        self.insn(Insn::alu64_imm(AluOp::Add, Reg::R1, delta));
+                        self.insn(Insn::stx(Size::DW, Reg::FP, off, Reg::R1));
+                        if *prefix {
+                            Val::Stack(off)
+                        } else {
+                            old
+                        }
+                    }
+                    ExprKind::Map { name, keys } => self.map_add(name, keys, &Val::Imm(delta as i64)),
+                    _ => Val::None,
+                }
+            }
+            ExprKind::Error => Val::Imm(0),
+        }
+    }
+
+    /// Sets `r0` to 1 if the jump emitted by `emit_jump` is taken, else 0.
+    pub(crate) fn bool_from_jump(&mut self, emit_jump: impl FnOnce(&mut Self, crate::ir::Label)) {
+        let yes = self.label();
+        let end = self.label();
+        emit_jump(self, yes);
+        self.insn(Insn::mov64_imm(Reg::R0, 0));
+        self.goto(end);
+        self.place(yes);
+        self.insn(Insn::mov64_imm(Reg::R0, 1));
+        self.place(end);
+    }
+
+    /// Truncates or sign-extends a register to an integer type.
+    pub(crate) fn truncate(&mut self, reg: Reg, ty: &Ty) {
+        match ty {
+            Ty::Bool => {
+                self.bool_from_jump(|cx, t| cx.jump(Insn::jmp_imm(JmpOp::Jne, reg, 0, 0), t));
+                self.insn(Insn::mov64_reg(reg, Reg::R0));
+            }
+            Ty::Int { bits, signed } if *bits < 64 => {
+                let shift = 64 - *bits as i32;
+                self.insn(Insn::alu64_imm(AluOp::Lsh, reg, shift));
+                let op = if *signed { AluOp::Arsh } else { AluOp::Rsh };
+                self.insn(Insn::alu64_imm(op, reg, shift));
+            }
+            _ => {}
+        }
+    }
+
+    fn tuple_element(&mut self, base: &Val, base_ty: &Ty, index: usize) -> Val {
+        let (Val::Stack(off), Ty::Tuple(items)) = (base, base_ty) else { return Val::Imm(0) };
+        let offsets = Ty::tuple_offsets(items);
+        Val::Stack(off + offsets.get(index).copied().unwrap_or(0) as i16)
+    }
+
+    /// Materialises a string literal in a zeroed stack buffer.
+    pub(crate) fn string_literal(&mut self, s: &str) -> Val {
+        let bytes = s.as_bytes();
+        let buf = self.alloc_zeroed(bytes.len() as u32 + 1);
+        for (i, chunk) in bytes.chunks(4).enumerate() {
+            let mut word = [0u8; 4];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.insn(Insn::st(Size::W, Reg::FP, buf + (i * 4) as i16, i32::from_le_bytes(word)));
+        }
+        Val::Stack(buf)
+    }
+
+    /// `lhs op rhs` on integers.
+    pub(crate) fn binary_op(&mut self, op: BinOp, l: &Val, lt: &Ty, r: &Val, rt: &Ty) -> Val {
+        let signed = lt.is_signed() || rt.is_signed();
+        self.to_reg(l, Reg::R1);
+        self.to_reg(r, Reg::R2);
+        if op.is_comparison() {
+            let jop = match (op, signed) {
+                (BinOp::Eq, _) => JmpOp::Jeq,
+                (BinOp::Ne, _) => JmpOp::Jne,
+                (BinOp::Lt, false) => JmpOp::Jlt,
+                (BinOp::Lt, true) => JmpOp::Jslt,
+                (BinOp::Le, false) => JmpOp::Jle,
+                (BinOp::Le, true) => JmpOp::Jsle,
+                (BinOp::Gt, false) => JmpOp::Jgt,
+                (BinOp::Gt, true) => JmpOp::Jsgt,
+                (BinOp::Ge, false) => JmpOp::Jge,
+                _ => JmpOp::Jsge,
+            };
+            self.bool_from_jump(|cx, t| cx.jump(Insn::jmp_reg(jop, Reg::R1, Reg::R2, 0), t));
+            return self.spill(Reg::R0);
+        }
+        match op {
+            BinOp::Div | BinOp::Mod if signed => self.signed_divmod(op == BinOp::Div),
+            _ => {
+                let alu = match op {
+                    BinOp::Add => AluOp::Add,
+                    BinOp::Sub => AluOp::Sub,
+                    BinOp::Mul => AluOp::Mul,
+                    BinOp::Div => AluOp::Div,
+                    BinOp::Mod => AluOp::Mod,
+                    BinOp::BitAnd => AluOp::And,
+                    BinOp::BitOr => AluOp::Or,
+                    BinOp::BitXor => AluOp::Xor,
+                    BinOp::Shl => AluOp::Lsh,
+                    _ if lt.is_signed() => AluOp::Arsh,
+                    _ => AluOp::Rsh,
+                };
+                self.insn(Insn::alu64_reg(alu, Reg::R1, Reg::R2));
+            }
+        }
+        self.spill(Reg::R1)
+    }
+
+    /// Signed `r1 / r2` or `r1 % r2` into `r1`, on kernels without `sdiv`: divide the
+    /// magnitudes, then fix the sign (C semantics: truncation toward zero, the remainder takes
+    /// the sign of the dividend).
+    fn signed_divmod(&mut self, div: bool) {
+        // r3 = sign flag of the result.
+        self.insn(Insn::mov64_imm(Reg::R3, 0));
+        let l_pos = self.label();
+        self.jump(Insn::jmp_imm(JmpOp::Jsge, Reg::R1, 0, 0), l_pos);
+        self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R1, 0));
+        self.insn(Insn::alu64_imm(AluOp::Xor, Reg::R3, 1));
+        self.place(l_pos);
+        let r_pos = self.label();
+        self.jump(Insn::jmp_imm(JmpOp::Jsge, Reg::R2, 0, 0), r_pos);
+        self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R2, 0));
+        if div {
+            self.insn(Insn::alu64_imm(AluOp::Xor, Reg::R3, 1));
+        }
+        self.place(r_pos);
+        self.insn(Insn::alu64_reg(if div { AluOp::Div } else { AluOp::Mod }, Reg::R1, Reg::R2));
+        let done = self.label();
+        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R3, 0, 0), done);
+        self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R1, 0));
+        self.place(done);
+    }
+
+    /// Compound assignment helper: `current op value`.
+    pub(crate) fn binary_values(&mut self, op: BinOp, current: &Val, current_ty: &Ty, value: &Expr) -> Val {
+        let v = self.expr(value);
+        let vt = self.ty(value);
+        self.binary_op(op, current, current_ty, &v, &vt)
+    }
+
+    /// `==` / `!=` on strings: byte compare up to the first NUL.
+    fn string_compare(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> Val {
+        let negate = op == BinOp::Ne;
+        let result = self.alloc(8);
+        let not_equal = self.label();
+        let equal = self.label();
+        let end = self.label();
+        // A literal on either side compares only its own bytes plus the NUL.
+        let (runtime, literal) = match (&lhs.kind, &rhs.kind) {
+            (_, ExprKind::Str(s)) => (lhs, Some(s.clone())),
+            (ExprKind::Str(s), _) => (rhs, Some(s.clone())),
+            _ => (lhs, None),
+        };
+        if let Some(lit) = literal {
+            let Ty::Str(cap) = self.ty(runtime) else { return Val::Imm(0) };
+            let v = self.expr(runtime);
+            let Val::Stack(buf) = v else { return Val::Imm(0) };
+            let bytes = lit.as_bytes();
+            if bytes.len() as u32 >= cap {
+                // Cannot fit with its NUL: never equal.
+                self.goto(not_equal);
+            } else {
+                for (i, b) in bytes.iter().chain(std::iter::once(&0u8)).enumerate() {
+                    self.insn(Insn::ldx(Size::B, Reg::R1, Reg::FP, buf + i as i16));
+                    self.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R1, *b as i32, 0), not_equal);
+                }
+                self.goto(equal);
+            }
+        } else {
+            let (Ty::Str(a_cap), Ty::Str(b_cap)) = (self.ty(lhs), self.ty(rhs)) else { return Val::Imm(0) };
+            let (Val::Stack(a), Val::Stack(b)) = (self.expr(lhs), self.expr(rhs)) else { return Val::Imm(0) };
+            for i in 0..a_cap.min(b_cap) as i16 {
+                self.insn(Insn::ldx(Size::B, Reg::R1, Reg::FP, a + i));
+                self.insn(Insn::ldx(Size::B, Reg::R2, Reg::FP, b + i));
+                self.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), not_equal);
+                self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), equal);
+            }
+            self.goto(equal);
+        }
+        self.place(equal);
+        self.insn(Insn::st(Size::DW, Reg::FP, result, i32::from(!negate)));
+        self.goto(end);
+        self.place(not_equal);
+        self.insn(Insn::st(Size::DW, Reg::FP, result, i32::from(negate)));
+        self.place(end);
+        Val::Stack(result)
+    }
+}

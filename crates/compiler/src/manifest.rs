@@ -1,0 +1,81 @@
+//! What the runtime needs to know about a compiled object besides its bytes: the probes and
+//! how to attach them, the user maps and their types, and the format strings of async events.
+//! Format strings never go to the kernel; events carry only an id and the arguments
+//! (bpftrace's design, reference §3.2).
+
+use crate::{providers::ProbeSpec, types::MapValue, Ty};
+
+/// Event ids (the first u64 of every ring buffer record). `printf` ids are `0..EXIT`.
+pub mod event {
+    pub const EXIT: u64 = 30000;
+    pub const PRINT_MAP: u64 = 30001;
+    pub const CLEAR: u64 = 30002;
+    pub const ZERO: u64 = 30003;
+    pub const TIME: u64 = 30004;
+    pub const PRINT_VALUE: u64 = 30005;
+}
+
+/// The BPF name of the ring buffer map.
+pub const RINGBUF_MAP: &str = "ringbuf";
+/// The BPF name of the internal counters array: slot 0 counts lost events, slot `1 + id`
+/// counts failed updates (map full) of user map `id`.
+pub const COUNTERS_MAP: &str = "counters";
+
+/// Everything about one compiled script.
+#[derive(Debug, Clone, Default)]
+pub struct Manifest {
+    pub maps: Vec<MapDesc>,
+    pub programs: Vec<ProgramDesc>,
+    pub printfs: Vec<PrintfDesc>,
+    /// Types of the values sent by `print(value)`, by print id.
+    pub prints: Vec<Ty>,
+    pub time_formats: Vec<String>,
+    pub ringbuf_size: u32,
+}
+
+/// One user map.
+#[derive(Debug, Clone)]
+pub struct MapDesc {
+    /// As written, with the `@` (`@`, `@bytes`).
+    pub name: String,
+    /// The kernel's name (`AT_bytes`), at most 15 bytes.
+    pub bpf_name: String,
+    /// `None` for a scalar map (`@x = ...`), which still uses an 8-byte zero key.
+    pub key: Option<Ty>,
+    pub value: MapValue,
+    pub max_entries: u32,
+}
+
+impl MapDesc {
+    /// Key bytes in the kernel (user key, or 8 for scalar, plus 8 for a bucket index).
+    pub fn key_size(&self) -> u32 {
+        let user = self.key.as_ref().map_or(8, |k| k.size().max(8));
+        user + if self.value.has_bucket() { 8 } else { 0 }
+    }
+
+    /// Bytes of the user part of the key.
+    pub fn user_key_size(&self) -> u32 {
+        self.key.as_ref().map_or(8, |k| k.size().max(8))
+    }
+}
+
+/// One BPF program and where it attaches.
+#[derive(Debug, Clone)]
+pub struct ProgramDesc {
+    /// The ELF symbol (and kernel program name).
+    pub name: String,
+    pub probe: ProbeSpec,
+    /// The probe as the user wrote it after expansion (`tracepoint:syscalls:sys_enter_read`).
+    pub display: String,
+    /// Byte span of the probe header in the source.
+    pub span: bpfscope_syntax::Span,
+    /// Source span of each instruction slot, for mapping verifier errors back.
+    pub insn_spans: Vec<bpfscope_syntax::Span>,
+}
+
+/// A `printf` call site.
+#[derive(Debug, Clone)]
+pub struct PrintfDesc {
+    pub format: String,
+    pub args: Vec<Ty>,
+}

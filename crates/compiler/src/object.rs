@@ -1,0 +1,84 @@
+//! The ELF writer: one section per program named by its type (`tracepoint/cat/name`,
+//! `perf_event`, `raw_tp/...`), a legacy `maps` section of `struct bpf_map_def` (7 x u32) with
+//! one symbol per map, `R_BPF_64_64` relocations for map loads, and a `license` section. This
+//! is the only file that knows those conventions; aya reads them back.
+
+use object::{
+    write::{Object, Relocation, Symbol, SymbolSection},
+    Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope,
+};
+
+use crate::emit::Emitted;
+
+/// Kernel map types used by the compiler.
+pub mod map_type {
+    pub const HASH: u32 = 1;
+    pub const ARRAY: u32 = 2;
+    pub const PERCPU_HASH: u32 = 5;
+    pub const RINGBUF: u32 = 27;
+}
+
+/// A map definition for the `maps` section.
+#[derive(Debug, Clone)]
+pub struct MapDef {
+    pub name: String,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+}
+
+/// `R_BPF_64_64`: a 64-bit immediate relocation (map loads).
+const R_BPF_64_64: u32 = 1;
+
+/// Writes the object file.
+pub fn write(programs: &[(Emitted, String)], maps: &[MapDef]) -> Vec<u8> {
+    let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
+    let maps_section = obj.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data);
+    let mut map_symbols = std::collections::HashMap::new();
+    for def in maps {
+        let mut bytes = Vec::with_capacity(28);
+        for v in [def.map_type, def.key_size, def.value_size, def.max_entries, 0, 0, 0] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        let offset = obj.append_section_data(maps_section, &bytes, 4);
+        let symbol = obj.add_symbol(Symbol {
+            name: def.name.as_bytes().to_vec(),
+            value: offset,
+            size: 28,
+            kind: SymbolKind::Data,
+            scope: SymbolScope::Linkage,
+            weak: false,
+            section: SymbolSection::Section(maps_section),
+            flags: SymbolFlags::None,
+        });
+        map_symbols.insert(def.name.clone(), symbol);
+    }
+    for (program, section_name) in programs {
+        let section = obj.add_section(Vec::new(), section_name.as_bytes().to_vec(), SectionKind::Text);
+        let bytes: Vec<u8> = program.insns.iter().flat_map(|i| i.to_bytes()).collect();
+        let offset = obj.append_section_data(section, &bytes, 8);
+        obj.add_symbol(Symbol {
+            name: program.name.as_bytes().to_vec(),
+            value: offset,
+            size: bytes.len() as u64,
+            kind: SymbolKind::Text,
+            scope: SymbolScope::Linkage,
+            weak: false,
+            section: SymbolSection::Section(section),
+            flags: SymbolFlags::None,
+        });
+        for (index, map) in &program.map_relocs {
+            let relocation = Relocation {
+                offset: offset + (*index as u64) * 8,
+                symbol: map_symbols[map],
+                addend: 0,
+                flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
+            };
+            obj.add_relocation(section, relocation).expect("BPF relocations are supported by object");
+        }
+    }
+    let license = obj.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
+    obj.append_section_data(license, b"GPL\0", 1);
+    obj.write().expect("writing an in-memory ELF cannot fail")
+}

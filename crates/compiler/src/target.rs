@@ -1,0 +1,124 @@
+//! Kernel facts the compiler needs, behind a trait so the compiler stays pure: the runtime
+//! implements it from tracefs, tests use [`Fixture`].
+
+/// One field of a tracepoint's `format` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracepointField {
+    pub name: String,
+    /// The C type as written in the format file (`const char *`, `char[16]`, `int`).
+    pub c_type: String,
+    pub offset: u32,
+    pub size: u32,
+    pub signed: bool,
+    /// `__data_loc` fields hold (length << 16 | offset) of data stored after the record.
+    pub data_loc: bool,
+}
+
+/// Facts about the running kernel.
+pub trait Target {
+    /// Every tracepoint as `category:name`.
+    fn tracepoints(&self) -> Vec<String>;
+    /// The fields of a tracepoint after the common ones, or `None` if it does not exist.
+    fn tracepoint_format(&self, category: &str, name: &str) -> Option<Vec<TracepointField>>;
+}
+
+/// Parses the text of a tracefs `format` file into its non-common fields.
+pub fn parse_tracepoint_format(text: &str) -> Vec<TracepointField> {
+    let mut fields = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        let Some(rest) = line.strip_prefix("field:") else { continue };
+        let mut parts = rest.split(';').map(str::trim);
+        let decl = parts.next().unwrap_or("");
+        let mut get = |key: &str| -> Option<u32> {
+            parts.next().and_then(|p| p.strip_prefix(key)).and_then(|v| v.parse().ok())
+        };
+        let (Some(offset), Some(size), Some(signed)) = (get("offset:"), get("size:"), get("signed:")) else {
+            continue;
+        };
+        let (c_type, name, data_loc) = split_decl(decl);
+        if name.starts_with("common_") {
+            continue;
+        }
+        fields.push(TracepointField { name, c_type, offset, size, signed: signed != 0, data_loc });
+    }
+    fields
+}
+
+/// Splits `const char * filename` / `char comm[16]` / `__data_loc char[] name` into type and name.
+fn split_decl(decl: &str) -> (String, String, bool) {
+    let (decl, data_loc) = match decl.strip_prefix("__data_loc ") {
+        Some(rest) => (rest, true),
+        None => (decl, false),
+    };
+    let mut decl = decl.trim().to_string();
+    let mut array = String::new();
+    if let Some(open) = decl.rfind('[') {
+        if decl.ends_with(']') {
+            array = decl[open..].to_string();
+            decl.truncate(open);
+        }
+    }
+    let decl = decl.trim_end();
+    let split = decl.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+    let name = decl[split..].to_string();
+    let mut c_type = decl[..split].trim().to_string();
+    if !array.is_empty() {
+        if data_loc && array == "[]" {
+            c_type.push_str("[]");
+        } else {
+            c_type.push_str(&array);
+        }
+    }
+    if data_loc && !c_type.ends_with(']') {
+        c_type.push_str("[]");
+    }
+    (c_type, name, data_loc)
+}
+
+/// A fixed set of tracepoints for tests that need no kernel.
+#[derive(Debug, Default, Clone)]
+pub struct Fixture;
+
+const FIXTURE_FORMATS: &[(&str, &str)] = &[
+    ("syscalls:sys_enter_getppid", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n"),
+    ("syscalls:sys_exit_getppid", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n"),
+    ("syscalls:sys_enter_read", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:unsigned int fd;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:char * buf;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:size_t count;\toffset:32;\tsize:8;\tsigned:0;\n"),
+    ("syscalls:sys_exit_read", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n"),
+    ("syscalls:sys_enter_openat", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:int flags;\toffset:32;\tsize:8;\tsigned:0;\n\tfield:umode_t mode;\toffset:40;\tsize:8;\tsigned:0;\n"),
+    ("syscalls:sys_exit_openat", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n"),
+    ("syscalls:sys_enter_execve", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:const char * filename;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:const char *const * argv;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:const char *const * envp;\toffset:32;\tsize:8;\tsigned:0;\n"),
+    ("raw_syscalls:sys_enter", "\tfield:long id;\toffset:8;\tsize:8;\tsigned:1;\n\tfield:unsigned long args[6];\toffset:16;\tsize:48;\tsigned:0;\n"),
+    ("block:block_rq_issue", "\tfield:dev_t dev;\toffset:8;\tsize:4;\tsigned:0;\n\tfield:sector_t sector;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:unsigned int nr_sector;\toffset:24;\tsize:4;\tsigned:0;\n\tfield:unsigned int bytes;\toffset:28;\tsize:4;\tsigned:0;\n\tfield:unsigned short ioprio;\toffset:32;\tsize:2;\tsigned:0;\n\tfield:char rwbs[10];\toffset:34;\tsize:10;\tsigned:0;\n\tfield:char comm[16];\toffset:44;\tsize:16;\tsigned:0;\n\tfield:__data_loc char[] cmd;\toffset:60;\tsize:4;\tsigned:0;\n"),
+    ("sched:sched_switch", "\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:int prev_prio;\toffset:28;\tsize:4;\tsigned:1;\n\tfield:long prev_state;\toffset:32;\tsize:8;\tsigned:1;\n\tfield:char next_comm[16];\toffset:40;\tsize:16;\tsigned:0;\n\tfield:pid_t next_pid;\toffset:56;\tsize:4;\tsigned:1;\n\tfield:int next_prio;\toffset:60;\tsize:4;\tsigned:1;\n"),
+    ("sched:sched_wakeup", "\tfield:char comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:int prio;\toffset:28;\tsize:4;\tsigned:1;\n\tfield:int target_cpu;\toffset:32;\tsize:4;\tsigned:1;\n"),
+];
+
+impl Target for Fixture {
+    fn tracepoints(&self) -> Vec<String> {
+        FIXTURE_FORMATS.iter().map(|(n, _)| n.to_string()).collect()
+    }
+
+    fn tracepoint_format(&self, category: &str, name: &str) -> Option<Vec<TracepointField>> {
+        let full = format!("{category}:{name}");
+        FIXTURE_FORMATS.iter().find(|(n, _)| *n == full).map(|(_, f)| parse_tracepoint_format(f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_format_fields() {
+        let fields = Fixture.tracepoint_format("block", "block_rq_issue").unwrap();
+        let comm = fields.iter().find(|f| f.name == "comm").unwrap();
+        assert_eq!((comm.c_type.as_str(), comm.offset, comm.size), ("char[16]", 44, 16));
+        let cmd = fields.iter().find(|f| f.name == "cmd").unwrap();
+        assert!(cmd.data_loc);
+        assert_eq!(cmd.c_type, "char[]");
+        let fields = Fixture.tracepoint_format("syscalls", "sys_enter_openat").unwrap();
+        let filename = fields.iter().find(|f| f.name == "filename").unwrap();
+        assert_eq!((filename.c_type.as_str(), filename.offset), ("const char *", 24));
+    }
+}

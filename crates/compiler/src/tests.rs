@@ -1,0 +1,102 @@
+//! End-to-end compiler tests against the fixture target (no kernel).
+
+use bpfscope_syntax::{Diagnostics, SourceFile};
+
+use crate::{compile, target::Fixture, Compiled, Options};
+
+pub(crate) fn compile_ok(text: &str) -> Compiled {
+    let file = SourceFile::new("test.bt", text);
+    let mut diags = Diagnostics::default();
+    let compiled = compile(&file, &Fixture, &Options::default(), &mut diags);
+    assert!(!diags.has_errors(), "{}", diags.render(&file));
+    compiled.expect("no errors but no output")
+}
+
+pub(crate) fn compile_err(text: &str) -> String {
+    let file = SourceFile::new("test.bt", text);
+    let mut diags = Diagnostics::default();
+    let compiled = compile(&file, &Fixture, &Options::default(), &mut diags);
+    assert!(compiled.is_none() && diags.has_errors(), "expected an error for {text}");
+    diags.render(&file)
+}
+
+#[test]
+fn compiles_the_judged_one_liners() {
+    let c = compile_ok("tracepoint:syscalls:sys_enter_getppid /comm == \"getppid_loop\"/ { @[comm] = count(); }");
+    assert_eq!(c.manifest.programs.len(), 1);
+    assert_eq!(c.manifest.maps[0].key_size(), 16);
+    let c = compile_ok("tracepoint:syscalls:sys_exit_read /comm == \"x\"/ { @ = hist(args.ret); }");
+    assert_eq!(c.manifest.maps[0].key_size(), 16);
+    let c = compile_ok("t:block:block_rq_issue /args.dev == 7/ { @[comm] = hist(args.bytes / 1024); }");
+    assert!(!c.elf.is_empty());
+}
+
+#[test]
+fn compiles_every_statement_kind() {
+    compile_ok(
+        r#"config = { max_map_keys = 128 }
+        BEGIN { let $x: uint32 = 1; $s = "abc"; $t = (1, "a", comm);
+          if ($x > 0 && $s == "abc") { $x++; } else if $x { $x -= 1 } else { $x = 2 }
+          unroll(2) { $x += 1; }
+          for ($i : 0..5) { if ($i == 3) { break; } @loop[$i] = $i; }
+          while ($x < 10) { $x++; }
+          @t = $t; @s[$s, $x] = $x * 2 % 7;
+          @c = count(); @sum = sum($x); @mn = min($x); @mx = max($x); @a = avg($x); @st = stats($x);
+          @h = hist($x); @h2 = hist($x, 2); @l = lhist($x, 0, 100, 10);
+          printf("%d %s %-8s %x\n", $x, $s, comm, pid);
+          print(@c); print(@h, 5); print(@s, 10, 2); print($x); print((1, "two"));
+          time("%H\n"); clear(@loop); zero(@c);
+          delete(@s, ("abc", 1)); delete(@loop[1]);
+          $k = has_key(@loop, 2) ? 1 : 0; $y = (int8)-1; $z = -$x / 3; $m = $x >> 1;
+          @str[str(0)] = 1; @probe = probe; @e = elapsed; @ts = nsecs; @u = uid + gid + cpu + tid + rand + cgroup;
+          exit(); }
+        END { printf("bye\n"); }"#,
+    );
+}
+
+#[test]
+fn located_errors_with_suggestions() {
+    let e = compile_err("BEGIN { @x = cout(); }");
+    assert!(e.contains("unknown function `cout`") && e.contains("did you mean `count`?"), "{e}");
+    let e = compile_err("t:syscalls:sys_enter_read { @ = args.fdd; }");
+    assert!(e.contains("has no field `fdd`") && e.contains("did you mean `fd`?"), "{e}");
+    let e = compile_err("t:syscalls:sys_enter_reed { }");
+    assert!(e.contains("did you mean `tracepoint:syscalls:sys_enter_read`?"), "{e}");
+    let e = compile_err("BEGIN { printf(\"%d\\n\", comm); }");
+    assert!(e.contains("`%d` expects an integer"), "{e}");
+    let e = compile_err("BEGIN { printf(\"%d %d\\n\", 1); }");
+    assert!(e.contains("2 specifiers but 1 argument was given"), "{e}");
+    let e = compile_err("BEGIN { @x = 1; @x = \"s\"; }");
+    assert!(e.contains("map `@x`"), "{e}");
+    let e = compile_err("BEGIN { $y = $x; }");
+    assert!(e.contains("undefined variable `$x`") && e.contains("test.bt:1:14"), "{e}");
+    let e = compile_err("BEGIN { @x = pdi; }");
+    assert!(e.contains("did you mean `pid`?"), "{e}");
+    let e = compile_err("BEGIN { print(@nope); }");
+    assert!(e.contains("`@nope` is never assigned"), "{e}");
+    let e = compile_err("BEGIN { @ = hist(1, 9); }");
+    assert!(e.contains("0 to 5"), "{e}");
+    let e = compile_err("BEGIN { @ = arg0; }");
+    assert!(e.contains("only available in kprobe"), "{e}");
+}
+
+#[test]
+fn stack_limit_is_reported() {
+    let e = compile_err(
+        "config = { max_strlen = 200 } t:syscalls:sys_enter_openat { printf(\"%s %s %s\\n\", str(args.filename), str(args.filename), str(args.filename)); }",
+    );
+    assert!(e.contains("bytes of BPF stack"), "{e}");
+}
+
+#[test]
+fn elf_has_sections_maps_and_relocations() {
+    use ::object::{Object, ObjectSection};
+    let c = compile_ok("t:syscalls:sys_enter_read { @[pid] = count(); } BEGIN { printf(\"hi\\n\"); }");
+    let file = ::object::File::parse(&*c.elf).expect("valid ELF");
+    let names: Vec<String> = file.sections().filter_map(|s| s.name().ok().map(String::from)).collect();
+    assert!(names.iter().any(|n| n == "tracepoint/syscalls/sys_enter_read"), "{names:?}");
+    assert!(names.iter().any(|n| n == "maps"));
+    assert!(names.iter().any(|n| n == "license"));
+    let text = file.section_by_name("tracepoint/syscalls/sys_enter_read").unwrap();
+    assert!(text.relocations().count() >= 2);
+}
