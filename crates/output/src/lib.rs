@@ -1,1 +1,181 @@
-//! placeholder
+//! The value model and the printers: bpftrace's exact text output and its JSON lines.
+//!
+//! The runtime decodes kernel bytes into [`Value`]s and [`MapOutput`]s; this crate never
+//! touches the kernel. [`text`] follows bpftrace's text rules (reference §2.2–2.6) and
+//! [`json`] its NDJSON (reference §2.7).
+#![forbid(unsafe_code)]
+
+pub mod hist;
+pub mod json;
+pub mod printf;
+pub mod text;
+
+use std::cmp::Ordering;
+
+/// A printable value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Int(i64),
+    Uint(u64),
+    Bool(bool),
+    Str(String),
+    Tuple(Vec<Value>),
+    None,
+}
+
+impl Value {
+    /// Text form: integers in decimal, strings raw, tuples `(a, b)`.
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::Int(n) => n.to_string(),
+            Value::Uint(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Str(s) => s.clone(),
+            Value::Tuple(items) => format!("({})", items.iter().map(Value::to_text).collect::<Vec<_>>().join(", ")),
+            Value::None => String::new(),
+        }
+    }
+
+    /// Text form of a map key: tuples lose their parentheses.
+    pub fn key_text(&self) -> String {
+        match self {
+            Value::Tuple(items) => items.iter().map(Value::to_text).collect::<Vec<_>>().join(", "),
+            other => other.to_text(),
+        }
+    }
+
+    /// As a signed integer (for sorting and printf).
+    pub fn as_i64(&self) -> i64 {
+        match self {
+            Value::Int(n) => *n,
+            Value::Uint(n) => *n as i64,
+            Value::Bool(b) => i64::from(*b),
+            _ => 0,
+        }
+    }
+
+    fn cmp_key(&self, other: &Value) -> Ordering {
+        match (self, other) {
+            (Value::Int(a), Value::Int(b)) => a.cmp(b),
+            (Value::Uint(a), Value::Uint(b)) => a.cmp(b),
+            (Value::Str(a), Value::Str(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Value::Tuple(a), Value::Tuple(b)) => {
+                a.iter().zip(b).map(|(x, y)| x.cmp_key(y)).find(|o| *o != Ordering::Equal).unwrap_or(Ordering::Equal)
+            }
+            (a, b) => a.as_i64().cmp(&b.as_i64()),
+        }
+    }
+}
+
+/// What one map entry holds, merged over CPUs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Aggregate {
+    /// Plain values and count/sum/min/max results.
+    Value(Value),
+    Avg { count: u64, total: i128 },
+    Stats { count: u64, total: i128 },
+    /// Log2 histogram: bucket index → count.
+    Hist { k: u8, buckets: Vec<u64> },
+    /// Linear histogram: bucket index (0 = underflow) → count.
+    Lhist { min: i64, max: i64, step: i64, buckets: Vec<u64> },
+}
+
+impl Aggregate {
+    /// The integer average, as bpftrace prints it.
+    pub fn average(count: u64, total: i128) -> i128 {
+        if count == 0 {
+            0
+        } else {
+            total / count as i128
+        }
+    }
+
+    /// The sort weight of an entry (bpftrace `types_format.cpp` rules).
+    fn weight(&self) -> Option<i128> {
+        match self {
+            Aggregate::Value(Value::Int(n)) => Some(*n as i128),
+            Aggregate::Value(Value::Uint(n)) => Some(*n as i128),
+            Aggregate::Value(_) => None,
+            Aggregate::Avg { count, total } | Aggregate::Stats { count, total } => Some(Aggregate::average(*count, *total)),
+            Aggregate::Hist { buckets, .. } | Aggregate::Lhist { buckets, .. } => Some(buckets.iter().map(|c| *c as i128).sum()),
+        }
+    }
+
+    /// True for the multi-line (histogram) values.
+    pub fn is_histogram(&self) -> bool {
+        matches!(self, Aggregate::Hist { .. } | Aggregate::Lhist { .. })
+    }
+
+    /// Divides counts and values by `div` (`print(@m, top, div)`; no effect on lhist).
+    fn divide(&mut self, div: u64) {
+        if div <= 1 {
+            return;
+        }
+        match self {
+            Aggregate::Value(Value::Int(n)) => *n /= div as i64,
+            Aggregate::Value(Value::Uint(n)) => *n /= div,
+            Aggregate::Avg { total, .. } | Aggregate::Stats { total, .. } => *total /= div as i128,
+            Aggregate::Hist { buckets, .. } => buckets.iter_mut().for_each(|b| *b /= div),
+            _ => {}
+        }
+    }
+}
+
+/// A map as read from the kernel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapOutput {
+    /// With the `@`.
+    pub name: String,
+    /// False for scalar maps (`@x = ...`).
+    pub keyed: bool,
+    pub entries: Vec<(Value, Aggregate)>,
+}
+
+impl MapOutput {
+    /// Orders entries as bpftrace prints them: by value ascending for numeric and aggregate
+    /// maps (largest last), otherwise by key. Then keeps the last `top` and applies `div`.
+    pub fn sorted(mut self, top: u64, div: u64) -> MapOutput {
+        self.entries.sort_by(|a, b| a.0.cmp_key(&b.0));
+        if self.entries.iter().all(|(_, v)| v.weight().is_some()) {
+            self.entries.sort_by_key(|(_, v)| v.weight());
+        }
+        if top > 0 && self.entries.len() > top as usize {
+            self.entries.drain(..self.entries.len() - top as usize);
+        }
+        for (_, v) in &mut self.entries {
+            v.divide(div);
+        }
+        self
+    }
+}
+
+/// The output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_by_value_then_key() {
+        let map = MapOutput {
+            name: "@".into(),
+            keyed: true,
+            entries: vec![
+                (Value::Str("b".into()), Aggregate::Value(Value::Uint(5))),
+                (Value::Str("a".into()), Aggregate::Value(Value::Uint(9))),
+                (Value::Str("c".into()), Aggregate::Value(Value::Uint(1))),
+            ],
+        };
+        let sorted = map.clone().sorted(0, 0);
+        let keys: Vec<String> = sorted.entries.iter().map(|(k, _)| k.to_text()).collect();
+        assert_eq!(keys, ["c", "b", "a"]);
+        let top = map.sorted(2, 0);
+        assert_eq!(top.entries.len(), 2);
+        assert_eq!(top.entries[1].0, Value::Str("a".into()));
+    }
+}

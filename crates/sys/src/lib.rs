@@ -1,1 +1,312 @@
-//! placeholder
+//! The only crate with `unsafe`: the system calls aya does not cover for us.
+//!
+//! - `bpf(2)` map access with runtime-sized keys and values (aya's maps are typed at compile
+//!   time), `BPF_PROG_TEST_RUN` (how BEGIN/END run) and `BPF_ENABLE_STATS`;
+//! - signals as a file descriptor, `pidfd_open`, `poll`, holding a child before `exec`;
+//! - clocks, `strftime`, `mount` for tracefs, `getrlimit` bumps.
+//!
+//! Every wrapper returns [`SyscallError`] naming the call.
+
+use std::{
+    ffi::CString,
+    fmt, io,
+    os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
+};
+
+/// A failed system call.
+#[derive(Debug)]
+pub struct SyscallError {
+    pub call: &'static str,
+    pub source: io::Error,
+}
+
+impl fmt::Display for SyscallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed: {}", self.call, self.source)
+    }
+}
+
+impl std::error::Error for SyscallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Result of a wrapper.
+pub type SysResult<T> = Result<T, SyscallError>;
+
+fn last_error(call: &'static str) -> SyscallError {
+    SyscallError { call, source: io::Error::last_os_error() }
+}
+
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_ENABLE_STATS: libc::c_long = 32;
+
+/// `union bpf_attr` large enough for every command used here.
+#[repr(C, align(8))]
+struct Attr([u8; 128]);
+
+impl Attr {
+    fn new() -> Attr {
+        Attr([0; 128])
+    }
+    fn put_u32(&mut self, off: usize, v: u32) {
+        self.0[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+    fn put_u64(&mut self, off: usize, v: u64) {
+        self.0[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+    fn get_u32(&self, off: usize) -> u32 {
+        u32::from_ne_bytes(self.0[off..off + 4].try_into().expect("4 bytes"))
+    }
+}
+
+fn bpf(cmd: libc::c_long, attr: &mut Attr, call: &'static str) -> SysResult<i64> {
+    // SAFETY: `attr` is a valid, writable buffer at least as large as every bpf_attr variant
+    // used here; pointers inside it point at live buffers owned by the caller.
+    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), attr.0.len() as u32) };
+    if ret < 0 {
+        Err(last_error(call))
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Looks up `key` in a map; `value` must be the map's value size (× possible CPUs for per-CPU
+/// maps). Returns false when the key is absent.
+pub fn map_lookup(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> SysResult<bool> {
+    let mut attr = Attr::new();
+    attr.put_u32(0, map.as_raw_fd() as u32);
+    attr.put_u64(8, key.as_ptr() as u64);
+    attr.put_u64(16, value.as_mut_ptr() as u64);
+    match bpf(BPF_MAP_LOOKUP_ELEM, &mut attr, "bpf_map_lookup_elem") {
+        Ok(_) => Ok(true),
+        Err(e) if e.source.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `value` at `key` (BPF_ANY).
+pub fn map_update(map: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> SysResult<()> {
+    let mut attr = Attr::new();
+    attr.put_u32(0, map.as_raw_fd() as u32);
+    attr.put_u64(8, key.as_ptr() as u64);
+    attr.put_u64(16, value.as_ptr() as u64);
+    bpf(BPF_MAP_UPDATE_ELEM, &mut attr, "bpf_map_update_elem").map(|_| ())
+}
+
+/// Deletes `key`; absent keys are not an error.
+pub fn map_delete(map: BorrowedFd<'_>, key: &[u8]) -> SysResult<()> {
+    let mut attr = Attr::new();
+    attr.put_u32(0, map.as_raw_fd() as u32);
+    attr.put_u64(8, key.as_ptr() as u64);
+    match bpf(BPF_MAP_DELETE_ELEM, &mut attr, "bpf_map_delete_elem") {
+        Err(e) if e.source.raw_os_error() != Some(libc::ENOENT) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Every key of a hash map, by `BPF_MAP_GET_NEXT_KEY`.
+pub fn map_keys(map: BorrowedFd<'_>, key_size: usize) -> SysResult<Vec<Vec<u8>>> {
+    let mut keys = Vec::new();
+    let mut prev: Option<Vec<u8>> = None;
+    loop {
+        let mut next = vec![0u8; key_size];
+        let mut attr = Attr::new();
+        attr.put_u32(0, map.as_raw_fd() as u32);
+        attr.put_u64(8, prev.as_ref().map_or(0, |p| p.as_ptr() as u64));
+        attr.put_u64(16, next.as_mut_ptr() as u64);
+        match bpf(BPF_MAP_GET_NEXT_KEY, &mut attr, "bpf_map_get_next_key") {
+            Ok(_) => {
+                keys.push(next.clone());
+                prev = Some(next);
+            }
+            Err(e) if e.source.raw_os_error() == Some(libc::ENOENT) => return Ok(keys),
+            Err(e) => return Err(e),
+        }
+        if keys.len() > 10_000_000 {
+            return Ok(keys);
+        }
+    }
+}
+
+/// Runs a program once with `BPF_PROG_TEST_RUN` and returns its return value. Used for
+/// BEGIN/END raw tracepoint programs, which take no context.
+pub fn prog_test_run(prog: BorrowedFd<'_>) -> SysResult<u32> {
+    let mut attr = Attr::new();
+    attr.put_u32(0, prog.as_raw_fd() as u32);
+    bpf(BPF_PROG_TEST_RUN, &mut attr, "BPF_PROG_TEST_RUN")?;
+    Ok(attr.get_u32(4))
+}
+
+/// Turns on run-time statistics (`run_time_ns`, `run_cnt`) for as long as the fd lives.
+pub fn enable_stats() -> SysResult<OwnedFd> {
+    let mut attr = Attr::new();
+    attr.put_u32(0, 0); // BPF_STATS_RUN_TIME
+    let fd = bpf(BPF_ENABLE_STATS, &mut attr, "BPF_ENABLE_STATS")?;
+    // SAFETY: the kernel returned a new file descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Blocks SIGINT, SIGTERM and SIGHUP and returns a signalfd that reports them, so the event
+/// loop sees Ctrl-C as a readable fd.
+pub fn signal_fd() -> SysResult<OwnedFd> {
+    // SAFETY: plain libc calls on a locally owned sigset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, sig);
+        }
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(last_error("pthread_sigmask"));
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            return Err(last_error("signalfd"));
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Reads one signal number from a signalfd (None if nothing is pending).
+pub fn read_signal(fd: BorrowedFd<'_>) -> Option<i32> {
+    let mut info = [0u8; 128];
+    // SAFETY: reading into a local buffer of the size signalfd writes (signalfd_siginfo).
+    let n = unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) };
+    (n == 128).then(|| u32::from_ne_bytes(info[0..4].try_into().expect("4 bytes")) as i32)
+}
+
+/// A pidfd that becomes readable when the process exits.
+pub fn pidfd_open(pid: u32) -> SysResult<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(last_error("pidfd_open"));
+    }
+    // SAFETY: a new fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Waits until one of `fds` is readable or `timeout_ms` passes; returns which are readable.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> SysResult<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: `pfds` is a valid array of pollfd of the given length.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        let err = last_error("poll");
+        if err.source.kind() == io::ErrorKind::Interrupted {
+            return Ok(vec![false; fds.len()]);
+        }
+        return Err(err);
+    }
+    Ok(pfds.iter().map(|p| p.revents != 0).collect())
+}
+
+/// CLOCK_BOOTTIME in nanoseconds (the clock of bpftrace's `nsecs`).
+pub fn boottime_ns() -> u64 {
+    clock_ns(libc::CLOCK_BOOTTIME)
+}
+
+/// CLOCK_REALTIME in nanoseconds.
+pub fn realtime_ns() -> u64 {
+    clock_ns(libc::CLOCK_REALTIME)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: writes into a local timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Formats a Unix time (seconds) in local time with strftime(3).
+pub fn strftime_local(format: &str, unix_secs: i64) -> String {
+    let Ok(fmt) = CString::new(format) else { return String::new() };
+    let mut out = vec![0u8; 512];
+    // SAFETY: localtime_r writes a local tm; strftime writes at most out.len() bytes.
+    let n = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        let t: libc::time_t = unix_secs as libc::time_t;
+        libc::tzset();
+        libc::localtime_r(&t, &mut tm);
+        libc::strftime(out.as_mut_ptr().cast(), out.len(), fmt.as_ptr(), &tm)
+    };
+    out.truncate(n);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Mounts tracefs at `target`.
+pub fn mount_tracefs(target: &str) -> SysResult<()> {
+    let (src, dst, fstype) = (CString::new("tracefs").expect("no NUL"), CString::new(target).map_err(|e| SyscallError { call: "mount", source: io::Error::new(io::ErrorKind::InvalidInput, e) })?, CString::new("tracefs").expect("no NUL"));
+    // SAFETY: all pointers are valid NUL-terminated strings; data is NULL.
+    let ret = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    if ret != 0 {
+        return Err(last_error("mount(tracefs)"));
+    }
+    Ok(())
+}
+
+/// Raises RLIMIT_MEMLOCK to infinity (needed for map memory on kernels before 5.11).
+pub fn raise_memlock_limit() {
+    let limit = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: passes a valid rlimit struct.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) };
+}
+
+/// The effective user id.
+pub fn geteuid() -> u32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// A child process created stopped before `exec`, released by [`HeldChild::release`].
+pub struct HeldChild {
+    pub child: std::process::Child,
+    release: Option<OwnedFd>,
+}
+
+impl HeldChild {
+    /// Spawns `sh -c command` but holds it before exec until `release` (so probes are
+    /// attached before the command's first instruction, as bpftrace does with ptrace).
+    pub fn spawn(command: &str) -> io::Result<HeldChild> {
+        use std::os::unix::process::CommandExt;
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two fds into the array.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fresh fds from pipe2, owned here.
+        let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let read_raw = read_end.as_raw_fd();
+        let write_raw = write_end.as_raw_fd();
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.arg("-c").arg(command);
+        // SAFETY: the closure only calls async-signal-safe functions (close, read,
+        // sigprocmask) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::close(write_raw);
+                let mut byte = 0u8;
+                libc::read(read_raw, (&mut byte as *mut u8).cast(), 1);
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+                Ok(())
+            });
+        }
+        let child = cmd.spawn()?;
+        drop(read_end);
+        Ok(HeldChild { child, release: Some(write_end) })
+    }
+
+    /// Lets the child exec.
+    pub fn release(&mut self) {
+        self.release.take();
+    }
+}

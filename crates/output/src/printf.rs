@@ -1,0 +1,109 @@
+//! printf formatting in user space (format strings never go to the kernel).
+
+use bpfscope_syntax::format::{parse_format, Piece, Spec};
+
+use crate::Value;
+
+/// Formats `args` by a format string already checked by the compiler.
+pub fn format(fmt: &str, args: &[Value]) -> String {
+    let Ok(pieces) = parse_format(fmt) else { return fmt.to_string() };
+    let mut out = String::new();
+    let mut args = args.iter();
+    for piece in pieces {
+        match piece {
+            Piece::Lit(s) => out.push_str(&s),
+            Piece::Spec(spec) => out.push_str(&one(&spec, args.next().unwrap_or(&Value::None))),
+        }
+    }
+    out
+}
+
+fn one(spec: &Spec, arg: &Value) -> String {
+    let body = match spec.conv {
+        's' | 'r' => {
+            let s = arg.to_text();
+            match spec.precision {
+                Some(p) => s.chars().take(p).collect(),
+                None => s,
+            }
+        }
+        'c' => char::from(arg.as_i64() as u8).to_string(),
+        'd' | 'i' => {
+            let n = arg.as_i64();
+            let digits = with_precision(n.unsigned_abs().to_string(), spec.precision);
+            let sign = if n < 0 {
+                "-"
+            } else if spec.plus {
+                "+"
+            } else if spec.space {
+                " "
+            } else {
+                ""
+            };
+            return pad_number(sign, &digits, spec);
+        }
+        'u' => return pad_number("", &with_precision((arg.as_i64() as u64).to_string(), spec.precision), spec),
+        'x' | 'X' | 'o' | 'p' => {
+            let n = arg.as_i64() as u64;
+            let mut digits = match spec.conv {
+                'x' | 'p' => format!("{n:x}"),
+                'X' => format!("{n:X}"),
+                _ => format!("{n:o}"),
+            };
+            digits = with_precision(digits, spec.precision);
+            let prefix = match spec.conv {
+                'p' => "0x",
+                'x' if spec.alt && n != 0 => "0x",
+                'X' if spec.alt && n != 0 => "0X",
+                'o' if spec.alt => "0",
+                _ => "",
+            };
+            return pad_number(prefix, &digits, spec);
+        }
+        _ => String::new(),
+    };
+    pad(&body, spec, ' ')
+}
+
+fn with_precision(digits: String, precision: Option<usize>) -> String {
+    match precision {
+        Some(p) if digits.len() < p => format!("{}{digits}", "0".repeat(p - digits.len())),
+        _ => digits,
+    }
+}
+
+fn pad_number(prefix: &str, digits: &str, spec: &Spec) -> String {
+    let width = spec.width.unwrap_or(0);
+    let len = prefix.len() + digits.len();
+    if spec.zero && !spec.left && spec.precision.is_none() && len < width {
+        return format!("{prefix}{}{digits}", "0".repeat(width - len));
+    }
+    pad(&format!("{prefix}{digits}"), spec, ' ')
+}
+
+fn pad(body: &str, spec: &Spec, fill: char) -> String {
+    let width = spec.width.unwrap_or(0);
+    let len = body.chars().count();
+    if len >= width {
+        return body.to_string();
+    }
+    let fill: String = std::iter::repeat_n(fill, width - len).collect();
+    if spec.left {
+        format!("{body}{fill}")
+    } else {
+        format!("{fill}{body}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_semantics() {
+        let args = [Value::Int(3), Value::Str("ab".into()), Value::Int(-7), Value::Uint(255), Value::Int(5)];
+        assert_eq!(format("hi %5d|%-5s|%d|%#x|%03d%%\n", &args), "hi     3|ab   |-7|0xff|005%\n");
+        assert_eq!(format("%-6s|%6s|%.1s", &[Value::Str("abc".into()), Value::Str("abc".into()), Value::Str("abc".into())]), "abc   |   abc|a");
+        assert_eq!(format("%u %x %X %o %c", &[Value::Int(-1), Value::Int(171), Value::Int(171), Value::Int(8), Value::Int(65)]), "18446744073709551615 ab AB 10 A");
+    }
+}
