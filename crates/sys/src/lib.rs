@@ -225,6 +225,11 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+extern "C" {
+    /// Loads the local time zone (POSIX; not bound by the libc crate).
+    fn tzset();
+}
+
 /// Formats a Unix time (seconds) in local time with strftime(3).
 pub fn strftime_local(format: &str, unix_secs: i64) -> String {
     let Ok(fmt) = CString::new(format) else { return String::new() };
@@ -233,7 +238,7 @@ pub fn strftime_local(format: &str, unix_secs: i64) -> String {
     let n = unsafe {
         let mut tm: libc::tm = std::mem::zeroed();
         let t: libc::time_t = unix_secs as libc::time_t;
-        libc::tzset();
+        tzset();
         libc::localtime_r(&t, &mut tm);
         libc::strftime(out.as_mut_ptr().cast(), out.len(), fmt.as_ptr(), &tm)
     };
