@@ -89,7 +89,11 @@ fn one(insn: Insn) -> String {
                 return format!("{r}{d} = -{r}{d}");
             }
             let op = if insn.off == 1 && matches!(insn.code & 0xf0, 0x30 | 0x90) {
-                if insn.code & 0xf0 == 0x30 { "s/=" } else { "s%=" }
+                if insn.code & 0xf0 == 0x30 {
+                    "s/="
+                } else {
+                    "s%="
+                }
             } else {
                 alu_op(insn.code)
             };
@@ -104,7 +108,9 @@ fn one(insn: Insn) -> String {
             format!("lock *({} *)(r{d} {}) += r{s}", size_name(insn.code), off(insn.off))
         }
         class::STX => format!("*({} *)(r{d} {}) = r{s}", size_name(insn.code), off(insn.off)),
-        class::ST => format!("*({} *)(r{d} {}) = {}", size_name(insn.code), off(insn.off), insn.imm),
+        class::ST => {
+            format!("*({} *)(r{d} {}) = {}", size_name(insn.code), off(insn.off), insn.imm)
+        }
         class::JMP | class::JMP32 => match insn.code & 0xf0 {
             0x00 => format!("goto pc{}", off(insn.off)),
             0x80 => match Helper::from_id(insn.imm) {

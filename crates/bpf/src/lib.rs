@@ -263,7 +263,9 @@ impl Insn {
     /// True for conditional and unconditional jumps (not call/exit).
     pub const fn is_jump(self) -> bool {
         let c = self.class();
-        (c == class::JMP || c == class::JMP32) && (self.code & 0xf0) != CALL && (self.code & 0xf0) != EXIT
+        (c == class::JMP || c == class::JMP32)
+            && (self.code & 0xf0) != CALL
+            && (self.code & 0xf0) != EXIT
     }
 }
 
@@ -286,6 +288,9 @@ mod tests {
         }
         assert_eq!(Insn::mov64_imm(Reg::R0, 0).to_bytes(), [0xb7, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(Insn::exit().to_bytes(), [0x95, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(Insn::ldx(Size::DW, Reg::R1, Reg::FP, -8).to_bytes(), [0x79, 0xa1, 0xf8, 0xff, 0, 0, 0, 0]);
+        assert_eq!(
+            Insn::ldx(Size::DW, Reg::R1, Reg::FP, -8).to_bytes(),
+            [0x79, 0xa1, 0xf8, 0xff, 0, 0, 0, 0]
+        );
     }
 }

@@ -14,12 +14,21 @@ pub struct Label(pub u32);
 pub enum Op {
     Insn(Insn),
     /// A jump whose offset `emit` fills in.
-    Jump { insn: Insn, target: Label },
+    Jump {
+        insn: Insn,
+        target: Label,
+    },
     Label(Label),
     /// `dst = &map` (two instruction slots, relocated against the map's symbol).
-    LoadMap { dst: Reg, map: String },
+    LoadMap {
+        dst: Reg,
+        map: String,
+    },
     /// A 64-bit constant (two slots).
-    LoadImm64 { dst: Reg, imm: u64 },
+    LoadImm64 {
+        dst: Reg,
+        imm: u64,
+    },
 }
 
 /// A lowered program.

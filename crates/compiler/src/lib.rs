@@ -57,17 +57,27 @@ pub struct Compiled {
 const RINGBUF_SIZE: u32 = 1 << 20;
 
 /// Compiles a program. On failure the diagnostics say why.
-pub fn compile(file: &SourceFile, target: &dyn Target, options: &Options, diags: &mut Diagnostics) -> Option<Compiled> {
+pub fn compile(
+    file: &SourceFile,
+    target: &dyn Target,
+    options: &Options,
+    diags: &mut Diagnostics,
+) -> Option<Compiled> {
     let ast = bpfscope_syntax::parse(file, diags);
     if diags.has_errors() {
         return None;
     }
     if ast.probes.is_empty() {
-        diags.push(bpfscope_syntax::Diagnostic::error(
-            "no probes to attach",
-            bpfscope_syntax::Span::new(0, file.text.len().min(1)),
-            "the program has no action blocks",
-        ).with_help("write a probe, e.g. `tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }`"));
+        diags.push(
+            bpfscope_syntax::Diagnostic::error(
+                "no probes to attach",
+                bpfscope_syntax::Span::new(0, file.text.len().min(1)),
+                "the program has no action blocks",
+            )
+            .with_help(
+                "write a probe, e.g. `tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }`",
+            ),
+        );
         return None;
     }
     let checked = check::check(&ast, target, options, diags)?;
@@ -103,8 +113,11 @@ pub fn compile(file: &SourceFile, target: &dyn Target, options: &Options, diags:
     for (desc, program) in manifest.programs.iter_mut().zip(&programs) {
         desc.insn_spans = program.spans.clone();
     }
-    let sections: Vec<(emit::Emitted, String)> =
-        programs.iter().zip(&manifest.programs).map(|(p, d)| (p.clone(), d.probe.section())).collect();
+    let sections: Vec<(emit::Emitted, String)> = programs
+        .iter()
+        .zip(&manifest.programs)
+        .map(|(p, d)| (p.clone(), d.probe.section()))
+        .collect();
     let elf = object::write(&sections, &map_defs(&manifest));
     Some(Compiled { ast, checked, ir, programs, elf, manifest })
 }
@@ -122,7 +135,13 @@ pub fn map_defs(manifest: &Manifest) -> Vec<MapDef> {
             max_entries: m.max_entries,
         })
         .collect();
-    defs.push(MapDef { name: RINGBUF_MAP.into(), map_type: map_type::RINGBUF, key_size: 0, value_size: 0, max_entries: manifest.ringbuf_size });
+    defs.push(MapDef {
+        name: RINGBUF_MAP.into(),
+        map_type: map_type::RINGBUF,
+        key_size: 0,
+        value_size: 0,
+        max_entries: manifest.ringbuf_size,
+    });
     defs.push(MapDef {
         name: COUNTERS_MAP.into(),
         map_type: map_type::ARRAY,
@@ -139,7 +158,8 @@ fn program_name(index: usize, spec: &providers::ProbeSpec) -> String {
         providers::ProbeSpec::Tracepoint { name, .. } => name.clone(),
         other => other.section().split('/').next_back().unwrap_or("probe").to_string(),
     };
-    let clean: String = tail.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let clean: String =
+        tail.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     let mut name = format!("p{index}_{clean}");
     name.truncate(15);
     name

@@ -5,7 +5,8 @@
 
 use object::{
     write::{Object, Relocation, Symbol, SymbolSection},
-    Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope,
+    Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind,
+    SymbolScope,
 };
 
 use crate::emit::Emitted;
@@ -55,7 +56,8 @@ pub fn write(programs: &[(Emitted, String)], maps: &[MapDef]) -> Vec<u8> {
         map_symbols.insert(def.name.clone(), symbol);
     }
     for (program, section_name) in programs {
-        let section = obj.add_section(Vec::new(), section_name.as_bytes().to_vec(), SectionKind::Text);
+        let section =
+            obj.add_section(Vec::new(), section_name.as_bytes().to_vec(), SectionKind::Text);
         let bytes: Vec<u8> = program.insns.iter().flat_map(|i| i.to_bytes()).collect();
         let offset = obj.append_section_data(section, &bytes, 8);
         obj.add_symbol(Symbol {
@@ -75,7 +77,8 @@ pub fn write(programs: &[(Emitted, String)], maps: &[MapDef]) -> Vec<u8> {
                 addend: 0,
                 flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
             };
-            obj.add_relocation(section, relocation).expect("BPF relocations are supported by object");
+            obj.add_relocation(section, relocation)
+                .expect("BPF relocations are supported by object");
         }
     }
     let license = obj.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);

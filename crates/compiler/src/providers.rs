@@ -11,16 +11,42 @@ use crate::target::Target;
 pub enum ProbeSpec {
     Begin,
     End,
-    Tracepoint { category: String, name: String },
+    Tracepoint {
+        category: String,
+        name: String,
+    },
     /// Fires every `period_ns` on one CPU.
-    Interval { period_ns: u64 },
+    Interval {
+        period_ns: u64,
+    },
     /// Fires on every CPU, by frequency (`hz`) or period.
-    Profile { hz: Option<u64>, period_ns: u64 },
-    Software { event: String, config: u64, count: u64 },
-    Hardware { event: String, config: u64, count: u64 },
-    Kprobe { function: String, ret: bool },
-    Uprobe { binary: String, symbol: String, ret: bool },
-    Fentry { function: String, ret: bool },
+    Profile {
+        hz: Option<u64>,
+        period_ns: u64,
+    },
+    Software {
+        event: String,
+        config: u64,
+        count: u64,
+    },
+    Hardware {
+        event: String,
+        config: u64,
+        count: u64,
+    },
+    Kprobe {
+        function: String,
+        ret: bool,
+    },
+    Uprobe {
+        binary: String,
+        symbol: String,
+        ret: bool,
+    },
+    Fentry {
+        function: String,
+        ret: bool,
+    },
 }
 
 /// The program type of a probe, for code generation.
@@ -40,9 +66,10 @@ impl ProbeSpec {
             ProbeSpec::Begin => "raw_tp/bpfscope_begin".into(),
             ProbeSpec::End => "raw_tp/bpfscope_end".into(),
             ProbeSpec::Tracepoint { category, name } => format!("tracepoint/{category}/{name}"),
-            ProbeSpec::Interval { .. } | ProbeSpec::Profile { .. } | ProbeSpec::Software { .. } | ProbeSpec::Hardware { .. } => {
-                "perf_event".into()
-            }
+            ProbeSpec::Interval { .. }
+            | ProbeSpec::Profile { .. }
+            | ProbeSpec::Software { .. }
+            | ProbeSpec::Hardware { .. } => "perf_event".into(),
             ProbeSpec::Kprobe { function, ret: false } => format!("kprobe/{function}"),
             ProbeSpec::Kprobe { function, ret: true } => format!("kretprobe/{function}"),
             ProbeSpec::Uprobe { ret: false, .. } => "uprobe".into(),
@@ -57,9 +84,10 @@ impl ProbeSpec {
         match self {
             ProbeSpec::Begin | ProbeSpec::End => ProgKind::RawTracepoint,
             ProbeSpec::Tracepoint { .. } => ProgKind::Tracepoint,
-            ProbeSpec::Interval { .. } | ProbeSpec::Profile { .. } | ProbeSpec::Software { .. } | ProbeSpec::Hardware { .. } => {
-                ProgKind::PerfEvent
-            }
+            ProbeSpec::Interval { .. }
+            | ProbeSpec::Profile { .. }
+            | ProbeSpec::Software { .. }
+            | ProbeSpec::Hardware { .. } => ProgKind::PerfEvent,
             ProbeSpec::Kprobe { .. } | ProbeSpec::Uprobe { .. } => ProgKind::Kprobe,
             ProbeSpec::Fentry { .. } => ProgKind::Tracing,
         }
@@ -76,11 +104,15 @@ impl ProbeSpec {
             ProbeSpec::Profile { period_ns, .. } => format!("profile:ns:{period_ns}"),
             ProbeSpec::Software { event, count, .. } => format!("software:{event}:{count}"),
             ProbeSpec::Hardware { event, count, .. } => format!("hardware:{event}:{count}"),
-            ProbeSpec::Kprobe { function, ret } => format!("{}:{function}", if *ret { "kretprobe" } else { "kprobe" }),
+            ProbeSpec::Kprobe { function, ret } => {
+                format!("{}:{function}", if *ret { "kretprobe" } else { "kprobe" })
+            }
             ProbeSpec::Uprobe { binary, symbol, ret } => {
                 format!("{}:{binary}:{symbol}", if *ret { "uretprobe" } else { "uprobe" })
             }
-            ProbeSpec::Fentry { function, ret } => format!("{}:{function}", if *ret { "fexit" } else { "fentry" }),
+            ProbeSpec::Fentry { function, ret } => {
+                format!("{}:{function}", if *ret { "fexit" } else { "fentry" })
+            }
         }
     }
 
@@ -92,8 +124,33 @@ impl ProbeSpec {
 }
 
 const PROVIDERS: &[&str] = &[
-    "BEGIN", "END", "begin", "end", "tracepoint", "t", "interval", "i", "profile", "p", "software", "s", "hardware",
-    "h", "kprobe", "k", "kretprobe", "kr", "uprobe", "u", "uretprobe", "ur", "fentry", "f", "fexit", "fr", "kfunc",
+    "BEGIN",
+    "END",
+    "begin",
+    "end",
+    "tracepoint",
+    "t",
+    "interval",
+    "i",
+    "profile",
+    "p",
+    "software",
+    "s",
+    "hardware",
+    "h",
+    "kprobe",
+    "k",
+    "kretprobe",
+    "kr",
+    "uprobe",
+    "u",
+    "uretprobe",
+    "ur",
+    "fentry",
+    "f",
+    "fexit",
+    "fr",
+    "kfunc",
     "kretfunc",
 ];
 
@@ -132,20 +189,32 @@ pub fn expand(ap: &AttachPoint, target: &dyn Target) -> Result<Vec<ProbeSpec>, D
     let err = |msg: String, label: &str| Diagnostic::error(msg, ap.span, label.to_string());
     match provider.to_ascii_lowercase().as_str() {
         "begin" | "end" if parts.len() == 1 => {
-            Ok(vec![if provider.eq_ignore_ascii_case("begin") { ProbeSpec::Begin } else { ProbeSpec::End }])
+            Ok(vec![if provider.eq_ignore_ascii_case("begin") {
+                ProbeSpec::Begin
+            } else {
+                ProbeSpec::End
+            }])
         }
         "tracepoint" | "t" => tracepoint(ap, &parts, target),
         "interval" | "i" | "profile" | "p" => {
             let (unit, value) = match parts.len() {
                 3 => (parts[1], parts[2]),
-                2 => split_unit(parts[1]).ok_or_else(|| err(format!("invalid rate `{}`", parts[1]), "expected e.g. `s:1`, `ms:100`, `hz:99` or `1s`"))?,
-                _ => return Err(err(format!("`{provider}` needs a rate, e.g. `{provider}:s:1`"), "missing rate")),
+                2 => split_unit(parts[1]).ok_or_else(|| {
+                    err(
+                        format!("invalid rate `{}`", parts[1]),
+                        "expected e.g. `s:1`, `ms:100`, `hz:99` or `1s`",
+                    )
+                })?,
+                _ => {
+                    return Err(err(
+                        format!("`{provider}` needs a rate, e.g. `{provider}:s:1`"),
+                        "missing rate",
+                    ))
+                }
             };
-            let n: u64 = value
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| err(format!("invalid {provider} rate `{value}`"), "expected a positive integer"))?;
+            let n: u64 = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                err(format!("invalid {provider} rate `{value}`"), "expected a positive integer")
+            })?;
             let (hz, period_ns) = match unit {
                 "s" => (None, n * 1_000_000_000),
                 "ms" => (None, n * 1_000_000),
@@ -153,8 +222,11 @@ pub fn expand(ap: &AttachPoint, target: &dyn Target) -> Result<Vec<ProbeSpec>, D
                 "ns" => (None, n),
                 "hz" => (Some(n), 1_000_000_000 / n),
                 other => {
-                    return Err(err(format!("invalid time unit `{other}`"), "expected `s`, `ms`, `us`, `ns` or `hz`")
-                        .with_suggestion(suggest(other, ["s", "ms", "us", "ns", "hz"])))
+                    return Err(err(
+                        format!("invalid time unit `{other}`"),
+                        "expected `s`, `ms`, `us`, `ns` or `hz`",
+                    )
+                    .with_suggestion(suggest(other, ["s", "ms", "us", "ns", "hz"])))
                 }
             };
             if provider.starts_with('i') {
@@ -167,14 +239,17 @@ pub fn expand(ap: &AttachPoint, target: &dyn Target) -> Result<Vec<ProbeSpec>, D
             let hardware = provider.starts_with('h');
             let table = if hardware { HARDWARE_EVENTS } else { SOFTWARE_EVENTS };
             let name = parts.get(1).copied().unwrap_or("");
-            let Some((event, _, config, default)) =
-                table.iter().find(|(n, alias, _, _)| *n == name || (!alias.is_empty() && *alias == name))
+            let Some((event, _, config, default)) = table
+                .iter()
+                .find(|(n, alias, _, _)| *n == name || (!alias.is_empty() && *alias == name))
             else {
                 return Err(err(format!("unknown {provider} event `{name}`"), "not a known event")
                     .with_suggestion(suggest(name, table.iter().map(|e| e.0))));
             };
             let count = match parts.get(2) {
-                Some(c) => c.parse().map_err(|_| err(format!("invalid count `{c}`"), "expected an integer"))?,
+                Some(c) => c
+                    .parse()
+                    .map_err(|_| err(format!("invalid count `{c}`"), "expected an integer"))?,
                 None => *default,
             };
             let event = event.to_string();
@@ -186,12 +261,16 @@ pub fn expand(ap: &AttachPoint, target: &dyn Target) -> Result<Vec<ProbeSpec>, D
         }
         "kprobe" | "k" | "kretprobe" | "kr" => {
             let ret = provider.starts_with("kr");
-            let function = parts.last().filter(|_| parts.len() >= 2).ok_or_else(|| err("kprobe needs a function name".into(), "e.g. `kprobe:vfs_read`"))?;
+            let function = parts.last().filter(|_| parts.len() >= 2).ok_or_else(|| {
+                err("kprobe needs a function name".into(), "e.g. `kprobe:vfs_read`")
+            })?;
             Ok(vec![ProbeSpec::Kprobe { function: function.to_string(), ret }])
         }
         "fentry" | "f" | "fexit" | "fr" | "kfunc" | "kretfunc" => {
             let ret = matches!(provider, "fexit" | "fr" | "kretfunc");
-            let function = parts.last().filter(|_| parts.len() >= 2).ok_or_else(|| err("fentry needs a function name".into(), "e.g. `fentry:vfs_read`"))?;
+            let function = parts.last().filter(|_| parts.len() >= 2).ok_or_else(|| {
+                err("fentry needs a function name".into(), "e.g. `fentry:vfs_read`")
+            })?;
             Ok(vec![ProbeSpec::Fentry { function: function.to_string(), ret }])
         }
         "uprobe" | "u" | "uretprobe" | "ur" => {
@@ -203,8 +282,12 @@ pub fn expand(ap: &AttachPoint, target: &dyn Target) -> Result<Vec<ProbeSpec>, D
         }
         _ => {
             let known: Vec<&str> = PROVIDERS.to_vec();
-            Err(Diagnostic::error(format!("unknown probe type `{provider}`"), ap.span, "not a probe type")
-                .with_suggestion(suggest(provider, known)))
+            Err(Diagnostic::error(
+                format!("unknown probe type `{provider}`"),
+                ap.span,
+                "not a probe type",
+            )
+            .with_suggestion(suggest(provider, known)))
         }
     }
 }
@@ -216,7 +299,11 @@ fn split_unit(text: &str) -> Option<(&str, &str)> {
     (!value.is_empty()).then_some((unit, value))
 }
 
-fn tracepoint(ap: &AttachPoint, parts: &[&str], target: &dyn Target) -> Result<Vec<ProbeSpec>, Diagnostic> {
+fn tracepoint(
+    ap: &AttachPoint,
+    parts: &[&str],
+    target: &dyn Target,
+) -> Result<Vec<ProbeSpec>, Diagnostic> {
     if parts.len() != 3 {
         return Err(Diagnostic::error(
             "tracepoint needs a category and a name",
@@ -227,11 +314,18 @@ fn tracepoint(ap: &AttachPoint, parts: &[&str], target: &dyn Target) -> Result<V
     let (category, name) = (parts[1], parts[2]);
     if !category.contains(['*', '?']) && !name.contains(['*', '?']) {
         if target.tracepoint_format(category, name).is_some() {
-            return Ok(vec![ProbeSpec::Tracepoint { category: category.into(), name: name.into() }]);
+            return Ok(vec![ProbeSpec::Tracepoint {
+                category: category.into(),
+                name: name.into(),
+            }]);
         }
         let all = target.tracepoints();
         let full = format!("{category}:{name}");
-        let mut diagnostic = Diagnostic::error(format!("tracepoint `{full}` not found"), ap.span, "no such tracepoint");
+        let mut diagnostic = Diagnostic::error(
+            format!("tracepoint `{full}` not found"),
+            ap.span,
+            "no such tracepoint",
+        );
         if let Some(s) = suggest(&full, all.iter().map(String::as_str)) {
             diagnostic = diagnostic.with_help(format!("did you mean `tracepoint:{s}`?"));
         }
@@ -245,7 +339,11 @@ fn tracepoint(ap: &AttachPoint, parts: &[&str], target: &dyn Target) -> Result<V
         .map(|(c, n)| ProbeSpec::Tracepoint { category: c.into(), name: n.into() })
         .collect();
     if matches.is_empty() {
-        return Err(Diagnostic::error(format!("no tracepoint matches `{}`", ap.raw), ap.span, "matches nothing"));
+        return Err(Diagnostic::error(
+            format!("no tracepoint matches `{}`", ap.raw),
+            ap.span,
+            "matches nothing",
+        ));
     }
     Ok(matches)
 }
@@ -287,11 +385,24 @@ mod tests {
     fn expands_attach_points() {
         let t = &Fixture;
         assert_eq!(expand(&ap("BEGIN"), t).unwrap(), [ProbeSpec::Begin]);
-        assert_eq!(expand(&ap("i:s:1"), t).unwrap(), [ProbeSpec::Interval { period_ns: 1_000_000_000 }]);
-        assert_eq!(expand(&ap("interval:100ms"), t).unwrap(), [ProbeSpec::Interval { period_ns: 100_000_000 }]);
-        assert_eq!(expand(&ap("profile:hz:99"), t).unwrap(), [ProbeSpec::Profile { hz: Some(99), period_ns: 1_000_000_000 / 99 }]);
+        assert_eq!(
+            expand(&ap("i:s:1"), t).unwrap(),
+            [ProbeSpec::Interval { period_ns: 1_000_000_000 }]
+        );
+        assert_eq!(
+            expand(&ap("interval:100ms"), t).unwrap(),
+            [ProbeSpec::Interval { period_ns: 100_000_000 }]
+        );
+        assert_eq!(
+            expand(&ap("profile:hz:99"), t).unwrap(),
+            [ProbeSpec::Profile { hz: Some(99), period_ns: 1_000_000_000 / 99 }]
+        );
         assert_eq!(expand(&ap("t:syscalls:sys_enter_*"), t).unwrap().len(), 4);
-        assert!(expand(&ap("t:syscalls:sys_enter_reed"), t).unwrap_err().help.unwrap().contains("sys_enter_read"));
+        assert!(expand(&ap("t:syscalls:sys_enter_reed"), t)
+            .unwrap_err()
+            .help
+            .unwrap()
+            .contains("sys_enter_read"));
         assert!(expand(&ap("tracepiont:a:b"), t).unwrap_err().help.unwrap().contains("tracepoint"));
     }
 

@@ -33,7 +33,9 @@ pub fn parse_tracepoint_format(text: &str) -> Vec<TracepointField> {
         let mut get = |key: &str| -> Option<u32> {
             parts.next().and_then(|p| p.strip_prefix(key)).and_then(|v| v.parse().ok())
         };
-        let (Some(offset), Some(size), Some(signed)) = (get("offset:"), get("size:"), get("signed:")) else {
+        let (Some(offset), Some(size), Some(signed)) =
+            (get("offset:"), get("size:"), get("signed:"))
+        else {
             continue;
         };
         let (c_type, name, data_loc) = split_decl(decl);

@@ -22,12 +22,15 @@ pub(crate) fn compile_err(text: &str) -> String {
 
 #[test]
 fn compiles_the_judged_one_liners() {
-    let c = compile_ok("tracepoint:syscalls:sys_enter_getppid /comm == \"getppid_loop\"/ { @[comm] = count(); }");
+    let c = compile_ok(
+        "tracepoint:syscalls:sys_enter_getppid /comm == \"getppid_loop\"/ { @[comm] = count(); }",
+    );
     assert_eq!(c.manifest.programs.len(), 1);
     assert_eq!(c.manifest.maps[0].key_size(), 16);
     let c = compile_ok("tracepoint:syscalls:sys_exit_read /comm == \"x\"/ { @ = hist(args.ret); }");
     assert_eq!(c.manifest.maps[0].key_size(), 16);
-    let c = compile_ok("t:block:block_rq_issue /args.dev == 7/ { @[comm] = hist(args.bytes / 1024); }");
+    let c =
+        compile_ok("t:block:block_rq_issue /args.dev == 7/ { @[comm] = hist(args.bytes / 1024); }");
     assert!(!c.elf.is_empty());
 }
 
@@ -91,9 +94,11 @@ fn stack_limit_is_reported() {
 #[test]
 fn elf_has_sections_maps_and_relocations() {
     use ::object::{Object, ObjectSection};
-    let c = compile_ok("t:syscalls:sys_enter_read { @[pid] = count(); } BEGIN { printf(\"hi\\n\"); }");
+    let c =
+        compile_ok("t:syscalls:sys_enter_read { @[pid] = count(); } BEGIN { printf(\"hi\\n\"); }");
     let file = ::object::File::parse(&*c.elf).expect("valid ELF");
-    let names: Vec<String> = file.sections().filter_map(|s| s.name().ok().map(String::from)).collect();
+    let names: Vec<String> =
+        file.sections().filter_map(|s| s.name().ok().map(String::from)).collect();
     assert!(names.iter().any(|n| n == "tracepoint/syscalls/sys_enter_read"), "{names:?}");
     assert!(names.iter().any(|n| n == "maps"));
     assert!(names.iter().any(|n| n == "license"));

@@ -6,7 +6,10 @@
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Ty {
     /// An integer of `bits` width.
-    Int { bits: u8, signed: bool },
+    Int {
+        bits: u8,
+        signed: bool,
+    },
     Bool,
     /// A NUL-terminated string in a buffer of this many bytes.
     Str(u32),
@@ -62,7 +65,9 @@ impl Ty {
             Ty::Int { bits, signed: false } => format!("uint{bits}"),
             Ty::Bool => "bool".into(),
             Ty::Str(n) => format!("string[{n}]"),
-            Ty::Tuple(items) => format!("({})", items.iter().map(Ty::name).collect::<Vec<_>>().join(", ")),
+            Ty::Tuple(items) => {
+                format!("({})", items.iter().map(Ty::name).collect::<Vec<_>>().join(", "))
+            }
             Ty::None => "none".into(),
             Ty::Error => "<error>".into(),
         }
@@ -75,7 +80,9 @@ impl Ty {
             (Ty::Error, _) | (_, Ty::Error) => true,
             (a, b) if a.is_integer() && b.is_integer() => true,
             (Ty::Str(_), Ty::Str(_)) => true,
-            (Ty::Tuple(a), Ty::Tuple(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.accepts(y)),
+            (Ty::Tuple(a), Ty::Tuple(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.accepts(y))
+            }
             (a, b) => a == b,
         }
     }
@@ -101,15 +108,31 @@ impl Ty {
 pub enum MapValue {
     Plain(Ty),
     Count,
-    Sum { signed: bool },
-    Min { signed: bool },
-    Max { signed: bool },
-    Avg { signed: bool },
-    Stats { signed: bool },
+    Sum {
+        signed: bool,
+    },
+    Min {
+        signed: bool,
+    },
+    Max {
+        signed: bool,
+    },
+    Avg {
+        signed: bool,
+    },
+    Stats {
+        signed: bool,
+    },
     /// `hist(n, k)`: log2 histogram with 2^k buckets per power of two.
-    Hist { k: u8 },
+    Hist {
+        k: u8,
+    },
     /// `lhist(n, min, max, step)`.
-    Lhist { min: i64, max: i64, step: i64 },
+    Lhist {
+        min: i64,
+        max: i64,
+        step: i64,
+    },
 }
 
 impl MapValue {
@@ -122,8 +145,14 @@ impl MapValue {
     pub fn value_size(&self) -> u32 {
         match self {
             MapValue::Plain(ty) => ty.size().max(8),
-            MapValue::Count | MapValue::Sum { .. } | MapValue::Hist { .. } | MapValue::Lhist { .. } => 8,
-            MapValue::Min { .. } | MapValue::Max { .. } | MapValue::Avg { .. } | MapValue::Stats { .. } => 16,
+            MapValue::Count
+            | MapValue::Sum { .. }
+            | MapValue::Hist { .. }
+            | MapValue::Lhist { .. } => 8,
+            MapValue::Min { .. }
+            | MapValue::Max { .. }
+            | MapValue::Avg { .. }
+            | MapValue::Stats { .. } => 16,
         }
     }
 

@@ -36,14 +36,18 @@ pub fn value(v: &Value) -> String {
         Value::Uint(n) => int(*n as i128),
         Value::Bool(b) => b.to_string(),
         Value::Str(s) => string(s),
-        Value::Tuple(items) => format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(",")),
+        Value::Tuple(items) => {
+            format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(","))
+        }
         Value::None => "null".into(),
     }
 }
 
 fn key_string(v: &Value) -> String {
     match v {
-        Value::Tuple(items) => items.iter().map(|i| i.to_text().replace(' ', "")).collect::<Vec<_>>().join(","),
+        Value::Tuple(items) => {
+            items.iter().map(|i| i.to_text().replace(' ', "")).collect::<Vec<_>>().join(",")
+        }
         other => other.to_text(),
     }
 }
@@ -120,7 +124,11 @@ pub fn map(m: &MapOutput) -> String {
         _ => "map",
     };
     let body = if m.keyed {
-        let items: Vec<String> = m.entries.iter().map(|(k, v)| format!("{}: {}", string(&key_string(k)), aggregate(v))).collect();
+        let items: Vec<String> = m
+            .entries
+            .iter()
+            .map(|(k, v)| format!("{}: {}", string(&key_string(k)), aggregate(v)))
+            .collect();
         format!("{{{}}}", items.join(", "))
     } else {
         m.entries.first().map_or("null".into(), |(_, v)| aggregate(v))
@@ -134,15 +142,39 @@ mod tests {
 
     #[test]
     fn matches_bpftrace_shapes() {
-        let m = MapOutput { name: "@m".into(), keyed: true, entries: vec![(Value::Tuple(vec![Value::Int(1), Value::Str("a".into())]), Aggregate::Value(Value::Int(3)))] };
+        let m = MapOutput {
+            name: "@m".into(),
+            keyed: true,
+            entries: vec![(
+                Value::Tuple(vec![Value::Int(1), Value::Str("a".into())]),
+                Aggregate::Value(Value::Int(3)),
+            )],
+        };
         assert_eq!(map(&m), "{\"type\": \"map\", \"data\": {\"@m\": {\"1,a\": 3}}}\n");
         let mut buckets = vec![0; 4];
         buckets[3] = 1;
-        let h = MapOutput { name: "@h".into(), keyed: false, entries: vec![(Value::None, Aggregate::Hist { k: 0, buckets })] };
-        assert_eq!(map(&h), "{\"type\": \"hist\", \"data\": {\"@h\": [{\"min\": 2, \"max\": 3, \"count\": 1}]}}\n");
-        let s = MapOutput { name: "@st".into(), keyed: false, entries: vec![(Value::None, Aggregate::Stats { count: 1, total: 4 })] };
+        let h = MapOutput {
+            name: "@h".into(),
+            keyed: false,
+            entries: vec![(Value::None, Aggregate::Hist { k: 0, buckets })],
+        };
+        assert_eq!(
+            map(&h),
+            "{\"type\": \"hist\", \"data\": {\"@h\": [{\"min\": 2, \"max\": 3, \"count\": 1}]}}\n"
+        );
+        let s = MapOutput {
+            name: "@st".into(),
+            keyed: false,
+            entries: vec![(Value::None, Aggregate::Stats { count: 1, total: 4 })],
+        };
         assert_eq!(map(&s), "{\"type\": \"stats\", \"data\": {\"@st\": {\"count\": 1, \"average\": 4, \"total\": 4}}}\n");
-        assert_eq!(value_event(&Value::Tuple(vec![Value::Int(1), Value::Str("a".into())])), "{\"type\": \"value\", \"data\": [1,\"a\"]}\n");
-        assert_eq!(attached(1), "{\"type\": \"attached_probes\", \"count\": 1, \"data\": {\"probes\": 1}}\n");
+        assert_eq!(
+            value_event(&Value::Tuple(vec![Value::Int(1), Value::Str("a".into())])),
+            "{\"type\": \"value\", \"data\": [1,\"a\"]}\n"
+        );
+        assert_eq!(
+            attached(1),
+            "{\"type\": \"attached_probes\", \"count\": 1, \"data\": {\"probes\": 1}}\n"
+        );
     }
 }

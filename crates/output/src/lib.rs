@@ -31,7 +31,9 @@ impl Value {
             Value::Uint(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Str(s) => s.clone(),
-            Value::Tuple(items) => format!("({})", items.iter().map(Value::to_text).collect::<Vec<_>>().join(", ")),
+            Value::Tuple(items) => {
+                format!("({})", items.iter().map(Value::to_text).collect::<Vec<_>>().join(", "))
+            }
             Value::None => String::new(),
         }
     }
@@ -59,9 +61,12 @@ impl Value {
             (Value::Int(a), Value::Int(b)) => a.cmp(b),
             (Value::Uint(a), Value::Uint(b)) => a.cmp(b),
             (Value::Str(a), Value::Str(b)) => a.as_bytes().cmp(b.as_bytes()),
-            (Value::Tuple(a), Value::Tuple(b)) => {
-                a.iter().zip(b).map(|(x, y)| x.cmp_key(y)).find(|o| *o != Ordering::Equal).unwrap_or(Ordering::Equal)
-            }
+            (Value::Tuple(a), Value::Tuple(b)) => a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| x.cmp_key(y))
+                .find(|o| *o != Ordering::Equal)
+                .unwrap_or(Ordering::Equal),
             (a, b) => a.as_i64().cmp(&b.as_i64()),
         }
     }
@@ -72,12 +77,26 @@ impl Value {
 pub enum Aggregate {
     /// Plain values and count/sum/min/max results.
     Value(Value),
-    Avg { count: u64, total: i128 },
-    Stats { count: u64, total: i128 },
+    Avg {
+        count: u64,
+        total: i128,
+    },
+    Stats {
+        count: u64,
+        total: i128,
+    },
     /// Log2 histogram: bucket index → count.
-    Hist { k: u8, buckets: Vec<u64> },
+    Hist {
+        k: u8,
+        buckets: Vec<u64>,
+    },
     /// Linear histogram: bucket index (0 = underflow) → count.
-    Lhist { min: i64, max: i64, step: i64, buckets: Vec<u64> },
+    Lhist {
+        min: i64,
+        max: i64,
+        step: i64,
+        buckets: Vec<u64>,
+    },
 }
 
 impl Aggregate {
@@ -96,8 +115,12 @@ impl Aggregate {
             Aggregate::Value(Value::Int(n)) => Some(*n as i128),
             Aggregate::Value(Value::Uint(n)) => Some(*n as i128),
             Aggregate::Value(_) => None,
-            Aggregate::Avg { count, total } | Aggregate::Stats { count, total } => Some(Aggregate::average(*count, *total)),
-            Aggregate::Hist { buckets, .. } | Aggregate::Lhist { buckets, .. } => Some(buckets.iter().map(|c| *c as i128).sum()),
+            Aggregate::Avg { count, total } | Aggregate::Stats { count, total } => {
+                Some(Aggregate::average(*count, *total))
+            }
+            Aggregate::Hist { buckets, .. } | Aggregate::Lhist { buckets, .. } => {
+                Some(buckets.iter().map(|c| *c as i128).sum())
+            }
         }
     }
 

@@ -42,7 +42,13 @@ fn one(spec: &Spec, arg: &Value) -> String {
             };
             return pad_number(sign, &digits, spec);
         }
-        'u' => return pad_number("", &with_precision((arg.as_i64() as u64).to_string(), spec.precision), spec),
+        'u' => {
+            return pad_number(
+                "",
+                &with_precision((arg.as_i64() as u64).to_string(), spec.precision),
+                spec,
+            )
+        }
         'x' | 'X' | 'o' | 'p' => {
             let n = arg.as_i64() as u64;
             let mut digits = match spec.conv {
@@ -101,9 +107,27 @@ mod tests {
 
     #[test]
     fn c_semantics() {
-        let args = [Value::Int(3), Value::Str("ab".into()), Value::Int(-7), Value::Uint(255), Value::Int(5)];
+        let args = [
+            Value::Int(3),
+            Value::Str("ab".into()),
+            Value::Int(-7),
+            Value::Uint(255),
+            Value::Int(5),
+        ];
         assert_eq!(format("hi %5d|%-5s|%d|%#x|%03d%%\n", &args), "hi     3|ab   |-7|0xff|005%\n");
-        assert_eq!(format("%-6s|%6s|%.1s", &[Value::Str("abc".into()), Value::Str("abc".into()), Value::Str("abc".into())]), "abc   |   abc|a");
-        assert_eq!(format("%u %x %X %o %c", &[Value::Int(-1), Value::Int(171), Value::Int(171), Value::Int(8), Value::Int(65)]), "18446744073709551615 ab AB 10 A");
+        assert_eq!(
+            format(
+                "%-6s|%6s|%.1s",
+                &[Value::Str("abc".into()), Value::Str("abc".into()), Value::Str("abc".into())]
+            ),
+            "abc   |   abc|a"
+        );
+        assert_eq!(
+            format(
+                "%u %x %X %o %c",
+                &[Value::Int(-1), Value::Int(171), Value::Int(171), Value::Int(8), Value::Int(65)]
+            ),
+            "18446744073709551615 ab AB 10 A"
+        );
     }
 }

@@ -9,10 +9,13 @@ pub fn format_map(map: &MapOutput) -> String {
         return out;
     }
     for (key, value) in &map.entries {
-        let head = if map.keyed { format!("{}[{}]", map.name, key.key_text()) } else { map.name.clone() };
+        let head =
+            if map.keyed { format!("{}[{}]", map.name, key.key_text()) } else { map.name.clone() };
         match value {
             Aggregate::Value(v) => out.push_str(&format!("{head}: {}\n", v.to_text())),
-            Aggregate::Avg { count, total } => out.push_str(&format!("{head}: {}\n", Aggregate::average(*count, *total))),
+            Aggregate::Avg { count, total } => {
+                out.push_str(&format!("{head}: {}\n", Aggregate::average(*count, *total)))
+            }
             Aggregate::Stats { count, total } => out.push_str(&format!(
                 "{head}: {{ .count = {count}, .average = {}, .total = {total} }}\n",
                 Aggregate::average(*count, *total)
@@ -24,7 +27,9 @@ pub fn format_map(map: &MapOutput) -> String {
             }
             Aggregate::Lhist { min, max, step, buckets } => {
                 out.push_str(&format!("{head}:\n"));
-                out.push_str(&histogram_rows(buckets, |i| hist::linear_row_label(i, *min, *max, *step)));
+                out.push_str(&histogram_rows(buckets, |i| {
+                    hist::linear_row_label(i, *min, *max, *step)
+                }));
                 out.push('\n');
             }
         }
@@ -61,7 +66,11 @@ mod tests {
         let mut buckets = vec![0u64; 9];
         buckets[3] = 1;
         buckets[8] = 1;
-        let map = MapOutput { name: "@h".into(), keyed: false, entries: vec![(Value::None, Aggregate::Hist { k: 0, buckets })] };
+        let map = MapOutput {
+            name: "@h".into(),
+            keyed: false,
+            entries: vec![(Value::None, Aggregate::Hist { k: 0, buckets })],
+        };
         let expected = "@h:\n\
 [2, 4)                 1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\
 [4, 8)                 0 |                                                    |\n\
@@ -77,10 +86,17 @@ mod tests {
         let map = MapOutput {
             name: "@m".into(),
             keyed: true,
-            entries: vec![(Value::Tuple(vec![Value::Int(1), Value::Str("a".into())]), Aggregate::Value(Value::Int(3)))],
+            entries: vec![(
+                Value::Tuple(vec![Value::Int(1), Value::Str("a".into())]),
+                Aggregate::Value(Value::Int(3)),
+            )],
         };
         assert_eq!(format_map(&map), "@m[1, a]: 3\n");
-        let map = MapOutput { name: "@st".into(), keyed: false, entries: vec![(Value::None, Aggregate::Stats { count: 3, total: 6 })] };
+        let map = MapOutput {
+            name: "@st".into(),
+            keyed: false,
+            entries: vec![(Value::None, Aggregate::Stats { count: 3, total: 6 })],
+        };
         assert_eq!(format_map(&map), "@st: { .count = 3, .average = 2, .total = 6 }\n");
         let map = MapOutput { name: "@e".into(), keyed: true, entries: vec![] };
         assert_eq!(format_map(&map), "");

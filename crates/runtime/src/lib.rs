@@ -1,1 +1,446 @@
-//! placeholder
+//! The runtime: loads a compiled object into the kernel with aya, runs BEGIN, attaches the
+//! probes, turns ring buffer records into output, and on exit detaches, runs END and prints
+//! the maps (reference §2.1). aya stays behind this crate; `bpfscope-sys` covers what aya
+//! does not (runtime-sized map access, `BPF_PROG_TEST_RUN`).
+
+#![forbid(unsafe_code)]
+
+mod attach;
+mod decode;
+mod errors;
+pub mod tracefs;
+
+use std::{
+    io::Write,
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
+    time::{Duration, Instant},
+};
+
+use aya::{
+    maps::{Map, MapData, RingBuf},
+    programs::Program,
+    Ebpf, EbpfLoader,
+};
+use bpfscope_compiler::{
+    manifest::{event, MapDesc, COUNTERS_MAP, RINGBUF_MAP},
+    providers::ProbeSpec,
+    Compiled,
+};
+use bpfscope_output::{json, printf, text, Format, MapOutput, Value};
+
+pub use bpfscope_sys as sys;
+pub use errors::{AttachError, RunError};
+
+/// How a run behaves.
+pub struct RunConfig {
+    pub format: Format,
+    pub out: Box<dyn Write>,
+    /// Suppress the "Attached N probes" line.
+    pub quiet: bool,
+    /// Load (so the verifier judges) but attach nothing.
+    pub dry_run: bool,
+    /// A child started with `-c`, held before exec until the probes are attached.
+    pub child: Option<bpfscope_sys::HeldChild>,
+    /// Print per-probe statistics at exit.
+    pub verbose: bool,
+}
+
+/// Number of possible CPUs (the per-CPU value stride count).
+pub fn possible_cpus() -> usize {
+    cpu_list("/sys/devices/system/cpu/possible").len().max(1)
+}
+
+/// Online CPU ids.
+pub fn online_cpus() -> Vec<u32> {
+    cpu_list("/sys/devices/system/cpu/online")
+}
+
+fn cpu_list(path: &str) -> Vec<u32> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|_| "0".into());
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse().unwrap_or(0)..=b.parse().unwrap_or(0)),
+            None => cpus.push(part.parse().unwrap_or(0)),
+        }
+    }
+    cpus
+}
+
+/// A loaded program set and its maps.
+struct Session<'c> {
+    compiled: &'c Compiled,
+    ebpf: Ebpf,
+    maps: Vec<MapData>,
+    counters: MapData,
+    ringbuf: RingBuf<MapData>,
+    ncpus: usize,
+    out: Box<dyn Write>,
+    format: Format,
+    exit_code: Option<i32>,
+    lost_reported: u64,
+}
+
+/// Loads, attaches and runs until exit; returns the exit code.
+pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> {
+    bpfscope_sys::raise_memlock_limit();
+    if bpfscope_sys::geteuid() != 0 {
+        return Err(RunError::Privileges);
+    }
+    let signals = bpfscope_sys::signal_fd().map_err(RunError::Sys)?;
+    let mut ebpf =
+        EbpfLoader::new().load(&compiled.elf).map_err(|e| RunError::Object(e.to_string()))?;
+    for desc in &compiled.manifest.programs {
+        attach::load(&mut ebpf, compiled, desc)?;
+    }
+    if config.dry_run {
+        return Ok(0);
+    }
+    let mut take = |name: &str| -> Result<MapData, RunError> {
+        match ebpf.take_map(name) {
+            Some(Map::HashMap(m) | Map::PerCpuHashMap(m) | Map::Array(m) | Map::RingBuf(m)) => {
+                Ok(m)
+            }
+            _ => Err(RunError::Object(format!("map `{name}` missing from the object"))),
+        }
+    };
+    let maps =
+        compiled.manifest.maps.iter().map(|m| take(&m.bpf_name)).collect::<Result<Vec<_>, _>>()?;
+    let counters = take(COUNTERS_MAP)?;
+    let ringbuf = RingBuf::try_from(Map::RingBuf(take(RINGBUF_MAP)?))
+        .map_err(|e| RunError::Object(e.to_string()))?;
+    let stats = config.verbose.then(bpfscope_sys::enable_stats).and_then(Result::ok);
+    let mut session = Session {
+        compiled,
+        ebpf,
+        maps,
+        counters,
+        ringbuf,
+        ncpus: possible_cpus(),
+        out: std::mem::replace(&mut config.out, Box::new(std::io::sink())),
+        format: config.format,
+        exit_code: None,
+        lost_reported: 0,
+    };
+    let attached = compiled.manifest.programs.len();
+    if !config.quiet {
+        match config.format {
+            Format::Text => {
+                eprintln!("Attached {attached} probe{}", if attached == 1 { "" } else { "s" })
+            }
+            Format::Json => session.write(&json::attached(attached)),
+        }
+    }
+    session.run_special(ProbeSpec::Begin)?;
+    session.drain();
+    if session.exit_code.is_none() {
+        for desc in &compiled.manifest.programs {
+            if !matches!(desc.probe, ProbeSpec::Begin | ProbeSpec::End) {
+                attach::attach(&mut session.ebpf, desc)?;
+            }
+        }
+        let child_fd = match config.child.as_mut() {
+            Some(held) => {
+                held.release();
+                Some(bpfscope_sys::pidfd_open(held.child.id()).map_err(RunError::Sys)?)
+            }
+            None => None,
+        };
+        session.event_loop(signals.as_fd(), child_fd.as_ref().map(OwnedFd::as_fd))?;
+    }
+    if config.verbose {
+        session.report_stats();
+    }
+    drop(stats);
+    session.detach();
+    session.run_special(ProbeSpec::End)?;
+    session.drain();
+    session.finish();
+    if let Some(mut held) = config.child.take() {
+        held.release();
+        let _ = held.child.kill();
+        let _ = held.child.wait();
+    }
+    Ok(session.exit_code.unwrap_or(0))
+}
+
+impl Session<'_> {
+    fn write(&mut self, text: &str) {
+        let _ = self.out.write_all(text.as_bytes());
+    }
+
+    /// Runs BEGIN or END programs once each, in declaration order.
+    fn run_special(&mut self, which: ProbeSpec) -> Result<(), RunError> {
+        for desc in &self.compiled.manifest.programs {
+            if desc.probe != which {
+                continue;
+            }
+            let program = self
+                .ebpf
+                .program(&desc.name)
+                .ok_or_else(|| RunError::Object(format!("program {} missing", desc.name)))?;
+            let fd = program.fd().map_err(|e| RunError::Object(e.to_string()))?;
+            bpfscope_sys::prog_test_run(fd.as_fd()).map_err(RunError::Sys)?;
+            // Events of one BEGIN block are handled before the next one runs.
+            self.drain();
+        }
+        Ok(())
+    }
+
+    /// Polls until exit(), a signal or the child's exit.
+    fn event_loop(
+        &mut self,
+        signals: BorrowedFd<'_>,
+        child: Option<BorrowedFd<'_>>,
+    ) -> Result<(), RunError> {
+        let mut last_lost_check = Instant::now();
+        while self.exit_code.is_none() {
+            let ring = self.ringbuf.as_fd();
+            let mut fds = vec![ring, signals];
+            if let Some(c) = child {
+                fds.push(c);
+            }
+            let ready = bpfscope_sys::poll_readable(&fds, 200).map_err(RunError::Sys)?;
+            self.drain();
+            if ready[1] && bpfscope_sys::read_signal(signals).is_some() {
+                break;
+            }
+            if ready.get(2) == Some(&true) {
+                self.drain();
+                break;
+            }
+            if last_lost_check.elapsed() > Duration::from_secs(1) {
+                self.report_lost(false);
+                last_lost_check = Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles every record in the ring buffer.
+    fn drain(&mut self) {
+        let mut records = Vec::new();
+        while let Some(item) = self.ringbuf.next() {
+            records.push(item.to_vec());
+        }
+        for record in records {
+            self.handle(&record);
+        }
+        let _ = self.out.flush();
+    }
+
+    fn handle(&mut self, record: &[u8]) {
+        let field = |i: usize| {
+            record
+                .get(i * 8..i * 8 + 8)
+                .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        };
+        let id = field(0);
+        let manifest = &self.compiled.manifest;
+        match id {
+            event::EXIT if self.exit_code.is_none() => {
+                self.exit_code = Some(field(1) as i64 as i32)
+            }
+            event::EXIT => {}
+            event::PRINT_MAP => {
+                let (map, top, div) = (field(1) as usize, field(2), field(3));
+                if let Some(output) = self.read_map(map) {
+                    let output = output.sorted(top, div);
+                    let text = match self.format {
+                        Format::Text => {
+                            let body = text::format_map(&output);
+                            if output.entries.is_empty() && !output.keyed {
+                                format!("{}: 0\n", output.name)
+                            } else {
+                                body
+                            }
+                        }
+                        Format::Json => json::map(&output),
+                    };
+                    self.write(&text);
+                }
+            }
+            event::CLEAR | event::ZERO => self.clear_map(field(1) as usize, id == event::ZERO),
+            event::TIME => {
+                let fmt = manifest.time_formats.get(field(1) as usize).cloned().unwrap_or_default();
+                let text = bpfscope_sys::strftime_local(
+                    &fmt,
+                    (bpfscope_sys::realtime_ns() / 1_000_000_000) as i64,
+                );
+                match self.format {
+                    Format::Text => self.write(&text),
+                    Format::Json => self.write(&json::string_event("time", &text)),
+                }
+            }
+            event::PRINT_VALUE => {
+                let Some(ty) = manifest.prints.get(field(1) as usize) else { return };
+                let value = decode::value(record.get(16..).unwrap_or(&[]), ty);
+                match self.format {
+                    Format::Text => self.write(&text::format_value(&value)),
+                    Format::Json => self.write(&json::value_event(&value)),
+                }
+            }
+            n if (n as usize) < manifest.printfs.len() => {
+                let desc = &manifest.printfs[n as usize];
+                let args = decode::args(record.get(8..).unwrap_or(&[]), &desc.args);
+                let text = printf::format(&desc.format, &args);
+                match self.format {
+                    Format::Text => self.write(&text),
+                    Format::Json => self.write(&json::string_event("printf", &text)),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn map_fd(&self, id: usize) -> BorrowedFd<'_> {
+        self.maps[id].fd().as_fd()
+    }
+
+    /// Reads a whole user map.
+    fn read_map(&self, id: usize) -> Option<MapOutput> {
+        let desc: &MapDesc = self.compiled.manifest.maps.get(id)?;
+        let fd = self.map_fd(id);
+        let key_size = desc.key_size() as usize;
+        let stride = desc.value.value_size().div_ceil(8) as usize * 8;
+        let value_size = if desc.value.is_aggregate() {
+            stride * self.ncpus
+        } else {
+            desc.value.value_size() as usize
+        };
+        let keys = bpfscope_sys::map_keys(fd, key_size).ok()?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for key in keys {
+            let mut value = vec![0u8; value_size];
+            if let Ok(true) = bpfscope_sys::map_lookup(fd, &key, &mut value) {
+                entries.push((key, value));
+            }
+        }
+        Some(decode::map(desc, &entries, self.ncpus))
+    }
+
+    fn clear_map(&self, id: usize, zero: bool) {
+        let Some(desc) = self.compiled.manifest.maps.get(id) else { return };
+        let fd = self.map_fd(id);
+        let stride = desc.value.value_size().div_ceil(8) as usize * 8;
+        let value_size = if desc.value.is_aggregate() {
+            stride * self.ncpus
+        } else {
+            desc.value.value_size() as usize
+        };
+        for key in bpfscope_sys::map_keys(fd, desc.key_size() as usize).unwrap_or_default() {
+            if zero {
+                let _ = bpfscope_sys::map_update(fd, &key, &vec![0u8; value_size]);
+            } else {
+                let _ = bpfscope_sys::map_delete(fd, &key);
+            }
+        }
+    }
+
+    fn counter(&self, index: u32) -> u64 {
+        let mut value = [0u8; 8];
+        match bpfscope_sys::map_lookup(self.counters.fd().as_fd(), &index.to_ne_bytes(), &mut value)
+        {
+            Ok(true) => u64::from_ne_bytes(value),
+            _ => 0,
+        }
+    }
+
+    /// Reports newly lost events ("Lost N events"), or the total at exit.
+    fn report_lost(&mut self, total: bool) {
+        let lost = self.counter(0);
+        if lost > self.lost_reported {
+            let new = lost - self.lost_reported;
+            self.lost_reported = lost;
+            match self.format {
+                Format::Text => eprintln!("Lost {new} events"),
+                Format::Json => self.write(&json::lost(new)),
+            }
+        }
+        if total && lost > 0 {
+            eprintln!("WARNING: Total lost event count: {lost}");
+        }
+    }
+
+    /// Detaches every probe; BEGIN/END programs are never attached.
+    fn detach(&mut self) {
+        let names: Vec<String> = self
+            .compiled
+            .manifest
+            .programs
+            .iter()
+            .filter(|d| !matches!(d.probe, ProbeSpec::Begin | ProbeSpec::End))
+            .map(|d| d.name.clone())
+            .collect();
+        for name in names {
+            if let Some(program) = self.ebpf.program_mut(&name) {
+                let _ = unload(program);
+            }
+        }
+    }
+
+    /// The exit report: lost events, full maps, then every non-empty map in name order.
+    fn finish(&mut self) {
+        self.report_lost(true);
+        for (id, desc) in self.compiled.manifest.maps.iter().enumerate() {
+            let failed = self.counter(1 + id as u32);
+            if failed > 0 {
+                eprintln!(
+                    "WARNING: map {} is full ({} entries): {failed} update{} failed; raise max_map_keys with `config = {{ max_map_keys = N }}`",
+                    desc.name,
+                    desc.max_entries,
+                    if failed == 1 { "" } else { "s" }
+                );
+            }
+        }
+        if self.format == Format::Text {
+            self.write("\n\n");
+        }
+        let mut order: Vec<usize> = (0..self.compiled.manifest.maps.len()).collect();
+        order.sort_by(|a, b| {
+            self.compiled.manifest.maps[*a].name.cmp(&self.compiled.manifest.maps[*b].name)
+        });
+        for id in order {
+            let Some(output) = self.read_map(id) else { continue };
+            if output.entries.is_empty() {
+                continue;
+            }
+            let output = output.sorted(0, 0);
+            let text = match self.format {
+                Format::Text => text::format_map(&output),
+                Format::Json => json::map(&output),
+            };
+            self.write(&text);
+        }
+        let _ = self.out.flush();
+    }
+
+    /// Per-probe kernel statistics (`-v`): events, ns per event, lost events.
+    fn report_stats(&self) {
+        for desc in &self.compiled.manifest.programs {
+            let Some(program) = self.ebpf.program(&desc.name) else { continue };
+            let Ok(info) = program.info() else { continue };
+            let (cnt, ns) = (info.run_count(), info.run_time().as_nanos() as u64);
+            let per = ns.checked_div(cnt).unwrap_or(0);
+            eprintln!("{}: {cnt} events, {per} ns/event, {ns} ns total", desc.display);
+        }
+    }
+}
+
+fn unload(program: &mut Program) -> Result<(), aya::programs::ProgramError> {
+    match program {
+        Program::TracePoint(p) => p.unload(),
+        Program::PerfEvent(p) => p.unload(),
+        Program::KProbe(p) => p.unload(),
+        Program::UProbe(p) => p.unload(),
+        Program::FEntry(p) => p.unload(),
+        Program::FExit(p) => p.unload(),
+        Program::RawTracePoint(p) => p.unload(),
+        _ => Ok(()),
+    }
+}
+
+/// A value for tests: decode a typed buffer.
+pub fn decode_value(bytes: &[u8], ty: &bpfscope_compiler::Ty) -> Value {
+    decode::value(bytes, ty)
+}

@@ -64,16 +64,46 @@ pub struct Stmt {
 pub enum StmtKind {
     Expr(Expr),
     /// `target = value` or `target op= value`; target is a variable or a map element.
-    Assign { target: Expr, op: Option<BinOp>, value: Expr },
+    Assign {
+        target: Expr,
+        op: Option<BinOp>,
+        value: Expr,
+    },
     /// `let $x [: type] [= value]`.
-    Let { name: String, name_span: Span, ty: Option<TypeName>, value: Option<Expr> },
-    If { cond: Expr, then: Block, els: Option<Block> },
-    Unroll { count: Expr, body: Block },
-    While { cond: Expr, body: Block },
+    Let {
+        name: String,
+        name_span: Span,
+        ty: Option<TypeName>,
+        value: Option<Expr>,
+    },
+    If {
+        cond: Expr,
+        then: Block,
+        els: Option<Block>,
+    },
+    Unroll {
+        count: Expr,
+        body: Block,
+    },
+    While {
+        cond: Expr,
+        body: Block,
+    },
     /// `for ($i : start..end)`.
-    ForRange { var: String, var_span: Span, start: Expr, end: Expr, body: Block },
+    ForRange {
+        var: String,
+        var_span: Span,
+        start: Expr,
+        end: Expr,
+        body: Block,
+    },
     /// `for ($kv : @map)`.
-    ForMap { var: String, var_span: Span, map: Expr, body: Block },
+    ForMap {
+        var: String,
+        var_span: Span,
+        map: Expr,
+        body: Block,
+    },
     Break,
     Continue,
     Return,
@@ -97,7 +127,10 @@ pub enum ExprKind {
     /// `$name`.
     Var(String),
     /// `@name` or `@name[keys]` (`@` alone has the empty name).
-    Map { name: String, keys: Vec<Expr> },
+    Map {
+        name: String,
+        keys: Vec<Expr>,
+    },
     /// A bare identifier: a builtin (`pid`, `comm`, `args`, `arg0`) or a zero-argument call.
     Ident(String),
     /// `$1`..`$N`.
@@ -105,18 +138,47 @@ pub enum ExprKind {
     /// `$#`.
     PositionalCount,
     /// `name(args)`.
-    Call { name: String, name_span: Span, args: Vec<Expr> },
+    Call {
+        name: String,
+        name_span: Span,
+        args: Vec<Expr>,
+    },
     /// `base.field` / `base->field`; tuple access `$t.0` has field "0".
-    Field { base: Box<Expr>, field: String, field_span: Span },
+    Field {
+        base: Box<Expr>,
+        field: String,
+        field_span: Span,
+    },
     /// `base[index]`.
-    Index { base: Box<Expr>, index: Box<Expr> },
-    Unary { op: UnOp, expr: Box<Expr> },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
-    Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
-    Cast { ty: TypeName, expr: Box<Expr> },
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+    },
+    Unary {
+        op: UnOp,
+        expr: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Ternary {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        els: Box<Expr>,
+    },
+    Cast {
+        ty: TypeName,
+        expr: Box<Expr>,
+    },
     Tuple(Vec<Expr>),
     /// `x++`, `--x`, ...
-    IncDec { target: Box<Expr>, increment: bool, prefix: bool },
+    IncDec {
+        target: Box<Expr>,
+        increment: bool,
+        prefix: bool,
+    },
     /// Something that failed to parse; already reported.
     Error,
 }

@@ -85,7 +85,15 @@ impl Diagnostic {
             let _ = writeln!(out, "{:width$} |", "");
             let _ = writeln!(out, "{line} | {text}");
             let carets = if end_line == line { (end_col.saturating_sub(col)).max(1) } else { 1 };
-            let _ = writeln!(out, "{:width$} | {:pad$}{} {}", "", "", "^".repeat(carets), label.text, pad = col - 1);
+            let _ = writeln!(
+                out,
+                "{:width$} | {:pad$}{} {}",
+                "",
+                "",
+                "^".repeat(carets),
+                label.text,
+                pad = col - 1
+            );
         }
         if let Some(help) = &self.help {
             let _ = writeln!(out, "help: {help}");

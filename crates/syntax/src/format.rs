@@ -83,12 +83,16 @@ pub fn parse_format(fmt: &str) -> Result<Vec<Piece>, String> {
             }
             spec.precision = Some(prec.parse().unwrap_or(0));
         }
-        while let Some(&l) = chars.peek().filter(|l| matches!(l, 'h' | 'l' | 'L' | 'j' | 'z' | 't' | 'q')) {
+        while let Some(&l) =
+            chars.peek().filter(|l| matches!(l, 'h' | 'l' | 'L' | 'j' | 'z' | 't' | 'q'))
+        {
             spec.length.push(l);
             chars.next();
         }
         match chars.next() {
-            Some(conv @ ('d' | 'i' | 'u' | 'x' | 'X' | 'o' | 'c' | 's' | 'p' | 'r')) => spec.conv = conv,
+            Some(conv @ ('d' | 'i' | 'u' | 'x' | 'X' | 'o' | 'c' | 's' | 'p' | 'r')) => {
+                spec.conv = conv
+            }
             Some(other) => return Err(format!("invalid conversion specifier `%{other}`")),
             None => return Err("format string ends in the middle of a `%` specifier".into()),
         }
@@ -110,7 +114,10 @@ mod tests {
     #[test]
     fn parses_specifiers() {
         let pieces = parse_format("%-16s %6d %llu 100%% %08x\n").unwrap();
-        let specs: Vec<&Spec> = pieces.iter().filter_map(|p| if let Piece::Spec(s) = p { Some(s) } else { None }).collect();
+        let specs: Vec<&Spec> = pieces
+            .iter()
+            .filter_map(|p| if let Piece::Spec(s) = p { Some(s) } else { None })
+            .collect();
         assert_eq!(specs.len(), 4);
         assert!(specs[0].left && specs[0].width == Some(16) && specs[0].conv == 's');
         assert_eq!(specs[2].length, "ll");

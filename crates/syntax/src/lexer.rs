@@ -71,13 +71,17 @@ impl<'a> Lexer<'a> {
             let rest = self.rest();
             if rest.starts_with("//") {
                 self.pos += rest.find('\n').unwrap_or(rest.len());
-            } else if rest.starts_with("/*") {
-                match rest[2..].find("*/") {
+            } else if let Some(body) = rest.strip_prefix("/*") {
+                match body.find("*/") {
                     Some(end) => self.pos += end + 4,
                     None => {
                         let span = Span::new(self.pos, self.pos + 2);
                         self.pos = self.text.len();
-                        return Err(Diagnostic::error("unterminated comment", span, "comment starts here"));
+                        return Err(Diagnostic::error(
+                            "unterminated comment",
+                            span,
+                            "comment starts here",
+                        ));
                     }
                 }
             } else if let Some(c) = self.peek_char().filter(|c| c.is_whitespace()) {
@@ -99,7 +103,9 @@ impl<'a> Lexer<'a> {
             let b = bytes[self.pos];
             match b {
                 b'"' => {
-                    let close = self.text[self.pos + 1..].find('"').map_or(bytes.len(), |i| self.pos + 2 + i);
+                    let close = self.text[self.pos + 1..]
+                        .find('"')
+                        .map_or(bytes.len(), |i| self.pos + 2 + i);
                     self.pos = close;
                     continue;
                 }
@@ -141,7 +147,9 @@ impl<'a> Lexer<'a> {
                     let digits = self.take_while(|c| c.is_ascii_digit());
                     TokenKind::Positional(digits.parse().unwrap_or(u32::MAX))
                 }
-                Some(d) if d.is_ascii_alphabetic() || d == '_' => TokenKind::Var(self.word().to_string()),
+                Some(d) if d.is_ascii_alphabetic() || d == '_' => {
+                    TokenKind::Var(self.word().to_string())
+                }
                 _ => {
                     return Err(Diagnostic::error(
                         "expected a variable name after `$`",
@@ -188,17 +196,25 @@ impl<'a> Lexer<'a> {
         let raw = self.take_while(|c| c.is_ascii_alphanumeric() || c == '_');
         let text: String = raw.chars().filter(|c| *c != '_').collect();
         let bad = |what: &str| {
-            Diagnostic::error(format!("invalid integer literal `{raw}`"), Span::new(start, start + raw.len()), what.to_string())
+            Diagnostic::error(
+                format!("invalid integer literal `{raw}`"),
+                Span::new(start, start + raw.len()),
+                what.to_string(),
+            )
         };
-        let (radix, digits) = if let Some(h) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-            (16, h)
-        } else if let Some(b) = text.strip_prefix("0b").or_else(|| text.strip_prefix("0B")) {
-            (2, b)
-        } else if text.len() > 1 && text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit()) {
-            (8, &text[1..])
-        } else {
-            (10, text.as_str())
-        };
+        let (radix, digits) =
+            if let Some(h) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+                (16, h)
+            } else if let Some(b) = text.strip_prefix("0b").or_else(|| text.strip_prefix("0B")) {
+                (2, b)
+            } else if text.len() > 1
+                && text.starts_with('0')
+                && text.bytes().all(|b| b.is_ascii_digit())
+            {
+                (8, &text[1..])
+            } else {
+                (10, text.as_str())
+            };
         let end = digits.find(|c: char| !c.is_digit(radix)).unwrap_or(digits.len());
         let (num, suffix) = digits.split_at(end);
         let value = u64::from_str_radix(num, radix).map_err(|_| bad("does not fit in 64 bits"))?;
@@ -209,7 +225,8 @@ impl<'a> Lexer<'a> {
             };
         }
         let scale: u64 = match suffix {
-            "" | "u" | "l" | "ul" | "lu" | "ll" | "ull" | "llu" | "U" | "L" | "UL" | "ULL" | "LL" => 1,
+            "" | "u" | "l" | "ul" | "lu" | "ll" | "ull" | "llu" | "U" | "L" | "UL" | "ULL"
+            | "LL" => 1,
             "ns" => 1,
             "us" => 1_000,
             "ms" => 1_000_000,
@@ -232,13 +249,21 @@ impl<'a> Lexer<'a> {
         let mut out = String::new();
         loop {
             let Some(c) = self.peek_char() else {
-                return Err(Diagnostic::error("unterminated string", Span::new(start, start + 1), "string starts here"));
+                return Err(Diagnostic::error(
+                    "unterminated string",
+                    Span::new(start, start + 1),
+                    "string starts here",
+                ));
             };
             self.pos += c.len_utf8();
             match c {
                 '"' => return Ok(out),
                 '\n' => {
-                    return Err(Diagnostic::error("unterminated string", Span::new(start, start + 1), "string starts here"))
+                    return Err(Diagnostic::error(
+                        "unterminated string",
+                        Span::new(start, start + 1),
+                        "string starts here",
+                    ))
                 }
                 '\\' => {
                     let esc_start = self.pos - 1;
@@ -337,6 +362,9 @@ mod tests {
         let t = lexer.attach_point().unwrap();
         assert_eq!(t.kind, TokenKind::Ident("uprobe:/bin/bash:readline".into()));
         let mut lexer = Lexer::new("t:syscalls:sys_enter_*,i:s:1{");
-        assert_eq!(lexer.attach_point().unwrap().kind, TokenKind::Ident("t:syscalls:sys_enter_*".into()));
+        assert_eq!(
+            lexer.attach_point().unwrap().kind,
+            TokenKind::Ident("t:syscalls:sys_enter_*".into())
+        );
     }
 }

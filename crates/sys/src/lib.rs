@@ -68,7 +68,8 @@ impl Attr {
 fn bpf(cmd: libc::c_long, attr: &mut Attr, call: &'static str) -> SysResult<i64> {
     // SAFETY: `attr` is a valid, writable buffer at least as large as every bpf_attr variant
     // used here; pointers inside it point at live buffers owned by the caller.
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), attr.0.len() as u32) };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), attr.0.len() as u32) };
     if ret < 0 {
         Err(last_error(call))
     } else {
@@ -194,8 +195,10 @@ pub fn pidfd_open(pid: u32) -> SysResult<OwnedFd> {
 
 /// Waits until one of `fds` is readable or `timeout_ms` passes; returns which are readable.
 pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> SysResult<Vec<bool>> {
-    let mut pfds: Vec<libc::pollfd> =
-        fds.iter().map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+        .collect();
     // SAFETY: `pfds` is a valid array of pollfd of the given length.
     let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
     if n < 0 {
@@ -248,9 +251,17 @@ pub fn strftime_local(format: &str, unix_secs: i64) -> String {
 
 /// Mounts tracefs at `target`.
 pub fn mount_tracefs(target: &str) -> SysResult<()> {
-    let (src, dst, fstype) = (CString::new("tracefs").expect("no NUL"), CString::new(target).map_err(|e| SyscallError { call: "mount", source: io::Error::new(io::ErrorKind::InvalidInput, e) })?, CString::new("tracefs").expect("no NUL"));
+    let (src, dst, fstype) = (
+        CString::new("tracefs").expect("no NUL"),
+        CString::new(target).map_err(|e| SyscallError {
+            call: "mount",
+            source: io::Error::new(io::ErrorKind::InvalidInput, e),
+        })?,
+        CString::new("tracefs").expect("no NUL"),
+    );
     // SAFETY: all pointers are valid NUL-terminated strings; data is NULL.
-    let ret = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    let ret =
+        unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
     if ret != 0 {
         return Err(last_error("mount(tracefs)"));
     }
@@ -277,8 +288,10 @@ pub struct HeldChild {
 }
 
 impl HeldChild {
-    /// Spawns `sh -c command` but holds it before exec until `release` (so probes are
-    /// attached before the command's first instruction, as bpftrace does with ptrace).
+    /// Spawns `command` through `/bin/sh` but holds it until [`HeldChild::release`], so the
+    /// probes are attached before the command's first instruction (bpftrace uses ptrace for
+    /// this). The shell waits on a pipe (fd 3) and then `exec`s the command, so the pid the
+    /// caller sees is the command's pid.
     pub fn spawn(command: &str) -> io::Result<HeldChild> {
         use std::os::unix::process::CommandExt;
         let mut fds = [0; 2];
@@ -287,18 +300,23 @@ impl HeldChild {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: fresh fds from pipe2, owned here.
-        let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (read_end, write_end) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let read_raw = read_end.as_raw_fd();
-        let write_raw = write_end.as_raw_fd();
         let mut cmd = std::process::Command::new("/bin/sh");
-        cmd.arg("-c").arg(command);
-        // SAFETY: the closure only calls async-signal-safe functions (close, read,
-        // sigprocmask) between fork and exec.
+        cmd.arg("-c")
+            .arg("read -r _ <&3; exec 3<&-; eval \"exec $1\"")
+            .arg("bpfscope")
+            .arg(command);
+        // SAFETY: between fork and exec the closure only calls async-signal-safe functions
+        // (dup2, sigprocmask).
         unsafe {
             cmd.pre_exec(move || {
-                libc::close(write_raw);
-                let mut byte = 0u8;
-                libc::read(read_raw, (&mut byte as *mut u8).cast(), 1);
+                if read_raw == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0);
+                } else if libc::dup2(read_raw, 3) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
                 let mut set: libc::sigset_t = std::mem::zeroed();
                 libc::sigemptyset(&mut set);
                 libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());

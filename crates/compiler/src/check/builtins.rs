@@ -4,12 +4,17 @@
 use bpfscope_syntax::{suggest, Diagnostic, Span};
 
 use super::{diagnostics, Cx};
-use crate::{providers::{ProbeSpec, ProgKind}, target::TracepointField, Ty};
+use crate::{
+    providers::{ProbeSpec, ProgKind},
+    target::TracepointField,
+    Ty,
+};
 
 /// Every builtin identifier, for lookups and suggestions.
 pub(crate) const BUILTINS: &[&str] = &[
-    "pid", "tid", "uid", "gid", "nsecs", "elapsed", "cpu", "comm", "probe", "args", "cgroup", "rand", "curtask",
-    "cpid", "jiffies", "retval", "func", "kstack", "ustack", "ncpus", "username", "ctx",
+    "pid", "tid", "uid", "gid", "nsecs", "elapsed", "cpu", "comm", "probe", "args", "cgroup",
+    "rand", "curtask", "cpid", "jiffies", "retval", "func", "kstack", "ustack", "ncpus",
+    "username", "ctx",
 ];
 
 /// The type of a builtin, or a diagnostic when it is unknown or not allowed here.
@@ -22,28 +27,57 @@ pub(crate) fn builtin_type(cx: &mut Cx<'_>, name: &str, span: Span) -> Ty {
         "probe" => Ty::Str(probe_name_len(&cx.specs)),
         "cpid" => {
             if cx.options.cpid.is_none() {
-                cx.error(Diagnostic::error("`cpid` is only available with `-c CMD`", span, "no child process").with_help("run the program with `-c 'COMMAND'`"));
+                cx.error(
+                    Diagnostic::error(
+                        "`cpid` is only available with `-c CMD`",
+                        span,
+                        "no child process",
+                    )
+                    .with_help("run the program with `-c 'COMMAND'`"),
+                );
             }
             Ty::U32
         }
         "args" => {
-            cx.error(Diagnostic::error("`args` must be followed by a field, as in `args.filename`", span, "needs a field"));
+            cx.error(Diagnostic::error(
+                "`args` must be followed by a field, as in `args.filename`",
+                span,
+                "needs a field",
+            ));
             Ty::Error
         }
         "retval" => {
-            if !cx.specs.iter().all(|s| matches!(s, ProbeSpec::Kprobe { ret: true, .. } | ProbeSpec::Uprobe { ret: true, .. })) {
-                cx.error(Diagnostic::error("`retval` is only available in kretprobe and uretprobe probes", span, "not available here"));
+            if !cx.specs.iter().all(|s| {
+                matches!(
+                    s,
+                    ProbeSpec::Kprobe { ret: true, .. } | ProbeSpec::Uprobe { ret: true, .. }
+                )
+            }) {
+                cx.error(Diagnostic::error(
+                    "`retval` is only available in kretprobe and uretprobe probes",
+                    span,
+                    "not available here",
+                ));
             }
             Ty::I64
         }
         "func" | "kstack" | "ustack" | "username" | "ctx" | "ncpus" => {
-            cx.error(diagnostics::not_supported(span, &format!("the `{name}` builtin and its kind")));
+            cx.error(diagnostics::not_supported(
+                span,
+                &format!("the `{name}` builtin and its kind"),
+            ));
             Ty::Error
         }
         n if n.starts_with("arg") && n[3..].parse::<u8>().is_ok() => {
             let index: u8 = n[3..].parse().unwrap_or(0);
             if index > 5 {
-                cx.error(Diagnostic::error(format!("`{n}` is out of range: x86-64 passes at most 6 arguments in registers"), span, "arg0..arg5"));
+                cx.error(Diagnostic::error(
+                    format!(
+                        "`{n}` is out of range: x86-64 passes at most 6 arguments in registers"
+                    ),
+                    span,
+                    "arg0..arg5",
+                ));
             }
             if !cx.specs.iter().all(|s| s.kind() == ProgKind::Kprobe) {
                 cx.error(Diagnostic::error(format!("`{n}` is only available in kprobe and uprobe probes"), span, "not available here")
@@ -52,7 +86,11 @@ pub(crate) fn builtin_type(cx: &mut Cx<'_>, name: &str, span: Span) -> Ty {
             Ty::U64
         }
         _ => {
-            let mut d = Diagnostic::error(format!("unknown builtin `{name}`"), span, "not a builtin or function");
+            let mut d = Diagnostic::error(
+                format!("unknown builtin `{name}`"),
+                span,
+                "not a builtin or function",
+            );
             if let Some(s) = suggest(name, BUILTINS.iter().copied()) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             } else if !name.is_empty() {
@@ -77,15 +115,27 @@ pub(crate) fn args_field(cx: &mut Cx<'_>, field: &str, span: Span) -> Ty {
     let mut result: Option<Ty> = None;
     for spec in cx.specs.clone() {
         let ProbeSpec::Tracepoint { category, name } = &spec else {
-            cx.error(Diagnostic::error(format!("`args` is not available in `{}` probes", spec.display()), span, "no args here")
-                .with_help("`args` holds tracepoint fields; kprobes and uprobes use `arg0`..`arg5`"));
+            cx.error(
+                Diagnostic::error(
+                    format!("`args` is not available in `{}` probes", spec.display()),
+                    span,
+                    "no args here",
+                )
+                .with_help(
+                    "`args` holds tracepoint fields; kprobes and uprobes use `arg0`..`arg5`",
+                ),
+            );
             return Ty::Error;
         };
         let fields = cx.target.tracepoint_format(category, name).unwrap_or_default();
         let Some(f) = fields.iter().find(|f| f.name == field) else {
             let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-            let mut d = Diagnostic::error(format!("tracepoint `{category}:{name}` has no field `{field}`"), span, "no such field")
-                .with_suggestion(suggest(field, names.iter().copied()));
+            let mut d = Diagnostic::error(
+                format!("tracepoint `{category}:{name}` has no field `{field}`"),
+                span,
+                "no such field",
+            )
+            .with_suggestion(suggest(field, names.iter().copied()));
             if d.help.is_none() {
                 d = d.with_note(format!("its fields are: {}", names.join(", ")));
             }
@@ -94,7 +144,10 @@ pub(crate) fn args_field(cx: &mut Cx<'_>, field: &str, span: Span) -> Ty {
         };
         let ty = field_type(f, cx.out.max_strlen);
         let Some(ty) = ty else {
-            cx.error(diagnostics::not_supported(span, &format!("tracepoint fields of type `{}`", f.c_type)));
+            cx.error(diagnostics::not_supported(
+                span,
+                &format!("tracepoint fields of type `{}`", f.c_type),
+            ));
             return Ty::Error;
         };
         result = Some(match result {
@@ -107,7 +160,8 @@ pub(crate) fn args_field(cx: &mut Cx<'_>, field: &str, span: Span) -> Ty {
 
 /// How a tracepoint field is seen in the language.
 pub(crate) fn field_type(f: &TracepointField, max_strlen: u32) -> Option<Ty> {
-    let is_char_array = f.c_type.ends_with(']') && (f.c_type.starts_with("char") || f.c_type.starts_with("const char"));
+    let is_char_array = f.c_type.ends_with(']')
+        && (f.c_type.starts_with("char") || f.c_type.starts_with("const char"));
     if f.data_loc {
         return is_char_array.then_some(Ty::Str(max_strlen));
     }

@@ -13,8 +13,8 @@ use crate::{manifest::PrintfDesc, types::MapValue, Ty};
 
 /// Functions, for suggestions.
 const FUNCTIONS: &[&str] = &[
-    "printf", "print", "time", "exit", "clear", "zero", "delete", "has_key", "len", "str", "count", "sum", "avg", "min",
-    "max", "stats", "hist", "lhist",
+    "printf", "print", "time", "exit", "clear", "zero", "delete", "has_key", "len", "str", "count",
+    "sum", "avg", "min", "max", "stats", "hist", "lhist",
 ];
 
 const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
@@ -36,7 +36,12 @@ pub(crate) fn aggregate(cx: &mut Cx<'_>, value: &Expr) -> Option<MapValue> {
     };
     for (arg, ty) in args.iter().zip(&arg_tys) {
         if !ty.is_integer() && *ty != Ty::Error {
-            cx.error(diagnostics::type_mismatch(arg.span, &format!("`{name}()`"), "an integer", ty));
+            cx.error(diagnostics::type_mismatch(
+                arg.span,
+                &format!("`{name}()`"),
+                "an integer",
+                ty,
+            ));
         }
     }
     let signed = arg_tys.first().is_some_and(Ty::is_signed);
@@ -63,7 +68,11 @@ pub(crate) fn aggregate(cx: &mut Cx<'_>, value: &Expr) -> Option<MapValue> {
                 None => 0,
                 Some(ExprKind::Int(k)) if *k <= 5 => *k as u8,
                 Some(_) => {
-                    cx.error(Diagnostic::error("the second argument of `hist()` must be a literal from 0 to 5", args[1].span, "not a literal in 0..=5"));
+                    cx.error(Diagnostic::error(
+                        "the second argument of `hist()` must be a literal from 0 to 5",
+                        args[1].span,
+                        "not a literal in 0..=5",
+                    ));
                     0
                 }
             };
@@ -75,16 +84,22 @@ pub(crate) fn aggregate(cx: &mut Cx<'_>, value: &Expr) -> Option<MapValue> {
             }
             let lit = |e: &Expr| match e.kind {
                 ExprKind::Int(n) => Some(n as i64),
-                ExprKind::Unary { op: bpfscope_syntax::ast::UnOp::Neg, ref expr } => match expr.kind {
-                    ExprKind::Int(n) => Some(-(n as i64)),
-                    _ => None,
-                },
+                ExprKind::Unary { op: bpfscope_syntax::ast::UnOp::Neg, ref expr } => {
+                    match expr.kind {
+                        ExprKind::Int(n) => Some(-(n as i64)),
+                        _ => None,
+                    }
+                }
                 _ => None,
             };
             match (lit(&args[1]), lit(&args[2]), lit(&args[3])) {
                 (Some(min), Some(max), Some(step)) if step > 0 && max > min => {
                     if (max - min) / step > 1000 {
-                        cx.error(Diagnostic::error("`lhist()` would have more than 1000 buckets", value.span, "too many buckets"));
+                        cx.error(Diagnostic::error(
+                            "`lhist()` would have more than 1000 buckets",
+                            value.span,
+                            "too many buckets",
+                        ));
                     }
                     MapValue::Lhist { min, max, step }
                 }
@@ -103,7 +118,9 @@ pub(crate) fn aggregate(cx: &mut Cx<'_>, value: &Expr) -> Option<MapValue> {
 
 /// Types a call used as an expression or statement.
 pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
-    let ExprKind::Call { name, name_span, args } = &e.kind else { unreachable!("call() on a non-call") };
+    let ExprKind::Call { name, name_span, args } = &e.kind else {
+        unreachable!("call() on a non-call")
+    };
     let arity = |cx: &mut Cx<'_>, ok: &[usize], desc: &str| -> bool {
         if ok.contains(&args.len()) {
             true
@@ -119,7 +136,11 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
                 return Ty::None;
             }
             let ExprKind::Str(fmt) = &args[0].kind else {
-                cx.error(Diagnostic::error("the first argument of `printf()` must be a string literal", args[0].span, "not a string literal"));
+                cx.error(Diagnostic::error(
+                    "the first argument of `printf()` must be a string literal",
+                    args[0].span,
+                    "not a string literal",
+                ));
                 return Ty::None;
             };
             let arg_tys: Vec<Ty> = args[1..].iter().map(|a| cx.expr(a)).collect();
@@ -137,7 +158,11 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
                 None => "%H:%M:%S\n".to_string(),
                 Some(ExprKind::Str(s)) => s.clone(),
                 Some(_) => {
-                    cx.error(Diagnostic::error("the argument of `time()` must be a string literal", args[0].span, "not a string literal"));
+                    cx.error(Diagnostic::error(
+                        "the argument of `time()` must be a string literal",
+                        args[0].span,
+                        "not a string literal",
+                    ));
                     return Ty::None;
                 }
             };
@@ -166,18 +191,30 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
                     require_map(cx, &args[0]);
                     for a in &args[1..] {
                         if !matches!(a.kind, ExprKind::Int(_)) {
-                            cx.error(Diagnostic::error("`print()`'s top and div must be integer literals", a.span, "not a literal"));
+                            cx.error(Diagnostic::error(
+                                "`print()`'s top and div must be integer literals",
+                                a.span,
+                                "not a literal",
+                            ));
                         }
                     }
                     return Ty::None;
                 }
             }
             if args.len() > 1 {
-                cx.error(Diagnostic::error("top and div are only allowed when printing a whole map", args[1].span, "unexpected argument"));
+                cx.error(Diagnostic::error(
+                    "top and div are only allowed when printing a whole map",
+                    args[1].span,
+                    "unexpected argument",
+                ));
             }
             let ty = cx.expr(&args[0]);
             if ty == Ty::None {
-                cx.error(Diagnostic::error("this expression has no value to print", args[0].span, "returns nothing"));
+                cx.error(Diagnostic::error(
+                    "this expression has no value to print",
+                    args[0].span,
+                    "returns nothing",
+                ));
             }
             let slot = cx.out.prints.len();
             cx.out.prints.push(ty);
@@ -199,7 +236,11 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
                 ("delete", 1) => match &args[0].kind {
                     ExprKind::Map { keys, .. } if !keys.is_empty() => (&args[0], None),
                     _ => {
-                        cx.error(Diagnostic::error("`delete()` needs `@map[key]` or `@map, key`", args[0].span, "expected a keyed map element"));
+                        cx.error(Diagnostic::error(
+                            "`delete()` needs `@map[key]` or `@map, key`",
+                            args[0].span,
+                            "expected a keyed map element",
+                        ));
                         return Ty::None;
                     }
                 },
@@ -210,13 +251,21 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
                 }
             };
             let ExprKind::Map { name: map_name, keys } = &map.kind else {
-                cx.error(Diagnostic::error(format!("the first argument of `{name}()` must be a map"), map.span, "not a map"));
+                cx.error(Diagnostic::error(
+                    format!("the first argument of `{name}()` must be a map"),
+                    map.span,
+                    "not a map",
+                ));
                 return Ty::None;
             };
             let key_ty = match key {
                 Some(k) => {
                     if !keys.is_empty() {
-                        cx.error(Diagnostic::error("write the map without a key when the key is a separate argument", map.span, "unexpected key"));
+                        cx.error(Diagnostic::error(
+                            "write the map without a key when the key is a separate argument",
+                            map.span,
+                            "unexpected key",
+                        ));
                     }
                     let t = cx.expr(k);
                     Some(match (&k.kind, t) {
@@ -226,10 +275,23 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
                 }
                 None => cx.map_key(keys),
             };
-            match cx.out.map_index.get(&format!("@{map_name}")).map(|&id| cx.out.maps[id].key.clone()) {
+            match cx
+                .out
+                .map_index
+                .get(&format!("@{map_name}"))
+                .map(|&id| cx.out.maps[id].key.clone())
+            {
                 Some(Some(k)) if key_ty.as_ref().is_some_and(|t| k.accepts(t)) => {}
-                Some(_) => cx.error(Diagnostic::error(format!("the key does not match the keys of `@{map_name}`"), map.span, "wrong key")),
-                None if cx.final_pass => cx.error(Diagnostic::error(format!("map `@{map_name}` is never assigned"), map.span, "unknown map")),
+                Some(_) => cx.error(Diagnostic::error(
+                    format!("the key does not match the keys of `@{map_name}`"),
+                    map.span,
+                    "wrong key",
+                )),
+                None if cx.final_pass => cx.error(Diagnostic::error(
+                    format!("map `@{map_name}` is never assigned"),
+                    map.span,
+                    "unknown map",
+                )),
                 None => {}
             }
             cx.out.types[map.id as usize] = Ty::None;
@@ -253,7 +315,12 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
                         ExprKind::Int(n) => (n as u32).clamp(1, max),
                         _ if lt.is_integer() => max,
                         _ => {
-                            cx.error(diagnostics::type_mismatch(a.span, "`str()`'s length", "an integer", &lt));
+                            cx.error(diagnostics::type_mismatch(
+                                a.span,
+                                "`str()`'s length",
+                                "an integer",
+                                &lt,
+                            ));
                             max
                         }
                     }
@@ -264,19 +331,34 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
                 t if t.is_integer() => Ty::Str(len),
                 Ty::Error => Ty::Error,
                 t => {
-                    cx.error(diagnostics::type_mismatch(args[0].span, "`str()`", "a pointer or string", &t));
+                    cx.error(diagnostics::type_mismatch(
+                        args[0].span,
+                        "`str()`",
+                        "a pointer or string",
+                        &t,
+                    ));
                     Ty::Error
                 }
             }
         }
         n if AGGREGATES.contains(&n) => {
-            cx.error(Diagnostic::error(format!("`{n}()` must be assigned to a map, as in `@x = {n}(...)`"), e.span, "aggregation outside a map assignment"));
+            cx.error(Diagnostic::error(
+                format!("`{n}()` must be assigned to a map, as in `@x = {n}(...)`"),
+                e.span,
+                "aggregation outside a map assignment",
+            ));
             Ty::Error
         }
-        n if builtins::BUILTINS.contains(&n) && args.is_empty() => builtins::builtin_type(cx, n, *name_span),
+        n if builtins::BUILTINS.contains(&n) && args.is_empty() => {
+            builtins::builtin_type(cx, n, *name_span)
+        }
         n => {
-            let d = Diagnostic::error(format!("unknown function `{n}`"), *name_span, "not a function")
-                .with_suggestion(suggest(n, FUNCTIONS.iter().chain(builtins::BUILTINS).copied()));
+            let d =
+                Diagnostic::error(format!("unknown function `{n}`"), *name_span, "not a function")
+                    .with_suggestion(suggest(
+                        n,
+                        FUNCTIONS.iter().chain(builtins::BUILTINS).copied(),
+                    ));
             cx.error(d);
             for a in args {
                 cx.expr(a);
@@ -292,29 +374,53 @@ fn require_map(cx: &mut Cx<'_>, e: &Expr) {
         return;
     };
     if !keys.is_empty() {
-        cx.error(Diagnostic::error("expected a whole map, without a key", e.span, "remove the key"));
+        cx.error(Diagnostic::error(
+            "expected a whole map, without a key",
+            e.span,
+            "remove the key",
+        ));
     }
     cx.out.types[e.id as usize] = Ty::None;
     if cx.final_pass && !cx.out.map_index.contains_key(&format!("@{name}")) {
         let names: Vec<String> = cx.out.map_index.keys().cloned().collect();
-        cx.error(Diagnostic::error(format!("map `@{name}` is never assigned"), e.span, "unknown map")
-            .with_suggestion(suggest(&format!("@{name}"), names.iter().map(String::as_str))));
+        cx.error(
+            Diagnostic::error(format!("map `@{name}` is never assigned"), e.span, "unknown map")
+                .with_suggestion(suggest(&format!("@{name}"), names.iter().map(String::as_str))),
+        );
     }
 }
 
 /// Checks printf-style arguments against the format's specifiers.
-fn check_format(cx: &mut Cx<'_>, fmt: &str, fmt_expr: &Expr, args: &[Expr], tys: &[Ty], func: &str) {
+fn check_format(
+    cx: &mut Cx<'_>,
+    fmt: &str,
+    fmt_expr: &Expr,
+    args: &[Expr],
+    tys: &[Ty],
+    func: &str,
+) {
     let pieces = match parse_format(fmt) {
         Ok(p) => p,
         Err(msg) => {
-            cx.error(Diagnostic::error(format!("invalid format string: {msg}"), fmt_expr.span, "in this format string"));
+            cx.error(Diagnostic::error(
+                format!("invalid format string: {msg}"),
+                fmt_expr.span,
+                "in this format string",
+            ));
             return;
         }
     };
-    let specs: Vec<_> = pieces.iter().filter_map(|p| if let Piece::Spec(s) = p { Some(s) } else { None }).collect();
+    let specs: Vec<_> =
+        pieces.iter().filter_map(|p| if let Piece::Spec(s) = p { Some(s) } else { None }).collect();
     if specs.len() != args.len() {
         cx.error(Diagnostic::error(
-            format!("`{func}()` format has {} specifier{} but {} argument{} given", specs.len(), if specs.len() == 1 { "" } else { "s" }, args.len(), if args.len() == 1 { " was" } else { "s were" }),
+            format!(
+                "`{func}()` format has {} specifier{} but {} argument{} given",
+                specs.len(),
+                if specs.len() == 1 { "" } else { "s" },
+                args.len(),
+                if args.len() == 1 { " was" } else { "s were" }
+            ),
             fmt_expr.span,
             "in this format string",
         ));
@@ -331,7 +437,12 @@ fn check_format(cx: &mut Cx<'_>, fmt: &str, fmt_expr: &Expr, args: &[Expr], tys:
         };
         if !ok {
             cx.error(Diagnostic::error(
-                format!("`%{}` expects {}, but this argument is `{}`", spec.conv, if spec.wants_int() { "an integer" } else { "a string" }, ty.name()),
+                format!(
+                    "`%{}` expects {}, but this argument is `{}`",
+                    spec.conv,
+                    if spec.wants_int() { "an integer" } else { "a string" },
+                    ty.name()
+                ),
                 arg.span,
                 "wrong type for its specifier",
             ));

@@ -5,11 +5,19 @@ use bpfscope_syntax::{Diagnostic, Span};
 use crate::Ty;
 
 pub(crate) fn type_mismatch(span: Span, what: &str, expected: &str, found: &Ty) -> Diagnostic {
-    Diagnostic::error(format!("type mismatch for {what}: expected {expected}, found `{}`", found.name()), span, format!("this is `{}`", found.name()))
+    Diagnostic::error(
+        format!("type mismatch for {what}: expected {expected}, found `{}`", found.name()),
+        span,
+        format!("this is `{}`", found.name()),
+    )
 }
 
 pub(crate) fn undefined_var(span: Span, name: &str, suggestion: Option<&str>) -> Diagnostic {
-    let d = Diagnostic::error(format!("undefined variable `${name}`"), span, "not assigned before this use");
+    let d = Diagnostic::error(
+        format!("undefined variable `${name}`"),
+        span,
+        "not assigned before this use",
+    );
     match suggestion {
         Some(s) => d.with_help(format!("did you mean `${s}`?")),
         None => d,
@@ -17,12 +25,19 @@ pub(crate) fn undefined_var(span: Span, name: &str, suggestion: Option<&str>) ->
 }
 
 pub(crate) fn not_supported(span: Span, what: &str) -> Diagnostic {
-    Diagnostic::error(format!("{what} are not supported yet"), span, "not supported by bpfscope yet")
+    Diagnostic::error(
+        format!("{what} are not supported yet"),
+        span,
+        "not supported by bpfscope yet",
+    )
 }
 
 pub(crate) fn wrong_arity(span: Span, name: &str, expected: &str, found: usize) -> Diagnostic {
     Diagnostic::error(
-        format!("`{name}()` takes {expected}, but {found} {} given", if found == 1 { "was" } else { "were" }),
+        format!(
+            "`{name}()` takes {expected}, but {found} {} given",
+            if found == 1 { "was" } else { "were" }
+        ),
         span,
         "wrong number of arguments",
     )

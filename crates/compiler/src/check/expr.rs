@@ -31,7 +31,8 @@ impl Cx<'_> {
                 Some(ty) => ty.clone(),
                 None => {
                     let names = self.var_names();
-                    let suggestion = suggest(name, names.iter().map(String::as_str)).map(str::to_string);
+                    let suggestion =
+                        suggest(name, names.iter().map(String::as_str)).map(str::to_string);
                     self.error(diagnostics::undefined_var(e.span, name, suggestion.as_deref()));
                     Ty::Error
                 }
@@ -61,7 +62,10 @@ impl Cx<'_> {
                     _ => None,
                 };
                 if !matches!(base_ty, Ty::Tuple(_) | Ty::Error) {
-                    self.error(diagnostics::not_supported(e.span, "indexing into values other than tuples"));
+                    self.error(diagnostics::not_supported(
+                        e.span,
+                        "indexing into values other than tuples",
+                    ));
                     return Ty::Error;
                 }
                 self.tuple_element(&base_ty, idx, index.span)
@@ -70,12 +74,20 @@ impl Cx<'_> {
                 let ty = self.expr(expr);
                 match op {
                     UnOp::Deref | UnOp::AddrOf => {
-                        self.error(diagnostics::not_supported(e.span, "pointer dereferences and address-of"));
+                        self.error(diagnostics::not_supported(
+                            e.span,
+                            "pointer dereferences and address-of",
+                        ));
                         Ty::Error
                     }
                     _ if ty == Ty::Error => Ty::Error,
                     _ if !ty.is_integer() => {
-                        self.error(diagnostics::type_mismatch(expr.span, "a unary operator", "an integer", &ty));
+                        self.error(diagnostics::type_mismatch(
+                            expr.span,
+                            "a unary operator",
+                            "an integer",
+                            &ty,
+                        ));
                         Ty::Error
                     }
                     UnOp::Not => Ty::Bool,
@@ -93,7 +105,12 @@ impl Cx<'_> {
             ExprKind::Ternary { cond, then, els } => {
                 let c = self.expr(cond);
                 if !c.is_integer() && c != Ty::Error {
-                    self.error(diagnostics::type_mismatch(cond.span, "a condition", "an integer or bool", &c));
+                    self.error(diagnostics::type_mismatch(
+                        cond.span,
+                        "a condition",
+                        "an integer or bool",
+                        &c,
+                    ));
                 }
                 let (a, b) = (self.expr(then), self.expr(els));
                 if a.is_integer() && b.is_integer() {
@@ -102,7 +119,11 @@ impl Cx<'_> {
                     a.unify(&b)
                 } else {
                     self.error(Diagnostic::error(
-                        format!("the branches of `?:` have different types: `{}` and `{}`", a.name(), b.name()),
+                        format!(
+                            "the branches of `?:` have different types: `{}` and `{}`",
+                            a.name(),
+                            b.name()
+                        ),
                         e.span,
                         "branches must have the same type",
                     ));
@@ -126,7 +147,11 @@ impl Cx<'_> {
                 let tys: Vec<Ty> = items.iter().map(|i| self.expr(i)).collect();
                 for (item, ty) in items.iter().zip(&tys) {
                     if *ty == Ty::None {
-                        self.error(Diagnostic::error("this expression has no value to put in a tuple", item.span, "returns nothing"));
+                        self.error(Diagnostic::error(
+                            "this expression has no value to put in a tuple",
+                            item.span,
+                            "returns nothing",
+                        ));
                     }
                 }
                 Ty::Tuple(tys)
@@ -136,7 +161,12 @@ impl Cx<'_> {
                     ExprKind::Var(name) => {
                         let ty = self.expr(target);
                         if !ty.is_integer() && ty != Ty::Error {
-                            self.error(diagnostics::type_mismatch(target.span, &format!("`${name}`"), "an integer", &ty));
+                            self.error(diagnostics::type_mismatch(
+                                target.span,
+                                &format!("`${name}`"),
+                                "an integer",
+                                &ty,
+                            ));
                         }
                     }
                     ExprKind::Map { name, keys } => {
@@ -144,7 +174,11 @@ impl Cx<'_> {
                         self.define_map(name, key, MapValue::Plain(Ty::I64), target.span);
                         self.out.types[target.id as usize] = Ty::I64;
                     }
-                    _ => self.error(Diagnostic::error("`++` and `--` need a `$variable` or a `@map`", target.span, "not assignable")),
+                    _ => self.error(Diagnostic::error(
+                        "`++` and `--` need a `$variable` or a `@map`",
+                        target.span,
+                        "not assignable",
+                    )),
                 }
                 Ty::I64
             }
@@ -152,7 +186,12 @@ impl Cx<'_> {
         }
     }
 
-    fn tuple_element(&mut self, base: &Ty, index: Option<usize>, span: bpfscope_syntax::Span) -> Ty {
+    fn tuple_element(
+        &mut self,
+        base: &Ty,
+        index: Option<usize>,
+        span: bpfscope_syntax::Span,
+    ) -> Ty {
         match (base, index) {
             (Ty::Error, _) => Ty::Error,
             (Ty::Tuple(items), Some(i)) if i < items.len() => items[i].clone(),
@@ -165,8 +204,14 @@ impl Cx<'_> {
                 Ty::Error
             }
             (other, _) => {
-                self.error(Diagnostic::error(format!("`{}` has no fields", other.name()), span, "not a tuple")
-                    .with_note("struct field access through BTF is not supported yet"));
+                self.error(
+                    Diagnostic::error(
+                        format!("`{}` has no fields", other.name()),
+                        span,
+                        "not a tuple",
+                    )
+                    .with_note("struct field access through BTF is not supported yet"),
+                );
                 Ty::Error
             }
         }
@@ -178,8 +223,14 @@ impl Cx<'_> {
         let Some(&id) = self.out.map_index.get(&display) else {
             if self.final_pass {
                 let names: Vec<String> = self.out.map_index.keys().cloned().collect();
-                self.error(Diagnostic::error(format!("map `{display}` is read but never assigned"), e.span, "never assigned")
-                    .with_suggestion(suggest(&display, names.iter().map(String::as_str))));
+                self.error(
+                    Diagnostic::error(
+                        format!("map `{display}` is read but never assigned"),
+                        e.span,
+                        "never assigned",
+                    )
+                    .with_suggestion(suggest(&display, names.iter().map(String::as_str))),
+                );
             }
             return Ty::Error;
         };
@@ -188,14 +239,26 @@ impl Cx<'_> {
             (None, None) => {}
             (Some(a), Some(b)) if a.accepts(b) => {}
             _ => {
-                self.error(Diagnostic::error(format!("map `{display}` is read with a different key than it is assigned with"), e.span, "inconsistent key"));
+                self.error(Diagnostic::error(
+                    format!(
+                        "map `{display}` is read with a different key than it is assigned with"
+                    ),
+                    e.span,
+                    "inconsistent key",
+                ));
                 return Ty::Error;
             }
         }
         match desc.value {
             MapValue::Plain(ty) => ty,
             other => {
-                self.error(diagnostics::not_supported(e.span, &format!("reads of `{}()` aggregations inside probes", other.name())).with_help(format!("print it with `print({display})`")));
+                self.error(
+                    diagnostics::not_supported(
+                        e.span,
+                        &format!("reads of `{}()` aggregations inside probes", other.name()),
+                    )
+                    .with_help(format!("print it with `print({display})`")),
+                );
                 Ty::Error
             }
         }
@@ -203,7 +266,11 @@ impl Cx<'_> {
 
     fn binary(&mut self, op: BinOp, l: &Ty, r: &Ty, e: &Expr) -> Ty {
         if *l == Ty::Error || *r == Ty::Error {
-            return if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) { Ty::Bool } else { Ty::Error };
+            return if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) {
+                Ty::Bool
+            } else {
+                Ty::Error
+            };
         }
         if l.is_integer() && r.is_integer() {
             return match op {

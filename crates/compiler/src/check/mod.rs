@@ -53,7 +53,12 @@ pub struct CheckedProbe {
 }
 
 /// Checks a parsed program. Returns `None` when errors were reported.
-pub fn check(program: &Program, target: &dyn Target, options: &Options, diags: &mut Diagnostics) -> Option<Checked> {
+pub fn check(
+    program: &Program,
+    target: &dyn Target,
+    options: &Options,
+    diags: &mut Diagnostics,
+) -> Option<Checked> {
     let mut learned = Checked::default();
     for pass in 0..2 {
         let mut pass_diags = Diagnostics::default();
@@ -102,9 +107,24 @@ pub(crate) struct Cx<'a> {
 }
 
 const CONFIG_KEYS: &[&str] = &[
-    "max_map_keys", "max_strlen", "print_maps_on_exit", "stack_mode", "perf_rb_pages", "missing_probes", "license",
-    "log_size", "on_stack_limit", "max_probes", "max_bpf_progs", "str_trunc_trailer", "cpp_demangle",
-    "lazy_symbolication", "cache_user_symbols", "show_debug_info", "max_cat_bytes", "max_type_res_iterations",
+    "max_map_keys",
+    "max_strlen",
+    "print_maps_on_exit",
+    "stack_mode",
+    "perf_rb_pages",
+    "missing_probes",
+    "license",
+    "log_size",
+    "on_stack_limit",
+    "max_probes",
+    "max_bpf_progs",
+    "str_trunc_trailer",
+    "cpp_demangle",
+    "lazy_symbolication",
+    "cache_user_symbols",
+    "show_debug_info",
+    "max_cat_bytes",
+    "max_type_res_iterations",
 ];
 
 /// The largest string the compiler keeps on the 512-byte BPF stack.
@@ -126,8 +146,12 @@ impl Cx<'_> {
             };
             if !CONFIG_KEYS.contains(&key.as_str()) {
                 self.error(
-                    Diagnostic::error(format!("unknown config variable `{}`", item.key), item.span, "not a config variable")
-                        .with_suggestion(suggest(&key, CONFIG_KEYS.iter().copied())),
+                    Diagnostic::error(
+                        format!("unknown config variable `{}`", item.key),
+                        item.span,
+                        "not a config variable",
+                    )
+                    .with_suggestion(suggest(&key, CONFIG_KEYS.iter().copied())),
                 );
                 continue;
             }
@@ -138,13 +162,21 @@ impl Cx<'_> {
             match key.as_str() {
                 "max_map_keys" => match int {
                     Some(n) if n > 0 && n <= u32::MAX as u64 => self.out.max_map_keys = n as u32,
-                    _ => self.error(Diagnostic::error("`max_map_keys` must be a positive integer", item.span, "invalid value")),
+                    _ => self.error(Diagnostic::error(
+                        "`max_map_keys` must be a positive integer",
+                        item.span,
+                        "invalid value",
+                    )),
                 },
                 "max_strlen" => match int {
                     Some(n) if n > 0 && n <= MAX_STRLEN_LIMIT => self.out.max_strlen = n as u32,
                     _ => self.error(
-                        Diagnostic::error(format!("`max_strlen` must be between 1 and {MAX_STRLEN_LIMIT}"), item.span, "invalid value")
-                            .with_note("bpfscope keeps strings on the 512-byte BPF stack"),
+                        Diagnostic::error(
+                            format!("`max_strlen` must be between 1 and {MAX_STRLEN_LIMIT}"),
+                            item.span,
+                            "invalid value",
+                        )
+                        .with_note("bpfscope keeps strings on the 512-byte BPF stack"),
                     ),
                 },
                 _ => {}
@@ -166,7 +198,12 @@ impl Cx<'_> {
         if let Some(pred) = &probe.predicate {
             let ty = self.expr(pred);
             if !ty.is_integer() && ty != Ty::Error {
-                self.error(diagnostics::type_mismatch(pred.span, "a predicate", "an integer or bool", &ty));
+                self.error(diagnostics::type_mismatch(
+                    pred.span,
+                    "a predicate",
+                    "an integer or bool",
+                    &ty,
+                ));
             }
         }
         self.block_inner(&probe.body);
@@ -193,14 +230,23 @@ impl Cx<'_> {
             StmtKind::Assign { target, op, value } => self.assign(target, *op, value, stmt.span),
             StmtKind::Let { name, name_span, ty, value } => {
                 if self.lookup_var(name).is_some() {
-                    self.error(Diagnostic::error(format!("variable `${name}` is already declared"), *name_span, "declared again here"));
+                    self.error(Diagnostic::error(
+                        format!("variable `${name}` is already declared"),
+                        *name_span,
+                        "declared again here",
+                    ));
                 }
                 let declared = ty.as_ref().and_then(|t| self.type_name(t));
                 let value_ty = value.as_ref().map(|v| self.expr(v));
                 let var_ty = match (declared, value_ty) {
                     (Some(d), Some(v)) => {
                         if !d.accepts(&v) {
-                            self.error(diagnostics::type_mismatch(value.as_ref().expect("value").span, "this assignment", &d.name(), &v));
+                            self.error(diagnostics::type_mismatch(
+                                value.as_ref().expect("value").span,
+                                "this assignment",
+                                &d.name(),
+                                &v,
+                            ));
                         }
                         d
                     }
@@ -220,7 +266,11 @@ impl Cx<'_> {
             StmtKind::Unroll { count, body } => {
                 match count.kind {
                     ExprKind::Int(n) if (1..=100).contains(&n) => {}
-                    _ => self.error(Diagnostic::error("`unroll` needs an integer literal from 1 to 100", count.span, "not a literal in 1..=100")),
+                    _ => self.error(Diagnostic::error(
+                        "`unroll` needs an integer literal from 1 to 100",
+                        count.span,
+                        "not a literal in 1..=100",
+                    )),
                 }
                 self.expr(count);
                 self.block(body);
@@ -233,7 +283,12 @@ impl Cx<'_> {
                 for bound in [start, end] {
                     let ty = self.expr(bound);
                     if !ty.is_integer() && ty != Ty::Error {
-                        self.error(diagnostics::type_mismatch(bound.span, "a range bound", "an integer", &ty));
+                        self.error(diagnostics::type_mismatch(
+                            bound.span,
+                            "a range bound",
+                            "an integer",
+                            &ty,
+                        ));
                     }
                 }
                 self.scopes.push(HashMap::new());
@@ -242,11 +297,18 @@ impl Cx<'_> {
                 self.scopes.pop();
             }
             StmtKind::ForMap { map, .. } => {
-                self.error(crate::check::diagnostics::not_supported(map.span, "`for` loops over maps"));
+                self.error(crate::check::diagnostics::not_supported(
+                    map.span,
+                    "`for` loops over maps",
+                ));
             }
             StmtKind::Break | StmtKind::Continue => {
                 if self.loop_depth == 0 {
-                    self.error(Diagnostic::error("`break` and `continue` are only allowed in loops", stmt.span, "not in a loop"));
+                    self.error(Diagnostic::error(
+                        "`break` and `continue` are only allowed in loops",
+                        stmt.span,
+                        "not in a loop",
+                    ));
                 }
             }
             StmtKind::Return => {}
@@ -263,26 +325,50 @@ impl Cx<'_> {
     fn condition(&mut self, cond: &Expr) {
         let ty = self.expr(cond);
         if !ty.is_integer() && ty != Ty::Error {
-            self.error(diagnostics::type_mismatch(cond.span, "a condition", "an integer or bool", &ty));
+            self.error(diagnostics::type_mismatch(
+                cond.span,
+                "a condition",
+                "an integer or bool",
+                &ty,
+            ));
         }
     }
 
-    fn assign(&mut self, target: &Expr, op: Option<bpfscope_syntax::ast::BinOp>, value: &Expr, span: Span) {
+    fn assign(
+        &mut self,
+        target: &Expr,
+        op: Option<bpfscope_syntax::ast::BinOp>,
+        value: &Expr,
+        span: Span,
+    ) {
         match &target.kind {
             ExprKind::Map { name, keys } => {
                 let map_value = match (op, calls::aggregate(self, value)) {
                     (None, Some(agg)) => agg,
                     (Some(_), Some(_)) => {
-                        self.error(Diagnostic::error("aggregations cannot be combined with a compound assignment", value.span, "use `=`"));
+                        self.error(Diagnostic::error(
+                            "aggregations cannot be combined with a compound assignment",
+                            value.span,
+                            "use `=`",
+                        ));
                         return;
                     }
                     (op, None) => {
                         let ty = self.expr(value);
                         if op.is_some() && !ty.is_integer() && ty != Ty::Error {
-                            self.error(diagnostics::type_mismatch(value.span, "a compound assignment", "an integer", &ty));
+                            self.error(diagnostics::type_mismatch(
+                                value.span,
+                                "a compound assignment",
+                                "an integer",
+                                &ty,
+                            ));
                         }
                         if ty == Ty::None {
-                            self.error(Diagnostic::error("this expression has no value to assign", value.span, "returns nothing"));
+                            self.error(Diagnostic::error(
+                                "this expression has no value to assign",
+                                value.span,
+                                "returns nothing",
+                            ));
                             return;
                         }
                         MapValue::Plain(ty)
@@ -295,12 +381,21 @@ impl Cx<'_> {
             ExprKind::Var(name) => {
                 let ty = self.expr(value);
                 if ty == Ty::None {
-                    self.error(Diagnostic::error("this expression has no value to assign", value.span, "returns nothing"));
+                    self.error(Diagnostic::error(
+                        "this expression has no value to assign",
+                        value.span,
+                        "returns nothing",
+                    ));
                     return;
                 }
                 if let Some(existing) = self.lookup_var(name).cloned() {
                     if !existing.accepts(&ty) || (op.is_some() && !existing.is_integer()) {
-                        self.error(diagnostics::type_mismatch(value.span, &format!("`${name}`"), &existing.name(), &ty));
+                        self.error(diagnostics::type_mismatch(
+                            value.span,
+                            &format!("`${name}`"),
+                            &existing.name(),
+                            &ty,
+                        ));
                     }
                     let unified = existing.unify(&ty);
                     self.set_var(name, unified.clone());
@@ -314,7 +409,11 @@ impl Cx<'_> {
             }
             _ => {
                 self.expr(value);
-                self.error(Diagnostic::error("can only assign to a `$variable` or a `@map`", target.span, "not assignable"));
+                self.error(Diagnostic::error(
+                    "can only assign to a `$variable` or a `@map`",
+                    target.span,
+                    "not assignable",
+                ));
             }
         }
         let _ = span;
@@ -325,7 +424,11 @@ impl Cx<'_> {
         let tys: Vec<Ty> = keys.iter().map(|k| self.expr(k)).collect();
         for (k, ty) in keys.iter().zip(&tys) {
             if *ty == Ty::None {
-                self.error(Diagnostic::error("this expression has no value to use as a key", k.span, "returns nothing"));
+                self.error(Diagnostic::error(
+                    "this expression has no value to use as a key",
+                    k.span,
+                    "returns nothing",
+                ));
             }
         }
         match tys.len() {
@@ -346,15 +449,26 @@ impl Cx<'_> {
                 _ => false,
             };
             if !key_ok {
-                let was = desc.key.as_ref().map_or("no key".to_string(), |k| format!("key `{}`", k.name()));
-                let now = key.as_ref().map_or("no key".to_string(), |k| format!("key `{}`", k.name()));
-                self.error(Diagnostic::error(format!("map `{display}` is used with {now} here but with {was} elsewhere"), span, "inconsistent key"));
+                let was = desc
+                    .key
+                    .as_ref()
+                    .map_or("no key".to_string(), |k| format!("key `{}`", k.name()));
+                let now =
+                    key.as_ref().map_or("no key".to_string(), |k| format!("key `{}`", k.name()));
+                self.error(Diagnostic::error(
+                    format!("map `{display}` is used with {now} here but with {was} elsewhere"),
+                    span,
+                    "inconsistent key",
+                ));
                 return;
             }
             if !desc.value.compatible(&value) {
                 let was = desc.value.name();
                 self.error(Diagnostic::error(
-                    format!("map `{display}` holds `{was}` elsewhere but is assigned `{}` here", value.name()),
+                    format!(
+                        "map `{display}` holds `{was}` elsewhere but is assigned `{}` here",
+                        value.name()
+                    ),
                     span,
                     "inconsistent value type",
                 ));
@@ -371,7 +485,8 @@ impl Cx<'_> {
         }
         let id = self.out.maps.len();
         let bpf_name: String = format!("AT_{name}").chars().take(15).collect();
-        let max_entries = if key.is_none() && !value.has_bucket() { 1 } else { self.out.max_map_keys };
+        let max_entries =
+            if key.is_none() && !value.has_bucket() { 1 } else { self.out.max_map_keys };
         self.out.maps.push(MapDesc { name: display.clone(), bpf_name, key, value, max_entries });
         self.out.map_index.insert(display, id);
     }
@@ -419,7 +534,10 @@ impl Cx<'_> {
             "uint64" => Ty::U64,
             "string" => Ty::Str(self.out.max_strlen),
             other => {
-                let known = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "string"];
+                let known = [
+                    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                    "uint64", "string",
+                ];
                 self.error(
                     Diagnostic::error(format!("unknown type `{other}`"), ty.span, "not a type")
                         .with_suggestion(suggest(other, known)),
@@ -433,5 +551,3 @@ impl Cx<'_> {
         Some(resolved)
     }
 }
-
-

@@ -8,7 +8,10 @@ use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
 use bpfscope_syntax::ast::{Expr, ExprKind};
 
 use super::{Lower, Val};
-use crate::{manifest::{event, RINGBUF_MAP}, Ty};
+use crate::{
+    manifest::{event, RINGBUF_MAP},
+    Ty,
+};
 
 impl Lower<'_> {
     pub(crate) fn call_expr(&mut self, e: &Expr) -> Val {
@@ -89,7 +92,7 @@ impl Lower<'_> {
         };
         match len {
             Some(len) => {
-                self.to_reg(&len, Reg::R2);
+                self.load_reg(&len, Reg::R2);
                 self.insn(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
                 let ok = self.label();
                 self.jump(Insn::jmp_imm(JmpOp::Jle, Reg::R2, cap as i32, 0), ok);
@@ -98,9 +101,13 @@ impl Lower<'_> {
             }
             None => self.insn(Insn::mov64_imm(Reg::R2, cap as i32)),
         }
-        self.to_reg(&v, Reg::R3);
+        self.load_reg(&v, Reg::R3);
         self.stack_addr(Reg::R1, buf);
-        let helper = if self.spec.user_pointers() { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
+        let helper = if self.spec.user_pointers() {
+            Helper::ProbeReadUserStr
+        } else {
+            Helper::ProbeReadKernelStr
+        };
         self.call(helper);
         Val::Stack(buf)
     }
@@ -112,7 +119,7 @@ impl Lower<'_> {
         self.mov_imm(Reg::R1, id as i64);
         self.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
         for (i, f) in fields.iter().enumerate() {
-            self.to_reg(f, Reg::R1);
+            self.load_reg(f, Reg::R1);
             self.insn(Insn::stx(Size::DW, Reg::FP, buf + 8 + 8 * i as i16, Reg::R1));
         }
         self.output(buf, size);

@@ -52,10 +52,12 @@ impl Lower<'_> {
             }
             ExprKind::Unary { op, expr } => {
                 let v = self.expr(expr);
-                self.to_reg(&v, Reg::R1);
+                self.load_reg(&v, Reg::R1);
                 match op {
                     UnOp::Not => {
-                        self.bool_from_jump(|cx, t| cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), t));
+                        self.bool_from_jump(|cx, t| {
+                            cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), t)
+                        });
                         return self.spill(Reg::R0);
                     }
                     UnOp::Neg => self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R1, 0)),
@@ -64,17 +66,18 @@ impl Lower<'_> {
                 }
                 self.spill(Reg::R1)
             }
-            ExprKind::Binary { op: BinOp::And, lhs, rhs } | ExprKind::Binary { op: BinOp::Or, lhs, rhs } => {
+            ExprKind::Binary { op: BinOp::And, lhs, rhs }
+            | ExprKind::Binary { op: BinOp::Or, lhs, rhs } => {
                 let is_and = matches!(e.kind, ExprKind::Binary { op: BinOp::And, .. });
                 let result = self.alloc(8);
                 let end = self.label();
                 let l = self.expr(lhs);
-                self.to_reg(&l, Reg::R1);
+                self.load_reg(&l, Reg::R1);
                 self.insn(Insn::st(Size::DW, Reg::FP, result, if is_and { 0 } else { 1 }));
                 let short = if is_and { JmpOp::Jeq } else { JmpOp::Jne };
                 self.jump(Insn::jmp_imm(short, Reg::R1, 0, 0), end);
                 let r = self.expr(rhs);
-                self.to_reg(&r, Reg::R1);
+                self.load_reg(&r, Reg::R1);
                 self.insn(Insn::st(Size::DW, Reg::FP, result, 0));
                 self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), end);
                 self.insn(Insn::st(Size::DW, Reg::FP, result, 1));
@@ -95,7 +98,7 @@ impl Lower<'_> {
                 let ty = self.ty(e);
                 let result = self.alloc_zeroed(ty.size().max(8));
                 let c = self.expr(cond);
-                self.to_reg(&c, Reg::R1);
+                self.load_reg(&c, Reg::R1);
                 let else_label = self.label();
                 let end = self.label();
                 self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), else_label);
@@ -113,7 +116,7 @@ impl Lower<'_> {
             ExprKind::Cast { expr, .. } => {
                 let v = self.expr(expr);
                 let ty = self.ty(e);
-                self.to_reg(&v, Reg::R1);
+                self.load_reg(&v, Reg::R1);
                 self.truncate(Reg::R1, &ty);
                 self.spill(Reg::R1)
             }
@@ -143,7 +146,9 @@ impl Lower<'_> {
                             old
                         }
                     }
-                    ExprKind::Map { name, keys } => self.map_add(name, keys, &Val::Imm(delta as i64)),
+                    ExprKind::Map { name, keys } => {
+                        self.map_add(name, keys, &Val::Imm(delta as i64))
+                    }
                     _ => Val::None,
                 }
             }
@@ -201,8 +206,8 @@ impl Lower<'_> {
     /// `lhs op rhs` on integers.
     pub(crate) fn binary_op(&mut self, op: BinOp, l: &Val, lt: &Ty, r: &Val, rt: &Ty) -> Val {
         let signed = lt.is_signed() || rt.is_signed();
-        self.to_reg(l, Reg::R1);
-        self.to_reg(r, Reg::R2);
+        self.load_reg(l, Reg::R1);
+        self.load_reg(r, Reg::R2);
         if op.is_comparison() {
             let jop = match (op, signed) {
                 (BinOp::Eq, _) => JmpOp::Jeq,
@@ -267,7 +272,13 @@ impl Lower<'_> {
     }
 
     /// Compound assignment helper: `current op value`.
-    pub(crate) fn binary_values(&mut self, op: BinOp, current: &Val, current_ty: &Ty, value: &Expr) -> Val {
+    pub(crate) fn binary_values(
+        &mut self,
+        op: BinOp,
+        current: &Val,
+        current_ty: &Ty,
+        value: &Expr,
+    ) -> Val {
         let v = self.expr(value);
         let vt = self.ty(value);
         self.binary_op(op, current, current_ty, &v, &vt)
@@ -302,8 +313,12 @@ impl Lower<'_> {
                 self.goto(equal);
             }
         } else {
-            let (Ty::Str(a_cap), Ty::Str(b_cap)) = (self.ty(lhs), self.ty(rhs)) else { return Val::Imm(0) };
-            let (Val::Stack(a), Val::Stack(b)) = (self.expr(lhs), self.expr(rhs)) else { return Val::Imm(0) };
+            let (Ty::Str(a_cap), Ty::Str(b_cap)) = (self.ty(lhs), self.ty(rhs)) else {
+                return Val::Imm(0);
+            };
+            let (Val::Stack(a), Val::Stack(b)) = (self.expr(lhs), self.expr(rhs)) else {
+                return Val::Imm(0);
+            };
             for i in 0..a_cap.min(b_cap) as i16 {
                 self.insn(Insn::ldx(Size::B, Reg::R1, Reg::FP, a + i));
                 self.insn(Insn::ldx(Size::B, Reg::R2, Reg::FP, b + i));

@@ -57,7 +57,13 @@ impl Lower<'_> {
     }
 
     /// `@m[k] = value` and `@m[k] op= value`.
-    pub(crate) fn map_assign(&mut self, name: &str, keys: &[Expr], op: Option<BinOp>, value: &Expr) {
+    pub(crate) fn map_assign(
+        &mut self,
+        name: &str,
+        keys: &[Expr],
+        op: Option<BinOp>,
+        value: &Expr,
+    ) {
         let (id, desc) = self.map_desc(name);
         match desc.value.clone() {
             MapValue::Plain(ty) => {
@@ -83,21 +89,25 @@ impl Lower<'_> {
                 let signed = args.first().is_some_and(|a| self.ty(a).is_signed());
                 let key = self.build_key(&desc, keys);
                 match agg {
-                    MapValue::Count | MapValue::Sum { .. } => self.aggregate_add(id, &desc, key, &arg),
+                    MapValue::Count | MapValue::Sum { .. } => {
+                        self.aggregate_add(id, &desc, key, &arg)
+                    }
                     MapValue::Min { signed } | MapValue::Max { signed } => {
                         let is_min = matches!(agg, MapValue::Min { .. });
                         self.aggregate_minmax(id, &desc, key, &arg, is_min, signed)
                     }
-                    MapValue::Avg { .. } | MapValue::Stats { .. } => self.aggregate_avg(id, &desc, key, &arg),
+                    MapValue::Avg { .. } | MapValue::Stats { .. } => {
+                        self.aggregate_avg(id, &desc, key, &arg)
+                    }
                     MapValue::Hist { k } => {
-                        self.to_reg(&arg, Reg::R1);
+                        self.load_reg(&arg, Reg::R1);
                         self.log2_bucket(k, signed);
                         let slot = key + desc.user_key_size() as i16;
                         self.insn(Insn::stx(Size::DW, Reg::FP, slot, Reg::R0));
                         self.aggregate_add(id, &desc, key, &Val::Imm(1));
                     }
                     MapValue::Lhist { min, max, step } => {
-                        self.to_reg(&arg, Reg::R1);
+                        self.load_reg(&arg, Reg::R1);
                         self.linear_bucket(min, max, step);
                         let slot = key + desc.user_key_size() as i16;
                         self.insn(Insn::stx(Size::DW, Reg::FP, slot, Reg::R0));
@@ -140,14 +150,14 @@ impl Lower<'_> {
         let missing = self.label();
         let end = self.label();
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), missing);
-        self.to_reg(delta, Reg::R1);
+        self.load_reg(delta, Reg::R1);
         self.insn(Insn::atomic_add64(Reg::R0, 0, Reg::R1));
         self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
         self.insn(Insn::stx(Size::DW, Reg::FP, result, Reg::R1));
         self.goto(end);
         self.place(missing);
         let buf = self.alloc_zeroed(desc.value.value_size());
-        self.to_reg(delta, Reg::R1);
+        self.load_reg(delta, Reg::R1);
         self.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
         self.insn(Insn::stx(Size::DW, Reg::FP, result, Reg::R1));
         self.update(id, &desc, key, buf);
@@ -162,26 +172,34 @@ impl Lower<'_> {
         let end = self.label();
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), missing);
         self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-        self.to_reg(arg, Reg::R2);
+        self.load_reg(arg, Reg::R2);
         self.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
         self.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
         self.goto(end);
         self.place(missing);
         let buf = self.alloc_zeroed(8);
-        self.to_reg(arg, Reg::R1);
+        self.load_reg(arg, Reg::R1);
         self.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
         self.update(id, desc, key, buf);
         self.place(end);
     }
 
     /// min / max: value is (current, 1 once set).
-    fn aggregate_minmax(&mut self, id: usize, desc: &MapDesc, key: i16, arg: &Val, is_min: bool, signed: bool) {
+    fn aggregate_minmax(
+        &mut self,
+        id: usize,
+        desc: &MapDesc,
+        key: i16,
+        arg: &Val,
+        is_min: bool,
+        signed: bool,
+    ) {
         self.lookup(desc, key);
         let missing = self.label();
         let end = self.label();
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), missing);
         self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-        self.to_reg(arg, Reg::R2);
+        self.load_reg(arg, Reg::R2);
         let keep = match (is_min, signed) {
             (true, false) => JmpOp::Jle,
             (true, true) => JmpOp::Jsle,
@@ -193,7 +211,7 @@ impl Lower<'_> {
         self.goto(end);
         self.place(missing);
         let buf = self.alloc_zeroed(16);
-        self.to_reg(arg, Reg::R1);
+        self.load_reg(arg, Reg::R1);
         self.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
         self.insn(Insn::st(Size::DW, Reg::FP, buf + 8, 1));
         self.update(id, desc, key, buf);
@@ -210,14 +228,14 @@ impl Lower<'_> {
         self.insn(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
         self.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
         self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
-        self.to_reg(arg, Reg::R2);
+        self.load_reg(arg, Reg::R2);
         self.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
         self.insn(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
         self.goto(end);
         self.place(missing);
         let buf = self.alloc_zeroed(16);
         self.insn(Insn::st(Size::DW, Reg::FP, buf, 1));
-        self.to_reg(arg, Reg::R1);
+        self.load_reg(arg, Reg::R1);
         self.insn(Insn::stx(Size::DW, Reg::FP, buf + 8, Reg::R1));
         self.update(id, desc, key, buf);
         self.place(end);

@@ -73,7 +73,9 @@ pub fn lower_probe(
         let off = cx.alloc_zeroed(ty.size().max(8));
         cx.vars.insert(name.clone(), (off, ty.clone()));
     }
-    if let (Some(pid), false) = (options.pid_filter, matches!(spec, ProbeSpec::Begin | ProbeSpec::End)) {
+    if let (Some(pid), false) =
+        (options.pid_filter, matches!(spec, ProbeSpec::Begin | ProbeSpec::End))
+    {
         cx.call(bpfscope_bpf::Helper::GetCurrentPidTgid);
         cx.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
         let exit = cx.exit_label;
@@ -82,7 +84,7 @@ pub fn lower_probe(
     if let Some(pred) = &probe.predicate {
         cx.span = pred.span;
         let v = cx.expr(pred);
-        cx.to_reg(&v, Reg::R1);
+        cx.load_reg(&v, Reg::R1);
         let exit = cx.exit_label;
         cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), exit);
     }
@@ -191,7 +193,7 @@ impl Lower<'_> {
     }
 
     /// Puts an integer value in a register.
-    pub(crate) fn to_reg(&mut self, val: &Val, reg: Reg) {
+    pub(crate) fn load_reg(&mut self, val: &Val, reg: Reg) {
         match val {
             Val::Imm(n) => self.mov_imm(reg, *n),
             Val::Stack(off) => self.insn(Insn::ldx(Size::DW, reg, Reg::FP, *off)),
@@ -210,7 +212,8 @@ impl Lower<'_> {
     /// Writes a value of type `src_ty` into a buffer slot of type `dst_ty` at `fp + dst`.
     pub(crate) fn write_value(&mut self, val: &Val, src_ty: &Ty, dst: i16, dst_ty: &Ty) {
         match (src_ty, dst_ty) {
-            (Ty::Str(_), Ty::Str(_)) | (Ty::Tuple(_), Ty::Tuple(_)) if matches!(val, Val::Imm(_)) => {}
+            (Ty::Str(_), Ty::Str(_)) | (Ty::Tuple(_), Ty::Tuple(_))
+                if matches!(val, Val::Imm(_)) => {}
             (Ty::Str(s), Ty::Str(d)) => {
                 if let Val::Stack(src) = val {
                     let n = Ty::Str(*s).size().min(Ty::Str(*d).size());
@@ -228,18 +231,33 @@ impl Lower<'_> {
                     for i in 0..src_items.len().min(dst_items.len()) {
                         let elem = Val::Stack(src + src_offs[i] as i16);
                         let elem = if src_items[i].is_integer() {
-                            self.insn(Insn::ldx(Size::DW, Reg::R0, Reg::FP, src + src_offs[i] as i16));
-                            self.insn(Insn::stx(Size::DW, Reg::FP, dst + dst_offs[i] as i16, Reg::R0));
+                            self.insn(Insn::ldx(
+                                Size::DW,
+                                Reg::R0,
+                                Reg::FP,
+                                src + src_offs[i] as i16,
+                            ));
+                            self.insn(Insn::stx(
+                                Size::DW,
+                                Reg::FP,
+                                dst + dst_offs[i] as i16,
+                                Reg::R0,
+                            ));
                             continue;
                         } else {
                             elem
                         };
-                        self.write_value(&elem, &src_items[i], dst + dst_offs[i] as i16, &dst_items[i]);
+                        self.write_value(
+                            &elem,
+                            &src_items[i],
+                            dst + dst_offs[i] as i16,
+                            &dst_items[i],
+                        );
                     }
                 }
             }
             _ => {
-                self.to_reg(val, Reg::R0);
+                self.load_reg(val, Reg::R0);
                 self.insn(Insn::stx(Size::DW, Reg::FP, dst, Reg::R0));
             }
         }
@@ -304,7 +322,7 @@ impl Lower<'_> {
             }
             StmtKind::If { cond, then, els } => {
                 let val = self.expr(cond);
-                self.to_reg(&val, Reg::R1);
+                self.load_reg(&val, Reg::R1);
                 let else_label = self.label();
                 let end = self.label();
                 self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), else_label);
@@ -331,7 +349,7 @@ impl Lower<'_> {
                 let end = self.label();
                 self.place(head);
                 let val = self.expr(cond);
-                self.to_reg(&val, Reg::R1);
+                self.load_reg(&val, Reg::R1);
                 self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), end);
                 self.stack_top = saved_top;
                 self.loops.push((head, end));
@@ -343,11 +361,11 @@ impl Lower<'_> {
             StmtKind::ForRange { var, start, end: end_expr, body, .. } => {
                 let (var_off, _) = self.vars[var].clone();
                 let start_val = self.expr(start);
-                self.to_reg(&start_val, Reg::R0);
+                self.load_reg(&start_val, Reg::R0);
                 self.insn(Insn::stx(Size::DW, Reg::FP, var_off, Reg::R0));
                 let end_val = self.expr(end_expr);
                 let end_slot = self.alloc(8);
-                self.to_reg(&end_val, Reg::R0);
+                self.load_reg(&end_val, Reg::R0);
                 self.insn(Insn::stx(Size::DW, Reg::FP, end_slot, Reg::R0));
                 let head = self.label();
                 let next = self.label();

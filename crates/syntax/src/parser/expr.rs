@@ -24,9 +24,8 @@ const LEVELS: &[&[(&str, BinOp)]] = &[
 ];
 
 /// Type names accepted in casts.
-pub(crate) const CAST_TYPES: &[&str] = &[
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "string",
-];
+pub(crate) const CAST_TYPES: &[&str] =
+    &["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "string"];
 
 impl Parser<'_, '_> {
     /// Parses an expression (the ternary level).
@@ -40,7 +39,10 @@ impl Parser<'_, '_> {
         self.expect(":");
         let els = self.parse_expr();
         let span = cond.span.to(els.span);
-        self.expr_node(ExprKind::Ternary { cond: Box::new(cond), then: Box::new(then), els: Box::new(els) }, span)
+        self.expr_node(
+            ExprKind::Ternary { cond: Box::new(cond), then: Box::new(then), els: Box::new(els) },
+            span,
+        )
     }
 
     fn binary(&mut self, level: usize) -> Expr {
@@ -54,7 +56,10 @@ impl Parser<'_, '_> {
                     self.bump();
                     let rhs = self.binary(level + 1);
                     let span = lhs.span.to(rhs.span);
-                    lhs = self.expr_node(ExprKind::Binary { op: *op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span);
+                    lhs = self.expr_node(
+                        ExprKind::Binary { op: *op, lhs: Box::new(lhs), rhs: Box::new(rhs) },
+                        span,
+                    );
                     continue 'outer;
                 }
             }
@@ -93,7 +98,10 @@ impl Parser<'_, '_> {
             let increment = self.bump().kind == TokenKind::Punct("++");
             let target = self.unary();
             let span = start.to(target.span);
-            return self.expr_node(ExprKind::IncDec { target: Box::new(target), increment, prefix: true }, span);
+            return self.expr_node(
+                ExprKind::IncDec { target: Box::new(target), increment, prefix: true },
+                span,
+            );
         }
         if self.at("(") {
             if let Some(ty) = self.try_cast_type() {
@@ -114,7 +122,9 @@ impl Parser<'_, '_> {
         let name = match look.next_token().ok()?.kind {
             TokenKind::Ident(n) if CAST_TYPES.contains(&n.as_str()) => n,
             TokenKind::Ident(n) if n == "struct" || n == "union" || n == "enum" => {
-                let end = self.text[open.end as usize..].find(')').map_or(self.text.len(), |i| open.end as usize + i + 1);
+                let end = self.text[open.end as usize..]
+                    .find(')')
+                    .map_or(self.text.len(), |i| open.end as usize + i + 1);
                 let span = Span::new(open.start as usize, end);
                 self.error(super::not_supported(span, "casts to C types (BTF)"));
                 return None;
@@ -230,19 +240,28 @@ impl Parser<'_, '_> {
                     }
                 };
                 let span = expr.span.to(token.span);
-                expr = self.expr_node(ExprKind::Field { base: Box::new(expr), field, field_span: token.span }, span);
+                expr = self.expr_node(
+                    ExprKind::Field { base: Box::new(expr), field, field_span: token.span },
+                    span,
+                );
             } else if self.at("[") {
                 self.bump();
                 let index = self.parse_expr();
                 let end = self.peek().span;
                 self.expect("]");
                 let span = expr.span.to(end);
-                expr = self.expr_node(ExprKind::Index { base: Box::new(expr), index: Box::new(index) }, span);
+                expr = self.expr_node(
+                    ExprKind::Index { base: Box::new(expr), index: Box::new(index) },
+                    span,
+                );
             } else if self.at("++") || self.at("--") {
                 let token = self.bump();
                 let span = expr.span.to(token.span);
                 let increment = token.kind == TokenKind::Punct("++");
-                expr = self.expr_node(ExprKind::IncDec { target: Box::new(expr), increment, prefix: false }, span);
+                expr = self.expr_node(
+                    ExprKind::IncDec { target: Box::new(expr), increment, prefix: false },
+                    span,
+                );
             } else {
                 return expr;
             }

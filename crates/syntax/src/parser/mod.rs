@@ -97,7 +97,11 @@ impl<'a, 'd> Parser<'a, 'd> {
         }
         let token = self.peek().clone();
         let found = describe(&token.kind);
-        self.error(Diagnostic::error(format!("expected `{p}`, found {found}"), token.span, format!("expected `{p}`")));
+        self.error(Diagnostic::error(
+            format!("expected `{p}`, found {found}"),
+            token.span,
+            format!("expected `{p}`"),
+        ));
         false
     }
 
@@ -213,7 +217,11 @@ impl<'a, 'd> Parser<'a, 'd> {
         while !self.at("}") && self.peek().kind != TokenKind::Eof {
             let key_token = self.bump();
             let TokenKind::Ident(key) = key_token.kind else {
-                self.error(Diagnostic::error("expected a config name", key_token.span, "not a name"));
+                self.error(Diagnostic::error(
+                    "expected a config name",
+                    key_token.span,
+                    "not a name",
+                ));
                 self.skip_top_level_item();
                 return;
             };
@@ -224,11 +232,19 @@ impl<'a, 'd> Parser<'a, 'd> {
                 TokenKind::Str(s) => ConfigValue::Str(s),
                 TokenKind::Ident(s) => ConfigValue::Ident(s),
                 _ => {
-                    self.error(Diagnostic::error("expected a config value", value_token.span, "not a value"));
+                    self.error(Diagnostic::error(
+                        "expected a config value",
+                        value_token.span,
+                        "not a value",
+                    ));
                     ConfigValue::Int(0)
                 }
             };
-            program.config.push(ConfigItem { key, value, span: key_token.span.to(value_token.span) });
+            program.config.push(ConfigItem {
+                key,
+                value,
+                span: key_token.span.to(value_token.span),
+            });
             if !self.eat(";") {
                 break;
             }
@@ -243,7 +259,9 @@ impl<'a, 'd> Parser<'a, 'd> {
         loop {
             let _ = self.lexer.skip_trivia();
             match self.lexer.attach_point() {
-                Some(Token { kind: TokenKind::Ident(raw), span }) => attach_points.push(AttachPoint { raw, span }),
+                Some(Token { kind: TokenKind::Ident(raw), span }) => {
+                    attach_points.push(AttachPoint { raw, span })
+                }
                 _ => {
                     let token = self.peek().clone();
                     self.error(Diagnostic::error(
@@ -269,7 +287,10 @@ impl<'a, 'd> Parser<'a, 'd> {
         if !self.at("{") {
             let token = self.peek().clone();
             self.error(Diagnostic::error(
-                format!("expected `{{` to start the probe's action block, found {}", describe(&token.kind)),
+                format!(
+                    "expected `{{` to start the probe's action block, found {}",
+                    describe(&token.kind)
+                ),
                 token.span,
                 "expected `{`",
             ));
@@ -346,7 +367,11 @@ impl<'a, 'd> Parser<'a, 'd> {
 }
 
 pub(crate) fn not_supported(span: Span, what: &str) -> Diagnostic {
-    Diagnostic::error(format!("{what} are not supported yet"), span, "not supported by bpfscope yet")
+    Diagnostic::error(
+        format!("{what} are not supported yet"),
+        span,
+        "not supported by bpfscope yet",
+    )
 }
 
 pub(crate) fn describe(kind: &TokenKind) -> String {

@@ -63,7 +63,10 @@ impl Parser<'_, '_> {
             _ => (self.expr_or_assign(), true),
         };
         let end = self.peeked.as_ref().map_or(start, |t| t.span);
-        (Stmt { kind, span: Span::new(start.start as usize, end.start.max(start.end) as usize) }, needs_semi)
+        (
+            Stmt { kind, span: Span::new(start.start as usize, end.start.max(start.end) as usize) },
+            needs_semi,
+        )
     }
 
     fn if_stmt(&mut self) -> StmtKind {
@@ -92,7 +95,10 @@ impl Parser<'_, '_> {
         let var_token = self.bump();
         let TokenKind::Var(var) = var_token.kind else {
             self.error(Diagnostic::error(
-                format!("expected a `$variable` after `for (`, found {}", describe(&var_token.kind)),
+                format!(
+                    "expected a `$variable` after `for (`, found {}",
+                    describe(&var_token.kind)
+                ),
                 var_token.span,
                 "expected a variable",
             ));

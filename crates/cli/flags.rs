@@ -1,0 +1,66 @@
+//! Command-line flags (bpftrace's, where bpftrace has them).
+
+use clap::{Parser, ValueEnum};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// Compiler dumps.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Emit {
+    Ast,
+    Typed,
+    Ir,
+    Asm,
+    Obj,
+}
+
+/// The bpftrace language compiled straight to BPF, and the classic BPF performance tools.
+#[derive(Debug, Parser)]
+#[command(
+    name = "bpfscope",
+    version,
+    about,
+    after_help = "EXAMPLES:\n  bpfscope -e 'tracepoint:syscalls:sys_enter_openat { printf(\"%s %s\\n\", comm, str(args.filename)); }'\n  bpfscope -e 'tracepoint:block:block_rq_issue { @ = hist(args.bytes); }' \n  bpfscope -l 'tracepoint:sched:*'\n  bpfscope script.bt arg1 arg2"
+)]
+pub struct Flags {
+    /// The program text.
+    #[arg(short = 'e', value_name = "PROGRAM")]
+    pub program: Option<String>,
+    /// List probes (optionally matching a glob such as 'tracepoint:syscalls:*').
+    #[arg(short = 'l')]
+    pub list: bool,
+    /// Verbose: with -l, print tracepoint arguments; when tracing, print per-probe statistics
+    /// and full verifier logs.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// Run this command, provide its pid as `cpid`, and stop when it exits.
+    #[arg(short = 'c', value_name = "CMD")]
+    pub command: Option<String>,
+    /// Only trace this process.
+    #[arg(short = 'p', value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Write output to this file.
+    #[arg(short = 'o', value_name = "FILE")]
+    pub output: Option<String>,
+    /// Quiet: no "Attached N probes" line.
+    #[arg(short = 'q')]
+    pub quiet: bool,
+    /// Output format.
+    #[arg(short = 'f', value_enum, default_value = "text")]
+    pub format: OutputFormat,
+    /// Compile and load into the kernel (the verifier judges it), then unload; attach nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print a compiler stage instead of running: ast, typed, ir, asm (verifier notation) or
+    /// obj (the ELF object).
+    #[arg(long, value_enum)]
+    pub emit: Option<Emit>,
+    /// The program file (or - for standard input), then positional parameters $1..$N.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}

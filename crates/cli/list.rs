@@ -1,0 +1,76 @@
+//! `-l`: list tracepoints (and the other probe kinds), `-lv` with their arguments.
+
+use bpfscope_compiler::{providers::glob_match, Target};
+use bpfscope_runtime::tracefs::{ensure_mounted, Tracefs};
+
+const OTHER_PROBES: &[&str] = &[
+    "software:cpu-clock:",
+    "software:task-clock:",
+    "software:page-faults:",
+    "software:context-switches:",
+    "software:cpu-migrations:",
+    "software:minor-faults:",
+    "software:major-faults:",
+    "software:alignment-faults:",
+    "software:emulation-faults:",
+    "software:dummy:",
+    "software:bpf-output:",
+    "hardware:cpu-cycles:",
+    "hardware:instructions:",
+    "hardware:cache-references:",
+    "hardware:cache-misses:",
+    "hardware:branch-instructions:",
+    "hardware:branch-misses:",
+    "hardware:bus-cycles:",
+    "hardware:frontend-stalls:",
+    "hardware:backend-stalls:",
+    "hardware:ref-cycles:",
+];
+
+/// Prints matching probes, one per line.
+pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<()> {
+    ensure_mounted().map_err(anyhow::Error::msg)?;
+    let target = Tracefs::new();
+    let pattern = pattern.map(|p| {
+        if p.contains(':') {
+            p.replacen("t:", "tracepoint:", usize::from(p.starts_with("t:")))
+        } else {
+            format!("*{p}*")
+        }
+    });
+    let matches = |name: &str| pattern.as_deref().is_none_or(|p| glob_match(p, name));
+    let mut out = String::new();
+    for tp in target.tracepoints() {
+        let full = format!("tracepoint:{tp}");
+        if !matches(&full) {
+            continue;
+        }
+        out.push_str(&full);
+        out.push('\n');
+        if verbose {
+            let (category, name) = tp.split_once(':').unwrap_or(("", ""));
+            for field in target.tracepoint_format(category, name).unwrap_or_default() {
+                let ty = field.c_type.trim_end_matches(']');
+                let line = match field.c_type.find('[') {
+                    Some(i) if !field.data_loc => {
+                        format!("    {} {}{}", &field.c_type[..i], field.name, &field.c_type[i..])
+                    }
+                    _ if field.data_loc => {
+                        format!("    {} {}", ty.trim_end_matches('['), field.name)
+                    }
+                    _ => format!("    {} {}", field.c_type, field.name),
+                };
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+    }
+    for p in OTHER_PROBES {
+        if matches(p) {
+            out.push_str(p);
+            out.push('\n');
+        }
+    }
+    print!("{out}");
+    Ok(())
+}

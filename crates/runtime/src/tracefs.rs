@@ -1,0 +1,79 @@
+//! Tracepoint facts from tracefs: the [`Target`] implementation for the live kernel. Mounts
+//! tracefs at `/sys/kernel/tracing` when it is missing.
+
+use std::{cell::RefCell, collections::HashMap, path::PathBuf};
+
+use bpfscope_compiler::target::{parse_tracepoint_format, Target, TracepointField};
+
+/// Where tracefs lives.
+pub const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// The live kernel's tracepoints, with formats read on demand and cached.
+#[derive(Default)]
+pub struct Tracefs {
+    formats: RefCell<HashMap<String, Option<Vec<TracepointField>>>>,
+    list: RefCell<Option<Vec<String>>>,
+}
+
+/// Mounts tracefs if it is not mounted. Errors are left for the first read to report.
+pub fn ensure_mounted() -> Result<PathBuf, String> {
+    let root = PathBuf::from(TRACEFS);
+    if root.join("events").is_dir() {
+        return Ok(root);
+    }
+    if PathBuf::from("/sys/kernel/debug/tracing/events").is_dir() {
+        return Ok(PathBuf::from("/sys/kernel/debug/tracing"));
+    }
+    bpfscope_sys::mount_tracefs(TRACEFS)
+        .map_err(|e| format!("tracefs is not mounted at {TRACEFS} and mounting it failed: {e}"))?;
+    Ok(root)
+}
+
+impl Tracefs {
+    /// A target reading the live tracefs.
+    pub fn new() -> Tracefs {
+        Tracefs::default()
+    }
+
+    fn root() -> PathBuf {
+        ensure_mounted().unwrap_or_else(|_| PathBuf::from(TRACEFS))
+    }
+
+    /// The numeric id of a tracepoint (for perf_event_open).
+    pub fn id(category: &str, name: &str) -> Option<u64> {
+        let path = Tracefs::root().join("events").join(category).join(name).join("id");
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    }
+
+    /// The raw `format` file of a tracepoint.
+    pub fn format_text(category: &str, name: &str) -> Option<String> {
+        std::fs::read_to_string(
+            Tracefs::root().join("events").join(category).join(name).join("format"),
+        )
+        .ok()
+    }
+}
+
+impl Target for Tracefs {
+    fn tracepoints(&self) -> Vec<String> {
+        if let Some(list) = &*self.list.borrow() {
+            return list.clone();
+        }
+        let text =
+            std::fs::read_to_string(Tracefs::root().join("available_events")).unwrap_or_default();
+        let mut list: Vec<String> = text.lines().map(str::to_string).collect();
+        list.sort();
+        *self.list.borrow_mut() = Some(list.clone());
+        list
+    }
+
+    fn tracepoint_format(&self, category: &str, name: &str) -> Option<Vec<TracepointField>> {
+        let key = format!("{category}:{name}");
+        if let Some(cached) = self.formats.borrow().get(&key) {
+            return cached.clone();
+        }
+        let fields = Tracefs::format_text(category, name).map(|t| parse_tracepoint_format(&t));
+        self.formats.borrow_mut().insert(key, fields.clone());
+        fields
+    }
+}
