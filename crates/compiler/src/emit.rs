@@ -27,12 +27,48 @@ fn slots(op: &Op) -> usize {
     }
 }
 
+/// True for ops after which control never falls through.
+fn ends_flow(op: &Op) -> bool {
+    match op {
+        Op::Insn(i) => i.code == Insn::exit().code,
+        Op::Jump { insn, .. } => insn.code == Insn::ja(0).code,
+        _ => false,
+    }
+}
+
+/// Drops ops no path from the entry reaches. The verifier rejects unreachable instructions,
+/// and lowering leaves some behind (code after `exit()`, `return`, `break`, `continue`).
+fn reachable_ops(program: &IrProgram) -> Vec<(Op, bpfscope_syntax::Span)> {
+    let ops = &program.ops;
+    let label_index: HashMap<_, _> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (op, _))| if let Op::Label(l) = op { Some((*l, i)) } else { None })
+        .collect();
+    let mut live = vec![false; ops.len()];
+    let mut work = vec![0usize];
+    while let Some(i) = work.pop() {
+        if i >= ops.len() || live[i] {
+            continue;
+        }
+        live[i] = true;
+        if let Op::Jump { target, .. } = &ops[i].0 {
+            work.push(label_index[target]);
+        }
+        if !ends_flow(&ops[i].0) {
+            work.push(i + 1);
+        }
+    }
+    ops.iter().zip(live).filter(|(_, l)| *l).map(|(op, _)| op.clone()).collect()
+}
+
 /// Resolves an IR program. Panics only on a jump to an undefined label, which is a compiler
 /// bug caught by tests.
 pub fn emit(program: &IrProgram) -> Emitted {
+    let ops = reachable_ops(program);
     let mut positions = HashMap::new();
     let mut pc = 0;
-    for (op, _) in &program.ops {
+    for (op, _) in &ops {
         if let Op::Label(l) = op {
             positions.insert(*l, pc);
         }
@@ -41,7 +77,7 @@ pub fn emit(program: &IrProgram) -> Emitted {
     let mut insns = Vec::with_capacity(pc);
     let mut spans = Vec::with_capacity(pc);
     let mut map_relocs = Vec::new();
-    for (op, span) in &program.ops {
+    for (op, span) in &ops {
         match op {
             Op::Label(_) => continue,
             Op::Insn(i) => insns.push(*i),

@@ -122,15 +122,8 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         exit_code: None,
         lost_reported: 0,
     };
-    let attached = compiled.manifest.programs.len();
-    if !config.quiet {
-        match config.format {
-            Format::Text => {
-                eprintln!("Attached {attached} probe{}", if attached == 1 { "" } else { "s" })
-            }
-            Format::Json => session.write(&json::attached(attached)),
-        }
-    }
+    // Like bpftrace, announce once every program has passed the verifier, before BEGIN.
+    session.announce(config.quiet);
     session.run_special(ProbeSpec::Begin)?;
     session.drain();
     if session.exit_code.is_none() {
@@ -165,6 +158,20 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
 }
 
 impl Session<'_> {
+    /// The "Attached N probes" status line (stderr in text mode, an event in JSON).
+    fn announce(&mut self, quiet: bool) {
+        let attached = self.compiled.manifest.programs.len();
+        if quiet {
+            return;
+        }
+        match self.format {
+            Format::Text => {
+                eprintln!("Attached {attached} probe{}", if attached == 1 { "" } else { "s" })
+            }
+            Format::Json => self.write(&json::attached(attached)),
+        }
+    }
+
     fn write(&mut self, text: &str) {
         let _ = self.out.write_all(text.as_bytes());
     }

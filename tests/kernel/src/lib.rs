@@ -1,1 +1,159 @@
-//! Kernel tests live in tests/.
+//! Helpers for the kernel tests: locate and run bpfscope, run workloads, skip loudly when
+//! the machine cannot run a test, and check that nothing stays attached.
+//!
+//! The tests need root and a kernel with BPF; they run bpfscope (built by the same
+//! `cargo test`) against `bpfscope-wl`, the deterministic workload in `src/bin`.
+//! Kernel tests are serialised with [`lock`] so that each can check afterwards that no
+//! bpfscope program is still loaded.
+
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+    sync::{Mutex, MutexGuard},
+};
+
+static KERNEL: Mutex<()> = Mutex::new(());
+
+/// Serialises kernel tests; poisoning (a failed test) does not block the others.
+pub fn lock() -> MutexGuard<'static, ()> {
+    KERNEL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The directory with the built binaries (`target/<profile>`).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().expect("profile dir").to_path_buf()
+}
+
+/// The bpfscope binary under test.
+pub fn bpfscope() -> PathBuf {
+    let path = bin_dir().join("bpfscope");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// The workload binary.
+pub fn workload() -> PathBuf {
+    bin_dir().join("bpfscope-wl")
+}
+
+/// True (after printing why) when this machine cannot run kernel tests.
+pub fn skip_unless_root(test: &str) -> bool {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "SKIPPED {test}: kernel tests need root (BPF programs need CAP_BPF and CAP_PERFMON)"
+        );
+        return true;
+    }
+    false
+}
+
+/// The result of one bpfscope run.
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+/// Runs bpfscope with arguments, with a timeout; checks afterwards that no bpfscope program
+/// is left loaded.
+pub fn run(args: &[&str]) -> Run {
+    run_with_stdin(args, None)
+}
+
+/// Like [`run`], feeding `stdin`.
+pub fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Run {
+    use std::io::Write;
+    let mut cmd = Command::new("timeout");
+    cmd.arg("-s").arg("INT").arg("60").arg(bpfscope()).args(args);
+    cmd.stdin(if stdin.is_some() {
+        std::process::Stdio::piped()
+    } else {
+        std::process::Stdio::null()
+    });
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn bpfscope");
+    if let Some(text) = stdin {
+        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+    }
+    let out: Output = child.wait_with_output().expect("wait bpfscope");
+    let run = Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    };
+    assert_nothing_loaded();
+    run
+}
+
+/// Names of loaded BPF programs that bpfscope created (names start with `p<digits>_`).
+pub fn loaded_bpfscope_programs() -> Vec<String> {
+    let out = Command::new("bpftool").args(["prog", "list"]).output();
+    let Ok(out) = out else {
+        eprintln!("NOTE: bpftool is missing; cannot check that programs were unloaded");
+        return vec![];
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(" name ").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+        .filter(|name| {
+            name.strip_prefix('p')
+                .and_then(|r| r.split_once('_'))
+                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect()
+}
+
+/// Panics if any bpfscope program is still loaded.
+pub fn assert_nothing_loaded() {
+    // Program teardown is asynchronous in the kernel (RCU); give it a moment.
+    for _ in 0..50 {
+        if loaded_bpfscope_programs().is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("BPF programs left loaded after bpfscope exited: {:?}", loaded_bpfscope_programs());
+}
+
+/// The workload command line for `-c`.
+pub fn wl(args: &str) -> String {
+    format!("{} {args}", workload().display())
+}
+
+/// Parses `@[key]: value` / `@name: value` lines of the map dump into (head, value) pairs.
+pub fn map_lines(stdout: &str) -> Vec<(String, String)> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('@'))
+        .filter_map(|l| l.rsplit_once(": ").map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+/// The histogram rows after the line `header` (`@:` or `@[key]:`) as (label, count).
+pub fn hist_rows(stdout: &str, header: &str) -> Vec<(String, u64)> {
+    let mut rows = Vec::new();
+    let mut inside = false;
+    for line in stdout.lines() {
+        if line == header {
+            inside = true;
+            continue;
+        }
+        if inside {
+            if !line.starts_with('[') && !line.starts_with('(') {
+                break;
+            }
+            let label = line[..16].trim().to_string();
+            let count = line[16..24].trim().parse().expect("count column");
+            rows.push((label, count));
+        }
+    }
+    rows
+}

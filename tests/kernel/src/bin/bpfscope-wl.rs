@@ -1,0 +1,125 @@
+//! Deterministic workloads for the kernel tests. Each mode makes an exact, known number of
+//! system calls or I/Os, so tests can assert exact counts and histogram buckets. The binary's
+//! first act is to set its comm to `wl-<mode>` (`wl-getppid`, `wl-read`, ...), which the
+//! tests filter on: the dynamic loader's own reads and opens happen under the binary's name
+//! and so never pollute the counts.
+//!
+//! Modes:
+//! - `getppid N`: N getppid() calls
+//! - `read SIZE:COUNT[,SIZE:COUNT...]`: reads of exactly SIZE bytes from /dev/zero
+//! - `open PATH N`: N open()+close() of PATH
+//! - `exec N`: N fork+exec of /bin/true
+//! - `pingpong N`: N round trips over two pipes between two processes (context switches)
+//! - `odirect DEVICE N`: N writes of 4 KiB with O_DIRECT at increasing offsets
+//! - `sleep MS`: sleep
+
+use std::{ffi::CString, io, os::fd::AsRawFd};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_else(|| usage());
+    let num = |i: usize| arg(i).parse::<u64>().unwrap_or_else(|_| usage());
+    let comm = CString::new(format!("wl-{}", arg(0))).expect("comm");
+    // SAFETY: PR_SET_NAME takes a NUL-terminated string of at most 16 bytes (longer is cut).
+    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) };
+    match arg(0) {
+        "getppid" => {
+            for _ in 0..num(1) {
+                // SAFETY: getppid has no arguments and cannot fail.
+                unsafe { libc::getppid() };
+            }
+        }
+        "read" => {
+            let file = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+            let mut buf = vec![0u8; 1 << 20];
+            for spec in arg(1).split(',') {
+                let (size, count) = spec.split_once(':').unwrap_or_else(|| usage());
+                let (size, count): (usize, u64) = (
+                    size.parse().unwrap_or_else(|_| usage()),
+                    count.parse().unwrap_or_else(|_| usage()),
+                );
+                for _ in 0..count {
+                    // SAFETY: reads into a buffer at least `size` bytes long.
+                    let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().cast(), size) };
+                    assert_eq!(n as usize, size);
+                }
+            }
+        }
+        "open" => {
+            let path = CString::new(arg(1)).expect("path");
+            for _ in 0..num(2) {
+                // SAFETY: a valid NUL-terminated path.
+                let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
+                if fd >= 0 {
+                    // SAFETY: closing the fd just opened.
+                    unsafe { libc::close(fd) };
+                }
+            }
+        }
+        "exec" => {
+            for _ in 0..num(1) {
+                let status =
+                    std::process::Command::new("/bin/true").status().expect("run /bin/true");
+                assert!(status.success());
+            }
+        }
+        "pingpong" => pingpong(num(1)),
+        "odirect" => odirect(arg(1), num(2)).expect("O_DIRECT writes"),
+        "sleep" => std::thread::sleep(std::time::Duration::from_millis(num(1))),
+        _ => usage(),
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | sleep MS");
+    std::process::exit(2)
+}
+
+fn pingpong(rounds: u64) {
+    let (mut a, mut b) = ([0i32; 2], [0i32; 2]);
+    // SAFETY: pipe writes two fds into each array.
+    unsafe {
+        assert_eq!(libc::pipe(a.as_mut_ptr()), 0);
+        assert_eq!(libc::pipe(b.as_mut_ptr()), 0);
+    }
+    let mut byte = [0u8; 1];
+    // SAFETY: fork in a single-threaded process; the child only uses read/write/_exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        for _ in 0..rounds {
+            // SAFETY: one-byte reads and writes on the pipes created above.
+            unsafe {
+                libc::read(a[0], byte.as_mut_ptr().cast(), 1);
+                libc::write(b[1], byte.as_ptr().cast(), 1);
+            }
+        }
+        // SAFETY: leaving the child without running the parent's destructors.
+        unsafe { libc::_exit(0) };
+    }
+    for _ in 0..rounds {
+        // SAFETY: as above.
+        unsafe {
+            libc::write(a[1], byte.as_ptr().cast(), 1);
+            libc::read(b[0], byte.as_mut_ptr().cast(), 1);
+        }
+    }
+    // SAFETY: reaping the child.
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+}
+
+fn odirect(device: &str, count: u64) -> io::Result<()> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(device)?;
+    // O_DIRECT needs an aligned buffer.
+    let layout = std::alloc::Layout::from_size_align(4096, 4096).expect("layout");
+    // SAFETY: a non-zero-size layout; freed below.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    // SAFETY: `ptr` points at 4096 initialised bytes.
+    let buf = unsafe { std::slice::from_raw_parts(ptr, 4096) };
+    for i in 0..count {
+        file.write_all_at(buf, i * 4096)?;
+    }
+    // SAFETY: allocated above with the same layout.
+    unsafe { std::alloc::dealloc(ptr, layout) };
+    Ok(())
+}

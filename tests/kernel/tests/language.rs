@@ -1,0 +1,298 @@
+//! The language on the live kernel: exact counts and buckets from deterministic workloads.
+
+use kernel_tests::{hist_rows, lock, map_lines, run, skip_unless_root, wl};
+
+#[test]
+fn getppid_one_million_counted_exactly() {
+    let _guard = lock();
+    if skip_unless_root("getppid_one_million_counted_exactly") {
+        return;
+    }
+    let r = run(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[comm] = count(); }"#,
+        "-c",
+        &wl("getppid 1000000"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        map_lines(&r.stdout),
+        [("@[wl-getppid]".to_string(), "1000000".to_string())],
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("Attached 1 probe"), "{}", r.stderr);
+}
+
+#[test]
+fn read_sizes_fill_exact_log2_buckets() {
+    let _guard = lock();
+    if skip_unless_root("read_sizes_fill_exact_log2_buckets") {
+        return;
+    }
+    let r = run(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args.ret); }"#,
+        "-c",
+        &wl("read 1:10,100:20,4096:30,65536:5,0:3"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows = hist_rows(&r.stdout, "@:");
+    let expect: Vec<(String, u64)> = [
+        ("[0]", 3),
+        ("[1]", 10),
+        ("[2, 4)", 0),
+        ("[4, 8)", 0),
+        ("[8, 16)", 0),
+        ("[16, 32)", 0),
+        ("[32, 64)", 0),
+        ("[64, 128)", 20),
+        ("[128, 256)", 0),
+        ("[256, 512)", 0),
+        ("[512, 1K)", 0),
+        ("[1K, 2K)", 0),
+        ("[2K, 4K)", 0),
+        ("[4K, 8K)", 30),
+        ("[8K, 16K)", 0),
+        ("[16K, 32K)", 0),
+        ("[32K, 64K)", 0),
+        ("[64K, 128K)", 5),
+    ]
+    .iter()
+    .map(|(l, c)| (l.to_string(), *c))
+    .collect();
+    assert_eq!(rows, expect, "{}", r.stdout);
+    // The bar of the largest bucket is full width, an empty one is blank.
+    assert!(
+        r.stdout.contains(&format!("[4K, 8K)              30 |{}|", "@".repeat(52))),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn aggregations_over_known_values() {
+    let _guard = lock();
+    if skip_unless_root("aggregations_over_known_values") {
+        return;
+    }
+    // 10 reads of 1 byte and 20 of 100 bytes: sum 2010, count 30, min 1, max 100, avg 67.
+    let r = run(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ {
+             @c = count(); @s = sum(args.ret); @mn = min(args.ret); @mx = max(args.ret);
+             @a = avg(args.ret); @st = stats(args.ret); @l = lhist(args.ret, 0, 200, 50);
+             @by[args.ret] = count(); }"#,
+        "-c",
+        &wl("read 1:10,100:20"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = map_lines(&r.stdout);
+    let get =
+        |k: &str| lines.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    assert_eq!(get("@c"), "30");
+    assert_eq!(get("@s"), "2010");
+    assert_eq!(get("@mn"), "1");
+    assert_eq!(get("@mx"), "100");
+    assert_eq!(get("@a"), "67");
+    assert_eq!(get("@st"), "{ .count = 30, .average = 67, .total = 2010 }");
+    // Keyed by value, sorted by count: 1 (10 times) first, then 100 (20 times).
+    assert!(r.stdout.contains("@by[1]: 10\n@by[100]: 20\n"), "{}", r.stdout);
+    let rows = hist_rows(&r.stdout, "@l:");
+    assert_eq!(
+        rows,
+        [("[0, 50)".to_string(), 10), ("[50, 100)".to_string(), 0), ("[100, 150)".to_string(), 20)]
+    );
+}
+
+#[test]
+fn begin_printf_exit_and_exit_codes() {
+    let _guard = lock();
+    if skip_unless_root("begin_printf_exit_and_exit_codes") {
+        return;
+    }
+    let r = run(&["-e", r#"BEGIN { printf("hello\n"); exit(); }"#]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "hello\n\n\n"), "{}", r.stderr);
+    let r = run(&["-e", "BEGIN { exit(7); }"]);
+    assert_eq!(r.code, 7);
+    // END runs after exit, then maps print in name order.
+    let r =
+        run(&["-e", r#"BEGIN { @b = 2; @a = 1; exit(); } END { printf("end %d\n", @a + @b); }"#]);
+    assert_eq!(r.stdout, "end 3\n\n\n@a: 1\n@b: 2\n");
+}
+
+#[test]
+fn interval_ends_after_about_a_second() {
+    let _guard = lock();
+    if skip_unless_root("interval_ends_after_about_a_second") {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let r = run(&["-e", r#"interval:s:1 { printf("tick\n"); exit(); }"#]);
+    let took = start.elapsed();
+    assert_eq!(r.stdout, "tick\n\n\n");
+    assert!(took.as_millis() >= 900 && took.as_secs() < 5, "took {took:?}");
+}
+
+#[test]
+fn child_command_ends_the_trace() {
+    let _guard = lock();
+    if skip_unless_root("child_command_ends_the_trace") {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let r = run(&[
+        "-e",
+        r#"tracepoint:sched:sched_process_exit /pid == cpid/ { @exited = count(); }"#,
+        "-c",
+        "sleep 1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(start.elapsed().as_millis() >= 900);
+    assert!(r.stdout.contains("@exited: 1\n"), "{}", r.stdout);
+}
+
+#[test]
+fn strings_tuples_and_control_flow() {
+    let _guard = lock();
+    if skip_unless_root("strings_tuples_and_control_flow") {
+        return;
+    }
+    let r = run(&[
+        "-e",
+        r#"BEGIN {
+             $s = "abc"; $t = (1, "two", -3);
+             if ($s == "abc" && $s != "abd") { printf("eq\n"); } else { printf("ne\n"); }
+             $sum = 0; for ($i : 0..10) { if ($i == 5) { continue; } $sum += $i; }
+             $n = 0; while ($n < 7) { $n++; }
+             unroll(3) { $n += 10; }
+             printf("%d %d %s %d %d %x %5s|%-5d|\n", $sum, $n, $t.1, $t.2, -7 / 2, 255, "r", 42);
+             @m[$s, 2] = $t; @k["x"] = 1; delete(@k, "x"); @h = has_key(@m, ("abc", 2));
+             print($t); print(@m);
+             exit(); }"#,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "eq\n40 37 two -3 -3 ff     r|42   |\n(1, two, -3)\n@m[abc, 2]: (1, two, -3)\n\n\n@h: true\n@m[abc, 2]: (1, two, -3)\n"
+    );
+}
+
+#[test]
+fn json_output() {
+    let _guard = lock();
+    if skip_unless_root("json_output") {
+        return;
+    }
+    let r = run(&[
+        "-f",
+        "json",
+        "-e",
+        r#"BEGIN { @h = hist(5); @m[1, "a"] = 2; @s = stats(3); printf("hi\n"); exit(); }"#,
+    ]);
+    assert_eq!(
+        r.stdout,
+        concat!(
+            "{\"type\": \"attached_probes\", \"count\": 1, \"data\": {\"probes\": 1}}\n",
+            "{\"type\": \"printf\", \"data\": \"hi\\n\"}\n",
+            "{\"type\": \"hist\", \"data\": {\"@h\": [{\"min\": 4, \"max\": 7, \"count\": 1}]}}\n",
+            "{\"type\": \"map\", \"data\": {\"@m\": {\"1,a\": 2}}}\n",
+            "{\"type\": \"stats\", \"data\": {\"@s\": {\"count\": 1, \"average\": 3, \"total\": 3}}}\n",
+        )
+    );
+}
+
+#[test]
+fn full_map_is_reported() {
+    let _guard = lock();
+    if skip_unless_root("full_map_is_reported") {
+        return;
+    }
+    let r = run(&[
+        "-e",
+        "config = { max_map_keys = 10 } BEGIN { for ($i : 0..100) { @[$i] = 1; } exit(); }",
+    ]);
+    assert_eq!(map_lines(&r.stdout).len(), 10, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("WARNING: map @ is full (10 entries): 90 updates failed"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn lost_events_are_counted_not_silent() {
+    let _guard = lock();
+    if skip_unless_root("lost_events_are_counted_not_silent") {
+        return;
+    }
+    // 300k printf records of ~100 bytes overflow a 1 MiB ring while the reader writes them out:
+    // delivered + reported lost must be exactly 300k.
+    let r = run(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { printf("%s %d %d %d %d %d %d %d %d %d %d\n", comm, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10); }"#,
+        "-c",
+        &wl("getppid 300000"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let delivered = r.stdout.lines().filter(|l| l.starts_with("wl-getppid ")).count() as u64;
+    let lost: u64 = r
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("WARNING: Total lost event count: "))
+        .map(|n| n.parse::<u64>().expect("number"))
+        .sum();
+    assert_eq!(delivered + lost, 300_000, "delivered {delivered}, lost {lost}");
+}
+
+#[test]
+fn errors_point_at_the_source() {
+    let _guard = lock();
+    if skip_unless_root("errors_point_at_the_source") {
+        return;
+    }
+    let r = run(&["-e", "tracepoint:syscalls:sys_enter_opnat { @ = count(); }"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("tracepoint `syscalls:sys_enter_opnat` not found"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("did you mean `tracepoint:syscalls:sys_enter_openat`?"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--> stdin:1:1"), "{}", r.stderr);
+    // A verifier rejection names the probe and points at the statement.
+    let r = run(&["-e", "BEGIN { $i = 0; while ($i >= 0) { $i++; } }"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("the kernel verifier rejected probe `BEGIN`"), "{}", r.stderr);
+    assert!(r.stderr.contains("run with -v to see the full verifier log"), "{}", r.stderr);
+}
+
+#[test]
+fn listing_tracepoints_with_arguments() {
+    let _guard = lock();
+    if skip_unless_root("listing_tracepoints_with_arguments") {
+        return;
+    }
+    let r = run(&["-lv", "tracepoint:syscalls:sys_enter_openat"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.stdout, "tracepoint:syscalls:sys_enter_openat\n    int __syscall_nr\n    int dfd\n    const char * filename\n    int flags\n    umode_t mode\n");
+    let r = run(&["-l", "tracepoint:sched:sched_switch"]);
+    assert_eq!(r.stdout, "tracepoint:sched:sched_switch\n");
+}
+
+#[test]
+fn wildcard_tracepoints_attach_every_match() {
+    let _guard = lock();
+    if skip_unless_root("wildcard_tracepoints_attach_every_match") {
+        return;
+    }
+    let r = run(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_getp*id /comm == "wl-getppid"/ { @[probe] = count(); }"#,
+        "-c",
+        &wl("getppid 1000"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Attached 3 probes"), "{}", r.stderr);
+    assert!(r.stdout.contains("@[tracepoint:syscalls:sys_enter_getppid]: 1000\n"), "{}", r.stdout);
+}
