@@ -60,7 +60,8 @@ pub struct Flags {
     /// obj (the ELF object).
     #[arg(long, value_enum)]
     pub emit: Option<Emit>,
-    /// The program file (or - for standard input), then positional parameters $1..$N.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    /// The program file (or - for standard input), then positional parameters $1..$N (put
+    /// them after `--` when they start with `-`).
+    #[arg(value_name = "FILE | ARGS")]
     pub args: Vec<String>,
 }

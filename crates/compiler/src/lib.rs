@@ -25,7 +25,7 @@ pub use types::Ty;
 use bpfscope_syntax::{ast::Program, Diagnostics, SourceFile};
 
 use crate::{
-    manifest::{ProgramDesc, COUNTERS_MAP, RINGBUF_MAP},
+    manifest::{ProgramDesc, COUNTERS_MAP, JOIN_RECORD_SIZE, RINGBUF_MAP, SCRATCH_MAP},
     object::{map_type, MapDef},
 };
 
@@ -87,6 +87,7 @@ pub fn compile(
         printfs: checked.printfs.clone(),
         prints: checked.prints.clone(),
         time_formats: checked.time_formats.clone(),
+        join_separators: checked.join_separators.clone(),
         ringbuf_size: RINGBUF_SIZE,
         ..Manifest::default()
     };
@@ -142,6 +143,15 @@ pub fn map_defs(manifest: &Manifest) -> Vec<MapDef> {
         value_size: 0,
         max_entries: manifest.ringbuf_size,
     });
+    if !manifest.join_separators.is_empty() {
+        defs.push(MapDef {
+            name: SCRATCH_MAP.into(),
+            map_type: map_type::PERCPU_ARRAY,
+            key_size: 4,
+            value_size: JOIN_RECORD_SIZE,
+            max_entries: 1,
+        });
+    }
     defs.push(MapDef {
         name: COUNTERS_MAP.into(),
         map_type: map_type::ARRAY,

@@ -13,10 +13,20 @@ pub mod event {
     pub const ZERO: u64 = 30003;
     pub const TIME: u64 = 30004;
     pub const PRINT_VALUE: u64 = 30005;
+    pub const JOIN: u64 = 30006;
 }
 
 /// The BPF name of the ring buffer map.
 pub const RINGBUF_MAP: &str = "ringbuf";
+/// The BPF name of the per-CPU scratch buffer used to build large records (`join`).
+pub const SCRATCH_MAP: &str = "scratch";
+/// `join()` reads at most this many array elements...
+pub const JOIN_MAX_ARGS: u32 = 16;
+/// ...of at most this many bytes each.
+pub const JOIN_ARG_SIZE: u32 = 128;
+/// Bytes of a `join` record: id, separator slot, element count, then the elements.
+pub const JOIN_RECORD_SIZE: u32 = 24 + JOIN_MAX_ARGS * JOIN_ARG_SIZE;
+
 /// The BPF name of the internal counters array: slot 0 counts lost events, slot `1 + id`
 /// counts failed updates (map full) of user map `id`.
 pub const COUNTERS_MAP: &str = "counters";
@@ -30,6 +40,8 @@ pub struct Manifest {
     /// Types of the values sent by `print(value)`, by print id.
     pub prints: Vec<Ty>,
     pub time_formats: Vec<String>,
+    /// Separators of `join` calls, by join id.
+    pub join_separators: Vec<String>,
     pub ringbuf_size: u32,
 }
 

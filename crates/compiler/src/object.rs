@@ -16,6 +16,7 @@ pub mod map_type {
     pub const HASH: u32 = 1;
     pub const ARRAY: u32 = 2;
     pub const PERCPU_HASH: u32 = 5;
+    pub const PERCPU_ARRAY: u32 = 6;
     pub const RINGBUF: u32 = 27;
 }
 

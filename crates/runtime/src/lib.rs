@@ -22,9 +22,9 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use bpfscope_compiler::{
-    manifest::{event, MapDesc, COUNTERS_MAP, RINGBUF_MAP},
+    manifest::{event, MapDesc, COUNTERS_MAP, JOIN_ARG_SIZE, JOIN_MAX_ARGS, RINGBUF_MAP},
     providers::ProbeSpec,
-    Compiled,
+    Compiled, Ty,
 };
 use bpfscope_output::{json, printf, text, Format, MapOutput, Value};
 
@@ -277,6 +277,26 @@ impl Session<'_> {
                 match self.format {
                     Format::Text => self.write(&text),
                     Format::Json => self.write(&json::string_event("time", &text)),
+                }
+            }
+            event::JOIN => {
+                let sep =
+                    manifest.join_separators.get(field(1) as usize).cloned().unwrap_or_default();
+                let n = (field(2) as usize).min(JOIN_MAX_ARGS as usize);
+                let size = JOIN_ARG_SIZE as usize;
+                let parts: Vec<String> = (0..n)
+                    .map(|i| {
+                        decode::value(
+                            record.get(24 + i * size..).unwrap_or(&[]),
+                            &Ty::Str(JOIN_ARG_SIZE),
+                        )
+                        .to_text()
+                    })
+                    .collect();
+                let text = parts.join(&sep);
+                match self.format {
+                    Format::Text => self.write(&format!("{text}\n")),
+                    Format::Json => self.write(&json::string_event("join", &text)),
                 }
             }
             event::PRINT_VALUE => {

@@ -13,8 +13,8 @@ use crate::{manifest::PrintfDesc, types::MapValue, Ty};
 
 /// Functions, for suggestions.
 const FUNCTIONS: &[&str] = &[
-    "printf", "print", "time", "exit", "clear", "zero", "delete", "has_key", "len", "str", "count",
-    "sum", "avg", "min", "max", "stats", "hist", "lhist",
+    "printf", "print", "time", "exit", "join", "clear", "zero", "delete", "has_key", "len", "str",
+    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist",
 ];
 
 const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
@@ -168,6 +168,40 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             };
             let slot = cx.out.time_formats.len();
             cx.out.time_formats.push(fmt);
+            cx.out.call_slot.insert(e.id, slot);
+            Ty::None
+        }
+        "join" => {
+            if !arity(
+                cx,
+                &[1, 2],
+                "an array of strings (such as `args.argv`) and an optional separator",
+            ) {
+                return Ty::None;
+            }
+            let ty = cx.expr(&args[0]);
+            if !ty.is_integer() && ty != Ty::Error {
+                cx.error(diagnostics::type_mismatch(
+                    args[0].span,
+                    "`join()`",
+                    "a pointer to an array of strings",
+                    &ty,
+                ));
+            }
+            let sep = match args.get(1).map(|a| &a.kind) {
+                None => " ".to_string(),
+                Some(ExprKind::Str(s)) => s.clone(),
+                Some(_) => {
+                    cx.error(Diagnostic::error(
+                        "the separator of `join()` must be a string literal",
+                        args[1].span,
+                        "not a string literal",
+                    ));
+                    return Ty::None;
+                }
+            };
+            let slot = cx.out.join_separators.len();
+            cx.out.join_separators.push(sep);
             cx.out.call_slot.insert(e.id, slot);
             Ty::None
         }

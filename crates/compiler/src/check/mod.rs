@@ -38,6 +38,7 @@ pub struct Checked {
     pub printfs: Vec<PrintfDesc>,
     pub prints: Vec<Ty>,
     pub time_formats: Vec<String>,
+    pub join_separators: Vec<String>,
     /// For `printf`, `print(value)` and `time` calls: expression id → index in the tables above.
     pub call_slot: HashMap<u32, usize>,
     pub max_strlen: u32,

@@ -9,7 +9,7 @@ use bpfscope_syntax::ast::{Expr, ExprKind};
 
 use super::{Lower, Val};
 use crate::{
-    manifest::{event, RINGBUF_MAP},
+    manifest::{event, JOIN_ARG_SIZE, JOIN_MAX_ARGS, JOIN_RECORD_SIZE, RINGBUF_MAP, SCRATCH_MAP},
     Ty,
 };
 
@@ -70,6 +70,11 @@ impl Lower<'_> {
                 Val::None
             }
             "str" => self.str_call(e, args),
+            "join" => {
+                let slot = self.checked.call_slot[&e.id];
+                self.join(slot, &args[0]);
+                Val::None
+            }
             "has_key" => self.map_key_op(&args[0], args.get(1), false),
             "delete" => self.map_key_op(&args[0], args.get(1), true),
             n => self.builtin(n),
@@ -110,6 +115,59 @@ impl Lower<'_> {
         };
         self.call(helper);
         Val::Stack(buf)
+    }
+
+    /// `join(array)`: copies up to `JOIN_MAX_ARGS` strings of a NULL-terminated pointer array
+    /// into the per-CPU scratch buffer (too big for the stack) and sends it.
+    fn join(&mut self, slot: usize, array: &Expr) {
+        let base = self.expr(array);
+        let key = self.alloc_zeroed(8);
+        let ptr = self.alloc(8);
+        let elem = self.alloc_zeroed(8);
+        let done = self.label();
+        let skip = self.label();
+        self.load_map(Reg::R1, SCRATCH_MAP);
+        self.stack_addr(Reg::R2, key);
+        self.call(Helper::MapLookupElem);
+        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), skip);
+        self.insn(Insn::stx(Size::DW, Reg::FP, ptr, Reg::R0));
+        self.mov_imm(Reg::R1, event::JOIN as i64);
+        self.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+        self.insn(Insn::st(Size::DW, Reg::R0, 8, slot as i32));
+        self.insn(Insn::st(Size::DW, Reg::R0, 16, 0));
+        let (read, read_str) = if self.spec.user_pointers() {
+            (Helper::ProbeReadUser, Helper::ProbeReadUserStr)
+        } else {
+            (Helper::ProbeReadKernel, Helper::ProbeReadKernelStr)
+        };
+        for i in 0..JOIN_MAX_ARGS as i32 {
+            // elem = array[i]; stop at a NULL pointer or an unreadable one.
+            self.stack_addr(Reg::R1, elem);
+            self.insn(Insn::mov64_imm(Reg::R2, 8));
+            self.load_reg(&base, Reg::R3);
+            self.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, i * 8));
+            self.call(read);
+            self.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R0, 0, 0), done);
+            self.insn(Insn::ldx(Size::DW, Reg::R3, Reg::FP, elem));
+            self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R3, 0, 0), done);
+            self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::FP, ptr));
+            self.insn(Insn::alu64_imm(AluOp::Add, Reg::R1, 24 + i * JOIN_ARG_SIZE as i32));
+            self.insn(Insn::mov64_imm(Reg::R2, JOIN_ARG_SIZE as i32));
+            self.call(read_str);
+            self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::FP, ptr));
+            self.insn(Insn::st(Size::DW, Reg::R1, 16, i + 1));
+        }
+        self.place(done);
+        self.load_map(Reg::R1, RINGBUF_MAP);
+        self.insn(Insn::ldx(Size::DW, Reg::R2, Reg::FP, ptr));
+        self.mov_imm(Reg::R3, JOIN_RECORD_SIZE as i64);
+        self.insn(Insn::mov64_imm(Reg::R4, 0));
+        self.call(Helper::RingbufOutput);
+        let ok = self.label();
+        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), ok);
+        self.bump_counter(0);
+        self.place(ok);
+        self.place(skip);
     }
 
     /// Sends an event made of an id and integer fields.

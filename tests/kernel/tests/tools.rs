@@ -1,0 +1,130 @@
+//! The tool scripts in `tools/`, each against a deterministic workload, and the O_DIRECT
+//! block I/O one-liner.
+
+use kernel_tests::{hist_rows, hist_total, lock, map_lines, run, skip_unless_root, wl, LoopDevice};
+
+fn tool(name: &str) -> String {
+    format!("{}/../../tools/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn odirect_writes_land_in_the_4k_bucket() {
+    let _guard = lock();
+    if skip_unless_root("odirect_writes_land_in_the_4k_bucket") {
+        return;
+    }
+    let device = match LoopDevice::new(64) {
+        Ok(d) => d,
+        Err(why) => panic!("cannot set up a loop device for the block I/O test: {why}"),
+    };
+    let program = format!(
+        "t:block:block_rq_issue /args.dev == {}/ {{ @[comm] = hist(args.bytes / 1024); }}",
+        device.kernel_dev()
+    );
+    let r = run(&["-e", &program, "-c", &wl(&format!("odirect {} 200", device.path))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        hist_rows(&r.stdout, "@[wl-odirect]:"),
+        [("[4, 8)".to_string(), 200)],
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn bitesize_and_biolatency_see_every_request() {
+    let _guard = lock();
+    if skip_unless_root("bitesize_and_biolatency_see_every_request") {
+        return;
+    }
+    let device =
+        LoopDevice::new(64).unwrap_or_else(|why| panic!("cannot set up a loop device: {why}"));
+    let r = run(&[&tool("bitesize.bt"), "-c", &wl(&format!("odirect {} 64", device.path))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Tracing block device I/O... Hit Ctrl-C to end.\n"));
+    assert_eq!(
+        hist_rows(&r.stdout, "@[wl-odirect]:"),
+        [("[4, 8)".to_string(), 64)],
+        "{}",
+        r.stdout
+    );
+
+    // Every issued request completes: the latency histogram holds at least the 64 writes
+    // (other devices may add their own requests).
+    let r = run(&[&tool("biolatency.bt"), "-c", &wl(&format!("odirect {} 64", device.path))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let total = hist_total(&hist_rows(&r.stdout, "@usecs:"));
+    assert!(total >= 64, "{total} completions: {}", r.stdout);
+    // @start is cleared in END, so it is not printed.
+    assert!(!r.stdout.contains("@start"), "{}", r.stdout);
+}
+
+#[test]
+fn execsnoop_prints_one_line_per_exec() {
+    let _guard = lock();
+    if skip_unless_root("execsnoop_prints_one_line_per_exec") {
+        return;
+    }
+    let r = run(&[&tool("execsnoop.bt"), "-c", &wl("exec 25")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| l.contains(" wl-exec ")).collect();
+    assert_eq!(lines.len(), 25, "{}", r.stdout);
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[2..], ["wl-exec", "/bin/true"], "{line}");
+    }
+    assert!(r.stdout.starts_with("TIME(ms)   PID     COMM             ARGS\n"));
+}
+
+#[test]
+fn opensnoop_prints_one_line_per_open() {
+    let _guard = lock();
+    if skip_unless_root("opensnoop_prints_one_line_per_open") {
+        return;
+    }
+    let r = run(&[&tool("opensnoop.bt"), "-c", &wl("open /etc/hostname 40")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ok: Vec<&str> = r.stdout.lines().filter(|l| l.contains(" wl-open ")).collect();
+    assert_eq!(ok.len(), 40, "{}", r.stdout);
+    assert!(ok.iter().all(|l| l.ends_with("   3   0 /etc/hostname")), "{ok:?}");
+    // A failed open reports -1 and the errno (ENOENT = 2).
+    let r = run(&[&tool("opensnoop.bt"), "-c", &wl("open /nonexistent/bpfscope 5")]);
+    let failed: Vec<&str> = r.stdout.lines().filter(|l| l.contains(" wl-open ")).collect();
+    assert_eq!(failed.len(), 5, "{}", r.stdout);
+    assert!(failed.iter().all(|l| l.ends_with("  -1   2 /nonexistent/bpfscope")), "{failed:?}");
+}
+
+#[test]
+fn syscount_counts_the_workload() {
+    let _guard = lock();
+    if skip_unless_root("syscount_counts_the_workload") {
+        return;
+    }
+    let r = run(&[&tool("syscount.bt"), "-c", &wl("getppid 20000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = map_lines(&r.stdout);
+    // getppid is syscall 110 on x86-64.
+    assert!(lines.contains(&("@syscall[110]".to_string(), "20000".to_string())), "{}", r.stdout);
+    let own: u64 = lines
+        .iter()
+        .find(|(k, _)| k == "@process[wl-getppid]")
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or(0);
+    assert!((20000..20010).contains(&own), "{}", r.stdout);
+    // Top 10 only, and the maps were cleared in END so they are not printed twice.
+    assert!(lines.iter().filter(|(k, _)| k.starts_with("@syscall")).count() <= 10);
+    assert_eq!(r.stdout.matches("@syscall[110]").count(), 1);
+}
+
+#[test]
+fn runqlat_fills_its_histogram_under_ping_pong() {
+    let _guard = lock();
+    if skip_unless_root("runqlat_fills_its_histogram_under_ping_pong") {
+        return;
+    }
+    let r = run(&[&tool("runqlat.bt"), "-c", &wl("pingpong 2000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Every round trip wakes both sides once.
+    let total = hist_total(&hist_rows(&r.stdout, "@usecs:"));
+    assert!(total >= 4000, "{total}: {}", r.stdout);
+}
