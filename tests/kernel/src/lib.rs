@@ -42,13 +42,20 @@ pub fn workload() -> PathBuf {
     bin_dir().join("bpfscope-wl")
 }
 
+/// Prints a skip notice straight to the process's stderr: the test harness captures
+/// `eprintln!` of passing tests, and a skip must never be silent.
+pub fn skip_note(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {message}");
+}
+
 /// True (after printing why) when this machine cannot run kernel tests.
 pub fn skip_unless_root(test: &str) -> bool {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!(
-            "SKIPPED {test}: kernel tests need root (BPF programs need CAP_BPF and CAP_PERFMON)"
-        );
+        skip_note(&format!(
+            "{test}: kernel tests need root (BPF programs need CAP_BPF and CAP_PERFMON)"
+        ));
         return true;
     }
     false

@@ -11,6 +11,7 @@
 //! - `exec N`: N fork+exec of /bin/true
 //! - `pingpong N`: N round trips over two pipes between two processes (context switches)
 //! - `odirect DEVICE N`: N writes of 4 KiB with O_DIRECT at increasing offsets
+//! - `marker N`: N calls of the uprobe target `bpfscope_wl_marker(i)`, i = 0..N
 //! - `sleep MS`: sleep
 
 use std::{ffi::CString, io, os::fd::AsRawFd};
@@ -65,13 +66,27 @@ fn main() {
         }
         "pingpong" => pingpong(num(1)),
         "odirect" => odirect(arg(1), num(2)).expect("O_DIRECT writes"),
+        "marker" => {
+            let mut total = 0u64;
+            for i in 0..num(1) {
+                total = total.wrapping_add(bpfscope_wl_marker(std::hint::black_box(i)));
+            }
+            std::hint::black_box(total);
+        }
         "sleep" => std::thread::sleep(std::time::Duration::from_millis(num(1))),
         _ => usage(),
     }
 }
 
+/// A uprobe target: called `N` times by `marker N` with 0..N; returns its argument times two.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn bpfscope_wl_marker(n: u64) -> u64 {
+    std::hint::black_box(n * 2)
+}
+
 fn usage() -> ! {
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | sleep MS");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS");
     std::process::exit(2)
 }
 

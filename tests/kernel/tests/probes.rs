@@ -1,0 +1,118 @@
+//! Probe types beyond tracepoints. Where this kernel lacks a facility (kprobes, fentry, a
+//! hardware PMU), the test checks bpfscope's message and says loudly that it skipped the
+//! attach itself.
+
+use kernel_tests::{lock, map_lines, run, skip_unless_root, wl, workload};
+
+fn value(stdout: &str, key: &str) -> Option<u64> {
+    map_lines(stdout).into_iter().find(|(k, _)| k == key).and_then(|(_, v)| v.parse().ok())
+}
+
+#[test]
+fn uprobe_and_uretprobe_on_the_workload() {
+    let _guard = lock();
+    if skip_unless_root("uprobe_and_uretprobe_on_the_workload") {
+        return;
+    }
+    let bin = workload();
+    let program = format!(
+        "uprobe:{b}:bpfscope_wl_marker {{ @calls = count(); @args = sum(arg0); }} uretprobe:{b}:bpfscope_wl_marker {{ @rets = sum(retval); }}",
+        b = bin.display()
+    );
+    let r = run(&["-e", &program, "-c", &wl("marker 1000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Arguments 0..1000 sum to 499500; the function returns twice its argument.
+    assert_eq!(value(&r.stdout, "@calls"), Some(1000), "{}", r.stdout);
+    assert_eq!(value(&r.stdout, "@args"), Some(499_500), "{}", r.stdout);
+    assert_eq!(value(&r.stdout, "@rets"), Some(999_000), "{}", r.stdout);
+}
+
+#[test]
+fn kprobes_attach_or_explain() {
+    let _guard = lock();
+    if skip_unless_root("kprobes_attach_or_explain") {
+        return;
+    }
+    let r = run(&["-e", "kprobe:do_nanosleep { @ = count(); }", "-c", "sleep 0.1"]);
+    if std::path::Path::new("/sys/kernel/tracing/kprobe_events").exists() {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(value(&r.stdout, "@").unwrap_or(0) >= 1, "{}", r.stdout);
+    } else {
+        assert_eq!(r.code, 1);
+        assert!(
+            r.stderr.contains("this kernel has no kprobes (built without CONFIG_KPROBES"),
+            "{}",
+            r.stderr
+        );
+        kernel_tests::skip_note("kprobe attach: this kernel has no kprobes (no kprobe_events in tracefs); checked the error message instead");
+    }
+}
+
+#[test]
+fn fentry_attaches_or_explains() {
+    let _guard = lock();
+    if skip_unless_root("fentry_attaches_or_explains") {
+        return;
+    }
+    let r = run(&["-e", "fentry:do_nanosleep { @ = count(); }", "-c", "sleep 0.1"]);
+    if r.code == 0 {
+        assert!(value(&r.stdout, "@").unwrap_or(0) >= 1, "{}", r.stdout);
+    } else {
+        assert!(r.stderr.contains("the kernel refused fentry/fexit (EPERM)"), "{}", r.stderr);
+        kernel_tests::skip_note("fentry attach: the kernel refuses fentry/fexit here (EPERM); checked the error message instead");
+    }
+}
+
+#[test]
+fn hardware_events_attach_or_explain() {
+    let _guard = lock();
+    if skip_unless_root("hardware_events_attach_or_explain") {
+        return;
+    }
+    let r =
+        run(&["-e", "hardware:cpu-cycles:1000000 { @ = count(); } interval:ms:200 { exit(); }"]);
+    if std::path::Path::new("/sys/bus/event_source/devices/cpu").exists() && r.code == 0 {
+        assert!(value(&r.stdout, "@").is_some(), "{}", r.stdout);
+    } else {
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("no hardware PMU on this machine"), "{}", r.stderr);
+        kernel_tests::skip_note("hardware event attach: no hardware PMU in this machine; checked the error message instead");
+    }
+}
+
+#[test]
+fn software_and_profile_events_fire() {
+    let _guard = lock();
+    if skip_unless_root("software_and_profile_events_fire") {
+        return;
+    }
+    let r = run(&[
+        "-e",
+        "profile:hz:199 { @samples = count(); } software:cpu-clock:1000000 { @ticks = count(); } interval:ms:500 { exit(); }",
+        "-c",
+        &wl("getppid 20000000"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(value(&r.stdout, "@samples").unwrap_or(0) >= 10, "{}", r.stdout);
+    assert!(value(&r.stdout, "@ticks").unwrap_or(0) >= 10, "{}", r.stdout);
+}
+
+#[test]
+fn sigint_and_sigterm_end_the_trace_and_print_maps() {
+    let _guard = lock();
+    if skip_unless_root("sigint_and_sigterm_end_the_trace_and_print_maps") {
+        return;
+    }
+    for signal in ["INT", "TERM"] {
+        let out = std::process::Command::new("timeout")
+            .args(["--preserve-status", "-s", signal, "1"])
+            .arg(kernel_tests::bpfscope())
+            .args(["-e", "BEGIN { @started = 1; } END { printf(\"end\\n\"); }"])
+            .output()
+            .expect("run bpfscope");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout, "end\n\n\n@started: 1\n", "SIG{signal}");
+        assert_eq!(out.status.code(), Some(0), "SIG{signal}");
+        kernel_tests::assert_nothing_loaded();
+    }
+}
