@@ -1,0 +1,73 @@
+//! Differential tests: the same script on the same workload under bpftrace (the spec) and
+//! bpfscope gives the same values. Text that changed after bpftrace 0.17 (the "Attaching"
+//! banner, a trailing space after hist headers, stats syntax) is compared by value.
+
+use kernel_tests::{hist_rows, lock, map_lines, run, skip_note, skip_unless_root, wl};
+
+/// Runs bpftrace, or returns None (after saying so) when it is not installed.
+fn bpftrace(program: &str, command: &str) -> Option<String> {
+    let out = std::process::Command::new("timeout")
+        .args(["-s", "INT", "60", "bpftrace", "-e", program, "-c", command])
+        .output();
+    match out {
+        Ok(out) if out.status.code() != Some(127) => {
+            // bpftrace 0.17 ends hist headers with a space: `@: `.
+            let text = String::from_utf8_lossy(&out.stdout).lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
+            Some(text + "\n")
+        }
+        _ => {
+            skip_note("differential test: bpftrace is not installed (scripts/test installs it)");
+            None
+        }
+    }
+}
+
+#[test]
+fn count_by_comm_matches_bpftrace() {
+    let _guard = lock();
+    if skip_unless_root("count_by_comm_matches_bpftrace") {
+        return;
+    }
+    let program = r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[comm] = count(); }"#;
+    let command = wl("getppid 100000");
+    let Some(theirs) = bpftrace(program, &command) else { return };
+    let ours = run(&["-e", program, "-c", &command]);
+    assert_eq!(map_lines(&ours.stdout), map_lines(&theirs), "ours:\n{}\ntheirs:\n{theirs}", ours.stdout);
+    assert_eq!(map_lines(&ours.stdout).len(), 1);
+}
+
+#[test]
+fn read_histogram_matches_bpftrace() {
+    let _guard = lock();
+    if skip_unless_root("read_histogram_matches_bpftrace") {
+        return;
+    }
+    let program = r#"tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args->ret); @bytes[args->ret / 1000] = sum(args->ret); @l = lhist(args->ret, 0, 5000, 1000); }"#;
+    let command = wl("read 1:7,3:9,100:20,700:3,4096:30,65536:5,0:2");
+    let Some(theirs) = bpftrace(program, &command) else { return };
+    let ours = run(&["-e", program, "-c", &command]);
+    assert_eq!(ours.code, 0, "{}", ours.stderr);
+    // Histogram rows are identical text in every bpftrace version.
+    assert_eq!(hist_rows(&ours.stdout, "@:"), hist_rows(&theirs, "@:"), "ours:\n{}\ntheirs:\n{theirs}", ours.stdout);
+    assert!(!hist_rows(&ours.stdout, "@:").is_empty());
+    let ours_l: Vec<u64> = hist_rows(&ours.stdout, "@l:").into_iter().map(|(_, c)| c).collect();
+    let theirs_l: Vec<u64> = hist_rows(&theirs, "@l:").into_iter().map(|(_, c)| c).collect();
+    assert_eq!(ours_l, theirs_l, "ours:\n{}\ntheirs:\n{theirs}", ours.stdout);
+    // Keyed sums, in the same (value) order.
+    let keyed = |text: &str| map_lines(text).into_iter().filter(|(k, _)| k.starts_with("@bytes")).collect::<Vec<_>>();
+    assert_eq!(keyed(&ours.stdout), keyed(&theirs));
+}
+
+#[test]
+fn printf_and_tuples_match_bpftrace() {
+    let _guard = lock();
+    if skip_unless_root("printf_and_tuples_match_bpftrace") {
+        return;
+    }
+    let program = r#"BEGIN { printf("%d|%5d|%-5d|%x|%s|%-8s|%u\n", -3, 42, 7, 255, "str", "ab", 12); @t[1, "a"] = 5; @t[2, "b"] = 3; @s["x"] = "y"; exit(); }"#;
+    let Some(theirs) = bpftrace(program, "/bin/true") else { return };
+    let ours = run(&["-e", program]);
+    let first = |t: &str| t.lines().find(|l| l.contains('|')).unwrap_or("").to_string();
+    assert_eq!(first(&ours.stdout), first(&theirs));
+    assert_eq!(map_lines(&ours.stdout), map_lines(&theirs), "ours:\n{}\ntheirs:\n{theirs}", ours.stdout);
+}
