@@ -157,6 +157,13 @@ fn emit_dump(
             for (p, desc) in compiled.programs.iter().zip(&compiled.manifest.programs) {
                 out.push_str(&format!("{} ({}):\n", desc.probe.section(), desc.display));
                 for line in bpfscope_bpf::disasm(&p.insns) {
+                    // Name the map a relocated load refers to.
+                    let index: usize =
+                        line.split(':').next().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX);
+                    let line = match p.map_relocs.iter().find(|(i, _)| *i == index) {
+                        Some((_, map)) => line.replace("map[fd:0]", &format!("map[{map}]")),
+                        None => line,
+                    };
                     out.push_str(&line);
                     out.push('\n');
                 }

@@ -59,7 +59,23 @@ fn reachable_ops(program: &IrProgram) -> Vec<(Op, bpfscope_syntax::Span)> {
             work.push(i + 1);
         }
     }
-    ops.iter().zip(live).filter(|(_, l)| *l).map(|(op, _)| op.clone()).collect()
+    let kept: Vec<(Op, bpfscope_syntax::Span)> =
+        ops.iter().zip(live).filter(|(_, l)| *l).map(|(op, _)| op.clone()).collect();
+    // A `goto` to the label right after it (only labels between) does nothing.
+    let mut out = Vec::with_capacity(kept.len());
+    for (i, (op, span)) in kept.iter().enumerate() {
+        if let Op::Jump { insn, target } = op {
+            let falls_to_target = kept[i + 1..]
+                .iter()
+                .take_while(|(o, _)| matches!(o, Op::Label(_)))
+                .any(|(o, _)| matches!(o, Op::Label(l) if l == target));
+            if insn.code == Insn::ja(0).code && falls_to_target {
+                continue;
+            }
+        }
+        out.push((op.clone(), *span));
+    }
+    out
 }
 
 /// Resolves an IR program. Panics only on a jump to an undefined label, which is a compiler

@@ -12,7 +12,11 @@ fn bpftrace(program: &str, command: &str) -> Option<String> {
     match out {
         Ok(out) if out.status.code() != Some(127) => {
             // bpftrace 0.17 ends hist headers with a space: `@: `.
-            let text = String::from_utf8_lossy(&out.stdout).lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
+            let text = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::trim_end)
+                .collect::<Vec<_>>()
+                .join("\n");
             Some(text + "\n")
         }
         _ => {
@@ -28,11 +32,17 @@ fn count_by_comm_matches_bpftrace() {
     if skip_unless_root("count_by_comm_matches_bpftrace") {
         return;
     }
-    let program = r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[comm] = count(); }"#;
+    let program =
+        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[comm] = count(); }"#;
     let command = wl("getppid 100000");
     let Some(theirs) = bpftrace(program, &command) else { return };
     let ours = run(&["-e", program, "-c", &command]);
-    assert_eq!(map_lines(&ours.stdout), map_lines(&theirs), "ours:\n{}\ntheirs:\n{theirs}", ours.stdout);
+    assert_eq!(
+        map_lines(&ours.stdout),
+        map_lines(&theirs),
+        "ours:\n{}\ntheirs:\n{theirs}",
+        ours.stdout
+    );
     assert_eq!(map_lines(&ours.stdout).len(), 1);
 }
 
@@ -48,13 +58,20 @@ fn read_histogram_matches_bpftrace() {
     let ours = run(&["-e", program, "-c", &command]);
     assert_eq!(ours.code, 0, "{}", ours.stderr);
     // Histogram rows are identical text in every bpftrace version.
-    assert_eq!(hist_rows(&ours.stdout, "@:"), hist_rows(&theirs, "@:"), "ours:\n{}\ntheirs:\n{theirs}", ours.stdout);
+    assert_eq!(
+        hist_rows(&ours.stdout, "@:"),
+        hist_rows(&theirs, "@:"),
+        "ours:\n{}\ntheirs:\n{theirs}",
+        ours.stdout
+    );
     assert!(!hist_rows(&ours.stdout, "@:").is_empty());
     let ours_l: Vec<u64> = hist_rows(&ours.stdout, "@l:").into_iter().map(|(_, c)| c).collect();
     let theirs_l: Vec<u64> = hist_rows(&theirs, "@l:").into_iter().map(|(_, c)| c).collect();
     assert_eq!(ours_l, theirs_l, "ours:\n{}\ntheirs:\n{theirs}", ours.stdout);
     // Keyed sums, in the same (value) order.
-    let keyed = |text: &str| map_lines(text).into_iter().filter(|(k, _)| k.starts_with("@bytes")).collect::<Vec<_>>();
+    let keyed = |text: &str| {
+        map_lines(text).into_iter().filter(|(k, _)| k.starts_with("@bytes")).collect::<Vec<_>>()
+    };
     assert_eq!(keyed(&ours.stdout), keyed(&theirs));
 }
 
@@ -69,5 +86,10 @@ fn printf_and_tuples_match_bpftrace() {
     let ours = run(&["-e", program]);
     let first = |t: &str| t.lines().find(|l| l.contains('|')).unwrap_or("").to_string();
     assert_eq!(first(&ours.stdout), first(&theirs));
-    assert_eq!(map_lines(&ours.stdout), map_lines(&theirs), "ours:\n{}\ntheirs:\n{theirs}", ours.stdout);
+    assert_eq!(
+        map_lines(&ours.stdout),
+        map_lines(&theirs),
+        "ours:\n{}\ntheirs:\n{theirs}",
+        ours.stdout
+    );
 }

@@ -1,0 +1,117 @@
+//! CLI tests that need no root and no kernel: compiler dumps, error rendering, exit codes.
+
+use std::process::Command;
+
+fn bpfscope(args: &[&str]) -> (i32, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_bpfscope")).args(args).output().expect("run bpfscope");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn emit_asm_in_verifier_notation() {
+    let (code, stdout, _) = bpfscope(&["--emit", "asm", "-e", "BEGIN { exit(); }"]);
+    assert_eq!(code, 0);
+    let expected = "\
+raw_tp/bpfscope_begin (BEGIN):
+0: (bf) r6 = r1
+1: (7a) *(u64 *)(r10 -16) = 0
+2: (7a) *(u64 *)(r10 -8) = 0
+3: (b7) r1 = 30000
+4: (7b) *(u64 *)(r10 -16) = r1
+5: (b7) r1 = 0
+6: (7b) *(u64 *)(r10 -8) = r1
+7: (18) r1 = map[ringbuf] ll
+9: (bf) r2 = r10
+10: (07) r2 += -16
+11: (b7) r3 = 16
+12: (b7) r4 = 0
+13: (85) call bpf_ringbuf_output#130
+14: (15) if r0 == 0x0 goto pc+9
+15: (62) *(u32 *)(r10 -24) = 0
+16: (18) r1 = map[counters] ll
+18: (bf) r2 = r10
+19: (07) r2 += -24
+20: (85) call bpf_map_lookup_elem#1
+21: (15) if r0 == 0x0 goto pc+2
+22: (b7) r1 = 1
+23: (db) lock *(u64 *)(r0 +0) += r1
+24: (b7) r0 = 0
+25: (95) exit
+";
+    assert_eq!(stdout, expected);
+}
+
+#[test]
+fn emit_ir_typed_ast_and_obj() {
+    let (code, stdout, _) = bpfscope(&["--emit", "ir", "-e", "BEGIN { @x = count(); }"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("r1 = map[AT_x] ll"), "{stdout}");
+    assert!(stdout.contains("L1:"), "{stdout}");
+    let (_, stdout, _) = bpfscope(&[
+        "--emit",
+        "typed",
+        "-e",
+        "BEGIN { $s = \"a\"; @m[comm, 1] = sum(2); printf(\"%d\\n\", 1); }",
+    ]);
+    assert!(stdout.contains("map @m: key (string[16], int64) value sum"), "{stdout}");
+    assert!(stdout.contains("$s: string[2]"), "{stdout}");
+    let (_, stdout, _) = bpfscope(&["--emit", "ast", "-e", "BEGIN { @x = 1; }"]);
+    assert!(stdout.contains("Map"), "{stdout}");
+    let obj = std::env::temp_dir().join(format!("bpfscope-cli-{}.o", std::process::id()));
+    let (code, _, _) =
+        bpfscope(&["--emit", "obj", "-o", obj.to_str().unwrap(), "-e", "BEGIN { @x = 1; }"]);
+    assert_eq!(code, 0);
+    let bytes = std::fs::read(&obj).unwrap();
+    let _ = std::fs::remove_file(&obj);
+    assert_eq!(&bytes[..4], b"\x7fELF");
+}
+
+#[test]
+fn script_errors_are_rendered_with_a_caret() {
+    let (code, stdout, stderr) = bpfscope(&["-e", "BEGIN { @x = cout(); }"]);
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "");
+    assert_eq!(
+        stderr,
+        "error: unknown function `cout`\n --> stdin:1:14\n  |\n1 | BEGIN { @x = cout(); }\n  |              ^^^^ not a function\nhelp: did you mean `count`?\n"
+    );
+    let (code, _, stderr) = bpfscope(&["-e", "BEGIN { printf(\"%d\\n\", \"s\"); }"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("`%d` expects an integer, but this argument is `string[2]`"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = bpfscope(&["-e", "BEGIN { if (1) { @x = 1 }"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("expected `}`, found end of input"), "{stderr}");
+}
+
+#[test]
+fn program_sources_and_positional_parameters() {
+    let script = std::env::temp_dir().join(format!("bpfscope-cli-{}.bt", std::process::id()));
+    std::fs::write(&script, "BEGIN { printf(\"%s %d\\n\", $1, $2 + $#); exit(); }\n").unwrap();
+    let (code, stdout, _) = bpfscope(&["--emit", "typed", script.to_str().unwrap(), "word", "40"]);
+    let _ = std::fs::remove_file(&script);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("printf 0: \"%s %d\\n\" (string[5], int64)"), "{stdout}");
+    let (code, _, stderr) = bpfscope(&["/nonexistent/script.bt"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("reading /nonexistent/script.bt"), "{stderr}");
+    let (code, _, stderr) = bpfscope(&[]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no program given"), "{stderr}");
+}
+
+#[test]
+fn help_lists_the_options() {
+    let (code, stdout, _) = bpfscope(&["--help"]);
+    assert_eq!(code, 0);
+    for flag in ["-e", "-l", "-c", "-p", "-o", "-q", "-f", "--dry-run", "--emit"] {
+        assert!(stdout.contains(flag), "{flag} missing from --help");
+    }
+}
