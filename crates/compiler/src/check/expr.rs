@@ -39,6 +39,10 @@ impl Cx<'_> {
             },
             ExprKind::Map { name, keys } => self.map_read(name, keys, e),
             ExprKind::Ident(name) => builtins::builtin_type(self, name, e.span),
+            ExprKind::Positional(0) => {
+                self.error(Diagnostic::error("positional parameters start at `$1`", e.span, "there is no `$0`"));
+                Ty::Error
+            }
             ExprKind::Positional(n) => match self.options.positional.get(*n as usize - 1) {
                 Some(p) if p.parse::<i64>().is_ok() => Ty::I64,
                 Some(p) => Ty::Str(p.len() as u32 + 1),
