@@ -160,8 +160,11 @@ fn emit_dump(
                     // Name the map a relocated load refers to.
                     let index: usize =
                         line.split(':').next().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX);
-                    let line = match p.map_relocs.iter().find(|(i, _)| *i == index) {
-                        Some((_, map)) => line.replace("map[fd:0]", &format!("map[{map}]")),
+                    let line = match p.relocs.iter().find(|(i, _)| *i == index) {
+                        Some((_, sym)) if line.contains("map[fd:0]") => {
+                            line.replace("map[fd:0]", &format!("map[{sym}]"))
+                        }
+                        Some((_, sym)) => line.replace("= 0x0 ll", &format!("= func[{sym}] ll")),
                         None => line,
                     };
                     out.push_str(&line);

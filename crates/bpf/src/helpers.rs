@@ -24,6 +24,7 @@ pub enum Helper {
     ProbeReadKernelStr = 115,
     KtimeGetBootNs = 125,
     RingbufOutput = 130,
+    ForEachMapElem = 164,
 }
 
 impl Helper {
@@ -49,6 +50,7 @@ impl Helper {
         Helper::ProbeReadKernelStr,
         Helper::KtimeGetBootNs,
         Helper::RingbufOutput,
+        Helper::ForEachMapElem,
     ];
 
     /// The kernel's name for the helper, as the verifier prints it.
@@ -74,6 +76,7 @@ impl Helper {
             Helper::ProbeReadKernelStr => "bpf_probe_read_kernel_str",
             Helper::KtimeGetBootNs => "bpf_ktime_get_boot_ns",
             Helper::RingbufOutput => "bpf_ringbuf_output",
+            Helper::ForEachMapElem => "bpf_for_each_map_elem",
         }
     }
 

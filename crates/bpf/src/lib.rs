@@ -127,6 +127,8 @@ pub const SRC_X: u8 = 0x08;
 pub const LD_IMM64: u8 = 0x18;
 /// `src` value of an `ld_imm64` that loads a map fd.
 pub const PSEUDO_MAP_FD: u8 = 1;
+/// `src` value of an `ld_imm64` that loads the address of a subprogram (`imm` is relative).
+pub const PSEUDO_FUNC: u8 = 4;
 const MEM: u8 = 0x60;
 const CALL: u8 = 0x80;
 const EXIT: u8 = 0x90;
@@ -253,6 +255,12 @@ impl Insn {
     /// The two-slot map-fd load; `imm` is filled in by relocation (ELF) or by the loader.
     pub const fn ld_map_fd(dst: Reg, fd: i32) -> [Insn; 2] {
         [Insn::new(LD_IMM64, dst, Reg(PSEUDO_MAP_FD), 0, fd), Insn::new(0, Reg(0), Reg(0), 0, 0)]
+    }
+
+    /// The two-slot load of a subprogram's address; the loader fills in `imm` (relative) and
+    /// sets `src` to `PSEUDO_FUNC` when it links the subprogram.
+    pub const fn ld_func(dst: Reg) -> [Insn; 2] {
+        [Insn::new(LD_IMM64, dst, Reg(0), 0, 0), Insn::new(0, Reg(0), Reg(0), 0, 0)]
     }
 
     /// The instruction class bits.

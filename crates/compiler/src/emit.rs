@@ -16,13 +16,14 @@ pub struct Emitted {
     /// Source span of each instruction slot.
     pub spans: Vec<Span>,
     /// (instruction index, map name) pairs for `ld_imm64` map loads.
-    pub map_relocs: Vec<(usize, String)>,
+    /// (instruction index, symbol) pairs for `ld_imm64` loads of maps and subprograms.
+    pub relocs: Vec<(usize, String)>,
 }
 
 fn slots(op: &Op) -> usize {
     match op {
         Op::Label(_) => 0,
-        Op::LoadMap { .. } | Op::LoadImm64 { .. } => 2,
+        Op::LoadMap { .. } | Op::LoadImm64 { .. } | Op::LoadFunc { .. } => 2,
         Op::Insn(_) | Op::Jump { .. } => 1,
     }
 }
@@ -92,7 +93,7 @@ pub fn emit(program: &IrProgram) -> Emitted {
     }
     let mut insns = Vec::with_capacity(pc);
     let mut spans = Vec::with_capacity(pc);
-    let mut map_relocs = Vec::new();
+    let mut relocs = Vec::new();
     for (op, span) in &ops {
         match op {
             Op::Label(_) => continue,
@@ -103,12 +104,16 @@ pub fn emit(program: &IrProgram) -> Emitted {
                 insns.push(Insn { off: off as i16, ..*insn });
             }
             Op::LoadMap { dst, map } => {
-                map_relocs.push((insns.len(), map.clone()));
+                relocs.push((insns.len(), map.clone()));
                 insns.extend(Insn::ld_map_fd(*dst, 0));
             }
             Op::LoadImm64 { dst, imm } => insns.extend(Insn::ld_imm64(*dst, *imm)),
+            Op::LoadFunc { dst, func } => {
+                relocs.push((insns.len(), func.clone()));
+                insns.extend(Insn::ld_func(*dst));
+            }
         }
         spans.resize(insns.len(), *span);
     }
-    Emitted { name: program.name.clone(), insns, spans, map_relocs }
+    Emitted { name: program.name.clone(), insns, spans, relocs }
 }

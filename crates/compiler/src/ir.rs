@@ -24,6 +24,11 @@ pub enum Op {
         dst: Reg,
         map: String,
     },
+    /// `dst = &function` (two slots, relocated against a `.text` subprogram's symbol).
+    LoadFunc {
+        dst: Reg,
+        func: String,
+    },
     /// A 64-bit constant (two slots).
     LoadImm64 {
         dst: Reg,
@@ -59,6 +64,7 @@ impl IrProgram {
                 }
                 Op::LoadMap { dst, map } => format!("r{} = map[{map}] ll", dst.0),
                 Op::LoadImm64 { dst, imm } => format!("r{} = {imm:#x} ll", dst.0),
+                Op::LoadFunc { dst, func } => format!("r{} = func[{func}] ll", dst.0),
             };
             out.push_str("  ");
             out.push_str(&line);

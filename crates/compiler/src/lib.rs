@@ -8,6 +8,8 @@
 //! which may come from a later probe.
 #![forbid(unsafe_code)]
 
+mod btf;
+pub mod callbacks;
 pub mod check;
 pub mod emit;
 pub mod ir;

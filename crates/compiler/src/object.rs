@@ -9,7 +9,7 @@ use object::{
     SymbolScope,
 };
 
-use crate::emit::Emitted;
+use crate::{btf, callbacks, emit::Emitted};
 
 /// Kernel map types used by the compiler.
 pub mod map_type {
@@ -37,44 +37,56 @@ const R_BPF_64_64: u32 = 1;
 pub fn write(programs: &[(Emitted, String)], maps: &[MapDef]) -> Vec<u8> {
     let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
     let maps_section = obj.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data);
-    let mut map_symbols = std::collections::HashMap::new();
+    let mut symbols = std::collections::HashMap::new();
     for def in maps {
         let mut bytes = Vec::with_capacity(28);
         for v in [def.map_type, def.key_size, def.value_size, def.max_entries, 0, 0, 0] {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
         let offset = obj.append_section_data(maps_section, &bytes, 4);
-        let symbol = obj.add_symbol(Symbol {
-            name: def.name.as_bytes().to_vec(),
-            value: offset,
-            size: 28,
-            kind: SymbolKind::Data,
-            scope: SymbolScope::Linkage,
-            weak: false,
-            section: SymbolSection::Section(maps_section),
-            flags: SymbolFlags::None,
-        });
-        map_symbols.insert(def.name.clone(), symbol);
+        let symbol = add_symbol(&mut obj, &def.name, offset, 28, SymbolKind::Data, maps_section);
+        symbols.insert(def.name.clone(), symbol);
+    }
+    // Subprograms used by any program go to `.text`, each its own function.
+    let mut used: Vec<&str> = callbacks::ALL
+        .iter()
+        .copied()
+        .filter(|cb| programs.iter().any(|(p, _)| p.relocs.iter().any(|(_, s)| s == cb)))
+        .collect();
+    used.sort_unstable();
+    let mut btf_funcs = Vec::new();
+    if !used.is_empty() {
+        let text = obj.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text);
+        for name in &used {
+            let bytes: Vec<u8> = callbacks::body(name)
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|i| i.to_bytes())
+                .collect();
+            let offset = obj.append_section_data(text, &bytes, 8);
+            let symbol =
+                add_symbol(&mut obj, name, offset, bytes.len() as u64, SymbolKind::Text, text);
+            symbols.insert(name.to_string(), symbol);
+            btf_funcs.push((
+                name.to_string(),
+                ".text".to_string(),
+                offset as u32,
+                callbacks::arity(name),
+                false,
+            ));
+        }
     }
     for (program, section_name) in programs {
         let section =
             obj.add_section(Vec::new(), section_name.as_bytes().to_vec(), SectionKind::Text);
         let bytes: Vec<u8> = program.insns.iter().flat_map(|i| i.to_bytes()).collect();
         let offset = obj.append_section_data(section, &bytes, 8);
-        obj.add_symbol(Symbol {
-            name: program.name.as_bytes().to_vec(),
-            value: offset,
-            size: bytes.len() as u64,
-            kind: SymbolKind::Text,
-            scope: SymbolScope::Linkage,
-            weak: false,
-            section: SymbolSection::Section(section),
-            flags: SymbolFlags::None,
-        });
-        for (index, map) in &program.map_relocs {
+        add_symbol(&mut obj, &program.name, offset, bytes.len() as u64, SymbolKind::Text, section);
+        btf_funcs.push((program.name.clone(), section_name.clone(), offset as u32, 1, true));
+        for (index, target) in &program.relocs {
             let relocation = Relocation {
                 offset: offset + (*index as u64) * 8,
-                symbol: map_symbols[map],
+                symbol: symbols[target],
                 addend: 0,
                 flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
             };
@@ -82,7 +94,44 @@ pub fn write(programs: &[(Emitted, String)], maps: &[MapDef]) -> Vec<u8> {
                 .expect("BPF relocations are supported by object");
         }
     }
+    if !used.is_empty() {
+        let funcs: Vec<btf::Func<'_>> = btf_funcs
+            .iter()
+            .map(|(name, section, offset, args, program)| btf::Func {
+                name,
+                section,
+                offset: *offset,
+                args: *args,
+                program: *program,
+            })
+            .collect();
+        let (types, ext) = btf::build(&funcs);
+        let btf_section = obj.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
+        obj.append_section_data(btf_section, &types, 4);
+        let ext_section = obj.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Metadata);
+        obj.append_section_data(ext_section, &ext, 4);
+    }
     let license = obj.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
     obj.append_section_data(license, b"GPL\0", 1);
     obj.write().expect("writing an in-memory ELF cannot fail")
+}
+
+fn add_symbol(
+    obj: &mut Object<'_>,
+    name: &str,
+    value: u64,
+    size: u64,
+    kind: SymbolKind,
+    section: object::write::SectionId,
+) -> object::write::SymbolId {
+    obj.add_symbol(Symbol {
+        name: name.as_bytes().to_vec(),
+        value,
+        size,
+        kind,
+        scope: SymbolScope::Linkage,
+        weak: false,
+        section: SymbolSection::Section(section),
+        flags: SymbolFlags::None,
+    })
 }

@@ -24,19 +24,78 @@ impl Rng {
 }
 
 const PROBES: &[&str] = &[
-    "BEGIN", "END", "begin", "tracepoint:syscalls:sys_enter_read", "t:syscalls:sys_exit_read", "t:syscalls:sys_enter_*",
-    "interval:s:1", "i:ms:10", "profile:hz:99", "t:sched:sched_switch", "kprobe:vfs_read", "uprobe:/bin/sh:main",
-    "t:block:block_rq_issue", "t:nope:nope", "software:faults:1", "t:syscalls:sys_enter_openat",
+    "BEGIN",
+    "END",
+    "begin",
+    "tracepoint:syscalls:sys_enter_read",
+    "t:syscalls:sys_exit_read",
+    "t:syscalls:sys_enter_*",
+    "interval:s:1",
+    "i:ms:10",
+    "profile:hz:99",
+    "t:sched:sched_switch",
+    "kprobe:vfs_read",
+    "uprobe:/bin/sh:main",
+    "t:block:block_rq_issue",
+    "t:nope:nope",
+    "software:faults:1",
+    "t:syscalls:sys_enter_openat",
 ];
 
 const EXPRS: &[&str] = &[
-    "1", "-1", "0x10", "1_000", "5s", "pid", "tid", "comm", "nsecs", "elapsed", "cpu", "args.ret", "args->fd", "args.comm",
-    "args.filename", "str(args.filename)", "\"abc\"", "$x", "$y", "@m", "@m[1]", "@k[comm, pid]", "(1, \"a\")", "$t.0",
-    "$1", "$#", "probe", "rand", "cgroup", "curtask", "uid", "gid", "true", "arg0", "retval", "has_key(@m, 1)",
-    "(uint8)pid", "(int32)-5", "!pid", "~pid", "comm == \"x\"", "pid > 3 ? 1 : 2", "str(0, 8)", "nosuch", "args",
+    "1",
+    "-1",
+    "0x10",
+    "1_000",
+    "5s",
+    "pid",
+    "tid",
+    "comm",
+    "nsecs",
+    "elapsed",
+    "cpu",
+    "args.ret",
+    "args->fd",
+    "args.comm",
+    "args.filename",
+    "str(args.filename)",
+    "\"abc\"",
+    "$x",
+    "$y",
+    "@m",
+    "@m[1]",
+    "@k[comm, pid]",
+    "(1, \"a\")",
+    "$t.0",
+    "$1",
+    "$#",
+    "probe",
+    "rand",
+    "cgroup",
+    "curtask",
+    "uid",
+    "gid",
+    "true",
+    "arg0",
+    "retval",
+    "has_key(@m, 1)",
+    "(uint8)pid",
+    "(int32)-5",
+    "len(@m)",
+    "len(@k)",
+    "!pid",
+    "~pid",
+    "comm == \"x\"",
+    "pid > 3 ? 1 : 2",
+    "str(0, 8)",
+    "nosuch",
+    "args",
 ];
 
-const OPS: &[&str] = &["+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", "==", "!=", "<", "<=", ">", ">=", "&&", "||"];
+const OPS: &[&str] = &[
+    "+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", "==", "!=", "<", "<=", ">", ">=", "&&",
+    "||",
+];
 
 fn expr(rng: &mut Rng, depth: u32) -> String {
     if depth == 0 || rng.below(3) == 0 {
@@ -44,7 +103,12 @@ fn expr(rng: &mut Rng, depth: u32) -> String {
     }
     match rng.below(4) {
         0 => format!("({} {} {})", expr(rng, depth - 1), rng.pick(OPS), expr(rng, depth - 1)),
-        1 => format!("{} ? {} : {}", expr(rng, depth - 1), expr(rng, depth - 1), expr(rng, depth - 1)),
+        1 => format!(
+            "{} ? {} : {}",
+            expr(rng, depth - 1),
+            expr(rng, depth - 1),
+            expr(rng, depth - 1)
+        ),
         2 => format!("-{}", expr(rng, depth - 1)),
         _ => format!("({}, {})", expr(rng, depth - 1), expr(rng, depth - 1)),
     }
@@ -59,10 +123,17 @@ fn stmt(rng: &mut Rng, depth: u32) -> String {
         3 => format!("@l[{e}] = lhist({e}, 0, 100, 10)"),
         4 => format!("$x = {e}"),
         5 => format!("printf(\"%d %s\\n\", {e}, comm)"),
-        6 => format!("if ({e}) {{ {} }} else {{ {} }}", stmt(rng, depth.saturating_sub(1)), stmt(rng, depth.saturating_sub(1))),
+        6 => format!(
+            "if ({e}) {{ {} }} else {{ {} }}",
+            stmt(rng, depth.saturating_sub(1)),
+            stmt(rng, depth.saturating_sub(1))
+        ),
         7 => format!("for ($i : 0..{}) {{ {} }}", rng.below(5), stmt(rng, depth.saturating_sub(1))),
         8 => format!("unroll({}) {{ {} }}", rng.below(4), stmt(rng, depth.saturating_sub(1))),
-        9 => format!("@s = {}({e})", rng.pick(&["sum", "min", "max", "avg", "stats", "count", "cout"])),
+        9 => format!(
+            "@s = {}({e})",
+            rng.pick(&["sum", "min", "max", "avg", "stats", "count", "cout"])
+        ),
         10 => "exit()".into(),
         11 => format!("print({e})"),
         12 => "clear(@m); zero(@k); delete(@k, (\"a\", 1))".into(),
@@ -110,7 +181,10 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
                 bytes.splice(at..at, piece);
             }
             2 => {
-                let p = rng.pick(&["{", "}", "(", ")", "/", "\"", "@", "$", ";", ",", "[", "]", ":", "\\", "*", "é", "\0"]);
+                let p = rng.pick(&[
+                    "{", "}", "(", ")", "/", "\"", "@", "$", ";", ",", "[", "]", ":", "\\", "*",
+                    "é", "\0",
+                ]);
                 bytes.splice(at..at, p.bytes());
             }
             _ => bytes[at] = (rng.next() & 0x7f) as u8,
@@ -133,11 +207,13 @@ fn compile_text(text: &str) {
 
 #[test]
 fn random_and_mutated_programs_never_panic() {
-    let cases: usize = std::env::var("BPFSCOPE_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(3000);
+    let cases: usize =
+        std::env::var("BPFSCOPE_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(3000);
     let mut rng = Rng(0x5eed_b9f5_c09e_0001);
-    let corpus: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools"))
-        .map(|dir| dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect())
-        .unwrap_or_default();
+    let corpus: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools"))
+            .map(|dir| dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect())
+            .unwrap_or_default();
     for case in 0..cases {
         let text = match case % 3 {
             0 => program(&mut rng),

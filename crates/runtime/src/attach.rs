@@ -171,7 +171,7 @@ fn cpu_clock() -> PerfEventConfig {
 }
 
 /// An error and its sources, joined.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

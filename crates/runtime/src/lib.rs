@@ -401,7 +401,9 @@ impl Session<'_> {
             .ebpf
             .programs_mut()
             .filter(|(name, _)| {
-                self.compiled.manifest.programs.iter().any(|d| d.name == *name && !matches!(d.probe, ProbeSpec::Begin | ProbeSpec::End))
+                self.compiled.manifest.programs.iter().any(|d| {
+                    d.name == *name && !matches!(d.probe, ProbeSpec::Begin | ProbeSpec::End)
+                })
             })
             .map(|(_, program)| program)
             .collect();

@@ -296,3 +296,22 @@ fn wildcard_tracepoints_attach_every_match() {
     assert!(r.stderr.contains("Attached 3 probes"), "{}", r.stderr);
     assert!(r.stdout.contains("@[tracepoint:syscalls:sys_enter_getppid]: 1000\n"), "{}", r.stdout);
 }
+
+#[test]
+fn len_counts_map_entries() {
+    let _guard = lock();
+    if skip_unless_root("len_counts_map_entries") {
+        return;
+    }
+    // len() walks the map with bpf_for_each_map_elem and a BTF-described callback.
+    let r = run(&[
+        "-e",
+        r#"BEGIN { for ($i : 0..25) { @m[$i] = $i; } @c["a"] = count(); @c["b"] = count(); }
+           tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @n = len(@m) + len(@c); delete(@m, 3); }"#,
+        "-c",
+        &wl("getppid 1"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("@n: 27\n"), "{}", r.stdout);
+    assert_eq!(map_lines(&r.stdout).iter().filter(|(k, _)| k.starts_with("@m[")).count(), 24);
+}

@@ -262,8 +262,10 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             Ty::None
         }
         "len" => {
-            cx.error(diagnostics::not_supported(e.span, "`len()` calls"));
-            Ty::Error
+            if arity(cx, &[1], "a map") {
+                require_map(cx, &args[0]);
+            }
+            Ty::I64
         }
         "delete" | "has_key" => {
             let (map, key) = match (name.as_str(), args.len()) {

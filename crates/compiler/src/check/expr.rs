@@ -40,7 +40,11 @@ impl Cx<'_> {
             ExprKind::Map { name, keys } => self.map_read(name, keys, e),
             ExprKind::Ident(name) => builtins::builtin_type(self, name, e.span),
             ExprKind::Positional(0) => {
-                self.error(Diagnostic::error("positional parameters start at `$1`", e.span, "there is no `$0`"));
+                self.error(Diagnostic::error(
+                    "positional parameters start at `$1`",
+                    e.span,
+                    "there is no `$0`",
+                ));
                 Ty::Error
             }
             ExprKind::Positional(n) => match self.options.positional.get(*n as usize - 1) {

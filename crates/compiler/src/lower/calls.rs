@@ -76,6 +76,7 @@ impl Lower<'_> {
                 Val::None
             }
             "has_key" => self.map_key_op(&args[0], args.get(1), false),
+            "len" => self.map_len(&args[0]),
             "delete" => self.map_key_op(&args[0], args.get(1), true),
             n => self.builtin(n),
         }

@@ -22,13 +22,15 @@ impl Lower<'_> {
             ExprKind::Bool(b) => Val::Imm(i64::from(*b)),
             ExprKind::Str(s) => self.string_literal(s),
             ExprKind::Var(name) => Val::Stack(self.vars[name].0),
-            ExprKind::Positional(n) => match self.options.positional.get((*n as usize).wrapping_sub(1)) {
-                Some(p) => match p.parse::<i64>() {
-                    Ok(v) => Val::Imm(v),
-                    Err(_) => self.string_literal(&p.clone()),
-                },
-                None => Val::Imm(0),
-            },
+            ExprKind::Positional(n) => {
+                match self.options.positional.get((*n as usize).wrapping_sub(1)) {
+                    Some(p) => match p.parse::<i64>() {
+                        Ok(v) => Val::Imm(v),
+                        Err(_) => self.string_literal(&p.clone()),
+                    },
+                    None => Val::Imm(0),
+                }
+            }
             ExprKind::PositionalCount => Val::Imm(self.options.positional.len() as i64),
             ExprKind::Ident(name) => self.builtin(name),
             ExprKind::Map { name, keys } => self.map_read(name, keys),

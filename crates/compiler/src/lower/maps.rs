@@ -302,6 +302,20 @@ impl Lower<'_> {
         self.place(end);
     }
 
+    /// `len(@m)`: counts entries with `bpf_for_each_map_elem` and a callback that increments a
+    /// counter on this program's stack.
+    pub(crate) fn map_len(&mut self, map: &Expr) -> Val {
+        let ExprKind::Map { name, .. } = &map.kind else { return Val::Imm(0) };
+        let (_, desc) = self.map_desc(name);
+        let counter = self.alloc_zeroed(8);
+        self.load_map(Reg::R1, &desc.bpf_name);
+        self.load_func(Reg::R2, crate::callbacks::COUNT_ELEMENTS);
+        self.stack_addr(Reg::R3, counter);
+        self.insn(Insn::mov64_imm(Reg::R4, 0));
+        self.call(Helper::ForEachMapElem);
+        Val::Stack(counter)
+    }
+
     /// `has_key(@m, k)` → 0/1; `delete(@m, k)`.
     pub(crate) fn map_key_op(&mut self, map: &Expr, key: Option<&Expr>, delete: bool) -> Val {
         let ExprKind::Map { name, keys } = &map.kind else { return Val::Imm(0) };

@@ -148,6 +148,10 @@ impl Lower<'_> {
         self.ops.push((Op::LoadMap { dst, map: map.to_string() }, self.span));
     }
 
+    pub(crate) fn load_func(&mut self, dst: Reg, func: &str) {
+        self.ops.push((Op::LoadFunc { dst, func: func.to_string() }, self.span));
+    }
+
     pub(crate) fn call(&mut self, helper: bpfscope_bpf::Helper) {
         self.insn(Insn::call(helper));
     }
