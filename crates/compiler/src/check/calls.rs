@@ -179,15 +179,7 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             ) {
                 return Ty::None;
             }
-            let ty = cx.expr(&args[0]);
-            if !ty.is_integer() && ty != Ty::Error {
-                cx.error(diagnostics::type_mismatch(
-                    args[0].span,
-                    "`join()`",
-                    "a pointer to an array of strings",
-                    &ty,
-                ));
-            }
+            cx.expect_integer(&args[0], "`join()`", "a pointer to an array of strings");
             let sep = match args.get(1).map(|a| &a.kind) {
                 None => " ".to_string(),
                 Some(ExprKind::Str(s)) => s.clone(),
@@ -208,10 +200,7 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
         "exit" => {
             if arity(cx, &[0, 1], "an optional exit code") {
                 if let Some(a) = args.first() {
-                    let ty = cx.expr(a);
-                    if !ty.is_integer() && ty != Ty::Error {
-                        cx.error(diagnostics::type_mismatch(a.span, "`exit()`", "an integer", &ty));
-                    }
+                    cx.expect_integer(a, "`exit()`", "an integer");
                 }
             }
             Ty::None

@@ -111,15 +111,7 @@ impl Cx<'_> {
                 self.binary(*op, &l, &r, e)
             }
             ExprKind::Ternary { cond, then, els } => {
-                let c = self.expr(cond);
-                if !c.is_integer() && c != Ty::Error {
-                    self.error(diagnostics::type_mismatch(
-                        cond.span,
-                        "a condition",
-                        "an integer or bool",
-                        &c,
-                    ));
-                }
+                self.expect_integer(cond, "a condition", "an integer or bool");
                 let (a, b) = (self.expr(then), self.expr(els));
                 if a.is_integer() && b.is_integer() {
                     Ty::Int { bits: 64, signed: a.is_signed() || b.is_signed() }
@@ -167,15 +159,7 @@ impl Cx<'_> {
             ExprKind::IncDec { target, .. } => {
                 match &target.kind {
                     ExprKind::Var(name) => {
-                        let ty = self.expr(target);
-                        if !ty.is_integer() && ty != Ty::Error {
-                            self.error(diagnostics::type_mismatch(
-                                target.span,
-                                &format!("`${name}`"),
-                                "an integer",
-                                &ty,
-                            ));
-                        }
+                        self.expect_integer(target, &format!("`${name}`"), "an integer");
                     }
                     ExprKind::Map { name, keys } => {
                         let key = self.map_key(keys);

@@ -197,15 +197,7 @@ impl Cx<'_> {
         self.vars = BTreeMap::new();
         self.scopes = vec![HashMap::new()];
         if let Some(pred) = &probe.predicate {
-            let ty = self.expr(pred);
-            if !ty.is_integer() && ty != Ty::Error {
-                self.error(diagnostics::type_mismatch(
-                    pred.span,
-                    "a predicate",
-                    "an integer or bool",
-                    &ty,
-                ));
-            }
+            self.expect_integer(pred, "a predicate", "an integer or bool");
         }
         self.block_inner(&probe.body);
         self.out.probes.push(CheckedProbe { specs, vars: std::mem::take(&mut self.vars) });
@@ -282,15 +274,7 @@ impl Cx<'_> {
             }
             StmtKind::ForRange { var, start, end, body, .. } => {
                 for bound in [start, end] {
-                    let ty = self.expr(bound);
-                    if !ty.is_integer() && ty != Ty::Error {
-                        self.error(diagnostics::type_mismatch(
-                            bound.span,
-                            "a range bound",
-                            "an integer",
-                            &ty,
-                        ));
-                    }
+                    self.expect_integer(bound, "a range bound", "an integer");
                 }
                 self.scopes.push(HashMap::new());
                 self.declare_var(var, Ty::I64);
@@ -324,15 +308,16 @@ impl Cx<'_> {
     }
 
     fn condition(&mut self, cond: &Expr) {
-        let ty = self.expr(cond);
+        self.expect_integer(cond, "a condition", "an integer or bool");
+    }
+
+    /// Types `e` and reports it unless it is an integer (or bool).
+    pub(crate) fn expect_integer(&mut self, e: &Expr, what: &str, expected: &str) -> Ty {
+        let ty = self.expr(e);
         if !ty.is_integer() && ty != Ty::Error {
-            self.error(diagnostics::type_mismatch(
-                cond.span,
-                "a condition",
-                "an integer or bool",
-                &ty,
-            ));
+            self.error(diagnostics::type_mismatch(e.span, what, expected, &ty));
         }
+        ty
     }
 
     fn assign(

@@ -159,15 +159,8 @@ impl Lower<'_> {
             self.insn(Insn::st(Size::DW, Reg::R1, 16, i + 1));
         }
         self.place(done);
-        self.load_map(Reg::R1, RINGBUF_MAP);
         self.insn(Insn::ldx(Size::DW, Reg::R2, Reg::FP, ptr));
-        self.mov_imm(Reg::R3, JOIN_RECORD_SIZE as i64);
-        self.insn(Insn::mov64_imm(Reg::R4, 0));
-        self.call(Helper::RingbufOutput);
-        let ok = self.label();
-        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), ok);
-        self.bump_counter(0);
-        self.place(ok);
+        self.ringbuf_output(JOIN_RECORD_SIZE);
         self.place(skip);
     }
 
@@ -201,8 +194,13 @@ impl Lower<'_> {
 
     /// `bpf_ringbuf_output(ringbuf, fp + buf, size, 0)`; counts a failure as a lost event.
     fn output(&mut self, buf: i16, size: u32) {
-        self.load_map(Reg::R1, RINGBUF_MAP);
         self.stack_addr(Reg::R2, buf);
+        self.ringbuf_output(size);
+    }
+
+    /// `bpf_ringbuf_output(ringbuf, r2, size, 0)` for a record `r2` already points at.
+    fn ringbuf_output(&mut self, size: u32) {
+        self.load_map(Reg::R1, RINGBUF_MAP);
         self.insn(Insn::mov64_imm(Reg::R3, size as i32));
         self.insn(Insn::mov64_imm(Reg::R4, 0));
         self.call(Helper::RingbufOutput);

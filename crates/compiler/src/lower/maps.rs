@@ -165,23 +165,46 @@ impl Lower<'_> {
         Val::Stack(result)
     }
 
-    /// count / sum / bucket counts: `*v += arg`, or insert `arg`.
-    fn aggregate_add(&mut self, id: usize, desc: &MapDesc, key: i16, arg: &Val) {
+    /// The shape of every aggregation: look the key up; if present, `update` the value `r0`
+    /// points at in place; if absent, `init` a zeroed buffer of the value's size and insert it.
+    fn upsert(
+        &mut self,
+        id: usize,
+        desc: &MapDesc,
+        key: i16,
+        update: impl FnOnce(&mut Self, crate::ir::Label),
+        init: impl FnOnce(&mut Self, i16),
+    ) {
         self.lookup(desc, key);
         let missing = self.label();
         let end = self.label();
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), missing);
-        self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-        self.load_reg(arg, Reg::R2);
-        self.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
-        self.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+        update(self, end);
         self.goto(end);
         self.place(missing);
-        let buf = self.alloc_zeroed(8);
-        self.load_reg(arg, Reg::R1);
-        self.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
+        let buf = self.alloc_zeroed(desc.value.value_size());
+        init(self, buf);
         self.update(id, desc, key, buf);
         self.place(end);
+    }
+
+    /// count / sum / bucket counts: `*v += arg`, or insert `arg`.
+    fn aggregate_add(&mut self, id: usize, desc: &MapDesc, key: i16, arg: &Val) {
+        self.upsert(
+            id,
+            desc,
+            key,
+            |cx, _| {
+                cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+                cx.load_reg(arg, Reg::R2);
+                cx.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
+                cx.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+            },
+            |cx, buf| {
+                cx.load_reg(arg, Reg::R1);
+                cx.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
+            },
+        );
     }
 
     /// min / max: value is (current, 1 once set).
@@ -194,51 +217,51 @@ impl Lower<'_> {
         is_min: bool,
         signed: bool,
     ) {
-        self.lookup(desc, key);
-        let missing = self.label();
-        let end = self.label();
-        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), missing);
-        self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-        self.load_reg(arg, Reg::R2);
         let keep = match (is_min, signed) {
             (true, false) => JmpOp::Jle,
             (true, true) => JmpOp::Jsle,
             (false, false) => JmpOp::Jge,
             (false, true) => JmpOp::Jsge,
         };
-        self.jump(Insn::jmp_reg(keep, Reg::R1, Reg::R2, 0), end);
-        self.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R2));
-        self.goto(end);
-        self.place(missing);
-        let buf = self.alloc_zeroed(16);
-        self.load_reg(arg, Reg::R1);
-        self.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
-        self.insn(Insn::st(Size::DW, Reg::FP, buf + 8, 1));
-        self.update(id, desc, key, buf);
-        self.place(end);
+        self.upsert(
+            id,
+            desc,
+            key,
+            |cx, end| {
+                cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+                cx.load_reg(arg, Reg::R2);
+                cx.jump(Insn::jmp_reg(keep, Reg::R1, Reg::R2, 0), end);
+                cx.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R2));
+            },
+            |cx, buf| {
+                cx.load_reg(arg, Reg::R1);
+                cx.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
+                cx.insn(Insn::st(Size::DW, Reg::FP, buf + 8, 1));
+            },
+        );
     }
 
     /// avg / stats: value is (count, total).
     fn aggregate_avg(&mut self, id: usize, desc: &MapDesc, key: i16, arg: &Val) {
-        self.lookup(desc, key);
-        let missing = self.label();
-        let end = self.label();
-        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), missing);
-        self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-        self.insn(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
-        self.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
-        self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
-        self.load_reg(arg, Reg::R2);
-        self.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
-        self.insn(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
-        self.goto(end);
-        self.place(missing);
-        let buf = self.alloc_zeroed(16);
-        self.insn(Insn::st(Size::DW, Reg::FP, buf, 1));
-        self.load_reg(arg, Reg::R1);
-        self.insn(Insn::stx(Size::DW, Reg::FP, buf + 8, Reg::R1));
-        self.update(id, desc, key, buf);
-        self.place(end);
+        self.upsert(
+            id,
+            desc,
+            key,
+            |cx, _| {
+                cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+                cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+                cx.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+                cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
+                cx.load_reg(arg, Reg::R2);
+                cx.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
+                cx.insn(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
+            },
+            |cx, buf| {
+                cx.insn(Insn::st(Size::DW, Reg::FP, buf, 1));
+                cx.load_reg(arg, Reg::R1);
+                cx.insn(Insn::stx(Size::DW, Reg::FP, buf + 8, Reg::R1));
+            },
+        );
     }
 
     /// `r0 = hist bucket index of r1` (bpftrace's log2 layout with 2^k buckets per power of
