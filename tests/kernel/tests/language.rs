@@ -315,3 +315,66 @@ fn len_counts_map_entries() {
     assert!(r.stdout.contains("@n: 27\n"), "{}", r.stdout);
     assert_eq!(map_lines(&r.stdout).iter().filter(|(k, _)| k.starts_with("@m[")).count(), 24);
 }
+
+#[test]
+fn output_file_stdin_dry_run_and_pid_filter() {
+    let _guard = lock();
+    if skip_unless_root("output_file_stdin_dry_run_and_pid_filter") {
+        return;
+    }
+    // -o FILE: the trace output goes to the file, status lines stay on stderr.
+    let path = std::env::temp_dir().join(format!("bpfscope-out-{}.txt", std::process::id()));
+    let r = run(&[
+        "-o",
+        path.to_str().unwrap(),
+        "-e",
+        r#"BEGIN { printf("to file\n"); @x = 1; exit(); }"#,
+    ]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "to file\n\n\n@x: 1\n");
+    let _ = std::fs::remove_file(&path);
+    // `-` reads the program from standard input.
+    let r =
+        kernel_tests::run_with_stdin(&["-"], Some("BEGIN { printf(\"from stdin\\n\"); exit(); }"));
+    assert_eq!(r.stdout, "from stdin\n\n\n");
+    // --dry-run loads (the verifier judges) and attaches nothing.
+    let r = run(&[
+        "--dry-run",
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_getppid { @ = count(); } BEGIN { printf("no\n"); }"#,
+    ]);
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+    // -p PID: events of other processes are filtered out in the kernel.
+    let mut busy = std::process::Command::new(kernel_tests::workload())
+        .args(["getppid", "500000000"])
+        .spawn()
+        .unwrap();
+    let pid = busy.id().to_string();
+    let r = run(&[
+        "-p",
+        &pid,
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid { @[pid] = count(); } interval:ms:300 { exit(); }",
+    ]);
+    let _ = busy.kill();
+    let _ = busy.wait();
+    let keys: Vec<String> = map_lines(&r.stdout).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, [format!("@[{pid}]")], "{}", r.stdout);
+}
+
+#[test]
+fn missing_privileges_are_explained() {
+    let _guard = lock();
+    if skip_unless_root("missing_privileges_are_explained") {
+        return;
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(kernel_tests::bpfscope())
+        .args(["-e", "BEGIN { exit(); }"])
+        .output()
+        .expect("setpriv (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("bpfscope must run as root"), "{stderr}");
+}
