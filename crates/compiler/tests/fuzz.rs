@@ -2,202 +2,21 @@
 //! A bounded, seeded number of cases keeps it deterministic and fast in CI; set
 //! `BPFSCOPE_FUZZ_CASES` to run more.
 
+mod support;
+
 use bpfscope_compiler::{compile, target::Fixture, Options};
 use bpfscope_syntax::{Diagnostics, SourceFile};
-
-/// xorshift64*: small, seeded, good enough to pick fragments.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
-
-const PROBES: &[&str] = &[
-    "BEGIN",
-    "END",
-    "begin",
-    "tracepoint:syscalls:sys_enter_read",
-    "t:syscalls:sys_exit_read",
-    "t:syscalls:sys_enter_*",
-    "interval:s:1",
-    "i:ms:10",
-    "profile:hz:99",
-    "t:sched:sched_switch",
-    "kprobe:vfs_read",
-    "uprobe:/bin/sh:main",
-    "t:block:block_rq_issue",
-    "t:nope:nope",
-    "software:faults:1",
-    "t:syscalls:sys_enter_openat",
-];
-
-const EXPRS: &[&str] = &[
-    "1",
-    "-1",
-    "0x10",
-    "1_000",
-    "5s",
-    "pid",
-    "tid",
-    "comm",
-    "nsecs",
-    "elapsed",
-    "cpu",
-    "args.ret",
-    "args->fd",
-    "args.comm",
-    "args.filename",
-    "str(args.filename)",
-    "\"abc\"",
-    "$x",
-    "$y",
-    "@m",
-    "@m[1]",
-    "@k[comm, pid]",
-    "(1, \"a\")",
-    "$t.0",
-    "$1",
-    "$#",
-    "probe",
-    "rand",
-    "cgroup",
-    "curtask",
-    "uid",
-    "gid",
-    "true",
-    "arg0",
-    "retval",
-    "has_key(@m, 1)",
-    "(uint8)pid",
-    "(int32)-5",
-    "len(@m)",
-    "len(@k)",
-    "!pid",
-    "~pid",
-    "comm == \"x\"",
-    "pid > 3 ? 1 : 2",
-    "str(0, 8)",
-    "nosuch",
-    "args",
-];
-
-const OPS: &[&str] = &[
-    "+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", "==", "!=", "<", "<=", ">", ">=", "&&",
-    "||",
-];
-
-fn expr(rng: &mut Rng, depth: u32) -> String {
-    if depth == 0 || rng.below(3) == 0 {
-        return rng.pick(EXPRS).to_string();
-    }
-    match rng.below(4) {
-        0 => format!("({} {} {})", expr(rng, depth - 1), rng.pick(OPS), expr(rng, depth - 1)),
-        1 => format!(
-            "{} ? {} : {}",
-            expr(rng, depth - 1),
-            expr(rng, depth - 1),
-            expr(rng, depth - 1)
-        ),
-        2 => format!("-{}", expr(rng, depth - 1)),
-        _ => format!("({}, {})", expr(rng, depth - 1), expr(rng, depth - 1)),
-    }
-}
-
-fn stmt(rng: &mut Rng, depth: u32) -> String {
-    let e = expr(rng, 2);
-    match rng.below(16) {
-        0 => format!("@m = {e}"),
-        1 => format!("@k[{e}] = count()"),
-        2 => format!("@h = hist({e})"),
-        3 => format!("@l[{e}] = lhist({e}, 0, 100, 10)"),
-        4 => format!("$x = {e}"),
-        5 => format!("printf(\"%d %s\\n\", {e}, comm)"),
-        6 => format!(
-            "if ({e}) {{ {} }} else {{ {} }}",
-            stmt(rng, depth.saturating_sub(1)),
-            stmt(rng, depth.saturating_sub(1))
-        ),
-        7 => format!("for ($i : 0..{}) {{ {} }}", rng.below(5), stmt(rng, depth.saturating_sub(1))),
-        8 => format!("unroll({}) {{ {} }}", rng.below(4), stmt(rng, depth.saturating_sub(1))),
-        9 => format!(
-            "@s = {}({e})",
-            rng.pick(&["sum", "min", "max", "avg", "stats", "count", "cout"])
-        ),
-        10 => "exit()".into(),
-        11 => format!("print({e})"),
-        12 => "clear(@m); zero(@k); delete(@k, (\"a\", 1))".into(),
-        13 => format!("$x += {e}; $x++"),
-        14 => format!("let $y: uint32 = {e}"),
-        _ => format!("time(\"%H\"); print(@m, {}, {})", rng.below(3), rng.below(3)),
-    }
-}
-
-fn program(rng: &mut Rng) -> String {
-    let mut text = String::new();
-    if rng.below(5) == 0 {
-        text.push_str("config = { max_map_keys = 16; max_strlen = 32 }\n");
-    }
-    for _ in 0..=rng.below(3) {
-        text.push_str(rng.pick(PROBES));
-        if rng.below(2) == 0 {
-            text.push_str(&format!(" /{}/", expr(rng, 1)));
-        }
-        text.push_str(" { ");
-        for _ in 0..rng.below(5) {
-            text.push_str(&stmt(rng, 2));
-            text.push_str("; ");
-        }
-        text.push_str("}\n");
-    }
-    text
-}
-
-/// Byte-level mutations: delete, duplicate or replace a span, insert punctuation.
-fn mutate(rng: &mut Rng, text: &str) -> String {
-    let mut bytes = text.as_bytes().to_vec();
-    for _ in 0..=rng.below(4) {
-        if bytes.is_empty() {
-            break;
-        }
-        let at = rng.below(bytes.len());
-        let len = 1 + rng.below(8).min(bytes.len() - at);
-        match rng.below(4) {
-            0 => {
-                bytes.drain(at..(at + len).min(bytes.len()));
-            }
-            1 => {
-                let piece: Vec<u8> = bytes[at..(at + len).min(bytes.len())].to_vec();
-                bytes.splice(at..at, piece);
-            }
-            2 => {
-                let p = rng.pick(&[
-                    "{", "}", "(", ")", "/", "\"", "@", "$", ";", ",", "[", "]", ":", "\\", "*",
-                    "é", "\0",
-                ]);
-                bytes.splice(at..at, p.bytes());
-            }
-            _ => bytes[at] = (rng.next() & 0x7f) as u8,
-        }
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
-}
+use support::gen::{mutate, program, Rng};
 
 fn compile_text(text: &str) {
     let file = SourceFile::new("fuzz.bt", text);
     let mut diags = Diagnostics::default();
     let options = Options { positional: vec!["7".into(), "word".into()], ..Options::default() };
     let result = compile(&file, &Fixture, &options, &mut diags);
+    if let (Some(_), Ok(dir)) = (&result, std::env::var("BPFSCOPE_FUZZ_DUMP")) {
+        let n = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+        let _ = std::fs::write(format!("{dir}/{n}.bt"), text);
+    }
     // Rendering must not panic either, and a failure always says why.
     let rendered = diags.render(&file);
     if result.is_none() {

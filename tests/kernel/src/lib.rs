@@ -49,6 +49,12 @@ pub fn skip_note(message: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {message}");
 }
 
+/// Prints a figure worth seeing even when the test passes (stderr, uncaptured).
+pub fn note(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "NOTE {message}");
+}
+
 /// True (after printing why) when this machine cannot run kernel tests.
 pub fn skip_unless_root(test: &str) -> bool {
     // SAFETY: geteuid cannot fail.

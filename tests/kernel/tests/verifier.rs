@@ -1,0 +1,34 @@
+//! Verifier sweep: programs the compiler accepts must also pass the kernel verifier. Random
+//! programs from the compiler's property-test generator are loaded with `--dry-run`; each
+//! must load (exit 0) or fail with a script diagnostic about this kernel (exit 1) — never a
+//! verifier rejection, an internal error or a crash.
+
+#[path = "../../../crates/compiler/tests/support/gen.rs"]
+#[allow(dead_code, reason = "the generator also has mutation helpers this sweep does not use")]
+mod gen;
+
+use kernel_tests::{lock, run, skip_unless_root};
+
+#[test]
+fn generated_programs_pass_the_verifier() {
+    let _guard = lock();
+    if skip_unless_root("generated_programs_pass_the_verifier") {
+        return;
+    }
+    let cases: usize =
+        std::env::var("BPFSCOPE_VERIFIER_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(300);
+    let mut rng = gen::Rng(0x0bad_cafe_f00d_0042);
+    let mut loaded = 0;
+    for case in 0..cases {
+        let text = gen::program(&mut rng);
+        let r = run(&["--dry-run", "-e", &text, "7", "word"]);
+        match r.code {
+            0 => loaded += 1,
+            1 if r.stderr.starts_with("error:") && !r.stderr.contains("verifier") => {}
+            _ => panic!("case {case}: exit {}:\n{}\nprogram:\n{text}", r.code, r.stderr),
+        }
+    }
+    // About one generated program in ten is valid for the live kernel.
+    assert!(loaded >= cases / 20, "only {loaded} of {cases} programs loaded");
+    kernel_tests::note(&format!("verifier sweep: {loaded} of {cases} generated programs loaded"));
+}
