@@ -46,6 +46,7 @@ fn run(flags: Flags) -> anyhow::Result<i32> {
         cpid: child.as_ref().map(|c| c.child.id()).or(flags.command.as_ref().map(|_| 0)),
         pid_filter: flags.pid,
         start_boot_ns,
+        ncpus: bpfscope_runtime::possible_cpus() as u32,
     };
     if flags.emit.is_none() || flags.dry_run {
         if let Err(e) = bpfscope_runtime::tracefs::ensure_mounted() {

@@ -24,6 +24,7 @@ pub enum Helper {
     ProbeReadKernelStr = 115,
     KtimeGetBootNs = 125,
     RingbufOutput = 130,
+    MapLookupPercpuElem = 195,
     ForEachMapElem = 164,
 }
 
@@ -50,6 +51,7 @@ impl Helper {
         Helper::ProbeReadKernelStr,
         Helper::KtimeGetBootNs,
         Helper::RingbufOutput,
+        Helper::MapLookupPercpuElem,
         Helper::ForEachMapElem,
     ];
 
@@ -76,6 +78,7 @@ impl Helper {
             Helper::ProbeReadKernelStr => "bpf_probe_read_kernel_str",
             Helper::KtimeGetBootNs => "bpf_ktime_get_boot_ns",
             Helper::RingbufOutput => "bpf_ringbuf_output",
+            Helper::MapLookupPercpuElem => "bpf_map_lookup_percpu_elem",
             Helper::ForEachMapElem => "bpf_for_each_map_elem",
         }
     }

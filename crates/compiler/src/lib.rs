@@ -42,6 +42,9 @@ pub struct Options {
     pub pid_filter: Option<u32>,
     /// CLOCK_BOOTTIME at start, for `elapsed`.
     pub start_boot_ns: u64,
+    /// Possible CPUs: reading a count or sum inside a probe adds up this many per-CPU
+    /// values (0 is taken as 1).
+    pub ncpus: u32,
 }
 
 /// The result of a successful compilation.

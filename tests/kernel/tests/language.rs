@@ -378,3 +378,22 @@ fn missing_privileges_are_explained() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("bpfscope must run as root"), "{stderr}");
 }
+
+#[test]
+fn counts_and_sums_read_inside_probes() {
+    let _guard = lock();
+    if skip_unless_root("counts_and_sums_read_inside_probes") {
+        return;
+    }
+    // Reading an aggregation adds up every CPU's copy in the kernel.
+    let r = run(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ {
+             @c = count(); @s = sum(2);
+             if (@c == 500) { printf("half %d %d\n", @c, @s); } }"#,
+        "-c",
+        &wl("getppid 1000"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "half 500 1000\n\n\n@c: 1000\n@s: 2000\n");
+}

@@ -243,6 +243,8 @@ impl Cx<'_> {
         }
         match desc.value {
             MapValue::Plain(ty) => ty,
+            MapValue::Count => Ty::U64,
+            MapValue::Sum { signed } => Ty::Int { bits: 64, signed },
             other => {
                 self.error(
                     diagnostics::not_supported(

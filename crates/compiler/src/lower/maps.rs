@@ -133,12 +133,32 @@ impl Lower<'_> {
         Val::Stack(out)
     }
 
-    /// `@m[k]` in an expression.
+    /// `@m[k]` in an expression. A count or sum is the total over every CPU's copy, read
+    /// with `bpf_map_lookup_percpu_elem` (kernel 6.0+), as bpftrace does.
     pub(crate) fn map_read(&mut self, name: &str, keys: &[Expr]) -> Val {
         let (_, desc) = self.map_desc(name);
-        let MapValue::Plain(ty) = desc.value.clone() else { return Val::Imm(0) };
         let key = self.build_key(&desc, keys);
-        self.map_read_key(&desc, key, &ty)
+        match desc.value.clone() {
+            MapValue::Plain(ty) => self.map_read_key(&desc, key, &ty),
+            MapValue::Count | MapValue::Sum { .. } => {
+                let total = self.alloc_zeroed(8);
+                for cpu in 0..self.options.ncpus.max(1) {
+                    let skip = self.label();
+                    self.load_map(Reg::R1, &desc.bpf_name);
+                    self.stack_addr(Reg::R2, key);
+                    self.insn(Insn::mov64_imm(Reg::R3, cpu as i32));
+                    self.call(Helper::MapLookupPercpuElem);
+                    self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), skip);
+                    self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+                    self.insn(Insn::ldx(Size::DW, Reg::R2, Reg::FP, total));
+                    self.insn(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R1));
+                    self.insn(Insn::stx(Size::DW, Reg::FP, total, Reg::R2));
+                    self.place(skip);
+                }
+                Val::Stack(total)
+            }
+            _ => Val::Imm(0),
+        }
     }
 
     /// `@m[k]++` / `@m[k] += n` on a plain integer map: atomic add in place, insert if absent.
