@@ -26,7 +26,7 @@ use bpfscope_compiler::{
     providers::ProbeSpec,
     Compiled, Ty,
 };
-use bpfscope_output::{json, printf, text, Format, MapOutput, Value};
+use bpfscope_output::{json, printf, text, Format, MapOutput};
 
 pub use bpfscope_sys as sys;
 pub use errors::{AttachError, RunError};
@@ -172,8 +172,24 @@ impl Session<'_> {
         }
     }
 
+    /// Writes output; a reader that went away (`bpfscope ... | head`) ends the trace, as
+    /// SIGPIPE ends bpftrace.
     fn write(&mut self, text: &str) {
-        let _ = self.out.write_all(text.as_bytes());
+        let result = self.out.write_all(text.as_bytes());
+        self.check_output(result);
+    }
+
+    fn flush(&mut self) {
+        let result = self.out.flush();
+        self.check_output(result);
+    }
+
+    fn check_output(&mut self, result: std::io::Result<()>) {
+        if let Err(e) = result {
+            if e.kind() == std::io::ErrorKind::BrokenPipe && self.exit_code.is_none() {
+                self.exit_code = Some(0);
+            }
+        }
     }
 
     /// Runs BEGIN or END programs once each, in declaration order.
@@ -233,7 +249,7 @@ impl Session<'_> {
         for record in records {
             self.handle(&record);
         }
-        let _ = self.out.flush();
+        self.flush();
     }
 
     fn handle(&mut self, record: &[u8]) {
@@ -457,7 +473,7 @@ impl Session<'_> {
             };
             self.write(&text);
         }
-        let _ = self.out.flush();
+        self.flush();
     }
 
     /// Per-probe kernel statistics (`-v`): events, ns per event, lost events.
@@ -483,9 +499,4 @@ fn unload(program: &mut Program) -> Result<(), aya::programs::ProgramError> {
         Program::RawTracePoint(p) => p.unload(),
         _ => Ok(()),
     }
-}
-
-/// A value for tests: decode a typed buffer.
-pub fn decode_value(bytes: &[u8], ty: &bpfscope_compiler::Ty) -> Value {
-    decode::value(bytes, ty)
 }

@@ -397,3 +397,23 @@ fn counts_and_sums_read_inside_probes() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "half 500 1000\n\n\n@c: 1000\n@s: 2000\n");
 }
+
+#[test]
+fn a_closed_pipe_ends_the_trace() {
+    let _guard = lock();
+    if skip_unless_root("a_closed_pipe_ends_the_trace") {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "timeout 20 {} -e 'interval:ms:10 {{ printf(\"x\\n\"); }}' | head -2",
+            kernel_tests::bpfscope().display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x\nx\n");
+    assert!(start.elapsed().as_secs() < 10, "bpfscope kept running after its reader exited");
+    kernel_tests::assert_nothing_loaded();
+}
