@@ -25,9 +25,9 @@ raw_tp/bpfscope_begin (BEGIN):
 4: (7b) *(u64 *)(r10 -16) = r1
 5: (b7) r1 = 0
 6: (7b) *(u64 *)(r10 -8) = r1
-7: (18) r1 = map[ringbuf] ll
-9: (bf) r2 = r10
-10: (07) r2 += -16
+7: (bf) r2 = r10
+8: (07) r2 += -16
+9: (18) r1 = map[ringbuf] ll
 11: (b7) r3 = 16
 12: (b7) r4 = 0
 13: (85) call bpf_ringbuf_output#130
@@ -114,4 +114,16 @@ fn help_lists_the_options() {
     for flag in ["-e", "-l", "-c", "-p", "-o", "-q", "-f", "--dry-run", "--emit"] {
         assert!(stdout.contains(flag), "{flag} missing from --help");
     }
+}
+
+#[test]
+fn tools_are_embedded() {
+    let (code, stdout, _) = bpfscope(&["tools"]);
+    assert_eq!(code, 0);
+    for tool in ["biolatency", "bitesize", "execsnoop", "opensnoop", "runqlat", "syscount"] {
+        assert!(stdout.contains(tool), "{tool} missing:\n{stdout}");
+    }
+    let (code, stdout, _) = bpfscope(&["--emit", "typed", "opensnoop"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("map @filename: key uint32 value uint64"), "{stdout}");
 }

@@ -3,6 +3,7 @@
 
 mod flags;
 mod list;
+mod tools;
 
 use std::{io::Read, process::ExitCode};
 
@@ -27,6 +28,10 @@ fn main() -> ExitCode {
 }
 
 fn run(flags: Flags) -> anyhow::Result<i32> {
+    if flags.args.first().map(String::as_str) == Some("tools") && flags.program.is_none() {
+        print!("{}", tools::list());
+        return Ok(0);
+    }
     if flags.list {
         let pattern = flags.program.clone().or_else(|| flags.args.first().cloned());
         list::list(pattern.as_deref(), flags.verbose)?;
@@ -116,8 +121,14 @@ fn read_program(flags: &Flags) -> anyhow::Result<(SourceFile, Vec<String>)> {
             .read_to_string(&mut text)
             .context("reading the program from standard input")?;
         text
+    } else if let (false, Some(script)) = (std::path::Path::new(first).exists(), tools::find(first))
+    {
+        script.to_string()
     } else {
-        std::fs::read_to_string(first).with_context(|| format!("reading {first}"))?
+        std::fs::read_to_string(first).with_context(|| {
+            let names: Vec<&str> = tools::TOOLS.iter().map(|t| t.0).collect();
+            format!("reading {first} (embedded tools: {})", names.join(", "))
+        })?
     };
     let name = if first == "-" { "stdin".to_string() } else { first.clone() };
     Ok((SourceFile::new(name, text), rest.to_vec()))

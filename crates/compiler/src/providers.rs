@@ -397,7 +397,7 @@ mod tests {
             expand(&ap("profile:hz:99"), t).unwrap(),
             [ProbeSpec::Profile { hz: Some(99), period_ns: 1_000_000_000 / 99 }]
         );
-        assert_eq!(expand(&ap("t:syscalls:sys_enter_*"), t).unwrap().len(), 4);
+        assert_eq!(expand(&ap("t:syscalls:sys_enter_*"), t).unwrap().len(), 6);
         assert!(expand(&ap("t:syscalls:sys_enter_reed"), t)
             .unwrap_err()
             .help

@@ -105,3 +105,19 @@ fn elf_has_sections_maps_and_relocations() {
     let text = file.section_by_name("tracepoint/syscalls/sys_enter_read").unwrap();
     assert!(text.relocations().count() >= 2);
 }
+
+#[test]
+fn every_tool_script_compiles() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).expect("tools directory") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "bt") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let c = compile_ok(&text);
+            assert!(!c.manifest.programs.is_empty(), "{}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 6, "found {n} tools");
+}
