@@ -417,3 +417,25 @@ fn a_closed_pipe_ends_the_trace() {
     assert!(start.elapsed().as_secs() < 10, "bpfscope kept running after its reader exited");
     kernel_tests::assert_nothing_loaded();
 }
+
+#[test]
+fn print_top_div_zero_clear_and_time() {
+    let _guard = lock();
+    if skip_unless_root("print_top_div_zero_clear_and_time") {
+        return;
+    }
+    let r = run(&[
+        "-q",
+        "-e",
+        r#"BEGIN { @a[1] = count(); @a[2] = count(); @a[2] = count(); @s = sum(10);
+             print(@a, 1); print(@s, 0, 5); zero(@a); print(@a); @x = 5; clear(@x);
+             time("%Y|"); printf("\n"); exit(); }"#,
+    ]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "-q prints no status line");
+    let year = r.stdout.lines().nth(4).unwrap_or("").to_string();
+    assert!(year.len() == 5 && year.ends_with('|') && year.starts_with("20"), "{}", r.stdout);
+    assert_eq!(
+        r.stdout.replace(&year, "YEAR|"),
+        "@a[2]: 2\n@s: 2\n@a[1]: 0\n@a[2]: 0\nYEAR|\n\n\n@a[1]: 0\n@a[2]: 0\n@s: 10\n"
+    );
+}
