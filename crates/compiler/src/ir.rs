@@ -42,6 +42,8 @@ pub struct IrProgram {
     pub name: String,
     pub ops: Vec<(Op, Span)>,
     pub stack_size: u32,
+    /// Bytes of the per-CPU scratch area the program uses (0: none).
+    pub scratch_size: u32,
 }
 
 impl IrProgram {

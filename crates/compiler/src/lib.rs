@@ -27,7 +27,7 @@ pub use types::Ty;
 use bpfscope_syntax::{ast::Program, Diagnostics, SourceFile};
 
 use crate::{
-    manifest::{ProgramDesc, COUNTERS_MAP, JOIN_RECORD_SIZE, RINGBUF_MAP, SCRATCH_MAP},
+    manifest::{ProgramDesc, COUNTERS_MAP, RINGBUF_MAP, SCRATCH_MAP},
     object::{map_type, MapDef},
 };
 
@@ -115,6 +115,7 @@ pub fn compile(
             });
         }
     }
+    manifest.scratch_size = ir.iter().map(|p| p.scratch_size).max().unwrap_or(0);
     let programs: Vec<emit::Emitted> = ir.iter().map(emit::emit).collect();
     for (desc, program) in manifest.programs.iter_mut().zip(&programs) {
         desc.insn_spans = program.spans.clone();
@@ -148,12 +149,12 @@ pub fn map_defs(manifest: &Manifest) -> Vec<MapDef> {
         value_size: 0,
         max_entries: manifest.ringbuf_size,
     });
-    if !manifest.join_separators.is_empty() {
+    if manifest.scratch_size > 0 {
         defs.push(MapDef {
             name: SCRATCH_MAP.into(),
             map_type: map_type::PERCPU_ARRAY,
             key_size: 4,
-            value_size: JOIN_RECORD_SIZE,
+            value_size: manifest.scratch_size,
             max_entries: 1,
         });
     }

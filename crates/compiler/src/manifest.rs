@@ -18,7 +18,8 @@ pub mod event {
 
 /// The BPF name of the ring buffer map.
 pub const RINGBUF_MAP: &str = "ringbuf";
-/// The BPF name of the per-CPU scratch buffer used to build large records (`join`).
+/// The BPF name of the per-CPU scratch area: large strings, keys and records live there
+/// instead of on the 512-byte stack.
 pub const SCRATCH_MAP: &str = "scratch";
 /// `join()` reads at most this many array elements...
 pub const JOIN_MAX_ARGS: u32 = 16;
@@ -43,6 +44,8 @@ pub struct Manifest {
     /// Separators of `join` calls, by join id.
     pub join_separators: Vec<String>,
     pub ringbuf_size: u32,
+    /// Bytes of the per-CPU scratch area (large strings and records); 0 when unused.
+    pub scratch_size: u32,
 }
 
 /// One user map.

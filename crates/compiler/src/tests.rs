@@ -84,11 +84,18 @@ fn located_errors_with_suggestions() {
 }
 
 #[test]
-fn stack_limit_is_reported() {
-    let e = compile_err(
-        "config = { max_strlen = 200 } t:syscalls:sys_enter_openat { printf(\"%s %s %s\\n\", str(args.filename), str(args.filename), str(args.filename)); }",
+fn memory_limits_are_reported() {
+    // Large strings live in the scratch area, so several fit...
+    compile_ok(
+        "config = { max_strlen = 1024 } t:syscalls:sys_enter_openat { printf(\"%s %s %s\\n\", str(args.filename), str(args.filename), str(args.filename)); }",
     );
-    assert!(e.contains("bytes of BPF stack"), "{e}");
+    // ...but not without bound.
+    let many = vec!["str(args.filename)"; 40].join(", ");
+    let fmt = vec!["%s"; 40].join(" ");
+    let e = compile_err(&format!(
+        "config = {{ max_strlen = 1024 }} t:syscalls:sys_enter_openat {{ printf(\"{fmt}\\n\", {many}); }}"
+    ));
+    assert!(e.contains("bytes of scratch memory"), "{e}");
 }
 
 #[test]

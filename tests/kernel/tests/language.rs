@@ -358,6 +358,8 @@ fn output_file_stdin_dry_run_and_pid_filter() {
     ]);
     let _ = busy.kill();
     let _ = busy.wait();
+    // The interval probe is not pid-filtered, so exit() ends the trace on time.
+    assert_eq!(r.code, 0, "{}", r.stderr);
     let keys: Vec<String> = map_lines(&r.stdout).into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys, [format!("@[{pid}]")], "{}", r.stdout);
 }
@@ -438,4 +440,35 @@ fn print_top_div_zero_clear_and_time() {
         r.stdout.replace(&year, "YEAR|"),
         "@a[2]: 2\n@s: 2\n@a[1]: 0\n@a[2]: 0\nYEAR|\n\n\n@a[1]: 0\n@a[2]: 0\n@s: 10\n"
     );
+}
+
+#[test]
+fn long_strings_use_the_scratch_area() {
+    let _guard = lock();
+    if skip_unless_root("long_strings_use_the_scratch_area") {
+        return;
+    }
+    // A 300-byte path is read whole (max_strlen defaults to 1024, as in bpftrace), used as a
+    // map key with other strings, and printed.
+    let dir =
+        std::env::temp_dir().join(format!("bpfscope-{}-{}", std::process::id(), "d".repeat(200)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("f".repeat(60));
+    std::fs::write(&path, b"x").unwrap();
+    let path_text = path.to_str().unwrap().to_string();
+    assert!(path_text.len() > 256);
+    let r = run(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_openat /comm == "wl-open"/ {
+             @[str(args.filename), comm] = count();
+             printf("%s|%s|%d\n", comm, str(args.filename), pid > 0); }"#,
+        "-c",
+        &wl(&format!("open {path_text} 3")),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = format!("wl-open|{path_text}|1");
+    assert_eq!(r.stdout.lines().filter(|l| *l == line).count(), 3, "{}", r.stdout);
+    // Equal strings make one key even though the scratch area held other bytes before.
+    assert!(r.stdout.contains(&format!("@[{path_text}, wl-open]: 3\n")), "{}", r.stdout);
 }

@@ -71,7 +71,7 @@ pub fn check(
                 types: vec![Ty::Error; program.n_exprs as usize],
                 maps: std::mem::take(&mut learned.maps),
                 map_index: std::mem::take(&mut learned.map_index),
-                max_strlen: 64,
+                max_strlen: 1024,
                 max_map_keys: 4096,
                 ..Checked::default()
             },
@@ -128,8 +128,9 @@ const CONFIG_KEYS: &[&str] = &[
     "max_type_res_iterations",
 ];
 
-/// The largest string the compiler keeps on the 512-byte BPF stack.
-const MAX_STRLEN_LIMIT: u64 = 200;
+/// The largest `max_strlen`: strings beyond 64 bytes live in the per-CPU scratch area, which
+/// holds 32 KiB.
+const MAX_STRLEN_LIMIT: u64 = 8192;
 
 impl Cx<'_> {
     pub(crate) fn error(&mut self, diagnostic: Diagnostic) {
@@ -177,7 +178,7 @@ impl Cx<'_> {
                             item.span,
                             "invalid value",
                         )
-                        .with_note("bpfscope keeps strings on the 512-byte BPF stack"),
+                        .with_note("long strings live in a 32 KiB per-CPU scratch area"),
                     ),
                 },
                 _ => {}

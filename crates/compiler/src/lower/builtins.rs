@@ -50,7 +50,7 @@ impl Lower<'_> {
                 self.stack_addr(Reg::R1, buf);
                 self.insn(Insn::mov64_imm(Reg::R2, 16));
                 self.call(Helper::GetCurrentComm);
-                Val::Stack(buf)
+                Val::Mem(buf)
             }
             "probe" => {
                 let text = self.spec.display();
@@ -83,7 +83,7 @@ impl Lower<'_> {
         let Some(ty) = builtins_field_type(&f, self.checked.max_strlen) else { return Val::Imm(0) };
         match ty {
             Ty::Str(cap) => {
-                let buf = self.alloc_zeroed(cap);
+                let buf = self.alloc_buffer(cap);
                 self.stack_addr(Reg::R1, buf);
                 if f.data_loc {
                     // The low 16 bits locate the data from the start of the record.
@@ -98,7 +98,7 @@ impl Lower<'_> {
                     self.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, f.offset as i32));
                     self.call(Helper::ProbeReadKernel);
                 }
-                Val::Stack(buf)
+                Val::Mem(buf)
             }
             ty => {
                 let size = Size::from_bytes(f.size).unwrap_or(Size::DW);

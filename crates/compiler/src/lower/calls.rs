@@ -7,9 +7,9 @@
 use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
 use bpfscope_syntax::ast::{Expr, ExprKind};
 
-use super::{Lower, Val};
+use super::{Loc, Lower, Val};
 use crate::{
-    manifest::{event, JOIN_ARG_SIZE, JOIN_MAX_ARGS, JOIN_RECORD_SIZE, RINGBUF_MAP, SCRATCH_MAP},
+    manifest::{event, JOIN_ARG_SIZE, JOIN_MAX_ARGS, JOIN_RECORD_SIZE, RINGBUF_MAP},
     Ty,
 };
 
@@ -39,11 +39,11 @@ impl Lower<'_> {
                 let slot = self.checked.call_slot[&e.id];
                 let ty = self.checked.prints[slot].clone();
                 let v = self.expr(&args[0]);
-                let buf = self.alloc_zeroed(16 + ty.size());
+                let buf = self.alloc_buffer(16 + ty.size());
                 self.mov_imm(Reg::R1, event::PRINT_VALUE as i64);
-                self.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
-                self.insn(Insn::st(Size::DW, Reg::FP, buf + 8, slot as i32));
-                self.write_value(&v, &ty, buf + 16, &ty);
+                self.stx(Size::DW, buf, Reg::R1);
+                self.st(Size::DW, buf + 8, slot as i32);
+                self.write_event_value(&v, &ty, buf + 16);
                 self.output(buf, 16 + ty.size());
                 Val::None
             }
@@ -86,10 +86,10 @@ impl Lower<'_> {
         let Ty::Str(cap) = self.ty(e) else { return Val::Imm(0) };
         let src_ty = self.ty(&args[0]);
         let v = self.expr(&args[0]);
-        let buf = self.alloc_zeroed(cap);
+        let buf = self.alloc_buffer(cap);
         if let Ty::Str(_) = src_ty {
             self.write_value(&v, &src_ty, buf, &Ty::Str(cap));
-            return Val::Stack(buf);
+            return Val::Mem(buf);
         }
         // An optional runtime length caps the read (the buffer bounds it for the verifier).
         let len = match args.get(1) {
@@ -115,64 +115,54 @@ impl Lower<'_> {
             Helper::ProbeReadKernelStr
         };
         self.call(helper);
-        Val::Stack(buf)
+        Val::Mem(buf)
     }
 
     /// `join(array)`: copies up to `JOIN_MAX_ARGS` strings of a NULL-terminated pointer array
     /// into the per-CPU scratch buffer (too big for the stack) and sends it.
     fn join(&mut self, slot: usize, array: &Expr) {
         let base = self.expr(array);
-        let key = self.alloc_zeroed(8);
-        let ptr = self.alloc(8);
         let elem = self.alloc_zeroed(8);
+        let record = self.alloc_scratch(JOIN_RECORD_SIZE);
         let done = self.label();
-        let skip = self.label();
-        self.load_map(Reg::R1, SCRATCH_MAP);
-        self.stack_addr(Reg::R2, key);
-        self.call(Helper::MapLookupElem);
-        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), skip);
-        self.insn(Insn::stx(Size::DW, Reg::FP, ptr, Reg::R0));
         self.mov_imm(Reg::R1, event::JOIN as i64);
-        self.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
-        self.insn(Insn::st(Size::DW, Reg::R0, 8, slot as i32));
-        self.insn(Insn::st(Size::DW, Reg::R0, 16, 0));
+        self.stx(Size::DW, record, Reg::R1);
+        self.st(Size::DW, record + 8, slot as i32);
+        self.st(Size::DW, record + 16, 0);
         let (read, read_str) = if self.spec.user_pointers() {
             (Helper::ProbeReadUser, Helper::ProbeReadUserStr)
         } else {
             (Helper::ProbeReadKernel, Helper::ProbeReadKernelStr)
         };
-        for i in 0..JOIN_MAX_ARGS as i32 {
+        for i in 0..JOIN_MAX_ARGS as i16 {
             // elem = array[i]; stop at a NULL pointer or an unreadable one.
             self.stack_addr(Reg::R1, elem);
             self.insn(Insn::mov64_imm(Reg::R2, 8));
             self.load_reg(&base, Reg::R3);
-            self.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, i * 8));
+            self.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, i as i32 * 8));
             self.call(read);
             self.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R0, 0, 0), done);
-            self.insn(Insn::ldx(Size::DW, Reg::R3, Reg::FP, elem));
+            self.ldx(Size::DW, Reg::R3, elem);
             self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R3, 0, 0), done);
-            self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::FP, ptr));
-            self.insn(Insn::alu64_imm(AluOp::Add, Reg::R1, 24 + i * JOIN_ARG_SIZE as i32));
+            self.stack_addr(Reg::R1, record + (24 + i * JOIN_ARG_SIZE as i16));
             self.insn(Insn::mov64_imm(Reg::R2, JOIN_ARG_SIZE as i32));
             self.call(read_str);
-            self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::FP, ptr));
-            self.insn(Insn::st(Size::DW, Reg::R1, 16, i + 1));
+            self.st(Size::DW, record + 16, i as i32 + 1);
         }
         self.place(done);
-        self.insn(Insn::ldx(Size::DW, Reg::R2, Reg::FP, ptr));
+        self.stack_addr(Reg::R2, record);
         self.ringbuf_output(JOIN_RECORD_SIZE);
-        self.place(skip);
     }
 
     /// Sends an event made of an id and integer fields.
     fn send_fixed(&mut self, id: u64, fields: &[Val]) {
         let size = 8 + 8 * fields.len() as u32;
-        let buf = self.alloc_zeroed(size);
+        let buf = self.alloc_buffer(size);
         self.mov_imm(Reg::R1, id as i64);
-        self.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
+        self.stx(Size::DW, buf, Reg::R1);
         for (i, f) in fields.iter().enumerate() {
             self.load_reg(f, Reg::R1);
-            self.insn(Insn::stx(Size::DW, Reg::FP, buf + 8 + 8 * i as i16, Reg::R1));
+            self.stx(Size::DW, buf + 8 + 8 * i as i16, Reg::R1);
         }
         self.output(buf, size);
     }
@@ -181,19 +171,19 @@ impl Lower<'_> {
     fn send_event(&mut self, id: u64, args: &[Expr], tys: &[Ty]) {
         let size = 8 + tys.iter().map(Ty::size).sum::<u32>();
         let vals: Vec<Val> = args.iter().map(|a| self.expr(a)).collect();
-        let buf = self.alloc_zeroed(size);
+        let buf = self.alloc_buffer(size);
         self.mov_imm(Reg::R1, id as i64);
-        self.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
+        self.stx(Size::DW, buf, Reg::R1);
         let mut off = 8;
         for (v, ty) in vals.iter().zip(tys) {
-            self.write_value(v, ty, buf + off as i16, ty);
+            self.write_event_value(v, ty, buf + off as i16);
             off += ty.size();
         }
         self.output(buf, size);
     }
 
     /// `bpf_ringbuf_output(ringbuf, fp + buf, size, 0)`; counts a failure as a lost event.
-    fn output(&mut self, buf: i16, size: u32) {
+    fn output(&mut self, buf: Loc, size: u32) {
         self.stack_addr(Reg::R2, buf);
         self.ringbuf_output(size);
     }

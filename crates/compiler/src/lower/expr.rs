@@ -21,7 +21,7 @@ impl Lower<'_> {
             ExprKind::Int(n) => Val::Imm(*n as i64),
             ExprKind::Bool(b) => Val::Imm(i64::from(*b)),
             ExprKind::Str(s) => self.string_literal(s),
-            ExprKind::Var(name) => Val::Stack(self.vars[name].0),
+            ExprKind::Var(name) => Val::Mem(self.vars[name].0),
             ExprKind::Positional(n) => {
                 match self.options.positional.get((*n as usize).wrapping_sub(1)) {
                     Some(p) => match p.parse::<i64>() {
@@ -75,16 +75,16 @@ impl Lower<'_> {
                 let end = self.label();
                 let l = self.expr(lhs);
                 self.load_reg(&l, Reg::R1);
-                self.insn(Insn::st(Size::DW, Reg::FP, result, if is_and { 0 } else { 1 }));
+                self.st(Size::DW, result, if is_and { 0 } else { 1 });
                 let short = if is_and { JmpOp::Jeq } else { JmpOp::Jne };
                 self.jump(Insn::jmp_imm(short, Reg::R1, 0, 0), end);
                 let r = self.expr(rhs);
                 self.load_reg(&r, Reg::R1);
-                self.insn(Insn::st(Size::DW, Reg::FP, result, 0));
+                self.st(Size::DW, result, 0);
                 self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), end);
-                self.insn(Insn::st(Size::DW, Reg::FP, result, 1));
+                self.st(Size::DW, result, 1);
                 self.place(end);
-                Val::Stack(result)
+                Val::Mem(result)
             }
             ExprKind::Binary { op, lhs, rhs } => {
                 let lt = self.ty(lhs);
@@ -98,7 +98,7 @@ impl Lower<'_> {
             }
             ExprKind::Ternary { cond, then, els } => {
                 let ty = self.ty(e);
-                let result = self.alloc_zeroed(ty.size().max(8));
+                let result = self.alloc_buffer(ty.size().max(8));
                 let c = self.expr(cond);
                 self.load_reg(&c, Reg::R1);
                 let else_label = self.label();
@@ -113,7 +113,7 @@ impl Lower<'_> {
                 let bt = self.ty(els);
                 self.write_value(&b, &bt, result, &ty);
                 self.place(end);
-                Val::Stack(result)
+                Val::Mem(result)
             }
             ExprKind::Cast { expr, .. } => {
                 let v = self.expr(expr);
@@ -125,25 +125,25 @@ impl Lower<'_> {
             ExprKind::Tuple(items) => {
                 let ty = self.ty(e);
                 let Ty::Tuple(tys) = &ty else { return Val::None };
-                let buf = self.alloc_zeroed(ty.size().max(8));
+                let buf = self.alloc_buffer(ty.size().max(8));
                 let offsets = Ty::tuple_offsets(tys);
                 for ((item, item_ty), off) in items.iter().zip(tys).zip(offsets) {
                     let v = self.expr(item);
                     self.write_value(&v, item_ty, buf + off as i16, item_ty);
                 }
-                Val::Stack(buf)
+                Val::Mem(buf)
             }
             ExprKind::IncDec { target, increment, prefix } => {
                 let delta = if *increment { 1 } else { -1 };
                 match &target.kind {
                     ExprKind::Var(name) => {
                         let off = self.vars[name].0;
-                        self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::FP, off));
+                        self.ldx(Size::DW, Reg::R1, off);
                         let old = self.spill(Reg::R1);
                         self.insn(Insn::alu64_imm(AluOp::Add, Reg::R1, delta));
-                        self.insn(Insn::stx(Size::DW, Reg::FP, off, Reg::R1));
+                        self.stx(Size::DW, off, Reg::R1);
                         if *prefix {
-                            Val::Stack(off)
+                            Val::Mem(off)
                         } else {
                             old
                         }
@@ -188,9 +188,9 @@ impl Lower<'_> {
     }
 
     fn tuple_element(&mut self, base: &Val, base_ty: &Ty, index: usize) -> Val {
-        let (Val::Stack(off), Ty::Tuple(items)) = (base, base_ty) else { return Val::Imm(0) };
+        let (Val::Mem(off), Ty::Tuple(items)) = (base, base_ty) else { return Val::Imm(0) };
         let offsets = Ty::tuple_offsets(items);
-        Val::Stack(off + offsets.get(index).copied().unwrap_or(0) as i16)
+        Val::Mem(*off + offsets.get(index).copied().unwrap_or(0) as i16)
     }
 
     /// Materialises a string literal in a zeroed stack buffer.
@@ -200,9 +200,9 @@ impl Lower<'_> {
         for (i, chunk) in bytes.chunks(4).enumerate() {
             let mut word = [0u8; 4];
             word[..chunk.len()].copy_from_slice(chunk);
-            self.insn(Insn::st(Size::W, Reg::FP, buf + (i * 4) as i16, i32::from_le_bytes(word)));
+            self.st(Size::W, buf + (i * 4) as i16, i32::from_le_bytes(word));
         }
-        Val::Stack(buf)
+        Val::Mem(buf)
     }
 
     /// `lhs op rhs` on integers.
@@ -302,14 +302,14 @@ impl Lower<'_> {
         if let Some(lit) = literal {
             let Ty::Str(cap) = self.ty(runtime) else { return Val::Imm(0) };
             let v = self.expr(runtime);
-            let Val::Stack(buf) = v else { return Val::Imm(0) };
+            let Val::Mem(buf) = v else { return Val::Imm(0) };
             let bytes = lit.as_bytes();
             if bytes.len() as u32 >= cap {
                 // Cannot fit with its NUL: never equal.
                 self.goto(not_equal);
             } else {
                 for (i, b) in bytes.iter().chain(std::iter::once(&0u8)).enumerate() {
-                    self.insn(Insn::ldx(Size::B, Reg::R1, Reg::FP, buf + i as i16));
+                    self.ldx(Size::B, Reg::R1, buf + i as i16);
                     self.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R1, *b as i32, 0), not_equal);
                 }
                 self.goto(equal);
@@ -318,23 +318,23 @@ impl Lower<'_> {
             let (Ty::Str(a_cap), Ty::Str(b_cap)) = (self.ty(lhs), self.ty(rhs)) else {
                 return Val::Imm(0);
             };
-            let (Val::Stack(a), Val::Stack(b)) = (self.expr(lhs), self.expr(rhs)) else {
+            let (Val::Mem(a), Val::Mem(b)) = (self.expr(lhs), self.expr(rhs)) else {
                 return Val::Imm(0);
             };
             for i in 0..a_cap.min(b_cap) as i16 {
-                self.insn(Insn::ldx(Size::B, Reg::R1, Reg::FP, a + i));
-                self.insn(Insn::ldx(Size::B, Reg::R2, Reg::FP, b + i));
+                self.ldx(Size::B, Reg::R1, a + i);
+                self.ldx(Size::B, Reg::R2, b + i);
                 self.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), not_equal);
                 self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), equal);
             }
             self.goto(equal);
         }
         self.place(equal);
-        self.insn(Insn::st(Size::DW, Reg::FP, result, i32::from(!negate)));
+        self.st(Size::DW, result, i32::from(!negate));
         self.goto(end);
         self.place(not_equal);
-        self.insn(Insn::st(Size::DW, Reg::FP, result, i32::from(negate)));
+        self.st(Size::DW, result, i32::from(negate));
         self.place(end);
-        Val::Stack(result)
+        Val::Mem(result)
     }
 }

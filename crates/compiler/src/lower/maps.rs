@@ -5,7 +5,7 @@
 use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
 use bpfscope_syntax::ast::{BinOp, Expr, ExprKind};
 
-use super::{Lower, Val};
+use super::{Loc, Lower, Val};
 use crate::{manifest::MapDesc, types::MapValue, Ty};
 
 /// `BPF_ANY` for `bpf_map_update_elem`.
@@ -18,8 +18,8 @@ impl Lower<'_> {
     }
 
     /// Builds a zeroed key buffer holding the user key (and room for a bucket index).
-    pub(crate) fn build_key(&mut self, desc: &MapDesc, keys: &[Expr]) -> i16 {
-        let key = self.alloc_zeroed(desc.key_size());
+    pub(crate) fn build_key(&mut self, desc: &MapDesc, keys: &[Expr]) -> Loc {
+        let key = self.alloc_buffer(desc.key_size());
         let Some(key_ty) = &desc.key else { return key };
         if keys.len() == 1 {
             let v = self.expr(&keys[0]);
@@ -37,14 +37,14 @@ impl Lower<'_> {
     }
 
     /// `r0 = lookup(map, fp + key)`.
-    fn lookup(&mut self, desc: &MapDesc, key: i16) {
+    fn lookup(&mut self, desc: &MapDesc, key: Loc) {
         self.load_map(Reg::R1, &desc.bpf_name);
         self.stack_addr(Reg::R2, key);
         self.call(Helper::MapLookupElem);
     }
 
     /// `update(map, fp + key, fp + value)`, counting failures (a full map) for the report.
-    fn update(&mut self, id: usize, desc: &MapDesc, key: i16, value: i16) {
+    fn update(&mut self, id: usize, desc: &MapDesc, key: Loc, value: Loc) {
         self.load_map(Reg::R1, &desc.bpf_name);
         self.stack_addr(Reg::R2, key);
         self.stack_addr(Reg::R3, value);
@@ -76,7 +76,7 @@ impl Lower<'_> {
                     None => self.expr(value),
                 };
                 let src_ty = if op.is_some() { Ty::I64 } else { self.ty(value) };
-                let buf = self.alloc_zeroed(desc.value.value_size());
+                let buf = self.alloc_buffer(desc.value.value_size());
                 self.write_value(&val, &src_ty, buf, &ty);
                 self.update(id, &desc, key, buf);
             }
@@ -103,14 +103,14 @@ impl Lower<'_> {
                         self.load_reg(&arg, Reg::R1);
                         self.log2_bucket(k, signed);
                         let slot = key + desc.user_key_size() as i16;
-                        self.insn(Insn::stx(Size::DW, Reg::FP, slot, Reg::R0));
+                        self.stx(Size::DW, slot, Reg::R0);
                         self.aggregate_add(id, &desc, key, &Val::Imm(1));
                     }
                     MapValue::Lhist { min, max, step } => {
                         self.load_reg(&arg, Reg::R1);
                         self.linear_bucket(min, max, step);
                         let slot = key + desc.user_key_size() as i16;
-                        self.insn(Insn::stx(Size::DW, Reg::FP, slot, Reg::R0));
+                        self.stx(Size::DW, slot, Reg::R0);
                         self.aggregate_add(id, &desc, key, &Val::Imm(1));
                     }
                     MapValue::Plain(_) => {}
@@ -120,17 +120,17 @@ impl Lower<'_> {
     }
 
     /// Reads a plain map value at a built key (zero or empty if absent).
-    fn map_read_key(&mut self, desc: &MapDesc, key: i16, ty: &Ty) -> Val {
+    fn map_read_key(&mut self, desc: &MapDesc, key: Loc, ty: &Ty) -> Val {
         let out = self.alloc_zeroed(ty.size().max(8));
         self.lookup(desc, key);
         let missing = self.label();
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), missing);
         for i in (0..ty.size().max(8)).step_by(8) {
             self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, i as i16));
-            self.insn(Insn::stx(Size::DW, Reg::FP, out + i as i16, Reg::R1));
+            self.stx(Size::DW, out + i as i16, Reg::R1);
         }
         self.place(missing);
-        Val::Stack(out)
+        Val::Mem(out)
     }
 
     /// `@m[k]` in an expression. A count or sum is the total over every CPU's copy, read
@@ -150,12 +150,12 @@ impl Lower<'_> {
                     self.call(Helper::MapLookupPercpuElem);
                     self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), skip);
                     self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-                    self.insn(Insn::ldx(Size::DW, Reg::R2, Reg::FP, total));
+                    self.ldx(Size::DW, Reg::R2, total);
                     self.insn(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R1));
-                    self.insn(Insn::stx(Size::DW, Reg::FP, total, Reg::R2));
+                    self.stx(Size::DW, total, Reg::R2);
                     self.place(skip);
                 }
-                Val::Stack(total)
+                Val::Mem(total)
             }
             _ => Val::Imm(0),
         }
@@ -173,16 +173,16 @@ impl Lower<'_> {
         self.load_reg(delta, Reg::R1);
         self.insn(Insn::atomic_add64(Reg::R0, 0, Reg::R1));
         self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-        self.insn(Insn::stx(Size::DW, Reg::FP, result, Reg::R1));
+        self.stx(Size::DW, result, Reg::R1);
         self.goto(end);
         self.place(missing);
         let buf = self.alloc_zeroed(desc.value.value_size());
         self.load_reg(delta, Reg::R1);
-        self.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
-        self.insn(Insn::stx(Size::DW, Reg::FP, result, Reg::R1));
+        self.stx(Size::DW, buf, Reg::R1);
+        self.stx(Size::DW, result, Reg::R1);
         self.update(id, &desc, key, buf);
         self.place(end);
-        Val::Stack(result)
+        Val::Mem(result)
     }
 
     /// The shape of every aggregation: look the key up; if present, `update` the value `r0`
@@ -191,9 +191,9 @@ impl Lower<'_> {
         &mut self,
         id: usize,
         desc: &MapDesc,
-        key: i16,
+        key: Loc,
         update: impl FnOnce(&mut Self, crate::ir::Label),
-        init: impl FnOnce(&mut Self, i16),
+        init: impl FnOnce(&mut Self, Loc),
     ) {
         self.lookup(desc, key);
         let missing = self.label();
@@ -209,7 +209,7 @@ impl Lower<'_> {
     }
 
     /// count / sum / bucket counts: `*v += arg`, or insert `arg`.
-    fn aggregate_add(&mut self, id: usize, desc: &MapDesc, key: i16, arg: &Val) {
+    fn aggregate_add(&mut self, id: usize, desc: &MapDesc, key: Loc, arg: &Val) {
         self.upsert(
             id,
             desc,
@@ -222,7 +222,7 @@ impl Lower<'_> {
             },
             |cx, buf| {
                 cx.load_reg(arg, Reg::R1);
-                cx.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
+                cx.stx(Size::DW, buf, Reg::R1);
             },
         );
     }
@@ -232,7 +232,7 @@ impl Lower<'_> {
         &mut self,
         id: usize,
         desc: &MapDesc,
-        key: i16,
+        key: Loc,
         arg: &Val,
         is_min: bool,
         signed: bool,
@@ -255,14 +255,14 @@ impl Lower<'_> {
             },
             |cx, buf| {
                 cx.load_reg(arg, Reg::R1);
-                cx.insn(Insn::stx(Size::DW, Reg::FP, buf, Reg::R1));
-                cx.insn(Insn::st(Size::DW, Reg::FP, buf + 8, 1));
+                cx.stx(Size::DW, buf, Reg::R1);
+                cx.st(Size::DW, buf + 8, 1);
             },
         );
     }
 
     /// avg / stats: value is (count, total).
-    fn aggregate_avg(&mut self, id: usize, desc: &MapDesc, key: i16, arg: &Val) {
+    fn aggregate_avg(&mut self, id: usize, desc: &MapDesc, key: Loc, arg: &Val) {
         self.upsert(
             id,
             desc,
@@ -277,9 +277,9 @@ impl Lower<'_> {
                 cx.insn(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
             },
             |cx, buf| {
-                cx.insn(Insn::st(Size::DW, Reg::FP, buf, 1));
+                cx.st(Size::DW, buf, 1);
                 cx.load_reg(arg, Reg::R1);
-                cx.insn(Insn::stx(Size::DW, Reg::FP, buf + 8, Reg::R1));
+                cx.stx(Size::DW, buf + 8, Reg::R1);
             },
         );
     }
@@ -356,7 +356,7 @@ impl Lower<'_> {
         self.stack_addr(Reg::R3, counter);
         self.insn(Insn::mov64_imm(Reg::R4, 0));
         self.call(Helper::ForEachMapElem);
-        Val::Stack(counter)
+        Val::Mem(counter)
     }
 
     /// `has_key(@m, k)` → 0/1; `delete(@m, k)`.
@@ -365,7 +365,7 @@ impl Lower<'_> {
         let (_, desc) = self.map_desc(name);
         let key_buf = match key {
             Some(k) => {
-                let buf = self.alloc_zeroed(desc.key_size());
+                let buf = self.alloc_buffer(desc.key_size());
                 let v = self.expr(k);
                 let src_ty = self.ty(k);
                 if let Some(kt) = &desc.key {

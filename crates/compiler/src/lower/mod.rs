@@ -23,7 +23,7 @@ use bpfscope_syntax::{
 use crate::{
     check::Checked,
     ir::{IrProgram, Label, Op},
-    manifest::COUNTERS_MAP,
+    manifest::{COUNTERS_MAP, SCRATCH_MAP},
     providers::ProbeSpec,
     target::Target,
     Options, Ty,
@@ -32,13 +32,46 @@ use crate::{
 /// The BPF stack limit.
 pub const STACK_LIMIT: u32 = 512;
 
+/// Stack bytes kept on the BPF stack per buffer; larger buffers go to the scratch area.
+const STACK_BUFFER_LIMIT: u32 = 64;
+/// The largest per-CPU scratch area (the kernel's per-CPU allocation unit is 32 KiB).
+pub const SCRATCH_LIMIT: u32 = 32 * 1024;
+/// The stack slot that holds the scratch lookup key. The lookup runs first, before any other
+/// code uses the stack, so the slot needs no reservation.
+const SCRATCH_KEY: Loc = Loc { base: Reg::FP, off: -8 };
+/// The register that holds the scratch area's address for the whole program.
+const SCRATCH_REG: Reg = Reg::R7;
+
+/// A place in memory: the BPF stack (`r10 + off`, `off < 0`) or the per-CPU scratch area
+/// (`r7 + off`), a map value that extends the 512-byte stack for large strings and records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Loc {
+    pub(crate) base: Reg,
+    pub(crate) off: i16,
+}
+
+impl std::ops::Add<i16> for Loc {
+    type Output = Loc;
+    fn add(self, delta: i16) -> Loc {
+        // Wrapping: an oversized scratch area is reported after lowering, not a panic here.
+        Loc { base: self.base, off: self.off.wrapping_add(delta) }
+    }
+}
+
+impl std::ops::Add<i16> for &Loc {
+    type Output = Loc;
+    fn add(self, delta: i16) -> Loc {
+        *self + delta
+    }
+}
+
 /// A value produced by an expression.
 #[derive(Debug, Clone)]
 pub(crate) enum Val {
     /// A constant integer.
     Imm(i64),
-    /// An integer in an 8-byte stack slot, or a string/tuple buffer, at `fp + off`.
-    Stack(i16),
+    /// An integer in an 8-byte slot, or a string/tuple buffer.
+    Mem(Loc),
     /// Nothing (statements).
     None,
 }
@@ -63,6 +96,8 @@ pub fn lower_probe(
         next_label: 0,
         stack_top: 0,
         stack_max: 0,
+        scratch_top: 0,
+        scratch_max: 0,
         vars: HashMap::new(),
         exit_label: Label(0),
         loops: Vec::new(),
@@ -70,12 +105,12 @@ pub fn lower_probe(
     cx.exit_label = cx.label();
     cx.insn(Insn::mov64_reg(Reg::R6, Reg::R1));
     for (name, ty) in &checked.probes[probe_index].vars {
-        let off = cx.alloc_zeroed(ty.size().max(8));
+        let off = cx.alloc_buffer(ty.size().max(8));
         cx.vars.insert(name.clone(), (off, ty.clone()));
     }
-    if let (Some(pid), false) =
-        (options.pid_filter, matches!(spec, ProbeSpec::Begin | ProbeSpec::End))
-    {
+    // Timer probes (interval) fire in whatever task is on the CPU: `-p` does not filter them.
+    let filtered = !matches!(spec, ProbeSpec::Begin | ProbeSpec::End | ProbeSpec::Interval { .. });
+    if let (Some(pid), true) = (options.pid_filter, filtered) {
         cx.call(bpfscope_bpf::Helper::GetCurrentPidTgid);
         cx.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
         let exit = cx.exit_label;
@@ -93,6 +128,17 @@ pub fn lower_probe(
     cx.place(exit);
     cx.insn(Insn::mov64_imm(Reg::R0, 0));
     cx.insn(Insn::exit());
+    if cx.scratch_max > 0 {
+        cx.load_scratch_base();
+    }
+    if cx.scratch_max > SCRATCH_LIMIT {
+        return Err(Diagnostic::error(
+            format!("this probe needs {} bytes of scratch memory; bpfscope allows {SCRATCH_LIMIT}", cx.scratch_max),
+            probe.span,
+            "too much memory",
+        )
+        .with_help("use fewer or shorter strings at once, or lower `max_strlen` in a `config = { max_strlen = N }` block"));
+    }
     if cx.stack_max > STACK_LIMIT {
         return Err(Diagnostic::error(
             format!("this probe needs {} bytes of BPF stack; the kernel allows {STACK_LIMIT}", cx.stack_max),
@@ -101,7 +147,12 @@ pub fn lower_probe(
         )
         .with_help("use fewer or shorter strings at once, or lower `max_strlen` in a `config = { max_strlen = N }` block"));
     }
-    Ok(IrProgram { name: name.to_string(), ops: cx.ops, stack_size: cx.stack_max })
+    Ok(IrProgram {
+        name: name.to_string(),
+        ops: cx.ops,
+        stack_size: cx.stack_max,
+        scratch_size: cx.scratch_max,
+    })
 }
 
 pub(crate) struct Lower<'a> {
@@ -114,7 +165,9 @@ pub(crate) struct Lower<'a> {
     next_label: u32,
     stack_top: u32,
     stack_max: u32,
-    pub(crate) vars: HashMap<String, (i16, Ty)>,
+    scratch_top: u32,
+    scratch_max: u32,
+    pub(crate) vars: HashMap<String, (Loc, Ty)>,
     pub(crate) exit_label: Label,
     /// (continue target, break target) of the enclosing loops.
     loops: Vec<(Label, Label)>,
@@ -156,10 +209,27 @@ impl Lower<'_> {
         self.insn(Insn::call(helper));
     }
 
-    /// `dst = fp + off`.
-    pub(crate) fn stack_addr(&mut self, dst: Reg, off: i16) {
-        self.insn(Insn::mov64_reg(dst, Reg::FP));
-        self.insn(Insn::alu64_imm(AluOp::Add, dst, off as i32));
+    /// `*(size *)loc = imm`.
+    pub(crate) fn st(&mut self, size: Size, loc: Loc, imm: i32) {
+        self.insn(Insn::st(size, loc.base, loc.off, imm));
+    }
+
+    /// `*(size *)loc = src`.
+    pub(crate) fn stx(&mut self, size: Size, loc: Loc, src: Reg) {
+        self.insn(Insn::stx(size, loc.base, loc.off, src));
+    }
+
+    /// `dst = *(size *)loc`.
+    pub(crate) fn ldx(&mut self, size: Size, dst: Reg, loc: Loc) {
+        self.insn(Insn::ldx(size, dst, loc.base, loc.off));
+    }
+
+    /// `dst = &loc`.
+    pub(crate) fn stack_addr(&mut self, dst: Reg, loc: Loc) {
+        self.insn(Insn::mov64_reg(dst, loc.base));
+        if loc.off != 0 {
+            self.insn(Insn::alu64_imm(AluOp::Add, dst, loc.off as i32));
+        }
     }
 
     /// Loads a 64-bit constant.
@@ -171,98 +241,162 @@ impl Lower<'_> {
         }
     }
 
-    // ---- stack ----
+    // ---- stack and scratch ----
 
-    /// Allocates `size` bytes (rounded up to 8) of stack; returns the `fp` offset.
-    pub(crate) fn alloc(&mut self, size: u32) -> i16 {
-        self.stack_top += size.div_ceil(8).max(1) * 8;
-        self.stack_max = self.stack_max.max(self.stack_top);
-        -(self.stack_top.min(4096) as i16)
+    /// Puts the scratch area's address in `r7` at program entry (right after `r6 = r1`):
+    /// `r7 = lookup(scratch, 0)`, leaving the program if the lookup fails (it cannot for an
+    /// array).
+    fn load_scratch_base(&mut self) {
+        self.stack_max = self.stack_max.max(8);
+        let span = self.ops[0].1;
+        let exit = self.exit_label;
+        let prologue = vec![
+            Op::Insn(Insn::st(Size::W, SCRATCH_KEY.base, SCRATCH_KEY.off, 0)),
+            Op::LoadMap { dst: Reg::R1, map: SCRATCH_MAP.to_string() },
+            Op::Insn(Insn::mov64_reg(Reg::R2, SCRATCH_KEY.base)),
+            Op::Insn(Insn::alu64_imm(AluOp::Add, Reg::R2, SCRATCH_KEY.off as i32)),
+            Op::Insn(Insn::call(bpfscope_bpf::Helper::MapLookupElem)),
+            Op::Jump { insn: Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), target: exit },
+            Op::Insn(Insn::mov64_reg(SCRATCH_REG, Reg::R0)),
+        ];
+        self.ops.splice(1..1, prologue.into_iter().map(|op| (op, span)));
     }
 
-    /// Allocates and zeroes a buffer.
-    pub(crate) fn alloc_zeroed(&mut self, size: u32) -> i16 {
-        let off = self.alloc(size);
-        for i in 0..size.div_ceil(8).max(1) {
-            self.insn(Insn::st(Size::DW, Reg::FP, off + (i * 8) as i16, 0));
+    /// Allocates `size` bytes (rounded up to 8): on the stack when small, else in the
+    /// scratch area. Stack memory is zeroed (the verifier rejects helper reads of
+    /// uninitialised stack); scratch memory is not, and may hold an earlier event's bytes.
+    pub(crate) fn alloc(&mut self, size: u32) -> Loc {
+        let size = size.div_ceil(8).max(1) * 8;
+        if size > STACK_BUFFER_LIMIT {
+            return self.alloc_scratch(size);
         }
-        off
+        self.stack_top += size;
+        self.stack_max = self.stack_max.max(self.stack_top);
+        Loc { base: Reg::FP, off: -(self.stack_top.min(4096) as i16) }
+    }
+
+    /// Allocates in the scratch area.
+    pub(crate) fn alloc_scratch(&mut self, size: u32) -> Loc {
+        let size = size.div_ceil(8).max(1) * 8;
+        // Past the limit, keep counting (the probe is rejected after lowering) but hand out
+        // offset 0 so that instruction offsets stay representable.
+        let off = if self.scratch_top + size > SCRATCH_LIMIT { 0 } else { self.scratch_top };
+        self.scratch_top += size;
+        self.scratch_max = self.scratch_max.max(self.scratch_top);
+        Loc { base: SCRATCH_REG, off: off as i16 }
+    }
+
+    /// Allocates a buffer that will be written before it is read: zeroed on the stack (the
+    /// verifier insists), left as is in the scratch area (saving an instruction per 8 bytes).
+    pub(crate) fn alloc_buffer(&mut self, size: u32) -> Loc {
+        let loc = self.alloc(size);
+        if loc.base == Reg::FP {
+            self.zero(loc, size);
+        }
+        loc
+    }
+
+    /// Allocates a buffer whose every byte is zero.
+    pub(crate) fn alloc_zeroed(&mut self, size: u32) -> Loc {
+        let loc = self.alloc(size);
+        self.zero(loc, size);
+        loc
+    }
+
+    /// Zeroes `size` bytes (rounded up to 8).
+    pub(crate) fn zero(&mut self, loc: Loc, size: u32) {
+        for i in 0..size.div_ceil(8).max(1) {
+            self.insn(Insn::st(Size::DW, loc.base, loc.off + (i * 8) as i16, 0));
+        }
     }
 
     /// A fresh 8-byte slot holding `reg`.
     pub(crate) fn spill(&mut self, reg: Reg) -> Val {
         let off = self.alloc(8);
-        self.insn(Insn::stx(Size::DW, Reg::FP, off, reg));
-        Val::Stack(off)
+        self.stx(Size::DW, off, reg);
+        Val::Mem(off)
     }
 
     /// Puts an integer value in a register.
     pub(crate) fn load_reg(&mut self, val: &Val, reg: Reg) {
         match val {
             Val::Imm(n) => self.mov_imm(reg, *n),
-            Val::Stack(off) => self.insn(Insn::ldx(Size::DW, reg, Reg::FP, *off)),
+            Val::Mem(off) => self.ldx(Size::DW, reg, *off),
             Val::None => self.insn(Insn::mov64_imm(reg, 0)),
         }
     }
 
-    /// Copies `size` bytes (a multiple of 8) between stack buffers.
-    pub(crate) fn copy(&mut self, dst: i16, src: i16, size: u32) {
+    /// Copies `size` bytes (a multiple of 8): by loads and stores when short, else with
+    /// `bpf_probe_read_kernel` (one helper call instead of 2 instructions per 8 bytes).
+    pub(crate) fn copy(&mut self, dst: Loc, src: Loc, size: u32) {
+        if size > STACK_BUFFER_LIMIT {
+            self.stack_addr(Reg::R1, dst);
+            self.insn(Insn::mov64_imm(Reg::R2, size as i32));
+            self.stack_addr(Reg::R3, src);
+            self.call(bpfscope_bpf::Helper::ProbeReadKernel);
+            return;
+        }
         for i in (0..size).step_by(8) {
-            self.insn(Insn::ldx(Size::DW, Reg::R0, Reg::FP, src + i as i16));
-            self.insn(Insn::stx(Size::DW, Reg::FP, dst + i as i16, Reg::R0));
+            self.ldx(Size::DW, Reg::R0, src + i as i16);
+            self.stx(Size::DW, dst + i as i16, Reg::R0);
         }
     }
 
-    /// Writes a value of type `src_ty` into a buffer slot of type `dst_ty` at `fp + dst`.
-    pub(crate) fn write_value(&mut self, val: &Val, src_ty: &Ty, dst: i16, dst_ty: &Ty) {
-        match (src_ty, dst_ty) {
-            (Ty::Str(_), Ty::Str(_)) | (Ty::Tuple(_), Ty::Tuple(_))
-                if matches!(val, Val::Imm(_)) => {}
-            (Ty::Str(s), Ty::Str(d)) => {
-                if let Val::Stack(src) = val {
-                    let n = Ty::Str(*s).size().min(Ty::Str(*d).size());
-                    self.copy(dst, *src, n);
-                    // A string cut short must still end in NUL.
-                    if s > d {
-                        self.insn(Insn::st(Size::B, Reg::FP, dst + *d as i16 - 1, 0));
-                    }
+    /// Writes a value of type `src_ty` into a place of type `dst_ty`, exactly: a string
+    /// leaves only zeros after its NUL, so equal strings make equal map keys and variables
+    /// do not keep the tail of a longer earlier value.
+    pub(crate) fn write_value(&mut self, val: &Val, src_ty: &Ty, dst: Loc, dst_ty: &Ty) {
+        self.write_value_with(val, src_ty, dst, dst_ty, true);
+    }
+
+    /// Writes a value into an event record, where bytes after a string's NUL do not matter
+    /// (user space stops at the NUL), so large strings are copied without zeroing first.
+    pub(crate) fn write_event_value(&mut self, val: &Val, ty: &Ty, dst: Loc) {
+        self.write_value_with(val, ty, dst, ty, false);
+    }
+
+    fn write_value_with(&mut self, val: &Val, src_ty: &Ty, dst: Loc, dst_ty: &Ty, exact: bool) {
+        match (src_ty, dst_ty, val) {
+            (Ty::Str(_), Ty::Str(_), Val::Imm(_)) | (Ty::Tuple(_), Ty::Tuple(_), Val::Imm(_)) => {}
+            (Ty::Str(s), Ty::Str(d), Val::Mem(src)) => {
+                let (s_size, d_size) = (Ty::Str(*s).size(), Ty::Str(*d).size());
+                let n = s_size.min(d_size);
+                if exact && src.base != Reg::FP {
+                    // Scratch strings may carry an earlier event's bytes after the NUL:
+                    // copy up to the NUL into a zeroed place.
+                    self.zero(dst, d_size);
+                    self.stack_addr(Reg::R1, dst);
+                    self.insn(Insn::mov64_imm(Reg::R2, (*s).min(*d) as i32));
+                    self.stack_addr(Reg::R3, *src);
+                    self.call(bpfscope_bpf::Helper::ProbeReadKernelStr);
+                    return;
+                }
+                self.copy(dst, *src, n);
+                if exact && d_size > n {
+                    self.zero(dst + n as i16, d_size - n);
+                }
+                // A string cut short must still end in NUL.
+                if s > d {
+                    self.insn(Insn::st(Size::B, dst.base, dst.off + *d as i16 - 1, 0));
                 }
             }
-            (Ty::Tuple(src_items), Ty::Tuple(dst_items)) => {
-                if let Val::Stack(src) = val {
-                    let src_offs = Ty::tuple_offsets(src_items);
-                    let dst_offs = Ty::tuple_offsets(dst_items);
-                    for i in 0..src_items.len().min(dst_items.len()) {
-                        let elem = Val::Stack(src + src_offs[i] as i16);
-                        let elem = if src_items[i].is_integer() {
-                            self.insn(Insn::ldx(
-                                Size::DW,
-                                Reg::R0,
-                                Reg::FP,
-                                src + src_offs[i] as i16,
-                            ));
-                            self.insn(Insn::stx(
-                                Size::DW,
-                                Reg::FP,
-                                dst + dst_offs[i] as i16,
-                                Reg::R0,
-                            ));
-                            continue;
-                        } else {
-                            elem
-                        };
-                        self.write_value(
-                            &elem,
-                            &src_items[i],
-                            dst + dst_offs[i] as i16,
-                            &dst_items[i],
-                        );
-                    }
+            (Ty::Tuple(src_items), Ty::Tuple(dst_items), Val::Mem(src)) => {
+                let src_offs = Ty::tuple_offsets(src_items);
+                let dst_offs = Ty::tuple_offsets(dst_items);
+                for i in 0..src_items.len().min(dst_items.len()) {
+                    let elem = Val::Mem(src + src_offs[i] as i16);
+                    self.write_value_with(
+                        &elem,
+                        &src_items[i],
+                        dst + dst_offs[i] as i16,
+                        &dst_items[i],
+                        exact,
+                    );
                 }
             }
             _ => {
                 self.load_reg(val, Reg::R0);
-                self.insn(Insn::stx(Size::DW, Reg::FP, dst, Reg::R0));
+                self.stx(Size::DW, dst, Reg::R0);
             }
         }
     }
@@ -270,7 +404,7 @@ impl Lower<'_> {
     /// Adds one to an internal counter (slot 0: lost events; `1 + map id`: failed updates).
     pub(crate) fn bump_counter(&mut self, index: u32) {
         let key = self.alloc(8);
-        self.insn(Insn::st(Size::W, Reg::FP, key, index as i32));
+        self.st(Size::W, key, index as i32);
         self.load_map(Reg::R1, COUNTERS_MAP);
         self.stack_addr(Reg::R2, key);
         self.call(bpfscope_bpf::Helper::MapLookupElem);
@@ -290,7 +424,7 @@ impl Lower<'_> {
     }
 
     fn stmt(&mut self, stmt: &Stmt) {
-        let saved_top = self.stack_top;
+        let (saved_top, saved_scratch) = (self.stack_top, self.scratch_top);
         self.span = stmt.span;
         match &stmt.kind {
             StmtKind::Expr(e) => {
@@ -301,7 +435,7 @@ impl Lower<'_> {
                 ExprKind::Var(name) => {
                     let (off, var_ty) = self.vars[name].clone();
                     let val = match op {
-                        Some(op) => self.binary_values(*op, &Val::Stack(off), &var_ty, value),
+                        Some(op) => self.binary_values(*op, &Val::Mem(off), &var_ty, value),
                         None => self.expr(value),
                     };
                     let src_ty = self.ty(value);
@@ -319,7 +453,7 @@ impl Lower<'_> {
                     }
                     None => {
                         for i in 0..var_ty.size().max(8).div_ceil(8) {
-                            self.insn(Insn::st(Size::DW, Reg::FP, off + (i * 8) as i16, 0));
+                            self.st(Size::DW, off + (i * 8) as i16, 0);
                         }
                     }
                 }
@@ -366,25 +500,25 @@ impl Lower<'_> {
                 let (var_off, _) = self.vars[var].clone();
                 let start_val = self.expr(start);
                 self.load_reg(&start_val, Reg::R0);
-                self.insn(Insn::stx(Size::DW, Reg::FP, var_off, Reg::R0));
+                self.stx(Size::DW, var_off, Reg::R0);
                 let end_val = self.expr(end_expr);
                 let end_slot = self.alloc(8);
                 self.load_reg(&end_val, Reg::R0);
-                self.insn(Insn::stx(Size::DW, Reg::FP, end_slot, Reg::R0));
+                self.stx(Size::DW, end_slot, Reg::R0);
                 let head = self.label();
                 let next = self.label();
                 let end = self.label();
                 self.place(head);
-                self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::FP, var_off));
-                self.insn(Insn::ldx(Size::DW, Reg::R2, Reg::FP, end_slot));
+                self.ldx(Size::DW, Reg::R1, var_off);
+                self.ldx(Size::DW, Reg::R2, end_slot);
                 self.jump(Insn::jmp_reg(JmpOp::Jsge, Reg::R1, Reg::R2, 0), end);
                 self.loops.push((next, end));
                 self.block(body);
                 self.loops.pop();
                 self.place(next);
-                self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::FP, var_off));
+                self.ldx(Size::DW, Reg::R1, var_off);
                 self.insn(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
-                self.insn(Insn::stx(Size::DW, Reg::FP, var_off, Reg::R1));
+                self.stx(Size::DW, var_off, Reg::R1);
                 self.goto(head);
                 self.place(end);
             }
@@ -402,6 +536,7 @@ impl Lower<'_> {
             StmtKind::Block(b) => self.block(b),
         }
         self.stack_top = saved_top;
+        self.scratch_top = saved_scratch;
     }
 
     /// The checked type of an expression.
