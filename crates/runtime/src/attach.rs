@@ -9,16 +9,12 @@ use aya::{
     },
     Btf, Ebpf,
 };
-use bpfscope_compiler::{manifest::ProgramDesc, providers::ProbeSpec, Compiled};
+use bpfscope_compiler::{manifest::ProgramDesc, providers::ProbeSpec};
 
 use crate::{errors::parse_verifier_log, AttachError, RunError};
 
 /// Loads one program so the verifier judges it.
-pub(crate) fn load(
-    ebpf: &mut Ebpf,
-    compiled: &Compiled,
-    desc: &ProgramDesc,
-) -> Result<(), RunError> {
+pub(crate) fn load(ebpf: &mut Ebpf, desc: &ProgramDesc) -> Result<(), RunError> {
     let program = ebpf
         .program_mut(&desc.name)
         .ok_or_else(|| RunError::Object(format!("program {} missing", desc.name)))?;
@@ -43,7 +39,7 @@ pub(crate) fn load(
             }
         }
     };
-    result.map_err(|e| load_error(compiled, desc, e))
+    result.map_err(|e| load_error(desc, e))
 }
 
 fn as_mut<'p, T>(program: &'p mut aya::programs::Program) -> Result<&'p mut T, RunError>
@@ -53,7 +49,7 @@ where
     program.try_into().map_err(|e: ProgramError| RunError::Object(e.to_string()))
 }
 
-fn load_error(compiled: &Compiled, desc: &ProgramDesc, error: ProgramError) -> RunError {
+fn load_error(desc: &ProgramDesc, error: ProgramError) -> RunError {
     match error {
         ProgramError::LoadError { io_error, verifier_log } => {
             let log = verifier_log.to_string();
@@ -73,7 +69,6 @@ fn load_error(compiled: &Compiled, desc: &ProgramDesc, error: ProgramError) -> R
             }
             let (insn, message) = parse_verifier_log(&log);
             let span = insn.and_then(|i| desc.insn_spans.get(i)).copied().unwrap_or(desc.span);
-            let _ = compiled;
             RunError::Verifier { probe: desc.display.clone(), span, message, log }
         }
         ProgramError::Btf(e) if matches!(desc.probe, ProbeSpec::Fentry { .. }) => RunError::Load {

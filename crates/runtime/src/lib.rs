@@ -97,7 +97,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         .load(&compiled.elf)
         .map_err(|e| RunError::Object(attach::error_chain(&e)))?;
     for desc in &compiled.manifest.programs {
-        attach::load(&mut ebpf, compiled, desc)?;
+        attach::load(&mut ebpf, desc)?;
     }
     if config.dry_run {
         return Ok(0);

@@ -221,7 +221,7 @@ impl Cx<'_> {
             StmtKind::Expr(e) => {
                 self.expr(e);
             }
-            StmtKind::Assign { target, op, value } => self.assign(target, *op, value, stmt.span),
+            StmtKind::Assign { target, op, value } => self.assign(target, *op, value),
             StmtKind::Let { name, name_span, ty, value } => {
                 if self.lookup_var(name).is_some() {
                     self.error(Diagnostic::error(
@@ -321,13 +321,7 @@ impl Cx<'_> {
         ty
     }
 
-    fn assign(
-        &mut self,
-        target: &Expr,
-        op: Option<bpfscope_syntax::ast::BinOp>,
-        value: &Expr,
-        span: Span,
-    ) {
+    fn assign(&mut self, target: &Expr, op: Option<bpfscope_syntax::ast::BinOp>, value: &Expr) {
         match &target.kind {
             ExprKind::Map { name, keys } => {
                 let map_value = match (op, calls::aggregate(self, value)) {
@@ -403,7 +397,6 @@ impl Cx<'_> {
                 ));
             }
         }
-        let _ = span;
     }
 
     /// Types the keys of a map access; `None` for a scalar map.
