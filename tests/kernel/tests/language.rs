@@ -472,3 +472,35 @@ fn long_strings_use_the_scratch_area() {
     // Equal strings make one key even though the scratch area held other bytes before.
     assert!(r.stdout.contains(&format!("@[{path_text}, wl-open]: 3\n")), "{}", r.stdout);
 }
+
+#[test]
+fn ctrl_c_after_a_separate_workload_prints_the_exact_count() {
+    use std::io::{BufRead, BufReader, Read};
+    let _guard = lock();
+    if skip_unless_root("ctrl_c_after_a_separate_workload_prints_the_exact_count") {
+        return;
+    }
+    // As a user would: start tracing, run the workload elsewhere, then Ctrl-C.
+    let mut tracer = std::process::Command::new(kernel_tests::bpfscope())
+        .args(["-e", r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[comm] = count(); }"#])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(tracer.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert_eq!(line, "Attached 1 probe\n");
+    let status = std::process::Command::new(kernel_tests::workload())
+        .args(["getppid", "1000000"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // SAFETY: signalling the child we started.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    let mut stdout = String::new();
+    tracer.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    assert_eq!(tracer.wait().unwrap().code(), Some(0));
+    assert_eq!(stdout, "\n\n@[wl-getppid]: 1000000\n");
+    kernel_tests::assert_nothing_loaded();
+}
