@@ -233,11 +233,7 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             }
             let ty = cx.expr(&args[0]);
             if ty == Ty::None {
-                cx.error(Diagnostic::error(
-                    "this expression has no value to print",
-                    args[0].span,
-                    "returns nothing",
-                ));
+                cx.error(diagnostics::no_value(args[0].span, "print"));
             }
             let slot = cx.out.prints.len();
             cx.out.prints.push(ty);

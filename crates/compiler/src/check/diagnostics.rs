@@ -42,3 +42,8 @@ pub(crate) fn wrong_arity(span: Span, name: &str, expected: &str, found: usize) 
         "wrong number of arguments",
     )
 }
+
+/// An expression that returns nothing (`printf(...)`) used where a value is needed.
+pub(crate) fn no_value(span: Span, purpose: &str) -> Diagnostic {
+    Diagnostic::error(format!("this expression has no value to {purpose}"), span, "returns nothing")
+}

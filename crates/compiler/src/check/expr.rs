@@ -147,11 +147,7 @@ impl Cx<'_> {
                 let tys: Vec<Ty> = items.iter().map(|i| self.expr(i)).collect();
                 for (item, ty) in items.iter().zip(&tys) {
                     if *ty == Ty::None {
-                        self.error(Diagnostic::error(
-                            "this expression has no value to put in a tuple",
-                            item.span,
-                            "returns nothing",
-                        ));
+                        self.error(diagnostics::no_value(item.span, "put in a tuple"));
                     }
                 }
                 Ty::Tuple(tys)

@@ -345,11 +345,7 @@ impl Cx<'_> {
                             ));
                         }
                         if ty == Ty::None {
-                            self.error(Diagnostic::error(
-                                "this expression has no value to assign",
-                                value.span,
-                                "returns nothing",
-                            ));
+                            self.error(diagnostics::no_value(value.span, "assign"));
                             return;
                         }
                         MapValue::Plain(ty)
@@ -362,11 +358,7 @@ impl Cx<'_> {
             ExprKind::Var(name) => {
                 let ty = self.expr(value);
                 if ty == Ty::None {
-                    self.error(Diagnostic::error(
-                        "this expression has no value to assign",
-                        value.span,
-                        "returns nothing",
-                    ));
+                    self.error(diagnostics::no_value(value.span, "assign"));
                     return;
                 }
                 if let Some(existing) = self.lookup_var(name).cloned() {
@@ -404,11 +396,7 @@ impl Cx<'_> {
         let tys: Vec<Ty> = keys.iter().map(|k| self.expr(k)).collect();
         for (k, ty) in keys.iter().zip(&tys) {
             if *ty == Ty::None {
-                self.error(Diagnostic::error(
-                    "this expression has no value to use as a key",
-                    k.span,
-                    "returns nothing",
-                ));
+                self.error(diagnostics::no_value(k.span, "use as a key"));
             }
         }
         match tys.len() {

@@ -208,6 +208,14 @@ impl Lower<'_> {
         self.place(end);
     }
 
+    /// `*(u64 *)(r0 + off) += arg` on the map value `r0` points at.
+    fn add_to_value(&mut self, off: i16, arg: &Val) {
+        self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, off));
+        self.load_reg(arg, Reg::R2);
+        self.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
+        self.insn(Insn::stx(Size::DW, Reg::R0, off, Reg::R1));
+    }
+
     /// count / sum / bucket counts: `*v += arg`, or insert `arg`.
     fn aggregate_add(&mut self, id: usize, desc: &MapDesc, key: Loc, arg: &Val) {
         self.upsert(
@@ -215,10 +223,7 @@ impl Lower<'_> {
             desc,
             key,
             |cx, _| {
-                cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-                cx.load_reg(arg, Reg::R2);
-                cx.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
-                cx.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+                cx.add_to_value(0, arg);
             },
             |cx, buf| {
                 cx.load_reg(arg, Reg::R1);
@@ -271,10 +276,7 @@ impl Lower<'_> {
                 cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
                 cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
                 cx.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
-                cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
-                cx.load_reg(arg, Reg::R2);
-                cx.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
-                cx.insn(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
+                cx.add_to_value(8, arg);
             },
             |cx, buf| {
                 cx.st(Size::DW, buf, 1);
