@@ -38,7 +38,12 @@ pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<()> {
             format!("*{p}*")
         }
     });
-    let matches = |name: &str| pattern.as_deref().is_none_or(|p| glob_match(p, name));
+    // `sched:*` (no provider) matches tracepoints by category and name, as `-l` users expect.
+    let matches = |name: &str| {
+        pattern.as_deref().is_none_or(|p| {
+            glob_match(p, name) || name.split_once(':').is_some_and(|(_, rest)| glob_match(p, rest))
+        })
+    };
     let mut out = String::new();
     for tp in target.tracepoints() {
         let full = format!("tracepoint:{tp}");
