@@ -23,11 +23,3 @@ pub fn body(name: &str) -> Option<Vec<Insn>> {
         _ => None,
     }
 }
-
-/// Number of arguments a callback takes (for its BTF prototype).
-pub fn arity(name: &str) -> usize {
-    match name {
-        COUNT_ELEMENTS => 4,
-        _ => 0,
-    }
-}

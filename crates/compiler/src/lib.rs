@@ -53,7 +53,11 @@ pub struct Compiled {
     pub ast: Program,
     pub checked: check::Checked,
     pub ir: Vec<ir::IrProgram>,
+    /// Subprograms (bodies of `for` loops over maps), before emission.
+    pub function_ir: Vec<ir::IrProgram>,
     pub programs: Vec<emit::Emitted>,
+    /// Subprograms, emitted, for the `.text` section.
+    pub functions: Vec<emit::Emitted>,
     pub elf: Vec<u8>,
     pub manifest: Manifest,
 }
@@ -87,6 +91,7 @@ pub fn compile(
     }
     let checked = check::check(&ast, target, options, diags)?;
     let mut ir = Vec::new();
+    let mut function_ir = Vec::new();
     let mut manifest = Manifest {
         maps: checked.maps.clone(),
         printfs: checked.printfs.clone(),
@@ -100,7 +105,10 @@ pub fn compile(
         for spec in &checked.probes[probe_index].specs {
             let name = program_name(manifest.programs.len(), spec);
             match lower::lower_probe(&checked, probe_index, probe, spec, &name, target, options) {
-                Ok(program) => ir.push(program),
+                Ok((program, loops)) => {
+                    ir.push(program);
+                    function_ir.extend(loops);
+                }
                 Err(d) => {
                     diags.push(d);
                     return None;
@@ -125,8 +133,9 @@ pub fn compile(
         .zip(&manifest.programs)
         .map(|(p, d)| (p.clone(), d.probe.section()))
         .collect();
-    let elf = object::write(&sections, &map_defs(&manifest));
-    Some(Compiled { ast, checked, ir, programs, elf, manifest })
+    let functions: Vec<emit::Emitted> = function_ir.iter().map(emit::emit).collect();
+    let elf = object::write(&sections, &functions, &map_defs(&manifest));
+    Some(Compiled { ast, checked, ir, function_ir, programs, functions, elf, manifest })
 }
 
 /// The kernel maps: user maps, the ring buffer and the internal counters.

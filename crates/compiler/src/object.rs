@@ -33,8 +33,9 @@ pub struct MapDef {
 /// `R_BPF_64_64`: a 64-bit immediate relocation (map loads).
 const R_BPF_64_64: u32 = 1;
 
-/// Writes the object file.
-pub fn write(programs: &[(Emitted, String)], maps: &[MapDef]) -> Vec<u8> {
+/// Writes the object file: programs in their sections, `.text` subprograms (the static
+/// callbacks any program refers to, then `functions`), maps, BTF when there are subprograms.
+pub fn write(programs: &[(Emitted, String)], functions: &[Emitted], maps: &[MapDef]) -> Vec<u8> {
     let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
     let maps_section = obj.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data);
     let mut symbols = std::collections::HashMap::new();
@@ -47,33 +48,40 @@ pub fn write(programs: &[(Emitted, String)], maps: &[MapDef]) -> Vec<u8> {
         let symbol = add_symbol(&mut obj, &def.name, offset, 28, SymbolKind::Data, maps_section);
         symbols.insert(def.name.clone(), symbol);
     }
-    // Subprograms used by any program go to `.text`, each its own function.
-    let mut used: Vec<&str> = callbacks::ALL
+    let referenced = |name: &str| {
+        programs
+            .iter()
+            .map(|(p, _)| p)
+            .chain(functions)
+            .any(|p| p.relocs.iter().any(|(_, s)| s == name))
+    };
+    let mut text_functions: Vec<Emitted> = callbacks::ALL
         .iter()
-        .copied()
-        .filter(|cb| programs.iter().any(|(p, _)| p.relocs.iter().any(|(_, s)| s == cb)))
+        .filter(|name| referenced(name))
+        .map(|name| Emitted {
+            name: name.to_string(),
+            insns: callbacks::body(name).unwrap_or_default(),
+            spans: Vec::new(),
+            relocs: Vec::new(),
+        })
         .collect();
-    used.sort_unstable();
+    text_functions.extend(functions.iter().cloned());
     let mut btf_funcs = Vec::new();
-    if !used.is_empty() {
-        let text = obj.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text);
-        for name in &used {
-            let bytes: Vec<u8> = callbacks::body(name)
-                .unwrap_or_default()
-                .iter()
-                .flat_map(|i| i.to_bytes())
-                .collect();
+    let mut text_relocs = Vec::new();
+    let text = (!text_functions.is_empty())
+        .then(|| obj.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text));
+    if let Some(text) = text {
+        for function in &text_functions {
+            let bytes: Vec<u8> = function.insns.iter().flat_map(|i| i.to_bytes()).collect();
             let offset = obj.append_section_data(text, &bytes, 8);
-            let symbol =
-                add_symbol(&mut obj, name, offset, bytes.len() as u64, SymbolKind::Text, text);
-            symbols.insert(name.to_string(), symbol);
-            btf_funcs.push((
-                name.to_string(),
-                ".text".to_string(),
-                offset as u32,
-                callbacks::arity(name),
-                false,
-            ));
+            let size = bytes.len() as u64;
+            let symbol = add_symbol(&mut obj, &function.name, offset, size, SymbolKind::Text, text);
+            symbols.insert(function.name.clone(), symbol);
+            // Every callback takes (map, key, value, ctx).
+            btf_funcs.push((function.name.clone(), ".text".to_string(), offset as u32, 4, false));
+            for (index, target) in &function.relocs {
+                text_relocs.push((offset + *index as u64 * 8, target.clone()));
+            }
         }
     }
     for (program, section_name) in programs {
@@ -84,17 +92,13 @@ pub fn write(programs: &[(Emitted, String)], maps: &[MapDef]) -> Vec<u8> {
         add_symbol(&mut obj, &program.name, offset, bytes.len() as u64, SymbolKind::Text, section);
         btf_funcs.push((program.name.clone(), section_name.clone(), offset as u32, 1, true));
         for (index, target) in &program.relocs {
-            let relocation = Relocation {
-                offset: offset + (*index as u64) * 8,
-                symbol: symbols[target],
-                addend: 0,
-                flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
-            };
-            obj.add_relocation(section, relocation)
-                .expect("BPF relocations are supported by object");
+            relocate(&mut obj, section, offset + (*index as u64) * 8, symbols[target]);
         }
     }
-    if !used.is_empty() {
+    if let Some(text) = text {
+        for (offset, target) in text_relocs {
+            relocate(&mut obj, text, offset, symbols[&target]);
+        }
         let funcs: Vec<btf::Func<'_>> = btf_funcs
             .iter()
             .map(|(name, section, offset, args, program)| btf::Func {
@@ -114,6 +118,22 @@ pub fn write(programs: &[(Emitted, String)], maps: &[MapDef]) -> Vec<u8> {
     let license = obj.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
     obj.append_section_data(license, b"GPL\0", 1);
     obj.write().expect("writing an in-memory ELF cannot fail")
+}
+
+/// A 64-bit immediate relocation of the `ld_imm64` at `offset` against `symbol`.
+fn relocate(
+    obj: &mut Object<'_>,
+    section: object::write::SectionId,
+    offset: u64,
+    symbol: object::write::SymbolId,
+) {
+    let relocation = Relocation {
+        offset,
+        symbol,
+        addend: 0,
+        flags: RelocationFlags::Elf { r_type: R_BPF_64_64 },
+    };
+    obj.add_relocation(section, relocation).expect("BPF relocations are supported by object");
 }
 
 fn add_symbol(

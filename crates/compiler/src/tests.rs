@@ -128,3 +128,17 @@ fn every_tool_script_compiles() {
     }
     assert!(n >= 6, "found {n} tools");
 }
+
+#[test]
+fn for_loops_over_maps_compile_to_callbacks() {
+    let c = compile_ok("BEGIN { @a[1] = 2; $t = 0; for ($kv : @a) { $t += $kv.1; } }");
+    assert_eq!(c.functions.len(), 1);
+    assert_eq!(c.functions[0].name, "p0_bpfscope_beg_f0");
+    let e = compile_err("BEGIN { @a[1] = 2; for ($kv : @a) { return; } }");
+    assert!(e.contains("`return` is not available inside a `for` loop over a map"), "{e}");
+    let e =
+        compile_err("t:syscalls:sys_enter_read { @a[1] = 2; for ($kv : @a) { @x = args.fd; } }");
+    assert!(e.contains("`args` is not available"), "{e}");
+    let e = compile_err("BEGIN { @a = 2; for ($kv : @a) { } }");
+    assert!(e.contains("has no keys to iterate over"), "{e}");
+}

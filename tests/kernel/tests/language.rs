@@ -504,3 +504,28 @@ fn ctrl_c_after_a_separate_workload_prints_the_exact_count() {
     assert_eq!(stdout, "\n\n@[wl-getppid]: 1000000\n");
     kernel_tests::assert_nothing_loaded();
 }
+
+#[test]
+fn for_loops_over_maps() {
+    let _guard = lock();
+    if skip_unless_root("for_loops_over_maps") {
+        return;
+    }
+    // The body runs as a bpf_for_each_map_elem callback; it reads and writes the probe's
+    // variables, breaks and continues, and sees string and tuple keys whole.
+    let r = run(&[
+        "-e",
+        r#"BEGIN {
+             for ($i : 0..10) { @a[$i] = $i * 10; }
+             @s["x", 3] = "hello";
+             $sum = 0; $seen = 0;
+             for ($kv : @a) { if ($kv.0 == 3) { continue; } $sum += $kv.1; $seen++; }
+             for ($kv : @a) { @first = $kv.0; break; }
+             for ($e : @s) { printf("%s %d %s\n", $e.0.0, $e.0.1, $e.1); }
+             printf("sum %d seen %d\n", $sum, $seen);
+             clear(@a); exit(); }"#,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("x 3 hello\nsum 420 seen 9\n"), "{}", r.stdout);
+    assert!(map_lines(&r.stdout).iter().any(|(k, _)| k == "@first"), "{}", r.stdout);
+}

@@ -19,6 +19,10 @@ pub(crate) const BUILTINS: &[&str] = &[
 
 /// The type of a builtin, or a diagnostic when it is unknown or not allowed here.
 pub(crate) fn builtin_type(cx: &mut Cx<'_>, name: &str, span: Span) -> Ty {
+    if cx.in_map_loop > 0 && (name == "retval" || name.starts_with("arg")) {
+        cx.error(diagnostics::in_map_loop(span, &format!("`{name}`")));
+        return Ty::Error;
+    }
     let ty = match name {
         "pid" | "tid" | "cpu" | "rand" => Ty::U32,
         "uid" | "gid" => Ty::U32,
@@ -109,6 +113,10 @@ fn probe_name_len(specs: &[ProbeSpec]) -> u32 {
 
 /// The type of `args.field` in every tracepoint of the probe (they must agree).
 pub(crate) fn args_field(cx: &mut Cx<'_>, field: &str, span: Span) -> Ty {
+    if cx.in_map_loop > 0 {
+        cx.error(diagnostics::in_map_loop(span, "`args`"));
+        return Ty::Error;
+    }
     if cx.specs.is_empty() {
         return Ty::Error;
     }

@@ -198,6 +198,9 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             Ty::None
         }
         "exit" => {
+            if cx.in_map_loop > 0 {
+                cx.error(diagnostics::in_map_loop(e.span, "`exit()`"));
+            }
             if arity(cx, &[0, 1], "an optional exit code") {
                 if let Some(a) = args.first() {
                     cx.expect_integer(a, "`exit()`", "an integer");

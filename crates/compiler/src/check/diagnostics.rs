@@ -47,3 +47,16 @@ pub(crate) fn wrong_arity(span: Span, name: &str, expected: &str, found: usize) 
 pub(crate) fn no_value(span: Span, purpose: &str) -> Diagnostic {
     Diagnostic::error(format!("this expression has no value to {purpose}"), span, "returns nothing")
 }
+
+/// Something the body of a `for` loop over a map cannot use: it runs as a callback of
+/// `bpf_for_each_map_elem`, without the probe's context.
+pub(crate) fn in_map_loop(span: Span, what: &str) -> Diagnostic {
+    Diagnostic::error(
+        format!("{what} is not available inside a `for` loop over a map"),
+        span,
+        "not available here",
+    )
+    .with_note(
+        "the loop body runs as a callback of bpf_for_each_map_elem, without the probe's context",
+    )
+}

@@ -79,6 +79,7 @@ pub fn check(
             specs: Vec::new(),
             vars: BTreeMap::new(),
             loop_depth: 0,
+            in_map_loop: 0,
             final_pass: pass == 1,
         };
         cx.config(program);
@@ -103,6 +104,8 @@ pub(crate) struct Cx<'a> {
     pub(crate) specs: Vec<ProbeSpec>,
     vars: BTreeMap<String, Ty>,
     loop_depth: u32,
+    /// Inside the body of a `for` loop over a map (a callback without the probe's context).
+    pub(crate) in_map_loop: u32,
     /// Only the final pass reports "never assigned" map reads.
     pub(crate) final_pass: bool,
 }
@@ -282,12 +285,7 @@ impl Cx<'_> {
                 self.loop_body(body);
                 self.scopes.pop();
             }
-            StmtKind::ForMap { map, .. } => {
-                self.error(crate::check::diagnostics::not_supported(
-                    map.span,
-                    "`for` loops over maps",
-                ));
-            }
+            StmtKind::ForMap { var, map, body, .. } => self.for_map(var, map, body),
             StmtKind::Break | StmtKind::Continue => {
                 if self.loop_depth == 0 {
                     self.error(Diagnostic::error(
@@ -297,9 +295,65 @@ impl Cx<'_> {
                     ));
                 }
             }
+            StmtKind::Return if self.in_map_loop > 0 => {
+                self.error(diagnostics::in_map_loop(stmt.span, "`return`"));
+            }
             StmtKind::Return => {}
             StmtKind::Block(b) => self.block(b),
         }
+    }
+
+    /// `for ($kv : @map) { ... }`: `$kv` is `(key, value)`. The body runs in a callback of
+    /// `bpf_for_each_map_elem`, without the probe's context.
+    fn for_map(&mut self, var: &str, map: &Expr, body: &Block) {
+        let ExprKind::Map { name, keys } = &map.kind else { return };
+        if !keys.is_empty() {
+            self.error(Diagnostic::error(
+                "`for` iterates over a whole map: remove the key",
+                map.span,
+                "expected `@map`",
+            ));
+        }
+        if self.in_map_loop > 0 {
+            self.error(diagnostics::not_supported(map.span, "nested `for` loops over maps"));
+        }
+        self.out.types[map.id as usize] = Ty::None;
+        let display = format!("@{name}");
+        let element = match self.out.map_index.get(&display).map(|&id| self.out.maps[id].clone()) {
+            Some(desc) => match (desc.key, desc.value) {
+                (Some(key), MapValue::Plain(value)) => Ty::Tuple(vec![key, value]),
+                (None, _) => {
+                    self.error(Diagnostic::error(
+                        format!("`{display}` has no keys to iterate over"),
+                        map.span,
+                        "scalar map",
+                    ));
+                    Ty::Error
+                }
+                (_, agg) => {
+                    self.error(diagnostics::not_supported(
+                        map.span,
+                        &format!("`for` loops over `{}()` maps", agg.name()),
+                    ));
+                    Ty::Error
+                }
+            },
+            None if self.final_pass => {
+                self.error(Diagnostic::error(
+                    format!("map `{display}` is never assigned"),
+                    map.span,
+                    "unknown map",
+                ));
+                Ty::Error
+            }
+            None => Ty::Error,
+        };
+        self.scopes.push(HashMap::new());
+        self.declare_var(var, element);
+        self.in_map_loop += 1;
+        self.loop_body(body);
+        self.in_map_loop -= 1;
+        self.scopes.pop();
     }
 
     fn loop_body(&mut self, body: &Block) {

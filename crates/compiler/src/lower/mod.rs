@@ -10,6 +10,7 @@
 mod builtins;
 mod calls;
 mod expr;
+mod for_map;
 mod maps;
 
 use std::collections::HashMap;
@@ -36,9 +37,9 @@ pub const STACK_LIMIT: u32 = 512;
 const STACK_BUFFER_LIMIT: u32 = 64;
 /// The largest per-CPU scratch area (the kernel's per-CPU allocation unit is 32 KiB).
 pub const SCRATCH_LIMIT: u32 = 32 * 1024;
-/// The stack slot that holds the scratch lookup key. The lookup runs first, before any other
-/// code uses the stack, so the slot needs no reservation.
-const SCRATCH_KEY: Loc = Loc { base: Reg::FP, off: -8 };
+/// The stack slot that holds the scratch lookup key. In programs the lookup runs first,
+/// before any other code uses the stack; callbacks reserve the slot.
+pub(crate) const SCRATCH_KEY: Loc = Loc { base: Reg::FP, off: -8 };
 /// The register that holds the scratch area's address for the whole program.
 const SCRATCH_REG: Reg = Reg::R7;
 
@@ -85,7 +86,7 @@ pub fn lower_probe(
     name: &str,
     target: &dyn Target,
     options: &Options,
-) -> Result<IrProgram, Diagnostic> {
+) -> Result<(IrProgram, Vec<IrProgram>), Diagnostic> {
     let mut cx = Lower {
         checked,
         spec,
@@ -101,6 +102,8 @@ pub fn lower_probe(
         vars: HashMap::new(),
         exit_label: Label(0),
         loops: Vec::new(),
+        name: name.to_string(),
+        map_loops: Vec::new(),
     };
     cx.exit_label = cx.label();
     cx.insn(Insn::mov64_reg(Reg::R6, Reg::R1));
@@ -129,7 +132,15 @@ pub fn lower_probe(
     cx.insn(Insn::mov64_imm(Reg::R0, 0));
     cx.insn(Insn::exit());
     if cx.scratch_max > 0 {
-        cx.load_scratch_base();
+        cx.stack_max = cx.stack_max.max(8);
+        let exit = cx.exit_label;
+        let span = cx.ops[0].1;
+        cx.ops.splice(1..1, scratch_prologue(exit).into_iter().map(|op| (op, span)));
+        for map_loop in &mut cx.map_loops {
+            let span = map_loop.ir.ops[0].1;
+            let prologue = scratch_prologue(map_loop.exit).into_iter().map(|op| (op, span));
+            map_loop.ir.ops.splice(map_loop.body_start..map_loop.body_start, prologue);
+        }
     }
     if cx.scratch_max > SCRATCH_LIMIT {
         return Err(Diagnostic::error(
@@ -147,12 +158,48 @@ pub fn lower_probe(
         )
         .with_help("use fewer or shorter strings at once, or lower `max_strlen` in a `config = { max_strlen = N }` block"));
     }
-    Ok(IrProgram {
+    if let Some(map_loop) =
+        cx.map_loops.iter().find(|l| cx.stack_max + l.ir.stack_size > STACK_LIMIT)
+    {
+        return Err(Diagnostic::error(
+            format!(
+                "this probe and its `for` loop need {} bytes of BPF stack; the kernel allows {STACK_LIMIT}",
+                cx.stack_max + map_loop.ir.stack_size
+            ),
+            probe.span,
+            "too much stack",
+        ));
+    }
+    let program = IrProgram {
         name: name.to_string(),
         ops: cx.ops,
         stack_size: cx.stack_max,
         scratch_size: cx.scratch_max,
-    })
+    };
+    Ok((program, cx.map_loops.into_iter().map(|l| l.ir).collect()))
+}
+
+/// `r7 = lookup(scratch, 0)` at a function's entry, leaving through `exit` if the lookup
+/// fails (it cannot for an array). Uses the stack slot at `fp - 8` as the key, before any
+/// other code of the function uses it.
+fn scratch_prologue(exit: Label) -> Vec<Op> {
+    vec![
+        Op::Insn(Insn::st(Size::W, SCRATCH_KEY.base, SCRATCH_KEY.off, 0)),
+        Op::LoadMap { dst: Reg::R1, map: SCRATCH_MAP.to_string() },
+        Op::Insn(Insn::mov64_reg(Reg::R2, SCRATCH_KEY.base)),
+        Op::Insn(Insn::alu64_imm(AluOp::Add, Reg::R2, SCRATCH_KEY.off as i32)),
+        Op::Insn(Insn::call(bpfscope_bpf::Helper::MapLookupElem)),
+        Op::Jump { insn: Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), target: exit },
+        Op::Insn(Insn::mov64_reg(SCRATCH_REG, Reg::R0)),
+    ]
+}
+
+/// The callback a `for ($kv : @map)` loop compiles to, before its scratch prologue.
+pub(crate) struct MapLoop {
+    pub(crate) ir: IrProgram,
+    /// Where the scratch prologue goes (after the callback has saved its arguments).
+    pub(crate) body_start: usize,
+    pub(crate) exit: Label,
 }
 
 pub(crate) struct Lower<'a> {
@@ -160,17 +207,21 @@ pub(crate) struct Lower<'a> {
     pub(crate) spec: &'a ProbeSpec,
     pub(crate) target: &'a dyn Target,
     pub(crate) options: &'a Options,
-    ops: Vec<(Op, Span)>,
+    pub(crate) ops: Vec<(Op, Span)>,
     pub(crate) span: Span,
     next_label: u32,
-    stack_top: u32,
-    stack_max: u32,
+    pub(crate) stack_top: u32,
+    pub(crate) stack_max: u32,
     scratch_top: u32,
     scratch_max: u32,
     pub(crate) vars: HashMap<String, (Loc, Ty)>,
     pub(crate) exit_label: Label,
     /// (continue target, break target) of the enclosing loops.
-    loops: Vec<(Label, Label)>,
+    pub(crate) loops: Vec<(Label, Label)>,
+    /// The program's name (callbacks are named after it).
+    pub(crate) name: String,
+    /// Callbacks of `for` loops over maps, emitted as `.text` functions.
+    pub(crate) map_loops: Vec<MapLoop>,
 }
 
 impl Lower<'_> {
@@ -242,25 +293,6 @@ impl Lower<'_> {
     }
 
     // ---- stack and scratch ----
-
-    /// Puts the scratch area's address in `r7` at program entry (right after `r6 = r1`):
-    /// `r7 = lookup(scratch, 0)`, leaving the program if the lookup fails (it cannot for an
-    /// array).
-    fn load_scratch_base(&mut self) {
-        self.stack_max = self.stack_max.max(8);
-        let span = self.ops[0].1;
-        let exit = self.exit_label;
-        let prologue = vec![
-            Op::Insn(Insn::st(Size::W, SCRATCH_KEY.base, SCRATCH_KEY.off, 0)),
-            Op::LoadMap { dst: Reg::R1, map: SCRATCH_MAP.to_string() },
-            Op::Insn(Insn::mov64_reg(Reg::R2, SCRATCH_KEY.base)),
-            Op::Insn(Insn::alu64_imm(AluOp::Add, Reg::R2, SCRATCH_KEY.off as i32)),
-            Op::Insn(Insn::call(bpfscope_bpf::Helper::MapLookupElem)),
-            Op::Jump { insn: Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), target: exit },
-            Op::Insn(Insn::mov64_reg(SCRATCH_REG, Reg::R0)),
-        ];
-        self.ops.splice(1..1, prologue.into_iter().map(|op| (op, span)));
-    }
 
     /// Allocates `size` bytes (rounded up to 8): on the stack when small, else in the
     /// scratch area. Stack memory is zeroed (the verifier rejects helper reads of
@@ -522,7 +554,7 @@ impl Lower<'_> {
                 self.goto(head);
                 self.place(end);
             }
-            StmtKind::ForMap { .. } => {}
+            StmtKind::ForMap { var, map, body, .. } => self.for_map(var, map, body),
             StmtKind::Break | StmtKind::Continue => {
                 if let Some(&(cont, brk)) = self.loops.last() {
                     let to = if matches!(stmt.kind, StmtKind::Break) { brk } else { cont };

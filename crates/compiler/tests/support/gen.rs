@@ -112,7 +112,7 @@ fn expr(rng: &mut Rng, depth: u32) -> String {
 
 fn stmt(rng: &mut Rng, depth: u32) -> String {
     let e = expr(rng, 2);
-    match rng.below(16) {
+    match rng.below(18) {
         0 => format!("@m = {e}"),
         1 => format!("@k[{e}] = count()"),
         2 => format!("@h = hist({e})"),
@@ -135,6 +135,11 @@ fn stmt(rng: &mut Rng, depth: u32) -> String {
         12 => "clear(@m); zero(@k); delete(@k, (\"a\", 1))".into(),
         13 => format!("$x += {e}; $x++"),
         14 => format!("let $y: uint32 = {e}"),
+        15 => "@p[tid] = cpu".into(),
+        16 => format!(
+            "@p[pid] = 1; for ($kv : @p) {{ {}; @q[$kv.0] = $kv.1 + 1; }}",
+            stmt(rng, depth.saturating_sub(1))
+        ),
         _ => format!("time(\"%H\"); print(@m, {}, {})", rng.below(3), rng.below(3)),
     }
 }
