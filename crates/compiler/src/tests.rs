@@ -142,3 +142,15 @@ fn for_loops_over_maps_compile_to_callbacks() {
     let e = compile_err("BEGIN { @a = 2; for ($kv : @a) { } }");
     assert!(e.contains("has no keys to iterate over"), "{e}");
 }
+
+#[test]
+fn kernel_stacks() {
+    let c = compile_ok("t:sched:sched_switch { @[kstack] = count(); @p[kstack(perf, 3), comm] = count(); printf(\"%s\", kstack(2)); }");
+    assert_eq!(c.manifest.maps[0].key_size(), 8 + 8 * 127);
+    let e = compile_err("BEGIN { @[kstack(200)] = count(); }");
+    assert!(e.contains("a stack limit must be a literal from 1 to 127"), "{e}");
+    let e = compile_err("BEGIN { @[kstack(perff)] = count(); }");
+    assert!(e.contains("did you mean `perf`?"), "{e}");
+    let e = compile_err("BEGIN { @[ustack] = count(); }");
+    assert!(e.contains("not supported yet"), "{e}");
+}

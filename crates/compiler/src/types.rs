@@ -14,6 +14,11 @@ pub enum Ty {
     /// A NUL-terminated string in a buffer of this many bytes.
     Str(u32),
     Tuple(Vec<Ty>),
+    /// A kernel stack (`kstack`): a frame count then up to `frames` return addresses.
+    Stack {
+        frames: u8,
+        mode: StackMode,
+    },
     /// No value (statements, `printf`).
     None,
     /// Already reported; stays silent to avoid cascades.
@@ -31,6 +36,7 @@ impl Ty {
             Ty::Int { .. } | Ty::Bool => 8,
             Ty::Str(n) => n.div_ceil(8) * 8,
             Ty::Tuple(items) => items.iter().map(Ty::size).sum(),
+            Ty::Stack { frames, .. } => 8 + 8 * *frames as u32,
             Ty::None | Ty::Error => 0,
         }
     }
@@ -68,6 +74,7 @@ impl Ty {
             Ty::Tuple(items) => {
                 format!("({})", items.iter().map(Ty::name).collect::<Vec<_>>().join(", "))
             }
+            Ty::Stack { .. } => "kstack".into(),
             Ty::None => "none".into(),
             Ty::Error => "<error>".into(),
         }
@@ -102,6 +109,20 @@ impl Ty {
         }
     }
 }
+
+/// How a stack prints (bpftrace's `stack_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StackMode {
+    /// `        symbol+offset` per frame.
+    Bpftrace,
+    /// `\t<address> symbol+offset` per frame (as `perf script`).
+    Perf,
+    /// `        <address>` per frame.
+    Raw,
+}
+
+/// The most frames a stack holds (the kernel's default `perf_event_max_stack`).
+pub const MAX_STACK_FRAMES: u8 = 127;
 
 /// What a map holds: a plain value, or an aggregation kept per CPU and merged in user space.
 #[derive(Debug, Clone, PartialEq, Eq)]

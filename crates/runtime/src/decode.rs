@@ -2,7 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use bpfscope_compiler::{manifest::MapDesc, types::MapValue, Ty};
+use bpfscope_compiler::{
+    manifest::MapDesc,
+    types::{MapValue, StackMode},
+    Ty,
+};
 use bpfscope_output::{Aggregate, MapOutput, Value};
 
 fn u64_at(bytes: &[u8], off: usize) -> u64 {
@@ -37,8 +41,25 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
                     .collect(),
             )
         }
+        Ty::Stack { frames, mode } => Value::Str(stack_text(bytes, *frames, *mode)),
         Ty::None | Ty::Error => Value::None,
     }
+}
+
+/// A stack as bpftrace prints it: a newline, then one line per frame.
+fn stack_text(bytes: &[u8], frames: u8, mode: StackMode) -> String {
+    let n = (u64_at(bytes, 0) as usize).min(frames as usize);
+    let mut text = String::from("\n");
+    for i in 0..n {
+        let addr = u64_at(bytes, 8 + 8 * i);
+        let symbol = || crate::ksyms::symbolize(addr).unwrap_or_else(|| format!("0x{addr:x}"));
+        match mode {
+            StackMode::Bpftrace => text.push_str(&format!("        {}\n", symbol())),
+            StackMode::Perf => text.push_str(&format!("\t{addr:016x} {}\n", symbol())),
+            StackMode::Raw => text.push_str(&format!("        {addr:x}\n")),
+        }
+    }
+    text
 }
 
 /// Decodes consecutive typed arguments (printf).

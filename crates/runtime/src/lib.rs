@@ -8,6 +8,7 @@
 mod attach;
 mod decode;
 mod errors;
+mod ksyms;
 pub mod tracefs;
 
 use std::{

@@ -93,3 +93,37 @@ fn printf_and_tuples_match_bpftrace() {
         ours.stdout
     );
 }
+
+#[test]
+fn kernel_stacks_match_bpftrace() {
+    let _guard = lock();
+    if skip_unless_root("kernel_stacks_match_bpftrace") {
+        return;
+    }
+    let program = r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[kstack] = count(); @p[kstack(perf, 3)] = count(); printf("%s|\n", kstack(3)); }"#;
+    let command = wl("getppid 2");
+    let Some(theirs) = bpftrace(program, &command) else { return };
+    let ours = run(&["-e", program, "-c", &command]);
+    assert_eq!(ours.code, 0, "{}", ours.stderr);
+    // printf of a stack is identical text.
+    let printed = |t: &str| {
+        t.split("|\n")
+            .take(2)
+            .map(|s| s.trim_start_matches("Attaching 1 probe...\n").to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        printed(&ours.stdout),
+        printed(&theirs),
+        "ours:\n{}\ntheirs:\n{theirs}",
+        ours.stdout
+    );
+    assert!(ours.stdout.contains("        do_syscall_64+"), "{}", ours.stdout);
+    // Map keys: bpftrace 0.17 indents stack frames in keys by 4 spaces, current bpftrace
+    // (and bpfscope) by 8; the frames and counts are the same.
+    let keys = |t: &str| {
+        let start = t.find("\n@[").map_or(0, |i| i + 1);
+        t[start..].lines().map(|l| l.trim_start().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&ours.stdout), keys(&theirs), "ours:\n{}\ntheirs:\n{theirs}", ours.stdout);
+}

@@ -7,6 +7,7 @@ use super::{diagnostics, Cx};
 use crate::{
     providers::{ProbeSpec, ProgKind},
     target::TracepointField,
+    types::{StackMode, MAX_STACK_FRAMES},
     Ty,
 };
 
@@ -65,7 +66,8 @@ pub(crate) fn builtin_type(cx: &mut Cx<'_>, name: &str, span: Span) -> Ty {
             }
             Ty::I64
         }
-        "func" | "kstack" | "ustack" | "username" | "ctx" | "ncpus" => {
+        "kstack" => kstack_type(cx, &[], span),
+        "func" | "ustack" | "username" | "ctx" | "ncpus" => {
             cx.error(diagnostics::not_supported(
                 span,
                 &format!("the `{name}` builtin and its kind"),
@@ -186,4 +188,54 @@ pub(crate) fn field_type(f: &TracepointField, max_strlen: u32) -> Option<Ty> {
         1 | 2 | 4 | 8 => Some(Ty::Int { bits: (f.size * 8) as u8, signed: f.signed }),
         _ => None,
     }
+}
+
+/// `kstack`, `kstack(N)`, `kstack(mode)`, `kstack(mode, N)` with mode `bpftrace`, `perf` or
+/// `raw`.
+pub(crate) fn kstack_type(cx: &mut Cx<'_>, args: &[bpfscope_syntax::ast::Expr], span: Span) -> Ty {
+    use bpfscope_syntax::ast::ExprKind;
+    let mut mode = StackMode::Bpftrace;
+    let mut frames = MAX_STACK_FRAMES;
+    if args.len() > 2 {
+        cx.error(diagnostics::wrong_arity(
+            span,
+            "kstack",
+            "at most 2 arguments: a mode and a frame limit",
+            args.len(),
+        ));
+        return Ty::Error;
+    }
+    for arg in args {
+        match &arg.kind {
+            ExprKind::Ident(m) | ExprKind::Str(m) => {
+                mode = match m.as_str() {
+                    "bpftrace" => StackMode::Bpftrace,
+                    "perf" => StackMode::Perf,
+                    "raw" => StackMode::Raw,
+                    other => {
+                        cx.error(
+                            Diagnostic::error(
+                                format!("unknown stack mode `{other}`"),
+                                arg.span,
+                                "not a stack mode",
+                            )
+                            .with_suggestion(suggest(other, ["bpftrace", "perf", "raw"])),
+                        );
+                        return Ty::Error;
+                    }
+                };
+                cx.out.types[arg.id as usize] = Ty::None;
+            }
+            ExprKind::Int(n) if (1..=MAX_STACK_FRAMES as u64).contains(n) => frames = *n as u8,
+            _ => {
+                cx.error(Diagnostic::error(
+                    format!("a stack limit must be a literal from 1 to {MAX_STACK_FRAMES}"),
+                    arg.span,
+                    "not a valid limit",
+                ));
+                return Ty::Error;
+            }
+        }
+    }
+    Ty::Stack { frames, mode }
 }

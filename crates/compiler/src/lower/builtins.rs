@@ -69,6 +69,25 @@ impl Lower<'_> {
         }
     }
 
+    /// `kstack`: `bpf_get_stack` into a buffer after a frame-count slot. The helper zeroes
+    /// the unused tail (and the whole buffer on failure), so equal stacks make equal keys.
+    pub(crate) fn kstack(&mut self, ty: &Ty) -> Val {
+        let Ty::Stack { frames, .. } = ty else { return Val::Imm(0) };
+        let buf = self.alloc(ty.size());
+        self.stack_addr(Reg::R2, buf + 8);
+        self.insn(Insn::mov64_reg(Reg::R1, Reg::R6));
+        self.insn(Insn::mov64_imm(Reg::R3, *frames as i32 * 8));
+        self.insn(Insn::mov64_imm(Reg::R4, 0));
+        self.call(Helper::GetStack);
+        let ok = self.label();
+        self.jump(Insn::jmp_imm(bpfscope_bpf::JmpOp::Jsge, Reg::R0, 0, 0), ok);
+        self.insn(Insn::mov64_imm(Reg::R0, 0));
+        self.place(ok);
+        self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 3));
+        self.stx(Size::DW, buf, Reg::R0);
+        Val::Mem(buf)
+    }
+
     fn helper_value(&mut self, helper: Helper) -> Val {
         self.call(helper);
         self.spill(Reg::R0)

@@ -412,6 +412,9 @@ impl Lower<'_> {
                     self.insn(Insn::st(Size::B, dst.base, dst.off + *d as i16 - 1, 0));
                 }
             }
+            (Ty::Stack { .. }, Ty::Stack { .. }, Val::Mem(src)) => {
+                self.copy(dst, *src, src_ty.size())
+            }
             (Ty::Tuple(src_items), Ty::Tuple(dst_items), Val::Mem(src)) => {
                 let src_offs = Ty::tuple_offsets(src_items);
                 let dst_offs = Ty::tuple_offsets(dst_items);
