@@ -80,6 +80,7 @@ struct Session<'c> {
     format: Format,
     exit_code: Option<i32>,
     lost_reported: u64,
+    announced: bool,
 }
 
 /// Loads, attaches and runs until exit; returns the exit code.
@@ -128,9 +129,8 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         format: config.format,
         exit_code: None,
         lost_reported: 0,
+        announced: false,
     };
-    // Like bpftrace, announce once every program has passed the verifier, before BEGIN.
-    session.announce(config.quiet);
     session.run_special(ProbeSpec::Begin)?;
     session.drain();
     if session.exit_code.is_none() {
@@ -139,6 +139,8 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
                 attach::attach(&mut session.ebpf, desc)?;
             }
         }
+        // "Attached" is a promise: scripts start their workload when they read it.
+        session.announce(config.quiet);
         let child_fd = match config.child.as_mut() {
             Some(held) => {
                 held.release();
@@ -147,6 +149,10 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
             None => None,
         };
         session.event_loop(signals.as_fd(), child_fd.as_ref().map(OwnedFd::as_fd))?;
+    }
+    if !session.announced {
+        // exit() in BEGIN: nothing else was attached, but say what was loaded.
+        session.announce(config.quiet);
     }
     if config.verbose {
         session.report_stats();
@@ -167,6 +173,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
 impl Session<'_> {
     /// The "Attached N probes" status line (stderr in text mode, an event in JSON).
     fn announce(&mut self, quiet: bool) {
+        self.announced = true;
         let attached = self.compiled.manifest.programs.len();
         if quiet {
             return;
