@@ -151,6 +151,6 @@ fn kernel_stacks() {
     assert!(e.contains("a stack limit must be a literal from 1 to 127"), "{e}");
     let e = compile_err("BEGIN { @[kstack(perff)] = count(); }");
     assert!(e.contains("did you mean `perf`?"), "{e}");
-    let e = compile_err("BEGIN { @[ustack] = count(); }");
-    assert!(e.contains("not supported yet"), "{e}");
+    let c = compile_ok("uprobe:/bin/sh:main { @[ustack(4)] = count(); }");
+    assert_eq!(c.manifest.maps[0].key_size(), 16 + 8 * 4);
 }

@@ -14,10 +14,12 @@ pub enum Ty {
     /// A NUL-terminated string in a buffer of this many bytes.
     Str(u32),
     Tuple(Vec<Ty>),
-    /// A kernel stack (`kstack`): a frame count then up to `frames` return addresses.
+    /// A stack: a frame count, for a user stack (`ustack`) the process id, then up to
+    /// `frames` return addresses.
     Stack {
         frames: u8,
         mode: StackMode,
+        user: bool,
     },
     /// No value (statements, `printf`).
     None,
@@ -36,7 +38,7 @@ impl Ty {
             Ty::Int { .. } | Ty::Bool => 8,
             Ty::Str(n) => n.div_ceil(8) * 8,
             Ty::Tuple(items) => items.iter().map(Ty::size).sum(),
-            Ty::Stack { frames, .. } => 8 + 8 * *frames as u32,
+            Ty::Stack { frames, user, .. } => 8 + 8 * u32::from(*user) + 8 * *frames as u32,
             Ty::None | Ty::Error => 0,
         }
     }
@@ -74,7 +76,8 @@ impl Ty {
             Ty::Tuple(items) => {
                 format!("({})", items.iter().map(Ty::name).collect::<Vec<_>>().join(", "))
             }
-            Ty::Stack { .. } => "kstack".into(),
+            Ty::Stack { user: false, .. } => "kstack".into(),
+            Ty::Stack { user: true, .. } => "ustack".into(),
             Ty::None => "none".into(),
             Ty::Error => "<error>".into(),
         }

@@ -41,18 +41,27 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
                     .collect(),
             )
         }
-        Ty::Stack { frames, mode } => Value::Str(stack_text(bytes, *frames, *mode)),
+        Ty::Stack { frames, mode, user } => Value::Str(stack_text(bytes, *frames, *mode, *user)),
         Ty::None | Ty::Error => Value::None,
     }
 }
 
 /// A stack as bpftrace prints it: a newline, then one line per frame.
-fn stack_text(bytes: &[u8], frames: u8, mode: StackMode) -> String {
+fn stack_text(bytes: &[u8], frames: u8, mode: StackMode, user: bool) -> String {
     let n = (u64_at(bytes, 0) as usize).min(frames as usize);
+    let pid = if user { u64_at(bytes, 8) as u32 } else { 0 };
+    let first = if user { 16 } else { 8 };
     let mut text = String::from("\n");
     for i in 0..n {
-        let addr = u64_at(bytes, 8 + 8 * i);
-        let symbol = || crate::ksyms::symbolize(addr).unwrap_or_else(|| format!("0x{addr:x}"));
+        let addr = u64_at(bytes, first + 8 * i);
+        let symbol = || {
+            let found = if user {
+                crate::usyms::symbolize(pid, addr)
+            } else {
+                crate::ksyms::symbolize(addr)
+            };
+            found.unwrap_or_else(|| format!("0x{addr:x}"))
+        };
         match mode {
             StackMode::Bpftrace => text.push_str(&format!("        {}\n", symbol())),
             StackMode::Perf => text.push_str(&format!("\t{addr:016x} {}\n", symbol())),

@@ -10,6 +10,7 @@ mod decode;
 mod errors;
 mod ksyms;
 pub mod tracefs;
+mod usyms;
 
 use std::{
     io::Write,

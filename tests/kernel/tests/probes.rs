@@ -116,3 +116,21 @@ fn sigint_and_sigterm_end_the_trace_and_print_maps() {
         kernel_tests::assert_nothing_loaded();
     }
 }
+
+#[test]
+fn user_stacks_are_symbolized() {
+    let _guard = lock();
+    if skip_unless_root("user_stacks_are_symbolized") {
+        return;
+    }
+    // The workload pauses after its calls so that its stacks print while it is alive.
+    let bin = workload();
+    let program = format!(
+        "uprobe:{}:bpfscope_wl_marker {{ @[ustack(2)] = count(); }} interval:ms:700 {{ exit(); }}",
+        bin.display()
+    );
+    let r = run(&["-e", &program, "-c", &wl("marker 7 3000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("@[\n        bpfscope_wl_marker+0\n"), "{}", r.stdout);
+    assert!(r.stdout.ends_with("]: 7\n"), "{}", r.stdout);
+}

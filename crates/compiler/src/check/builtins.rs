@@ -66,8 +66,8 @@ pub(crate) fn builtin_type(cx: &mut Cx<'_>, name: &str, span: Span) -> Ty {
             }
             Ty::I64
         }
-        "kstack" => kstack_type(cx, &[], span),
-        "func" | "ustack" | "username" | "ctx" | "ncpus" => {
+        "kstack" | "ustack" => stack_type(cx, name, &[], span),
+        "func" | "username" | "ctx" | "ncpus" => {
             cx.error(diagnostics::not_supported(
                 span,
                 &format!("the `{name}` builtin and its kind"),
@@ -190,16 +190,21 @@ pub(crate) fn field_type(f: &TracepointField, max_strlen: u32) -> Option<Ty> {
     }
 }
 
-/// `kstack`, `kstack(N)`, `kstack(mode)`, `kstack(mode, N)` with mode `bpftrace`, `perf` or
-/// `raw`.
-pub(crate) fn kstack_type(cx: &mut Cx<'_>, args: &[bpfscope_syntax::ast::Expr], span: Span) -> Ty {
+/// `kstack`/`ustack`, `kstack(N)`, `kstack(mode)`, `kstack(mode, N)` with mode `bpftrace`,
+/// `perf` or `raw`.
+pub(crate) fn stack_type(
+    cx: &mut Cx<'_>,
+    name: &str,
+    args: &[bpfscope_syntax::ast::Expr],
+    span: Span,
+) -> Ty {
     use bpfscope_syntax::ast::ExprKind;
     let mut mode = StackMode::Bpftrace;
     let mut frames = MAX_STACK_FRAMES;
     if args.len() > 2 {
         cx.error(diagnostics::wrong_arity(
             span,
-            "kstack",
+            name,
             "at most 2 arguments: a mode and a frame limit",
             args.len(),
         ));
@@ -237,5 +242,5 @@ pub(crate) fn kstack_type(cx: &mut Cx<'_>, args: &[bpfscope_syntax::ast::Expr], 
             }
         }
     }
-    Ty::Stack { frames, mode }
+    Ty::Stack { frames, mode, user: name == "ustack" }
 }

@@ -373,7 +373,7 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             ));
             Ty::Error
         }
-        "kstack" => builtins::kstack_type(cx, args, e.span),
+        "kstack" | "ustack" => builtins::stack_type(cx, name, args, e.span),
         n if builtins::BUILTINS.contains(&n) && args.is_empty() => {
             builtins::builtin_type(cx, n, *name_span)
         }

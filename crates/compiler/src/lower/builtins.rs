@@ -69,15 +69,23 @@ impl Lower<'_> {
         }
     }
 
-    /// `kstack`: `bpf_get_stack` into a buffer after a frame-count slot. The helper zeroes
-    /// the unused tail (and the whole buffer on failure), so equal stacks make equal keys.
-    pub(crate) fn kstack(&mut self, ty: &Ty) -> Val {
-        let Ty::Stack { frames, .. } = ty else { return Val::Imm(0) };
+    /// `kstack`/`ustack`: `bpf_get_stack` into a buffer after a frame-count slot (and, for
+    /// user stacks, the process id that user space needs to symbolize). The helper zeroes the
+    /// unused tail (and the whole buffer on failure), so equal stacks make equal keys.
+    pub(crate) fn stack(&mut self, ty: &Ty) -> Val {
+        let Ty::Stack { frames, user, .. } = ty else { return Val::Imm(0) };
         let buf = self.alloc(ty.size());
-        self.stack_addr(Reg::R2, buf + 8);
+        let frames_at = if *user { 16 } else { 8 };
+        if *user {
+            self.call(Helper::GetCurrentPidTgid);
+            self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+            self.stx(Size::DW, buf + 8, Reg::R0);
+        }
+        self.stack_addr(Reg::R2, buf + frames_at);
         self.insn(Insn::mov64_reg(Reg::R1, Reg::R6));
         self.insn(Insn::mov64_imm(Reg::R3, *frames as i32 * 8));
-        self.insn(Insn::mov64_imm(Reg::R4, 0));
+        // BPF_F_USER_STACK selects the user stack.
+        self.insn(Insn::mov64_imm(Reg::R4, if *user { 1 << 8 } else { 0 }));
         self.call(Helper::GetStack);
         let ok = self.label();
         self.jump(Insn::jmp_imm(bpfscope_bpf::JmpOp::Jsge, Reg::R0, 0, 0), ok);

@@ -70,7 +70,7 @@ impl Lower<'_> {
                 Val::None
             }
             "str" => self.str_call(e, args),
-            "kstack" => self.kstack(&self.ty(e)),
+            "kstack" | "ustack" => self.stack(&self.ty(e)),
             "join" => {
                 let slot = self.checked.call_slot[&e.id];
                 self.join(slot, &args[0]);

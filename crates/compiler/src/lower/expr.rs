@@ -32,7 +32,9 @@ impl Lower<'_> {
                 }
             }
             ExprKind::PositionalCount => Val::Imm(self.options.positional.len() as i64),
-            ExprKind::Ident(name) if name == "kstack" => self.kstack(&self.ty(e)),
+            ExprKind::Ident(name) if name == "kstack" || name == "ustack" => {
+                self.stack(&self.ty(e))
+            }
             ExprKind::Ident(name) => self.builtin(name),
             ExprKind::Map { name, keys } => self.map_read(name, keys),
             ExprKind::Call { .. } => self.call_expr(e),

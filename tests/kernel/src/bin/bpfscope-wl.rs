@@ -11,7 +11,8 @@
 //! - `exec N`: N fork+exec of /bin/true
 //! - `pingpong N`: N round trips over two pipes between two processes (context switches)
 //! - `odirect DEVICE N`: N writes of 4 KiB with O_DIRECT at increasing offsets
-//! - `marker N`: N calls of the uprobe target `bpfscope_wl_marker(i)`, i = 0..N
+//! - `marker N [MS]`: N calls of the uprobe target `bpfscope_wl_marker(i)`, i = 0..N, then
+//!   an optional pause
 //! - `sleep MS`: sleep
 
 use std::{ffi::CString, io, os::fd::AsRawFd};
@@ -72,6 +73,10 @@ fn main() {
                 total = total.wrapping_add(bpfscope_wl_marker(std::hint::black_box(i)));
             }
             std::hint::black_box(total);
+            // An optional pause keeps the process alive so its stacks can be symbolized.
+            if let Some(ms) = args.get(2).and_then(|m| m.parse().ok()) {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
         }
         "sleep" => std::thread::sleep(std::time::Duration::from_millis(num(1))),
         _ => usage(),
