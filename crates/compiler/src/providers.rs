@@ -15,6 +15,10 @@ pub enum ProbeSpec {
         category: String,
         name: String,
     },
+    /// A raw tracepoint: the tracepoint's arguments as raw u64s (`arg0`..).
+    RawTracepoint {
+        name: String,
+    },
     /// Fires every `period_ns` on one CPU.
     Interval {
         period_ns: u64,
@@ -66,6 +70,7 @@ impl ProbeSpec {
             ProbeSpec::Begin => "raw_tp/bpfscope_begin".into(),
             ProbeSpec::End => "raw_tp/bpfscope_end".into(),
             ProbeSpec::Tracepoint { category, name } => format!("tracepoint/{category}/{name}"),
+            ProbeSpec::RawTracepoint { name } => format!("raw_tp/{name}"),
             ProbeSpec::Interval { .. }
             | ProbeSpec::Profile { .. }
             | ProbeSpec::Software { .. }
@@ -82,7 +87,9 @@ impl ProbeSpec {
     /// The program type.
     pub fn kind(&self) -> ProgKind {
         match self {
-            ProbeSpec::Begin | ProbeSpec::End => ProgKind::RawTracepoint,
+            ProbeSpec::Begin | ProbeSpec::End | ProbeSpec::RawTracepoint { .. } => {
+                ProgKind::RawTracepoint
+            }
             ProbeSpec::Tracepoint { .. } => ProgKind::Tracepoint,
             ProbeSpec::Interval { .. }
             | ProbeSpec::Profile { .. }
@@ -99,6 +106,7 @@ impl ProbeSpec {
             ProbeSpec::Begin => "BEGIN".into(),
             ProbeSpec::End => "END".into(),
             ProbeSpec::Tracepoint { category, name } => format!("tracepoint:{category}:{name}"),
+            ProbeSpec::RawTracepoint { name } => format!("rawtracepoint:{name}"),
             ProbeSpec::Interval { period_ns } => format!("interval:ns:{period_ns}"),
             ProbeSpec::Profile { hz: Some(hz), .. } => format!("profile:hz:{hz}"),
             ProbeSpec::Profile { period_ns, .. } => format!("profile:ns:{period_ns}"),
@@ -138,6 +146,8 @@ const PROVIDERS: &[&str] = &[
     "s",
     "hardware",
     "h",
+    "rawtracepoint",
+    "rt",
     "kprobe",
     "k",
     "kretprobe",
@@ -258,6 +268,26 @@ pub fn expand(ap: &AttachPoint, target: &dyn Target) -> Result<Vec<ProbeSpec>, D
             } else {
                 ProbeSpec::Software { event, config: *config, count }
             }])
+        }
+        "rawtracepoint" | "rt" => {
+            let Some(name) = parts.last().filter(|_| parts.len() >= 2) else {
+                return Err(err(
+                    "rawtracepoint needs a tracepoint name".into(),
+                    "e.g. `rawtracepoint:sched_switch`",
+                ));
+            };
+            let all = target.tracepoints();
+            let names: Vec<&str> =
+                all.iter().filter_map(|t| t.split_once(':').map(|(_, n)| n)).collect();
+            if !names.contains(name) {
+                return Err(Diagnostic::error(
+                    format!("raw tracepoint `{name}` not found"),
+                    ap.span,
+                    "no such tracepoint",
+                )
+                .with_suggestion(suggest(name, names.iter().copied())));
+            }
+            Ok(vec![ProbeSpec::RawTracepoint { name: name.to_string() }])
         }
         "kprobe" | "k" | "kretprobe" | "kr" => {
             let ret = provider.starts_with("kr");

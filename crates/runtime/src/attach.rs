@@ -19,7 +19,9 @@ pub(crate) fn load(ebpf: &mut Ebpf, desc: &ProgramDesc) -> Result<(), RunError> 
         .program_mut(&desc.name)
         .ok_or_else(|| RunError::Object(format!("program {} missing", desc.name)))?;
     let result = match &desc.probe {
-        ProbeSpec::Begin | ProbeSpec::End => as_mut::<RawTracePoint>(program)?.load(),
+        ProbeSpec::Begin | ProbeSpec::End | ProbeSpec::RawTracepoint { .. } => {
+            as_mut::<RawTracePoint>(program)?.load()
+        }
         ProbeSpec::Tracepoint { .. } => as_mut::<TracePoint>(program)?.load(),
         ProbeSpec::Interval { .. }
         | ProbeSpec::Profile { .. }
@@ -88,6 +90,10 @@ pub(crate) fn attach(ebpf: &mut Ebpf, desc: &ProgramDesc) -> Result<(), RunError
         |message: String| RunError::Attach(AttachError { probe: desc.display.clone(), message });
     match &desc.probe {
         ProbeSpec::Begin | ProbeSpec::End => Ok(()),
+        ProbeSpec::RawTracepoint { name } => as_mut::<RawTracePoint>(program)?
+            .attach(name)
+            .map(|_| ())
+            .map_err(|e| fail(error_chain(&e))),
         ProbeSpec::Tracepoint { category, name } => as_mut::<TracePoint>(program)?
             .attach(category, name)
             .map(|_| ())

@@ -134,3 +134,23 @@ fn user_stacks_are_symbolized() {
     assert!(r.stdout.contains("@[\n        bpfscope_wl_marker+0\n"), "{}", r.stdout);
     assert!(r.stdout.ends_with("]: 7\n"), "{}", r.stdout);
 }
+
+#[test]
+fn raw_tracepoints_see_raw_arguments() {
+    let _guard = lock();
+    if skip_unless_root("raw_tracepoints_see_raw_arguments") {
+        return;
+    }
+    // sys_enter's raw arguments are (struct pt_regs *, long id); getppid is 110 on x86-64.
+    let r = run(&[
+        "-e",
+        r#"rawtracepoint:sys_enter /comm == "wl-getppid" && arg1 == 110/ { @[probe, arg1] = count(); }"#,
+        "-c",
+        &wl("getppid 4321"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        map_lines(&r.stdout),
+        [("@[rawtracepoint:sys_enter, 110]".to_string(), "4321".to_string())]
+    );
+}

@@ -85,8 +85,11 @@ pub(crate) fn builtin_type(cx: &mut Cx<'_>, name: &str, span: Span) -> Ty {
                     "arg0..arg5",
                 ));
             }
-            if !cx.specs.iter().all(|s| s.kind() == ProgKind::Kprobe) {
-                cx.error(Diagnostic::error(format!("`{n}` is only available in kprobe and uprobe probes"), span, "not available here")
+            let has_args = |s: &ProbeSpec| {
+                s.kind() == ProgKind::Kprobe || matches!(s, ProbeSpec::RawTracepoint { .. })
+            };
+            if !cx.specs.iter().all(has_args) {
+                cx.error(Diagnostic::error(format!("`{n}` is only available in kprobe, uprobe and rawtracepoint probes"), span, "not available here")
                     .with_help("tracepoints name their arguments: use `args.NAME` (list them with `bpfscope -lv`)"));
             }
             Ty::U64

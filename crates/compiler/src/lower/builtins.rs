@@ -61,8 +61,14 @@ impl Lower<'_> {
                 self.spill(Reg::R0)
             }
             n if n.starts_with("arg") => {
-                let index: usize = n[3..].parse().unwrap_or(0);
-                self.insn(Insn::ldx(Size::DW, Reg::R0, Reg::R6, PT_REGS_ARGS[index.min(5)]));
+                let index: usize = n[3..].parse().unwrap_or(0).min(5);
+                // Raw tracepoints get the arguments as a u64 array; kprobes and uprobes the
+                // registers.
+                let off = match self.spec {
+                    ProbeSpec::RawTracepoint { .. } => 8 * index as i16,
+                    _ => PT_REGS_ARGS[index],
+                };
+                self.insn(Insn::ldx(Size::DW, Reg::R0, Reg::R6, off));
                 self.spill(Reg::R0)
             }
             _ => Val::Imm(0),
