@@ -18,6 +18,24 @@ pub fn format(fmt: &str, args: &[Value]) -> String {
     out
 }
 
+/// The argument as C's printf sees it: without a length modifier `%d`/`%u`/`%x` take a
+/// 32-bit int, `h` 16 bits, `hh` 8 bits, `l`/`ll`/`j`/`z`/`t` 64 bits (bpftrace passes the
+/// format to the C library, so `printf("%d", nsecs)` prints the low 32 bits, sign-extended).
+fn c_value(spec: &Spec, arg: &Value) -> (i64, u64) {
+    let raw = arg.as_i64();
+    let bits = match spec.length.as_str() {
+        "hh" => 8,
+        "h" => 16,
+        "" => 32,
+        _ => 64,
+    };
+    if bits == 64 || spec.conv == 'p' {
+        return (raw, raw as u64);
+    }
+    let shift = 64 - bits;
+    (((raw as u64) << shift) as i64 >> shift, ((raw as u64) << shift) >> shift)
+}
+
 fn one(spec: &Spec, arg: &Value) -> String {
     let body = match spec.conv {
         's' | 'r' => {
@@ -29,7 +47,7 @@ fn one(spec: &Spec, arg: &Value) -> String {
         }
         'c' => char::from(arg.as_i64() as u8).to_string(),
         'd' | 'i' => {
-            let n = arg.as_i64();
+            let n = c_value(spec, arg).0;
             let digits = with_precision(n.unsigned_abs().to_string(), spec.precision);
             let sign = if n < 0 {
                 "-"
@@ -45,12 +63,12 @@ fn one(spec: &Spec, arg: &Value) -> String {
         'u' => {
             return pad_number(
                 "",
-                &with_precision((arg.as_i64() as u64).to_string(), spec.precision),
+                &with_precision(c_value(spec, arg).1.to_string(), spec.precision),
                 spec,
             )
         }
         'x' | 'X' | 'o' | 'p' => {
-            let n = arg.as_i64() as u64;
+            let n = c_value(spec, arg).1;
             let mut digits = match spec.conv {
                 'x' | 'p' => format!("{n:x}"),
                 'X' => format!("{n:X}"),
@@ -127,7 +145,14 @@ mod tests {
                 "%u %x %X %o %c",
                 &[Value::Int(-1), Value::Int(171), Value::Int(171), Value::Int(8), Value::Int(65)]
             ),
-            "18446744073709551615 ab AB 10 A"
+            "4294967295 ab AB 10 A"
         );
+        // C length semantics, as bpftrace 0.17 prints them.
+        let big = [5_000_000_000, 5_000_000_000, -1, -1, -1, -1].map(Value::Int);
+        assert_eq!(
+            format("%d|%ld|%x|%lx|%u|%lu", &big),
+            "705032704|5000000000|ffffffff|ffffffffffffffff|4294967295|18446744073709551615"
+        );
+        assert_eq!(format("%hhd %hu", &[Value::Int(255), Value::Int(65537)]), "-1 1");
     }
 }

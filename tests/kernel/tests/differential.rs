@@ -81,7 +81,8 @@ fn printf_and_tuples_match_bpftrace() {
     if skip_unless_root("printf_and_tuples_match_bpftrace") {
         return;
     }
-    let program = r#"BEGIN { printf("%d|%5d|%-5d|%x|%s|%-8s|%u\n", -3, 42, 7, 255, "str", "ab", 12); @t[1, "a"] = 5; @t[2, "b"] = 3; @s["x"] = "y"; exit(); }"#;
+    // Includes C length semantics: `%d`/`%x`/`%u` without `l` print 32 bits.
+    let program = r#"BEGIN { printf("%d|%5d|%-5d|%x|%s|%-8s|%u|%d|%ld|%x|%lx|%c\n", -3, 42, 7, 255, "str", "ab", 12, 5000000000, 5000000000, -1, -1, 65); @t[1, "a"] = 5; @t[2, "b"] = 3; @s["x"] = "y"; exit(); }"#;
     let Some(theirs) = bpftrace(program, "/bin/true") else { return };
     let ours = run(&["-e", program]);
     let first = |t: &str| t.lines().find(|l| l.contains('|')).unwrap_or("").to_string();
