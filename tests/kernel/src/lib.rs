@@ -55,6 +55,13 @@ pub fn note(message: &str) {
     let _ = writeln!(std::io::stderr(), "NOTE {message}");
 }
 
+/// Starts a kernel test: takes the lock, or returns `None` (after printing why) when this
+/// machine cannot run kernel tests. Use as `let Some(_guard) = start("name") else { return };`.
+pub fn start(test: &str) -> Option<MutexGuard<'static, ()>> {
+    let guard = lock();
+    (!skip_unless_root(test)).then_some(guard)
+}
+
 /// True (after printing why) when this machine cannot run kernel tests.
 pub fn skip_unless_root(test: &str) -> bool {
     // SAFETY: geteuid cannot fail.

@@ -2,7 +2,7 @@
 //! bpfscope gives the same values. Text that changed after bpftrace 0.17 (the "Attaching"
 //! banner, a trailing space after hist headers, stats syntax) is compared by value.
 
-use kernel_tests::{hist_rows, lock, map_lines, run, skip_note, skip_unless_root, wl};
+use kernel_tests::{hist_rows, map_lines, run, skip_note, start, wl};
 
 /// Runs bpftrace, or returns None (after saying so) when it is not installed.
 fn bpftrace(program: &str, command: &str) -> Option<String> {
@@ -28,10 +28,7 @@ fn bpftrace(program: &str, command: &str) -> Option<String> {
 
 #[test]
 fn count_by_comm_matches_bpftrace() {
-    let _guard = lock();
-    if skip_unless_root("count_by_comm_matches_bpftrace") {
-        return;
-    }
+    let Some(_guard) = start("count_by_comm_matches_bpftrace") else { return };
     let program =
         r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[comm] = count(); }"#;
     let command = wl("getppid 100000");
@@ -48,10 +45,7 @@ fn count_by_comm_matches_bpftrace() {
 
 #[test]
 fn read_histogram_matches_bpftrace() {
-    let _guard = lock();
-    if skip_unless_root("read_histogram_matches_bpftrace") {
-        return;
-    }
+    let Some(_guard) = start("read_histogram_matches_bpftrace") else { return };
     let program = r#"tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args->ret); @bytes[args->ret / 1000] = sum(args->ret); @l = lhist(args->ret, 0, 5000, 1000); }"#;
     let command = wl("read 1:7,3:9,100:20,700:3,4096:30,65536:5,0:2");
     let Some(theirs) = bpftrace(program, &command) else { return };
@@ -77,10 +71,7 @@ fn read_histogram_matches_bpftrace() {
 
 #[test]
 fn printf_and_tuples_match_bpftrace() {
-    let _guard = lock();
-    if skip_unless_root("printf_and_tuples_match_bpftrace") {
-        return;
-    }
+    let Some(_guard) = start("printf_and_tuples_match_bpftrace") else { return };
     // Includes C length semantics: `%d`/`%x`/`%u` without `l` print 32 bits.
     let program = r#"BEGIN { printf("%d|%5d|%-5d|%x|%s|%-8s|%u|%d|%ld|%x|%lx|%c\n", -3, 42, 7, 255, "str", "ab", 12, 5000000000, 5000000000, -1, -1, 65); @t[1, "a"] = 5; @t[2, "b"] = 3; @s["x"] = "y"; exit(); }"#;
     let Some(theirs) = bpftrace(program, "/bin/true") else { return };
@@ -97,10 +88,7 @@ fn printf_and_tuples_match_bpftrace() {
 
 #[test]
 fn kernel_stacks_match_bpftrace() {
-    let _guard = lock();
-    if skip_unless_root("kernel_stacks_match_bpftrace") {
-        return;
-    }
+    let Some(_guard) = start("kernel_stacks_match_bpftrace") else { return };
     let program = r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[kstack] = count(); @p[kstack(perf, 3)] = count(); printf("%s|\n", kstack(3)); }"#;
     let command = wl("getppid 2");
     let Some(theirs) = bpftrace(program, &command) else { return };

@@ -1,13 +1,10 @@
 //! The language on the live kernel: exact counts and buckets from deterministic workloads.
 
-use kernel_tests::{hist_rows, lock, map_lines, run, skip_unless_root, wl};
+use kernel_tests::{hist_rows, map_lines, run, start, wl};
 
 #[test]
 fn getppid_one_million_counted_exactly() {
-    let _guard = lock();
-    if skip_unless_root("getppid_one_million_counted_exactly") {
-        return;
-    }
+    let Some(_guard) = start("getppid_one_million_counted_exactly") else { return };
     let r = run(&[
         "-e",
         r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[comm] = count(); }"#,
@@ -26,10 +23,7 @@ fn getppid_one_million_counted_exactly() {
 
 #[test]
 fn read_sizes_fill_exact_log2_buckets() {
-    let _guard = lock();
-    if skip_unless_root("read_sizes_fill_exact_log2_buckets") {
-        return;
-    }
+    let Some(_guard) = start("read_sizes_fill_exact_log2_buckets") else { return };
     let r = run(&[
         "-e",
         r#"tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args.ret); }"#,
@@ -72,10 +66,7 @@ fn read_sizes_fill_exact_log2_buckets() {
 
 #[test]
 fn aggregations_over_known_values() {
-    let _guard = lock();
-    if skip_unless_root("aggregations_over_known_values") {
-        return;
-    }
+    let Some(_guard) = start("aggregations_over_known_values") else { return };
     // 10 reads of 1 byte and 20 of 100 bytes: sum 2010, count 30, min 1, max 100, avg 67.
     let r = run(&[
         "-e",
@@ -107,10 +98,7 @@ fn aggregations_over_known_values() {
 
 #[test]
 fn begin_printf_exit_and_exit_codes() {
-    let _guard = lock();
-    if skip_unless_root("begin_printf_exit_and_exit_codes") {
-        return;
-    }
+    let Some(_guard) = start("begin_printf_exit_and_exit_codes") else { return };
     let r = run(&["-e", r#"BEGIN { printf("hello\n"); exit(); }"#]);
     assert_eq!((r.code, r.stdout.as_str()), (0, "hello\n\n\n"), "{}", r.stderr);
     let r = run(&["-e", "BEGIN { exit(7); }"]);
@@ -123,10 +111,7 @@ fn begin_printf_exit_and_exit_codes() {
 
 #[test]
 fn interval_ends_after_about_a_second() {
-    let _guard = lock();
-    if skip_unless_root("interval_ends_after_about_a_second") {
-        return;
-    }
+    let Some(_guard) = start("interval_ends_after_about_a_second") else { return };
     let start = std::time::Instant::now();
     let r = run(&["-e", r#"interval:s:1 { printf("tick\n"); exit(); }"#]);
     let took = start.elapsed();
@@ -136,10 +121,7 @@ fn interval_ends_after_about_a_second() {
 
 #[test]
 fn child_command_ends_the_trace() {
-    let _guard = lock();
-    if skip_unless_root("child_command_ends_the_trace") {
-        return;
-    }
+    let Some(_guard) = start("child_command_ends_the_trace") else { return };
     let start = std::time::Instant::now();
     let r = run(&[
         "-e",
@@ -154,10 +136,7 @@ fn child_command_ends_the_trace() {
 
 #[test]
 fn strings_tuples_and_control_flow() {
-    let _guard = lock();
-    if skip_unless_root("strings_tuples_and_control_flow") {
-        return;
-    }
+    let Some(_guard) = start("strings_tuples_and_control_flow") else { return };
     let r = run(&[
         "-e",
         r#"BEGIN {
@@ -180,10 +159,7 @@ fn strings_tuples_and_control_flow() {
 
 #[test]
 fn json_output() {
-    let _guard = lock();
-    if skip_unless_root("json_output") {
-        return;
-    }
+    let Some(_guard) = start("json_output") else { return };
     let r = run(&[
         "-f",
         "json",
@@ -204,10 +180,7 @@ fn json_output() {
 
 #[test]
 fn full_map_is_reported() {
-    let _guard = lock();
-    if skip_unless_root("full_map_is_reported") {
-        return;
-    }
+    let Some(_guard) = start("full_map_is_reported") else { return };
     let r = run(&[
         "-e",
         "config = { max_map_keys = 10 } BEGIN { for ($i : 0..100) { @[$i] = 1; } exit(); }",
@@ -222,10 +195,7 @@ fn full_map_is_reported() {
 
 #[test]
 fn lost_events_are_counted_not_silent() {
-    let _guard = lock();
-    if skip_unless_root("lost_events_are_counted_not_silent") {
-        return;
-    }
+    let Some(_guard) = start("lost_events_are_counted_not_silent") else { return };
     // 300k printf records of ~100 bytes overflow a 1 MiB ring while the reader writes them out:
     // delivered + reported lost must be exactly 300k.
     let r = run(&[
@@ -247,10 +217,7 @@ fn lost_events_are_counted_not_silent() {
 
 #[test]
 fn errors_point_at_the_source() {
-    let _guard = lock();
-    if skip_unless_root("errors_point_at_the_source") {
-        return;
-    }
+    let Some(_guard) = start("errors_point_at_the_source") else { return };
     let r = run(&["-e", "tracepoint:syscalls:sys_enter_opnat { @ = count(); }"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("tracepoint `syscalls:sys_enter_opnat` not found"), "{}", r.stderr);
@@ -269,10 +236,7 @@ fn errors_point_at_the_source() {
 
 #[test]
 fn listing_tracepoints_with_arguments() {
-    let _guard = lock();
-    if skip_unless_root("listing_tracepoints_with_arguments") {
-        return;
-    }
+    let Some(_guard) = start("listing_tracepoints_with_arguments") else { return };
     let r = run(&["-lv", "tracepoint:syscalls:sys_enter_openat"]);
     assert_eq!(r.code, 0);
     assert_eq!(r.stdout, "tracepoint:syscalls:sys_enter_openat\n    int __syscall_nr\n    int dfd\n    const char * filename\n    int flags\n    umode_t mode\n");
@@ -282,10 +246,7 @@ fn listing_tracepoints_with_arguments() {
 
 #[test]
 fn wildcard_tracepoints_attach_every_match() {
-    let _guard = lock();
-    if skip_unless_root("wildcard_tracepoints_attach_every_match") {
-        return;
-    }
+    let Some(_guard) = start("wildcard_tracepoints_attach_every_match") else { return };
     let r = run(&[
         "-e",
         r#"tracepoint:syscalls:sys_enter_getp*id /comm == "wl-getppid"/ { @[probe] = count(); }"#,
@@ -299,10 +260,7 @@ fn wildcard_tracepoints_attach_every_match() {
 
 #[test]
 fn len_counts_map_entries() {
-    let _guard = lock();
-    if skip_unless_root("len_counts_map_entries") {
-        return;
-    }
+    let Some(_guard) = start("len_counts_map_entries") else { return };
     // len() walks the map with bpf_for_each_map_elem and a BTF-described callback.
     let r = run(&[
         "-e",
@@ -318,10 +276,7 @@ fn len_counts_map_entries() {
 
 #[test]
 fn output_file_stdin_dry_run_and_pid_filter() {
-    let _guard = lock();
-    if skip_unless_root("output_file_stdin_dry_run_and_pid_filter") {
-        return;
-    }
+    let Some(_guard) = start("output_file_stdin_dry_run_and_pid_filter") else { return };
     // -o FILE: the trace output goes to the file, status lines stay on stderr.
     let path = std::env::temp_dir().join(format!("bpfscope-out-{}.txt", std::process::id()));
     let r = run(&[
@@ -366,10 +321,7 @@ fn output_file_stdin_dry_run_and_pid_filter() {
 
 #[test]
 fn missing_privileges_are_explained() {
-    let _guard = lock();
-    if skip_unless_root("missing_privileges_are_explained") {
-        return;
-    }
+    let Some(_guard) = start("missing_privileges_are_explained") else { return };
     let out = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(kernel_tests::bpfscope())
@@ -383,10 +335,7 @@ fn missing_privileges_are_explained() {
 
 #[test]
 fn counts_and_sums_read_inside_probes() {
-    let _guard = lock();
-    if skip_unless_root("counts_and_sums_read_inside_probes") {
-        return;
-    }
+    let Some(_guard) = start("counts_and_sums_read_inside_probes") else { return };
     // Reading an aggregation adds up every CPU's copy in the kernel.
     let r = run(&[
         "-e",
@@ -402,10 +351,7 @@ fn counts_and_sums_read_inside_probes() {
 
 #[test]
 fn a_closed_pipe_ends_the_trace() {
-    let _guard = lock();
-    if skip_unless_root("a_closed_pipe_ends_the_trace") {
-        return;
-    }
+    let Some(_guard) = start("a_closed_pipe_ends_the_trace") else { return };
     let start = std::time::Instant::now();
     let out = std::process::Command::new("sh")
         .arg("-c")
@@ -422,10 +368,7 @@ fn a_closed_pipe_ends_the_trace() {
 
 #[test]
 fn print_top_div_zero_clear_and_time() {
-    let _guard = lock();
-    if skip_unless_root("print_top_div_zero_clear_and_time") {
-        return;
-    }
+    let Some(_guard) = start("print_top_div_zero_clear_and_time") else { return };
     let r = run(&[
         "-q",
         "-e",
@@ -444,10 +387,7 @@ fn print_top_div_zero_clear_and_time() {
 
 #[test]
 fn long_strings_use_the_scratch_area() {
-    let _guard = lock();
-    if skip_unless_root("long_strings_use_the_scratch_area") {
-        return;
-    }
+    let Some(_guard) = start("long_strings_use_the_scratch_area") else { return };
     // A 300-byte path is read whole (max_strlen defaults to 1024, as in bpftrace), used as a
     // map key with other strings, and printed.
     let dir =
@@ -476,10 +416,9 @@ fn long_strings_use_the_scratch_area() {
 #[test]
 fn ctrl_c_after_a_separate_workload_prints_the_exact_count() {
     use std::io::{BufRead, BufReader, Read};
-    let _guard = lock();
-    if skip_unless_root("ctrl_c_after_a_separate_workload_prints_the_exact_count") {
+    let Some(_guard) = start("ctrl_c_after_a_separate_workload_prints_the_exact_count") else {
         return;
-    }
+    };
     // As a user would: start tracing, run the workload elsewhere, then Ctrl-C.
     let mut tracer = std::process::Command::new(kernel_tests::bpfscope())
         .args(["-e", r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[comm] = count(); }"#])
@@ -507,10 +446,7 @@ fn ctrl_c_after_a_separate_workload_prints_the_exact_count() {
 
 #[test]
 fn for_loops_over_maps() {
-    let _guard = lock();
-    if skip_unless_root("for_loops_over_maps") {
-        return;
-    }
+    let Some(_guard) = start("for_loops_over_maps") else { return };
     // The body runs as a bpf_for_each_map_elem callback; it reads and writes the probe's
     // variables, breaks and continues, and sees string and tuple keys whole.
     let r = run(&[

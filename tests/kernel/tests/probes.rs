@@ -2,7 +2,7 @@
 //! hardware PMU), the test checks bpfscope's message and says loudly that it skipped the
 //! attach itself.
 
-use kernel_tests::{lock, map_lines, run, skip_unless_root, wl, workload};
+use kernel_tests::{map_lines, run, start, wl, workload};
 
 fn value(stdout: &str, key: &str) -> Option<u64> {
     map_lines(stdout).into_iter().find(|(k, _)| k == key).and_then(|(_, v)| v.parse().ok())
@@ -10,10 +10,7 @@ fn value(stdout: &str, key: &str) -> Option<u64> {
 
 #[test]
 fn uprobe_and_uretprobe_on_the_workload() {
-    let _guard = lock();
-    if skip_unless_root("uprobe_and_uretprobe_on_the_workload") {
-        return;
-    }
+    let Some(_guard) = start("uprobe_and_uretprobe_on_the_workload") else { return };
     let bin = workload();
     let program = format!(
         "uprobe:{b}:bpfscope_wl_marker {{ @calls = count(); @args = sum(arg0); }} uretprobe:{b}:bpfscope_wl_marker {{ @rets = sum(retval); }}",
@@ -29,10 +26,7 @@ fn uprobe_and_uretprobe_on_the_workload() {
 
 #[test]
 fn kprobes_attach_or_explain() {
-    let _guard = lock();
-    if skip_unless_root("kprobes_attach_or_explain") {
-        return;
-    }
+    let Some(_guard) = start("kprobes_attach_or_explain") else { return };
     let r = run(&["-e", "kprobe:do_nanosleep { @ = count(); }", "-c", "sleep 0.1"]);
     if std::path::Path::new("/sys/kernel/tracing/kprobe_events").exists() {
         assert_eq!(r.code, 0, "{}", r.stderr);
@@ -50,10 +44,7 @@ fn kprobes_attach_or_explain() {
 
 #[test]
 fn fentry_attaches_or_explains() {
-    let _guard = lock();
-    if skip_unless_root("fentry_attaches_or_explains") {
-        return;
-    }
+    let Some(_guard) = start("fentry_attaches_or_explains") else { return };
     let r = run(&["-e", "fentry:do_nanosleep { @ = count(); }", "-c", "sleep 0.1"]);
     if r.code == 0 {
         assert!(value(&r.stdout, "@").unwrap_or(0) >= 1, "{}", r.stdout);
@@ -65,10 +56,7 @@ fn fentry_attaches_or_explains() {
 
 #[test]
 fn hardware_events_attach_or_explain() {
-    let _guard = lock();
-    if skip_unless_root("hardware_events_attach_or_explain") {
-        return;
-    }
+    let Some(_guard) = start("hardware_events_attach_or_explain") else { return };
     let r =
         run(&["-e", "hardware:cpu-cycles:1000000 { @ = count(); } interval:ms:200 { exit(); }"]);
     if std::path::Path::new("/sys/bus/event_source/devices/cpu").exists() && r.code == 0 {
@@ -82,10 +70,7 @@ fn hardware_events_attach_or_explain() {
 
 #[test]
 fn software_and_profile_events_fire() {
-    let _guard = lock();
-    if skip_unless_root("software_and_profile_events_fire") {
-        return;
-    }
+    let Some(_guard) = start("software_and_profile_events_fire") else { return };
     let r = run(&[
         "-e",
         "profile:hz:199 { @samples = count(); } software:cpu-clock:1000000 { @ticks = count(); } interval:ms:500 { exit(); }",
@@ -99,10 +84,7 @@ fn software_and_profile_events_fire() {
 
 #[test]
 fn sigint_and_sigterm_end_the_trace_and_print_maps() {
-    let _guard = lock();
-    if skip_unless_root("sigint_and_sigterm_end_the_trace_and_print_maps") {
-        return;
-    }
+    let Some(_guard) = start("sigint_and_sigterm_end_the_trace_and_print_maps") else { return };
     for signal in ["INT", "TERM"] {
         let out = std::process::Command::new("timeout")
             .args(["--preserve-status", "-s", signal, "1"])
@@ -119,10 +101,7 @@ fn sigint_and_sigterm_end_the_trace_and_print_maps() {
 
 #[test]
 fn user_stacks_are_symbolized() {
-    let _guard = lock();
-    if skip_unless_root("user_stacks_are_symbolized") {
-        return;
-    }
+    let Some(_guard) = start("user_stacks_are_symbolized") else { return };
     // The workload pauses after its calls so that its stacks print while it is alive.
     let bin = workload();
     let program = format!(
@@ -137,10 +116,7 @@ fn user_stacks_are_symbolized() {
 
 #[test]
 fn raw_tracepoints_see_raw_arguments() {
-    let _guard = lock();
-    if skip_unless_root("raw_tracepoints_see_raw_arguments") {
-        return;
-    }
+    let Some(_guard) = start("raw_tracepoints_see_raw_arguments") else { return };
     // sys_enter's raw arguments are (struct pt_regs *, long id); getppid is 110 on x86-64.
     let r = run(&[
         "-e",

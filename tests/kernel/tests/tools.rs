@@ -1,7 +1,7 @@
 //! The tool scripts in `tools/`, each against a deterministic workload, and the O_DIRECT
 //! block I/O one-liner.
 
-use kernel_tests::{hist_rows, hist_total, lock, map_lines, run, skip_unless_root, wl, LoopDevice};
+use kernel_tests::{hist_rows, hist_total, map_lines, run, start, wl, LoopDevice};
 
 fn tool(name: &str) -> String {
     format!("{}/../../tools/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -9,10 +9,7 @@ fn tool(name: &str) -> String {
 
 #[test]
 fn odirect_writes_land_in_the_4k_bucket() {
-    let _guard = lock();
-    if skip_unless_root("odirect_writes_land_in_the_4k_bucket") {
-        return;
-    }
+    let Some(_guard) = start("odirect_writes_land_in_the_4k_bucket") else { return };
     let device = match LoopDevice::new(64) {
         Ok(d) => d,
         Err(why) => panic!("cannot set up a loop device for the block I/O test: {why}"),
@@ -33,10 +30,7 @@ fn odirect_writes_land_in_the_4k_bucket() {
 
 #[test]
 fn bitesize_and_biolatency_see_every_request() {
-    let _guard = lock();
-    if skip_unless_root("bitesize_and_biolatency_see_every_request") {
-        return;
-    }
+    let Some(_guard) = start("bitesize_and_biolatency_see_every_request") else { return };
     let device =
         LoopDevice::new(64).unwrap_or_else(|why| panic!("cannot set up a loop device: {why}"));
     let r = run(&[&tool("bitesize.bt"), "-c", &wl(&format!("odirect {} 64", device.path))]);
@@ -61,10 +55,7 @@ fn bitesize_and_biolatency_see_every_request() {
 
 #[test]
 fn execsnoop_prints_one_line_per_exec() {
-    let _guard = lock();
-    if skip_unless_root("execsnoop_prints_one_line_per_exec") {
-        return;
-    }
+    let Some(_guard) = start("execsnoop_prints_one_line_per_exec") else { return };
     let r = run(&[&tool("execsnoop.bt"), "-c", &wl("exec 25")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| l.contains(" wl-exec ")).collect();
@@ -78,10 +69,7 @@ fn execsnoop_prints_one_line_per_exec() {
 
 #[test]
 fn opensnoop_prints_one_line_per_open() {
-    let _guard = lock();
-    if skip_unless_root("opensnoop_prints_one_line_per_open") {
-        return;
-    }
+    let Some(_guard) = start("opensnoop_prints_one_line_per_open") else { return };
     let r = run(&[&tool("opensnoop.bt"), "-c", &wl("open /etc/hostname 40")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let ok: Vec<&str> = r.stdout.lines().filter(|l| l.contains(" wl-open ")).collect();
@@ -96,10 +84,7 @@ fn opensnoop_prints_one_line_per_open() {
 
 #[test]
 fn syscount_counts_the_workload() {
-    let _guard = lock();
-    if skip_unless_root("syscount_counts_the_workload") {
-        return;
-    }
+    let Some(_guard) = start("syscount_counts_the_workload") else { return };
     let r = run(&[&tool("syscount.bt"), "-c", &wl("getppid 20000")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines = map_lines(&r.stdout);
@@ -118,10 +103,7 @@ fn syscount_counts_the_workload() {
 
 #[test]
 fn runqlat_fills_its_histogram_under_ping_pong() {
-    let _guard = lock();
-    if skip_unless_root("runqlat_fills_its_histogram_under_ping_pong") {
-        return;
-    }
+    let Some(_guard) = start("runqlat_fills_its_histogram_under_ping_pong") else { return };
     let r = run(&[&tool("runqlat.bt"), "-c", &wl("pingpong 2000")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     // Every round trip wakes both sides once.

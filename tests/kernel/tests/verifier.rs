@@ -7,14 +7,11 @@
 #[allow(dead_code, reason = "the generator also has mutation helpers this sweep does not use")]
 mod gen;
 
-use kernel_tests::{lock, run, skip_unless_root};
+use kernel_tests::{run, start};
 
 #[test]
 fn generated_programs_pass_the_verifier() {
-    let _guard = lock();
-    if skip_unless_root("generated_programs_pass_the_verifier") {
-        return;
-    }
+    let Some(_guard) = start("generated_programs_pass_the_verifier") else { return };
     let cases: usize =
         std::env::var("BPFSCOPE_VERIFIER_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(300);
     let mut rng = gen::Rng(0x0bad_cafe_f00d_0042);
