@@ -52,6 +52,8 @@ fn run(flags: Flags) -> anyhow::Result<i32> {
         pid_filter: flags.pid,
         start_boot_ns,
         ncpus: bpfscope_runtime::possible_cpus() as u32,
+        max_map_keys: env_number("MAX_MAP_KEYS", 1, u32::MAX as u64)?,
+        max_strlen: env_number("MAX_STRLEN", 1, 8192)?,
     };
     if flags.emit.is_none() || flags.dry_run {
         if let Err(e) = bpfscope_runtime::tracefs::ensure_mounted() {
@@ -105,6 +107,19 @@ fn run(flags: Flags) -> anyhow::Result<i32> {
         }
         Err(e) => bail!(e),
     }
+}
+
+/// A config variable from the environment, `BPFSCOPE_<NAME>` or bpftrace's `BPFTRACE_<NAME>`.
+fn env_number(name: &str, min: u64, max: u64) -> anyhow::Result<Option<u32>> {
+    for var in [format!("BPFSCOPE_{name}"), format!("BPFTRACE_{name}")] {
+        if let Ok(text) = std::env::var(&var) {
+            return match text.trim().parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(Some(n as u32)),
+                _ => bail!("{var}={text} is not a number from {min} to {max}"),
+            };
+        }
+    }
+    Ok(None)
 }
 
 /// The program text and the positional parameters.

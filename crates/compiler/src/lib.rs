@@ -45,6 +45,11 @@ pub struct Options {
     /// Possible CPUs: reading a count or sum inside a probe adds up this many per-CPU
     /// values (0 is taken as 1).
     pub ncpus: u32,
+    /// `max_map_keys` from the environment (`BPFTRACE_MAX_MAP_KEYS`), which overrides the
+    /// script's config block, as in bpftrace.
+    pub max_map_keys: Option<u32>,
+    /// `max_strlen` from the environment (`BPFTRACE_MAX_STRLEN`), likewise.
+    pub max_strlen: Option<u32>,
 }
 
 /// The result of a successful compilation.

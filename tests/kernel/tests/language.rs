@@ -191,6 +191,17 @@ fn full_map_is_reported() {
         "{}",
         r.stderr
     );
+    // The environment overrides the config block, as in bpftrace.
+    let out = std::process::Command::new(kernel_tests::bpfscope())
+        .env("BPFTRACE_MAX_MAP_KEYS", "3")
+        .args([
+            "-e",
+            "config = { max_map_keys = 10 } BEGIN { for ($i : 0..100) { @[$i] = 1; } exit(); }",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(map_lines(&String::from_utf8_lossy(&out.stdout)).len(), 3);
+    kernel_tests::assert_nothing_loaded();
 }
 
 #[test]

@@ -83,6 +83,13 @@ pub fn check(
             final_pass: pass == 1,
         };
         cx.config(program);
+        // The environment overrides the script's config block (bpftrace's rule).
+        if let Some(n) = options.max_map_keys {
+            cx.out.max_map_keys = n;
+        }
+        if let Some(n) = options.max_strlen {
+            cx.out.max_strlen = n;
+        }
         for probe in &program.probes {
             cx.probe(probe);
         }
