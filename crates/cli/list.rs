@@ -29,6 +29,11 @@ const OTHER_PROBES: &[&str] = &[
 
 /// Prints matching probes, one per line.
 pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<()> {
+    if let Some(rest) =
+        pattern.and_then(|p| p.strip_prefix("uprobe:").or_else(|| p.strip_prefix("u:")))
+    {
+        return list_uprobes(rest);
+    }
     ensure_mounted().map_err(anyhow::Error::msg)?;
     let target = Tracefs::new();
     let pattern = pattern.map(|p| {
@@ -74,6 +79,22 @@ pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<()> {
         if matches(p) {
             out.push_str(p);
             out.push('\n');
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// `-l 'uprobe:BINARY[:GLOB]'`: the functions of a binary that a uprobe can attach to.
+fn list_uprobes(spec: &str) -> anyhow::Result<()> {
+    let (binary, glob) = spec.split_once(':').unwrap_or((spec, "*"));
+    if !std::path::Path::new(binary).exists() {
+        anyhow::bail!("{binary}: no such file");
+    }
+    let mut out = String::new();
+    for name in bpfscope_runtime::usyms::functions(binary) {
+        if glob_match(glob, &name) {
+            out.push_str(&format!("uprobe:{binary}:{name}\n"));
         }
     }
     print!("{out}");

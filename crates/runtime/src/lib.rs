@@ -10,7 +10,7 @@ mod decode;
 mod errors;
 mod ksyms;
 pub mod tracefs;
-mod usyms;
+pub mod usyms;
 
 use std::{
     io::Write,

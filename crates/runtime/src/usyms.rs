@@ -103,3 +103,12 @@ pub fn symbolize(pid: u32, addr: u64) -> Option<String> {
     }
     Some(format!("{name}+{}", vaddr - start))
 }
+
+/// The function symbols of an ELF file (for `-l 'uprobe:FILE:*'`), sorted and deduplicated.
+pub fn functions(path: &str) -> Vec<String> {
+    let mut names: Vec<String> =
+        read_elf(path).map(|e| e.symbols.into_iter().map(|s| s.2).collect()).unwrap_or_default();
+    names.sort_unstable();
+    names.dedup();
+    names
+}

@@ -130,3 +130,12 @@ fn raw_tracepoints_see_raw_arguments() {
         [("@[rawtracepoint:sys_enter, 110]".to_string(), "4321".to_string())]
     );
 }
+
+#[test]
+fn listing_uprobe_targets() {
+    let Some(_guard) = start("listing_uprobe_targets") else { return };
+    let bin = workload();
+    let r = run(&["-l", &format!("uprobe:{}:bpfscope_wl_*", bin.display())]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, format!("uprobe:{}:bpfscope_wl_marker\n", bin.display()));
+}
