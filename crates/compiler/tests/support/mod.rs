@@ -1,1 +1,3 @@
+//! Shared support for the compiler's integration tests.
+
 pub mod gen;

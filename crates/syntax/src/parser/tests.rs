@@ -1,3 +1,5 @@
+//! Parser tests: programs that parse, and errors that point at the right place.
+
 use super::*;
 use crate::ast::StmtKind;
 
