@@ -67,6 +67,12 @@ fn located_errors_with_suggestions() {
     assert!(e.contains("did you mean `tracepoint:syscalls:sys_enter_read`?"), "{e}");
     let e = compile_err("BEGIN { printf(\"%d\\n\", comm); }");
     assert!(e.contains("`%d` expects an integer"), "{e}");
+    let e = compile_err("t:syscalls:sys_enter_openat { printf(\"%s\\n\", args.filename); }");
+    assert!(
+        e.contains("`%s` expects a string, but this argument is `uint64`")
+            && e.contains("`str(...)`"),
+        "{e}"
+    );
     let e = compile_err("BEGIN { printf(\"%d %d\\n\", 1); }");
     assert!(e.contains("2 specifiers but 1 argument was given"), "{e}");
     let e = compile_err("BEGIN { @x = 1; @x = \"s\"; }");

@@ -455,13 +455,15 @@ fn check_format(
         if *ty == Ty::Error {
             continue;
         }
+        // As in bpftrace, `%s` takes strings (and stacks and tuples, which print as text), not
+        // integers: an integer there is usually a pointer that wants `str()`.
         let ok = match spec.conv {
-            's' => !matches!(ty, Ty::None),
+            's' => matches!(ty, Ty::Str(_) | Ty::Stack { .. } | Ty::Tuple(_)),
             'r' => matches!(ty, Ty::Str(_)),
             _ => ty.is_integer(),
         };
         if !ok {
-            cx.error(Diagnostic::error(
+            let mut d = Diagnostic::error(
                 format!(
                     "`%{}` expects {}, but this argument is `{}`",
                     spec.conv,
@@ -470,7 +472,11 @@ fn check_format(
                 ),
                 arg.span,
                 "wrong type for its specifier",
-            ));
+            );
+            if spec.conv == 's' && ty.is_integer() {
+                d = d.with_help("if it points to a string, read it with `str(...)`; to print the number, use `%d`");
+            }
+            cx.error(d);
         }
     }
 }
