@@ -136,7 +136,8 @@ pub fn compile(
     let sections: Vec<(emit::Emitted, String)> = programs
         .iter()
         .zip(&manifest.programs)
-        .map(|(p, d)| (p.clone(), d.probe.section()))
+        // Unique section names: BTF func_info is keyed by section name.
+        .map(|(p, d)| (p.clone(), format!("{}/{}", d.probe.section(), p.name)))
         .collect();
     let functions: Vec<emit::Emitted> = function_ir.iter().map(emit::emit).collect();
     let elf = object::write(&sections, &functions, &map_defs(&manifest));

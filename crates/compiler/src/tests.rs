@@ -112,10 +112,15 @@ fn elf_has_sections_maps_and_relocations() {
     let file = ::object::File::parse(&*c.elf).expect("valid ELF");
     let names: Vec<String> =
         file.sections().filter_map(|s| s.name().ok().map(String::from)).collect();
-    assert!(names.iter().any(|n| n == "tracepoint/syscalls/sys_enter_read"), "{names:?}");
+    // Sections are named by program type (what the loader reads) and made unique by the
+    // program's name.
+    assert!(
+        names.iter().any(|n| n == "tracepoint/syscalls/sys_enter_read/p0_sys_enter_re"),
+        "{names:?}"
+    );
     assert!(names.iter().any(|n| n == "maps"));
     assert!(names.iter().any(|n| n == "license"));
-    let text = file.section_by_name("tracepoint/syscalls/sys_enter_read").unwrap();
+    let text = file.section_by_name("tracepoint/syscalls/sys_enter_read/p0_sys_enter_re").unwrap();
     assert!(text.relocations().count() >= 2);
 }
 

@@ -6,7 +6,7 @@ mod support;
 
 use bpfscope_compiler::{compile, target::Fixture, Options};
 use bpfscope_syntax::{Diagnostics, SourceFile};
-use support::gen::{mutate, program, Rng};
+use support::gen::{mutate, program, valid_program, Rng};
 
 fn compile_text(text: &str) {
     let file = SourceFile::new("fuzz.bt", text);
@@ -48,5 +48,18 @@ fn random_and_mutated_programs_never_panic() {
         };
         let outcome = std::panic::catch_unwind(|| compile_text(&text));
         assert!(outcome.is_ok(), "case {case} panicked on:\n{text}");
+    }
+}
+
+#[test]
+fn well_typed_programs_compile() {
+    let mut rng = Rng(0x7e11_7e11_0000_0001);
+    for case in 0..500 {
+        let text = valid_program(&mut rng);
+        let file = SourceFile::new("valid.bt", text.as_str());
+        let mut diags = Diagnostics::default();
+        let options = Options { ncpus: 2, ..Options::default() };
+        let compiled = compile(&file, &Fixture, &options, &mut diags);
+        assert!(compiled.is_some(), "case {case} rejected:\n{text}\n{}", diags.render(&file));
     }
 }

@@ -29,3 +29,18 @@ fn generated_programs_pass_the_verifier() {
     assert!(loaded >= cases / 20, "only {loaded} of {cases} programs loaded");
     kernel_tests::note(&format!("verifier sweep: {loaded} of {cases} generated programs loaded"));
 }
+
+#[test]
+fn well_typed_programs_all_load() {
+    let Some(_guard) = start("well_typed_programs_all_load") else { return };
+    // Every program of the well-typed generator must compile against the live kernel and pass
+    // the verifier.
+    let cases: usize =
+        std::env::var("BPFSCOPE_VERIFIER_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(150);
+    let mut rng = gen::Rng(0x5eed_0f0f_1234_0007);
+    for case in 0..cases {
+        let text = gen::valid_program(&mut rng);
+        let r = run(&["--dry-run", "-e", &text]);
+        assert_eq!(r.code, 0, "case {case}:\n{}\nprogram:\n{text}", r.stderr);
+    }
+}

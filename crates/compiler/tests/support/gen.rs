@@ -198,3 +198,124 @@ pub fn mutate(rng: &mut Rng, text: &str) -> String {
     }
     String::from_utf8_lossy(&bytes).into_owned()
 }
+
+/// Probes that exist both in the fixture target and on a live kernel, with an integer
+/// expression valid in each.
+const VALID_PROBES: &[(&str, &str)] = &[
+    ("BEGIN", "pid"),
+    ("END", "cpu"),
+    ("interval:ms:100", "nsecs"),
+    ("profile:hz:99", "tid"),
+    ("tracepoint:syscalls:sys_exit_read", "args.ret"),
+    ("tracepoint:syscalls:sys_enter_read", "args.count"),
+    ("tracepoint:sched:sched_switch", "args.prev_pid"),
+    ("rawtracepoint:sys_enter", "arg1"),
+];
+
+/// A well-typed program: every statement is valid, so the compiler must accept it and the
+/// kernel verifier must load it. Map types are fixed: `@p` int → int, `@c` string → count,
+/// `@t` (int, string) → (int, string), `@h`, `@l`, `@st` scalar aggregations.
+pub fn valid_program(rng: &mut Rng) -> String {
+    // Every map the statements use, with its type, first.
+    let mut text = String::from(
+        "BEGIN { @p[0] = 0; @q[0] = 0; @c[\"x\"] = count(); @t[0, \"x\"] = (0, \"x\"); @h = hist(0); \
+         @l = lhist(0, 0, 100, 10); @st = stats(0); @k[kstack(3)] = count(); @m = max(0); @n = min(0); \
+         @a = avg(0); @u = sum(0); }\n",
+    );
+    for _ in 0..=rng.below(3) {
+        let (probe, probe_int) = VALID_PROBES[rng.below(VALID_PROBES.len())];
+        text.push_str(probe);
+        if rng.below(3) == 0 {
+            // Predicates run before any variable exists.
+            let other = rng.pick(&["pid", "cpu", "tid", "comm == \"x\"", "has_key(@p, 1)"]);
+            text.push_str(&format!(" /{probe_int} > 1 || {other}/"));
+        }
+        text.push_str(" { $i = 0; $s = \"s\"; ");
+        for _ in 0..=rng.below(5) {
+            text.push_str(&valid_stmt(rng, 2, probe_int));
+            text.push_str("; ");
+        }
+        text.push_str("}\n");
+    }
+    text
+}
+
+fn int_expr(rng: &mut Rng, depth: u32, probe_int: &str) -> String {
+    const LEAVES: &[&str] = &[
+        "1",
+        "-7",
+        "0x10",
+        "pid",
+        "tid",
+        "cpu",
+        "nsecs",
+        "uid",
+        "rand",
+        "$i",
+        "@p[1]",
+        "len(@p)",
+        "(uint8)pid",
+    ];
+    if depth == 0 || rng.below(3) == 0 {
+        return if rng.below(4) == 0 {
+            probe_int.to_string()
+        } else {
+            rng.pick(LEAVES).to_string()
+        };
+    }
+    const OPS: &[&str] =
+        &["+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", "==", "<", ">=", "&&", "||"];
+    match rng.below(5) {
+        0 => format!(
+            "({} ? {} : {})",
+            int_expr(rng, depth - 1, probe_int),
+            int_expr(rng, depth - 1, probe_int),
+            int_expr(rng, depth - 1, probe_int)
+        ),
+        1 => format!("has_key(@p, {})", int_expr(rng, depth - 1, probe_int)),
+        2 => format!("({} == {})", str_expr(rng), str_expr(rng)),
+        _ => format!(
+            "({} {} {})",
+            int_expr(rng, depth - 1, probe_int),
+            rng.pick(OPS),
+            int_expr(rng, depth - 1, probe_int)
+        ),
+    }
+}
+
+fn str_expr(rng: &mut Rng) -> String {
+    rng.pick(&["comm", "\"lit\"", "$s", "str(0)", "str(0, 8)", "(pid > 1 ? comm : \"x\")"])
+        .to_string()
+}
+
+fn valid_stmt(rng: &mut Rng, depth: u32, probe_int: &str) -> String {
+    let i = int_expr(rng, 2, probe_int);
+    let s = str_expr(rng);
+    let inner = |rng: &mut Rng| {
+        if depth == 0 {
+            "$i++".to_string()
+        } else {
+            valid_stmt(rng, depth - 1, probe_int)
+        }
+    };
+    match rng.below(18) {
+        0 => format!("$i = {i}"),
+        1 => format!("$s = {s}"),
+        2 => format!("@p[{i}] = {}", int_expr(rng, 1, probe_int)),
+        3 => format!("@c[{s}] = count()"),
+        4 => format!("@h = hist({i})"),
+        5 => format!("@l = lhist({i}, 0, 100, 10)"),
+        6 => format!("@st = stats({i})"),
+        7 => format!("printf(\"%d %s %x\\n\", {i}, {s}, {})", int_expr(rng, 1, probe_int)),
+        8 => format!("if ({i}) {{ {} }} else {{ {} }}", inner(rng), inner(rng)),
+        9 => format!("for ($j : 0..3) {{ {} }}", inner(rng)),
+        10 => format!("unroll(2) {{ {} }}", inner(rng)),
+        11 => "for ($kv : @p) { @q[$kv.0] = $kv.1 + 1; }".into(),
+        12 => format!("delete(@p, {i})"),
+        13 => "print(@p); print(@c, 3); clear(@h)".into(),
+        14 => format!("@t[{i}, {s}] = ({}, {s})", int_expr(rng, 1, probe_int)),
+        15 => format!("@k[kstack(3)] = count(); $i += {i}"),
+        16 => format!("@m = max({i}); @n = min({i}); @a = avg({i}); @u = sum({i})"),
+        _ => format!("$i = {i}; $i *= 2; $s = {s}"),
+    }
+}
