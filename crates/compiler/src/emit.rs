@@ -18,6 +18,9 @@ pub struct Emitted {
     /// (instruction index, map name) pairs for `ld_imm64` map loads.
     /// (instruction index, symbol) pairs for `ld_imm64` loads of maps and subprograms.
     pub relocs: Vec<(usize, String)>,
+    /// False when a jump spans more than the 16-bit offset allows (a program over ~32k
+    /// instructions); such a program must not be loaded.
+    pub jumps_fit: bool,
 }
 
 fn slots(op: &Op) -> usize {
@@ -94,6 +97,7 @@ pub fn emit(program: &IrProgram) -> Emitted {
     let mut insns = Vec::with_capacity(pc);
     let mut spans = Vec::with_capacity(pc);
     let mut relocs = Vec::new();
+    let mut jumps_fit = true;
     for (op, span) in &ops {
         match op {
             Op::Label(_) => continue,
@@ -101,6 +105,7 @@ pub fn emit(program: &IrProgram) -> Emitted {
             Op::Jump { insn, target } => {
                 let to = positions[target] as i64;
                 let off = to - insns.len() as i64 - 1;
+                jumps_fit &= i16::try_from(off).is_ok();
                 insns.push(Insn { off: off as i16, ..*insn });
             }
             Op::LoadMap { dst, map } => {
@@ -115,5 +120,5 @@ pub fn emit(program: &IrProgram) -> Emitted {
         }
         spans.resize(insns.len(), *span);
     }
-    Emitted { name: program.name.clone(), insns, spans, relocs }
+    Emitted { name: program.name.clone(), insns, spans, relocs, jumps_fit }
 }

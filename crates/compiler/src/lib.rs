@@ -130,6 +130,23 @@ pub fn compile(
     }
     manifest.scratch_size = ir.iter().map(|p| p.scratch_size).max().unwrap_or(0);
     let programs: Vec<emit::Emitted> = ir.iter().map(emit::emit).collect();
+    for (program, desc) in programs.iter().zip(&manifest.programs) {
+        if !program.jumps_fit {
+            diags.push(
+                bpfscope_syntax::Diagnostic::error(
+                    format!(
+                        "probe `{}` compiles to {} instructions, too many for BPF jumps (at most 32767 apart)",
+                        desc.display,
+                        program.insns.len()
+                    ),
+                    desc.span,
+                    "too large",
+                )
+                .with_help("long string comparisons cost 9 instructions a byte: compare fewer, or lower `max_strlen`"),
+            );
+            return None;
+        }
+    }
     for (desc, program) in manifest.programs.iter_mut().zip(&programs) {
         desc.insn_spans = program.spans.clone();
     }

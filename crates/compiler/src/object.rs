@@ -63,6 +63,7 @@ pub fn write(programs: &[(Emitted, String)], functions: &[Emitted], maps: &[MapD
             insns: callbacks::body(name).unwrap_or_default(),
             spans: Vec::new(),
             relocs: Vec::new(),
+            jumps_fit: true,
         })
         .collect();
     text_functions.extend(functions.iter().cloned());

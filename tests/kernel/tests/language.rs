@@ -412,6 +412,9 @@ fn long_strings_use_the_scratch_area() {
         "-e",
         r#"tracepoint:syscalls:sys_enter_openat /comm == "wl-open"/ {
              @[str(args.filename), comm] = count();
+             $a = str(args.filename); $b = str(args.filename, 10);
+             @same[$a == str(args.filename)] = count(); @prefix[$a == $b] = count();
+             @shifted[$a == str(args.filename + 1)] = count();
              printf("%s|%s|%d\n", comm, str(args.filename), pid > 0); }"#,
         "-c",
         &wl(&format!("open {path_text} 3")),
@@ -422,6 +425,13 @@ fn long_strings_use_the_scratch_area() {
     assert_eq!(r.stdout.lines().filter(|l| *l == line).count(), 3, "{}", r.stdout);
     // Equal strings make one key even though the scratch area held other bytes before.
     assert!(r.stdout.contains(&format!("@[{path_text}, wl-open]: 3\n")), "{}", r.stdout);
+    // Long strings compare whole (branch-free above 64 bytes); a 9-byte prefix is not equal.
+    assert!(
+        r.stdout.contains("@same[true]: 3\n") && r.stdout.contains("@prefix[false]: 3\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("@shifted[false]: 3\n"), "{}", r.stdout);
 }
 
 #[test]

@@ -44,3 +44,19 @@ fn well_typed_programs_all_load() {
         assert_eq!(r.code, 0, "case {case}:\n{}\nprogram:\n{text}", r.stderr);
     }
 }
+
+#[test]
+fn well_typed_programs_run_and_exit_cleanly() {
+    let Some(_guard) = start("well_typed_programs_run_and_exit_cleanly") else { return };
+    // Run them for a moment: the runtime must decode and print whatever they produce, and
+    // exit 0 without a panic.
+    let cases: usize =
+        std::env::var("BPFSCOPE_RUN_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(30);
+    let mut rng = gen::Rng(0x0123_4567_89ab_cdef);
+    for case in 0..cases {
+        let text = gen::valid_program(&mut rng) + "interval:ms:50 { exit(); }\n";
+        let r = run(&["-e", &text]);
+        assert_eq!(r.code, 0, "case {case}:\n{}\nprogram:\n{text}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "case {case}:\n{}", r.stderr);
+    }
+}

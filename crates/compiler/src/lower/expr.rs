@@ -289,6 +289,28 @@ impl Lower<'_> {
         self.binary_op(op, current, current_ty, &v, &vt)
     }
 
+    /// Sets `r4` to non-zero when the strings at `a` and `b` differ before their first NUL
+    /// (within `n` bytes), without branches: two branches a byte over 1 KiB strings exceed
+    /// the verifier's limit of 8192 pending branches ("sequence of jumps is too complex").
+    /// `r3` is an all-ones mask until `a`'s NUL; differences after it are masked out.
+    /// Nine instructions a byte.
+    fn compare_long_strings(&mut self, a: super::Loc, b: super::Loc, n: i16) {
+        self.insn(Insn::mov64_imm(Reg::R4, 0));
+        self.insn(Insn::mov64_imm(Reg::R3, -1));
+        for i in 0..n {
+            self.ldx(Size::B, Reg::R1, a + i);
+            self.ldx(Size::B, Reg::R2, b + i);
+            self.insn(Insn::alu64_reg(AluOp::Xor, Reg::R2, Reg::R1));
+            self.insn(Insn::alu64_reg(AluOp::And, Reg::R2, Reg::R3));
+            self.insn(Insn::alu64_reg(AluOp::Or, Reg::R4, Reg::R2));
+            // r1 = (a[i] == 0) ? 0 : -1, as ((a[i] - 1) >> 63) - 1 for a byte a[i].
+            self.insn(Insn::alu64_imm(AluOp::Sub, Reg::R1, 1));
+            self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R1, 63));
+            self.insn(Insn::alu64_imm(AluOp::Sub, Reg::R1, 1));
+            self.insn(Insn::alu64_reg(AluOp::And, Reg::R3, Reg::R1));
+        }
+    }
+
     /// `==` / `!=` on strings: byte compare up to the first NUL.
     fn string_compare(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> Val {
         let negate = op == BinOp::Ne;
@@ -324,13 +346,20 @@ impl Lower<'_> {
             let (Val::Mem(a), Val::Mem(b)) = (self.expr(lhs), self.expr(rhs)) else {
                 return Val::Imm(0);
             };
-            for i in 0..a_cap.min(b_cap) as i16 {
-                self.ldx(Size::B, Reg::R1, a + i);
-                self.ldx(Size::B, Reg::R2, b + i);
-                self.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), not_equal);
-                self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), equal);
+            let n = a_cap.min(b_cap) as i16;
+            if n <= 64 {
+                for i in 0..n {
+                    self.ldx(Size::B, Reg::R1, a + i);
+                    self.ldx(Size::B, Reg::R2, b + i);
+                    self.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), not_equal);
+                    self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), equal);
+                }
+                self.goto(equal);
+            } else {
+                self.compare_long_strings(a, b, n);
+                self.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R4, 0, 0), not_equal);
+                self.goto(equal);
             }
-            self.goto(equal);
         }
         self.place(equal);
         self.st(Size::DW, result, i32::from(!negate));
