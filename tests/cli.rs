@@ -127,3 +127,10 @@ fn tools_are_embedded() {
     assert_eq!(code, 0);
     assert!(stdout.contains("map @filename: key uint32 value uint64"), "{stdout}");
 }
+
+#[test]
+fn a_missing_pid_is_an_error() {
+    let (code, _, stderr) = bpfscope(&["-p", "999999999", "-e", "BEGIN { exit(); }"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("-p 999999999: no such process"), "{stderr}");
+}

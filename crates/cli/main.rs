@@ -37,6 +37,11 @@ fn run(flags: Flags) -> anyhow::Result<i32> {
         list::list(pattern.as_deref(), flags.verbose)?;
         return Ok(0);
     }
+    if let Some(pid) = flags.pid {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            bail!("-p {pid}: no such process");
+        }
+    }
     let (file, positional) = read_program(&flags)?;
     let start_boot_ns = bpfscope_runtime::sys::boottime_ns();
     let child = match &flags.command {
