@@ -53,6 +53,9 @@ pub struct Flags {
     /// Output format.
     #[arg(short = 'f', value_enum, default_value = "text")]
     pub format: OutputFormat,
+    /// Allow unsafe functions: `system()` and `signal()`.
+    #[arg(long = "unsafe")]
+    pub unsafe_ok: bool,
     /// Compile and load into the kernel (the verifier judges it), then unload; attach nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -50,6 +50,8 @@ pub struct Options {
     pub max_map_keys: Option<u32>,
     /// `max_strlen` from the environment (`BPFTRACE_MAX_STRLEN`), likewise.
     pub max_strlen: Option<u32>,
+    /// `--unsafe`: allow `system()` and `signal()`.
+    pub unsafe_ok: bool,
 }
 
 /// The result of a successful compilation.

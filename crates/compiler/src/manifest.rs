@@ -88,9 +88,21 @@ pub struct ProgramDesc {
     pub insn_spans: Vec<bpfscope_syntax::Span>,
 }
 
-/// A `printf` call site.
+/// A `printf`, `cat` or `system` call site: a format and its argument types.
 #[derive(Debug, Clone)]
 pub struct PrintfDesc {
     pub format: String,
     pub args: Vec<Ty>,
+    pub kind: FormatKind,
+}
+
+/// What user space does with a formatted string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatKind {
+    /// Print it.
+    Printf,
+    /// Print the contents of the file it names (`cat`).
+    Cat,
+    /// Run it as a shell command and print its output (`system`, needs `--unsafe`).
+    System,
 }

@@ -24,7 +24,9 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use bpfscope_compiler::{
-    manifest::{event, MapDesc, COUNTERS_MAP, JOIN_ARG_SIZE, JOIN_MAX_ARGS, RINGBUF_MAP},
+    manifest::{
+        event, FormatKind, MapDesc, COUNTERS_MAP, JOIN_ARG_SIZE, JOIN_MAX_ARGS, RINGBUF_MAP,
+    },
     providers::ProbeSpec,
     Compiled, Ty,
 };
@@ -341,10 +343,15 @@ impl Session<'_> {
             n if (n as usize) < manifest.printfs.len() => {
                 let desc = &manifest.printfs[n as usize];
                 let args = decode::args(record.get(8..).unwrap_or(&[]), &desc.args);
-                let text = printf::format(&desc.format, &args);
+                let formatted = printf::format(&desc.format, &args);
+                let (kind, text) = match desc.kind {
+                    FormatKind::Printf => ("printf", formatted),
+                    FormatKind::Cat => ("cat", cat(&formatted)),
+                    FormatKind::System => ("system", system(&formatted)),
+                };
                 match self.format {
                     Format::Text => self.write(&text),
-                    Format::Json => self.write(&json::string_event("printf", &text)),
+                    Format::Json => self.write(&json::string_event(kind, &text)),
                 }
             }
             _ => {}
@@ -499,6 +506,33 @@ impl Session<'_> {
             let (cnt, ns) = (info.run_count(), info.run_time().as_nanos() as u64);
             let per = ns.checked_div(cnt).unwrap_or(0);
             eprintln!("{}: {cnt} events, {per} ns/event, {ns} ns total", desc.display);
+        }
+    }
+}
+
+/// `cat(path)`: the file's contents, at most 10 KiB (bpftrace's `max_cat_bytes`).
+fn cat(path: &str) -> String {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    match std::fs::File::open(path) {
+        Ok(file) => {
+            let _ = file.take(10240).read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        Err(e) => {
+            eprintln!("WARNING: cat(\"{path}\"): {e}");
+            String::new()
+        }
+    }
+}
+
+/// `system(command)` (with `--unsafe`): the command's standard output.
+fn system(command: &str) -> String {
+    match std::process::Command::new("/bin/sh").arg("-c").arg(command).output() {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Err(e) => {
+            eprintln!("WARNING: system(\"{command}\"): {e}");
+            String::new()
         }
     }
 }

@@ -486,3 +486,29 @@ fn for_loops_over_maps() {
     assert!(r.stdout.starts_with("x 3 hello\nsum 420 seen 9\n"), "{}", r.stdout);
     assert!(map_lines(&r.stdout).iter().any(|(k, _)| k == "@first"), "{}", r.stdout);
 }
+
+#[test]
+fn cat_system_and_signal() {
+    let Some(_guard) = start("cat_system_and_signal") else { return };
+    let path = std::env::temp_dir().join(format!("bpfscope-cat-{}.txt", std::process::id()));
+    std::fs::write(&path, "file contents\n").unwrap();
+    let r = run(&["-e", &format!("BEGIN {{ cat(\"{}\"); exit(); }}", path.display())]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(r.stdout, "file contents\n\n\n");
+    // system() runs only with --unsafe.
+    let r = run(&["-e", r#"BEGIN { system("echo %d", 42); exit(); }"#]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("`system()` is unsafe"), "{}", r.stderr);
+    let r = run(&["--unsafe", "-e", r#"BEGIN { system("echo %d", 42); exit(); }"#]);
+    assert_eq!(r.stdout, "42\n\n\n");
+    // signal() from the kernel: the workload dies at its first getppid.
+    let r = run(&[
+        "--unsafe",
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @n = count(); signal("SIGKILL"); }"#,
+        "-c",
+        &wl("getppid 1000000"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "\n\n@n: 1\n");
+}

@@ -9,12 +9,17 @@ use bpfscope_syntax::{
 };
 
 use super::{builtins, diagnostics, Cx};
-use crate::{manifest::PrintfDesc, types::MapValue, Ty};
+use crate::{
+    manifest::{FormatKind, PrintfDesc},
+    types::MapValue,
+    Ty,
+};
 
 /// Functions, for suggestions.
 const FUNCTIONS: &[&str] = &[
-    "printf", "print", "time", "exit", "join", "clear", "zero", "delete", "has_key", "len", "str",
-    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist",
+    "printf", "print", "time", "exit", "join", "cat", "system", "signal", "clear", "zero",
+    "delete", "has_key", "len", "str", "count", "sum", "avg", "min", "max", "stats", "hist",
+    "lhist",
 ];
 
 const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
@@ -130,24 +135,55 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
         }
     };
     match name.as_str() {
-        "printf" => {
+        "printf" | "cat" | "system" => {
+            let kind = match name.as_str() {
+                "printf" => FormatKind::Printf,
+                "cat" => FormatKind::Cat,
+                _ => FormatKind::System,
+            };
+            if kind == FormatKind::System && !cx.options.unsafe_ok {
+                cx.error(unsafe_needed(e.span, "system"));
+            }
             if args.is_empty() {
                 arity(cx, &[1], "a format string and arguments");
                 return Ty::None;
             }
             let ExprKind::Str(fmt) = &args[0].kind else {
                 cx.error(Diagnostic::error(
-                    "the first argument of `printf()` must be a string literal",
+                    format!("the first argument of `{name}()` must be a string literal"),
                     args[0].span,
                     "not a string literal",
                 ));
                 return Ty::None;
             };
             let arg_tys: Vec<Ty> = args[1..].iter().map(|a| cx.expr(a)).collect();
-            check_format(cx, fmt, &args[0], &args[1..], &arg_tys, "printf");
+            check_format(cx, fmt, &args[0], &args[1..], &arg_tys, name);
             let slot = cx.out.printfs.len();
-            cx.out.printfs.push(PrintfDesc { format: fmt.clone(), args: arg_tys });
+            cx.out.printfs.push(PrintfDesc { format: fmt.clone(), args: arg_tys, kind });
             cx.out.call_slot.insert(e.id, slot);
+            Ty::None
+        }
+        "signal" => {
+            if !cx.options.unsafe_ok {
+                cx.error(unsafe_needed(e.span, "signal"));
+            }
+            if arity(cx, &[1], "a signal number or name") {
+                match &args[0].kind {
+                    ExprKind::Str(sig) | ExprKind::Ident(sig) => {
+                        if signal_number(sig).is_none() {
+                            cx.error(Diagnostic::error(
+                                format!("unknown signal `{sig}`"),
+                                args[0].span,
+                                "not a signal",
+                            ));
+                        }
+                        cx.out.types[args[0].id as usize] = Ty::None;
+                    }
+                    _ => {
+                        cx.expect_integer(&args[0], "`signal()`", "a signal number or name");
+                    }
+                }
+            }
             Ty::None
         }
         "time" => {
@@ -391,6 +427,52 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             Ty::Error
         }
     }
+}
+
+fn unsafe_needed(span: bpfscope_syntax::Span, name: &str) -> Diagnostic {
+    Diagnostic::error(format!("`{name}()` is unsafe"), span, "needs --unsafe")
+        .with_help("run with --unsafe if you mean it")
+}
+
+/// A signal's number from its name (`SIGKILL`, `KILL`) or digits.
+pub(crate) fn signal_number(name: &str) -> Option<i32> {
+    const SIGNALS: &[(&str, i32)] = &[
+        ("HUP", 1),
+        ("INT", 2),
+        ("QUIT", 3),
+        ("ILL", 4),
+        ("TRAP", 5),
+        ("ABRT", 6),
+        ("BUS", 7),
+        ("FPE", 8),
+        ("KILL", 9),
+        ("USR1", 10),
+        ("SEGV", 11),
+        ("USR2", 12),
+        ("PIPE", 13),
+        ("ALRM", 14),
+        ("TERM", 15),
+        ("CHLD", 17),
+        ("CONT", 18),
+        ("STOP", 19),
+        ("TSTP", 20),
+        ("TTIN", 21),
+        ("TTOU", 22),
+        ("URG", 23),
+        ("XCPU", 24),
+        ("XFSZ", 25),
+        ("VTALRM", 26),
+        ("PROF", 27),
+        ("WINCH", 28),
+        ("IO", 29),
+        ("PWR", 30),
+        ("SYS", 31),
+    ];
+    if let Ok(n) = name.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let bare = name.strip_prefix("SIG").unwrap_or(name);
+    SIGNALS.iter().find(|(n, _)| *n == bare).map(|(_, v)| *v)
 }
 
 fn require_map(cx: &mut Cx<'_>, e: &Expr) {

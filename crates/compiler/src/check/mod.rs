@@ -11,6 +11,7 @@ mod diagnostics;
 mod expr;
 
 pub(crate) use builtins::field_type as builtins_field_type;
+pub(crate) use calls::signal_number;
 
 use std::collections::{BTreeMap, HashMap};
 

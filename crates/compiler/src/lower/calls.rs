@@ -17,7 +17,21 @@ impl Lower<'_> {
     pub(crate) fn call_expr(&mut self, e: &Expr) -> Val {
         let ExprKind::Call { name, args, .. } = &e.kind else { return Val::None };
         match name.as_str() {
-            "printf" => {
+            "signal" => {
+                match &args[0].kind {
+                    ExprKind::Str(sig) | ExprKind::Ident(sig) => {
+                        let n = crate::check::signal_number(sig).unwrap_or(0);
+                        self.insn(Insn::mov64_imm(Reg::R1, n));
+                    }
+                    _ => {
+                        let v = self.expr(&args[0]);
+                        self.load_reg(&v, Reg::R1);
+                    }
+                }
+                self.call(Helper::SendSignal);
+                Val::None
+            }
+            "printf" | "cat" | "system" => {
                 let slot = self.checked.call_slot[&e.id];
                 let tys = self.checked.printfs[slot].args.clone();
                 self.send_event(slot as u64, &args[1..], &tys);
