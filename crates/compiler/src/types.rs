@@ -21,6 +21,11 @@ pub enum Ty {
         mode: StackMode,
         user: bool,
     },
+    /// An address printed as the symbol it falls in: `ksym(addr)`, or `usym(addr)` (which also
+    /// carries the pid, for the process's symbols).
+    Sym {
+        user: bool,
+    },
     /// No value (statements, `printf`).
     None,
     /// Already reported; stays silent to avoid cascades.
@@ -39,6 +44,7 @@ impl Ty {
             Ty::Str(n) => n.div_ceil(8) * 8,
             Ty::Tuple(items) => items.iter().map(Ty::size).sum(),
             Ty::Stack { frames, user, .. } => 8 + 8 * u32::from(*user) + 8 * *frames as u32,
+            Ty::Sym { user } => 8 + 8 * u32::from(*user),
             Ty::None | Ty::Error => 0,
         }
     }
@@ -78,6 +84,8 @@ impl Ty {
             }
             Ty::Stack { user: false, .. } => "kstack".into(),
             Ty::Stack { user: true, .. } => "ustack".into(),
+            Ty::Sym { user: false } => "ksym".into(),
+            Ty::Sym { user: true } => "usym".into(),
             Ty::None => "none".into(),
             Ty::Error => "<error>".into(),
         }

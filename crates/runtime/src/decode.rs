@@ -42,6 +42,19 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
             )
         }
         Ty::Stack { frames, mode, user } => Value::Str(stack_text(bytes, *frames, *mode, *user)),
+        Ty::Sym { user } => {
+            let addr = u64_at(bytes, 0);
+            let found = if *user {
+                crate::usyms::symbolize(u64_at(bytes, 8) as u32, addr)
+            } else {
+                crate::ksyms::symbolize(addr)
+            };
+            // As bpftrace: the symbol's name without the offset, or the address in hex.
+            Value::Str(found.map_or_else(
+                || format!("0x{addr:x}"),
+                |s| s.split('+').next().unwrap_or("").to_string(),
+            ))
+        }
         Ty::None | Ty::Error => Value::None,
     }
 }

@@ -116,3 +116,19 @@ fn kernel_stacks_match_bpftrace() {
     };
     assert_eq!(keys(&ours.stdout), keys(&theirs), "ours:\n{}\ntheirs:\n{theirs}", ours.stdout);
 }
+
+#[test]
+fn ksym_matches_bpftrace() {
+    let Some(_guard) = start("ksym_matches_bpftrace") else { return };
+    // `sleep` arms an hrtimer whose callback is hrtimer_wakeup.
+    let program = r#"tracepoint:timer:hrtimer_start /comm == "sleep"/ { @[ksym(args->function)] = count(); }"#;
+    let Some(theirs) = bpftrace(program, "/bin/sleep 0.1") else { return };
+    let ours = run(&["-e", program, "-c", "/bin/sleep 0.1"]);
+    assert_eq!(ours.code, 0, "{}", ours.stderr);
+    // Other timers may be armed while `sleep` is on the CPU (the tick, deadline timers):
+    // compare the one that is certain, and check every key is a symbol, not an address.
+    let wakeup = ("@[hrtimer_wakeup]".to_string(), "1".to_string());
+    assert!(map_lines(&ours.stdout).contains(&wakeup), "{}", ours.stdout);
+    assert!(map_lines(&theirs).contains(&wakeup), "theirs:\n{theirs}");
+    assert!(map_lines(&ours.stdout).iter().all(|(k, _)| !k.contains("0x")), "{}", ours.stdout);
+}

@@ -17,9 +17,9 @@ use crate::{
 
 /// Functions, for suggestions.
 const FUNCTIONS: &[&str] = &[
-    "printf", "print", "time", "exit", "join", "cat", "system", "signal", "clear", "zero",
-    "delete", "has_key", "len", "str", "count", "sum", "avg", "min", "max", "stats", "hist",
-    "lhist",
+    "printf", "print", "time", "exit", "join", "cat", "system", "signal", "ksym", "usym", "clear",
+    "zero", "delete", "has_key", "len", "str", "count", "sum", "avg", "min", "max", "stats",
+    "hist", "lhist",
 ];
 
 const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
@@ -410,6 +410,12 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             Ty::Error
         }
         "kstack" | "ustack" => builtins::stack_type(cx, name, args, e.span),
+        "ksym" | "usym" => {
+            if arity(cx, &[1], "an address") {
+                cx.expect_integer(&args[0], &format!("`{name}()`"), "an address");
+            }
+            Ty::Sym { user: name == "usym" }
+        }
         n if builtins::BUILTINS.contains(&n) && args.is_empty() => {
             builtins::builtin_type(cx, n, *name_span)
         }
@@ -540,7 +546,7 @@ fn check_format(
         // As in bpftrace, `%s` takes strings (and stacks and tuples, which print as text), not
         // integers: an integer there is usually a pointer that wants `str()`.
         let ok = match spec.conv {
-            's' => matches!(ty, Ty::Str(_) | Ty::Stack { .. } | Ty::Tuple(_)),
+            's' => matches!(ty, Ty::Str(_) | Ty::Stack { .. } | Ty::Sym { .. } | Ty::Tuple(_)),
             'r' => matches!(ty, Ty::Str(_)),
             _ => ty.is_integer(),
         };

@@ -85,6 +85,18 @@ impl Lower<'_> {
             }
             "str" => self.str_call(e, args),
             "kstack" | "ustack" => self.stack(&self.ty(e)),
+            "ksym" | "usym" => {
+                let v = self.expr(&args[0]);
+                let buf = self.alloc_buffer(16);
+                self.load_reg(&v, Reg::R1);
+                self.stx(Size::DW, buf, Reg::R1);
+                if name == "usym" {
+                    self.call(Helper::GetCurrentPidTgid);
+                    self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                    self.stx(Size::DW, buf + 8, Reg::R0);
+                }
+                Val::Mem(buf)
+            }
             "join" => {
                 let slot = self.checked.call_slot[&e.id];
                 self.join(slot, &args[0]);

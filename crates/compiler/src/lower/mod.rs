@@ -412,6 +412,7 @@ impl Lower<'_> {
                     self.insn(Insn::st(Size::B, dst.base, dst.off + *d as i16 - 1, 0));
                 }
             }
+            (Ty::Sym { .. }, Ty::Sym { .. }, Val::Mem(src)) => self.copy(dst, *src, src_ty.size()),
             (Ty::Stack { .. }, Ty::Stack { .. }, Val::Mem(src)) => {
                 self.copy(dst, *src, src_ty.size())
             }
