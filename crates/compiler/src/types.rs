@@ -26,6 +26,8 @@ pub enum Ty {
     Sym {
         user: bool,
     },
+    /// `strftime(fmt, ns)`: a CLOCK_BOOTTIME timestamp printed as local time by `fmt`.
+    Time(String),
     /// No value (statements, `printf`).
     None,
     /// Already reported; stays silent to avoid cascades.
@@ -45,6 +47,7 @@ impl Ty {
             Ty::Tuple(items) => items.iter().map(Ty::size).sum(),
             Ty::Stack { frames, user, .. } => 8 + 8 * u32::from(*user) + 8 * *frames as u32,
             Ty::Sym { user } => 8 + 8 * u32::from(*user),
+            Ty::Time(_) => 8,
             Ty::None | Ty::Error => 0,
         }
     }
@@ -86,6 +89,7 @@ impl Ty {
             Ty::Stack { user: true, .. } => "ustack".into(),
             Ty::Sym { user: false } => "ksym".into(),
             Ty::Sym { user: true } => "usym".into(),
+            Ty::Time(_) => "timestamp".into(),
             Ty::None => "none".into(),
             Ty::Error => "<error>".into(),
         }

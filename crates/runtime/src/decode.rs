@@ -55,8 +55,23 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
                 |s| s.split('+').next().unwrap_or("").to_string(),
             ))
         }
+        Ty::Time(fmt) => Value::Str(strftime(fmt, u64_at(bytes, 0))),
         Ty::None | Ty::Error => Value::None,
     }
+}
+
+/// Formats a CLOCK_BOOTTIME timestamp (nsecs) as local wall-clock time. `%f` is bpftrace's
+/// extension for microseconds.
+fn strftime(fmt: &str, boot_ns: u64) -> String {
+    use std::sync::OnceLock;
+    static OFFSET: OnceLock<i128> = OnceLock::new();
+    let offset = *OFFSET
+        .get_or_init(|| bpfscope_sys::realtime_ns() as i128 - bpfscope_sys::boottime_ns() as i128);
+    let wall = boot_ns as i128 + offset;
+    let secs = wall.div_euclid(1_000_000_000) as i64;
+    let micros = wall.rem_euclid(1_000_000_000) / 1000;
+    let fmt = fmt.replace("%f", &format!("{micros:06}"));
+    bpfscope_sys::strftime_local(&fmt, secs)
 }
 
 /// A stack as bpftrace prints it: a newline, then one line per frame.

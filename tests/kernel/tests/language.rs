@@ -512,3 +512,17 @@ fn cat_system_and_signal() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "\n\n@n: 1\n");
 }
+
+#[test]
+fn strftime_formats_nsecs_as_local_time() {
+    let Some(_guard) = start("strftime_formats_nsecs_as_local_time") else { return };
+    let r = run(&["-e", r#"BEGIN { printf("%s\n", strftime("%Y|%f", nsecs)); exit(); }"#]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = r.stdout.lines().next().unwrap_or("");
+    let (year, micros) = line.split_once('|').unwrap_or(("", ""));
+    let now_year =
+        String::from_utf8(std::process::Command::new("date").arg("+%Y").output().unwrap().stdout)
+            .unwrap();
+    assert_eq!(year, now_year.trim(), "{line}");
+    assert!(micros.len() == 6 && micros.bytes().all(|b| b.is_ascii_digit()), "{line}");
+}

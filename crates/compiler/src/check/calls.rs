@@ -17,9 +17,9 @@ use crate::{
 
 /// Functions, for suggestions.
 const FUNCTIONS: &[&str] = &[
-    "printf", "print", "time", "exit", "join", "cat", "system", "signal", "ksym", "usym", "clear",
-    "zero", "delete", "has_key", "len", "str", "count", "sum", "avg", "min", "max", "stats",
-    "hist", "lhist",
+    "printf", "print", "time", "exit", "join", "cat", "system", "signal", "ksym", "usym",
+    "strftime", "clear", "zero", "delete", "has_key", "len", "str", "count", "sum", "avg", "min",
+    "max", "stats", "hist", "lhist",
 ];
 
 const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
@@ -410,6 +410,26 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             Ty::Error
         }
         "kstack" | "ustack" => builtins::stack_type(cx, name, args, e.span),
+        "strftime" => {
+            if !arity(cx, &[2], "a format string and a timestamp (nsecs)") {
+                return Ty::Error;
+            }
+            cx.expect_integer(&args[1], "`strftime()`", "a timestamp in nanoseconds");
+            match &args[0].kind {
+                ExprKind::Str(fmt) => {
+                    cx.out.types[args[0].id as usize] = Ty::None;
+                    Ty::Time(fmt.clone())
+                }
+                _ => {
+                    cx.error(Diagnostic::error(
+                        "the first argument of `strftime()` must be a string literal",
+                        args[0].span,
+                        "not a string literal",
+                    ));
+                    Ty::Error
+                }
+            }
+        }
         "ksym" | "usym" => {
             if arity(cx, &[1], "an address") {
                 cx.expect_integer(&args[0], &format!("`{name}()`"), "an address");
@@ -546,7 +566,10 @@ fn check_format(
         // As in bpftrace, `%s` takes strings (and stacks and tuples, which print as text), not
         // integers: an integer there is usually a pointer that wants `str()`.
         let ok = match spec.conv {
-            's' => matches!(ty, Ty::Str(_) | Ty::Stack { .. } | Ty::Sym { .. } | Ty::Tuple(_)),
+            's' => matches!(
+                ty,
+                Ty::Str(_) | Ty::Stack { .. } | Ty::Sym { .. } | Ty::Time(_) | Ty::Tuple(_)
+            ),
             'r' => matches!(ty, Ty::Str(_)),
             _ => ty.is_integer(),
         };

@@ -85,6 +85,11 @@ impl Lower<'_> {
             }
             "str" => self.str_call(e, args),
             "kstack" | "ustack" => self.stack(&self.ty(e)),
+            "strftime" => {
+                let v = self.expr(&args[1]);
+                self.load_reg(&v, Reg::R1);
+                self.spill(Reg::R1)
+            }
             "ksym" | "usym" => {
                 let v = self.expr(&args[0]);
                 let buf = self.alloc_buffer(16);
