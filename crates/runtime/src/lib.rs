@@ -289,10 +289,14 @@ impl Session<'_> {
                     let text = match self.format {
                         Format::Text => {
                             let body = text::format_map(&output);
-                            if output.entries.is_empty() && !output.keyed {
-                                format!("{}: 0\n", output.name)
-                            } else {
-                                body
+                            // An empty scalar map prints its zero value (bpftrace #5239);
+                            // an empty histogram just its header and a blank line.
+                            let histogram =
+                                manifest.maps.get(map).is_some_and(|d| d.value.has_bucket());
+                            match (output.entries.is_empty() && !output.keyed, histogram) {
+                                (true, true) => format!("{}:\n\n", output.name),
+                                (true, false) => format!("{}: 0\n", output.name),
+                                (false, _) => body,
                             }
                         }
                         Format::Json => json::map(&output),

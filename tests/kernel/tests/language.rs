@@ -526,3 +526,12 @@ fn strftime_formats_nsecs_as_local_time() {
     assert_eq!(year, now_year.trim(), "{line}");
     assert!(micros.len() == 6 && micros.bytes().all(|b| b.is_ascii_digit()), "{line}");
 }
+
+#[test]
+fn printing_empty_maps() {
+    let Some(_guard) = start("printing_empty_maps") else { return };
+    // An empty scalar map prints its zero value, an empty histogram its header.
+    let r = run(&["-e", "BEGIN { print(@h); print(@c); exit(); } END { @h = hist(1); @c = count(); clear(@h); clear(@c); }"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "@h:\n\n@c: 0\n\n\n");
+}
