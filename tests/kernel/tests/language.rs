@@ -535,3 +535,17 @@ fn printing_empty_maps() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "@h:\n\n@c: 0\n\n\n");
 }
+
+#[test]
+fn strlen_of_short_and_long_strings() {
+    let Some(_guard) = start("strlen_of_short_and_long_strings") else { return };
+    let r = run(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_openat /comm == "wl-open"/ {
+             printf("%d %d %d\n", strlen(str(args.filename)), strlen(comm), strlen("")); }"#,
+        "-c",
+        &wl("open /etc/hostname 2"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "13 7 0\n13 7 0\n\n\n");
+}

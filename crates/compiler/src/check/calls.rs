@@ -18,8 +18,8 @@ use crate::{
 /// Functions, for suggestions.
 const FUNCTIONS: &[&str] = &[
     "printf", "print", "time", "exit", "join", "cat", "system", "signal", "ksym", "usym",
-    "strftime", "clear", "zero", "delete", "has_key", "len", "str", "count", "sum", "avg", "min",
-    "max", "stats", "hist", "lhist",
+    "strftime", "strlen", "clear", "zero", "delete", "has_key", "len", "str", "count", "sum",
+    "avg", "min", "max", "stats", "hist", "lhist",
 ];
 
 const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
@@ -410,6 +410,20 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             Ty::Error
         }
         "kstack" | "ustack" => builtins::stack_type(cx, name, args, e.span),
+        "strlen" => {
+            if arity(cx, &[1], "a string") {
+                let ty = cx.expr(&args[0]);
+                if !matches!(ty, Ty::Str(_) | Ty::Error) {
+                    cx.error(diagnostics::type_mismatch(
+                        args[0].span,
+                        "`strlen()`",
+                        "a string",
+                        &ty,
+                    ));
+                }
+            }
+            Ty::I64
+        }
         "strftime" => {
             if !arity(cx, &[2], "a format string and a timestamp (nsecs)") {
                 return Ty::Error;

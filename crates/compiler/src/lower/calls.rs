@@ -85,6 +85,11 @@ impl Lower<'_> {
             }
             "str" => self.str_call(e, args),
             "kstack" | "ustack" => self.stack(&self.ty(e)),
+            "strlen" => {
+                let Ty::Str(cap) = self.ty(&args[0]) else { return Val::Imm(0) };
+                let Val::Mem(s) = self.expr(&args[0]) else { return Val::Imm(0) };
+                self.strlen(s, cap.saturating_sub(1) as i16)
+            }
             "strftime" => {
                 let v = self.expr(&args[1]);
                 self.load_reg(&v, Reg::R1);
@@ -112,6 +117,34 @@ impl Lower<'_> {
             "delete" => self.map_key_op(&args[0], args.get(1), true),
             n => self.builtin(n),
         }
+    }
+
+    /// The length of the string at `s` (at most `max`): byte by byte with an early exit for
+    /// short buffers, branch-free for long ones (see `compare_long_strings`).
+    fn strlen(&mut self, s: super::Loc, max: i16) -> Val {
+        self.insn(Insn::mov64_imm(Reg::R4, 0));
+        if max <= 64 {
+            let done = self.label();
+            for i in 0..max {
+                self.ldx(Size::B, Reg::R1, s + i);
+                self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), done);
+                self.insn(Insn::alu64_imm(AluOp::Add, Reg::R4, 1));
+            }
+            self.place(done);
+        } else {
+            // r3 = 1 while no NUL has been seen; the length counts those bytes.
+            self.insn(Insn::mov64_imm(Reg::R3, 1));
+            for i in 0..max {
+                self.ldx(Size::B, Reg::R1, s + i);
+                self.insn(Insn::mov64_reg(Reg::R2, Reg::R1));
+                self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R2, 0));
+                self.insn(Insn::alu64_reg(AluOp::Or, Reg::R2, Reg::R1));
+                self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R2, 63));
+                self.insn(Insn::alu64_reg(AluOp::And, Reg::R3, Reg::R2));
+                self.insn(Insn::alu64_reg(AluOp::Add, Reg::R4, Reg::R3));
+            }
+        }
+        self.spill(Reg::R4)
     }
 
     fn str_call(&mut self, e: &Expr, args: &[Expr]) -> Val {
