@@ -192,6 +192,11 @@ impl MapValue {
         }
     }
 
+    /// Bytes between two CPUs' copies in a per-CPU lookup (the value rounded up to 8).
+    pub fn cpu_stride(&self) -> u32 {
+        self.value_size().div_ceil(8) * 8
+    }
+
     /// True when the kernel key carries an extra 8-byte bucket index.
     pub fn has_bucket(&self) -> bool {
         matches!(self, MapValue::Hist { .. } | MapValue::Lhist { .. })

@@ -1,5 +1,12 @@
 //! Histogram bucket bounds and labels (bpftrace `types_format.cpp` `hist_index_label`).
 
+/// The indexes from the first to the last non-zero bucket (both printers trim zeros outside).
+pub fn nonzero_range(buckets: &[u64]) -> Option<std::ops::RangeInclusive<usize>> {
+    let first = buckets.iter().position(|c| *c > 0)?;
+    let last = buckets.iter().rposition(|c| *c > 0).unwrap_or(first);
+    Some(first..=last)
+}
+
 /// The inclusive-exclusive bounds of log2 bucket `index` with 2^k buckets per power of two;
 /// `None` for the negative bucket's lower bound.
 pub fn log2_bounds(index: usize, k: u8) -> (Option<u64>, u64) {

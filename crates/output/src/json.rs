@@ -94,9 +94,8 @@ fn aggregate(a: &Aggregate) -> String {
 }
 
 fn buckets_json(buckets: &[u64], bounds: impl Fn(usize) -> (Option<i128>, Option<i128>)) -> String {
-    let Some(first) = buckets.iter().position(|c| *c > 0) else { return "[]".into() };
-    let last = buckets.iter().rposition(|c| *c > 0).unwrap_or(first);
-    let rows: Vec<String> = (first..=last)
+    let Some(range) = hist::nonzero_range(buckets) else { return "[]".into() };
+    let rows: Vec<String> = range
         .map(|i| {
             let (lo, hi) = bounds(i);
             let mut fields = Vec::new();

@@ -40,11 +40,10 @@ pub fn format_map(map: &MapOutput) -> String {
 /// Rows from the first to the last non-zero bucket: label in 16 columns, count in 8, a
 /// 52-column bar scaled to the largest count.
 pub fn histogram_rows(buckets: &[u64], label: impl Fn(usize) -> String) -> String {
-    let Some(first) = buckets.iter().position(|c| *c > 0) else { return String::new() };
-    let last = buckets.iter().rposition(|c| *c > 0).unwrap_or(first);
+    let Some(range) = hist::nonzero_range(buckets) else { return String::new() };
     let max = buckets.iter().copied().max().unwrap_or(1).max(1);
     let mut out = String::new();
-    for (i, count) in buckets.iter().enumerate().take(last + 1).skip(first) {
+    for (i, count) in buckets.iter().enumerate().take(range.end() + 1).skip(*range.start()) {
         let bar = "@".repeat((*count as f64 / max as f64 * 52.0) as usize);
         out.push_str(&format!("{:<16}{:>8} |{:<52}|\n", label(i), count, bar));
     }

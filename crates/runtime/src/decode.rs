@@ -156,7 +156,7 @@ fn merge(desc: &MapDesc, values: &[u8], stride: usize, ncpus: usize) -> Aggregat
 
 /// Builds a map's output from its raw (key, per-CPU value bytes) entries.
 pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapOutput {
-    let stride = desc.value.value_size().div_ceil(8) as usize * 8;
+    let stride = desc.value.cpu_stride() as usize;
     let cpus = if desc.value.is_aggregate() { ncpus } else { 1 };
     let key_value = |k: &[u8]| desc.key.as_ref().map_or(Value::None, |t| value(k, t));
     let mut out = Vec::new();

@@ -371,12 +371,7 @@ impl Session<'_> {
         let desc: &MapDesc = self.compiled.manifest.maps.get(id)?;
         let fd = self.map_fd(id);
         let key_size = desc.key_size() as usize;
-        let stride = desc.value.value_size().div_ceil(8) as usize * 8;
-        let value_size = if desc.value.is_aggregate() {
-            stride * self.ncpus
-        } else {
-            desc.value.value_size() as usize
-        };
+        let value_size = self.lookup_size(desc);
         let keys = bpfscope_sys::map_keys(fd, key_size).ok()?;
         let mut entries = Vec::with_capacity(keys.len());
         for key in keys {
@@ -388,15 +383,19 @@ impl Session<'_> {
         Some(decode::map(desc, &entries, self.ncpus))
     }
 
+    /// Bytes a lookup returns: the value, or one stride per possible CPU for per-CPU maps.
+    fn lookup_size(&self, desc: &MapDesc) -> usize {
+        if desc.value.is_aggregate() {
+            desc.value.cpu_stride() as usize * self.ncpus
+        } else {
+            desc.value.value_size() as usize
+        }
+    }
+
     fn clear_map(&self, id: usize, zero: bool) {
         let Some(desc) = self.compiled.manifest.maps.get(id) else { return };
         let fd = self.map_fd(id);
-        let stride = desc.value.value_size().div_ceil(8) as usize * 8;
-        let value_size = if desc.value.is_aggregate() {
-            stride * self.ncpus
-        } else {
-            desc.value.value_size() as usize
-        };
+        let value_size = self.lookup_size(desc);
         for key in bpfscope_sys::map_keys(fd, desc.key_size() as usize).unwrap_or_default() {
             if zero {
                 let _ = bpfscope_sys::map_update(fd, &key, &vec![0u8; value_size]);

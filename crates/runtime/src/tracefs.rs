@@ -35,8 +35,10 @@ impl Tracefs {
         Tracefs::default()
     }
 
-    fn root() -> PathBuf {
-        ensure_mounted().unwrap_or_else(|_| PathBuf::from(TRACEFS))
+    /// The tracefs directory, found (and mounted if needed) once per run.
+    fn root() -> &'static PathBuf {
+        static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        ROOT.get_or_init(|| ensure_mounted().unwrap_or_else(|_| PathBuf::from(TRACEFS)))
     }
 
     /// The numeric id of a tracepoint (for perf_event_open).

@@ -148,16 +148,10 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
                 arity(cx, &[1], "a format string and arguments");
                 return Ty::None;
             }
-            let ExprKind::Str(fmt) = &args[0].kind else {
-                cx.error(Diagnostic::error(
-                    format!("the first argument of `{name}()` must be a string literal"),
-                    args[0].span,
-                    "not a string literal",
-                ));
-                return Ty::None;
-            };
+            let what = format!("the first argument of `{name}()`");
+            let Some(fmt) = string_literal(cx, &args[0], &what) else { return Ty::None };
             let arg_tys: Vec<Ty> = args[1..].iter().map(|a| cx.expr(a)).collect();
-            check_format(cx, fmt, &args[0], &args[1..], &arg_tys, name);
+            check_format(cx, &fmt, &args[0], &args[1..], &arg_tys, name);
             let slot = cx.out.printfs.len();
             cx.out.printfs.push(PrintfDesc { format: fmt.clone(), args: arg_tys, kind });
             cx.out.call_slot.insert(e.id, slot);
@@ -190,17 +184,12 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             if !arity(cx, &[0, 1], "an optional format string") {
                 return Ty::None;
             }
-            let fmt = match args.first().map(|a| &a.kind) {
+            let fmt = match args.first() {
                 None => "%H:%M:%S\n".to_string(),
-                Some(ExprKind::Str(s)) => s.clone(),
-                Some(_) => {
-                    cx.error(Diagnostic::error(
-                        "the argument of `time()` must be a string literal",
-                        args[0].span,
-                        "not a string literal",
-                    ));
-                    return Ty::None;
-                }
+                Some(a) => match string_literal(cx, a, "the argument of `time()`") {
+                    Some(f) => f,
+                    None => return Ty::None,
+                },
             };
             let slot = cx.out.time_formats.len();
             cx.out.time_formats.push(fmt);
@@ -216,17 +205,12 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
                 return Ty::None;
             }
             cx.expect_integer(&args[0], "`join()`", "a pointer to an array of strings");
-            let sep = match args.get(1).map(|a| &a.kind) {
+            let sep = match args.get(1) {
                 None => " ".to_string(),
-                Some(ExprKind::Str(s)) => s.clone(),
-                Some(_) => {
-                    cx.error(Diagnostic::error(
-                        "the separator of `join()` must be a string literal",
-                        args[1].span,
-                        "not a string literal",
-                    ));
-                    return Ty::None;
-                }
+                Some(a) => match string_literal(cx, a, "the separator of `join()`") {
+                    Some(sep) => sep,
+                    None => return Ty::None,
+                },
             };
             let slot = cx.out.join_separators.len();
             cx.out.join_separators.push(sep);
@@ -429,19 +413,9 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
                 return Ty::Error;
             }
             cx.expect_integer(&args[1], "`strftime()`", "a timestamp in nanoseconds");
-            match &args[0].kind {
-                ExprKind::Str(fmt) => {
-                    cx.out.types[args[0].id as usize] = Ty::None;
-                    Ty::Time(fmt.clone())
-                }
-                _ => {
-                    cx.error(Diagnostic::error(
-                        "the first argument of `strftime()` must be a string literal",
-                        args[0].span,
-                        "not a string literal",
-                    ));
-                    Ty::Error
-                }
+            match string_literal(cx, &args[0], "the first argument of `strftime()`") {
+                Some(fmt) => Ty::Time(fmt),
+                None => Ty::Error,
             }
         }
         "ksym" | "usym" => {
@@ -467,6 +441,20 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             Ty::Error
         }
     }
+}
+
+/// The text of a string-literal argument, or an error saying `what` must be one.
+fn string_literal(cx: &mut Cx<'_>, arg: &Expr, what: &str) -> Option<String> {
+    if let ExprKind::Str(s) = &arg.kind {
+        cx.out.types[arg.id as usize] = Ty::None;
+        return Some(s.clone());
+    }
+    cx.error(Diagnostic::error(
+        format!("{what} must be a string literal"),
+        arg.span,
+        "not a string literal",
+    ));
+    None
 }
 
 fn unsafe_needed(span: bpfscope_syntax::Span, name: &str) -> Diagnostic {

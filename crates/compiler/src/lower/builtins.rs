@@ -14,24 +14,10 @@ const PT_REGS_AX: i16 = 80;
 impl Lower<'_> {
     pub(crate) fn builtin(&mut self, name: &str) -> Val {
         match name {
-            "pid" | "tid" => {
-                self.call(Helper::GetCurrentPidTgid);
-                if name == "pid" {
-                    self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
-                } else {
-                    self.truncate(Reg::R0, &Ty::U32);
-                }
-                self.spill(Reg::R0)
-            }
-            "uid" | "gid" => {
-                self.call(Helper::GetCurrentUidGid);
-                if name == "gid" {
-                    self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
-                } else {
-                    self.truncate(Reg::R0, &Ty::U32);
-                }
-                self.spill(Reg::R0)
-            }
+            "pid" => self.helper_half(Helper::GetCurrentPidTgid, true),
+            "tid" => self.helper_half(Helper::GetCurrentPidTgid, false),
+            "gid" => self.helper_half(Helper::GetCurrentUidGid, true),
+            "uid" => self.helper_half(Helper::GetCurrentUidGid, false),
             "nsecs" => self.helper_value(Helper::KtimeGetBootNs),
             "elapsed" => {
                 self.call(Helper::KtimeGetBootNs);
@@ -100,6 +86,17 @@ impl Lower<'_> {
         self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 3));
         self.stx(Size::DW, buf, Reg::R0);
         Val::Mem(buf)
+    }
+
+    /// The upper (`high`) or lower 32 bits of a helper's result (pid/tid, gid/uid).
+    fn helper_half(&mut self, helper: Helper, high: bool) -> Val {
+        self.call(helper);
+        if high {
+            self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+        } else {
+            self.truncate(Reg::R0, &Ty::U32);
+        }
+        self.spill(Reg::R0)
     }
 
     fn helper_value(&mut self, helper: Helper) -> Val {
