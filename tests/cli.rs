@@ -25,11 +25,11 @@ raw_tp/bpfscope_begin (BEGIN):
 4: (7b) *(u64 *)(r10 -16) = r1
 5: (b7) r1 = 0
 6: (7b) *(u64 *)(r10 -8) = r1
-7: (bf) r2 = r10
-8: (07) r2 += -16
-9: (18) r1 = map[ringbuf] ll
-11: (b7) r3 = 16
-12: (b7) r4 = 0
+7: (b7) r4 = 0
+8: (bf) r2 = r10
+9: (07) r2 += -16
+10: (18) r1 = map[ctlring] ll
+12: (b7) r3 = 16
 13: (85) call bpf_ringbuf_output#130
 14: (15) if r0 == 0x0 goto pc+9
 15: (62) *(u32 *)(r10 -24) = 0

@@ -209,9 +209,9 @@ fn emit_dump(
         }
         Emit::Obj => {
             match output {
-                Some(path) => std::fs::write(path, &compiled.elf)
+                Some(path) => std::fs::write(path, compiled.elf())
                     .with_context(|| format!("writing {path}"))?,
-                None => std::io::Write::write_all(&mut std::io::stdout(), &compiled.elf)?,
+                None => std::io::Write::write_all(&mut std::io::stdout(), &compiled.elf())?,
             }
             return Ok(());
         }

@@ -25,6 +25,7 @@ pub enum Helper {
     KtimeGetBootNs = 125,
     SendSignal = 109,
     RingbufOutput = 130,
+    RingbufQuery = 134,
     MapLookupPercpuElem = 195,
     ForEachMapElem = 164,
 }
@@ -53,6 +54,7 @@ impl Helper {
         Helper::KtimeGetBootNs,
         Helper::SendSignal,
         Helper::RingbufOutput,
+        Helper::RingbufQuery,
         Helper::MapLookupPercpuElem,
         Helper::ForEachMapElem,
     ];
@@ -81,6 +83,7 @@ impl Helper {
             Helper::KtimeGetBootNs => "bpf_ktime_get_boot_ns",
             Helper::SendSignal => "bpf_send_signal",
             Helper::RingbufOutput => "bpf_ringbuf_output",
+            Helper::RingbufQuery => "bpf_ringbuf_query",
             Helper::MapLookupPercpuElem => "bpf_map_lookup_percpu_elem",
             Helper::ForEachMapElem => "bpf_for_each_map_elem",
         }

@@ -50,8 +50,9 @@ fn info(kind: u32, vlen: u32) -> u32 {
     (kind << 24) | vlen
 }
 
-/// Returns the `.BTF` and `.BTF.ext` section contents.
-pub fn build(funcs: &[Func<'_>]) -> (Vec<u8>, Vec<u8>) {
+/// Returns the `.BTF` and `.BTF.ext` section contents, and the `FUNC` type id of each of
+/// `funcs` (what a loader puts in `func_info`).
+pub fn build(funcs: &[Func<'_>]) -> (Vec<u8>, Vec<u8>, Vec<u32>) {
     let mut b = Builder { types: Vec::new(), strings: vec![0], next_id: 0 };
     let long_name = b.string("long");
     let long = b.push(&[long_name, info(KIND_INT, 0), 8, (1 << 24) | 64]);
@@ -98,6 +99,7 @@ pub fn build(funcs: &[Func<'_>]) -> (Vec<u8>, Vec<u8>) {
             func_info.extend_from_slice(&type_id.to_le_bytes());
         }
     }
+    let func_ids = records.iter().map(|r| r.2).collect();
     let line_info = 16u32.to_le_bytes().to_vec();
     let mut ext = Vec::new();
     ext.extend_from_slice(&MAGIC.to_le_bytes());
@@ -108,5 +110,5 @@ pub fn build(funcs: &[Func<'_>]) -> (Vec<u8>, Vec<u8>) {
     }
     ext.extend_from_slice(&func_info);
     ext.extend_from_slice(&line_info);
-    (btf, ext)
+    (btf, ext, func_ids)
 }

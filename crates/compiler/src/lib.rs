@@ -13,6 +13,7 @@ pub mod callbacks;
 pub mod check;
 pub mod emit;
 pub mod ir;
+pub mod link;
 mod lower;
 pub mod manifest;
 pub mod object;
@@ -27,7 +28,9 @@ pub use types::Ty;
 use bpfscope_syntax::{ast::Program, Diagnostics, SourceFile};
 
 use crate::{
-    manifest::{ProgramDesc, COUNTERS_MAP, RINGBUF_MAP, SCRATCH_MAP},
+    manifest::{
+        ProgramDesc, CONTROL_RING_MAP, CONTROL_RING_SIZE, COUNTERS_MAP, RINGBUF_MAP, SCRATCH_MAP,
+    },
     object::{map_type, MapDef},
 };
 
@@ -65,7 +68,8 @@ pub struct Compiled {
     pub programs: Vec<emit::Emitted>,
     /// Subprograms, emitted, for the `.text` section.
     pub functions: Vec<emit::Emitted>,
-    pub elf: Vec<u8>,
+    /// What the runtime loads.
+    pub linked: link::Linked,
     pub manifest: Manifest,
 }
 
@@ -152,15 +156,23 @@ pub fn compile(
     for (desc, program) in manifest.programs.iter_mut().zip(&programs) {
         desc.insn_spans = program.spans.clone();
     }
-    let sections: Vec<(emit::Emitted, String)> = programs
-        .iter()
-        .zip(&manifest.programs)
-        // Unique section names: BTF func_info is keyed by section name.
-        .map(|(p, d)| (p.clone(), format!("{}/{}", d.probe.section(), p.name)))
-        .collect();
     let functions: Vec<emit::Emitted> = function_ir.iter().map(emit::emit).collect();
-    let elf = object::write(&sections, &functions, &map_defs(&manifest));
-    Some(Compiled { ast, checked, ir, function_ir, programs, functions, elf, manifest })
+    let linked = link::link(&programs, &functions, &map_defs(&manifest));
+    Some(Compiled { ast, checked, ir, function_ir, programs, functions, linked, manifest })
+}
+
+impl Compiled {
+    /// The ELF object (`--emit obj`): what aya, libbpf-style loaders or `llvm-objdump` read.
+    pub fn elf(&self) -> Vec<u8> {
+        let sections: Vec<(emit::Emitted, String)> = self
+            .programs
+            .iter()
+            .zip(&self.manifest.programs)
+            // Unique section names: BTF func_info is keyed by section name.
+            .map(|(p, d)| (p.clone(), format!("{}/{}", d.probe.section(), p.name)))
+            .collect();
+        object::write(&sections, &self.functions, &self.linked.maps)
+    }
 }
 
 /// The kernel maps: user maps, the ring buffer and the internal counters.
@@ -176,13 +188,17 @@ pub fn map_defs(manifest: &Manifest) -> Vec<MapDef> {
             max_entries: m.max_entries,
         })
         .collect();
-    defs.push(MapDef {
-        name: RINGBUF_MAP.into(),
-        map_type: map_type::RINGBUF,
-        key_size: 0,
-        value_size: 0,
-        max_entries: manifest.ringbuf_size,
-    });
+    for (name, size) in
+        [(RINGBUF_MAP, manifest.ringbuf_size), (CONTROL_RING_MAP, CONTROL_RING_SIZE)]
+    {
+        defs.push(MapDef {
+            name: name.into(),
+            map_type: map_type::RINGBUF,
+            key_size: 0,
+            value_size: 0,
+            max_entries: size,
+        });
+    }
     if manifest.scratch_size > 0 {
         defs.push(MapDef {
             name: SCRATCH_MAP.into(),

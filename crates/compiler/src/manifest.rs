@@ -18,6 +18,16 @@ pub mod event {
 
 /// The BPF name of the ring buffer map.
 pub const RINGBUF_MAP: &str = "ringbuf";
+/// The BPF name of the small ring for events that must never be lost (`exit()`), separate
+/// so that a flood of output cannot crowd them out.
+pub const CONTROL_RING_MAP: &str = "ctlring";
+/// Bytes of the control ring.
+pub const CONTROL_RING_SIZE: u32 = 16 << 10;
+/// Unread bytes in the event ring above which a program wakes the reader at once; below it
+/// the reader finds records on its next timed poll.
+pub const WAKEUP_FILL: u32 = 128 << 10;
+/// How often the reader polls the event ring when no wake-up comes, in milliseconds.
+pub const POLL_INTERVAL_MS: i32 = 100;
 /// The BPF name of the per-CPU scratch area: large strings, keys and records live there
 /// instead of on the 512-byte stack.
 pub const SCRATCH_MAP: &str = "scratch";

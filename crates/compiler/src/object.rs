@@ -9,7 +9,7 @@ use object::{
     SymbolScope,
 };
 
-use crate::{btf, callbacks, emit::Emitted};
+use crate::{btf, emit::Emitted};
 
 /// Kernel map types used by the compiler.
 pub mod map_type {
@@ -48,25 +48,10 @@ pub fn write(programs: &[(Emitted, String)], functions: &[Emitted], maps: &[MapD
         let symbol = add_symbol(&mut obj, &def.name, offset, 28, SymbolKind::Data, maps_section);
         symbols.insert(def.name.clone(), symbol);
     }
-    let referenced = |name: &str| {
-        programs
-            .iter()
-            .map(|(p, _)| p)
-            .chain(functions)
-            .any(|p| p.relocs.iter().any(|(_, s)| s == name))
-    };
-    let mut text_functions: Vec<Emitted> = callbacks::ALL
-        .iter()
-        .filter(|name| referenced(name))
-        .map(|name| Emitted {
-            name: name.to_string(),
-            insns: callbacks::body(name).unwrap_or_default(),
-            spans: Vec::new(),
-            relocs: Vec::new(),
-            jumps_fit: true,
-        })
-        .collect();
-    text_functions.extend(functions.iter().cloned());
+    let text_functions = crate::link::subprograms(
+        &programs.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
+        functions,
+    );
     let mut btf_funcs = Vec::new();
     let mut text_relocs = Vec::new();
     let text = (!text_functions.is_empty())
@@ -110,7 +95,7 @@ pub fn write(programs: &[(Emitted, String)], functions: &[Emitted], maps: &[MapD
                 program: *program,
             })
             .collect();
-        let (types, ext) = btf::build(&funcs);
+        let (types, ext, _) = btf::build(&funcs);
         let btf_section = obj.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
         obj.append_section_data(btf_section, &types, 4);
         let ext_section = obj.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Metadata);

@@ -31,7 +31,7 @@ fn compiles_the_judged_one_liners() {
     assert_eq!(c.manifest.maps[0].key_size(), 16);
     let c =
         compile_ok("t:block:block_rq_issue /args.dev == 7/ { @[comm] = hist(args.bytes / 1024); }");
-    assert!(!c.elf.is_empty());
+    assert!(!c.elf().is_empty());
 }
 
 #[test]
@@ -109,7 +109,8 @@ fn elf_has_sections_maps_and_relocations() {
     use ::object::{Object, ObjectSection};
     let c =
         compile_ok("t:syscalls:sys_enter_read { @[pid] = count(); } BEGIN { printf(\"hi\\n\"); }");
-    let file = ::object::File::parse(&*c.elf).expect("valid ELF");
+    let elf = c.elf();
+    let file = ::object::File::parse(&*elf).expect("valid ELF");
     let names: Vec<String> =
         file.sections().filter_map(|s| s.name().ok().map(String::from)).collect();
     // Sections are named by program type (what the loader reads) and made unique by the

@@ -1,11 +1,11 @@
-//! The runtime: loads a compiled object into the kernel with aya, runs BEGIN, attaches the
-//! probes, turns ring buffer records into output, and on exit detaches, runs END and prints
-//! the maps (reference §2.1). aya stays behind this crate; `bpfscope-sys` covers what aya
-//! does not (runtime-sized map access, `BPF_PROG_TEST_RUN`).
+//! The runtime: creates the maps and loads the linked programs (through `bpfscope-sys`, no
+//! ELF in between), runs BEGIN, attaches the probes, turns ring buffer records into output,
+//! and on exit detaches, runs END and prints the maps (reference §2.1).
 
 #![forbid(unsafe_code)]
 
 mod attach;
+mod btf;
 mod decode;
 mod errors;
 mod ksyms;
@@ -18,14 +18,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aya::{
-    maps::{Map, MapData, RingBuf},
-    programs::Program,
-    Ebpf, EbpfLoader,
-};
 use bpfscope_compiler::{
     manifest::{
-        event, FormatKind, MapDesc, COUNTERS_MAP, JOIN_ARG_SIZE, JOIN_MAX_ARGS, RINGBUF_MAP,
+        event, FormatKind, MapDesc, CONTROL_RING_MAP, CONTROL_RING_SIZE, COUNTERS_MAP,
+        JOIN_ARG_SIZE, JOIN_MAX_ARGS, POLL_INTERVAL_MS, RINGBUF_MAP,
     },
     providers::ProbeSpec,
     Compiled, Ty,
@@ -33,6 +29,7 @@ use bpfscope_compiler::{
 use bpfscope_output::{json, printf, text, Format, MapOutput};
 
 pub use bpfscope_sys as sys;
+use bpfscope_sys::ringbuf::RingBuffer;
 pub use errors::{AttachError, RunError};
 
 /// How a run behaves.
@@ -74,10 +71,17 @@ fn cpu_list(path: &str) -> Vec<u32> {
 /// A loaded program set and its maps.
 struct Session<'c> {
     compiled: &'c Compiled,
-    ebpf: Ebpf,
-    maps: Vec<MapData>,
-    counters: MapData,
-    ringbuf: RingBuf<MapData>,
+    /// Program fds, in manifest order.
+    programs: Vec<OwnedFd>,
+    /// Attachments of each program (perf events, raw tracepoint fds); closing detaches.
+    links: Vec<Vec<OwnedFd>>,
+    /// User map fds, by map id.
+    maps: Vec<OwnedFd>,
+    counters: OwnedFd,
+    ring_fd: OwnedFd,
+    ringbuf: Option<RingBuffer>,
+    control_fd: OwnedFd,
+    control: Option<RingBuffer>,
     ncpus: usize,
     out: Box<dyn Write>,
     format: Format,
@@ -93,40 +97,61 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         return Err(RunError::Privileges);
     }
     let signals = bpfscope_sys::signal_fd().map_err(RunError::Sys)?;
-    // Our objects need no CO-RE relocations, so the loader needs no vmlinux BTF (fentry parses
-    // it when needed). Note: aya 0.14's `EbpfLoader::new()` parses /sys/kernel/btf/vmlinux
-    // anyway (bpf.rs:163), which dominates peak RSS (~21 MiB against ~7 MiB steady); dropping
-    // it here at least frees it before the trace runs.
-    let mut ebpf = EbpfLoader::new()
-        .btf(None)
-        .load(&compiled.elf)
-        .map_err(|e| RunError::Object(attach::error_chain(&e)))?;
-    for desc in &compiled.manifest.programs {
-        attach::load(&mut ebpf, desc)?;
+    let linked = &compiled.linked;
+    let mut map_fds = Vec::with_capacity(linked.maps.len());
+    for def in &linked.maps {
+        let fd = bpfscope_sys::load::map_create(
+            def.map_type,
+            def.key_size,
+            def.value_size,
+            def.max_entries,
+            &def.name,
+        )
+        .map_err(|e| RunError::Object(format!("creating map {}: {e}", def.name)))?;
+        map_fds.push(fd);
     }
+    let btf = match &linked.btf {
+        Some(blob) => Some(bpfscope_sys::load::btf_load(blob).map_err(|e| {
+            RunError::Object(format!("the kernel refused the program BTF: {}\n{}", e.error, e.log))
+        })?),
+        None => None,
+    };
+    let mut programs = Vec::with_capacity(linked.programs.len());
+    for (desc, program) in compiled.manifest.programs.iter().zip(&linked.programs) {
+        programs.push(attach::load(desc, program, &map_fds, btf.as_ref().map(|b| b.as_fd()))?);
+    }
+    drop(btf);
     if config.dry_run {
         return Ok(0);
     }
-    let mut take = |name: &str| -> Result<MapData, RunError> {
-        match ebpf.take_map(name) {
-            Some(Map::HashMap(m) | Map::PerCpuHashMap(m) | Map::Array(m) | Map::RingBuf(m)) => {
-                Ok(m)
-            }
+    let take = |name: &str| -> Result<OwnedFd, RunError> {
+        let index = linked.maps.iter().position(|m| m.name == name);
+        match index.map(|i| map_fds[i].try_clone()) {
+            Some(Ok(fd)) => Ok(fd),
             _ => Err(RunError::Object(format!("map `{name}` missing from the object"))),
         }
     };
     let maps =
         compiled.manifest.maps.iter().map(|m| take(&m.bpf_name)).collect::<Result<Vec<_>, _>>()?;
     let counters = take(COUNTERS_MAP)?;
-    let ringbuf = RingBuf::try_from(Map::RingBuf(take(RINGBUF_MAP)?))
-        .map_err(|e| RunError::Object(e.to_string()))?;
+    let ring_fd = take(RINGBUF_MAP)?;
+    let control_fd = take(CONTROL_RING_MAP)?;
+    drop(map_fds);
+    let ringbuf = RingBuffer::new(ring_fd.as_fd(), compiled.manifest.ringbuf_size as usize)
+        .map_err(RunError::Sys)?;
+    let control =
+        RingBuffer::new(control_fd.as_fd(), CONTROL_RING_SIZE as usize).map_err(RunError::Sys)?;
     let stats = config.verbose.then(bpfscope_sys::enable_stats).and_then(Result::ok);
     let mut session = Session {
         compiled,
-        ebpf,
+        links: Vec::new(),
+        programs,
         maps,
         counters,
-        ringbuf,
+        ring_fd,
+        ringbuf: Some(ringbuf),
+        control_fd,
+        control: Some(control),
         ncpus: possible_cpus(),
         out: std::mem::replace(&mut config.out, Box::new(std::io::sink())),
         format: config.format,
@@ -137,10 +162,8 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     session.run_special(ProbeSpec::Begin)?;
     session.drain();
     if session.exit_code.is_none() {
-        for desc in &compiled.manifest.programs {
-            if !matches!(desc.probe, ProbeSpec::Begin | ProbeSpec::End) {
-                attach::attach(&mut session.ebpf, desc)?;
-            }
+        for (desc, prog) in compiled.manifest.programs.iter().zip(&session.programs) {
+            session.links.push(attach::attach(desc, prog.as_fd())?);
         }
         // "Attached" is a promise: scripts start their workload when they read it.
         session.announce(config.quiet);
@@ -211,16 +234,11 @@ impl Session<'_> {
 
     /// Runs BEGIN or END programs once each, in declaration order.
     fn run_special(&mut self, which: ProbeSpec) -> Result<(), RunError> {
-        for desc in &self.compiled.manifest.programs {
+        for (index, desc) in self.compiled.manifest.programs.iter().enumerate() {
             if desc.probe != which {
                 continue;
             }
-            let program = self
-                .ebpf
-                .program(&desc.name)
-                .ok_or_else(|| RunError::Object(format!("program {} missing", desc.name)))?;
-            let fd = program.fd().map_err(|e| RunError::Object(e.to_string()))?;
-            bpfscope_sys::prog_test_run(fd.as_fd()).map_err(RunError::Sys)?;
+            bpfscope_sys::prog_test_run(self.programs[index].as_fd()).map_err(RunError::Sys)?;
             // Events of one BEGIN block are handled before the next one runs.
             self.drain();
         }
@@ -235,17 +253,19 @@ impl Session<'_> {
     ) -> Result<(), RunError> {
         let mut last_lost_check = Instant::now();
         while self.exit_code.is_none() {
-            let ring = self.ringbuf.as_fd();
-            let mut fds = vec![ring, signals];
+            // Programs wake this poll only when the event ring fills up (or exit() is
+            // called): otherwise the records are collected every POLL_INTERVAL_MS.
+            let mut fds = vec![self.ring_fd.as_fd(), self.control_fd.as_fd(), signals];
             if let Some(c) = child {
                 fds.push(c);
             }
-            let ready = bpfscope_sys::poll_readable(&fds, 200).map_err(RunError::Sys)?;
+            let ready =
+                bpfscope_sys::poll_readable(&fds, POLL_INTERVAL_MS).map_err(RunError::Sys)?;
             self.drain();
-            if ready[1] && bpfscope_sys::read_signal(signals).is_some() {
+            if ready[2] && bpfscope_sys::read_signal(signals).is_some() {
                 break;
             }
-            if ready.get(2) == Some(&true) {
+            if ready.get(3) == Some(&true) {
                 self.drain();
                 break;
             }
@@ -257,14 +277,16 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Handles every record in the ring buffer.
+    /// Handles every record in the ring buffer, in place.
     fn drain(&mut self) {
-        let mut records = Vec::new();
-        while let Some(item) = self.ringbuf.next() {
-            records.push(item.to_vec());
+        // Taken out while its records are handled: handling needs `&mut self`.
+        if let Some(mut ring) = self.ringbuf.take() {
+            ring.drain(|record| self.handle(record));
+            self.ringbuf = Some(ring);
         }
-        for record in records {
-            self.handle(&record);
+        if let Some(mut ring) = self.control.take() {
+            ring.drain(|record| self.handle(record));
+            self.control = Some(ring);
         }
         self.flush();
     }
@@ -363,7 +385,7 @@ impl Session<'_> {
     }
 
     fn map_fd(&self, id: usize) -> BorrowedFd<'_> {
-        self.maps[id].fd().as_fd()
+        self.maps[id].as_fd()
     }
 
     /// Reads a whole user map.
@@ -407,8 +429,7 @@ impl Session<'_> {
 
     fn counter(&self, index: u32) -> u64 {
         let mut value = [0u8; 8];
-        match bpfscope_sys::map_lookup(self.counters.fd().as_fd(), &index.to_ne_bytes(), &mut value)
-        {
+        match bpfscope_sys::map_lookup(self.counters.as_fd(), &index.to_ne_bytes(), &mut value) {
             Ok(true) => u64::from_ne_bytes(value),
             _ => 0,
         }
@@ -438,29 +459,16 @@ impl Session<'_> {
     /// takes 26 s one by one. Closing from 16 threads overlaps the parts outside the mutex
     /// (18 s measured).
     fn detach(&mut self) {
-        let attached: Vec<&mut Program> = self
-            .ebpf
-            .programs_mut()
-            .filter(|(name, _)| {
-                self.compiled.manifest.programs.iter().any(|d| {
-                    d.name == *name && !matches!(d.probe, ProbeSpec::Begin | ProbeSpec::End)
-                })
-            })
-            .map(|(_, program)| program)
-            .collect();
+        let attached: Vec<OwnedFd> = self.links.drain(..).flatten().collect();
         let per_thread = attached.len().div_ceil(16).max(1);
-        let mut chunks: Vec<Vec<&mut Program>> = Vec::new();
+        let mut chunks: Vec<Vec<OwnedFd>> = Vec::new();
         let mut iter = attached.into_iter().peekable();
         while iter.peek().is_some() {
             chunks.push(iter.by_ref().take(per_thread).collect());
         }
         std::thread::scope(|scope| {
             for chunk in chunks {
-                scope.spawn(move || {
-                    for program in chunk {
-                        let _ = unload(program);
-                    }
-                });
+                scope.spawn(move || drop(chunk));
             }
         });
     }
@@ -503,10 +511,9 @@ impl Session<'_> {
 
     /// Per-probe kernel statistics (`-v`): events, ns per event, lost events.
     fn report_stats(&self) {
-        for desc in &self.compiled.manifest.programs {
-            let Some(program) = self.ebpf.program(&desc.name) else { continue };
-            let Ok(info) = program.info() else { continue };
-            let (cnt, ns) = (info.run_count(), info.run_time().as_nanos() as u64);
+        for (desc, fd) in self.compiled.manifest.programs.iter().zip(&self.programs) {
+            let Ok(stats) = bpfscope_sys::load::prog_stats(fd.as_fd()) else { continue };
+            let (cnt, ns) = (stats.run_cnt, stats.run_time_ns);
             let per = ns.checked_div(cnt).unwrap_or(0);
             eprintln!("{}: {cnt} events, {per} ns/event, {ns} ns total", desc.display);
         }
@@ -537,18 +544,5 @@ fn system(command: &str) -> String {
             eprintln!("WARNING: system(\"{command}\"): {e}");
             String::new()
         }
-    }
-}
-
-fn unload(program: &mut Program) -> Result<(), aya::programs::ProgramError> {
-    match program {
-        Program::TracePoint(p) => p.unload(),
-        Program::PerfEvent(p) => p.unload(),
-        Program::KProbe(p) => p.unload(),
-        Program::UProbe(p) => p.unload(),
-        Program::FEntry(p) => p.unload(),
-        Program::FExit(p) => p.unload(),
-        Program::RawTracePoint(p) => p.unload(),
-        _ => Ok(()),
     }
 }

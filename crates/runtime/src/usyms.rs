@@ -112,3 +112,45 @@ pub fn functions(path: &str) -> Vec<String> {
     names.dedup();
     names
 }
+
+/// The file a uprobe names: a path as given, else a library (`libc` → `.../libc.so.6`) in the
+/// usual library directories, else a program in `$PATH`.
+pub fn resolve_binary(name: &str) -> Option<String> {
+    if name.contains('/') {
+        return std::path::Path::new(name).exists().then(|| name.to_string());
+    }
+    const LIB_DIRS: &[&str] = &[
+        "/lib/x86_64-linux-gnu",
+        "/usr/lib/x86_64-linux-gnu",
+        "/lib64",
+        "/usr/lib64",
+        "/lib",
+        "/usr/lib",
+    ];
+    let stem = if name.starts_with("lib") { name.to_string() } else { format!("lib{name}") };
+    for dir in LIB_DIRS {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let mut found: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|f| f.strip_prefix(&stem).is_some_and(|rest| rest.starts_with(".so")))
+            .collect();
+        found.sort();
+        if let Some(file) = found.first() {
+            return Some(format!("{dir}/{file}"));
+        }
+    }
+    std::env::var("PATH")
+        .ok()?
+        .split(':')
+        .map(|d| format!("{d}/{name}"))
+        .find(|p| std::path::Path::new(p).is_file())
+}
+
+/// The file offset of function `symbol` in ELF file `path` (where a uprobe goes).
+pub fn file_offset(path: &str, symbol: &str) -> Option<u64> {
+    let elf = read_elf(path)?;
+    let &(vaddr, _, _) = elf.symbols.iter().find(|s| s.2 == symbol)?;
+    let &(seg_offset, seg_vaddr, _) =
+        elf.segments.iter().find(|(_, va, size)| *va <= vaddr && vaddr < va + size)?;
+    Some(vaddr - seg_vaddr + seg_offset)
+}

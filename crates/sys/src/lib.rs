@@ -1,11 +1,16 @@
-//! The only crate with `unsafe`: the system calls aya does not cover for us.
+//! The only crate with `unsafe`: every system call bpfscope makes.
 //!
+//! - loading: maps, BTF, programs, perf events and raw tracepoints ([`load`]); the ring buffer
+//!   read in place ([`ringbuf`]);
 //! - `bpf(2)` map access with runtime-sized keys and values (aya's maps are typed at compile
 //!   time), `BPF_PROG_TEST_RUN` (how BEGIN/END run) and `BPF_ENABLE_STATS`;
 //! - signals as a file descriptor, `pidfd_open`, `poll`, holding a child before `exec`;
 //! - clocks, `strftime`, `mount` for tracefs, `getrlimit` bumps.
 //!
 //! Every wrapper returns [`SyscallError`] naming the call.
+
+pub mod load;
+pub mod ringbuf;
 
 use std::{
     ffi::CString,

@@ -8,8 +8,15 @@ use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
 use bpfscope_syntax::ast::{Expr, ExprKind};
 
 use super::{Loc, Lower, Val};
+
+/// `bpf_ringbuf_output` flags.
+const RB_NO_WAKEUP: i32 = 1;
+const RB_FORCE_WAKEUP: i32 = 2;
 use crate::{
-    manifest::{event, JOIN_ARG_SIZE, JOIN_MAX_ARGS, JOIN_RECORD_SIZE, RINGBUF_MAP},
+    manifest::{
+        event, CONTROL_RING_MAP, JOIN_ARG_SIZE, JOIN_MAX_ARGS, JOIN_RECORD_SIZE, RINGBUF_MAP,
+        WAKEUP_FILL,
+    },
     Ty,
 };
 
@@ -215,8 +222,7 @@ impl Lower<'_> {
             self.st(Size::DW, record + 16, i as i32 + 1);
         }
         self.place(done);
-        self.stack_addr(Reg::R2, record);
-        self.ringbuf_output(JOIN_RECORD_SIZE);
+        self.output(record, JOIN_RECORD_SIZE);
     }
 
     /// Sends an event made of an id and integer fields.
@@ -229,7 +235,7 @@ impl Lower<'_> {
             self.load_reg(f, Reg::R1);
             self.stx(Size::DW, buf + 8 + 8 * i as i16, Reg::R1);
         }
-        self.output(buf, size);
+        self.output_to(buf, size, id == event::EXIT);
     }
 
     /// Sends an event made of an id and typed arguments (printf).
@@ -247,17 +253,33 @@ impl Lower<'_> {
         self.output(buf, size);
     }
 
-    /// `bpf_ringbuf_output(ringbuf, fp + buf, size, 0)`; counts a failure as a lost event.
+    /// Sends the record at `buf` to the event ring without waking the reader, which polls
+    /// on a timer; only a ring filled past [`WAKEUP_FILL`] wakes it at once. Waking the reader
+    /// for every record (the kernel's default) costs microseconds per event. Exit events go
+    /// to the small control ring instead, with a wake-up, so that a flood of output never
+    /// loses them. A record the ring has no room for is counted as lost.
     fn output(&mut self, buf: Loc, size: u32) {
-        self.stack_addr(Reg::R2, buf);
-        self.ringbuf_output(size);
+        self.output_to(buf, size, false);
     }
 
-    /// `bpf_ringbuf_output(ringbuf, r2, size, 0)` for a record `r2` already points at.
-    fn ringbuf_output(&mut self, size: u32) {
-        self.load_map(Reg::R1, RINGBUF_MAP);
+    /// [`Self::output`], to the control ring when `control` is set.
+    fn output_to(&mut self, buf: Loc, size: u32, control: bool) {
+        let ring = if control { CONTROL_RING_MAP } else { RINGBUF_MAP };
+        if control {
+            self.insn(Insn::mov64_imm(Reg::R4, 0));
+        } else {
+            self.load_map(Reg::R1, RINGBUF_MAP);
+            self.insn(Insn::mov64_imm(Reg::R2, 0)); // BPF_RB_AVAIL_DATA
+            self.call(Helper::RingbufQuery);
+            self.insn(Insn::mov64_imm(Reg::R4, RB_NO_WAKEUP));
+            let quiet = self.label();
+            self.jump(Insn::jmp_imm(JmpOp::Jlt, Reg::R0, WAKEUP_FILL as i32, 0), quiet);
+            self.insn(Insn::mov64_imm(Reg::R4, RB_FORCE_WAKEUP));
+            self.place(quiet);
+        }
+        self.stack_addr(Reg::R2, buf);
+        self.load_map(Reg::R1, ring);
         self.insn(Insn::mov64_imm(Reg::R3, size as i32));
-        self.insn(Insn::mov64_imm(Reg::R4, 0));
         self.call(Helper::RingbufOutput);
         let ok = self.label();
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), ok);

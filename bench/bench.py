@@ -1,0 +1,419 @@
+#!/usr/bin/env python3
+"""bpfscope side by side with bpftrace and libbpf-tools: start-up, memory, size on disk,
+in-kernel ns/event, workload slowdown and output throughput. See bench/README.md.
+
+Every figure comes from the kernel or /proc, never from the tracers' own reports:
+- programs, attachments and run counts are read from /proc/PID/fd and /proc/PID/fdinfo of
+  the tracer (a BPF program fd's fdinfo has run_time_ns and run_cnt while
+  kernel.bpf_stats_enabled=1);
+- CPU time from /proc/PID/task/*/schedstat, peak RSS from wait4(2)'s rusage.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BPFSCOPE = os.path.join(ROOT, "target/release/bpfscope")
+WL = os.path.join(ROOT, "target/release/bpfscope-wl")
+BPFTRACE = shutil.which("bpftrace") or "/usr/bin/bpftrace"
+LIBBPF_TOOLS = "/usr/sbin"
+WORK_CPU = "1"  # the workload's CPU; the tracer may run anywhere
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- peers and kernel settings
+
+def ensure_peers():
+    need = []
+    if not shutil.which("bpftrace"):
+        need.append("bpftrace")
+    if not os.path.exists(f"{LIBBPF_TOOLS}/runqlat") or not os.path.exists(f"{LIBBPF_TOOLS}/opensnoop"):
+        need.append("libbpf-tools")
+    if need:
+        log(f"installing the peers with apt-get: {' '.join(need)} (benchmark only; never a run-time dependency)")
+        subprocess.run(["apt-get", "update", "-qq"], check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *need], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), stdout=subprocess.DEVNULL)
+
+
+def version(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return (out.stdout + out.stderr).strip().splitlines()[0]
+    except Exception as e:  # noqa: BLE001
+        return f"unknown ({e})"
+
+
+class BpfStats:
+    """Turns kernel.bpf_stats_enabled on for the run and restores the old value."""
+    PATH = "/proc/sys/kernel/bpf_stats_enabled"
+
+    def __enter__(self):
+        self.old = open(self.PATH).read().strip()
+        open(self.PATH, "w").write("1")
+        return self
+
+    def __exit__(self, *exc):
+        open(self.PATH, "w").write(self.old)
+
+
+# ---------------------------------------------------------------- /proc readings
+
+def fd_kinds(pid):
+    """(bpf program fdinfo dicts, number of attachments) of a process."""
+    progs, attachments = [], 0
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return progs, attachments
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target == "anon_inode:bpf-prog":
+            try:
+                info = dict(line.split(":\t", 1) for line in open(f"/proc/{pid}/fdinfo/{fd}").read().splitlines() if ":\t" in line)
+            except OSError:
+                continue
+            progs.append({k: v.strip() for k, v in info.items()})
+        elif target in ("anon_inode:[perf_event]", "anon_inode:bpf_link"):
+            attachments += 1
+    return progs, attachments
+
+
+def prog_counters(pid):
+    """prog_id -> (run_time_ns, run_cnt) for the programs a process holds."""
+    out = {}
+    for p in fd_kinds(pid)[0]:
+        if "prog_id" in p:
+            out[p["prog_id"]] = (int(p.get("run_time_ns", 0)), int(p.get("run_cnt", 0)))
+    return out
+
+
+def cpu_ns(pid):
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                total += int(open(f"/proc/{pid}/task/{tid}/schedstat").read().split()[0])
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return total
+
+
+def disk_size(binary):
+    """Bytes of a binary and of every shared library it loads."""
+    files = {os.path.realpath(binary)}
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        m = re.search(r"(/\S+)", line.split("=>")[-1])
+        if m and os.path.exists(m.group(1)):
+            files.add(os.path.realpath(m.group(1)))
+    return sum(os.path.getsize(f) for f in files), len(files) - 1
+
+
+# ---------------------------------------------------------------- processes
+
+def spawn(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+    return subprocess.Popen(cmd, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
+
+
+def stop(proc, timeout=120):
+    """SIGINT, then wait; returns (seconds to exit, peak RSS KiB)."""
+    t = time.perf_counter()
+    try:
+        proc.send_signal(signal.SIGINT)
+    except ProcessLookupError:
+        pass
+    deadline = t + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return time.perf_counter() - t, usage.ru_maxrss
+        if time.perf_counter() > deadline:
+            proc.kill()
+        time.sleep(0.001)
+
+
+def wait_attached(proc, min_progs=1, settle=0.5, timeout=30):
+    """Waits until the tracer holds programs and attachments, then lets it settle."""
+    t = time.perf_counter()
+    while time.perf_counter() - t < timeout:
+        progs, att = fd_kinds(proc.pid)
+        if len(progs) >= min_progs and att > 0:
+            time.sleep(settle)
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.005)
+    return False
+
+
+def workload(args, cpu=WORK_CPU):
+    """Runs the workload pinned to one CPU; returns its wall time in seconds."""
+    t = time.perf_counter()
+    subprocess.run(["taskset", "-c", cpu, WL, *args], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+# ---------------------------------------------------------------- the tracers
+
+def tracers():
+    """name -> {case -> command}. A case a tracer does not have is left out."""
+    count_script = "tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }"
+    t = {
+        "bpfscope": {
+            "floor": [BPFSCOPE, "-e", "tracepoint:syscalls:sys_enter_getppid { }"],
+            "count": [BPFSCOPE, "-e", "tracepoint:syscalls:sys_enter_getppid { @ = count(); }"],
+            "comm_count": [BPFSCOPE, "-e", count_script],
+            "hist": [BPFSCOPE, "-e", 'tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args.ret); }'],
+            "runqlat": [BPFSCOPE, "runqlat"],
+            "opensnoop": [BPFSCOPE, "opensnoop"],
+            "printf": [BPFSCOPE, "-e", 'tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { printf("%d %d\\n", tid, nsecs); }'],
+        },
+        "bpftrace": {
+            "floor": [BPFTRACE, "-e", "tracepoint:syscalls:sys_enter_getppid { }"],
+            "count": [BPFTRACE, "-e", "tracepoint:syscalls:sys_enter_getppid { @ = count(); }"],
+            "comm_count": [BPFTRACE, "-e", count_script],
+            "hist": [BPFTRACE, "-e", 'tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args->ret); }'],
+            "runqlat": [BPFTRACE, "/usr/sbin/runqlat.bt"],
+            "opensnoop": [BPFTRACE, "/usr/sbin/opensnoop.bt"],
+            "printf": [BPFTRACE, "-e", 'tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { printf("%d %d\\n", tid, nsecs); }'],
+        },
+        "libbpf-tools": {
+            "comm_count": [f"{LIBBPF_TOOLS}/syscount"],
+            "runqlat": [f"{LIBBPF_TOOLS}/runqlat"],
+            "opensnoop": [f"{LIBBPF_TOOLS}/opensnoop"],
+            "printf": [f"{LIBBPF_TOOLS}/opensnoop", "-n", "wl-open"],
+        },
+    }
+    return t
+
+
+# What each in-kernel case runs, and how its ns/event is taken.
+CASES = {
+    "floor": (["getppid", "2000000"], "all"),
+    "count": (["getppid", "2000000"], "all"),
+    "comm_count": (["getppid", "2000000"], "all"),
+    "hist": (["read", "1024:500000"], "all"),
+    "runqlat": (["pingpong", "200000"], "all"),
+    "opensnoop": (["open", "/etc/hostname", "200000"], "max"),
+}
+
+
+# ---------------------------------------------------------------- measurements
+
+def measure_startup(cmd, runs):
+    """Launch → programs loaded → attached → first event counted; CPU time until then;
+    teardown after SIGINT; peak RSS. A getppid loop keeps events coming."""
+    results = []
+    for _ in range(runs):
+        bg = spawn(["taskset", "-c", WORK_CPU, WL, "getppid", "100000000000"])
+        time.sleep(0.05)
+        t0 = time.perf_counter()
+        proc = spawn(cmd)
+        loaded = attached = first = cpu = None
+        while time.perf_counter() - t0 < 30:
+            progs, att = fd_kinds(proc.pid)
+            now = time.perf_counter()
+            if progs and loaded is None:
+                loaded = now - t0
+            if att and attached is None:
+                attached = now - t0
+            if any(int(p.get("run_cnt", 0)) > 0 for p in progs):
+                first = now - t0
+                cpu = cpu_ns(proc.pid) / 1e9
+                break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.0002)
+        teardown, rss = stop(proc)
+        bg.kill()
+        bg.wait()
+        if first is None:
+            log(f"no event counted for {' '.join(cmd)}")
+            continue
+        results.append({"loaded_ms": (loaded or first) * 1e3, "attached_ms": (attached or first) * 1e3,
+                        "first_event_ms": first * 1e3, "cpu_ms": cpu * 1e3,
+                        "teardown_ms": teardown * 1e3, "peak_rss_mib": rss / 1024})
+    return median_of(results)
+
+
+def measure_ns_per_event(cmd, wl_args, select, runs, baseline):
+    results = []
+    for _ in range(runs):
+        proc = spawn(cmd)
+        if not wait_attached(proc):
+            stop(proc)
+            log(f"did not attach: {' '.join(cmd)}")
+            continue
+        before = prog_counters(proc.pid)
+        wall = workload(wl_args)
+        after = prog_counters(proc.pid)
+        stop(proc)
+        deltas = []
+        for pid_, (ns, cnt) in after.items():
+            ns0, cnt0 = before.get(pid_, (0, 0))
+            if cnt - cnt0 > 0:
+                deltas.append((ns - ns0, cnt - cnt0))
+        if not deltas:
+            continue
+        if select == "max":
+            ns_ev = max(d[0] / d[1] for d in deltas)
+        else:
+            ns_ev = sum(d[0] for d in deltas) / sum(d[1] for d in deltas)
+        results.append({"ns_per_event": ns_ev, "events": sum(d[1] for d in deltas),
+                        "slowdown_pct": (wall / baseline - 1) * 100})
+    return median_of(results)
+
+
+def measure_throughput(cmd, producers, per_producer, libbpf):
+    """printf per event, stdout to a file: delivered events/s, reported lost, silent loss."""
+    out_path = f"/tmp/bpfscope-bench-out-{os.getpid()}.txt"
+    err_path = out_path + ".err"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        proc = spawn(cmd, stdout=out, stderr=err)
+        ok = wait_attached(proc)
+        t = time.perf_counter()
+        mode = ["open", "/etc/hostname", str(per_producer)] if libbpf else ["getppid", str(per_producer)]
+        wls = [subprocess.Popen(["taskset", "-c", "0,1", WL, *mode]) for _ in range(producers)] if ok else []
+        for w in wls:
+            w.wait()
+        wall = time.perf_counter() - t
+        time.sleep(0.5)
+        stop(proc)
+    text = open(out_path, errors="replace").read()
+    errtext = open(err_path, errors="replace").read()
+    os.unlink(out_path)
+    os.unlink(err_path)
+    if libbpf:
+        delivered = sum(1 for line in text.splitlines() if "wl-open" in line)
+    else:
+        delivered = sum(1 for line in text.splitlines() if re.fullmatch(r"\d+ \d+", line))
+    lost = sum(int(n) for n in re.findall(r"Lost (\d+) events", errtext))
+    expected = producers * per_producer
+    return {"producers": producers, "expected": expected, "delivered": delivered,
+            "events_per_s": delivered / wall if wall else 0, "reported_lost": lost,
+            "silent_loss": max(0, expected - delivered - lost)}
+
+
+def median_of(results):
+    if not results:
+        return None
+    return {k: statistics.median(r[k] for r in results) for k in results[0]}
+
+
+# ---------------------------------------------------------------- report
+
+def fmt(v, spec="{:.1f}"):
+    return "—" if v is None else spec.format(v)
+
+
+def report(data):
+    names = list(data["tracers"])
+    lines = [f"machine: {data['machine']}", f"date: {data['date']}", ""]
+    for n in names:
+        lines.append(f"- {n}: {data['versions'].get(n, '')}")
+    lines.append("")
+    head = "| metric | " + " | ".join(names) + " |"
+    lines += [head, "|" + "---|" * (len(names) + 1)]
+
+    def row(label, getter):
+        cells = []
+        for n in names:
+            try:
+                cells.append(getter(data["tracers"][n]))
+            except (KeyError, TypeError):
+                cells.append("—")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    for case, label in [("comm_count", "`@[comm]=count()` one-liner (libbpf-tools: syscount)"), ("runqlat", "runqlat")]:
+        row(f"launch → first event counted, {label} (ms)", lambda t, c=case: fmt(t["startup"][c]["first_event_ms"]))
+        row(f"  … programs loaded / attached (ms), {label}", lambda t, c=case: f"{fmt(t['startup'][c]['loaded_ms'])} / {fmt(t['startup'][c]['attached_ms'])}")
+        row(f"  … CPU time until then (ms), {label}", lambda t, c=case: fmt(t["startup"][c]["cpu_ms"]))
+        row(f"teardown after SIGINT (ms), {label}", lambda t, c=case: fmt(t["startup"][c]["teardown_ms"]))
+        row(f"peak RSS (MiB), {label}", lambda t, c=case: fmt(t["startup"][c]["peak_rss_mib"]))
+    row("on disk with shared libraries (MiB)", lambda t: f"{t['disk']['bytes'] / 2**20:.1f} ({t['disk']['libs']} libs)")
+    for case, label in [("floor", "empty program (floor)"), ("count", "`@=count()`"), ("comm_count", "`@[comm]=count()`"),
+                        ("hist", "`@=hist(args.ret)` with comm filter"), ("runqlat", "runqlat (all programs)"),
+                        ("opensnoop", "opensnoop (its most expensive program)")]:
+        row(f"ns/event: {label}", lambda t, c=case: fmt(t["ns"][c]["ns_per_event"], "{:.0f}"))
+        row(f"  workload slowdown: {label}", lambda t, c=case: fmt(t["ns"][c]["slowdown_pct"], "{:.0f} %"))
+    for p in (1, 4):
+        row(f"printf events/s to a file, {p} producer{'s' if p > 1 else ''} (libbpf-tools: opensnoop)",
+            lambda t, p=p: f"{t['throughput'][str(p)]['events_per_s'] / 1000:.0f} k")
+        row(f"  reported lost / silent loss, {p} producer{'s' if p > 1 else ''}",
+            lambda t, p=p: f"{t['throughput'][str(p)]['reported_lost']} / {t['throughput'][str(p)]['silent_loss']}")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5, help="runs per start-up figure (median)")
+    ap.add_argument("--ns-runs", type=int, default=3, help="runs per ns/event figure (median)")
+    ap.add_argument("--only", help="comma-separated tracers (bpfscope,bpftrace,libbpf-tools)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"), help="directory for latest.{json,md}")
+    ap.add_argument("--events", type=int, default=200000, help="events per producer in the throughput test")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: must run as root")
+    ensure_peers()
+    all_tracers = tracers()
+    chosen = args.only.split(",") if args.only else list(all_tracers)
+    data = {
+        "machine": f"{platform.node()} {platform.release()} {os.cpu_count()} CPUs",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "versions": {"bpfscope": version([BPFSCOPE, "--version"]), "bpftrace": version([BPFTRACE, "--version"]),
+                     "libbpf-tools": version(["dpkg-query", "-W", "-f=${Version}", "libbpf-tools"])},
+        "tracers": {},
+    }
+    baselines = {}
+    for case, (wl_args, _) in CASES.items():
+        baselines[case] = statistics.median(workload(wl_args) for _ in range(3))
+    log("baseline workload seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in baselines.items()))
+    with BpfStats():
+        for name in chosen:
+            cmds = all_tracers[name]
+            log(f"{name}: start-up")
+            entry = {"startup": {}, "ns": {}, "throughput": {}}
+            for case in ("comm_count", "runqlat"):
+                if case in cmds:
+                    entry["startup"][case] = measure_startup(cmds[case], args.runs)
+            size, libs = disk_size(cmds["runqlat"][0])
+            entry["disk"] = {"bytes": size, "libs": libs}
+            log(f"{name}: ns/event")
+            for case, (wl_args, select) in CASES.items():
+                if case in cmds:
+                    entry["ns"][case] = measure_ns_per_event(cmds[case], wl_args, select, args.ns_runs, baselines[case])
+            log(f"{name}: output throughput")
+            for producers in (1, 4):
+                entry["throughput"][str(producers)] = measure_throughput(
+                    cmds["printf"], producers, args.events, libbpf=(name == "libbpf-tools"))
+            data["tracers"][name] = entry
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "latest.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    md = report(data)
+    with open(os.path.join(args.out, "latest.md"), "w") as f:
+        f.write(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

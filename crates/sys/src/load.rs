@@ -1,0 +1,265 @@
+//! Creating maps, loading BTF and programs, and attaching them: `bpf(2)` and
+//! `perf_event_open(2)` directly, with no ELF and no vmlinux BTF parsed on the way (that is
+//! what keeps start-up in milliseconds and the peak RSS small).
+
+use std::{
+    ffi::CString,
+    io,
+    os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
+};
+
+use crate::{bpf, last_error, Attr, SysResult, SyscallError};
+
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
+const BPF_BTF_LOAD: libc::c_long = 18;
+
+/// Program types (`enum bpf_prog_type`).
+pub mod prog_type {
+    pub const KPROBE: u32 = 2;
+    pub const TRACEPOINT: u32 = 5;
+    pub const PERF_EVENT: u32 = 7;
+    pub const RAW_TRACEPOINT: u32 = 17;
+    pub const TRACING: u32 = 26;
+}
+
+/// Attach types (`enum bpf_attach_type`) that a load must name.
+pub mod attach_type {
+    pub const TRACE_FENTRY: u32 = 24;
+    pub const TRACE_FEXIT: u32 = 25;
+}
+
+fn owned(fd: i64) -> OwnedFd {
+    // SAFETY: the kernel just returned this new file descriptor; nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+}
+
+fn name_bytes(name: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (o, b) in out.iter_mut().zip(name.bytes().take(15)) {
+        *o = b;
+    }
+    out
+}
+
+/// Creates a map.
+pub fn map_create(
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    name: &str,
+) -> SysResult<OwnedFd> {
+    let mut attr = Attr::new();
+    attr.put_u32(0, map_type);
+    attr.put_u32(4, key_size);
+    attr.put_u32(8, value_size);
+    attr.put_u32(12, max_entries);
+    attr.0[28..44].copy_from_slice(&name_bytes(name));
+    bpf(BPF_MAP_CREATE, &mut attr, "BPF_MAP_CREATE").map(owned)
+}
+
+/// A load the kernel refused: the error and the verifier's (or BTF checker's) log.
+#[derive(Debug)]
+pub struct LoadError {
+    pub error: io::Error,
+    pub log: String,
+}
+
+/// Bytes of the log buffer asked for after a failed load. The kernel keeps the end of a
+/// longer log (rotating mode), which holds the complaint.
+const LOG_SIZE: usize = 4 << 20;
+
+/// Loads program BTF.
+pub fn btf_load(btf: &[u8]) -> Result<OwnedFd, LoadError> {
+    let attempt = |log: Option<&mut Vec<u8>>| {
+        let mut attr = Attr::new();
+        attr.put_u64(0, btf.as_ptr() as u64);
+        attr.put_u32(16, btf.len() as u32);
+        if let Some(log) = log {
+            attr.put_u64(8, log.as_mut_ptr() as u64);
+            attr.put_u32(20, log.len() as u32);
+            attr.put_u32(24, 1);
+        }
+        bpf(BPF_BTF_LOAD, &mut attr, "BPF_BTF_LOAD")
+    };
+    with_log_on_failure(attempt)
+}
+
+/// Tries without a log (fast), and on failure again with one so the caller can say why.
+fn with_log_on_failure(
+    attempt: impl Fn(Option<&mut Vec<u8>>) -> SysResult<i64>,
+) -> Result<OwnedFd, LoadError> {
+    match attempt(None) {
+        Ok(fd) => Ok(owned(fd)),
+        Err(first) => {
+            let mut log = vec![0u8; LOG_SIZE];
+            match attempt(Some(&mut log)) {
+                Ok(fd) => Ok(owned(fd)),
+                Err(e) => {
+                    let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+                    log.truncate(end);
+                    let error = if e.source.raw_os_error() == Some(libc::ENOSPC) {
+                        first.source
+                    } else {
+                        e.source
+                    };
+                    Err(LoadError { error, log: String::from_utf8_lossy(&log).into_owned() })
+                }
+            }
+        }
+    }
+}
+
+/// What `BPF_PROG_LOAD` needs.
+pub struct ProgLoad<'a> {
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    /// Encoded instructions, 8 bytes each.
+    pub insns: &'a [u8],
+    pub name: &'a str,
+    pub btf: Option<BorrowedFd<'a>>,
+    /// (instruction index, BTF FUNC type id) records.
+    pub func_info: &'a [(u32, u32)],
+    /// The kernel BTF id of the traced function (fentry/fexit).
+    pub attach_btf_id: u32,
+}
+
+/// Loads a program; the verifier's log comes back on failure.
+pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
+    let license = b"GPL\0";
+    let func_info: Vec<u8> = p
+        .func_info
+        .iter()
+        .flat_map(|(off, id)| [off.to_ne_bytes(), id.to_ne_bytes()])
+        .flatten()
+        .collect();
+    let attempt = |log: Option<&mut Vec<u8>>| {
+        let mut attr = Attr::new();
+        attr.put_u32(0, p.prog_type);
+        attr.put_u32(4, (p.insns.len() / 8) as u32);
+        attr.put_u64(8, p.insns.as_ptr() as u64);
+        attr.put_u64(16, license.as_ptr() as u64);
+        if let Some(log) = log {
+            attr.put_u32(24, 1);
+            attr.put_u32(28, log.len() as u32);
+            attr.put_u64(32, log.as_mut_ptr() as u64);
+        }
+        attr.0[48..64].copy_from_slice(&name_bytes(p.name));
+        attr.put_u32(68, p.expected_attach_type);
+        if let Some(btf) = p.btf.filter(|_| !p.func_info.is_empty()) {
+            attr.put_u32(72, btf.as_raw_fd() as u32);
+            attr.put_u32(76, 8);
+            attr.put_u64(80, func_info.as_ptr() as u64);
+            attr.put_u32(88, p.func_info.len() as u32);
+        }
+        attr.put_u32(108, p.attach_btf_id);
+        bpf(BPF_PROG_LOAD, &mut attr, "BPF_PROG_LOAD")
+    };
+    with_log_on_failure(attempt)
+}
+
+/// Opens a raw tracepoint (`name`) or a BTF-typed attachment (fentry/fexit: `None`) for a
+/// loaded program; closing the fd detaches.
+pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: Option<&str>) -> SysResult<OwnedFd> {
+    let name = name.map(CString::new).transpose().map_err(|e| SyscallError {
+        call: "BPF_RAW_TRACEPOINT_OPEN",
+        source: io::Error::new(io::ErrorKind::InvalidInput, e),
+    })?;
+    let mut attr = Attr::new();
+    attr.put_u64(0, name.as_ref().map_or(0, |n| n.as_ptr() as u64));
+    attr.put_u32(8, prog.as_raw_fd() as u32);
+    bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr, "BPF_RAW_TRACEPOINT_OPEN").map(owned)
+}
+
+/// The kernel's accounting of a program (with `bpf_stats` on).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgStats {
+    pub run_time_ns: u64,
+    pub run_cnt: u64,
+    /// Events the program missed because it was already running on that CPU.
+    pub recursion_misses: u64,
+}
+
+/// Reads `run_time_ns`, `run_cnt` and `recursion_misses` of a program (`struct
+/// bpf_prog_info`, offsets 192, 200, 208).
+pub fn prog_stats(prog: BorrowedFd<'_>) -> SysResult<ProgStats> {
+    let mut info = [0u64; 28];
+    let mut attr = Attr::new();
+    attr.put_u32(0, prog.as_raw_fd() as u32);
+    attr.put_u32(4, std::mem::size_of_val(&info) as u32);
+    attr.put_u64(8, info.as_mut_ptr() as u64);
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr, "BPF_OBJ_GET_INFO_BY_FD")?;
+    Ok(ProgStats { run_time_ns: info[24], run_cnt: info[25], recursion_misses: info[26] })
+}
+
+/// A perf event to open (`struct perf_event_attr`, the fields bpfscope uses).
+#[derive(Debug, Clone, Default)]
+pub struct PerfEventAttr {
+    /// `PERF_TYPE_*`, or a dynamic PMU type (kprobe, uprobe) from sysfs.
+    pub kind: u32,
+    pub config: u64,
+    /// The sample period, or the frequency when `freq` is set.
+    pub sample: u64,
+    pub freq: bool,
+    /// kprobe function name or uprobe path.
+    pub name: Option<String>,
+    /// kprobe or uprobe offset.
+    pub offset: u64,
+}
+
+/// `PERF_TYPE_*`.
+pub mod perf_type {
+    pub const HARDWARE: u32 = 0;
+    pub const SOFTWARE: u32 = 1;
+    pub const TRACEPOINT: u32 = 2;
+}
+
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
+
+/// Opens a perf event for all processes on `cpu`.
+pub fn perf_event_open(a: &PerfEventAttr, cpu: i32) -> SysResult<OwnedFd> {
+    let name = a.name.as_deref().map(CString::new).transpose().map_err(|e| SyscallError {
+        call: "perf_event_open",
+        source: io::Error::new(io::ErrorKind::InvalidInput, e),
+    })?;
+    let mut attr = [0u8; 128];
+    let mut put = |off: usize, v: u64, width: usize| {
+        attr[off..off + width].copy_from_slice(&v.to_ne_bytes()[..width]);
+    };
+    put(0, a.kind as u64, 4);
+    put(4, 112, 4); // PERF_ATTR_SIZE_VER5
+    put(8, a.config, 8);
+    put(16, a.sample, 8);
+    put(40, if a.freq { 1 << 10 } else { 0 }, 8); // flags: freq
+    put(48, 1, 4); // wakeup_events
+    put(56, name.as_ref().map_or(0, |n| n.as_ptr() as u64), 8);
+    put(64, a.offset, 8);
+    // SAFETY: `attr` is a perf_event_attr of the size it declares; the name it points at
+    // outlives the call.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_perf_event_open, attr.as_ptr(), -1, cpu, -1, PERF_FLAG_FD_CLOEXEC)
+    };
+    if fd < 0 {
+        return Err(last_error("perf_event_open"));
+    }
+    Ok(owned(fd))
+}
+
+/// Runs `prog` on every event of `perf` and enables the event; closing `perf` detaches.
+pub fn perf_event_set_bpf(perf: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> SysResult<()> {
+    const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+    const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
+    // SAFETY: ioctls on a perf event fd with an integer argument.
+    unsafe {
+        if libc::ioctl(perf.as_raw_fd(), PERF_EVENT_IOC_SET_BPF as _, prog.as_raw_fd()) != 0 {
+            return Err(last_error("ioctl(PERF_EVENT_IOC_SET_BPF)"));
+        }
+        if libc::ioctl(perf.as_raw_fd(), PERF_EVENT_IOC_ENABLE as _, 0) != 0 {
+            return Err(last_error("ioctl(PERF_EVENT_IOC_ENABLE)"));
+        }
+    }
+    Ok(())
+}

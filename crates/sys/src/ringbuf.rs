@@ -1,0 +1,120 @@
+//! The consumer side of a `BPF_MAP_TYPE_RINGBUF`, read in place from its memory mapping
+//! (the protocol of the kernel's `kernel/bpf/ringbuf.c` and libbpf's `ringbuf.c`): no copy
+//! and no system call per record.
+
+use std::{
+    os::fd::{AsRawFd, BorrowedFd},
+    sync::atomic::{AtomicU32, AtomicU64, Ordering},
+};
+
+use crate::{last_error, SysResult};
+
+const BUSY: u32 = 1 << 31;
+const DISCARD: u32 = 1 << 30;
+const HEADER: usize = 8;
+
+/// A mapped ring buffer.
+pub struct RingBuffer {
+    consumer: *mut u8,
+    producer: *mut u8,
+    page: usize,
+    size: usize,
+}
+
+// The mappings are plain shared memory; the reader owns the consumer position.
+unsafe impl Send for RingBuffer {}
+
+impl RingBuffer {
+    /// Maps the ring buffer map `map` of `size` data bytes (its `max_entries`).
+    pub fn new(map: BorrowedFd<'_>, size: usize) -> SysResult<RingBuffer> {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let fd = map.as_raw_fd();
+        // SAFETY: mapping the kernel's layout: one writable consumer page at offset 0, then
+        // the producer page and the data area twice (read-only) at offset `page`.
+        unsafe {
+            let consumer = libc::mmap(
+                std::ptr::null_mut(),
+                page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            if consumer == libc::MAP_FAILED {
+                return Err(last_error("mmap(ring buffer consumer page)"));
+            }
+            let producer = libc::mmap(
+                std::ptr::null_mut(),
+                page + 2 * size,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd,
+                page as libc::off_t,
+            );
+            if producer == libc::MAP_FAILED {
+                let err = last_error("mmap(ring buffer data)");
+                libc::munmap(consumer, page);
+                return Err(err);
+            }
+            Ok(RingBuffer { consumer: consumer.cast(), producer: producer.cast(), page, size })
+        }
+    }
+
+    fn consumer_pos(&self) -> &AtomicU64 {
+        // SAFETY: the consumer page starts with the 8-byte aligned consumer position.
+        unsafe { AtomicU64::from_ptr(self.consumer.cast()) }
+    }
+
+    fn producer_pos(&self) -> &AtomicU64 {
+        // SAFETY: the producer page starts with the 8-byte aligned producer position.
+        unsafe { AtomicU64::from_ptr(self.producer.cast()) }
+    }
+
+    /// True when records are waiting.
+    pub fn has_data(&self) -> bool {
+        self.consumer_pos().load(Ordering::Acquire) < self.producer_pos().load(Ordering::Acquire)
+    }
+
+    /// Calls `handle` on each record committed when the call began, in order, and returns
+    /// how many there were. Stops at a record still being written. Records that arrive
+    /// meanwhile wait for the next call: handling a record may itself cause events (a map
+    /// read is a system call, which a `sys_enter` probe sees), so draining until empty
+    /// might never end.
+    pub fn drain(&mut self, mut handle: impl FnMut(&[u8])) -> usize {
+        let mut count = 0;
+        let mask = self.size as u64 - 1;
+        let mut cons = self.consumer_pos().load(Ordering::Acquire);
+        let prod = self.producer_pos().load(Ordering::Acquire);
+        while cons < prod {
+            // SAFETY: the data area follows the producer page; the kernel maps it twice, so
+            // a record that wraps is contiguous; headers are 8-byte aligned.
+            let (len, record) = unsafe {
+                let at = self.producer.add(self.page + (cons & mask) as usize);
+                let len = AtomicU32::from_ptr(at.cast()).load(Ordering::Acquire);
+                if len & BUSY != 0 {
+                    break;
+                }
+                let n = (len & !(BUSY | DISCARD)) as usize;
+                (len, std::slice::from_raw_parts(at.add(HEADER), n))
+            };
+            cons += ((record.len() + HEADER + 7) & !7) as u64;
+            if len & DISCARD == 0 {
+                handle(record);
+                count += 1;
+            }
+            self.consumer_pos().store(cons, Ordering::Release);
+        }
+        count
+    }
+}
+
+impl Drop for RingBuffer {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `new` mapped.
+        unsafe {
+            libc::munmap(self.consumer.cast(), self.page);
+            libc::munmap(self.producer.cast(), self.page + 2 * self.size);
+        }
+    }
+}
