@@ -22,8 +22,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BPFSCOPE = os.path.join(ROOT, "target/release/bpfscope")
-WL = os.path.join(ROOT, "target/release/bpfscope-wl")
+BPFSCOPE = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/bpfscope")
+WL = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/bpfscope-wl")
 BPFTRACE = shutil.which("bpftrace") or "/usr/bin/bpftrace"
 LIBBPF_TOOLS = "/usr/sbin"
 WORK_CPU = "1"  # the workload's CPU; the tracer may run anywhere
