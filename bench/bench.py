@@ -133,19 +133,33 @@ def spawn(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
     return subprocess.Popen(cmd, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
 
 
+def peak_rss_kib(pid):
+    """VmHWM: the peak RSS since exec. (wait4's ru_maxrss would also count the Python
+    process the tracer was forked from, before its exec.)"""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def stop(proc, timeout=120):
-    """SIGINT, then wait; returns (seconds to exit, peak RSS KiB)."""
+    """SIGINT, then wait; returns (seconds to exit, peak RSS KiB read until the exit)."""
     t = time.perf_counter()
+    rss = peak_rss_kib(proc.pid)
     try:
         proc.send_signal(signal.SIGINT)
     except ProcessLookupError:
         pass
     deadline = t + timeout
     while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        rss = max(rss, peak_rss_kib(proc.pid))
+        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
-            return time.perf_counter() - t, usage.ru_maxrss
+            return time.perf_counter() - t, rss
         if time.perf_counter() > deadline:
             proc.kill()
         time.sleep(0.001)
@@ -185,7 +199,7 @@ def tracers():
             "hist": [BPFSCOPE, "-e", 'tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args.ret); }'],
             "runqlat": [BPFSCOPE, "runqlat"],
             "opensnoop": [BPFSCOPE, "opensnoop"],
-            "printf": [BPFSCOPE, "-e", 'tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { printf("%d %d\\n", tid, nsecs); }'],
+            "printf": [BPFSCOPE, "-e", 'tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { printf("%d %llu\\n", tid, nsecs); }'],
         },
         "bpftrace": {
             "floor": [BPFTRACE, "-e", "tracepoint:syscalls:sys_enter_getppid { }"],
@@ -194,7 +208,7 @@ def tracers():
             "hist": [BPFTRACE, "-e", 'tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args->ret); }'],
             "runqlat": [BPFTRACE, "/usr/sbin/runqlat.bt"],
             "opensnoop": [BPFTRACE, "/usr/sbin/opensnoop.bt"],
-            "printf": [BPFTRACE, "-e", 'tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { printf("%d %d\\n", tid, nsecs); }'],
+            "printf": [BPFTRACE, "-e", 'tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { printf("%d %llu\\n", tid, nsecs); }'],
         },
         "libbpf-tools": {
             "comm_count": [f"{LIBBPF_TOOLS}/syscount"],

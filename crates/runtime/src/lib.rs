@@ -23,6 +23,7 @@ use bpfscope_compiler::{
         event, FormatKind, MapDesc, CONTROL_RING_MAP, CONTROL_RING_SIZE, COUNTERS_MAP,
         JOIN_ARG_SIZE, JOIN_MAX_ARGS, POLL_INTERVAL_MS, RINGBUF_MAP,
     },
+    object::map_type,
     providers::ProbeSpec,
     Compiled, Ty,
 };
@@ -105,6 +106,11 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
             def.key_size,
             def.value_size,
             def.max_entries,
+            if matches!(def.map_type, map_type::HASH | map_type::PERCPU_HASH) {
+                bpfscope_sys::load::MAP_NO_PREALLOC
+            } else {
+                0
+            },
             &def.name,
         )
         .map_err(|e| RunError::Object(format!("creating map {}: {e}", def.name)))?;

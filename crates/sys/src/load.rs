@@ -44,12 +44,18 @@ fn name_bytes(name: &str) -> [u8; 16] {
     out
 }
 
+/// `BPF_F_NO_PREALLOC`: a hash map allocates entries as keys arrive. Preallocating
+/// `max_map_keys` per-CPU entries takes milliseconds at start-up and memory for keys that
+/// never come.
+pub const MAP_NO_PREALLOC: u32 = 1;
+
 /// Creates a map.
 pub fn map_create(
     map_type: u32,
     key_size: u32,
     value_size: u32,
     max_entries: u32,
+    flags: u32,
     name: &str,
 ) -> SysResult<OwnedFd> {
     let mut attr = Attr::new();
@@ -57,6 +63,7 @@ pub fn map_create(
     attr.put_u32(4, key_size);
     attr.put_u32(8, value_size);
     attr.put_u32(12, max_entries);
+    attr.put_u32(16, flags);
     attr.0[28..44].copy_from_slice(&name_bytes(name));
     bpf(BPF_MAP_CREATE, &mut attr, "BPF_MAP_CREATE").map(owned)
 }
