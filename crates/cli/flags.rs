@@ -38,6 +38,10 @@ pub struct Flags {
     /// and full verifier logs.
     #[arg(short = 'v')]
     pub verbose: bool,
+    /// Report each probe's overhead at exit: events, average ns per event and CPU time spent
+    /// in BPF (the kernel's own accounting, turned on for the run), missed and lost events.
+    #[arg(long = "stats")]
+    pub stats: bool,
     /// Run this command, provide its pid as `cpid`, and stop when it exits.
     #[arg(short = 'c', value_name = "CMD")]
     pub command: Option<String>,

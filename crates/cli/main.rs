@@ -94,6 +94,7 @@ fn run(flags: Flags) -> anyhow::Result<i32> {
         dry_run: flags.dry_run,
         child,
         verbose: flags.verbose,
+        stats: flags.stats || flags.verbose,
     };
     match bpfscope_runtime::run(&compiled, config) {
         Ok(code) => Ok(code),

@@ -25,7 +25,7 @@ fn int(n: i128) -> String {
     }
 }
 
-fn string(s: &str) -> String {
+pub fn string(s: &str) -> String {
     Json::String(s.to_string()).to_string()
 }
 

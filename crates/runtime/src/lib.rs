@@ -43,8 +43,10 @@ pub struct RunConfig {
     pub dry_run: bool,
     /// A child started with `-c`, held before exec until the probes are attached.
     pub child: Option<bpfscope_sys::HeldChild>,
-    /// Print per-probe statistics at exit.
+    /// Full verifier logs.
     pub verbose: bool,
+    /// Print each probe's overhead at exit (`--stats`, `-v`).
+    pub stats: bool,
 }
 
 /// Number of possible CPUs (the per-CPU value stride count).
@@ -147,7 +149,21 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         .map_err(RunError::Sys)?;
     let control =
         RingBuffer::new(control_fd.as_fd(), CONTROL_RING_SIZE as usize).map_err(RunError::Sys)?;
-    let stats = config.verbose.then(bpfscope_sys::enable_stats).and_then(Result::ok);
+    // bpf_stats is on while this fd lives; closing it restores the previous setting.
+    let stats = if config.stats {
+        match bpfscope_sys::enable_stats() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                eprintln!(
+                    "WARNING: cannot turn on the kernel's BPF statistics (needs Linux 5.8): {e}"
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let traced_since = Instant::now();
     let mut session = Session {
         compiled,
         links: Vec::new(),
@@ -186,8 +202,8 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         // exit() in BEGIN: nothing else was attached, but say what was loaded.
         session.announce(config.quiet);
     }
-    if config.verbose {
-        session.report_stats();
+    if stats.is_some() {
+        session.report_stats(traced_since.elapsed());
     }
     drop(stats);
     session.detach();
@@ -515,14 +531,119 @@ impl Session<'_> {
         self.flush();
     }
 
-    /// Per-probe kernel statistics (`-v`): events, ns per event, lost events.
-    fn report_stats(&self) {
-        for (desc, fd) in self.compiled.manifest.programs.iter().zip(&self.programs) {
-            let Ok(stats) = bpfscope_sys::load::prog_stats(fd.as_fd()) else { continue };
-            let (cnt, ns) = (stats.run_cnt, stats.run_time_ns);
-            let per = ns.checked_div(cnt).unwrap_or(0);
-            eprintln!("{}: {cnt} events, {per} ns/event, {ns} ns total", desc.display);
+    /// The overhead report (`--stats`): each probe's events, ns per event and CPU time in
+    /// BPF from the kernel's accounting, events it missed (already running on that CPU), and
+    /// the lost events. Text goes to stderr; JSON is one `stats` event.
+    fn report_stats(&mut self, traced: Duration) {
+        let rows: Vec<(String, bpfscope_sys::load::ProgStats)> = self
+            .compiled
+            .manifest
+            .programs
+            .iter()
+            .zip(&self.programs)
+            .map(|(desc, fd)| {
+                let stats = bpfscope_sys::load::prog_stats(fd.as_fd()).unwrap_or_default();
+                (desc.display.clone(), stats)
+            })
+            .collect();
+        let lost = self.counter(0);
+        let report = StatsReport { rows, lost, traced };
+        match self.format {
+            Format::Text => eprint!("{}", report.text()),
+            Format::Json => {
+                let json = report.json();
+                self.write(&json);
+            }
         }
+    }
+}
+
+/// The `--stats` figures.
+struct StatsReport {
+    rows: Vec<(String, bpfscope_sys::load::ProgStats)>,
+    lost: u64,
+    traced: Duration,
+}
+
+impl StatsReport {
+    fn totals(&self) -> (u64, u64, u64) {
+        self.rows.iter().fold((0, 0, 0), |(c, n, m), (_, s)| {
+            (c + s.run_cnt, n + s.run_time_ns, m + s.recursion_misses)
+        })
+    }
+
+    /// CPU time in BPF as a share of one CPU over the traced time.
+    fn cpu_percent(&self, ns: u64) -> f64 {
+        let traced = self.traced.as_nanos().max(1) as f64;
+        ns as f64 * 100.0 / traced
+    }
+
+    fn text(&self) -> String {
+        let width = self.rows.iter().map(|(p, _)| p.len()).max().unwrap_or(5).max(5);
+        let mut out = format!(
+            "\nOverhead over {:.2} s (kernel bpf_stats):\n{:<width$} {:>12} {:>9} {:>12} {:>8}\n",
+            self.traced.as_secs_f64(),
+            "PROBE",
+            "EVENTS",
+            "NS/EVENT",
+            "CPU IN BPF",
+            "MISSED",
+        );
+        let line = |name: &str, cnt: u64, ns: u64, missed: u64| {
+            format!(
+                "{name:<width$} {cnt:>12} {:>9} {:>12} {missed:>8}\n",
+                ns.checked_div(cnt).unwrap_or(0),
+                duration_text(ns),
+            )
+        };
+        for (name, s) in &self.rows {
+            out.push_str(&line(name, s.run_cnt, s.run_time_ns, s.recursion_misses));
+        }
+        let (cnt, ns, missed) = self.totals();
+        if self.rows.len() > 1 {
+            out.push_str(&line("total", cnt, ns, missed));
+        }
+        out.push_str(&format!(
+            "BPF used {:.3}% of one CPU; lost events: {}\n",
+            self.cpu_percent(ns),
+            self.lost
+        ));
+        out
+    }
+
+    fn json(&self) -> String {
+        let probes: Vec<String> = self
+            .rows
+            .iter()
+            .map(|(name, s)| {
+                format!(
+                    "{{\"probe\": {}, \"events\": {}, \"ns_per_event\": {}, \"cpu_ns\": {}, \"missed\": {}}}",
+                    json::string(name),
+                    s.run_cnt,
+                    s.run_time_ns.checked_div(s.run_cnt).unwrap_or(0),
+                    s.run_time_ns,
+                    s.recursion_misses
+                )
+            })
+            .collect();
+        let (_, ns, _) = self.totals();
+        format!(
+            "{{\"type\": \"stats\", \"data\": {{\"probes\": [{}], \"lost_events\": {}, \"traced_ns\": {}, \"bpf_cpu_percent\": {:.3}}}}}\n",
+            probes.join(", "),
+            self.lost,
+            self.traced.as_nanos(),
+            self.cpu_percent(ns)
+        )
+    }
+}
+
+/// `85.2 ms`, `1.9 µs`, `3.10 s`.
+fn duration_text(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns} ns"),
+        1_000..1_000_000 => format!("{:.1} µs", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} ms", ns as f64 / 1e6),
+        _ => format!("{:.2} s", ns as f64 / 1e9),
     }
 }
 

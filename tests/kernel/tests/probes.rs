@@ -139,3 +139,31 @@ fn listing_uprobe_targets() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, format!("uprobe:{}:bpfscope_wl_marker\n", bin.display()));
 }
+
+#[test]
+fn stats_report_the_kernels_own_event_counts() {
+    let Some(_guard) = start("stats_report_the_kernels_own_event_counts") else { return };
+    let before = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap();
+    let bin = workload();
+    let probe = format!("uprobe:{}:bpfscope_wl_marker", bin.display());
+    let program = format!("{probe} {{ @ = count(); }}");
+    let r = run(&["--stats", "-e", &program, "-c", &wl("marker 3000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // One row per probe: events exactly as many as calls, a plausible cost, nothing missed.
+    let row =
+        r.stderr.lines().find(|l| l.starts_with(&probe)).unwrap_or_else(|| panic!("{}", r.stderr));
+    let cols: Vec<&str> = row[probe.len()..].split_whitespace().collect();
+    assert_eq!(cols[0], "3000", "{row}");
+    let ns: u64 = cols[1].parse().unwrap();
+    assert!((1..100_000).contains(&ns), "{row}");
+    assert_eq!(cols.last(), Some(&"0"), "{row}");
+    assert!(r.stderr.contains("lost events: 0"), "{}", r.stderr);
+    // The setting is restored when the run ends.
+    let after = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap();
+    assert_eq!(before, after);
+
+    let r = run(&["--stats", "-f", "json", "-e", &program, "-c", &wl("marker 3000")]);
+    let stats = r.stdout.lines().find(|l| l.contains("\"type\": \"stats\"")).expect("stats event");
+    assert!(stats.contains("\"events\": 3000,"), "{stats}");
+    assert!(stats.contains("\"lost_events\": 0,"), "{stats}");
+}
