@@ -327,6 +327,38 @@ def measure_throughput(cmd, producers, per_producer, libbpf):
             "silent_loss": max(0, expected - delivered - lost)}
 
 
+def compile_script(lines):
+    """A generated script of about `lines` lines: probes with filters, variables, branches,
+    keyed sums, histograms and printf."""
+    block = """tracepoint:syscalls:sys_enter_read /pid != {i}/ {{
+    $a = args.count * {i};
+    @bytes[comm, {i}] = sum($a);
+    if ($a > 100) {{ @big = count(); }} else {{ @small = count(); }}
+    @h{i} = hist(args.count);
+    printf("%s %d\\n", comm, $a);
+}}
+"""
+    out, i = [], 0
+    while sum(s.count("\n") for s in out) < lines:
+        out.append(block.format(i=i))
+        i += 1
+    return "".join(out)
+
+
+def measure_compile(runs):
+    """Compile time (no kernel: --emit asm) for generated scripts of growing size."""
+    out = {}
+    for lines in (500, 1000, 2000, 4000):
+        script = compile_script(lines)
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            subprocess.run([BPFSCOPE, "--emit", "asm", "-e", script], check=True, stdout=subprocess.DEVNULL)
+            times.append(time.perf_counter() - t)
+        out[str(lines)] = statistics.median(times) * 1e3
+    return out
+
+
 def median_of(results):
     if not results:
         return None
@@ -374,6 +406,10 @@ def report(data):
             lambda t, p=p: f"{t['throughput'][str(p)]['events_per_s'] / 1000:.0f} k")
         row(f"  reported lost / silent loss, {p} producer{'s' if p > 1 else ''}",
             lambda t, p=p: f"{t['throughput'][str(p)]['reported_lost']} / {t['throughput'][str(p)]['silent_loss']}")
+    if "compile_ms" in data:
+        lines.append("")
+        lines.append("bpfscope compile time (generated script, `--emit asm`, no kernel): " + ", ".join(
+            f"{n} lines {ms:.0f} ms" for n, ms in data["compile_ms"].items()))
     return "\n".join(lines) + "\n"
 
 
@@ -420,6 +456,9 @@ def main():
                 entry["throughput"][str(producers)] = measure_throughput(
                     cmds["printf"], producers, args.events, libbpf=(name == "libbpf-tools"))
             data["tracers"][name] = entry
+    if "bpfscope" in chosen:
+        log("bpfscope: compile time")
+        data["compile_ms"] = measure_compile(args.runs)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
         json.dump(data, f, indent=1)

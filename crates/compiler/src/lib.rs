@@ -182,7 +182,11 @@ pub fn map_defs(manifest: &Manifest) -> Vec<MapDef> {
         .iter()
         .map(|m| MapDef {
             name: m.bpf_name.clone(),
-            map_type: if m.value.is_aggregate() { map_type::PERCPU_HASH } else { map_type::HASH },
+            map_type: match (m.array, m.value.is_aggregate()) {
+                (true, _) => map_type::PERCPU_ARRAY,
+                (false, true) => map_type::PERCPU_HASH,
+                (false, false) => map_type::HASH,
+            },
             key_size: m.key_size(),
             value_size: m.value.value_size(),
             max_entries: m.max_entries,

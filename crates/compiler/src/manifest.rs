@@ -69,11 +69,20 @@ pub struct MapDesc {
     pub key: Option<Ty>,
     pub value: MapValue,
     pub max_entries: u32,
+    /// Kept in a one-slot per-CPU array rather than a hash: a scalar `count()` that no
+    /// `delete`, `has_key`, `len` or `for` touches. The verifier inlines array lookups, which
+    /// makes `@ = count()` cost a few ns over an empty program. A zero count is printed as
+    /// an absent entry, as the hash map would have none.
+    pub array: bool,
 }
 
 impl MapDesc {
-    /// Key bytes in the kernel (user key, or 8 for scalar, plus 8 for a bucket index).
+    /// Key bytes in the kernel (user key, or 8 for scalar, plus 8 for a bucket index; 4 for
+    /// an array index).
     pub fn key_size(&self) -> u32 {
+        if self.array {
+            return 4;
+        }
         let user = self.key.as_ref().map_or(8, |k| k.size().max(8));
         user + if self.value.has_bucket() { 8 } else { 0 }
     }

@@ -184,7 +184,11 @@ pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapO
         }
     } else {
         for (k, v) in entries {
-            out.push((key_value(k), merge(desc, v, stride, cpus)));
+            let merged = merge(desc, v, stride, cpus);
+            if desc.array && merged == Aggregate::Value(Value::Uint(0)) {
+                continue; // an array slot never counted: a hash map would have no entry
+            }
+            out.push((key_value(k), merged));
         }
     }
     MapOutput { name: desc.name.clone(), keyed: desc.key.is_some(), entries: out }

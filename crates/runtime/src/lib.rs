@@ -441,7 +441,7 @@ impl Session<'_> {
         let fd = self.map_fd(id);
         let value_size = self.lookup_size(desc);
         for key in bpfscope_sys::map_keys(fd, desc.key_size() as usize).unwrap_or_default() {
-            if zero {
+            if zero || desc.array {
                 let _ = bpfscope_sys::map_update(fd, &key, &vec![0u8; value_size]);
             } else {
                 let _ = bpfscope_sys::map_delete(fd, &key);

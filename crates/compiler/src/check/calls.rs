@@ -273,9 +273,15 @@ pub(crate) fn call(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             if arity(cx, &[1], "a map") {
                 require_map(cx, &args[0]);
             }
+            if let Some(ExprKind::Map { name, .. }) = args.first().map(|a| &a.kind) {
+                cx.out.keyed_ops.insert(format!("@{name}"));
+            }
             Ty::I64
         }
         "delete" | "has_key" => {
+            if let Some(ExprKind::Map { name, .. }) = args.first().map(|a| &a.kind) {
+                cx.out.keyed_ops.insert(format!("@{name}"));
+            }
             let (map, key) = match (name.as_str(), args.len()) {
                 ("delete", 1) => match &args[0].kind {
                     ExprKind::Map { keys, .. } if !keys.is_empty() => (&args[0], None),

@@ -44,6 +44,8 @@ pub struct Checked {
     pub call_slot: HashMap<u32, usize>,
     pub max_strlen: u32,
     pub max_map_keys: u32,
+    /// Maps named by `delete`, `has_key`, `len` or a `for` loop: they need a hash map.
+    pub keyed_ops: std::collections::HashSet<String>,
 }
 
 /// One action block after expansion.
@@ -98,6 +100,11 @@ pub fn check(
         if pass == 1 {
             diags.items.extend(pass_diags.items);
         }
+    }
+    for map in &mut learned.maps {
+        map.array = map.key.is_none()
+            && map.value == MapValue::Count
+            && !learned.keyed_ops.contains(&map.name);
     }
     (!diags.has_errors()).then_some(learned)
 }
@@ -327,6 +334,7 @@ impl Cx<'_> {
         }
         self.out.types[map.id as usize] = Ty::None;
         let display = format!("@{name}");
+        self.out.keyed_ops.insert(display.clone());
         let element = match self.out.map_index.get(&display).map(|&id| self.out.maps[id].clone()) {
             Some(desc) => match (desc.key, desc.value) {
                 (Some(key), MapValue::Plain(value)) => Ty::Tuple(vec![key, value]),
@@ -517,7 +525,14 @@ impl Cx<'_> {
         let bpf_name: String = format!("AT_{name}").chars().take(15).collect();
         let max_entries =
             if key.is_none() && !value.has_bucket() { 1 } else { self.out.max_map_keys };
-        self.out.maps.push(MapDesc { name: display.clone(), bpf_name, key, value, max_entries });
+        self.out.maps.push(MapDesc {
+            name: display.clone(),
+            bpf_name,
+            key,
+            value,
+            max_entries,
+            array: false,
+        });
         self.out.map_index.insert(display, id);
     }
 
