@@ -22,7 +22,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BPFSCOPE = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/bpfscope")
+# BPFSCOPE_BIN measures another build (an older commit, for before/after figures).
+BPFSCOPE = os.environ.get("BPFSCOPE_BIN") or os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/bpfscope")
 WL = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/bpfscope-wl")
 BPFTRACE = shutil.which("bpftrace") or "/usr/bin/bpftrace"
 LIBBPF_TOOLS = "/usr/sbin"
@@ -148,6 +149,8 @@ def peak_rss_kib(pid):
 def stop(proc, timeout=120):
     """SIGINT, then wait; returns (seconds to exit, peak RSS KiB read until the exit)."""
     t = time.perf_counter()
+    if proc.returncode is not None:  # already reaped (it ended by itself)
+        return 0.0, 0
     rss = peak_rss_kib(proc.pid)
     try:
         proc.send_signal(signal.SIGINT)
@@ -188,6 +191,17 @@ def workload(args, cpu=WORK_CPU):
 
 # ---------------------------------------------------------------- the tracers
 
+def bpftrace_runqlat():
+    """Debian's runqlat.bt includes <linux/sched.h> for TASK_RUNNING, which bpftrace 0.17's
+    clang fails to parse against 6.x headers (`__aligned_u64`). The same script with the
+    constant written out (0) is what runs."""
+    path = "/tmp/bpfscope-bench-runqlat.bt"
+    text = open("/usr/sbin/runqlat.bt").read()
+    text = text.replace("#include <linux/sched.h>", "").replace("TASK_RUNNING", "0")
+    open(path, "w").write(text)
+    return path
+
+
 def tracers():
     """name -> {case -> command}. A case a tracer does not have is left out."""
     count_script = "tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }"
@@ -206,7 +220,7 @@ def tracers():
             "count": [BPFTRACE, "-e", "tracepoint:syscalls:sys_enter_getppid { @ = count(); }"],
             "comm_count": [BPFTRACE, "-e", count_script],
             "hist": [BPFTRACE, "-e", 'tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args->ret); }'],
-            "runqlat": [BPFTRACE, "/usr/sbin/runqlat.bt"],
+            "runqlat": [BPFTRACE, bpftrace_runqlat()],
             "opensnoop": [BPFTRACE, "/usr/sbin/opensnoop.bt"],
             "printf": [BPFTRACE, "-e", 'tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { printf("%d %llu\\n", tid, nsecs); }'],
         },
@@ -240,8 +254,9 @@ def measure_startup(cmd, runs):
     for _ in range(runs):
         bg = spawn(["taskset", "-c", WORK_CPU, WL, "getppid", "100000000000"])
         time.sleep(0.05)
+        err = open(f"/tmp/bpfscope-bench-{os.getpid()}.err", "w+")
         t0 = time.perf_counter()
-        proc = spawn(cmd)
+        proc = spawn(cmd, stderr=err)
         loaded = attached = first = cpu = None
         while time.perf_counter() - t0 < 30:
             progs, att = fd_kinds(proc.pid)
@@ -260,8 +275,12 @@ def measure_startup(cmd, runs):
         teardown, rss = stop(proc)
         bg.kill()
         bg.wait()
+        err.seek(0)
+        message = err.read()[-500:]
+        err.close()
+        os.unlink(err.name)
         if first is None:
-            log(f"no event counted for {' '.join(cmd)}")
+            log(f"no event counted for {' '.join(cmd)}: {message}")
             continue
         results.append({"loaded_ms": (loaded or first) * 1e3, "attached_ms": (attached or first) * 1e3,
                         "first_event_ms": first * 1e3, "cpu_ms": cpu * 1e3,
@@ -349,12 +368,14 @@ def measure_compile(runs):
     """Compile time (no kernel: --emit asm) for generated scripts of growing size."""
     out = {}
     for lines in (500, 1000, 2000, 4000):
-        script = compile_script(lines)
+        path = f"/tmp/bpfscope-bench-{lines}.bt"
+        open(path, "w").write(compile_script(lines))
         times = []
         for _ in range(runs):
             t = time.perf_counter()
-            subprocess.run([BPFSCOPE, "--emit", "asm", "-e", script], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([BPFSCOPE, "--emit", "asm", path], check=True, stdout=subprocess.DEVNULL)
             times.append(time.perf_counter() - t)
+        os.unlink(path)
         out[str(lines)] = statistics.median(times) * 1e3
     return out
 
@@ -413,6 +434,17 @@ def report(data):
     return "\n".join(lines) + "\n"
 
 
+def save(out, data):
+    """Writes latest.json and latest.md (after each tracer, so a failure keeps the rest)."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "latest.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    md = report(data)
+    with open(os.path.join(out, "latest.md"), "w") as f:
+        f.write(md)
+    return md
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5, help="runs per start-up figure (median)")
@@ -456,16 +488,11 @@ def main():
                 entry["throughput"][str(producers)] = measure_throughput(
                     cmds["printf"], producers, args.events, libbpf=(name == "libbpf-tools"))
             data["tracers"][name] = entry
+            save(args.out, data)
     if "bpfscope" in chosen:
         log("bpfscope: compile time")
         data["compile_ms"] = measure_compile(args.runs)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "latest.json"), "w") as f:
-        json.dump(data, f, indent=1)
-    md = report(data)
-    with open(os.path.join(args.out, "latest.md"), "w") as f:
-        f.write(md)
-    print(md)
+    print(save(args.out, data))
 
 
 if __name__ == "__main__":

@@ -166,3 +166,18 @@ fn kernel_stacks() {
     let c = compile_ok("uprobe:/bin/sh:main { @[ustack(4)] = count(); }");
     assert_eq!(c.manifest.maps[0].key_size(), 16 + 8 * 4);
 }
+
+#[test]
+fn output_wakes_the_reader_only_when_its_record_crosses_the_fill_mark() {
+    use bpfscope_bpf::{AluOp, Helper, Insn, Reg};
+    // A printf of one integer is a 16-byte record: 24 bytes in the ring with its header.
+    // The program must add exactly that to the unread bytes it compares with the mark, or
+    // records of some sizes step over the mark without ever waking the reader.
+    let c = compile_ok("BEGIN { printf(\"%d\\n\", 1); }");
+    let insns = &c.programs[0].insns;
+    let query = insns.iter().position(|i| *i == Insn::call(Helper::RingbufQuery)).expect("query");
+    assert!(insns[query..].contains(&Insn::alu64_imm(AluOp::Add, Reg::R0, 24)), "{insns:?}");
+    // exit() goes to the control ring, without a query.
+    let c = compile_ok("BEGIN { exit(); }");
+    assert!(!c.programs[0].insns.contains(&Insn::call(Helper::RingbufQuery)));
+}

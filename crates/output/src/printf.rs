@@ -4,18 +4,62 @@ use bpfscope_syntax::format::{parse_format, Piece, Spec};
 
 use crate::Value;
 
+use std::fmt::Write;
+
 /// Formats `args` by a format string already checked by the compiler.
 pub fn format(fmt: &str, args: &[Value]) -> String {
-    let Ok(pieces) = parse_format(fmt) else { return fmt.to_string() };
     let mut out = String::new();
-    let mut args = args.iter();
-    for piece in pieces {
-        match piece {
-            Piece::Lit(s) => out.push_str(&s),
-            Piece::Spec(spec) => out.push_str(&one(&spec, args.next().unwrap_or(&Value::None))),
+    Format::parse(fmt).write(args, &mut out);
+    out
+}
+
+/// A format string parsed once, for formatting many events.
+#[derive(Debug, Clone)]
+pub struct Format {
+    pieces: Vec<Piece>,
+}
+
+impl Format {
+    pub fn parse(fmt: &str) -> Format {
+        Format { pieces: parse_format(fmt).unwrap_or_else(|_| vec![Piece::Lit(fmt.to_string())]) }
+    }
+
+    /// Appends the formatted text to `out`.
+    pub fn write(&self, args: &[Value], out: &mut String) {
+        let mut args = args.iter();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Lit(s) => out.push_str(s),
+                Piece::Spec(spec) => write_one(spec, args.next().unwrap_or(&Value::None), out),
+            }
         }
     }
-    out
+}
+
+/// One conversion: plain `%d`, `%u`, `%s` straight into `out` (the per-event path of
+/// most scripts), anything with flags, width or precision through [`one`].
+fn write_one(spec: &Spec, arg: &Value, out: &mut String) {
+    let plain = spec.width.is_none()
+        && spec.precision.is_none()
+        && !(spec.left || spec.zero || spec.plus || spec.space || spec.alt);
+    if plain {
+        match (spec.conv, arg) {
+            ('d' | 'i', _) => {
+                let _ = write!(out, "{}", c_value(spec, arg).0);
+                return;
+            }
+            ('u', _) => {
+                let _ = write!(out, "{}", c_value(spec, arg).1);
+                return;
+            }
+            ('s', Value::Str(s)) => {
+                out.push_str(s);
+                return;
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&one(spec, arg));
 }
 
 /// The argument as C's printf sees it: without a length modifier `%d`/`%u`/`%x` take a

@@ -91,6 +91,10 @@ struct Session<'c> {
     exit_code: Option<i32>,
     lost_reported: u64,
     announced: bool,
+    /// The printf formats, parsed once.
+    printf_formats: Vec<printf::Format>,
+    /// Reused for formatting events.
+    text: String,
 }
 
 /// Loads, attaches and runs until exit; returns the exit code.
@@ -180,6 +184,13 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         exit_code: None,
         lost_reported: 0,
         announced: false,
+        printf_formats: compiled
+            .manifest
+            .printfs
+            .iter()
+            .map(|p| printf::Format::parse(&p.format))
+            .collect(),
+        text: String::new(),
     };
     session.run_special(ProbeSpec::Begin)?;
     session.drain();
@@ -310,7 +321,11 @@ impl Session<'_> {
             ring.drain(|record| self.handle(record));
             self.control = Some(ring);
         }
-        self.flush();
+        // Under a flood more records are already waiting: the output buffer then goes out
+        // when full, not in a write per drain. Flushed once the ring is empty.
+        if !self.ringbuf.as_ref().is_some_and(RingBuffer::has_data) {
+            self.flush();
+        }
     }
 
     fn handle(&mut self, record: &[u8]) {
@@ -391,7 +406,17 @@ impl Session<'_> {
             n if (n as usize) < manifest.printfs.len() => {
                 let desc = &manifest.printfs[n as usize];
                 let args = decode::args(record.get(8..).unwrap_or(&[]), &desc.args);
-                let formatted = printf::format(&desc.format, &args);
+                if desc.kind == FormatKind::Printf && self.format == Format::Text {
+                    // The per-event path: a format parsed once, no allocation per event.
+                    let mut text = std::mem::take(&mut self.text);
+                    text.clear();
+                    self.printf_formats[n as usize].write(&args, &mut text);
+                    self.write(&text);
+                    self.text = text;
+                    return;
+                }
+                let mut formatted = String::new();
+                self.printf_formats[n as usize].write(&args, &mut formatted);
                 let (kind, text) = match desc.kind {
                     FormatKind::Printf => ("printf", formatted),
                     FormatKind::Cat => ("cat", cat(&formatted)),

@@ -254,7 +254,7 @@ impl Lower<'_> {
     }
 
     /// Sends the record at `buf` to the event ring without waking the reader, which polls
-    /// on a timer; only a ring filled past [`WAKEUP_FILL`] wakes it at once. Waking the reader
+    /// on a timer; only the record that fills the ring past [`WAKEUP_FILL`] wakes it at once. Waking the reader
     /// for every record (the kernel's default) costs microseconds per event. Exit events go
     /// to the small control ring instead, with a wake-up, so that a flood of output never
     /// loses them. A record the ring has no room for is counted as lost.
@@ -271,8 +271,16 @@ impl Lower<'_> {
             self.load_map(Reg::R1, RINGBUF_MAP);
             self.insn(Insn::mov64_imm(Reg::R2, 0)); // BPF_RB_AVAIL_DATA
             self.call(Helper::RingbufQuery);
+            // Wake the reader only when this record takes the unread bytes across the
+            // threshold: once woken, it polls again at once while records remain, so
+            // waking it for every record above the threshold would only add cost.
             self.insn(Insn::mov64_imm(Reg::R4, RB_NO_WAKEUP));
             let quiet = self.label();
+            self.jump(Insn::jmp_imm(JmpOp::Jge, Reg::R0, WAKEUP_FILL as i32, 0), quiet);
+            // What the record adds to the unread bytes: its 8-byte header and its size
+            // rounded up to 8, as the kernel lays it out.
+            let footprint = 8 + size.div_ceil(8) * 8;
+            self.insn(Insn::alu64_imm(AluOp::Add, Reg::R0, footprint as i32));
             self.jump(Insn::jmp_imm(JmpOp::Jlt, Reg::R0, WAKEUP_FILL as i32, 0), quiet);
             self.insn(Insn::mov64_imm(Reg::R4, RB_FORCE_WAKEUP));
             self.place(quiet);

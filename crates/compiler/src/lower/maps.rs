@@ -22,18 +22,28 @@ impl Lower<'_> {
         let key = self.alloc_buffer(desc.key_size());
         let Some(key_ty) = &desc.key else { return key };
         if keys.len() == 1 {
-            let v = self.expr(&keys[0]);
-            let src_ty = self.ty(&keys[0]);
-            self.write_value(&v, &src_ty, key, key_ty);
+            self.write_key_part(&keys[0], key, key_ty);
         } else if let Ty::Tuple(items) = key_ty {
             let offsets = Ty::tuple_offsets(items);
             for ((k, item_ty), off) in keys.iter().zip(items).zip(offsets) {
-                let v = self.expr(k);
-                let src_ty = self.ty(k);
-                self.write_value(&v, &src_ty, key + off as i16, item_ty);
+                self.write_key_part(k, key + off as i16, item_ty);
             }
         }
         key
+    }
+
+    /// Writes one key expression into its place in the key. `comm` goes straight there
+    /// (`bpf_get_current_comm` pads with NULs), without a temporary and a copy.
+    fn write_key_part(&mut self, expr: &Expr, at: Loc, ty: &Ty) {
+        if matches!(&expr.kind, ExprKind::Ident(n) if n == "comm") && *ty == Ty::Str(16) {
+            self.stack_addr(Reg::R1, at);
+            self.insn(Insn::mov64_imm(Reg::R2, 16));
+            self.call(Helper::GetCurrentComm);
+            return;
+        }
+        let v = self.expr(expr);
+        let src_ty = self.ty(expr);
+        self.write_value(&v, &src_ty, at, ty);
     }
 
     /// `r0 = lookup(map, fp + key)`.
