@@ -227,6 +227,69 @@ fn lost_events_are_counted_not_silent() {
 }
 
 #[test]
+fn exit_is_never_lost_in_a_flood() {
+    let Some(_guard) = start("exit_is_never_lost_in_a_flood") else { return };
+    // The reader is stopped (SIGSTOP) while 200k records of 32 bytes (6 MiB) flood a 1 MiB
+    // ring, then the marker function calls exit(7). exit() has a ring of its own, so after
+    // SIGCONT the trace ends with code 7, and delivered + reported lost is exact.
+    let bin = kernel_tests::workload();
+    let program = format!(
+        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ {{ printf("flood %d\n", tid); }}
+           uprobe:{}:bpfscope_wl_marker {{ exit(7); }}"#,
+        bin.display()
+    );
+    let mut tracer = std::process::Command::new(kernel_tests::bpfscope())
+        .args(["-e", &program])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start bpfscope");
+    let mut stderr = std::io::BufReader::new(tracer.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).expect("status line");
+    assert!(line.starts_with("Attached 2 probes"), "{line}");
+    let pid = tracer.id().to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill").args([sig, &pid]).status().expect("kill");
+        assert!(ok.success());
+    };
+    signal("-STOP");
+    let workload = |args: &str| {
+        let ok = std::process::Command::new(&bin)
+            .args(args.split(' '))
+            .status()
+            .expect("run the workload");
+        assert!(ok.success());
+    };
+    workload("getppid 200000");
+    workload("marker 1");
+    signal("-CONT");
+    // Should exit() be lost, the trace would run on: a watchdog ends it with SIGINT (exit
+    // code 0, so the test fails instead of hanging).
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if wait.recv_timeout(std::time::Duration::from_secs(20)).is_err() {
+            let _ = std::process::Command::new("kill").args(["-INT", &pid]).status();
+        }
+    });
+    let out = tracer.wait_with_output().expect("bpfscope ends");
+    let _ = done.send(());
+    watchdog.join().expect("watchdog");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("stderr");
+    assert_eq!(out.status.code(), Some(7), "{rest}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let delivered = stdout.lines().filter(|l| l.starts_with("flood ")).count() as u64;
+    let lost: u64 = rest
+        .lines()
+        .filter_map(|l| l.strip_prefix("WARNING: Total lost event count: "))
+        .map(|n| n.parse::<u64>().expect("number"))
+        .sum();
+    assert!(lost > 0, "the ring should have overflowed: {rest}");
+    assert_eq!(delivered + lost, 200_000, "delivered {delivered}, lost {lost}");
+}
+
+#[test]
 fn errors_point_at_the_source() {
     let Some(_guard) = start("errors_point_at_the_source") else { return };
     let r = run(&["-e", "tracepoint:syscalls:sys_enter_opnat { @ = count(); }"]);
