@@ -1,7 +1,7 @@
 //! Disassembly in the kernel verifier's notation (`r1 = *(u64 *)(r10 -8)`), so that
 //! `--emit asm` and verifier logs read the same.
 
-use crate::{class, Helper, Insn, LD_IMM64, PSEUDO_FUNC, PSEUDO_MAP_FD};
+use crate::{class, Helper, Insn, LD_IMM64, PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 
 fn size_name(code: u8) -> &'static str {
     match code & 0x18 {
@@ -67,6 +67,8 @@ pub fn disasm(insns: &[Insn]) -> Vec<String> {
             let imm = (hi << 32) | insn.imm as u32 as u64;
             if insn.src == PSEUDO_MAP_FD {
                 format!("r{} = map[fd:{}] ll", insn.dst, insn.imm)
+            } else if insn.src == PSEUDO_MAP_VALUE {
+                format!("r{} = map[fd:{}][0]+{} ll", insn.dst, insn.imm, hi)
             } else if insn.src == PSEUDO_FUNC {
                 format!("r{} = func pc{:+} ll", insn.dst, insn.imm)
             } else {

@@ -129,6 +129,9 @@ pub const LD_IMM64: u8 = 0x18;
 pub const PSEUDO_MAP_FD: u8 = 1;
 /// `src` value of an `ld_imm64` that loads the address of a subprogram (`imm` is relative).
 pub const PSEUDO_FUNC: u8 = 4;
+/// `src` value of an `ld_imm64` that loads the address of a map's value (`imm` = map fd, the
+/// second slot's `imm` = offset into the value; arrays only).
+pub const PSEUDO_MAP_VALUE: u8 = 2;
 const MEM: u8 = 0x60;
 const CALL: u8 = 0x80;
 const EXIT: u8 = 0x90;
@@ -255,6 +258,15 @@ impl Insn {
     /// The two-slot map-fd load; `imm` is filled in by relocation (ELF) or by the loader.
     pub const fn ld_map_fd(dst: Reg, fd: i32) -> [Insn; 2] {
         [Insn::new(LD_IMM64, dst, Reg(PSEUDO_MAP_FD), 0, fd), Insn::new(0, Reg(0), Reg(0), 0, 0)]
+    }
+
+    /// The two-slot load of the address of byte `off` of an array map's first value; the
+    /// loader fills in the map fd.
+    pub const fn ld_map_value(dst: Reg, fd: i32, off: i32) -> [Insn; 2] {
+        [
+            Insn::new(LD_IMM64, dst, Reg(PSEUDO_MAP_VALUE), 0, fd),
+            Insn::new(0, Reg(0), Reg(0), 0, off),
+        ]
     }
 
     /// The two-slot load of a subprogram's address; the loader fills in `imm` (relative) and

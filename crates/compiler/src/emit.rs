@@ -26,7 +26,10 @@ pub struct Emitted {
 fn slots(op: &Op) -> usize {
     match op {
         Op::Label(_) => 0,
-        Op::LoadMap { .. } | Op::LoadImm64 { .. } | Op::LoadFunc { .. } => 2,
+        Op::LoadMap { .. }
+        | Op::LoadMapValue { .. }
+        | Op::LoadImm64 { .. }
+        | Op::LoadFunc { .. } => 2,
         Op::Insn(_) | Op::Jump { .. } => 1,
     }
 }
@@ -111,6 +114,10 @@ pub fn emit(program: &IrProgram) -> Emitted {
             Op::LoadMap { dst, map } => {
                 relocs.push((insns.len(), map.clone()));
                 insns.extend(Insn::ld_map_fd(*dst, 0));
+            }
+            Op::LoadMapValue { dst, map } => {
+                relocs.push((insns.len(), map.clone()));
+                insns.extend(Insn::ld_map_value(*dst, 0, 0));
             }
             Op::LoadImm64 { dst, imm } => insns.extend(Insn::ld_imm64(*dst, *imm)),
             Op::LoadFunc { dst, func } => {

@@ -24,6 +24,11 @@ pub enum Op {
         dst: Reg,
         map: String,
     },
+    /// `dst = &map.value[0]` of an array map (two slots, relocated against the map).
+    LoadMapValue {
+        dst: Reg,
+        map: String,
+    },
     /// `dst = &function` (two slots, relocated against a `.text` subprogram's symbol).
     LoadFunc {
         dst: Reg,
@@ -65,6 +70,7 @@ impl IrProgram {
                     continue;
                 }
                 Op::LoadMap { dst, map } => format!("r{} = map[{map}] ll", dst.0),
+                Op::LoadMapValue { dst, map } => format!("r{} = map[{map}][0]+0 ll", dst.0),
                 Op::LoadImm64 { dst, imm } => format!("r{} = {imm:#x} ll", dst.0),
                 Op::LoadFunc { dst, func } => format!("r{} = func[{func}] ll", dst.0),
             };

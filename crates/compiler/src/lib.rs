@@ -30,6 +30,7 @@ use bpfscope_syntax::{ast::Program, Diagnostics, SourceFile};
 use crate::{
     manifest::{
         ProgramDesc, CONTROL_RING_MAP, CONTROL_RING_SIZE, COUNTERS_MAP, RINGBUF_MAP, SCRATCH_MAP,
+        STOP_MAP,
     },
     object::{map_type, MapDef},
 };
@@ -212,6 +213,13 @@ pub fn map_defs(manifest: &Manifest) -> Vec<MapDef> {
             max_entries: 1,
         });
     }
+    defs.push(MapDef {
+        name: STOP_MAP.into(),
+        map_type: map_type::ARRAY,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+    });
     defs.push(MapDef {
         name: COUNTERS_MAP.into(),
         map_type: map_type::ARRAY,

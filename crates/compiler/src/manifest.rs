@@ -21,6 +21,11 @@ pub const RINGBUF_MAP: &str = "ringbuf";
 /// The BPF name of the small ring for events that must never be lost (`exit()`), separate
 /// so that a flood of output cannot crowd them out.
 pub const CONTROL_RING_MAP: &str = "ctlring";
+/// The BPF name of the stop flag: a one-slot array whose value user space sets to 1 when the
+/// trace ends. Every probe program first reads it and returns at once when it is set, so the
+/// probes stop the moment the trace ends, before their perf events are closed (which the
+/// kernel can take tens of milliseconds a probe to do).
+pub const STOP_MAP: &str = "stop";
 /// Bytes of the control ring.
 pub const CONTROL_RING_SIZE: u32 = 16 << 10;
 /// Unread bytes in the event ring above which a program wakes the reader at once; below it

@@ -21,7 +21,7 @@ use std::{
 use bpfscope_compiler::{
     manifest::{
         event, FormatKind, MapDesc, CONTROL_RING_MAP, CONTROL_RING_SIZE, COUNTERS_MAP,
-        JOIN_ARG_SIZE, JOIN_MAX_ARGS, POLL_INTERVAL_MS, RINGBUF_MAP,
+        JOIN_ARG_SIZE, JOIN_MAX_ARGS, POLL_INTERVAL_MS, RINGBUF_MAP, STOP_MAP,
     },
     object::map_type,
     providers::ProbeSpec,
@@ -81,6 +81,7 @@ struct Session<'c> {
     /// User map fds, by map id.
     maps: Vec<OwnedFd>,
     counters: OwnedFd,
+    stop_flag: OwnedFd,
     ring_fd: OwnedFd,
     ringbuf: Option<RingBuffer>,
     control_fd: OwnedFd,
@@ -146,6 +147,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     let maps =
         compiled.manifest.maps.iter().map(|m| take(&m.bpf_name)).collect::<Result<Vec<_>, _>>()?;
     let counters = take(COUNTERS_MAP)?;
+    let stop_flag = take(STOP_MAP)?;
     let ring_fd = take(RINGBUF_MAP)?;
     let control_fd = take(CONTROL_RING_MAP)?;
     drop(map_fds);
@@ -174,6 +176,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         programs,
         maps,
         counters,
+        stop_flag,
         ring_fd,
         ringbuf: Some(ringbuf),
         control_fd,
@@ -217,10 +220,13 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         session.report_stats(traced_since.elapsed());
     }
     drop(stats);
-    session.detach();
+    // The probes stop here (the stop flag); their perf events are closed after the output,
+    // since closing them can take the kernel tens of milliseconds a probe.
+    session.stop();
     session.run_special(ProbeSpec::End)?;
     session.drain();
     session.finish();
+    session.detach();
     if let Some(mut held) = config.child.take() {
         held.release();
         let _ = held.child.kill();
@@ -495,6 +501,19 @@ impl Session<'_> {
         }
         if total && lost > 0 {
             eprintln!("WARNING: Total lost event count: {lost}");
+        }
+    }
+
+    /// Sets the stop flag: from now on every probe program returns at its first
+    /// instructions. Should that fail, detach now instead.
+    fn stop(&mut self) {
+        let set = bpfscope_sys::map_update(
+            self.stop_flag.as_fd(),
+            &0u32.to_ne_bytes(),
+            &1u64.to_ne_bytes(),
+        );
+        if set.is_err() {
+            self.detach();
         }
     }
 

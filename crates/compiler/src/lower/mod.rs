@@ -24,7 +24,7 @@ use bpfscope_syntax::{
 use crate::{
     check::Checked,
     ir::{IrProgram, Label, Op},
-    manifest::{COUNTERS_MAP, SCRATCH_MAP},
+    manifest::{COUNTERS_MAP, SCRATCH_MAP, STOP_MAP},
     providers::ProbeSpec,
     target::Target,
     Options, Ty,
@@ -107,6 +107,13 @@ pub fn lower_probe(
     };
     cx.exit_label = cx.label();
     cx.insn(Insn::mov64_reg(Reg::R6, Reg::R1));
+    if !matches!(spec, ProbeSpec::Begin | ProbeSpec::End) {
+        // The stop flag: one load, no helper call (see `STOP_MAP`).
+        cx.ops.push((Op::LoadMapValue { dst: Reg::R1, map: STOP_MAP.to_string() }, cx.span));
+        cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R1, 0));
+        let exit = cx.exit_label;
+        cx.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R1, 0, 0), exit);
+    }
     for (name, ty) in &checked.probes[probe_index].vars {
         let off = cx.alloc_buffer(ty.size().max(8));
         cx.vars.insert(name.clone(), (off, ty.clone()));
