@@ -107,9 +107,9 @@ impl ProbeSpec {
             ProbeSpec::End => "END".into(),
             ProbeSpec::Tracepoint { category, name } => format!("tracepoint:{category}:{name}"),
             ProbeSpec::RawTracepoint { name } => format!("rawtracepoint:{name}"),
-            ProbeSpec::Interval { period_ns } => format!("interval:ns:{period_ns}"),
+            ProbeSpec::Interval { period_ns } => format!("interval:{}", period(*period_ns)),
             ProbeSpec::Profile { hz: Some(hz), .. } => format!("profile:hz:{hz}"),
-            ProbeSpec::Profile { period_ns, .. } => format!("profile:ns:{period_ns}"),
+            ProbeSpec::Profile { period_ns, .. } => format!("profile:{}", period(*period_ns)),
             ProbeSpec::Software { event, count, .. } => format!("software:{event}:{count}"),
             ProbeSpec::Hardware { event, count, .. } => format!("hardware:{event}:{count}"),
             ProbeSpec::Kprobe { function, ret } => {
@@ -128,6 +128,17 @@ impl ProbeSpec {
     pub fn user_pointers(&self) -> bool {
         matches!(self, ProbeSpec::Tracepoint { category, .. } if category == "syscalls")
             || matches!(self, ProbeSpec::Uprobe { .. })
+    }
+}
+
+/// A period in the largest unit that divides it (`s:1`, `ms:300`, `ns:1500`).
+fn period(ns: u64) -> String {
+    match ns {
+        0 => "ns:0".into(),
+        n if n % 1_000_000_000 == 0 => format!("s:{}", n / 1_000_000_000),
+        n if n % 1_000_000 == 0 => format!("ms:{}", n / 1_000_000),
+        n if n % 1_000 == 0 => format!("us:{}", n / 1_000),
+        n => format!("ns:{n}"),
     }
 }
 

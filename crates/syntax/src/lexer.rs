@@ -93,12 +93,18 @@ impl<'a> Lexer<'a> {
     }
 
     /// Scans one attach point in probe-header mode: everything up to whitespace, `,` or `{`,
-    /// or a `/` that starts a predicate. A `/` inside a path segment (`uprobe:/bin/sh:f`) and
-    /// quoted strings (`uprobe:lib:cpp:"ns::f"`) are part of the attach point.
+    /// or a `/` that starts a predicate. A `/` inside a path segment (`uprobe:/bin/sh:f`,
+    /// `uprobe:./a.out:f`, the binary of any uprobe or usdt: `uprobe:bin/app:f`) and quoted
+    /// strings (`uprobe:lib:cpp:"ns::f"`) are part of the attach point.
     pub fn attach_point(&mut self) -> Option<Token> {
         let start = self.pos;
         let bytes = self.text.as_bytes();
         let mut segment_start = start;
+        let mut segment = 0;
+        let binary_provider = |end: usize| {
+            matches!(&self.text[start..end], "uprobe" | "uretprobe" | "u" | "ur" | "usdt" | "U")
+        };
+        let mut provider_end = None;
         while self.pos < bytes.len() {
             let b = bytes[self.pos];
             match b {
@@ -109,8 +115,15 @@ impl<'a> Lexer<'a> {
                     self.pos = close;
                     continue;
                 }
-                b':' => segment_start = self.pos + 1,
-                b'/' if bytes[segment_start] != b'/' || self.pos == start => break,
+                b':' => {
+                    segment_start = self.pos + 1;
+                    segment += 1;
+                    provider_end.get_or_insert(self.pos);
+                }
+                b'/' if self.pos == start => break,
+                b'/' if matches!(bytes[segment_start], b'/' | b'.') => {}
+                b'/' if segment == 1 && provider_end.is_some_and(binary_provider) => {}
+                b'/' => break,
                 b',' | b'{' | b'}' | b';' | b'(' | b')' => break,
                 _ if b.is_ascii_whitespace() => break,
                 _ => {}
@@ -361,6 +374,20 @@ mod tests {
         let mut lexer = Lexer::new("uprobe:/bin/bash:readline/pid==1/ t:a:b,i:s:1{");
         let t = lexer.attach_point().unwrap();
         assert_eq!(t.kind, TokenKind::Ident("uprobe:/bin/bash:readline".into()));
+        // Relative paths: a segment starting with `.`, or the binary of a uprobe.
+        for (text, point) in [
+            ("uprobe:./a.out:main/pid == 1/ {", "uprobe:./a.out:main"),
+            ("uretprobe:target/release/app:f {", "uretprobe:target/release/app:f"),
+            ("t:syscalls:sys_enter_read/pid == 1/ {", "t:syscalls:sys_enter_read"),
+            ("k:vfs_read/arg2 > 1/ {", "k:vfs_read"),
+        ] {
+            let mut lexer = Lexer::new(text);
+            assert_eq!(
+                lexer.attach_point().unwrap().kind,
+                TokenKind::Ident(point.into()),
+                "{text}"
+            );
+        }
         let mut lexer = Lexer::new("t:syscalls:sys_enter_*,i:s:1{");
         assert_eq!(
             lexer.attach_point().unwrap().kind,
