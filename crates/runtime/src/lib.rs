@@ -49,6 +49,19 @@ pub struct RunConfig {
     pub stats: bool,
 }
 
+/// Hash maps are preallocated (no allocation on insert, as bpftrace's) only when that is
+/// cheap: plain maps of small entries. Preallocating `max_map_keys` per-CPU entries, or
+/// entries with 1 KiB strings, takes milliseconds at start-up and memory for keys that never
+/// come.
+fn map_flags(def: &bpfscope_compiler::object::MapDef) -> u32 {
+    let small = def.key_size + def.value_size <= 256;
+    match def.map_type {
+        map_type::HASH if small => 0,
+        map_type::HASH | map_type::PERCPU_HASH => bpfscope_sys::load::MAP_NO_PREALLOC,
+        _ => 0,
+    }
+}
+
 /// Number of possible CPUs (the per-CPU value stride count).
 pub fn possible_cpus() -> usize {
     cpu_list("/sys/devices/system/cpu/possible").len().max(1)
@@ -113,11 +126,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
             def.key_size,
             def.value_size,
             def.max_entries,
-            if matches!(def.map_type, map_type::HASH | map_type::PERCPU_HASH) {
-                bpfscope_sys::load::MAP_NO_PREALLOC
-            } else {
-                0
-            },
+            map_flags(def),
             &def.name,
         )
         .map_err(|e| RunError::Object(format!("creating map {}: {e}", def.name)))?;

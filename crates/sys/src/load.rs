@@ -44,9 +44,7 @@ fn name_bytes(name: &str) -> [u8; 16] {
     out
 }
 
-/// `BPF_F_NO_PREALLOC`: a hash map allocates entries as keys arrive. Preallocating
-/// `max_map_keys` per-CPU entries takes milliseconds at start-up and memory for keys that
-/// never come.
+/// `BPF_F_NO_PREALLOC`: a hash map allocates entries as keys arrive.
 pub const MAP_NO_PREALLOC: u32 = 1;
 
 /// Creates a map.

@@ -155,10 +155,41 @@ impl Lower<'_> {
     }
 
     fn str_call(&mut self, e: &Expr, args: &[Expr]) -> Val {
+        self.str_into(e, args, None)
+    }
+
+    /// Produces `expr` straight into its place `at` (of type `ty`) when it can, without a
+    /// temporary and a copy: `comm` (the helper pads it with NULs), and, where the bytes
+    /// after a string's NUL do not matter (`exact` false: event records), `str()`. Returns
+    /// false when the caller must evaluate and copy.
+    pub(crate) fn value_into(&mut self, expr: &Expr, at: Loc, ty: &Ty, exact: bool) -> bool {
+        match &expr.kind {
+            ExprKind::Ident(n) if n == "comm" && *ty == Ty::Str(16) => {
+                self.stack_addr(Reg::R1, at);
+                self.insn(Insn::mov64_imm(Reg::R2, 16));
+                self.call(Helper::GetCurrentComm);
+                true
+            }
+            ExprKind::Call { name, args, .. }
+                if name == "str" && !exact && self.ty(expr) == *ty =>
+            {
+                self.str_into(expr, args, Some(at));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `str(ptr[, len])` read into `dst` when given (its place in an event record, saving a
+    /// copy of up to `max_strlen` bytes), else into a new buffer.
+    fn str_into(&mut self, e: &Expr, args: &[Expr], dst: Option<Loc>) -> Val {
         let Ty::Str(cap) = self.ty(e) else { return Val::Imm(0) };
         let src_ty = self.ty(&args[0]);
         let v = self.expr(&args[0]);
-        let buf = self.alloc_buffer(cap);
+        let buf = match dst {
+            Some(d) => d,
+            None => self.alloc_buffer(cap),
+        };
         if let Ty::Str(_) = src_ty {
             self.write_value(&v, &src_ty, buf, &Ty::Str(cap));
             return Val::Mem(buf);
@@ -238,16 +269,20 @@ impl Lower<'_> {
         self.output_to(buf, size, id == event::EXIT);
     }
 
-    /// Sends an event made of an id and typed arguments (printf).
+    /// Sends an event made of an id and typed arguments (printf). A `str()` argument is read
+    /// straight into its place in the record.
     fn send_event(&mut self, id: u64, args: &[Expr], tys: &[Ty]) {
         let size = 8 + tys.iter().map(Ty::size).sum::<u32>();
-        let vals: Vec<Val> = args.iter().map(|a| self.expr(a)).collect();
         let buf = self.alloc_buffer(size);
         self.mov_imm(Reg::R1, id as i64);
         self.stx(Size::DW, buf, Reg::R1);
         let mut off = 8;
-        for (v, ty) in vals.iter().zip(tys) {
-            self.write_event_value(v, ty, buf + off as i16);
+        for (arg, ty) in args.iter().zip(tys) {
+            let at = buf + off as i16;
+            if !self.value_into(arg, at, ty, false) {
+                let v = self.expr(arg);
+                self.write_event_value(&v, ty, at);
+            }
             off += ty.size();
         }
         self.output(buf, size);

@@ -32,13 +32,9 @@ impl Lower<'_> {
         key
     }
 
-    /// Writes one key expression into its place in the key. `comm` goes straight there
-    /// (`bpf_get_current_comm` pads with NULs), without a temporary and a copy.
+    /// Writes one key expression into its place in the key (`comm` straight there).
     fn write_key_part(&mut self, expr: &Expr, at: Loc, ty: &Ty) {
-        if matches!(&expr.kind, ExprKind::Ident(n) if n == "comm") && *ty == Ty::Str(16) {
-            self.stack_addr(Reg::R1, at);
-            self.insn(Insn::mov64_imm(Reg::R2, 16));
-            self.call(Helper::GetCurrentComm);
+        if self.value_into(expr, at, ty, true) {
             return;
         }
         let v = self.expr(expr);
