@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use bpfscope_bpf::Insn;
+use bpfscope_bpf::{Insn, Reg, Size};
 use bpfscope_syntax::Span;
 
 use crate::ir::{IrProgram, Op};
@@ -85,10 +85,32 @@ fn reachable_ops(program: &IrProgram) -> Vec<(Op, bpfscope_syntax::Span)> {
     out
 }
 
+/// Store-to-load forwarding: `*(u64 *)(r10 off) = rA` directly followed by
+/// `rB = *(u64 *)(r10 off)` loads what was just stored, so the load becomes `rB = rA`, or
+/// goes when `rB` is `rA`. Lowering keeps every value in a stack slot and often reloads it
+/// at once; nothing can come between the two (a label would end the pair).
+fn forward_stores(ops: Vec<(Op, Span)>) -> Vec<(Op, Span)> {
+    let mut out: Vec<(Op, Span)> = Vec::with_capacity(ops.len());
+    for (op, span) in ops {
+        if let (Op::Insn(load), Some((Op::Insn(store), _))) = (&op, out.last()) {
+            let spill = Insn::stx(Size::DW, Reg::FP, store.off, Reg(store.src));
+            let reload = Insn::ldx(Size::DW, Reg(load.dst), Reg::FP, store.off);
+            if *store == spill && *load == reload {
+                if load.dst != store.src {
+                    out.push((Op::Insn(Insn::mov64_reg(Reg(load.dst), Reg(store.src))), span));
+                }
+                continue;
+            }
+        }
+        out.push((op, span));
+    }
+    out
+}
+
 /// Resolves an IR program. Panics only on a jump to an undefined label, which is a compiler
 /// bug caught by tests.
 pub fn emit(program: &IrProgram) -> Emitted {
-    let ops = reachable_ops(program);
+    let ops = forward_stores(reachable_ops(program));
     let mut positions = HashMap::new();
     let mut pc = 0;
     for (op, _) in &ops {
