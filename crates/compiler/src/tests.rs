@@ -181,3 +181,54 @@ fn output_wakes_the_reader_only_when_its_record_crosses_the_fill_mark() {
     let c = compile_ok("BEGIN { exit(); }");
     assert!(!c.programs[0].insns.contains(&Insn::call(Helper::RingbufQuery)));
 }
+
+#[test]
+fn linking_appends_subprograms_and_resolves_their_loads() {
+    use bpfscope_bpf::{LD_IMM64, PSEUDO_FUNC, PSEUDO_MAP_FD};
+    // Two programs iterate over maps: each gets the loop body (and the count callback for
+    // len()) appended once, with func_info for every function and relative loads of them.
+    let c = compile_ok(
+        "BEGIN { @m[1] = 1; for ($kv : @m) { @n[$kv.0] = $kv.1; } } \
+         interval:s:1 { printf(\"%d\\n\", len(@m)); }",
+    );
+    let linked = &c.linked;
+    assert_eq!(linked.programs.len(), 2);
+    assert!(linked.btf.is_some());
+    for (program, emitted) in linked.programs.iter().zip(&c.programs) {
+        assert!(program.insns.len() > emitted.insns.len(), "a subprogram is appended");
+        // func_info: the program at 0, then each subprogram at its start, ascending.
+        assert_eq!(program.func_info[0].0, 0);
+        assert!(program.func_info.len() >= 2);
+        assert!(program.func_info.windows(2).all(|w| w[0].0 < w[1].0));
+        let starts: Vec<i64> = program.func_info.iter().map(|f| f.0 as i64).collect();
+        for (at, insn) in program.insns.iter().enumerate() {
+            if insn.code == LD_IMM64 && insn.src == PSEUDO_FUNC {
+                let target = at as i64 + 1 + insn.imm as i64;
+                assert!(starts[1..].contains(&target), "load at {at} points at {target}");
+            }
+        }
+        // Every map load is tagged with a map that exists, and only map loads are.
+        for &(at, map) in &program.map_relocs {
+            assert_eq!(program.insns[at].code, LD_IMM64);
+            assert!(map < linked.maps.len());
+        }
+        let map_loads = program
+            .insns
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| {
+                n.code == LD_IMM64
+                    && n.src == PSEUDO_MAP_FD
+                    && (*i == 0 || program.insns[*i - 1].code != LD_IMM64)
+            })
+            .count();
+        assert_eq!(
+            map_loads,
+            program
+                .map_relocs
+                .iter()
+                .filter(|(at, _)| program.insns[*at].src == PSEUDO_MAP_FD)
+                .count()
+        );
+    }
+}
