@@ -111,24 +111,16 @@ pub(crate) fn attach(desc: &ProgramDesc, prog: BorrowedFd<'_>) -> Result<Vec<Own
             };
             on_every_cpu(&attr).map_err(fail)
         }
-        ProbeSpec::Software { config, count, .. } => {
+        ProbeSpec::Software { config, count, .. } | ProbeSpec::Hardware { config, count, .. } => {
+            let hardware = matches!(desc.probe, ProbeSpec::Hardware { .. });
             let attr = PerfEventAttr {
-                kind: perf_type::SOFTWARE,
-                config: *config,
-                sample: *count,
-                ..PerfEventAttr::default()
-            };
-            on_every_cpu(&attr).map_err(fail)
-        }
-        ProbeSpec::Hardware { config, count, .. } => {
-            let attr = PerfEventAttr {
-                kind: perf_type::HARDWARE,
+                kind: if hardware { perf_type::HARDWARE } else { perf_type::SOFTWARE },
                 config: *config,
                 sample: *count,
                 ..PerfEventAttr::default()
             };
             on_every_cpu(&attr).map_err(|e| {
-                if e.contains("No such file") || e.contains("not supported") {
+                if hardware && (e.contains("No such file") || e.contains("not supported")) {
                     fail(format!("no hardware PMU on this machine ({e}); virtual machines often have none — use a software event such as `software:cpu-clock`"))
                 } else {
                     fail(e)
