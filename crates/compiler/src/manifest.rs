@@ -74,10 +74,11 @@ pub struct MapDesc {
     pub key: Option<Ty>,
     pub value: MapValue,
     pub max_entries: u32,
-    /// Kept in a one-slot per-CPU array rather than a hash: a scalar `count()` that no
-    /// `delete`, `has_key`, `len` or `for` touches. The verifier inlines array lookups, which
-    /// makes `@ = count()` cost a few ns over an empty program. A zero count is printed as
-    /// an absent entry, as the hash map would have none.
+    /// Kept in a per-CPU array rather than a hash: a scalar `count()` (one slot) or `hist`/
+    /// `lhist` (a slot a bucket, the key is the bucket index) that no `delete`, `has_key`,
+    /// `len` or `for` touches. The verifier inlines array lookups and nothing is hashed,
+    /// which makes `@ = count()` cost a few ns over an empty program. Zero slots print as
+    /// absent entries, as a hash map would have none.
     pub array: bool,
 }
 
@@ -92,8 +93,11 @@ impl MapDesc {
         user + if self.value.has_bucket() { 8 } else { 0 }
     }
 
-    /// Bytes of the user part of the key.
+    /// Bytes of the user part of the key (none in an array, whose key is the bucket).
     pub fn user_key_size(&self) -> u32 {
+        if self.array {
+            return 0;
+        }
         self.key.as_ref().map_or(8, |k| k.size().max(8))
     }
 }

@@ -27,8 +27,14 @@ fn compiles_the_judged_one_liners() {
     );
     assert_eq!(c.manifest.programs.len(), 1);
     assert_eq!(c.manifest.maps[0].key_size(), 16);
+    // A scalar histogram is a per-CPU array indexed by bucket: 66 log2 buckets.
     let c = compile_ok("tracepoint:syscalls:sys_exit_read /comm == \"x\"/ { @ = hist(args.ret); }");
-    assert_eq!(c.manifest.maps[0].key_size(), 16);
+    assert!(c.manifest.maps[0].array);
+    assert_eq!((c.manifest.maps[0].key_size(), c.manifest.maps[0].max_entries), (4, 66));
+    // ... unless something counts or walks its entries.
+    let c =
+        compile_ok("t:syscalls:sys_exit_read { @ = hist(args.ret); printf(\"%d\\n\", len(@)); }");
+    assert_eq!((c.manifest.maps[0].array, c.manifest.maps[0].key_size()), (false, 16));
     let c =
         compile_ok("t:block:block_rq_issue /args.dev == 7/ { @[comm] = hist(args.bytes / 1024); }");
     assert!(!c.elf().is_empty());

@@ -172,6 +172,22 @@ pub enum MapValue {
 }
 
 impl MapValue {
+    /// For a map without a key: the slots of a per-CPU array that can hold it, indexed by
+    /// bucket (one slot for `count()`), or `None` when it needs a hash map (sums, min, max,
+    /// avg and stats print even when zero, so their presence must be recorded).
+    pub fn array_slots(&self) -> Option<u32> {
+        match *self {
+            MapValue::Count => Some(1),
+            // The largest log2 bucket index (see `log2_bucket`) is (65 - k) << k.
+            MapValue::Hist { k } => u32::try_from((65u64 - u64::from(k)) << k).ok()?.checked_add(1),
+            // Below min, (max - min) / step buckets, at or above max.
+            MapValue::Lhist { min, max, step } if step > 0 => {
+                u32::try_from((max - min) / step).ok()?.checked_add(2)
+            }
+            _ => None,
+        }
+    }
+
     /// True for aggregations (stored in per-CPU maps).
     pub fn is_aggregate(&self) -> bool {
         !matches!(self, MapValue::Plain(_))

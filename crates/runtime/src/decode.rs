@@ -164,7 +164,12 @@ pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapO
         let user = desc.user_key_size() as usize;
         let mut grouped: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
         for (k, v) in entries {
-            let index = u64_at(k, user) as usize;
+            let index = if desc.array {
+                k.get(..4).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+                    as usize
+            } else {
+                u64_at(k, user) as usize
+            };
             let Aggregate::Value(Value::Uint(count)) = merge(desc, v, stride, cpus) else {
                 continue;
             };
@@ -175,6 +180,9 @@ pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapO
             buckets[index] += count;
         }
         for (k, buckets) in grouped {
+            if desc.array && buckets.iter().all(|b| *b == 0) {
+                continue; // an array never hit: a hash map would have no entry
+            }
             let agg = match desc.value {
                 MapValue::Hist { k: kk } => Aggregate::Hist { k: kk, buckets },
                 MapValue::Lhist { min, max, step } => Aggregate::Lhist { min, max, step, buckets },

@@ -102,12 +102,21 @@ pub fn check(
         }
     }
     for map in &mut learned.maps {
-        map.array = map.key.is_none()
-            && map.value == MapValue::Count
-            && !learned.keyed_ops.contains(&map.name);
+        if map.key.is_some() || learned.keyed_ops.contains(&map.name) {
+            continue;
+        }
+        if let Some(slots) = map.value.array_slots().filter(|n| *n <= MAX_ARRAY_SLOTS) {
+            map.array = true;
+            map.max_entries = slots;
+        }
     }
     (!diags.has_errors()).then_some(learned)
 }
+
+/// Scalar histograms with at most this many buckets live in per-CPU arrays (see
+/// `MapDesc::array`); an `lhist` with more keeps a hash map, which holds only the buckets
+/// that are hit.
+const MAX_ARRAY_SLOTS: u32 = 4096;
 
 /// The checker's state while walking one program.
 pub(crate) struct Cx<'a> {
