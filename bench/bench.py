@@ -255,7 +255,7 @@ CASES = {
     "floor": (["getppid", "2000000"], "all"),
     "count": (["getppid", "2000000"], "all"),
     "comm_count": (["getppid", "2000000"], "all"),
-    "hist": (["read", "1024:500000"], "all"),
+    "hist": (["read", "1024:1000000"], "all"),
     "runqlat": (["pingpong", "200000"], "all"),
     "opensnoop": (["open", "/etc/hostname", "200000"], "max"),
 }
@@ -309,6 +309,7 @@ def measure_startup(cmd, runs):
 
 
 def measure_ns_per_event(cmd, wl_args, select, runs, baseline):
+    """One run per call when called from the interleaved loop (runs=1)."""
     results = []
     for _ in range(runs):
         proc = spawn(cmd)
@@ -469,7 +470,7 @@ def save(out, data):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5, help="runs per start-up figure (median)")
-    ap.add_argument("--ns-runs", type=int, default=3, help="runs per ns/event figure (median)")
+    ap.add_argument("--ns-runs", type=int, default=5, help="runs per ns/event figure (median)")
     ap.add_argument("--only", help="comma-separated tracers (bpfscope,bpftrace,libbpf-tools)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"), help="directory for latest.{json,md}")
     ap.add_argument("--events", type=int, default=200000, help="events per producer in the throughput test")
@@ -500,16 +501,26 @@ def main():
                     entry["startup"][case] = measure_startup(cmds[case], args.runs)
             size, libs = disk_size(cmds["runqlat"][0])
             entry["disk"] = {"bytes": size, "libs": libs}
-            log(f"{name}: ns/event")
-            for case, (wl_args, select) in CASES.items():
-                if case in cmds:
-                    entry["ns"][case] = measure_ns_per_event(cmds[case], wl_args, select, args.ns_runs, baselines[case])
             log(f"{name}: output throughput")
             for producers in (1, 4):
                 entry["throughput"][str(producers)] = measure_throughput(
                     cmds["printf"], producers, args.events, libbpf=(name == "libbpf-tools"))
             data["tracers"][name] = entry
             save(args.out, data)
+        # ns/event: the tracers take turns, run after run, so that the machine's drift
+        # (this VM's neighbours) touches each of them alike.
+        log("ns/event, interleaved")
+        runs = {name: {case: [] for case in CASES} for name in chosen}
+        for _ in range(args.ns_runs):
+            for case, (wl_args, select) in CASES.items():
+                for name in chosen:
+                    if case in all_tracers[name]:
+                        r = measure_ns_per_event(all_tracers[name][case], wl_args, select, 1, baselines[case])
+                        if r:
+                            runs[name][case].append(r)
+        for name in chosen:
+            data["tracers"][name]["ns"] = {case: median_of(rs) for case, rs in runs[name].items() if rs}
+        save(args.out, data)
     if "bpfscope" in chosen:
         log("bpfscope: compile time")
         data["compile_ms"] = measure_compile(args.runs)

@@ -102,11 +102,9 @@ impl Lower<'_> {
             ExprKind::Ternary { cond, then, els } => {
                 let ty = self.ty(e);
                 let result = self.alloc_buffer(ty.size().max(8));
-                let c = self.expr(cond);
-                self.load_reg(&c, Reg::R1);
                 let else_label = self.label();
                 let end = self.label();
-                self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), else_label);
+                self.jump_unless(cond, else_label);
                 let a = self.expr(then);
                 let at = self.ty(then);
                 self.write_value(&a, &at, result, &ty);
@@ -208,6 +206,60 @@ impl Lower<'_> {
         Val::Mem(buf)
     }
 
+    /// Jumps to `target` unless `cond` holds. A comparison of integers is one conditional
+    /// jump, with no boolean made in between (against an immediate when the right side is a
+    /// small constant); `a && b` tests each side in turn; anything else is evaluated and
+    /// compared with zero.
+    pub(crate) fn jump_unless(&mut self, cond: &Expr, target: crate::ir::Label) {
+        let saved_span = self.span;
+        self.span = cond.span;
+        match &cond.kind {
+            ExprKind::Binary { op: BinOp::And, lhs, rhs } => {
+                self.jump_unless(lhs, target);
+                self.jump_unless(rhs, target);
+                self.span = saved_span;
+                return;
+            }
+            ExprKind::Binary { op, lhs, rhs } if op.is_comparison() => {
+                let (lt, rt) = (self.ty(lhs), self.ty(rhs));
+                if !matches!((&lt, &rt), (Ty::Str(_), Ty::Str(_))) {
+                    let signed = lt.is_signed() || rt.is_signed();
+                    let unless = match (op, signed) {
+                        (BinOp::Eq, _) => JmpOp::Jne,
+                        (BinOp::Ne, _) => JmpOp::Jeq,
+                        (BinOp::Lt, false) => JmpOp::Jge,
+                        (BinOp::Lt, true) => JmpOp::Jsge,
+                        (BinOp::Le, false) => JmpOp::Jgt,
+                        (BinOp::Le, true) => JmpOp::Jsgt,
+                        (BinOp::Gt, false) => JmpOp::Jle,
+                        (BinOp::Gt, true) => JmpOp::Jsle,
+                        (BinOp::Ge, false) => JmpOp::Jlt,
+                        _ => JmpOp::Jslt,
+                    };
+                    let l = self.expr(lhs);
+                    let r = self.expr(rhs);
+                    self.load_reg(&l, Reg::R1);
+                    match r {
+                        Val::Imm(n) if i32::try_from(n).is_ok() => {
+                            self.jump(Insn::jmp_imm(unless, Reg::R1, n as i32, 0), target);
+                        }
+                        _ => {
+                            self.load_reg(&r, Reg::R2);
+                            self.jump(Insn::jmp_reg(unless, Reg::R1, Reg::R2, 0), target);
+                        }
+                    }
+                    self.span = saved_span;
+                    return;
+                }
+            }
+            _ => {}
+        }
+        let v = self.expr(cond);
+        self.load_reg(&v, Reg::R1);
+        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), target);
+        self.span = saved_span;
+    }
+
     /// `lhs op rhs` on integers.
     pub(crate) fn binary_op(&mut self, op: BinOp, l: &Val, lt: &Ty, r: &Val, rt: &Ty) -> Val {
         let signed = lt.is_signed() || rt.is_signed();
@@ -230,7 +282,10 @@ impl Lower<'_> {
             return self.spill(Reg::R0);
         }
         match op {
-            BinOp::Div | BinOp::Mod if signed => self.signed_divmod(op == BinOp::Div),
+            BinOp::Div | BinOp::Mod if signed => {
+                // A positive constant divisor (`/ 1000`) needs no sign fix of its own.
+                self.signed_divmod(op == BinOp::Div, matches!(r, Val::Imm(n) if *n > 0))
+            }
             _ => {
                 let alu = match op {
                     BinOp::Add => AluOp::Add,
@@ -254,7 +309,7 @@ impl Lower<'_> {
     /// Signed `r1 / r2` or `r1 % r2` into `r1`, on kernels without `sdiv`: divide the
     /// magnitudes, then fix the sign (C semantics: truncation toward zero, the remainder takes
     /// the sign of the dividend).
-    fn signed_divmod(&mut self, div: bool) {
+    fn signed_divmod(&mut self, div: bool, divisor_positive: bool) {
         // r3 = sign flag of the result.
         self.insn(Insn::mov64_imm(Reg::R3, 0));
         let l_pos = self.label();
@@ -262,13 +317,15 @@ impl Lower<'_> {
         self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R1, 0));
         self.insn(Insn::alu64_imm(AluOp::Xor, Reg::R3, 1));
         self.place(l_pos);
-        let r_pos = self.label();
-        self.jump(Insn::jmp_imm(JmpOp::Jsge, Reg::R2, 0, 0), r_pos);
-        self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R2, 0));
-        if div {
-            self.insn(Insn::alu64_imm(AluOp::Xor, Reg::R3, 1));
+        if !divisor_positive {
+            let r_pos = self.label();
+            self.jump(Insn::jmp_imm(JmpOp::Jsge, Reg::R2, 0, 0), r_pos);
+            self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R2, 0));
+            if div {
+                self.insn(Insn::alu64_imm(AluOp::Xor, Reg::R3, 1));
+            }
+            self.place(r_pos);
         }
-        self.place(r_pos);
         self.insn(Insn::alu64_reg(if div { AluOp::Div } else { AluOp::Mod }, Reg::R1, Reg::R2));
         let done = self.label();
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R3, 0, 0), done);

@@ -128,10 +128,8 @@ pub fn lower_probe(
     }
     if let Some(pred) = &probe.predicate {
         cx.span = pred.span;
-        let v = cx.expr(pred);
-        cx.load_reg(&v, Reg::R1);
         let exit = cx.exit_label;
-        cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), exit);
+        cx.jump_unless(pred, exit);
     }
     cx.block(&probe.body);
     let exit = cx.exit_label;
@@ -502,11 +500,9 @@ impl Lower<'_> {
                 }
             }
             StmtKind::If { cond, then, els } => {
-                let val = self.expr(cond);
-                self.load_reg(&val, Reg::R1);
                 let else_label = self.label();
                 let end = self.label();
-                self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), else_label);
+                self.jump_unless(cond, else_label);
                 self.stack_top = saved_top;
                 self.block(then);
                 self.goto(end);
@@ -529,9 +525,7 @@ impl Lower<'_> {
                 let head = self.label();
                 let end = self.label();
                 self.place(head);
-                let val = self.expr(cond);
-                self.load_reg(&val, Reg::R1);
-                self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), end);
+                self.jump_unless(cond, end);
                 self.stack_top = saved_top;
                 self.loops.push((head, end));
                 self.block(body);
