@@ -220,6 +220,26 @@ impl Lower<'_> {
                 self.span = saved_span;
                 return;
             }
+            ExprKind::Binary { op: op @ (BinOp::Eq | BinOp::Ne), lhs, rhs }
+                if matches!((self.ty(lhs), &rhs.kind), (Ty::Str(_), ExprKind::Str(_))) =>
+            {
+                // `comm == "x"`: the bytes jump straight to the target.
+                let (Ty::Str(cap), ExprKind::Str(lit)) = (self.ty(lhs), &rhs.kind) else {
+                    unreachable!("matched above")
+                };
+                if let Val::Mem(buf) = self.expr(lhs) {
+                    if *op == BinOp::Eq {
+                        self.compare_literal(buf, cap, lit.as_bytes(), target);
+                    } else {
+                        let differs = self.label();
+                        self.compare_literal(buf, cap, lit.as_bytes(), differs);
+                        self.goto(target);
+                        self.place(differs);
+                    }
+                    self.span = saved_span;
+                    return;
+                }
+            }
             ExprKind::Binary { op, lhs, rhs } if op.is_comparison() => {
                 let (lt, rt) = (self.ty(lhs), self.ty(rhs));
                 if !matches!((&lt, &rt), (Ty::Str(_), Ty::Str(_))) {
@@ -369,6 +389,47 @@ impl Lower<'_> {
     }
 
     /// `==` / `!=` on strings: byte compare up to the first NUL.
+    /// Jumps to `mismatch` unless the string at `buf` (of capacity `cap`) equals `literal`:
+    /// its bytes and the NUL, 8 or 4 at a time where they fit (buffers are 8-byte aligned),
+    /// then byte by byte.
+    fn compare_literal(
+        &mut self,
+        buf: super::Loc,
+        cap: u32,
+        literal: &[u8],
+        mismatch: crate::ir::Label,
+    ) {
+        if literal.len() as u32 >= cap {
+            // Cannot fit with its NUL: never equal.
+            self.goto(mismatch);
+            return;
+        }
+        let mut bytes = literal.to_vec();
+        bytes.push(0);
+        let mut i = 0;
+        while i < bytes.len() {
+            let rest = &bytes[i..];
+            let at = buf + i as i16;
+            if rest.len() >= 8 {
+                let word = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
+                self.ldx(Size::DW, Reg::R1, at);
+                self.mov_imm(Reg::R2, word as i64);
+                self.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), mismatch);
+                i += 8;
+            } else if rest.len() >= 4 && i32::from_le_bytes(rest[..4].try_into().expect("4")) >= 0 {
+                // (A word with its top bit set would be sign-extended by the compare.)
+                let word = i32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
+                self.ldx(Size::W, Reg::R1, at);
+                self.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R1, word, 0), mismatch);
+                i += 4;
+            } else {
+                self.ldx(Size::B, Reg::R1, at);
+                self.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R1, i32::from(rest[0]), 0), mismatch);
+                i += 1;
+            }
+        }
+    }
+
     fn string_compare(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> Val {
         let negate = op == BinOp::Ne;
         let result = self.alloc(8);
@@ -386,16 +447,8 @@ impl Lower<'_> {
             let v = self.expr(runtime);
             let Val::Mem(buf) = v else { return Val::Imm(0) };
             let bytes = lit.as_bytes();
-            if bytes.len() as u32 >= cap {
-                // Cannot fit with its NUL: never equal.
-                self.goto(not_equal);
-            } else {
-                for (i, b) in bytes.iter().chain(std::iter::once(&0u8)).enumerate() {
-                    self.ldx(Size::B, Reg::R1, buf + i as i16);
-                    self.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R1, *b as i32, 0), not_equal);
-                }
-                self.goto(equal);
-            }
+            self.compare_literal(buf, cap, bytes, not_equal);
+            self.goto(equal);
         } else {
             let (Ty::Str(a_cap), Ty::Str(b_cap)) = (self.ty(lhs), self.ty(rhs)) else {
                 return Val::Imm(0);
