@@ -59,6 +59,7 @@ fn run(flags: Flags) -> anyhow::Result<i32> {
         ncpus: bpfscope_runtime::possible_cpus() as u32,
         max_map_keys: env_number("MAX_MAP_KEYS", 1, u32::MAX as u64)?,
         max_strlen: env_number("MAX_STRLEN", 1, 8192)?,
+        perf_rb_pages: env_number("PERF_RB_PAGES", 1, 1 << 18)?,
         unsafe_ok: flags.unsafe_ok,
     };
     if flags.emit.is_none() || flags.dry_run {

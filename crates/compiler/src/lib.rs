@@ -54,6 +54,8 @@ pub struct Options {
     pub max_map_keys: Option<u32>,
     /// `max_strlen` from the environment (`BPFTRACE_MAX_STRLEN`), likewise.
     pub max_strlen: Option<u32>,
+    /// `perf_rb_pages` from the environment (`BPFTRACE_PERF_RB_PAGES`), likewise.
+    pub perf_rb_pages: Option<u32>,
     /// `--unsafe`: allow `system()` and `signal()`.
     pub unsafe_ok: bool,
 }
@@ -73,9 +75,6 @@ pub struct Compiled {
     pub linked: link::Linked,
     pub manifest: Manifest,
 }
-
-/// Ring buffer size in bytes (a power of two and a multiple of the page size).
-const RINGBUF_SIZE: u32 = 1 << 20;
 
 /// Compiles a program. On failure the diagnostics say why.
 pub fn compile(
@@ -110,7 +109,7 @@ pub fn compile(
         prints: checked.prints.clone(),
         time_formats: checked.time_formats.clone(),
         join_separators: checked.join_separators.clone(),
-        ringbuf_size: RINGBUF_SIZE,
+        ringbuf_size: checked.ringbuf_size,
         ..Manifest::default()
     };
     for (probe_index, probe) in ast.probes.iter().enumerate() {

@@ -28,9 +28,12 @@ pub const CONTROL_RING_MAP: &str = "ctlring";
 pub const STOP_MAP: &str = "stop";
 /// Bytes of the control ring.
 pub const CONTROL_RING_SIZE: u32 = 16 << 10;
-/// Unread bytes in the event ring above which a program wakes the reader at once; below it
-/// the reader finds records on its next timed poll.
-pub const WAKEUP_FILL: u32 = 128 << 10;
+/// Unread bytes in the event ring above which a program wakes the reader at once (an eighth
+/// of the ring: 128 KiB of the default 1 MiB); below it the reader finds records on its next
+/// timed poll.
+pub fn wakeup_mark(ring_bytes: u32) -> u32 {
+    ring_bytes / 8
+}
 /// How often the reader polls the event ring when no wake-up comes, in milliseconds.
 pub const POLL_INTERVAL_MS: i32 = 100;
 /// The BPF name of the per-CPU scratch area: large strings, keys and records live there

@@ -238,3 +238,22 @@ fn linking_appends_subprograms_and_resolves_their_loads() {
         );
     }
 }
+
+#[test]
+fn perf_rb_pages_sizes_the_event_ring_and_its_wakeup_mark() {
+    use bpfscope_bpf::{Insn, JmpOp, Reg};
+    let c = compile_ok("BEGIN { printf(\"x\\n\"); }");
+    assert_eq!(c.manifest.ringbuf_size, 1 << 20);
+    // 100 pages round up to 128 (512 KiB); the reader is woken at an eighth of it.
+    let c = compile_ok("config = { perf_rb_pages = 100 } BEGIN { printf(\"x\\n\"); }");
+    assert_eq!(c.manifest.ringbuf_size, 512 << 10);
+    let ring = c.linked.maps.iter().find(|m| m.name == "ringbuf").expect("ring map");
+    assert_eq!(ring.max_entries, 512 << 10);
+    let mark = Insn::jmp_imm(JmpOp::Jge, Reg::R0, 64 << 10, 0);
+    assert!(c.programs[0]
+        .insns
+        .iter()
+        .any(|i| (i.code, i.dst, i.imm) == (mark.code, mark.dst, mark.imm)));
+    let err = compile_err("config = { perf_rb_pages = 0 } BEGIN { }");
+    assert!(err.contains("`perf_rb_pages` must be between 1 and 262144"), "{err}");
+}

@@ -510,6 +510,10 @@ impl Session<'_> {
         }
         if total && lost > 0 {
             eprintln!("WARNING: Total lost event count: {lost}");
+            eprintln!(
+                "HINT: the event ring ({} pages) filled faster than it was read: raise it with `config = {{ perf_rb_pages = N }}` or BPFTRACE_PERF_RB_PAGES",
+                self.compiled.manifest.ringbuf_size / 4096
+            );
         }
     }
 

@@ -44,6 +44,8 @@ pub struct Checked {
     pub call_slot: HashMap<u32, usize>,
     pub max_strlen: u32,
     pub max_map_keys: u32,
+    /// Bytes of the event ring buffer (`perf_rb_pages` × 4 KiB, a power of two).
+    pub ringbuf_size: u32,
     /// Maps named by `delete`, `has_key`, `len` or a `for` loop: they need a hash map.
     pub keyed_ops: std::collections::HashSet<String>,
 }
@@ -76,6 +78,7 @@ pub fn check(
                 map_index: std::mem::take(&mut learned.map_index),
                 max_strlen: 1024,
                 max_map_keys: 4096,
+                ringbuf_size: DEFAULT_RB_PAGES * 4096,
                 ..Checked::default()
             },
             scopes: Vec::new(),
@@ -92,6 +95,9 @@ pub fn check(
         }
         if let Some(n) = options.max_strlen {
             cx.out.max_strlen = n;
+        }
+        if let Some(n) = options.perf_rb_pages {
+            cx.out.ringbuf_size = ring_bytes(n);
         }
         for probe in &program.probes {
             cx.probe(probe);
@@ -111,6 +117,16 @@ pub fn check(
         }
     }
     (!diags.has_errors()).then_some(learned)
+}
+
+/// Pages of the event ring buffer by default (1 MiB), and at most (1 GiB).
+pub const DEFAULT_RB_PAGES: u32 = 256;
+pub const MAX_RB_PAGES: u32 = 1 << 18;
+
+/// The ring buffer bytes for `perf_rb_pages`: a power of two of at least 16 pages (the
+/// kernel wants a power-of-two multiple of the page size).
+pub fn ring_bytes(pages: u32) -> u32 {
+    pages.clamp(16, MAX_RB_PAGES).next_power_of_two() * 4096
 }
 
 /// Scalar histograms with at most this many buckets live in per-CPU arrays (see
@@ -196,6 +212,21 @@ impl Cx<'_> {
                         item.span,
                         "invalid value",
                     )),
+                },
+                "perf_rb_pages" => match int {
+                    Some(n) if (1..=MAX_RB_PAGES as u64).contains(&n) => {
+                        self.out.ringbuf_size = ring_bytes(n as u32)
+                    }
+                    _ => self.error(
+                        Diagnostic::error(
+                            format!("`perf_rb_pages` must be between 1 and {MAX_RB_PAGES}"),
+                            item.span,
+                            "invalid value",
+                        )
+                        .with_note(format!(
+                            "the event ring buffer is perf_rb_pages × 4 KiB, rounded up to a power of two; the default is {DEFAULT_RB_PAGES} (1 MiB)"
+                        )),
+                    ),
                 },
                 "max_strlen" => match int {
                     Some(n) if n > 0 && n <= MAX_STRLEN_LIMIT => self.out.max_strlen = n as u32,

@@ -14,8 +14,8 @@ const RB_NO_WAKEUP: i32 = 1;
 const RB_FORCE_WAKEUP: i32 = 2;
 use crate::{
     manifest::{
-        event, CONTROL_RING_MAP, JOIN_ARG_SIZE, JOIN_MAX_ARGS, JOIN_RECORD_SIZE, RINGBUF_MAP,
-        WAKEUP_FILL,
+        event, wakeup_mark, CONTROL_RING_MAP, JOIN_ARG_SIZE, JOIN_MAX_ARGS, JOIN_RECORD_SIZE,
+        RINGBUF_MAP,
     },
     Ty,
 };
@@ -289,7 +289,7 @@ impl Lower<'_> {
     }
 
     /// Sends the record at `buf` to the event ring without waking the reader, which polls
-    /// on a timer; only the record that fills the ring past [`WAKEUP_FILL`] wakes it at once. Waking the reader
+    /// on a timer; only the record that fills the ring past [`wakeup_mark`] wakes it at once. Waking the reader
     /// for every record (the kernel's default) costs microseconds per event. Exit events go
     /// to the small control ring instead, with a wake-up, so that a flood of output never
     /// loses them. A record the ring has no room for is counted as lost.
@@ -311,12 +311,13 @@ impl Lower<'_> {
             // waking it for every record above the threshold would only add cost.
             self.insn(Insn::mov64_imm(Reg::R4, RB_NO_WAKEUP));
             let quiet = self.label();
-            self.jump(Insn::jmp_imm(JmpOp::Jge, Reg::R0, WAKEUP_FILL as i32, 0), quiet);
+            let mark = wakeup_mark(self.checked.ringbuf_size) as i32;
+            self.jump(Insn::jmp_imm(JmpOp::Jge, Reg::R0, mark, 0), quiet);
             // What the record adds to the unread bytes: its 8-byte header and its size
             // rounded up to 8, as the kernel lays it out.
             let footprint = 8 + size.div_ceil(8) * 8;
             self.insn(Insn::alu64_imm(AluOp::Add, Reg::R0, footprint as i32));
-            self.jump(Insn::jmp_imm(JmpOp::Jlt, Reg::R0, WAKEUP_FILL as i32, 0), quiet);
+            self.jump(Insn::jmp_imm(JmpOp::Jlt, Reg::R0, mark, 0), quiet);
             self.insn(Insn::mov64_imm(Reg::R4, RB_FORCE_WAKEUP));
             self.place(quiet);
         }
