@@ -612,3 +612,27 @@ fn strlen_of_short_and_long_strings() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "13 7 0\n13 7 0\n\n\n");
 }
+
+#[test]
+fn printf_records_end_at_their_last_string() {
+    let Some(_guard) = start("printf_records_end_at_their_last_string") else { return };
+    // A record whose last argument is str() of a pointer is sent only up to the string's
+    // NUL: strings of every length must still print whole, after the other arguments, and an
+    // unreadable pointer prints as an empty string.
+    let dir = std::env::temp_dir().join("bpfscope-long-names");
+    std::fs::create_dir_all(&dir).unwrap();
+    let long = dir.join("n".repeat(200));
+    std::fs::write(&long, "x").unwrap();
+    let program = r#"tracepoint:syscalls:sys_enter_openat /comm == "wl-open"/ {
+        printf("%d [%s]\n", 7, str(args.filename));
+        printf("[%s] %d [%s]\n", str(args.filename, 3), 8, str(0));
+    }"#;
+    for path in ["/etc/hostname".to_string(), long.display().to_string()] {
+        let r = run(&["-e", program, "-c", &wl(&format!("open {path} 2"))]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let short: String = path.chars().take(2).collect();
+        let expected = format!("7 [{path}]\n[{short}] 8 []\n").repeat(2);
+        assert_eq!(r.stdout.trim_end_matches('\n'), expected.trim_end_matches('\n'));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

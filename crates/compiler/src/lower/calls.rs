@@ -277,15 +277,40 @@ impl Lower<'_> {
         self.mov_imm(Reg::R1, id as i64);
         self.stx(Size::DW, buf, Reg::R1);
         let mut off = 8;
-        for (arg, ty) in args.iter().zip(tys) {
+        let mut sent = None;
+        for (i, (arg, ty)) in args.iter().zip(tys).enumerate() {
             let at = buf + off as i16;
             if !self.value_into(arg, at, ty, false) {
                 let v = self.expr(arg);
                 self.write_event_value(&v, ty, at);
+            } else if let (true, Ty::Str(cap)) =
+                (i + 1 == args.len() && self.reads_pointer_string(arg), ty)
+            {
+                // The record ends with a string just read from memory: send only its bytes
+                // (r0: their count with the NUL; on error the helper zeroed the buffer).
+                let (positive, within) = (self.label(), self.label());
+                self.jump(Insn::jmp_imm(JmpOp::Jsgt, Reg::R0, 0, 0), positive);
+                self.insn(Insn::mov64_imm(Reg::R0, 1));
+                self.place(positive);
+                self.jump(Insn::jmp_imm(JmpOp::Jle, Reg::R0, *cap as i32, 0), within);
+                self.insn(Insn::mov64_imm(Reg::R0, *cap as i32));
+                self.place(within);
+                self.insn(Insn::alu64_imm(AluOp::Add, Reg::R0, off as i32));
+                sent = Some(self.spill(Reg::R0));
             }
             off += ty.size();
         }
-        self.output(buf, size);
+        match sent {
+            Some(Val::Mem(bytes)) => self.output_sized(buf, size, Some(bytes), false),
+            _ => self.output(buf, size),
+        }
+    }
+
+    /// True for `str(p[, n])` of a pointer (read with a `*_str` helper, whose count stays in
+    /// `r0`), as opposed to `str()` of a string value.
+    fn reads_pointer_string(&self, e: &Expr) -> bool {
+        matches!(&e.kind, ExprKind::Call { name, args, .. }
+            if name == "str" && !matches!(args.first().map(|a| self.ty(a)), Some(Ty::Str(_))))
     }
 
     /// Sends the record at `buf` to the event ring without waking the reader, which polls
@@ -299,6 +324,12 @@ impl Lower<'_> {
 
     /// [`Self::output`], to the control ring when `control` is set.
     fn output_to(&mut self, buf: Loc, size: u32, control: bool) {
+        self.output_sized(buf, size, None, control);
+    }
+
+    /// [`Self::output_to`] for a record of at most `size` bytes whose actual size is in the
+    /// stack slot `bytes` when given.
+    fn output_sized(&mut self, buf: Loc, size: u32, bytes: Option<Loc>, control: bool) {
         let ring = if control { CONTROL_RING_MAP } else { RINGBUF_MAP };
         if control {
             self.insn(Insn::mov64_imm(Reg::R4, 0));
@@ -323,7 +354,10 @@ impl Lower<'_> {
         }
         self.stack_addr(Reg::R2, buf);
         self.load_map(Reg::R1, ring);
-        self.insn(Insn::mov64_imm(Reg::R3, size as i32));
+        match bytes {
+            Some(slot) => self.ldx(Size::DW, Reg::R3, slot),
+            None => self.insn(Insn::mov64_imm(Reg::R3, size as i32)),
+        }
         self.call(Helper::RingbufOutput);
         let ok = self.label();
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), ok);
