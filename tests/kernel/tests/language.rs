@@ -636,3 +636,50 @@ fn printf_records_end_at_their_last_string() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn conditions_agree_with_comparison_values() {
+    let Some(_guard) = start("conditions_agree_with_comparison_values") else { return };
+    // `if` on a comparison compiles to one conditional jump (against an immediate when it
+    // can); its outcome must match the comparison's value for every operator, signed or not.
+    let mut program = String::from("BEGIN { $s = -1; $t = 2; $u = (uint64)1; $v = (uint64)-1; ");
+    let pairs = [
+        ("$s", "$t"),
+        ("$t", "$s"),
+        ("$s", "$s"),
+        ("$u", "$v"),
+        ("$v", "$u"),
+        ("$t", "2"),
+        ("$s", "-1"),
+        ("$u", "0"),
+    ];
+    let mut expected = String::new();
+    for (a, b) in pairs {
+        for op in ["==", "!=", "<", "<=", ">", ">="] {
+            program.push_str(&format!(
+                "if ({a} {op} {b}) {{ printf(\"%d\", 1); }} else {{ printf(\"%d\", 0); }} printf(\"%d \", {a} {op} {b}); "
+            ));
+        }
+    }
+    program.push_str("exit(); }");
+    let r = run(&["-e", &program]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for pair in r.stdout.split_whitespace() {
+        let b = pair.as_bytes();
+        assert_eq!(b.len(), 2, "{}", r.stdout);
+        expected.push_str(if b[0] == b[1] { "ok " } else { "MISMATCH " });
+    }
+    assert!(!expected.contains("MISMATCH"), "{}\n{}", r.stdout, expected);
+    // And the values themselves, C semantics (signed when either side is signed).
+    assert_eq!(
+        r.stdout.split_whitespace().map(|p| &p[1..]).collect::<String>(),
+        "011100\
+         010011\
+         100101\
+         011100\
+         010011\
+         100101\
+         100101\
+         010011"
+    );
+}

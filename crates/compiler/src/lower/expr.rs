@@ -244,18 +244,7 @@ impl Lower<'_> {
                 let (lt, rt) = (self.ty(lhs), self.ty(rhs));
                 if !matches!((&lt, &rt), (Ty::Str(_), Ty::Str(_))) {
                     let signed = lt.is_signed() || rt.is_signed();
-                    let unless = match (op, signed) {
-                        (BinOp::Eq, _) => JmpOp::Jne,
-                        (BinOp::Ne, _) => JmpOp::Jeq,
-                        (BinOp::Lt, false) => JmpOp::Jge,
-                        (BinOp::Lt, true) => JmpOp::Jsge,
-                        (BinOp::Le, false) => JmpOp::Jgt,
-                        (BinOp::Le, true) => JmpOp::Jsgt,
-                        (BinOp::Gt, false) => JmpOp::Jle,
-                        (BinOp::Gt, true) => JmpOp::Jsle,
-                        (BinOp::Ge, false) => JmpOp::Jlt,
-                        _ => JmpOp::Jslt,
-                    };
+                    let unless = comparison_jump(op.negated(), signed);
                     let l = self.expr(lhs);
                     let r = self.expr(rhs);
                     self.load_reg(&l, Reg::R1);
@@ -286,18 +275,7 @@ impl Lower<'_> {
         self.load_reg(l, Reg::R1);
         self.load_reg(r, Reg::R2);
         if op.is_comparison() {
-            let jop = match (op, signed) {
-                (BinOp::Eq, _) => JmpOp::Jeq,
-                (BinOp::Ne, _) => JmpOp::Jne,
-                (BinOp::Lt, false) => JmpOp::Jlt,
-                (BinOp::Lt, true) => JmpOp::Jslt,
-                (BinOp::Le, false) => JmpOp::Jle,
-                (BinOp::Le, true) => JmpOp::Jsle,
-                (BinOp::Gt, false) => JmpOp::Jgt,
-                (BinOp::Gt, true) => JmpOp::Jsgt,
-                (BinOp::Ge, false) => JmpOp::Jge,
-                _ => JmpOp::Jsge,
-            };
+            let jop = comparison_jump(op, signed);
             self.bool_from_jump(|cx, t| cx.jump(Insn::jmp_reg(jop, Reg::R1, Reg::R2, 0), t));
             return self.spill(Reg::R0);
         }
@@ -478,5 +456,21 @@ impl Lower<'_> {
         self.st(Size::DW, result, i32::from(negate));
         self.place(end);
         Val::Mem(result)
+    }
+}
+
+/// The jump taken when integer comparison `op` holds.
+fn comparison_jump(op: BinOp, signed: bool) -> JmpOp {
+    match (op, signed) {
+        (BinOp::Eq, _) => JmpOp::Jeq,
+        (BinOp::Ne, _) => JmpOp::Jne,
+        (BinOp::Lt, false) => JmpOp::Jlt,
+        (BinOp::Lt, true) => JmpOp::Jslt,
+        (BinOp::Le, false) => JmpOp::Jle,
+        (BinOp::Le, true) => JmpOp::Jsle,
+        (BinOp::Gt, false) => JmpOp::Jgt,
+        (BinOp::Gt, true) => JmpOp::Jsgt,
+        (BinOp::Ge, false) => JmpOp::Jge,
+        _ => JmpOp::Jsge,
     }
 }
