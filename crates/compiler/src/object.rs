@@ -1,7 +1,8 @@
 //! The ELF writer: one section per program named by its type (`tracepoint/cat/name`,
 //! `perf_event`, `raw_tp/...`), a legacy `maps` section of `struct bpf_map_def` (7 x u32) with
 //! one symbol per map, `R_BPF_64_64` relocations for map loads, and a `license` section. This
-//! is the only file that knows those conventions; aya reads them back.
+//! is the only file that knows those conventions. Only `--emit obj` writes it: the runtime
+//! loads what `link.rs` produces.
 
 use object::{
     write::{Object, Relocation, Symbol, SymbolSection},

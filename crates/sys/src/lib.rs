@@ -2,8 +2,8 @@
 //!
 //! - loading: maps, BTF, programs, perf events and raw tracepoints ([`load`]); the ring buffer
 //!   read in place ([`ringbuf`]);
-//! - `bpf(2)` map access with runtime-sized keys and values (aya's maps are typed at compile
-//!   time), `BPF_PROG_TEST_RUN` (how BEGIN/END run) and `BPF_ENABLE_STATS`;
+//! - `bpf(2)` map access with runtime-sized keys and values, `BPF_PROG_TEST_RUN` (how
+//!   BEGIN/END run) and `BPF_ENABLE_STATS`;
 //! - signals as a file descriptor, `pidfd_open`, `poll`, holding a child before `exec`;
 //! - clocks, `strftime`, `mount` for tracefs, `getrlimit` bumps.
 //!
