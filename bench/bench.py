@@ -308,33 +308,31 @@ def measure_startup(cmd, runs):
     return median_of(results)
 
 
-def measure_ns_per_event(cmd, wl_args, select, runs, baseline):
-    """One run per call when called from the interleaved loop (runs=1)."""
-    results = []
-    for _ in range(runs):
-        proc = spawn(cmd)
-        if not wait_attached(proc):
-            stop(proc)
-            log(f"did not attach: {' '.join(cmd)}")
-            continue
-        before = prog_counters(proc.pid)
-        wall = workload(wl_args)
-        after = prog_counters(proc.pid)
+def measure_ns_per_event(cmd, wl_args, select, baseline):
+    """One run: the tracer's ns/event over the workload and the workload's slowdown (None if
+    the tracer did not attach or saw no event)."""
+    proc = spawn(cmd)
+    if not wait_attached(proc):
         stop(proc)
-        deltas = []
-        for pid_, (ns, cnt) in after.items():
-            ns0, cnt0 = before.get(pid_, (0, 0))
-            if cnt - cnt0 > 0:
-                deltas.append((ns - ns0, cnt - cnt0))
-        if not deltas:
-            continue
-        if select == "max":
-            ns_ev = max(d[0] / d[1] for d in deltas)
-        else:
-            ns_ev = sum(d[0] for d in deltas) / sum(d[1] for d in deltas)
-        results.append({"ns_per_event": ns_ev, "events": sum(d[1] for d in deltas),
-                        "slowdown_pct": (wall / baseline - 1) * 100})
-    return median_of(results)
+        log(f"did not attach: {' '.join(cmd)}")
+        return None
+    before = prog_counters(proc.pid)
+    wall = workload(wl_args)
+    after = prog_counters(proc.pid)
+    stop(proc)
+    deltas = []
+    for pid_, (ns, cnt) in after.items():
+        ns0, cnt0 = before.get(pid_, (0, 0))
+        if cnt - cnt0 > 0:
+            deltas.append((ns - ns0, cnt - cnt0))
+    if not deltas:
+        return None
+    if select == "max":
+        ns_ev = max(d[0] / d[1] for d in deltas)
+    else:
+        ns_ev = sum(d[0] for d in deltas) / sum(d[1] for d in deltas)
+    return {"ns_per_event": ns_ev, "events": sum(d[1] for d in deltas),
+            "slowdown_pct": (wall / baseline - 1) * 100}
 
 
 def measure_throughput(cmd, producers, per_producer, libbpf):
@@ -515,7 +513,7 @@ def main():
             for case, (wl_args, select) in CASES.items():
                 for name in chosen:
                     if case in all_tracers[name]:
-                        r = measure_ns_per_event(all_tracers[name][case], wl_args, select, 1, baselines[case])
+                        r = measure_ns_per_event(all_tracers[name][case], wl_args, select, baselines[case])
                         if r:
                             runs[name][case].append(r)
         for name in chosen:

@@ -95,10 +95,8 @@ struct Session<'c> {
     maps: Vec<OwnedFd>,
     counters: OwnedFd,
     stop_flag: OwnedFd,
-    ring_fd: OwnedFd,
-    ringbuf: Option<RingBuffer>,
-    control_fd: OwnedFd,
-    control: Option<RingBuffer>,
+    /// The event ring, then the control ring (`exit()`), drained in that order.
+    rings: Vec<Ring>,
     ncpus: usize,
     out: Box<dyn Write>,
     format: Format,
@@ -109,6 +107,19 @@ struct Session<'c> {
     printf_formats: Vec<printf::Format>,
     /// Reused for formatting events.
     text: String,
+}
+
+/// A ring buffer map and its mapping.
+struct Ring {
+    fd: OwnedFd,
+    buffer: RingBuffer,
+}
+
+impl Ring {
+    fn new(fd: OwnedFd, size: u32) -> Result<Ring, RunError> {
+        let buffer = RingBuffer::new(fd.as_fd(), size as usize).map_err(RunError::Sys)?;
+        Ok(Ring { fd, buffer })
+    }
 }
 
 /// Loads, attaches and runs until exit; returns the exit code.
@@ -146,24 +157,22 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     if config.dry_run {
         return Ok(0);
     }
-    let take = |name: &str| -> Result<OwnedFd, RunError> {
+    // Each map fd moves to where the session keeps it.
+    let mut map_fds: Vec<Option<OwnedFd>> = map_fds.into_iter().map(Some).collect();
+    let mut take = |name: &str| -> Result<OwnedFd, RunError> {
         let index = linked.maps.iter().position(|m| m.name == name);
-        match index.map(|i| map_fds[i].try_clone()) {
-            Some(Ok(fd)) => Ok(fd),
-            _ => Err(RunError::Object(format!("map `{name}` missing from the object"))),
-        }
+        index
+            .and_then(|i| map_fds[i].take())
+            .ok_or_else(|| RunError::Object(format!("map `{name}` missing from the object")))
     };
     let maps =
         compiled.manifest.maps.iter().map(|m| take(&m.bpf_name)).collect::<Result<Vec<_>, _>>()?;
     let counters = take(COUNTERS_MAP)?;
     let stop_flag = take(STOP_MAP)?;
-    let ring_fd = take(RINGBUF_MAP)?;
-    let control_fd = take(CONTROL_RING_MAP)?;
-    drop(map_fds);
-    let ringbuf = RingBuffer::new(ring_fd.as_fd(), compiled.manifest.ringbuf_size as usize)
-        .map_err(RunError::Sys)?;
-    let control =
-        RingBuffer::new(control_fd.as_fd(), CONTROL_RING_SIZE as usize).map_err(RunError::Sys)?;
+    let rings = vec![
+        Ring::new(take(RINGBUF_MAP)?, compiled.manifest.ringbuf_size)?,
+        Ring::new(take(CONTROL_RING_MAP)?, CONTROL_RING_SIZE)?,
+    ];
     // bpf_stats is on while this fd lives; closing it restores the previous setting.
     let stats = if config.stats {
         match bpfscope_sys::enable_stats() {
@@ -186,10 +195,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         maps,
         counters,
         stop_flag,
-        ring_fd,
-        ringbuf: Some(ringbuf),
-        control_fd,
-        control: Some(control),
+        rings,
         ncpus: possible_cpus(),
         out: std::mem::replace(&mut config.out, Box::new(std::io::sink())),
         format: config.format,
@@ -303,7 +309,8 @@ impl Session<'_> {
         while self.exit_code.is_none() {
             // Programs wake this poll only when the event ring fills up (or exit() is
             // called): otherwise the records are collected every POLL_INTERVAL_MS.
-            let mut fds = vec![self.ring_fd.as_fd(), self.control_fd.as_fd(), signals];
+            let mut fds: Vec<BorrowedFd<'_>> = self.rings.iter().map(|r| r.fd.as_fd()).collect();
+            fds.push(signals);
             if let Some(c) = child {
                 fds.push(c);
             }
@@ -327,18 +334,16 @@ impl Session<'_> {
 
     /// Handles every record in the ring buffer, in place.
     fn drain(&mut self) {
-        // Taken out while its records are handled: handling needs `&mut self`.
-        if let Some(mut ring) = self.ringbuf.take() {
-            ring.drain(|record| self.handle(record));
-            self.ringbuf = Some(ring);
-        }
-        if let Some(mut ring) = self.control.take() {
-            ring.drain(|record| self.handle(record));
-            self.control = Some(ring);
+        // Taken out while their records are handled: handling needs `&mut self`.
+        let mut rings = std::mem::take(&mut self.rings);
+        for ring in &mut rings {
+            ring.buffer.drain(|record| self.handle(record));
         }
         // Under a flood more records are already waiting: the output buffer then goes out
-        // when full, not in a write per drain. Flushed once the ring is empty.
-        if !self.ringbuf.as_ref().is_some_and(RingBuffer::has_data) {
+        // when full, not in a write per drain. Flushed once the event ring is empty.
+        let waiting = rings.first().is_some_and(|r| r.buffer.has_data());
+        self.rings = rings;
+        if !waiting {
             self.flush();
         }
     }

@@ -148,7 +148,8 @@ pub fn resolve_binary(name: &str) -> Option<String> {
 
 /// The file offset of function `symbol` in ELF file `path` (where a uprobe goes).
 pub fn file_offset(path: &str, symbol: &str) -> Option<u64> {
-    let elf = read_elf(path)?;
+    let mut cache = cache().lock().ok()?;
+    let elf = cache.files.entry(path.to_string()).or_insert_with(|| read_elf(path)).as_ref()?;
     let &(vaddr, _, _) = elf.symbols.iter().find(|s| s.2 == symbol)?;
     let &(seg_offset, seg_vaddr, _) =
         elf.segments.iter().find(|(_, va, size)| *va <= vaddr && vaddr < va + size)?;

@@ -21,9 +21,6 @@ pub struct RingBuffer {
     size: usize,
 }
 
-// The mappings are plain shared memory; the reader owns the consumer position.
-unsafe impl Send for RingBuffer {}
-
 impl RingBuffer {
     /// Maps the ring buffer map `map` of `size` data bytes (its `max_entries`).
     pub fn new(map: BorrowedFd<'_>, size: usize) -> SysResult<RingBuffer> {

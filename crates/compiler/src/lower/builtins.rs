@@ -12,6 +12,13 @@ const PT_REGS_ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
 const PT_REGS_AX: i16 = 80;
 
 impl Lower<'_> {
+    /// `bpf_get_current_comm` into the 16 bytes at `at` (NUL-padded by the helper).
+    pub(crate) fn comm_into(&mut self, at: super::Loc) {
+        self.stack_addr(Reg::R1, at);
+        self.insn(Insn::mov64_imm(Reg::R2, 16));
+        self.call(Helper::GetCurrentComm);
+    }
+
     pub(crate) fn builtin(&mut self, name: &str) -> Val {
         match name {
             "pid" => self.helper_half(Helper::GetCurrentPidTgid, true),
@@ -33,9 +40,7 @@ impl Lower<'_> {
             "cpid" => Val::Imm(i64::from(self.options.cpid.unwrap_or(0))),
             "comm" => {
                 let buf = self.alloc_zeroed(16);
-                self.stack_addr(Reg::R1, buf);
-                self.insn(Insn::mov64_imm(Reg::R2, 16));
-                self.call(Helper::GetCurrentComm);
+                self.comm_into(buf);
                 Val::Mem(buf)
             }
             "probe" => {

@@ -165,9 +165,7 @@ impl Lower<'_> {
     pub(crate) fn value_into(&mut self, expr: &Expr, at: Loc, ty: &Ty, exact: bool) -> bool {
         match &expr.kind {
             ExprKind::Ident(n) if n == "comm" && *ty == Ty::Str(16) => {
-                self.stack_addr(Reg::R1, at);
-                self.insn(Insn::mov64_imm(Reg::R2, 16));
-                self.call(Helper::GetCurrentComm);
+                self.comm_into(at);
                 true
             }
             ExprKind::Call { name, args, .. }
@@ -266,7 +264,7 @@ impl Lower<'_> {
             self.load_reg(f, Reg::R1);
             self.stx(Size::DW, buf + 8 + 8 * i as i16, Reg::R1);
         }
-        self.output_to(buf, size, id == event::EXIT);
+        self.output_sized(buf, size, None, id == event::EXIT);
     }
 
     /// Sends an event made of an id and typed arguments (printf). A `str()` argument is read
@@ -313,22 +311,18 @@ impl Lower<'_> {
             if name == "str" && !matches!(args.first().map(|a| self.ty(a)), Some(Ty::Str(_))))
     }
 
-    /// Sends the record at `buf` to the event ring without waking the reader, which polls
-    /// on a timer; only the record that fills the ring past [`wakeup_mark`] wakes it at once. Waking the reader
-    /// for every record (the kernel's default) costs microseconds per event. Exit events go
-    /// to the small control ring instead, with a wake-up, so that a flood of output never
-    /// loses them. A record the ring has no room for is counted as lost.
+    /// Sends the `size`-byte record at `buf` to the event ring (see [`Self::output_sized`]).
     fn output(&mut self, buf: Loc, size: u32) {
-        self.output_to(buf, size, false);
+        self.output_sized(buf, size, None, false);
     }
 
-    /// [`Self::output`], to the control ring when `control` is set.
-    fn output_to(&mut self, buf: Loc, size: u32, control: bool) {
-        self.output_sized(buf, size, None, control);
-    }
-
-    /// [`Self::output_to`] for a record of at most `size` bytes whose actual size is in the
-    /// stack slot `bytes` when given.
+    /// Sends the record at `buf`, of at most `size` bytes (exactly the count in the stack
+    /// slot `bytes` when given), to the event ring without waking the reader, which polls on
+    /// a timer; only the record that fills the ring past [`wakeup_mark`] wakes it at once.
+    /// Waking the reader for every record (the kernel's default) costs microseconds per
+    /// event. With `control`, it goes to the small control ring instead, with a wake-up, so
+    /// that a flood of output never loses it (`exit()`). A record the ring has no room for is
+    /// counted as lost.
     fn output_sized(&mut self, buf: Loc, size: u32, bytes: Option<Loc>, control: bool) {
         let ring = if control { CONTROL_RING_MAP } else { RINGBUF_MAP };
         if control {

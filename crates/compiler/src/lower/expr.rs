@@ -213,20 +213,9 @@ impl Lower<'_> {
     pub(crate) fn jump_unless(&mut self, cond: &Expr, target: crate::ir::Label) {
         let saved_span = self.span;
         self.span = cond.span;
-        match &cond.kind {
-            ExprKind::Binary { op: BinOp::And, lhs, rhs } => {
-                self.jump_unless(lhs, target);
-                self.jump_unless(rhs, target);
-                self.span = saved_span;
-                return;
-            }
-            ExprKind::Binary { op: op @ (BinOp::Eq | BinOp::Ne), lhs, rhs }
-                if matches!((self.ty(lhs), &rhs.kind), (Ty::Str(_), ExprKind::Str(_))) =>
-            {
-                // `comm == "x"`: the bytes jump straight to the target.
-                let (Ty::Str(cap), ExprKind::Str(lit)) = (self.ty(lhs), &rhs.kind) else {
-                    unreachable!("matched above")
-                };
+        // `comm == "x"`: the bytes jump straight to the target.
+        if let ExprKind::Binary { op: op @ (BinOp::Eq | BinOp::Ne), lhs, rhs } = &cond.kind {
+            if let (Ty::Str(cap), ExprKind::Str(lit)) = (self.ty(lhs), &rhs.kind) {
                 if let Val::Mem(buf) = self.expr(lhs) {
                     if *op == BinOp::Eq {
                         self.compare_literal(buf, cap, lit.as_bytes(), target);
@@ -239,6 +228,14 @@ impl Lower<'_> {
                     self.span = saved_span;
                     return;
                 }
+            }
+        }
+        match &cond.kind {
+            ExprKind::Binary { op: BinOp::And, lhs, rhs } => {
+                self.jump_unless(lhs, target);
+                self.jump_unless(rhs, target);
+                self.span = saved_span;
+                return;
             }
             ExprKind::Binary { op, lhs, rhs } if op.is_comparison() => {
                 let (lt, rt) = (self.ty(lhs), self.ty(rhs));
