@@ -1,31 +1,11 @@
-//! `-l`: list tracepoints (and the other probe kinds), `-lv` with their arguments.
+//! `-l`: list tracepoints (and the other probe kinds the provider registry lists), `-lv`
+//! with their arguments.
 
-use bpfscope_compiler::{providers::glob_match, Target};
+use bpfscope_compiler::{
+    providers::{glob_match, PROVIDERS},
+    Target,
+};
 use bpfscope_runtime::tracefs::{ensure_mounted, Tracefs};
-
-const OTHER_PROBES: &[&str] = &[
-    "software:cpu-clock:",
-    "software:task-clock:",
-    "software:page-faults:",
-    "software:context-switches:",
-    "software:cpu-migrations:",
-    "software:minor-faults:",
-    "software:major-faults:",
-    "software:alignment-faults:",
-    "software:emulation-faults:",
-    "software:dummy:",
-    "software:bpf-output:",
-    "hardware:cpu-cycles:",
-    "hardware:instructions:",
-    "hardware:cache-references:",
-    "hardware:cache-misses:",
-    "hardware:branch-instructions:",
-    "hardware:branch-misses:",
-    "hardware:bus-cycles:",
-    "hardware:frontend-stalls:",
-    "hardware:backend-stalls:",
-    "hardware:ref-cycles:",
-];
 
 /// Prints matching probes, one per line.
 pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<()> {
@@ -75,9 +55,10 @@ pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<()> {
             }
         }
     }
-    for p in OTHER_PROBES {
-        if matches(p) {
-            out.push_str(p);
+    // The other probe kinds that can be listed (the perf event tables), from the registry.
+    for p in PROVIDERS.iter().flat_map(|provider| provider.listing()) {
+        if matches(&p) {
+            out.push_str(&p);
             out.push('\n');
         }
     }

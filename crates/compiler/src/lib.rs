@@ -231,10 +231,7 @@ pub fn map_defs(manifest: &Manifest) -> Vec<MapDef> {
 
 /// A kernel-legal program name (at most 15 bytes), unique by its index prefix.
 fn program_name(index: usize, spec: &providers::ProbeSpec) -> String {
-    let tail = match spec {
-        providers::ProbeSpec::Tracepoint { name, .. } => name.clone(),
-        other => other.section().split('/').next_back().unwrap_or("probe").to_string(),
-    };
+    let tail = spec.probe_type().name_tail();
     let clean: String =
         tail.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     let mut name = format!("p{index}_{clean}");

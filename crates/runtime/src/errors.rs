@@ -4,6 +4,8 @@ use std::fmt;
 
 use bpfscope_syntax::Span;
 
+pub use crate::attach::{AttachError, AttachErrorKind};
+
 /// Why a run failed.
 #[derive(Debug)]
 pub enum RunError {
@@ -30,13 +32,6 @@ pub enum RunError {
     Attach(AttachError),
 }
 
-/// A probe that could not be attached.
-#[derive(Debug)]
-pub struct AttachError {
-    pub probe: String,
-    pub message: String,
-}
-
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -48,7 +43,7 @@ impl fmt::Display for RunError {
             RunError::Object(m) => write!(f, "internal error in the generated object: {m}"),
             RunError::Verifier { probe, message, .. } => write!(f, "the kernel verifier rejected probe `{probe}`: {message}"),
             RunError::Load { probe, message } => write!(f, "cannot load probe `{probe}`: {message}"),
-            RunError::Attach(a) => write!(f, "cannot attach probe `{}`: {}", a.probe, a.message),
+            RunError::Attach(a) => write!(f, "{a}"),
         }
     }
 }

@@ -31,7 +31,7 @@ use bpfscope_output::{json, printf, text, Format, MapOutput};
 
 pub use bpfscope_sys as sys;
 use bpfscope_sys::ringbuf::RingBuffer;
-pub use errors::{AttachError, RunError};
+pub use errors::{AttachError, AttachErrorKind, RunError};
 
 /// How a run behaves.
 pub struct RunConfig {

@@ -5,7 +5,7 @@ use bpfscope_syntax::{suggest, Diagnostic, Span};
 
 use super::{diagnostics, Cx};
 use crate::{
-    providers::{ProbeSpec, ProgKind},
+    providers::{ArgsStruct, ProbeSpec},
     target::TracepointField,
     types::{StackMode, MAX_STACK_FRAMES},
     Ty,
@@ -52,12 +52,7 @@ pub(crate) fn builtin_type(cx: &mut Cx<'_>, name: &str, span: Span) -> Ty {
             Ty::Error
         }
         "retval" => {
-            if !cx.specs.iter().all(|s| {
-                matches!(
-                    s,
-                    ProbeSpec::Kprobe { ret: true, .. } | ProbeSpec::Uprobe { ret: true, .. }
-                )
-            }) {
+            if !cx.specs.iter().all(|s| s.probe_type().retval().is_some()) {
                 cx.error(Diagnostic::error(
                     "`retval` is only available in kretprobe and uretprobe probes",
                     span,
@@ -85,10 +80,8 @@ pub(crate) fn builtin_type(cx: &mut Cx<'_>, name: &str, span: Span) -> Ty {
                     "arg0..arg5",
                 ));
             }
-            let has_args = |s: &ProbeSpec| {
-                s.kind() == ProgKind::Kprobe || matches!(s, ProbeSpec::RawTracepoint { .. })
-            };
-            if !cx.specs.iter().all(has_args) {
+            // An index out of range was reported above; ask about the last register.
+            if !cx.specs.iter().all(|s| s.probe_type().arg(index.min(5)).is_some()) {
                 cx.error(Diagnostic::error(format!("`{n}` is only available in kprobe, uprobe and rawtracepoint probes"), span, "not available here")
                     .with_help("tracepoints name their arguments: use `args.NAME` (list them with `bpfscope -lv`)"));
             }
@@ -127,7 +120,8 @@ pub(crate) fn args_field(cx: &mut Cx<'_>, field: &str, span: Span) -> Ty {
     }
     let mut result: Option<Ty> = None;
     for spec in cx.specs.clone() {
-        let ProbeSpec::Tracepoint { category, name } = &spec else {
+        let Some(ArgsStruct::TracepointFormat { category, name }) = spec.probe_type().args_struct()
+        else {
             cx.error(
                 Diagnostic::error(
                     format!("`args` is not available in `{}` probes", spec.display()),

@@ -4,12 +4,11 @@
 use bpfscope_bpf::{AluOp, Helper, Insn, Reg, Size};
 
 use super::{Lower, Val};
-use crate::{check::builtins_field_type, providers::ProbeSpec, Ty};
-
-/// Offsets in x86-64 `struct pt_regs` of the argument registers, in calling-convention order.
-const PT_REGS_ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
-/// Offset of `ax` (the return value) in `struct pt_regs`.
-const PT_REGS_AX: i16 = 80;
+use crate::{
+    check::builtins_field_type,
+    providers::{ArgLoc, ArgsStruct},
+    Ty,
+};
 
 impl Lower<'_> {
     /// `bpf_get_current_comm` into the 16 bytes at `at` (NUL-padded by the helper).
@@ -47,22 +46,24 @@ impl Lower<'_> {
                 let text = self.spec.display();
                 self.string_literal(&text)
             }
-            "retval" => {
-                self.insn(Insn::ldx(Size::DW, Reg::R0, Reg::R6, PT_REGS_AX));
-                self.spill(Reg::R0)
-            }
+            "retval" => self.read_arg(self.spec.probe_type().retval()),
             n if n.starts_with("arg") => {
-                let index: usize = n[3..].parse().unwrap_or(0).min(5);
-                // Raw tracepoints get the arguments as a u64 array; kprobes and uprobes the
-                // registers.
-                let off = match self.spec {
-                    ProbeSpec::RawTracepoint { .. } => 8 * index as i16,
-                    _ => PT_REGS_ARGS[index],
-                };
+                let index = n[3..].parse::<usize>().unwrap_or(0).min(5) as u8;
+                self.read_arg(self.spec.probe_type().arg(index))
+            }
+            _ => Val::Imm(0),
+        }
+    }
+
+    /// An argument or return value where the probe's provider says it is. The checker
+    /// allows `argN` and `retval` only in probes that have them.
+    fn read_arg(&mut self, loc: Option<ArgLoc>) -> Val {
+        match loc {
+            Some(ArgLoc::CtxOffset(off)) => {
                 self.insn(Insn::ldx(Size::DW, Reg::R0, Reg::R6, off));
                 self.spill(Reg::R0)
             }
-            _ => Val::Imm(0),
+            None => Val::Imm(0),
         }
     }
 
@@ -112,7 +113,11 @@ impl Lower<'_> {
     /// `args.field` of a tracepoint: direct context loads for integers, `probe_read_kernel`
     /// for char arrays and `__data_loc` strings.
     pub(crate) fn args_field(&mut self, field: &str) -> Val {
-        let ProbeSpec::Tracepoint { category, name } = self.spec else { return Val::Imm(0) };
+        let Some(ArgsStruct::TracepointFormat { category, name }) =
+            self.spec.probe_type().args_struct()
+        else {
+            return Val::Imm(0);
+        };
         let fields = self.target.tracepoint_format(category, name).unwrap_or_default();
         let Some(f) = fields.into_iter().find(|f| f.name == field) else { return Val::Imm(0) };
         let Some(ty) = builtins_field_type(&f, self.checked.max_strlen) else { return Val::Imm(0) };

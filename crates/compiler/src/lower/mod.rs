@@ -107,7 +107,7 @@ pub fn lower_probe(
     };
     cx.exit_label = cx.label();
     cx.insn(Insn::mov64_reg(Reg::R6, Reg::R1));
-    if !matches!(spec, ProbeSpec::Begin | ProbeSpec::End) {
+    if spec.probe_type().stop_flag() {
         // The stop flag: one load, no helper call (see `STOP_MAP`).
         cx.ops.push((Op::LoadMapValue { dst: Reg::R1, map: STOP_MAP.to_string() }, cx.span));
         cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R1, 0));
@@ -118,9 +118,7 @@ pub fn lower_probe(
         let off = cx.alloc_buffer(ty.size().max(8));
         cx.vars.insert(name.clone(), (off, ty.clone()));
     }
-    // Timer probes (interval) fire in whatever task is on the CPU: `-p` does not filter them.
-    let filtered = !matches!(spec, ProbeSpec::Begin | ProbeSpec::End | ProbeSpec::Interval { .. });
-    if let (Some(pid), true) = (options.pid_filter, filtered) {
+    if let (Some(pid), true) = (options.pid_filter, spec.probe_type().pid_filter()) {
         cx.call(bpfscope_bpf::Helper::GetCurrentPidTgid);
         cx.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
         let exit = cx.exit_label;

@@ -1,0 +1,355 @@
+//! Probe providers, the compile-time half: one module per family of attach points, each
+//! saying how its attach points parse and expand, which program type and ELF section they
+//! get, how the `probe` builtin names them, and where `arg0..argN`, `retval` and `args` live.
+//!
+//! Two traits split the work by what they describe:
+//! - [`Provider`] is a family of attach points as the user writes them (`kprobe`, `k`), in the
+//!   [`PROVIDERS`] registry that lookup, "did you mean" suggestions and `bpfscope -l` read;
+//! - [`ProbeType`] is what one expanded attach point means to code generation, implemented by
+//!   each family's spec struct (carried in [`ProbeSpec`] through the manifest to the runtime).
+//!
+//! Adding a probe type: a new module here with its spec struct, its `Provider` and its
+//! `ProbeType`; a [`ProbeSpec`] variant with its arm in [`ProbeSpec::probe_type`]; a line in
+//! [`PROVIDERS`]. The runtime half (loading and attaching) is one module under
+//! `bpfscope-runtime`'s `attach/`. Nothing outside these modules asks which kind a probe is.
+
+mod begin_end;
+mod fentry;
+mod kprobe;
+mod perf;
+mod pt_regs;
+mod rawtracepoint;
+mod tracepoint;
+mod uprobe;
+
+use bpfscope_syntax::{ast::AttachPoint, suggest, Diagnostic};
+
+pub use self::{
+    begin_end::Special,
+    fentry::FentrySpec,
+    kprobe::KprobeSpec,
+    perf::{IntervalSpec, PerfEvent, PerfEventSpec, Pmu, ProfileSpec},
+    rawtracepoint::RawTracepointSpec,
+    tracepoint::TracepointSpec,
+    uprobe::UprobeSpec,
+};
+use crate::target::Target;
+
+/// A fully expanded attach point: what the manifest carries to the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeSpec {
+    Begin,
+    End,
+    Tracepoint(TracepointSpec),
+    RawTracepoint(RawTracepointSpec),
+    Interval(IntervalSpec),
+    Profile(ProfileSpec),
+    /// A software or hardware perf event.
+    PerfEvent(PerfEventSpec),
+    Kprobe(KprobeSpec),
+    Uprobe(UprobeSpec),
+    Fentry(FentrySpec),
+}
+
+impl ProbeSpec {
+    /// What this attach point means to code generation (the one match over probe kinds).
+    pub fn probe_type(&self) -> &dyn ProbeType {
+        match self {
+            ProbeSpec::Begin => &Special::Begin,
+            ProbeSpec::End => &Special::End,
+            ProbeSpec::Tracepoint(spec) => spec,
+            ProbeSpec::RawTracepoint(spec) => spec,
+            ProbeSpec::Interval(spec) => spec,
+            ProbeSpec::Profile(spec) => spec,
+            ProbeSpec::PerfEvent(spec) => spec,
+            ProbeSpec::Kprobe(spec) => spec,
+            ProbeSpec::Uprobe(spec) => spec,
+            ProbeSpec::Fentry(spec) => spec,
+        }
+    }
+
+    /// The ELF section name that tells a loader the program type ([`ProbeType::section`]).
+    pub fn section(&self) -> String {
+        self.probe_type().section()
+    }
+
+    /// The program type ([`ProbeType::prog_kind`]).
+    pub fn kind(&self) -> ProgKind {
+        self.probe_type().prog_kind()
+    }
+
+    /// The canonical probe name, as the `probe` builtin prints it ([`ProbeType::display`]).
+    pub fn display(&self) -> String {
+        self.probe_type().display()
+    }
+
+    /// True when user-space pointers are the norm for this probe's arguments.
+    pub fn user_pointers(&self) -> bool {
+        self.probe_type().user_pointers()
+    }
+}
+
+/// The program type of a probe (`enum bpf_prog_type`), for code generation and loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgKind {
+    RawTracepoint,
+    Tracepoint,
+    PerfEvent,
+    Kprobe,
+    Tracing,
+}
+
+/// Where a probe's argument or return value is read from: data, so registers, raw
+/// tracepoint slots and (later) USDT argument specs or BTF arguments need no code paths of
+/// their own in lowering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgLoc {
+    /// A u64 at this offset in the program's context: a `struct pt_regs` register
+    /// (see `pt_regs.rs`) or a raw tracepoint's argument slot.
+    CtxOffset(i16),
+}
+
+/// What the fields of the `args` builtin come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgsStruct<'a> {
+    /// The tracepoint's format (tracefs, through [`Target::tracepoint_format`]).
+    TracepointFormat { category: &'a str, name: &'a str },
+}
+
+/// One expanded attach point as code generation sees it. Implemented by each family's spec
+/// struct; the defaults are the answers of a probe with no arguments and nothing special.
+pub trait ProbeType {
+    /// The program type.
+    fn prog_kind(&self) -> ProgKind;
+
+    /// The ELF section name (libbpf's convention, `kprobe/vfs_read`), for `--emit obj`.
+    fn section(&self) -> String;
+
+    /// The canonical name, as the `probe` builtin prints it (`kprobe:vfs_read`).
+    fn display(&self) -> String;
+
+    /// Where `arg{index}` is read from, or `None` when this probe has no numbered arguments.
+    fn arg(&self, _index: u8) -> Option<ArgLoc> {
+        None
+    }
+
+    /// Where `retval` is read from, or `None` when this probe has no return value.
+    fn retval(&self) -> Option<ArgLoc> {
+        None
+    }
+
+    /// What the fields of `args` come from, or `None` when this probe has no `args`.
+    fn args_struct(&self) -> Option<ArgsStruct<'_>> {
+        None
+    }
+
+    /// True when the pointers among the arguments point into user space (strings are read
+    /// with `bpf_probe_read_user_str`).
+    fn user_pointers(&self) -> bool {
+        false
+    }
+
+    /// True when the program first reads the stop flag (see `manifest::STOP_MAP`); false for
+    /// programs that run on demand rather than on events.
+    fn stop_flag(&self) -> bool {
+        true
+    }
+
+    /// True when `-p PID` filters this probe's events by the current task.
+    fn pid_filter(&self) -> bool {
+        true
+    }
+
+    /// The tail of the kernel program name (`p3_` + tail, cut to 15 bytes): by default the
+    /// last part of the section name.
+    fn name_tail(&self) -> String {
+        let section = self.section();
+        section.split('/').next_back().unwrap_or("probe").to_string()
+    }
+}
+
+/// One attach point being expanded: its text split at `:` and the kernel facts to check it
+/// against.
+pub struct ExpandCx<'a> {
+    /// The attach point as written.
+    pub ap: &'a AttachPoint,
+    /// Its text split at `:`; `parts[0]` is the provider name as the user wrote it.
+    pub parts: Vec<&'a str>,
+    pub target: &'a dyn Target,
+}
+
+impl ExpandCx<'_> {
+    /// The provider name as the user wrote it (`k`, `kprobe`, `BEGIN`).
+    pub fn provider(&self) -> &str {
+        self.parts[0]
+    }
+
+    /// An error at the attach point.
+    pub fn error(&self, message: impl Into<String>, label: &str) -> Diagnostic {
+        Diagnostic::error(message, self.ap.span, label)
+    }
+
+    /// The last part when there are at least two (`kprobe:vfs_read` → `vfs_read`).
+    pub fn last_part(&self) -> Option<&str> {
+        self.parts.last().copied().filter(|_| self.parts.len() >= 2)
+    }
+}
+
+/// A family of attach points as the user writes them, in [`PROVIDERS`].
+pub trait Provider: Sync {
+    /// The name and its aliases, canonical name first; matched ignoring ASCII case.
+    fn names(&self) -> &'static [&'static str];
+
+    /// Parses one attach point of this provider and expands its wildcards.
+    fn expand(&self, cx: &ExpandCx<'_>) -> Result<Vec<ProbeSpec>, Diagnostic>;
+
+    /// An attach point that expands against the fixture target (for tests and docs).
+    fn example(&self) -> &'static str;
+
+    /// Attach points `bpfscope -l` lists besides tracefs's tracepoints.
+    fn listing(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Every provider. The order of the names is the order in which suggestions are tried.
+pub static PROVIDERS: &[&dyn Provider] = &[
+    &begin_end::BeginEnd,
+    &tracepoint::Tracepoint,
+    &perf::Interval,
+    &perf::Profile,
+    &perf::Events(Pmu::Software),
+    &perf::Events(Pmu::Hardware),
+    &rawtracepoint::RawTracepoint,
+    &kprobe::Kprobe { ret: false },
+    &kprobe::Kprobe { ret: true },
+    &uprobe::Uprobe { ret: false },
+    &uprobe::Uprobe { ret: true },
+    &fentry::Fentry { ret: false },
+    &fentry::Fentry { ret: true },
+];
+
+/// The provider called `name` (or one of its aliases), ignoring ASCII case.
+pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
+    PROVIDERS.iter().copied().find(|p| p.names().iter().any(|n| n.eq_ignore_ascii_case(name)))
+}
+
+/// Parses and expands one attach point.
+pub fn expand(ap: &AttachPoint, target: &dyn Target) -> Result<Vec<ProbeSpec>, Diagnostic> {
+    let cx = ExpandCx { ap, parts: ap.raw.split(':').collect(), target };
+    match lookup(cx.provider()) {
+        Some(provider) => provider.expand(&cx),
+        None => Err(unknown_provider(&cx)),
+    }
+}
+
+/// `unknown probe type`, with the nearest provider name as a suggestion.
+pub(super) fn unknown_provider(cx: &ExpandCx<'_>) -> Diagnostic {
+    let provider = cx.provider();
+    let names = PROVIDERS.iter().flat_map(|p| p.names().iter().copied());
+    cx.error(format!("unknown probe type `{provider}`"), "not a probe type")
+        .with_suggestion(suggest(provider, names))
+}
+
+/// Shell-style glob matching with `*` and `?`.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use bpfscope_syntax::Span;
+
+    use super::*;
+    use crate::target::Fixture;
+
+    pub(super) fn ap(raw: &str) -> AttachPoint {
+        AttachPoint { raw: raw.into(), span: Span::default() }
+    }
+
+    #[test]
+    fn every_name_resolves_to_its_provider_and_none_repeats() {
+        let mut seen = std::collections::HashSet::new();
+        for provider in PROVIDERS {
+            assert!(!provider.names().is_empty());
+            for name in provider.names() {
+                // Names differing in case (`BEGIN`, `begin`) are both listed for suggestions;
+                // `lookup` must still find this provider for each.
+                assert!(seen.insert(*name), "`{name}` is registered twice");
+                let found = lookup(name).unwrap_or_else(|| panic!("`{name}` does not resolve"));
+                assert_eq!(found.names(), provider.names(), "`{name}`");
+            }
+        }
+    }
+
+    #[test]
+    fn every_example_expands_and_its_display_expands_back() {
+        for provider in PROVIDERS {
+            let example = provider.example();
+            let specs =
+                expand(&ap(example), &Fixture).unwrap_or_else(|d| panic!("{example}: {d:?}"));
+            assert!(!specs.is_empty(), "{example}");
+            for spec in specs {
+                let again = expand(&ap(&spec.display()), &Fixture).unwrap();
+                assert_eq!(again, std::slice::from_ref(&spec), "{example}");
+                assert!(!spec.section().is_empty() && !spec.probe_type().name_tail().is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn arguments_are_where_each_provider_says() {
+        let spec = |raw: &str| expand(&ap(raw), &Fixture).unwrap().remove(0);
+        let (kprobe, kretprobe) = (spec("kprobe:f"), spec("kretprobe:f"));
+        assert_eq!(kprobe.probe_type().arg(0), Some(ArgLoc::CtxOffset(112)));
+        assert_eq!(kprobe.probe_type().arg(6), None);
+        assert_eq!(kprobe.probe_type().retval(), None);
+        assert_eq!(kretprobe.probe_type().retval(), Some(ArgLoc::CtxOffset(80)));
+        assert_eq!(spec("ur:/bin/sh:f").probe_type().arg(5), Some(ArgLoc::CtxOffset(64)));
+        assert_eq!(spec("rt:sched_switch").probe_type().arg(1), Some(ArgLoc::CtxOffset(8)));
+        let tracepoint = spec("t:syscalls:sys_enter_read");
+        assert_eq!(tracepoint.probe_type().arg(0), None);
+        assert_eq!(
+            tracepoint.probe_type().args_struct(),
+            Some(ArgsStruct::TracepointFormat { category: "syscalls", name: "sys_enter_read" })
+        );
+        assert!(tracepoint.user_pointers() && !spec("t:sched:sched_switch").user_pointers());
+        assert!(
+            !ProbeSpec::End.probe_type().stop_flag() && !spec("i:s:1").probe_type().pid_filter()
+        );
+    }
+
+    #[test]
+    fn unknown_providers_get_a_suggestion() {
+        let d = expand(&ap("tracepiont:a:b"), &Fixture).unwrap_err();
+        assert_eq!(d.message, "unknown probe type `tracepiont`");
+        assert!(d.help.unwrap().contains("tracepoint"));
+        assert!(expand(&ap("BEGIN:x"), &Fixture).is_err());
+        assert_eq!(expand(&ap("begin"), &Fixture).unwrap(), [ProbeSpec::Begin]);
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("sys_enter_*", "sys_enter_read"));
+        assert!(glob_match("*read*", "sys_exit_read"));
+        assert!(!glob_match("sys_enter_?", "sys_enter_ab"));
+    }
+}

@@ -1,0 +1,65 @@
+//! `rawtracepoint:NAME` (`rt:`): a tracepoint's raw arguments, a u64 each (`arg0`, ...),
+//! without the tracefs record. BTF-typed raw tracepoints (`tp_btf`) will live here too: the
+//! same attach, typed arguments. The runtime half is `bpfscope-runtime`'s
+//! `attach/rawtracepoint.rs`.
+
+use bpfscope_syntax::{suggest, Diagnostic};
+
+use super::{ArgLoc, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider};
+
+/// One raw tracepoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawTracepointSpec {
+    pub name: String,
+}
+
+impl ProbeType for RawTracepointSpec {
+    fn prog_kind(&self) -> ProgKind {
+        ProgKind::RawTracepoint
+    }
+
+    fn section(&self) -> String {
+        format!("raw_tp/{}", self.name)
+    }
+
+    fn display(&self) -> String {
+        format!("rawtracepoint:{}", self.name)
+    }
+
+    /// The context is `struct bpf_raw_tracepoint_args`: the arguments as a u64 array.
+    fn arg(&self, index: u8) -> Option<ArgLoc> {
+        Some(ArgLoc::CtxOffset(8 * i16::from(index)))
+    }
+}
+
+/// `rawtracepoint`, `rt`.
+pub(super) struct RawTracepoint;
+
+impl Provider for RawTracepoint {
+    fn names(&self) -> &'static [&'static str] {
+        &["rawtracepoint", "rt"]
+    }
+
+    /// `rawtracepoint:NAME`, also `rawtracepoint:CATEGORY:NAME` (the category is ignored).
+    fn expand(&self, cx: &ExpandCx<'_>) -> Result<Vec<ProbeSpec>, Diagnostic> {
+        let Some(name) = cx.last_part() else {
+            return Err(cx.error(
+                "rawtracepoint needs a tracepoint name",
+                "e.g. `rawtracepoint:sched_switch`",
+            ));
+        };
+        let all = cx.target.tracepoints();
+        let names: Vec<&str> =
+            all.iter().filter_map(|t| t.split_once(':').map(|(_, n)| n)).collect();
+        if !names.contains(&name) {
+            return Err(cx
+                .error(format!("raw tracepoint `{name}` not found"), "no such tracepoint")
+                .with_suggestion(suggest(name, names.iter().copied())));
+        }
+        Ok(vec![ProbeSpec::RawTracepoint(RawTracepointSpec { name: name.to_string() })])
+    }
+
+    fn example(&self) -> &'static str {
+        "rawtracepoint:sched_switch"
+    }
+}
