@@ -80,7 +80,7 @@ pub(crate) fn builtin_type(cx: &mut Cx<'_>, name: &str, span: Span) -> Ty {
                     "arg0..arg5",
                 ));
             }
-            // An index out of range was reported above; ask about the last register.
+            // An index past arg5 was reported above: judge the probe kinds by arg5.
             if !cx.specs.iter().all(|s| s.probe_type().arg(index.min(5)).is_some()) {
                 cx.error(Diagnostic::error(format!("`{n}` is only available in kprobe, uprobe and rawtracepoint probes"), span, "not available here")
                     .with_help("tracepoints name their arguments: use `args.NAME` (list them with `bpfscope -lv`)"));
