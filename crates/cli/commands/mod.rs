@@ -62,10 +62,14 @@ fn run_subcommand(subcommand: &dyn Subcommand, argv: Vec<OsString>) -> anyhow::R
     let Some((name, sub_matches)) = matches.subcommand() else {
         bail!("no subcommand given (see --help)");
     };
-    let before =
-        matches.ids().any(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine));
-    if before {
-        bail!("the options before `{name}` are for running a script: put `{name}`'s own options after it (see `bpfscope {name} --help`)");
+    // Options before the name belong to the default command; silently dropping them would
+    // hide a mistake such as `bpfscope -o out.txt SUBCOMMAND`.
+    let given = |id: &clap::Id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine);
+    if matches.ids().any(given) {
+        bail!(
+            "the options before `{name}` are for running a script: put `{name}`'s own options \
+             after it (see `bpfscope {name} --help`)"
+        );
     }
     subcommand.run(sub_matches)
 }
