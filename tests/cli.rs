@@ -134,3 +134,125 @@ fn a_missing_pid_is_an_error() {
     assert_eq!(code, 1);
     assert!(stderr.contains("-p 999999999: no such process"), "{stderr}");
 }
+
+/// Runs bpfscope in `dir`.
+fn bpfscope_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bpfscope"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run bpfscope");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn tools_lists_each_tool_with_its_description() {
+    let (code, stdout, _) = bpfscope(&["tools"]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout.lines().count(), 6, "{stdout}");
+    assert!(
+        stdout
+            .contains("opensnoop    Trace open() and openat() system calls, with their result.\n"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = bpfscope(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("tools  List the embedded tools"), "{stdout}");
+}
+
+#[test]
+fn tools_show_prints_a_script() {
+    let (code, stdout, _) = bpfscope(&["tools", "--show", "opensnoop"]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("#!/usr/bin/env bpfscope\n"), "{stdout}");
+    assert!(stdout.contains("tracepoint:syscalls:sys_exit_openat"), "{stdout}");
+    let (code, _, stderr) = bpfscope(&["tools", "--show", "opensnop"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("`opensnop` is not a tool\nhelp: did you mean `opensnoop`?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn tool_help_lists_its_own_and_the_run_options() {
+    let (code, stdout, _) = bpfscope(&["opensnoop", "--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Usage: bpfscope opensnoop [OPTIONS]"), "{stdout}");
+    assert!(stdout.contains("-x, --failed  Only show failed opens"), "{stdout}");
+    for flag in ["-o <FILE>", "-f <FORMAT>", "-q", "-v", "--dry-run", "-c <CMD>", "-p <PID>"] {
+        assert!(stdout.contains(flag), "{flag} missing from opensnoop --help:\n{stdout}");
+    }
+    assert!(stdout.contains("$1  -x, --failed: 1 when given, else 0"), "{stdout}");
+}
+
+#[test]
+fn tool_options_reach_the_script() {
+    let (code, plain, _) = bpfscope(&["--emit", "asm", "opensnoop"]);
+    assert_eq!(code, 0);
+    // Run options may come before or after the tool's name, its own options after it.
+    let (code, failed, _) = bpfscope(&["opensnoop", "--emit", "asm", "-x"]);
+    assert_eq!(code, 0);
+    let (_, failed_long, _) = bpfscope(&["-q", "opensnoop", "--failed", "--emit=asm"]);
+    assert_ne!(plain, failed);
+    assert_eq!(failed, failed_long);
+    // A tool takes only the options it declares.
+    let (code, _, stderr) = bpfscope(&["opensnoop", "--emit", "asm", "extra"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unexpected argument 'extra'"), "{stderr}");
+    let (code, _, stderr) = bpfscope(&["opensnoop", "-l"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unexpected argument '-l'"), "{stderr}");
+}
+
+#[test]
+fn the_first_word_picks_a_subcommand_a_tool_or_a_script() {
+    // After -e a subcommand's name is a positional parameter.
+    let (code, stdout, _) =
+        bpfscope(&["--emit", "typed", "-e", "BEGIN { printf(\"%s\\n\", $1); }", "tools"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("printf 0: \"%s\\n\" (string[6])"), "{stdout}");
+    // `NAME.bt` is the tool when no such file exists.
+    let (code, stdout, _) = bpfscope(&["--emit", "typed", "opensnoop.bt"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("map @filename: key uint32 value uint64"), "{stdout}");
+    // A subcommand takes its options after its name.
+    let (code, _, stderr) = bpfscope(&["-q", "tools"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("the options before `tools` are for running a script"), "{stderr}");
+}
+
+#[test]
+fn a_file_named_like_a_tool_runs_the_file_with_a_warning() {
+    let dir = std::env::temp_dir().join(format!("bpfscope-cli-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("opensnoop"), "BEGIN { exit(); }\n").unwrap();
+    let (code, stdout, stderr) = bpfscope_in(&dir, &["--emit", "typed", "opensnoop"]);
+    let (tools_code, tools_stdout, _) = bpfscope_in(&dir, &["tools"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "probe 0: BEGIN\n");
+    assert!(stderr.contains("running the file `opensnoop` in the current directory"), "{stderr}");
+    assert_eq!(tools_code, 0);
+    assert!(tools_stdout.contains("opensnoop"), "{tools_stdout}");
+}
+
+#[test]
+fn an_unknown_word_suggests_a_tool_or_subcommand() {
+    let (code, stdout, stderr) = bpfscope(&["biolatncy", "-m"]);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        "ERROR: `biolatncy` is not a file, a tool or a subcommand\nhelp: did you mean `biolatency`?\n"
+    );
+    let (code, _, stderr) = bpfscope(&["tols"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("help: did you mean `tools`?"), "{stderr}");
+    let (code, _, stderr) = bpfscope(&["zzzzzz"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("`bpfscope tools` lists the tools"), "{stderr}");
+}

@@ -1,6 +1,8 @@
-//! Command-line flags (bpftrace's, where bpftrace has them).
+//! Command-line flags (bpftrace's, where bpftrace has them): [`ScriptArgs`] are the default
+//! command's (`-e`, `-l`, the script and its parameters) and [`RunOpts`] those of every run,
+//! which each tool accepts too (`commands/run_tool.rs`). The subcommands declare their own.
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -25,15 +27,27 @@ pub enum Emit {
     name = "bpfscope",
     version,
     about,
-    after_help = "EXAMPLES:\n  bpfscope -e 'tracepoint:syscalls:sys_enter_openat { printf(\"%s %s\\n\", comm, str(args.filename)); }'\n  bpfscope -e 'tracepoint:block:block_rq_issue { @ = hist(args.bytes); }' \n  bpfscope -l 'tracepoint:sched:*'\n  bpfscope script.bt arg1 arg2"
+    after_help = "EXAMPLES:\n  bpfscope -e 'tracepoint:syscalls:sys_enter_openat { printf(\"%s %s\\n\", comm, str(args.filename)); }'\n  bpfscope -e 'tracepoint:block:block_rq_issue { @ = hist(args.bytes); }' \n  bpfscope -l 'tracepoint:sched:*'\n  bpfscope script.bt arg1 arg2\n  bpfscope opensnoop -x       (an embedded tool: `bpfscope tools` lists them, `bpfscope TOOL --help` shows its options)"
 )]
-pub struct Flags {
+pub struct ScriptArgs {
     /// The program text.
     #[arg(short = 'e', value_name = "PROGRAM")]
     pub program: Option<String>,
     /// List probes (optionally matching a glob such as 'tracepoint:syscalls:*').
     #[arg(short = 'l')]
     pub list: bool,
+    /// The options of every run.
+    #[command(flatten)]
+    pub run: RunOpts,
+    /// The program file (or - for standard input), then positional parameters $1..$N (put
+    /// them after `--` when they start with `-`).
+    #[arg(value_name = "FILE | ARGS")]
+    pub args: Vec<String>,
+}
+
+/// The options of every run, of a script or of a tool.
+#[derive(Debug, Args)]
+pub struct RunOpts {
     /// Verbose: with -l, print tracepoint arguments; when tracing, print per-probe statistics
     /// and full verifier logs.
     #[arg(short = 'v')]
@@ -67,8 +81,4 @@ pub struct Flags {
     /// obj (the ELF object).
     #[arg(long, value_enum)]
     pub emit: Option<Emit>,
-    /// The program file (or - for standard input), then positional parameters $1..$N (put
-    /// them after `--` when they start with `-`).
-    #[arg(value_name = "FILE | ARGS")]
-    pub args: Vec<String>,
 }

@@ -109,3 +109,17 @@ fn runqlat_fills_its_histogram_under_ping_pong() {
     let total = hist_total(&hist_rows(&r.stdout, "@usecs:"));
     assert!(total >= 4000, "{total}: {}", r.stdout);
 }
+
+#[test]
+fn opensnoop_x_shows_only_failed_opens() {
+    let Some(_guard) = start("opensnoop_x_shows_only_failed_opens") else { return };
+    // The embedded tool, run by name, with its own option.
+    let r = run(&["opensnoop", "-x", "-c", &wl("open /etc/hostname 20")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains(" wl-open "), "{}", r.stdout);
+    let r = run(&["opensnoop", "--failed", "-c", &wl("open /nonexistent/bpfscope 5")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let failed: Vec<&str> = r.stdout.lines().filter(|l| l.contains(" wl-open ")).collect();
+    assert_eq!(failed.len(), 5, "{}", r.stdout);
+    assert!(failed.iter().all(|l| l.ends_with("  -1   2 /nonexistent/bpfscope")), "{failed:?}");
+}
