@@ -12,6 +12,7 @@ mod btf;
 pub mod callbacks;
 pub mod check;
 pub mod emit;
+mod functions;
 pub mod ir;
 pub mod link;
 mod lower;
@@ -21,6 +22,7 @@ pub mod providers;
 pub mod target;
 pub mod types;
 
+pub use functions::reference_markdown;
 pub use manifest::Manifest;
 pub use target::Target;
 pub use types::Ty;
@@ -105,17 +107,25 @@ pub fn compile(
     let mut function_ir = Vec::new();
     let mut manifest = Manifest {
         maps: checked.maps.clone(),
-        printfs: checked.printfs.clone(),
-        prints: checked.prints.clone(),
-        time_formats: checked.time_formats.clone(),
-        join_separators: checked.join_separators.clone(),
         ringbuf_size: checked.ringbuf_size,
         ..Manifest::default()
     };
+    // Async events get their ids as their code is generated (see `lower::Events`).
+    let mut events = lower::Events::default();
     for (probe_index, probe) in ast.probes.iter().enumerate() {
         for spec in &checked.probes[probe_index].specs {
             let name = program_name(manifest.programs.len(), spec);
-            match lower::lower_probe(&checked, probe_index, probe, spec, &name, target, options) {
+            let lowered = lower::lower_probe(
+                &checked,
+                probe_index,
+                probe,
+                spec,
+                &name,
+                target,
+                options,
+                &mut events,
+            );
+            match lowered {
                 Ok((program, loops)) => {
                     ir.push(program);
                     function_ir.extend(loops);
@@ -134,6 +144,7 @@ pub fn compile(
             });
         }
     }
+    events.fill(&mut manifest);
     manifest.scratch_size = ir.iter().map(|p| p.scratch_size).max().unwrap_or(0);
     let programs: Vec<emit::Emitted> = ir.iter().map(emit::emit).collect();
     for (program, desc) in programs.iter().zip(&manifest.programs) {

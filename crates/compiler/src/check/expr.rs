@@ -5,8 +5,8 @@ use bpfscope_syntax::{
     suggest, Diagnostic,
 };
 
-use super::{builtins, calls, diagnostics, Cx};
-use crate::{types::MapValue, Ty};
+use super::{diagnostics, Cx};
+use crate::{functions, types::MapValue, Ty};
 
 impl Cx<'_> {
     /// Types an expression, records the type under its id and returns it.
@@ -38,7 +38,7 @@ impl Cx<'_> {
                 }
             },
             ExprKind::Map { name, keys } => self.map_read(name, keys, e),
-            ExprKind::Ident(name) => builtins::builtin_type(self, name, e.span),
+            ExprKind::Ident(_) | ExprKind::Call { .. } => functions::check(self, e),
             ExprKind::Positional(0) => {
                 self.error(Diagnostic::error(
                     "positional parameters start at `$1`",
@@ -53,12 +53,12 @@ impl Cx<'_> {
                 None => Ty::I64,
             },
             ExprKind::PositionalCount => Ty::I64,
-            ExprKind::Call { .. } => calls::call(self, e),
+            ExprKind::Field { base, .. } if functions::is_record(base) => {
+                // `args.NAME`: the base names a record, it is no value of its own.
+                self.out.types[base.id as usize] = Ty::None;
+                functions::check(self, e)
+            }
             ExprKind::Field { base, field, field_span } => {
-                if matches!(&base.kind, ExprKind::Ident(n) if n == "args") {
-                    self.out.types[base.id as usize] = Ty::None;
-                    return builtins::args_field(self, field, field_span.to(base.span));
-                }
                 let base_ty = self.expr(base);
                 self.tuple_element(&base_ty, field.parse().ok(), *field_span)
             }

@@ -3,15 +3,11 @@
 //! It runs twice over the program. The first run only learns map types (a map takes the type
 //! of its first assignment in source order, wherever it is read), with its diagnostics thrown
 //! away; the second run checks everything against that map table and reports. Types are kept
-//! in a side table indexed by expression id, which lowering reads.
+//! in a side table indexed by expression id, which lowering reads, and so is what each builtin
+//! and call resolved to (its entry in the function table, `functions/`).
 
-mod builtins;
-mod calls;
-mod diagnostics;
+pub(crate) mod diagnostics;
 mod expr;
-
-pub(crate) use builtins::field_type as builtins_field_type;
-pub(crate) use calls::signal_number;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -21,7 +17,8 @@ use bpfscope_syntax::{
 };
 
 use crate::{
-    manifest::{MapDesc, PrintfDesc},
+    functions::{self, Resolved},
+    manifest::MapDesc,
     providers::{self, ProbeSpec},
     target::Target,
     types::MapValue,
@@ -36,18 +33,22 @@ pub struct Checked {
     pub maps: Vec<MapDesc>,
     pub map_index: HashMap<String, usize>,
     pub probes: Vec<CheckedProbe>,
-    pub printfs: Vec<PrintfDesc>,
-    pub prints: Vec<Ty>,
-    pub time_formats: Vec<String>,
-    pub join_separators: Vec<String>,
-    /// For `printf`, `print(value)` and `time` calls: expression id → index in the tables above.
-    pub call_slot: HashMap<u32, usize>,
+    /// What each builtin name, call and record field (`args.NAME`) resolved to, by
+    /// expression id: the entry of the function table that lowering runs for it.
+    pub(crate) resolved: Vec<Option<Resolved>>,
     pub max_strlen: u32,
     pub max_map_keys: u32,
     /// Bytes of the event ring buffer (`perf_rb_pages` × 4 KiB, a power of two).
     pub ringbuf_size: u32,
     /// Maps named by `delete`, `has_key`, `len` or a `for` loop: they need a hash map.
     pub keyed_ops: std::collections::HashSet<String>,
+}
+
+impl Checked {
+    /// What the builtin, call or record field `e` resolved to (`None` for other expressions).
+    pub(crate) fn resolution(&self, e: &Expr) -> Option<Resolved> {
+        self.resolved.get(e.id as usize).copied().flatten()
+    }
 }
 
 /// One action block after expansion.
@@ -74,6 +75,7 @@ pub fn check(
             diags: &mut pass_diags,
             out: Checked {
                 types: vec![Ty::Error; program.n_exprs as usize],
+                resolved: vec![None; program.n_exprs as usize],
                 maps: std::mem::take(&mut learned.maps),
                 map_index: std::mem::take(&mut learned.map_index),
                 max_strlen: 1024,
@@ -434,7 +436,7 @@ impl Cx<'_> {
     fn assign(&mut self, target: &Expr, op: Option<bpfscope_syntax::ast::BinOp>, value: &Expr) {
         match &target.kind {
             ExprKind::Map { name, keys } => {
-                let map_value = match (op, calls::aggregate(self, value)) {
+                let map_value = match (op, functions::aggregate(self, value)) {
                     (None, Some(agg)) => agg,
                     (Some(_), Some(_)) => {
                         self.error(Diagnostic::error(

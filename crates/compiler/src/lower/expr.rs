@@ -4,7 +4,7 @@ use bpfscope_bpf::{AluOp, Insn, JmpOp, Reg, Size};
 use bpfscope_syntax::ast::{BinOp, Expr, ExprKind, UnOp};
 
 use super::{Lower, Val};
-use crate::Ty;
+use crate::{functions, Ty};
 
 impl Lower<'_> {
     /// Lowers an expression to a value.
@@ -32,16 +32,13 @@ impl Lower<'_> {
                 }
             }
             ExprKind::PositionalCount => Val::Imm(self.options.positional.len() as i64),
-            ExprKind::Ident(name) if name == "kstack" || name == "ustack" => {
-                self.stack(&self.ty(e))
+            // Builtins, calls and record fields (`args.NAME`): what the checker resolved.
+            ExprKind::Ident(_) | ExprKind::Call { .. } => functions::lower(self, e),
+            ExprKind::Field { .. } if self.checked.resolution(e).is_some() => {
+                functions::lower(self, e)
             }
-            ExprKind::Ident(name) => self.builtin(name),
             ExprKind::Map { name, keys } => self.map_read(name, keys),
-            ExprKind::Call { .. } => self.call_expr(e),
             ExprKind::Field { base, field, .. } => {
-                if matches!(&base.kind, ExprKind::Ident(n) if n == "args") {
-                    return self.args_field(field);
-                }
                 let base_val = self.expr(base);
                 let base_ty = self.ty(base);
                 self.tuple_element(&base_val, &base_ty, field.parse().unwrap_or(0))

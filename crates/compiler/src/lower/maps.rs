@@ -1,12 +1,17 @@
-//! Map access: key construction, plain stores and loads, and the per-CPU aggregations
-//! (count, sum, min, max, avg, stats, hist, lhist). Per-CPU values need no atomics: each CPU
-//! updates only its own copy and user space merges them.
+//! Map access: key construction, plain stores and loads. The aggregations (count, sum, ...,
+//! per-CPU values) are in `functions/aggregations.rs`, the functions on whole maps (`len`,
+//! `delete`, ...) in `functions/maps.rs`.
 
 use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
-use bpfscope_syntax::ast::{BinOp, Expr, ExprKind};
+use bpfscope_syntax::ast::{BinOp, Expr};
 
 use super::{Loc, Lower, Val};
-use crate::{manifest::MapDesc, types::MapValue, Ty};
+use crate::{
+    functions::{self, Placed},
+    manifest::MapDesc,
+    types::MapValue,
+    Ty,
+};
 
 /// `BPF_ANY` for `bpf_map_update_elem`.
 const BPF_ANY: i32 = 0;
@@ -34,7 +39,7 @@ impl Lower<'_> {
 
     /// Writes one key expression into its place in the key (`comm` straight there).
     fn write_key_part(&mut self, expr: &Expr, at: Loc, ty: &Ty) {
-        if self.value_into(expr, at, ty, true) {
+        if functions::lower_into(self, expr, at, ty, true) != Placed::No {
             return;
         }
         let v = self.expr(expr);
@@ -43,14 +48,14 @@ impl Lower<'_> {
     }
 
     /// `r0 = lookup(map, fp + key)`.
-    fn lookup(&mut self, desc: &MapDesc, key: Loc) {
+    pub(crate) fn lookup(&mut self, desc: &MapDesc, key: Loc) {
         self.load_map(Reg::R1, &desc.bpf_name);
         self.stack_addr(Reg::R2, key);
         self.call(Helper::MapLookupElem);
     }
 
     /// `update(map, fp + key, fp + value)`, counting failures (a full map) for the report.
-    fn update(&mut self, id: usize, desc: &MapDesc, key: Loc, value: Loc) {
+    pub(crate) fn update(&mut self, id: usize, desc: &MapDesc, key: Loc, value: Loc) {
         self.load_map(Reg::R1, &desc.bpf_name);
         self.stack_addr(Reg::R2, key);
         self.stack_addr(Reg::R3, value);
@@ -86,42 +91,7 @@ impl Lower<'_> {
                 self.write_value(&val, &src_ty, buf, &ty);
                 self.update(id, &desc, key, buf);
             }
-            agg => {
-                let ExprKind::Call { args, .. } = &value.kind else { return };
-                let arg = match args.first() {
-                    Some(a) => self.expr(a),
-                    None => Val::Imm(1),
-                };
-                let signed = args.first().is_some_and(|a| self.ty(a).is_signed());
-                let key = self.build_key(&desc, keys);
-                match agg {
-                    MapValue::Count | MapValue::Sum { .. } => {
-                        self.aggregate_add(id, &desc, key, &arg)
-                    }
-                    MapValue::Min { signed } | MapValue::Max { signed } => {
-                        let is_min = matches!(agg, MapValue::Min { .. });
-                        self.aggregate_minmax(id, &desc, key, &arg, is_min, signed)
-                    }
-                    MapValue::Avg { .. } | MapValue::Stats { .. } => {
-                        self.aggregate_avg(id, &desc, key, &arg)
-                    }
-                    MapValue::Hist { k } => {
-                        self.load_reg(&arg, Reg::R1);
-                        self.log2_bucket(k, signed);
-                        let slot = key + desc.user_key_size() as i16;
-                        self.stx(Size::DW, slot, Reg::R0);
-                        self.aggregate_add(id, &desc, key, &Val::Imm(1));
-                    }
-                    MapValue::Lhist { min, max, step } => {
-                        self.load_reg(&arg, Reg::R1);
-                        self.linear_bucket(min, max, step);
-                        let slot = key + desc.user_key_size() as i16;
-                        self.stx(Size::DW, slot, Reg::R0);
-                        self.aggregate_add(id, &desc, key, &Val::Imm(1));
-                    }
-                    MapValue::Plain(_) => {}
-                }
-            }
+            _ => functions::update_aggregate(self, id, &desc, keys, value),
         }
     }
 
@@ -189,208 +159,5 @@ impl Lower<'_> {
         self.update(id, &desc, key, buf);
         self.place(end);
         Val::Mem(result)
-    }
-
-    /// The shape of every aggregation: look the key up; if present, `update` the value `r0`
-    /// points at in place; if absent, `init` a zeroed buffer of the value's size and insert it.
-    fn upsert(
-        &mut self,
-        id: usize,
-        desc: &MapDesc,
-        key: Loc,
-        update: impl FnOnce(&mut Self, crate::ir::Label),
-        init: impl FnOnce(&mut Self, Loc),
-    ) {
-        self.lookup(desc, key);
-        let missing = self.label();
-        let end = self.label();
-        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), missing);
-        update(self, end);
-        self.goto(end);
-        self.place(missing);
-        let buf = self.alloc_zeroed(desc.value.value_size());
-        init(self, buf);
-        self.update(id, desc, key, buf);
-        self.place(end);
-    }
-
-    /// `*(u64 *)(r0 + off) += arg` on the map value `r0` points at.
-    fn add_to_value(&mut self, off: i16, arg: &Val) {
-        self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, off));
-        self.load_reg(arg, Reg::R2);
-        self.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
-        self.insn(Insn::stx(Size::DW, Reg::R0, off, Reg::R1));
-    }
-
-    /// count / sum / bucket counts: `*v += arg`, or insert `arg`.
-    fn aggregate_add(&mut self, id: usize, desc: &MapDesc, key: Loc, arg: &Val) {
-        self.upsert(
-            id,
-            desc,
-            key,
-            |cx, _| {
-                cx.add_to_value(0, arg);
-            },
-            |cx, buf| {
-                cx.load_reg(arg, Reg::R1);
-                cx.stx(Size::DW, buf, Reg::R1);
-            },
-        );
-    }
-
-    /// min / max: value is (current, 1 once set).
-    fn aggregate_minmax(
-        &mut self,
-        id: usize,
-        desc: &MapDesc,
-        key: Loc,
-        arg: &Val,
-        is_min: bool,
-        signed: bool,
-    ) {
-        let keep = match (is_min, signed) {
-            (true, false) => JmpOp::Jle,
-            (true, true) => JmpOp::Jsle,
-            (false, false) => JmpOp::Jge,
-            (false, true) => JmpOp::Jsge,
-        };
-        self.upsert(
-            id,
-            desc,
-            key,
-            |cx, end| {
-                cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-                cx.load_reg(arg, Reg::R2);
-                cx.jump(Insn::jmp_reg(keep, Reg::R1, Reg::R2, 0), end);
-                cx.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R2));
-            },
-            |cx, buf| {
-                cx.load_reg(arg, Reg::R1);
-                cx.stx(Size::DW, buf, Reg::R1);
-                cx.st(Size::DW, buf + 8, 1);
-            },
-        );
-    }
-
-    /// avg / stats: value is (count, total).
-    fn aggregate_avg(&mut self, id: usize, desc: &MapDesc, key: Loc, arg: &Val) {
-        self.upsert(
-            id,
-            desc,
-            key,
-            |cx, _| {
-                cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-                cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
-                cx.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
-                cx.add_to_value(8, arg);
-            },
-            |cx, buf| {
-                cx.st(Size::DW, buf, 1);
-                cx.load_reg(arg, Reg::R1);
-                cx.stx(Size::DW, buf + 8, Reg::R1);
-            },
-        );
-    }
-
-    /// `r0 = hist bucket index of r1` (bpftrace's log2 layout with 2^k buckets per power of
-    /// two: 0 for negatives, 1 + v below 2^k, then `1 + ((msb - k + 1) << k) + next k bits`).
-    fn log2_bucket(&mut self, k: u8, signed: bool) {
-        let end = self.label();
-        let k = k as i32;
-        self.insn(Insn::mov64_imm(Reg::R0, 0));
-        if signed {
-            self.jump(Insn::jmp_imm(JmpOp::Jslt, Reg::R1, 0, 0), end);
-        }
-        let big = self.label();
-        self.mov_imm(Reg::R2, 1i64 << k);
-        self.jump(Insn::jmp_reg(JmpOp::Jge, Reg::R1, Reg::R2, 0), big);
-        self.insn(Insn::mov64_reg(Reg::R0, Reg::R1));
-        self.insn(Insn::alu64_imm(AluOp::Add, Reg::R0, 1));
-        self.goto(end);
-        self.place(big);
-        // r2 = msb(r1) by binary search; r3 = scratch copy.
-        self.insn(Insn::mov64_imm(Reg::R2, 0));
-        self.insn(Insn::mov64_reg(Reg::R4, Reg::R1));
-        for shift in [32, 16, 8, 4, 2, 1] {
-            let skip = self.label();
-            self.insn(Insn::mov64_reg(Reg::R3, Reg::R4));
-            self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R3, shift));
-            self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R3, 0, 0), skip);
-            self.insn(Insn::mov64_reg(Reg::R4, Reg::R3));
-            self.insn(Insn::alu64_imm(AluOp::Add, Reg::R2, shift));
-            self.place(skip);
-        }
-        // r2 = msb - k; r3 = (v >> r2) & (2^k - 1); r0 = 1 + ((r2 + 1) << k) + r3.
-        self.insn(Insn::alu64_imm(AluOp::Sub, Reg::R2, k));
-        self.insn(Insn::mov64_reg(Reg::R3, Reg::R1));
-        self.insn(Insn::alu64_reg(AluOp::Rsh, Reg::R3, Reg::R2));
-        self.insn(Insn::alu64_imm(AluOp::And, Reg::R3, (1 << k) - 1));
-        self.insn(Insn::mov64_reg(Reg::R0, Reg::R2));
-        self.insn(Insn::alu64_imm(AluOp::Add, Reg::R0, 1));
-        self.insn(Insn::alu64_imm(AluOp::Lsh, Reg::R0, k));
-        self.insn(Insn::alu64_reg(AluOp::Add, Reg::R0, Reg::R3));
-        self.insn(Insn::alu64_imm(AluOp::Add, Reg::R0, 1));
-        self.place(end);
-    }
-
-    /// `r0 = lhist bucket index of r1`: 0 below min, `1 + (v - min) / step` inside,
-    /// `1 + (max - min) / step` (the overflow bucket) at or above max.
-    fn linear_bucket(&mut self, min: i64, max: i64, step: i64) {
-        let end = self.label();
-        let n_buckets = (max - min) / step;
-        self.insn(Insn::mov64_imm(Reg::R0, 0));
-        self.mov_imm(Reg::R2, min);
-        self.jump(Insn::jmp_reg(JmpOp::Jslt, Reg::R1, Reg::R2, 0), end);
-        self.mov_imm(Reg::R0, n_buckets + 1);
-        self.mov_imm(Reg::R2, max);
-        self.jump(Insn::jmp_reg(JmpOp::Jsge, Reg::R1, Reg::R2, 0), end);
-        self.insn(Insn::mov64_reg(Reg::R0, Reg::R1));
-        self.mov_imm(Reg::R2, min);
-        self.insn(Insn::alu64_reg(AluOp::Sub, Reg::R0, Reg::R2));
-        self.mov_imm(Reg::R2, step);
-        self.insn(Insn::alu64_reg(AluOp::Div, Reg::R0, Reg::R2));
-        self.insn(Insn::alu64_imm(AluOp::Add, Reg::R0, 1));
-        self.place(end);
-    }
-
-    /// `len(@m)`: counts entries with `bpf_for_each_map_elem` and a callback that increments a
-    /// counter on this program's stack.
-    pub(crate) fn map_len(&mut self, map: &Expr) -> Val {
-        let ExprKind::Map { name, .. } = &map.kind else { return Val::Imm(0) };
-        let (_, desc) = self.map_desc(name);
-        let counter = self.alloc_zeroed(8);
-        self.load_map(Reg::R1, &desc.bpf_name);
-        self.load_func(Reg::R2, crate::callbacks::COUNT_ELEMENTS);
-        self.stack_addr(Reg::R3, counter);
-        self.insn(Insn::mov64_imm(Reg::R4, 0));
-        self.call(Helper::ForEachMapElem);
-        Val::Mem(counter)
-    }
-
-    /// `has_key(@m, k)` → 0/1; `delete(@m, k)`.
-    pub(crate) fn map_key_op(&mut self, map: &Expr, key: Option<&Expr>, delete: bool) -> Val {
-        let ExprKind::Map { name, keys } = &map.kind else { return Val::Imm(0) };
-        let (_, desc) = self.map_desc(name);
-        let key_buf = match key {
-            Some(k) => {
-                let buf = self.alloc_buffer(desc.key_size());
-                let v = self.expr(k);
-                let src_ty = self.ty(k);
-                if let Some(kt) = &desc.key {
-                    self.write_value(&v, &src_ty, buf, kt);
-                }
-                buf
-            }
-            None => self.build_key(&desc, keys),
-        };
-        self.load_map(Reg::R1, &desc.bpf_name);
-        self.stack_addr(Reg::R2, key_buf);
-        if delete {
-            self.call(Helper::MapDeleteElem);
-            return Val::None;
-        }
-        self.call(Helper::MapLookupElem);
-        self.bool_from_jump(|cx, t| cx.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R0, 0, 0), t));
-        self.spill(Reg::R0)
     }
 }

@@ -7,8 +7,7 @@
 //! helpers (map keys and values, event records) are zeroed first: the verifier rejects reads
 //! of uninitialised stack, and string keys must hash equal whatever followed their NUL.
 
-mod builtins;
-mod calls;
+mod events;
 mod expr;
 mod for_map;
 mod maps;
@@ -20,6 +19,8 @@ use bpfscope_syntax::{
     ast::{Block, ExprKind, Probe, Stmt, StmtKind},
     Diagnostic, Span,
 };
+
+pub(crate) use events::Events;
 
 use crate::{
     check::Checked,
@@ -77,7 +78,9 @@ pub(crate) enum Val {
     None,
 }
 
-/// Lowers one probe block for one attach point.
+/// Lowers one probe block for one attach point. Async events it sends get their ids in
+/// `events`, shared by every program of the script.
+#[expect(clippy::too_many_arguments, reason = "the pipeline's inputs, passed as they are")]
 pub fn lower_probe(
     checked: &Checked,
     probe_index: usize,
@@ -86,9 +89,11 @@ pub fn lower_probe(
     name: &str,
     target: &dyn Target,
     options: &Options,
+    events: &mut Events,
 ) -> Result<(IrProgram, Vec<IrProgram>), Diagnostic> {
     let mut cx = Lower {
         checked,
+        events,
         spec,
         target,
         options,
@@ -207,6 +212,8 @@ pub(crate) struct MapLoop {
 
 pub(crate) struct Lower<'a> {
     pub(crate) checked: &'a Checked,
+    /// The async events' tables (formats by id), filled as their calls are lowered.
+    pub(crate) events: &'a mut Events,
     pub(crate) spec: &'a ProbeSpec,
     pub(crate) target: &'a dyn Target,
     pub(crate) options: &'a Options,

@@ -1,0 +1,458 @@
+//! The process and the probe: `pid`, `tid`, `uid`, `gid`, `comm`, `cpu`, `cgroup`, `rand`,
+//! `curtask`, `cpid`, and what the probe fired with: `probe`, `args`, `argN`, `retval`.
+//! Most are one helper call. The last four depend on the kind of probe (`providers.rs`);
+//! each has one small function for its type and one for its code.
+
+use bpfscope_bpf::{AluOp, Helper, Insn, Reg, Size};
+use bpfscope_syntax::{suggest, Diagnostic, Span};
+
+use super::{CheckFn, Family, Form, Function, Kind, Placed, Use};
+use crate::{
+    check::{diagnostics, Cx},
+    lower::{Loc, Lower, Val},
+    providers::{ArgLoc, ArgsStruct, ProbeSpec},
+    target::TracepointField,
+    Ty,
+};
+
+/// The type rule of builtins that are a `u32` or a `u64`.
+pub(super) const U32: CheckFn = |_, _| Ty::U32;
+pub(super) const U64: CheckFn = |_, _| Ty::U64;
+
+pub(super) const FAMILY: Family = Family {
+    title: "Process and probe",
+    intro: "The task the probe fired in, and what it fired with.",
+    functions: &[
+        Function {
+            name: "pid",
+            form: Form::Value,
+            signature: "pid",
+            summary: "The process id (the kernel's thread group id).",
+            kind: Kind::Expr {
+                check: U32,
+                lower: |cx, _| helper_half(cx, Helper::GetCurrentPidTgid, true),
+            },
+        },
+        Function {
+            name: "tid",
+            form: Form::Value,
+            signature: "tid",
+            summary: "The thread id (the kernel's pid).",
+            kind: Kind::Expr {
+                check: U32,
+                lower: |cx, _| helper_half(cx, Helper::GetCurrentPidTgid, false),
+            },
+        },
+        Function {
+            name: "uid",
+            form: Form::Value,
+            signature: "uid",
+            summary: "The user id of the task.",
+            kind: Kind::Expr {
+                check: U32,
+                lower: |cx, _| helper_half(cx, Helper::GetCurrentUidGid, false),
+            },
+        },
+        Function {
+            name: "gid",
+            form: Form::Value,
+            signature: "gid",
+            summary: "The group id of the task.",
+            kind: Kind::Expr {
+                check: U32,
+                lower: |cx, _| helper_half(cx, Helper::GetCurrentUidGid, true),
+            },
+        },
+        Function {
+            name: "comm",
+            form: Form::Value,
+            signature: "comm",
+            summary: "The name of the task (up to 15 bytes).",
+            kind: Kind::InPlace {
+                check: |_, _| Ty::Str(16),
+                lower: |cx, _| {
+                    let buf = cx.alloc_zeroed(16);
+                    comm_into(cx, buf);
+                    Val::Mem(buf)
+                },
+                into: |cx, _, at, ty, _| {
+                    if *ty != Ty::Str(16) {
+                        return Placed::No;
+                    }
+                    comm_into(cx, at);
+                    Placed::Yes
+                },
+            },
+        },
+        Function {
+            name: "cpu",
+            form: Form::Value,
+            signature: "cpu",
+            summary: "The CPU the probe runs on.",
+            kind: Kind::Expr {
+                check: U32,
+                lower: |cx, _| helper_value(cx, Helper::GetSmpProcessorId),
+            },
+        },
+        Function {
+            name: "cgroup",
+            form: Form::Value,
+            signature: "cgroup",
+            summary: "The id of the task's cgroup (v2).",
+            kind: Kind::Expr {
+                check: U64,
+                lower: |cx, _| helper_value(cx, Helper::GetCurrentCgroupId),
+            },
+        },
+        Function {
+            name: "rand",
+            form: Form::Value,
+            signature: "rand",
+            summary: "A pseudo-random 32-bit number.",
+            kind: Kind::Expr { check: U32, lower: |cx, _| helper_value(cx, Helper::GetPrandomU32) },
+        },
+        Function {
+            name: "curtask",
+            form: Form::Value,
+            signature: "curtask",
+            summary: "The address of the task's `struct task_struct`.",
+            kind: Kind::Expr {
+                check: U64,
+                lower: |cx, _| helper_value(cx, Helper::GetCurrentTask),
+            },
+        },
+        Function {
+            name: "cpid",
+            form: Form::Value,
+            signature: "cpid",
+            summary: "The pid of the child started with `-c CMD`.",
+            kind: Kind::Expr {
+                check: check_cpid,
+                lower: |cx, _| Val::Imm(i64::from(cx.options.cpid.unwrap_or(0))),
+            },
+        },
+        Function {
+            name: "probe",
+            form: Form::Value,
+            signature: "probe",
+            summary: "The probe that fired, as written after expansion (`kprobe:vfs_read`).",
+            kind: Kind::Expr { check: check_probe, lower: lower_probe },
+        },
+        Function {
+            name: "args",
+            form: Form::Record,
+            signature: "args.NAME",
+            summary: "The field `NAME` of the tracepoint's record (`bpfscope -lv` lists them).",
+            kind: Kind::Expr { check: check_args, lower: lower_args },
+        },
+        Function {
+            name: "arg",
+            form: Form::Numbered,
+            signature: "argN",
+            summary:
+                "Argument N (0 to 5) of the probed function (kprobe, uprobe) or raw tracepoint.",
+            kind: Kind::Expr { check: check_arg, lower: |cx, u| lower_arg(cx, u.index) },
+        },
+        Function {
+            name: "retval",
+            form: Form::Value,
+            signature: "retval",
+            summary: "The return value of the probed function (kretprobe, uretprobe).",
+            kind: Kind::Expr { check: check_retval, lower: |cx, _| lower_retval(cx) },
+        },
+        Function {
+            name: "func",
+            form: Form::Value,
+            signature: "func",
+            summary: "The probed function's name (not supported yet).",
+            kind: Kind::Unsupported,
+        },
+        Function {
+            name: "ncpus",
+            form: Form::Value,
+            signature: "ncpus",
+            summary: "The number of CPUs (not supported yet).",
+            kind: Kind::Unsupported,
+        },
+        Function {
+            name: "username",
+            form: Form::Value,
+            signature: "username",
+            summary: "The name of the task's user (not supported yet).",
+            kind: Kind::Unsupported,
+        },
+        Function {
+            name: "ctx",
+            form: Form::Value,
+            signature: "ctx",
+            summary: "The probe's context pointer (not supported yet).",
+            kind: Kind::Unsupported,
+        },
+    ],
+};
+
+/// `bpf_get_current_comm` into the 16 bytes at `at` (NUL-padded by the helper).
+fn comm_into(cx: &mut Lower<'_>, at: Loc) {
+    cx.stack_addr(Reg::R1, at);
+    cx.insn(Insn::mov64_imm(Reg::R2, 16));
+    cx.call(Helper::GetCurrentComm);
+}
+
+/// The upper (`high`) or lower 32 bits of a helper's result (pid/tid, gid/uid).
+fn helper_half(cx: &mut Lower<'_>, helper: Helper, high: bool) -> Val {
+    cx.call(helper);
+    if high {
+        cx.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+    } else {
+        cx.truncate(Reg::R0, &Ty::U32);
+    }
+    cx.spill(Reg::R0)
+}
+
+/// A helper's result.
+pub(super) fn helper_value(cx: &mut Lower<'_>, helper: Helper) -> Val {
+    cx.call(helper);
+    cx.spill(Reg::R0)
+}
+
+fn check_cpid(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if cx.options.cpid.is_none() {
+        cx.error(
+            Diagnostic::error(
+                "`cpid` is only available with `-c CMD`",
+                u.name_span,
+                "no child process",
+            )
+            .with_help("run the program with `-c 'COMMAND'`"),
+        );
+    }
+    Ty::U32
+}
+
+// ---- probe ----
+
+fn check_probe(cx: &mut Cx<'_>, _: &Use<'_>) -> Ty {
+    Ty::Str(probe_name_len(&cx.specs))
+}
+
+fn probe_name_len(specs: &[ProbeSpec]) -> u32 {
+    specs.iter().map(|s| s.display().len() as u32 + 1).max().unwrap_or(8)
+}
+
+fn lower_probe(cx: &mut Lower<'_>, _: &Use<'_>) -> Val {
+    let text = cx.spec.display();
+    cx.string_literal(&text)
+}
+
+// ---- retval ----
+
+fn check_retval(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    let span = u.name_span;
+    if cx.in_map_loop > 0 {
+        cx.error(diagnostics::in_map_loop(span, "`retval`"));
+        return Ty::Error;
+    }
+    if !cx.specs.iter().all(|s| s.probe_type().retval().is_some()) {
+        cx.error(Diagnostic::error(
+            "`retval` is only available in kretprobe and uretprobe probes",
+            span,
+            "not available here",
+        ));
+    }
+    Ty::I64
+}
+
+fn lower_retval(cx: &mut Lower<'_>) -> Val {
+    read_arg(cx, cx.spec.probe_type().retval())
+}
+
+// ---- argN ----
+
+fn check_arg(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    let (n, index, span) = (u.name, u.index, u.name_span);
+    if cx.in_map_loop > 0 {
+        cx.error(diagnostics::in_map_loop(span, &format!("`{n}`")));
+        return Ty::Error;
+    }
+    if index > 5 {
+        cx.error(Diagnostic::error(
+            format!("`{n}` is out of range: x86-64 passes at most 6 arguments in registers"),
+            span,
+            "arg0..arg5",
+        ));
+    }
+    // An index past arg5 was reported above: judge the probe kinds by arg5.
+    if !cx.specs.iter().all(|s| s.probe_type().arg(index.min(5)).is_some()) {
+        cx.error(
+            Diagnostic::error(
+                format!("`{n}` is only available in kprobe, uprobe and rawtracepoint probes"),
+                span,
+                "not available here",
+            )
+            .with_help(
+                "tracepoints name their arguments: use `args.NAME` (list them with `bpfscope -lv`)",
+            ),
+        );
+    }
+    Ty::U64
+}
+
+fn lower_arg(cx: &mut Lower<'_>, index: u8) -> Val {
+    read_arg(cx, cx.spec.probe_type().arg(index.min(5)))
+}
+
+/// An argument or return value where the probe's provider says it is. The checker allows
+/// `argN` and `retval` only in probes that have them.
+fn read_arg(cx: &mut Lower<'_>, loc: Option<ArgLoc>) -> Val {
+    match loc {
+        Some(ArgLoc::CtxOffset(off)) => {
+            cx.insn(Insn::ldx(Size::DW, Reg::R0, Reg::R6, off));
+            cx.spill(Reg::R0)
+        }
+        None => {
+            unreachable!("the checker allows `argN` and `retval` only where the probe has them")
+        }
+    }
+}
+
+// ---- args ----
+
+/// `args.NAME`, or a bare `args` (an error).
+fn check_args(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if let Some((field, span)) = u.field {
+        return args_field(cx, field, span);
+    }
+    if cx.in_map_loop > 0 {
+        cx.error(diagnostics::in_map_loop(u.name_span, "`args`"));
+        return Ty::Error;
+    }
+    cx.error(Diagnostic::error(
+        "`args` must be followed by a field, as in `args.filename`",
+        u.name_span,
+        "needs a field",
+    ));
+    Ty::Error
+}
+
+/// The type of `args.field` in every tracepoint of the probe (they must agree).
+fn args_field(cx: &mut Cx<'_>, field: &str, span: Span) -> Ty {
+    if cx.in_map_loop > 0 {
+        cx.error(diagnostics::in_map_loop(span, "`args`"));
+        return Ty::Error;
+    }
+    if cx.specs.is_empty() {
+        return Ty::Error;
+    }
+    let mut result: Option<Ty> = None;
+    for spec in cx.specs.clone() {
+        let Some(ArgsStruct::TracepointFormat { category, name }) = spec.probe_type().args_struct()
+        else {
+            cx.error(
+                Diagnostic::error(
+                    format!("`args` is not available in `{}` probes", spec.display()),
+                    span,
+                    "no args here",
+                )
+                .with_help(
+                    "`args` holds tracepoint fields; kprobes and uprobes use `arg0`..`arg5`",
+                ),
+            );
+            return Ty::Error;
+        };
+        let fields = cx.target.tracepoint_format(category, name).unwrap_or_default();
+        let Some(f) = fields.iter().find(|f| f.name == field) else {
+            let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+            let mut d = Diagnostic::error(
+                format!("tracepoint `{category}:{name}` has no field `{field}`"),
+                span,
+                "no such field",
+            )
+            .with_suggestion(suggest(field, names.iter().copied()));
+            if d.help.is_none() {
+                d = d.with_note(format!("its fields are: {}", names.join(", ")));
+            }
+            cx.error(d);
+            return Ty::Error;
+        };
+        let ty = field_type(f, cx.out.max_strlen);
+        let Some(ty) = ty else {
+            cx.error(diagnostics::not_supported(
+                span,
+                &format!("tracepoint fields of type `{}`", f.c_type),
+            ));
+            return Ty::Error;
+        };
+        result = Some(match result {
+            Some(prev) => prev.unify(&ty),
+            None => ty,
+        });
+    }
+    result.unwrap_or(Ty::Error)
+}
+
+/// How a tracepoint field is seen in the language.
+fn field_type(f: &TracepointField, max_strlen: u32) -> Option<Ty> {
+    let is_char_array = f.c_type.ends_with(']')
+        && (f.c_type.starts_with("char") || f.c_type.starts_with("const char"));
+    if f.data_loc {
+        return is_char_array.then_some(Ty::Str(max_strlen));
+    }
+    if is_char_array {
+        return Some(Ty::Str(f.size));
+    }
+    if f.c_type.ends_with(']') {
+        return None;
+    }
+    if f.c_type.contains('*') {
+        return Some(Ty::U64);
+    }
+    match f.size {
+        1 | 2 | 4 | 8 => Some(Ty::Int { bits: (f.size * 8) as u8, signed: f.signed }),
+        _ => None,
+    }
+}
+
+fn lower_args(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let Some((field, _)) = u.field else { unreachable!("the checker refuses a bare `args`") };
+    args_field_value(cx, field)
+}
+
+/// `args.field` of a tracepoint: direct context loads for integers, `probe_read_kernel`
+/// for char arrays and `__data_loc` strings.
+fn args_field_value(cx: &mut Lower<'_>, field: &str) -> Val {
+    let Some(ArgsStruct::TracepointFormat { category, name }) = cx.spec.probe_type().args_struct()
+    else {
+        unreachable!("the checker allows `args` only where the probe has them")
+    };
+    let fields = cx.target.tracepoint_format(category, name).unwrap_or_default();
+    let Some(f) = fields.into_iter().find(|f| f.name == field) else { return Val::Imm(0) };
+    let Some(ty) = field_type(&f, cx.checked.max_strlen) else { return Val::Imm(0) };
+    match ty {
+        Ty::Str(cap) => {
+            let buf = cx.alloc_buffer(cap);
+            cx.stack_addr(Reg::R1, buf);
+            if f.data_loc {
+                // The low 16 bits locate the data from the start of the record.
+                cx.insn(Insn::ldx(Size::W, Reg::R3, Reg::R6, f.offset as i16));
+                cx.insn(Insn::alu64_imm(AluOp::And, Reg::R3, 0xffff));
+                cx.insn(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R6));
+                cx.insn(Insn::mov64_imm(Reg::R2, cap as i32));
+                cx.call(Helper::ProbeReadKernelStr);
+            } else {
+                cx.insn(Insn::mov64_imm(Reg::R2, f.size.min(cap) as i32));
+                cx.insn(Insn::mov64_reg(Reg::R3, Reg::R6));
+                cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, f.offset as i32));
+                cx.call(Helper::ProbeReadKernel);
+            }
+            Val::Mem(buf)
+        }
+        ty => {
+            let size = Size::from_bytes(f.size).unwrap_or(Size::DW);
+            cx.insn(Insn::ldx(size, Reg::R0, Reg::R6, f.offset as i16));
+            if ty.is_signed() && f.size < 8 {
+                cx.truncate(Reg::R0, &ty);
+            }
+            cx.spill(Reg::R0)
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Async events: records sent through the ring buffer (`printf`, `print`, `clear`, `zero`,
+//! `exit`, `time`, `join`), and the manifest's tables that give their ids a meaning.
+//!
+//! Every event record starts with a u64 id (see `manifest::event`), followed by 8-byte
+//! aligned arguments. A failed `bpf_ringbuf_output` (ring full) is counted as a lost event.
+//! The functions that send them are in `functions/output.rs` and `functions/maps.rs`; their
+//! formats are added to [`Events`] here, as their code is generated.
+
+use std::collections::HashMap;
+
+use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
+use bpfscope_syntax::ast::Expr;
+
+use super::{Loc, Lower, Val};
+use crate::{
+    functions::{self, Placed},
+    manifest::{event, wakeup_mark, Manifest, PrintfDesc, CONTROL_RING_MAP, RINGBUF_MAP},
+    Ty,
+};
+
+/// `bpf_ringbuf_output` flags.
+const RB_NO_WAKEUP: i32 = 1;
+const RB_FORCE_WAKEUP: i32 = 2;
+
+/// The manifest's tables of async events, filled while lowering: a call site gets its id
+/// (its index in its table) where the code that sends it is generated. A call site lowered
+/// again (for another attach point of its probe, or in an unrolled loop) keeps its id.
+#[derive(Debug, Default)]
+pub(crate) struct Events {
+    /// `printf`, `cat` and `system` formats, by event id.
+    printfs: Vec<PrintfDesc>,
+    /// Types of `print(value)` values, by print id.
+    prints: Vec<Ty>,
+    /// `time()` formats, by time id.
+    time_formats: Vec<String>,
+    /// `join()` separators, by join id.
+    join_separators: Vec<String>,
+    /// Expression id of a call site → its index in its table.
+    sites: HashMap<u32, usize>,
+}
+
+impl Events {
+    /// The id of the `printf`-like call site `site`, whose format `desc` makes on first use.
+    pub(crate) fn printf(&mut self, site: u32, desc: impl FnOnce() -> PrintfDesc) -> usize {
+        slot(&mut self.sites, &mut self.printfs, site, desc)
+    }
+
+    /// The id of the `print(value)` call site `site`, of a value of type `ty`.
+    pub(crate) fn print(&mut self, site: u32, ty: impl FnOnce() -> Ty) -> usize {
+        slot(&mut self.sites, &mut self.prints, site, ty)
+    }
+
+    /// The id of the `time()` call site `site`.
+    pub(crate) fn time(&mut self, site: u32, format: impl FnOnce() -> String) -> usize {
+        slot(&mut self.sites, &mut self.time_formats, site, format)
+    }
+
+    /// The id of the `join()` call site `site`.
+    pub(crate) fn join(&mut self, site: u32, separator: impl FnOnce() -> String) -> usize {
+        slot(&mut self.sites, &mut self.join_separators, site, separator)
+    }
+
+    /// Moves the tables into the manifest, where user space finds them by event id.
+    pub(crate) fn fill(self, manifest: &mut Manifest) {
+        let Events { printfs, prints, time_formats, join_separators, sites: _ } = self;
+        manifest.printfs = printfs;
+        manifest.prints = prints;
+        manifest.time_formats = time_formats;
+        manifest.join_separators = join_separators;
+    }
+}
+
+/// The index of `site` in `table`, adding `make()` on its first use.
+fn slot<T>(
+    sites: &mut HashMap<u32, usize>,
+    table: &mut Vec<T>,
+    site: u32,
+    make: impl FnOnce() -> T,
+) -> usize {
+    *sites.entry(site).or_insert_with(|| {
+        table.push(make());
+        table.len() - 1
+    })
+}
+
+impl Lower<'_> {
+    /// Sends an event made of an id and integer fields.
+    pub(crate) fn send_fixed(&mut self, id: u64, fields: &[Val]) {
+        let size = 8 + 8 * fields.len() as u32;
+        let buf = self.alloc_buffer(size);
+        self.mov_imm(Reg::R1, id as i64);
+        self.stx(Size::DW, buf, Reg::R1);
+        for (i, f) in fields.iter().enumerate() {
+            self.load_reg(f, Reg::R1);
+            self.stx(Size::DW, buf + 8 + 8 * i as i16, Reg::R1);
+        }
+        self.output_sized(buf, size, None, id == event::EXIT);
+    }
+
+    /// Sends an event made of an id and typed arguments (printf). A `str()` argument is read
+    /// straight into its place in the record.
+    pub(crate) fn send_event(&mut self, id: u64, args: &[Expr], tys: &[Ty]) {
+        let size = 8 + tys.iter().map(Ty::size).sum::<u32>();
+        let buf = self.alloc_buffer(size);
+        self.mov_imm(Reg::R1, id as i64);
+        self.stx(Size::DW, buf, Reg::R1);
+        let mut off = 8;
+        let mut sent = None;
+        for (i, (arg, ty)) in args.iter().zip(tys).enumerate() {
+            let at = buf + off as i16;
+            let placed = functions::lower_into(self, arg, at, ty, false);
+            if placed == Placed::No {
+                let v = self.expr(arg);
+                self.write_event_value(&v, ty, at);
+            } else if let (true, Ty::Str(cap)) =
+                (i + 1 == args.len() && placed == Placed::Counted, ty)
+            {
+                // The record ends with a string just read from memory: send only its bytes
+                // (r0: their count with the NUL; on error the helper zeroed the buffer).
+                let (positive, within) = (self.label(), self.label());
+                self.jump(Insn::jmp_imm(JmpOp::Jsgt, Reg::R0, 0, 0), positive);
+                self.insn(Insn::mov64_imm(Reg::R0, 1));
+                self.place(positive);
+                self.jump(Insn::jmp_imm(JmpOp::Jle, Reg::R0, *cap as i32, 0), within);
+                self.insn(Insn::mov64_imm(Reg::R0, *cap as i32));
+                self.place(within);
+                self.insn(Insn::alu64_imm(AluOp::Add, Reg::R0, off as i32));
+                sent = Some(self.spill(Reg::R0));
+            }
+            off += ty.size();
+        }
+        match sent {
+            Some(Val::Mem(bytes)) => self.output_sized(buf, size, Some(bytes), false),
+            _ => self.output(buf, size),
+        }
+    }
+
+    /// Sends the `size`-byte record at `buf` to the event ring (see [`Self::output_sized`]).
+    pub(crate) fn output(&mut self, buf: Loc, size: u32) {
+        self.output_sized(buf, size, None, false);
+    }
+
+    /// Sends the record at `buf`, of at most `size` bytes (exactly the count in the stack
+    /// slot `bytes` when given), to the event ring without waking the reader, which polls on
+    /// a timer; only the record that fills the ring past [`wakeup_mark`] wakes it at once.
+    /// Waking the reader for every record (the kernel's default) costs microseconds per
+    /// event. With `control`, it goes to the small control ring instead, with a wake-up, so
+    /// that a flood of output never loses it (`exit()`). A record the ring has no room for is
+    /// counted as lost.
+    fn output_sized(&mut self, buf: Loc, size: u32, bytes: Option<Loc>, control: bool) {
+        let ring = if control { CONTROL_RING_MAP } else { RINGBUF_MAP };
+        if control {
+            self.insn(Insn::mov64_imm(Reg::R4, 0));
+        } else {
+            self.load_map(Reg::R1, RINGBUF_MAP);
+            self.insn(Insn::mov64_imm(Reg::R2, 0)); // BPF_RB_AVAIL_DATA
+            self.call(Helper::RingbufQuery);
+            // Wake the reader only when this record takes the unread bytes across the
+            // threshold: once woken, it polls again at once while records remain, so
+            // waking it for every record above the threshold would only add cost.
+            self.insn(Insn::mov64_imm(Reg::R4, RB_NO_WAKEUP));
+            let quiet = self.label();
+            let mark = wakeup_mark(self.checked.ringbuf_size) as i32;
+            self.jump(Insn::jmp_imm(JmpOp::Jge, Reg::R0, mark, 0), quiet);
+            // What the record adds to the unread bytes: its 8-byte header and its size
+            // rounded up to 8, as the kernel lays it out.
+            let footprint = 8 + size.div_ceil(8) * 8;
+            self.insn(Insn::alu64_imm(AluOp::Add, Reg::R0, footprint as i32));
+            self.jump(Insn::jmp_imm(JmpOp::Jlt, Reg::R0, mark, 0), quiet);
+            self.insn(Insn::mov64_imm(Reg::R4, RB_FORCE_WAKEUP));
+            self.place(quiet);
+        }
+        self.stack_addr(Reg::R2, buf);
+        self.load_map(Reg::R1, ring);
+        match bytes {
+            Some(slot) => self.ldx(Size::DW, Reg::R3, slot),
+            None => self.insn(Insn::mov64_imm(Reg::R3, size as i32)),
+        }
+        self.call(Helper::RingbufOutput);
+        let ok = self.label();
+        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), ok);
+        self.bump_counter(0);
+        self.place(ok);
+    }
+}
