@@ -8,7 +8,7 @@
 //! which may come from a later probe.
 #![forbid(unsafe_code)]
 
-mod btf;
+pub mod btf;
 pub mod callbacks;
 pub mod check;
 pub mod emit;

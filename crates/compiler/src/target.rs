@@ -1,5 +1,5 @@
 //! Kernel facts the compiler needs, behind a trait so the compiler stays pure: the runtime
-//! implements it from tracefs, tests use [`Fixture`].
+//! implements it from tracefs and `/sys/kernel/btf/vmlinux`, tests use [`Fixture`].
 
 /// One field of a tracepoint's `format` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,11 @@ pub trait Target {
     fn tracepoints(&self) -> Vec<String>;
     /// The fields of a tracepoint after the common ones, or `None` if it does not exist.
     fn tracepoint_format(&self, category: &str, name: &str) -> Option<Vec<TracepointField>>;
+    /// The kernel's own types (vmlinux BTF), read on first call, or `None` when the kernel
+    /// has none. Nothing asks yet: kernel struct access and typed fentry arguments will.
+    fn kernel_btf(&self) -> Option<&crate::btf::Reader> {
+        None
+    }
 }
 
 /// Parses the text of a tracefs `format` file into its non-common fields.

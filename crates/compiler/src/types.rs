@@ -1,6 +1,13 @@
 //! The types of the language as the compiler sees them, and their byte layout in maps and
 //! events. Integers are stored as 8 bytes in keys, values and events whatever their width,
 //! which keeps layouts simple and matches what user space prints.
+//!
+//! Pointers, records (structs and unions) and arrays are the C types of the kernel's BTF
+//! (resolved by [`crate::btf::Reader`]) and of written casts. A pointer is stored and
+//! compared as a 64-bit address, so everywhere an integer goes a pointer goes too. Records
+//! and arrays have no expression of their type yet: see [`Ty::size`] for their layout.
+
+use std::sync::Arc;
 
 /// A value type.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -28,6 +35,20 @@ pub enum Ty {
     },
     /// `strftime(fmt, ns)`: a CLOCK_BOOTTIME timestamp printed as local time by `fmt`.
     Time(String),
+    /// A pointer to `to` (`Ty::None` for `void *`), into user memory when `user` (read with
+    /// `probe_read_user`) or kernel memory. It behaves as a `uint64` wherever an integer is
+    /// expected (arithmetic, comparisons, printf, keys and values, casts, `str()`).
+    Ptr {
+        to: Box<Ty>,
+        user: bool,
+    },
+    /// A C struct or union.
+    Record(Arc<Record>),
+    /// A C array of `len` elements.
+    Array {
+        of: Box<Ty>,
+        len: u32,
+    },
     /// No value (statements, `printf`).
     None,
     /// Already reported; stays silent to avoid cascades.
@@ -39,16 +60,36 @@ impl Ty {
     pub const I64: Ty = Ty::Int { bits: 64, signed: true };
     pub const U32: Ty = Ty::Int { bits: 32, signed: false };
 
-    /// Bytes this type occupies in a key, value or event (8-byte aligned).
+    /// Bytes this type occupies in a key, value or event (8-byte aligned). Integers, booleans
+    /// and pointers take 8 bytes whatever their width. Records and arrays would keep their C
+    /// layout byte for byte (members not widened), padded to 8, as bpftrace stores them; no
+    /// expression has such a type yet, so nothing stores them, and the runtime decodes them
+    /// as no value: whoever adds one must also print them.
     pub fn size(&self) -> u32 {
         match self {
-            Ty::Int { .. } | Ty::Bool => 8,
+            Ty::Int { .. } | Ty::Bool | Ty::Ptr { .. } => 8,
+            Ty::Record(_) | Ty::Array { .. } => self.c_size().div_ceil(8) * 8,
             Ty::Str(n) => n.div_ceil(8) * 8,
             Ty::Tuple(items) => items.iter().map(Ty::size).sum(),
             Ty::Stack { frames, user, .. } => 8 + 8 * u32::from(*user) + 8 * *frames as u32,
             Ty::Sym { user } => 8 + 8 * u32::from(*user),
             Ty::Time(_) => 8,
             Ty::None | Ty::Error => 0,
+        }
+    }
+
+    /// Bytes this type occupies in C memory (a struct member, an array element, what a
+    /// pointer points to): integers their width, a record its size, an array its elements.
+    /// Types that C does not have take their [`Ty::size`].
+    pub fn c_size(&self) -> u32 {
+        match self {
+            Ty::Int { bits, .. } => u32::from(*bits) / 8,
+            Ty::Bool => 1,
+            Ty::Ptr { .. } => 8,
+            Ty::Record(record) => record.size,
+            Ty::Array { of, len } => of.c_size().saturating_mul(*len),
+            Ty::Str(n) => *n,
+            other => other.size(),
         }
     }
 
@@ -65,9 +106,15 @@ impl Ty {
             .collect()
     }
 
-    /// True for integers and booleans.
+    /// True for integers, booleans and pointers (which are integers to every rule that
+    /// takes one: arithmetic, comparisons, conditions, printf's `%d`, casts, `str()`).
     pub fn is_integer(&self) -> bool {
-        matches!(self, Ty::Int { .. } | Ty::Bool)
+        matches!(self, Ty::Int { .. } | Ty::Bool | Ty::Ptr { .. })
+    }
+
+    /// True for pointers.
+    pub fn is_pointer(&self) -> bool {
+        matches!(self, Ty::Ptr { .. })
     }
 
     /// True for signed integers.
@@ -90,13 +137,19 @@ impl Ty {
             Ty::Sym { user: false } => "ksym".into(),
             Ty::Sym { user: true } => "usym".into(),
             Ty::Time(_) => "timestamp".into(),
+            Ty::Ptr { to, .. } if **to == Ty::None => "void *".into(),
+            Ty::Ptr { to, .. } => format!("{} *", to.name()),
+            Ty::Record(record) => record.name(),
+            Ty::Array { of, len } => format!("{}[{len}]", of.name()),
             Ty::None => "none".into(),
             Ty::Error => "<error>".into(),
         }
     }
 
     /// Whether a value of type `other` may be stored where `self` is expected (maps and
-    /// variables keep the type of their first assignment; integers widen, strings fit).
+    /// variables keep the type of their first assignment; integers widen, strings fit; a
+    /// pointer of any type and an integer go where either goes, as they always have; a
+    /// record or array takes only its own type).
     pub fn accepts(&self, other: &Ty) -> bool {
         match (self, other) {
             (Ty::Error, _) | (_, Ty::Error) => true,
@@ -110,8 +163,14 @@ impl Ty {
     }
 
     /// The common type of two types stored in one place (the wider string, the wider int).
+    /// Two pointers of one type stay that pointer; a pointer with anything else is the
+    /// `uint64` it was before pointers had types (so a mix keeps its old type and output).
     pub fn unify(&self, other: &Ty) -> Ty {
         match (self, other) {
+            (Ty::Error, t) | (t, Ty::Error) => t.clone(),
+            (Ty::Ptr { .. }, _) | (_, Ty::Ptr { .. }) if self == other => self.clone(),
+            (Ty::Ptr { .. }, _) => Ty::U64.unify(other),
+            (_, Ty::Ptr { .. }) => self.unify(&Ty::U64),
             (Ty::Str(a), Ty::Str(b)) => Ty::Str(*a.max(b)),
             (Ty::Tuple(a), Ty::Tuple(b)) if a.len() == b.len() => {
                 Ty::Tuple(a.iter().zip(b).map(|(x, y)| x.unify(y)).collect())
@@ -119,7 +178,6 @@ impl Ty {
             (Ty::Int { bits: a, signed: sa }, Ty::Int { bits: b, signed: sb }) => {
                 Ty::Int { bits: (*a).max(*b), signed: *sa || *sb }
             }
-            (Ty::Error, t) | (t, Ty::Error) => t.clone(),
             (a, _) => a.clone(),
         }
     }
@@ -134,6 +192,83 @@ pub enum StackMode {
     Perf,
     /// `        <address>` per frame.
     Raw,
+}
+
+/// Whether a record is a struct or a union.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Struct,
+    Union,
+}
+
+/// A C struct or union, from the kernel's BTF (or, later, from a script's definitions).
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The tag without `struct `/`union `; empty for an anonymous record.
+    pub name: String,
+    pub kind: RecordKind,
+    /// Bytes, as C's `sizeof`.
+    pub size: u32,
+    /// The members in declaration order, or `None` when they are not known here: a record
+    /// reached through a pointer (the reader resolves those lazily, by `btf_id`) or a C
+    /// forward declaration.
+    pub fields: Option<Vec<Field>>,
+    /// The BTF type id it was read from, for resolving its fields later.
+    pub btf_id: Option<u32>,
+}
+
+impl Record {
+    /// `struct task_struct`, `union (anonymous)`: bpftrace's spelling.
+    pub fn name(&self) -> String {
+        let kind = match self.kind {
+            RecordKind::Struct => "struct",
+            RecordKind::Union => "union",
+        };
+        match self.name.as_str() {
+            "" => format!("{kind} (anonymous)"),
+            name => format!("{kind} {name}"),
+        }
+    }
+
+    /// The member named `name`, if the fields are known (anonymous members are not looked
+    /// into).
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.as_ref()?.iter().find(|f| f.name == name)
+    }
+}
+
+/// Records are the same type when they have the same kind, name and size and, where both
+/// are known, the same BTF id (else the same fields): a record seen through a pointer equals
+/// the full one.
+impl PartialEq for Record {
+    fn eq(&self, other: &Record) -> bool {
+        let same_origin = match ((self.btf_id, &self.fields), (other.btf_id, &other.fields)) {
+            ((Some(a), _), (Some(b), _)) => a == b,
+            ((_, Some(a)), (_, Some(b))) => a == b,
+            _ => true,
+        };
+        self.kind == other.kind && self.name == other.name && self.size == other.size && same_origin
+    }
+}
+
+impl Eq for Record {}
+
+impl std::hash::Hash for Record {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.kind, &self.name, self.size).hash(state);
+    }
+}
+
+/// A member of a record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Field {
+    /// Empty for an anonymous struct or union member.
+    pub name: String,
+    pub ty: Ty,
+    /// Bits from the start of the record.
+    pub offset_bits: u32,
+    /// The width in bits of a bitfield, `None` for an ordinary member.
+    pub bitfield_size: Option<u8>,
 }
 
 /// The most frames a stack holds (the kernel's default `perf_event_max_stack`).
@@ -244,5 +379,95 @@ impl MapValue {
             | (MapValue::Stats { .. }, MapValue::Stats { .. }) => true,
             (a, b) => a == b,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{Field, Record, RecordKind, Ty};
+
+    const I32: Ty = Ty::Int { bits: 32, signed: true };
+
+    fn ptr(to: Ty) -> Ty {
+        Ty::Ptr { to: Box::new(to), user: false }
+    }
+
+    fn task(fields: Option<Vec<Field>>) -> Ty {
+        Ty::Record(Arc::new(Record {
+            name: "task_struct".into(),
+            kind: RecordKind::Struct,
+            size: 12,
+            fields,
+            btf_id: Some(7),
+        }))
+    }
+
+    fn pid() -> Field {
+        Field { name: "pid".into(), ty: I32, offset_bits: 64, bitfield_size: None }
+    }
+
+    #[test]
+    fn sizes_in_storage_and_in_c() {
+        assert_eq!((ptr(I32).size(), ptr(I32).c_size()), (8, 8));
+        assert_eq!((I32.size(), I32.c_size()), (8, 4));
+        let array = Ty::Array { of: Box::new(I32), len: 3 };
+        assert_eq!((array.size(), array.c_size()), (16, 12));
+        assert_eq!((task(None).size(), task(None).c_size()), (16, 12));
+        let nested = Ty::Array { of: Box::new(task(None)), len: 2 };
+        assert_eq!(nested.c_size(), 24);
+        assert_eq!(Ty::Tuple(vec![ptr(Ty::None), Ty::Bool]).size(), 16);
+    }
+
+    #[test]
+    fn names_as_bpftrace_spells_them() {
+        assert_eq!(ptr(I32).name(), "int32 *");
+        assert_eq!(ptr(ptr(Ty::U64)).name(), "uint64 * *");
+        assert_eq!(ptr(Ty::None).name(), "void *");
+        assert_eq!(ptr(task(None)).name(), "struct task_struct *");
+        assert_eq!(Ty::Array { of: Box::new(I32), len: 4 }.name(), "int32[4]");
+        let anonymous = Record {
+            name: String::new(),
+            kind: RecordKind::Union,
+            size: 8,
+            fields: Some(vec![]),
+            btf_id: None,
+        };
+        assert_eq!(Ty::Record(Arc::new(anonymous)).name(), "union (anonymous)");
+    }
+
+    #[test]
+    fn pointers_are_integers_to_every_rule() {
+        let p = ptr(I32);
+        assert!(p.is_integer() && p.is_pointer() && !p.is_signed());
+        assert!(p.accepts(&Ty::I64) && Ty::I64.accepts(&p));
+        assert!(p.accepts(&ptr(Ty::U64)));
+        assert!(!p.accepts(&Ty::Str(8)));
+        // Unified as the uint64 they were: with an integer, the integer rule decides.
+        assert_eq!(p.unify(&p), p);
+        assert_eq!(p.unify(&Ty::I64), Ty::I64);
+        assert_eq!(Ty::U32.unify(&p), Ty::U64);
+        assert_eq!(p.unify(&ptr(Ty::U64)), Ty::U64);
+        assert_eq!(p.unify(&Ty::Error), p);
+        assert_eq!(Ty::Error.unify(&p), p);
+        assert_eq!(Ty::Bool.unify(&p), Ty::Bool);
+        let tuple = Ty::Tuple(vec![p.clone(), Ty::Str(4)]);
+        assert_eq!(tuple.unify(&Ty::Tuple(vec![Ty::I64, Ty::Str(8)])).name(), "(int64, string[8])");
+    }
+
+    #[test]
+    fn records_and_arrays_take_only_their_own_type() {
+        let full = task(Some(vec![pid()]));
+        assert_eq!(full, task(None), "a record seen through a pointer is the same type");
+        assert!(full.accepts(&task(None)) && !full.accepts(&Ty::U64));
+        assert!(!Ty::U64.accepts(&full) && !full.is_integer());
+        let array = Ty::Array { of: Box::new(I32), len: 4 };
+        assert!(array.accepts(&array.clone()));
+        assert!(!array.accepts(&Ty::Array { of: Box::new(I32), len: 5 }));
+        assert_eq!(full.unify(&full), full);
+        let Ty::Record(record) = &full else { unreachable!() };
+        assert_eq!(record.field("pid"), Some(&pid()));
+        assert_eq!(record.field("tgid"), None);
     }
 }

@@ -1,58 +1,41 @@
-//! Just enough of the kernel's BTF to find a function's type id (what fentry/fexit programs
-//! are loaded against). Read only when such a probe is used: vmlinux BTF is several MiB.
+//! The kernel's BTF, read from `/sys/kernel/btf/vmlinux` (about 5 MiB) and handed to the
+//! compiler's [`Reader`], which does all the parsing. Read only when something needs it
+//! (fentry/fexit attach ids, and kernel types through [`Target::kernel_btf`]), which keeps
+//! start-up at a few milliseconds for every other script.
+//!
+//! [`Target::kernel_btf`]: bpfscope_compiler::Target::kernel_btf
 
-const KIND_FUNC: u32 = 12;
+use bpfscope_compiler::btf::{Kind, Reader};
+
+/// Where the kernel publishes its own BTF.
+pub(crate) const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+/// The kernel's BTF, read now.
+pub(crate) fn vmlinux() -> Result<Reader, String> {
+    let data =
+        std::fs::read(VMLINUX).map_err(|e| format!("reading kernel BTF ({VMLINUX}): {e}"))?;
+    Reader::new(data).map_err(|e| format!("kernel BTF ({VMLINUX}): {e}"))
+}
 
 /// The BTF id of kernel function `name` in /sys/kernel/btf/vmlinux.
 pub(crate) fn vmlinux_function(name: &str) -> Result<u32, String> {
-    let path = "/sys/kernel/btf/vmlinux";
+    let path = VMLINUX;
     let data =
         std::fs::read(path).map_err(|e| format!("fentry/fexit need kernel BTF ({path}): {e}"))?;
-    find_function(&data, name).ok_or_else(|| format!("no kernel function `{name}` in BTF ({path})"))
+    function_id(data, name).ok_or_else(|| format!("no kernel function `{name}` in BTF ({path})"))
 }
 
-fn u32_at(data: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// Scans the types of a BTF blob for a `FUNC` named `name`.
-fn find_function(data: &[u8], name: &str) -> Option<u32> {
-    if data.get(0..2)? != [0x9f, 0xeb] {
-        return None;
-    }
-    let hdr_len = u32_at(data, 4)? as usize;
-    let (type_off, type_len) = (u32_at(data, 8)? as usize, u32_at(data, 12)? as usize);
-    let str_off = u32_at(data, 16)? as usize;
-    let types = data.get(hdr_len + type_off..hdr_len + type_off + type_len)?;
-    let strings = data.get(hdr_len + str_off..)?;
-    let mut at = 0;
-    let mut id = 1;
-    while at + 12 <= types.len() {
-        let name_off = u32_at(types, at)? as usize;
-        let info = u32_at(types, at + 4)?;
-        let (kind, vlen) = ((info >> 24) & 0x1f, (info & 0xffff) as usize);
-        if kind == KIND_FUNC {
-            let rest = strings.get(name_off..)?;
-            let end = rest.iter().position(|b| *b == 0)?;
-            if &rest[..end] == name.as_bytes() {
-                return Some(id);
-            }
-        }
-        at += 12
-            + match kind {
-                1 | 14 | 17 => 4,             // INT, VAR, DECL_TAG
-                3 => 12,                      // ARRAY
-                4 | 5 | 15 | 19 => vlen * 12, // STRUCT, UNION, DATASEC, ENUM64
-                6 | 13 => vlen * 8,           // ENUM, FUNC_PROTO
-                _ => 0,
-            };
-        id += 1;
-    }
-    None
+/// The id of the `FUNC` named `name` in a BTF blob, `None` also when it is not BTF.
+fn function_id(data: Vec<u8>, name: &str) -> Option<u32> {
+    Reader::new(data).ok()?.find(name, Kind::Func)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
+    use bpfscope_compiler::{btf::Kind, types::RecordKind, Ty};
+
     /// A hand-made blob: INT "int" (1), FUNC_PROTO with one parameter (2), FUNC "alpha" (3),
     /// STRUCT with two members (4), FUNC "beta" (5).
     fn blob() -> Vec<u8> {
@@ -95,10 +78,80 @@ mod tests {
 
     #[test]
     fn finds_functions_past_records_of_every_size() {
-        assert_eq!(super::find_function(&blob(), "alpha"), Some(3));
-        assert_eq!(super::find_function(&blob(), "beta"), Some(5));
-        assert_eq!(super::find_function(&blob(), "int"), None);
-        assert_eq!(super::find_function(&blob(), "gamma"), None);
-        assert_eq!(super::find_function(b"junk", "alpha"), None);
+        assert_eq!(super::function_id(blob(), "alpha"), Some(3));
+        assert_eq!(super::function_id(blob(), "beta"), Some(5));
+        assert_eq!(super::function_id(blob(), "int"), None);
+        assert_eq!(super::function_id(blob(), "gamma"), None);
+        assert_eq!(super::function_id(b"junk".to_vec(), "alpha"), None);
+    }
+
+    /// Against the running kernel, when it publishes BTF (every kernel we support does).
+    #[test]
+    fn reads_the_live_kernel_btf() {
+        if !std::path::Path::new(super::VMLINUX).exists() {
+            eprintln!("skipped: no {}", super::VMLINUX);
+            return;
+        }
+        let start = Instant::now();
+        let reader = super::vmlinux().unwrap();
+        let read = start.elapsed();
+        let func = reader.find("vfs_read", Kind::Func).expect("vfs_read");
+        let first_lookup = start.elapsed() - read;
+        let again = Instant::now();
+        assert_eq!(reader.find("vfs_read", Kind::Func), Some(func));
+        let second_lookup = again.elapsed();
+        let again = Instant::now();
+        assert!(reader.find("vfs_write", Kind::Func).is_some());
+        let third_lookup = again.elapsed();
+        assert_eq!(super::vmlinux_function("vfs_read"), Ok(func));
+        let function = reader.function("vfs_read").unwrap();
+        assert_eq!(function.params.len(), 4, "{function:?}");
+        assert!(function.params[0].1.is_pointer());
+
+        let resolve = Instant::now();
+        let Ty::Record(task) = reader.type_named("struct task_struct").unwrap() else {
+            panic!("task_struct is not a record");
+        };
+        let resolved = resolve.elapsed();
+        assert_eq!((task.kind, task.name.as_str()), (RecordKind::Struct, "task_struct"));
+        assert!(task.size > 1000, "{}", task.size);
+        let pid = task.field("pid").expect("task_struct has pid");
+        assert_eq!(pid.ty, Ty::Int { bits: 32, signed: true });
+        assert!(pid.offset_bits > 0 && pid.offset_bits % 32 == 0);
+        // A pointer member's target is not expanded until asked for.
+        let Some(Ty::Ptr { to, .. }) = task.field("mm").map(|f| &f.ty) else { panic!("mm") };
+        let Ty::Record(mm) = &**to else { panic!("mm is not a record pointer") };
+        assert!(mm.fields.is_none());
+        // `pgd` sits in an anonymous struct (the kernel groups members by cache line).
+        let mm = reader.complete(mm).unwrap();
+        let anonymous = mm.fields.as_ref().unwrap().iter().filter_map(|f| match &f.ty {
+            Ty::Record(inner) if f.name.is_empty() => Some(inner.clone()),
+            _ => None,
+        });
+        assert!(anonymous.into_iter().any(|inner| inner.field("pgd").is_some()), "{mm:?}");
+        eprintln!(
+            "vmlinux BTF: read {read:?}, {} types, first lookup (a search) {first_lookup:?}, \
+             second (indexing names) {second_lookup:?}, third {third_lookup:?}, \
+             struct task_struct {resolved:?}{}",
+            reader.type_count(),
+            if cfg!(debug_assertions) {
+                " (unoptimized: release is 20-50 times faster)"
+            } else {
+                ""
+            }
+        );
+        assert!(first_lookup.as_secs() < 2 && resolved.as_secs() < 2);
+    }
+
+    #[test]
+    fn unknown_functions_keep_their_message() {
+        if !std::path::Path::new(super::VMLINUX).exists() {
+            return;
+        }
+        assert_eq!(
+            super::vmlinux_function("no_such_function_here"),
+            Err("no kernel function `no_such_function_here` in BTF (/sys/kernel/btf/vmlinux)"
+                .to_string())
+        );
     }
 }

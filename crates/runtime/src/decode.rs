@@ -26,6 +26,8 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
             }
         }
         Ty::Bool => Value::Bool(u64_at(bytes, 0) != 0),
+        // An address prints as the `uint64` it was before pointers had types.
+        Ty::Ptr { .. } => Value::Uint(u64_at(bytes, 0)),
         Ty::Str(n) => {
             let buf = &bytes[..(*n as usize).min(bytes.len())];
             let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
@@ -56,7 +58,8 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
             ))
         }
         Ty::Time(fmt) => Value::Str(strftime(fmt, u64_at(bytes, 0))),
-        Ty::None | Ty::Error => Value::None,
+        // Nothing stores records or arrays yet (see `Ty::size`).
+        Ty::Record(_) | Ty::Array { .. } | Ty::None | Ty::Error => Value::None,
     }
 }
 

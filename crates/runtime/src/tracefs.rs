@@ -1,18 +1,28 @@
 //! Tracepoint facts from tracefs: the [`Target`] implementation for the live kernel. Mounts
-//! tracefs at `/sys/kernel/tracing` when it is missing.
+//! tracefs at `/sys/kernel/tracing` when it is missing. Kernel types come from
+//! [`crate::btf`], read only when the compiler asks.
 
-use std::{cell::RefCell, collections::HashMap, path::PathBuf};
+use std::{
+    cell::{OnceCell, RefCell},
+    collections::HashMap,
+    path::PathBuf,
+};
 
-use bpfscope_compiler::target::{parse_tracepoint_format, Target, TracepointField};
+use bpfscope_compiler::{
+    btf::Reader,
+    target::{parse_tracepoint_format, Target, TracepointField},
+};
 
 /// Where tracefs lives.
 pub const TRACEFS: &str = "/sys/kernel/tracing";
 
-/// The live kernel's tracepoints, with formats read on demand and cached.
+/// The live kernel's tracepoints, with formats read on demand and cached, and its BTF,
+/// read on first use.
 #[derive(Default)]
 pub struct Tracefs {
     formats: RefCell<HashMap<String, Option<Vec<TracepointField>>>>,
     list: RefCell<Option<Vec<String>>>,
+    btf: OnceCell<Option<Reader>>,
 }
 
 /// Mounts tracefs if it is not mounted. Errors are left for the first read to report.
@@ -77,5 +87,9 @@ impl Target for Tracefs {
         let fields = Tracefs::format_text(category, name).map(|t| parse_tracepoint_format(&t));
         self.formats.borrow_mut().insert(key, fields.clone());
         fields
+    }
+
+    fn kernel_btf(&self) -> Option<&Reader> {
+        self.btf.get_or_init(|| crate::btf::vmlinux().ok()).as_ref()
     }
 }

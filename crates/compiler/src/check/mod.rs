@@ -633,7 +633,8 @@ impl Cx<'_> {
             }
         };
         if ty.pointer {
-            return Some(Ty::U64);
+            // A written cast cannot say where it points: kernel memory until providers do.
+            return Some(Ty::Ptr { to: Box::new(resolved), user: false });
         }
         Some(resolved)
     }
