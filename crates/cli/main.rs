@@ -9,7 +9,6 @@ use std::{io::Read, process::ExitCode};
 
 use anyhow::{bail, Context};
 use bpfscope_compiler::{compile, Options};
-use bpfscope_output::Format;
 use bpfscope_runtime::{tracefs::Tracefs, RunConfig, RunError};
 use bpfscope_syntax::{Diagnostic, Diagnostics, SourceFile};
 use clap::Parser;
@@ -87,8 +86,8 @@ fn run(flags: Flags) -> anyhow::Result<i32> {
     };
     let config = RunConfig {
         format: match flags.format {
-            OutputFormat::Text => Format::Text,
-            OutputFormat::Json => Format::Json,
+            OutputFormat::Text => bpfscope_output::text::FORMAT,
+            OutputFormat::Json => bpfscope_output::json::FORMAT,
         },
         out,
         quiet: flags.quiet,

@@ -1,4 +1,8 @@
 //! Kernel bytes to [`Value`]s: event arguments, map keys and per-CPU map values.
+//!
+//! Decoding names nothing: stacks stay frame addresses (and the pid, for user stacks) and
+//! `ksym`/`usym` stay addresses, for a sink's symbolizer to name (`bpfscope_output::symbols`).
+//! Reading the maps is `maps.rs`; what events do is `events.rs`.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +11,7 @@ use bpfscope_compiler::{
     types::{MapValue, StackMode},
     Ty,
 };
-use bpfscope_output::{Aggregate, MapOutput, Value};
+use bpfscope_output::{self as output, Aggregate, CodeAddress, MapOutput, Stack, Value};
 
 fn u64_at(bytes: &[u8], off: usize) -> u64 {
     bytes.get(off..off + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
@@ -41,20 +45,11 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
                     .collect(),
             )
         }
-        Ty::Stack { frames, mode, user } => Value::Str(stack_text(bytes, *frames, *mode, *user)),
-        Ty::Sym { user } => {
-            let addr = u64_at(bytes, 0);
-            let found = if *user {
-                crate::usyms::symbolize(u64_at(bytes, 8) as u32, addr)
-            } else {
-                crate::ksyms::symbolize(addr)
-            };
-            // As bpftrace: the symbol's name without the offset, or the address in hex.
-            Value::Str(found.map_or_else(
-                || format!("0x{addr:x}"),
-                |s| s.split('+').next().unwrap_or("").to_string(),
-            ))
-        }
+        Ty::Stack { frames, mode, user } => Value::Stack(stack(bytes, *frames, *mode, *user)),
+        Ty::Sym { user } => Value::Symbol(CodeAddress {
+            addr: u64_at(bytes, 0),
+            pid: user.then(|| u64_at(bytes, 8) as u32),
+        }),
         Ty::Time(fmt) => Value::Str(strftime(fmt, u64_at(bytes, 0))),
         Ty::None | Ty::Error => Value::None,
     }
@@ -74,29 +69,17 @@ fn strftime(fmt: &str, boot_ns: u64) -> String {
     bpfscope_sys::strftime_local(&fmt, secs)
 }
 
-/// A stack as bpftrace prints it: a newline, then one line per frame.
-fn stack_text(bytes: &[u8], frames: u8, mode: StackMode, user: bool) -> String {
+/// A stack: the frame count, for a user stack the pid, then the addresses.
+fn stack(bytes: &[u8], frames: u8, mode: StackMode, user: bool) -> Stack {
     let n = (u64_at(bytes, 0) as usize).min(frames as usize);
-    let pid = if user { u64_at(bytes, 8) as u32 } else { 0 };
+    let pid = user.then(|| u64_at(bytes, 8) as u32);
     let first = if user { 16 } else { 8 };
-    let mut text = String::from("\n");
-    for i in 0..n {
-        let addr = u64_at(bytes, first + 8 * i);
-        let symbol = || {
-            let found = if user {
-                crate::usyms::symbolize(pid, addr)
-            } else {
-                crate::ksyms::symbolize(addr)
-            };
-            found.unwrap_or_else(|| format!("0x{addr:x}"))
-        };
-        match mode {
-            StackMode::Bpftrace => text.push_str(&format!("        {}\n", symbol())),
-            StackMode::Perf => text.push_str(&format!("\t{addr:016x} {}\n", symbol())),
-            StackMode::Raw => text.push_str(&format!("        {addr:x}\n")),
-        }
-    }
-    text
+    let mode = match mode {
+        StackMode::Bpftrace => output::StackMode::Bpftrace,
+        StackMode::Perf => output::StackMode::Perf,
+        StackMode::Raw => output::StackMode::Raw,
+    };
+    Stack { frames: (0..n).map(|i| u64_at(bytes, first + 8 * i)).collect(), pid, mode }
 }
 
 /// Decodes consecutive typed arguments (printf).
@@ -199,5 +182,10 @@ pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapO
             out.push((key_value(k), merged));
         }
     }
-    MapOutput { name: desc.name.clone(), keyed: desc.key.is_some(), entries: out }
+    MapOutput {
+        name: desc.name.clone(),
+        keyed: desc.key.is_some(),
+        histogram: desc.value.has_bucket(),
+        entries: out,
+    }
 }
