@@ -136,13 +136,4 @@ impl Eq for Format {}
 pub const FORMATS: &[Format] = &[text::FORMAT, json::FORMAT];
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_are_found_by_name() {
-        assert_eq!(Format::named("json").map(|f| f.name), Some("json"));
-        assert_eq!(FORMATS[0].name, "text");
-        assert!(Format::named("xml").is_none());
-    }
-}
+mod tests;

@@ -189,3 +189,136 @@ pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapO
         entries: out,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bpfscope_output::StackMode as Mode;
+
+    use super::*;
+
+    /// Little-endian u64s, concatenated.
+    fn words(values: &[u64]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    fn desc(key: Option<Ty>, value: MapValue, array: bool) -> MapDesc {
+        MapDesc { name: "@m".into(), bpf_name: "AT_m".into(), key, value, max_entries: 64, array }
+    }
+
+    #[test]
+    fn integers_keep_their_width_and_sign() {
+        let int = |bits, signed| Ty::Int { bits, signed };
+        assert_eq!(value(&words(&[0xff]), &int(8, true)), Value::Int(-1));
+        assert_eq!(value(&words(&[0xffff_ffff_0000_0005]), &int(32, false)), Value::Uint(5));
+        assert_eq!(value(&words(&[u64::MAX]), &Ty::I64), Value::Int(-1));
+        assert_eq!(value(&words(&[u64::MAX]), &Ty::U64), Value::Uint(u64::MAX));
+        assert_eq!(value(&words(&[2]), &Ty::Bool), Value::Bool(true));
+        // A short buffer reads as zero rather than panicking.
+        assert_eq!(value(&[1, 2], &Ty::U64), Value::Uint(0));
+    }
+
+    #[test]
+    fn strings_end_at_the_nul_or_the_buffer() {
+        assert_eq!(value(b"abc\0junk", &Ty::Str(8)), Value::Str("abc".into()));
+        assert_eq!(value(b"abcdefghij", &Ty::Str(4)), Value::Str("abcd".into()));
+        assert_eq!(value(b"ab", &Ty::Str(16)), Value::Str("ab".into()));
+    }
+
+    #[test]
+    fn tuples_use_the_element_offsets() {
+        let ty = Ty::Tuple(vec![Ty::I64, Ty::Str(5), Ty::Bool]);
+        let mut bytes = words(&[(-4i64) as u64]);
+        bytes.extend_from_slice(b"hi\0\0\0\0\0\0");
+        bytes.extend(words(&[0]));
+        let expected =
+            Value::Tuple(vec![Value::Int(-4), Value::Str("hi".into()), Value::Bool(false)]);
+        assert_eq!(value(&bytes, &ty), expected);
+        assert_eq!(args(&bytes, &[Ty::I64, Ty::Str(5)]), [Value::Int(-4), Value::Str("hi".into())]);
+    }
+
+    #[test]
+    fn stacks_and_symbols_stay_addresses() {
+        let kstack = Ty::Stack { frames: 3, mode: StackMode::Perf, user: false };
+        // The kernel's frame count may exceed what the type holds.
+        let decoded = value(&words(&[5, 0xa1, 0xa2, 0xa3, 0xa4]), &kstack);
+        let expected = Stack { frames: vec![0xa1, 0xa2, 0xa3], pid: None, mode: Mode::Perf };
+        assert_eq!(decoded, Value::Stack(expected));
+        let ustack = Ty::Stack { frames: 4, mode: StackMode::Bpftrace, user: true };
+        let decoded = value(&words(&[2, 77, 0x401000, 0x402000, 0]), &ustack);
+        let expected =
+            Stack { frames: vec![0x401000, 0x402000], pid: Some(77), mode: Mode::Bpftrace };
+        assert_eq!(decoded, Value::Stack(expected));
+        let usym = value(&words(&[0x401000, 77]), &Ty::Sym { user: true });
+        assert_eq!(usym, Value::Symbol(CodeAddress { addr: 0x401000, pid: Some(77) }));
+        let ksym = value(&words(&[0xffff_ffff_8100_0000]), &Ty::Sym { user: false });
+        assert_eq!(ksym, Value::Symbol(CodeAddress { addr: 0xffff_ffff_8100_0000, pid: None }));
+    }
+
+    #[test]
+    fn aggregates_merge_over_cpus() {
+        let one = |desc: &MapDesc, per_cpu: &[u64]| {
+            let output = map(desc, &[(words(&[0]), words(per_cpu))], per_cpu.len());
+            output.entries.into_iter().next().map(|(_, value)| value)
+        };
+        let value = |v| Some(Aggregate::Value(v));
+        let count = desc(None, MapValue::Count, false);
+        assert_eq!(one(&count, &[3, 4]), value(Value::Uint(7)));
+        let sum = desc(None, MapValue::Sum { signed: true }, false);
+        assert_eq!(one(&sum, &[(-10i64) as u64, 3]), value(Value::Int(-7)));
+        // min/max: (value, set) per CPU; a CPU that never ran does not count.
+        let min = desc(None, MapValue::Min { signed: true }, false);
+        assert_eq!(one(&min, &[(-2i64) as u64, 1, (-9i64) as u64, 0]), value(Value::Int(-2)));
+        let max = desc(None, MapValue::Max { signed: false }, false);
+        assert_eq!(one(&max, &[4, 1, 9, 1]), value(Value::Uint(9)));
+        // avg/stats: (count, total) per CPU.
+        let stats = desc(None, MapValue::Stats { signed: true }, false);
+        let merged = one(&stats, &[2, (-6i64) as u64, 1, 3]);
+        assert_eq!(merged, Some(Aggregate::Stats { count: 3, total: -3 }));
+        let avg = desc(None, MapValue::Avg { signed: false }, false);
+        assert_eq!(one(&avg, &[1, 10, 1, 20]), Some(Aggregate::Avg { count: 2, total: 30 }));
+    }
+
+    #[test]
+    fn histogram_buckets_group_by_key() {
+        // Keys: the user key (a string of 8 bytes), then the bucket index.
+        let hist = desc(Some(Ty::Str(8)), MapValue::Hist { k: 0 }, false);
+        let key = |name: &[u8; 8], bucket: u64| [name.to_vec(), words(&[bucket])].concat();
+        let entries = [
+            (key(b"a\0\0\0\0\0\0\0", 3), words(&[1, 1])),
+            (key(b"a\0\0\0\0\0\0\0", 1), words(&[0, 4])),
+            (key(b"b\0\0\0\0\0\0\0", 2), words(&[5, 0])),
+        ];
+        let output = map(&hist, &entries, 2);
+        assert!(output.keyed && output.histogram);
+        let expected = vec![
+            (Value::Str("a".into()), Aggregate::Hist { k: 0, buckets: vec![0, 4, 0, 2] }),
+            (Value::Str("b".into()), Aggregate::Hist { k: 0, buckets: vec![0, 0, 5] }),
+        ];
+        assert_eq!(output.entries, expected);
+    }
+
+    #[test]
+    fn array_maps_skip_slots_never_hit() {
+        // A scalar lhist in a per-CPU array: the key is the bucket index (4 bytes).
+        let lhist = desc(None, MapValue::Lhist { min: 0, max: 10, step: 5 }, true);
+        let slot = |i: u32| i.to_le_bytes().to_vec();
+        let entries = [(slot(0), words(&[0])), (slot(2), words(&[6])), (slot(3), words(&[0]))];
+        let expected = Aggregate::Lhist { min: 0, max: 10, step: 5, buckets: vec![0, 0, 6, 0] };
+        assert_eq!(map(&lhist, &entries, 1).entries, vec![(Value::None, expected)]);
+        let never = [(slot(0), words(&[0])), (slot(1), words(&[0]))];
+        assert!(map(&lhist, &never, 1).entries.is_empty());
+        let count = desc(None, MapValue::Count, true);
+        assert!(map(&count, &[(slot(0), words(&[0, 0]))], 2).entries.is_empty());
+    }
+
+    #[test]
+    fn plain_maps_decode_key_and_value() {
+        let plain =
+            desc(Some(Ty::Tuple(vec![Ty::I64, Ty::Str(8)])), MapValue::Plain(Ty::Str(8)), false);
+        let key = [words(&[2]), b"ab\0\0\0\0\0\0".to_vec()].concat();
+        let output = map(&plain, &[(key, b"xyz\0\0\0\0\0".to_vec())], 4);
+        let key = Value::Tuple(vec![Value::Int(2), Value::Str("ab".into())]);
+        assert_eq!(output.entries, vec![(key, Aggregate::Value(Value::Str("xyz".into())))]);
+        assert!(!output.histogram);
+    }
+}

@@ -139,3 +139,110 @@ fn system(command: &str) -> Result<String, Warning> {
         Err(e) => Err(Warning::new(format!("system(\"{command}\"): {e}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bpfscope_compiler::manifest::PrintfDesc;
+    use bpfscope_output::{Aggregate, MapOutput, Value};
+
+    use super::*;
+    use crate::fakes::{FakeMaps, Log, Recorder};
+
+    fn manifest() -> Manifest {
+        let printf =
+            |format: &str, args: Vec<Ty>, kind| PrintfDesc { format: format.into(), args, kind };
+        Manifest {
+            printfs: vec![
+                printf("x=%d %s\n", vec![Ty::I64, Ty::Str(8)], FormatKind::Printf),
+                printf("/nonexistent/%s", vec![Ty::Str(8)], FormatKind::Cat),
+            ],
+            prints: vec![Ty::Tuple(vec![Ty::U64, Ty::Str(8)])],
+            join_separators: vec![",".into()],
+            ..Manifest::default()
+        }
+    }
+
+    fn words(values: &[u64]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    fn padded(text: &str, size: usize) -> Vec<u8> {
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.resize(size, 0);
+        bytes
+    }
+
+    /// Handles `records` in order; returns the log and the flows.
+    fn handle(records: &[Vec<u8>], maps: &FakeMaps) -> (Vec<String>, Vec<Flow>) {
+        let manifest = manifest();
+        let mut events = Events::new(&manifest);
+        let log = Log::default();
+        let mut sink = Recorder { log: log.clone() };
+        let flows = records.iter().map(|r| events.handle(r, maps, &mut sink).unwrap()).collect();
+        let log = log.borrow().clone();
+        (log, flows)
+    }
+
+    #[test]
+    fn printf_and_print_records_become_sink_calls() {
+        let printf = [words(&[0, (-5i64) as u64]), padded("abc", 8)].concat();
+        let print = [words(&[event::PRINT_VALUE, 0, 7]), padded("hi", 8)].concat();
+        let (log, flows) = handle(&[printf, print], &FakeMaps::default());
+        assert_eq!(log, ["printf \"x=-5 abc\\n\"", "value Tuple([Uint(7), Str(\"hi\")])",]);
+        assert_eq!(flows, [Flow::Continue, Flow::Continue]);
+    }
+
+    #[test]
+    fn join_reads_each_element_slot() {
+        let size = JOIN_ARG_SIZE as usize;
+        let record = [words(&[event::JOIN, 0, 2]), padded("ab", size), padded("cd", size)].concat();
+        let (log, _) = handle(&[record], &FakeMaps::default());
+        assert_eq!(log, ["join \"ab,cd\""]);
+    }
+
+    #[test]
+    fn map_records_act_on_maps() {
+        let map = MapOutput {
+            name: "@x".into(),
+            keyed: false,
+            histogram: false,
+            entries: vec![(Value::None, Aggregate::Value(Value::Uint(1)))],
+        };
+        let maps = FakeMaps { maps: vec![map], ..FakeMaps::default() };
+        let records = [
+            words(&[event::PRINT_MAP, 0, 10, 2]),
+            words(&[event::CLEAR, 0]),
+            words(&[event::ZERO, 0]),
+            // A map the object does not have prints nothing.
+            words(&[event::PRINT_MAP, 9, 0, 0]),
+        ];
+        let (log, _) = handle(&records, &maps);
+        assert_eq!(log, ["map @x top=10 div=2 explicit=true"]);
+        assert_eq!(*maps.cleared.borrow(), [(0, false), (0, true)]);
+    }
+
+    #[test]
+    fn exit_is_returned_not_printed() {
+        let records = [words(&[event::EXIT, (-1i64) as u64]), words(&[event::EXIT, 3])];
+        let (log, flows) = handle(&records, &FakeMaps::default());
+        assert!(log.is_empty());
+        // The session keeps the first.
+        assert_eq!(flows, [Flow::Exit(-1), Flow::Exit(3)]);
+    }
+
+    #[test]
+    fn a_failed_cat_warns_and_prints_nothing() {
+        let record = [words(&[1]), padded("file", 8)].concat();
+        let (log, _) = handle(&[record], &FakeMaps::default());
+        assert_eq!(log.len(), 2);
+        assert!(log[0].starts_with("warning cat(\"/nonexistent/file\"): "), "{log:?}");
+        assert_eq!(log[1], "cat \"\"");
+    }
+
+    #[test]
+    fn unknown_ids_are_ignored_and_short_records_read_zeros() {
+        let (log, flows) = handle(&[words(&[29999]), words(&[0])], &FakeMaps::default());
+        assert_eq!(log, ["printf \"x=0 \\n\""]);
+        assert_eq!(flows, [Flow::Continue, Flow::Continue]);
+    }
+}

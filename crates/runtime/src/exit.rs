@@ -132,3 +132,182 @@ pub(crate) fn close_in_parallel(links: Vec<Vec<OwnedFd>>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use bpfscope_compiler::{manifest::MapDesc, types::MapValue};
+    use bpfscope_output::{json, text, Aggregate, MapOutput, NoSymbols, Value};
+
+    use super::*;
+    use crate::fakes::{Capture, FakeMaps, Log, Recorder};
+
+    /// Maps `@b` (keyed), `@a`, `@empty` and `@full` (in that manifest order), the last full.
+    fn manifest() -> Manifest {
+        let desc = |name: &str, keyed: bool| MapDesc {
+            name: name.into(),
+            bpf_name: format!("AT_{}", &name[1..]),
+            key: keyed.then_some(bpfscope_compiler::Ty::Str(8)),
+            value: MapValue::Count,
+            max_entries: 4,
+            array: false,
+        };
+        Manifest {
+            maps: vec![
+                desc("@b", true),
+                desc("@a", false),
+                desc("@empty", true),
+                desc("@full", true),
+            ],
+            ringbuf_size: 1 << 20,
+            ..Manifest::default()
+        }
+    }
+
+    fn maps() -> FakeMaps {
+        let map = |name: &str, entries: Vec<(Value, u64)>| MapOutput {
+            name: name.into(),
+            keyed: name != "@a",
+            histogram: false,
+            entries: entries
+                .into_iter()
+                .map(|(k, v)| (k, Aggregate::Value(Value::Uint(v))))
+                .collect(),
+        };
+        FakeMaps {
+            maps: vec![
+                map("@b", vec![(Value::Str("y".into()), 5), (Value::Str("x".into()), 2)]),
+                map("@a", vec![(Value::None, 1)]),
+                map("@empty", vec![]),
+                map("@full", vec![(Value::Str("k".into()), 4)]),
+            ],
+            lost: 5,
+            failed: vec![0, 0, 0, 1],
+            ..FakeMaps::default()
+        }
+    }
+
+    /// Kernel steps that only log; the report is the real one, over fake maps.
+    struct FakeSteps {
+        log: Log,
+        manifest: Manifest,
+        maps: FakeMaps,
+        lost: LostEvents,
+        exit: Exit,
+    }
+
+    impl ExitSteps for FakeSteps {
+        fn stop_probes(&mut self) {
+            self.log.borrow_mut().push("stop probes".into());
+        }
+
+        fn run_end(&mut self, _sink: &mut dyn Sink) -> Result<(), RunError> {
+            self.log.borrow_mut().push("run END".into());
+            Ok(())
+        }
+
+        fn drain(&mut self, _sink: &mut dyn Sink) {
+            self.log.borrow_mut().push("drain".into());
+        }
+
+        fn report(&mut self, sink: &mut dyn Sink) {
+            exit_report(&self.manifest, &self.maps, &mut self.lost, sink, &mut self.exit);
+        }
+
+        fn detach(&mut self) {
+            self.log.borrow_mut().push("detach".into());
+        }
+    }
+
+    #[test]
+    fn the_exit_sequence_keeps_its_order() {
+        let log = Log::default();
+        let mut steps = FakeSteps {
+            log: log.clone(),
+            manifest: manifest(),
+            maps: maps(),
+            lost: LostEvents { reported: 3 },
+            exit: Exit::default(),
+        };
+        exit_sequence(&mut steps, &mut Recorder { log: log.clone() }).unwrap();
+        let full = "warning map @full is full (4 entries): 1 update failed; raise max_map_keys with `config = { max_map_keys = N }`";
+        assert_eq!(
+            *log.borrow(),
+            [
+                "stop probes",
+                "run END",
+                "drain",
+                "lost 2",
+                "warning Total lost event count: 5",
+                full,
+                "end",
+                "map @a top=0 div=0 explicit=false",
+                "map @b top=0 div=0 explicit=false",
+                "map @full top=0 div=0 explicit=false",
+                "flush",
+                "detach",
+            ]
+        );
+        assert_eq!(steps.exit.code(), None);
+    }
+
+    fn report(format: bpfscope_output::Format, out: &Capture) -> (String, Exit) {
+        let err = Capture::default();
+        let mut sink =
+            format.sink(Box::new(out.clone()), Box::new(err.clone()), Box::new(NoSymbols));
+        let mut exit = Exit::default();
+        exit_report(&manifest(), &maps(), &mut LostEvents::default(), &mut *sink, &mut exit);
+        (err.text(), exit)
+    }
+
+    #[test]
+    fn text_report() {
+        let out = Capture::default();
+        let (err, exit) = report(text::FORMAT, &out);
+        assert_eq!(out.text(), "\n\n@a: 1\n@b[x]: 2\n@b[y]: 5\n@full[k]: 4\n");
+        assert_eq!(
+            err,
+            "Lost 5 events\nWARNING: Total lost event count: 5\n\
+             HINT: the event ring (256 pages) filled faster than it was read: raise it with `config = { perf_rb_pages = N }` or BPFTRACE_PERF_RB_PAGES\n\
+             WARNING: map @full is full (4 entries): 1 update failed; raise max_map_keys with `config = { max_map_keys = N }`\n"
+        );
+        assert_eq!(exit.code(), None);
+    }
+
+    #[test]
+    fn json_report() {
+        let out = Capture::default();
+        let (err, _) = report(json::FORMAT, &out);
+        assert_eq!(
+            out.text(),
+            "{\"type\": \"lost_events\", \"count\": 5, \"data\": {\"events\": 5}}\n\
+             {\"type\": \"map\", \"data\": {\"@a\": 1}}\n\
+             {\"type\": \"map\", \"data\": {\"@b\": {\"x\": 2, \"y\": 5}}}\n\
+             {\"type\": \"map\", \"data\": {\"@full\": {\"k\": 4}}}\n"
+        );
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("{\"type\": \"warning\", \"msg\": \"Total lost event count: 5\", \"hint\": \"the event ring (256 pages)"));
+        assert!(lines[1]
+            .starts_with("{\"type\": \"warning\", \"msg\": \"map @full is full (4 entries)"));
+    }
+
+    #[test]
+    fn output_going_away_ends_the_trace_with_zero() {
+        let out = Capture { broken: true, ..Capture::default() };
+        let (err, exit) = report(text::FORMAT, &out);
+        // Standard error still gets the warnings.
+        assert!(err.contains("WARNING: map @full is full"));
+        assert_eq!(exit.code(), Some(0));
+    }
+
+    #[test]
+    fn lost_events_are_reported_as_they_grow() {
+        let log = Log::default();
+        let mut sink = Recorder { log: log.clone() };
+        let mut lost = LostEvents::default();
+        for total in [0, 4, 4, 9] {
+            lost.report(total, &mut sink).unwrap();
+        }
+        assert_eq!(*log.borrow(), ["lost 4", "lost 5"]);
+    }
+}

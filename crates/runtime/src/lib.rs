@@ -32,6 +32,9 @@ pub mod symbols;
 pub mod tracefs;
 pub mod usyms;
 
+#[cfg(test)]
+mod fakes;
+
 use std::{io::Write, os::fd::AsFd, os::fd::OwnedFd, time::Instant};
 
 use bpfscope_compiler::Compiled;
