@@ -18,9 +18,13 @@ pub mod text;
 
 use std::cmp::Ordering;
 
-pub use sink::{Format, MapPrint, Sink, TextKind, Warning, FORMATS};
+pub use sink::{Format, MapPrint, Sink, TextKind, Warning};
 pub use stats::{ProbeStats, Stats};
 pub use symbols::{CodeAddress, NoSymbols, Stack, StackMode, Symbolizer};
+
+/// Every output format, the first the default. A new format is a file implementing
+/// [`Sink`] (its `pub mod` line above) and one line here.
+pub const FORMATS: &[Format] = &[text::FORMAT, json::FORMAT];
 
 /// A printable value.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,5 +1,5 @@
-//! The [`Sink`]: everything a trace outputs, as calls, and [`FORMATS`], the registry of the
-//! sinks `-f` chooses from.
+//! The [`Sink`]: everything a trace outputs, as calls, and [`Format`], an entry of
+//! [`FORMATS`](crate::FORMATS), the registry of the sinks `-f` chooses from.
 //!
 //! The runtime turns ring buffer records and maps into sink calls and decides *when*
 //! things happen (the exit sequence, reference §2.1); a sink decides only *how* they look
@@ -12,7 +12,7 @@
 
 use std::io::{self, Write};
 
-use crate::{json, printf, text, MapOutput, Stats, Symbolizer, Value};
+use crate::{printf, MapOutput, Stats, Symbolizer, Value, FORMATS};
 
 /// Output of one kind of printf-like event, already formatted by the runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,10 +130,6 @@ impl PartialEq for Format {
 }
 
 impl Eq for Format {}
-
-/// Every output format, the first the default. A new format is a file implementing
-/// [`Sink`] and one line here.
-pub const FORMATS: &[Format] = &[text::FORMAT, json::FORMAT];
 
 #[cfg(test)]
 mod tests;
