@@ -10,7 +10,7 @@ use bpfscope_compiler::{
     manifest::{event, FormatKind, Manifest, JOIN_ARG_SIZE, JOIN_MAX_ARGS},
     Ty,
 };
-use bpfscope_output::{printf, symbols::resolve, MapPrint, Sink, Symbolizer, TextKind, Warning};
+use bpfscope_output::{printf, symbols::resolve, MapPrint, Sink, TextKind, Warning};
 
 use crate::{decode, maps::MapAccess, symbols::Symbols};
 
@@ -95,19 +95,17 @@ impl<'c> Events<'c> {
         let desc = &self.manifest.printfs[id];
         let mut args = decode::args(record.get(8..).unwrap_or(&[]), &desc.args);
         let format = &self.formats[id];
-        if desc.kind == FormatKind::Printf {
-            return sink.printf(format, &mut args);
-        }
+        let (kind, act): (TextKind, Action) = match desc.kind {
+            FormatKind::Printf => return sink.printf(format, &mut args),
+            FormatKind::Cat => (TextKind::Cat, cat),
+            FormatKind::System => (TextKind::System, system),
+        };
         for arg in &mut args {
-            resolve(arg, &mut self.symbols as &mut dyn Symbolizer);
+            resolve(arg, &mut self.symbols);
         }
         let mut formatted = String::new();
         format.write(&args, &mut formatted);
-        let (kind, result) = match desc.kind {
-            FormatKind::Cat => (TextKind::Cat, cat(&formatted)),
-            _ => (TextKind::System, system(&formatted)),
-        };
-        match result {
+        match act(&formatted) {
             Ok(text) => sink.text(kind, &text),
             Err(warning) => {
                 sink.warning(&warning)?;
@@ -116,6 +114,9 @@ impl<'c> Events<'c> {
         }
     }
 }
+
+/// What user space does with a formatted `cat` or `system` string: its output, or why not.
+type Action = fn(&str) -> Result<String, Warning>;
 
 /// The `i`th 8-byte field of a record (0 past its end).
 fn field(record: &[u8], i: usize) -> u64 {
