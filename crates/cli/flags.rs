@@ -2,13 +2,15 @@
 //! command's (`-e`, `-l`, the script and its parameters) and [`RunOpts`] those of every run,
 //! which each tool accepts too (`commands/run_tool.rs`). The subcommands declare their own.
 
-use clap::{Args, Parser, ValueEnum};
+use bpfscope_output::{Format, FORMATS};
+use clap::{builder::TypedValueParser, Args, Parser, ValueEnum};
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
+/// `-f NAME`: one of the registered output formats (`bpfscope_output::FORMATS`), so a new
+/// format needs no change here.
+fn output_format() -> impl TypedValueParser<Value = Format> {
+    let names: Vec<&'static str> = FORMATS.iter().map(|f| f.name).collect();
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|name| Format::named(&name).expect("a registered format"))
 }
 
 /// Compiler dumps.
@@ -69,8 +71,8 @@ pub struct RunOpts {
     #[arg(short = 'q')]
     pub quiet: bool,
     /// Output format.
-    #[arg(short = 'f', value_enum, default_value = "text")]
-    pub format: OutputFormat,
+    #[arg(short = 'f', value_name = "FORMAT", value_parser = output_format(), default_value = "text")]
+    pub format: Format,
     /// Allow unsafe functions: `system()` and `signal()`.
     #[arg(long = "unsafe")]
     pub unsafe_ok: bool,

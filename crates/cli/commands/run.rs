@@ -7,13 +7,12 @@ use std::io::Read;
 
 use anyhow::{bail, Context};
 use bpfscope_compiler::{compile, Compiled, Options};
-use bpfscope_output::Format;
 use bpfscope_runtime::{sys::HeldChild, tracefs::Tracefs, RunConfig, RunError};
 use bpfscope_syntax::{Diagnostic, Diagnostics, SourceFile};
 
 use crate::{
     emit::emit_dump,
-    flags::{OutputFormat, RunOpts, ScriptArgs},
+    flags::{RunOpts, ScriptArgs},
     list, tools,
 };
 
@@ -96,10 +95,7 @@ fn execute(
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
     let config = RunConfig {
-        format: match opts.format {
-            OutputFormat::Text => Format::Text,
-            OutputFormat::Json => Format::Json,
-        },
+        format: opts.format,
         out,
         quiet: opts.quiet,
         dry_run: opts.dry_run,

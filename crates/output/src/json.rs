@@ -9,13 +9,37 @@
 //!   by key); buckets are closed intervals, the negative bucket has only `max`, the overflow
 //!   bucket only `min`
 //! - `{"type": "stats", "data": {"@s": {"count": c, "average": a, "total": t}}}`
+//! - `{"type": "cat", "data": "text"}`, `{"type": "system", "data": "text"}`,
+//!   `{"type": "join", "data": "text"}`
 //!
 //! Object separators are `", "`, array separators `","`; tuple keys are joined with `,` and
 //! no spaces; integers that a double cannot hold exactly are strings.
+//!
+//! bpfscope's own messages go through serde ([`Spaced`] separators: `", "` in objects and
+//! arrays, `": "` after keys, floats with three decimals):
+//!
+//! - `--stats` (standard output): `{"type": "stats", "data": {"probes": [{"probe": "...",
+//!   "events": N, "ns_per_event": N, "cpu_ns": N, "missed": N}, ...], "lost_events": N,
+//!   "traced_ns": N, "bpf_cpu_percent": 0.123}}`
+//! - warnings (standard error, where text warnings go): `{"type": "warning", "msg": "...",
+//!   "hint": "..."}`, `hint` only when there is one. The shape is bpftrace's for its
+//!   runtime messages (`warnf`, `helper_error`: a `type` and a `msg`, no `data`).
 
+use std::io::{self, Write};
+
+use serde_core::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::Value as Json;
 
-use crate::{hist, Aggregate, MapOutput, Value};
+use crate::{
+    hist, printf,
+    sink::{Format, MapPrint, Sink, TextKind, Warning},
+    symbols::{resolve, resolve_map},
+    Aggregate, MapOutput, ProbeStats, Stats, Symbolizer, Value,
+};
+
+/// The registry entry.
+pub const FORMAT: Format =
+    Format { name: "json", summary: "JSON lines, as bpftrace's -f json", new: JsonSink::boxed };
 
 fn int(n: i128) -> String {
     if n.unsigned_abs() <= (1u128 << 53) {
@@ -39,6 +63,7 @@ pub fn value(v: &Value) -> String {
         Value::Tuple(items) => {
             format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(","))
         }
+        Value::Stack(_) | Value::Symbol(_) => string(&v.to_text()),
         Value::None => "null".into(),
     }
 }
@@ -135,6 +160,178 @@ pub fn map(m: &MapOutput) -> String {
     format!("{{\"type\": \"{kind}\", \"data\": {{{}: {body}}}}}\n", string(&m.name))
 }
 
+/// The separators of bpfscope's own JSON messages: `", "` between object members and array
+/// elements, `": "` after keys; floats (only the CPU share) with three decimals.
+pub struct Spaced;
+
+impl serde_json::ser::Formatter for Spaced {
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.begin_array_value(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn write_f64<W: ?Sized + Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
+        write!(w, "{value:.3}")
+    }
+}
+
+/// One message as a line, with [`Spaced`] separators.
+pub fn message_line(message: &impl Serialize) -> String {
+    let mut bytes = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, Spaced);
+    // Serializing plain structs into memory cannot fail.
+    let _ = message.serialize(&mut serializer);
+    bytes.push(b'\n');
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// `{"type": ..., "data": ...}`.
+struct Envelope<'a, T> {
+    kind: &'static str,
+    data: &'a T,
+}
+
+impl<T: Serialize> Serialize for Envelope<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut message = serializer.serialize_struct("Envelope", 2)?;
+        message.serialize_field("type", self.kind)?;
+        message.serialize_field("data", self.data)?;
+        message.end()
+    }
+}
+
+impl Serialize for ProbeStats {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut probe = serializer.serialize_struct("ProbeStats", 5)?;
+        probe.serialize_field("probe", &self.probe)?;
+        probe.serialize_field("events", &self.events)?;
+        probe.serialize_field("ns_per_event", &self.ns_per_event())?;
+        probe.serialize_field("cpu_ns", &self.run_time_ns)?;
+        probe.serialize_field("missed", &self.missed)?;
+        probe.end()
+    }
+}
+
+impl Serialize for Stats {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut stats = serializer.serialize_struct("Stats", 4)?;
+        stats.serialize_field("probes", &self.probes)?;
+        stats.serialize_field("lost_events", &self.lost)?;
+        stats.serialize_field("traced_ns", &self.traced.as_nanos())?;
+        stats.serialize_field("bpf_cpu_percent", &self.cpu_percent())?;
+        stats.end()
+    }
+}
+
+impl Serialize for Warning {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut warning = serializer.serialize_struct("Warning", 3)?;
+        warning.serialize_field("type", "warning")?;
+        warning.serialize_field("msg", &self.message)?;
+        if let Some(hint) = &self.hint {
+            warning.serialize_field("hint", hint)?;
+        }
+        warning.end()
+    }
+}
+
+/// The `--stats` event.
+pub fn stats(stats: &Stats) -> String {
+    message_line(&Envelope { kind: "stats", data: stats })
+}
+
+/// A warning line.
+pub fn warning(warning: &Warning) -> String {
+    message_line(warning)
+}
+
+/// JSON lines, one object per event (the wire format above).
+pub struct JsonSink {
+    out: Box<dyn Write>,
+    err: Box<dyn Write>,
+    symbols: Box<dyn Symbolizer>,
+    buffer: String,
+}
+
+impl JsonSink {
+    pub fn new(out: Box<dyn Write>, err: Box<dyn Write>, symbols: Box<dyn Symbolizer>) -> Self {
+        JsonSink { out, err, symbols, buffer: String::new() }
+    }
+
+    fn boxed(
+        out: Box<dyn Write>,
+        err: Box<dyn Write>,
+        symbols: Box<dyn Symbolizer>,
+    ) -> Box<dyn Sink> {
+        Box::new(JsonSink::new(out, err, symbols))
+    }
+
+    fn write(&mut self, line: &str) -> io::Result<()> {
+        self.out.write_all(line.as_bytes())
+    }
+}
+
+impl Sink for JsonSink {
+    fn printf(&mut self, format: &printf::Format, args: &mut [Value]) -> io::Result<()> {
+        for arg in args.iter_mut().filter(|a| a.has_symbols()) {
+            resolve(arg, &mut *self.symbols);
+        }
+        self.buffer.clear();
+        format.write(args, &mut self.buffer);
+        let line = string_event("printf", &self.buffer);
+        self.write(&line)
+    }
+
+    fn text(&mut self, kind: TextKind, text: &str) -> io::Result<()> {
+        self.write(&string_event(kind.name(), text))
+    }
+
+    fn value(&mut self, mut value: Value) -> io::Result<()> {
+        resolve(&mut value, &mut *self.symbols);
+        self.write(&value_event(&value))
+    }
+
+    fn map(&mut self, mut output: MapOutput, print: MapPrint) -> io::Result<()> {
+        resolve_map(&mut output, &mut *self.symbols);
+        self.write(&map(&output.sorted(print.top, print.div)))
+    }
+
+    fn lost(&mut self, events: u64) -> io::Result<()> {
+        self.write(&lost(events))
+    }
+
+    fn warning(&mut self, message: &Warning) -> io::Result<()> {
+        self.err.write_all(warning(message).as_bytes())
+    }
+
+    fn stats(&mut self, report: &Stats) -> io::Result<()> {
+        self.write(&stats(report))
+    }
+
+    fn attached(&mut self, probes: usize) -> io::Result<()> {
+        self.write(&attached(probes))
+    }
+
+    fn end(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +341,7 @@ mod tests {
         let m = MapOutput {
             name: "@m".into(),
             keyed: true,
+            histogram: false,
             entries: vec![(
                 Value::Tuple(vec![Value::Int(1), Value::Str("a".into())]),
                 Aggregate::Value(Value::Int(3)),
@@ -155,6 +353,7 @@ mod tests {
         let h = MapOutput {
             name: "@h".into(),
             keyed: false,
+            histogram: true,
             entries: vec![(Value::None, Aggregate::Hist { k: 0, buckets })],
         };
         assert_eq!(
@@ -164,6 +363,7 @@ mod tests {
         let s = MapOutput {
             name: "@st".into(),
             keyed: false,
+            histogram: false,
             entries: vec![(Value::None, Aggregate::Stats { count: 1, total: 4 })],
         };
         assert_eq!(map(&s), "{\"type\": \"stats\", \"data\": {\"@st\": {\"count\": 1, \"average\": 4, \"total\": 4}}}\n");

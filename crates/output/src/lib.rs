@@ -1,16 +1,30 @@
-//! The value model and the printers: bpftrace's exact text output and its JSON lines.
+//! The value model, the [`Sink`] every output goes through, and its formats: bpftrace's
+//! exact text output and its JSON lines.
 //!
-//! The runtime decodes kernel bytes into [`Value`]s and [`MapOutput`]s; this crate never
-//! touches the kernel. [`text`] follows bpftrace's text rules (reference §2.2–2.6) and
-//! [`json`] its NDJSON (reference §2.7).
+//! The runtime decodes kernel bytes into [`Value`]s and [`MapOutput`]s and hands them, with
+//! every other output of a trace (lost events, warnings, `--stats`), to a [`Sink`]; this
+//! crate never touches the kernel, and names stacks and code addresses only through the
+//! [`Symbolizer`] a sink is given. [`text`] follows bpftrace's text rules (reference
+//! §2.2–2.6) and [`json`] its NDJSON (reference §2.7). [`FORMATS`] lists the sinks.
 #![forbid(unsafe_code)]
 
 pub mod hist;
 pub mod json;
 pub mod printf;
+pub mod sink;
+pub mod stats;
+pub mod symbols;
 pub mod text;
 
 use std::cmp::Ordering;
+
+pub use sink::{Format, MapPrint, Sink, TextKind, Warning};
+pub use stats::{ProbeStats, Stats};
+pub use symbols::{CodeAddress, NoSymbols, Stack, StackMode, Symbolizer};
+
+/// Every output format, the first the default. A new format is a file implementing
+/// [`Sink`] (its `pub mod` line above) and one line here.
+pub const FORMATS: &[Format] = &[text::FORMAT, json::FORMAT];
 
 /// A printable value.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,11 +34,16 @@ pub enum Value {
     Bool(bool),
     Str(String),
     Tuple(Vec<Value>),
+    /// `kstack`/`ustack`: addresses until a sink names them.
+    Stack(Stack),
+    /// `ksym`/`usym`: an address until a sink names it.
+    Symbol(CodeAddress),
     None,
 }
 
 impl Value {
-    /// Text form: integers in decimal, strings raw, tuples `(a, b)`.
+    /// Text form: integers in decimal, strings raw, tuples `(a, b)`; stacks and code
+    /// addresses not yet named ([`symbols::resolve`]) in hex.
     pub fn to_text(&self) -> String {
         match self {
             Value::Int(n) => n.to_string(),
@@ -34,6 +53,8 @@ impl Value {
             Value::Tuple(items) => {
                 format!("({})", items.iter().map(Value::to_text).collect::<Vec<_>>().join(", "))
             }
+            Value::Stack(stack) => stack.text(&mut NoSymbols),
+            Value::Symbol(address) => address.text(&mut NoSymbols),
             Value::None => String::new(),
         }
     }
@@ -151,6 +172,8 @@ pub struct MapOutput {
     pub name: String,
     /// False for scalar maps (`@x = ...`).
     pub keyed: bool,
+    /// True for `hist`/`lhist` maps, known even when there are no entries.
+    pub histogram: bool,
     pub entries: Vec<(Value, Aggregate)>,
 }
 
@@ -172,13 +195,6 @@ impl MapOutput {
     }
 }
 
-/// The output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +204,7 @@ mod tests {
         let map = MapOutput {
             name: "@".into(),
             keyed: true,
+            histogram: false,
             entries: vec![
                 (Value::Str("b".into()), Aggregate::Value(Value::Uint(5))),
                 (Value::Str("a".into()), Aggregate::Value(Value::Uint(9))),

@@ -1,6 +1,21 @@
-//! bpftrace's text output (reference §2.2–2.4).
+//! bpftrace's text output (reference §2.2–2.6): the formatting functions and [`TextSink`].
+//!
+//! Script output goes to standard output; what is about the trace rather than in it
+//! ("Attached N probes", lost events, warnings, `--stats`) goes to standard error, as in
+//! bpftrace since 0.24.
 
-use crate::{hist, Aggregate, MapOutput, Value};
+use std::io::{self, Write};
+
+use crate::{
+    hist, printf,
+    sink::{Format, MapPrint, Sink, TextKind, Warning},
+    symbols::{resolve, resolve_map},
+    Aggregate, MapOutput, Stats, Symbolizer, Value,
+};
+
+/// The registry entry.
+pub const FORMAT: Format =
+    Format { name: "text", summary: "bpftrace's text output", new: TextSink::boxed };
 
 /// Formats one map, entries already sorted. Empty keyed maps print nothing.
 pub fn format_map(map: &MapOutput) -> String {
@@ -55,6 +70,103 @@ pub fn format_value(value: &Value) -> String {
     format!("{}\n", value.to_text())
 }
 
+/// `print(@m)` of a map: as in the exit report, except that an empty scalar map prints its
+/// zero value (bpftrace #5239), and an empty histogram just its header and a blank line.
+pub fn format_printed_map(map: &MapOutput) -> String {
+    match (map.entries.is_empty() && !map.keyed, map.histogram) {
+        (true, true) => format!("{}:\n\n", map.name),
+        (true, false) => format!("{}: 0\n", map.name),
+        (false, _) => format_map(map),
+    }
+}
+
+/// A warning: `WARNING: message`, then `HINT: hint` when there is one.
+pub fn format_warning(warning: &Warning) -> String {
+    match &warning.hint {
+        Some(hint) => format!("WARNING: {}\nHINT: {hint}\n", warning.message),
+        None => format!("WARNING: {}\n", warning.message),
+    }
+}
+
+/// bpftrace's text output.
+pub struct TextSink {
+    out: Box<dyn Write>,
+    err: Box<dyn Write>,
+    symbols: Box<dyn Symbolizer>,
+    /// Reused for every printf: the per-event path allocates nothing.
+    buffer: String,
+}
+
+impl TextSink {
+    pub fn new(out: Box<dyn Write>, err: Box<dyn Write>, symbols: Box<dyn Symbolizer>) -> Self {
+        TextSink { out, err, symbols, buffer: String::new() }
+    }
+
+    fn boxed(
+        out: Box<dyn Write>,
+        err: Box<dyn Write>,
+        symbols: Box<dyn Symbolizer>,
+    ) -> Box<dyn Sink> {
+        Box::new(TextSink::new(out, err, symbols))
+    }
+}
+
+impl Sink for TextSink {
+    fn printf(&mut self, format: &printf::Format, args: &mut [Value]) -> io::Result<()> {
+        for arg in args.iter_mut().filter(|a| a.has_symbols()) {
+            resolve(arg, &mut *self.symbols);
+        }
+        self.buffer.clear();
+        format.write(args, &mut self.buffer);
+        self.out.write_all(self.buffer.as_bytes())
+    }
+
+    fn text(&mut self, kind: TextKind, text: &str) -> io::Result<()> {
+        self.out.write_all(text.as_bytes())?;
+        match kind {
+            TextKind::Join => self.out.write_all(b"\n"),
+            TextKind::Cat | TextKind::System | TextKind::Time => Ok(()),
+        }
+    }
+
+    fn value(&mut self, mut value: Value) -> io::Result<()> {
+        resolve(&mut value, &mut *self.symbols);
+        self.out.write_all(format_value(&value).as_bytes())
+    }
+
+    fn map(&mut self, mut map: MapOutput, print: MapPrint) -> io::Result<()> {
+        resolve_map(&mut map, &mut *self.symbols);
+        let map = map.sorted(print.top, print.div);
+        let text = if print.explicit { format_printed_map(&map) } else { format_map(&map) };
+        self.out.write_all(text.as_bytes())
+    }
+
+    fn lost(&mut self, events: u64) -> io::Result<()> {
+        self.err.write_all(format!("Lost {events} events\n").as_bytes())
+    }
+
+    fn warning(&mut self, warning: &Warning) -> io::Result<()> {
+        self.err.write_all(format_warning(warning).as_bytes())
+    }
+
+    fn stats(&mut self, stats: &Stats) -> io::Result<()> {
+        self.err.write_all(stats.text().as_bytes())
+    }
+
+    fn attached(&mut self, probes: usize) -> io::Result<()> {
+        let plural = if probes == 1 { "" } else { "s" };
+        self.err.write_all(format!("Attached {probes} probe{plural}\n").as_bytes())
+    }
+
+    fn end(&mut self) -> io::Result<()> {
+        self.out.write_all(b"\n\n")
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +180,7 @@ mod tests {
         let map = MapOutput {
             name: "@h".into(),
             keyed: false,
+            histogram: true,
             entries: vec![(Value::None, Aggregate::Hist { k: 0, buckets })],
         };
         let expected = "@h:\n\
@@ -85,6 +198,7 @@ mod tests {
         let map = MapOutput {
             name: "@m".into(),
             keyed: true,
+            histogram: false,
             entries: vec![(
                 Value::Tuple(vec![Value::Int(1), Value::Str("a".into())]),
                 Aggregate::Value(Value::Int(3)),
@@ -94,10 +208,11 @@ mod tests {
         let map = MapOutput {
             name: "@st".into(),
             keyed: false,
+            histogram: false,
             entries: vec![(Value::None, Aggregate::Stats { count: 3, total: 6 })],
         };
         assert_eq!(format_map(&map), "@st: { .count = 3, .average = 2, .total = 6 }\n");
-        let map = MapOutput { name: "@e".into(), keyed: true, entries: vec![] };
+        let map = MapOutput { name: "@e".into(), keyed: true, histogram: false, entries: vec![] };
         assert_eq!(format_map(&map), "");
     }
 }

@@ -1,4 +1,8 @@
 //! Kernel bytes to [`Value`]s: event arguments, map keys and per-CPU map values.
+//!
+//! Decoding names nothing: stacks stay frame addresses (and the pid, for user stacks) and
+//! `ksym`/`usym` stay addresses, for a sink's symbolizer to name (`bpfscope_output::symbols`).
+//! Reading the maps is `maps.rs`; what events do is `events.rs`.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +11,7 @@ use bpfscope_compiler::{
     types::{MapValue, StackMode},
     Ty,
 };
-use bpfscope_output::{Aggregate, MapOutput, Value};
+use bpfscope_output::{self as output, Aggregate, CodeAddress, MapOutput, Stack, Value};
 
 fn u64_at(bytes: &[u8], off: usize) -> u64 {
     bytes.get(off..off + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
@@ -43,20 +47,11 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
                     .collect(),
             )
         }
-        Ty::Stack { frames, mode, user } => Value::Str(stack_text(bytes, *frames, *mode, *user)),
-        Ty::Sym { user } => {
-            let addr = u64_at(bytes, 0);
-            let found = if *user {
-                crate::usyms::symbolize(u64_at(bytes, 8) as u32, addr)
-            } else {
-                crate::ksyms::symbolize(addr)
-            };
-            // As bpftrace: the symbol's name without the offset, or the address in hex.
-            Value::Str(found.map_or_else(
-                || format!("0x{addr:x}"),
-                |s| s.split('+').next().unwrap_or("").to_string(),
-            ))
-        }
+        Ty::Stack { frames, mode, user } => Value::Stack(stack(bytes, *frames, *mode, *user)),
+        Ty::Sym { user } => Value::Symbol(CodeAddress {
+            addr: u64_at(bytes, 0),
+            pid: user.then(|| u64_at(bytes, 8) as u32),
+        }),
         Ty::Time(fmt) => Value::Str(strftime(fmt, u64_at(bytes, 0))),
         // Nothing stores records or arrays yet (see `Ty::size`).
         Ty::Record(_) | Ty::Array { .. } | Ty::None | Ty::Error => Value::None,
@@ -77,29 +72,17 @@ fn strftime(fmt: &str, boot_ns: u64) -> String {
     bpfscope_sys::strftime_local(&fmt, secs)
 }
 
-/// A stack as bpftrace prints it: a newline, then one line per frame.
-fn stack_text(bytes: &[u8], frames: u8, mode: StackMode, user: bool) -> String {
+/// A stack: the frame count, for a user stack the pid, then the addresses.
+fn stack(bytes: &[u8], frames: u8, mode: StackMode, user: bool) -> Stack {
     let n = (u64_at(bytes, 0) as usize).min(frames as usize);
-    let pid = if user { u64_at(bytes, 8) as u32 } else { 0 };
+    let pid = user.then(|| u64_at(bytes, 8) as u32);
     let first = if user { 16 } else { 8 };
-    let mut text = String::from("\n");
-    for i in 0..n {
-        let addr = u64_at(bytes, first + 8 * i);
-        let symbol = || {
-            let found = if user {
-                crate::usyms::symbolize(pid, addr)
-            } else {
-                crate::ksyms::symbolize(addr)
-            };
-            found.unwrap_or_else(|| format!("0x{addr:x}"))
-        };
-        match mode {
-            StackMode::Bpftrace => text.push_str(&format!("        {}\n", symbol())),
-            StackMode::Perf => text.push_str(&format!("\t{addr:016x} {}\n", symbol())),
-            StackMode::Raw => text.push_str(&format!("        {addr:x}\n")),
-        }
-    }
-    text
+    let mode = match mode {
+        StackMode::Bpftrace => output::StackMode::Bpftrace,
+        StackMode::Perf => output::StackMode::Perf,
+        StackMode::Raw => output::StackMode::Raw,
+    };
+    Stack { frames: (0..n).map(|i| u64_at(bytes, first + 8 * i)).collect(), pid, mode }
 }
 
 /// Decodes consecutive typed arguments (printf).
@@ -202,5 +185,143 @@ pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapO
             out.push((key_value(k), merged));
         }
     }
-    MapOutput { name: desc.name.clone(), keyed: desc.key.is_some(), entries: out }
+    MapOutput {
+        name: desc.name.clone(),
+        keyed: desc.key.is_some(),
+        histogram: desc.value.has_bucket(),
+        entries: out,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bpfscope_output::StackMode as Mode;
+
+    use super::*;
+
+    /// Little-endian u64s, concatenated.
+    fn words(values: &[u64]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    fn desc(key: Option<Ty>, value: MapValue, array: bool) -> MapDesc {
+        MapDesc { name: "@m".into(), bpf_name: "AT_m".into(), key, value, max_entries: 64, array }
+    }
+
+    #[test]
+    fn integers_keep_their_width_and_sign() {
+        let int = |bits, signed| Ty::Int { bits, signed };
+        assert_eq!(value(&words(&[0xff]), &int(8, true)), Value::Int(-1));
+        assert_eq!(value(&words(&[0xffff_ffff_0000_0005]), &int(32, false)), Value::Uint(5));
+        assert_eq!(value(&words(&[u64::MAX]), &Ty::I64), Value::Int(-1));
+        assert_eq!(value(&words(&[u64::MAX]), &Ty::U64), Value::Uint(u64::MAX));
+        assert_eq!(value(&words(&[2]), &Ty::Bool), Value::Bool(true));
+        // A short buffer reads as zero rather than panicking.
+        assert_eq!(value(&[1, 2], &Ty::U64), Value::Uint(0));
+    }
+
+    #[test]
+    fn strings_end_at_the_nul_or_the_buffer() {
+        assert_eq!(value(b"abc\0junk", &Ty::Str(8)), Value::Str("abc".into()));
+        assert_eq!(value(b"abcdefghij", &Ty::Str(4)), Value::Str("abcd".into()));
+        assert_eq!(value(b"ab", &Ty::Str(16)), Value::Str("ab".into()));
+    }
+
+    #[test]
+    fn tuples_use_the_element_offsets() {
+        let ty = Ty::Tuple(vec![Ty::I64, Ty::Str(5), Ty::Bool]);
+        let mut bytes = words(&[(-4i64) as u64]);
+        bytes.extend_from_slice(b"hi\0\0\0\0\0\0");
+        bytes.extend(words(&[0]));
+        let expected =
+            Value::Tuple(vec![Value::Int(-4), Value::Str("hi".into()), Value::Bool(false)]);
+        assert_eq!(value(&bytes, &ty), expected);
+        assert_eq!(args(&bytes, &[Ty::I64, Ty::Str(5)]), [Value::Int(-4), Value::Str("hi".into())]);
+    }
+
+    #[test]
+    fn stacks_and_symbols_stay_addresses() {
+        let kstack = Ty::Stack { frames: 3, mode: StackMode::Perf, user: false };
+        // The kernel's frame count may exceed what the type holds.
+        let decoded = value(&words(&[5, 0xa1, 0xa2, 0xa3, 0xa4]), &kstack);
+        let expected = Stack { frames: vec![0xa1, 0xa2, 0xa3], pid: None, mode: Mode::Perf };
+        assert_eq!(decoded, Value::Stack(expected));
+        let ustack = Ty::Stack { frames: 4, mode: StackMode::Bpftrace, user: true };
+        let decoded = value(&words(&[2, 77, 0x401000, 0x402000, 0]), &ustack);
+        let expected =
+            Stack { frames: vec![0x401000, 0x402000], pid: Some(77), mode: Mode::Bpftrace };
+        assert_eq!(decoded, Value::Stack(expected));
+        let usym = value(&words(&[0x401000, 77]), &Ty::Sym { user: true });
+        assert_eq!(usym, Value::Symbol(CodeAddress { addr: 0x401000, pid: Some(77) }));
+        let ksym = value(&words(&[0xffff_ffff_8100_0000]), &Ty::Sym { user: false });
+        assert_eq!(ksym, Value::Symbol(CodeAddress { addr: 0xffff_ffff_8100_0000, pid: None }));
+    }
+
+    #[test]
+    fn aggregates_merge_over_cpus() {
+        let one = |desc: &MapDesc, per_cpu: &[u64]| {
+            let output = map(desc, &[(words(&[0]), words(per_cpu))], per_cpu.len());
+            output.entries.into_iter().next().map(|(_, value)| value)
+        };
+        let value = |v| Some(Aggregate::Value(v));
+        let count = desc(None, MapValue::Count, false);
+        assert_eq!(one(&count, &[3, 4]), value(Value::Uint(7)));
+        let sum = desc(None, MapValue::Sum { signed: true }, false);
+        assert_eq!(one(&sum, &[(-10i64) as u64, 3]), value(Value::Int(-7)));
+        // min/max: (value, set) per CPU; a CPU that never ran does not count.
+        let min = desc(None, MapValue::Min { signed: true }, false);
+        assert_eq!(one(&min, &[(-2i64) as u64, 1, (-9i64) as u64, 0]), value(Value::Int(-2)));
+        let max = desc(None, MapValue::Max { signed: false }, false);
+        assert_eq!(one(&max, &[4, 1, 9, 1]), value(Value::Uint(9)));
+        // avg/stats: (count, total) per CPU.
+        let stats = desc(None, MapValue::Stats { signed: true }, false);
+        let merged = one(&stats, &[2, (-6i64) as u64, 1, 3]);
+        assert_eq!(merged, Some(Aggregate::Stats { count: 3, total: -3 }));
+        let avg = desc(None, MapValue::Avg { signed: false }, false);
+        assert_eq!(one(&avg, &[1, 10, 1, 20]), Some(Aggregate::Avg { count: 2, total: 30 }));
+    }
+
+    #[test]
+    fn histogram_buckets_group_by_key() {
+        // Keys: the user key (a string of 8 bytes), then the bucket index.
+        let hist = desc(Some(Ty::Str(8)), MapValue::Hist { k: 0 }, false);
+        let key = |name: &[u8; 8], bucket: u64| [name.to_vec(), words(&[bucket])].concat();
+        let entries = [
+            (key(b"a\0\0\0\0\0\0\0", 3), words(&[1, 1])),
+            (key(b"a\0\0\0\0\0\0\0", 1), words(&[0, 4])),
+            (key(b"b\0\0\0\0\0\0\0", 2), words(&[5, 0])),
+        ];
+        let output = map(&hist, &entries, 2);
+        assert!(output.keyed && output.histogram);
+        let expected = vec![
+            (Value::Str("a".into()), Aggregate::Hist { k: 0, buckets: vec![0, 4, 0, 2] }),
+            (Value::Str("b".into()), Aggregate::Hist { k: 0, buckets: vec![0, 0, 5] }),
+        ];
+        assert_eq!(output.entries, expected);
+    }
+
+    #[test]
+    fn array_maps_skip_slots_never_hit() {
+        // A scalar lhist in a per-CPU array: the key is the bucket index (4 bytes).
+        let lhist = desc(None, MapValue::Lhist { min: 0, max: 10, step: 5 }, true);
+        let slot = |i: u32| i.to_le_bytes().to_vec();
+        let entries = [(slot(0), words(&[0])), (slot(2), words(&[6])), (slot(3), words(&[0]))];
+        let expected = Aggregate::Lhist { min: 0, max: 10, step: 5, buckets: vec![0, 0, 6, 0] };
+        assert_eq!(map(&lhist, &entries, 1).entries, vec![(Value::None, expected)]);
+        let never = [(slot(0), words(&[0])), (slot(1), words(&[0]))];
+        assert!(map(&lhist, &never, 1).entries.is_empty());
+        let count = desc(None, MapValue::Count, true);
+        assert!(map(&count, &[(slot(0), words(&[0, 0]))], 2).entries.is_empty());
+    }
+
+    #[test]
+    fn plain_maps_decode_key_and_value() {
+        let plain =
+            desc(Some(Ty::Tuple(vec![Ty::I64, Ty::Str(8)])), MapValue::Plain(Ty::Str(8)), false);
+        let key = [words(&[2]), b"ab\0\0\0\0\0\0".to_vec()].concat();
+        let output = map(&plain, &[(key, b"xyz\0\0\0\0\0".to_vec())], 4);
+        let key = Value::Tuple(vec![Value::Int(2), Value::Str("ab".into())]);
+        assert_eq!(output.entries, vec![(key, Aggregate::Value(Value::Str("xyz".into())))]);
+        assert!(!output.histogram);
+    }
 }

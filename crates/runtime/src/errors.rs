@@ -1,6 +1,10 @@
 //! Operational errors of a run, and the mapping of verifier rejections back to the source.
+//!
+//! Errors from system calls keep the `io::Error` (and so the errno, [`RunError::errno`]).
+//! Their `Display` already says the cause, so they report no `source()`: the CLI prints the
+//! whole chain, which would say it twice.
 
-use std::fmt;
+use std::{fmt, io};
 
 use bpfscope_syntax::Span;
 
@@ -12,6 +16,18 @@ pub enum RunError {
     /// Not root (BPF needs CAP_BPF, CAP_PERFMON and more; bpfscope asks for root).
     Privileges,
     Sys(bpfscope_sys::SyscallError),
+    /// The kernel refused to create a map.
+    MapCreate {
+        /// The kernel's name of the map (`AT_bytes`).
+        map: String,
+        source: bpfscope_sys::SyscallError,
+    },
+    /// The kernel refused the program BTF (`func_info` of subprograms).
+    Btf {
+        source: io::Error,
+        /// The BTF checker's log.
+        log: String,
+    },
     /// The object could not be parsed or a map/program is missing (a compiler bug).
     Object(String),
     /// The kernel verifier rejected a program.
@@ -40,6 +56,13 @@ impl fmt::Display for RunError {
                 "bpfscope must run as root: loading BPF programs needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN"
             ),
             RunError::Sys(e) => write!(f, "{e}"),
+            RunError::MapCreate { map, source } => {
+                write!(f, "internal error in the generated object: creating map {map}: {source}")
+            }
+            RunError::Btf { source, log } => write!(
+                f,
+                "internal error in the generated object: the kernel refused the program BTF: {source}\n{log}"
+            ),
             RunError::Object(m) => write!(f, "internal error in the generated object: {m}"),
             RunError::Verifier { probe, message, .. } => write!(f, "the kernel verifier rejected probe `{probe}`: {message}"),
             RunError::Load { probe, message } => write!(f, "cannot load probe `{probe}`: {message}"),
@@ -49,6 +72,17 @@ impl fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
+
+impl RunError {
+    /// The errno of the failed system call, for errors that come from one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            RunError::Sys(e) | RunError::MapCreate { source: e, .. } => e.source.raw_os_error(),
+            RunError::Btf { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
 
 /// Finds the failing instruction and the complaint in a verifier log.
 pub(crate) fn parse_verifier_log(log: &str) -> (Option<usize>, String) {
@@ -84,6 +118,25 @@ pub(crate) fn parse_verifier_log(log: &str) -> (Option<usize>, String) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn system_call_errors_keep_the_errno() {
+        let source = bpfscope_sys::SyscallError {
+            call: "BPF_MAP_CREATE",
+            source: io::Error::from_raw_os_error(libc::EPERM),
+        };
+        let error = RunError::MapCreate { map: "AT_x".into(), source };
+        assert_eq!(error.errno(), Some(libc::EPERM));
+        assert!(error.to_string().starts_with(
+            "internal error in the generated object: creating map AT_x: BPF_MAP_CREATE failed: "
+        ));
+        let error =
+            RunError::Btf { source: io::Error::from_raw_os_error(libc::EINVAL), log: "x".into() };
+        assert_eq!(error.errno(), Some(libc::EINVAL));
+        assert_eq!(RunError::Privileges.errno(), None);
+    }
+
     #[test]
     fn finds_failing_instruction() {
         let log = "0: R1=ctx() R10=fp0\n0: (bf) r6 = r1\n1: (79) r1 = *(u64 *)(r10 -8)\ninvalid read from stack off -8+0 size 8\nprocessed 2 insns (limit 1000000)\n";

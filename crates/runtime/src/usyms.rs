@@ -1,6 +1,8 @@
-//! User-space symbols for `ustack`: the process's `/proc/PID/maps` and the ELF symbol tables
-//! (`.symtab`, then `.dynsym`) of the files it maps. Both are cached for the run. A process
-//! that has exited by the time its stacks print keeps hex addresses, as in bpftrace.
+//! User-space symbols: for `ustack`/`usym`, the process's `/proc/PID/maps` and the ELF
+//! symbol tables (`.symtab`, then `.dynsym`) of the files it maps, cached in a [`UserSymbols`]
+//! that [`crate::symbols::Symbols`] owns for the run; for uprobes, the file offset of a
+//! function, with a cache of its own that only attaching uses. A process that has exited by
+//! the time its stacks print keeps hex addresses, as in bpftrace.
 
 use std::{
     collections::HashMap,
@@ -25,15 +27,51 @@ struct ElfSymbols {
     symbols: Vec<(u64, u64, String)>,
 }
 
+impl ElfSymbols {
+    /// The function containing file offset `file_offset`, and the offset into it.
+    fn find(&self, file_offset: u64) -> Option<(&str, u64)> {
+        let &(seg_offset, seg_vaddr, _) = self
+            .segments
+            .iter()
+            .find(|(off, _, size)| *off <= file_offset && file_offset < off + size)?;
+        let vaddr = file_offset - seg_offset + seg_vaddr;
+        let index = self.symbols.partition_point(|s| s.0 <= vaddr).checked_sub(1)?;
+        let (start, size, name) = &self.symbols[index];
+        if *size > 0 && vaddr >= start + size {
+            return None;
+        }
+        Some((name, vaddr - start))
+    }
+
+    /// The file offset of function `symbol`.
+    fn file_offset(&self, symbol: &str) -> Option<u64> {
+        let &(vaddr, _, _) = self.symbols.iter().find(|s| s.2 == symbol)?;
+        let &(seg_offset, seg_vaddr, _) =
+            self.segments.iter().find(|(_, va, size)| *va <= vaddr && vaddr < va + size)?;
+        Some(vaddr - seg_vaddr + seg_offset)
+    }
+}
+
+/// The mappings of the processes and the symbols of the files seen so far.
 #[derive(Default)]
-struct Cache {
+pub(crate) struct UserSymbols {
     maps: HashMap<u32, Vec<Mapping>>,
     files: HashMap<String, Option<ElfSymbols>>,
 }
 
-fn cache() -> &'static Mutex<Cache> {
-    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
-    CACHE.get_or_init(Mutex::default)
+impl UserSymbols {
+    /// The function containing `addr` in process `pid`, and the offset into it.
+    pub(crate) fn find(&mut self, pid: u32, addr: u64) -> Option<(&str, u64)> {
+        let maps = self.maps.entry(pid).or_insert_with(|| read_maps(pid));
+        let mapping = maps.iter().find(|m| m.start <= addr && addr < m.end)?;
+        let file_offset = addr - mapping.start + mapping.offset;
+        let elf = self
+            .files
+            .entry(mapping.path.clone())
+            .or_insert_with(|| read_elf(&mapping.path))
+            .as_ref()?;
+        elf.find(file_offset)
+    }
 }
 
 fn read_maps(pid: u32) -> Vec<Mapping> {
@@ -79,31 +117,6 @@ fn read_elf(path: &str) -> Option<ElfSymbols> {
     Some(ElfSymbols { segments, symbols })
 }
 
-/// `symbol+offset` for an address in process `pid`.
-pub fn symbolize(pid: u32, addr: u64) -> Option<String> {
-    let mut cache = cache().lock().ok()?;
-    let cache = &mut *cache;
-    let maps = cache.maps.entry(pid).or_insert_with(|| read_maps(pid));
-    let mapping = maps.iter().find(|m| m.start <= addr && addr < m.end)?;
-    let file_offset = addr - mapping.start + mapping.offset;
-    let elf = cache
-        .files
-        .entry(mapping.path.clone())
-        .or_insert_with(|| read_elf(&mapping.path))
-        .as_ref()?;
-    let &(seg_offset, seg_vaddr, _) = elf
-        .segments
-        .iter()
-        .find(|(off, _, size)| *off <= file_offset && file_offset < off + size)?;
-    let vaddr = file_offset - seg_offset + seg_vaddr;
-    let index = elf.symbols.partition_point(|s| s.0 <= vaddr).checked_sub(1)?;
-    let (start, size, name) = &elf.symbols[index];
-    if *size > 0 && vaddr >= start + size {
-        return None;
-    }
-    Some(format!("{name}+{}", vaddr - start))
-}
-
 /// The function symbols of an ELF file (for `-l 'uprobe:FILE:*'`), sorted and deduplicated.
 pub fn functions(path: &str) -> Vec<String> {
     let mut names: Vec<String> =
@@ -146,12 +159,41 @@ pub fn resolve_binary(name: &str) -> Option<String> {
         .find(|p| std::path::Path::new(p).is_file())
 }
 
-/// The file offset of function `symbol` in ELF file `path` (where a uprobe goes).
+/// The file offset of function `symbol` in ELF file `path` (where a uprobe goes). Each
+/// file is read once however many of its functions are probed (`uprobe:/bin/bash:*`); this
+/// cache serves attaching only, not output.
 pub fn file_offset(path: &str, symbol: &str) -> Option<u64> {
-    let mut cache = cache().lock().ok()?;
-    let elf = cache.files.entry(path.to_string()).or_insert_with(|| read_elf(path)).as_ref()?;
-    let &(vaddr, _, _) = elf.symbols.iter().find(|s| s.2 == symbol)?;
-    let &(seg_offset, seg_vaddr, _) =
-        elf.segments.iter().find(|(_, va, size)| *va <= vaddr && vaddr < va + size)?;
-    Some(vaddr - seg_vaddr + seg_offset)
+    static FILES: OnceLock<Mutex<HashMap<String, Option<ElfSymbols>>>> = OnceLock::new();
+    let mut files = FILES.get_or_init(Mutex::default).lock().ok()?;
+    files.entry(path.to_string()).or_insert_with(|| read_elf(path)).as_ref()?.file_offset(symbol)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_addresses_through_segments_and_sizes() {
+        let elf = ElfSymbols {
+            // The text segment: file offset 0x1000 is loaded at 0x401000.
+            segments: vec![(0x1000, 0x401000, 0x2000)],
+            symbols: vec![(0x401100, 0x40, "main".into()), (0x401200, 0, "tail".into())],
+        };
+        assert_eq!(elf.find(0x1110), Some(("main", 0x10)));
+        // Past the end of a sized symbol: nothing covers it.
+        assert_eq!(elf.find(0x1150), None);
+        // A symbol of unknown size covers up to the next one.
+        assert_eq!(elf.find(0x1300), Some(("tail", 0x100)));
+        assert_eq!(elf.find(0x5000), None);
+        assert_eq!(elf.file_offset("main"), Some(0x1100));
+    }
+
+    #[test]
+    fn reads_this_process() {
+        // The test binary itself: a function of ours names its own address.
+        let mut symbols = UserSymbols::default();
+        let addr = reads_this_process as *const () as u64;
+        let found = symbols.find(std::process::id(), addr).map(|(name, _)| name.to_string());
+        assert!(found.as_ref().is_some_and(|n| n.contains("reads_this_process")), "{found:?}");
+    }
 }

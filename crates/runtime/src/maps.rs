@@ -1,0 +1,142 @@
+//! The kernel maps of a session: creating them, and reading user maps into
+//! [`MapOutput`]s, clearing them, and reading the internal counters and the stop flag.
+//!
+//! [`MapAccess`] is what event handling and the exit report need from maps; [`Maps`]
+//! implements it with `bpf(2)`, tests with plain data. Turning the bytes into values is
+//! `decode.rs`.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use bpfscope_compiler::{
+    manifest::MapDesc,
+    object::{map_type, MapDef},
+};
+use bpfscope_output::MapOutput;
+use bpfscope_sys::{load::MAP_NO_PREALLOC, SysResult};
+
+use crate::{decode, RunError};
+
+/// What the runtime reads and changes in user maps while events are handled and at exit.
+pub(crate) trait MapAccess {
+    /// User map `id`, entries merged over CPUs and unsorted; `None` when it cannot be read.
+    fn read(&self, id: usize) -> Option<MapOutput>;
+    /// `clear(@m)` (or `zero(@m)`, which keeps the keys).
+    fn clear(&self, id: usize, zero: bool);
+    /// Events the ring buffer had no room for, since the start.
+    fn lost_events(&self) -> u64;
+    /// Updates of user map `id` that failed because it was full, since the start.
+    fn failed_updates(&self, id: usize) -> u64;
+}
+
+/// Hash maps are preallocated (no allocation on insert, as bpftrace's) only when that is
+/// cheap: plain maps of small entries. Preallocating `max_map_keys` per-CPU entries, or
+/// entries with 1 KiB strings, takes milliseconds at start-up and memory for keys that never
+/// come.
+fn map_flags(def: &MapDef) -> u32 {
+    let small = def.key_size + def.value_size <= 256;
+    match def.map_type {
+        map_type::HASH if small => 0,
+        map_type::HASH | map_type::PERCPU_HASH => MAP_NO_PREALLOC,
+        _ => 0,
+    }
+}
+
+/// Creates every map of the linked object, in its order.
+pub(crate) fn create(defs: &[MapDef]) -> Result<Vec<OwnedFd>, RunError> {
+    defs.iter()
+        .map(|def| {
+            bpfscope_sys::load::map_create(
+                def.map_type,
+                def.key_size,
+                def.value_size,
+                def.max_entries,
+                map_flags(def),
+                &def.name,
+            )
+            .map_err(|source| RunError::MapCreate { map: def.name.clone(), source })
+        })
+        .collect()
+}
+
+/// The user maps, the counters and the stop flag of a loaded session.
+pub(crate) struct Maps<'c> {
+    descs: &'c [MapDesc],
+    /// User map fds, by map id.
+    fds: Vec<OwnedFd>,
+    counters: OwnedFd,
+    stop_flag: OwnedFd,
+    ncpus: usize,
+}
+
+impl<'c> Maps<'c> {
+    pub(crate) fn new(
+        descs: &'c [MapDesc],
+        fds: Vec<OwnedFd>,
+        counters: OwnedFd,
+        stop_flag: OwnedFd,
+        ncpus: usize,
+    ) -> Self {
+        Maps { descs, fds, counters, stop_flag, ncpus }
+    }
+
+    /// Sets the stop flag: from now on every probe program returns at its first
+    /// instructions.
+    pub(crate) fn set_stop_flag(&self) -> SysResult<()> {
+        bpfscope_sys::map_update(self.stop_flag.as_fd(), &0u32.to_ne_bytes(), &1u64.to_ne_bytes())
+    }
+
+    /// Bytes a lookup returns: the value, or one stride per possible CPU for per-CPU maps.
+    fn lookup_size(&self, desc: &MapDesc) -> usize {
+        if desc.value.is_aggregate() {
+            desc.value.cpu_stride() as usize * self.ncpus
+        } else {
+            desc.value.value_size() as usize
+        }
+    }
+
+    fn counter(&self, index: u32) -> u64 {
+        let mut value = [0u8; 8];
+        match bpfscope_sys::map_lookup(self.counters.as_fd(), &index.to_ne_bytes(), &mut value) {
+            Ok(true) => u64::from_ne_bytes(value),
+            _ => 0,
+        }
+    }
+}
+
+impl MapAccess for Maps<'_> {
+    fn read(&self, id: usize) -> Option<MapOutput> {
+        let desc = self.descs.get(id)?;
+        let fd = self.fds.get(id)?.as_fd();
+        let value_size = self.lookup_size(desc);
+        let keys = bpfscope_sys::map_keys(fd, desc.key_size() as usize).ok()?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for key in keys {
+            let mut value = vec![0u8; value_size];
+            if let Ok(true) = bpfscope_sys::map_lookup(fd, &key, &mut value) {
+                entries.push((key, value));
+            }
+        }
+        Some(decode::map(desc, &entries, self.ncpus))
+    }
+
+    fn clear(&self, id: usize, zero: bool) {
+        let (Some(desc), Some(fd)) = (self.descs.get(id), self.fds.get(id)) else { return };
+        let fd = fd.as_fd();
+        let value_size = self.lookup_size(desc);
+        for key in bpfscope_sys::map_keys(fd, desc.key_size() as usize).unwrap_or_default() {
+            if zero || desc.array {
+                let _ = bpfscope_sys::map_update(fd, &key, &vec![0u8; value_size]);
+            } else {
+                let _ = bpfscope_sys::map_delete(fd, &key);
+            }
+        }
+    }
+
+    fn lost_events(&self) -> u64 {
+        self.counter(0)
+    }
+
+    fn failed_updates(&self, id: usize) -> u64 {
+        self.counter(1 + id as u32)
+    }
+}

@@ -1,0 +1,298 @@
+//! A trace's lifecycle as types, after ply's session API: [`Session::load`] creates the maps
+//! and has the verifier judge every program ([`Loaded`]; `--dry-run` stops there),
+//! [`Loaded::attach`] runs BEGIN and attaches the probes ([`Running`]), and only a
+//! [`Running`] session polls. [`Running::finish`] (in `exit.rs`) is the exit sequence.
+//! Dropping a session at any stage closes everything it holds, which detaches its probes.
+//!
+//! What records mean is `events.rs`; reading maps is `maps.rs`; how output looks is the
+//! sink's business.
+
+use std::{
+    io,
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
+    time::{Duration, Instant},
+};
+
+use bpfscope_compiler::{
+    manifest::{
+        CONTROL_RING_MAP, CONTROL_RING_SIZE, COUNTERS_MAP, POLL_INTERVAL_MS, RINGBUF_MAP, STOP_MAP,
+    },
+    providers::ProbeSpec,
+    Compiled,
+};
+use bpfscope_output::Sink;
+use bpfscope_sys::ringbuf::RingBuffer;
+
+use crate::{
+    attach,
+    events::{Events, Flow},
+    exit::{self, ExitSteps, LostEvents},
+    maps::{self, MapAccess, Maps},
+    possible_cpus, RunError,
+};
+
+/// A ring buffer map and its mapping.
+struct Ring {
+    fd: OwnedFd,
+    buffer: RingBuffer,
+}
+
+impl Ring {
+    fn new(fd: OwnedFd, size: u32) -> Result<Ring, RunError> {
+        let buffer = RingBuffer::new(fd.as_fd(), size as usize).map_err(RunError::Sys)?;
+        Ok(Ring { fd, buffer })
+    }
+}
+
+/// The exit code, once something (`exit()`, the output going away) has decided it.
+#[derive(Debug, Default)]
+pub(crate) struct Exit {
+    code: Option<i32>,
+}
+
+impl Exit {
+    pub(crate) fn code(&self) -> Option<i32> {
+        self.code
+    }
+
+    /// Ends the trace with `code`, unless something ended it already.
+    pub(crate) fn request(&mut self, code: i32) {
+        self.code.get_or_insert(code);
+    }
+
+    /// A reader that went away (`bpfscope ... | head`) ends the trace, as SIGPIPE ends
+    /// bpftrace. Other output errors are ignored: the trace goes on.
+    pub(crate) fn check_output(&mut self, result: io::Result<()>) {
+        if result.is_err_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
+            self.request(0);
+        }
+    }
+}
+
+/// What every stage holds: the programs, the maps and the rings of one compiled script.
+pub struct Session<'c> {
+    compiled: &'c Compiled,
+    /// Program fds, in manifest order.
+    programs: Vec<OwnedFd>,
+    maps: Maps<'c>,
+    /// The event ring, then the control ring (`exit()`), drained in that order.
+    rings: Vec<Ring>,
+    events: Events<'c>,
+    exit: Exit,
+}
+
+/// Maps created and every program loaded (the verifier has accepted them); nothing runs.
+pub struct Loaded<'c> {
+    session: Session<'c>,
+}
+
+/// BEGIN has run and the probes are attached: records arrive until the trace ends.
+pub struct Running<'c> {
+    session: Session<'c>,
+    /// Attachments of each program (perf events, raw tracepoint fds); closing detaches.
+    links: Vec<Vec<OwnedFd>>,
+    lost: LostEvents,
+}
+
+impl<'c> Session<'c> {
+    /// Creates the maps and loads every program (the verifier judges each one here).
+    pub fn load(compiled: &'c Compiled) -> Result<Loaded<'c>, RunError> {
+        let map_fds = maps::create(&compiled.linked.maps)?;
+        let programs = load_programs(compiled, &map_fds)?;
+        let session = Session::assemble(compiled, programs, map_fds)?;
+        Ok(Loaded { session })
+    }
+
+    /// Moves each map fd to where the session keeps it and maps the rings.
+    fn assemble(
+        compiled: &'c Compiled,
+        programs: Vec<OwnedFd>,
+        map_fds: Vec<OwnedFd>,
+    ) -> Result<Session<'c>, RunError> {
+        let linked = &compiled.linked;
+        let mut map_fds: Vec<Option<OwnedFd>> = map_fds.into_iter().map(Some).collect();
+        let mut take = |name: &str| -> Result<OwnedFd, RunError> {
+            let index = linked.maps.iter().position(|m| m.name == name);
+            index
+                .and_then(|i| map_fds[i].take())
+                .ok_or_else(|| RunError::Object(format!("map `{name}` missing from the object")))
+        };
+        let manifest = &compiled.manifest;
+        let user = manifest.maps.iter().map(|m| take(&m.bpf_name)).collect::<Result<_, _>>()?;
+        let (counters, stop_flag) = (take(COUNTERS_MAP)?, take(STOP_MAP)?);
+        let rings = vec![
+            Ring::new(take(RINGBUF_MAP)?, manifest.ringbuf_size)?,
+            Ring::new(take(CONTROL_RING_MAP)?, CONTROL_RING_SIZE)?,
+        ];
+        Ok(Session {
+            compiled,
+            programs,
+            maps: Maps::new(&manifest.maps, user, counters, stop_flag, possible_cpus()),
+            rings,
+            events: Events::new(manifest),
+            exit: Exit::default(),
+        })
+    }
+
+    /// Handles every record in the rings, in place.
+    fn drain(&mut self, sink: &mut dyn Sink) {
+        let Session { rings, events, maps, exit, .. } = self;
+        for ring in rings.iter_mut() {
+            ring.buffer.drain(|record| match events.handle(record, maps, sink) {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Exit(code)) => exit.request(code),
+                Err(e) => exit.check_output(Err(e)),
+            });
+        }
+        // Under a flood more records are already waiting: the output buffer then goes out
+        // when full, not in a write per drain. Flushed once the event ring is empty.
+        if !rings.first().is_some_and(|r| r.buffer.has_data()) {
+            exit.check_output(sink.flush());
+        }
+    }
+
+    /// Runs BEGIN or END programs once each, in declaration order.
+    fn run_special(&mut self, which: ProbeSpec, sink: &mut dyn Sink) -> Result<(), RunError> {
+        for (index, desc) in self.compiled.manifest.programs.iter().enumerate() {
+            if desc.probe != which {
+                continue;
+            }
+            bpfscope_sys::prog_test_run(self.programs[index].as_fd()).map_err(RunError::Sys)?;
+            // Events of one BEGIN block are handled before the next one runs.
+            self.drain(sink);
+        }
+        Ok(())
+    }
+}
+
+/// Loads the program BTF, when there is some, and every program.
+fn load_programs(compiled: &Compiled, map_fds: &[OwnedFd]) -> Result<Vec<OwnedFd>, RunError> {
+    let linked = &compiled.linked;
+    let btf = match &linked.btf {
+        Some(blob) => Some(
+            bpfscope_sys::load::btf_load(blob)
+                .map_err(|e| RunError::Btf { source: e.error, log: e.log })?,
+        ),
+        None => None,
+    };
+    let btf_fd = btf.as_ref().map(|b| b.as_fd());
+    let programs = compiled.manifest.programs.iter().zip(&linked.programs);
+    programs.map(|(desc, program)| attach::load(desc, program, map_fds, btf_fd)).collect()
+}
+
+impl<'c> Loaded<'c> {
+    /// Runs BEGIN, then (unless BEGIN called `exit()`) attaches every probe, then says so
+    /// ("Attached N probes") unless `quiet`.
+    pub fn attach(self, sink: &mut dyn Sink, quiet: bool) -> Result<Running<'c>, RunError> {
+        let mut session = self.session;
+        session.run_special(ProbeSpec::Begin, sink)?;
+        session.drain(sink);
+        let mut links = Vec::new();
+        let programs = &session.compiled.manifest.programs;
+        if session.exit.code().is_none() {
+            for (desc, prog) in programs.iter().zip(&session.programs) {
+                links.push(attach::attach(desc, prog.as_fd())?);
+            }
+        }
+        // "Attached" is a promise: scripts start their workload when they read it. After
+        // exit() in BEGIN nothing else was attached, but it says what was loaded.
+        if !quiet {
+            session.exit.check_output(sink.attached(programs.len()));
+        }
+        Ok(Running { session, links, lost: LostEvents::default() })
+    }
+}
+
+impl<'c> Running<'c> {
+    /// The exit code, once `exit()` or the output going away has ended the trace.
+    pub fn exit_code(&self) -> Option<i32> {
+        self.session.exit.code()
+    }
+
+    /// Waits until records are due, or one of `wake_on` is readable, at most the poll
+    /// interval; handles the records. Returns which of `wake_on` are readable.
+    pub fn poll(
+        &mut self,
+        sink: &mut dyn Sink,
+        wake_on: &[BorrowedFd<'_>],
+    ) -> Result<Vec<bool>, RunError> {
+        // Programs wake this poll only when the event ring fills up (or exit() is called):
+        // otherwise the records are collected every POLL_INTERVAL_MS.
+        let mut fds: Vec<BorrowedFd<'_>> =
+            self.session.rings.iter().map(|r| r.fd.as_fd()).collect();
+        fds.extend_from_slice(wake_on);
+        let ready = bpfscope_sys::poll_readable(&fds, POLL_INTERVAL_MS).map_err(RunError::Sys)?;
+        self.session.drain(sink);
+        Ok(ready[self.session.rings.len()..].to_vec())
+    }
+
+    /// Polls until `exit()`, a signal on `signals` or the exit of `child` (a pidfd);
+    /// reports lost events every second.
+    pub fn event_loop(
+        &mut self,
+        sink: &mut dyn Sink,
+        signals: BorrowedFd<'_>,
+        child: Option<BorrowedFd<'_>>,
+    ) -> Result<(), RunError> {
+        let wake_on: Vec<BorrowedFd<'_>> = std::iter::once(signals).chain(child).collect();
+        let mut last_lost_check = Instant::now();
+        while self.exit_code().is_none() {
+            let ready = self.poll(sink, &wake_on)?;
+            if ready[0] && bpfscope_sys::read_signal(signals).is_some() {
+                break;
+            }
+            if ready.get(1) == Some(&true) {
+                self.session.drain(sink);
+                break;
+            }
+            if last_lost_check.elapsed() > Duration::from_secs(1) {
+                let result = self.lost.report(self.session.maps.lost_events(), sink);
+                self.session.exit.check_output(result);
+                last_lost_check = Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports each probe's overhead over `traced` (`--stats`).
+    pub fn report_stats(&mut self, sink: &mut dyn Sink, traced: Duration) {
+        let session = &self.session;
+        let programs = session.compiled.manifest.programs.iter().zip(&session.programs);
+        let stats = crate::stats::gather(programs, session.maps.lost_events(), traced);
+        self.session.exit.check_output(sink.stats(&stats));
+    }
+
+    /// Ends the trace (the exit sequence, `exit.rs`) and returns the exit code.
+    pub fn finish(mut self, sink: &mut dyn Sink) -> Result<i32, RunError> {
+        exit::exit_sequence(&mut self, sink)?;
+        Ok(self.exit_code().unwrap_or(0))
+    }
+}
+
+/// The kernel's side of the exit sequence, whose order `exit.rs` keeps.
+impl ExitSteps for Running<'_> {
+    fn stop_probes(&mut self) {
+        // Should setting the flag fail, the probes stop by being detached now instead.
+        if self.session.maps.set_stop_flag().is_err() {
+            self.detach();
+        }
+    }
+
+    fn run_end(&mut self, sink: &mut dyn Sink) -> Result<(), RunError> {
+        self.session.run_special(ProbeSpec::End, sink)
+    }
+
+    fn drain(&mut self, sink: &mut dyn Sink) {
+        self.session.drain(sink);
+    }
+
+    fn report(&mut self, sink: &mut dyn Sink) {
+        let session = &mut self.session;
+        let manifest = &session.compiled.manifest;
+        exit::exit_report(manifest, &session.maps, &mut self.lost, sink, &mut session.exit);
+    }
+
+    fn detach(&mut self) {
+        exit::close_in_parallel(std::mem::take(&mut self.links));
+    }
+}
