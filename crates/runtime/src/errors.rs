@@ -44,6 +44,9 @@ pub enum RunError {
     Load {
         probe: String,
         message: String,
+        /// The kernel's refusal, when the program reached `BPF_PROG_LOAD` (`None` when it
+        /// was refused before, e.g. an fentry function missing from the kernel's BTF).
+        source: Option<io::Error>,
     },
     Attach(AttachError),
 }
@@ -65,7 +68,7 @@ impl fmt::Display for RunError {
             ),
             RunError::Object(m) => write!(f, "internal error in the generated object: {m}"),
             RunError::Verifier { probe, message, .. } => write!(f, "the kernel verifier rejected probe `{probe}`: {message}"),
-            RunError::Load { probe, message } => write!(f, "cannot load probe `{probe}`: {message}"),
+            RunError::Load { probe, message, .. } => write!(f, "cannot load probe `{probe}`: {message}"),
             RunError::Attach(a) => write!(f, "{a}"),
         }
     }
@@ -78,7 +81,10 @@ impl RunError {
     pub fn errno(&self) -> Option<i32> {
         match self {
             RunError::Sys(e) | RunError::MapCreate { source: e, .. } => e.source.raw_os_error(),
-            RunError::Btf { source, .. } => source.raw_os_error(),
+            RunError::Btf { source, .. } | RunError::Load { source: Some(source), .. } => {
+                source.raw_os_error()
+            }
+            RunError::Attach(a) => a.kind.errno(),
             _ => None,
         }
     }
@@ -135,6 +141,21 @@ mod tests {
             RunError::Btf { source: io::Error::from_raw_os_error(libc::EINVAL), log: "x".into() };
         assert_eq!(error.errno(), Some(libc::EINVAL));
         assert_eq!(RunError::Privileges.errno(), None);
+        let error = RunError::Load {
+            probe: "fentry:vfs_read".into(),
+            message: "refused".into(),
+            source: Some(io::Error::from_raw_os_error(libc::EPERM)),
+        };
+        assert_eq!(error.errno(), Some(libc::EPERM));
+        assert_eq!(error.to_string(), "cannot load probe `fentry:vfs_read`: refused");
+        let attach = AttachError {
+            probe: "hardware:cycles:1000000".into(),
+            kind: AttachErrorKind::NoHardwarePmu(bpfscope_sys::SyscallError {
+                call: "perf_event_open",
+                source: io::Error::from_raw_os_error(libc::ENOENT),
+            }),
+        };
+        assert_eq!(RunError::Attach(attach).errno(), Some(libc::ENOENT));
     }
 
     #[test]

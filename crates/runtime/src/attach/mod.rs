@@ -96,9 +96,11 @@ pub(crate) fn load(
     }
     let bytes: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
     let half = runtime_half(&desc.probe);
-    let target = half
-        .load_target()
-        .map_err(|message| RunError::Load { probe: desc.display.clone(), message })?;
+    let target = half.load_target().map_err(|message| RunError::Load {
+        probe: desc.display.clone(),
+        message,
+        source: None,
+    })?;
     let request = ProgLoad {
         prog_type: prog_type(desc.probe.kind()),
         expected_attach_type: target.expected_attach_type,
@@ -114,13 +116,11 @@ pub(crate) fn load(
 fn load_error(desc: &ProgramDesc, half: &dyn Attach, failure: load::LoadError) -> RunError {
     let probe = desc.display.clone();
     if let Some(message) = half.explain_refusal(&failure.error) {
-        return RunError::Load { probe, message };
+        return RunError::Load { probe, message, source: Some(failure.error) };
     }
     if failure.log.trim().is_empty() {
-        return RunError::Load {
-            probe,
-            message: format!("BPF_PROG_LOAD failed: {}", failure.error),
-        };
+        let message = format!("BPF_PROG_LOAD failed: {}", failure.error);
+        return RunError::Load { probe, message, source: Some(failure.error) };
     }
     let (insn, message) = parse_verifier_log(&failure.log);
     let span = insn.and_then(|i| desc.insn_spans.get(i)).copied().unwrap_or(desc.span);
