@@ -6,7 +6,11 @@
 //! survive changes to the runtime's insides; the wrappers' own error paths are unit-tested
 //! in `bpfscope-sys`.
 
-use std::{io, time::Duration};
+use std::{
+    io,
+    sync::mpsc::{self, RecvTimeoutError},
+    time::Duration,
+};
 
 use bpfscope_compiler::{compile, target::Fixture, Compiled, Options};
 use bpfscope_output::Format;
@@ -60,7 +64,7 @@ where
     F: FnMut(&mut Syscall<'_>) -> Option<io::Result<i64>> + Send + 'static,
 {
     let compiled = compiled(program);
-    let (done, result) = std::sync::mpsc::channel();
+    let (done, result) = mpsc::channel();
     std::thread::spawn(move || {
         let mut differ = differ;
         let _kernel = override_syscall(move |mut call| match differ(&mut call) {
@@ -69,7 +73,11 @@ where
         });
         let _ = done.send(run(&compiled, config()).map_err(|error| error.to_string()));
     });
-    result.recv_timeout(Duration::from_secs(30)).expect("the run did not stop at the fake failure")
+    match result.recv_timeout(Duration::from_secs(30)) {
+        Ok(outcome) => outcome,
+        Err(RecvTimeoutError::Timeout) => panic!("the run did not stop at the fake failure"),
+        Err(RecvTimeoutError::Disconnected) => panic!("the run panicked (see above)"),
+    }
 }
 
 /// What the user reads when `program` runs on a kernel where `differ` answers.
