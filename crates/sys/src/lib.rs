@@ -7,10 +7,19 @@
 //! - signals as a file descriptor, `pidfd_open`, `poll`, holding a child before `exec`;
 //! - clocks, `strftime`, `mount` for tracefs, `getrlimit` bumps.
 //!
-//! Every wrapper returns [`SyscallError`] naming the call.
+//! Every wrapper returns [`SyscallError`] naming the call. `bpf(2)`, `perf_event_open(2)`,
+//! the attach ioctls and `geteuid` go through one choke point ([`Syscall`]), which tests
+//! override to fake a failing kernel ([`fake`], with the `fake` feature or in this crate's
+//! tests only).
 
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 pub mod load;
 pub mod ringbuf;
+mod syscall;
+
+use syscall::syscall;
+pub use syscall::{Attr, BpfCmd, PerfIoctl, Syscall};
 
 use std::{
     ffi::CString,
@@ -44,42 +53,8 @@ fn last_error(call: &'static str) -> SyscallError {
     SyscallError { call, source: io::Error::last_os_error() }
 }
 
-const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
-const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
-const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
-const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
-const BPF_PROG_TEST_RUN: libc::c_long = 10;
-const BPF_ENABLE_STATS: libc::c_long = 32;
-
-/// `union bpf_attr` large enough for every command used here.
-#[repr(C, align(8))]
-struct Attr([u8; 128]);
-
-impl Attr {
-    fn new() -> Attr {
-        Attr([0; 128])
-    }
-    fn put_u32(&mut self, off: usize, v: u32) {
-        self.0[off..off + 4].copy_from_slice(&v.to_ne_bytes());
-    }
-    fn put_u64(&mut self, off: usize, v: u64) {
-        self.0[off..off + 8].copy_from_slice(&v.to_ne_bytes());
-    }
-    fn get_u32(&self, off: usize) -> u32 {
-        u32::from_ne_bytes(self.0[off..off + 4].try_into().expect("4 bytes"))
-    }
-}
-
-fn bpf(cmd: libc::c_long, attr: &mut Attr, call: &'static str) -> SysResult<i64> {
-    // SAFETY: `attr` is a valid, writable buffer at least as large as every bpf_attr variant
-    // used here; pointers inside it point at live buffers owned by the caller.
-    let ret =
-        unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), attr.0.len() as u32) };
-    if ret < 0 {
-        Err(last_error(call))
-    } else {
-        Ok(ret)
-    }
+fn bpf(cmd: BpfCmd, attr: &mut Attr, call: &'static str) -> SysResult<i64> {
+    syscall(Syscall::Bpf { cmd, attr }).map_err(|source| SyscallError { call, source })
 }
 
 /// Looks up `key` in a map; `value` must be the map's value size (× possible CPUs for per-CPU
@@ -89,7 +64,7 @@ pub fn map_lookup(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> SysResul
     attr.put_u32(0, map.as_raw_fd() as u32);
     attr.put_u64(8, key.as_ptr() as u64);
     attr.put_u64(16, value.as_mut_ptr() as u64);
-    match bpf(BPF_MAP_LOOKUP_ELEM, &mut attr, "bpf_map_lookup_elem") {
+    match bpf(BpfCmd::MapLookupElem, &mut attr, "bpf_map_lookup_elem") {
         Ok(_) => Ok(true),
         Err(e) if e.source.raw_os_error() == Some(libc::ENOENT) => Ok(false),
         Err(e) => Err(e),
@@ -102,7 +77,7 @@ pub fn map_update(map: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> SysResult<()
     attr.put_u32(0, map.as_raw_fd() as u32);
     attr.put_u64(8, key.as_ptr() as u64);
     attr.put_u64(16, value.as_ptr() as u64);
-    bpf(BPF_MAP_UPDATE_ELEM, &mut attr, "bpf_map_update_elem").map(|_| ())
+    bpf(BpfCmd::MapUpdateElem, &mut attr, "bpf_map_update_elem").map(|_| ())
 }
 
 /// Deletes `key`; absent keys are not an error.
@@ -110,7 +85,7 @@ pub fn map_delete(map: BorrowedFd<'_>, key: &[u8]) -> SysResult<()> {
     let mut attr = Attr::new();
     attr.put_u32(0, map.as_raw_fd() as u32);
     attr.put_u64(8, key.as_ptr() as u64);
-    match bpf(BPF_MAP_DELETE_ELEM, &mut attr, "bpf_map_delete_elem") {
+    match bpf(BpfCmd::MapDeleteElem, &mut attr, "bpf_map_delete_elem") {
         Err(e) if e.source.raw_os_error() != Some(libc::ENOENT) => Err(e),
         _ => Ok(()),
     }
@@ -126,7 +101,7 @@ pub fn map_keys(map: BorrowedFd<'_>, key_size: usize) -> SysResult<Vec<Vec<u8>>>
         attr.put_u32(0, map.as_raw_fd() as u32);
         attr.put_u64(8, prev.as_ref().map_or(0, |p| p.as_ptr() as u64));
         attr.put_u64(16, next.as_mut_ptr() as u64);
-        match bpf(BPF_MAP_GET_NEXT_KEY, &mut attr, "bpf_map_get_next_key") {
+        match bpf(BpfCmd::MapGetNextKey, &mut attr, "bpf_map_get_next_key") {
             Ok(_) => {
                 keys.push(next.clone());
                 prev = Some(next);
@@ -145,7 +120,7 @@ pub fn map_keys(map: BorrowedFd<'_>, key_size: usize) -> SysResult<Vec<Vec<u8>>>
 pub fn prog_test_run(prog: BorrowedFd<'_>) -> SysResult<u32> {
     let mut attr = Attr::new();
     attr.put_u32(0, prog.as_raw_fd() as u32);
-    bpf(BPF_PROG_TEST_RUN, &mut attr, "BPF_PROG_TEST_RUN")?;
+    bpf(BpfCmd::ProgTestRun, &mut attr, "BPF_PROG_TEST_RUN")?;
     Ok(attr.get_u32(4))
 }
 
@@ -153,7 +128,7 @@ pub fn prog_test_run(prog: BorrowedFd<'_>) -> SysResult<u32> {
 pub fn enable_stats() -> SysResult<OwnedFd> {
     let mut attr = Attr::new();
     attr.put_u32(0, 0); // BPF_STATS_RUN_TIME
-    let fd = bpf(BPF_ENABLE_STATS, &mut attr, "BPF_ENABLE_STATS")?;
+    let fd = bpf(BpfCmd::EnableStats, &mut attr, "BPF_ENABLE_STATS")?;
     // SAFETY: the kernel returned a new file descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
@@ -282,8 +257,7 @@ pub fn raise_memlock_limit() {
 
 /// The effective user id.
 pub fn geteuid() -> u32 {
-    // SAFETY: no arguments, cannot fail.
-    unsafe { libc::geteuid() }
+    syscall(Syscall::Geteuid).map_or(u32::MAX, |uid| uid as u32)
 }
 
 /// A child process created stopped before `exec`, released by [`HeldChild::release`].

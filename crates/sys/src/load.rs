@@ -8,13 +8,7 @@ use std::{
     os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
 };
 
-use crate::{bpf, last_error, Attr, SysResult, SyscallError};
-
-const BPF_MAP_CREATE: libc::c_long = 0;
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
-const BPF_BTF_LOAD: libc::c_long = 18;
+use crate::{bpf, syscall, Attr, BpfCmd, PerfIoctl, SysResult, Syscall, SyscallError};
 
 /// Program types (`enum bpf_prog_type`).
 pub mod prog_type {
@@ -63,7 +57,7 @@ pub fn map_create(
     attr.put_u32(12, max_entries);
     attr.put_u32(16, flags);
     attr.0[28..44].copy_from_slice(&name_bytes(name));
-    bpf(BPF_MAP_CREATE, &mut attr, "BPF_MAP_CREATE").map(owned)
+    bpf(BpfCmd::MapCreate, &mut attr, "BPF_MAP_CREATE").map(owned)
 }
 
 /// A load the kernel refused: the error and the verifier's (or BTF checker's) log.
@@ -88,7 +82,7 @@ pub fn btf_load(btf: &[u8]) -> Result<OwnedFd, LoadError> {
             attr.put_u32(20, log.len() as u32);
             attr.put_u32(24, 1);
         }
-        bpf(BPF_BTF_LOAD, &mut attr, "BPF_BTF_LOAD")
+        bpf(BpfCmd::BtfLoad, &mut attr, "BPF_BTF_LOAD")
     };
     with_log_on_failure(attempt)
 }
@@ -161,7 +155,7 @@ pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
             attr.put_u32(88, p.func_info.len() as u32);
         }
         attr.put_u32(108, p.attach_btf_id);
-        bpf(BPF_PROG_LOAD, &mut attr, "BPF_PROG_LOAD")
+        bpf(BpfCmd::ProgLoad, &mut attr, "BPF_PROG_LOAD")
     };
     with_log_on_failure(attempt)
 }
@@ -176,7 +170,7 @@ pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: Option<&str>) -> SysResul
     let mut attr = Attr::new();
     attr.put_u64(0, name.as_ref().map_or(0, |n| n.as_ptr() as u64));
     attr.put_u32(8, prog.as_raw_fd() as u32);
-    bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr, "BPF_RAW_TRACEPOINT_OPEN").map(owned)
+    bpf(BpfCmd::RawTracepointOpen, &mut attr, "BPF_RAW_TRACEPOINT_OPEN").map(owned)
 }
 
 /// The kernel's accounting of a program (with `bpf_stats` on).
@@ -196,7 +190,7 @@ pub fn prog_stats(prog: BorrowedFd<'_>) -> SysResult<ProgStats> {
     attr.put_u32(0, prog.as_raw_fd() as u32);
     attr.put_u32(4, std::mem::size_of_val(&info) as u32);
     attr.put_u64(8, info.as_mut_ptr() as u64);
-    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr, "BPF_OBJ_GET_INFO_BY_FD")?;
+    bpf(BpfCmd::ObjGetInfoByFd, &mut attr, "BPF_OBJ_GET_INFO_BY_FD")?;
     Ok(ProgStats { run_time_ns: info[24], run_cnt: info[25], recursion_misses: info[26] })
 }
 
@@ -222,7 +216,7 @@ pub mod perf_type {
     pub const TRACEPOINT: u32 = 2;
 }
 
-const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
+const PERF_FLAG_FD_CLOEXEC: u64 = 8;
 
 /// Opens a perf event for all processes on `cpu`.
 pub fn perf_event_open(a: &PerfEventAttr, cpu: i32) -> SysResult<OwnedFd> {
@@ -242,29 +236,194 @@ pub fn perf_event_open(a: &PerfEventAttr, cpu: i32) -> SysResult<OwnedFd> {
     put(48, 1, 4); // wakeup_events
     put(56, name.as_ref().map_or(0, |n| n.as_ptr() as u64), 8);
     put(64, a.offset, 8);
-    // SAFETY: `attr` is a perf_event_attr of the size it declares; the name it points at
-    // outlives the call.
-    let fd = unsafe {
-        libc::syscall(libc::SYS_perf_event_open, attr.as_ptr(), -1, cpu, -1, PERF_FLAG_FD_CLOEXEC)
+    let call = Syscall::PerfEventOpen {
+        attr: &attr,
+        pid: -1,
+        cpu,
+        group_fd: -1,
+        flags: PERF_FLAG_FD_CLOEXEC,
     };
-    if fd < 0 {
-        return Err(last_error("perf_event_open"));
-    }
+    let fd = syscall(call).map_err(|source| SyscallError { call: "perf_event_open", source })?;
     Ok(owned(fd))
 }
 
 /// Runs `prog` on every event of `perf` and enables the event; closing `perf` detaches.
 pub fn perf_event_set_bpf(perf: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> SysResult<()> {
-    const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
-    const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
-    // SAFETY: ioctls on a perf event fd with an integer argument.
-    unsafe {
-        if libc::ioctl(perf.as_raw_fd(), PERF_EVENT_IOC_SET_BPF as _, prog.as_raw_fd()) != 0 {
-            return Err(last_error("ioctl(PERF_EVENT_IOC_SET_BPF)"));
-        }
-        if libc::ioctl(perf.as_raw_fd(), PERF_EVENT_IOC_ENABLE as _, 0) != 0 {
-            return Err(last_error("ioctl(PERF_EVENT_IOC_ENABLE)"));
+    let ioctl = |request, arg, call| {
+        syscall(Syscall::PerfEventIoctl { fd: perf, request, arg })
+            .map_err(|source| SyscallError { call, source })
+    };
+    ioctl(PerfIoctl::SetBpf, prog.as_raw_fd(), "ioctl(PERF_EVENT_IOC_SET_BPF)")?;
+    ioctl(PerfIoctl::Enable, 0, "ioctl(PERF_EVENT_IOC_ENABLE)")?;
+    Ok(())
+}
+
+/// Error paths of the wrappers against a fake kernel: each failure comes back as the
+/// errno of the call it names, and a refused load brings the log the fake wrote.
+#[cfg(test)]
+mod tests {
+    use std::{cell::Cell, os::fd::AsFd, rc::Rc};
+
+    use super::*;
+    use crate::fake::{errno, fd, override_syscall};
+
+    fn fake_owned() -> OwnedFd {
+        owned(fd())
+    }
+
+    fn assert_errno(error: &SyscallError, call: &str, code: i32) {
+        assert_eq!(error.call, call);
+        assert_eq!(error.source.raw_os_error(), Some(code), "{error}");
+    }
+
+    fn program<'a>(insns: &'a [u8]) -> ProgLoad<'a> {
+        ProgLoad {
+            prog_type: prog_type::PERF_EVENT,
+            expected_attach_type: 0,
+            insns,
+            name: "p0_test",
+            btf: None,
+            func_info: &[],
+            attach_btf_id: 0,
         }
     }
-    Ok(())
+
+    #[test]
+    fn map_create_failures_keep_the_errno() {
+        for code in [libc::ENOMEM, libc::EPERM] {
+            let _fake = override_syscall(move |call| match call {
+                Syscall::Bpf { cmd: BpfCmd::MapCreate, attr } => {
+                    assert_eq!((attr.get_u32(0), attr.get_u32(4), attr.get_u32(8)), (1, 8, 16));
+                    assert_eq!(&attr.0[28..32], b"cnt\0", "the name");
+                    Err(errno(code))
+                }
+                other => panic!("unexpected {other:?}"),
+            });
+            let error = map_create(1, 8, 16, 1024, 0, "cnt").unwrap_err();
+            assert_errno(&error, "BPF_MAP_CREATE", code);
+        }
+    }
+
+    #[test]
+    fn map_create_returns_the_kernels_fd() {
+        let _fake = override_syscall(|_| Ok(fd()));
+        assert!(map_create(1, 8, 8, 1, MAP_NO_PREALLOC, "ok").is_ok());
+    }
+
+    #[test]
+    fn a_refused_load_asks_again_with_a_log_and_returns_it() {
+        let calls = Rc::new(Cell::new(0));
+        let seen = calls.clone();
+        let _fake = override_syscall(move |mut call| {
+            seen.set(seen.get() + 1);
+            // The first attempt has no log buffer; the second one gets the verifier's.
+            let logged = call.fill_log("0: (b7) r0 = 0\n1: (95) exit\nR0 !read_ok\n");
+            assert_eq!(logged, seen.get() == 2);
+            Err(errno(libc::EACCES))
+        });
+        let failure = prog_load(&program(&[0; 16])).unwrap_err();
+        assert_eq!(calls.get(), 2);
+        assert_eq!(failure.error.raw_os_error(), Some(libc::EACCES));
+        assert_eq!(failure.log, "0: (b7) r0 = 0\n1: (95) exit\nR0 !read_ok\n");
+    }
+
+    #[test]
+    fn a_load_refused_without_a_log_keeps_the_errno() {
+        let _fake = override_syscall(|_| Err(errno(libc::EPERM)));
+        let failure = prog_load(&program(&[0; 16])).unwrap_err();
+        assert_eq!(failure.error.raw_os_error(), Some(libc::EPERM));
+        assert_eq!(failure.log, "");
+    }
+
+    #[test]
+    fn a_log_too_small_reports_the_first_error() {
+        // ENOSPC only says the log did not fit: the reason is the first attempt's errno.
+        let _fake = override_syscall(|call| match call {
+            Syscall::Bpf { attr, .. } if attr.get_u32(24) == 0 => Err(errno(libc::EINVAL)),
+            _ => Err(errno(libc::ENOSPC)),
+        });
+        let failure = prog_load(&program(&[0; 16])).unwrap_err();
+        assert_eq!(failure.error.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn refused_btf_comes_back_with_the_checkers_log() {
+        let _fake = override_syscall(|mut call| {
+            call.fill_log("[2] FUNC p0_test type_id=9 Invalid type_id\n");
+            Err(errno(libc::EINVAL))
+        });
+        let failure = btf_load(&[0; 24]).unwrap_err();
+        assert_eq!(failure.error.raw_os_error(), Some(libc::EINVAL));
+        assert_eq!(failure.log, "[2] FUNC p0_test type_id=9 Invalid type_id\n");
+    }
+
+    #[test]
+    fn a_missing_raw_tracepoint_is_enoent() {
+        let prog = fake_owned();
+        let _fake = override_syscall(|call| match call {
+            Syscall::Bpf { cmd: BpfCmd::RawTracepointOpen, .. } => Err(errno(libc::ENOENT)),
+            other => panic!("unexpected {other:?}"),
+        });
+        let error = raw_tracepoint_open(prog.as_fd(), Some("no_such_tp")).unwrap_err();
+        assert_errno(&error, "BPF_RAW_TRACEPOINT_OPEN", libc::ENOENT);
+        assert!(error.to_string().starts_with("BPF_RAW_TRACEPOINT_OPEN failed: No such file"));
+    }
+
+    #[test]
+    fn perf_event_open_failures_keep_the_errno() {
+        for code in [libc::ENOENT, libc::EOPNOTSUPP] {
+            let _fake = override_syscall(move |call| match call {
+                Syscall::PerfEventOpen { attr, pid: -1, cpu: 3, group_fd: -1, flags: 8 } => {
+                    assert_eq!(attr[0..4], perf_type::HARDWARE.to_ne_bytes(), "type");
+                    Err(errno(code))
+                }
+                other => panic!("unexpected {other:?}"),
+            });
+            let attr =
+                PerfEventAttr { kind: perf_type::HARDWARE, sample: 1, ..PerfEventAttr::default() };
+            let error = perf_event_open(&attr, 3).unwrap_err();
+            assert_errno(&error, "perf_event_open", code);
+        }
+    }
+
+    #[test]
+    fn each_attach_ioctl_names_itself() {
+        let (perf, prog) = (fake_owned(), fake_owned());
+        for (failing, name) in [
+            (PerfIoctl::SetBpf, "ioctl(PERF_EVENT_IOC_SET_BPF)"),
+            (PerfIoctl::Enable, "ioctl(PERF_EVENT_IOC_ENABLE)"),
+        ] {
+            let _fake = override_syscall(move |call| match call {
+                Syscall::PerfEventIoctl { request, .. } if request == failing => {
+                    Err(errno(libc::EINVAL))
+                }
+                Syscall::PerfEventIoctl { .. } => Ok(0),
+                other => panic!("unexpected {other:?}"),
+            });
+            let error = perf_event_set_bpf(perf.as_fd(), prog.as_fd()).unwrap_err();
+            assert_errno(&error, name, libc::EINVAL);
+        }
+    }
+
+    #[test]
+    fn prog_stats_failure_keeps_the_errno() {
+        let prog = fake_owned();
+        let _fake = override_syscall(|_| Err(errno(libc::EBADF)));
+        assert_errno(&prog_stats(prog.as_fd()).unwrap_err(), "BPF_OBJ_GET_INFO_BY_FD", libc::EBADF);
+    }
+
+    #[test]
+    fn absent_keys_are_not_errors() {
+        let map = fake_owned();
+        let _fake = override_syscall(|call| match call {
+            Syscall::Bpf { cmd: BpfCmd::MapLookupElem | BpfCmd::MapDeleteElem, .. } => {
+                Err(errno(libc::ENOENT))
+            }
+            _ => Err(errno(libc::E2BIG)),
+        });
+        assert!(!crate::map_lookup(map.as_fd(), &[0; 8], &mut [0; 8]).unwrap());
+        assert!(crate::map_delete(map.as_fd(), &[0; 8]).is_ok());
+        let error = crate::map_update(map.as_fd(), &[0; 8], &[0; 8]).unwrap_err();
+        assert_errno(&error, "bpf_map_update_elem", libc::E2BIG);
+    }
 }

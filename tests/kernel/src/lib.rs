@@ -3,14 +3,19 @@
 //!
 //! The tests need root and a kernel with BPF; they run bpfscope (built by the same
 //! `cargo test`) against `bpfscope-wl`, the deterministic workload in `src/bin`.
-//! Kernel tests are serialised with [`lock`] so that each can check afterwards that no
-//! bpfscope program is still loaded.
+//! Kernel tests are serialised with [`lock`]; each checks afterwards that none of the
+//! bpfscope programs its own runs created is still loaded ([`leaks`]), ignoring those of
+//! other bpfscope runs on the machine.
 
 use std::{
     path::PathBuf,
     process::{Command, Output},
     sync::{Mutex, MutexGuard},
 };
+
+pub mod leaks;
+
+pub use leaks::assert_nothing_loaded;
 
 static KERNEL: Mutex<()> = Mutex::new(());
 
@@ -55,11 +60,16 @@ pub fn note(message: &str) {
     let _ = writeln!(std::io::stderr(), "NOTE {message}");
 }
 
-/// Starts a kernel test: takes the lock, or returns `None` (after printing why) when this
-/// machine cannot run kernel tests. Use as `let Some(_guard) = start("name") else { return };`.
+/// Starts a kernel test: takes the lock and records which BPF programs exist already (the
+/// leak check ignores them), or returns `None` (after printing why) when this machine
+/// cannot run kernel tests. Use as `let Some(_guard) = start("name") else { return };`.
 pub fn start(test: &str) -> Option<MutexGuard<'static, ()>> {
     let guard = lock();
-    (!skip_unless_root(test)).then_some(guard)
+    if skip_unless_root(test) {
+        return None;
+    }
+    leaks::record_baseline();
+    Some(guard)
 }
 
 /// True (after printing why) when this machine cannot run kernel tests.
@@ -81,8 +91,8 @@ pub struct Run {
     pub code: i32,
 }
 
-/// Runs bpfscope with arguments, with a timeout; checks afterwards that no bpfscope program
-/// is left loaded.
+/// Runs bpfscope with arguments, with a timeout; checks afterwards that it left no program
+/// loaded ([`assert_nothing_loaded`]).
 pub fn run(args: &[&str]) -> Run {
     run_with_stdin(args, None)
 }
@@ -112,35 +122,9 @@ pub fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Run {
     run
 }
 
-/// Names of loaded BPF programs that bpfscope created (names start with `p<digits>_`).
+/// Names of the bpfscope programs this test's runs left loaded (see [`leaks`]).
 pub fn loaded_bpfscope_programs() -> Vec<String> {
-    let out = Command::new("bpftool").args(["prog", "list"]).output();
-    let Ok(out) = out else {
-        eprintln!("NOTE: bpftool is missing; cannot check that programs were unloaded");
-        return vec![];
-    };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split(" name ").nth(1))
-        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
-        .filter(|name| {
-            name.strip_prefix('p')
-                .and_then(|r| r.split_once('_'))
-                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .collect()
-}
-
-/// Panics if any bpfscope program is still loaded.
-pub fn assert_nothing_loaded() {
-    // Program teardown is asynchronous in the kernel (RCU); give it a moment.
-    for _ in 0..50 {
-        if loaded_bpfscope_programs().is_empty() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    panic!("BPF programs left loaded after bpfscope exited: {:?}", loaded_bpfscope_programs());
+    leaks::leaks().unwrap_or_default().into_iter().map(|leak| leak.name).collect()
 }
 
 /// The workload command line for `-c`.
