@@ -59,9 +59,18 @@ impl fmt::Display for RunError {
                 "bpfscope must run as root: loading BPF programs needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN"
             ),
             RunError::Sys(e) => write!(f, "{e}"),
-            RunError::MapCreate { map, source } => {
-                write!(f, "internal error in the generated object: creating map {map}: {source}")
-            }
+            RunError::MapCreate { map, source } => match source.source.raw_os_error() {
+                // The machine's limits, not a fault of the generated object.
+                Some(libc::ENOMEM) => write!(
+                    f,
+                    "cannot create map {map}: {source}; the kernel is short of memory for BPF maps: lower `max_map_keys` (BPFTRACE_MAX_MAP_KEYS) or free memory"
+                ),
+                Some(libc::EPERM) => write!(
+                    f,
+                    "cannot create map {map}: {source}; BPF needs root (CAP_BPF) and a kernel that allows it here (lockdown, kernel.unprivileged_bpf_disabled)"
+                ),
+                _ => write!(f, "internal error in the generated object: creating map {map}: {source}"),
+            },
             RunError::Btf { source, log } => write!(
                 f,
                 "internal error in the generated object: the kernel refused the program BTF: {source}\n{log}"
@@ -134,6 +143,14 @@ mod tests {
         };
         let error = RunError::MapCreate { map: "AT_x".into(), source };
         assert_eq!(error.errno(), Some(libc::EPERM));
+        assert!(error
+            .to_string()
+            .starts_with("cannot create map AT_x: BPF_MAP_CREATE failed: Operation not permitted"));
+        let source = bpfscope_sys::SyscallError {
+            call: "BPF_MAP_CREATE",
+            source: io::Error::from_raw_os_error(libc::EINVAL),
+        };
+        let error = RunError::MapCreate { map: "AT_x".into(), source };
         assert!(error.to_string().starts_with(
             "internal error in the generated object: creating map AT_x: BPF_MAP_CREATE failed: "
         ));

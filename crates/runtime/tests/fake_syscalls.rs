@@ -13,7 +13,6 @@ use std::{
 };
 
 use bpfscope_compiler::{compile, target::Fixture, Compiled, Options};
-use bpfscope_output::Format;
 use bpfscope_runtime::{run, RunConfig};
 use bpfscope_syntax::{Diagnostics, SourceFile};
 use bpfscope_sys::{
@@ -30,7 +29,7 @@ fn compiled(program: &str) -> Compiled {
 
 fn config() -> RunConfig {
     RunConfig {
-        format: Format::Text,
+        format: bpfscope_output::text::FORMAT,
         out: Box::new(Vec::new()),
         quiet: true,
         dry_run: false,
@@ -121,7 +120,9 @@ fn map_creation_failure_keeps_the_errno() {
         |call: &Syscall<'_>| matches!(call, Syscall::Bpf { cmd: BpfCmd::MapCreate, .. });
     let message = run_error("interval:s:1 { @ = count(); }", failing(libc::ENOMEM, map_create));
     assert!(
-        message.contains("BPF_MAP_CREATE failed: Cannot allocate memory (os error 12)"),
+        message.starts_with("cannot create map ")
+            && message.contains("BPF_MAP_CREATE failed: Cannot allocate memory (os error 12)")
+            && message.contains("lower `max_map_keys`"),
         "{message}"
     );
 }
