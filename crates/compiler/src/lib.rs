@@ -11,6 +11,7 @@
 pub mod btf;
 pub mod callbacks;
 pub mod check;
+mod dump;
 pub mod emit;
 mod functions;
 pub mod ir;

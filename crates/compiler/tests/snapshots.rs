@@ -31,30 +31,6 @@ fn assert_snapshot(name: &str, program: &str, output: &str) {
     settings.bind(|| insta::assert_snapshot!(name, output));
 }
 
-/// The disassembly as `bpfscope --emit asm` prints it (`crates/cli/main.rs`, `emit_dump`):
-/// each program's section and probe, then the verifier-notation listing with relocated
-/// loads naming their map or function.
-fn asm(compiled: &Compiled) -> String {
-    let mut out = String::new();
-    for (program, desc) in compiled.programs.iter().zip(&compiled.manifest.programs) {
-        out.push_str(&format!("{} ({}):\n", desc.probe.section(), desc.display));
-        for line in bpfscope_bpf::disasm(&program.insns) {
-            let index: usize =
-                line.split(':').next().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX);
-            let line = match program.relocs.iter().find(|(i, _)| *i == index) {
-                Some((_, sym)) if line.contains("map[fd:0]") => {
-                    line.replace("map[fd:0]", &format!("map[{sym}]"))
-                }
-                Some((_, sym)) => line.replace("= 0x0 ll", &format!("= func[{sym}] ll")),
-                None => line,
-            };
-            out.push_str(&line);
-            out.push('\n');
-        }
-    }
-    out
-}
-
 /// A test that `program` fails to compile with the rendered diagnostics of snapshot `name`.
 macro_rules! diagnostic {
     ($name:ident, $program:expr) => {
@@ -74,7 +50,7 @@ macro_rules! disassembly {
         fn $name() {
             let (compiled, rendered) = compile_program($program);
             let compiled = compiled.unwrap_or_else(|| panic!("{rendered}"));
-            assert_snapshot(concat!("asm_", stringify!($name)), $program, &asm(&compiled));
+            assert_snapshot(concat!("asm_", stringify!($name)), $program, &compiled.dump_asm());
         }
     };
 }
