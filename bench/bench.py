@@ -24,6 +24,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # BPFSCOPE_BIN measures another build (an older commit, for before/after figures).
 BPFSCOPE = os.environ.get("BPFSCOPE_BIN") or os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/bpfscope")
+# BPFSCOPE_BEFORE adds an older build as one more tracer ("bpfscope-before"), measured in the
+# same run and taking turns with the others: before/after figures side by side.
+BPFSCOPE_BEFORE = os.environ.get("BPFSCOPE_BEFORE")
 WL = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/bpfscope-wl")
 BPFTRACE = shutil.which("bpftrace") or "/usr/bin/bpftrace"
 LIBBPF_TOOLS = "/usr/sbin"
@@ -247,6 +250,9 @@ def tracers():
             "printf": [f"{LIBBPF_TOOLS}/opensnoop", "-n", "wl-open"],
         },
     }
+    if BPFSCOPE_BEFORE:
+        t["bpfscope-before"] = {case: [BPFSCOPE_BEFORE if a == BPFSCOPE else a for a in cmd]
+                                for case, cmd in t["bpfscope"].items()}
     return t
 
 
@@ -383,7 +389,7 @@ def compile_script(lines):
     return "".join(out)
 
 
-def measure_compile(runs):
+def measure_compile(runs, binary=BPFSCOPE):
     """Compile time (no kernel: --emit asm) for generated scripts of growing size."""
     out = {}
     for lines in (500, 1000, 2000, 4000):
@@ -392,7 +398,7 @@ def measure_compile(runs):
         times = []
         for _ in range(runs):
             t = time.perf_counter()
-            subprocess.run([BPFSCOPE, "--emit", "asm", path], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([binary, "--emit", "asm", path], check=True, stdout=subprocess.DEVNULL)
             times.append(time.perf_counter() - t)
         os.unlink(path)
         out[str(lines)] = statistics.median(times) * 1e3
@@ -447,10 +453,11 @@ def report(data):
             lambda t, p=p: f"{t['throughput'][str(p)]['events_per_s'] / 1000:.0f} k")
         row(f"  reported lost / silent loss, {p} producer{'s' if p > 1 else ''}",
             lambda t, p=p: f"{t['throughput'][str(p)]['reported_lost']} / {t['throughput'][str(p)]['silent_loss']}")
-    if "compile_ms" in data:
-        lines.append("")
-        lines.append("bpfscope compile time (generated script, `--emit asm`, no kernel): " + ", ".join(
-            f"{n} lines {ms:.0f} ms" for n, ms in data["compile_ms"].items()))
+    for key, name in (("compile_ms", "bpfscope"), ("compile_ms_before", "bpfscope-before")):
+        if key in data:
+            lines.append("")
+            lines.append(f"{name} compile time (generated script, `--emit asm`, no kernel): " + ", ".join(
+                f"{n} lines {ms:.0f} ms" for n, ms in data[key].items()))
     return "\n".join(lines) + "\n"
 
 
@@ -482,6 +489,7 @@ def main():
         "machine": f"{platform.node()} {platform.release()} {os.cpu_count()} CPUs",
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "versions": {"bpfscope": version([BPFSCOPE, "--version"]), "bpftrace": version([BPFTRACE, "--version"]),
+                     "bpfscope-before": f"{BPFSCOPE_BEFORE} ({version([BPFSCOPE_BEFORE, '--version'])})" if BPFSCOPE_BEFORE else "",
                      "libbpf-tools": version(["dpkg-query", "-W", "-f=${Version}", "libbpf-tools"])},
         "tracers": {},
     }
@@ -522,6 +530,9 @@ def main():
     if "bpfscope" in chosen:
         log("bpfscope: compile time")
         data["compile_ms"] = measure_compile(args.runs)
+    if "bpfscope-before" in chosen:
+        log("bpfscope-before: compile time")
+        data["compile_ms_before"] = measure_compile(args.runs, BPFSCOPE_BEFORE)
     print(save(args.out, data))
 
 
