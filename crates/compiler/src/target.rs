@@ -1,6 +1,8 @@
 //! Kernel facts the compiler needs, behind a trait so the compiler stays pure: the runtime
 //! implements it from tracefs and `/sys/kernel/btf/vmlinux`, tests use [`Fixture`].
 
+mod fixture_btf;
+
 /// One field of a tracepoint's `format` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TracepointField {
@@ -21,7 +23,8 @@ pub trait Target {
     /// The fields of a tracepoint after the common ones, or `None` if it does not exist.
     fn tracepoint_format(&self, category: &str, name: &str) -> Option<Vec<TracepointField>>;
     /// The kernel's own types (vmlinux BTF), read on first call, or `None` when the kernel
-    /// has none. Nothing asks yet: kernel struct access and typed fentry arguments will.
+    /// has none: for typed probe arguments (fentry, raw tracepoints, tracepoint fields that
+    /// point to structs) and kernel struct access.
     fn kernel_btf(&self) -> Option<&crate::btf::Reader> {
         None
     }
@@ -103,6 +106,7 @@ const FIXTURE_FORMATS: &[(&str, &str)] = &[
     ("sched:sched_wakeup_new", "\tfield:char comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:int prio;\toffset:28;\tsize:4;\tsigned:1;\n\tfield:int target_cpu;\toffset:32;\tsize:4;\tsigned:1;\n"),
     ("syscalls:sys_enter_execveat", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:int fd;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:const char *const * argv;\toffset:32;\tsize:8;\tsigned:0;\n\tfield:const char *const * envp;\toffset:40;\tsize:8;\tsigned:0;\n\tfield:int flags;\toffset:48;\tsize:8;\tsigned:0;\n"),
     ("syscalls:sys_enter_open", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:const char * filename;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:int flags;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:umode_t mode;\toffset:32;\tsize:8;\tsigned:0;\n"),
+    ("syscalls:sys_enter_nanosleep", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:struct __kernel_timespec * rqtp;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:struct __kernel_timespec * rmtp;\toffset:24;\tsize:8;\tsigned:0;\n"),
     ("syscalls:sys_exit_open", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n"),
 ];
 
@@ -114,6 +118,15 @@ impl Target for Fixture {
     fn tracepoint_format(&self, category: &str, name: &str) -> Option<Vec<TracepointField>> {
         let full = format!("{category}:{name}");
         FIXTURE_FORMATS.iter().find(|(n, _)| *n == full).map(|(_, f)| parse_tracepoint_format(f))
+    }
+
+    fn kernel_btf(&self) -> Option<&crate::btf::Reader> {
+        static BTF: std::sync::OnceLock<crate::btf::Reader> = std::sync::OnceLock::new();
+        Some(BTF.get_or_init(|| {
+            let mut writer = crate::btf::Writer::new();
+            fixture_btf::probe_types(&mut writer);
+            crate::btf::Reader::new(writer.finish()).expect("the fixture BTF is well formed")
+        }))
     }
 }
 

@@ -21,6 +21,7 @@ pub mod prog_type {
 
 /// Attach types (`enum bpf_attach_type`) that a load must name.
 pub mod attach_type {
+    pub const TRACE_RAW_TP: u32 = 23;
     pub const TRACE_FENTRY: u32 = 24;
     pub const TRACE_FEXIT: u32 = 25;
 }

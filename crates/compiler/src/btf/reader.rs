@@ -26,7 +26,11 @@ use std::{
 };
 
 use super::{u32_at, Header, Kind, INT_BOOL, INT_SIGNED};
+
+mod c_decl;
+mod protos;
 use crate::types::{Field, Record, RecordKind, Ty};
+pub use protos::TRACE_TYPEDEF_PREFIX;
 
 /// How deep types may nest (pointer chains, typedefs, records in records) before the blob is
 /// taken to have a loop.
@@ -211,7 +215,11 @@ impl Reader {
     /// The kernel function (`FUNC`) `name` and its prototype.
     pub fn function(&self, name: &str) -> Result<Function, BtfError> {
         let id = self.find(name, Kind::Func).ok_or_else(|| BtfError::NotFound(name.into()))?;
-        let proto_id = self.raw(id)?.size_or_type;
+        self.prototype(id, name, self.raw(id)?.size_or_type)
+    }
+
+    /// The prototype `proto_id` as [`Function`] `id` named `name`.
+    fn prototype(&self, id: u32, name: &str, proto_id: u32) -> Result<Function, BtfError> {
         let proto = self.raw(proto_id)?;
         if proto.kind != Some(Kind::FuncProto) {
             return Err(BtfError::NotAValue { id: proto_id });

@@ -8,10 +8,15 @@ use bpfscope_syntax::{suggest, Diagnostic, Span};
 
 use super::{CheckFn, Family, Form, Function, Kind, Placed, Use};
 use crate::{
+    btf::Reader,
     check::{diagnostics, Cx},
     lower::{Loc, Lower, Val},
-    providers::{ArgLoc, ArgsStruct, ProbeSpec},
-    target::TracepointField,
+    providers::{
+        btf_args::{BtfArg, BtfSource},
+        ArgLoc, ArgsStruct, ProbeSpec,
+    },
+    target::{Target, TracepointField},
+    types::Record,
     Ty,
 };
 
@@ -142,7 +147,9 @@ pub(super) const FAMILY: Family = Family {
             name: "args",
             form: Form::Record,
             signature: "args.NAME",
-            summary: "The field `NAME` of the tracepoint's record (`bpfscope -lv` lists them).",
+            summary: "The field `NAME` of the tracepoint's record, or the argument `NAME` of an \
+                      fentry/fexit function or a raw tracepoint, typed by BTF (`bpfscope -lv` \
+                      lists them).",
             kind: Kind::Expr { check: check_args, lower: lower_args },
         },
         Function {
@@ -157,7 +164,8 @@ pub(super) const FAMILY: Family = Family {
             name: "retval",
             form: Form::Value,
             signature: "retval",
-            summary: "The return value of the probed function (kretprobe, uretprobe).",
+            summary: "The return value of the probed function (kretprobe, uretprobe; typed by \
+                      BTF in fexit).",
             kind: Kind::Expr { check: check_retval, lower: |cx, _| lower_retval(cx) },
         },
         Function {
@@ -254,16 +262,30 @@ fn check_retval(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
     }
     if !cx.specs.iter().all(|s| s.probe_type().retval().is_some()) {
         cx.error(Diagnostic::error(
-            "`retval` is only available in kretprobe and uretprobe probes",
+            "`retval` is only available in kretprobe, uretprobe and fexit probes",
             span,
             "not available here",
         ));
+        return Ty::I64;
     }
-    Ty::I64
+    let types: Vec<Ty> = cx.specs.iter().map(|s| retval_type(cx.target, s)).collect();
+    types.into_iter().reduce(|a, b| a.unify(&b)).unwrap_or(Ty::I64)
+}
+
+/// The type of `retval` in one probe: the BTF return type of an fexit function when it is
+/// an integer or a pointer, else `int64`.
+fn retval_type(target: &dyn Target, spec: &ProbeSpec) -> Ty {
+    let Some(ArgsStruct::Btf(source @ BtfSource::Function(_))) = spec.probe_type().args_struct()
+    else {
+        return Ty::I64;
+    };
+    let ret = target.kernel_btf().and_then(|reader| source.function(reader).ok()).map(|f| f.ret);
+    ret.filter(Ty::is_integer).unwrap_or(Ty::I64)
 }
 
 fn lower_retval(cx: &mut Lower<'_>) -> Val {
-    read_arg(cx, cx.spec.probe_type().retval())
+    let ty = retval_type(cx.target, cx.spec);
+    read_typed(cx, cx.spec.probe_type().retval(), &ty)
 }
 
 // ---- argN ----
@@ -301,6 +323,17 @@ fn lower_arg(cx: &mut Lower<'_>, index: u8) -> Val {
     read_arg(cx, cx.spec.probe_type().arg(index.min(5)))
 }
 
+/// [`read_arg`], then cut to the width of `ty` (a BTF-typed slot holds a whole register,
+/// whose upper bits are not the argument's).
+fn read_typed(cx: &mut Lower<'_>, loc: Option<ArgLoc>, ty: &Ty) -> Val {
+    let Some(ArgLoc::CtxOffset(off)) = loc else {
+        unreachable!("the checker allows `args` and `retval` only where the probe has them")
+    };
+    cx.insn(Insn::ldx(Size::DW, Reg::R0, Reg::R6, off));
+    cx.truncate(Reg::R0, ty);
+    cx.spill(Reg::R0)
+}
+
 /// An argument or return value where the probe's provider says it is. The checker allows
 /// `argN` and `retval` only in probes that have them.
 fn read_arg(cx: &mut Lower<'_>, loc: Option<ArgLoc>) -> Val {
@@ -334,7 +367,7 @@ fn check_args(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
     Ty::Error
 }
 
-/// The type of `args.field` in every tracepoint of the probe (they must agree).
+/// The type of `args.field` in every probe of the block (they must agree).
 fn args_field(cx: &mut Cx<'_>, field: &str, span: Span) -> Ty {
     if cx.in_map_loop > 0 {
         cx.error(diagnostics::in_map_loop(span, "`args`"));
@@ -345,42 +378,27 @@ fn args_field(cx: &mut Cx<'_>, field: &str, span: Span) -> Ty {
     }
     let mut result: Option<Ty> = None;
     for spec in cx.specs.clone() {
-        let Some(ArgsStruct::TracepointFormat { category, name }) = spec.probe_type().args_struct()
-        else {
-            cx.error(
-                Diagnostic::error(
-                    format!("`args` is not available in `{}` probes", spec.display()),
-                    span,
-                    "no args here",
-                )
-                .with_help(
-                    "`args` holds tracepoint fields; kprobes and uprobes use `arg0`..`arg5`",
-                ),
-            );
-            return Ty::Error;
-        };
-        let fields = cx.target.tracepoint_format(category, name).unwrap_or_default();
-        let Some(f) = fields.iter().find(|f| f.name == field) else {
-            let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-            let mut d = Diagnostic::error(
-                format!("tracepoint `{category}:{name}` has no field `{field}`"),
-                span,
-                "no such field",
-            )
-            .with_suggestion(suggest(field, names.iter().copied()));
-            if d.help.is_none() {
-                d = d.with_note(format!("its fields are: {}", names.join(", ")));
+        let ty = match spec.probe_type().args_struct() {
+            Some(ArgsStruct::TracepointFormat { category, name }) => {
+                tracepoint_field(cx, (category, name), field, span, spec.user_pointers())
             }
-            cx.error(d);
-            return Ty::Error;
-        };
-        let ty = field_type(f, cx.out.max_strlen);
-        let Some(ty) = ty else {
-            cx.error(diagnostics::not_supported(
+            Some(ArgsStruct::Btf(source)) => btf_arg(cx, source, field, span).map(|a| a.ty),
+            None => Err(Diagnostic::error(
+                format!("`args` is not available in `{}` probes", spec.display()),
                 span,
-                &format!("tracepoint fields of type `{}`", f.c_type),
-            ));
-            return Ty::Error;
+                "no args here",
+            )
+            .with_help(
+                "`args` holds tracepoint fields and BTF-typed arguments (fentry, rawtracepoint); \
+                 kprobes and uprobes use `arg0`..`arg5`",
+            )),
+        };
+        let ty = match ty {
+            Ok(ty) => ty,
+            Err(diagnostic) => {
+                cx.error(diagnostic);
+                return Ty::Error;
+            }
         };
         result = Some(match result {
             Some(prev) => prev.unify(&ty),
@@ -388,6 +406,103 @@ fn args_field(cx: &mut Cx<'_>, field: &str, span: Span) -> Ty {
         });
     }
     result.unwrap_or(Ty::Error)
+}
+
+/// The type of field `field` of tracepoint `category:name`.
+fn tracepoint_field(
+    cx: &Cx<'_>,
+    (category, name): (&str, &str),
+    field: &str,
+    span: Span,
+    user: bool,
+) -> Result<Ty, Diagnostic> {
+    let fields = cx.target.tracepoint_format(category, name).unwrap_or_default();
+    let Some(f) = fields.iter().find(|f| f.name == field) else {
+        let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        let mut d = Diagnostic::error(
+            format!("tracepoint `{category}:{name}` has no field `{field}`"),
+            span,
+            "no such field",
+        )
+        .with_suggestion(suggest(field, names.iter().copied()));
+        if d.help.is_none() {
+            d = d.with_note(format!("its fields are: {}", names.join(", ")));
+        }
+        return Err(d);
+    };
+    let ty = field_type(f, cx.out.max_strlen);
+    let Some(ty) = ty else {
+        let what = format!("tracepoint fields of type `{}`", f.c_type);
+        return Err(diagnostics::not_supported(span, &what));
+    };
+    if ty != Ty::U64 {
+        return Ok(ty);
+    }
+    Ok(record_pointer(cx.target, &f.c_type, user).unwrap_or(ty))
+}
+
+/// A tracepoint field declared as a pointer to a struct or union (`struct __kernel_timespec
+/// *`), typed through the kernel's BTF, which is read only for such a field; `None` for
+/// other pointers or when the type is not in BTF (the field stays a `uint64`).
+fn record_pointer(target: &dyn Target, c_type: &str, user: bool) -> Option<Ty> {
+    let c_type = c_type.trim().trim_start_matches("const ").trim();
+    let tag = c_type.strip_suffix('*')?.trim_end();
+    if !(tag.starts_with("struct ") || tag.starts_with("union ")) || tag.contains('*') {
+        return None;
+    }
+    let Ok(Ty::Record(full)) = target.kernel_btf()?.type_named(tag) else { return None };
+    // As the reader types pointers: the record behind one is not expanded until used.
+    let opaque = Record { fields: None, ..(*full).clone() };
+    Some(Ty::Ptr { to: Box::new(Ty::Record(opaque.into())), user })
+}
+
+/// Argument `field` of a BTF-typed probe, as a located error when there is no such
+/// argument or no BTF.
+fn btf_arg(
+    cx: &Cx<'_>,
+    source: BtfSource<'_>,
+    field: &str,
+    span: Span,
+) -> Result<BtfArg, Diagnostic> {
+    let args = btf_args(cx.target.kernel_btf(), source, span)?;
+    let Some(arg) = args.iter().find(|a| a.name == field) else {
+        let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
+        let mut d = Diagnostic::error(
+            format!("{} has no argument `{field}`", source.describe()),
+            span,
+            "no such argument",
+        )
+        .with_suggestion(suggest(field, names.iter().copied()));
+        if d.help.is_none() {
+            d = d.with_note(format!("its arguments are: {}", names.join(", ")));
+        }
+        return Err(d);
+    };
+    if !arg.ty.is_integer() {
+        let what = format!("arguments of type `{}`", arg.ty.name());
+        return Err(diagnostics::not_supported(span, &what));
+    }
+    Ok(arg.clone())
+}
+
+/// The arguments of `source` in the kernel's BTF.
+fn btf_args(
+    btf: Option<&Reader>,
+    source: BtfSource<'_>,
+    span: Span,
+) -> Result<Vec<BtfArg>, Diagnostic> {
+    let Some(reader) = btf else {
+        return Err(Diagnostic::error(
+            format!("`args` of {} needs the kernel's BTF, which is missing", source.describe()),
+            span,
+            "needs BTF",
+        )
+        .with_help("use `arg0`..`argN`, or a kernel built with CONFIG_DEBUG_INFO_BTF"));
+    };
+    source.args(reader).map_err(|e| {
+        let message = format!("no BTF prototype for {}: {e}", source.describe());
+        Diagnostic::error(message, span, "arguments unknown")
+    })
 }
 
 /// How a tracepoint field is seen in the language.
@@ -417,13 +532,25 @@ fn lower_args(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
     args_field_value(cx, field)
 }
 
+/// `args.field`: a tracepoint's field or a BTF-typed argument.
+fn args_field_value(cx: &mut Lower<'_>, field: &str) -> Val {
+    match cx.spec.probe_type().args_struct() {
+        Some(ArgsStruct::TracepointFormat { category, name }) => {
+            tracepoint_field_value(cx, (category, name), field)
+        }
+        Some(ArgsStruct::Btf(source)) => {
+            let args = btf_args(cx.target.kernel_btf(), source, Span::default());
+            let arg = args.ok().and_then(|args| args.into_iter().find(|a| a.name == field));
+            let Some(arg) = arg else { unreachable!("the checker found `args.{field}`") };
+            read_typed(cx, Some(arg.loc), &arg.ty)
+        }
+        None => unreachable!("the checker allows `args` only where the probe has them"),
+    }
+}
+
 /// `args.field` of a tracepoint: direct context loads for integers, `probe_read_kernel`
 /// for char arrays and `__data_loc` strings.
-fn args_field_value(cx: &mut Lower<'_>, field: &str) -> Val {
-    let Some(ArgsStruct::TracepointFormat { category, name }) = cx.spec.probe_type().args_struct()
-    else {
-        unreachable!("the checker allows `args` only where the probe has them")
-    };
+fn tracepoint_field_value(cx: &mut Lower<'_>, (category, name): (&str, &str), field: &str) -> Val {
     let fields = cx.target.tracepoint_format(category, name).unwrap_or_default();
     let Some(f) = fields.into_iter().find(|f| f.name == field) else { return Val::Imm(0) };
     let Some(ty) = field_type(&f, cx.checked.max_strlen) else { return Val::Imm(0) };

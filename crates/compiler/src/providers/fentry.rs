@@ -1,17 +1,27 @@
 //! `fentry:FUNCTION` and `fexit:FUNCTION` (`f:`, `fr:`, and the older `kfunc:`/`kretfunc:`):
-//! BPF trampolines on kernel functions, loaded against the function's BTF id. Their typed
-//! arguments (from BTF) are not available yet, so they have no `arg0`/`retval`. The runtime
-//! half is `bpfscope-runtime`'s `attach/fentry.rs`.
+//! BPF trampolines on kernel functions, loaded against the function's BTF id, which the
+//! expansion finds in the kernel's BTF (so the runtime reads no BTF of its own). `args.NAME`
+//! are the function's parameters and fexit's `retval` its typed return value
+//! (`btf_args.rs`). Wildcards expand over the BTF's function names. The runtime half is
+//! `bpfscope-runtime`'s `attach/fentry.rs`.
 
 use bpfscope_syntax::Diagnostic;
 
-use super::{ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider};
+use super::{
+    btf_args::{self, BtfSource},
+    ArgLoc, ArgsStruct, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider,
+};
+use crate::btf::{Kind, Reader};
 
 /// An fentry (`ret: false`) or fexit program on one kernel function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FentrySpec {
     pub function: String,
     pub ret: bool,
+    /// The function's `FUNC` id in the kernel's BTF: what the program is loaded against.
+    pub btf_id: u32,
+    /// How many arguments it takes (fexit's return value is in the slot after them).
+    pub n_args: u8,
 }
 
 impl FentrySpec {
@@ -36,6 +46,14 @@ impl ProbeType for FentrySpec {
     fn display(&self) -> String {
         format!("{}:{}", self.provider(), self.function)
     }
+
+    fn retval(&self) -> Option<ArgLoc> {
+        self.ret.then(|| btf_args::slot(usize::from(self.n_args)))
+    }
+
+    fn args_struct(&self) -> Option<ArgsStruct<'_>> {
+        Some(ArgsStruct::Btf(BtfSource::Function(&self.function)))
+    }
 }
 
 /// `fentry`/`f`/`kfunc` (`ret: false`) or `fexit`/`fr`/`kretfunc`.
@@ -52,12 +70,30 @@ impl Provider for Fentry {
         }
     }
 
-    /// `fentry:FUNCTION`, also `fentry:MODULE:FUNCTION` (the module is ignored).
+    /// `fentry:FUNCTION` or `fentry:vmlinux:FUNCTION`, with wildcards over the kernel's BTF
+    /// function names. Functions of other modules need the module's split BTF, which is
+    /// not read yet.
     fn expand(&self, cx: &ExpandCx<'_>) -> Result<Vec<ProbeSpec>, Diagnostic> {
-        let function = cx
-            .last_part()
-            .ok_or_else(|| cx.error("fentry needs a function name", "e.g. `fentry:vfs_read`"))?;
-        Ok(vec![ProbeSpec::Fentry(FentrySpec { function: function.to_string(), ret: self.ret })])
+        let function = match cx.parts[..] {
+            [_, function] | [_, "vmlinux", function] => function,
+            [_, module, _] => return Err(module_not_supported(cx, module)),
+            _ => {
+                return Err(cx.error(
+                    "fentry needs a function name",
+                    "e.g. `fentry:vfs_read` or `fentry:vmlinux:vfs_read`",
+                ))
+            }
+        };
+        let reader = btf_args::kernel_btf(cx, "fentry/fexit")?;
+        if !function.contains(['*', '?']) {
+            return Ok(vec![self.spec(cx, reader, function)?]);
+        }
+        let names = btf_args::matching(reader, Kind::Func, "", function);
+        if names.is_empty() {
+            let message = format!("no kernel function in BTF matches `{function}`");
+            return Err(cx.error(message, "matches nothing"));
+        }
+        names.into_iter().map(|(_, name)| self.spec(cx, reader, name)).collect()
     }
 
     fn example(&self) -> &'static str {
@@ -67,4 +103,37 @@ impl Provider for Fentry {
             "fentry:vfs_read"
         }
     }
+}
+
+impl Fentry {
+    /// The spec of kernel function `name`, which must be in BTF.
+    fn spec(
+        &self,
+        cx: &ExpandCx<'_>,
+        reader: &Reader,
+        name: &str,
+    ) -> Result<ProbeSpec, Diagnostic> {
+        let kind = (Kind::Func, "");
+        let Ok(function) = reader.function(name) else {
+            return Err(btf_args::not_found(cx, reader, kind, "kernel function", name));
+        };
+        Ok(ProbeSpec::Fentry(FentrySpec {
+            function: name.to_string(),
+            ret: self.ret,
+            btf_id: function.id,
+            n_args: function.params.len().min(u8::MAX.into()) as u8,
+        }))
+    }
+}
+
+/// `fentry:MODULE:FUNCTION` for a module other than vmlinux.
+fn module_not_supported(cx: &ExpandCx<'_>, module: &str) -> Diagnostic {
+    cx.error(
+        format!("fentry on functions of module `{module}` is not supported yet"),
+        "module BTF not read yet",
+    )
+    .with_note(format!(
+        "/sys/kernel/btf/{module} is split BTF on top of vmlinux, which the BTF reader does \
+         not combine yet; functions of vmlinux work (`fentry:vmlinux:FUNCTION`)"
+    ))
 }

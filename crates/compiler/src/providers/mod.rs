@@ -14,11 +14,13 @@
 //! `bpfscope-runtime`'s `attach/`. Nothing outside these modules asks which kind a probe is.
 
 mod begin_end;
+pub mod btf_args;
 mod fentry;
 mod kprobe;
 mod perf;
 mod pt_regs;
 mod rawtracepoint;
+mod tp_btf;
 mod tracepoint;
 mod uprobe;
 
@@ -30,6 +32,7 @@ pub use self::{
     kprobe::KprobeSpec,
     perf::{IntervalSpec, PerfEvent, PerfEventSpec, Pmu, ProfileSpec},
     rawtracepoint::RawTracepointSpec,
+    tp_btf::TpBtfSpec,
     tracepoint::TracepointSpec,
     uprobe::UprobeSpec,
 };
@@ -49,6 +52,8 @@ pub enum ProbeSpec {
     Kprobe(KprobeSpec),
     Uprobe(UprobeSpec),
     Fentry(FentrySpec),
+    /// A BTF-typed raw tracepoint.
+    TpBtf(TpBtfSpec),
 }
 
 impl ProbeSpec {
@@ -65,6 +70,7 @@ impl ProbeSpec {
             ProbeSpec::Kprobe(spec) => spec,
             ProbeSpec::Uprobe(spec) => spec,
             ProbeSpec::Fentry(spec) => spec,
+            ProbeSpec::TpBtf(spec) => spec,
         }
     }
 
@@ -114,6 +120,10 @@ pub enum ArgLoc {
 pub enum ArgsStruct<'a> {
     /// The tracepoint's format (tracefs, through [`Target::tracepoint_format`]).
     TracepointFormat { category: &'a str, name: &'a str },
+    /// Arguments typed by the kernel's BTF, each a u64 slot of the context
+    /// ([`btf_args::BtfArg`]: name, type, location), resolved through
+    /// [`Target::kernel_btf`] when `args` is used.
+    Btf(btf_args::BtfSource<'a>),
 }
 
 /// One expanded attach point as code generation sees it. Implemented by each family's spec
@@ -221,6 +231,7 @@ pub static PROVIDERS: &[&dyn Provider] = &[
     &perf::Events(Pmu::Software),
     &perf::Events(Pmu::Hardware),
     &rawtracepoint::RawTracepoint,
+    &tp_btf::TpBtf,
     &kprobe::Kprobe { ret: false },
     &kprobe::Kprobe { ret: true },
     &uprobe::Uprobe { ret: false },

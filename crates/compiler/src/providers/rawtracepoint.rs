@@ -1,11 +1,14 @@
 //! `rawtracepoint:NAME` (`rt:`): a tracepoint's raw arguments, a u64 each (`arg0`, ...),
-//! without the tracefs record. BTF-typed raw tracepoints (`tp_btf`) will live here too: the
-//! same attach, typed arguments. The runtime half is `bpfscope-runtime`'s
-//! `attach/rawtracepoint.rs`.
+//! without the tracefs record, and typed by name as in current bpftrace (`args.prev`, from
+//! the `btf_trace_<event>` typedef in the kernel's BTF, read only when `args` is used:
+//! `btf_args.rs`). The BTF-typed program type (`tp_btf`) is `tp_btf.rs`. The runtime half is
+//! `bpfscope-runtime`'s `attach/rawtracepoint.rs`.
 
 use bpfscope_syntax::{suggest, Diagnostic};
 
-use super::{ArgLoc, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider};
+use super::{
+    btf_args::BtfSource, ArgLoc, ArgsStruct, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider,
+};
 
 /// One raw tracepoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,11 @@ impl ProbeType for RawTracepointSpec {
     /// The context is `struct bpf_raw_tracepoint_args`: the arguments as a u64 array.
     fn arg(&self, index: u8) -> Option<ArgLoc> {
         Some(ArgLoc::CtxOffset(8 * i16::from(index)))
+    }
+
+    /// The same slots by name and type, from the kernel's BTF.
+    fn args_struct(&self) -> Option<ArgsStruct<'_>> {
+        Some(ArgsStruct::Btf(BtfSource::RawTracepoint(&self.name)))
     }
 }
 

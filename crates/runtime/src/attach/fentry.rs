@@ -1,5 +1,5 @@
 //! `fentry:FUNCTION` and `fexit:FUNCTION`: tracing programs loaded against the function's id
-//! in the kernel's BTF (read only when such a probe is used: `btf.rs`), attached with
+//! in the kernel's BTF (found by the compiler when it expanded the probe), attached with
 //! `BPF_RAW_TRACEPOINT_OPEN` without a name. A kernel whose trampolines are locked down
 //! refuses the load with EPERM, which gets its own message.
 
@@ -12,11 +12,10 @@ use bpfscope_compiler::providers::FentrySpec;
 use bpfscope_sys::load::{self, attach_type};
 
 use super::{Attach, AttachErrorKind, LoadTarget};
-use crate::btf;
 
 impl Attach for FentrySpec {
     fn load_target(&self) -> Result<LoadTarget, String> {
-        let attach_btf_id = btf::vmlinux_function(&self.function)?;
+        let attach_btf_id = self.btf_id;
         let expected_attach_type =
             if self.ret { attach_type::TRACE_FEXIT } else { attach_type::TRACE_FENTRY };
         Ok(LoadTarget { expected_attach_type, attach_btf_id })

@@ -10,6 +10,7 @@ mod fentry;
 mod kprobe;
 mod perf;
 mod rawtracepoint;
+mod tp_btf;
 mod tracepoint;
 mod uprobe;
 
@@ -68,6 +69,7 @@ fn runtime_half(spec: &ProbeSpec) -> &dyn Attach {
         ProbeSpec::Kprobe(spec) => spec,
         ProbeSpec::Uprobe(spec) => spec,
         ProbeSpec::Fentry(spec) => spec,
+        ProbeSpec::TpBtf(spec) => spec,
     }
 }
 

@@ -1,0 +1,89 @@
+//! `tp_btf:EVENT`: a BTF-typed raw tracepoint, the program type `TRACING` with attach type
+//! `BPF_TRACE_RAW_TP`, loaded against the `btf_trace_<event>` typedef's BTF id (found here,
+//! so the runtime reads no BTF). Its arguments are those of `rawtracepoint:EVENT`, u64 slots
+//! of the context, by number (`arg0`, only as many as the tracepoint has: the verifier
+//! checks) or by name and type (`args.prev`). Wildcards expand over the BTF's tracepoint
+//! typedefs. The runtime half is `bpfscope-runtime`'s `attach/tp_btf.rs`.
+
+use bpfscope_syntax::Diagnostic;
+
+use super::{
+    btf_args::{self, BtfSource},
+    ArgLoc, ArgsStruct, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider,
+};
+use crate::btf::{reader::TRACE_TYPEDEF_PREFIX, Kind, Reader};
+
+/// One BTF-typed raw tracepoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpBtfSpec {
+    pub name: String,
+    /// The id of the `btf_trace_<name>` typedef in the kernel's BTF.
+    pub btf_id: u32,
+    /// How many arguments the tracepoint has.
+    pub n_args: u8,
+}
+
+impl ProbeType for TpBtfSpec {
+    fn prog_kind(&self) -> ProgKind {
+        ProgKind::Tracing
+    }
+
+    fn section(&self) -> String {
+        format!("tp_btf/{}", self.name)
+    }
+
+    fn display(&self) -> String {
+        format!("tp_btf:{}", self.name)
+    }
+
+    fn arg(&self, index: u8) -> Option<ArgLoc> {
+        (index < self.n_args).then(|| btf_args::slot(usize::from(index)))
+    }
+
+    fn args_struct(&self) -> Option<ArgsStruct<'_>> {
+        Some(ArgsStruct::Btf(BtfSource::RawTracepoint(&self.name)))
+    }
+}
+
+/// `tp_btf`.
+pub(super) struct TpBtf;
+
+impl Provider for TpBtf {
+    fn names(&self) -> &'static [&'static str] {
+        &["tp_btf"]
+    }
+
+    /// `tp_btf:EVENT`, also `tp_btf:CATEGORY:EVENT` (the category is ignored).
+    fn expand(&self, cx: &ExpandCx<'_>) -> Result<Vec<ProbeSpec>, Diagnostic> {
+        let Some(event) = cx.last_part() else {
+            return Err(cx.error("tp_btf needs a tracepoint name", "e.g. `tp_btf:sched_switch`"));
+        };
+        let reader = btf_args::kernel_btf(cx, "tp_btf")?;
+        if !event.contains(['*', '?']) {
+            return Ok(vec![spec(cx, reader, event)?]);
+        }
+        let names = btf_args::matching(reader, Kind::Typedef, TRACE_TYPEDEF_PREFIX, event);
+        if names.is_empty() {
+            let message = format!("no raw tracepoint in BTF matches `{event}`");
+            return Err(cx.error(message, "matches nothing"));
+        }
+        names.into_iter().map(|(_, name)| spec(cx, reader, name)).collect()
+    }
+
+    fn example(&self) -> &'static str {
+        "tp_btf:sched_switch"
+    }
+}
+
+/// The spec of raw tracepoint `event`, whose typedef must be in BTF.
+fn spec(cx: &ExpandCx<'_>, reader: &Reader, event: &str) -> Result<ProbeSpec, Diagnostic> {
+    let Ok(function) = reader.raw_tracepoint(event) else {
+        let kind = (Kind::Typedef, TRACE_TYPEDEF_PREFIX);
+        return Err(btf_args::not_found(cx, reader, kind, "raw tracepoint", event));
+    };
+    Ok(ProbeSpec::TpBtf(TpBtfSpec {
+        name: event.to_string(),
+        btf_id: function.id,
+        n_args: function.params.len().min(u8::MAX.into()) as u8,
+    }))
+}
