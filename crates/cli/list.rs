@@ -1,8 +1,10 @@
-//! `-l`: list tracepoints (and the other probe kinds the provider registry lists), `-lv`
-//! with their arguments.
+//! `-l`: list tracepoints (and the other probe kinds the provider registry lists: perf
+//! events, and from the kernel's BTF the functions of fentry/fexit and the raw tracepoints
+//! of rawtracepoint/tp_btf), `-lv` with their arguments; `-lv 'struct NAME'` prints a
+//! kernel type's definition as bpftrace does.
 
 use bpfscope_compiler::{
-    providers::{glob_match, PROVIDERS},
+    providers::{self, glob_match, Provider, PROVIDERS},
     Target,
 };
 use bpfscope_runtime::tracefs::{ensure_mounted, Tracefs};
@@ -14,19 +16,27 @@ pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<()> {
     {
         return list_uprobes(rest);
     }
+    if let Some(c_name) =
+        pattern.filter(|p| ["struct ", "union ", "enum "].iter().any(|k| p.starts_with(k)))
+    {
+        return list_type(c_name);
+    }
     ensure_mounted().map_err(anyhow::Error::msg)?;
     let target = Tracefs::new();
-    let pattern = pattern.map(|p| {
-        if p.contains(':') {
-            p.replacen("t:", "tracepoint:", usize::from(p.starts_with("t:")))
-        } else {
-            format!("*{p}*")
-        }
+    let provider_named = pattern.and_then(|p| Some(providers::lookup(p.split_once(':')?.0)?));
+    let pattern = pattern.map(|p| match (p.split_once(':'), provider_named) {
+        // An alias (`t:`, `kfunc:`) lists under the provider's own name.
+        (Some((_, rest)), Some(provider)) => format!("{}:{rest}", provider.names()[0]),
+        (Some(_), None) => p.to_string(),
+        (None, _) => format!("*{p}*"),
     });
-    // `sched:*` (no provider) matches tracepoints by category and name, as `-l` users expect.
+    // `sched:*` (no provider) matches tracepoints by category and name, as `-l` users expect;
+    // `fentry:vfs_read` matches `fentry:vmlinux:vfs_read`.
     let matches = |name: &str| {
         pattern.as_deref().is_none_or(|p| {
-            glob_match(p, name) || name.split_once(':').is_some_and(|(_, rest)| glob_match(p, rest))
+            glob_match(p, name)
+                || name.split_once(':').is_some_and(|(_, rest)| glob_match(p, rest))
+                || glob_match(p, &name.replacen(":vmlinux:", ":", 1))
         })
     };
     let mut out = String::new();
@@ -55,14 +65,52 @@ pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<()> {
             }
         }
     }
-    // The other probe kinds that can be listed (the perf event tables), from the registry.
-    for p in PROVIDERS.iter().flat_map(|provider| provider.listing()) {
-        if matches(&p) {
-            out.push_str(&p);
-            out.push('\n');
+    // The other probe kinds that can be listed, from the registry; a pattern that names a
+    // provider lists only that one (the BTF-typed ones read the kernel's BTF).
+    for provider in PROVIDERS {
+        if provider_named.is_some_and(|named| named.names() != provider.names()) {
+            continue;
         }
+        list_provider(*provider, &target, verbose, &matches, &mut out);
     }
     print!("{out}");
+    Ok(())
+}
+
+/// The attach points of `provider` that `matches`, with their arguments when `verbose`.
+fn list_provider(
+    provider: &dyn Provider,
+    target: &Tracefs,
+    verbose: bool,
+    matches: &dyn Fn(&str) -> bool,
+    out: &mut String,
+) {
+    for listed in provider.listing(target) {
+        if !matches(&listed) {
+            continue;
+        }
+        out.push_str(&listed);
+        out.push('\n');
+        if verbose {
+            for line in provider.listing_args(&listed, target) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// `-lv 'struct task_struct'`: the definition of a kernel struct, union or enum, laid out
+/// as bpftrace (and `bpftool btf dump ... format c`) print it.
+fn list_type(c_name: &str) -> anyhow::Result<()> {
+    let target = Tracefs::new();
+    let Some(btf) = target.kernel_btf() else {
+        anyhow::bail!("listing `{c_name}` needs the kernel's BTF (/sys/kernel/btf/vmlinux)");
+    };
+    match btf.c_definition(c_name.trim()) {
+        Ok(definition) => print!("{definition}\n\n"),
+        Err(error) => anyhow::bail!("{error}"),
+    }
     Ok(())
 }
 

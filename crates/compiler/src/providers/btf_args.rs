@@ -14,6 +14,7 @@ use bpfscope_syntax::{suggest, Diagnostic};
 use super::{glob_match, ArgLoc, ExpandCx};
 use crate::{
     btf::{BtfError, Function, Kind, Reader},
+    target::Target,
     Ty,
 };
 
@@ -108,4 +109,37 @@ pub(super) fn not_found(
     let names = reader.named(kind).filter_map(|(_, n)| n.strip_prefix(prefix));
     cx.error(format!("{what} `{name}` not found in the kernel's BTF"), "no such name in BTF")
         .with_suggestion(suggest(name, names))
+}
+
+/// `bpfscope -l` names for every BTF name of `kind` with `prefix` (removed), as
+/// `PROVIDER:vmlinux:NAME` (bpftrace's spelling, which expansion accepts).
+pub(super) fn listing(
+    target: &dyn Target,
+    provider: &str,
+    kind: Kind,
+    prefix: &str,
+) -> Vec<String> {
+    let Some(reader) = target.kernel_btf() else { return Vec::new() };
+    let names = matching(reader, kind, prefix, "*");
+    names.into_iter().map(|(_, name)| format!("{provider}:vmlinux:{name}")).collect()
+}
+
+/// `bpfscope -lv` lines for the listed function (`fentry:vmlinux:vfs_read`, with the
+/// `retval` line bpftrace adds for a function returning a value) or raw tracepoint: one
+/// `    TYPE NAME` a parameter, the type spelled as C.
+pub(super) fn listing_args(target: &dyn Target, source: BtfSource<'_>) -> Vec<String> {
+    let Some(reader) = target.kernel_btf() else { return Vec::new() };
+    let params = match source {
+        BtfSource::Function(name) => {
+            reader.find(name, Kind::Func).map(|id| reader.param_ids(id, ""))
+        }
+        BtfSource::RawTracepoint(event) => Some(reader.param_ids(0, event)),
+    };
+    let Some(Ok((params, ret))) = params else { return Vec::new() };
+    let mut lines: Vec<String> =
+        params.iter().map(|(name, ty)| format!("    {} {name}", reader.c_decl(*ty, ""))).collect();
+    if matches!(source, BtfSource::Function(_)) && ret != 0 {
+        lines.push(format!("    {} retval", reader.c_decl(ret, "")));
+    }
+    lines
 }

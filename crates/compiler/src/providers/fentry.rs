@@ -11,7 +11,10 @@ use super::{
     btf_args::{self, BtfSource},
     ArgLoc, ArgsStruct, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider,
 };
-use crate::btf::{Kind, Reader};
+use crate::{
+    btf::{Kind, Reader},
+    target::Target,
+};
 
 /// An fentry (`ret: false`) or fexit program on one kernel function.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +105,16 @@ impl Provider for Fentry {
         } else {
             "fentry:vfs_read"
         }
+    }
+
+    /// Every function in the kernel's BTF, as `fentry:vmlinux:vfs_read`.
+    fn listing(&self, target: &dyn Target) -> Vec<String> {
+        btf_args::listing(target, self.names()[0], Kind::Func, "")
+    }
+
+    fn listing_args(&self, listed: &str, target: &dyn Target) -> Vec<String> {
+        let function = listed.rsplit(':').next().unwrap_or_default();
+        btf_args::listing_args(target, BtfSource::Function(function))
     }
 }
 

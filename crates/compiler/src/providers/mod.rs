@@ -216,8 +216,15 @@ pub trait Provider: Sync {
     /// An attach point that expands against the fixture target (for tests and docs).
     fn example(&self) -> &'static str;
 
-    /// Attach points `bpfscope -l` lists besides tracefs's tracepoints.
-    fn listing(&self) -> Vec<String> {
+    /// Attach points `bpfscope -l` lists besides tracefs's tracepoints, from `target`'s
+    /// kernel facts (the BTF-typed probes list what the kernel's BTF has).
+    fn listing(&self, _target: &dyn Target) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The lines `bpfscope -lv` prints under `listed`, one of this provider's
+    /// [`Provider::listing`]: its arguments as `    struct task_struct * prev`.
+    fn listing_args(&self, _listed: &str, _target: &dyn Target) -> Vec<String> {
         Vec::new()
     }
 }

@@ -6,6 +6,7 @@
 use bpfscope_syntax::{suggest, Diagnostic};
 
 use super::{ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider};
+use crate::target::Target;
 
 /// Fires every `period_ns` on one CPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,7 +281,7 @@ impl Provider for Events {
     }
 
     /// Every event, as `software:cpu-clock:`.
-    fn listing(&self) -> Vec<String> {
+    fn listing(&self, _target: &dyn Target) -> Vec<String> {
         self.0.events().iter().map(|e| format!("{}:{}:", self.0.name(), e.name)).collect()
     }
 }
@@ -322,6 +323,6 @@ mod tests {
         );
         assert!(expand(&ap("software:cpu-clocks"), t).unwrap_err().help.is_some());
         assert!(expand(&ap("software:"), t).is_err());
-        assert_eq!(Events(Pmu::Software).listing()[0], "software:cpu-clock:");
+        assert_eq!(Events(Pmu::Software).listing(&Fixture)[0], "software:cpu-clock:");
     }
 }

@@ -7,7 +7,12 @@
 use bpfscope_syntax::{suggest, Diagnostic};
 
 use super::{
-    btf_args::BtfSource, ArgLoc, ArgsStruct, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider,
+    btf_args::{self, BtfSource},
+    ArgLoc, ArgsStruct, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider,
+};
+use crate::{
+    btf::{reader::TRACE_TYPEDEF_PREFIX, Kind},
+    target::Target,
 };
 
 /// One raw tracepoint.
@@ -59,7 +64,9 @@ impl Provider for RawTracepoint {
         let all = cx.target.tracepoints();
         let names: Vec<&str> =
             all.iter().filter_map(|t| t.split_once(':').map(|(_, n)| n)).collect();
-        if !names.contains(&name) {
+        // Tracepoints without a tracefs event (bare `DECLARE_TRACE`s) are in BTF only.
+        let in_btf = || cx.target.kernel_btf().is_some_and(|r| r.raw_tracepoint(name).is_ok());
+        if !names.contains(&name) && !in_btf() {
             return Err(cx
                 .error(format!("raw tracepoint `{name}` not found"), "no such tracepoint")
                 .with_suggestion(suggest(name, names.iter().copied())));
@@ -69,5 +76,15 @@ impl Provider for RawTracepoint {
 
     fn example(&self) -> &'static str {
         "rawtracepoint:sched_switch"
+    }
+
+    /// Every raw tracepoint in the kernel's BTF, as `rawtracepoint:vmlinux:sched_switch`.
+    fn listing(&self, target: &dyn Target) -> Vec<String> {
+        btf_args::listing(target, "rawtracepoint", Kind::Typedef, TRACE_TYPEDEF_PREFIX)
+    }
+
+    fn listing_args(&self, listed: &str, target: &dyn Target) -> Vec<String> {
+        let event = listed.rsplit(':').next().unwrap_or_default();
+        btf_args::listing_args(target, BtfSource::RawTracepoint(event))
     }
 }

@@ -11,7 +11,10 @@ use super::{
     btf_args::{self, BtfSource},
     ArgLoc, ArgsStruct, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider,
 };
-use crate::btf::{reader::TRACE_TYPEDEF_PREFIX, Kind, Reader};
+use crate::{
+    btf::{reader::TRACE_TYPEDEF_PREFIX, Kind, Reader},
+    target::Target,
+};
 
 /// One BTF-typed raw tracepoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +75,16 @@ impl Provider for TpBtf {
 
     fn example(&self) -> &'static str {
         "tp_btf:sched_switch"
+    }
+
+    /// Every raw tracepoint in the kernel's BTF, as `tp_btf:vmlinux:sched_switch`.
+    fn listing(&self, target: &dyn Target) -> Vec<String> {
+        btf_args::listing(target, "tp_btf", Kind::Typedef, TRACE_TYPEDEF_PREFIX)
+    }
+
+    fn listing_args(&self, listed: &str, target: &dyn Target) -> Vec<String> {
+        let event = listed.rsplit(':').next().unwrap_or_default();
+        btf_args::listing_args(target, BtfSource::RawTracepoint(event))
     }
 }
 

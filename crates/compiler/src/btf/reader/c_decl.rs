@@ -45,8 +45,13 @@ impl Reader {
         match raw.kind {
             Some(Kind::Ptr) => {
                 let to = raw.size_or_type;
+                // `btf_dump` spaces a pointer from a parenthesized declarator or a
+                // qualifier: `struct dentry * (*mount)(...)`, `char * const name`.
                 let inner = match self.kind(to) {
                     Some(Kind::Array | Kind::FuncProto) => format!("(*{inner})"),
+                    _ if inner.starts_with('(') || starts_with_qualifier(&inner) => {
+                        format!("* {inner}")
+                    }
                     _ => format!("*{inner}"),
                 };
                 self.decl(to, inner, lvl, next)
@@ -59,7 +64,7 @@ impl Reader {
                 };
                 let to = raw.size_or_type;
                 if self.kind(to) == Some(Kind::Ptr) {
-                    return self.decl(to, format!("{qualifier} {inner}"), lvl, next);
+                    return self.decl(to, join(qualifier, &inner), lvl, next);
                 }
                 format!("{qualifier} {}", self.decl(to, inner, lvl, next))
             }
@@ -317,6 +322,13 @@ fn bit_padding(
         out.push_str(&format!("\n{}{name}: {bits};", tabs(lvl)));
         cur += bits;
     }
+}
+
+/// True when a declarator starts with `const`, `volatile` or `restrict` (keywords, so never
+/// a name).
+fn starts_with_qualifier(inner: &str) -> bool {
+    let first = inner.split(' ').next().unwrap_or_default();
+    matches!(first, "const" | "volatile" | "restrict")
 }
 
 fn tabs(lvl: usize) -> String {
