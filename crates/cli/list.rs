@@ -23,7 +23,7 @@ pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<()> {
     }
     ensure_mounted().map_err(anyhow::Error::msg)?;
     let target = Tracefs::new();
-    let provider_named = pattern.and_then(|p| Some(providers::lookup(p.split_once(':')?.0)?));
+    let provider_named = pattern.and_then(|p| providers::lookup(p.split_once(':')?.0));
     let pattern = pattern.map(|p| match (p.split_once(':'), provider_named) {
         // An alias (`t:`, `kfunc:`) lists under the provider's own name.
         (Some((_, rest)), Some(provider)) => format!("{}:{rest}", provider.names()[0]),
