@@ -14,6 +14,8 @@
 //! - `marker N [MS]`: N calls of the uprobe target `bpfscope_wl_marker(i)`, i = 0..N, then
 //!   an optional pause
 //! - `sleep MS`: sleep
+//! - `nanosleep SEC:NSEC[,SEC:NSEC...]`: one `nanosleep(2)` system call (not glibc's
+//!   wrapper, which uses `clock_nanosleep`) of each timespec, in order
 
 use std::{ffi::CString, io, os::fd::AsRawFd};
 
@@ -79,6 +81,17 @@ fn main() {
             }
         }
         "sleep" => std::thread::sleep(std::time::Duration::from_millis(num(1))),
+        "nanosleep" => {
+            for spec in arg(1).split(',') {
+                let (sec, nsec) = spec.split_once(':').unwrap_or_else(|| usage());
+                let parse = |n: &str| n.parse::<i64>().unwrap_or_else(|_| usage());
+                let ts = libc::timespec { tv_sec: parse(sec), tv_nsec: parse(nsec) };
+                // SAFETY: nanosleep reads one timespec and may write none (no remainder).
+                unsafe {
+                    libc::syscall(libc::SYS_nanosleep, &ts, std::ptr::null_mut::<libc::timespec>())
+                };
+            }
+        }
         _ => usage(),
     }
 }
@@ -91,7 +104,7 @@ pub extern "C" fn bpfscope_wl_marker(n: u64) -> u64 {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,...");
     std::process::exit(2)
 }
 
