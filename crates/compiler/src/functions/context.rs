@@ -583,3 +583,19 @@ fn tracepoint_field_value(cx: &mut Lower<'_>, (category, name): (&str, &str), fi
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{target::Fixture, Ty};
+
+    #[test]
+    fn struct_pointer_fields_are_typed_through_btf() {
+        let ty = super::record_pointer(&Fixture, "const struct __kernel_timespec *", true);
+        let Some(Ty::Ptr { to, user: true }) = ty else { panic!("{ty:?}") };
+        assert_eq!(to.name(), "struct __kernel_timespec");
+        assert_eq!(to.c_size(), 16);
+        for other in ["char *", "struct __kernel_timespec **", "struct no_such *", "int"] {
+            assert_eq!(super::record_pointer(&Fixture, other, false), None, "{other}");
+        }
+    }
+}

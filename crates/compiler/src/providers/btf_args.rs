@@ -143,3 +143,6 @@ pub(super) fn listing_args(target: &dyn Target, source: BtfSource<'_>) -> Vec<St
     }
     lines
 }
+
+#[cfg(test)]
+mod tests;

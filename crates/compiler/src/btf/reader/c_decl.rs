@@ -343,3 +343,60 @@ fn join(base: &str, inner: &str) -> String {
         format!("{base} {inner}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::btf::{Kind, Member, Reader, Writer};
+
+    /// Bitfields with a gap (explicit `long: 60;`), a function pointer, a pointer to const
+    /// pointers, an anonymous union inline and an array; checked on the live kernel against
+    /// bpftrace in the kernel tests.
+    #[test]
+    fn definitions_are_laid_out_as_btf_dump_writes_them() {
+        let mut w = Writer::new();
+        let uint = w.int("unsigned int", 4, false);
+        let long = w.int("long", 8, true);
+        let char_ = w.int("char", 1, true);
+        let const_char = w.modifier(Kind::Const, "", char_);
+        let ptr = w.ptr(const_char);
+        let const_ptr = w.modifier(Kind::Const, "", ptr);
+        let names = w.ptr(const_ptr);
+        let s_ptr = w.ptr(13);
+        let proto = w.func_proto(0, &[(0, s_ptr), (0, uint)]);
+        let callback = w.ptr(proto);
+        let comm = w.array(char_, uint, 16);
+        let anon = w.record(
+            "",
+            true,
+            8,
+            &[
+                Member { name: "x", ty: long, offset_bits: 0, bitfield_size: 0 },
+                Member { name: "y", ty: uint, offset_bits: 0, bitfield_size: 0 },
+            ],
+        );
+        let m =
+            |name, ty, offset_bits, bitfield_size| Member { name, ty, offset_bits, bitfield_size };
+        let s = w.record(
+            "s",
+            false,
+            64,
+            &[
+                m("a", uint, 0, 1),
+                m("b", uint, 1, 3),
+                m("c", uint, 64, 1),
+                m("d", long, 128, 0),
+                m("f", callback, 192, 0),
+                m("names", names, 256, 0),
+                m("", anon, 320, 0),
+                m("comm", comm, 384, 0),
+            ],
+        );
+        assert_eq!(s, 13, "the pointer above points here");
+        let reader = Reader::new(w.finish()).unwrap();
+        let want = "struct s {\n\tunsigned int a: 1;\n\tunsigned int b: 3;\n\tlong: 60;\n\tunsigned int c: 1;\n\tlong d;\n\tvoid (*f)(struct s *, unsigned int);\n\tconst char * const *names;\n\tunion {\n\t\tlong x;\n\t\tunsigned int y;\n\t};\n\tchar comm[16];\n};";
+        assert_eq!(reader.c_definition("struct s").unwrap(), want);
+        assert_eq!(reader.c_decl(names, ""), "const char * const *");
+        assert_eq!(reader.c_decl(s_ptr, "p"), "struct s *p");
+        assert!(reader.c_definition("struct nope").is_err());
+    }
+}
