@@ -501,7 +501,15 @@ fn btf_args(
     };
     source.args(reader).map_err(|e| {
         let message = format!("no BTF prototype for {}: {e}", source.describe());
-        Diagnostic::error(message, span, "arguments unknown")
+        let d = Diagnostic::error(message, span, "arguments unknown");
+        match source {
+            // Module tracepoints are typed in the module's split BTF, not read yet.
+            BtfSource::RawTracepoint(_) => d.with_note(
+                "a kernel module's tracepoints are typed in /sys/kernel/btf/MODULE (split BTF \
+                 on top of vmlinux), which is not read yet; `arg0`..`argN` work",
+            ),
+            BtfSource::Function(_) => d,
+        }
     })
 }
 
