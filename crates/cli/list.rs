@@ -1,9 +1,10 @@
 //! `-l`: list tracepoints (and the other probe kinds the provider registry lists: perf
 //! events, and from the kernel's BTF the functions of fentry/fexit and the raw tracepoints
-//! of rawtracepoint/tp_btf), `-lv` with their arguments; `-lv 'struct NAME'` prints a
-//! kernel type's definition as bpftrace does.
+//! of rawtracepoint/tp_btf), `-lv` with their arguments; `-l 'struct GLOB'` lists kernel
+//! types and `-lv` prints their definitions as bpftrace does.
 
 use bpfscope_compiler::{
+    btf::Kind,
     providers::{self, glob_match, Provider, PROVIDERS},
     Target,
 };
@@ -19,7 +20,7 @@ pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<()> {
     if let Some(c_name) =
         pattern.filter(|p| ["struct ", "union ", "enum "].iter().any(|k| p.starts_with(k)))
     {
-        return list_type(c_name);
+        return list_types(c_name, verbose);
     }
     ensure_mounted().map_err(anyhow::Error::msg)?;
     let target = Tracefs::new();
@@ -100,17 +101,44 @@ fn list_provider(
     }
 }
 
-/// `-lv 'struct task_struct'`: the definition of a kernel struct, union or enum, laid out
-/// as bpftrace (and `bpftool btf dump ... format c`) print it.
-fn list_type(c_name: &str) -> anyhow::Result<()> {
+/// `-l 'struct task_*'`: the kernel structs (unions, enums) whose names match, and with
+/// `-v` their definitions, laid out as bpftrace (and `bpftool btf dump ... format c`) print
+/// them, each followed by an empty line.
+fn list_types(pattern: &str, verbose: bool) -> anyhow::Result<()> {
     let target = Tracefs::new();
     let Some(btf) = target.kernel_btf() else {
-        anyhow::bail!("listing `{c_name}` needs the kernel's BTF (/sys/kernel/btf/vmlinux)");
+        anyhow::bail!("listing `{pattern}` needs the kernel's BTF (/sys/kernel/btf/vmlinux)");
     };
-    match btf.c_definition(c_name.trim()) {
-        Ok(definition) => print!("{definition}\n\n"),
-        Err(error) => anyhow::bail!("{error}"),
+    let (keyword, glob) = pattern.trim().split_once(' ').unwrap_or(("struct", pattern));
+    let glob = glob.trim();
+    let kinds: &[Kind] = match keyword {
+        "union" => &[Kind::Union],
+        "enum" => &[Kind::Enum, Kind::Enum64],
+        _ => &[Kind::Struct],
+    };
+    let exact = !glob.contains(['*', '?']);
+    let mut names: Vec<&str> = if !exact {
+        let all = kinds.iter().flat_map(|kind| btf.named(*kind));
+        all.map(|(_, name)| name).filter(|name| glob_match(glob, name)).collect()
+    } else {
+        vec![glob]
+    };
+    names.sort_unstable();
+    names.dedup();
+    let mut out = String::new();
+    for name in names {
+        let c_name = format!("{keyword} {name}");
+        // A name without wildcards must exist, listed or printed.
+        if verbose || exact {
+            let definition = btf.c_definition(&c_name).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if verbose {
+                out.push_str(&format!("{definition}\n\n"));
+                continue;
+            }
+        }
+        out.push_str(&format!("{c_name}\n"));
     }
+    print!("{out}");
     Ok(())
 }
 

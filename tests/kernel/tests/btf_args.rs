@@ -80,6 +80,26 @@ fn sched_switch_task_members_are_the_workload() {
     assert_eq!(keys(&r.stdout, "next"), [format!("{cpid}, wl-pingpong")], "{}", r.stdout);
 }
 
+/// `args.rqtp` of `sys_enter_nanosleep`, typed `struct __kernel_timespec *` through BTF, is
+/// the address the workload passed (it prints it).
+#[test]
+fn nanosleep_rqtp_is_the_workload_timespec() {
+    let Some(_guard) = start("nanosleep_rqtp_is_the_workload_timespec") else { return };
+    let typed =
+        run(&["--emit", "typed", "-e", "t:syscalls:sys_enter_nanosleep { $r = args.rqtp; }"]);
+    assert!(typed.stdout.contains("$r: struct __kernel_timespec *"), "{}", typed.stdout);
+    let program = "tracepoint:syscalls:sys_enter_nanosleep /pid == cpid/ { \
+                   printf(\"rqtp %lx\\n\", args.rqtp); }";
+    let r = run(&["-e", program, "-c", &wl("nanosleep 0:1000000,0:2000000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let seen = |prefix: &str| -> Vec<String> {
+        r.stdout.lines().filter_map(|l| l.strip_prefix(prefix)).map(str::to_string).collect()
+    };
+    let passed = seen("ts ");
+    assert_eq!(passed.len(), 2, "{}", r.stdout);
+    assert_eq!(seen("rqtp "), passed, "{}", r.stdout);
+}
+
 /// Sleeps of known timespecs through `nanosleep(2)`, and the seconds and milliseconds
 /// printed as naptime prints them (`args->rqtp->tv_sec`: a user pointer to a struct, typed
 /// from the tracepoint's format through BTF).
@@ -170,7 +190,9 @@ fn listing_prints_typed_arguments() {
 fn listing_a_struct_matches_bpftrace() {
     let Some(_guard) = start("listing_a_struct_matches_bpftrace") else { return };
     // (bpftrace 0.17 prints nothing for some, `struct file` among them: those are left out.)
-    for name in ["struct task_struct", "struct sock", "struct sk_buff", "struct mm_struct"] {
+    let names = ["struct task_struct", "struct sock", "struct sk_buff", "struct mm_struct"];
+    // A glob prints every match's definition.
+    for name in names.into_iter().chain(["struct task_st*"]) {
         let ours = run(&["-lv", name]);
         assert_eq!(ours.code, 0, "{name}: {}", ours.stderr);
         let theirs = std::process::Command::new("bpftrace").args(["-lv", name]).output();
@@ -180,6 +202,8 @@ fn listing_a_struct_matches_bpftrace() {
         };
         assert_eq!(ours.stdout, String::from_utf8_lossy(&theirs.stdout), "{name}");
     }
+    let r = run(&["-l", "struct task_st*"]);
+    assert!(r.stdout.starts_with("struct task_struct\n"), "{}", r.stdout);
     let r = run(&["-lv", "struct no_such_struct_here"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("no `struct no_such_struct_here` in BTF"), "{}", r.stderr);

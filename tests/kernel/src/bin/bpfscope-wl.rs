@@ -15,7 +15,8 @@
 //!   an optional pause
 //! - `sleep MS`: sleep
 //! - `nanosleep SEC:NSEC[,SEC:NSEC...]`: one `nanosleep(2)` system call (not glibc's
-//!   wrapper, which uses `clock_nanosleep`) of each timespec, in order
+//!   wrapper, which uses `clock_nanosleep`) of each timespec, in order, each after printing
+//!   the timespec's address (`ts 7ffc...`)
 
 use std::{ffi::CString, io, os::fd::AsRawFd};
 
@@ -86,6 +87,8 @@ fn main() {
                 let (sec, nsec) = spec.split_once(':').unwrap_or_else(|| usage());
                 let parse = |n: &str| n.parse::<i64>().unwrap_or_else(|_| usage());
                 let ts = libc::timespec { tv_sec: parse(sec), tv_nsec: parse(nsec) };
+                // The address, for tests of the tracepoint's `rqtp` pointer.
+                println!("ts {:x}", std::ptr::addr_of!(ts) as usize);
                 // SAFETY: nanosleep reads one timespec and may write none (no remainder).
                 unsafe {
                     libc::syscall(libc::SYS_nanosleep, &ts, std::ptr::null_mut::<libc::timespec>())
