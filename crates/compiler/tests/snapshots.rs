@@ -86,3 +86,11 @@ disassembly!(
     str,
     "tracepoint:syscalls:sys_enter_openat { printf(\"%s\\n\", str(args.filename)); }"
 );
+
+// Typed probe arguments from BTF (the fixture's `target/fixture_btf.rs`).
+diagnostic!(unknown_fentry_function_with_suggestion, "fentry:vfs_reed { @ = count(); }");
+diagnostic!(fentry_args_not_a_parameter, "fexit:vfs_read { @[args.coutn] = sum(retval); }");
+disassembly!(
+    rawtracepoint_typed_args,
+    "rawtracepoint:sched_switch { @[args.prev_state] = sum(args.next); }"
+);
