@@ -28,6 +28,11 @@ pub trait Target {
     fn kernel_btf(&self) -> Option<&crate::btf::Reader> {
         None
     }
+    /// The kernel functions that can be traced (ftrace's `available_filter_functions`), or
+    /// `None` when the kernel does not say: fentry wildcards keep only these.
+    fn traceable_functions(&self) -> Option<&std::collections::HashSet<String>> {
+        None
+    }
 }
 
 /// Parses the text of a tracefs `format` file into its non-common fields.

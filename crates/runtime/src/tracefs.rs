@@ -4,7 +4,7 @@
 
 use std::{
     cell::{OnceCell, RefCell},
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::PathBuf,
 };
 
@@ -23,6 +23,7 @@ pub struct Tracefs {
     formats: RefCell<HashMap<String, Option<Vec<TracepointField>>>>,
     list: RefCell<Option<Vec<String>>>,
     btf: OnceCell<Option<Reader>>,
+    traceable: OnceCell<Option<HashSet<String>>>,
 }
 
 /// Mounts tracefs if it is not mounted. Errors are left for the first read to report.
@@ -91,5 +92,17 @@ impl Target for Tracefs {
 
     fn kernel_btf(&self) -> Option<&Reader> {
         self.btf.get_or_init(|| crate::btf::vmlinux().ok()).as_ref()
+    }
+
+    /// `available_filter_functions` (`vfs_read`, `ext4_file_read_iter [ext4]`), read on
+    /// first use; `None` when it cannot be read (some locked-down kernels refuse even root).
+    fn traceable_functions(&self) -> Option<&HashSet<String>> {
+        let read = || {
+            let path = Tracefs::root().join("available_filter_functions");
+            let text = std::fs::read_to_string(path).ok()?;
+            let names = text.lines().filter_map(|l| l.split_whitespace().next());
+            Some(names.map(str::to_string).collect())
+        };
+        self.traceable.get_or_init(read).as_ref()
     }
 }

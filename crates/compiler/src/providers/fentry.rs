@@ -2,7 +2,8 @@
 //! BPF trampolines on kernel functions, loaded against the function's BTF id, which the
 //! expansion finds in the kernel's BTF (so the runtime reads no BTF of its own). `args.NAME`
 //! are the function's parameters and fexit's `retval` its typed return value
-//! (`btf_args.rs`). Wildcards expand over the BTF's function names. The runtime half is
+//! (`btf_args.rs`). Wildcards expand over the BTF's function names that ftrace can trace
+//! (when the kernel lists them, [`Target::traceable_functions`]). The runtime half is
 //! `bpfscope-runtime`'s `attach/fentry.rs`.
 
 use bpfscope_syntax::Diagnostic;
@@ -91,7 +92,11 @@ impl Provider for Fentry {
         if !function.contains(['*', '?']) {
             return Ok(vec![self.spec(cx, reader, function)?]);
         }
-        let names = btf_args::matching(reader, Kind::Func, "", function);
+        let mut names = btf_args::matching(reader, Kind::Func, "", function);
+        // As bpftrace: only what ftrace can trace (BTF also has `notrace` functions).
+        if let Some(traceable) = cx.target.traceable_functions() {
+            names.retain(|(_, name)| traceable.contains(*name));
+        }
         if names.is_empty() {
             let message = format!("no kernel function in BTF matches `{function}`");
             return Err(cx.error(message, "matches nothing"));

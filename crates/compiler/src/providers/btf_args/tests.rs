@@ -5,7 +5,7 @@
 use super::super::{expand, tests::ap, ArgLoc, ProbeSpec, PROVIDERS};
 use crate::{
     btf::Kind,
-    target::{Fixture, Target},
+    target::{Fixture, Target, TracepointField},
     tests::{compile_err, compile_ok},
 };
 
@@ -99,6 +99,35 @@ fn fentry_wildcards_and_module_forms() {
     // A block over several functions unifies their argument types.
     let c = compile_ok("fentry:vfs_* { @[args.count] = count(); }");
     assert_eq!(c.manifest.programs.len(), 2);
+}
+
+/// The fixture, with a list of traceable functions.
+struct Traceable(std::collections::HashSet<String>);
+
+impl Target for Traceable {
+    fn tracepoints(&self) -> Vec<String> {
+        Fixture.tracepoints()
+    }
+
+    fn tracepoint_format(&self, category: &str, name: &str) -> Option<Vec<TracepointField>> {
+        Fixture.tracepoint_format(category, name)
+    }
+
+    fn kernel_btf(&self) -> Option<&crate::btf::Reader> {
+        Fixture.kernel_btf()
+    }
+
+    fn traceable_functions(&self) -> Option<&std::collections::HashSet<String>> {
+        Some(&self.0)
+    }
+}
+
+#[test]
+fn fentry_wildcards_keep_only_traceable_functions() {
+    let target = Traceable(["vfs_write".to_string(), "ksys_read".to_string()].into());
+    let specs = expand(&ap("fentry:vfs_*"), &target).unwrap();
+    assert_eq!(specs.iter().map(ProbeSpec::display).collect::<Vec<_>>(), ["fentry:vfs_write"]);
+    assert!(expand(&ap("fentry:tcp_*"), &target).is_err());
 }
 
 #[test]
