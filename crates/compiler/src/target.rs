@@ -21,7 +21,7 @@ pub trait Target {
     /// The fields of a tracepoint after the common ones, or `None` if it does not exist.
     fn tracepoint_format(&self, category: &str, name: &str) -> Option<Vec<TracepointField>>;
     /// The kernel's own types (vmlinux BTF), read on first call, or `None` when the kernel
-    /// has none. Nothing asks yet: kernel struct access and typed fentry arguments will.
+    /// has none. The checker asks when a script names a C type or uses `curtask`.
     fn kernel_btf(&self) -> Option<&crate::btf::Reader> {
         None
     }
@@ -114,6 +114,15 @@ impl Target for Fixture {
     fn tracepoint_format(&self, category: &str, name: &str) -> Option<Vec<TracepointField>> {
         let full = format!("{category}:{name}");
         FIXTURE_FORMATS.iter().find(|(n, _)| *n == full).map(|(_, f)| parse_tracepoint_format(f))
+    }
+
+    /// A small BTF with `struct task_struct`, `struct sock` and friends
+    /// ([`crate::btf::fixture`]).
+    fn kernel_btf(&self) -> Option<&crate::btf::Reader> {
+        static BTF: std::sync::OnceLock<crate::btf::Reader> = std::sync::OnceLock::new();
+        Some(BTF.get_or_init(|| {
+            crate::btf::Reader::new(crate::btf::fixture::vmlinux()).expect("fixture BTF")
+        }))
     }
 }
 

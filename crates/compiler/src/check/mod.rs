@@ -6,8 +6,12 @@
 //! in a side table indexed by expression id, which lowering reads, and so is what each builtin
 //! and call resolved to (its entry in the function table, `functions/`).
 
+mod ctypes;
 pub(crate) mod diagnostics;
 mod expr;
+
+pub use ctypes::MemberAccess;
+pub(crate) use expr::pointer_arithmetic;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -42,6 +46,10 @@ pub struct Checked {
     pub ringbuf_size: u32,
     /// Maps named by `delete`, `has_key`, `len` or a `for` loop: they need a hash map.
     pub keyed_ops: std::collections::HashSet<String>,
+    /// What each member access (`a.b`, `a->b`) reads, by expression id.
+    pub members: HashMap<u32, MemberAccess>,
+    /// The value of each `sizeof` and `offsetof`, by expression id.
+    pub constants: HashMap<u32, u64>,
 }
 
 impl Checked {
@@ -291,6 +299,12 @@ impl Cx<'_> {
                     ));
                 }
                 let declared = ty.as_ref().and_then(|t| self.type_name(t));
+                if let (Some(Ty::Record(_) | Ty::Array { .. }), Some(t)) = (&declared, ty) {
+                    self.error(diagnostics::not_supported(
+                        t.span,
+                        "variables of struct and array type",
+                    ));
+                }
                 let value_ty = value.as_ref().map(|v| self.expr(v));
                 let var_ty = match (declared, value_ty) {
                     (Some(d), Some(v)) => {
@@ -605,37 +619,5 @@ impl Cx<'_> {
     /// Every variable name in scope, for suggestions.
     pub(crate) fn var_names(&self) -> Vec<String> {
         self.scopes.iter().flat_map(|s| s.keys().cloned()).collect()
-    }
-
-    /// Resolves a written type name.
-    pub(crate) fn type_name(&mut self, ty: &bpfscope_syntax::ast::TypeName) -> Option<Ty> {
-        let resolved = match ty.name.as_str() {
-            "bool" => Ty::Bool,
-            "int8" => Ty::Int { bits: 8, signed: true },
-            "int16" => Ty::Int { bits: 16, signed: true },
-            "int32" => Ty::Int { bits: 32, signed: true },
-            "int64" => Ty::I64,
-            "uint8" => Ty::Int { bits: 8, signed: false },
-            "uint16" => Ty::Int { bits: 16, signed: false },
-            "uint32" => Ty::U32,
-            "uint64" => Ty::U64,
-            "string" => Ty::Str(self.out.max_strlen),
-            other => {
-                let known = [
-                    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                    "uint64", "string",
-                ];
-                self.error(
-                    Diagnostic::error(format!("unknown type `{other}`"), ty.span, "not a type")
-                        .with_suggestion(suggest(other, known)),
-                );
-                return None;
-            }
-        };
-        if ty.pointer {
-            // A written cast cannot say where it points: kernel memory until providers do.
-            return Some(Ty::Ptr { to: Box::new(resolved), user: false });
-        }
-        Some(resolved)
     }
 }

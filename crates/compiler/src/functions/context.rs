@@ -115,9 +115,12 @@ pub(super) const FAMILY: Family = Family {
             name: "curtask",
             form: Form::Value,
             signature: "curtask",
-            summary: "The address of the task's `struct task_struct`.",
+            summary: "The task's `struct task_struct *` (a `uint64` without kernel BTF).",
             kind: Kind::Expr {
-                check: U64,
+                check: |cx, _| match cx.resolve_c_type("struct task_struct") {
+                    Some(task) => Ty::Ptr { to: Box::new(task), user: false },
+                    None => Ty::U64,
+                },
                 lower: |cx, _| helper_value(cx, Helper::GetCurrentTask),
             },
         },

@@ -16,6 +16,7 @@
 mod aggregations;
 mod context;
 mod maps;
+mod memory;
 mod output;
 mod stacks;
 mod strings;
@@ -42,6 +43,7 @@ const FAMILIES: &[&Family] = &[
     &aggregations::FAMILY,
     &maps::FAMILY,
     &strings::FAMILY,
+    &memory::FAMILY,
     &stacks::FAMILY,
     &time::FAMILY,
     &context::FAMILY,

@@ -120,8 +120,12 @@ fn str_into(cx: &mut Lower<'_>, u: &Use<'_>, dst: Option<Loc>) -> Val {
     }
     cx.load_reg(&v, Reg::R3);
     cx.stack_addr(Reg::R1, buf);
-    let helper =
-        if cx.spec.user_pointers() { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
+    // A typed pointer says where it points; an address is where the probe's arguments point.
+    let user = match src_ty {
+        Ty::Ptr { user, .. } => user,
+        _ => cx.spec.user_pointers(),
+    };
+    let helper = if user { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
     cx.call(helper);
     Val::Mem(buf)
 }

@@ -11,6 +11,7 @@ mod events;
 mod expr;
 mod for_map;
 mod maps;
+mod member;
 
 use std::collections::HashMap;
 

@@ -15,6 +15,7 @@
 
 mod expr;
 mod stmt;
+mod types;
 
 use crate::{
     ast::{AttachPoint, Block, ConfigItem, ConfigValue, Expr, ExprKind, Probe, Program},
