@@ -1,6 +1,8 @@
 //! C types against the fixture BTF (`btf::fixture`): what type-checks, what it lowers to,
 //! and the exact text of every error.
 
+use bpfscope_bpf::{Helper, Insn};
+
 use crate::{
     tests::{compile_err, compile_ok},
     Ty,
@@ -141,4 +143,19 @@ fn bad_dereferences_show_the_type() {
     assert!(e.contains("values of type `struct task_struct` are not supported yet"), "{e}");
     let e = error("kprobe:f { @ = (struct sock)arg0; }");
     assert!(e.contains("cannot cast `uint64` to `struct sock`"), "{e}");
+}
+
+#[test]
+fn each_read_keeps_the_span_of_its_member_access() {
+    // A verifier rejection maps the failing instruction back to its span: each read's call
+    // must point at the member access it reads, not at the whole statement.
+    let text = "kprobe:f { @ = curtask->real_parent->pid; }";
+    let c = compile_ok(text);
+    let program = &c.programs[0];
+    let read = Insn::call(Helper::ProbeReadKernel);
+    let spans: Vec<&str> = (program.insns.iter().zip(&program.spans))
+        .filter(|(insn, _)| **insn == read)
+        .map(|(_, span)| &text[span.start as usize..span.end as usize])
+        .collect();
+    assert_eq!(spans, ["curtask->real_parent", "curtask->real_parent->pid"]);
 }
