@@ -159,3 +159,27 @@ fn each_read_keeps_the_span_of_its_member_access() {
         .collect();
     assert_eq!(spans, ["curtask->real_parent", "curtask->real_parent->pid"]);
 }
+
+#[test]
+fn errors_render_exactly() {
+    assert_eq!(
+        error("kprobe:f { @ = curtask->real_parent->pidd; }"),
+        "error: `struct task_struct` has no member `pidd`
+ --> test.bt:1:38
+  |
+1 | kprobe:f { @ = curtask->real_parent->pidd; }
+  |                                      ^^^^ no such member
+help: did you mean `pid`?
+"
+    );
+    assert_eq!(
+        error("kprobe:f { @ = *(void *)arg0; }"),
+        "error: cannot dereference `void *`
+ --> test.bt:1:16
+  |
+1 | kprobe:f { @ = *(void *)arg0; }
+  |                ^^^^^^^^^^^^^ a `void *` points to nothing typed
+help: cast it to a typed pointer first, as in `*(uint32 *)x`
+"
+    );
+}
