@@ -6,7 +6,8 @@
 //! tokens but never in strings, comments, `$vars` or `@maps`), `#undef`, the conditionals
 //! `#if`/`#ifdef`/`#ifndef`/`#elif`/`#else`/`#endif` (integer constant expressions with
 //! `defined`), `#error`/`#warning`, and `#pragma`/`#line` accepted and ignored.
-//! `BPFTRACE_HAVE_BTF` is defined when the caller says the kernel has BTF.
+//! `BPFTRACE_HAVE_BTF` is defined when the caller says the kernel has BTF. A few headers
+//! define the kernel `#define`s scripts use (`TASK_RUNNING`, `AF_INET`: `headers.rs`).
 //!
 //! Positions survive: a directive line and every line of a skipped group become spaces of
 //! the same length (newlines kept), so text that is not a macro use keeps its byte offset up
@@ -15,6 +16,7 @@
 //! The parser runs on the output and its spans are mapped back (`parser::parse_with`).
 
 mod eval;
+mod headers;
 mod macros;
 mod scan;
 #[cfg(test)]
@@ -376,6 +378,10 @@ impl Pp<'_, '_> {
                 )
             }
         };
+        for (name, value) in headers::constants(path) {
+            let body = value.to_string();
+            self.macros.entry(name.into()).or_insert(Macro { params: None, variadic: false, body });
+        }
         let system = rest.starts_with('<');
         self.includes.push(Include { path: path.to_string(), system, span: d.line_span });
     }

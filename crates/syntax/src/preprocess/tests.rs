@@ -164,3 +164,12 @@ fn continuation_lines_and_trailing_comments() {
     let out = ok(text);
     assert!(out.contains("/* a comment\n that goes on */\n1\n"), "{out}");
 }
+
+#[test]
+fn known_headers_define_their_constants() {
+    let out =
+        ok("#include <linux/sched.h>\n#include <sys/socket.h>\nTASK_RUNNING AF_INET AF_INET6\n");
+    assert!(out.ends_with("0x00000000 2 10\n"), "{out}");
+    // Without the include, the names stay names.
+    assert!(ok("AF_INET\n").contains("AF_INET"));
+}
