@@ -6,8 +6,11 @@
 //! in a side table indexed by expression id, which lowering reads, and so is what each builtin
 //! and call resolved to (its entry in the function table, `functions/`).
 
+mod ctypes;
 pub(crate) mod diagnostics;
 mod expr;
+
+pub use ctypes::{align_of, ScriptTypes, TypeKind};
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -42,6 +45,10 @@ pub struct Checked {
     pub ringbuf_size: u32,
     /// Maps named by `delete`, `has_key`, `len` or a `for` loop: they need a hash map.
     pub keyed_ops: std::collections::HashSet<String>,
+    /// The script's own C types and enum values (`check/ctypes.rs`).
+    pub script_types: ScriptTypes,
+    /// Bare identifiers that are enum values, by expression id: lowered as constants.
+    pub constants: HashMap<u32, i64>,
 }
 
 impl Checked {
@@ -66,12 +73,14 @@ pub fn check(
     options: &Options,
     diags: &mut Diagnostics,
 ) -> Option<Checked> {
+    let script_types = ScriptTypes::build(program, target, diags);
     let mut learned = Checked::default();
     for pass in 0..2 {
         let mut pass_diags = Diagnostics::default();
         let mut cx = Cx {
             target,
             options,
+            script_types: &script_types,
             diags: &mut pass_diags,
             out: Checked {
                 types: vec![Ty::Error; program.n_exprs as usize],
@@ -118,6 +127,7 @@ pub fn check(
             map.max_entries = slots;
         }
     }
+    learned.script_types = script_types;
     (!diags.has_errors()).then_some(learned)
 }
 
@@ -140,6 +150,8 @@ const MAX_ARRAY_SLOTS: u32 = 4096;
 pub(crate) struct Cx<'a> {
     pub(crate) target: &'a dyn Target,
     pub(crate) options: &'a Options,
+    /// The script's C types: type resolution asks [`ScriptTypes::get`] before BTF.
+    pub(crate) script_types: &'a ScriptTypes,
     pub(crate) diags: &'a mut Diagnostics,
     pub(crate) out: Checked,
     scopes: Vec<HashMap<String, Ty>>,

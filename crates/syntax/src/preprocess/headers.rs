@@ -3,8 +3,11 @@
 //! headers defines them, with the kernel's ABI values. Kernel enums (`TCP_ESTABLISHED`,
 //! `SKB_DROP_REASON_*`) need no entry here: the compiler reads them from BTF.
 
-/// Header path → (macro, value) pairs it defines.
-const HEADERS: &[(&[&str], &[(&str, &str)])] = &[
+/// The (macro, value) pairs a header defines.
+type Constants = &'static [(&'static str, &'static str)];
+
+/// Header paths → the constants they define.
+const HEADERS: &[(&[&str], Constants)] = &[
     (
         // include/linux/sched.h: task states.
         &["linux/sched.h"],
