@@ -53,7 +53,11 @@ fn c_part_problems(file: &SourceFile, target: &dyn Target, have_btf: bool) -> Ve
             || c_spans.iter().any(|c| c.start <= span.start && span.start <= c.end)
     };
     problems.extend(
-        diags.items.iter().filter(|d| d.labels.iter().any(|l| in_c_part(l.span))).map(|d| d.render(file)),
+        diags
+            .items
+            .iter()
+            .filter(|d| d.labels.iter().any(|l| in_c_part(l.span)))
+            .map(|d| d.render(file)),
     );
     let mut diags = Diagnostics::default();
     ScriptTypes::build(&program, target, &mut diags);
@@ -72,7 +76,10 @@ fn every_system_tool_gets_past_directives_and_c_definitions() {
     let have_btf = btf.is_some();
     let target = WithBtf(btf);
     let mut failures = Vec::new();
-    println!("{:<20} {:<8} {:<6} first error of the whole compilation", "tool", "C part", "compiles");
+    println!(
+        "{:<20} {:<8} {:<6} first error of the whole compilation",
+        "tool", "C part", "compiles"
+    );
     for path in &paths {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let file = SourceFile::new(name.clone(), std::fs::read_to_string(path).unwrap());
