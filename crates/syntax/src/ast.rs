@@ -3,9 +3,18 @@
 
 use crate::Span;
 
+mod c;
+mod spans;
+
+pub use c::*;
+
 /// A whole script.
 #[derive(Debug, Clone, Default)]
 pub struct Program {
+    /// `#include`s, recorded by the preprocessor.
+    pub includes: Vec<Include>,
+    /// `struct`, `union`, `enum` and `typedef` definitions, in source order.
+    pub c_definitions: Vec<CDefinition>,
     pub config: Vec<ConfigItem>,
     pub probes: Vec<Probe>,
     /// Number of expression ids handed out (ids are `0..n_exprs`).

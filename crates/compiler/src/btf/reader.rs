@@ -243,6 +243,30 @@ impl Reader {
         Ok(Function { id, name: name.to_string(), params, ret, variadic })
     }
 
+    /// The value of the enumerator `name` in the first enum that has one: a walk over every
+    /// type, for names that nothing else defines (a script's `TCP_ESTABLISHED`).
+    pub fn enum_constant(&self, name: &str) -> Option<i64> {
+        (1..self.type_count()).find_map(|id| {
+            let raw = self.raw(id).ok()?;
+            let (step, wide) = match raw.kind? {
+                Kind::Enum => (8, false),
+                Kind::Enum64 => (12, true),
+                _ => return None,
+            };
+            let i = (0..raw.vlen).find(|i| {
+                word(raw.extra, i * step).is_ok_and(|off| self.string(off) == name.as_bytes())
+            })?;
+            let low = word(raw.extra, i * step + 4).ok()?;
+            Some(match (wide, raw.kind_flag) {
+                (true, _) => {
+                    ((u64::from(word(raw.extra, i * step + 8).ok()?) << 32) | u64::from(low)) as i64
+                }
+                (false, true) => i64::from(low as i32),
+                (false, false) => i64::from(low),
+            })
+        })
+    }
+
     /// Where each type starts, found by walking every type header once.
     fn offsets(&self) -> &[u32] {
         self.offsets.get_or_init(|| {

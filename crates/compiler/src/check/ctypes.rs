@@ -4,8 +4,8 @@
 //! address-of, pointer arithmetic, `sizeof` and `offsetof`.
 //!
 //! Every written `struct`/`union`/`enum` goes through one lookup, [`Cx::resolve_c_type`],
-//! which asks the kernel's BTF (`Target::kernel_btf`); types a script defines go in front of
-//! BTF there. What a member access resolved to (its offset, bitfield, and whether it goes
+//! which asks the script's own definitions (`script_types.rs`) first, then the kernel's BTF
+//! (`Target::kernel_btf`). What a member access resolved to (its offset, bitfield, and whether it goes
 //! through a pointer) is kept by expression id in `Checked::members`, and `sizeof` and
 //! `offsetof` leave their value in `Checked::constants`: lowering needs no BTF.
 
@@ -52,6 +52,10 @@ impl Cx<'_> {
     /// is looked up here, and only here: script definitions are asked first, then the
     /// kernel's BTF.
     pub(crate) fn resolve_c_type(&mut self, name: &str) -> Option<Ty> {
+        let (kind, tag) = script_kind(name);
+        if let Some(own) = self.script_types.get(kind, tag) {
+            return Some(own);
+        }
         self.target.kernel_btf()?.type_named(name).ok()
     }
 
@@ -113,6 +117,8 @@ impl Cx<'_> {
             }
             None => Vec::new(),
         };
+        let (kind, _) = script_kind(name);
+        candidates.extend(self.script_types.names(kind).map(|n| format!("{tag}{n}")));
         if tag.is_empty() {
             candidates.extend(BUILTIN_INTS.iter().map(|(n, ..)| n.to_string()));
             candidates.extend(["bool", "string"].map(String::from));
@@ -278,7 +284,7 @@ impl Cx<'_> {
             _ => None,
         };
         if let Some(ty) = ty.filter(|t| *t != Ty::Error) {
-            self.out.constants.insert(e.id, u64::from(ty.c_size()));
+            self.out.constants.insert(e.id, i64::from(ty.c_size()));
         }
         Ty::U64
     }
@@ -319,13 +325,23 @@ impl Cx<'_> {
             offset_bits += found.offset_bits;
             current = found.ty;
         }
-        self.out.constants.insert(e.id, u64::from(offset_bits / 8));
+        self.out.constants.insert(e.id, i64::from(offset_bits / 8));
         Ty::U64
     }
 }
 
 /// The C integer types written with the C words (`unsigned long long int`, `char`) or as
 /// one kernel word (`u32`, `__s64`).
+/// The namespace of a written type name and its tag (`struct sock` → struct, `sock`), for
+/// the script's own definitions ([`ScriptTypes`](super::ScriptTypes)).
+fn script_kind(name: &str) -> (super::TypeKind, &str) {
+    use super::TypeKind;
+    [("struct ", TypeKind::Struct), ("union ", TypeKind::Union), ("enum ", TypeKind::Enum)]
+        .into_iter()
+        .find_map(|(prefix, kind)| name.strip_prefix(prefix).map(|tag| (kind, tag)))
+        .unwrap_or((TypeKind::Typedef, name))
+}
+
 fn c_integer(name: &str) -> Option<Ty> {
     let kernel = name.strip_prefix("__").unwrap_or(name);
     let signed = kernel.starts_with('s');

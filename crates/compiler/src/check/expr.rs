@@ -53,7 +53,11 @@ impl Cx<'_> {
                 }
             },
             ExprKind::Map { name, keys } => self.map_read(name, keys, e),
-            ExprKind::Ident(_) | ExprKind::Call { .. } => functions::check(self, e),
+            ExprKind::Ident(name) => match self.enum_constant(e, name) {
+                Some(ty) => ty,
+                None => functions::check(self, e),
+            },
+            ExprKind::Call { .. } => functions::check(self, e),
             ExprKind::Positional(0) => {
                 self.error(Diagnostic::error(
                     "positional parameters start at `$1`",

@@ -9,9 +9,11 @@
 mod ctypes;
 pub(crate) mod diagnostics;
 mod expr;
+pub(crate) mod script_types;
 
 pub use ctypes::MemberAccess;
 pub(crate) use expr::pointer_arithmetic;
+pub use script_types::{align_of, ScriptTypes, TypeKind};
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -48,8 +50,11 @@ pub struct Checked {
     pub keyed_ops: std::collections::HashSet<String>,
     /// What each member access (`a.b`, `a->b`) reads, by expression id.
     pub members: HashMap<u32, MemberAccess>,
-    /// The value of each `sizeof` and `offsetof`, by expression id.
-    pub constants: HashMap<u32, u64>,
+    /// The script's own C types and enum values (`check/script_types.rs`).
+    pub script_types: ScriptTypes,
+    /// Compile-time values by expression id, lowered as constants: `sizeof`, `offsetof`
+    /// and bare identifiers that are enum values.
+    pub constants: HashMap<u32, i64>,
 }
 
 impl Checked {
@@ -74,12 +79,14 @@ pub fn check(
     options: &Options,
     diags: &mut Diagnostics,
 ) -> Option<Checked> {
+    let script_types = ScriptTypes::build(program, target, diags);
     let mut learned = Checked::default();
     for pass in 0..2 {
         let mut pass_diags = Diagnostics::default();
         let mut cx = Cx {
             target,
             options,
+            script_types: &script_types,
             diags: &mut pass_diags,
             out: Checked {
                 types: vec![Ty::Error; program.n_exprs as usize],
@@ -126,6 +133,7 @@ pub fn check(
             map.max_entries = slots;
         }
     }
+    learned.script_types = script_types;
     (!diags.has_errors()).then_some(learned)
 }
 
@@ -148,6 +156,8 @@ const MAX_ARRAY_SLOTS: u32 = 4096;
 pub(crate) struct Cx<'a> {
     pub(crate) target: &'a dyn Target,
     pub(crate) options: &'a Options,
+    /// The script's C types: type resolution asks [`ScriptTypes::get`] before BTF.
+    pub(crate) script_types: &'a ScriptTypes,
     pub(crate) diags: &'a mut Diagnostics,
     pub(crate) out: Checked,
     scopes: Vec<HashMap<String, Ty>>,

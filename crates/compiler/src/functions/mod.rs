@@ -207,6 +207,11 @@ fn lookup(u: &Use<'_>) -> Option<Resolved> {
     all().find_map(|function| Some(Resolved { function, index: function.accepts(u)? }))
 }
 
+/// True when `e` names a builtin or function (which wins over an enum value of that name).
+pub(crate) fn names_builtin(e: &Expr) -> bool {
+    Use::of(e).and_then(|u| lookup(&u)).is_some()
+}
+
 /// True when `base` (of `base.field`) names a record builtin (`args`).
 pub(crate) fn is_record(base: &Expr) -> bool {
     matches!(&base.kind, ExprKind::Ident(name)

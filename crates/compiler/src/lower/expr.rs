@@ -33,6 +33,9 @@ impl Lower<'_> {
             }
             ExprKind::PositionalCount => Val::Imm(self.options.positional.len() as i64),
             // Builtins, calls and record fields (`args.NAME`): what the checker resolved.
+            ExprKind::Ident(_) if self.checked.constants.contains_key(&e.id) => {
+                Val::Imm(self.checked.constants[&e.id])
+            }
             ExprKind::Ident(_) | ExprKind::Call { .. } => functions::lower(self, e),
             ExprKind::Field { .. } if self.checked.resolution(e).is_some() => {
                 functions::lower(self, e)
@@ -61,7 +64,7 @@ impl Lower<'_> {
             ExprKind::Unary { op: UnOp::Deref, .. } => self.place_value(e),
             ExprKind::Unary { op: UnOp::AddrOf, expr } => self.address_of(expr),
             ExprKind::SizeofType(_) | ExprKind::SizeofExpr(_) | ExprKind::Offsetof { .. } => {
-                Val::Imm(self.checked.constants.get(&e.id).copied().unwrap_or(0) as i64)
+                Val::Imm(self.checked.constants.get(&e.id).copied().unwrap_or(0))
             }
             ExprKind::Unary { op, expr } => {
                 let v = self.expr(expr);

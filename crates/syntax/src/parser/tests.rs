@@ -153,3 +153,63 @@ fn let_with_c_types() {
     let StmtKind::Let { ty: Some(ty), .. } = &p.probes[0].body.stmts[1].kind else { panic!() };
     assert_eq!((ty.name.as_str(), ty.array), ("int32", Some(4)));
 }
+
+#[test]
+fn c_definitions_before_probes() {
+    use crate::ast::{CDefinitionKind, CTypeKind};
+    let p = parse_ok(
+        "#include <linux/sched.h>\nstruct cfs_rq {\n\tstruct load_weight load;\n\tunsigned long runnable_weight;\n\tunsigned int nr_running, h_nr_running;\n\tconst char *name;\n\tu64 a[2][3];\n\tunsigned flags : 3, : 0;\n\tstruct { int x; } s;\n\tunion { int i; long l; };\n\tvoid (*cb)(int, char *);\n\tstruct cfs_rq *next;\n};\nenum E { A, B = 1 << 3, C, };\ntypedef unsigned long long u64_t;\nstruct fwd;\nBEGIN { exit(); }",
+    );
+    assert_eq!(p.includes.len(), 1);
+    assert_eq!(p.c_definitions.len(), 4);
+    assert_eq!(p.probes.len(), 1);
+    let CDefinitionKind::Record(record) = &p.c_definitions[0].kind else { panic!() };
+    let members = record.members.as_ref().unwrap();
+    let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "load",
+            "runnable_weight",
+            "nr_running",
+            "h_nr_running",
+            "name",
+            "a",
+            "flags",
+            "",
+            "s",
+            "",
+            "cb",
+            "next"
+        ]
+    );
+    assert!(matches!(&members[1].ty.kind, CTypeKind::Named(n) if n == "unsigned long"));
+    assert!(matches!(&members[6].ty.kind, CTypeKind::Named(n) if n == "unsigned int"));
+    assert!(members[6].bits.is_some());
+    let CTypeKind::Array(inner, Some(_)) = &members[5].ty.kind else { panic!() };
+    assert!(
+        matches!(&inner.kind, CTypeKind::Array(of, Some(_)) if matches!(&of.kind, CTypeKind::Named(n) if n == "u64"))
+    );
+    assert!(
+        matches!(&members[10].ty.kind, CTypeKind::Pointer(f) if matches!(f.kind, CTypeKind::Function))
+    );
+    let CDefinitionKind::Enum(e) = &p.c_definitions[1].kind else { panic!() };
+    assert_eq!(e.values.as_ref().unwrap().len(), 3);
+    assert!(
+        matches!(&p.c_definitions[2].kind, CDefinitionKind::Typedef { name, .. } if name == "u64_t")
+    );
+    assert!(matches!(&p.c_definitions[3].kind, CDefinitionKind::Record(r) if r.members.is_none()));
+}
+
+#[test]
+fn c_definition_errors_are_located_and_recovered() {
+    let rendered = parse_err("struct s {\n  int x\n  int y;\n};\nBEGIN { exit(); }");
+    assert!(rendered.contains("expected `;`, found `int`"), "{rendered}");
+    assert!(rendered.contains("stdin:3:3"), "{rendered}");
+    // Recovery: the probe after the bad definition is still parsed (one error only).
+    let file = SourceFile::new("stdin", "struct s { int x int y; };\nBEGIN { exit(); }");
+    let mut diags = Diagnostics::default();
+    let program = parse(&file, &mut diags);
+    assert_eq!(diags.items.len(), 1);
+    assert_eq!(program.probes.len(), 1);
+}

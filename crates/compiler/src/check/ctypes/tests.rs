@@ -50,7 +50,7 @@ fn sizeof_and_offsetof_are_constants() {
           @c = offsetof(struct sock, __sk_common.skc_dport); @d = sizeof(curtask->comm);
           @e = sizeof(struct sock *); @f = sizeof(unsigned short); @g = sizeof(uint8[16]); }",
     );
-    let mut values: Vec<u64> = c.checked.constants.values().copied().collect();
+    let mut values: Vec<i64> = c.checked.constants.values().copied().collect();
     values.sort_unstable();
     assert_eq!(values, [2, 8, 8, 16, 16, 20, 128]);
     assert_eq!(reads("BEGIN { @ = sizeof(curtask->real_parent->pid); }"), 0);
