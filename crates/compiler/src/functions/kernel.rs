@@ -49,6 +49,16 @@ pub(super) const FAMILY: Family = Family {
             summary: "The id of the cgroup (v2) directory `path`, as `cgroup` gives it for its tasks.",
             kind: Kind::Expr { check: check_cgroupid, lower: lower_cgroupid },
         },
+        Function {
+            name: "path",
+            form: Form::Call,
+            signature: "path(struct path *)",
+            summary: "The full path of a `struct path` (`bpf_d_path`, which only fentry/fexit programs may call; not supported yet).",
+            kind: Kind::Expr {
+                check: check_path,
+                lower: |_, _| unreachable!("the checker refuses every `path()`"),
+            },
+        },
     ],
 };
 
@@ -88,7 +98,7 @@ fn check_func(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
         Some(true) => {
             cx.error(crate::check::diagnostics::not_supported(
                 u.name_span,
-                "`func` in a uprobe with a wildcard",
+                "`func` in uprobes with wildcards",
             ));
             Ty::Error
         }
@@ -132,12 +142,17 @@ fn check_kaddr(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
     if cx.target.kernel_symbol(&name).is_none() && cx.final_pass {
         let names = cx.target.kernel_symbol_names();
         let near = names.iter().map(String::as_str).filter(|n| n.len().abs_diff(name.len()) <= 3);
-        let d = Diagnostic::error(
+        let mut d = Diagnostic::error(
             format!("no kernel symbol `{name}`"),
             u.args[0].span,
             "not in /proc/kallsyms",
         )
         .with_suggestion(suggest(&name, near));
+        if d.help.is_none() {
+            d = d.with_note(
+                "kallsyms lists data symbols only in kernels built with CONFIG_KALLSYMS_ALL",
+            );
+        }
         cx.error(d);
     }
     Ty::U64
@@ -207,6 +222,30 @@ fn lower_uaddr(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
     Val::Imm(cx.target.user_symbol(&binary, &symbol).unwrap_or(0) as i64)
 }
 
+// ---- path ----
+
+/// `bpf_d_path` is allowed only in tracing (fentry/fexit/LSM) programs, on an allow-list of
+/// functions; its argument is a `struct path *` from typed arguments. Neither is here yet:
+/// the error says which it is.
+fn check_path(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    for a in u.args {
+        cx.expr(a);
+    }
+    let tracing = cx.specs.iter().all(|s| s.kind() == crate::providers::ProgKind::Tracing);
+    let d = if tracing {
+        crate::check::diagnostics::not_supported(u.name_span, "calls to `path()`")
+    } else {
+        Diagnostic::error(
+            "`path()` is only available in fentry and fexit probes",
+            u.name_span,
+            "the kernel allows `bpf_d_path` only in fentry/fexit programs",
+        )
+        .with_help("attach with `fentry:FUNCTION` and pass a `struct path *` argument")
+    };
+    cx.error(d);
+    Ty::Error
+}
+
 // ---- cgroupid ----
 
 fn check_cgroupid(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
@@ -269,6 +308,12 @@ mod tests {
         assert!(e.contains("cannot find `nope` for `uaddr()`"), "{e}");
         let e = compile_err("BEGIN { @ = uaddr(\"main\"); }");
         assert!(e.contains("`uaddr()` is not available in `BEGIN` probes"), "{e}");
+        let e = compile_err("BEGIN { @ = kaddr(\"avenrun\"); }");
+        assert!(e.contains("CONFIG_KALLSYMS_ALL"), "{e}");
+        let e = compile_err("kprobe:vfs_open { printf(\"%s\\n\", path(arg0)); }");
+        assert!(e.contains("`path()` is only available in fentry and fexit probes"), "{e}");
+        let e = compile_err("fentry:vfs_open { printf(\"%s\\n\", path(arg0)); }");
+        assert!(e.contains("calls to `path()` are not supported yet"), "{e}");
         let e = compile_err("BEGIN { @ = cgroupid(\"/nope\"); }");
         assert!(e.contains("no cgroup id for `/nope`"), "{e}");
     }

@@ -287,7 +287,9 @@ fn check_strcontains(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
     let literal = matches!(u.args[1].kind, ExprKind::Str(_));
     if let (Some(h), Some(n), false) = (hay, needle, literal) {
         if h * n > MAX_CONTAINS_PAIRS {
-            let what = format!("`strcontains()` of a {h}-byte string and a {n}-byte non-literal");
+            let what = format!(
+                "`strcontains()` calls on a {h}-byte string with a {n}-byte needle that is not a literal"
+            );
             cx.error(diagnostics::not_supported(u.args[1].span, &what));
         }
     }
