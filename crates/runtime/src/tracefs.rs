@@ -23,6 +23,9 @@ pub struct Tracefs {
     formats: RefCell<HashMap<String, Option<Vec<TracepointField>>>>,
     list: RefCell<Option<Vec<String>>>,
     btf: OnceCell<Option<Reader>>,
+    /// `kaddr()` answers by name: the checker runs twice and lowering asks again, and
+    /// each read of /proc/kallsyms takes the kernel ~150 ms.
+    ksyms: RefCell<HashMap<String, Option<u64>>>,
 }
 
 /// Mounts tracefs if it is not mounted. Errors are left for the first read to report.
@@ -94,14 +97,19 @@ impl Target for Tracefs {
     }
 
     /// The first `/proc/kallsyms` line with this name, of any kind (as bpftrace's
-    /// `resolve_kname`); read again each time, as only `kaddr()` asks.
+    /// `resolve_kname`); the file is read once per name asked, as only `kaddr()` asks.
     fn kernel_symbol(&self, name: &str) -> Option<u64> {
-        let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
-        text.lines().find_map(|line| {
+        if let Some(found) = self.ksyms.borrow().get(name) {
+            return *found;
+        }
+        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        let found = text.lines().find_map(|line| {
             let mut parts = line.split_whitespace();
             let addr = parts.next()?;
             (parts.nth(1)? == name).then(|| u64::from_str_radix(addr, 16).ok()).flatten()
-        })
+        });
+        self.ksyms.borrow_mut().insert(name.to_string(), found);
+        found
     }
 
     fn kernel_symbol_names(&self) -> Vec<String> {
