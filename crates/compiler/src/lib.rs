@@ -149,6 +149,9 @@ pub fn compile(
         }
     }
     events.fill(&mut manifest);
+    for origin in manifest.printfs.iter_mut().filter_map(|p| p.origin.as_mut()) {
+        origin.locate(file);
+    }
     manifest.scratch_size = ir.iter().map(|p| p.scratch_size).max().unwrap_or(0);
     let programs: Vec<emit::Emitted> = ir.iter().map(emit::emit).collect();
     for (program, desc) in programs.iter().zip(&manifest.programs) {

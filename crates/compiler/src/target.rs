@@ -25,6 +25,26 @@ pub trait Target {
     fn kernel_btf(&self) -> Option<&crate::btf::Reader> {
         None
     }
+    /// The address of the kernel symbol `name` (`/proc/kallsyms`), for `kaddr()`, or `None`
+    /// when the kernel has no symbol by that name.
+    fn kernel_symbol(&self, _name: &str) -> Option<u64> {
+        None
+    }
+    /// Every kernel symbol name, for "did you mean" after [`Target::kernel_symbol`] found
+    /// nothing (read only then).
+    fn kernel_symbol_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The address of `symbol` in the ELF symbol tables of `binary` (a path, or a library or
+    /// program name as a uprobe takes it), for `uaddr()`; the error says what is missing.
+    fn user_symbol(&self, binary: &str, symbol: &str) -> Result<u64, String> {
+        Err(format!("no symbol `{symbol}` in `{binary}`"))
+    }
+    /// The id of the cgroup (v2) directory at `path`, for `cgroupid()`; the error says why
+    /// there is none.
+    fn cgroup_id(&self, path: &str) -> Result<u64, String> {
+        Err(format!("cannot read `{path}`"))
+    }
 }
 
 /// Parses the text of a tracefs `format` file into its non-common fields.
@@ -124,7 +144,38 @@ impl Target for Fixture {
             crate::btf::Reader::new(crate::btf::fixture::vmlinux()).expect("fixture BTF")
         }))
     }
+
+    fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        FIXTURE_KSYMS.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+    }
+
+    fn kernel_symbol_names(&self) -> Vec<String> {
+        FIXTURE_KSYMS.iter().map(|(n, _)| n.to_string()).collect()
+    }
+
+    fn user_symbol(&self, binary: &str, symbol: &str) -> Result<u64, String> {
+        match (binary, symbol) {
+            ("/bin/bash", "main") => Ok(0x30f40),
+            ("/bin/bash", _) => Err(format!("no symbol `{symbol}` in `{binary}`")),
+            _ => Err(format!("cannot read `{binary}`")),
+        }
+    }
+
+    fn cgroup_id(&self, path: &str) -> Result<u64, String> {
+        match path {
+            "/sys/fs/cgroup" => Ok(1),
+            "/sys/fs/cgroup/system.slice" => Ok(0x40),
+            _ => Err(format!("`{path}`: No such file or directory")),
+        }
+    }
 }
+
+/// Kernel symbols of the fixture target.
+const FIXTURE_KSYMS: &[(&str, u64)] = &[
+    ("vfs_read", 0xffff_ffff_8140_0000),
+    ("vfs_write", 0xffff_ffff_8140_0400),
+    ("jiffies", 0xffff_ffff_8260_0000),
+];
 
 #[cfg(test)]
 mod tests {

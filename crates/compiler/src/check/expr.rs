@@ -10,10 +10,16 @@ use crate::{functions, types::MapValue, Ty};
 
 impl Cx<'_> {
     /// Types an expression used as a value, records the type under its id and returns it.
-    /// A struct or a non-string array is no value yet: only its members and elements are.
+    /// A struct or an array of anything but integers is no value yet: only its members and
+    /// elements are. Arrays of integers (`u8[16]` addresses) are values in their C bytes.
     pub(crate) fn expr(&mut self, e: &Expr) -> Ty {
         let ty = self.operand(e);
-        if matches!(ty, Ty::Record(_) | Ty::Array { .. }) {
+        let value = match &ty {
+            Ty::Record(_) => false,
+            Ty::Array { of, .. } => of.is_integer() && !matches!(**of, Ty::Ptr { .. }),
+            _ => true,
+        };
+        if !value {
             self.error(
                 diagnostics::not_supported(e.span, &format!("values of type `{}`", ty.name()))
                     .with_help("read one of its members or elements instead"),

@@ -15,8 +15,11 @@
 
 mod aggregations;
 mod context;
+mod kernel;
 mod maps;
 mod memory;
+mod names;
+mod net;
 mod output;
 mod stacks;
 mod strings;
@@ -47,6 +50,9 @@ const FAMILIES: &[&Family] = &[
     &stacks::FAMILY,
     &time::FAMILY,
     &context::FAMILY,
+    &kernel::FAMILY,
+    &net::FAMILY,
+    &names::FAMILY,
 ];
 
 /// A group of entries with a heading on the reference page.
@@ -449,8 +455,8 @@ mod tests {
         assert!(e.contains("unknown function `arg0`"), "{e}");
         let e = compile_err("BEGIN { @ = pid.x; }");
         assert!(e.contains("`uint32` has no fields"), "{e}");
-        let e = compile_err("BEGIN { @ = func; }");
-        assert!(e.contains("the `func` builtin and its kind are not supported yet"), "{e}");
+        let e = compile_err("BEGIN { @ = ncpus; }");
+        assert!(e.contains("the `ncpus` builtin and its kind are not supported yet"), "{e}");
     }
 
     #[test]

@@ -51,7 +51,14 @@ impl Lower<'_> {
                 self.stx(Size::DW, slot, Reg::R0);
                 Val::Mem(slot)
             }
-            // Records and arrays are no values: the checker refuses them.
+            // An array of integers (an address in `u8[16]`, `u32[4]`): its C bytes, as
+            // tracepoint array fields and `pton()` give them.
+            (None, Ty::Array { of, .. }) if of.is_integer() => {
+                let buf = self.alloc_buffer(ty.size());
+                self.read_into(&place, buf, ty.c_size());
+                Val::Mem(buf)
+            }
+            // Records and other arrays are no values: the checker refuses them.
             _ => Val::Imm(0),
         }
     }

@@ -5,7 +5,7 @@
 
 use bpfscope_syntax::Diagnostic;
 
-use super::{ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider};
+use super::{ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider, TracedFunction};
 
 /// An fentry (`ret: false`) or fexit program on one kernel function.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,10 @@ impl ProbeType for FentrySpec {
 
     fn display(&self) -> String {
         format!("{}:{}", self.provider(), self.function)
+    }
+
+    fn traced_function(&self) -> Option<TracedFunction<'_>> {
+        Some(TracedFunction { name: &self.function, user: false })
     }
 }
 
