@@ -50,6 +50,11 @@ impl Cx<'_> {
             ExprKind::Str(s) => Ty::Str(s.len() as u32 + 1),
             ExprKind::Var(name) => match self.lookup_var(name) {
                 Some(ty) => ty.clone(),
+                // Assigned earlier in the probe but in a block that has ended (`if` arms):
+                // bpftrace before 0.22 scoped variables to the probe, and the tool scripts
+                // that ship with it (tcpconnect.bt, tcpdrop.bt) read them after the `if`.
+                // Storage is per probe already, so the old scripts keep working.
+                None if self.vars.contains_key(name.as_str()) => self.vars[name.as_str()].clone(),
                 None => {
                     let names = self.var_names();
                     let suggestion =
