@@ -92,6 +92,16 @@ fn one(insn: Insn) -> String {
             if insn.code & 0xf0 == 0x80 {
                 return format!("{r}{d} = -{r}{d}");
             }
+            if insn.code & 0xf0 == 0xd0 {
+                let order = if insn.class() == class::ALU64 {
+                    "bswap"
+                } else if x {
+                    "be"
+                } else {
+                    "le"
+                };
+                return format!("r{d} = {order}{} r{d}", insn.imm);
+            }
             let op = if insn.off == 1 && matches!(insn.code & 0xf0, 0x30 | 0x90) {
                 if insn.code & 0xf0 == 0x30 {
                     "s/="
@@ -143,6 +153,7 @@ mod tests {
             Insn::ldx(Size::DW, Reg::R1, Reg::FP, -8),
             Insn::stx(Size::W, Reg::FP, -16, Reg::R2),
             Insn::alu64_imm(AluOp::Add, Reg::R1, 1),
+            Insn::to_be(Reg::R1, 16),
             Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 3),
             Insn::call(Helper::MapLookupElem),
             Insn::atomic_add64(Reg::R0, 0, Reg::R1),
@@ -157,11 +168,12 @@ mod tests {
                 "1: (79) r1 = *(u64 *)(r10 -8)",
                 "2: (63) *(u32 *)(r10 -16) = r2",
                 "3: (07) r1 += 1",
-                "4: (15) if r0 == 0x0 goto pc+3",
-                "5: (85) call bpf_map_lookup_elem#1",
-                "6: (db) lock *(u64 *)(r0 +0) += r1",
-                "7: (18) r2 = 0x100000002 ll",
-                "9: (95) exit",
+                "4: (dc) r1 = be16 r1",
+                "5: (15) if r0 == 0x0 goto pc+3",
+                "6: (85) call bpf_map_lookup_elem#1",
+                "7: (db) lock *(u64 *)(r0 +0) += r1",
+                "8: (18) r2 = 0x100000002 ll",
+                "10: (95) exit",
             ]
         );
     }

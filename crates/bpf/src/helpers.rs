@@ -28,6 +28,7 @@ pub enum Helper {
     RingbufQuery = 134,
     MapLookupPercpuElem = 195,
     ForEachMapElem = 164,
+    GetFuncIp = 173,
 }
 
 impl Helper {
@@ -57,6 +58,7 @@ impl Helper {
         Helper::RingbufQuery,
         Helper::MapLookupPercpuElem,
         Helper::ForEachMapElem,
+        Helper::GetFuncIp,
     ];
 
     /// The kernel's name for the helper, as the verifier prints it.
@@ -86,6 +88,7 @@ impl Helper {
             Helper::RingbufQuery => "bpf_ringbuf_query",
             Helper::MapLookupPercpuElem => "bpf_map_lookup_percpu_elem",
             Helper::ForEachMapElem => "bpf_for_each_map_elem",
+            Helper::GetFuncIp => "bpf_get_func_ip",
         }
     }
 

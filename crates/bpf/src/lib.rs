@@ -132,6 +132,8 @@ pub const PSEUDO_FUNC: u8 = 4;
 /// `src` value of an `ld_imm64` that loads the address of a map's value (`imm` = map fd, the
 /// second slot's `imm` = offset into the value; arrays only).
 pub const PSEUDO_MAP_VALUE: u8 = 2;
+/// `BPF_END`: byte-order conversion (`SRC_X` selects big endian).
+const END: u8 = 0xd0;
 const MEM: u8 = 0x60;
 const CALL: u8 = 0x80;
 const EXIT: u8 = 0x90;
@@ -200,6 +202,14 @@ impl Insn {
     /// Signed division/modulo: the `off = 1` form (kernel 6.6+ "sdiv"/"smod").
     pub const fn alu64_reg_signed(op: AluOp, dst: Reg, src: Reg) -> Insn {
         Insn::new(class::ALU64 | op as u8 | SRC_X, dst, src, 1, 0)
+    }
+
+    /// `dst = be16/be32/be64 dst`: the low `bits` of `dst` in big-endian byte order
+    /// (`BPF_ALU | BPF_END | BPF_TO_BE`), a byte swap on little-endian machines; the upper
+    /// bits are cleared. Understood by every kernel with BPF (the unconditional
+    /// `BPF_ALU64 | BPF_END` swap needs 6.6).
+    pub const fn to_be(dst: Reg, bits: i32) -> Insn {
+        Insn::new(class::ALU | END | SRC_X, dst, Reg(0), 0, bits)
     }
 
     /// `dst = *(size *)(src + off)`.

@@ -61,6 +61,7 @@ pub fn run_script(
         max_strlen: env_number("MAX_STRLEN", 1, 8192)?,
         perf_rb_pages: env_number("PERF_RB_PAGES", 1, 1 << 18)?,
         unsafe_ok: opts.unsafe_ok,
+        have_btf: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
     };
     if opts.emit.is_none() || opts.dry_run {
         if let Err(e) = bpfscope_runtime::tracefs::ensure_mounted() {

@@ -61,6 +61,8 @@ pub struct Options {
     pub perf_rb_pages: Option<u32>,
     /// `--unsafe`: allow `system()` and `signal()`.
     pub unsafe_ok: bool,
+    /// The kernel has BTF: the preprocessor defines `BPFTRACE_HAVE_BTF`.
+    pub have_btf: bool,
 }
 
 /// The result of a successful compilation.
@@ -86,7 +88,8 @@ pub fn compile(
     options: &Options,
     diags: &mut Diagnostics,
 ) -> Option<Compiled> {
-    let ast = bpfscope_syntax::parse(file, diags);
+    let parse_options = bpfscope_syntax::ParseOptions { have_btf: options.have_btf };
+    let ast = bpfscope_syntax::parse_with(file, &parse_options, diags);
     if diags.has_errors() {
         return None;
     }
@@ -146,6 +149,9 @@ pub fn compile(
         }
     }
     events.fill(&mut manifest);
+    for origin in manifest.printfs.iter_mut().filter_map(|p| p.origin.as_mut()) {
+        origin.locate(file);
+    }
     manifest.scratch_size = ir.iter().map(|p| p.scratch_size).max().unwrap_or(0);
     let programs: Vec<emit::Emitted> = ir.iter().map(emit::emit).collect();
     for (program, desc) in programs.iter().zip(&manifest.programs) {

@@ -125,6 +125,29 @@ pub struct PrintfDesc {
     pub format: String,
     pub args: Vec<Ty>,
     pub kind: FormatKind,
+    /// For `errorf`/`warnf`: where the call is, for the message.
+    pub origin: Option<Origin>,
+}
+
+/// Where a call is in the script: lowering records the span, [`crate::compile`] the
+/// file name, line and columns (lowering does not see the source text).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub span: bpfscope_syntax::Span,
+    pub file: String,
+    /// 1-based line, and the first and last columns of the call on it.
+    pub line: usize,
+    pub col: usize,
+    pub end_col: usize,
+}
+
+impl Origin {
+    /// Fills the file, line and columns of the span from the source.
+    pub fn locate(&mut self, file: &bpfscope_syntax::SourceFile) {
+        let (line, col) = file.line_col(self.span.start);
+        let (_, end_col) = file.line_col(self.span.end.saturating_sub(1));
+        (self.file, self.line, self.col, self.end_col) = (file.name.clone(), line, col, end_col);
+    }
 }
 
 /// What user space does with a formatted string.
@@ -136,4 +159,8 @@ pub enum FormatKind {
     Cat,
     /// Run it as a shell command and print its output (`system`, needs `--unsafe`).
     System,
+    /// Print it on standard error as an error (`errorf`) with where the call is.
+    Errorf,
+    /// The same, as a warning (`warnf`).
+    Warnf,
 }

@@ -1,7 +1,7 @@
 //! Kernel facts the compiler needs, behind a trait so the compiler stays pure: the runtime
 //! implements it from tracefs and `/sys/kernel/btf/vmlinux`, tests use [`Fixture`].
 
-mod fixture_btf;
+pub(crate) mod fixture_btf;
 
 /// One field of a tracepoint's `format` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +23,9 @@ pub trait Target {
     /// The fields of a tracepoint after the common ones, or `None` if it does not exist.
     fn tracepoint_format(&self, category: &str, name: &str) -> Option<Vec<TracepointField>>;
     /// The kernel's own types (vmlinux BTF), read on first call, or `None` when the kernel
-    /// has none: for typed probe arguments (fentry, raw tracepoints, tracepoint fields that
-    /// point to structs) and kernel struct access.
+    /// has none. The checker asks when a script names a C type or uses `curtask`, and for
+    /// typed probe arguments (fentry/fexit, raw tracepoints, tracepoint fields that point to
+    /// structs).
     fn kernel_btf(&self) -> Option<&crate::btf::Reader> {
         None
     }
@@ -32,6 +33,26 @@ pub trait Target {
     /// `None` when the kernel does not say: fentry wildcards keep only these.
     fn traceable_functions(&self) -> Option<&std::collections::HashSet<String>> {
         None
+    }
+    /// The address of the kernel symbol `name` (`/proc/kallsyms`), for `kaddr()`, or `None`
+    /// when the kernel has no symbol by that name.
+    fn kernel_symbol(&self, _name: &str) -> Option<u64> {
+        None
+    }
+    /// Every kernel symbol name, for "did you mean" after [`Target::kernel_symbol`] found
+    /// nothing (read only then).
+    fn kernel_symbol_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The address of `symbol` in the ELF symbol tables of `binary` (a path, or a library or
+    /// program name as a uprobe takes it), for `uaddr()`; the error says what is missing.
+    fn user_symbol(&self, binary: &str, symbol: &str) -> Result<u64, String> {
+        Err(format!("no symbol `{symbol}` in `{binary}`"))
+    }
+    /// The id of the cgroup (v2) directory at `path`, for `cgroupid()`; the error says why
+    /// there is none.
+    fn cgroup_id(&self, path: &str) -> Result<u64, String> {
+        Err(format!("cannot read `{path}`"))
     }
 }
 
@@ -125,15 +146,46 @@ impl Target for Fixture {
         FIXTURE_FORMATS.iter().find(|(n, _)| *n == full).map(|(_, f)| parse_tracepoint_format(f))
     }
 
+    /// A small BTF with `struct task_struct`, `struct sock` and friends
+    /// ([`crate::btf::fixture`]).
     fn kernel_btf(&self) -> Option<&crate::btf::Reader> {
         static BTF: std::sync::OnceLock<crate::btf::Reader> = std::sync::OnceLock::new();
         Some(BTF.get_or_init(|| {
-            let mut writer = crate::btf::Writer::new();
-            fixture_btf::probe_types(&mut writer);
-            crate::btf::Reader::new(writer.finish()).expect("the fixture BTF is well formed")
+            crate::btf::Reader::new(crate::btf::fixture::vmlinux()).expect("fixture BTF")
         }))
     }
+
+    fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        FIXTURE_KSYMS.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+    }
+
+    fn kernel_symbol_names(&self) -> Vec<String> {
+        FIXTURE_KSYMS.iter().map(|(n, _)| n.to_string()).collect()
+    }
+
+    fn user_symbol(&self, binary: &str, symbol: &str) -> Result<u64, String> {
+        match (binary, symbol) {
+            ("/bin/bash", "main") => Ok(0x30f40),
+            ("/bin/bash", _) => Err(format!("no symbol `{symbol}` in `{binary}`")),
+            _ => Err(format!("cannot read `{binary}`")),
+        }
+    }
+
+    fn cgroup_id(&self, path: &str) -> Result<u64, String> {
+        match path {
+            "/sys/fs/cgroup" => Ok(1),
+            "/sys/fs/cgroup/system.slice" => Ok(0x40),
+            _ => Err(format!("`{path}`: No such file or directory")),
+        }
+    }
 }
+
+/// Kernel symbols of the fixture target.
+const FIXTURE_KSYMS: &[(&str, u64)] = &[
+    ("vfs_read", 0xffff_ffff_8140_0000),
+    ("vfs_write", 0xffff_ffff_8140_0400),
+    ("jiffies", 0xffff_ffff_8260_0000),
+];
 
 #[cfg(test)]
 mod tests {

@@ -35,6 +35,16 @@ pub enum Ty {
     },
     /// `strftime(fmt, ns)`: a CLOCK_BOOTTIME timestamp printed as local time by `fmt`.
     Time(String),
+    /// `ntop()`: an address family (8 bytes) and 16 address bytes, printed as `127.0.0.1`
+    /// or `::1` by user space (bpftrace's `inet`).
+    Inet,
+    /// `macaddr()`: 6 bytes (in 8), printed as `aa:bb:cc:dd:ee:ff`.
+    Mac,
+    /// `buf(ptr, len)`: a length (8 bytes) and up to this many bytes, printed by `%r`.
+    Buf(u32),
+    /// An integer printed by user space as its name in a table: `syscall_name()`,
+    /// `signal_name()`, `strerror()`.
+    Named(NameTable),
     /// A pointer to `to` (`Ty::None` for `void *`), into user memory when `user` (read with
     /// `probe_read_user`) or kernel memory. It behaves as a `uint64` wherever an integer is
     /// expected (arithmetic, comparisons, printf, keys and values, casts, `str()`).
@@ -73,7 +83,9 @@ impl Ty {
             Ty::Tuple(items) => items.iter().map(Ty::size).sum(),
             Ty::Stack { frames, user, .. } => 8 + 8 * u32::from(*user) + 8 * *frames as u32,
             Ty::Sym { user } => 8 + 8 * u32::from(*user),
-            Ty::Time(_) => 8,
+            Ty::Time(_) | Ty::Mac | Ty::Named(_) => 8,
+            Ty::Inet => 24,
+            Ty::Buf(n) => 8 + n.div_ceil(8) * 8,
             Ty::None | Ty::Error => 0,
         }
     }
@@ -137,6 +149,10 @@ impl Ty {
             Ty::Sym { user: false } => "ksym".into(),
             Ty::Sym { user: true } => "usym".into(),
             Ty::Time(_) => "timestamp".into(),
+            Ty::Inet => "inet".into(),
+            Ty::Mac => "macaddr".into(),
+            Ty::Buf(n) => format!("buffer[{n}]"),
+            Ty::Named(table) => table.type_name().into(),
             Ty::Ptr { to, .. } if **to == Ty::None => "void *".into(),
             Ty::Ptr { to, .. } => format!("{} *", to.name()),
             Ty::Record(record) => record.name(),
@@ -179,6 +195,28 @@ impl Ty {
                 Ty::Int { bits: (*a).max(*b), signed: *sa || *sb }
             }
             (a, _) => a.clone(),
+        }
+    }
+}
+
+/// The table a [`Ty::Named`] integer is printed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NameTable {
+    /// x86-64 system call numbers (`getppid`).
+    Syscall,
+    /// Signal numbers (`SIGKILL`).
+    Signal,
+    /// errno values, as `strerror(3)` describes them.
+    Errno,
+}
+
+impl NameTable {
+    /// The type's name in messages.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            NameTable::Syscall => "syscall_name",
+            NameTable::Signal => "signal_name",
+            NameTable::Errno => "strerror",
         }
     }
 }

@@ -24,6 +24,8 @@
 //! - warnings (standard error, where text warnings go): `{"type": "warning", "msg": "...",
 //!   "hint": "..."}`, `hint` only when there is one. The shape is bpftrace's for its
 //!   runtime messages (`warnf`, `helper_error`: a `type` and a `msg`, no `data`).
+//! - `errorf`/`warnf` (standard error): `{"type": "errorf", "msg": "...", "filename":
+//!   "stdin", "line": L, "col": C}` (`"type": "warnf"` for `warnf`), as bpftrace.
 
 use std::io::{self, Write};
 
@@ -63,7 +65,7 @@ pub fn value(v: &Value) -> String {
         Value::Tuple(items) => {
             format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(","))
         }
-        Value::Stack(_) | Value::Symbol(_) => string(&v.to_text()),
+        Value::Stack(_) | Value::Symbol(_) | Value::Bytes(_) => string(&v.to_text()),
         Value::None => "null".into(),
     }
 }
@@ -246,6 +248,18 @@ impl Serialize for Warning {
     }
 }
 
+impl Serialize for crate::ScriptMessage<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut message = serializer.serialize_struct("ScriptMessage", 5)?;
+        message.serialize_field("type", if self.error { "errorf" } else { "warnf" })?;
+        message.serialize_field("msg", self.text)?;
+        message.serialize_field("filename", self.file)?;
+        message.serialize_field("line", &self.line)?;
+        message.serialize_field("col", &self.col)?;
+        message.end()
+    }
+}
+
 /// The `--stats` event.
 pub fn stats(stats: &Stats) -> String {
     message_line(&Envelope { kind: "stats", data: stats })
@@ -313,6 +327,10 @@ impl Sink for JsonSink {
 
     fn warning(&mut self, message: &Warning) -> io::Result<()> {
         self.err.write_all(warning(message).as_bytes())
+    }
+
+    fn script_message(&mut self, message: &crate::ScriptMessage<'_>) -> io::Result<()> {
+        self.err.write_all(message_line(message).as_bytes())
     }
 
     fn stats(&mut self, report: &Stats) -> io::Result<()> {

@@ -18,7 +18,7 @@ pub mod text;
 
 use std::cmp::Ordering;
 
-pub use sink::{Format, MapPrint, Sink, TextKind, Warning};
+pub use sink::{Format, MapPrint, ScriptMessage, Sink, TextKind, Warning};
 pub use stats::{ProbeStats, Stats};
 pub use symbols::{CodeAddress, NoSymbols, Stack, StackMode, Symbolizer};
 
@@ -38,6 +38,8 @@ pub enum Value {
     Stack(Stack),
     /// `ksym`/`usym`: an address until a sink names it.
     Symbol(CodeAddress),
+    /// `buf()`: bytes, printed escaped ([`printf::escape_bytes`]).
+    Bytes(Vec<u8>),
     None,
 }
 
@@ -55,6 +57,7 @@ impl Value {
             }
             Value::Stack(stack) => stack.text(&mut NoSymbols),
             Value::Symbol(address) => address.text(&mut NoSymbols),
+            Value::Bytes(bytes) => printf::escape_bytes(bytes, ' '),
             Value::None => String::new(),
         }
     }

@@ -82,6 +82,10 @@ fn c_value(spec: &Spec, arg: &Value) -> (i64, u64) {
 
 fn one(spec: &Spec, arg: &Value) -> String {
     let body = match spec.conv {
+        'r' if matches!(arg, Value::Bytes(_)) => {
+            let Value::Bytes(bytes) = arg else { unreachable!("matched above") };
+            escape_bytes(bytes, spec.buffer_form)
+        }
         's' | 'r' => {
             let s = arg.to_text();
             match spec.precision {
@@ -131,6 +135,23 @@ fn one(spec: &Spec, arg: &Value) -> String {
         _ => String::new(),
     };
     pad(&body, spec, ' ')
+}
+
+/// A buffer as bpftrace's `%r` prints it (`form` `' '`: printable ASCII as it is, other
+/// bytes `\xNN`), `%rx` (`'x'`: every byte `\xNN`) or `%rh` (`'h'`: `0a fe`, bytes in
+/// hex separated by spaces).
+pub fn escape_bytes(bytes: &[u8], form: char) -> String {
+    let mut out = String::with_capacity(bytes.len() * 4);
+    for (i, b) in bytes.iter().enumerate() {
+        let _ = match form {
+            'x' => write!(out, "\\x{b:02x}"),
+            'h' if i == 0 => write!(out, "{b:02x}"),
+            'h' => write!(out, " {b:02x}"),
+            _ if b.is_ascii_graphic() || *b == b' ' => write!(out, "{}", char::from(*b)),
+            _ => write!(out, "\\x{b:02x}"),
+        };
+    }
+    out
 }
 
 fn with_precision(digits: String, precision: Option<usize>) -> String {
@@ -198,5 +219,16 @@ mod tests {
             "705032704|5000000000|ffffffff|ffffffffffffffff|4294967295|18446744073709551615"
         );
         assert_eq!(format("%hhd %hu", &[Value::Int(255), Value::Int(65537)]), "-1 1");
+    }
+
+    #[test]
+    fn buffers_as_bpftrace_prints_them() {
+        let b = || Value::Bytes(b"ab\n\x01".to_vec());
+        // bpftrace 0.17: `printf("%r|%rx|%rh\n", buf("ab\n\x01", 4), ...)`.
+        assert_eq!(
+            format("%r|%rx|%rh", &[b(), b(), b()]),
+            "ab\\x0a\\x01|\\x61\\x62\\x0a\\x01|61 62 0a 01"
+        );
+        assert_eq!(format("%s", &[b()]), "ab\\x0a\\x01");
     }
 }

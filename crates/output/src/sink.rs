@@ -67,6 +67,30 @@ impl Warning {
     }
 }
 
+/// An `errorf`/`warnf` message, with where its call is in the script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScriptMessage<'a> {
+    /// `errorf` (else `warnf`).
+    pub error: bool,
+    /// The formatted message.
+    pub text: &'a str,
+    /// The script's name (`stdin` for `-e`).
+    pub file: &'a str,
+    /// 1-based line, and the first and last columns of the call.
+    pub line: usize,
+    pub col: usize,
+    pub end_col: usize,
+}
+
+impl ScriptMessage<'_> {
+    /// bpftrace's text: `stdin:1:9-26: ERROR: message`.
+    pub fn text_line(&self) -> String {
+        let level = if self.error { "ERROR" } else { "WARNING" };
+        let ScriptMessage { file, line, col, end_col, text, .. } = self;
+        format!("{file}:{line}:{col}-{end_col}: {level}: {text}\n")
+    }
+}
+
 /// Where a trace's output goes. The runtime calls these in the order things happen; a sink
 /// only formats and writes.
 pub trait Sink {
@@ -84,6 +108,10 @@ pub trait Sink {
     fn lost(&mut self, events: u64) -> io::Result<()>;
     /// A warning.
     fn warning(&mut self, warning: &Warning) -> io::Result<()>;
+    /// An `errorf`/`warnf` message of the script (by default as a warning).
+    fn script_message(&mut self, message: &ScriptMessage<'_>) -> io::Result<()> {
+        self.warning(&Warning::new(message.text_line().trim_end()))
+    }
     /// The overhead report (`--stats`).
     fn stats(&mut self, stats: &Stats) -> io::Result<()>;
     /// The probes are attached ("Attached N probes"): scripts start workloads on it.

@@ -149,6 +149,10 @@ impl Sink for TextSink {
         self.err.write_all(format_warning(warning).as_bytes())
     }
 
+    fn script_message(&mut self, message: &crate::ScriptMessage<'_>) -> io::Result<()> {
+        self.err.write_all(message.text_line().as_bytes())
+    }
+
     fn stats(&mut self, stats: &Stats) -> io::Result<()> {
         self.err.write_all(stats.text().as_bytes())
     }

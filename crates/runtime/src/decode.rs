@@ -53,9 +53,48 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
             pid: user.then(|| u64_at(bytes, 8) as u32),
         }),
         Ty::Time(fmt) => Value::Str(strftime(fmt, u64_at(bytes, 0))),
-        // Nothing stores records or arrays yet (see `Ty::size`).
+        Ty::Inet => Value::Str(inet(u64_at(bytes, 0), bytes.get(8..24).unwrap_or(&[]))),
+        Ty::Mac => Value::Str(mac(bytes.get(..6).unwrap_or(&[]))),
+        Ty::Buf(cap) => {
+            let len = (u64_at(bytes, 0) as usize).min(*cap as usize);
+            Value::Bytes(bytes.get(8..8 + len).unwrap_or(&[]).to_vec())
+        }
+        Ty::Named(table) => Value::Str(crate::names::name(*table, u64_at(bytes, 0) as i64)),
+        // Arrays of integers (tracepoint fields such as `saddr`, `pton()`) print as bpftrace
+        // prints them: `[127,0,0,1]`.
+        Ty::Array { of, len } if matches!(**of, Ty::Int { .. }) => {
+            let width = of.c_size() as usize;
+            let items: Vec<String> = (0..*len as usize)
+                .map(|i| {
+                    let mut word = [0u8; 8];
+                    let at = bytes.get(i * width..(i + 1) * width).unwrap_or(&[]);
+                    word[..at.len()].copy_from_slice(at);
+                    value(&word, of).to_text()
+                })
+                .collect();
+            Value::Str(format!("[{}]", items.join(",")))
+        }
+        // Nothing stores records or other arrays yet (see `Ty::size`).
         Ty::Record(_) | Ty::Array { .. } | Ty::None | Ty::Error => Value::None,
     }
+}
+
+/// An address of family `af` (`AF_INET` 2: the first 4 bytes; `AF_INET6` 10: all 16) as
+/// text; an unknown family prints as nothing, as in bpftrace.
+fn inet(af: u64, addr: &[u8]) -> String {
+    match (af, addr.len()) {
+        (2, 4..) => std::net::Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).to_string(),
+        (10, 16..) => {
+            let octets: [u8; 16] = addr[..16].try_into().expect("16 bytes");
+            std::net::Ipv6Addr::from(octets).to_string()
+        }
+        _ => String::new(),
+    }
+}
+
+/// Six bytes as `AA:BB:CC:DD:EE:FF` (bpftrace prints them upper case).
+fn mac(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
 
 /// Formats a CLOCK_BOOTTIME timestamp (nsecs) as local wall-clock time. `%f` is bpftrace's

@@ -97,6 +97,9 @@ impl<'c> Events<'c> {
         let format = &self.formats[id];
         let (kind, act): (TextKind, Action) = match desc.kind {
             FormatKind::Printf => return sink.printf(format, &mut args),
+            FormatKind::Errorf | FormatKind::Warnf => {
+                return script_message(desc, format, &mut args, &mut self.symbols, sink)
+            }
             FormatKind::Cat => (TextKind::Cat, cat),
             FormatKind::System => (TextKind::System, system),
         };
@@ -113,6 +116,30 @@ impl<'c> Events<'c> {
             }
         }
     }
+}
+
+/// An `errorf`/`warnf` record: the formatted message, with where the call is.
+fn script_message(
+    desc: &bpfscope_compiler::manifest::PrintfDesc,
+    format: &printf::Format,
+    args: &mut [bpfscope_output::Value],
+    symbols: &mut dyn bpfscope_output::Symbolizer,
+    sink: &mut dyn Sink,
+) -> io::Result<()> {
+    for arg in args.iter_mut() {
+        resolve(arg, symbols);
+    }
+    let mut text = String::new();
+    format.write(args, &mut text);
+    let origin = desc.origin.clone().unwrap_or_default();
+    sink.script_message(&bpfscope_output::ScriptMessage {
+        error: desc.kind == FormatKind::Errorf,
+        text: &text,
+        file: &origin.file,
+        line: origin.line,
+        col: origin.col,
+        end_col: origin.end_col,
+    })
 }
 
 /// What user space does with a formatted `cat` or `system` string: its output, or why not.
@@ -150,8 +177,12 @@ mod tests {
     use crate::fakes::{FakeMaps, Log, Recorder};
 
     fn manifest() -> Manifest {
-        let printf =
-            |format: &str, args: Vec<Ty>, kind| PrintfDesc { format: format.into(), args, kind };
+        let printf = |format: &str, args: Vec<Ty>, kind| PrintfDesc {
+            format: format.into(),
+            args,
+            kind,
+            origin: None,
+        };
         Manifest {
             printfs: vec![
                 printf("x=%d %s\n", vec![Ty::I64, Ty::Str(8)], FormatKind::Printf),

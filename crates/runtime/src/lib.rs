@@ -26,6 +26,7 @@ mod events;
 mod exit;
 mod ksyms;
 mod maps;
+mod names;
 mod session;
 mod stats;
 pub mod symbols;

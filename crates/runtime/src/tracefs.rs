@@ -24,6 +24,9 @@ pub struct Tracefs {
     list: RefCell<Option<Vec<String>>>,
     btf: OnceCell<Option<Reader>>,
     traceable: OnceCell<Option<HashSet<String>>>,
+    /// `kaddr()` answers by name: the checker runs twice and lowering asks again, and
+    /// each read of /proc/kallsyms takes the kernel ~150 ms.
+    ksyms: RefCell<HashMap<String, Option<u64>>>,
 }
 
 /// Mounts tracefs if it is not mounted. Errors are left for the first read to report.
@@ -104,5 +107,43 @@ impl Target for Tracefs {
             Some(names.map(str::to_string).collect())
         };
         self.traceable.get_or_init(read).as_ref()
+    }
+
+    /// The first `/proc/kallsyms` line with this name, of any kind (as bpftrace's
+    /// `resolve_kname`); the file is read once per name asked, as only `kaddr()` asks.
+    fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        if let Some(found) = self.ksyms.borrow().get(name) {
+            return *found;
+        }
+        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        let found = text.lines().find_map(|line| {
+            let mut parts = line.split_whitespace();
+            let addr = parts.next()?;
+            (parts.nth(1)? == name).then(|| u64::from_str_radix(addr, 16).ok()).flatten()
+        });
+        self.ksyms.borrow_mut().insert(name.to_string(), found);
+        found
+    }
+
+    fn kernel_symbol_names(&self) -> Vec<String> {
+        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        text.lines().filter_map(|l| l.split_whitespace().nth(2).map(str::to_string)).collect()
+    }
+
+    fn user_symbol(&self, binary: &str, symbol: &str) -> Result<u64, String> {
+        let path = crate::usyms::resolve_binary(binary)
+            .ok_or_else(|| format!("no binary or library `{binary}`"))?;
+        crate::usyms::symbol_address(&path, symbol)
+            .ok_or_else(|| format!("no symbol `{symbol}` in `{path}`"))
+    }
+
+    /// A cgroup v2 directory's inode number is its cgroup id (kernfs node ids, Linux 5.5).
+    fn cgroup_id(&self, path: &str) -> Result<u64, String> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).map_err(|e| format!("`{path}`: {e}"))?;
+        if !meta.is_dir() {
+            return Err(format!("`{path}` is not a cgroup directory"));
+        }
+        Ok(meta.ino())
     }
 }

@@ -126,6 +126,18 @@ pub fn functions(path: &str) -> Vec<String> {
     names
 }
 
+/// The address of any named symbol (function or object) in the ELF symbol tables of `path`,
+/// for `uaddr()`: the link-time address, as bpftrace gives it.
+pub fn symbol_address(path: &str, symbol: &str) -> Option<u64> {
+    let data = std::fs::read(path).ok()?;
+    let file = object::File::parse(&*data).ok()?;
+    let found = file
+        .symbols()
+        .chain(file.dynamic_symbols())
+        .find(|s| s.address() != 0 && s.name().is_ok_and(|n| n == symbol));
+    found.map(|s| s.address())
+}
+
 /// The file a uprobe names: a path as given, else a library (`libc` → `.../libc.so.6`) in the
 /// usual library directories, else a program in `$PATH`.
 pub fn resolve_binary(name: &str) -> Option<String> {

@@ -3,9 +3,18 @@
 
 use crate::Span;
 
+mod c;
+mod spans;
+
+pub use c::*;
+
 /// A whole script.
 #[derive(Debug, Clone, Default)]
 pub struct Program {
+    /// `#include`s, recorded by the preprocessor.
+    pub includes: Vec<Include>,
+    /// `struct`, `union`, `enum` and `typedef` definitions, in source order.
+    pub c_definitions: Vec<CDefinition>,
     pub config: Vec<ConfigItem>,
     pub probes: Vec<Probe>,
     /// Number of expression ids handed out (ids are `0..n_exprs`).
@@ -172,6 +181,17 @@ pub enum ExprKind {
         ty: TypeName,
         expr: Box<Expr>,
     },
+    /// `sizeof(TYPE)`: a compile-time constant.
+    SizeofType(TypeName),
+    /// `sizeof(expr)`: the size of the expression's type, a compile-time constant (the
+    /// expression is not evaluated).
+    SizeofExpr(Box<Expr>),
+    /// `offsetof(struct T, a.b)`: the byte offset of a (nested) member, a compile-time
+    /// constant. Each member name comes with its span.
+    Offsetof {
+        ty: TypeName,
+        path: Vec<(String, Span)>,
+    },
     Tuple(Vec<Expr>),
     /// `x++`, `--x`, ...
     IncDec {
@@ -183,12 +203,26 @@ pub enum ExprKind {
     Error,
 }
 
-/// A written type name (`uint32`, `string`, `int64*`).
+/// A written type name (`uint32`, `string`, `int64*`, `struct sock **`, `uint8[16]`,
+/// `unsigned long`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypeName {
+    /// The base type, in one canonical spelling: a bpftrace name (`uint32`), a C integer with
+    /// single spaces (`unsigned long`, `__u64`), `struct NAME`, `union NAME` or `enum NAME`,
+    /// or another identifier (a typedef, left to the checker).
     pub name: String,
-    pub pointer: bool,
+    /// How many `*` follow the base type.
+    pub pointers: u8,
+    /// `[N]` after the pointers: an array of `N` of what precedes.
+    pub array: Option<u32>,
     pub span: Span,
+}
+
+impl TypeName {
+    /// True when the base is a C record or enum (`struct X`, `union X`, `enum X`).
+    pub fn is_tagged(&self) -> bool {
+        ["struct ", "union ", "enum "].iter().any(|tag| self.name.starts_with(tag))
+    }
 }
 
 /// Unary operators.

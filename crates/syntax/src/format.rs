@@ -22,6 +22,9 @@ pub struct Spec {
     pub conv: char,
     /// The length modifier as written (`l`, `ll`, `h`, `hh`, `z`, `j`, `t`, `L`).
     pub length: String,
+    /// For `r`: how a buffer prints, `' '` for `%r` (printable bytes as they are, others as
+    /// `\xNN`), `'x'` for `%rx` (every byte `\xNN`), `'h'` for `%rh` (`0a fe`).
+    pub buffer_form: char,
 }
 
 impl Spec {
@@ -56,6 +59,7 @@ pub fn parse_format(fmt: &str) -> Result<Vec<Piece>, String> {
             precision: None,
             conv: ' ',
             length: String::new(),
+            buffer_form: ' ',
         };
         while let Some(&f) = chars.peek() {
             match f {
@@ -91,7 +95,10 @@ pub fn parse_format(fmt: &str) -> Result<Vec<Piece>, String> {
         }
         match chars.next() {
             Some(conv @ ('d' | 'i' | 'u' | 'x' | 'X' | 'o' | 'c' | 's' | 'p' | 'r')) => {
-                spec.conv = conv
+                spec.conv = conv;
+                if let Some(form) = chars.next_if(|c| conv == 'r' && matches!(c, 'x' | 'h')) {
+                    spec.buffer_form = form;
+                }
             }
             Some(other) => return Err(format!("invalid conversion specifier `%{other}`")),
             None => return Err("format string ends in the middle of a `%` specifier".into()),
@@ -123,6 +130,12 @@ mod tests {
         assert_eq!(specs[2].length, "ll");
         assert!(specs[3].zero && specs[3].width == Some(8));
         assert!(parse_format("%y").is_err());
+        let forms: Vec<char> = parse_format("%r %rx %rh %rz")
+            .unwrap()
+            .iter()
+            .filter_map(|p| if let Piece::Spec(s) = p { Some(s.buffer_form) } else { None })
+            .collect();
+        assert_eq!(forms, [' ', 'x', 'h', ' ']);
         assert!(parse_format("abc%").is_err());
     }
 }

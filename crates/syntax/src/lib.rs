@@ -1,5 +1,6 @@
 //! The front end of the bpftrace language: source files and spans, diagnostics and their
-//! rendering, the lexer, the parser and the AST.
+//! rendering, the C preprocessor pass (run before the lexer), the lexer, the parser and the
+//! AST.
 //!
 //! The parser always returns a tree; errors go to a [`Diagnostics`] list and the tree holds
 //! `ExprKind::Error` where something could not be parsed, so the checker can keep going
@@ -12,10 +13,12 @@ mod diagnostic;
 pub mod format;
 pub mod lexer;
 mod parser;
+pub mod preprocess;
 mod source;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Label, Severity};
-pub use parser::parse;
+pub use parser::{parse, parse_with};
+pub use preprocess::ParseOptions;
 pub use source::{SourceFile, Span};
 
 /// Returns the candidate closest to `name` by edit distance, if one is close enough to be a

@@ -683,3 +683,32 @@ fn conditions_agree_with_comparison_values() {
          010011"
     );
 }
+
+#[test]
+fn bswap_swaps_at_the_values_width() {
+    let Some(_guard) = start("bswap_swaps_at_the_values_width") else { return };
+    let r = run(&[
+        "-e",
+        r#"BEGIN { $port = (uint16)0x1f90; printf("%x %x %lx %x %d\n", bswap($port), bswap((uint32)0x12345678), bswap((uint64)0x1122334455667788), bswap((uint8)0xab), bswap($port) == 0x901f); exit(); }"#,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.lines().next(),
+        Some("901f 78563412 8877665544332211 ab 1"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn variables_of_an_ended_block_stay_readable_as_in_old_bpftrace() {
+    // bpftrace's own tcpconnect.bt (0.17) assigns `$saddr` in both arms of an `if` and prints
+    // it after the `if`: variables were probe-scoped before bpftrace 0.22.
+    let Some(_guard) = start("variables_of_an_ended_block_stay_readable") else { return };
+    let r = run(&[
+        "-e",
+        r#"BEGIN { if (pid > 0) { $x = 7; } else { $x = 8; } printf("%d\n", $x + 1); exit(); }"#,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().next(), Some("8"), "{}", r.stdout);
+}

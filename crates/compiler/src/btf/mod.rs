@@ -6,6 +6,7 @@
 //! This file holds what both halves share: the header, the kinds and the `info` word.
 //! Layout: `include/uapi/linux/btf.h` and Documentation/bpf/btf.rst in the kernel tree.
 
+pub mod fixture;
 pub mod reader;
 #[cfg(test)]
 mod tests;

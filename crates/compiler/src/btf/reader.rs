@@ -13,8 +13,9 @@
 //!
 //! Integers of 1, 2, 4 and 8 bytes and enums become `Ty::Int`, `_Bool` `Ty::Bool`; typedefs,
 //! `const`, `volatile`, `restrict` and type tags are looked through (a `user` tag on a
-//! pointer's target marks a user-space pointer); a function pointer is `void *`; floats and
-//! other integers become byte arrays (`uint8[N]`), which keeps record layouts right.
+//! pointer's target marks a user-space pointer); a function pointer is `void *`; arrays of
+//! `char` are strings (`Ty::Str(N)`, as bpftrace reads `comm`); floats and other integers
+//! become byte arrays (`uint8[N]`), which keeps record layouts right.
 
 use std::{
     fmt,
@@ -25,7 +26,7 @@ use std::{
     },
 };
 
-use super::{u32_at, Header, Kind, INT_BOOL, INT_SIGNED};
+use super::{u32_at, Header, Kind, INT_BOOL, INT_CHAR, INT_SIGNED};
 
 mod c_decl;
 mod protos;
@@ -159,6 +160,16 @@ impl Reader {
         found.map(|index| index as u32 + 1)
     }
 
+    /// The names of every type of one of `kinds`, in id order (for "did you mean": this
+    /// walks every type).
+    pub fn names_of_kind(&self, kinds: &[Kind]) -> Vec<&str> {
+        (1..self.type_count())
+            .filter(|id| self.kind(*id).is_some_and(|kind| kinds.contains(&kind)))
+            .map(|id| self.name(id))
+            .filter(|name| !name.is_empty())
+            .collect()
+    }
+
     /// The kind of type `id` (`None` for `void` and kinds newer than this reader).
     pub fn kind(&self, id: u32) -> Option<Kind> {
         self.raw(id).ok()?.kind
@@ -238,6 +249,30 @@ impl Reader {
         }
         let ret = self.ty(proto.size_or_type, Depth::Full, 0)?;
         Ok(Function { id, name: name.to_string(), params, ret, variadic })
+    }
+
+    /// The value of the enumerator `name` in the first enum that has one: a walk over every
+    /// type, for names that nothing else defines (a script's `TCP_ESTABLISHED`).
+    pub fn enum_constant(&self, name: &str) -> Option<i64> {
+        (1..self.type_count()).find_map(|id| {
+            let raw = self.raw(id).ok()?;
+            let (step, wide) = match raw.kind? {
+                Kind::Enum => (8, false),
+                Kind::Enum64 => (12, true),
+                _ => return None,
+            };
+            let i = (0..raw.vlen).find(|i| {
+                word(raw.extra, i * step).is_ok_and(|off| self.string(off) == name.as_bytes())
+            })?;
+            let low = word(raw.extra, i * step + 4).ok()?;
+            Some(match (wide, raw.kind_flag) {
+                (true, _) => {
+                    ((u64::from(word(raw.extra, i * step + 8).ok()?) << 32) | u64::from(low)) as i64
+                }
+                (false, true) => i64::from(low as i32),
+                (false, false) => i64::from(low),
+            })
+        })
     }
 
     /// Where each type starts, found by walking every type header once.
@@ -335,8 +370,13 @@ impl Reader {
             Some(Kind::Int) => Ok(int(raw.size_or_type, word(raw.extra, 0)? >> 24)),
             Some(Kind::Ptr) => self.pointer(raw.size_or_type, next),
             Some(Kind::Array) => {
-                let of = self.ty(word(raw.extra, 0)?, depth, next)?;
-                Ok(Ty::Array { of: Box::new(of), len: word(raw.extra, 8)? })
+                let (of_id, len) = (word(raw.extra, 0)?, word(raw.extra, 8)?);
+                if self.is_char(of_id) {
+                    // `char comm[16]` is a string to the language, as in bpftrace.
+                    return Ok(Ty::Str(len));
+                }
+                let of = self.ty(of_id, depth, next)?;
+                Ok(Ty::Array { of: Box::new(of), len })
             }
             Some(Kind::Struct | Kind::Union) => self.record(id, raw, depth, next),
             Some(Kind::Fwd) => Ok(Ty::Record(Arc::new(Record {
@@ -418,6 +458,26 @@ impl Reader {
             offset_bits,
             bitfield_size,
         })
+    }
+
+    /// Whether type `id` is C's `char` (behind typedefs and modifiers): a one-byte `INT`
+    /// named `char` (vmlinux gives it no encoding) or marked as a character.
+    fn is_char(&self, mut id: u32) -> bool {
+        for _ in 0..MAX_DEPTH {
+            let Ok(raw) = self.raw(id) else { return false };
+            match raw.kind {
+                Some(Kind::Typedef | Kind::Const | Kind::Volatile | Kind::Restrict) => {
+                    id = raw.size_or_type;
+                }
+                Some(Kind::Int) => {
+                    let encoding = word(raw.extra, 0).unwrap_or(0) >> 24;
+                    return raw.size_or_type == 1
+                        && (encoding & INT_CHAR != 0 || self.string(raw.name_off) == b"char");
+                }
+                _ => return false,
+            }
+        }
+        false
     }
 
     /// For an `INT` (behind typedefs and modifiers) narrower than its size: its bit count and

@@ -93,7 +93,7 @@ fn resolves_structs_with_bitfields_arrays_unions_and_pointers() {
     assert_eq!((state.offset_bits, state.bitfield_size), (35, Some(5)));
     assert_eq!(state.ty, Ty::U32);
     let comm = field(task, "comm");
-    assert_eq!(comm.ty.name(), "int8[16]");
+    assert_eq!(comm.ty, Ty::Str(16), "an array of `char` is a string");
     assert_eq!((comm.ty.c_size(), comm.offset_bits), (16, 64));
 
     // A pointer's record is not expanded until asked for.

@@ -9,8 +9,29 @@ use super::{diagnostics, Cx};
 use crate::{functions, types::MapValue, Ty};
 
 impl Cx<'_> {
-    /// Types an expression, records the type under its id and returns it.
+    /// Types an expression used as a value, records the type under its id and returns it.
+    /// A struct or an array of anything but integers is no value yet: only its members and
+    /// elements are. Arrays of integers (`u8[16]` addresses) are values in their C bytes.
     pub(crate) fn expr(&mut self, e: &Expr) -> Ty {
+        let ty = self.operand(e);
+        let value = match &ty {
+            Ty::Record(_) => false,
+            Ty::Array { of, .. } => of.is_integer() && !matches!(**of, Ty::Ptr { .. }),
+            _ => true,
+        };
+        if !value {
+            self.error(
+                diagnostics::not_supported(e.span, &format!("values of type `{}`", ty.name()))
+                    .with_help("read one of its members or elements instead"),
+            );
+            return Ty::Error;
+        }
+        ty
+    }
+
+    /// Types an expression that may be a struct or an array in memory (the base of a member
+    /// access, an index, `&`, `sizeof`), records the type under its id and returns it.
+    pub(crate) fn operand(&mut self, e: &Expr) -> Ty {
         let ty = self.expr_inner(e);
         self.out.types[e.id as usize] = ty.clone();
         ty
@@ -29,6 +50,11 @@ impl Cx<'_> {
             ExprKind::Str(s) => Ty::Str(s.len() as u32 + 1),
             ExprKind::Var(name) => match self.lookup_var(name) {
                 Some(ty) => ty.clone(),
+                // Assigned earlier in the probe but in a block that has ended (`if` arms):
+                // bpftrace before 0.22 scoped variables to the probe, and the tool scripts
+                // that ship with it (tcpconnect.bt, tcpdrop.bt) read them after the `if`.
+                // Storage is per probe already, so the old scripts keep working.
+                None if self.vars.contains_key(name.as_str()) => self.vars[name.as_str()].clone(),
                 None => {
                     let names = self.var_names();
                     let suggestion =
@@ -38,7 +64,11 @@ impl Cx<'_> {
                 }
             },
             ExprKind::Map { name, keys } => self.map_read(name, keys, e),
-            ExprKind::Ident(_) | ExprKind::Call { .. } => functions::check(self, e),
+            ExprKind::Ident(name) => match self.enum_constant(e, name) {
+                Some(ty) => ty,
+                None => functions::check(self, e),
+            },
+            ExprKind::Call { .. } => functions::check(self, e),
             ExprKind::Positional(0) => {
                 self.error(Diagnostic::error(
                     "positional parameters start at `$1`",
@@ -58,36 +88,13 @@ impl Cx<'_> {
                 self.out.types[base.id as usize] = Ty::None;
                 functions::check(self, e)
             }
-            ExprKind::Field { base, field, field_span } => {
-                let base_ty = self.expr(base);
-                self.tuple_element(&base_ty, field.parse().ok(), *field_span)
-            }
-            ExprKind::Index { base, index } => {
-                let base_ty = self.expr(base);
-                self.expr(index);
-                let idx = match index.kind {
-                    ExprKind::Int(n) => Some(n as usize),
-                    _ => None,
-                };
-                if !matches!(base_ty, Ty::Tuple(_) | Ty::Error) {
-                    self.error(diagnostics::not_supported(
-                        e.span,
-                        "indexing into values other than tuples",
-                    ));
-                    return Ty::Error;
-                }
-                self.tuple_element(&base_ty, idx, index.span)
-            }
+            ExprKind::Field { base, field, field_span } => self.member(e, base, field, *field_span),
+            ExprKind::Index { base, index } => self.index(e, base, index),
+            ExprKind::Unary { op: UnOp::Deref, expr } => self.deref(e, expr),
+            ExprKind::Unary { op: UnOp::AddrOf, expr } => self.address_of(e, expr),
             ExprKind::Unary { op, expr } => {
                 let ty = self.expr(expr);
                 match op {
-                    UnOp::Deref | UnOp::AddrOf => {
-                        self.error(diagnostics::not_supported(
-                            e.span,
-                            "pointer dereferences and address-of",
-                        ));
-                        Ty::Error
-                    }
                     _ if ty == Ty::Error => Ty::Error,
                     _ if !ty.is_integer() => {
                         self.error(diagnostics::type_mismatch(
@@ -100,12 +107,14 @@ impl Cx<'_> {
                     }
                     UnOp::Not => Ty::Bool,
                     UnOp::Neg => Ty::I64,
-                    UnOp::BitNot => match ty {
+                    _ => match ty {
                         Ty::Bool => Ty::U64,
                         t => Ty::Int { bits: 64, signed: t.is_signed() },
                     },
                 }
             }
+            ExprKind::SizeofType(_) | ExprKind::SizeofExpr(_) => self.size_of(e),
+            ExprKind::Offsetof { ty, path } => self.offset_of(e, ty, path),
             ExprKind::Binary { op, lhs, rhs } => {
                 let (l, r) = (self.expr(lhs), self.expr(rhs));
                 self.binary(*op, &l, &r, e)
@@ -132,12 +141,21 @@ impl Cx<'_> {
             }
             ExprKind::Cast { ty, expr } => {
                 let inner = self.expr(expr);
-                let Some(target) = self.type_name(ty) else { return Ty::Error };
-                if matches!(target, Ty::Str(_)) || !inner.is_integer() && inner != Ty::Error {
+                let Some(mut target) = self.type_name(ty) else { return Ty::Error };
+                if let Ty::Ptr { user, .. } = &mut target {
+                    // A cast keeps where a pointer points; an integer becomes a pointer into
+                    // the memory the probe's arguments point into (user for uprobes and
+                    // system calls).
+                    *user = match &inner {
+                        Ty::Ptr { user, .. } => *user,
+                        _ => !self.specs.is_empty() && self.specs.iter().all(|s| s.user_pointers()),
+                    };
+                }
+                if !target.is_integer() || !inner.is_integer() && inner != Ty::Error {
                     self.error(Diagnostic::error(
                         format!("cannot cast `{}` to `{}`", inner.name(), target.name()),
                         e.span,
-                        "only integer casts are supported",
+                        "only casts between integers and pointers are supported",
                     ));
                     return Ty::Error;
                 }
@@ -174,7 +192,7 @@ impl Cx<'_> {
         }
     }
 
-    fn tuple_element(
+    pub(crate) fn tuple_element(
         &mut self,
         base: &Ty,
         index: Option<usize>,
@@ -262,6 +280,9 @@ impl Cx<'_> {
                 Ty::Error
             };
         }
+        if let Some(ty) = pointer_arithmetic(op, l, r) {
+            return ty;
+        }
         if l.is_integer() && r.is_integer() {
             return match op {
                 _ if op.is_comparison() => Ty::Bool,
@@ -279,5 +300,18 @@ impl Cx<'_> {
             "incompatible operands",
         ));
         Ty::Error
+    }
+}
+
+/// The type of `ptr + n`, `n + ptr` and `ptr - n` (the pointer's, scaled by its target's
+/// size in lowering), and of `ptr - ptr` (a signed count of elements); `None` for others.
+pub(crate) fn pointer_arithmetic(op: BinOp, l: &Ty, r: &Ty) -> Option<Ty> {
+    match (op, l, r) {
+        (BinOp::Sub, Ty::Ptr { .. }, Ty::Ptr { .. }) if l == r => Some(Ty::I64),
+        (BinOp::Add | BinOp::Sub, Ty::Ptr { .. }, n) if n.is_integer() && !n.is_pointer() => {
+            Some(l.clone())
+        }
+        (BinOp::Add, n, Ty::Ptr { .. }) if n.is_integer() && !n.is_pointer() => Some(r.clone()),
+        _ => None,
     }
 }

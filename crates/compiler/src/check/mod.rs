@@ -6,8 +6,14 @@
 //! in a side table indexed by expression id, which lowering reads, and so is what each builtin
 //! and call resolved to (its entry in the function table, `functions/`).
 
+mod ctypes;
 pub(crate) mod diagnostics;
 mod expr;
+pub(crate) mod script_types;
+
+pub use ctypes::MemberAccess;
+pub(crate) use expr::pointer_arithmetic;
+pub use script_types::{align_of, ScriptTypes, TypeKind};
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -42,6 +48,13 @@ pub struct Checked {
     pub ringbuf_size: u32,
     /// Maps named by `delete`, `has_key`, `len` or a `for` loop: they need a hash map.
     pub keyed_ops: std::collections::HashSet<String>,
+    /// What each member access (`a.b`, `a->b`) reads, by expression id.
+    pub members: HashMap<u32, MemberAccess>,
+    /// The script's own C types and enum values (`check/script_types.rs`).
+    pub script_types: ScriptTypes,
+    /// Compile-time values by expression id, lowered as constants: `sizeof`, `offsetof`
+    /// and bare identifiers that are enum values.
+    pub constants: HashMap<u32, i64>,
 }
 
 impl Checked {
@@ -66,12 +79,14 @@ pub fn check(
     options: &Options,
     diags: &mut Diagnostics,
 ) -> Option<Checked> {
+    let script_types = ScriptTypes::build(program, target, diags);
     let mut learned = Checked::default();
     for pass in 0..2 {
         let mut pass_diags = Diagnostics::default();
         let mut cx = Cx {
             target,
             options,
+            script_types: &script_types,
             diags: &mut pass_diags,
             out: Checked {
                 types: vec![Ty::Error; program.n_exprs as usize],
@@ -118,6 +133,7 @@ pub fn check(
             map.max_entries = slots;
         }
     }
+    learned.script_types = script_types;
     (!diags.has_errors()).then_some(learned)
 }
 
@@ -140,6 +156,8 @@ const MAX_ARRAY_SLOTS: u32 = 4096;
 pub(crate) struct Cx<'a> {
     pub(crate) target: &'a dyn Target,
     pub(crate) options: &'a Options,
+    /// The script's C types: type resolution asks [`ScriptTypes::get`] before BTF.
+    pub(crate) script_types: &'a ScriptTypes,
     pub(crate) diags: &'a mut Diagnostics,
     pub(crate) out: Checked,
     scopes: Vec<HashMap<String, Ty>>,
@@ -291,6 +309,12 @@ impl Cx<'_> {
                     ));
                 }
                 let declared = ty.as_ref().and_then(|t| self.type_name(t));
+                if let (Some(Ty::Record(_) | Ty::Array { .. }), Some(t)) = (&declared, ty) {
+                    self.error(diagnostics::not_supported(
+                        t.span,
+                        "variables of struct and array type",
+                    ));
+                }
                 let value_ty = value.as_ref().map(|v| self.expr(v));
                 let var_ty = match (declared, value_ty) {
                     (Some(d), Some(v)) => {
@@ -605,37 +629,5 @@ impl Cx<'_> {
     /// Every variable name in scope, for suggestions.
     pub(crate) fn var_names(&self) -> Vec<String> {
         self.scopes.iter().flat_map(|s| s.keys().cloned()).collect()
-    }
-
-    /// Resolves a written type name.
-    pub(crate) fn type_name(&mut self, ty: &bpfscope_syntax::ast::TypeName) -> Option<Ty> {
-        let resolved = match ty.name.as_str() {
-            "bool" => Ty::Bool,
-            "int8" => Ty::Int { bits: 8, signed: true },
-            "int16" => Ty::Int { bits: 16, signed: true },
-            "int32" => Ty::Int { bits: 32, signed: true },
-            "int64" => Ty::I64,
-            "uint8" => Ty::Int { bits: 8, signed: false },
-            "uint16" => Ty::Int { bits: 16, signed: false },
-            "uint32" => Ty::U32,
-            "uint64" => Ty::U64,
-            "string" => Ty::Str(self.out.max_strlen),
-            other => {
-                let known = [
-                    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                    "uint64", "string",
-                ];
-                self.error(
-                    Diagnostic::error(format!("unknown type `{other}`"), ty.span, "not a type")
-                        .with_suggestion(suggest(other, known)),
-                );
-                return None;
-            }
-        };
-        if ty.pointer {
-            // A written cast cannot say where it points: kernel memory until providers do.
-            return Some(Ty::Ptr { to: Box::new(resolved), user: false });
-        }
-        Some(resolved)
     }
 }

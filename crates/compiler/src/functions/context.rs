@@ -120,9 +120,12 @@ pub(super) const FAMILY: Family = Family {
             name: "curtask",
             form: Form::Value,
             signature: "curtask",
-            summary: "The address of the task's `struct task_struct`.",
+            summary: "The task's `struct task_struct *` (a `uint64` without kernel BTF).",
             kind: Kind::Expr {
-                check: U64,
+                check: |cx, _| match cx.resolve_c_type("struct task_struct") {
+                    Some(task) => Ty::Ptr { to: Box::new(task), user: false },
+                    None => Ty::U64,
+                },
                 lower: |cx, _| helper_value(cx, Helper::GetCurrentTask),
             },
         },
@@ -167,13 +170,6 @@ pub(super) const FAMILY: Family = Family {
             summary: "The return value of the probed function (kretprobe, uretprobe; typed by \
                       BTF in fexit).",
             kind: Kind::Expr { check: check_retval, lower: |cx, _| lower_retval(cx) },
-        },
-        Function {
-            name: "func",
-            form: Form::Value,
-            signature: "func",
-            summary: "The probed function's name (not supported yet).",
-            kind: Kind::Unsupported,
         },
         Function {
             name: "ncpus",
@@ -524,7 +520,14 @@ fn field_type(f: &TracepointField, max_strlen: u32) -> Option<Ty> {
         return Some(Ty::Str(f.size));
     }
     if f.c_type.ends_with(']') {
-        return None;
+        // An array of integers (`__u8 saddr[4]`): the bytes, for `ntop()`, `macaddr()` and
+        // `buf()`, which are the only uses that take one yet.
+        let width = match f.c_type.split('[').next()?.trim() {
+            "__u8" | "u8" | "unsigned char" | "__s8" | "s8" | "signed char" => 1,
+            _ => return None,
+        };
+        let of = Box::new(Ty::Int { bits: 8 * width as u8, signed: f.signed });
+        return Some(Ty::Array { of, len: f.size / width });
     }
     if f.c_type.contains('*') {
         return Some(Ty::U64);
@@ -579,6 +582,15 @@ fn tracepoint_field_value(cx: &mut Lower<'_>, (category, name): (&str, &str), fi
                 cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, f.offset as i32));
                 cx.call(Helper::ProbeReadKernel);
             }
+            Val::Mem(buf)
+        }
+        Ty::Array { .. } => {
+            let buf = cx.alloc_zeroed(ty.size());
+            cx.stack_addr(Reg::R1, buf);
+            cx.insn(Insn::mov64_imm(Reg::R2, f.size as i32));
+            cx.insn(Insn::mov64_reg(Reg::R3, Reg::R6));
+            cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, f.offset as i32));
+            cx.call(Helper::ProbeReadKernel);
             Val::Mem(buf)
         }
         ty => {

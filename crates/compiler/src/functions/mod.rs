@@ -15,7 +15,11 @@
 
 mod aggregations;
 mod context;
+mod kernel;
 mod maps;
+mod memory;
+mod names;
+mod net;
 mod output;
 mod stacks;
 mod strings;
@@ -42,9 +46,13 @@ const FAMILIES: &[&Family] = &[
     &aggregations::FAMILY,
     &maps::FAMILY,
     &strings::FAMILY,
+    &memory::FAMILY,
     &stacks::FAMILY,
     &time::FAMILY,
     &context::FAMILY,
+    &kernel::FAMILY,
+    &net::FAMILY,
+    &names::FAMILY,
 ];
 
 /// A group of entries with a heading on the reference page.
@@ -203,6 +211,11 @@ fn all() -> impl Iterator<Item = &'static Function> {
 /// The entry `u` names.
 fn lookup(u: &Use<'_>) -> Option<Resolved> {
     all().find_map(|function| Some(Resolved { function, index: function.accepts(u)? }))
+}
+
+/// True when `e` names a builtin or function (which wins over an enum value of that name).
+pub(crate) fn names_builtin(e: &Expr) -> bool {
+    Use::of(e).and_then(|u| lookup(&u)).is_some()
 }
 
 /// True when `base` (of `base.field`) names a record builtin (`args`).
@@ -442,8 +455,8 @@ mod tests {
         assert!(e.contains("unknown function `arg0`"), "{e}");
         let e = compile_err("BEGIN { @ = pid.x; }");
         assert!(e.contains("`uint32` has no fields"), "{e}");
-        let e = compile_err("BEGIN { @ = func; }");
-        assert!(e.contains("the `func` builtin and its kind are not supported yet"), "{e}");
+        let e = compile_err("BEGIN { @ = ncpus; }");
+        assert!(e.contains("the `ncpus` builtin and its kind are not supported yet"), "{e}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Output and control: `printf`, `print`, `cat`, `system`, `time`, `join`, `exit` and
-//! `signal`. All but `signal` are async events: the program sends an id and the arguments
+//! Output and control: `printf`, `print`, `cat`, `system`, `time`, `join`, `exit`,
+//! `errorf`, `warnf` and `signal`. All but `signal` are async events: the program sends an id and the arguments
 //! through the ring buffer and user space formats them (`lower/events.rs` builds and sends
 //! the records; the formats stay in the manifest, filled here as the calls are lowered).
 
@@ -14,7 +14,9 @@ use super::{arity, literal_text, maps::require_map, string_literal, Family, Func
 use crate::{
     check::{diagnostics, Cx},
     lower::{Lower, Val},
-    manifest::{event, FormatKind, PrintfDesc, JOIN_ARG_SIZE, JOIN_MAX_ARGS, JOIN_RECORD_SIZE},
+    manifest::{
+        event, FormatKind, Origin, PrintfDesc, JOIN_ARG_SIZE, JOIN_MAX_ARGS, JOIN_RECORD_SIZE,
+    },
     Ty,
 };
 
@@ -82,6 +84,26 @@ pub(super) const FAMILY: Family = Family {
             },
         },
         Function {
+            name: "errorf",
+            form: super::Form::Call,
+            signature: "errorf(fmt, args...)",
+            summary: "Prints its arguments formatted by `fmt` on standard error as an error, with where the call is (`stdin:1:9-26: ERROR: ...`).",
+            kind: Kind::Expr {
+                check: |cx, u| check_formatted(cx, u, FormatKind::Errorf),
+                lower: |cx, u| lower_formatted(cx, u, FormatKind::Errorf),
+            },
+        },
+        Function {
+            name: "warnf",
+            form: super::Form::Call,
+            signature: "warnf(fmt, args...)",
+            summary: "Like `errorf`, as a warning (`WARNING: ...`).",
+            kind: Kind::Expr {
+                check: |cx, u| check_formatted(cx, u, FormatKind::Warnf),
+                lower: |cx, u| lower_formatted(cx, u, FormatKind::Warnf),
+            },
+        },
+        Function {
             name: "signal",
             form: super::Form::Call,
             signature: "signal(sig)",
@@ -120,7 +142,9 @@ fn lower_formatted(cx: &mut Lower<'_>, u: &Use<'_>, kind: FormatKind) -> Val {
     let tys: Vec<Ty> = u.args[1..].iter().map(|a| cx.ty(a)).collect();
     let format = literal_text(&u.args[0]);
     let args = tys.clone();
-    let slot = cx.events.printf(u.expr.id, || PrintfDesc { format, args, kind });
+    let origin = matches!(kind, FormatKind::Errorf | FormatKind::Warnf)
+        .then(|| Origin { span: u.expr.span, ..Origin::default() });
+    let slot = cx.events.printf(u.expr.id, || PrintfDesc { format, args, kind, origin });
     cx.send_event(slot as u64, &u.args[1..], &tys);
     Val::None
 }
@@ -175,9 +199,16 @@ fn check_format(
         let ok = match spec.conv {
             's' => matches!(
                 ty,
-                Ty::Str(_) | Ty::Stack { .. } | Ty::Sym { .. } | Ty::Time(_) | Ty::Tuple(_)
+                Ty::Str(_)
+                    | Ty::Stack { .. }
+                    | Ty::Sym { .. }
+                    | Ty::Time(_)
+                    | Ty::Tuple(_)
+                    | Ty::Inet
+                    | Ty::Mac
+                    | Ty::Named(_)
             ),
-            'r' => matches!(ty, Ty::Str(_)),
+            'r' => matches!(ty, Ty::Str(_) | Ty::Buf(_)),
             _ => ty.is_integer(),
         };
         if !ok {

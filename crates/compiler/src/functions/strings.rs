@@ -1,10 +1,11 @@
-//! Strings: `str` (read a NUL-terminated string from memory, or cut a string short) and
-//! `strlen`. String comparison and copies are in `lower/expr.rs` and `lower/mod.rs`.
+//! Strings: `str` (read a NUL-terminated string from memory, or cut a string short),
+//! `strlen`, `strncmp`, `strcontains`, and `buf` (bytes printed escaped by `%r`). String
+//! comparison with `==` and copies are in `lower/expr.rs` and `lower/mod.rs`.
 
 use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
-use bpfscope_syntax::ast::ExprKind;
+use bpfscope_syntax::{ast::ExprKind, Diagnostic};
 
-use super::{arity, Family, Form, Function, Kind, Placed, Use};
+use super::{arity, net::byte_array_len, Family, Form, Function, Kind, Placed, Use};
 use crate::{
     check::{diagnostics, Cx},
     lower::{Loc, Lower, Val},
@@ -41,6 +42,27 @@ pub(super) const FAMILY: Family = Family {
             signature: "strlen(s)",
             summary: "The length of the string `s`, without its NUL.",
             kind: Kind::Expr { check: check_strlen, lower: lower_strlen },
+        },
+        Function {
+            name: "strncmp",
+            form: Form::Call,
+            signature: "strncmp(a, b, n)",
+            summary: "0 when the strings `a` and `b` are equal in their first `n` bytes (a literal), else 1.",
+            kind: Kind::Expr { check: check_strncmp, lower: lower_strncmp },
+        },
+        Function {
+            name: "strcontains",
+            form: Form::Call,
+            signature: "strcontains(haystack, needle)",
+            summary: "True when the string `needle` occurs in the string `haystack`.",
+            kind: Kind::Expr { check: check_strcontains, lower: lower_strcontains },
+        },
+        Function {
+            name: "buf",
+            form: Form::Call,
+            signature: "buf(data [, len])",
+            summary: "The `len` bytes at the address `data` (or of an array or string; at most `max_strlen`), printed by `%r` (escaped), `%rx` (hex escapes) or `%rh` (hex).",
+            kind: Kind::Expr { check: check_buf, lower: lower_buf },
         },
     ],
 };
@@ -120,8 +142,12 @@ fn str_into(cx: &mut Lower<'_>, u: &Use<'_>, dst: Option<Loc>) -> Val {
     }
     cx.load_reg(&v, Reg::R3);
     cx.stack_addr(Reg::R1, buf);
-    let helper =
-        if cx.spec.user_pointers() { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
+    // A typed pointer says where it points; an address is where the probe's arguments point.
+    let user = match src_ty {
+        Ty::Ptr { user, .. } => user,
+        _ => cx.spec.user_pointers(),
+    };
+    let helper = if user { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
     cx.call(helper);
     Val::Mem(buf)
 }
@@ -168,4 +194,300 @@ fn strlen(cx: &mut Lower<'_>, s: Loc, max: i16) -> Val {
         }
     }
     cx.spill(Reg::R4)
+}
+
+// ---- strncmp ----
+
+/// The capacity of a string argument, or an error naming what it must be.
+fn string_arg(cx: &mut Cx<'_>, u: &Use<'_>, index: usize) -> Option<u32> {
+    let arg = &u.args[index];
+    match cx.expr(arg) {
+        Ty::Str(cap) => Some(cap),
+        Ty::Error => None,
+        ty => {
+            let what = format!("`{}()`", u.name);
+            cx.error(diagnostics::type_mismatch(arg.span, &what, "a string", &ty));
+            None
+        }
+    }
+}
+
+fn check_strncmp(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if !arity(cx, u, &[3], "two strings and a length") {
+        return Ty::U64;
+    }
+    string_arg(cx, u, 0);
+    string_arg(cx, u, 1);
+    cx.expr(&u.args[2]);
+    if !matches!(u.args[2].kind, ExprKind::Int(_)) {
+        cx.error(Diagnostic::error(
+            "`strncmp()`'s length must be an integer literal",
+            u.args[2].span,
+            "not a literal",
+        ));
+    }
+    Ty::U64
+}
+
+/// Byte by byte with early exits up to 64 bytes, branch-free beyond (as `strlen`).
+fn lower_strncmp(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let (Ty::Str(cap_a), Ty::Str(cap_b)) = (cx.ty(&u.args[0]), cx.ty(&u.args[1])) else {
+        return Val::Imm(1);
+    };
+    let n = match u.args[2].kind {
+        ExprKind::Int(n) => n.min(u64::from(cap_a.min(cap_b))) as i16,
+        _ => 0,
+    };
+    let (Val::Mem(a), Val::Mem(b)) = (cx.expr(&u.args[0]), cx.expr(&u.args[1])) else {
+        return Val::Imm(1);
+    };
+    if n <= 64 {
+        let (equal, done) = (cx.label(), cx.label());
+        cx.insn(Insn::mov64_imm(Reg::R4, 1));
+        for i in 0..n {
+            cx.ldx(Size::B, Reg::R1, a + i);
+            cx.ldx(Size::B, Reg::R2, b + i);
+            cx.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), done);
+            cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), equal);
+        }
+        cx.place(equal);
+        cx.insn(Insn::mov64_imm(Reg::R4, 0));
+        cx.place(done);
+        return cx.spill(Reg::R4);
+    }
+    // r4 collects the differing bits while r3 = -1, that is until `a`'s NUL.
+    cx.insn(Insn::mov64_imm(Reg::R4, 0));
+    cx.insn(Insn::mov64_imm(Reg::R3, -1));
+    for i in 0..n {
+        cx.ldx(Size::B, Reg::R1, a + i);
+        cx.ldx(Size::B, Reg::R2, b + i);
+        cx.insn(Insn::alu64_reg(AluOp::Xor, Reg::R2, Reg::R1));
+        cx.insn(Insn::alu64_reg(AluOp::And, Reg::R2, Reg::R3));
+        cx.insn(Insn::alu64_reg(AluOp::Or, Reg::R4, Reg::R2));
+        // r1 = (a[i] == 0) ? 0 : -1, as ((a[i] - 1) >> 63) - 1.
+        cx.insn(Insn::alu64_imm(AluOp::Sub, Reg::R1, 1));
+        cx.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R1, 63));
+        cx.insn(Insn::alu64_imm(AluOp::Sub, Reg::R1, 1));
+        cx.insn(Insn::alu64_reg(AluOp::And, Reg::R3, Reg::R1));
+    }
+    let same = cx.label();
+    cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R4, 0, 0), same);
+    cx.insn(Insn::mov64_imm(Reg::R4, 1));
+    cx.place(same);
+    cx.spill(Reg::R4)
+}
+
+// ---- strcontains ----
+
+/// The most byte comparisons `strcontains` unrolls for a needle that is not a literal.
+const MAX_CONTAINS_PAIRS: u32 = 4096;
+
+fn check_strcontains(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if !arity(cx, u, &[2], "two strings") {
+        return Ty::Bool;
+    }
+    let hay = string_arg(cx, u, 0);
+    let needle = string_arg(cx, u, 1);
+    let literal = matches!(u.args[1].kind, ExprKind::Str(_));
+    if let (Some(h), Some(n), false) = (hay, needle, literal) {
+        if h * n > MAX_CONTAINS_PAIRS {
+            let what = format!(
+                "`strcontains()` calls on a {h}-byte string with a {n}-byte needle that is not a literal"
+            );
+            cx.error(diagnostics::not_supported(u.args[1].span, &what));
+        }
+    }
+    Ty::Bool
+}
+
+/// Unrolled: for each start in the haystack (until its NUL), the needle's bytes in turn.
+fn lower_strcontains(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let (Ty::Str(cap_h), Ty::Str(cap_n)) = (cx.ty(&u.args[0]), cx.ty(&u.args[1])) else {
+        return Val::Imm(0);
+    };
+    let literal = match &u.args[1].kind {
+        ExprKind::Str(s) => Some(s.as_bytes().to_vec()),
+        _ => None,
+    };
+    let (Val::Mem(h), Val::Mem(n)) = (cx.expr(&u.args[0]), cx.expr(&u.args[1])) else {
+        return Val::Imm(0);
+    };
+    let (found, not_found, end) = (cx.label(), cx.label(), cx.label());
+    match literal {
+        Some(needle) => contains_literal(cx, h, cap_h, &needle, found, not_found),
+        None => contains_string(cx, h, cap_h, n, cap_n, found, not_found),
+    }
+    cx.place(not_found);
+    cx.insn(Insn::mov64_imm(Reg::R4, 0));
+    cx.goto(end);
+    cx.place(found);
+    cx.insn(Insn::mov64_imm(Reg::R4, 1));
+    cx.place(end);
+    cx.spill(Reg::R4)
+}
+
+fn contains_literal(
+    cx: &mut Lower<'_>,
+    h: Loc,
+    cap_h: u32,
+    needle: &[u8],
+    found: crate::ir::Label,
+    not_found: crate::ir::Label,
+) {
+    if needle.is_empty() {
+        cx.goto(found);
+        return;
+    }
+    // The haystack's NUL is at cap_h - 1 at the latest: the needle fits before it.
+    let starts = cap_h.saturating_sub(needle.len() as u32) as i16;
+    for i in 0..starts {
+        let next = cx.label();
+        cx.ldx(Size::B, Reg::R1, h + i);
+        cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), not_found);
+        for (j, byte) in needle.iter().enumerate() {
+            if j > 0 {
+                cx.ldx(Size::B, Reg::R1, h + i + j as i16);
+            }
+            cx.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R1, i32::from(*byte), 0), next);
+        }
+        cx.goto(found);
+        cx.place(next);
+    }
+    cx.goto(not_found);
+}
+
+fn contains_string(
+    cx: &mut Lower<'_>,
+    h: Loc,
+    cap_h: u32,
+    n: Loc,
+    cap_n: u32,
+    found: crate::ir::Label,
+    not_found: crate::ir::Label,
+) {
+    cx.ldx(Size::B, Reg::R2, n);
+    cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R2, 0, 0), found);
+    for i in 0..cap_h as i16 {
+        let next = cx.label();
+        cx.ldx(Size::B, Reg::R1, h + i);
+        cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), not_found);
+        for j in 0..cap_n as i16 {
+            cx.ldx(Size::B, Reg::R2, n + j);
+            cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R2, 0, 0), found);
+            if i + j >= cap_h as i16 {
+                cx.goto(next);
+                break;
+            }
+            cx.ldx(Size::B, Reg::R1, h + i + j);
+            cx.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), next);
+        }
+        cx.goto(found);
+        cx.place(next);
+    }
+    cx.goto(not_found);
+}
+
+// ---- buf ----
+
+fn check_buf(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if !arity(cx, u, &[1, 2], "data and an optional length") {
+        return Ty::Error;
+    }
+    let ty = cx.expr(&u.args[0]);
+    let max = cx.out.max_strlen;
+    let literal_len = match u.args.get(1) {
+        Some(len) => {
+            cx.expect_integer(len, "`buf()`'s length", "an integer");
+            match len.kind {
+                ExprKind::Int(n) => Some((n as u32).min(max)),
+                _ => None,
+            }
+        }
+        None => None,
+    };
+    let own_len = match &ty {
+        Ty::Str(n) => Some(*n),
+        t => byte_array_len(t),
+    };
+    match (&ty, own_len) {
+        (Ty::Error, _) => Ty::Error,
+        (_, Some(own)) => Ty::Buf(literal_len.unwrap_or(own).min(own)),
+        (t, None) if t.is_integer() && u.args.len() == 2 => Ty::Buf(literal_len.unwrap_or(max)),
+        (t, None) if t.is_integer() => {
+            cx.error(
+                Diagnostic::error(
+                    "`buf()` of a pointer needs a length",
+                    u.expr.span,
+                    "how many bytes?",
+                )
+                .with_help("write `buf(ptr, len)`"),
+            );
+            Ty::Error
+        }
+        _ => {
+            let expected = "a pointer, a string or a byte array";
+            cx.error(diagnostics::type_mismatch(u.args[0].span, "`buf()`", expected, &ty));
+            Ty::Error
+        }
+    }
+}
+
+/// The length (8 bytes) and the bytes: copied from a string or array, or read from memory
+/// (user memory in probes whose pointers are).
+fn lower_buf(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let Ty::Buf(cap) = cx.ty(u.expr) else { return Val::Imm(0) };
+    let src_ty = cx.ty(&u.args[0]);
+    let v = cx.expr(&u.args[0]);
+    let buf = cx.alloc_buffer(Ty::Buf(cap).size());
+    if let (Val::Mem(src), false) = (&v, src_ty.is_integer()) {
+        cx.st(Size::DW, buf, cap as i32);
+        cx.copy(buf + 8, *src, cap.div_ceil(8) * 8);
+        return Val::Mem(buf);
+    }
+    match u.args.get(1).map(|l| (l, &l.kind)) {
+        Some((len, kind)) if !matches!(kind, ExprKind::Int(_)) => {
+            // A length known only at run time, capped for the verifier.
+            let len = cx.expr(len);
+            cx.load_reg(&len, Reg::R2);
+            let ok = cx.label();
+            cx.jump(Insn::jmp_imm(JmpOp::Jle, Reg::R2, cap as i32, 0), ok);
+            cx.insn(Insn::mov64_imm(Reg::R2, cap as i32));
+            cx.place(ok);
+        }
+        _ => cx.insn(Insn::mov64_imm(Reg::R2, cap as i32)),
+    }
+    cx.stx(Size::DW, buf, Reg::R2);
+    cx.load_reg(&v, Reg::R3);
+    cx.stack_addr(Reg::R1, buf + 8);
+    let helper =
+        if cx.spec.user_pointers() { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
+    cx.call(helper);
+    Val::Mem(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::{compile_err, compile_ok};
+
+    #[test]
+    fn strncmp_strcontains_and_buf_type() {
+        compile_ok(
+            r#"tracepoint:syscalls:sys_enter_openat /strncmp(comm, "bpf", 3) == 0 && strcontains(comm, "wl")/ {
+                printf("%r %rx %rh\n", buf(args.filename, 8), buf("ab", 2), buf(args.filename, args.flags));
+                @[strcontains(str(args.filename, 32), comm)] = count();
+            }"#,
+        );
+        let e = compile_err(r#"BEGIN { @ = strncmp("a", "b", $1 + 1); }"#);
+        assert!(e.contains("`strncmp()`'s length must be an integer literal"), "{e}");
+        let e = compile_err(r#"BEGIN { @ = strncmp(1, "b", 1); }"#);
+        assert!(e.contains("`strncmp()`"), "{e}");
+        let e = compile_err(
+            r#"tracepoint:syscalls:sys_enter_openat { @ = strcontains(str(args.filename), str(args.filename)); }"#,
+        );
+        assert!(e.contains("not supported yet"), "{e}");
+        let e = compile_err(r#"kprobe:vfs_read { printf("%r\n", buf(arg0)); }"#);
+        assert!(e.contains("`buf()` of a pointer needs a length"), "{e}");
+        let e = compile_err(r#"BEGIN { printf("%s\n", buf("ab", 2)); }"#);
+        assert!(e.contains("`%s` expects a string, but this argument is `buffer[2]`"), "{e}");
+    }
 }

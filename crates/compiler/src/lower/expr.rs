@@ -33,15 +33,24 @@ impl Lower<'_> {
             }
             ExprKind::PositionalCount => Val::Imm(self.options.positional.len() as i64),
             // Builtins, calls and record fields (`args.NAME`): what the checker resolved.
+            ExprKind::Ident(_) if self.checked.constants.contains_key(&e.id) => {
+                Val::Imm(self.checked.constants[&e.id])
+            }
             ExprKind::Ident(_) | ExprKind::Call { .. } => functions::lower(self, e),
             ExprKind::Field { .. } if self.checked.resolution(e).is_some() => {
                 functions::lower(self, e)
             }
             ExprKind::Map { name, keys } => self.map_read(name, keys),
+            ExprKind::Field { .. } if self.checked.members.contains_key(&e.id) => {
+                self.place_value(e)
+            }
             ExprKind::Field { base, field, .. } => {
                 let base_val = self.expr(base);
                 let base_ty = self.ty(base);
                 self.tuple_element(&base_val, &base_ty, field.parse().unwrap_or(0))
+            }
+            ExprKind::Index { base, index } if !matches!(self.ty(base), Ty::Tuple(_)) => {
+                self.place_value(e)
             }
             ExprKind::Index { base, index } => {
                 let base_val = self.expr(base);
@@ -51,6 +60,11 @@ impl Lower<'_> {
                     _ => 0,
                 };
                 self.tuple_element(&base_val, &base_ty, idx)
+            }
+            ExprKind::Unary { op: UnOp::Deref, .. } => self.place_value(e),
+            ExprKind::Unary { op: UnOp::AddrOf, expr } => self.address_of(expr),
+            ExprKind::SizeofType(_) | ExprKind::SizeofExpr(_) | ExprKind::Offsetof { .. } => {
+                Val::Imm(self.checked.constants.get(&e.id).copied().unwrap_or(0))
             }
             ExprKind::Unary { op, expr } => {
                 let v = self.expr(expr);
@@ -64,7 +78,7 @@ impl Lower<'_> {
                     }
                     UnOp::Neg => self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R1, 0)),
                     UnOp::BitNot => self.insn(Insn::alu64_imm(AluOp::Xor, Reg::R1, -1)),
-                    UnOp::Deref | UnOp::AddrOf => {}
+                    UnOp::Deref | UnOp::AddrOf => unreachable!("lowered as places above"),
                 }
                 self.spill(Reg::R1)
             }
@@ -91,6 +105,9 @@ impl Lower<'_> {
                 let rt = self.ty(rhs);
                 if let (Ty::Str(_), Ty::Str(_)) = (&lt, &rt) {
                     return self.string_compare(*op, lhs, rhs);
+                }
+                if crate::check::pointer_arithmetic(*op, &lt, &rt).is_some() {
+                    return self.pointer_arithmetic(*op, lhs, rhs);
                 }
                 let l = self.expr(lhs);
                 let r = self.expr(rhs);

@@ -11,6 +11,7 @@ mod events;
 mod expr;
 mod for_map;
 mod maps;
+mod member;
 
 use std::collections::HashMap;
 
@@ -423,6 +424,13 @@ impl Lower<'_> {
                 }
             }
             (Ty::Sym { .. }, Ty::Sym { .. }, Val::Mem(src)) => self.copy(dst, *src, src_ty.size()),
+            (Ty::Inet, Ty::Inet, Val::Mem(src)) => self.copy(dst, *src, src_ty.size()),
+            (Ty::Array { .. }, Ty::Array { .. }, Val::Mem(src)) if src_ty == dst_ty => {
+                self.copy(dst, *src, src_ty.size())
+            }
+            (Ty::Buf(_), Ty::Buf(_), Val::Mem(src)) => {
+                self.copy(dst, *src, src_ty.size().min(dst_ty.size()))
+            }
             (Ty::Stack { .. }, Ty::Stack { .. }, Val::Mem(src)) => {
                 self.copy(dst, *src, src_ty.size())
             }

@@ -10,7 +10,7 @@ use bpfscope_syntax::Diagnostic;
 
 use super::{
     btf_args::{self, BtfSource},
-    ArgLoc, ArgsStruct, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider,
+    ArgLoc, ArgsStruct, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider, TracedFunction,
 };
 use crate::{
     btf::{Kind, Reader},
@@ -57,6 +57,10 @@ impl ProbeType for FentrySpec {
 
     fn args_struct(&self) -> Option<ArgsStruct<'_>> {
         Some(ArgsStruct::Btf(BtfSource::Function(&self.function)))
+    }
+
+    fn traced_function(&self) -> Option<TracedFunction<'_>> {
+        Some(TracedFunction { name: &self.function, user: false })
     }
 }
 

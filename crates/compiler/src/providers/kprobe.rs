@@ -4,7 +4,7 @@
 
 use bpfscope_syntax::Diagnostic;
 
-use super::{pt_regs, ArgLoc, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider};
+use super::{pt_regs, ArgLoc, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider, TracedFunction};
 
 /// A kprobe (`ret: false`) or kretprobe on one kernel function.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,10 @@ impl ProbeType for KprobeSpec {
 
     fn display(&self) -> String {
         format!("{}:{}", self.provider(), self.function)
+    }
+
+    fn traced_function(&self) -> Option<TracedFunction<'_>> {
+        Some(TracedFunction { name: &self.function, user: false })
     }
 
     fn arg(&self, index: u8) -> Option<ArgLoc> {

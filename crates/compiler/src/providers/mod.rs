@@ -126,6 +126,15 @@ pub enum ArgsStruct<'a> {
     Btf(btf_args::BtfSource<'a>),
 }
 
+/// The function a probe traces ([`ProbeType::traced_function`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TracedFunction<'a> {
+    /// As written after expansion; it may hold wildcards.
+    pub name: &'a str,
+    /// A user-space function (uprobe) rather than a kernel one.
+    pub user: bool,
+}
+
 /// One expanded attach point as code generation sees it. Implemented by each family's spec
 /// struct; the defaults are the answers of a probe with no arguments and nothing special.
 pub trait ProbeType {
@@ -168,6 +177,17 @@ pub trait ProbeType {
     /// True when `-p PID` filters this probe's events by the current task.
     fn pid_filter(&self) -> bool {
         true
+    }
+
+    /// The function this program traces, for the `func` builtin, or `None` when it traces
+    /// no function (a name with wildcards stands for the many it is attached to).
+    fn traced_function(&self) -> Option<TracedFunction<'_>> {
+        None
+    }
+
+    /// The binary or library a user-space probe traces, for `uaddr()`.
+    fn traced_binary(&self) -> Option<&str> {
+        None
     }
 
     /// The tail of the kernel program name (`p3_` + tail, cut to 15 bytes): by default the

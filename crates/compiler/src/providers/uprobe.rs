@@ -5,7 +5,7 @@
 
 use bpfscope_syntax::Diagnostic;
 
-use super::{pt_regs, ArgLoc, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider};
+use super::{pt_regs, ArgLoc, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider, TracedFunction};
 
 /// A uprobe (`ret: false`) or uretprobe on one function of a binary or library.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,14 @@ impl ProbeType for UprobeSpec {
 
     fn display(&self) -> String {
         format!("{}:{}:{}", self.provider(), self.binary, self.symbol)
+    }
+
+    fn traced_function(&self) -> Option<TracedFunction<'_>> {
+        Some(TracedFunction { name: &self.symbol, user: true })
+    }
+
+    fn traced_binary(&self) -> Option<&str> {
+        Some(&self.binary)
     }
 
     fn arg(&self, index: u8) -> Option<ArgLoc> {

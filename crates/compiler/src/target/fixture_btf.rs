@@ -2,13 +2,13 @@
 //! (`vfs_read`, `vfs_write`, `ksys_read`, `tcp_sendmsg` returning `int`), the
 //! `btf_trace_<event>` typedefs of raw tracepoints (`sched_switch`, whose names come from `__bpf_trace_sched_switch`, and `sched_wakeup`), and the
 //! types they and the tracepoint fields name (`struct file`, `struct __kernel_timespec`).
-//! `struct task_struct` is only declared here (a forward declaration), so these types can
-//! join a blob that defines it without two definitions.
+//! `struct task_struct` is only declared here (a forward declaration): these types are
+//! appended to `btf/fixture.rs`'s blob, which defines it.
 
 use crate::btf::{Kind, Member, Writer};
 
 /// Appends the probe types to `w`.
-pub(super) fn probe_types(w: &mut Writer) {
+pub(crate) fn probe_types(w: &mut Writer) {
     let int = w.int("int", 4, true);
     let uint = w.int("unsigned int", 4, false);
     let char_ = w.int("char", 1, true);

@@ -23,10 +23,6 @@ const LEVELS: &[&[(&str, BinOp)]] = &[
     &[("*", BinOp::Mul), ("/", BinOp::Div), ("%", BinOp::Mod)],
 ];
 
-/// Type names accepted in casts.
-pub(crate) const CAST_TYPES: &[&str] =
-    &["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "string"];
-
 impl Parser<'_, '_> {
     /// Parses an expression (the ternary level).
     pub(crate) fn parse_expr(&mut self) -> Expr {
@@ -114,35 +110,60 @@ impl Parser<'_, '_> {
         self.postfix(primary)
     }
 
-    /// Recognises `(type)` / `(type *)` / `(struct x *)` at a `(`.
+    /// Recognises `(type)` at a `(`: `(uint32)`, `(struct sock *)`, `(unsigned long)`.
     fn try_cast_type(&mut self) -> Option<TypeName> {
         let open = self.peek().span;
-        let mut look = Lexer::new(self.text);
-        look.reset(open.end as usize);
-        let name = match look.next_token().ok()?.kind {
-            TokenKind::Ident(n) if CAST_TYPES.contains(&n.as_str()) => n,
-            TokenKind::Ident(n) if n == "struct" || n == "union" || n == "enum" => {
-                let end = self.text[open.end as usize..]
-                    .find(')')
-                    .map_or(self.text.len(), |i| open.end as usize + i + 1);
-                let span = Span::new(open.start as usize, end);
-                self.error(super::not_supported(span, "casts to C types (BTF)"));
-                return None;
-            }
-            _ => return None,
-        };
-        let mut t = look.next_token().ok()?;
-        let pointer = t.kind == TokenKind::Punct("*");
-        if pointer {
-            t = look.next_token().ok()?;
-        }
-        if t.kind != TokenKind::Punct(")") {
-            return None;
-        }
-        let span = Span::new(open.start as usize, t.span.end as usize);
+        let (ty, end) = self.scan_type(open.end as usize, false)?;
+        let close = self.punct_after(end, ")")?;
         self.bump();
-        self.lexer.reset(t.span.end as usize);
-        Some(TypeName { name, pointer, span })
+        self.lexer.reset(close);
+        Some(ty)
+    }
+
+    /// `sizeof(TYPE)` or `sizeof(expr)`, after the name.
+    fn sizeof(&mut self, start: Span) -> Expr {
+        let open = self.bump().span;
+        if let Some((ty, end)) = self.scan_type(open.end as usize, false) {
+            if let Some(close) = self.punct_after(end, ")") {
+                self.lexer.reset(close);
+                let span = start.to(Span::new(close - 1, close));
+                return self.expr_node(ExprKind::SizeofType(ty), span);
+            }
+        }
+        let expr = self.parse_expr();
+        let end = self.peek().span;
+        self.expect(")");
+        self.expr_node(ExprKind::SizeofExpr(Box::new(expr)), start.to(end))
+    }
+
+    /// `offsetof(TYPE, a.b.c)`, after the name.
+    fn offsetof(&mut self, start: Span) -> Expr {
+        self.bump(); // (
+        let Some(ty) = self.eat_type(true) else {
+            let token = self.bump();
+            self.error(Diagnostic::error("expected a type name", token.span, "not a type"));
+            return self.error_expr(start.to(token.span));
+        };
+        self.expect(",");
+        let mut path = Vec::new();
+        loop {
+            let token = self.bump();
+            let TokenKind::Ident(name) = token.kind else {
+                self.error(Diagnostic::error(
+                    format!("expected a member name, found {}", describe(&token.kind)),
+                    token.span,
+                    "expected a member name",
+                ));
+                return self.error_expr(start.to(token.span));
+            };
+            path.push((name, token.span));
+            if !self.eat(".") {
+                break;
+            }
+        }
+        let end = self.peek().span;
+        self.expect(")");
+        self.expr_node(ExprKind::Offsetof { ty, path }, start.to(end))
     }
 
     fn primary(&mut self) -> Expr {
@@ -173,6 +194,8 @@ impl Parser<'_, '_> {
             TokenKind::Ident(name) if name == "true" || name == "false" => {
                 self.expr_node(ExprKind::Bool(name == "true"), span)
             }
+            TokenKind::Ident(name) if name == "sizeof" && self.at("(") => self.sizeof(span),
+            TokenKind::Ident(name) if name == "offsetof" && self.at("(") => self.offsetof(span),
             TokenKind::Ident(name) => {
                 if self.at("(") {
                     self.bump();

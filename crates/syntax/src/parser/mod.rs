@@ -7,25 +7,47 @@
 //!
 //! Grammar (bpftrace `docs/language.md`):
 //! ```text
-//! program   := [shebang] [config] (probe)*
+//! program   := [shebang] (c_definition)* [config] (probe)*   (after `preprocess`)
 //! config    := "config" "=" "{" (ident "=" value ";")* "}"
 //! probe     := attach ("," attach)* ["/" expr "/"] block
 //! block     := "{" (stmt (";" stmt)*)? [";"] "}"
 //! ```
 
+mod cdecl;
 mod expr;
 mod stmt;
+mod types;
 
 use crate::{
     ast::{AttachPoint, Block, ConfigItem, ConfigValue, Expr, ExprKind, Probe, Program},
     lexer::{Lexer, Token, TokenKind},
+    preprocess::{preprocess, ParseOptions},
     Diagnostic, Diagnostics, SourceFile, Span,
 };
 
-/// Parses a whole program. Always returns a tree; errors are pushed to `diags`.
+/// Parses a whole program with default options (no BTF). Always returns a tree; errors are
+/// pushed to `diags`.
 pub fn parse(file: &SourceFile, diags: &mut Diagnostics) -> Program {
-    let mut parser = Parser::new(&file.text, diags);
-    parser.program()
+    parse_with(file, &ParseOptions::default(), diags)
+}
+
+/// Preprocesses and parses a whole program. The parser runs on the preprocessed text; when
+/// macros were expanded, the tree's spans and the parser's diagnostics are taken back to
+/// the script's text, so every span points into `file`.
+pub fn parse_with(file: &SourceFile, options: &ParseOptions, diags: &mut Diagnostics) -> Program {
+    let pre = preprocess(&file.text, options, diags);
+    let mut parse_diags = Diagnostics::default();
+    let mut program = Parser::new(&pre.text, &mut parse_diags).program();
+    program.includes = pre.includes;
+    if !pre.map.is_identity() {
+        let map = |span| pre.map.map(span);
+        program.map_spans(&map);
+        for label in parse_diags.items.iter_mut().flat_map(|d| d.labels.iter_mut()) {
+            label.span = map(label.span);
+        }
+    }
+    diags.items.extend(parse_diags.items);
+    program
 }
 
 pub(crate) struct Parser<'a, 'd> {
@@ -39,15 +61,8 @@ pub(crate) struct Parser<'a, 'd> {
 }
 
 /// Keywords that start a construct we parse but do not implement yet.
-const UNSUPPORTED_TOP: &[(&str, &str)] = &[
-    ("macro", "macros"),
-    ("import", "imports"),
-    ("fn", "user-defined functions"),
-    ("struct", "struct definitions"),
-    ("union", "union definitions"),
-    ("enum", "enum definitions"),
-    ("typedef", "C type definitions"),
-];
+const UNSUPPORTED_TOP: &[(&str, &str)] =
+    &[("macro", "macros"), ("import", "imports"), ("fn", "user-defined functions")];
 
 impl<'a, 'd> Parser<'a, 'd> {
     fn new(text: &'a str, diags: &'d mut Diagnostics) -> Parser<'a, 'd> {
@@ -162,6 +177,13 @@ impl<'a, 'd> Parser<'a, 'd> {
                 TokenKind::Ident(w) => w.clone(),
                 _ => String::new(),
             };
+            if matches!(word.as_str(), "struct" | "union" | "enum" | "typedef") {
+                match self.c_definition() {
+                    Some(definition) => program.c_definitions.push(definition),
+                    None => self.skip_c_definition(pos),
+                }
+                continue;
+            }
             if let Some((_, what)) = UNSUPPORTED_TOP.iter().find(|(k, _)| *k == word) {
                 let span = self.peek().span;
                 self.error(not_supported(span, what));

@@ -134,21 +134,14 @@ impl Parser<'_, '_> {
         StmtKind::Let { name, name_span: token.span, ty, value }
     }
 
-    /// A type name after `:` in `let` (`uint32`, `string`, `int64*`).
+    /// A type name after `:` in `let` (`uint32`, `string`, `int64*`, `struct task_struct *`).
     pub(super) fn type_name(&mut self) -> Option<TypeName> {
+        if let Some(ty) = self.eat_type(true) {
+            return Some(ty);
+        }
         let token = self.bump();
-        let TokenKind::Ident(name) = token.kind else {
-            self.error(Diagnostic::error("expected a type name", token.span, "not a type"));
-            return None;
-        };
-        let mut span = token.span;
-        let pointer = if self.at("*") {
-            span = span.to(self.bump().span);
-            true
-        } else {
-            false
-        };
-        Some(TypeName { name, pointer, span })
+        self.error(Diagnostic::error("expected a type name", token.span, "not a type"));
+        None
     }
 
     fn expr_or_assign(&mut self) -> StmtKind {

@@ -1,7 +1,7 @@
 //! Parser tests: programs that parse, and errors that point at the right place.
 
 use super::*;
-use crate::ast::StmtKind;
+use crate::ast::{Expr, StmtKind};
 
 fn parse_ok(text: &str) -> Program {
     let file = SourceFile::new("stdin", text);
@@ -65,4 +65,151 @@ fn errors_are_located() {
     assert!(parse_err("macro f($x) { $x }").contains("macros are not supported yet"));
     assert!(parse_err("BEGIN { @x = 1 @y = 2 }").contains("expected `;`"));
     assert!(parse_err("BEGIN { printf(\"x) }").contains("unterminated string"));
+}
+
+/// The first statement's expression (or assigned value) of the only probe.
+fn first_expr(p: &Program) -> &Expr {
+    match &p.probes[0].body.stmts[0].kind {
+        StmtKind::Expr(e) | StmtKind::Assign { value: e, .. } => e,
+        other => panic!("not an expression statement: {other:?}"),
+    }
+}
+
+/// The type of the outermost cast of `text`'s first expression.
+fn cast_type(text: &str) -> crate::ast::TypeName {
+    let p = parse_ok(text);
+    let ExprKind::Cast { ty, .. } = &first_expr(&p).kind else { panic!("not a cast: {text}") };
+    ty.clone()
+}
+
+#[test]
+fn c_type_names_in_casts() {
+    let ty = cast_type("BEGIN { @ = (struct sock **)arg0; }");
+    assert_eq!((ty.name.as_str(), ty.pointers, ty.array), ("struct sock", 2, None));
+    let ty = cast_type("BEGIN { @ = (unsigned long long int)1; }");
+    assert_eq!((ty.name.as_str(), ty.pointers), ("unsigned long long int", 0));
+    let ty = cast_type("BEGIN { @ = (uint8[16])1; }");
+    assert_eq!((ty.name.as_str(), ty.array), ("uint8", Some(16)));
+    for (text, name) in [("(__u64)1", "__u64"), ("(u32)1", "u32"), ("(char)1", "char")] {
+        let ty = cast_type(&format!("BEGIN {{ @ = {text}; }}"));
+        assert_eq!(ty.name, name);
+    }
+    let ty = cast_type("BEGIN { @ = (union bpf_attr *)0; }");
+    assert_eq!(&text_of("BEGIN { @ = (union bpf_attr *)0; }", ty.span), "union bpf_attr *");
+    // A parenthesised expression is not a cast.
+    let p = parse_ok("BEGIN { @ = (pid) * 2; }");
+    assert!(matches!(first_expr(&p).kind, ExprKind::Binary { .. }));
+}
+
+fn text_of(text: &str, span: Span) -> String {
+    text[span.start as usize..span.end as usize].to_string()
+}
+
+#[test]
+fn member_chains_of_any_depth() {
+    let p = parse_ok("BEGIN { @ = curtask->real_parent->real_parent->pid; }");
+    let mut names = vec![];
+    let mut e = first_expr(&p);
+    while let ExprKind::Field { base, field, .. } = &e.kind {
+        names.push(field.as_str());
+        e = base;
+    }
+    assert_eq!(names, ["pid", "real_parent", "real_parent"]);
+    assert!(matches!(&e.kind, ExprKind::Ident(n) if n == "curtask"));
+    let p = parse_ok("BEGIN { @ = ((struct sock *)arg0)->__sk_common.skc_dport; }");
+    let ExprKind::Field { base, field, .. } = &first_expr(&p).kind else { panic!() };
+    assert_eq!(field, "skc_dport");
+    let ExprKind::Field { base, field, .. } = &base.kind else { panic!() };
+    assert_eq!(field, "__sk_common");
+    assert!(matches!(base.kind, ExprKind::Cast { .. }));
+    // Indexing, dereference and address-of, and tuple access still work.
+    let p = parse_ok("BEGIN { @ = *(&curtask->comm[1]) + $t.0 + $p[2].x; }");
+    assert!(matches!(first_expr(&p).kind, ExprKind::Binary { .. }));
+}
+
+#[test]
+fn sizeof_and_offsetof() {
+    let p = parse_ok("BEGIN { @ = sizeof(struct task_struct); }");
+    let ExprKind::SizeofType(ty) = &first_expr(&p).kind else { panic!() };
+    assert_eq!(ty.name, "struct task_struct");
+    let p = parse_ok("BEGIN { @ = sizeof(curtask->pid); }");
+    assert!(matches!(first_expr(&p).kind, ExprKind::SizeofExpr(_)));
+    let p = parse_ok("BEGIN { @ = sizeof(uint8 *) + sizeof($x); }");
+    assert!(matches!(first_expr(&p).kind, ExprKind::Binary { .. }));
+    let p = parse_ok("BEGIN { @ = offsetof(struct sock, __sk_common.skc_dport); }");
+    let ExprKind::Offsetof { ty, path } = &first_expr(&p).kind else { panic!() };
+    assert_eq!(ty.name, "struct sock");
+    let names: Vec<&str> = path.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["__sk_common", "skc_dport"]);
+    assert!(parse_err("BEGIN { @ = offsetof(struct sock, 1); }")
+        .contains("expected a member name, found `1`"));
+}
+
+#[test]
+fn let_with_c_types() {
+    let p = parse_ok("BEGIN { let $t: struct task_struct * = curtask; let $a: int32[4]; }");
+    let StmtKind::Let { ty: Some(ty), .. } = &p.probes[0].body.stmts[0].kind else { panic!() };
+    assert_eq!((ty.name.as_str(), ty.pointers), ("struct task_struct", 1));
+    let StmtKind::Let { ty: Some(ty), .. } = &p.probes[0].body.stmts[1].kind else { panic!() };
+    assert_eq!((ty.name.as_str(), ty.array), ("int32", Some(4)));
+}
+
+#[test]
+fn c_definitions_before_probes() {
+    use crate::ast::{CDefinitionKind, CTypeKind};
+    let p = parse_ok(
+        "#include <linux/sched.h>\nstruct cfs_rq {\n\tstruct load_weight load;\n\tunsigned long runnable_weight;\n\tunsigned int nr_running, h_nr_running;\n\tconst char *name;\n\tu64 a[2][3];\n\tunsigned flags : 3, : 0;\n\tstruct { int x; } s;\n\tunion { int i; long l; };\n\tvoid (*cb)(int, char *);\n\tstruct cfs_rq *next;\n};\nenum E { A, B = 1 << 3, C, };\ntypedef unsigned long long u64_t;\nstruct fwd;\nBEGIN { exit(); }",
+    );
+    assert_eq!(p.includes.len(), 1);
+    assert_eq!(p.c_definitions.len(), 4);
+    assert_eq!(p.probes.len(), 1);
+    let CDefinitionKind::Record(record) = &p.c_definitions[0].kind else { panic!() };
+    let members = record.members.as_ref().unwrap();
+    let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "load",
+            "runnable_weight",
+            "nr_running",
+            "h_nr_running",
+            "name",
+            "a",
+            "flags",
+            "",
+            "s",
+            "",
+            "cb",
+            "next"
+        ]
+    );
+    assert!(matches!(&members[1].ty.kind, CTypeKind::Named(n) if n == "unsigned long"));
+    assert!(matches!(&members[6].ty.kind, CTypeKind::Named(n) if n == "unsigned int"));
+    assert!(members[6].bits.is_some());
+    let CTypeKind::Array(inner, Some(_)) = &members[5].ty.kind else { panic!() };
+    assert!(
+        matches!(&inner.kind, CTypeKind::Array(of, Some(_)) if matches!(&of.kind, CTypeKind::Named(n) if n == "u64"))
+    );
+    assert!(
+        matches!(&members[10].ty.kind, CTypeKind::Pointer(f) if matches!(f.kind, CTypeKind::Function))
+    );
+    let CDefinitionKind::Enum(e) = &p.c_definitions[1].kind else { panic!() };
+    assert_eq!(e.values.as_ref().unwrap().len(), 3);
+    assert!(
+        matches!(&p.c_definitions[2].kind, CDefinitionKind::Typedef { name, .. } if name == "u64_t")
+    );
+    assert!(matches!(&p.c_definitions[3].kind, CDefinitionKind::Record(r) if r.members.is_none()));
+}
+
+#[test]
+fn c_definition_errors_are_located_and_recovered() {
+    let rendered = parse_err("struct s {\n  int x\n  int y;\n};\nBEGIN { exit(); }");
+    assert!(rendered.contains("expected `;`, found `int`"), "{rendered}");
+    assert!(rendered.contains("stdin:3:3"), "{rendered}");
+    // Recovery: the probe after the bad definition is still parsed (one error only).
+    let file = SourceFile::new("stdin", "struct s { int x int y; };\nBEGIN { exit(); }");
+    let mut diags = Diagnostics::default();
+    let program = parse(&file, &mut diags);
+    assert_eq!(diags.items.len(), 1);
+    assert_eq!(program.probes.len(), 1);
 }

@@ -17,6 +17,9 @@
 //! - `nanosleep SEC:NSEC[,SEC:NSEC...]`: one `nanosleep(2)` system call (not glibc's
 //!   wrapper, which uses `clock_nanosleep`) of each timespec, in order, each after printing
 //!   the timespec's address (`ts 7ffc...`)
+//! - `tcp ADDR PORT`: one loopback TCP connection from ADDR:PORT+1 to a listener on
+//!   ADDR:PORT (ADDR `127.0.0.1` or `::1`), one byte each way, then both ends closed
+//! - `write N`: N writes of the 8 bytes [`WRITE_BYTES`] to /dev/null
 
 use std::{ffi::CString, io, os::fd::AsRawFd};
 
@@ -95,6 +98,15 @@ fn main() {
                 };
             }
         }
+        "tcp" => tcp(arg(1), num(2) as u16).expect("loopback TCP connection"),
+        "write" => {
+            let file = std::fs::OpenOptions::new().write(true).open("/dev/null").expect("null");
+            for _ in 0..num(1) {
+                // SAFETY: writes 8 bytes from a static buffer.
+                let n = unsafe { libc::write(file.as_raw_fd(), WRITE_BYTES.as_ptr().cast(), 8) };
+                assert_eq!(n, 8);
+            }
+        }
         _ => usage(),
     }
 }
@@ -106,8 +118,83 @@ pub extern "C" fn bpfscope_wl_marker(n: u64) -> u64 {
     std::hint::black_box(n * 2)
 }
 
+/// What `write N` writes: printable and unprintable bytes, for `buf()` with `%r`/`%rx`.
+const WRITE_BYTES: &[u8; 8] = b"\x01\x02ab\xff\n\x00z";
+
+/// A listener on `addr:port`, a client bound to `addr:port+1` connecting to it (so both
+/// ports are known), one byte each way, then both ends closed.
+fn tcp(addr: &str, port: u16) -> io::Result<()> {
+    use std::io::{Read, Write};
+    let ip: std::net::IpAddr = addr.parse().unwrap_or_else(|_| usage());
+    let listener = std::net::TcpListener::bind((ip, port))?;
+    let mut client = bound_client(ip, port + 1, port)?;
+    let (mut server, _) = listener.accept()?;
+    let mut byte = [7u8];
+    client.write_all(&byte)?;
+    server.read_exact(&mut byte)?;
+    server.write_all(&byte)?;
+    client.read_exact(&mut byte)?;
+    drop(client);
+    drop(server);
+    drop(listener);
+    Ok(())
+}
+
+/// A TCP connection from `ip:local` to `ip:remote` (std cannot bind before connecting).
+fn bound_client(ip: std::net::IpAddr, local: u16, remote: u16) -> io::Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    let (family, len) = match ip {
+        std::net::IpAddr::V4(_) => (libc::AF_INET, std::mem::size_of::<libc::sockaddr_in>()),
+        std::net::IpAddr::V6(_) => (libc::AF_INET6, std::mem::size_of::<libc::sockaddr_in6>()),
+    };
+    // SAFETY: a plain socket call; the fd is owned by the stream made below.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket nobody else owns.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: SO_REUSEADDR takes an int; the pointer and length describe `one`.
+    unsafe {
+        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, (&one as *const i32).cast(), 4)
+    };
+    for (port, call) in [(local, "bind"), (remote, "connect")] {
+        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        match ip {
+            std::net::IpAddr::V4(v4) => {
+                // SAFETY: sockaddr_storage is large enough and aligned for sockaddr_in.
+                let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+                sin.sin_family = libc::AF_INET as u16;
+                sin.sin_port = port.to_be();
+                sin.sin_addr.s_addr = u32::from_ne_bytes(v4.octets());
+            }
+            std::net::IpAddr::V6(v6) => {
+                // SAFETY: as above, for sockaddr_in6.
+                let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+                sin6.sin6_family = libc::AF_INET6 as u16;
+                sin6.sin6_port = port.to_be();
+                sin6.sin6_addr.s6_addr = v6.octets();
+            }
+        }
+        let ptr = (&storage as *const libc::sockaddr_storage).cast();
+        // SAFETY: `ptr` and `len` describe an initialised socket address of the family.
+        let rc = unsafe {
+            if call == "bind" {
+                libc::bind(fd, ptr, len as u32)
+            } else {
+                libc::connect(fd, ptr, len as u32)
+            }
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(stream)
+}
+
 fn usage() -> ! {
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,...");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | write N");
     std::process::exit(2)
 }
 

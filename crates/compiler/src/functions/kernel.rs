@@ -1,0 +1,320 @@
+//! Facts about the traced code and the system: `func` (the traced function's name),
+//! `kaddr` and `uaddr` (symbol addresses), `cgroupid` (a cgroup directory's id). Symbols and
+//! cgroups are looked up at compile time through the `Target` (the runtime reads
+//! `/proc/kallsyms`, ELF symbol tables and the cgroup file system; the compiler never does),
+//! and become constants in the program. `func` is a constant too wherever the program
+//! traces one function, as bpftrace makes it; a program attached to many functions (a
+//! wildcard) asks the kernel with `bpf_get_func_ip` and user space names the address.
+
+use bpfscope_bpf::{Helper, Reg, Size};
+use bpfscope_syntax::{suggest, Diagnostic};
+
+use super::{arity, literal_text, string_literal, Family, Form, Function, Kind, Use};
+use crate::{
+    check::Cx,
+    lower::{Lower, Val},
+    providers::TracedFunction,
+    Ty,
+};
+
+pub(super) const FAMILY: Family = Family {
+    title: "Kernel and program facts",
+    intro: "Names and addresses the compiler looks up when it compiles the program (kernel symbols, ELF symbols, cgroup ids); they are constants in the program.",
+    functions: &[
+        Function {
+            name: "func",
+            form: Form::Value,
+            signature: "func",
+            summary: "The name of the traced function (kprobe, kretprobe, uprobe, uretprobe, fentry, fexit).",
+            kind: Kind::Expr { check: check_func, lower: lower_func },
+        },
+        Function {
+            name: "kaddr",
+            form: Form::Call,
+            signature: "kaddr(\"sym\")",
+            summary: "The address of the kernel symbol `sym` (from `/proc/kallsyms`, when the program is compiled).",
+            kind: Kind::Expr { check: check_kaddr, lower: lower_kaddr },
+        },
+        Function {
+            name: "uaddr",
+            form: Form::Call,
+            signature: "uaddr(\"sym\")",
+            summary: "The address of the symbol `sym` in the ELF symbols of the binary a uprobe traces.",
+            kind: Kind::Expr { check: check_uaddr, lower: lower_uaddr },
+        },
+        Function {
+            name: "cgroupid",
+            form: Form::Call,
+            signature: "cgroupid(\"path\")",
+            summary: "The id of the cgroup (v2) directory `path`, as `cgroup` gives it for its tasks.",
+            kind: Kind::Expr { check: check_cgroupid, lower: lower_cgroupid },
+        },
+        Function {
+            name: "path",
+            form: Form::Call,
+            signature: "path(struct path *)",
+            summary: "The full path of a `struct path` (`bpf_d_path`, which only fentry/fexit programs may call; not supported yet).",
+            kind: Kind::Expr {
+                check: check_path,
+                lower: |_, _| unreachable!("the checker refuses every `path()`"),
+            },
+        },
+    ],
+};
+
+// ---- func ----
+
+/// The function a program traces, if it is one: `None` for a wildcard attached to many.
+fn static_name(traced: &TracedFunction<'_>) -> Option<String> {
+    let wildcard = traced.name.contains(['*', '?', '[']);
+    (!wildcard).then(|| traced.name.to_string())
+}
+
+/// A string as long as the longest name when every program traces one function; else the
+/// address of the traced function, named in user space (`ksym`/`usym`).
+fn check_func(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    let mut longest = 0;
+    let mut dynamic = None;
+    for spec in cx.specs.clone() {
+        let Some(traced) = spec.probe_type().traced_function() else {
+            cx.error(
+                Diagnostic::error(
+                    format!("`func` is not available in `{}` probes", spec.display()),
+                    u.name_span,
+                    "no traced function here",
+                )
+                .with_help("`func` names the function of a kprobe, uprobe, fentry or fexit probe"),
+            );
+            return Ty::Error;
+        };
+        match static_name(&traced) {
+            Some(name) => longest = longest.max(name.len() as u32 + 1),
+            None => dynamic = Some(traced.user),
+        }
+    }
+    match dynamic {
+        // A user wildcard would need the uprobe's address from the kernel, which plain
+        // uprobes do not give (`bpf_get_func_ip` is for kprobes and fentry).
+        Some(true) => {
+            cx.error(crate::check::diagnostics::not_supported(
+                u.name_span,
+                "`func` in uprobes with wildcards",
+            ));
+            Ty::Error
+        }
+        Some(false) => Ty::Sym { user: false },
+        None => Ty::Str(longest.max(1)),
+    }
+}
+
+fn lower_func(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let ty = cx.ty(u.expr);
+    let traced = cx.spec.probe_type().traced_function();
+    let Some(traced) = traced else {
+        unreachable!("the checker allows `func` only where a function is traced")
+    };
+    match (ty, static_name(&traced)) {
+        (Ty::Str(cap), Some(name)) => {
+            // The name in a zeroed buffer of the type's size (the longest name of the probe).
+            let buf = cx.alloc_zeroed(cap);
+            for (i, chunk) in name.as_bytes().chunks(4).enumerate() {
+                let mut word = [0u8; 4];
+                word[..chunk.len()].copy_from_slice(chunk);
+                cx.st(Size::W, buf + (i * 4) as i16, i32::from_le_bytes(word));
+            }
+            Val::Mem(buf)
+        }
+        // A `ksym`: the address of the traced function, as the kernel gives it.
+        _ => {
+            let buf = cx.alloc_buffer(8);
+            cx.insn(bpfscope_bpf::Insn::mov64_reg(Reg::R1, Reg::R6));
+            cx.call(Helper::GetFuncIp);
+            cx.stx(Size::DW, buf, Reg::R0);
+            Val::Mem(buf)
+        }
+    }
+}
+
+// ---- kaddr ----
+
+fn check_kaddr(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    let Some(name) = symbol_argument(cx, u) else { return Ty::U64 };
+    if cx.target.kernel_symbol(&name).is_none() && cx.final_pass {
+        let names = cx.target.kernel_symbol_names();
+        let near = names.iter().map(String::as_str).filter(|n| n.len().abs_diff(name.len()) <= 3);
+        let mut d = Diagnostic::error(
+            format!("no kernel symbol `{name}`"),
+            u.args[0].span,
+            "not in /proc/kallsyms",
+        )
+        .with_suggestion(suggest(&name, near));
+        if d.help.is_none() {
+            d = d.with_note(
+                "kallsyms lists data symbols only in kernels built with CONFIG_KALLSYMS_ALL",
+            );
+        }
+        cx.error(d);
+    }
+    Ty::U64
+}
+
+fn lower_kaddr(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let name = literal_text(&u.args[0]);
+    Val::Imm(cx.target.kernel_symbol(&name).unwrap_or(0) as i64)
+}
+
+/// The symbol name of `kaddr("sym")`/`uaddr("sym")`.
+fn symbol_argument(cx: &mut Cx<'_>, u: &Use<'_>) -> Option<String> {
+    if !arity(cx, u, &[1], "a symbol name") {
+        return None;
+    }
+    string_literal(cx, &u.args[0], &format!("the argument of `{}()`", u.name))
+}
+
+// ---- uaddr ----
+
+/// The binary every program of the probe traces (uaddr needs exactly one).
+fn traced_binary(cx: &mut Cx<'_>, u: &Use<'_>) -> Option<String> {
+    let mut binaries: Vec<String> = Vec::new();
+    for spec in &cx.specs {
+        match spec.probe_type().traced_binary() {
+            Some(binary) if !binaries.iter().any(|b| b == binary) => {
+                binaries.push(binary.to_string())
+            }
+            Some(_) => {}
+            None => {
+                let message = format!("`uaddr()` is not available in `{}` probes", spec.display());
+                let d = Diagnostic::error(message, u.name_span, "no traced binary here").with_help(
+                    "`uaddr()` looks up a symbol in the binary of a uprobe or uretprobe",
+                );
+                cx.error(d);
+                return None;
+            }
+        }
+    }
+    if binaries.len() > 1 {
+        cx.error(Diagnostic::error(
+            "`uaddr()` needs every attach point of its probe to trace one binary",
+            u.name_span,
+            "which binary?",
+        ));
+        return None;
+    }
+    binaries.pop()
+}
+
+fn check_uaddr(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    let Some(symbol) = symbol_argument(cx, u) else { return Ty::U64 };
+    let Some(binary) = traced_binary(cx, u) else { return Ty::U64 };
+    if let Err(why) = cx.target.user_symbol(&binary, &symbol) {
+        cx.error(Diagnostic::error(
+            format!("cannot find `{symbol}` for `uaddr()`: {why}"),
+            u.args[0].span,
+            "no such symbol",
+        ));
+    }
+    Ty::U64
+}
+
+fn lower_uaddr(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let symbol = literal_text(&u.args[0]);
+    let binary = cx.spec.probe_type().traced_binary().unwrap_or_default().to_string();
+    Val::Imm(cx.target.user_symbol(&binary, &symbol).unwrap_or(0) as i64)
+}
+
+// ---- path ----
+
+/// `bpf_d_path` is allowed only in tracing (fentry/fexit/LSM) programs, on an allow-list of
+/// functions; its argument is a `struct path *` from typed arguments. Neither is here yet:
+/// the error says which it is.
+fn check_path(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    for a in u.args {
+        cx.expr(a);
+    }
+    let tracing = cx.specs.iter().all(|s| s.kind() == crate::providers::ProgKind::Tracing);
+    let d = if tracing {
+        crate::check::diagnostics::not_supported(u.name_span, "calls to `path()`")
+    } else {
+        Diagnostic::error(
+            "`path()` is only available in fentry and fexit probes",
+            u.name_span,
+            "the kernel allows `bpf_d_path` only in fentry/fexit programs",
+        )
+        .with_help("attach with `fentry:FUNCTION` and pass a `struct path *` argument")
+    };
+    cx.error(d);
+    Ty::Error
+}
+
+// ---- cgroupid ----
+
+fn check_cgroupid(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if !arity(cx, u, &[1], "a cgroup directory") {
+        return Ty::U64;
+    }
+    let Some(path) = string_literal(cx, &u.args[0], "the argument of `cgroupid()`") else {
+        return Ty::U64;
+    };
+    if let Err(why) = cx.target.cgroup_id(&path) {
+        cx.error(Diagnostic::error(
+            format!("no cgroup id for `{path}`: {why}"),
+            u.args[0].span,
+            "not a cgroup directory",
+        ));
+    }
+    Ty::U64
+}
+
+fn lower_cgroupid(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let path = literal_text(&u.args[0]);
+    Val::Imm(cx.target.cgroup_id(&path).unwrap_or(0) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::{compile_err, compile_ok};
+
+    #[test]
+    fn func_is_a_string_per_program_or_an_address_for_wildcards() {
+        let c = compile_ok("kprobe:vfs_read,kprobe:vfs_write { @[func] = count(); }");
+        assert!(c.checked.types.contains(&crate::Ty::Str(10)));
+        let c = compile_ok("kprobe:vfs_* { @[func] = count(); }");
+        assert!(c.checked.types.contains(&crate::Ty::Sym { user: false }));
+        compile_ok("uprobe:/bin/bash:readline { printf(\"%s\\n\", func); }");
+        compile_ok("fentry:vfs_read { printf(\"%s\\n\", func); }");
+        let e = compile_err("tracepoint:syscalls:sys_enter_read { printf(\"%s\\n\", func); }");
+        assert!(
+            e.contains("`func` is not available in `tracepoint:syscalls:sys_enter_read` probes"),
+            "{e}"
+        );
+        let e = compile_err("interval:s:1 { @ = func; }");
+        assert!(e.contains("no traced function here"), "{e}");
+    }
+
+    #[test]
+    fn kaddr_uaddr_and_cgroupid_are_constants_from_the_target() {
+        compile_ok(
+            "BEGIN { printf(\"%lx %d\\n\", kaddr(\"vfs_read\"), cgroupid(\"/sys/fs/cgroup\")); }",
+        );
+        let e = compile_err("BEGIN { @ = kaddr(\"vfs_raed\"); }");
+        assert!(
+            e.contains("no kernel symbol `vfs_raed`") && e.contains("did you mean `vfs_read`?"),
+            "{e}"
+        );
+        let e = compile_err("BEGIN { @ = kaddr(1); }");
+        assert!(e.contains("must be a string literal"), "{e}");
+        compile_ok("uprobe:/bin/bash:readline { @ = uaddr(\"main\"); }");
+        let e = compile_err("uprobe:/bin/bash:readline { @ = uaddr(\"nope\"); }");
+        assert!(e.contains("cannot find `nope` for `uaddr()`"), "{e}");
+        let e = compile_err("BEGIN { @ = uaddr(\"main\"); }");
+        assert!(e.contains("`uaddr()` is not available in `BEGIN` probes"), "{e}");
+        let e = compile_err("BEGIN { @ = kaddr(\"avenrun\"); }");
+        assert!(e.contains("CONFIG_KALLSYMS_ALL"), "{e}");
+        let e = compile_err("kprobe:vfs_open { printf(\"%s\\n\", path(arg0)); }");
+        assert!(e.contains("`path()` is only available in fentry and fexit probes"), "{e}");
+        let e = compile_err("fentry:vfs_open { printf(\"%s\\n\", path(arg0)); }");
+        assert!(e.contains("calls to `path()` are not supported yet"), "{e}");
+        let e = compile_err("BEGIN { @ = cgroupid(\"/nope\"); }");
+        assert!(e.contains("no cgroup id for `/nope`"), "{e}");
+    }
+}

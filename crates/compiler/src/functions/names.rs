@@ -1,0 +1,81 @@
+//! Integers printed by name: `syscall_name` (x86-64 system call numbers), `signal_name` and
+//! `strerror` (errno values). The program keeps the number (`Ty::Named`); user space prints
+//! the name from its table (`runtime/src/names.rs`), as bpftrace resolves them.
+
+use bpfscope_bpf::Reg;
+
+use super::{arity, Family, Form, Function, Kind, Use};
+use crate::{
+    check::Cx,
+    lower::{Lower, Val},
+    types::NameTable,
+    Ty,
+};
+
+pub(super) const FAMILY: Family = Family {
+    title: "Names of numbers",
+    intro: "The number is kept in the kernel; user space prints its name (with `%s`, in keys and values).",
+    functions: &[
+        Function {
+            name: "syscall_name",
+            form: Form::Call,
+            signature: "syscall_name(n)",
+            summary: "The name of the x86-64 system call number `n` (such as `args.id` of `raw_syscalls:sys_enter`), or the number when it has none.",
+            kind: Kind::Expr {
+                check: |cx, u| check_named(cx, u, NameTable::Syscall),
+                lower: lower_named,
+            },
+        },
+        Function {
+            name: "signal_name",
+            form: Form::Call,
+            signature: "signal_name(n)",
+            summary: "The name of the signal number `n` (`SIGKILL`).",
+            kind: Kind::Expr {
+                check: |cx, u| check_named(cx, u, NameTable::Signal),
+                lower: lower_named,
+            },
+        },
+        Function {
+            name: "strerror",
+            form: Form::Call,
+            signature: "strerror(n)",
+            summary: "The description of the errno value `n` (`No such file or directory` for 2).",
+            kind: Kind::Expr {
+                check: |cx, u| check_named(cx, u, NameTable::Errno),
+                lower: lower_named,
+            },
+        },
+    ],
+};
+
+fn check_named(cx: &mut Cx<'_>, u: &Use<'_>, table: NameTable) -> Ty {
+    if arity(cx, u, &[1], "a number") {
+        cx.expect_integer(&u.args[0], &format!("`{}()`", u.name), "an integer");
+    }
+    Ty::Named(table)
+}
+
+/// The number itself: the table is in the type.
+fn lower_named(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let v = cx.expr(&u.args[0]);
+    cx.load_reg(&v, Reg::R0);
+    cx.spill(Reg::R0)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::{compile_err, compile_ok};
+
+    #[test]
+    fn names_are_typed_by_their_table() {
+        compile_ok(
+            "tracepoint:raw_syscalls:sys_enter { @[syscall_name(args.id)] = count(); \
+             printf(\"%s %s\\n\", signal_name(9), strerror(2)); }",
+        );
+        let e = compile_err("BEGIN { printf(\"%d\\n\", strerror(2)); }");
+        assert!(e.contains("`%d` expects an integer, but this argument is `strerror`"), "{e}");
+        let e = compile_err("BEGIN { @ = syscall_name(\"x\"); }");
+        assert!(e.contains("`syscall_name()`"), "{e}");
+    }
+}
