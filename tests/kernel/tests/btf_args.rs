@@ -6,8 +6,8 @@
 //! The tests that dereference a typed pointer (`args.prev->comm`, naptime's
 //! `args->rqtp->tv_sec`) need member access, which another part of the issue builds. They
 //! first ask the compiler whether it accepts `->` (`--emit typed`) and, when it does not,
-//! print a loud `SKIPPED` line with the compiler's reason instead of failing: they turn on
-//! by themselves once member access lands.
+//! print a loud `SKIPPED` line with the compiler's reason instead of failing (they turned
+//! on when member access landed).
 
 use kernel_tests::{map_lines, run, skip_note, start, wl};
 
@@ -54,8 +54,8 @@ fn sched_switch_args_are_the_switching_tasks() {
     }
 }
 
-/// `args.prev->comm` and `args.next->pid` on `rawtracepoint:sched_switch` are the
-/// workload's name and pid.
+/// `args.prev->comm` and `args.next->pid` on `rawtracepoint:sched_switch` (and
+/// `tp_btf:sched_switch`) are the workload's name and pid.
 #[test]
 fn sched_switch_task_members_are_the_workload() {
     let Some(_guard) = start("sched_switch_task_members_are_the_workload") else { return };
@@ -67,17 +67,27 @@ fn sched_switch_task_members_are_the_workload() {
         ));
         return;
     }
-    let program = "rawtracepoint:sched_switch /pid == cpid/ { @comm[args.prev->comm] = count(); \
-                   @pid[args.prev->pid] = count(); } \
-                   rawtracepoint:sched_switch /args.next->pid == cpid/ { \
-                   @next[args.next->pid, args.next->comm] = count(); } \
-                   END { printf(\"cpid %d\\n\", cpid); }";
-    let r = run(&["-e", program, "-c", &wl("pingpong 2000")]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let cpid = r.stdout.lines().find_map(|l| l.strip_prefix("cpid ")).expect("cpid line");
-    assert_eq!(keys(&r.stdout, "comm"), ["wl-pingpong"], "{}", r.stdout);
-    assert_eq!(keys(&r.stdout, "pid"), [cpid], "{}", r.stdout);
-    assert_eq!(keys(&r.stdout, "next"), [format!("{cpid}, wl-pingpong")], "{}", r.stdout);
+    for provider in ["rawtracepoint", "tp_btf"] {
+        let program = format!(
+            "{provider}:sched_switch /pid == cpid/ {{ @comm[args.prev->comm] = count(); \
+             @pid[args.prev->pid] = count(); }} \
+             {provider}:sched_switch /args.next->pid == cpid/ {{ \
+             @next[args.next->pid, args.next->comm] = count(); }} \
+             END {{ printf(\"cpid %d\\n\", cpid); }}"
+        );
+        let r = run(&["-e", &program, "-c", &wl("pingpong 2000")]);
+        assert_eq!(r.code, 0, "{provider}: {}", r.stderr);
+        let cpid = r.stdout.lines().find_map(|l| l.strip_prefix("cpid ")).expect("cpid line");
+        // Before its exec the child is the shell that runs `-c`: `sh`, same pid.
+        let comms = keys(&r.stdout, "comm");
+        assert!(comms.iter().all(|c| c == "wl-pingpong" || c == "sh"), "{}", r.stdout);
+        assert!(comms.iter().any(|c| c == "wl-pingpong"), "{provider}: {}", r.stdout);
+        assert_eq!(keys(&r.stdout, "pid"), [cpid], "{provider}: {}", r.stdout);
+        let next = keys(&r.stdout, "next");
+        let (sh, wl) = (format!("{cpid}, sh"), format!("{cpid}, wl-pingpong"));
+        assert!(next.iter().all(|k| *k == wl || *k == sh), "{provider}: {}", r.stdout);
+        assert!(next.contains(&wl), "{provider}: {}", r.stdout);
+    }
 }
 
 /// `args.rqtp` of `sys_enter_nanosleep`, typed `struct __kernel_timespec *` through BTF, is
