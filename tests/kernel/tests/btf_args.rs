@@ -218,3 +218,33 @@ fn listing_a_struct_matches_bpftrace() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("no `struct no_such_struct_here` in BTF"), "{}", r.stderr);
 }
+
+/// naptime.bt run by bpftrace 0.17 and by bpfscope on the same workload: the same rows but
+/// for the clock, the pids and the tracer's own name in `PCOMM` (the workload's parent).
+#[test]
+fn naptime_matches_bpftrace() {
+    let Some(_guard) = start("naptime_matches_bpftrace") else { return };
+    let tool = "/usr/sbin/naptime.bt";
+    let workload = wl("nanosleep 1:2000000,0:5000000");
+    let rows = |stdout: &str, tracer: &str| -> Vec<String> {
+        let rows = stdout.lines().filter(|l| l.contains(" wl-nanosleep "));
+        // TIME PPID PCOMM PID COMM SECONDS: keep PCOMM (as TRACER), COMM and SECONDS.
+        let columns = rows.map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>());
+        let kept = columns.filter(|c| c.len() == 4);
+        kept.map(|c| format!("{} {} {}", c[0].replace(tracer, "TRACER"), c[2], c[3])).collect()
+    };
+    let ours = run(&[tool, "-c", &workload]);
+    if ours.code != 0 {
+        let reason = ours.stderr.lines().next().unwrap_or("no message").to_string();
+        skip_note(&format!("naptime_matches_bpftrace: naptime.bt does not run yet: {reason}"));
+        return;
+    }
+    let theirs = std::process::Command::new("bpftrace").args([tool, "-c", &workload]).output();
+    let Some(theirs) = theirs.ok().filter(|o| o.status.success()) else {
+        skip_note("naptime_matches_bpftrace: no working bpftrace to compare with");
+        return;
+    };
+    let theirs = rows(&String::from_utf8_lossy(&theirs.stdout), "bpftrace");
+    assert_eq!(rows(&ours.stdout, "bpfscope"), theirs, "{}", ours.stdout);
+    assert_eq!(theirs.len(), 2, "{theirs:?}");
+}
