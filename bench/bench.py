@@ -500,12 +500,16 @@ def report(data):
         row(f"  … peak RSS until SIGINT (VmHWM, MiB), {label}",
             lambda t, c=case: fmt(t["startup"][c]["hwm_before_sigint_mib"]))
     row("on disk with shared libraries (MiB)", lambda t: f"{t['disk']['bytes'] / 2**20:.1f} ({t['disk']['libs']} libs)")
-    for case, label in [("floor", "empty program (floor)"), ("count", "`@=count()`"), ("comm_count", "`@[comm]=count()`"),
+    def ran(part):
+        """Whether this run measured a part (--parts): the rows of the others are left out."""
+        return any(data["tracers"][n].get(part) for n in names)
+
+    for case, label in [] if not ran("ns") else [("floor", "empty program (floor)"), ("count", "`@=count()`"), ("comm_count", "`@[comm]=count()`"),
                         ("hist", "`@=hist(args.ret)` with comm filter"), ("runqlat", "runqlat (all programs)"),
                         ("opensnoop", "opensnoop (its most expensive program)")]:
         row(f"ns/event: {label}", lambda t, c=case: fmt(t["ns"][c]["ns_per_event"], "{:.0f}"))
         row(f"  workload slowdown: {label}", lambda t, c=case: fmt(t["ns"][c]["slowdown_pct"], "{:.0f} %"))
-    for p in (1, 4):
+    for p in (1, 4) if ran("throughput") else ():
         row(f"printf events/s to a file, {p} producer{'s' if p > 1 else ''} (libbpf-tools: opensnoop)",
             lambda t, p=p: f"{t['throughput'][str(p)]['events_per_s'] / 1000:.0f} k")
         row(f"  reported lost / silent loss, {p} producer{'s' if p > 1 else ''}",
