@@ -22,12 +22,24 @@ import bench  # noqa: E402
 
 
 def run_once(cmd, seconds):
-    """(report ms, gone ms, VmHWM MiB before SIGINT, whole-run ru_maxrss MiB) of one run."""
+    """(report ms, gone ms, VmHWM MiB before SIGINT, whole-run ru_maxrss MiB) of one run, or
+    None (after saying so) when the tracer ended before the signal."""
     load = bench.spawn(["taskset", "-c", bench.WORK_CPU, bench.WL, "getppid", "100000000000"])
-    proc = bench.Launched(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    err = open(f"/tmp/bpfscope-exit-rss-{os.getpid()}.err", "w+")
+    proc = bench.Launched(cmd, stdout=subprocess.PIPE, stderr=err)
     out = proc.launcher.stdout.fileno()
     os.set_blocking(out, False)
     time.sleep(seconds)
+    if proc.poll() is not None:
+        err.seek(0)
+        bench.log(f"ended before SIGINT (status {proc.returncode}): {' '.join(cmd)}: {err.read()[-300:]}")
+    err.close()
+    os.unlink(err.name)
+    if proc.returncode is not None:
+        proc.launcher.stdout.close()
+        load.kill()
+        load.wait()
+        return None
     hwm = bench.hwm_kib(proc.pid)
     gone = bench.stop(proc, out=out)
     report = bench.stop.output_s if bench.stop.output_s is not None else gone
@@ -48,7 +60,10 @@ def main():
         sys.exit("bench: must run as root")
     for program in args.programs:
         cmd = [args.bin, *(["-e", program] if " " in program else [program])]
-        runs = [run_once(cmd, args.seconds) for _ in range(args.runs)]
+        runs = [r for r in (run_once(cmd, args.seconds) for _ in range(args.runs)) if r]
+        if not runs:
+            print(f"{program}: no run lasted until SIGINT")
+            continue
         med = [statistics.median(r[i] for r in runs) for i in range(4)]
         print(f"{program}: SIGINT → report {med[0]:.1f} ms, → gone {med[1]:.1f} ms; "
               f"peak RSS until SIGINT {med[2]:.1f} MiB, whole run {med[3]:.1f} MiB "
