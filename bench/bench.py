@@ -137,9 +137,40 @@ def spawn(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
     return subprocess.Popen(cmd, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
 
 
-def peak_rss_kib(pid):
-    """VmHWM: the peak RSS since exec. (wait4's ru_maxrss would also count the Python
-    process the tracer was forked from, before its exec.)"""
+class Launched:
+    """A tracer started through the launcher `bpfscope-wl rusage FD CMD...`: the tracer is
+    the launcher's direct child (no shell), and the launcher reports the tracer's pid, its
+    start time and, after it exits, wait4's ru_maxrss: the tracer's peak RSS over its whole
+    run, exit sequence included. The launcher is needed because a process's ru_maxrss also
+    counts the memory of the process it was forked from (exec records the old address
+    space's peak): a direct child of this Python harness reports Python's ~14 MiB even for
+    /bin/sleep. The launcher's own peak (under 1 MiB) is the floor of the figure."""
+
+    def __init__(self, cmd, stdout, stderr):
+        r, w = os.pipe()
+        self.launcher = subprocess.Popen([WL, "rusage", str(w), *cmd], stdout=stdout, stderr=stderr,
+                                         stdin=subprocess.DEVNULL, pass_fds=[w])
+        os.close(w)
+        self.report = os.fdopen(r)
+        words = self.report.readline().split()  # pid PID start_ns NS
+        if len(words) != 4:
+            self.launcher.wait()
+            raise RuntimeError(f"the launcher could not start {' '.join(cmd)}")
+        self.pid, self.start = int(words[1]), int(words[3]) / 1e9
+        self.returncode, self.maxrss_kib = None, 0
+
+    def poll(self):
+        """The tracer's exit status once the launcher has reaped it, else None."""
+        if self.returncode is None and self.launcher.poll() is not None:
+            words = self.report.read().split()  # status S maxrss_kib K
+            self.report.close()
+            self.returncode = words[1] if len(words) == 4 else "unknown"
+            self.maxrss_kib = int(words[3]) if len(words) == 4 else 0
+        return self.returncode
+
+
+def hwm_kib(pid):
+    """VmHWM: the peak RSS since exec, while the process lives (0 once it has exited)."""
     try:
         for line in open(f"/proc/{pid}/status"):
             if line.startswith("VmHWM:"):
@@ -158,32 +189,28 @@ def read_available(fd):
 
 
 def stop(proc, timeout=120, out=None):
-    """SIGINT, then wait; returns (seconds to exit, peak RSS KiB read until the exit). With
-    `out` (the tracer's stdout, a non-blocking pipe), also the seconds until its first output
-    after the signal (the final report): `stop.output_s`."""
-    t = time.perf_counter()
+    """SIGINT, then wait; returns the seconds until the tracer is gone. `proc` is a Popen or
+    a `Launched`. With `out` (the tracer's stdout, a non-blocking pipe), also the seconds
+    until its first output after the signal (the final report): `stop.output_s`."""
+    t = time.monotonic()
     stop.output_s = None
-    if proc.returncode is not None:  # already reaped (it ended by itself)
-        return 0.0, 0
+    if proc.poll() is not None:  # it ended by itself
+        return 0.0
     if out is not None:
         while read_available(out):
             pass
-    rss = peak_rss_kib(proc.pid)
     try:
-        proc.send_signal(signal.SIGINT)
+        os.kill(proc.pid, signal.SIGINT)
     except ProcessLookupError:
         pass
     deadline = t + timeout
     while True:
-        rss = max(rss, peak_rss_kib(proc.pid))
         if out is not None and read_available(out) and stop.output_s is None:
-            stop.output_s = time.perf_counter() - t
-        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            return time.perf_counter() - t, rss
-        if time.perf_counter() > deadline:
-            proc.kill()
+            stop.output_s = time.monotonic() - t
+        if proc.poll() is not None:
+            return time.monotonic() - t
+        if time.monotonic() > deadline:
+            os.kill(proc.pid, signal.SIGKILL)
         time.sleep(0.001)
 
 
@@ -221,6 +248,13 @@ def bpftrace_runqlat():
     return path
 
 
+# A script that reads kernel types through BTF (no kprobe: this machine has none).
+BTF_SCRIPT = "tracepoint:syscalls:sys_enter_getppid { @[curtask->real_parent->pid] = count(); }"
+# The start-up cases, in the order they run and print.
+STARTUP_CASES = [("comm_count", "`@[comm]=count()` one-liner (libbpf-tools: syscount)"), ("runqlat", "runqlat"),
+                 ("btf", "BTF `@[curtask->real_parent->pid]=count()`")]
+
+
 def tracers():
     """name -> {case -> command}. A case a tracer does not have is left out."""
     count_script = "tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }"
@@ -229,6 +263,7 @@ def tracers():
             "floor": [BPFSCOPE, "-e", "tracepoint:syscalls:sys_enter_getppid { }"],
             "count": [BPFSCOPE, "-e", "tracepoint:syscalls:sys_enter_getppid { @ = count(); }"],
             "comm_count": [BPFSCOPE, "-e", count_script],
+            "btf": [BPFSCOPE, "-e", BTF_SCRIPT],
             "hist": [BPFSCOPE, "-e", 'tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args.ret); }'],
             "runqlat": [BPFSCOPE, "runqlat"],
             "opensnoop": [BPFSCOPE, "opensnoop"],
@@ -238,6 +273,7 @@ def tracers():
             "floor": [BPFTRACE, "-e", "tracepoint:syscalls:sys_enter_getppid { }"],
             "count": [BPFTRACE, "-e", "tracepoint:syscalls:sys_enter_getppid { @ = count(); }"],
             "comm_count": [BPFTRACE, "-e", count_script],
+            "btf": [BPFTRACE, "-e", BTF_SCRIPT],
             "hist": [BPFTRACE, "-e", 'tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args->ret); }'],
             "runqlat": [BPFTRACE, bpftrace_runqlat()],
             "opensnoop": [BPFTRACE, "/usr/sbin/opensnoop.bt"],
@@ -271,19 +307,21 @@ CASES = {
 
 def measure_startup(cmd, runs):
     """Launch → programs loaded → attached → first event counted; CPU time until then;
-    teardown after SIGINT; peak RSS. A getppid loop keeps events coming."""
+    SIGINT → final report printed → process gone; peak RSS until SIGINT (VmHWM) and over the
+    whole run (wait4's ru_maxrss, through `Launched`). A getppid loop keeps events coming."""
     results = []
     for _ in range(runs):
         bg = spawn(["taskset", "-c", WORK_CPU, WL, "getppid", "100000000000"])
         time.sleep(0.05)
         err = open(f"/tmp/bpfscope-bench-{os.getpid()}.err", "w+")
-        t0 = time.perf_counter()
-        proc = spawn(cmd, stdout=subprocess.PIPE, stderr=err)
-        os.set_blocking(proc.stdout.fileno(), False)
+        proc = Launched(cmd, stdout=subprocess.PIPE, stderr=err)
+        out = proc.launcher.stdout.fileno()
+        os.set_blocking(out, False)
+        t0 = proc.start  # the launcher's clock reading just before it started the tracer
         loaded = attached = first = cpu = None
-        while time.perf_counter() - t0 < 30:
+        while time.monotonic() - t0 < 30:
             progs, att = fd_kinds(proc.pid)
-            now = time.perf_counter()
+            now = time.monotonic()
             if progs and loaded is None:
                 loaded = now - t0
             if att and attached is None:
@@ -295,9 +333,10 @@ def measure_startup(cmd, runs):
             if proc.poll() is not None:
                 break
             time.sleep(0.0002)
-        teardown, rss = stop(proc, out=proc.stdout.fileno())
+        hwm = hwm_kib(proc.pid)
+        teardown = stop(proc, out=out)
         output = stop.output_s
-        proc.stdout.close()
+        proc.launcher.stdout.close()
         bg.kill()
         bg.wait()
         err.seek(0)
@@ -309,9 +348,22 @@ def measure_startup(cmd, runs):
             continue
         results.append({"loaded_ms": (loaded or first) * 1e3, "attached_ms": (attached or first) * 1e3,
                         "first_event_ms": first * 1e3, "cpu_ms": cpu * 1e3,
-                        "teardown_ms": teardown * 1e3, "peak_rss_mib": rss / 1024,
+                        "teardown_ms": teardown * 1e3, "hwm_before_sigint_mib": hwm / 1024,
+                        "peak_rss_mib": proc.maxrss_kib / 1024,
                         "report_ms": (output if output is not None else teardown) * 1e3})
     return median_of(results)
+
+
+def btf_skip_reason(name, cmd):
+    """Why a tracer's BTF case cannot run yet: bpfscope's compiler may not accept member
+    access yet, so its script is tried with --dry-run first; the first error line, or None."""
+    if not name.startswith("bpfscope"):
+        return None
+    check = subprocess.run([cmd[0], "--dry-run", *cmd[1:]], capture_output=True, text=True, timeout=60)
+    if check.returncode == 0:
+        return None
+    lines = [line for line in check.stderr.splitlines() if line.strip()]
+    return next((line for line in lines if line.startswith("error")), lines[0] if lines else f"exit {check.returncode}")
 
 
 def measure_ns_per_event(cmd, wl_args, select, baseline):
@@ -435,20 +487,29 @@ def report(data):
                 cells.append("—")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
-    for case, label in [("comm_count", "`@[comm]=count()` one-liner (libbpf-tools: syscount)"), ("runqlat", "runqlat")]:
+    for case, label in STARTUP_CASES:
+        if any("skipped" in (data["tracers"][n]["startup"].get(case) or {}) for n in names):
+            row(f"{label}", lambda t, c=case: "skipped: " + t["startup"][c]["skipped"])
         row(f"launch → first event counted, {label} (ms)", lambda t, c=case: fmt(t["startup"][c]["first_event_ms"]))
         row(f"  … programs loaded / attached (ms), {label}", lambda t, c=case: f"{fmt(t['startup'][c]['loaded_ms'])} / {fmt(t['startup'][c]['attached_ms'])}")
         row(f"  … CPU time until then (ms), {label}", lambda t, c=case: fmt(t["startup"][c]["cpu_ms"]))
         row(f"SIGINT → final report printed (ms), {label}", lambda t, c=case: fmt(t["startup"][c].get("report_ms")))
         row(f"SIGINT → process gone (ms), {label}", lambda t, c=case: fmt(t["startup"][c]["teardown_ms"]))
-        row(f"peak RSS (MiB), {label}", lambda t, c=case: fmt(t["startup"][c]["peak_rss_mib"]))
+        row(f"peak RSS over the whole run, to exit (wait4 ru_maxrss, MiB), {label}",
+            lambda t, c=case: fmt(t["startup"][c]["peak_rss_mib"]))
+        row(f"  … peak RSS until SIGINT (VmHWM, MiB), {label}",
+            lambda t, c=case: fmt(t["startup"][c]["hwm_before_sigint_mib"]))
     row("on disk with shared libraries (MiB)", lambda t: f"{t['disk']['bytes'] / 2**20:.1f} ({t['disk']['libs']} libs)")
-    for case, label in [("floor", "empty program (floor)"), ("count", "`@=count()`"), ("comm_count", "`@[comm]=count()`"),
+    def ran(part):
+        """Whether this run measured a part (--parts): the rows of the others are left out."""
+        return any(data["tracers"][n].get(part) for n in names)
+
+    for case, label in [] if not ran("ns") else [("floor", "empty program (floor)"), ("count", "`@=count()`"), ("comm_count", "`@[comm]=count()`"),
                         ("hist", "`@=hist(args.ret)` with comm filter"), ("runqlat", "runqlat (all programs)"),
                         ("opensnoop", "opensnoop (its most expensive program)")]:
         row(f"ns/event: {label}", lambda t, c=case: fmt(t["ns"][c]["ns_per_event"], "{:.0f}"))
         row(f"  workload slowdown: {label}", lambda t, c=case: fmt(t["ns"][c]["slowdown_pct"], "{:.0f} %"))
-    for p in (1, 4):
+    for p in (1, 4) if ran("throughput") else ():
         row(f"printf events/s to a file, {p} producer{'s' if p > 1 else ''} (libbpf-tools: opensnoop)",
             lambda t, p=p: f"{t['throughput'][str(p)]['events_per_s'] / 1000:.0f} k")
         row(f"  reported lost / silent loss, {p} producer{'s' if p > 1 else ''}",
@@ -479,7 +540,10 @@ def main():
     ap.add_argument("--only", help="comma-separated tracers (bpfscope,bpftrace,libbpf-tools)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"), help="directory for latest.{json,md}")
     ap.add_argument("--events", type=int, default=200000, help="events per producer in the throughput test")
+    ap.add_argument("--parts", default="startup,throughput,ns,compile",
+                    help="comma-separated parts to run (startup includes peak RSS)")
     args = ap.parse_args()
+    parts = args.parts.split(",")
     if os.geteuid() != 0:
         sys.exit("bench: must run as root")
     ensure_peers()
@@ -494,7 +558,7 @@ def main():
         "tracers": {},
     }
     baselines = {}
-    for case, (wl_args, _) in CASES.items():
+    for case, (wl_args, _) in CASES.items() if "ns" in parts else ():
         baselines[case] = statistics.median(workload(wl_args) for _ in range(3))
     log("baseline workload seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in baselines.items()))
     with BpfStats():
@@ -502,22 +566,28 @@ def main():
             cmds = all_tracers[name]
             log(f"{name}: start-up")
             entry = {"startup": {}, "ns": {}, "throughput": {}}
-            for case in ("comm_count", "runqlat"):
-                if case in cmds:
-                    entry["startup"][case] = measure_startup(cmds[case], args.runs)
+            for case, _ in STARTUP_CASES:
+                if case in cmds and "startup" in parts:
+                    skipped = btf_skip_reason(name, cmds[case]) if case == "btf" else None
+                    if skipped:
+                        log(f"{name}: {case}: skipped: {skipped}")
+                        entry["startup"][case] = {"skipped": skipped}
+                    else:
+                        entry["startup"][case] = measure_startup(cmds[case], args.runs)
             size, libs = disk_size(cmds["runqlat"][0])
             entry["disk"] = {"bytes": size, "libs": libs}
-            log(f"{name}: output throughput")
-            for producers in (1, 4):
-                entry["throughput"][str(producers)] = measure_throughput(
-                    cmds["printf"], producers, args.events, libbpf=(name == "libbpf-tools"))
+            if "throughput" in parts:
+                log(f"{name}: output throughput")
+                for producers in (1, 4):
+                    entry["throughput"][str(producers)] = measure_throughput(
+                        cmds["printf"], producers, args.events, libbpf=(name == "libbpf-tools"))
             data["tracers"][name] = entry
             save(args.out, data)
         # ns/event: the tracers take turns, run after run, so that the machine's drift
         # (this VM's neighbours) touches each of them alike.
         log("ns/event, interleaved")
         runs = {name: {case: [] for case in CASES} for name in chosen}
-        for _ in range(args.ns_runs):
+        for _ in range(args.ns_runs if "ns" in parts else 0):
             for case, (wl_args, select) in CASES.items():
                 for name in chosen:
                     if case in all_tracers[name]:
@@ -527,10 +597,10 @@ def main():
         for name in chosen:
             data["tracers"][name]["ns"] = {case: median_of(rs) for case, rs in runs[name].items() if rs}
         save(args.out, data)
-    if "bpfscope" in chosen:
+    if "bpfscope" in chosen and "compile" in parts:
         log("bpfscope: compile time")
         data["compile_ms"] = measure_compile(args.runs)
-    if "bpfscope-before" in chosen:
+    if "bpfscope-before" in chosen and "compile" in parts:
         log("bpfscope-before: compile time")
         data["compile_ms_before"] = measure_compile(args.runs, BPFSCOPE_BEFORE)
     print(save(args.out, data))

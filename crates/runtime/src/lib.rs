@@ -21,6 +21,7 @@ mod attach;
 mod btf;
 mod cpus;
 mod decode;
+mod elfindex;
 mod errors;
 mod events;
 mod exit;

@@ -1,5 +1,6 @@
 //! User-space symbols: for `ustack`/`usym`, the process's `/proc/PID/maps` and the ELF
-//! symbol tables (`.symtab`, then `.dynsym`) of the files it maps, cached in a [`UserSymbols`]
+//! symbol tables (`.symtab`, then `.dynsym`) of the files it maps, indexed by
+//! [`ElfIndex`] (names read on demand) and cached in a [`UserSymbols`]
 //! that [`crate::symbols::Symbols`] owns for the run; for uprobes, the file offset of a
 //! function, with a cache of its own that only attaching uses. A process that has exited by
 //! the time its stacks print keeps hex addresses, as in bpftrace.
@@ -10,6 +11,8 @@ use std::{
 };
 
 use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+
+use crate::elfindex::ElfIndex;
 
 /// One executable mapping of a process.
 struct Mapping {
@@ -28,21 +31,6 @@ struct ElfSymbols {
 }
 
 impl ElfSymbols {
-    /// The function containing file offset `file_offset`, and the offset into it.
-    fn find(&self, file_offset: u64) -> Option<(&str, u64)> {
-        let &(seg_offset, seg_vaddr, _) = self
-            .segments
-            .iter()
-            .find(|(off, _, size)| *off <= file_offset && file_offset < off + size)?;
-        let vaddr = file_offset - seg_offset + seg_vaddr;
-        let index = self.symbols.partition_point(|s| s.0 <= vaddr).checked_sub(1)?;
-        let (start, size, name) = &self.symbols[index];
-        if *size > 0 && vaddr >= start + size {
-            return None;
-        }
-        Some((name, vaddr - start))
-    }
-
     /// The file offset of function `symbol`.
     fn file_offset(&self, symbol: &str) -> Option<u64> {
         let &(vaddr, _, _) = self.symbols.iter().find(|s| s.2 == symbol)?;
@@ -56,7 +44,7 @@ impl ElfSymbols {
 #[derive(Default)]
 pub(crate) struct UserSymbols {
     maps: HashMap<u32, Vec<Mapping>>,
-    files: HashMap<String, Option<ElfSymbols>>,
+    files: HashMap<String, Option<ElfIndex>>,
 }
 
 impl UserSymbols {
@@ -68,8 +56,8 @@ impl UserSymbols {
         let elf = self
             .files
             .entry(mapping.path.clone())
-            .or_insert_with(|| read_elf(&mapping.path))
-            .as_ref()?;
+            .or_insert_with(|| ElfIndex::read(&mapping.path))
+            .as_mut()?;
         elf.find(file_offset)
     }
 }
@@ -185,18 +173,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_addresses_through_segments_and_sizes() {
+    fn finds_the_file_offset_of_a_function() {
         let elf = ElfSymbols {
             // The text segment: file offset 0x1000 is loaded at 0x401000.
             segments: vec![(0x1000, 0x401000, 0x2000)],
             symbols: vec![(0x401100, 0x40, "main".into()), (0x401200, 0, "tail".into())],
         };
-        assert_eq!(elf.find(0x1110), Some(("main", 0x10)));
-        // Past the end of a sized symbol: nothing covers it.
-        assert_eq!(elf.find(0x1150), None);
-        // A symbol of unknown size covers up to the next one.
-        assert_eq!(elf.find(0x1300), Some(("tail", 0x100)));
-        assert_eq!(elf.find(0x5000), None);
         assert_eq!(elf.file_offset("main"), Some(0x1100));
     }
 

@@ -1,7 +1,7 @@
 //! The only crate with `unsafe`: every system call bpfscope makes.
 //!
 //! - loading: maps, BTF, programs, perf events and raw tracepoints ([`load`]); the ring buffer
-//!   read in place ([`ringbuf`]);
+//!   read in place ([`ringbuf`]); a file mapped read-only ([`mapped`]);
 //! - `bpf(2)` map access with runtime-sized keys and values, `BPF_PROG_TEST_RUN` (how
 //!   BEGIN/END run) and `BPF_ENABLE_STATS`;
 //! - signals as a file descriptor, `pidfd_open`, `poll`, holding a child before `exec`;
@@ -15,6 +15,7 @@
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod load;
+pub mod mapped;
 pub mod ringbuf;
 mod syscall;
 

@@ -81,7 +81,7 @@ pub struct Function {
 
 /// A BTF blob, indexed on first use.
 pub struct Reader {
-    data: Vec<u8>,
+    data: Box<dyn std::ops::Deref<Target = [u8]> + Send + Sync>,
     types: Range<usize>,
     strings: Range<usize>,
     /// Byte offset in the type section of each id (index 0, `void`, is unused).
@@ -116,6 +116,15 @@ enum Depth {
 impl Reader {
     /// Takes a BTF blob, checking only its header.
     pub fn new(data: Vec<u8>) -> Result<Reader, BtfError> {
+        Reader::from_bytes(data)
+    }
+
+    /// Takes BTF in any buffer, read in place: the runtime passes the kernel's file mapped
+    /// rather than read, so that it costs no resident memory.
+    pub fn from_bytes(
+        data: impl std::ops::Deref<Target = [u8]> + Send + Sync + 'static,
+    ) -> Result<Reader, BtfError> {
+        let data: Box<dyn std::ops::Deref<Target = [u8]> + Send + Sync> = Box::new(data);
         let header = Header::parse(&data).ok_or(BtfError::Malformed("bad magic or version"))?;
         let section = |off: u32, len: u32| {
             let start = (header.hdr_len as usize).checked_add(off as usize)?;

@@ -20,6 +20,11 @@
 //! - `tcp ADDR PORT`: one loopback TCP connection from ADDR:PORT+1 to a listener on
 //!   ADDR:PORT (ADDR `127.0.0.1` or `::1`), one byte each way, then both ends closed
 //! - `write N`: N writes of the 8 bytes [`WRITE_BYTES`] to /dev/null
+//! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
+//!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
+//!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
+//!   process it was forked from (exec keeps the old address space's peak), so the launcher
+//!   is this small program rather than the Python harness.
 
 use std::{ffi::CString, io, os::fd::AsRawFd};
 
@@ -107,6 +112,7 @@ fn main() {
                 assert_eq!(n, 8);
             }
         }
+        "rusage" if args.len() >= 3 => rusage(num(1) as i32, &args[2..]).expect("rusage"),
         _ => usage(),
     }
 }
@@ -195,7 +201,38 @@ fn bound_client(ip: std::net::IpAddr, local: u16, remote: u16) -> io::Result<std
 
 fn usage() -> ! {
     eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | write N");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | rusage FD CMD...");
     std::process::exit(2)
+}
+
+/// Runs `cmd` as a direct child and reports its pid, its start time (CLOCK_MONOTONIC, the
+/// clock of Python's `time.monotonic_ns`) and, after it exits, its status and ru_maxrss.
+fn rusage(fd: i32, cmd: &[String]) -> io::Result<()> {
+    use std::{io::Write, os::fd::FromRawFd, os::unix::process::ExitStatusExt};
+    // SAFETY: the harness passes FD open for writing and leaves it to this process.
+    let mut report = unsafe { std::fs::File::from_raw_fd(fd) };
+    // SAFETY: marks the fd close-on-exec so that the child does not inherit it.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: writes into the timespec above.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let child = std::process::Command::new(&cmd[0]).args(&cmd[1..]).spawn()?;
+    let start_ns = now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64;
+    writeln!(report, "pid {} start_ns {start_ns}", child.id())?;
+    let (mut status, mut usage) = (0, std::mem::MaybeUninit::<libc::rusage>::zeroed());
+    // SAFETY: waits for our own child, writing into the status and rusage above.
+    while unsafe { libc::wait4(child.id() as i32, &mut status, 0, usage.as_mut_ptr()) } < 0 {
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: wait4 succeeded and filled the rusage.
+    let maxrss = unsafe { usage.assume_init() }.ru_maxrss;
+    let code = std::process::ExitStatus::from_raw(status);
+    let status = code
+        .code()
+        .map_or_else(|| format!("signal{}", code.signal().unwrap_or(0)), |c| c.to_string());
+    writeln!(report, "status {status} maxrss_kib {maxrss}")
 }
 
 fn pingpong(rounds: u64) {
