@@ -255,21 +255,8 @@ fn lower_strncmp(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
         cx.place(done);
         return cx.spill(Reg::R4);
     }
-    // r4 collects the differing bits while r3 = -1, that is until `a`'s NUL.
-    cx.insn(Insn::mov64_imm(Reg::R4, 0));
-    cx.insn(Insn::mov64_imm(Reg::R3, -1));
-    for i in 0..n {
-        cx.ldx(Size::B, Reg::R1, a + i);
-        cx.ldx(Size::B, Reg::R2, b + i);
-        cx.insn(Insn::alu64_reg(AluOp::Xor, Reg::R2, Reg::R1));
-        cx.insn(Insn::alu64_reg(AluOp::And, Reg::R2, Reg::R3));
-        cx.insn(Insn::alu64_reg(AluOp::Or, Reg::R4, Reg::R2));
-        // r1 = (a[i] == 0) ? 0 : -1, as ((a[i] - 1) >> 63) - 1.
-        cx.insn(Insn::alu64_imm(AluOp::Sub, Reg::R1, 1));
-        cx.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R1, 63));
-        cx.insn(Insn::alu64_imm(AluOp::Sub, Reg::R1, 1));
-        cx.insn(Insn::alu64_reg(AluOp::And, Reg::R3, Reg::R1));
-    }
+    // r4 collects the differing bits up to `a`'s NUL, branch-free (as `==` on long strings).
+    cx.compare_long_strings(a, b, n);
     let same = cx.label();
     cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R4, 0, 0), same);
     cx.insn(Insn::mov64_imm(Reg::R4, 1));

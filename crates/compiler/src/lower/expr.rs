@@ -360,7 +360,7 @@ impl Lower<'_> {
     /// the verifier's limit of 8192 pending branches ("sequence of jumps is too complex").
     /// `r3` is an all-ones mask until `a`'s NUL; differences after it are masked out.
     /// Nine instructions a byte.
-    fn compare_long_strings(&mut self, a: super::Loc, b: super::Loc, n: i16) {
+    pub(crate) fn compare_long_strings(&mut self, a: super::Loc, b: super::Loc, n: i16) {
         self.insn(Insn::mov64_imm(Reg::R4, 0));
         self.insn(Insn::mov64_imm(Reg::R3, -1));
         for i in 0..n {
