@@ -66,6 +66,11 @@ pub fn value(v: &Value) -> String {
             format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(","))
         }
         Value::Stack(_) | Value::Symbol(_) | Value::Bytes(_) => string(&v.to_text()),
+        Value::Record(fields) => {
+            let fields: Vec<String> =
+                fields.iter().map(|(name, v)| format!("{}: {}", string(name), value(v))).collect();
+            format!("{{{}}}", fields.join(", "))
+        }
         Value::None => "null".into(),
     }
 }

@@ -40,6 +40,8 @@ pub enum Value {
     Symbol(CodeAddress),
     /// `buf()`: bytes, printed escaped ([`printf::escape_bytes`]).
     Bytes(Vec<u8>),
+    /// A C struct or union: its members in order, printed `{ .a = 1, .b = 2 }`.
+    Record(Vec<(String, Value)>),
     None,
 }
 
@@ -58,6 +60,12 @@ impl Value {
             Value::Stack(stack) => stack.text(&mut NoSymbols),
             Value::Symbol(address) => address.text(&mut NoSymbols),
             Value::Bytes(bytes) => printf::escape_bytes(bytes, ' '),
+            Value::Record(fields) if fields.is_empty() => "{}".into(),
+            Value::Record(fields) => {
+                let fields: Vec<String> =
+                    fields.iter().map(|(name, v)| format!(".{name} = {}", v.to_text())).collect();
+                format!("{{ {} }}", fields.join(", "))
+            }
             Value::None => String::new(),
         }
     }

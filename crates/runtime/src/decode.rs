@@ -60,22 +60,65 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
             Value::Bytes(bytes.get(8..8 + len).unwrap_or(&[]).to_vec())
         }
         Ty::Named(table) => Value::Str(crate::names::name(*table, u64_at(bytes, 0) as i64)),
-        // Arrays of integers (tracepoint fields such as `saddr`, `pton()`) print as bpftrace
-        // prints them: `[127,0,0,1]`.
-        Ty::Array { of, len } if matches!(**of, Ty::Int { .. }) => {
+        // Arrays print as bpftrace prints them: `[127,0,0,1]`.
+        Ty::Array { of, len } => {
             let width = of.c_size() as usize;
             let items: Vec<String> = (0..*len as usize)
-                .map(|i| {
-                    let mut word = [0u8; 8];
-                    let at = bytes.get(i * width..(i + 1) * width).unwrap_or(&[]);
-                    word[..at.len()].copy_from_slice(at);
-                    value(&word, of).to_text()
-                })
+                .map(|i| member(bytes.get(i * width..).unwrap_or(&[]), of).to_text())
                 .collect();
             Value::Str(format!("[{}]", items.join(",")))
         }
-        // Nothing stores records or other arrays yet (see `Ty::size`).
-        Ty::Record(_) | Ty::Array { .. } | Ty::None | Ty::Error => Value::None,
+        Ty::Record(record) => Value::Record(fields(bytes, record)),
+        Ty::None | Ty::Error => Value::None,
+    }
+}
+
+/// A value of C type `ty` at the start of `bytes` (a member or an element, at its C
+/// width): integers are widened, pointers print in hex.
+fn member(bytes: &[u8], ty: &Ty) -> Value {
+    match ty {
+        Ty::Int { .. } | Ty::Bool => {
+            let width = (ty.c_size() as usize).min(8);
+            let mut word = [0u8; 8];
+            let at = bytes.get(..width).unwrap_or(bytes);
+            word[..at.len()].copy_from_slice(at);
+            value(&word, ty)
+        }
+        Ty::Ptr { .. } => Value::Str(format!("{:#x}", u64_at(bytes, 0))),
+        other => value(bytes, other),
+    }
+}
+
+/// The members of a record, named; a bitfield is shifted and masked out of its bytes, and
+/// the members of an anonymous struct or union print as the record's own.
+fn fields(bytes: &[u8], record: &bpfscope_compiler::types::Record) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for field in record.fields.as_deref().unwrap_or(&[]) {
+        let at = bytes.get(field.offset_bits as usize / 8..).unwrap_or(&[]);
+        let v = match (field.bitfield_size, &field.ty) {
+            (Some(bits), ty) => bitfield(at, field.offset_bits % 8, bits, ty.is_signed()),
+            (None, Ty::Record(inner)) if field.name.is_empty() => {
+                out.extend(fields(at, inner));
+                continue;
+            }
+            (None, ty) => member(at, ty),
+        };
+        out.push((field.name.clone(), v));
+    }
+    out
+}
+
+/// `bits` bits, `shift` bits into `bytes`.
+fn bitfield(bytes: &[u8], shift: u32, bits: u8, signed: bool) -> Value {
+    let mut word = [0u8; 8];
+    let n = bytes.len().min(8);
+    word[..n].copy_from_slice(&bytes[..n]);
+    let raw = u64::from_le_bytes(word) >> shift;
+    let top = 64 - u32::from(bits);
+    if signed {
+        Value::Int(((raw << top) as i64) >> top)
+    } else {
+        Value::Uint((raw << top) >> top)
     }
 }
 

@@ -134,7 +134,7 @@ impl Cx<'_> {
 
     /// The members of `record`: as they are when known, else from BTF (a record reached
     /// through a pointer is resolved only when a member of it is read) or by its name.
-    fn complete(&mut self, record: &Arc<Record>) -> Option<Arc<Record>> {
+    pub(crate) fn complete(&mut self, record: &Arc<Record>) -> Option<Arc<Record>> {
         if record.fields.is_some() {
             return Some(record.clone());
         }

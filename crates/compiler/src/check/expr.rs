@@ -8,27 +8,65 @@ use bpfscope_syntax::{
 use super::{diagnostics, Cx};
 use crate::{functions, types::MapValue, Ty};
 
+/// The most bytes a struct, union or array value takes (a probe read into the scratch area,
+/// an event, a map value); bpftrace has no such cap, but `*curtask` is rarely what is meant.
+const MAX_RECORD_VALUE: u32 = 4096;
+
 impl Cx<'_> {
     /// Types an expression used as a value, records the type under its id and returns it.
-    /// A struct or an array of anything but integers is no value yet: only its members and
-    /// elements are. Arrays of integers (`u8[16]` addresses) are values in their C bytes.
+    /// Structs, unions and arrays are values in their C bytes (`*$task`, `args.addr`), read
+    /// with one probe read and printed as bpftrace prints them (`{ .a = 1 }`, `[1,2]`);
+    /// their members are resolved here so that user space can print every one.
     pub(crate) fn expr(&mut self, e: &Expr) -> Ty {
         let ty = self.operand(e);
-        let value = match &ty {
-            Ty::Record(_) => false,
-            Ty::Array { of, .. } => of.is_integer() && !matches!(**of, Ty::Ptr { .. }),
-            _ => true,
-        };
-        if !value {
+        if !matches!(ty, Ty::Record(_) | Ty::Array { .. }) {
+            return ty;
+        }
+        let Some(full) = self.complete_value(&ty) else {
             self.error(
                 diagnostics::not_supported(e.span, &format!("values of type `{}`", ty.name()))
-                    .with_help("read one of its members or elements instead"),
+                    .with_help("its members are not known: read one of them instead"),
+            );
+            return Ty::Error;
+        };
+        if full.c_size() > MAX_RECORD_VALUE {
+            self.error(
+                diagnostics::not_supported(
+                    e.span,
+                    &format!("values of {} bytes (`{}`)", full.c_size(), ty.name()),
+                )
+                .with_help(format!(
+                    "struct and array values take at most {MAX_RECORD_VALUE} bytes: \
+                     read a member instead"
+                )),
             );
             return Ty::Error;
         }
-        ty
+        self.out.types[e.id as usize] = full.clone();
+        full
     }
 
+    /// `ty` with the members of every record in it known (records embedded in records
+    /// and arrays; records behind pointers stay as they are, printed as addresses).
+    fn complete_value(&mut self, ty: &Ty) -> Option<Ty> {
+        match ty {
+            Ty::Record(record) => {
+                let full = self.complete(record)?;
+                let mut fields = full.fields.clone()?;
+                for field in &mut fields {
+                    field.ty = self.complete_value(&field.ty)?;
+                }
+                Some(Ty::Record(std::sync::Arc::new(crate::types::Record {
+                    fields: Some(fields),
+                    ..(*full).clone()
+                })))
+            }
+            Ty::Array { of, len } => {
+                Some(Ty::Array { of: Box::new(self.complete_value(of)?), len: *len })
+            }
+            other => Some(other.clone()),
+        }
+    }
     /// Types an expression that may be a struct or an array in memory (the base of a member
     /// access, an index, `&`, `sizeof`), records the type under its id and returns it.
     pub(crate) fn operand(&mut self, e: &Expr) -> Ty {

@@ -51,14 +51,18 @@ impl Lower<'_> {
                 self.stx(Size::DW, slot, Reg::R0);
                 Val::Mem(slot)
             }
-            // An array of integers (an address in `u8[16]`, `u32[4]`): its C bytes, as
-            // tracepoint array fields and `pton()` give them.
-            (None, Ty::Array { of, .. }) if of.is_integer() => {
-                let buf = self.alloc_buffer(ty.size());
-                self.read_into(&place, buf, ty.c_size());
+            // A struct, a union or an array: its C bytes (an address in `u8[16]`, a
+            // `struct timespec`), padded with zeros to 8 so that equal values are equal keys.
+            (None, Ty::Record(_) | Ty::Array { .. }) => {
+                let buf = self.alloc(ty.size());
+                let c_size = ty.c_size();
+                self.read_into(&place, buf, c_size);
+                for pad in c_size..ty.size() {
+                    self.insn(Insn::st(Size::B, buf.base, buf.off + pad as i16, 0));
+                }
                 Val::Mem(buf)
             }
-            // Records and other arrays are no values: the checker refuses them.
+            // Nothing else reaches here: the checker types every place.
             _ => Val::Imm(0),
         }
     }

@@ -425,7 +425,10 @@ impl Lower<'_> {
             }
             (Ty::Sym { .. }, Ty::Sym { .. }, Val::Mem(src)) => self.copy(dst, *src, src_ty.size()),
             (Ty::Inet, Ty::Inet, Val::Mem(src)) => self.copy(dst, *src, src_ty.size()),
-            (Ty::Array { .. }, Ty::Array { .. }, Val::Mem(src)) if src_ty == dst_ty => {
+            (Ty::Array { .. }, Ty::Array { .. }, Val::Mem(src))
+            | (Ty::Record(_), Ty::Record(_), Val::Mem(src))
+                if src_ty == dst_ty =>
+            {
                 self.copy(dst, *src, src_ty.size())
             }
             (Ty::Buf(_), Ty::Buf(_), Val::Mem(src)) => {
