@@ -155,3 +155,28 @@ fn member_chains_match_bpftrace() {
     );
     assert!(ours.stdout.contains("@[wl-getppid, 0, 0, 0, 0]: 5000"), "{}", ours.stdout);
 }
+
+/// Whole struct values: `print(*ptr)` in bpftrace's `{ .a = 1, ... }` form (the same line
+/// bpftrace 0.17 prints), and a struct as a map value and as a map key.
+#[test]
+fn struct_values_print_and_key_maps() {
+    let Some(_guard) = start("struct_values_print_and_key_maps") else { return };
+    let program = "tracepoint:syscalls:sys_enter_nanosleep /pid == cpid/ { \
+        print(*args.rqtp); @s = *args.rqtp; @k[*args.rqtp] = count(); }";
+    let r = run(&["-e", program, "-c", &wl("nanosleep 0:2000000,0:3000000,0:2000000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let printed: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("{ .tv_sec")).collect();
+    assert_eq!(
+        printed,
+        [
+            "{ .tv_sec = 0, .tv_nsec = 2000000 }",
+            "{ .tv_sec = 0, .tv_nsec = 3000000 }",
+            "{ .tv_sec = 0, .tv_nsec = 2000000 }"
+        ],
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("@s: { .tv_sec = 0, .tv_nsec = 2000000 }"), "{}", r.stdout);
+    assert!(r.stdout.contains("@k[{ .tv_sec = 0, .tv_nsec = 2000000 }]: 2"), "{}", r.stdout);
+    assert!(r.stdout.contains("@k[{ .tv_sec = 0, .tv_nsec = 3000000 }]: 1"), "{}", r.stdout);
+}
