@@ -5,8 +5,10 @@
 //! It stays cheap (vmlinux, measured): [`Reader::new`] checks the header only. The first
 //! lookup walks the type headers once, recording where each type starts, and searches them
 //! (2 ms, as much as the one linear search it replaces: an fentry attach id costs what it
-//! did). A second lookup hashes every named type (3 ms); after that a name costs a hash
-//! probe (a microsecond) and a type what it contains (`struct task_struct`: 0.2 ms). Nothing
+//! did). A second, different name hashes every named type (3 ms); after that a name costs a
+//! hash probe (a microsecond). A name asked for again costs nothing (lookups are
+//! remembered), and a record with its members is resolved once (`struct task_struct`:
+//! 0.2 ms) and then shared: the checker asks for it at `curtask` and at each `->`. Nothing
 //! is decoded until asked for, and a record reached through a pointer is not expanded (its
 //! `fields` are `None` until [`Reader::complete`]), so resolving `struct task_struct` does
 //! not pull in the whole kernel.
@@ -18,12 +20,10 @@
 //! become byte arrays (`uint8[N]`), which keeps record layouts right.
 
 use std::{
+    collections::HashMap,
     fmt,
     ops::Range,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, OnceLock,
-    },
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use super::{u32_at, Header, Kind, INT_BOOL, INT_CHAR, INT_SIGNED};
@@ -89,9 +89,16 @@ pub struct Reader {
     /// Open addressing over the named ids by a hash of their name, 0 for an empty slot; the
     /// ids of one name follow their probe sequence in id order.
     names: OnceLock<Vec<u32>>,
-    /// Whether a name was looked up already (the first lookup searches instead of indexing).
-    searched: AtomicBool,
+    /// Every lookup so far and what it found: asking again for a name costs no search, and
+    /// the name table is built only for a second, different name.
+    looked_up: Mutex<Vec<Lookup>>,
+    /// Records resolved with their members, by id: a script's checker asks for `struct
+    /// task_struct` several times (`curtask`, each `->` through a `struct task_struct *`).
+    records: Mutex<HashMap<u32, Arc<Record>>>,
 }
+
+/// A name looked up, its kind, and the id found.
+type Lookup = (Box<str>, Kind, Option<u32>);
 
 /// One type's header and what follows it.
 #[derive(Clone, Copy)]
@@ -135,8 +142,9 @@ impl Reader {
             .ok_or(BtfError::Malformed("type section outside the blob"))?;
         let strings = section(header.str_off, header.str_len)
             .ok_or(BtfError::Malformed("string section outside the blob"))?;
-        let (offsets, names, searched) = (OnceLock::new(), OnceLock::new(), AtomicBool::new(false));
-        Ok(Reader { data, types, strings, offsets, names, searched })
+        let (offsets, names) = (OnceLock::new(), OnceLock::new());
+        let (looked_up, records) = (Mutex::default(), Mutex::default());
+        Ok(Reader { data, types, strings, offsets, names, looked_up, records })
     }
 
     /// How many types there are, `void` (id 0) included.
@@ -146,12 +154,25 @@ impl Reader {
 
     /// The first type of `kind` named `name`.
     pub fn find(&self, name: &str, kind: Kind) -> Option<u32> {
+        let mut looked_up = self.looked_up.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((.., found)) = looked_up.iter().find(|(n, k, _)| **n == *name && *k == kind) {
+            return *found;
+        }
         let is = |id: &u32| self.raw(*id).is_ok_and(|raw| raw.kind == Some(kind));
         // One lookup (an fentry attach id) costs less as a search than hashing every name.
-        if self.names.get().is_none() && !self.searched.swap(true, Ordering::Relaxed) {
-            return self.search(name, kind);
-        }
-        self.ids_named(name).find(is)
+        let found = if self.names.get().is_none() && looked_up.is_empty() {
+            self.search(name, kind)
+        } else {
+            self.ids_named(name).find(is)
+        };
+        looked_up.push((name.into(), kind, found));
+        found
+    }
+
+    /// Whether the name table was built (for tests: a repeated lookup must not build it).
+    #[cfg(test)]
+    pub(crate) fn indexed_names(&self) -> bool {
+        self.names.get().is_some()
     }
 
     /// The first type of `kind` named `name`, by looking at every type.
@@ -288,17 +309,22 @@ impl Reader {
     fn offsets(&self) -> &[u32] {
         self.offsets.get_or_init(|| {
             let types = &self.data[self.types.clone()];
+            // What follows each kind's header, as bytes plus bytes per `vlen` (kinds newer
+            // than this reader are taken to carry nothing): one table look-up a type.
+            let extra: [(usize, usize); 32] = std::array::from_fn(|raw| {
+                Kind::from_raw(raw as u32).map_or((0, 0), |kind| {
+                    (kind.extra_len(0), kind.extra_len(1) - kind.extra_len(0))
+                })
+            });
             // Sized for the smallest types (no pages are touched until written).
             let mut offsets = Vec::with_capacity(types.len() / 12 + 1);
             offsets.push(0u32);
             let mut at = 0usize;
-            while at + 12 <= types.len() {
+            while let Some(header) = types.get(at..at + 12) {
                 offsets.push(at as u32);
-                let info = word(types, at + 4).unwrap_or(0);
-                // Kinds newer than this reader are taken to carry nothing after the header.
-                let extra = Kind::from_raw((info >> 24) & 0x1f)
-                    .map_or(0, |kind| kind.extra_len((info & 0xffff) as usize));
-                at += 12 + extra;
+                let info = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+                let (fixed, each) = extra[(info >> 24) as usize & 0x1f];
+                at += 12 + fixed + each * (info & 0xffff) as usize;
             }
             offsets
         })
@@ -424,16 +450,31 @@ impl Reader {
         Ok(Ty::Ptr { to: Box::new(self.ty(to, Depth::Opaque, level)?), user })
     }
 
+    /// A struct or union; with its members resolved once per id and then shared.
     fn record(&self, id: u32, raw: Raw<'_>, depth: Depth, level: u32) -> Result<Ty, BtfError> {
-        let fields = match depth {
-            Depth::Opaque => None,
-            Depth::Full => Some(
-                (0..raw.vlen)
-                    .map(|i| self.member(raw, i, level))
-                    .collect::<Result<Vec<Field>, BtfError>>()?,
-            ),
-        };
-        Ok(Ty::Record(Arc::new(Record {
+        if depth == Depth::Opaque {
+            return Ok(Ty::Record(Arc::new(self.record_shell(id, raw, None))));
+        }
+        let cached =
+            |records: &HashMap<u32, Arc<Record>>| records.get(&id).cloned().map(Ty::Record);
+        if let Some(found) = cached(&self.records.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(found);
+        }
+        // Resolved without the lock held: members resolve records of their own.
+        let fields = (0..raw.vlen)
+            .map(|i| self.member(raw, i, level))
+            .collect::<Result<Vec<Field>, BtfError>>()?;
+        let record = Arc::new(self.record_shell(id, raw, Some(fields)));
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = cached(&records) {
+            return Ok(found);
+        }
+        records.insert(id, record.clone());
+        Ok(Ty::Record(record))
+    }
+
+    fn record_shell(&self, id: u32, raw: Raw<'_>, fields: Option<Vec<Field>>) -> Record {
+        Record {
             name: String::from_utf8_lossy(self.string(raw.name_off)).into_owned(),
             kind: if raw.kind == Some(Kind::Union) {
                 RecordKind::Union
@@ -443,7 +484,7 @@ impl Reader {
             size: raw.size_or_type,
             fields,
             btf_id: Some(id),
-        })))
+        }
     }
 
     /// Member `i` of a struct or union. With `kind_flag` its offset word carries the bitfield

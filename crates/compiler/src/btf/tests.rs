@@ -232,3 +232,25 @@ fn the_first_lookup_searches_and_later_ones_agree() {
     }
     assert_eq!(indexed.find("int", Kind::Int), Some(1));
 }
+
+/// A record asked for twice is resolved once and shared; a name asked for twice is searched
+/// once, without building the name table.
+#[test]
+fn repeated_lookups_hit_the_caches() {
+    let (blob, _) = sample();
+    let reader = Reader::new(blob).unwrap();
+    let first = reader.type_named("struct task").unwrap();
+    assert!(!reader.indexed_names());
+    let second = reader.type_named("struct task").unwrap();
+    assert!(!reader.indexed_names(), "a repeated name must not index every name");
+    assert!(Arc::ptr_eq(record(&first), record(&second)));
+    // Through a pointer the record is opaque; completing it gives the cached one.
+    let Some(Ty::Ptr { to, .. }) = record(&first).field("parent").map(|f| f.ty.clone()) else {
+        panic!("parent is not a pointer")
+    };
+    let completed = reader.complete(record(&to)).unwrap();
+    assert!(Arc::ptr_eq(&completed, record(&first)));
+    assert_eq!(reader.find("task", Kind::Struct), reader.find("task", Kind::Struct));
+    assert!(reader.find("mode", Kind::Enum).is_some());
+    assert!(reader.indexed_names(), "a second, different name builds the table");
+}
