@@ -45,6 +45,9 @@ pub enum Ty {
     /// An integer printed by user space as its name in a table: `syscall_name()`,
     /// `signal_name()`, `strerror()`.
     Named(NameTable),
+    /// A C enum (from kernel BTF or the script): an integer everywhere (arithmetic, keys,
+    /// values, `%d`), whose `printf("%s")` prints the enumerator's name.
+    Enum(Arc<EnumTy>),
     /// A pointer to `to` (`Ty::None` for `void *`), into user memory when `user` (read with
     /// `probe_read_user`) or kernel memory. It behaves as a `uint64` wherever an integer is
     /// expected (arithmetic, comparisons, printf, keys and values, casts, `str()`).
@@ -77,7 +80,7 @@ impl Ty {
     /// as no value: whoever adds one must also print them.
     pub fn size(&self) -> u32 {
         match self {
-            Ty::Int { .. } | Ty::Bool | Ty::Ptr { .. } => 8,
+            Ty::Int { .. } | Ty::Bool | Ty::Ptr { .. } | Ty::Enum(_) => 8,
             Ty::Record(_) | Ty::Array { .. } => self.c_size().div_ceil(8) * 8,
             Ty::Str(n) => n.div_ceil(8) * 8,
             Ty::Tuple(items) => items.iter().map(Ty::size).sum(),
@@ -96,6 +99,7 @@ impl Ty {
     pub fn c_size(&self) -> u32 {
         match self {
             Ty::Int { bits, .. } => u32::from(*bits) / 8,
+            Ty::Enum(e) => u32::from(e.bits) / 8,
             Ty::Bool => 1,
             Ty::Ptr { .. } => 8,
             Ty::Record(record) => record.size,
@@ -121,7 +125,7 @@ impl Ty {
     /// True for integers, booleans and pointers (which are integers to every rule that
     /// takes one: arithmetic, comparisons, conditions, printf's `%d`, casts, `str()`).
     pub fn is_integer(&self) -> bool {
-        matches!(self, Ty::Int { .. } | Ty::Bool | Ty::Ptr { .. })
+        matches!(self, Ty::Int { .. } | Ty::Bool | Ty::Ptr { .. } | Ty::Enum(_))
     }
 
     /// True for pointers.
@@ -131,7 +135,7 @@ impl Ty {
 
     /// True for signed integers.
     pub fn is_signed(&self) -> bool {
-        matches!(self, Ty::Int { signed: true, .. })
+        matches!(self, Ty::Int { signed: true, .. }) || matches!(self, Ty::Enum(e) if e.signed)
     }
 
     /// The name users see in messages (bpftrace's spelling).
@@ -153,6 +157,7 @@ impl Ty {
             Ty::Mac => "macaddr".into(),
             Ty::Buf(n) => format!("buffer[{n}]"),
             Ty::Named(table) => table.type_name().into(),
+            Ty::Enum(e) => format!("enum {}", e.name),
             Ty::Ptr { to, .. } if **to == Ty::None => "void *".into(),
             Ty::Ptr { to, .. } => format!("{} *", to.name()),
             Ty::Record(record) => record.name(),
@@ -184,6 +189,9 @@ impl Ty {
     pub fn unify(&self, other: &Ty) -> Ty {
         match (self, other) {
             (Ty::Error, t) | (t, Ty::Error) => t.clone(),
+            (Ty::Enum(_), _) | (_, Ty::Enum(_)) if self == other => self.clone(),
+            (Ty::Enum(e), _) => e.int().unify(other),
+            (_, Ty::Enum(e)) => self.unify(&e.int()),
             (Ty::Ptr { .. }, _) | (_, Ty::Ptr { .. }) if self == other => self.clone(),
             (Ty::Ptr { .. }, _) => Ty::U64.unify(other),
             (_, Ty::Ptr { .. }) => self.unify(&Ty::U64),
@@ -196,6 +204,29 @@ impl Ty {
             }
             (a, _) => a.clone(),
         }
+    }
+}
+
+/// A C enum's integer type and enumerators.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EnumTy {
+    /// The enum's name (empty for an anonymous enum).
+    pub name: String,
+    pub bits: u8,
+    pub signed: bool,
+    /// The enumerators, in declaration order.
+    pub values: Vec<(String, i64)>,
+}
+
+impl EnumTy {
+    /// The integer type the enum is to arithmetic and to the generated code.
+    pub fn int(&self) -> Ty {
+        Ty::Int { bits: self.bits, signed: self.signed }
+    }
+
+    /// What `printf("%s")` prints: the first enumerator of value `n`, or `n` when none has it.
+    pub fn name_of(&self, n: i64) -> String {
+        self.values.iter().find(|(_, v)| *v == n).map_or_else(|| n.to_string(), |(s, _)| s.clone())
     }
 }
 

@@ -24,6 +24,14 @@ impl Format {
         Format { pieces: parse_format(fmt).unwrap_or_else(|_| vec![Piece::Lit(fmt.to_string())]) }
     }
 
+    /// The conversion letter of each argument, in order (`d`, `s`, ...).
+    pub fn conversions(&self) -> impl Iterator<Item = char> + '_ {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Spec(spec) => Some(spec.conv),
+            Piece::Lit(_) => None,
+        })
+    }
+
     /// Appends the formatted text to `out`.
     pub fn write(&self, args: &[Value], out: &mut String) {
         let mut args = args.iter();

@@ -29,6 +29,8 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
                 Value::Uint((raw << shift) >> shift)
             }
         }
+        // An enum is its number; `printf("%s")` names it (`crate::events`).
+        Ty::Enum(e) => value(bytes, &e.int()),
         Ty::Bool => Value::Bool(u64_at(bytes, 0) != 0),
         // An address prints as the `uint64` it was before pointers had types.
         Ty::Ptr { .. } => Value::Uint(u64_at(bytes, 0)),
@@ -73,11 +75,21 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
     }
 }
 
+/// Enum arguments of a `%s` conversion become their enumerator's name (or their number
+/// when no enumerator has it), as bpftrace prints them; `%d` keeps the number.
+pub fn name_enums(tys: &[Ty], conversions: impl Iterator<Item = char>, args: &mut [Value]) {
+    for ((ty, conv), arg) in tys.iter().zip(conversions).zip(args.iter_mut()) {
+        if let (Ty::Enum(e), 's') = (ty, conv) {
+            *arg = Value::Str(e.name_of(arg.as_i64()));
+        }
+    }
+}
+
 /// A value of C type `ty` at the start of `bytes` (a member or an element, at its C
 /// width): integers are widened, pointers print in hex.
 fn member(bytes: &[u8], ty: &Ty) -> Value {
     match ty {
-        Ty::Int { .. } | Ty::Bool => {
+        Ty::Int { .. } | Ty::Bool | Ty::Enum(_) => {
             let width = (ty.c_size() as usize).min(8);
             let mut word = [0u8; 8];
             let at = bytes.get(..width).unwrap_or(bytes);

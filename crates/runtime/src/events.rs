@@ -95,6 +95,7 @@ impl<'c> Events<'c> {
         let desc = &self.manifest.printfs[id];
         let mut args = decode::args(record.get(8..).unwrap_or(&[]), &desc.args);
         let format = &self.formats[id];
+        decode::name_enums(&desc.args, format.conversions(), &mut args);
         let (kind, act): (TextKind, Action) = match desc.kind {
             FormatKind::Printf => return sink.printf(format, &mut args),
             FormatKind::Errorf | FormatKind::Warnf => {

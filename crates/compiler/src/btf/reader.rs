@@ -30,7 +30,7 @@ use super::{u32_at, Header, Kind, INT_BOOL, INT_CHAR, INT_SIGNED};
 
 mod c_decl;
 mod protos;
-use crate::types::{Field, Record, RecordKind, Ty};
+use crate::types::{EnumTy, Field, Record, RecordKind, Ty};
 pub use protos::TRACE_TYPEDEF_PREFIX;
 
 /// How deep types may nest (pointer chains, typedefs, records in records) before the blob is
@@ -294,15 +294,25 @@ impl Reader {
             let i = (0..raw.vlen).find(|i| {
                 word(raw.extra, i * step).is_ok_and(|off| self.string(off) == name.as_bytes())
             })?;
-            let low = word(raw.extra, i * step + 4).ok()?;
-            Some(match (wide, raw.kind_flag) {
-                (true, _) => {
-                    ((u64::from(word(raw.extra, i * step + 8).ok()?) << 32) | u64::from(low)) as i64
-                }
-                (false, true) => i64::from(low as i32),
-                (false, false) => i64::from(low),
-            })
+            enumerator(&raw, i, step, wide)
         })
+    }
+
+    /// An enum's type: its integer, with its name and enumerators for `printf("%s")`.
+    fn enumeration(&self, raw: &Raw<'_>) -> Ty {
+        let signed = if raw.kind_flag { INT_SIGNED } else { 0 };
+        let Ty::Int { bits, signed } = int(raw.size_or_type, signed) else {
+            return int(raw.size_or_type, signed);
+        };
+        let (step, wide) = if raw.kind == Some(Kind::Enum64) { (12, true) } else { (8, false) };
+        let values = (0..raw.vlen)
+            .filter_map(|i| {
+                let name = String::from_utf8_lossy(self.string(word(raw.extra, i * step).ok()?));
+                Some((name.into_owned(), enumerator(raw, i, step, wide)?))
+            })
+            .collect();
+        let name = String::from_utf8_lossy(self.string(raw.name_off)).into_owned();
+        Ty::Enum(Arc::new(EnumTy { name, bits, signed, values }))
     }
 
     /// Where each type starts, found by walking every type header once.
@@ -421,10 +431,7 @@ impl Reader {
                 fields: None,
                 btf_id: Some(id),
             }))),
-            Some(Kind::Enum | Kind::Enum64) => {
-                let signed = if raw.kind_flag { INT_SIGNED } else { 0 };
-                Ok(int(raw.size_or_type, signed))
-            }
+            Some(Kind::Enum | Kind::Enum64) => Ok(self.enumeration(&raw)),
             Some(Kind::Float) => Ok(bytes(raw.size_or_type)),
             Some(Kind::Typedef | Kind::Volatile | Kind::Const | Kind::Restrict | Kind::TypeTag) => {
                 self.ty(raw.size_or_type, depth, next)
@@ -553,6 +560,19 @@ impl Reader {
 }
 
 /// An integer of `size` bytes with `INT` encoding bits `encoding`.
+/// The value of enumerator `i` of an enum whose entries are `step` bytes (`wide` for
+/// `ENUM64`, whose value is two words).
+fn enumerator(raw: &Raw<'_>, i: usize, step: usize, wide: bool) -> Option<i64> {
+    let low = word(raw.extra, i * step + 4).ok()?;
+    Some(match (wide, raw.kind_flag) {
+        (true, _) => {
+            ((u64::from(word(raw.extra, i * step + 8).ok()?) << 32) | u64::from(low)) as i64
+        }
+        (false, true) => i64::from(low as i32),
+        (false, false) => i64::from(low),
+    })
+}
+
 fn int(size: u32, encoding: u32) -> Ty {
     if encoding & INT_BOOL != 0 && size == 1 {
         return Ty::Bool;

@@ -110,7 +110,7 @@ fn resolves_structs_with_bitfields_arrays_unions_and_pointers() {
     assert_eq!((anon.name.as_str(), anon.offset_bits), ("", 256));
     assert_eq!(anon.ty.name(), "union (anonymous)");
     assert_eq!(field(record(&anon.ty), "b").ty, I32);
-    assert_eq!(field(task, "m").ty, Ty::U32);
+    assert_eq!(field(task, "m").ty, mode_enum());
     assert_eq!(field(task, "on").ty, Ty::Bool);
 }
 
@@ -129,7 +129,16 @@ fn resolves_functions_and_user_pointers() {
     let Ty::Ptr { to, .. } = &go.params[0].1 else { panic!() };
     assert_eq!(record(to).btf_id, Some(task_id));
     assert_eq!(reader.type_named("pid_t"), Ok(I32));
-    assert_eq!(reader.type_named("enum mode"), Ok(Ty::U32));
+    assert_eq!(reader.type_named("enum mode"), Ok(mode_enum()));
+}
+
+/// `enum mode { OFF, ON }` of the sample: a `uint32` that `%s` prints by name.
+fn mode_enum() -> Ty {
+    let values = vec![("OFF".into(), 0), ("ON".into(), 1)];
+    let e = crate::types::EnumTy { name: "mode".into(), bits: 32, signed: false, values };
+    assert!(Ty::Enum(e.clone().into()).is_integer() && e.int() == Ty::U32);
+    assert_eq!((e.name_of(1), e.name_of(7)), ("ON".to_string(), "7".to_string()));
+    Ty::Enum(e.into())
 }
 
 #[test]

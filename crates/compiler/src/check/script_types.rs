@@ -32,7 +32,7 @@ use crate::{
     btf::{Kind, Reader},
     functions,
     target::Target,
-    types::{Field, Record, RecordKind},
+    types::{EnumTy, Field, Record, RecordKind},
     Ty,
 };
 
@@ -291,7 +291,7 @@ impl<'a, 'd> Layout<'a, 'd> {
     fn bitfield_width(&mut self, width: &Expr, ty: &Ty, name: &str) -> Option<u64> {
         let value = self.constant_expr(width)?;
         let bits = u64::from(ty.c_size()) * 8;
-        if !matches!(ty, Ty::Int { .. } | Ty::Bool)
+        if !matches!(ty, Ty::Int { .. } | Ty::Bool | Ty::Enum(_))
             || value < 0
             || value as u64 > bits
             || (value == 0 && !name.is_empty())
@@ -314,11 +314,13 @@ impl<'a, 'd> Layout<'a, 'd> {
             return Some(ty.clone());
         }
         let (mut next, mut min, mut max) = (0i64, 0i64, 0i64);
+        let mut values = Vec::new();
         for value in e.values.iter().flatten() {
             if let Some(expr) = &value.value {
                 next = self.constant_expr(expr).unwrap_or(next);
             }
             self.done.constants.insert(value.name.clone(), next);
+            values.push((value.name.clone(), next));
             (min, max) = (min.min(next), max.max(next));
             next = next.wrapping_add(1);
         }
@@ -327,6 +329,8 @@ impl<'a, 'd> Layout<'a, 'd> {
             (true, true) if max <= i64::from(i32::MAX) => Ty::Int { bits: 32, signed: true },
             (signed, _) => Ty::Int { bits: 64, signed },
         };
+        let Ty::Int { bits, signed } = ty else { unreachable!("an enum is an integer") };
+        let ty = Ty::Enum(Arc::new(EnumTy { name: e.name.clone(), bits, signed, values }));
         if !e.name.is_empty() {
             self.done.types.insert(key, ty.clone());
         }
@@ -575,6 +579,7 @@ fn spelled(kind: TypeKind, name: &str) -> String {
 pub fn align_of(ty: &Ty) -> u32 {
     match ty {
         Ty::Int { bits, .. } => u32::from(*bits) / 8,
+        Ty::Enum(e) => u32::from(e.bits) / 8,
         Ty::Bool | Ty::Str(_) | Ty::None => 1,
         Ty::Array { of, .. } => align_of(of),
         Ty::Record(r) => match &r.fields {

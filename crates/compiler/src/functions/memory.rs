@@ -47,6 +47,7 @@ fn check_bswap(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
     }
     match cx.expect_integer(&u.args[0], "`bswap()`", "an integer") {
         Ty::Int { bits, .. } => Ty::Int { bits, signed: false },
+        Ty::Enum(e) => Ty::Int { bits: e.bits, signed: false },
         Ty::Bool => Ty::Int { bits: 8, signed: false },
         Ty::Error => Ty::Error,
         _ => Ty::U64,

@@ -207,6 +207,7 @@ fn check_format(
                     | Ty::Inet
                     | Ty::Mac
                     | Ty::Named(_)
+                    | Ty::Enum(_)
             ),
             'r' => matches!(ty, Ty::Str(_) | Ty::Buf(_)),
             _ => ty.is_integer(),

@@ -198,6 +198,7 @@ impl Lower<'_> {
                 let op = if *signed { AluOp::Arsh } else { AluOp::Rsh };
                 self.insn(Insn::alu64_imm(op, reg, shift));
             }
+            Ty::Enum(e) => self.truncate(reg, &e.int()),
             _ => {}
         }
     }

@@ -90,7 +90,8 @@ fn members_have_c_types() {
     assert_eq!(field("inner").name(), "struct a");
     let e = record(&types, TypeKind::Struct, "e");
     assert_eq!(e.field("big").unwrap().ty.name(), "uint64[3][2]");
-    assert_eq!(e.field("col").unwrap().ty, Ty::U32);
+    let Ty::Enum(col) = &e.field("col").unwrap().ty else { panic!("an enum") };
+    assert_eq!(col.int(), Ty::U32);
     assert_eq!((types.constant("RED"), types.constant("GREEN")), (Some(0), Some(5)));
 }
 
@@ -100,7 +101,12 @@ fn enums_typedefs_and_constant_expressions() {
     let (types, errors) = build(text, &Fixture);
     assert_eq!(errors, "");
     assert_eq!(types.constant("F_C"), Some(5));
-    assert_eq!(types.get(TypeKind::Enum, "flags"), Some(Ty::Int { bits: 32, signed: true }));
+    let Some(Ty::Enum(flags)) = types.get(TypeKind::Enum, "flags") else { panic!("an enum") };
+    assert_eq!((flags.int(), flags.name.as_str()), (Ty::Int { bits: 32, signed: true }, "flags"));
+    assert_eq!(
+        (flags.name_of(5), flags.name_of(-1), flags.name_of(9)),
+        ("F_B".into(), "NEG".into(), "9".into())
+    );
     assert_eq!(types.get(TypeKind::Typedef, "pair_t").unwrap().name(), "struct pair");
     let holder = record(&types, TypeKind::Struct, "holder");
     assert_eq!(
