@@ -2,7 +2,7 @@
 
 use bpfscope_syntax::{Diagnostics, SourceFile};
 
-use crate::{compile, target::Fixture, Compiled, Options};
+use crate::{compile, target::Fixture, Compiled, Options, Ty};
 
 pub(crate) fn compile_ok(text: &str) -> Compiled {
     let file = SourceFile::new("test.bt", text);
@@ -256,4 +256,20 @@ fn perf_rb_pages_sizes_the_event_ring_and_its_wakeup_mark() {
         .any(|i| (i.code, i.dst, i.imm) == (mark.code, mark.dst, mark.imm)));
     let err = compile_err("config = { perf_rb_pages = 0 } BEGIN { }");
     assert!(err.contains("`perf_rb_pages` must be between 1 and 262144"), "{err}");
+}
+
+/// An enum value is an integer to every rule, and the one integer `%s` takes: printf's
+/// descriptor keeps the enum (user space names it), arithmetic makes a plain integer.
+#[test]
+fn enums_print_with_percent_s_and_count_as_integers() {
+    let c = compile_ok(
+        "enum E { A = 1, B = 7 }; BEGIN { $e = (enum E)7; @m[$e] = $e; printf(\"%s %d %d\\n\", $e, $e, $e + 1); }",
+    );
+    let args = &c.manifest.printfs[0].args;
+    let Ty::Enum(e) = &args[0] else { panic!("an enum: {args:?}") };
+    assert_eq!((e.name.as_str(), e.int(), e.name_of(7)), ("E", Ty::U32, "B".to_string()));
+    assert_eq!(args[1], args[0]);
+    assert!(matches!(args[2], Ty::Int { .. }), "{args:?}");
+    let e = compile_err("enum E { A = 1 }; BEGIN { $e = (enum E)1; printf(\"%s\\n\", $e + 1); }");
+    assert!(e.contains("`%s` expects a string, but this argument is `int64`"), "{e}");
 }

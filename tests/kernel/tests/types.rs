@@ -180,3 +180,25 @@ fn struct_values_print_and_key_maps() {
     assert!(r.stdout.contains("@k[{ .tv_sec = 0, .tv_nsec = 2000000 }]: 2"), "{}", r.stdout);
     assert!(r.stdout.contains("@k[{ .tv_sec = 0, .tv_nsec = 3000000 }]: 1"), "{}", r.stdout);
 }
+
+/// An enum prints by name with `%s` (the number when no enumerator has it) and as its
+/// number with `%d`, for a script's enum and a kernel one (`enum pid_type` from BTF), and
+/// stays an integer to arithmetic and maps.
+#[test]
+fn enums_print_by_name_with_percent_s() {
+    let Some(_guard) = start("enums_print_by_name_with_percent_s") else { return };
+    let program = r#"enum E { A = 1, B = 7 };
+    BEGIN {
+        $e = (enum E)7;
+        printf("%s %d\n", $e, $e);
+        printf("%s|%s|%d\n", (enum E)1, (enum E)3, $e + 1);
+        $p = (enum pid_type)1;
+        printf("%s %d %s\n", $p, $p, (enum pid_type)99);
+        @m[$e] = $e;
+        exit();
+    }"#;
+    let r = run(&["-e", program]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: Vec<&str> = r.stdout.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(rows, ["B 7", "A|3|8", "PIDTYPE_TGID 1 99", "@m[7]: 7"], "{}", r.stdout);
+}
