@@ -13,7 +13,8 @@
 //! `fields` are `None` until [`Reader::complete`]), so resolving `struct task_struct` does
 //! not pull in the whole kernel.
 //!
-//! Integers of 1, 2, 4 and 8 bytes and enums become `Ty::Int`, `_Bool` `Ty::Bool`; typedefs,
+//! Integers of 1, 2, 4 and 8 bytes become `Ty::Int`, enums `Ty::Enum` (an integer with its
+//! enumerators, for `printf("%s")`), `_Bool` `Ty::Bool`; typedefs,
 //! `const`, `volatile`, `restrict` and type tags are looked through (a `user` tag on a
 //! pointer's target marks a user-space pointer); a function pointer is `void *`; arrays of
 //! `char` are strings (`Ty::Str(N)`, as bpftrace reads `comm`); floats and other integers
