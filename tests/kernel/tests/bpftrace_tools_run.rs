@@ -221,7 +221,8 @@ fn pidpersec_matches_bpftrace() {
     // difference is left out of this comparison.
     let script = std::env::temp_dir().join(format!("bpfscope-pidpersec-{}.sh", std::process::id()));
     std::fs::write(&script, format!("{}\nsleep 1.3\n", wl("exec 5"))).expect("write script");
-    // bpftrace 0.17 splits `-c` on spaces (no shell) and runs only executables it can stat.
+    // bpftrace 0.17 splits `-c` on spaces (no shell) and refuses the script file itself
+    // ("does not exist or is not executable"), so `/bin/sh` runs it.
     let command = format!("/bin/sh {}", script.display());
     let theirs = bpftrace("pidpersec.bt", &command);
     let ours = ours("pidpersec.bt", &command);
