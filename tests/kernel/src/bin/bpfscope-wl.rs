@@ -20,6 +20,10 @@
 //! - `tcp ADDR PORT`: one loopback TCP connection from ADDR:PORT+1 to a listener on
 //!   ADDR:PORT (ADDR `127.0.0.1` or `::1`), one byte each way, then both ends closed
 //! - `write N`: N writes of the 8 bytes [`WRITE_BYTES`] to /dev/null
+//! - `statx PATH N`: N statx(2) system calls on PATH (glibc's stat uses newfstatat)
+//! - `fsync N`: N fsync(2) system calls on /dev/null
+//! - `kill N`: N kill(2) system calls sending signal 0 (a check, nothing sent) to itself
+//! - `setuid N`: N setuid(2) system calls to its own uid (which succeed, and change nothing)
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -112,6 +116,36 @@ fn main() {
                 assert_eq!(n, 8);
             }
         }
+        "statx" => {
+            let path = CString::new(arg(1)).expect("path");
+            // SAFETY: struct statx is plain data; zero is a valid bit pattern.
+            let mut buf: libc::statx = unsafe { std::mem::zeroed() };
+            for _ in 0..num(2) {
+                // SAFETY: a valid NUL-terminated path and a statx buffer to fill.
+                unsafe {
+                    libc::statx(libc::AT_FDCWD, path.as_ptr(), 0, libc::STATX_BASIC_STATS, &mut buf)
+                };
+            }
+        }
+        "fsync" => {
+            let file = std::fs::File::open("/dev/null").expect("open /dev/null");
+            for _ in 0..num(1) {
+                // SAFETY: fsync of an open fd; its result does not matter here.
+                unsafe { libc::fsync(file.as_raw_fd()) };
+            }
+        }
+        "kill" => {
+            for _ in 0..num(1) {
+                // SAFETY: signal 0 to itself only checks that the process exists.
+                unsafe { libc::kill(libc::getpid(), 0) };
+            }
+        }
+        "setuid" => {
+            for _ in 0..num(1) {
+                // SAFETY: setting the uid to the current one changes nothing.
+                unsafe { libc::setuid(libc::getuid()) };
+            }
+        }
         "rusage" if args.len() >= 3 => rusage(num(1) as i32, &args[2..]).expect("rusage"),
         _ => usage(),
     }
@@ -200,7 +234,7 @@ fn bound_client(ip: std::net::IpAddr, local: u16, remote: u16) -> io::Result<std
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | write N");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | write N | statx PATH N | fsync N | kill N | setuid N");
     eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | rusage FD CMD...");
     std::process::exit(2)
 }
