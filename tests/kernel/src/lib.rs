@@ -209,3 +209,29 @@ impl Drop for LoopDevice {
 pub fn hist_total(rows: &[(String, u64)]) -> u64 {
     rows.iter().map(|(_, c)| c).sum()
 }
+
+/// Runs bpftrace (the differential oracle) with `args` (`-e PROGRAM` or a script path) and
+/// `-c command`, interrupted after 60 s at the latest; its stdout with trailing spaces cut
+/// (bpftrace 0.17 ends hist headers with a space: `@: `). `None`, after saying so, when
+/// bpftrace is not installed.
+pub fn bpftrace(args: &[&str], command: &str) -> Option<String> {
+    let out = Command::new("timeout")
+        .args(["-s", "INT", "60", "bpftrace"])
+        .args(args)
+        .args(["-c", command])
+        .output();
+    match out {
+        Ok(out) if out.status.code() != Some(127) => {
+            let text = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::trim_end)
+                .collect::<Vec<_>>()
+                .join("\n");
+            Some(text + "\n")
+        }
+        _ => {
+            skip_note("differential run: bpftrace is not installed (scripts/test installs it)");
+            None
+        }
+    }
+}

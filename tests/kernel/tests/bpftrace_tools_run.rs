@@ -22,24 +22,7 @@ fn tool(name: &str) -> String {
 
 /// Runs bpftrace on a tool script, or returns None (after saying so) when it is not installed.
 fn bpftrace(script: &str, command: &str) -> Option<String> {
-    let out = std::process::Command::new("timeout")
-        .args(["-s", "INT", "60", "bpftrace", &tool(script), "-c", command])
-        .output();
-    match out {
-        Ok(out) if out.status.code() != Some(127) => {
-            // bpftrace 0.17 ends hist headers with a space: `@[comm]: `.
-            let text = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::trim_end)
-                .collect::<Vec<_>>()
-                .join("\n");
-            Some(text + "\n")
-        }
-        _ => {
-            skip_note("bpftrace tool run: bpftrace is not installed (scripts/test installs it)");
-            None
-        }
-    }
+    kernel_tests::bpftrace(&[&tool(script)], command)
 }
 
 /// Runs bpfscope on the same tool script and command; it must succeed.

@@ -2,28 +2,11 @@
 //! bpfscope gives the same values. Text that changed after bpftrace 0.17 (the "Attaching"
 //! banner, a trailing space after hist headers, stats syntax) is compared by value.
 
-use kernel_tests::{hist_rows, map_lines, run, skip_note, start, wl};
+use kernel_tests::{hist_rows, map_lines, run, start, wl};
 
-/// Runs bpftrace, or returns None (after saying so) when it is not installed.
+/// Runs bpftrace on a one-liner, or returns None (after saying so) when it is not installed.
 fn bpftrace(program: &str, command: &str) -> Option<String> {
-    let out = std::process::Command::new("timeout")
-        .args(["-s", "INT", "60", "bpftrace", "-e", program, "-c", command])
-        .output();
-    match out {
-        Ok(out) if out.status.code() != Some(127) => {
-            // bpftrace 0.17 ends hist headers with a space: `@: `.
-            let text = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::trim_end)
-                .collect::<Vec<_>>()
-                .join("\n");
-            Some(text + "\n")
-        }
-        _ => {
-            skip_note("differential test: bpftrace is not installed (scripts/test installs it)");
-            None
-        }
-    }
+    kernel_tests::bpftrace(&["-e", program], command)
 }
 
 #[test]
