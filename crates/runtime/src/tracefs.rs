@@ -115,8 +115,11 @@ impl Target for Tracefs {
         if let Some(found) = self.ksyms.borrow().get(name) {
             return *found;
         }
-        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-        let found = text.lines().find_map(|line| {
+        // A line at a time: the file is 5 MiB, and the whole-run peak RSS would count a copy.
+        use std::io::BufRead;
+        let file = std::fs::File::open("/proc/kallsyms").ok();
+        let lines = file.map(|f| std::io::BufReader::with_capacity(1 << 16, f).lines());
+        let found = lines.into_iter().flatten().map_while(Result::ok).find_map(|line| {
             let mut parts = line.split_whitespace();
             let addr = parts.next()?;
             (parts.nth(1)? == name).then(|| u64::from_str_radix(addr, 16).ok()).flatten()
