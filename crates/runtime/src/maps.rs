@@ -66,6 +66,9 @@ pub(crate) struct Maps<'c> {
     counters: OwnedFd,
     stop_flag: OwnedFd,
     ncpus: usize,
+    /// Scalar maps kept in an array that `clear` zeroed: they print as `@: 0` from then on,
+    /// as current bpftrace's (whose scalar maps are arrays, which `clear` zeroes) do.
+    cleared_scalars: std::cell::RefCell<Vec<usize>>,
 }
 
 impl<'c> Maps<'c> {
@@ -76,7 +79,7 @@ impl<'c> Maps<'c> {
         stop_flag: OwnedFd,
         ncpus: usize,
     ) -> Self {
-        Maps { descs, fds, counters, stop_flag, ncpus }
+        Maps { descs, fds, counters, stop_flag, ncpus, cleared_scalars: Default::default() }
     }
 
     /// Sets the stop flag: from now on every probe program returns at its first
@@ -116,6 +119,11 @@ impl MapAccess for Maps<'_> {
                 entries.push((key, value));
             }
         }
+        if desc.array && self.cleared_scalars.borrow().contains(&id) {
+            // Decoded as a hash map would be: a zero slot is an entry, not an absent one.
+            let hash = MapDesc { array: false, ..desc.clone() };
+            return Some(decode::map(&hash, &entries, self.ncpus));
+        }
         Some(decode::map(desc, &entries, self.ncpus))
     }
 
@@ -123,8 +131,14 @@ impl MapAccess for Maps<'_> {
         let (Some(desc), Some(fd)) = (self.descs.get(id), self.fds.get(id)) else { return };
         let fd = fd.as_fd();
         let value_size = self.lookup_size(desc);
+        // A scalar map is zeroed, not emptied, as current bpftrace's (an array map there):
+        // after `clear(@)` it prints `@: 0` (pidpersec.bt's END).
+        let scalar = desc.key.is_none() && !desc.value.has_bucket();
+        if scalar && desc.array {
+            self.cleared_scalars.borrow_mut().push(id);
+        }
         for key in bpfscope_sys::map_keys(fd, desc.key_size() as usize).unwrap_or_default() {
-            if zero || desc.array {
+            if zero || desc.array || scalar {
                 let _ = bpfscope_sys::map_update(fd, &key, &vec![0u8; value_size]);
             } else {
                 let _ = bpfscope_sys::map_delete(fd, &key);

@@ -199,9 +199,9 @@ fn pidpersec_matches_bpftrace() {
     let Some(_guard) = start("pidpersec_matches_bpftrace") else { return };
     // The forks per second count every process on the machine, so only the shape of the
     // interval lines (`HH:MM:SS PIDs/sec: @: N`) is compared, and that they count at
-    // least the shell's 2 forks and the workload's 5. bpftrace 0.17 also prints
-    // `@: 0` at exit for the map its END cleared; bpfscope prints nothing there. That
-    // difference is left out of this comparison.
+    // least the shell's 2 forks and the workload's 5. Both print `@: 0` at exit for the
+    // scalar map END cleared (bpftrace 0.17, and current bpftrace, whose scalar maps are
+    // arrays that `clear` zeroes).
     let script = std::env::temp_dir().join(format!("bpfscope-pidpersec-{}.sh", std::process::id()));
     std::fs::write(&script, format!("{}\nsleep 1.3\n", wl("exec 5"))).expect("write script");
     // bpftrace 0.17 splits `-c` on spaces (no shell) and refuses the script file itself
@@ -225,5 +225,6 @@ fn pidpersec_matches_bpftrace() {
         assert!(!counts.is_empty(), "{who}: no interval line:\n{text}");
         let total: u64 = counts.iter().sum();
         assert!(total >= 7, "{who}: fewer than 7 forks counted:\n{text}");
+        assert!(text.ends_with("\n\n@: 0\n"), "{who}: no `@: 0` at exit:\n{text}");
     }
 }
