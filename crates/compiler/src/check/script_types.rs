@@ -364,12 +364,17 @@ impl<'a, 'd> Layout<'a, 'd> {
                 let (to, _) = self.resolve(to, true)?;
                 Some((Ty::Ptr { to: Box::new(to), user: false }, 8))
             }
-            CTypeKind::Array(of, len) => {
-                let (of, align) = self.resolve(of, false)?;
+            CTypeKind::Array(of_ct, len) => {
+                let (of, align) = self.resolve(of_ct, false)?;
                 let len = match len {
                     Some(len) => self.array_length(len)?,
                     None => 0,
                 };
+                // `char name[N]` is a string, as the BTF reader makes a kernel `comm`, and
+                // as bpftrace reads a script's own struct.
+                if matches!(&of_ct.kind, CTypeKind::Named(n) if n == "char") {
+                    return Some((Ty::Str(len), align));
+                }
                 Some((Ty::Array { of: Box::new(of), len }, align))
             }
             CTypeKind::Function if behind_pointer => Some((Ty::None, 1)),
