@@ -29,6 +29,17 @@ pub trait Target {
     fn kernel_btf(&self) -> Option<&crate::btf::Reader> {
         None
     }
+    /// The BTF of kernel module `module` (`/sys/kernel/btf/<module>`, split BTF on top of
+    /// [`Target::kernel_btf`]), read on first call; the error says why there is none (a
+    /// module that is not loaded).
+    fn module_btf(&self, module: &str) -> Result<std::sync::Arc<crate::btf::Reader>, String> {
+        Err(module_not_loaded(module))
+    }
+    /// The names of the loaded modules that publish BTF (`/sys/kernel/btf/*` but vmlinux),
+    /// for wildcards over modules (`fentry:*:FUNCTION`).
+    fn btf_modules(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// The kernel functions that can be traced (ftrace's `available_filter_functions`), or
     /// `None` when the kernel does not say: fentry wildcards keep only these.
     fn traceable_functions(&self) -> Option<&std::collections::HashSet<String>> {
@@ -54,6 +65,11 @@ pub trait Target {
     fn cgroup_id(&self, path: &str) -> Result<u64, String> {
         Err(format!("cannot read `{path}`"))
     }
+}
+
+/// Why a module has no BTF: it is not loaded (`/sys/kernel/btf/<module>` is missing).
+pub fn module_not_loaded(module: &str) -> String {
+    format!("module '{module}' is not loaded (no /sys/kernel/btf/{module})")
 }
 
 /// Parses the text of a tracefs `format` file into its non-common fields.
@@ -153,6 +169,26 @@ impl Target for Fixture {
         Some(BTF.get_or_init(|| {
             crate::btf::Reader::new(crate::btf::fixture::vmlinux()).expect("fixture BTF")
         }))
+    }
+
+    /// One module, `fixmod` ([`crate::btf::fixture::module`]), split BTF on top of
+    /// [`Fixture::kernel_btf`]'s.
+    fn module_btf(&self, module: &str) -> Result<std::sync::Arc<crate::btf::Reader>, String> {
+        use std::sync::{Arc, OnceLock};
+        static BTF: OnceLock<Arc<crate::btf::Reader>> = OnceLock::new();
+        if module != crate::btf::fixture::MODULE {
+            return Err(module_not_loaded(module));
+        }
+        let read = || {
+            let base = Arc::new(crate::btf::Reader::new(crate::btf::fixture::vmlinux()).unwrap());
+            let blob = crate::btf::fixture::module(&base);
+            Arc::new(crate::btf::Reader::split(base, blob).expect("fixture module BTF"))
+        };
+        Ok(BTF.get_or_init(read).clone())
+    }
+
+    fn btf_modules(&self) -> Vec<String> {
+        vec![crate::btf::fixture::MODULE.to_string()]
     }
 
     fn kernel_symbol(&self, name: &str) -> Option<u64> {

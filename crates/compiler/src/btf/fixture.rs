@@ -138,6 +138,57 @@ pub fn vmlinux() -> Vec<u8> {
     w.finish()
 }
 
+/// The fixture kernel module, whose BTF [`module`] makes.
+pub const MODULE: &str = "fixmod";
+
+/// Split BTF of kernel module [`MODULE`] on top of `base` ([`vmlinux`]), as the kernel
+/// publishes a module's in `/sys/kernel/btf/<module>`: its types refer to the base's (`int`,
+/// `struct task_struct`) by id and to the base's strings by offset (`int`, `comm`).
+///
+/// ```c
+/// enum fix_state { FIX_IDLE, FIX_BUSY = 2 };
+/// struct fix_dev {                     // 32 bytes
+///     int id;                          // 0
+///     enum fix_state state;            // 4
+///     struct task_struct *owner;       // 8
+///     char comm[16];                   // 16
+/// };
+/// int fix_open(struct fix_dev *dev, int flags);
+/// void fix_close(struct fix_dev *dev);
+/// // TRACE_EVENT(fix_event, TP_PROTO(struct fix_dev *dev, int code), ...)
+/// typedef void (*btf_trace_fix_event)(void *, struct fix_dev *, int);
+/// void __bpf_trace_fix_event(void *__data, struct fix_dev *dev, int code);
+/// ```
+pub fn module(base: &super::Reader) -> Vec<u8> {
+    let mut w = Writer::split(base.type_count(), base.strings_len());
+    let int = base.find("int", Kind::Int).expect("int in the base");
+    let char_ = base.find("char", Kind::Int).expect("char in the base");
+    let task = base.find("task_struct", Kind::Struct).expect("task_struct in the base");
+    let state = w.enumeration("fix_state", 4, false, &[("FIX_IDLE", 0), ("FIX_BUSY", 2)]);
+    let comm = w.array(char_, int, 16);
+    let task_ptr = w.ptr(task);
+    let dev = w.record(
+        "fix_dev",
+        false,
+        32,
+        &[m("id", int, 0), m("state", state, 32), m("owner", task_ptr, 64), m("comm", comm, 128)],
+    );
+    let dev_ptr = w.ptr(dev);
+    let void_ptr = w.ptr(0);
+    let names = ["dev", "flags", "code", "__data"].map(|n| w.string(n));
+    let [dev_n, flags_n, code_n, data_n] = names;
+    let open = w.func_proto(int, &[(dev_n, dev_ptr), (flags_n, int)]);
+    w.func("fix_open", open, true);
+    let close = w.func_proto(0, &[(dev_n, dev_ptr)]);
+    w.func("fix_close", close, true);
+    let event = w.func_proto(0, &[(0, void_ptr), (0, dev_ptr), (0, int)]);
+    let event_ptr = w.ptr(event);
+    w.typedef("btf_trace_fix_event", event_ptr);
+    let named = w.func_proto(0, &[(data_n, void_ptr), (dev_n, dev_ptr), (code_n, int)]);
+    w.func("__bpf_trace_fix_event", named, false);
+    w.finish()
+}
+
 /// An ordinary member.
 fn m(name: &str, ty: u32, offset_bits: u32) -> Member<'_> {
     Member { name, ty, offset_bits, bitfield_size: 0 }

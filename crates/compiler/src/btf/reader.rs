@@ -96,6 +96,14 @@ pub struct Reader {
     /// Records resolved with their members, by id: a script's checker asks for `struct
     /// task_struct` several times (`curtask`, each `->` through a `struct task_struct *`).
     records: Mutex<HashMap<u32, Arc<Record>>>,
+    /// For split BTF (a module's, `/sys/kernel/btf/<module>`): the BTF it continues (vmlinux).
+    /// Its ids come first (this blob's first type is `first_id`) and its strings too (this
+    /// blob's string offsets start at the base's string section length).
+    base: Option<Arc<Reader>>,
+    /// The id of this blob's first type: 1, or the base's type count for split BTF.
+    first_id: u32,
+    /// Where this blob's string offsets start: 0, or the base's string section length.
+    first_string: u32,
 }
 
 /// A name looked up, its kind, and the id found.
@@ -132,7 +140,24 @@ impl Reader {
     pub fn from_bytes(
         data: impl std::ops::Deref<Target = [u8]> + Send + Sync + 'static,
     ) -> Result<Reader, BtfError> {
-        let data: Box<dyn std::ops::Deref<Target = [u8]> + Send + Sync> = Box::new(data);
+        Reader::parse(Box::new(data), None)
+    }
+
+    /// Takes split BTF (a kernel module's, `/sys/kernel/btf/<module>`), which continues
+    /// `base` (vmlinux): its type ids follow the base's last id and its string offsets the
+    /// base's string section, so its types may refer to the base's types and names.
+    /// Checks only the header; lookups look here first, then in the base.
+    pub fn split(
+        base: Arc<Reader>,
+        data: impl std::ops::Deref<Target = [u8]> + Send + Sync + 'static,
+    ) -> Result<Reader, BtfError> {
+        Reader::parse(Box::new(data), Some(base))
+    }
+
+    fn parse(
+        data: Box<dyn std::ops::Deref<Target = [u8]> + Send + Sync>,
+        base: Option<Arc<Reader>>,
+    ) -> Result<Reader, BtfError> {
         let header = Header::parse(&data).ok_or(BtfError::Malformed("bad magic or version"))?;
         let section = |off: u32, len: u32| {
             let start = (header.hdr_len as usize).checked_add(off as usize)?;
@@ -145,12 +170,43 @@ impl Reader {
             .ok_or(BtfError::Malformed("string section outside the blob"))?;
         let (offsets, names) = (OnceLock::new(), OnceLock::new());
         let (looked_up, records) = (Mutex::default(), Mutex::default());
-        Ok(Reader { data, types, strings, offsets, names, looked_up, records })
+        let (first_id, first_string) = match &base {
+            Some(base) => (base.type_count(), base.strings_len()),
+            None => (1, 0),
+        };
+        Ok(Reader {
+            data,
+            types,
+            strings,
+            offsets,
+            names,
+            looked_up,
+            records,
+            base,
+            first_id,
+            first_string,
+        })
     }
 
-    /// How many types there are, `void` (id 0) included.
+    /// How many types there are, `void` (id 0) and a split blob's base included.
     pub fn type_count(&self) -> u32 {
-        self.offsets().len() as u32
+        self.first_id - 1 + self.offsets().len() as u32
+    }
+
+    /// Bytes of strings, a split blob's base's included: where the strings of split BTF
+    /// on top of this one start.
+    pub fn strings_len(&self) -> u32 {
+        self.first_string + self.strings.len() as u32
+    }
+
+    /// The ids of this blob's own types (for split BTF, not its base's).
+    pub fn own_ids(&self) -> std::ops::Range<u32> {
+        self.first_id..self.type_count()
+    }
+
+    /// The BTF this split BTF continues, `None` for vmlinux.
+    pub fn base_btf(&self) -> Option<&Arc<Reader>> {
+        self.base.as_ref()
     }
 
     /// The first type of `kind` named `name`.
@@ -166,6 +222,8 @@ impl Reader {
         } else {
             self.ids_named(name).find(is)
         };
+        // A module's types first, then vmlinux's.
+        let found = found.or_else(|| self.base.as_ref()?.find(name, kind));
         looked_up.push((name.into(), kind, found));
         found
     }
@@ -178,17 +236,14 @@ impl Reader {
 
     /// The first type of `kind` named `name`, by looking at every type.
     fn search(&self, name: &str, kind: Kind) -> Option<u32> {
-        let (types, strings) = (&self.data[self.types.clone()], &self.data[self.strings.clone()]);
-        let is_named = |name_off: u32| {
-            let rest = strings.get(name_off as usize..).unwrap_or(&[]);
-            name_off != 0 && rest.starts_with(name.as_bytes()) && rest.get(name.len()) == Some(&0)
-        };
+        let types = &self.data[self.types.clone()];
+        let is_named = |name_off: u32| name_off != 0 && self.string(name_off) == name.as_bytes();
         let found = self.offsets().iter().skip(1).position(|at| {
             let at = *at as usize;
             word(types, at + 4).is_ok_and(|info| (info >> 24) & 0x1f == kind as u32)
                 && word(types, at).is_ok_and(is_named)
         });
-        found.map(|index| index as u32 + 1)
+        found.map(|index| index as u32 + self.first_id)
     }
 
     /// The names of every type of one of `kinds`, in id order (for "did you mean": this
@@ -344,17 +399,16 @@ impl Reader {
     /// The name table: every named type hashed into a table twice their number.
     fn names(&self) -> &[u32] {
         self.names.get_or_init(|| {
-            let (types, strings) =
-                (&self.data[self.types.clone()], &self.data[self.strings.clone()]);
+            let types = &self.data[self.types.clone()];
+            let first = self.first_id - 1;
             let named: Vec<(u32, u32)> = (self.offsets().iter().enumerate().skip(1))
-                .map(|(id, at)| (id as u32, word(types, *at as usize).unwrap_or(0)))
+                .map(|(i, at)| (i as u32 + first, word(types, *at as usize).unwrap_or(0)))
                 .filter(|(_, name_off)| *name_off != 0)
                 .collect();
             let mut names = vec![0; (named.len() * 2).next_power_of_two()];
             let mask = names.len() - 1;
             for (id, name_off) in named {
-                let mut slot =
-                    hash(strings.get(name_off as usize..).unwrap_or(&[])) as usize & mask;
+                let mut slot = hash(self.string_from(name_off)) as usize & mask;
                 while names[slot] != 0 {
                     slot = (slot + 1) & mask;
                 }
@@ -383,13 +437,27 @@ impl Reader {
 
     /// The NUL-terminated string at `off` in the string section (empty when out of range).
     fn string(&self, off: u32) -> &[u8] {
-        let strings = &self.data[self.strings.clone()];
-        let rest = strings.get(off as usize..).unwrap_or(&[]);
+        let rest = self.string_from(off);
         &rest[..rest.iter().position(|b| *b == 0).unwrap_or(rest.len())]
     }
 
+    /// The string section from `off` on (the base's for split BTF's lower offsets).
+    fn string_from(&self, off: u32) -> &[u8] {
+        match (&self.base, off.checked_sub(self.first_string)) {
+            (Some(base), None) => base.string_from(off),
+            (_, local) => {
+                let strings = &self.data[self.strings.clone()];
+                strings.get(local.unwrap_or(u32::MAX) as usize..).unwrap_or(&[])
+            }
+        }
+    }
+
     fn raw(&self, id: u32) -> Result<Raw<'_>, BtfError> {
-        let offset = self.offsets().get(id as usize).copied().filter(|_| id != 0);
+        if let (Some(base), true) = (&self.base, id < self.first_id) {
+            return base.raw(id);
+        }
+        let local = id - (self.first_id - 1);
+        let offset = self.offsets().get(local as usize).copied().filter(|_| local != 0);
         let at = offset.ok_or(BtfError::NoType(id))? as usize;
         let types = &self.data[self.types.clone()];
         let bad = BtfError::Malformed("type past the end of its section");

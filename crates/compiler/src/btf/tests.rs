@@ -263,3 +263,77 @@ fn repeated_lookups_hit_the_caches() {
     assert!(reader.find("mode", Kind::Enum).is_some());
     assert!(reader.indexed_names(), "a second, different name builds the table");
 }
+
+/// Split BTF (a module's) read on top of its base: ids and string offsets continue the
+/// base's, module types refer to base types, lookups look in the module then the base.
+#[test]
+fn split_btf_continues_its_base() {
+    use crate::{btf::fixture, target::Target};
+    let base = Arc::new(Reader::new(fixture::vmlinux()).unwrap());
+    let base_count = base.type_count();
+    let blob = fixture::module(&base);
+    // The module's own string section starts at the base's length: its header says only
+    // its own bytes.
+    let header = super::Header::parse(&blob).unwrap();
+    assert!(header.str_len < base.strings_len(), "{header:?}");
+    let module = Reader::split(base.clone(), blob).unwrap();
+    assert_eq!(module.own_ids().start, base_count);
+    assert_eq!(module.type_count(), base_count + 15);
+    // Its own types, by name; their ids follow the base's.
+    let dev_id = module.find("fix_dev", Kind::Struct).unwrap();
+    assert!(dev_id >= base_count, "{dev_id} < {base_count}");
+    assert_eq!(base.find("fix_dev", Kind::Struct), None);
+    let Ty::Record(dev) = module.type_named("struct fix_dev").unwrap() else { panic!() };
+    assert_eq!((dev.size, dev.btf_id), (32, Some(dev_id)));
+    assert_eq!(field(&dev, "id").ty, I32);
+    assert_eq!(field(&dev, "comm").ty, Ty::Str(16));
+    assert_eq!(field(&dev, "comm").offset_bits, 128);
+    let Ty::Enum(state) = &field(&dev, "state").ty else { panic!("state is an enum") };
+    assert_eq!(state.values, [("FIX_IDLE".to_string(), 0), ("FIX_BUSY".to_string(), 2)]);
+    // A member pointing to a base type, completed through the module reader.
+    let Ty::Ptr { to, .. } = &field(&dev, "owner").ty else { panic!("owner is a pointer") };
+    let task = module.complete(record(to)).unwrap();
+    assert_eq!((task.name.as_str(), task.size), ("task_struct", 128));
+    // Base types through the module: lookups fall back to the base, same ids.
+    assert_eq!(module.find("task_struct", Kind::Struct), base.find("task_struct", Kind::Struct));
+    assert!(matches!(module.type_named("struct task_struct"), Ok(Ty::Record(_))));
+    assert_eq!(module.type_named("pid_t").unwrap(), I32);
+    assert_eq!(module.enum_constant("FIX_BUSY"), Some(2));
+    assert_eq!(module.enum_constant("PIDTYPE_SID"), Some(3));
+    // Functions and raw tracepoints of the module, typed with base types.
+    let open = module.function("fix_open").unwrap();
+    assert!(open.id >= base_count);
+    let names: Vec<&str> = open.params.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!((names, open.ret), (vec!["dev", "flags"], I32));
+    let event = module.raw_tracepoint("fix_event").unwrap();
+    assert_eq!(event.params.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["dev", "code"]);
+    // `named` lists only the module's own functions (for `fentry:fixmod:*`).
+    let funcs: Vec<&str> = module.named(Kind::Func).map(|(_, n)| n).collect();
+    assert_eq!(funcs, ["fix_open", "fix_close", "__bpf_trace_fix_event"]);
+    // A second, different name builds the name table (over own ids, with global ids).
+    assert_eq!(module.find("fix_close", Kind::Func), Some(open.id + 2));
+    assert!(module.indexed_names());
+    assert_eq!(module.find("fix_state", Kind::Enum), Some(base_count));
+    // The fixture target publishes it, and nothing else.
+    let fixture = crate::target::Fixture;
+    assert!(fixture.module_btf("fixmod").is_ok());
+    assert_eq!(
+        fixture.module_btf("nf_tables").err().unwrap(),
+        "module 'nf_tables' is not loaded (no /sys/kernel/btf/nf_tables)"
+    );
+}
+
+/// Split BTF whose base is missing types or whose blob is cut short fails cleanly.
+#[test]
+fn split_btf_rejects_bad_blobs() {
+    let base = Arc::new(Reader::new(super::fixture::vmlinux()).unwrap());
+    let mut blob = super::fixture::module(&base);
+    assert!(Reader::split(base.clone(), b"junk".to_vec()).is_err());
+    blob.truncate(blob.len() - 40);
+    assert!(Reader::split(base.clone(), blob).is_err());
+    let module = Reader::split(base.clone(), super::fixture::module(&base)).unwrap();
+    assert_eq!(
+        module.resolve(module.type_count()),
+        Err(super::BtfError::NoType(module.type_count()))
+    );
+}

@@ -34,6 +34,8 @@ pub struct Writer {
     types: Vec<u8>,
     strings: Vec<u8>,
     next_id: u32,
+    /// The offset of the first string: 0, or for split BTF its base's string section length.
+    first_string: u32,
 }
 
 impl Default for Writer {
@@ -45,12 +47,24 @@ impl Default for Writer {
 impl Writer {
     /// An empty blob: no types, and the empty string at offset 0.
     pub fn new() -> Writer {
-        Writer { types: Vec::new(), strings: vec![0], next_id: 0 }
+        Writer { types: Vec::new(), strings: vec![0], next_id: 0, first_string: 0 }
+    }
+
+    /// Split BTF (a kernel module's) on top of a base with `base_types` types (`void`
+    /// included) and `base_strings` bytes of strings: ids and string offsets continue the
+    /// base's, and the empty name is the base's.
+    pub fn split(base_types: u32, base_strings: u32) -> Writer {
+        Writer {
+            types: Vec::new(),
+            strings: Vec::new(),
+            next_id: base_types - 1,
+            first_string: base_strings,
+        }
     }
 
     /// Adds a string, returning its offset in the string section.
     pub fn string(&mut self, s: &str) -> u32 {
-        let off = self.strings.len() as u32;
+        let off = self.first_string + self.strings.len() as u32;
         self.strings.extend_from_slice(s.as_bytes());
         self.strings.push(0);
         off

@@ -17,9 +17,10 @@ use super::{word, BtfError, Function, Kind, Reader};
 pub const TRACE_TYPEDEF_PREFIX: &str = "btf_trace_";
 
 impl Reader {
-    /// Every type of `kind` that has a name, as (id, name), in id order.
+    /// Every type of `kind` that has a name, as (id, name), in id order; for split BTF (a
+    /// module's), only its own types, not its base's.
     pub fn named(&self, kind: Kind) -> impl Iterator<Item = (u32, &str)> + '_ {
-        (1..self.type_count()).filter_map(move |id| {
+        self.own_ids().filter_map(move |id| {
             let raw = self.raw(id).ok()?;
             if raw.kind != Some(kind) || raw.name_off == 0 {
                 return None;
