@@ -7,6 +7,8 @@
 
 #[cfg(test)]
 use bpfscope_compiler::btf::Kind;
+use std::sync::Arc;
+
 use bpfscope_compiler::btf::Reader;
 
 /// Where the kernel publishes its own BTF.
@@ -23,6 +25,37 @@ pub(crate) fn vmlinux() -> Result<Reader, String> {
         ),
     };
     reader.map_err(|e| format!("kernel BTF ({VMLINUX}): {e}"))
+}
+
+/// Where the kernel publishes each loaded module's BTF (split BTF on top of vmlinux's).
+const BTF_DIR: &str = "/sys/kernel/btf";
+
+/// The BTF of kernel module `module` on top of `base` (vmlinux's), mapped or read as
+/// [`vmlinux`]'s; a module that is not loaded has no file, and says so.
+pub(crate) fn module(base: Arc<Reader>, module: &str) -> Result<Reader, String> {
+    let path = std::path::Path::new(BTF_DIR).join(module);
+    if module == "vmlinux" || module.contains('/') || !path.exists() {
+        return Err(bpfscope_compiler::target::module_not_loaded(module));
+    }
+    let reader = match bpfscope_sys::mapped::MappedFile::open(&path) {
+        Ok(mapped) => Reader::split(base, mapped),
+        Err(_) => Reader::split(
+            base,
+            std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?,
+        ),
+    };
+    reader.map_err(|e| format!("module BTF ({}): {e}", path.display()))
+}
+
+/// The loaded modules that publish BTF, sorted.
+pub(crate) fn modules() -> Vec<String> {
+    let entries = std::fs::read_dir(BTF_DIR).into_iter().flatten().flatten();
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name != "vmlinux")
+        .collect();
+    names.sort();
+    names
 }
 
 /// The id of the `FUNC` named `name` in a BTF blob, `None` also when it is not BTF.

@@ -6,6 +6,7 @@ use std::{
     cell::{OnceCell, RefCell},
     collections::{HashMap, HashSet},
     path::PathBuf,
+    sync::Arc,
 };
 
 use bpfscope_compiler::{
@@ -22,7 +23,9 @@ pub const TRACEFS: &str = "/sys/kernel/tracing";
 pub struct Tracefs {
     formats: RefCell<HashMap<String, Option<Vec<TracepointField>>>>,
     list: RefCell<Option<Vec<String>>>,
-    btf: OnceCell<Option<Reader>>,
+    btf: OnceCell<Option<Arc<Reader>>>,
+    /// Modules' BTF read so far (split BTF on top of `btf`), by module name.
+    modules: RefCell<HashMap<String, Arc<Reader>>>,
     traceable: OnceCell<Option<HashSet<String>>>,
     /// `kaddr()` answers by name: the checker runs twice and lowering asks again, and
     /// each read of /proc/kallsyms takes the kernel ~150 ms.
@@ -94,7 +97,25 @@ impl Target for Tracefs {
     }
 
     fn kernel_btf(&self) -> Option<&Reader> {
-        self.btf.get_or_init(|| crate::btf::vmlinux().ok()).as_ref()
+        self.btf.get_or_init(|| crate::btf::vmlinux().ok().map(Arc::new)).as_deref()
+    }
+
+    /// `/sys/kernel/btf/<module>`, read on first use, on top of vmlinux's.
+    fn module_btf(&self, module: &str) -> Result<Arc<Reader>, String> {
+        if let Some(found) = self.modules.borrow().get(module) {
+            return Ok(found.clone());
+        }
+        self.kernel_btf();
+        let base = self.btf.get().cloned().flatten();
+        let base =
+            base.ok_or_else(|| format!("kernel BTF ({}) is missing", crate::btf::VMLINUX))?;
+        let reader = Arc::new(crate::btf::module(base, module)?);
+        self.modules.borrow_mut().insert(module.to_string(), reader.clone());
+        Ok(reader)
+    }
+
+    fn btf_modules(&self) -> Vec<String> {
+        crate::btf::modules()
     }
 
     /// `available_filter_functions` (`vfs_read`, `ext4_file_read_iter [ext4]`), read on

@@ -125,6 +125,9 @@ pub struct ProgLoad<'a> {
     pub func_info: &'a [(u32, u32)],
     /// The kernel BTF id of the traced function (fentry/fexit).
     pub attach_btf_id: u32,
+    /// The BTF object `attach_btf_id` is in when it is a module's ([`kernel_btf_fd`]);
+    /// `None` for vmlinux.
+    pub attach_btf_obj: Option<BorrowedFd<'a>>,
 }
 
 /// Loads a program; the verifier's log comes back on failure.
@@ -156,9 +159,54 @@ pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
             attr.put_u32(88, p.func_info.len() as u32);
         }
         attr.put_u32(108, p.attach_btf_id);
+        if let Some(obj) = p.attach_btf_obj {
+            attr.put_u32(112, obj.as_raw_fd() as u32);
+        }
         bpf(BpfCmd::ProgLoad, &mut attr, "BPF_PROG_LOAD")
     };
     with_log_on_failure(attempt)
+}
+
+/// The kernel's BTF object named `name` (`vmlinux`, or a module's, as in
+/// `/sys/kernel/btf/<name>`), opened: what a program attaching to a module's function or
+/// tracepoint passes as `attach_btf_obj_fd`. Walks the loaded BTF objects
+/// (`BPF_BTF_GET_NEXT_ID`), opening each (`BPF_BTF_GET_FD_BY_ID`) and reading its name
+/// (`BPF_OBJ_GET_INFO_BY_FD`, `struct bpf_btf_info`); `Ok(None)` when no kernel BTF has
+/// that name.
+pub fn kernel_btf_fd(name: &str) -> SysResult<Option<OwnedFd>> {
+    let mut id = 0u32;
+    loop {
+        let mut attr = Attr::new();
+        attr.put_u32(0, id);
+        match bpf(BpfCmd::BtfGetNextId, &mut attr, "BPF_BTF_GET_NEXT_ID") {
+            Ok(_) => id = u32::from_ne_bytes(attr.0[4..8].try_into().expect("4 bytes")),
+            Err(e) if e.source.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let mut attr = Attr::new();
+        attr.put_u32(0, id);
+        let fd = match bpf(BpfCmd::BtfGetFdById, &mut attr, "BPF_BTF_GET_FD_BY_ID") {
+            Ok(fd) => owned(fd),
+            // Unloaded since it was listed.
+            Err(e) if e.source.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        // `struct bpf_btf_info`: btf (u64), btf_size, id, name (u64), name_len, kernel_btf.
+        let mut found = [0u8; 64];
+        let mut info = [0u64; 4];
+        info[2] = found.as_mut_ptr() as u64;
+        info[3] = found.len() as u64;
+        let mut attr = Attr::new();
+        attr.put_u32(0, fd.as_raw_fd() as u32);
+        attr.put_u32(4, std::mem::size_of_val(&info) as u32);
+        attr.put_u64(8, info.as_mut_ptr() as u64);
+        bpf(BpfCmd::ObjGetInfoByFd, &mut attr, "BPF_OBJ_GET_INFO_BY_FD")?;
+        let kernel = info[3] >> 32 != 0;
+        let len = found.iter().position(|b| *b == 0).unwrap_or(found.len());
+        if kernel && &found[..len] == name.as_bytes() {
+            return Ok(Some(fd));
+        }
+    }
 }
 
 /// Opens a raw tracepoint (`name`) or a BTF-typed attachment (fentry/fexit: `None`) for a
@@ -286,6 +334,7 @@ mod tests {
             btf: None,
             func_info: &[],
             attach_btf_id: 0,
+            attach_btf_obj: None,
         }
     }
 
@@ -426,5 +475,17 @@ mod tests {
         assert!(crate::map_delete(map.as_fd(), &[0; 8]).is_ok());
         let error = crate::map_update(map.as_fd(), &[0; 8], &[0; 8]).unwrap_err();
         assert_errno(&error, "bpf_map_update_elem", libc::E2BIG);
+    }
+
+    /// Against the running kernel (as root): vmlinux is a kernel BTF object, a made-up
+    /// module is not.
+    #[test]
+    fn finds_kernel_btf_objects_by_name() {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED finds_kernel_btf_objects_by_name: needs root");
+            return;
+        }
+        assert!(kernel_btf_fd("vmlinux").unwrap().is_some());
+        assert!(kernel_btf_fd("bpfscope_no_such_module").unwrap().is_none());
     }
 }

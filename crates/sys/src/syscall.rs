@@ -27,6 +27,8 @@ pub enum BpfCmd {
     ObjGetInfoByFd = 15,
     RawTracepointOpen = 17,
     BtfLoad = 18,
+    BtfGetFdById = 19,
+    BtfGetNextId = 23,
     EnableStats = 32,
 }
 

@@ -138,8 +138,25 @@ impl Cx<'_> {
         if record.fields.is_some() {
             return Some(record.clone());
         }
-        if let Some(full) = self.target.kernel_btf().and_then(|btf| btf.complete(record).ok()) {
+        // (A forward declaration has no size.)
+        let same = |full: &Arc<Record>| {
+            (full.kind, full.name.as_str()) == (record.kind, &record.name)
+                && (record.size == 0 || full.size == record.size)
+        };
+        let kernel = self.target.kernel_btf().and_then(|btf| btf.complete(record).ok());
+        if let Some(full) = kernel.filter(same) {
             return Some(full);
+        }
+        // A module's type (reached through a module function's or tracepoint's argument):
+        // its id is in that module's split BTF. Module ids overlap, so the name must match.
+        let beyond_vmlinux = |btf: &crate::btf::Reader| record.btf_id >= Some(btf.type_count());
+        if self.target.kernel_btf().is_some_and(beyond_vmlinux) {
+            for module in self.target.btf_modules() {
+                let Ok(btf) = self.target.module_btf(&module) else { continue };
+                if let Some(full) = btf.complete(record).ok().filter(same) {
+                    return Some(full);
+                }
+            }
         }
         match self.resolve_c_type(&record.name()) {
             Some(Ty::Record(full)) if full.fields.is_some() => Some(full),

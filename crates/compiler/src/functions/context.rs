@@ -8,7 +8,6 @@ use bpfscope_syntax::{suggest, Diagnostic, Span};
 
 use super::{CheckFn, Family, Form, Function, Kind, Placed, Use};
 use crate::{
-    btf::Reader,
     check::{diagnostics, Cx},
     lower::{Loc, Lower, Val},
     providers::{
@@ -271,11 +270,13 @@ fn check_retval(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
 /// The type of `retval` in one probe: the BTF return type of an fexit function when it is
 /// an integer or a pointer, else `int64`.
 fn retval_type(target: &dyn Target, spec: &ProbeSpec) -> Ty {
-    let Some(ArgsStruct::Btf(source @ BtfSource::Function(_))) = spec.probe_type().args_struct()
+    let Some(ArgsStruct::Btf(source @ BtfSource::Function { .. })) =
+        spec.probe_type().args_struct()
     else {
         return Ty::I64;
     };
-    let ret = target.kernel_btf().and_then(|reader| source.function(reader).ok()).map(|f| f.ret);
+    let ret = source.reader(target).ok().and_then(|reader| source.function(&reader).ok());
+    let ret = ret.map(|f| f.ret);
     ret.filter(Ty::is_integer).unwrap_or(Ty::I64)
 }
 
@@ -460,7 +461,7 @@ fn btf_arg(
     field: &str,
     span: Span,
 ) -> Result<BtfArg, Diagnostic> {
-    let args = btf_args(cx.target.kernel_btf(), source, span)?;
+    let args = btf_args(cx.target, source, span)?;
     let Some(arg) = args.iter().find(|a| a.name == field) else {
         let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
         let mut d = Diagnostic::error(
@@ -483,28 +484,28 @@ fn btf_arg(
 
 /// The arguments of `source` in the kernel's BTF.
 fn btf_args(
-    btf: Option<&Reader>,
+    target: &dyn Target,
     source: BtfSource<'_>,
     span: Span,
 ) -> Result<Vec<BtfArg>, Diagnostic> {
-    let Some(reader) = btf else {
-        return Err(Diagnostic::error(
-            format!("`args` of {} needs the kernel's BTF, which is missing", source.describe()),
+    let reader = source.reader(target).map_err(|why| {
+        Diagnostic::error(
+            format!("`args` of {} needs BTF: {why}", source.describe()),
             span,
             "needs BTF",
         )
-        .with_help("use `arg0`..`argN`, or a kernel built with CONFIG_DEBUG_INFO_BTF"));
-    };
-    source.args(reader).map_err(|e| {
+        .with_help("use `arg0`..`argN`, or a kernel built with CONFIG_DEBUG_INFO_BTF")
+    })?;
+    source.args(&reader).map_err(|e| {
         let message = format!("no BTF prototype for {}: {e}", source.describe());
         let d = Diagnostic::error(message, span, "arguments unknown");
         match source {
-            // Module tracepoints are typed in the module's split BTF, not read yet.
-            BtfSource::RawTracepoint(_) => d.with_note(
-                "a kernel module's tracepoints are typed in /sys/kernel/btf/MODULE (split BTF \
-                 on top of vmlinux), which is not read yet; `arg0`..`argN` work",
+            // A module's tracepoint is typed in the module's BTF: `rawtracepoint:MODULE:NAME`.
+            BtfSource::RawTracepoint { module: None, .. } => d.with_note(
+                "a kernel module's tracepoints are typed in its BTF (/sys/kernel/btf/MODULE): \
+                 name the module, `rawtracepoint:MODULE:NAME`; `arg0`..`argN` work",
             ),
-            BtfSource::Function(_) => d,
+            _ => d,
         }
     })
 }
@@ -550,7 +551,7 @@ fn args_field_value(cx: &mut Lower<'_>, field: &str) -> Val {
             tracepoint_field_value(cx, (category, name), field)
         }
         Some(ArgsStruct::Btf(source)) => {
-            let args = btf_args(cx.target.kernel_btf(), source, Span::default());
+            let args = btf_args(cx.target, source, Span::default());
             let arg = args.ok().and_then(|args| args.into_iter().find(|a| a.name == field));
             let Some(arg) = arg else { unreachable!("the checker found `args.{field}`") };
             read_typed(cx, Some(arg.loc), &arg.ty)

@@ -9,6 +9,8 @@
 //! [`Target::kernel_btf`](crate::Target::kernel_btf) when a script uses `args`, so a probe
 //! that never touches `args` reads no BTF.
 
+use std::sync::Arc;
+
 use bpfscope_syntax::{suggest, Diagnostic};
 
 use super::{glob_match, ArgLoc, ExpandCx};
@@ -18,13 +20,43 @@ use crate::{
     Ty,
 };
 
-/// Where a probe's BTF-typed arguments are declared.
+/// Where a probe's BTF-typed arguments are declared; `module` is the kernel module whose
+/// BTF declares them (`None`: vmlinux).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BtfSource<'a> {
     /// The `btf_trace_<event>` typedef of a raw tracepoint (its first `void *` left out).
-    RawTracepoint(&'a str),
+    RawTracepoint { module: Option<&'a str>, event: &'a str },
     /// A kernel function's prototype.
-    Function(&'a str),
+    Function { module: Option<&'a str>, name: &'a str },
+}
+
+/// BTF to read: the kernel's, borrowed from the target, or a module's (split BTF on top of
+/// the kernel's), shared.
+pub enum BtfRef<'a> {
+    Kernel(&'a Reader),
+    Module(Arc<Reader>),
+}
+
+impl std::ops::Deref for BtfRef<'_> {
+    type Target = Reader;
+
+    fn deref(&self) -> &Reader {
+        match self {
+            BtfRef::Kernel(reader) => reader,
+            BtfRef::Module(reader) => reader,
+        }
+    }
+}
+
+/// The BTF of `module` (`None`: the kernel's), or why there is none.
+pub fn btf_of<'t>(target: &'t dyn Target, module: Option<&str>) -> Result<BtfRef<'t>, String> {
+    match module {
+        None => target
+            .kernel_btf()
+            .map(BtfRef::Kernel)
+            .ok_or_else(|| format!("the kernel's BTF ({}) is missing", "/sys/kernel/btf/vmlinux")),
+        Some(module) => target.module_btf(module).map(BtfRef::Module),
+    }
 }
 
 /// One typed argument: its name, its type and where it is read.
@@ -39,9 +71,21 @@ impl BtfSource<'_> {
     /// The prototype, from `reader`.
     pub fn function(&self, reader: &Reader) -> Result<Function, BtfError> {
         match self {
-            BtfSource::RawTracepoint(event) => reader.raw_tracepoint(event),
-            BtfSource::Function(name) => reader.function(name),
+            BtfSource::RawTracepoint { event, .. } => reader.raw_tracepoint(event),
+            BtfSource::Function { name, .. } => reader.function(name),
         }
+    }
+
+    /// The module whose BTF declares the arguments (`None`: vmlinux).
+    pub fn module(&self) -> Option<&str> {
+        match self {
+            BtfSource::RawTracepoint { module, .. } | BtfSource::Function { module, .. } => *module,
+        }
+    }
+
+    /// The BTF that declares the arguments.
+    pub fn reader<'t>(&self, target: &'t dyn Target) -> Result<BtfRef<'t>, String> {
+        btf_of(target, self.module())
     }
 
     /// The arguments in order, each in its u64 context slot.
@@ -58,9 +102,10 @@ impl BtfSource<'_> {
     /// What the user wrote this from (`rawtracepoint sched_switch`, `function vfs_read`),
     /// for messages.
     pub fn describe(&self) -> String {
+        let prefix = self.module().map(|m| format!("{m}:")).unwrap_or_default();
         match self {
-            BtfSource::RawTracepoint(event) => format!("raw tracepoint `{event}`"),
-            BtfSource::Function(name) => format!("kernel function `{name}`"),
+            BtfSource::RawTracepoint { event, .. } => format!("raw tracepoint `{prefix}{event}`"),
+            BtfSource::Function { name, .. } => format!("kernel function `{prefix}{name}`"),
         }
     }
 }
@@ -68,6 +113,38 @@ impl BtfSource<'_> {
 /// The context slot of argument `index` (fexit's return value is slot `n_args`).
 pub fn slot(index: usize) -> ArgLoc {
     ArgLoc::CtxOffset(8 * index.min(i16::MAX as usize / 8) as i16)
+}
+
+/// The BTF of module `module` for expanding `cx`'s attach point, or the error (at the attach
+/// point) that the module is not loaded.
+pub(super) fn module_btf(cx: &ExpandCx<'_>, module: &str) -> Result<Arc<Reader>, Diagnostic> {
+    cx.target.module_btf(module).map_err(|message| {
+        cx.error(message, "no such module").with_help(
+            "a loaded module that publishes BTF has /sys/kernel/btf/MODULE; `lsmod` lists them",
+        )
+    })
+}
+
+/// The module named by the middle part of `PROVIDER:MODULE:NAME` (`tp_btf`,
+/// `rawtracepoint`), where the middle part may also be a tracepoint category, as bpfscope
+/// has long accepted: `vmlinux` and categories of tracepoints in vmlinux mean vmlinux
+/// (`None`), a loaded module means that module, anything else is a module that is not
+/// loaded.
+pub(super) fn module_part<'a>(
+    cx: &ExpandCx<'a>,
+    in_vmlinux: impl Fn() -> bool,
+) -> Result<Option<&'a str>, Diagnostic> {
+    let [_, middle, _] = cx.parts[..] else { return Ok(None) };
+    if middle == "vmlinux" || middle.contains(['*', '?']) {
+        return Ok(None);
+    }
+    if cx.target.btf_modules().iter().any(|m| m == middle) {
+        return Ok(Some(middle));
+    }
+    if in_vmlinux() {
+        return Ok(None);
+    }
+    module_btf(cx, middle).map(|_| Some(middle))
 }
 
 /// Kernel BTF for expanding `cx`'s attach point, or the error that it has none.
@@ -128,17 +205,17 @@ pub(super) fn listing(
 /// `retval` line bpftrace adds for a function returning a value) or raw tracepoint: one
 /// `    TYPE NAME` a parameter, the type spelled as C.
 pub(super) fn listing_args(target: &dyn Target, source: BtfSource<'_>) -> Vec<String> {
-    let Some(reader) = target.kernel_btf() else { return Vec::new() };
+    let Ok(reader) = source.reader(target) else { return Vec::new() };
     let params = match source {
-        BtfSource::Function(name) => {
+        BtfSource::Function { name, .. } => {
             reader.find(name, Kind::Func).map(|id| reader.param_ids(id, ""))
         }
-        BtfSource::RawTracepoint(event) => Some(reader.param_ids(0, event)),
+        BtfSource::RawTracepoint { event, .. } => Some(reader.param_ids(0, event)),
     };
     let Some(Ok((params, ret))) = params else { return Vec::new() };
     let mut lines: Vec<String> =
         params.iter().map(|(name, ty)| format!("    {} {name}", reader.c_decl(*ty, ""))).collect();
-    if matches!(source, BtfSource::Function(_)) && ret != 0 {
+    if matches!(source, BtfSource::Function { .. }) && ret != 0 {
         lines.push(format!("    {} retval", reader.c_decl(ret, "")));
     }
     lines

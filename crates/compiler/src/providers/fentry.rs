@@ -10,7 +10,8 @@ use bpfscope_syntax::Diagnostic;
 
 use super::{
     btf_args::{self, BtfSource},
-    ArgLoc, ArgsStruct, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider, TracedFunction,
+    glob_match, ArgLoc, ArgsStruct, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider,
+    TracedFunction,
 };
 use crate::{
     btf::{Kind, Reader},
@@ -26,6 +27,9 @@ pub struct FentrySpec {
     pub btf_id: u32,
     /// How many arguments it takes (fexit's return value is in the slot after them).
     pub n_args: u8,
+    /// The kernel module the function is in (`fentry:MODULE:FUNCTION`): `btf_id` is in its
+    /// BTF, and the program is loaded against that BTF object. `None` for vmlinux.
+    pub module: Option<String>,
 }
 
 impl FentrySpec {
@@ -48,7 +52,10 @@ impl ProbeType for FentrySpec {
     }
 
     fn display(&self) -> String {
-        format!("{}:{}", self.provider(), self.function)
+        match &self.module {
+            Some(module) => format!("{}:{module}:{}", self.provider(), self.function),
+            None => format!("{}:{}", self.provider(), self.function),
+        }
     }
 
     fn retval(&self) -> Option<ArgLoc> {
@@ -56,7 +63,10 @@ impl ProbeType for FentrySpec {
     }
 
     fn args_struct(&self) -> Option<ArgsStruct<'_>> {
-        Some(ArgsStruct::Btf(BtfSource::Function(&self.function)))
+        Some(ArgsStruct::Btf(BtfSource::Function {
+            module: self.module.as_deref(),
+            name: &self.function,
+        }))
     }
 
     fn traced_function(&self) -> Option<TracedFunction<'_>> {
@@ -78,13 +88,13 @@ impl Provider for Fentry {
         }
     }
 
-    /// `fentry:FUNCTION` or `fentry:vmlinux:FUNCTION`, with wildcards over the kernel's BTF
-    /// function names. Functions of other modules need the module's split BTF, which is
-    /// not read yet.
+    /// `fentry:FUNCTION`, `fentry:vmlinux:FUNCTION` or `fentry:MODULE:FUNCTION` (the
+    /// module's split BTF, `/sys/kernel/btf/MODULE`), with wildcards over BTF function names
+    /// and over modules (`fentry:*:FUNCTION`: vmlinux and every loaded module).
     fn expand(&self, cx: &ExpandCx<'_>) -> Result<Vec<ProbeSpec>, Diagnostic> {
-        let function = match cx.parts[..] {
-            [_, function] | [_, "vmlinux", function] => function,
-            [_, module, _] => return Err(module_not_supported(cx, module)),
+        let (module, function) = match cx.parts[..] {
+            [_, function] | [_, "vmlinux", function] => (None, function),
+            [_, module, function] => (Some(module), function),
             _ => {
                 return Err(cx.error(
                     "fentry needs a function name",
@@ -93,19 +103,26 @@ impl Provider for Fentry {
             }
         };
         let reader = btf_args::kernel_btf(cx, "fentry/fexit")?;
-        if !function.contains(['*', '?']) {
-            return Ok(vec![self.spec(cx, reader, function)?]);
+        let Some(module) = module else { return self.expand_in(cx, reader, None, function) };
+        if !module.contains(['*', '?']) {
+            let reader = btf_args::module_btf(cx, module)?;
+            return self.expand_in(cx, &reader, Some(module), function);
         }
-        let mut names = btf_args::matching(reader, Kind::Func, "", function);
-        // As bpftrace: only what ftrace can trace (BTF also has `notrace` functions).
-        if let Some(traceable) = cx.target.traceable_functions() {
-            names.retain(|(_, name)| traceable.contains(*name));
+        // Each module that has a match: vmlinux first, then the loaded modules in order.
+        let mut specs = Vec::new();
+        if glob_match(module, "vmlinux") {
+            specs.extend(self.expand_in(cx, reader, None, function).unwrap_or_default());
         }
-        if names.is_empty() {
-            let message = format!("no kernel function in BTF matches `{function}`");
+        let modules = cx.target.btf_modules();
+        for name in modules.iter().filter(|m| glob_match(module, m)) {
+            let Ok(reader) = cx.target.module_btf(name) else { continue };
+            specs.extend(self.expand_in(cx, &reader, Some(name), function).unwrap_or_default());
+        }
+        if specs.is_empty() {
+            let message = format!("no kernel function in BTF matches `{module}:{function}`");
             return Err(cx.error(message, "matches nothing"));
         }
-        names.into_iter().map(|(_, name)| self.spec(cx, reader, name)).collect()
+        Ok(specs)
     }
 
     fn example(&self) -> &'static str {
@@ -123,20 +140,47 @@ impl Provider for Fentry {
 
     fn listing_args(&self, listed: &str, target: &dyn Target) -> Vec<String> {
         let function = listed.rsplit(':').next().unwrap_or_default();
-        btf_args::listing_args(target, BtfSource::Function(function))
+        btf_args::listing_args(target, BtfSource::Function { module: None, name: function })
     }
 }
 
 impl Fentry {
-    /// The spec of kernel function `name`, which must be in BTF.
+    /// The functions of `reader` (vmlinux's BTF, or `module`'s) that `function` names, a
+    /// glob over the BTF's own functions.
+    fn expand_in(
+        &self,
+        cx: &ExpandCx<'_>,
+        reader: &Reader,
+        module: Option<&str>,
+        function: &str,
+    ) -> Result<Vec<ProbeSpec>, Diagnostic> {
+        if !function.contains(['*', '?']) {
+            return Ok(vec![self.spec(cx, reader, module, function)?]);
+        }
+        let mut names = btf_args::matching(reader, Kind::Func, "", function);
+        // As bpftrace: only what ftrace can trace (BTF also has `notrace` functions).
+        if let Some(traceable) = cx.target.traceable_functions() {
+            names.retain(|(_, name)| traceable.contains(*name));
+        }
+        if names.is_empty() {
+            let message = format!("no kernel function in BTF matches `{function}`");
+            return Err(cx.error(message, "matches nothing"));
+        }
+        names.into_iter().map(|(_, name)| self.spec(cx, reader, module, name)).collect()
+    }
+
+    /// The spec of kernel function `name`, which must be in BTF (`module`'s, or vmlinux's).
     fn spec(
         &self,
         cx: &ExpandCx<'_>,
         reader: &Reader,
+        module: Option<&str>,
         name: &str,
     ) -> Result<ProbeSpec, Diagnostic> {
         let kind = (Kind::Func, "");
-        let Ok(function) = reader.function(name) else {
+        // A module's own functions only (its reader also finds vmlinux's).
+        let own = |f: &crate::btf::Function| module.is_none() || reader.own_ids().contains(&f.id);
+        let Some(function) = reader.function(name).ok().filter(own) else {
             return Err(btf_args::not_found(cx, reader, kind, "kernel function", name));
         };
         Ok(ProbeSpec::Fentry(FentrySpec {
@@ -144,18 +188,7 @@ impl Fentry {
             ret: self.ret,
             btf_id: function.id,
             n_args: function.params.len().min(u8::MAX.into()) as u8,
+            module: module.map(str::to_string),
         }))
     }
-}
-
-/// `fentry:MODULE:FUNCTION` for a module other than vmlinux.
-fn module_not_supported(cx: &ExpandCx<'_>, module: &str) -> Diagnostic {
-    cx.error(
-        format!("fentry on functions of module `{module}` is not supported yet"),
-        "module BTF not read yet",
-    )
-    .with_note(format!(
-        "/sys/kernel/btf/{module} is split BTF on top of vmlinux, which the BTF reader does \
-         not combine yet; functions of vmlinux work (`fentry:vmlinux:FUNCTION`)"
-    ))
 }

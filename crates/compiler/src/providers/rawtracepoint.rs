@@ -19,6 +19,9 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawTracepointSpec {
     pub name: String,
+    /// The kernel module whose tracepoint this is (`rawtracepoint:MODULE:NAME`), whose BTF
+    /// types `args`; `None` for vmlinux. The kernel finds a module's tracepoint by its name.
+    pub module: Option<String>,
 }
 
 impl ProbeType for RawTracepointSpec {
@@ -31,7 +34,10 @@ impl ProbeType for RawTracepointSpec {
     }
 
     fn display(&self) -> String {
-        format!("rawtracepoint:{}", self.name)
+        match &self.module {
+            Some(module) => format!("rawtracepoint:{module}:{}", self.name),
+            None => format!("rawtracepoint:{}", self.name),
+        }
     }
 
     /// The context is `struct bpf_raw_tracepoint_args`: the arguments as a u64 array.
@@ -41,7 +47,10 @@ impl ProbeType for RawTracepointSpec {
 
     /// The same slots by name and type, from the kernel's BTF.
     fn args_struct(&self) -> Option<ArgsStruct<'_>> {
-        Some(ArgsStruct::Btf(BtfSource::RawTracepoint(&self.name)))
+        Some(ArgsStruct::Btf(BtfSource::RawTracepoint {
+            module: self.module.as_deref(),
+            event: &self.name,
+        }))
     }
 }
 
@@ -61,17 +70,33 @@ impl Provider for RawTracepoint {
                 "e.g. `rawtracepoint:sched_switch`",
             ));
         };
+        let in_btf = |reader: &crate::btf::Reader| reader.raw_tracepoint(name).is_ok();
         let all = cx.target.tracepoints();
+        let in_vmlinux = || {
+            all.iter().any(|t| t.split_once(':').is_some_and(|(_, n)| n == name))
+                || cx.target.kernel_btf().is_some_and(in_btf)
+        };
+        if let Some(module) = btf_args::module_part(cx, in_vmlinux)? {
+            let reader = btf_args::module_btf(cx, module)?;
+            if !in_btf(&reader) {
+                let kind = (Kind::Typedef, TRACE_TYPEDEF_PREFIX);
+                return Err(btf_args::not_found(cx, &reader, kind, "raw tracepoint", name));
+            }
+            let spec = RawTracepointSpec { name: name.to_string(), module: Some(module.into()) };
+            return Ok(vec![ProbeSpec::RawTracepoint(spec)]);
+        }
         let names: Vec<&str> =
             all.iter().filter_map(|t| t.split_once(':').map(|(_, n)| n)).collect();
         // Tracepoints without a tracefs event (bare `DECLARE_TRACE`s) are in BTF only.
-        let in_btf = || cx.target.kernel_btf().is_some_and(|r| r.raw_tracepoint(name).is_ok());
-        if !names.contains(&name) && !in_btf() {
+        if !names.contains(&name) && !cx.target.kernel_btf().is_some_and(in_btf) {
             return Err(cx
                 .error(format!("raw tracepoint `{name}` not found"), "no such tracepoint")
                 .with_suggestion(suggest(name, names.iter().copied())));
         }
-        Ok(vec![ProbeSpec::RawTracepoint(RawTracepointSpec { name: name.to_string() })])
+        Ok(vec![ProbeSpec::RawTracepoint(RawTracepointSpec {
+            name: name.to_string(),
+            module: None,
+        })])
     }
 
     fn example(&self) -> &'static str {
@@ -85,6 +110,6 @@ impl Provider for RawTracepoint {
 
     fn listing_args(&self, listed: &str, target: &dyn Target) -> Vec<String> {
         let event = listed.rsplit(':').next().unwrap_or_default();
-        btf_args::listing_args(target, BtfSource::RawTracepoint(event))
+        btf_args::listing_args(target, BtfSource::RawTracepoint { module: None, event })
     }
 }

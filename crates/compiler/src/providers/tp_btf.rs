@@ -24,6 +24,9 @@ pub struct TpBtfSpec {
     pub btf_id: u32,
     /// How many arguments the tracepoint has.
     pub n_args: u8,
+    /// The kernel module whose BTF has the typedef (`tp_btf:MODULE:EVENT`): the program is
+    /// loaded against that BTF object. `None` for vmlinux.
+    pub module: Option<String>,
 }
 
 impl ProbeType for TpBtfSpec {
@@ -36,7 +39,10 @@ impl ProbeType for TpBtfSpec {
     }
 
     fn display(&self) -> String {
-        format!("tp_btf:{}", self.name)
+        match &self.module {
+            Some(module) => format!("tp_btf:{module}:{}", self.name),
+            None => format!("tp_btf:{}", self.name),
+        }
     }
 
     fn arg(&self, index: u8) -> Option<ArgLoc> {
@@ -44,7 +50,10 @@ impl ProbeType for TpBtfSpec {
     }
 
     fn args_struct(&self) -> Option<ArgsStruct<'_>> {
-        Some(ArgsStruct::Btf(BtfSource::RawTracepoint(&self.name)))
+        Some(ArgsStruct::Btf(BtfSource::RawTracepoint {
+            module: self.module.as_deref(),
+            event: &self.name,
+        }))
     }
 }
 
@@ -62,15 +71,19 @@ impl Provider for TpBtf {
             return Err(cx.error("tp_btf needs a tracepoint name", "e.g. `tp_btf:sched_switch`"));
         };
         let reader = btf_args::kernel_btf(cx, "tp_btf")?;
+        let in_vmlinux = || reader.raw_tracepoint(event).is_ok();
+        let module = btf_args::module_part(cx, in_vmlinux)?;
+        let module_reader = module.map(|m| btf_args::module_btf(cx, m)).transpose()?;
+        let reader = module_reader.as_deref().unwrap_or(reader);
         if !event.contains(['*', '?']) {
-            return Ok(vec![spec(cx, reader, event)?]);
+            return Ok(vec![spec(cx, reader, module, event)?]);
         }
         let names = btf_args::matching(reader, Kind::Typedef, TRACE_TYPEDEF_PREFIX, event);
         if names.is_empty() {
             let message = format!("no raw tracepoint in BTF matches `{event}`");
             return Err(cx.error(message, "matches nothing"));
         }
-        names.into_iter().map(|(_, name)| spec(cx, reader, name)).collect()
+        names.into_iter().map(|(_, name)| spec(cx, reader, module, name)).collect()
     }
 
     fn example(&self) -> &'static str {
@@ -84,13 +97,20 @@ impl Provider for TpBtf {
 
     fn listing_args(&self, listed: &str, target: &dyn Target) -> Vec<String> {
         let event = listed.rsplit(':').next().unwrap_or_default();
-        btf_args::listing_args(target, BtfSource::RawTracepoint(event))
+        btf_args::listing_args(target, BtfSource::RawTracepoint { module: None, event })
     }
 }
 
 /// The spec of raw tracepoint `event`, whose typedef must be in BTF.
-fn spec(cx: &ExpandCx<'_>, reader: &Reader, event: &str) -> Result<ProbeSpec, Diagnostic> {
-    let Ok(function) = reader.raw_tracepoint(event) else {
+fn spec(
+    cx: &ExpandCx<'_>,
+    reader: &Reader,
+    module: Option<&str>,
+    event: &str,
+) -> Result<ProbeSpec, Diagnostic> {
+    // A module's own tracepoints only (its reader also finds vmlinux's).
+    let own = |f: &crate::btf::Function| module.is_none() || reader.own_ids().contains(&f.id);
+    let Some(function) = reader.raw_tracepoint(event).ok().filter(own) else {
         let kind = (Kind::Typedef, TRACE_TYPEDEF_PREFIX);
         return Err(btf_args::not_found(cx, reader, kind, "raw tracepoint", event));
     };
@@ -98,5 +118,6 @@ fn spec(cx: &ExpandCx<'_>, reader: &Reader, event: &str) -> Result<ProbeSpec, Di
         name: event.to_string(),
         btf_id: function.id,
         n_args: function.params.len().min(u8::MAX.into()) as u8,
+        module: module.map(str::to_string),
     }))
 }

@@ -18,7 +18,7 @@ impl Attach for FentrySpec {
         let attach_btf_id = self.btf_id;
         let expected_attach_type =
             if self.ret { attach_type::TRACE_FEXIT } else { attach_type::TRACE_FENTRY };
-        Ok(LoadTarget { expected_attach_type, attach_btf_id })
+        Ok(LoadTarget { expected_attach_type, attach_btf_id, module: self.module.clone() })
     }
 
     fn explain_refusal(&self, error: &io::Error) -> Option<String> {

@@ -50,10 +50,12 @@ trait Attach {
 }
 
 /// The attach type and kernel BTF id of a load (zero: none).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct LoadTarget {
     expected_attach_type: u32,
     attach_btf_id: u32,
+    /// The module whose BTF `attach_btf_id` is in (`None`: vmlinux).
+    module: Option<String>,
 }
 
 /// The runtime half of `spec`'s probe type (the one match over probe kinds here).
@@ -103,6 +105,15 @@ pub(crate) fn load(
         message,
         source: None,
     })?;
+    // A module's function or tracepoint: its id is in the module's BTF object.
+    let module_btf = match &target.module {
+        None => None,
+        Some(module) => Some(module_btf_fd(module).map_err(|message| RunError::Load {
+            probe: desc.display.clone(),
+            message,
+            source: None,
+        })?),
+    };
     let request = ProgLoad {
         prog_type: prog_type(desc.probe.kind()),
         expected_attach_type: target.expected_attach_type,
@@ -111,8 +122,18 @@ pub(crate) fn load(
         btf: btf_fd,
         func_info: &program.func_info,
         attach_btf_id: target.attach_btf_id,
+        attach_btf_obj: module_btf.as_ref().map(|fd| fd.as_fd()),
     };
     load::prog_load(&request).map_err(|e| load_error(desc, half, e))
+}
+
+/// The kernel's BTF object of `module`, opened, or why there is none.
+fn module_btf_fd(module: &str) -> Result<OwnedFd, String> {
+    match bpfscope_sys::load::kernel_btf_fd(module) {
+        Ok(Some(fd)) => Ok(fd),
+        Ok(None) => Err(bpfscope_compiler::target::module_not_loaded(module)),
+        Err(e) => Err(format!("finding the BTF of module '{module}': {e}")),
+    }
 }
 
 fn load_error(desc: &ProgramDesc, half: &dyn Attach, failure: load::LoadError) -> RunError {

@@ -12,7 +12,8 @@ use super::{Attach, AttachErrorKind, LoadTarget};
 impl Attach for TpBtfSpec {
     fn load_target(&self) -> Result<LoadTarget, String> {
         let expected_attach_type = attach_type::TRACE_RAW_TP;
-        Ok(LoadTarget { expected_attach_type, attach_btf_id: self.btf_id })
+        let module = self.module.clone();
+        Ok(LoadTarget { expected_attach_type, attach_btf_id: self.btf_id, module })
     }
 
     fn attach(&self, prog: BorrowedFd<'_>) -> Result<Vec<OwnedFd>, AttachErrorKind> {

@@ -95,7 +95,7 @@ fn fentry_wildcards_and_module_forms() {
     let d = expand(&ap("fentry:nothing_*"), &Fixture).unwrap_err();
     assert_eq!(d.message, "no kernel function in BTF matches `nothing_*`");
     let d = expand(&ap("fentry:ext4:ext4_file_read_iter"), &Fixture).unwrap_err();
-    assert_eq!(d.message, "fentry on functions of module `ext4` is not supported yet");
+    assert_eq!(d.message, "module 'ext4' is not loaded (no /sys/kernel/btf/ext4)");
     // A block over several functions unifies their argument types.
     let c = compile_ok("fentry:vfs_* { @[args.count] = count(); }");
     assert_eq!(c.manifest.programs.len(), 2);
@@ -183,4 +183,102 @@ fn listings_spell_arguments_as_c() {
             "    unsigned int prev_state"
         ]
     );
+}
+
+/// Module functions and tracepoints, typed by the fixture module's split BTF
+/// (`btf::fixture::module`, on top of the fixture vmlinux).
+#[test]
+fn module_functions_are_typed_by_the_modules_btf() {
+    let ProbeSpec::Fentry(open) = spec("fentry:fixmod:fix_open") else { panic!("not fentry") };
+    let module = Fixture.module_btf("fixmod").unwrap();
+    assert_eq!(Some(open.btf_id), module.find("fix_open", Kind::Func));
+    assert!(open.btf_id >= Fixture.kernel_btf().unwrap().type_count(), "a module id");
+    assert_eq!((open.n_args, open.module.as_deref()), (2, Some("fixmod")));
+    let spec_of = ProbeSpec::Fentry(open);
+    assert_eq!(
+        (spec_of.section().as_str(), spec_of.display().as_str()),
+        ("fentry/fix_open", "fentry:fixmod:fix_open")
+    );
+    // Arguments of module types, members of module and vmlinux types through them.
+    let vars = var_types(
+        "fentry:fixmod:fix_open { $d = args.dev; $f = args.flags; $i = args.dev->id; \
+         $c = args.dev->comm; $o = args.dev->owner; $p = args.dev->owner->pid; \
+         $s = args.dev->state; }",
+    );
+    assert_eq!(
+        vars,
+        [
+            "$c: string[16]",
+            "$d: struct fix_dev *",
+            "$f: int32",
+            "$i: int32",
+            "$o: struct task_struct *",
+            "$p: int32",
+            "$s: enum fix_state"
+        ]
+    );
+    // fexit: the typed return value follows the module function's 2 arguments.
+    assert_eq!(var_types("fexit:fixmod:fix_open { $r = retval; }"), ["$r: int32"]);
+    assert_eq!(spec("fexit:fixmod:fix_open").probe_type().retval(), Some(ArgLoc::CtxOffset(16)));
+    let asm = compile_ok("fentry:fixmod:fix_open { @ = args.dev->owner->pid; }").dump_asm();
+    // `owner` at +8 of the module's struct, then `pid` at +16 of vmlinux's task_struct.
+    let reads: Vec<&str> = asm.lines().filter(|l| l.contains("r3 += ")).collect();
+    assert!(reads[0].ends_with("r3 += 8") && reads[1].ends_with("r3 += 16"), "{asm}");
+    assert_eq!(asm.matches("call bpf_probe_read_kernel#113").count(), 2, "{asm}");
+}
+
+#[test]
+fn module_wildcards_and_missing_modules() {
+    let names = |raw: &str| -> Vec<String> {
+        expand(&ap(raw), &Fixture).unwrap().iter().map(ProbeSpec::display).collect()
+    };
+    // Wildcards over a module's own functions (not vmlinux's), and over modules.
+    assert_eq!(names("fentry:fixmod:fix_*"), ["fentry:fixmod:fix_open", "fentry:fixmod:fix_close"]);
+    assert_eq!(names("fentry:*:fix_open"), ["fentry:fixmod:fix_open"]);
+    assert_eq!(names("fentry:*:vfs_read"), ["fentry:vfs_read"]);
+    assert_eq!(names("fexit:fix*:fix_close"), ["fexit:fixmod:fix_close"]);
+    let d = expand(&ap("fentry:*:no_such_fn"), &Fixture).unwrap_err();
+    assert_eq!(d.message, "no kernel function in BTF matches `*:no_such_fn`");
+    // A missing module: a located error naming it, at the attach point.
+    let err = compile_err("fentry:nf_tables:nft_do_chain { @ = count(); }");
+    assert!(
+        err.contains("module 'nf_tables' is not loaded (no /sys/kernel/btf/nf_tables)"),
+        "{err}"
+    );
+    assert!(err.contains("^^^^"), "located: {err}");
+    // A function the module does not have: "did you mean" among its functions.
+    let d = expand(&ap("fentry:fixmod:fix_opne"), &Fixture).unwrap_err();
+    assert_eq!(d.message, "kernel function `fix_opne` not found in the kernel's BTF");
+    assert_eq!(d.help.as_deref(), Some("did you mean `fix_open`?"));
+}
+
+#[test]
+fn module_tracepoints_are_typed_by_the_modules_btf() {
+    let ProbeSpec::TpBtf(tp) = spec("tp_btf:fixmod:fix_event") else { panic!("not tp_btf") };
+    let module = Fixture.module_btf("fixmod").unwrap();
+    assert_eq!(Some(tp.btf_id), module.find("btf_trace_fix_event", Kind::Typedef));
+    assert_eq!((tp.n_args, tp.module.as_deref()), (2, Some("fixmod")));
+    assert_eq!(ProbeSpec::TpBtf(tp).display(), "tp_btf:fixmod:fix_event");
+    assert_eq!(
+        var_types("tp_btf:fixmod:fix_event { $d = args.dev; $c = args.code; }"),
+        ["$c: int32", "$d: struct fix_dev *"]
+    );
+    assert_eq!(
+        var_types("rawtracepoint:fixmod:fix_event { $i = args.dev->id; $c = args.code; }"),
+        ["$c: int32", "$i: int32"]
+    );
+    let ProbeSpec::RawTracepoint(rt) = spec("rt:fixmod:fix_event") else { panic!("not rt") };
+    assert_eq!((rt.name.as_str(), rt.module.as_deref()), ("fix_event", Some("fixmod")));
+    // A category before a vmlinux tracepoint is still accepted (and ignored).
+    assert_eq!(spec("tp_btf:sched:sched_switch").display(), "tp_btf:sched_switch");
+    assert_eq!(spec("rawtracepoint:sched:sched_switch").display(), "rawtracepoint:sched_switch");
+    // Not in vmlinux, and no such module.
+    assert!(expand(&ap("tp_btf:fixmod:sched_switch"), &Fixture).is_err(), "vmlinux's");
+    let d = expand(&ap("tp_btf:xfs:xfs_foo"), &Fixture).unwrap_err();
+    assert_eq!(d.message, "module 'xfs' is not loaded (no /sys/kernel/btf/xfs)");
+    let d = expand(&ap("rawtracepoint:xfs:xfs_foo"), &Fixture).unwrap_err();
+    assert_eq!(d.message, "module 'xfs' is not loaded (no /sys/kernel/btf/xfs)");
+    // The module's tracepoint typed without naming the module: vmlinux has no typedef.
+    let err = compile_err("rawtracepoint:fix_event { @ = args.code; }");
+    assert!(err.contains("raw tracepoint `fix_event` not found"), "{err}");
 }
