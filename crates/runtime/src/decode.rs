@@ -29,8 +29,19 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
                 Value::Uint((raw << shift) >> shift)
             }
         }
-        // An enum is its number; `printf("%s")` names it (`crate::events`).
-        Ty::Enum(e) => value(bytes, &e.int()),
+        // An enum prints as its enumerator's name, or its number when none has it (current
+        // bpftrace's `print`, map keys and values); `printf` decodes the number
+        // ([`args`]) and names it for `%s` ([`name_enums`]).
+        Ty::Enum(e) => match value(bytes, &e.int()) {
+            number @ (Value::Int(_) | Value::Uint(_)) => {
+                let n = number.as_i64();
+                e.values
+                    .iter()
+                    .find(|(_, v)| *v == n)
+                    .map_or(number, |(s, _)| Value::Str(s.clone()))
+            }
+            other => other,
+        },
         Ty::Bool => Value::Bool(u64_at(bytes, 0) != 0),
         // An address prints as the `uint64` it was before pointers had types.
         Ty::Ptr { .. } => Value::Uint(u64_at(bytes, 0)),
@@ -94,7 +105,11 @@ fn member(bytes: &[u8], ty: &Ty) -> Value {
             let mut word = [0u8; 8];
             let at = bytes.get(..width).unwrap_or(bytes);
             word[..at.len()].copy_from_slice(at);
-            value(&word, ty)
+            // A member of enum type prints its number, as before.
+            match ty {
+                Ty::Enum(e) => value(&word, &e.int()),
+                _ => value(&word, ty),
+            }
         }
         Ty::Ptr { .. } => Value::Str(format!("{:#x}", u64_at(bytes, 0))),
         other => value(bytes, other),
@@ -184,7 +199,11 @@ pub fn args(bytes: &[u8], tys: &[Ty]) -> Vec<Value> {
     let mut off = 0;
     tys.iter()
         .map(|t| {
-            let v = value(bytes.get(off..).unwrap_or(&[]), t);
+            let number = match t {
+                Ty::Enum(e) => e.int(),
+                other => other.clone(),
+            };
+            let v = value(bytes.get(off..).unwrap_or(&[]), &number);
             off += t.size() as usize;
             v
         })
@@ -296,6 +315,25 @@ mod tests {
     /// Little-endian u64s, concatenated.
     fn words(values: &[u64]) -> Vec<u8> {
         values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    /// Enums print by name (print, map keys and values) or, with no enumerator for the
+    /// value, as the number; printf arguments stay numbers (`%s` names them later).
+    #[test]
+    fn enums_decode_to_their_names() {
+        let e = bpfscope_compiler::types::EnumTy {
+            name: "BAZ".into(),
+            bits: 32,
+            signed: false,
+            values: vec![("FOO".into(), 333), ("BAR".into(), 334)],
+        };
+        let ty = Ty::Enum(std::sync::Arc::new(e));
+        assert_eq!(value(&words(&[333]), &ty), Value::Str("FOO".into()));
+        assert_eq!(value(&words(&[444]), &ty), Value::Uint(444));
+        let tuple = Ty::Tuple(vec![ty.clone(), ty.clone()]);
+        let both = Value::Tuple(vec![Value::Str("FOO".into()), Value::Str("BAR".into())]);
+        assert_eq!(value(&words(&[333, 334]), &tuple), both);
+        assert_eq!(args(&words(&[334]), &[ty]), [Value::Uint(334)]);
     }
 
     fn desc(key: Option<Ty>, value: MapValue, array: bool) -> MapDesc {

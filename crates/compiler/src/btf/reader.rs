@@ -340,6 +340,12 @@ impl Reader {
     /// The value of the enumerator `name` in the first enum that has one: a walk over every
     /// type, for names that nothing else defines (a script's `TCP_ESTABLISHED`).
     pub fn enum_constant(&self, name: &str) -> Option<i64> {
+        self.enum_constant_typed(name).map(|(value, _)| value)
+    }
+
+    /// The value of the enumerator `name` and its enum's type (as
+    /// [`Reader::enum_constant`]).
+    pub fn enum_constant_typed(&self, name: &str) -> Option<(i64, Ty)> {
         (1..self.type_count()).find_map(|id| {
             let raw = self.raw(id).ok()?;
             let (step, wide) = match raw.kind? {
@@ -350,7 +356,7 @@ impl Reader {
             let i = (0..raw.vlen).find(|i| {
                 word(raw.extra, i * step).is_ok_and(|off| self.string(off) == name.as_bytes())
             })?;
-            enumerator(&raw, i, step, wide)
+            Some((enumerator(&raw, i, step, wide)?, self.enumeration(&raw)))
         })
     }
 

@@ -50,6 +50,9 @@ pub enum TypeKind {
 pub struct ScriptTypes {
     types: HashMap<(TypeKind, String), Ty>,
     constants: HashMap<String, i64>,
+    /// The enum each enumerator belongs to: a bare enumerator has its enum's type, and
+    /// prints as its name (`print(ONE)`, `@[ONE]`), as in current bpftrace.
+    constant_types: HashMap<String, Ty>,
 }
 
 impl ScriptTypes {
@@ -75,6 +78,11 @@ impl ScriptTypes {
     /// The value of the script's enumerator `name`.
     pub fn constant(&self, name: &str) -> Option<i64> {
         self.constants.get(name).copied()
+    }
+
+    /// The enum type of the script's enumerator `name`.
+    pub fn constant_type(&self, name: &str) -> Option<Ty> {
+        self.constant_types.get(name).cloned()
     }
 
     /// The names the script defines of `kind`, for "did you mean".
@@ -331,6 +339,9 @@ impl<'a, 'd> Layout<'a, 'd> {
         };
         let Ty::Int { bits, signed } = ty else { unreachable!("an enum is an integer") };
         let ty = Ty::Enum(Arc::new(EnumTy { name: e.name.clone(), bits, signed, values }));
+        for value in e.values.iter().flatten() {
+            self.done.constant_types.insert(value.name.clone(), ty.clone());
+        }
         if !e.name.is_empty() {
             self.done.types.insert(key, ty.clone());
         }
@@ -688,17 +699,21 @@ fn bytes(n: u32) -> Ty {
 
 impl Cx<'_> {
     /// A bare identifier that names no builtin but an enum value (the script's, then the
-    /// kernel's BTF): recorded as that constant, typed `int64`. `None` otherwise.
+    /// kernel's BTF): recorded as that constant, typed as its enum (which prints it by name,
+    /// as current bpftrace does; arithmetic makes it an integer). `None` otherwise.
     pub(crate) fn enum_constant(&mut self, e: &Expr, name: &str) -> Option<Ty> {
         if functions::names_builtin(e) {
             return None;
         }
-        let value = self
-            .script_types
-            .constant(name)
-            .or_else(|| self.target.kernel_btf()?.enum_constant(name))?;
+        let (value, ty) = match self.script_types.constant(name) {
+            Some(value) => (value, self.script_types.constant_type(name)),
+            None => {
+                let (value, ty) = self.target.kernel_btf()?.enum_constant_typed(name)?;
+                (value, Some(ty))
+            }
+        };
         self.out.constants.insert(e.id, value);
-        Some(Ty::I64)
+        Some(ty.unwrap_or(Ty::I64))
     }
 }
 

@@ -220,3 +220,21 @@ fn enum_values_are_integer_constants_in_expressions() {
     .is_none());
     assert!(diags.items[0].message.contains("unknown builtin `THREE`"));
 }
+
+/// A bare enumerator has its enum's type (so it prints by name, as in current bpftrace);
+/// arithmetic on it is an integer; a kernel enumerator has its BTF enum's type.
+#[test]
+fn enumerators_have_their_enums_type() {
+    let typed = |program: &str| -> Vec<String> {
+        let typed = crate::tests::compile_ok(program).dump_typed();
+        typed.lines().filter(|l| l.starts_with("  $")).map(|l| l.trim().to_string()).collect()
+    };
+    assert_eq!(
+        typed("enum BAZ { FOO = 333, BAR }; BEGIN { $f = FOO; $n = BAR + 1; $c = (enum BAZ)1; }"),
+        ["$c: enum BAZ", "$f: enum BAZ", "$n: int64"]
+    );
+    assert_eq!(
+        typed("BEGIN { $p = PIDTYPE_SID; $q = PIDTYPE_SID * 2; }"),
+        ["$p: enum pid_type", "$q: int64"]
+    );
+}
