@@ -299,6 +299,36 @@ impl Record {
         }
     }
 
+    /// The bytes no member covers (holes between members and tail padding, also inside
+    /// nested records), in order: what a read of the record must zero so that two equal
+    /// values are one map key. Empty when the fields are not known.
+    pub fn padding(&self) -> Vec<u32> {
+        let mut covered = vec![false; self.size as usize];
+        self.cover(0, &mut covered);
+        let holes = covered.iter().enumerate().filter(|(_, c)| !**c);
+        holes.map(|(at, _)| at as u32).collect()
+    }
+
+    /// Marks the bytes the members cover, this record starting at byte `at`.
+    fn cover(&self, at: u32, covered: &mut [bool]) {
+        let Some(fields) = &self.fields else {
+            covered.iter_mut().skip(at as usize).take(self.size as usize).for_each(|c| *c = true);
+            return;
+        };
+        for field in fields {
+            let start = at + field.offset_bits / 8;
+            match (&field.ty, field.bitfield_size) {
+                (Ty::Record(inner), None) => inner.cover(start, covered),
+                (ty, bits) => {
+                    let bits = bits.map_or(ty.c_size() * 8, u32::from) + field.offset_bits % 8;
+                    let bytes =
+                        covered.iter_mut().skip(start as usize).take(bits.div_ceil(8) as usize);
+                    bytes.for_each(|c| *c = true);
+                }
+            }
+        }
+    }
+
     /// The member named `name`, if the fields are known (anonymous members are not looked
     /// into).
     pub fn field(&self, name: &str) -> Option<&Field> {

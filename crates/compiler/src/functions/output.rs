@@ -194,7 +194,8 @@ fn check_format(
         if *ty == Ty::Error {
             continue;
         }
-        // As in bpftrace, `%s` takes strings (and stacks and tuples, which print as text), not
+        // As in bpftrace, `%s` takes strings (and stacks, tuples and structs, which print as
+        // text: `{ .a = 1, .b = 2 }`), not
         // integers: an integer there is usually a pointer that wants `str()`.
         let ok = match spec.conv {
             's' => matches!(
@@ -208,6 +209,7 @@ fn check_format(
                     | Ty::Mac
                     | Ty::Named(_)
                     | Ty::Enum(_)
+                    | Ty::Record(_)
             ),
             'r' => matches!(ty, Ty::Str(_) | Ty::Buf(_)),
             _ => ty.is_integer(),

@@ -52,12 +52,17 @@ impl Lower<'_> {
                 Val::Mem(slot)
             }
             // A struct, a union or an array: its C bytes (an address in `u8[16]`, a
-            // `struct timespec`), padded with zeros to 8 so that equal values are equal keys.
+            // `struct timespec`), padded with zeros to 8, and a struct's holes between members
+            // zeroed, so that equal values are equal keys.
             (None, Ty::Record(_) | Ty::Array { .. }) => {
                 let buf = self.alloc(ty.size());
                 let c_size = ty.c_size();
                 self.read_into(&place, buf, c_size);
-                for pad in c_size..ty.size() {
+                let holes = match &ty {
+                    Ty::Record(record) => record.padding(),
+                    _ => Vec::new(),
+                };
+                for pad in holes.into_iter().chain(c_size..ty.size()) {
                     self.insn(Insn::st(Size::B, buf.base, buf.off + pad as i16, 0));
                 }
                 Val::Mem(buf)
@@ -105,6 +110,15 @@ impl Lower<'_> {
             }
             ExprKind::Index { base, index } => self.element_place(base, index),
             ExprKind::Unary { op: UnOp::Deref, expr } => self.pointer_place(expr),
+            // A struct value held in a variable or a map (`$t = *curtask; $t.pid`): its bytes
+            // on the stack, read as any other place.
+            _ if matches!(self.ty(e), Ty::Record(_)) => {
+                let Val::Mem(loc) = self.expr(e) else {
+                    unreachable!("a record value is in memory")
+                };
+                self.stack_addr(Reg::R0, loc);
+                Place { addr: self.spill(Reg::R0), off: 0, user: false }
+            }
             _ => unreachable!("the checker takes only members, elements and `*p` as places"),
         };
         self.span = saved;

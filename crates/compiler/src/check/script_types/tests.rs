@@ -238,3 +238,43 @@ fn enumerators_have_their_enums_type() {
         ["$p: enum pid_type", "$q: int64"]
     );
 }
+
+/// The holes between members (also inside nested records and around bitfields), which a
+/// read of a struct zeroes so that equal values are one map key.
+#[test]
+fn padding_bytes_are_the_holes_between_members() {
+    let (types, _) = build(GCC_PROGRAM, &Fixture);
+    let a = record(&types, TypeKind::Struct, "a");
+    let want: Vec<u32> = (1..4).chain(10..16).chain(25..32).collect();
+    assert_eq!(a.padding(), want);
+    assert_eq!(record(&types, TypeKind::Struct, "b").padding(), [2, 3, 7]);
+    let e = record(&types, TypeKind::Struct, "e");
+    let want: Vec<u32> = [1, 5, 6, 7].into_iter().chain(12..16).chain(69..72).collect();
+    assert_eq!(e.padding(), want);
+    assert_eq!(record(&types, TypeKind::Union, "u").padding(), Vec::<u32>::new());
+    // A read of `struct a` zeroes each hole after the copy.
+    let asm = crate::tests::compile_ok(&format!(
+        "{GCC_PROGRAM} kprobe:f {{ @[*(struct a *)arg0] = count(); }}"
+    ))
+    .dump_asm();
+    let zeroed =
+        |asm: &str| asm.lines().filter(|l| l.contains("*(u8 *)") && l.ends_with(" = 0")).count();
+    // The same program over `union u`, which has no hole: `struct a`'s 16 are the
+    // difference.
+    let plain = crate::tests::compile_ok(&format!(
+        "{GCC_PROGRAM} kprobe:f {{ @[*(union u *)arg0] = count(); }}"
+    ))
+    .dump_asm();
+    assert_eq!(zeroed(&asm) - zeroed(&plain), 16, "16 hole bytes zeroed:\n{asm}");
+}
+
+/// `printf("%s")` takes a struct value (printed `{ .a = 1, ... }`), and members of a struct
+/// held in a variable or a map read from its copy.
+#[test]
+fn struct_values_print_with_percent_s_and_keep_their_members() {
+    let c = crate::tests::compile_ok(
+        "struct P { int a; long b; }; kprobe:f { $p = *(struct P *)arg0; @v = $p; \
+         printf(\"%s %d %d\\n\", $p, $p.b, @v.a); }",
+    );
+    assert_eq!(c.manifest.printfs[0].args[0].name(), "struct P");
+}
