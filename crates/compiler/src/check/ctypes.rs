@@ -34,8 +34,10 @@ pub struct MemberAccess {
     pub through_pointer: bool,
 }
 
-/// bpftrace's own integer names and their types.
-const BUILTIN_INTS: &[(&str, u8, bool)] = &[
+/// bpftrace's own integer names and their types: the one table of integer names (C's are
+/// parsed by [`c_base_integer`], the kernel's `u8`..`__s64` by [`fixed_width`]; a script's
+/// struct members use the same three, `script_types.rs`).
+pub(super) const BUILTIN_INTS: &[(&str, u8, bool)] = &[
     ("int8", 8, true),
     ("int16", 16, true),
     ("int32", 32, true),
@@ -79,9 +81,6 @@ impl Cx<'_> {
 
     fn base_type(&mut self, ty: &TypeName) -> Option<Ty> {
         let name = ty.name.as_str();
-        if let Some((_, bits, signed)) = BUILTIN_INTS.iter().find(|(n, ..)| *n == name) {
-            return Some(Ty::Int { bits: *bits, signed: *signed });
-        }
         match name {
             "bool" => return Some(Ty::Bool),
             "string" => return Some(Ty::Str(self.out.max_strlen)),
@@ -359,14 +358,32 @@ fn script_kind(name: &str) -> (super::TypeKind, &str) {
         .unwrap_or((TypeKind::Typedef, name))
 }
 
+/// An integer type name: bpftrace's (`uint8`), the kernel's fixed-width (`u8`, `__s32`)
+/// or C's (`unsigned long`).
 fn c_integer(name: &str) -> Option<Ty> {
+    builtin_int(name).or_else(|| fixed_width(name)).or_else(|| c_base_integer(name))
+}
+
+/// bpftrace's integer names (`int8` .. `uint64`).
+pub(super) fn builtin_int(name: &str) -> Option<Ty> {
+    let found = BUILTIN_INTS.iter().find(|(n, ..)| *n == name);
+    found.map(|(_, bits, signed)| Ty::Int { bits: *bits, signed: *signed })
+}
+
+/// The kernel's fixed-width integer typedefs: `u8`..`u64`, `s8`..`s64`, and the same with
+/// `__`.
+pub(super) fn fixed_width(name: &str) -> Option<Ty> {
     let kernel = name.strip_prefix("__").unwrap_or(name);
     let signed = kernel.starts_with('s');
-    if let (true, Ok(bits @ (8 | 16 | 32 | 64))) =
-        (kernel.starts_with(['u', 's']), kernel.get(1..).unwrap_or("").parse::<u8>())
-    {
-        return Some(Ty::Int { bits, signed });
+    match (kernel.starts_with(['u', 's']), kernel.get(1..).unwrap_or("").parse::<u8>()) {
+        (true, Ok(bits @ (8 | 16 | 32 | 64))) => Some(Ty::Int { bits, signed }),
+        _ => None,
     }
+}
+
+/// C's integer types in any spelling (`unsigned`, `long unsigned int`, `signed char`): LP64
+/// sizes, signed unless `unsigned` (`char` too, as on x86-64).
+pub(super) fn c_base_integer(name: &str) -> Option<Ty> {
     let words: Vec<&str> = name.split(' ').collect();
     let known = ["unsigned", "signed", "char", "short", "int", "long"];
     if words.is_empty() || !words.iter().all(|w| known.contains(w)) {

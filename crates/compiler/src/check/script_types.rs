@@ -27,7 +27,7 @@ use bpfscope_syntax::{
     suggest, Diagnostic, Diagnostics, Span,
 };
 
-use super::Cx;
+use super::{ctypes, Cx};
 use crate::{
     btf::{Kind, Reader},
     functions,
@@ -557,7 +557,10 @@ pub(crate) fn unknown_type(
         names.extend(kernel.map(|id| btf.name(id).to_string()).filter(|n| !n.is_empty()));
     }
     if kind == TypeKind::Typedef {
-        names.extend(BASE_TYPES.iter().chain(KERNEL_TYPEDEFS).map(|(n, ..)| n.to_string()));
+        names.extend(C_BASE_NAMES.iter().map(|n| n.to_string()));
+        names.extend(ctypes::BUILTIN_INTS.iter().map(|(n, ..)| n.to_string()));
+        names.extend(["u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64"].map(String::from));
+        names.extend(KERNEL_TYPEDEFS.iter().map(|(n, ..)| n.to_string()));
     }
     let prefix = name.strip_suffix(tag).unwrap_or("");
     let suggestion = suggest(tag, names.iter().map(String::as_str)).map(|s| format!("{prefix}{s}"));
@@ -606,49 +609,25 @@ pub fn align_of(ty: &Ty) -> u32 {
     }
 }
 
-/// C's base types on x86-64 and arm64 Linux (LP64), as the declaration parser spells them,
-/// and bpftrace's integer names: (name, bytes, signed). `float` and `double` are bytes with
-/// their alignment, as the BTF reader makes them.
-const BASE_TYPES: &[(&str, u32, bool)] = &[
-    ("char", 1, true),
-    ("signed char", 1, true),
-    ("unsigned char", 1, false),
-    ("short", 2, true),
-    ("unsigned short", 2, false),
-    ("int", 4, true),
-    ("unsigned int", 4, false),
-    ("long", 8, true),
-    ("unsigned long", 8, false),
-    ("long long", 8, true),
-    ("unsigned long long", 8, false),
-    ("int8", 1, true),
-    ("int16", 2, true),
-    ("int32", 4, true),
-    ("int64", 8, true),
-    ("uint8", 1, false),
-    ("uint16", 2, false),
-    ("uint32", 4, false),
-    ("uint64", 8, false),
+/// C's base type names, for "did you mean" (they are parsed, not looked up:
+/// [`ctypes::c_base_integer`]).
+const C_BASE_NAMES: &[&str] = &[
+    "char",
+    "signed char",
+    "unsigned char",
+    "short",
+    "unsigned short",
+    "int",
+    "unsigned int",
+    "long",
+    "unsigned long",
+    "long long",
+    "unsigned long long",
 ];
 
-/// The kernel's fixed-width typedefs, used when there is no BTF to ask.
+/// The kernel's typedefs of integers used when there is no BTF to ask, besides the
+/// fixed-width `u8`..`__s64` ([`ctypes::fixed_width`]).
 const KERNEL_TYPEDEFS: &[(&str, u32, bool)] = &[
-    ("u8", 1, false),
-    ("u16", 2, false),
-    ("u32", 4, false),
-    ("u64", 8, false),
-    ("s8", 1, true),
-    ("s16", 2, true),
-    ("s32", 4, true),
-    ("s64", 8, true),
-    ("__u8", 1, false),
-    ("__u16", 2, false),
-    ("__u32", 4, false),
-    ("__u64", 8, false),
-    ("__s8", 1, true),
-    ("__s16", 2, true),
-    ("__s32", 4, true),
-    ("__s64", 8, true),
     ("__be16", 2, false),
     ("__be32", 4, false),
     ("__be64", 8, false),
@@ -677,7 +656,7 @@ fn int_type((_, bytes, signed): &(&str, u32, bool)) -> Sized {
     (Ty::Int { bits: (*bytes * 8) as u8, signed: *signed }, *bytes)
 }
 
-/// A C base type (`_Bool` and `bool` too; floats as bytes).
+/// A C base type or a bpftrace integer name (`_Bool` and `bool` too; floats as bytes).
 fn base_type(name: &str) -> Option<Sized> {
     match name {
         "_Bool" | "bool" => return Some((Ty::Bool, 1)),
@@ -686,10 +665,16 @@ fn base_type(name: &str) -> Option<Sized> {
         "long double" => return Some((bytes(16), 16)),
         _ => {}
     }
-    BASE_TYPES.iter().find(|(n, ..)| *n == name).map(int_type)
+    let int = ctypes::builtin_int(name).or_else(|| ctypes::c_base_integer(name))?;
+    let size = int.c_size();
+    Some((int, size))
 }
 
 fn kernel_typedef(name: &str) -> Option<Sized> {
+    if let Some(int) = ctypes::fixed_width(name) {
+        let size = int.c_size();
+        return Some((int, size));
+    }
     KERNEL_TYPEDEFS.iter().find(|(n, ..)| *n == name).map(int_type)
 }
 

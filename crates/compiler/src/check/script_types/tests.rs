@@ -278,3 +278,42 @@ fn struct_values_print_with_percent_s_and_keep_their_members() {
     );
     assert_eq!(c.manifest.printfs[0].args[0].name(), "struct P");
 }
+
+/// Integer names in a script's struct come from the same rules as written casts
+/// (`ctypes.rs`): bpftrace's names, C's in any word order, the kernel's fixed widths, and
+/// the kernel typedefs the fallback table has (here without BTF).
+#[test]
+fn integer_member_names_share_the_cast_rules() {
+    let text = "struct n { unsigned long a; long unsigned int b; u16 c; __s32 d; uint8 e; \
+                signed char f; unsigned g; short int h; };\nBEGIN { exit(); }";
+    let (types, errors) = build(text, &NoBtf);
+    assert_eq!(errors, "");
+    let n = record(&types, TypeKind::Struct, "n");
+    let names: Vec<String> = n.fields.as_ref().unwrap().iter().map(|f| f.ty.name()).collect();
+    let want = ["uint64", "uint64", "uint16", "int32", "uint8", "int8", "uint32", "int16"];
+    assert_eq!(names, want);
+    let casts = crate::tests::compile_ok(
+        "BEGIN { $a = (unsigned long)1; $b = (long unsigned int)1; $c = (u16)1; \
+         $d = (__s32)1; $e = (uint8)1; $f = (signed char)1; $g = (unsigned)1; \
+         $h = (short int)1; }",
+    )
+    .dump_typed();
+    let typed: Vec<&str> = casts
+        .lines()
+        .filter(|l| l.starts_with("  $"))
+        .map(|l| l.split(": ").nth(1).unwrap())
+        .collect();
+    assert_eq!(typed, want);
+}
+
+/// A target without BTF.
+struct NoBtf;
+
+impl Target for NoBtf {
+    fn tracepoints(&self) -> Vec<String> {
+        vec![]
+    }
+    fn tracepoint_format(&self, _: &str, _: &str) -> Option<Vec<TracepointField>> {
+        None
+    }
+}
