@@ -189,7 +189,8 @@ pub(super) fn not_found(
 }
 
 /// `bpfscope -l` names for every BTF name of `kind` with `prefix` (removed), as
-/// `PROVIDER:vmlinux:NAME` (bpftrace's spelling, which expansion accepts).
+/// `PROVIDER:vmlinux:NAME` (bpftrace's spelling, which expansion accepts), then each loaded
+/// module's own, as `PROVIDER:MODULE:NAME`.
 pub(super) fn listing(
     target: &dyn Target,
     provider: &str,
@@ -198,7 +199,22 @@ pub(super) fn listing(
 ) -> Vec<String> {
     let Some(reader) = target.kernel_btf() else { return Vec::new() };
     let names = matching(reader, kind, prefix, "*");
-    names.into_iter().map(|(_, name)| format!("{provider}:vmlinux:{name}")).collect()
+    let mut listed: Vec<String> =
+        names.into_iter().map(|(_, name)| format!("{provider}:vmlinux:{name}")).collect();
+    for module in target.btf_modules() {
+        let Ok(reader) = target.module_btf(&module) else { continue };
+        let names = matching(&reader, kind, prefix, "*");
+        listed.extend(names.into_iter().map(|(_, name)| format!("{provider}:{module}:{name}")));
+    }
+    listed
+}
+
+/// The module of a listed `PROVIDER:MODULE:NAME` (`None` for vmlinux) and its name.
+pub(super) fn listed_parts(listed: &str) -> (Option<&str>, &str) {
+    let mut parts = listed.rsplitn(3, ':');
+    let name = parts.next().unwrap_or_default();
+    let module = parts.next().filter(|m| *m != "vmlinux" && parts.next().is_some());
+    (module, name)
 }
 
 /// `bpfscope -lv` lines for the listed function (`fentry:vmlinux:vfs_read`, with the

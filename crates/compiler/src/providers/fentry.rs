@@ -103,7 +103,16 @@ impl Provider for Fentry {
             }
         };
         let reader = btf_args::kernel_btf(cx, "fentry/fexit")?;
-        let Some(module) = module else { return self.expand_in(cx, reader, None, function) };
+        let Some(module) = module else {
+            let found = self.expand_in(cx, reader, None, function);
+            // As bpftrace: a function vmlinux does not have may be a loaded module's.
+            if found.is_err() && !function.contains(['*', '?']) {
+                if let Some(spec) = self.in_some_module(cx, function) {
+                    return Ok(vec![spec]);
+                }
+            }
+            return found;
+        };
         if !module.contains(['*', '?']) {
             let reader = btf_args::module_btf(cx, module)?;
             return self.expand_in(cx, &reader, Some(module), function);
@@ -139,8 +148,8 @@ impl Provider for Fentry {
     }
 
     fn listing_args(&self, listed: &str, target: &dyn Target) -> Vec<String> {
-        let function = listed.rsplit(':').next().unwrap_or_default();
-        btf_args::listing_args(target, BtfSource::Function { module: None, name: function })
+        let (module, name) = btf_args::listed_parts(listed);
+        btf_args::listing_args(target, BtfSource::Function { module, name })
     }
 }
 
@@ -167,6 +176,15 @@ impl Fentry {
             return Err(cx.error(message, "matches nothing"));
         }
         names.into_iter().map(|(_, name)| self.spec(cx, reader, module, name)).collect()
+    }
+
+    /// Kernel function `name` in the first loaded module whose BTF has it (each module's
+    /// BTF is read only until one has it).
+    fn in_some_module(&self, cx: &ExpandCx<'_>, name: &str) -> Option<ProbeSpec> {
+        cx.target.btf_modules().iter().find_map(|module| {
+            let reader = cx.target.module_btf(module).ok()?;
+            self.spec(cx, &reader, Some(module), name).ok()
+        })
     }
 
     /// The spec of kernel function `name`, which must be in BTF (`module`'s, or vmlinux's).

@@ -109,7 +109,7 @@ impl Provider for RawTracepoint {
     }
 
     fn listing_args(&self, listed: &str, target: &dyn Target) -> Vec<String> {
-        let event = listed.rsplit(':').next().unwrap_or_default();
-        btf_args::listing_args(target, BtfSource::RawTracepoint { module: None, event })
+        let (module, event) = btf_args::listed_parts(listed);
+        btf_args::listing_args(target, BtfSource::RawTracepoint { module, event })
     }
 }

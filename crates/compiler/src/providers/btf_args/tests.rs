@@ -172,7 +172,11 @@ fn listings_spell_arguments_as_c() {
     let rt = provider("rawtracepoint");
     assert_eq!(
         rt.listing(&Fixture),
-        ["rawtracepoint:vmlinux:sched_switch", "rawtracepoint:vmlinux:sched_wakeup"]
+        [
+            "rawtracepoint:vmlinux:sched_switch",
+            "rawtracepoint:vmlinux:sched_wakeup",
+            "rawtracepoint:fixmod:fix_event"
+        ]
     );
     assert_eq!(
         rt.listing_args("rawtracepoint:vmlinux:sched_switch", &Fixture),
@@ -182,6 +186,23 @@ fn listings_spell_arguments_as_c() {
             "    struct task_struct * next",
             "    unsigned int prev_state"
         ]
+    );
+    // A module's own functions and tracepoints, typed by its BTF.
+    let listed = fentry.listing(&Fixture);
+    let module: Vec<&String> = listed.iter().filter(|l| l.contains(":fixmod:")).collect();
+    let want = [
+        "fentry:fixmod:fix_open",
+        "fentry:fixmod:fix_close",
+        "fentry:fixmod:__bpf_trace_fix_event",
+    ];
+    assert_eq!(module, want);
+    assert_eq!(
+        fentry.listing_args("fentry:fixmod:fix_open", &Fixture),
+        ["    struct fix_dev * dev", "    int flags", "    int retval"]
+    );
+    assert_eq!(
+        provider("tp_btf").listing_args("tp_btf:fixmod:fix_event", &Fixture),
+        ["    struct fix_dev * dev", "    int code"]
     );
 }
 
@@ -235,6 +256,10 @@ fn module_wildcards_and_missing_modules() {
     // Wildcards over a module's own functions (not vmlinux's), and over modules.
     assert_eq!(names("fentry:fixmod:fix_*"), ["fentry:fixmod:fix_open", "fentry:fixmod:fix_close"]);
     assert_eq!(names("fentry:*:fix_open"), ["fentry:fixmod:fix_open"]);
+    // Without a module, a function vmlinux lacks is looked for in the loaded modules.
+    assert_eq!(names("fexit:fix_close"), ["fexit:fixmod:fix_close"]);
+    let d = expand(&ap("fentry:vfs_raed"), &Fixture).unwrap_err();
+    assert_eq!(d.help.as_deref(), Some("did you mean `vfs_read`?"));
     assert_eq!(names("fentry:*:vfs_read"), ["fentry:vfs_read"]);
     assert_eq!(names("fexit:fix*:fix_close"), ["fexit:fixmod:fix_close"]);
     let d = expand(&ap("fentry:*:no_such_fn"), &Fixture).unwrap_err();
