@@ -119,6 +119,40 @@ mod tests {
         assert_eq!(super::function_id(b"junk".to_vec(), "alpha"), None);
     }
 
+    /// A `tp_btf` program loads against a kernel BTF object passed as `attach_btf_obj_fd`
+    /// (how a module's tracepoint or function is named): vmlinux's here, which has no
+    /// modules with BTF. A field at the wrong offset of `bpf_attr` would be refused.
+    #[test]
+    fn a_program_loads_against_a_kernel_btf_object() {
+        use bpfscope_sys::load::{attach_type, prog_load, prog_type, ProgLoad};
+        use std::os::fd::AsFd;
+        if bpfscope_sys::geteuid() != 0 || !std::path::Path::new(super::VMLINUX).exists() {
+            eprintln!("SKIPPED a_program_loads_against_a_kernel_btf_object: needs root and BTF");
+            return;
+        }
+        let reader = super::vmlinux().unwrap();
+        let id = reader.find("btf_trace_sched_switch", Kind::Typedef).expect("the typedef");
+        let vmlinux = bpfscope_sys::load::kernel_btf_fd("vmlinux").unwrap().expect("vmlinux");
+        // r0 = 0; exit
+        let insns = [0xb7u8, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+        let load = |obj| ProgLoad {
+            prog_type: prog_type::TRACING,
+            expected_attach_type: attach_type::TRACE_RAW_TP,
+            insns: &insns,
+            name: "bpfscope_objfd",
+            btf: None,
+            func_info: &[],
+            attach_btf_id: id,
+            attach_btf_obj: obj,
+        };
+        let with_obj = prog_load(&load(Some(vmlinux.as_fd())));
+        assert!(with_obj.is_ok(), "{:?}", with_obj.err().map(|e| e.error));
+        assert!(prog_load(&load(None)).is_ok());
+        // The kernel reads the field: an fd that is no BTF object is refused.
+        let not_btf = std::fs::File::open("/dev/null").unwrap();
+        assert!(prog_load(&load(Some(not_btf.as_fd()))).is_err());
+    }
+
     /// Against the running kernel, when it publishes BTF (every kernel we support does).
     #[test]
     fn reads_the_live_kernel_btf() {
