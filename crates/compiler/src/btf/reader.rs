@@ -2,6 +2,12 @@
 //! the bytes it is given (the runtime reads `/sys/kernel/btf/vmlinux`, about 5 MiB and 130
 //! thousand types, and hands them over; the compiler never reads files).
 //!
+//! A module's BTF (`/sys/kernel/btf/<module>`) is split BTF, read with [`Reader::split`] on
+//! top of vmlinux's: its type ids continue after vmlinux's last and its string offsets after
+//! vmlinux's string section, so a lookup of an id or a string below those goes to the base;
+//! names are looked up in the module first, then in vmlinux; [`Reader::named`] lists only
+//! the module's own types. It is indexed as lazily as vmlinux's.
+//!
 //! It stays cheap (vmlinux, measured): [`Reader::new`] checks the header only. The first
 //! lookup walks the type headers once, recording where each type starts, and searches them
 //! (2 ms, as much as the one linear search it replaces: an fentry attach id costs what it
@@ -202,11 +208,6 @@ impl Reader {
     /// The ids of this blob's own types (for split BTF, not its base's).
     pub fn own_ids(&self) -> std::ops::Range<u32> {
         self.first_id..self.type_count()
-    }
-
-    /// The BTF this split BTF continues, `None` for vmlinux.
-    pub fn base_btf(&self) -> Option<&Arc<Reader>> {
-        self.base.as_ref()
     }
 
     /// The first type of `kind` named `name`.
