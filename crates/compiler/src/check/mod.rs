@@ -267,7 +267,8 @@ impl Cx<'_> {
     fn probe(&mut self, probe: &bpfscope_syntax::ast::Probe) {
         let mut specs = Vec::new();
         for ap in &probe.attach_points {
-            match providers::expand(ap, self.target) {
+            let substituted = providers::positional::substitute(ap, &self.options.positional);
+            match substituted.and_then(|ap| providers::expand(&ap, self.target)) {
                 Ok(expanded) => specs.extend(expanded),
                 Err(d) => self.error(d),
             }

@@ -18,6 +18,7 @@ pub mod btf_args;
 mod fentry;
 mod kprobe;
 mod perf;
+pub mod positional;
 mod pt_regs;
 mod rawtracepoint;
 mod tp_btf;
