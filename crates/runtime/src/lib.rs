@@ -72,7 +72,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     if bpfscope_sys::geteuid() != 0 {
         return Err(RunError::Privileges);
     }
-    let signals = bpfscope_sys::signal_fd().map_err(RunError::Sys)?;
+    let signals = bpfscope_sys::signal_fd_with(&self_signals(compiled)).map_err(RunError::Sys)?;
     let loaded = Session::load(compiled)?;
     if config.dry_run {
         return Ok(0);
@@ -104,4 +104,17 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         let _ = held.child.wait();
     }
     Ok(code)
+}
+
+/// The signals `self:signal:...` probes wait for, which the signalfd must report too.
+fn self_signals(compiled: &Compiled) -> Vec<i32> {
+    let programs = compiled.manifest.programs.iter();
+    let mut signals: Vec<i32> = programs
+        .filter_map(|p| match &p.probe {
+            bpfscope_compiler::providers::ProbeSpec::SelfSignal(spec) => Some(spec.signal),
+            _ => None,
+        })
+        .collect();
+    signals.dedup();
+    signals
 }

@@ -238,8 +238,12 @@ impl<'c> Running<'c> {
         let mut last_lost_check = Instant::now();
         while self.exit_code().is_none() {
             let ready = self.poll(sink, &wake_on)?;
-            if ready[0] && bpfscope_sys::read_signal(signals).is_some() {
-                break;
+            if ready[0] {
+                if let Some(signal) = bpfscope_sys::read_signal(signals) {
+                    if !self.run_self_signal(signal, sink)? {
+                        break;
+                    }
+                }
             }
             if ready.get(1) == Some(&true) {
                 self.session.drain(sink);
@@ -252,6 +256,23 @@ impl<'c> Running<'c> {
             }
         }
         Ok(())
+    }
+
+    /// Runs the `self:signal` programs waiting for `signal`, in declaration order; false when
+    /// there are none (the signal then ends the trace).
+    fn run_self_signal(&mut self, signal: i32, sink: &mut dyn Sink) -> Result<bool, RunError> {
+        let programs = &self.session.compiled.manifest.programs;
+        let waiting: Vec<ProbeSpec> = programs
+            .iter()
+            .filter(|p| matches!(&p.probe, ProbeSpec::SelfSignal(s) if s.signal == signal))
+            .map(|p| p.probe.clone())
+            .collect();
+        let Some(first) = waiting.first() else {
+            return Ok(false);
+        };
+        // Every self:signal program for one signal has the same spec: one pass runs them all.
+        self.session.run_special(first.clone(), sink)?;
+        Ok(true)
     }
 
     /// Reports each probe's overhead over `traced` (`--stats`).

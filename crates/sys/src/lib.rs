@@ -137,11 +137,16 @@ pub fn enable_stats() -> SysResult<OwnedFd> {
 /// Blocks SIGINT, SIGTERM and SIGHUP and returns a signalfd that reports them, so the event
 /// loop sees Ctrl-C as a readable fd.
 pub fn signal_fd() -> SysResult<OwnedFd> {
+    signal_fd_with(&[])
+}
+
+/// [`signal_fd`] also reporting (and blocking) `extra` signals (`self:signal:SIGUSR1`).
+pub fn signal_fd_with(extra: &[i32]) -> SysResult<OwnedFd> {
     // SAFETY: plain libc calls on a locally owned sigset.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        for &sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP].iter().chain(extra) {
             libc::sigaddset(&mut set, sig);
         }
         if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {

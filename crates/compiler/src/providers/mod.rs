@@ -21,6 +21,7 @@ mod perf;
 pub mod positional;
 mod pt_regs;
 mod rawtracepoint;
+mod self_signal;
 mod tp_btf;
 mod tracepoint;
 mod uprobe;
@@ -33,6 +34,7 @@ pub use self::{
     kprobe::KprobeSpec,
     perf::{IntervalSpec, PerfEvent, PerfEventSpec, Pmu, ProfileSpec},
     rawtracepoint::RawTracepointSpec,
+    self_signal::{SelfSignalSpec, SELF_SIGNALS},
     tp_btf::TpBtfSpec,
     tracepoint::TracepointSpec,
     uprobe::UprobeSpec,
@@ -55,6 +57,8 @@ pub enum ProbeSpec {
     Fentry(FentrySpec),
     /// A BTF-typed raw tracepoint.
     TpBtf(TpBtfSpec),
+    /// `self:signal:SIGUSR1`, run by bpfscope when it receives the signal.
+    SelfSignal(SelfSignalSpec),
 }
 
 impl ProbeSpec {
@@ -72,6 +76,7 @@ impl ProbeSpec {
             ProbeSpec::Uprobe(spec) => spec,
             ProbeSpec::Fentry(spec) => spec,
             ProbeSpec::TpBtf(spec) => spec,
+            ProbeSpec::SelfSignal(spec) => spec,
         }
     }
 
@@ -266,6 +271,7 @@ pub static PROVIDERS: &[&dyn Provider] = &[
     &uprobe::Uprobe { ret: true },
     &fentry::Fentry { ret: false },
     &fentry::Fentry { ret: true },
+    &self_signal::SelfProbe,
 ];
 
 /// The provider called `name` (or one of its aliases), ignoring ASCII case.

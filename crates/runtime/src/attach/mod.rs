@@ -10,6 +10,7 @@ mod fentry;
 mod kprobe;
 mod perf;
 mod rawtracepoint;
+mod self_signal;
 mod tp_btf;
 mod tracepoint;
 mod uprobe;
@@ -70,6 +71,7 @@ fn runtime_half(spec: &ProbeSpec) -> &dyn Attach {
         ProbeSpec::Uprobe(spec) => spec,
         ProbeSpec::Fentry(spec) => spec,
         ProbeSpec::TpBtf(spec) => spec,
+        ProbeSpec::SelfSignal(spec) => spec,
     }
 }
 
