@@ -83,7 +83,9 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     let bpf_stats = if config.stats { stats::enable(sink) } else { None };
     let traced_since = Instant::now();
     let mut running = loaded.attach(sink, config.quiet)?;
-    if running.exit_code().is_none() {
+    // Iterators run now, to their end, and the trace ends after them.
+    let iterated = running.exit_code().is_none() && running.run_iterators(sink)?;
+    if running.exit_code().is_none() && !iterated {
         let child = match config.child.as_mut() {
             Some(held) => {
                 held.release();

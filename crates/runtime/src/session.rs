@@ -258,6 +258,33 @@ impl<'c> Running<'c> {
         Ok(())
     }
 
+    /// Runs the iterator probes (`iter:`), each read to its end (or pinned), handling their
+    /// records as they come; false when there are none. The trace then ends, as bpftrace's.
+    pub fn run_iterators(&mut self, sink: &mut dyn Sink) -> Result<bool, RunError> {
+        let programs = &self.session.compiled.manifest.programs;
+        let iterators: Vec<(usize, bpfscope_compiler::providers::IterSpec)> = programs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| match &p.probe {
+                ProbeSpec::Iter(spec) => Some((i, spec.clone())),
+                _ => None,
+            })
+            .collect();
+        for (index, spec) in &iterators {
+            let Some(link) = self.links.get(*index).and_then(|fds| fds.first()) else {
+                continue;
+            };
+            let session = &mut self.session;
+            let ran = crate::attach::iter::run(spec, link, || session.drain(sink))?;
+            if let crate::attach::iter::Ran::Pinned(path) = ran {
+                self.session.exit.check_output(sink.flush());
+                println!("Program pinned to {path}");
+            }
+            self.session.drain(sink);
+        }
+        Ok(!iterators.is_empty())
+    }
+
     /// Runs the `self:signal` programs waiting for `signal`, in declaration order; false when
     /// there are none (the signal then ends the trace).
     fn run_self_signal(&mut self, signal: i32, sink: &mut dyn Sink) -> Result<bool, RunError> {

@@ -24,6 +24,7 @@ pub mod attach_type {
     pub const TRACE_RAW_TP: u32 = 23;
     pub const TRACE_FENTRY: u32 = 24;
     pub const TRACE_FEXIT: u32 = 25;
+    pub const TRACE_ITER: u32 = 28;
 }
 
 fn owned(fd: i64) -> OwnedFd {
@@ -172,6 +173,57 @@ pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: Option<&str>) -> SysResul
     attr.put_u64(0, name.as_ref().map_or(0, |n| n.as_ptr() as u64));
     attr.put_u32(8, prog.as_raw_fd() as u32);
     bpf(BpfCmd::RawTracepointOpen, &mut attr, "BPF_RAW_TRACEPOINT_OPEN").map(owned)
+}
+
+/// `BPF_LINK_CREATE` of a loaded program with `attach_type` and no target (a BPF iterator:
+/// the target came with the load); closing the fd detaches.
+pub fn link_create(prog: BorrowedFd<'_>, attach_type: u32) -> SysResult<OwnedFd> {
+    let mut attr = Attr::new();
+    attr.put_u32(0, prog.as_raw_fd() as u32);
+    attr.put_u32(8, attach_type);
+    bpf(BpfCmd::LinkCreate, &mut attr, "BPF_LINK_CREATE").map(owned)
+}
+
+/// `BPF_ITER_CREATE`: a new iterator of an iterator link; each `read()` of it runs the
+/// program over the next objects, and the end of file is the end of the iteration.
+pub fn iter_create(link: BorrowedFd<'_>) -> SysResult<OwnedFd> {
+    let mut attr = Attr::new();
+    attr.put_u32(0, link.as_raw_fd() as u32);
+    bpf(BpfCmd::IterCreate, &mut attr, "BPF_ITER_CREATE").map(owned)
+}
+
+/// `BPF_OBJ_PIN`: pins `fd` (a program, map or link) at `path` in a BPF file system.
+pub fn obj_pin(fd: BorrowedFd<'_>, path: &str) -> SysResult<()> {
+    let path = CString::new(path).map_err(|e| SyscallError {
+        call: "BPF_OBJ_PIN",
+        source: io::Error::new(io::ErrorKind::InvalidInput, e),
+    })?;
+    let mut attr = Attr::new();
+    attr.put_u64(0, path.as_ptr() as u64);
+    attr.put_u32(8, fd.as_raw_fd() as u32);
+    bpf(BpfCmd::ObjPin, &mut attr, "BPF_OBJ_PIN").map(|_| ())
+}
+
+/// Reads `fd` to its end, calling `each` between reads; returns the bytes read.
+pub fn read_to_end(fd: BorrowedFd<'_>, mut each: impl FnMut()) -> SysResult<u64> {
+    let mut buf = vec![0u8; 4096];
+    let mut total = 0u64;
+    loop {
+        // SAFETY: reading into a local buffer of its own length.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(SyscallError { call: "read", source: err });
+        }
+        each();
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n as u64;
+    }
 }
 
 /// The kernel's accounting of a program (with `bpf_stats` on).

@@ -23,11 +23,14 @@ pub enum BpfCmd {
     MapDeleteElem = 3,
     MapGetNextKey = 4,
     ProgLoad = 5,
+    ObjPin = 6,
     ProgTestRun = 10,
     ObjGetInfoByFd = 15,
     RawTracepointOpen = 17,
     BtfLoad = 18,
+    LinkCreate = 28,
     EnableStats = 32,
+    IterCreate = 33,
 }
 
 /// The perf event ioctls that attach a program (`include/uapi/linux/perf_event.h`).

@@ -83,3 +83,134 @@ fn positional_parameters_in_attach_points() {
         r.stderr
     );
 }
+
+/// A workload process that sleeps with only its standard fds open; killed on drop.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    fn start() -> Sleeper {
+        let child = Command::new(kernel_tests::workload())
+            .args(["sleep", "30000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the workload");
+        // Until it has set its name (`wl-sleep`).
+        for _ in 0..100 {
+            let comm = std::fs::read_to_string(format!("/proc/{}/comm", child.id()));
+            if comm.is_ok_and(|c| c.trim() == "wl-sleep") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Sleeper(child)
+    }
+
+    fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn iter_task_sees_the_workload() {
+    let Some(_guard) = start("iter_task_sees_the_workload") else { return };
+    let sleeper = Sleeper::start();
+    let pid = sleeper.pid();
+    let program = r#"iter:task /ctx.task.tgid == $1/ { printf("%s %d %d\n", ctx.task.comm, ctx.task.pid, ctx.task.tgid); @tasks = count(); }"#;
+    let r = run(&["-e", program, &pid]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, format!("wl-sleep {pid} {pid}\n\n\n@tasks: 1\n"), "{}", r.stderr);
+    // `it` is the short name; BEGIN and END may come along.
+    let program = r#"BEGIN { printf("begin\n"); } it:task /ctx.task.pid == $1/ { printf("%s\n", ctx.task.comm); } END { printf("end\n"); }"#;
+    let r = run(&["-e", program, &pid]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "begin\nwl-sleep\nend\n\n\n"), "{}", r.stderr);
+}
+
+#[test]
+fn iter_task_file_lists_the_open_fds() {
+    let Some(_guard) = start("iter_task_file_lists_the_open_fds") else { return };
+    let sleeper = Sleeper::start();
+    let pid = sleeper.pid();
+    let mut expected: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().parse().expect("fd number"))
+        .collect();
+    expected.sort_unstable();
+    let program = r#"iter:task_file /ctx.task.pid == $1/ { printf("%d %d\n", ctx.fd, ctx.file.f_inode != 0); }"#;
+    let r = run(&["-e", program, &pid]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let want: String = expected.iter().map(|fd| format!("{fd} 1\n")).collect();
+    assert_eq!(r.stdout, format!("{want}\n\n"), "{}", r.stderr);
+    assert!(expected.starts_with(&[0, 1, 2]), "{expected:?}");
+}
+
+#[test]
+fn iter_task_vma_walks_the_mappings() {
+    let Some(_guard) = start("iter_task_vma_walks_the_mappings") else { return };
+    let sleeper = Sleeper::start();
+    let pid = sleeper.pid();
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+    // [vsyscall] is a gate area, not a VMA of the process.
+    let vmas: Vec<(u64, u64)> = maps
+        .lines()
+        .filter(|l| !l.ends_with("[vsyscall]"))
+        .map(|l| {
+            let range = l.split(' ').next().expect("range");
+            let (a, b) = range.split_once('-').expect("a-b");
+            (u64::from_str_radix(a, 16).unwrap(), u64::from_str_radix(b, 16).unwrap())
+        })
+        .collect();
+    let bytes: u64 = vmas.iter().map(|(a, b)| b - a).sum();
+    let program = r#"iter:task_vma /ctx.task.pid == $1/ { @vmas = count(); @first = min(ctx.vma.vm_start); @bytes = sum(ctx.vma.vm_end - ctx.vma.vm_start); }"#;
+    let r = run(&["-e", program, &pid]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        format!("\n\n@bytes: {bytes}\n@first: {}\n@vmas: {}\n", vmas[0].0, vmas.len()),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn iter_pins_its_link() {
+    let Some(_guard) = start("iter_pins_its_link") else { return };
+    let dir = std::env::temp_dir().join(format!("bpfscope-pin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mounted = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&dir).status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        let _ = std::fs::remove_dir(&dir);
+        kernel_tests::skip_note("iter_pins_its_link: cannot mount a BPF file system for the pin");
+        return;
+    }
+    let pin = dir.join("tasks");
+    let program = format!("iter:task:{} {{ @ = count(); }}", pin.display());
+    let out = Command::new(bpfscope()).args(["-e", &program]).output().expect("bpfscope");
+    let pinned = pin.exists();
+    let _ = std::fs::remove_file(&pin);
+    let _ = Command::new("umount").arg(&dir).status();
+    let _ = std::fs::remove_dir(&dir);
+    assert_nothing_loaded();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout, format!("Program pinned to {}\n\n\n", pin.display()));
+    assert!(pinned);
+    // Without a BPF file system the error says what to do.
+    let r = run(&["-e", "iter:task:/nonexistent/x { @ = count(); }"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(
+            "cannot attach probe `iter:task:/nonexistent/x`: cannot pin it at /nonexistent/x:"
+        ),
+        "{}",
+        r.stderr
+    );
+}

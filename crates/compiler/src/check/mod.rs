@@ -133,6 +133,12 @@ pub fn check(
             map.max_entries = slots;
         }
     }
+    let probes = program.probes.iter().zip(&learned.probes);
+    if let Some(d) = providers::iter_alone(
+        probes.map(|(p, c)| (p.attach_points.first().map_or(p.span, |a| a.span), &c.specs[..])),
+    ) {
+        diags.push(d);
+    }
     learned.script_types = script_types;
     (!diags.has_errors()).then_some(learned)
 }

@@ -16,6 +16,7 @@
 mod begin_end;
 pub mod btf_args;
 mod fentry;
+mod iter;
 mod kprobe;
 mod perf;
 pub mod positional;
@@ -31,6 +32,7 @@ use bpfscope_syntax::{ast::AttachPoint, suggest, Diagnostic};
 pub use self::{
     begin_end::Special,
     fentry::FentrySpec,
+    iter::{iter_alone, IterSpec, ITERATORS},
     kprobe::KprobeSpec,
     perf::{IntervalSpec, PerfEvent, PerfEventSpec, Pmu, ProfileSpec},
     rawtracepoint::RawTracepointSpec,
@@ -59,6 +61,8 @@ pub enum ProbeSpec {
     TpBtf(TpBtfSpec),
     /// `self:signal:SIGUSR1`, run by bpfscope when it receives the signal.
     SelfSignal(SelfSignalSpec),
+    /// A BPF iterator, run by reading it.
+    Iter(IterSpec),
 }
 
 impl ProbeSpec {
@@ -77,6 +81,7 @@ impl ProbeSpec {
             ProbeSpec::Fentry(spec) => spec,
             ProbeSpec::TpBtf(spec) => spec,
             ProbeSpec::SelfSignal(spec) => spec,
+            ProbeSpec::Iter(spec) => spec,
         }
     }
 
@@ -196,6 +201,18 @@ pub trait ProbeType {
         None
     }
 
+    /// The C type of the struct the context points to, for the `ctx` builtin (`struct
+    /// bpf_iter__task`), or `None` when `ctx` has no type here.
+    fn ctx_struct(&self) -> Option<String> {
+        None
+    }
+
+    /// The context offset of a pointer that is NULL on a call the program must ignore (an
+    /// iterator's last call): the program returns at once when it is.
+    fn ctx_null_exit(&self) -> Option<i16> {
+        None
+    }
+
     /// The tail of the kernel program name (`p3_` + tail, cut to 15 bytes): by default the
     /// last part of the section name.
     fn name_tail(&self) -> String {
@@ -272,6 +289,7 @@ pub static PROVIDERS: &[&dyn Provider] = &[
     &fentry::Fentry { ret: false },
     &fentry::Fentry { ret: true },
     &self_signal::SelfProbe,
+    &iter::Iter,
 ];
 
 /// The provider called `name` (or one of its aliases), ignoring ASCII case.

@@ -7,6 +7,7 @@
 
 mod begin_end;
 mod fentry;
+pub(crate) mod iter;
 mod kprobe;
 mod perf;
 mod rawtracepoint;
@@ -72,6 +73,7 @@ fn runtime_half(spec: &ProbeSpec) -> &dyn Attach {
         ProbeSpec::Fentry(spec) => spec,
         ProbeSpec::TpBtf(spec) => spec,
         ProbeSpec::SelfSignal(spec) => spec,
+        ProbeSpec::Iter(spec) => spec,
     }
 }
 
@@ -166,6 +168,10 @@ pub enum AttachErrorKind {
     TracepointMissing { category: String, name: String },
     /// The kernel refused to open raw tracepoint `name`.
     RawTracepointRefused { name: String, source: SyscallError },
+    /// The kernel refused to create the link of iterator `name`.
+    IterRefused { name: String, source: SyscallError },
+    /// An iterator could not be pinned at `path`.
+    PinRefused { path: String, source: SyscallError },
     /// Any other failed system call.
     Syscall(SyscallError),
 }
@@ -177,6 +183,8 @@ impl AttachErrorKind {
             AttachErrorKind::NoHardwarePmu(source)
             | AttachErrorKind::FunctionRefused { source, .. }
             | AttachErrorKind::RawTracepointRefused { source, .. }
+            | AttachErrorKind::IterRefused { source, .. }
+            | AttachErrorKind::PinRefused { source, .. }
             | AttachErrorKind::Syscall(source) => source.source.raw_os_error(),
             _ => None,
         }
@@ -204,6 +212,13 @@ impl fmt::Display for AttachErrorKind {
             AttachErrorKind::RawTracepointRefused { name, source } => {
                 write!(f, "{source} (is `{name}` a kernel tracepoint?)")
             }
+            AttachErrorKind::IterRefused { name, source } => {
+                write!(f, "{source} (the kernel refused the `{name}` iterator link)")
+            }
+            AttachErrorKind::PinRefused { path, source } => write!(
+                f,
+                "cannot pin it at {path}: {source} (is a BPF file system mounted there? `mount -t bpf bpf /sys/fs/bpf`)"
+            ),
             AttachErrorKind::Syscall(source) => write!(f, "{source}"),
         }
     }
@@ -221,6 +236,8 @@ impl std::error::Error for AttachError {
             AttachErrorKind::NoHardwarePmu(source)
             | AttachErrorKind::FunctionRefused { source, .. }
             | AttachErrorKind::RawTracepointRefused { source, .. }
+            | AttachErrorKind::IterRefused { source, .. }
+            | AttachErrorKind::PinRefused { source, .. }
             | AttachErrorKind::Syscall(source) => Some(source),
             _ => None,
         }
