@@ -260,6 +260,19 @@ pub struct PerfEventAttr {
     pub name: Option<String>,
     /// kprobe or uprobe offset.
     pub offset: u64,
+    /// A hardware breakpoint (`PERF_TYPE_BREAKPOINT`): its `bp_type`, address and length.
+    pub breakpoint: Option<Breakpoint>,
+    /// Only this process (on any CPU: open with `cpu` -1), instead of every process.
+    pub pid: Option<u32>,
+}
+
+/// The `bp_type`, `bp_addr` and `bp_len` of a hardware breakpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Breakpoint {
+    /// `HW_BREAKPOINT_R` (1), `_W` (2), `_RW` (3) or `_X` (4).
+    pub kind: u32,
+    pub addr: u64,
+    pub len: u64,
 }
 
 /// `PERF_TYPE_*`.
@@ -267,6 +280,7 @@ pub mod perf_type {
     pub const HARDWARE: u32 = 0;
     pub const SOFTWARE: u32 = 1;
     pub const TRACEPOINT: u32 = 2;
+    pub const BREAKPOINT: u32 = 5;
 }
 
 const PERF_FLAG_FD_CLOEXEC: u64 = 8;
@@ -289,9 +303,14 @@ pub fn perf_event_open(a: &PerfEventAttr, cpu: i32) -> SysResult<OwnedFd> {
     put(48, 1, 4); // wakeup_events
     put(56, name.as_ref().map_or(0, |n| n.as_ptr() as u64), 8);
     put(64, a.offset, 8);
+    if let Some(bp) = a.breakpoint {
+        put(52, bp.kind as u64, 4);
+        put(56, bp.addr, 8);
+        put(64, bp.len, 8);
+    }
     let call = Syscall::PerfEventOpen {
         attr: &attr,
-        pid: -1,
+        pid: a.pid.map_or(-1, |p| p as i32),
         cpu,
         group_fd: -1,
         flags: PERF_FLAG_FD_CLOEXEC,

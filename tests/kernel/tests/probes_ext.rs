@@ -68,7 +68,7 @@ fn self_signal_runs_on_each_sigusr1() {
 fn positional_parameters_in_attach_points() {
     let Some(_guard) = start("positional_parameters_in_attach_points") else { return };
     // `tracepoint:syscalls:sys_enter_$1` with `getppid`, `BEG$2` with `IN`, `interval:ms:$3`.
-    let program = "tracepoint:syscalls:sys_enter_$1 /pid == cpid/ { @calls = count(); } BEG$2 { printf(\"%s\\n\", probe); }";
+    let program = "tracepoint:syscalls:sys_enter_$1 /comm == \"wl-getppid\"/ { @calls = count(); } BEG$2 { printf(\"%s\\n\", probe); }";
     let r = run(&["-e", program, "getppid", "IN", "-c", &wl("getppid 250")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "BEGIN\n\n\n@calls: 250\n", "{}", r.stderr);
@@ -213,4 +213,98 @@ fn iter_pins_its_link() {
         "{}",
         r.stderr
     );
+}
+
+/// True (after saying so) when this machine has no hardware breakpoints for watchpoints.
+fn no_breakpoints(test: &str, stderr: &str) -> bool {
+    let none = stderr.contains("this machine has no hardware breakpoints");
+    if none {
+        kernel_tests::skip_note(&format!("{test}: no hardware breakpoints here: {stderr}"));
+    }
+    none
+}
+
+#[test]
+fn watchpoint_counts_each_write_of_the_child() {
+    let Some(_guard) = start("watchpoint_counts_each_write_of_the_child") else { return };
+    // `-c`: the address is the child's; `poke` maps a page at 0x10000000 and writes it 7 times.
+    for (provider, name) in [("watchpoint", "watchpoint"), ("aw", "asyncwatchpoint")] {
+        let program = format!("{provider}:0x10000000:8:w {{ @[probe] = count(); }}");
+        let r = run(&["-e", &program, "-c", &wl("poke 7")]);
+        if no_breakpoints("watchpoint_counts_each_write_of_the_child", &r.stderr) {
+            return;
+        }
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(r.stdout, format!("\n\n@[{name}:268435456:8:w]: 7\n"), "{}", r.stderr);
+    }
+    // Reads and writes: the 7 writes.
+    let r = run(&["-e", "watchpoint:0x10000000:8:rw { @rw = count(); }", "-c", &wl("poke 7")]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "\n\n@rw: 7\n"), "{}", r.stderr);
+    // Reads alone: x86 has no such breakpoint, and the error says so.
+    let r = run(&["-e", "watchpoint:0x10000000:8:r { @reads = count(); }", "-c", &wl("poke 7")]);
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("(x86 watches writes (`w`) or all accesses (`rw`), not reads alone; watchpoint at 0x10000000)"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn watchpoint_on_a_running_process() {
+    let Some(_guard) = start("watchpoint_on_a_running_process") else { return };
+    let mut poker = Command::new(kernel_tests::workload())
+        .args(["poke", "5", "wait"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the workload");
+    let mut ready = String::new();
+    BufReader::new(poker.stdout.take().expect("stdout")).read_line(&mut ready).expect("ready");
+    assert_eq!(ready, "ready\n");
+    let pid = poker.id().to_string();
+    let program = "watchpoint:0x10000000:8:w { @writes = count(); }";
+    let (tracer, stderr) = start_tracer(&["-p", &pid, "-e", program]);
+    std::io::Write::write_all(&mut poker.stdin.take().expect("stdin"), b"go\n").expect("go");
+    assert!(poker.wait().expect("wait workload").success());
+    let _ = Command::new("kill").args(["-INT", &tracer.id().to_string()]).status();
+    let (out, err, code) = finish(tracer, stderr);
+    assert_eq!((code, out.as_str()), (0, "\n\n@writes: 5\n"), "{err}");
+}
+
+#[test]
+fn watchpoint_on_a_kernel_address_attaches_on_every_cpu() {
+    let Some(_guard) = start("watchpoint_on_a_kernel_address_attaches_on_every_cpu") else {
+        return;
+    };
+    // This kernel's kallsyms has no data symbols to watch being written and no kprobes
+    // (without which x86 refuses execute breakpoints in the kernel): attach to read-only
+    // data, which proves the per-CPU kernel events open, and refuse the execute form.
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").expect("kallsyms");
+    let addr = |name: &str| {
+        kallsyms.lines().find(|l| l.ends_with(&format!(" {name}"))).map(|l| l[..16].to_string())
+    };
+    let Some(rodata) = addr("__start_ro_after_init").filter(|a| a != "0000000000000000") else {
+        kernel_tests::skip_note(
+            "watchpoint on a kernel address: no __start_ro_after_init address in /proc/kallsyms",
+        );
+        return;
+    };
+    let program =
+        format!("watchpoint:0x{rodata}:8:w {{ @writes = count(); }} interval:ms:100 {{ exit(); }}");
+    let r = run(&["-e", &program]);
+    if no_breakpoints("watchpoint_on_a_kernel_address", &r.stderr) {
+        return;
+    }
+    assert_eq!((r.code, r.stdout.as_str()), (0, "\n\n"), "{}", r.stderr);
+    assert_eq!(r.stderr, "Attached 2 probes\n");
+}
+
+#[test]
+fn watchpoint_errors_are_located() {
+    let Some(_guard) = start("watchpoint_errors_are_located") else { return };
+    let r = run(&["-e", "watchpoint:increment+arg1:4:w { exit(); }", "-c", &wl("poke 1")]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.starts_with("error: watchpoints on a function argument (`func+argN`) are not supported yet\n --> stdin:1:1\n"), "{}", r.stderr);
+    let r = run(&["-e", "watchpoint:0x10000001:8:w { exit(); }", "-c", &wl("poke 1")]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("cannot attach probe `watchpoint:268435457:8:w`: perf_event_open failed: Invalid argument"), "{}", r.stderr);
 }

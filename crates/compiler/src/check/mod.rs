@@ -275,7 +275,10 @@ impl Cx<'_> {
         for ap in &probe.attach_points {
             let substituted = providers::positional::substitute(ap, &self.options.positional);
             match substituted.and_then(|ap| providers::expand(&ap, self.target)) {
-                Ok(expanded) => specs.extend(expanded),
+                Ok(expanded) => {
+                    let pid = self.options.pid_filter.or(self.options.cpid.filter(|p| *p != 0));
+                    specs.extend(expanded.into_iter().map(|spec| spec.for_process(pid)))
+                }
                 Err(d) => self.error(d),
             }
         }

@@ -26,6 +26,7 @@ mod self_signal;
 mod tp_btf;
 mod tracepoint;
 mod uprobe;
+mod watchpoint;
 
 use bpfscope_syntax::{ast::AttachPoint, suggest, Diagnostic};
 
@@ -40,6 +41,7 @@ pub use self::{
     tp_btf::TpBtfSpec,
     tracepoint::TracepointSpec,
     uprobe::UprobeSpec,
+    watchpoint::WatchpointSpec,
 };
 use crate::target::Target;
 
@@ -63,6 +65,8 @@ pub enum ProbeSpec {
     SelfSignal(SelfSignalSpec),
     /// A BPF iterator, run by reading it.
     Iter(IterSpec),
+    /// A hardware breakpoint on an address.
+    Watchpoint(WatchpointSpec),
 }
 
 impl ProbeSpec {
@@ -82,6 +86,7 @@ impl ProbeSpec {
             ProbeSpec::TpBtf(spec) => spec,
             ProbeSpec::SelfSignal(spec) => spec,
             ProbeSpec::Iter(spec) => spec,
+            ProbeSpec::Watchpoint(spec) => spec,
         }
     }
 
@@ -98,6 +103,15 @@ impl ProbeSpec {
     /// The canonical probe name, as the `probe` builtin prints it ([`ProbeType::display`]).
     pub fn display(&self) -> String {
         self.probe_type().display()
+    }
+
+    /// This attach point for the process of `-p PID` or `-c CMD` (`pid`): a watchpoint's
+    /// address is then that process's; other probes are unchanged.
+    pub fn for_process(self, pid: Option<u32>) -> ProbeSpec {
+        match self {
+            ProbeSpec::Watchpoint(spec) => ProbeSpec::Watchpoint(WatchpointSpec { pid, ..spec }),
+            other => other,
+        }
     }
 
     /// True when user-space pointers are the norm for this probe's arguments.
@@ -290,6 +304,8 @@ pub static PROVIDERS: &[&dyn Provider] = &[
     &fentry::Fentry { ret: true },
     &self_signal::SelfProbe,
     &iter::Iter,
+    &watchpoint::Watchpoint { asynchronous: false },
+    &watchpoint::Watchpoint { asynchronous: true },
 ];
 
 /// The provider called `name` (or one of its aliases), ignoring ASCII case.

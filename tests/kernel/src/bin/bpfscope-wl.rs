@@ -24,6 +24,9 @@
 //! - `fsync N`: N fsync(2) system calls on /dev/null
 //! - `kill N`: N kill(2) system calls sending signal 0 (a check, nothing sent) to itself
 //! - `setuid N`: N setuid(2) system calls to its own uid (which succeed, and change nothing)
+//! - `poke N [wait]`: N 8-byte writes to the first word of a page mapped at the fixed address
+//!   [`POKE_ADDR`] (for watchpoints); with `wait`, first prints `ready` and waits for a line
+//!   on standard input
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -94,6 +97,7 @@ fn main() {
             }
         }
         "sleep" => std::thread::sleep(std::time::Duration::from_millis(num(1))),
+        "poke" => poke(num(1), args.get(2).is_some_and(|a| a == "wait")),
         "nanosleep" => {
             for spec in arg(1).split(',') {
                 let (sec, nsec) = spec.split_once(':').unwrap_or_else(|| usage());
@@ -231,6 +235,35 @@ fn bound_client(ip: std::net::IpAddr, local: u16, remote: u16) -> io::Result<std
         }
     }
     Ok(stream)
+}
+
+/// Where `poke` maps its page (bpftrace's own watchpoint test program uses this address).
+const POKE_ADDR: usize = 0x1000_0000;
+
+fn poke(n: u64, wait: bool) {
+    // SAFETY: a new anonymous page at a fixed address that nothing else maps
+    // (MAP_FIXED_NOREPLACE fails instead of replacing a mapping).
+    let page = unsafe {
+        libc::mmap(
+            POKE_ADDR as *mut libc::c_void,
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    assert_eq!(page as usize, POKE_ADDR, "mmap at {POKE_ADDR:#x}");
+    if wait {
+        println!("ready");
+        let mut line = String::new();
+        io::stdin().read_line(&mut line).expect("stdin");
+    }
+    let word = page.cast::<u64>();
+    for i in 0..n {
+        // SAFETY: the page is ours, mapped writable above; volatile so each write happens.
+        unsafe { word.write_volatile(i) };
+    }
 }
 
 fn usage() -> ! {
