@@ -169,7 +169,7 @@ mod tests {
         assert_eq!(spec.display(), "watchpoint:268435456:8:rw");
         let [ProbeSpec::Watchpoint(spec)] = &expand("aw:4096:4:wr").unwrap()[..] else { panic!() };
         assert_eq!(spec.display(), "asyncwatchpoint:4096:4:rw");
-        assert_eq!(spec.probe_type().prog_kind(), ProgKind::PerfEvent);
+        assert_eq!(spec.prog_kind(), ProgKind::PerfEvent);
         let [ProbeSpec::Watchpoint(spec)] = &expand("w:0x10:1:x").unwrap()[..] else { panic!() };
         assert_eq!(spec.bp_type, 4);
     }
