@@ -14,6 +14,8 @@ pub mod event {
     pub const TIME: u64 = 30004;
     pub const PRINT_VALUE: u64 = 30005;
     pub const JOIN: u64 = 30006;
+    /// `unwatch(addr)`: detach the watchpoints on `addr` (on the control ring).
+    pub const UNWATCH: u64 = 30100;
 }
 
 /// The BPF name of the ring buffer map.

@@ -20,6 +20,8 @@ pub(crate) enum Flow {
     Continue,
     /// `exit()`, with the exit code.
     Exit(i32),
+    /// `unwatch(addr)`: detach the watchpoints on this address.
+    Unwatch(u64),
 }
 
 /// Handles the records of one compiled script.
@@ -48,6 +50,7 @@ impl<'c> Events<'c> {
         let manifest = self.manifest;
         match field(0) {
             event::EXIT => return Ok(Flow::Exit(field(1) as i64 as i32)),
+            event::UNWATCH => return Ok(Flow::Unwatch(field(1))),
             event::PRINT_MAP => {
                 let print = MapPrint { top: field(2), div: field(3), explicit: true };
                 if let Some(map) = maps.read(field(1) as usize) {

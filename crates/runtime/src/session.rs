@@ -79,6 +79,8 @@ pub struct Session<'c> {
     rings: Vec<Ring>,
     events: Events<'c>,
     exit: Exit,
+    /// Addresses `unwatch()` asked to stop watching, not yet detached.
+    unwatched: Vec<u64>,
 }
 
 /// Maps created and every program loaded (the verifier has accepted them); nothing runs.
@@ -131,16 +133,18 @@ impl<'c> Session<'c> {
             rings,
             events: Events::new(manifest),
             exit: Exit::default(),
+            unwatched: Vec::new(),
         })
     }
 
     /// Handles every record in the rings, in place.
     fn drain(&mut self, sink: &mut dyn Sink) {
-        let Session { rings, events, maps, exit, .. } = self;
+        let Session { rings, events, maps, exit, unwatched, .. } = self;
         for ring in rings.iter_mut() {
             ring.buffer.drain(|record| match events.handle(record, maps, sink) {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Exit(code)) => exit.request(code),
+                Ok(Flow::Unwatch(addr)) => unwatched.push(addr),
                 Err(e) => exit.check_output(Err(e)),
             });
         }
@@ -223,6 +227,7 @@ impl<'c> Running<'c> {
         fds.extend_from_slice(wake_on);
         let ready = bpfscope_sys::poll_readable(&fds, POLL_INTERVAL_MS).map_err(RunError::Sys)?;
         self.session.drain(sink);
+        self.unwatch();
         Ok(ready[self.session.rings.len()..].to_vec())
     }
 
@@ -256,6 +261,19 @@ impl<'c> Running<'c> {
             }
         }
         Ok(())
+    }
+
+    /// Detaches the watchpoints on the addresses `unwatch()` named (closing their perf
+    /// events), as bpftrace does.
+    fn unwatch(&mut self) {
+        for addr in std::mem::take(&mut self.session.unwatched) {
+            let programs = self.session.compiled.manifest.programs.iter();
+            for (desc, links) in programs.zip(self.links.iter_mut()) {
+                if matches!(&desc.probe, ProbeSpec::Watchpoint(w) if w.addr == addr) {
+                    links.clear();
+                }
+            }
+        }
     }
 
     /// Runs the iterator probes (`iter:`), each read to its end (or pinned), handling their

@@ -249,6 +249,19 @@ fn watchpoint_counts_each_write_of_the_child() {
 }
 
 #[test]
+fn unwatch_detaches_the_watchpoint() {
+    let Some(_guard) = start("unwatch_detaches_the_watchpoint") else { return };
+    // 8 writes 100 ms apart; the third hit asks to stop watching. The detach happens in user
+    // space, woken by the control ring, long before the next write.
+    let program = "watchpoint:0x10000000:8:w { @hits = count(); if (@hits == 3) { unwatch(0x10000000); printf(\"unwatched\\n\"); } }";
+    let r = run(&["-e", program, "-c", &wl("poke 8 100")]);
+    if no_breakpoints("unwatch_detaches_the_watchpoint", &r.stderr) {
+        return;
+    }
+    assert_eq!((r.code, r.stdout.as_str()), (0, "unwatched\n\n\n@hits: 3\n"), "{}", r.stderr);
+}
+
+#[test]
 fn watchpoint_on_a_running_process() {
     let Some(_guard) = start("watchpoint_on_a_running_process") else { return };
     let mut poker = Command::new(kernel_tests::workload())

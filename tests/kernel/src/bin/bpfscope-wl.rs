@@ -24,9 +24,9 @@
 //! - `fsync N`: N fsync(2) system calls on /dev/null
 //! - `kill N`: N kill(2) system calls sending signal 0 (a check, nothing sent) to itself
 //! - `setuid N`: N setuid(2) system calls to its own uid (which succeed, and change nothing)
-//! - `poke N [wait]`: N 8-byte writes to the first word of a page mapped at the fixed address
-//!   [`POKE_ADDR`] (for watchpoints); with `wait`, first prints `ready` and waits for a line
-//!   on standard input
+//! - `poke N [wait|MS]`: N 8-byte writes to the first word of a page mapped at the fixed
+//!   address [`POKE_ADDR`] (for watchpoints); with `wait`, first prints `ready` and waits for
+//!   a line on standard input; with MS, sleeps MS milliseconds after each write
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -97,7 +97,10 @@ fn main() {
             }
         }
         "sleep" => std::thread::sleep(std::time::Duration::from_millis(num(1))),
-        "poke" => poke(num(1), args.get(2).is_some_and(|a| a == "wait")),
+        "poke" => {
+            let pause = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0);
+            poke(num(1), args.get(2).is_some_and(|a| a == "wait"), pause)
+        }
         "nanosleep" => {
             for spec in arg(1).split(',') {
                 let (sec, nsec) = spec.split_once(':').unwrap_or_else(|| usage());
@@ -240,7 +243,7 @@ fn bound_client(ip: std::net::IpAddr, local: u16, remote: u16) -> io::Result<std
 /// Where `poke` maps its page (bpftrace's own watchpoint test program uses this address).
 const POKE_ADDR: usize = 0x1000_0000;
 
-fn poke(n: u64, wait: bool) {
+fn poke(n: u64, wait: bool, pause_ms: u64) {
     // SAFETY: a new anonymous page at a fixed address that nothing else maps
     // (MAP_FIXED_NOREPLACE fails instead of replacing a mapping).
     let page = unsafe {
@@ -263,6 +266,9 @@ fn poke(n: u64, wait: bool) {
     for i in 0..n {
         // SAFETY: the page is ours, mapped writable above; volatile so each write happens.
         unsafe { word.write_volatile(i) };
+        if pause_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+        }
     }
 }
 
