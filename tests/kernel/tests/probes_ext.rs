@@ -321,3 +321,24 @@ fn watchpoint_errors_are_located() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("cannot attach probe `watchpoint:268435457:8:w`: perf_event_open failed: Invalid argument"), "{}", r.stderr);
 }
+
+#[test]
+fn listing_the_new_probe_types() {
+    let Some(_guard) = start("listing_the_new_probe_types") else { return };
+    let r = run(&["-l", "iter:*"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "iter:task\niter:task_file\niter:task_vma\n"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["-lv", "iter:task_vma"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "iter:task_vma\n    struct task_struct * task\n    struct vm_area_struct * vma\n"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["-l", "self:*"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "self:signal:SIGUSR1\n"), "{}", r.stderr);
+}
