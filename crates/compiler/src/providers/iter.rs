@@ -14,11 +14,7 @@
 use bpfscope_syntax::{suggest, Diagnostic};
 
 use super::{btf_args, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider};
-use crate::{
-    btf::{Kind, Reader},
-    target::Target,
-    Ty,
-};
+use crate::{btf::Kind, target::Target};
 
 /// The iterators bpftrace offers, with the context offset of the pointer that is NULL on the
 /// kernel's last call.
@@ -135,17 +131,19 @@ impl Provider for Iter {
             .collect()
     }
 
-    /// The context's fields (`struct task_struct * task`), as bpftrace's `-lv` prints them.
+    /// The context's fields (`struct task_struct * task`), as bpftrace's `-lv` prints them:
+    /// the parameters of `bpf_iter_<name>` but `meta`.
     fn listing_args(&self, listed: &str, target: &dyn Target) -> Vec<String> {
-        let Some(reader) = target.kernel_btf() else { return Vec::new() };
-        let name = listed.rsplit(':').next().unwrap_or_default();
-        ctx_fields(reader, name).into_iter().map(|(name, ty)| format!("    {ty} {name}")).collect()
+        let name = format!("bpf_iter_{}", listed.rsplit(':').next().unwrap_or_default());
+        let lines = btf_args::listing_args(target, btf_args::BtfSource::Function(&name));
+        let skip = ["    struct bpf_iter_meta * meta", "    int retval"];
+        lines.into_iter().filter(|line| !skip.contains(&line.as_str())).collect()
     }
 }
 
 /// The error for a program mixing an iterator with other probes (BEGIN and END excepted):
 /// bpftrace refuses it, as the trace ends when the iteration does. `probes` are each block's
-/// span and expanded attach points.
+/// first attach point's span and its expanded attach points.
 pub fn iter_alone<'a>(
     probes: impl Iterator<Item = (bpfscope_syntax::Span, &'a [ProbeSpec])>,
 ) -> Option<Diagnostic> {
@@ -169,28 +167,6 @@ pub fn iter_alone<'a>(
         )
         .with_note("the trace ends when the iteration does; only BEGIN and END may come along"),
     )
-}
-
-/// The fields of `struct bpf_iter__<name>` but `meta`, looking into its anonymous unions, as
-/// (name, C type).
-fn ctx_fields(reader: &Reader, name: &str) -> Vec<(String, String)> {
-    let Ok(Ty::Record(record)) = reader.type_named(&format!("struct bpf_iter__{name}")) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for field in record.fields.iter().flatten() {
-        match (&field.ty, field.name.is_empty()) {
-            (Ty::Record(inner), true) => {
-                for f in inner.fields.iter().flatten() {
-                    out.push((f.name.clone(), f.ty.name()));
-                }
-            }
-            (ty, false) => out.push((field.name.clone(), ty.name())),
-            _ => {}
-        }
-    }
-    out.retain(|(name, _)| name != "meta");
-    out
 }
 
 #[cfg(test)]
@@ -277,7 +253,7 @@ mod tests {
         assert_eq!(Iter.listing(&Fixture), ["iter:task", "iter:task_file", "iter:task_vma"]);
         assert_eq!(
             Iter.listing_args("iter:task_file", &Fixture),
-            ["    struct task_struct * task", "    uint32 fd", "    struct file * file"]
+            ["    struct task_struct * task", "    u32 fd", "    struct file * file"]
         );
     }
 }

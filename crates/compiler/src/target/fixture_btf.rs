@@ -99,10 +99,15 @@ pub(crate) fn probe_types(w: &mut Writer) {
         ),
         ("task_vma", 24, vec![m("", meta_u, 0), m("", task_u, 64), m("", vma_u, 128)]),
     ];
-    let [meta_n, task_n] = ["meta", "task"].map(|n| w.string(n));
-    for (name, size, members) in iters {
+    let [meta_n, task_n, vma_n] = ["meta", "task", "vma"].map(|n| w.string(n));
+    let params = [
+        vec![(meta_n, meta_ptr), (task_n, task_ptr)],
+        vec![(meta_n, meta_ptr), (task_n, task_ptr), (fd_n, u32_), (file_n, file_ptr)],
+        vec![(meta_n, meta_ptr), (task_n, task_ptr), (vma_n, vma_ptr)],
+    ];
+    for ((name, size, members), params) in iters.into_iter().zip(params) {
         w.record(&format!("bpf_iter__{name}"), false, size, &members);
-        let proto = w.func_proto(int, &[(meta_n, meta_ptr), (task_n, task_ptr)]);
+        let proto = w.func_proto(int, &params);
         w.func(&format!("bpf_iter_{name}"), proto, false);
     }
 }
