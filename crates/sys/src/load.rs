@@ -498,4 +498,43 @@ mod tests {
         let error = crate::map_update(map.as_fd(), &[0; 8], &[0; 8]).unwrap_err();
         assert_errno(&error, "bpf_map_update_elem", libc::E2BIG);
     }
+
+    #[test]
+    fn a_breakpoint_for_one_process_fills_bp_type_addr_and_len() {
+        let _fake = override_syscall(|call| match call {
+            Syscall::PerfEventOpen { attr, pid: 42, cpu: -1, group_fd: -1, flags: 8 } => {
+                assert_eq!(attr[0..4], perf_type::BREAKPOINT.to_ne_bytes(), "type");
+                assert_eq!(attr[52..56], 3u32.to_ne_bytes(), "bp_type");
+                assert_eq!(attr[56..64], 0x1000_0000u64.to_ne_bytes(), "bp_addr");
+                assert_eq!(attr[64..72], 8u64.to_ne_bytes(), "bp_len");
+                assert_eq!(attr[16..24], 1u64.to_ne_bytes(), "every hit");
+                Ok(fd())
+            }
+            other => panic!("unexpected {other:?}"),
+        });
+        let attr = PerfEventAttr {
+            kind: perf_type::BREAKPOINT,
+            sample: 1,
+            breakpoint: Some(Breakpoint { kind: 3, addr: 0x1000_0000, len: 8 }),
+            pid: Some(42),
+            ..PerfEventAttr::default()
+        };
+        assert!(perf_event_open(&attr, -1).is_ok());
+    }
+
+    #[test]
+    fn iterator_links_and_pins() {
+        let _fake = override_syscall(|call| match call {
+            Syscall::Bpf { cmd: BpfCmd::LinkCreate, attr } => {
+                assert_eq!(attr.get_u32(8), attach_type::TRACE_ITER);
+                Ok(fd())
+            }
+            Syscall::Bpf { cmd: BpfCmd::ObjPin, .. } => Err(errno(libc::ENOENT)),
+            other => panic!("unexpected {other:?}"),
+        });
+        let prog = fake_owned();
+        let link = link_create(prog.as_fd(), attach_type::TRACE_ITER).unwrap();
+        let error = obj_pin(link.as_fd(), "/sys/fs/bpf/x").unwrap_err();
+        assert_errno(&error, "BPF_OBJ_PIN", libc::ENOENT);
+    }
 }
