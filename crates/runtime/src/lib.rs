@@ -73,7 +73,10 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         return Err(RunError::Privileges);
     }
     let signals = bpfscope_sys::signal_fd_with(&self_signals(compiled)).map_err(RunError::Sys)?;
-    let loaded = Session::load(compiled)?;
+    let mut loaded = Session::load(compiled)?;
+    if let Some(held) = &config.child {
+        loaded.set_child_command(held.child.id(), &held.command);
+    }
     if config.dry_run {
         return Ok(0);
     }

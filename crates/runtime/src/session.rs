@@ -81,6 +81,10 @@ pub struct Session<'c> {
     exit: Exit,
     /// Addresses `unwatch()` asked to stop watching, not yet detached.
     unwatched: Vec<u64>,
+    /// `watchpoint:FUNC+argN` breakpoints to attach: (program, address).
+    watch_requests: Vec<(usize, u64)>,
+    /// `-c`'s child: its pid and command line (the binary of its function watchpoints).
+    child_command: Option<(u32, String)>,
 }
 
 /// Maps created and every program loaded (the verifier has accepted them); nothing runs.
@@ -94,6 +98,8 @@ pub struct Running<'c> {
     /// Attachments of each program (perf events, raw tracepoint fds); closing detaches.
     links: Vec<Vec<OwnedFd>>,
     lost: LostEvents,
+    /// Breakpoints of function watchpoints attached so far: (program, address, perf event).
+    watched: Vec<(usize, u64, OwnedFd)>,
 }
 
 impl<'c> Session<'c> {
@@ -134,17 +140,20 @@ impl<'c> Session<'c> {
             events: Events::new(manifest),
             exit: Exit::default(),
             unwatched: Vec::new(),
+            watch_requests: Vec::new(),
+            child_command: None,
         })
     }
 
     /// Handles every record in the rings, in place.
     fn drain(&mut self, sink: &mut dyn Sink) {
-        let Session { rings, events, maps, exit, unwatched, .. } = self;
+        let Session { rings, events, maps, exit, unwatched, watch_requests, .. } = self;
         for ring in rings.iter_mut() {
             ring.buffer.drain(|record| match events.handle(record, maps, sink) {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Exit(code)) => exit.request(code),
                 Ok(Flow::Unwatch(addr)) => unwatched.push(addr),
+                Ok(Flow::Watch { program, addr }) => watch_requests.push((program, addr)),
                 Err(e) => exit.check_output(Err(e)),
             });
         }
@@ -153,6 +162,23 @@ impl<'c> Session<'c> {
         if !rings.first().is_some_and(|r| r.buffer.has_data()) {
             exit.check_output(sink.flush());
         }
+    }
+
+    /// Loads and attaches the uprobe of each `watchpoint:FUNC+argN` (its fds join the
+    /// program's `links`).
+    fn setup_watch_functions(&self, links: &mut [Vec<OwnedFd>]) -> Result<(), RunError> {
+        let ring = self.rings[1].fd.as_fd();
+        for (index, desc) in self.compiled.manifest.programs.iter().enumerate() {
+            let ProbeSpec::Watchpoint(spec) = &desc.probe else { continue };
+            let Some(pid) = spec.pid.filter(|_| spec.func.is_some()) else { continue };
+            let command = self.child_command.as_ref().filter(|(p, _)| *p == pid);
+            let binary = attach::watchpoint::binary(pid, command.map(|(_, c)| c.as_str()));
+            let fds = attach::watchpoint::setup(spec, index, ring, &binary).map_err(|kind| {
+                RunError::Attach(attach::AttachError { probe: desc.display.clone(), kind })
+            })?;
+            links[index].extend(fds);
+        }
+        Ok(())
     }
 
     /// Runs BEGIN or END programs once each, in declaration order.
@@ -185,6 +211,12 @@ fn load_programs(compiled: &Compiled, map_fds: &[OwnedFd]) -> Result<Vec<OwnedFd
 }
 
 impl<'c> Loaded<'c> {
+    /// Names `-c`'s child (`pid`) and its command line: function watchpoints on it put their
+    /// uprobe on the command's binary (the child has not exec'd it yet).
+    pub fn set_child_command(&mut self, pid: u32, command: &str) {
+        self.session.child_command = Some((pid, command.to_string()));
+    }
+
     /// Runs BEGIN, then (unless BEGIN called `exit()`) attaches every probe, then says so
     /// ("Attached N probes") unless `quiet`.
     pub fn attach(self, sink: &mut dyn Sink, quiet: bool) -> Result<Running<'c>, RunError> {
@@ -197,13 +229,14 @@ impl<'c> Loaded<'c> {
             for (desc, prog) in programs.iter().zip(&session.programs) {
                 links.push(attach::attach(desc, prog.as_fd())?);
             }
+            session.setup_watch_functions(&mut links)?;
         }
         // "Attached" is a promise: scripts start their workload when they read it. After
         // exit() in BEGIN nothing else was attached, but it says what was loaded.
         if !quiet {
             session.exit.check_output(sink.attached(programs.len()));
         }
-        Ok(Running { session, links, lost: LostEvents::default() })
+        Ok(Running { session, links, lost: LostEvents::default(), watched: Vec::new() })
     }
 }
 
@@ -228,6 +261,7 @@ impl<'c> Running<'c> {
         let ready = bpfscope_sys::poll_readable(&fds, POLL_INTERVAL_MS).map_err(RunError::Sys)?;
         self.session.drain(sink);
         self.unwatch();
+        self.watch()?;
         Ok(ready[self.session.rings.len()..].to_vec())
     }
 
@@ -267,6 +301,7 @@ impl<'c> Running<'c> {
     /// events), as bpftrace does.
     fn unwatch(&mut self) {
         for addr in std::mem::take(&mut self.session.unwatched) {
+            self.watched.retain(|(_, watched, _)| *watched != addr);
             let programs = self.session.compiled.manifest.programs.iter();
             for (desc, links) in programs.zip(self.links.iter_mut()) {
                 if matches!(&desc.probe, ProbeSpec::Watchpoint(w) if w.addr == addr) {
@@ -274,6 +309,25 @@ impl<'c> Running<'c> {
                 }
             }
         }
+    }
+
+    /// Attaches the breakpoints function watchpoints asked for, once an address a program.
+    fn watch(&mut self) -> Result<(), RunError> {
+        for (index, addr) in std::mem::take(&mut self.session.watch_requests) {
+            let desc = &self.session.compiled.manifest.programs.get(index);
+            let Some(ProbeSpec::Watchpoint(spec)) = desc.map(|d| &d.probe) else { continue };
+            let watching = self.watched.iter().any(|(i, a, _)| (*i, *a) == (index, addr));
+            let prog = self.session.programs[index].as_fd();
+            let attached =
+                attach::watchpoint::watch(spec, addr, prog, watching).map_err(|kind| {
+                    let probe = desc.map(|d| d.display.clone()).unwrap_or_default();
+                    RunError::Attach(attach::AttachError { probe, kind })
+                })?;
+            if let Some(fd) = attached {
+                self.watched.push((index, addr, fd));
+            }
+        }
+        Ok(())
     }
 
     /// Runs the iterator probes (`iter:`), each read to its end (or pinned), handling their
@@ -359,6 +413,7 @@ impl ExitSteps for Running<'_> {
     }
 
     fn detach(&mut self) {
+        self.watched.clear();
         exit::close_in_parallel(std::mem::take(&mut self.links));
     }
 }

@@ -168,6 +168,15 @@ pub fn read_signal(fd: BorrowedFd<'_>) -> Option<i32> {
     (n == 128).then(|| u32::from_ne_bytes(info[0..4].try_into().expect("4 bytes")) as i32)
 }
 
+/// Sends `signal` to process `pid`.
+pub fn kill(pid: u32, signal: i32) -> SysResult<()> {
+    // SAFETY: kill takes a pid and a signal number.
+    if unsafe { libc::kill(pid as libc::pid_t, signal) } != 0 {
+        return Err(last_error("kill"));
+    }
+    Ok(())
+}
+
 /// A pidfd that becomes readable when the process exits.
 pub fn pidfd_open(pid: u32) -> SysResult<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
@@ -269,6 +278,8 @@ pub fn geteuid() -> u32 {
 /// A child process created stopped before `exec`, released by [`HeldChild::release`].
 pub struct HeldChild {
     pub child: std::process::Child,
+    /// The command line it will run.
+    pub command: String,
     release: Option<OwnedFd>,
 }
 
@@ -310,7 +321,7 @@ impl HeldChild {
         }
         let child = cmd.spawn()?;
         drop(read_end);
-        Ok(HeldChild { child, release: Some(write_end) })
+        Ok(HeldChild { child, command: command.to_string(), release: Some(write_end) })
     }
 
     /// Lets the child exec.

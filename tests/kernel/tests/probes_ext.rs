@@ -314,9 +314,9 @@ fn watchpoint_on_a_kernel_address_attaches_on_every_cpu() {
 #[test]
 fn watchpoint_errors_are_located() {
     let Some(_guard) = start("watchpoint_errors_are_located") else { return };
-    let r = run(&["-e", "watchpoint:increment+arg1:4:w { exit(); }", "-c", &wl("poke 1")]);
+    let r = run(&["-e", "watchpoint:no_such_function+arg1:4:w { exit(); }", "-c", &wl("poke 1")]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.starts_with("error: watchpoints on a function argument (`func+argN`) are not supported yet\n --> stdin:1:1\n"), "{}", r.stderr);
+    assert!(r.stderr.contains("cannot attach probe `watchpoint:no_such_function+arg1:4:w`: no function `no_such_function` in "), "{}", r.stderr);
     let r = run(&["-e", "watchpoint:0x10000001:8:w { exit(); }", "-c", &wl("poke 1")]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("cannot attach probe `watchpoint:268435457:8:w`: perf_event_open failed: Invalid argument"), "{}", r.stderr);
@@ -341,4 +341,58 @@ fn listing_the_new_probe_types() {
     );
     let r = run(&["-l", "self:*"]);
     assert_eq!((r.code, r.stdout.as_str()), (0, "self:signal:SIGUSR1\n"), "{}", r.stderr);
+}
+
+#[test]
+fn watchpoint_on_a_function_argument() {
+    let Some(_guard) = start("watchpoint_on_a_function_argument") else { return };
+    // bpftrace's example: `increment(_, int *i)` adds 1 to *i; the word is watched from the
+    // first call on (the process is stopped until the breakpoint is attached), so each of the
+    // 5 increments is seen, and nothing else writes the word.
+    let program = "watchpoint:bpfscope_wl_increment+arg1:8:w { @[probe] = count(); }";
+    let r = run(&["-e", program, "-c", &wl("increment 5")]);
+    if no_breakpoints("watchpoint_on_a_function_argument", &r.stderr) {
+        return;
+    }
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout, "5\n\n\n@[watchpoint:bpfscope_wl_increment+arg1:8:w]: 5\n",
+        "{}",
+        r.stderr
+    );
+    // Without a process there is nothing to watch: a located error.
+    let r = run(&["-e", "watchpoint:bpfscope_wl_increment+arg1:8:w { exit(); }"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.starts_with("error: a watchpoint on a function argument needs a process: `-p PID` or `-c CMD`\n --> stdin:1:1\n"), "{}", r.stderr);
+}
+
+#[test]
+fn watchpoint_on_a_function_argument_of_a_running_process() {
+    let Some(_guard) = start("watchpoint_on_a_function_argument_of_a_running_process") else {
+        return;
+    };
+    let mut worker = Command::new(kernel_tests::workload())
+        .args(["increment", "4", "wait"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the workload");
+    let mut out = BufReader::new(worker.stdout.take().expect("stdout"));
+    let mut ready = String::new();
+    out.read_line(&mut ready).expect("ready");
+    assert_eq!(ready, "ready\n");
+    let pid = worker.id().to_string();
+    let program = "watchpoint:bpfscope_wl_increment+arg1:8:w { @writes = count(); }";
+    let (tracer, stderr) = start_tracer(&["-p", &pid, "-e", program]);
+    std::io::Write::write_all(&mut worker.stdin.take().expect("stdin"), b"go\n").expect("go");
+    let mut last = String::new();
+    out.read_line(&mut last).expect("the word");
+    assert!(worker.wait().expect("wait workload").success());
+    assert_eq!(last, "4\n");
+    let _ = Command::new("kill").args(["-INT", &tracer.id().to_string()]).status();
+    let (stdout, err, code) = finish(tracer, stderr);
+    if no_breakpoints("watchpoint_on_a_function_argument_of_a_running_process", &err) {
+        return;
+    }
+    assert_eq!((code, stdout.as_str()), (0, "\n\n@writes: 4\n"), "{err}");
 }

@@ -276,8 +276,17 @@ impl Cx<'_> {
             let substituted = providers::positional::substitute(ap, &self.options.positional);
             match substituted.and_then(|ap| providers::expand(&ap, self.target)) {
                 Ok(expanded) => {
-                    let pid = self.options.pid_filter.or(self.options.cpid.filter(|p| *p != 0));
-                    specs.extend(expanded.into_iter().map(|spec| spec.for_process(pid)))
+                    let pid = self.options.pid_filter.or(self.options.cpid);
+                    for spec in expanded {
+                        match spec.for_process(pid) {
+                            Ok(spec) => specs.push(spec),
+                            Err(message) => self.error(Diagnostic::error(
+                                message,
+                                ap.span,
+                                "no process to watch",
+                            )),
+                        }
+                    }
                 }
                 Err(d) => self.error(d),
             }

@@ -41,7 +41,7 @@ pub use self::{
     tp_btf::TpBtfSpec,
     tracepoint::TracepointSpec,
     uprobe::UprobeSpec,
-    watchpoint::WatchpointSpec,
+    watchpoint::{WatchFunc, WatchpointSpec},
 };
 use crate::target::Target;
 
@@ -106,11 +106,20 @@ impl ProbeSpec {
     }
 
     /// This attach point for the process of `-p PID` or `-c CMD` (`pid`): a watchpoint's
-    /// address is then that process's; other probes are unchanged.
-    pub fn for_process(self, pid: Option<u32>) -> ProbeSpec {
+    /// address is then that process's; other probes are unchanged. The error of a probe that
+    /// needs a process and has none.
+    pub fn for_process(self, pid: Option<u32>) -> Result<ProbeSpec, &'static str> {
         match self {
-            ProbeSpec::Watchpoint(spec) => ProbeSpec::Watchpoint(WatchpointSpec { pid, ..spec }),
-            other => other,
+            ProbeSpec::Watchpoint(spec) if spec.func.is_some() && pid.is_none() => {
+                Err("a watchpoint on a function argument needs a process: `-p PID` or `-c CMD`")
+            }
+            // `-c` without a child yet (`--emit`) is pid 0: the address is a process's all
+            // the same, but there is none to open the breakpoint for.
+            ProbeSpec::Watchpoint(spec) => {
+                let pid = pid.filter(|p| *p != 0);
+                Ok(ProbeSpec::Watchpoint(WatchpointSpec { pid, ..spec }))
+            }
+            other => Ok(other),
         }
     }
 

@@ -9,12 +9,24 @@
 
 use bpfscope_syntax::Diagnostic;
 
-use super::{ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider};
+use super::{ArgLoc, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider};
+
+/// The function whose argument a watchpoint watches (`increment+arg1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchFunc {
+    pub name: String,
+    pub arg: u8,
+    /// Where the argument is in the uprobe's context (`struct pt_regs`).
+    pub ctx_offset: i16,
+}
 
 /// One watchpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchpointSpec {
+    /// The address watched (0 for a function argument's, known at run time).
     pub addr: u64,
+    /// `FUNC+argN`: the address is that argument's on each call of FUNC.
+    pub func: Option<WatchFunc>,
     /// 1, 2, 4 or 8 bytes.
     pub len: u8,
     /// `HW_BREAKPOINT_R` (1) | `HW_BREAKPOINT_W` (2), or `HW_BREAKPOINT_X` (4) alone.
@@ -48,7 +60,10 @@ impl ProbeType for WatchpointSpec {
 
     fn display(&self) -> String {
         let provider = if self.asynchronous { "asyncwatchpoint" } else { "watchpoint" };
-        format!("{provider}:{}:{}:{}", self.addr, self.len, self.mode())
+        match &self.func {
+            Some(f) => format!("{provider}:{}+arg{}:{}:{}", f.name, f.arg, self.len, self.mode()),
+            None => format!("{provider}:{}:{}:{}", self.addr, self.len, self.mode()),
+        }
     }
 
     /// A process's address: its pointers are user pointers.
@@ -57,7 +72,10 @@ impl ProbeType for WatchpointSpec {
     }
 
     fn name_tail(&self) -> String {
-        format!("wp_{:x}", self.addr)
+        match &self.func {
+            Some(f) => format!("wp_{}", f.name),
+            None => format!("wp_{:x}", self.addr),
+        }
     }
 }
 
@@ -81,16 +99,9 @@ impl Provider for Watchpoint {
             let message = format!("{} needs an address, a length and a mode", cx.provider());
             return Err(cx.error(message, example));
         };
-        let Some(addr) = parse_int(addr) else {
-            if addr.contains("+arg") {
-                return Err(cx
-                    .error(
-                        "watchpoints on a function argument (`func+argN`) are not supported yet",
-                        "not supported by bpfscope yet",
-                    )
-                    .with_note("they attach at run time, when the function is entered; watch an absolute address instead"));
-            }
-            return Err(cx.error(format!("invalid watchpoint address `{addr}`"), example));
+        let (addr, func) = match parse_int(addr) {
+            Some(addr) => (addr, None),
+            None => (0, Some(watch_func(cx, addr)?)),
         };
         let len = match parse_int(len) {
             Some(n @ (1 | 2 | 4 | 8)) => n as u8,
@@ -125,8 +136,8 @@ impl Provider for Watchpoint {
                 )
                 .with_note("the hardware watches execution or data access, not both"));
         }
-        let spec =
-            WatchpointSpec { addr, len, bp_type, asynchronous: self.asynchronous, pid: None };
+        let asynchronous = self.asynchronous;
+        let spec = WatchpointSpec { addr, func, len, bp_type, asynchronous, pid: None };
         Ok(vec![ProbeSpec::Watchpoint(spec)])
     }
 
@@ -137,6 +148,27 @@ impl Provider for Watchpoint {
             "watchpoint:0x10000000:8:w"
         }
     }
+}
+
+/// `FUNC+argN`, with N one of the register arguments.
+fn watch_func(cx: &ExpandCx<'_>, text: &str) -> Result<WatchFunc, Diagnostic> {
+    let example = "e.g. `watchpoint:0x10000000:8:w` or `watchpoint:increment+arg1:4:w`";
+    let Some((name, arg)) = text.split_once("+arg") else {
+        return Err(cx.error(format!("invalid watchpoint address `{text}`"), example));
+    };
+    let arg: Option<u8> = arg.parse().ok();
+    let Some((arg, ArgLoc::CtxOffset(ctx_offset))) =
+        arg.and_then(|n| Some((n, super::pt_regs::arg(n)?)))
+    else {
+        return Err(cx.error(
+            format!("invalid watchpoint argument in `{text}`"),
+            "arg0 to arg5: the arguments passed in registers",
+        ));
+    };
+    if name.is_empty() || name.contains(['*', '?']) {
+        return Err(cx.error(format!("invalid watchpoint function in `{text}`"), example));
+    }
+    Ok(WatchFunc { name: name.to_string(), arg, ctx_offset })
 }
 
 /// A number as C writes it: decimal, `0x` hex or `0` octal.
@@ -166,7 +198,14 @@ mod tests {
             panic!()
         };
         assert_eq!((spec.addr, spec.len, spec.bp_type, spec.pid), (0x1000_0000, 8, 3, None));
+        assert_eq!(spec.func, None);
         assert_eq!(spec.display(), "watchpoint:268435456:8:rw");
+        let [ProbeSpec::Watchpoint(spec)] = &expand("w:increment+arg1:4:w").unwrap()[..] else {
+            panic!()
+        };
+        let func = WatchFunc { name: "increment".into(), arg: 1, ctx_offset: 104 };
+        assert_eq!(spec.func.as_ref(), Some(&func));
+        assert_eq!(spec.display(), "watchpoint:increment+arg1:4:w");
         let [ProbeSpec::Watchpoint(spec)] = &expand("aw:4096:4:wr").unwrap()[..] else { panic!() };
         assert_eq!(spec.display(), "asyncwatchpoint:4096:4:rw");
         assert_eq!(spec.prog_kind(), ProgKind::PerfEvent);
@@ -187,8 +226,9 @@ mod tests {
             "watchpoint needs an address, a length and a mode"
         );
         assert_eq!(
-            message("watchpoint:increment+arg1:4:w"),
-            "watchpoints on a function argument (`func+argN`) are not supported yet"
+            message("watchpoint:increment+arg9:4:w"),
+            "invalid watchpoint argument in `increment+arg9`"
         );
+        assert_eq!(message("watchpoint:+arg1:4:w"), "invalid watchpoint function in `+arg1`");
     }
 }

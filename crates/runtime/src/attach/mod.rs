@@ -15,7 +15,7 @@ mod self_signal;
 mod tp_btf;
 mod tracepoint;
 mod uprobe;
-mod watchpoint;
+pub(crate) mod watchpoint;
 
 use std::{
     fmt, io,

@@ -27,6 +27,9 @@
 //! - `poke N [wait|MS]`: N 8-byte writes to the first word of a page mapped at the fixed
 //!   address [`POKE_ADDR`] (for watchpoints); with `wait`, first prints `ready` and waits for
 //!   a line on standard input; with MS, sleeps MS milliseconds after each write
+//! - `increment N [wait]`: N calls of `bpfscope_wl_increment(0, p)`, which adds 1 to the heap
+//!   word `p` points to (bpftrace's function-argument watchpoint example), then prints the
+//!   word; with `wait`, first prints `ready` and waits for a line on standard input
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -97,6 +100,22 @@ fn main() {
             }
         }
         "sleep" => std::thread::sleep(std::time::Duration::from_millis(num(1))),
+        "increment" => {
+            let word = Box::new(0u64);
+            let p = Box::into_raw(word);
+            if args.get(2).is_some_and(|a| a == "wait") {
+                println!("ready");
+                let mut line = String::new();
+                io::stdin().read_line(&mut line).expect("stdin");
+            }
+            for _ in 0..num(1) {
+                // SAFETY: `p` is the live word leaked above, used by nothing else.
+                unsafe { bpfscope_wl_increment(0, std::hint::black_box(p)) };
+            }
+            // Not freed: free() would write the allocator's list pointer into the word, an
+            // access a watchpoint would see. SAFETY: `p` is the live word leaked above.
+            println!("{}", unsafe { p.read_volatile() });
+        }
         "poke" => {
             let pause = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0);
             poke(num(1), args.get(2).is_some_and(|a| a == "wait"), pause)
@@ -238,6 +257,17 @@ fn bound_client(ip: std::net::IpAddr, local: u16, remote: u16) -> io::Result<std
         }
     }
     Ok(stream)
+}
+
+/// The function whose second argument `watchpoint:bpfscope_wl_increment+arg1` watches.
+///
+/// # Safety
+/// `p` must point to a live `u64` nothing else uses meanwhile.
+#[no_mangle]
+#[inline(never)]
+pub unsafe extern "C" fn bpfscope_wl_increment(_unused: u64, p: *mut u64) {
+    // SAFETY: the caller's promise.
+    unsafe { p.write_volatile(p.read_volatile() + 1) };
 }
 
 /// Where `poke` maps its page (bpftrace's own watchpoint test program uses this address).
