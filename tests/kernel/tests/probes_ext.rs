@@ -349,19 +349,15 @@ fn watchpoint_on_a_function_argument() {
     // bpftrace's example: `increment(_, int *i)` adds 1 to *i; the word is watched from the
     // first call on (the process is stopped until the breakpoint is attached), so each of the
     // 5 increments is seen, and nothing else writes the word.
-    let program = "watchpoint:bpfscope_wl_increment+arg1:8:w { @[probe] = count(); }";
+    let program = "watchpoint:bpfscope_increment+arg1:8:w { @[probe] = count(); }";
     let r = run(&["-e", program, "-c", &wl("increment 5")]);
     if no_breakpoints("watchpoint_on_a_function_argument", &r.stderr) {
         return;
     }
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        r.stdout, "5\n\n\n@[watchpoint:bpfscope_wl_increment+arg1:8:w]: 5\n",
-        "{}",
-        r.stderr
-    );
+    assert_eq!(r.stdout, "5\n\n\n@[watchpoint:bpfscope_increment+arg1:8:w]: 5\n", "{}", r.stderr);
     // Without a process there is nothing to watch: a located error.
-    let r = run(&["-e", "watchpoint:bpfscope_wl_increment+arg1:8:w { exit(); }"]);
+    let r = run(&["-e", "watchpoint:bpfscope_increment+arg1:8:w { exit(); }"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.starts_with("error: a watchpoint on a function argument needs a process: `-p PID` or `-c CMD`\n --> stdin:1:1\n"), "{}", r.stderr);
 }
@@ -382,7 +378,7 @@ fn watchpoint_on_a_function_argument_of_a_running_process() {
     out.read_line(&mut ready).expect("ready");
     assert_eq!(ready, "ready\n");
     let pid = worker.id().to_string();
-    let program = "watchpoint:bpfscope_wl_increment+arg1:8:w { @writes = count(); }";
+    let program = "watchpoint:bpfscope_increment+arg1:8:w { @writes = count(); }";
     let (tracer, stderr) = start_tracer(&["-p", &pid, "-e", program]);
     std::io::Write::write_all(&mut worker.stdin.take().expect("stdin"), b"go\n").expect("go");
     let mut last = String::new();

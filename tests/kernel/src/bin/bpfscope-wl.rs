@@ -27,7 +27,7 @@
 //! - `poke N [wait|MS]`: N 8-byte writes to the first word of a page mapped at the fixed
 //!   address [`POKE_ADDR`] (for watchpoints); with `wait`, first prints `ready` and waits for
 //!   a line on standard input; with MS, sleeps MS milliseconds after each write
-//! - `increment N [wait]`: N calls of `bpfscope_wl_increment(0, p)`, which adds 1 to the heap
+//! - `increment N [wait]`: N calls of `bpfscope_increment(0, p)`, which adds 1 to the heap
 //!   word `p` points to (bpftrace's function-argument watchpoint example), then prints the
 //!   word; with `wait`, first prints `ready` and waits for a line on standard input
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
@@ -110,7 +110,7 @@ fn main() {
             }
             for _ in 0..num(1) {
                 // SAFETY: `p` is the live word leaked above, used by nothing else.
-                unsafe { bpfscope_wl_increment(0, std::hint::black_box(p)) };
+                unsafe { bpfscope_increment(0, std::hint::black_box(p)) };
             }
             // Not freed: free() would write the allocator's list pointer into the word, an
             // access a watchpoint would see. SAFETY: `p` is the live word leaked above.
@@ -259,13 +259,13 @@ fn bound_client(ip: std::net::IpAddr, local: u16, remote: u16) -> io::Result<std
     Ok(stream)
 }
 
-/// The function whose second argument `watchpoint:bpfscope_wl_increment+arg1` watches.
+/// The function whose second argument `watchpoint:bpfscope_increment+arg1` watches.
 ///
 /// # Safety
 /// `p` must point to a live `u64` nothing else uses meanwhile.
 #[no_mangle]
 #[inline(never)]
-pub unsafe extern "C" fn bpfscope_wl_increment(_unused: u64, p: *mut u64) {
+pub unsafe extern "C" fn bpfscope_increment(_unused: u64, p: *mut u64) {
     // SAFETY: the caller's promise.
     unsafe { p.write_volatile(p.read_volatile() + 1) };
 }
