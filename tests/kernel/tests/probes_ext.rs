@@ -392,3 +392,20 @@ fn watchpoint_on_a_function_argument_of_a_running_process() {
     }
     assert_eq!((code, stdout.as_str()), (0, "\n\n@writes: 4\n"), "{err}");
 }
+
+#[test]
+fn positional_parameters_in_attach_points_match_bpftrace() {
+    let Some(_guard) = start("positional_parameters_in_attach_points_match_bpftrace") else {
+        return;
+    };
+    let program = r#"tracepoint:syscalls:sys_enter_$1 /comm == "wl-getppid"/ { @[probe] = count(); } interval:ms:$2 { }"#;
+    let command = wl("getppid 77");
+    let args = ["-e", program, "getppid", "100"];
+    let Some(theirs) = kernel_tests::bpftrace(&args, &command) else { return };
+    let ours = run(&[&args[..], &["-c", &command]].concat());
+    assert_eq!(ours.code, 0, "{}", ours.stderr);
+    // bpftrace 0.17 prints "Attaching 2 probes..." on standard output.
+    let theirs = theirs.trim().trim_start_matches("Attaching 2 probes...").trim();
+    assert_eq!(theirs, "@[tracepoint:syscalls:sys_enter_getppid]: 77");
+    assert_eq!(ours.stdout.trim(), theirs);
+}
