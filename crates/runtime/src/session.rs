@@ -415,5 +415,14 @@ impl ExitSteps for Running<'_> {
     fn detach(&mut self) {
         self.watched.clear();
         exit::close_in_parallel(std::mem::take(&mut self.links));
+        // A function watchpoint's probe may have stopped its process after the last
+        // requests were handled: it must not stay stopped once the trace is gone.
+        for desc in &self.session.compiled.manifest.programs {
+            if let ProbeSpec::Watchpoint(spec) = &desc.probe {
+                if let (Some(pid), Some(_), false) = (spec.pid, &spec.func, spec.asynchronous) {
+                    let _ = bpfscope_sys::kill(pid, libc::SIGCONT);
+                }
+            }
+        }
     }
 }

@@ -409,3 +409,43 @@ fn positional_parameters_in_attach_points_match_bpftrace() {
     assert_eq!(theirs, "@[tracepoint:syscalls:sys_enter_getppid]: 77");
     assert_eq!(ours.stdout.trim(), theirs);
 }
+
+#[test]
+fn a_stopped_process_goes_on_when_the_trace_ends() {
+    let Some(_guard) = start("a_stopped_process_goes_on_when_the_trace_ends") else { return };
+    // exit() at the first hit: the probe on the next call stops the process again, after
+    // which nobody would attach anything; ending the trace must let it go on.
+    let mut worker = Command::new(kernel_tests::workload())
+        .args(["increment", "4", "wait"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the workload");
+    let mut out = BufReader::new(worker.stdout.take().expect("stdout"));
+    let mut ready = String::new();
+    out.read_line(&mut ready).expect("ready");
+    let pid = worker.id().to_string();
+    let program = "watchpoint:bpfscope_increment+arg1:8:w { @hits = count(); exit(); }";
+    let (tracer, stderr) = start_tracer(&["-p", &pid, "-e", program]);
+    std::io::Write::write_all(&mut worker.stdin.take().expect("stdin"), b"go\n").expect("go");
+    let (stdout, err, code) = finish(tracer, stderr);
+    // The worker finishes on its own (a watchdog would SIGKILL it after 10 s).
+    let worker_pid = worker.id();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if wait.recv_timeout(std::time::Duration::from_secs(10)).is_err() {
+            let _ = Command::new("kill").args(["-KILL", &worker_pid.to_string()]).status();
+        }
+    });
+    let status = worker.wait().expect("wait workload");
+    let _ = done.send(());
+    watchdog.join().expect("watchdog");
+    assert!(status.success(), "the workload was left stopped and killed: {status:?}");
+    let mut last = String::new();
+    out.read_line(&mut last).expect("the word");
+    assert_eq!(last, "4\n");
+    if no_breakpoints("a_stopped_process_goes_on_when_the_trace_ends", &err) {
+        return;
+    }
+    assert_eq!((code, stdout.as_str()), (0, "\n\n@hits: 1\n"), "{err}");
+}
