@@ -14,6 +14,11 @@ pub mod event {
     pub const TIME: u64 = 30004;
     pub const PRINT_VALUE: u64 = 30005;
     pub const JOIN: u64 = 30006;
+    /// `unwatch(addr)`: detach the watchpoints on `addr` (on the control ring).
+    pub const UNWATCH: u64 = 30100;
+    /// A `watchpoint:FUNC+argN` function was entered: attach program `field 1`'s breakpoint
+    /// at address `field 2` (sent by the runtime's own uprobe program, on the control ring).
+    pub const WATCH: u64 = 30101;
 }
 
 /// The BPF name of the ring buffer map.

@@ -20,6 +20,14 @@ pub(crate) enum Flow {
     Continue,
     /// `exit()`, with the exit code.
     Exit(i32),
+    /// `unwatch(addr)`: detach the watchpoints on this address.
+    Unwatch(u64),
+    /// A `watchpoint:FUNC+argN` function was entered with the argument `addr`: attach the
+    /// breakpoint of `program`.
+    Watch {
+        program: usize,
+        addr: u64,
+    },
 }
 
 /// Handles the records of one compiled script.
@@ -48,6 +56,8 @@ impl<'c> Events<'c> {
         let manifest = self.manifest;
         match field(0) {
             event::EXIT => return Ok(Flow::Exit(field(1) as i64 as i32)),
+            event::UNWATCH => return Ok(Flow::Unwatch(field(1))),
+            event::WATCH => return Ok(Flow::Watch { program: field(1) as usize, addr: field(2) }),
             event::PRINT_MAP => {
                 let print = MapPrint { top: field(2), div: field(3), explicit: true };
                 if let Some(map) = maps.read(field(1) as usize) {

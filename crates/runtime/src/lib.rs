@@ -72,8 +72,11 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     if bpfscope_sys::geteuid() != 0 {
         return Err(RunError::Privileges);
     }
-    let signals = bpfscope_sys::signal_fd().map_err(RunError::Sys)?;
-    let loaded = Session::load(compiled)?;
+    let signals = bpfscope_sys::signal_fd_with(&self_signals(compiled)).map_err(RunError::Sys)?;
+    let mut loaded = Session::load(compiled)?;
+    if let Some(held) = &config.child {
+        loaded.set_child_command(held.child.id(), &held.command);
+    }
     if config.dry_run {
         return Ok(0);
     }
@@ -83,7 +86,9 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     let bpf_stats = if config.stats { stats::enable(sink) } else { None };
     let traced_since = Instant::now();
     let mut running = loaded.attach(sink, config.quiet)?;
-    if running.exit_code().is_none() {
+    // Iterators run now, to their end, and the trace ends after them.
+    let iterated = running.exit_code().is_none() && running.run_iterators(sink)?;
+    if running.exit_code().is_none() && !iterated {
         let child = match config.child.as_mut() {
             Some(held) => {
                 held.release();
@@ -104,4 +109,17 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         let _ = held.child.wait();
     }
     Ok(code)
+}
+
+/// The signals `self:signal:...` probes wait for, which the signalfd must report too.
+fn self_signals(compiled: &Compiled) -> Vec<i32> {
+    let programs = compiled.manifest.programs.iter();
+    let mut signals: Vec<i32> = programs
+        .filter_map(|p| match &p.probe {
+            bpfscope_compiler::providers::ProbeSpec::SelfSignal(spec) => Some(spec.signal),
+            _ => None,
+        })
+        .collect();
+    signals.dedup();
+    signals
 }

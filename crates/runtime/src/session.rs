@@ -79,6 +79,12 @@ pub struct Session<'c> {
     rings: Vec<Ring>,
     events: Events<'c>,
     exit: Exit,
+    /// Addresses `unwatch()` asked to stop watching, not yet detached.
+    unwatched: Vec<u64>,
+    /// `watchpoint:FUNC+argN` breakpoints to attach: (program, address).
+    watch_requests: Vec<(usize, u64)>,
+    /// `-c`'s child: its pid and command line (the binary of its function watchpoints).
+    child_command: Option<(u32, String)>,
 }
 
 /// Maps created and every program loaded (the verifier has accepted them); nothing runs.
@@ -92,6 +98,8 @@ pub struct Running<'c> {
     /// Attachments of each program (perf events, raw tracepoint fds); closing detaches.
     links: Vec<Vec<OwnedFd>>,
     lost: LostEvents,
+    /// Breakpoints of function watchpoints attached so far: (program, address, perf event).
+    watched: Vec<(usize, u64, OwnedFd)>,
 }
 
 impl<'c> Session<'c> {
@@ -131,16 +139,21 @@ impl<'c> Session<'c> {
             rings,
             events: Events::new(manifest),
             exit: Exit::default(),
+            unwatched: Vec::new(),
+            watch_requests: Vec::new(),
+            child_command: None,
         })
     }
 
     /// Handles every record in the rings, in place.
     fn drain(&mut self, sink: &mut dyn Sink) {
-        let Session { rings, events, maps, exit, .. } = self;
+        let Session { rings, events, maps, exit, unwatched, watch_requests, .. } = self;
         for ring in rings.iter_mut() {
             ring.buffer.drain(|record| match events.handle(record, maps, sink) {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Exit(code)) => exit.request(code),
+                Ok(Flow::Unwatch(addr)) => unwatched.push(addr),
+                Ok(Flow::Watch { program, addr }) => watch_requests.push((program, addr)),
                 Err(e) => exit.check_output(Err(e)),
             });
         }
@@ -149,6 +162,23 @@ impl<'c> Session<'c> {
         if !rings.first().is_some_and(|r| r.buffer.has_data()) {
             exit.check_output(sink.flush());
         }
+    }
+
+    /// Loads and attaches the uprobe of each `watchpoint:FUNC+argN` (its fds join the
+    /// program's `links`).
+    fn setup_watch_functions(&self, links: &mut [Vec<OwnedFd>]) -> Result<(), RunError> {
+        let ring = self.rings[1].fd.as_fd();
+        for (index, desc) in self.compiled.manifest.programs.iter().enumerate() {
+            let ProbeSpec::Watchpoint(spec) = &desc.probe else { continue };
+            let Some(pid) = spec.pid.filter(|_| spec.func.is_some()) else { continue };
+            let command = self.child_command.as_ref().filter(|(p, _)| *p == pid);
+            let binary = attach::watchpoint::binary(pid, command.map(|(_, c)| c.as_str()));
+            let fds = attach::watchpoint::setup(spec, index, ring, &binary).map_err(|kind| {
+                RunError::Attach(attach::AttachError { probe: desc.display.clone(), kind })
+            })?;
+            links[index].extend(fds);
+        }
+        Ok(())
     }
 
     /// Runs BEGIN or END programs once each, in declaration order.
@@ -181,6 +211,12 @@ fn load_programs(compiled: &Compiled, map_fds: &[OwnedFd]) -> Result<Vec<OwnedFd
 }
 
 impl<'c> Loaded<'c> {
+    /// Names `-c`'s child (`pid`) and its command line: function watchpoints on it put their
+    /// uprobe on the command's binary (the child has not exec'd it yet).
+    pub fn set_child_command(&mut self, pid: u32, command: &str) {
+        self.session.child_command = Some((pid, command.to_string()));
+    }
+
     /// Runs BEGIN, then (unless BEGIN called `exit()`) attaches every probe, then says so
     /// ("Attached N probes") unless `quiet`.
     pub fn attach(self, sink: &mut dyn Sink, quiet: bool) -> Result<Running<'c>, RunError> {
@@ -193,13 +229,14 @@ impl<'c> Loaded<'c> {
             for (desc, prog) in programs.iter().zip(&session.programs) {
                 links.push(attach::attach(desc, prog.as_fd())?);
             }
+            session.setup_watch_functions(&mut links)?;
         }
         // "Attached" is a promise: scripts start their workload when they read it. After
         // exit() in BEGIN nothing else was attached, but it says what was loaded.
         if !quiet {
             session.exit.check_output(sink.attached(programs.len()));
         }
-        Ok(Running { session, links, lost: LostEvents::default() })
+        Ok(Running { session, links, lost: LostEvents::default(), watched: Vec::new() })
     }
 }
 
@@ -223,6 +260,8 @@ impl<'c> Running<'c> {
         fds.extend_from_slice(wake_on);
         let ready = bpfscope_sys::poll_readable(&fds, POLL_INTERVAL_MS).map_err(RunError::Sys)?;
         self.session.drain(sink);
+        self.unwatch();
+        self.watch()?;
         Ok(ready[self.session.rings.len()..].to_vec())
     }
 
@@ -238,8 +277,12 @@ impl<'c> Running<'c> {
         let mut last_lost_check = Instant::now();
         while self.exit_code().is_none() {
             let ready = self.poll(sink, &wake_on)?;
-            if ready[0] && bpfscope_sys::read_signal(signals).is_some() {
-                break;
+            if ready[0] {
+                if let Some(signal) = bpfscope_sys::read_signal(signals) {
+                    if !self.run_self_signal(signal, sink)? {
+                        break;
+                    }
+                }
             }
             if ready.get(1) == Some(&true) {
                 self.session.drain(sink);
@@ -252,6 +295,83 @@ impl<'c> Running<'c> {
             }
         }
         Ok(())
+    }
+
+    /// Detaches the watchpoints on the addresses `unwatch()` named (closing their perf
+    /// events), as bpftrace does.
+    fn unwatch(&mut self) {
+        for addr in std::mem::take(&mut self.session.unwatched) {
+            self.watched.retain(|(_, watched, _)| *watched != addr);
+            let programs = self.session.compiled.manifest.programs.iter();
+            for (desc, links) in programs.zip(self.links.iter_mut()) {
+                if matches!(&desc.probe, ProbeSpec::Watchpoint(w) if w.addr == addr) {
+                    links.clear();
+                }
+            }
+        }
+    }
+
+    /// Attaches the breakpoints function watchpoints asked for, once an address a program.
+    fn watch(&mut self) -> Result<(), RunError> {
+        for (index, addr) in std::mem::take(&mut self.session.watch_requests) {
+            let desc = &self.session.compiled.manifest.programs.get(index);
+            let Some(ProbeSpec::Watchpoint(spec)) = desc.map(|d| &d.probe) else { continue };
+            let watching = self.watched.iter().any(|(i, a, _)| (*i, *a) == (index, addr));
+            let prog = self.session.programs[index].as_fd();
+            let attached =
+                attach::watchpoint::watch(spec, addr, prog, watching).map_err(|kind| {
+                    let probe = desc.map(|d| d.display.clone()).unwrap_or_default();
+                    RunError::Attach(attach::AttachError { probe, kind })
+                })?;
+            if let Some(fd) = attached {
+                self.watched.push((index, addr, fd));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the iterator probes (`iter:`), each read to its end (or pinned), handling their
+    /// records as they come; false when there are none. The trace then ends, as bpftrace's.
+    pub fn run_iterators(&mut self, sink: &mut dyn Sink) -> Result<bool, RunError> {
+        let programs = &self.session.compiled.manifest.programs;
+        let iterators: Vec<(usize, bpfscope_compiler::providers::IterSpec)> = programs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| match &p.probe {
+                ProbeSpec::Iter(spec) => Some((i, spec.clone())),
+                _ => None,
+            })
+            .collect();
+        for (index, spec) in &iterators {
+            let Some(link) = self.links.get(*index).and_then(|fds| fds.first()) else {
+                continue;
+            };
+            let session = &mut self.session;
+            let ran = crate::attach::iter::run(spec, link, || session.drain(sink))?;
+            if let crate::attach::iter::Ran::Pinned(path) = ran {
+                self.session.exit.check_output(sink.flush());
+                println!("Program pinned to {path}");
+            }
+            self.session.drain(sink);
+        }
+        Ok(!iterators.is_empty())
+    }
+
+    /// Runs the `self:signal` programs waiting for `signal`, in declaration order; false when
+    /// there are none (the signal then ends the trace).
+    fn run_self_signal(&mut self, signal: i32, sink: &mut dyn Sink) -> Result<bool, RunError> {
+        let programs = &self.session.compiled.manifest.programs;
+        let waiting: Vec<ProbeSpec> = programs
+            .iter()
+            .filter(|p| matches!(&p.probe, ProbeSpec::SelfSignal(s) if s.signal == signal))
+            .map(|p| p.probe.clone())
+            .collect();
+        let Some(first) = waiting.first() else {
+            return Ok(false);
+        };
+        // Every self:signal program for one signal has the same spec: one pass runs them all.
+        self.session.run_special(first.clone(), sink)?;
+        Ok(true)
     }
 
     /// Reports each probe's overhead over `traced` (`--stats`).
@@ -293,6 +413,16 @@ impl ExitSteps for Running<'_> {
     }
 
     fn detach(&mut self) {
+        self.watched.clear();
         exit::close_in_parallel(std::mem::take(&mut self.links));
+        // A function watchpoint's probe may have stopped its process after the last
+        // requests were handled: it must not stay stopped once the trace is gone.
+        for desc in &self.session.compiled.manifest.programs {
+            if let ProbeSpec::Watchpoint(spec) = &desc.probe {
+                if let (Some(pid), Some(_), false) = (spec.pid, &spec.func, spec.asynchronous) {
+                    let _ = bpfscope_sys::kill(pid, libc::SIGCONT);
+                }
+            }
+        }
     }
 }

@@ -137,11 +137,16 @@ pub fn enable_stats() -> SysResult<OwnedFd> {
 /// Blocks SIGINT, SIGTERM and SIGHUP and returns a signalfd that reports them, so the event
 /// loop sees Ctrl-C as a readable fd.
 pub fn signal_fd() -> SysResult<OwnedFd> {
+    signal_fd_with(&[])
+}
+
+/// [`signal_fd`] also reporting (and blocking) `extra` signals (`self:signal:SIGUSR1`).
+pub fn signal_fd_with(extra: &[i32]) -> SysResult<OwnedFd> {
     // SAFETY: plain libc calls on a locally owned sigset.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        for &sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP].iter().chain(extra) {
             libc::sigaddset(&mut set, sig);
         }
         if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
@@ -161,6 +166,15 @@ pub fn read_signal(fd: BorrowedFd<'_>) -> Option<i32> {
     // SAFETY: reading into a local buffer of the size signalfd writes (signalfd_siginfo).
     let n = unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) };
     (n == 128).then(|| u32::from_ne_bytes(info[0..4].try_into().expect("4 bytes")) as i32)
+}
+
+/// Sends `signal` to process `pid`.
+pub fn kill(pid: u32, signal: i32) -> SysResult<()> {
+    // SAFETY: kill takes a pid and a signal number.
+    if unsafe { libc::kill(pid as libc::pid_t, signal) } != 0 {
+        return Err(last_error("kill"));
+    }
+    Ok(())
 }
 
 /// A pidfd that becomes readable when the process exits.
@@ -264,6 +278,8 @@ pub fn geteuid() -> u32 {
 /// A child process created stopped before `exec`, released by [`HeldChild::release`].
 pub struct HeldChild {
     pub child: std::process::Child,
+    /// The command line it will run.
+    pub command: String,
     release: Option<OwnedFd>,
 }
 
@@ -305,7 +321,7 @@ impl HeldChild {
         }
         let child = cmd.spawn()?;
         drop(read_end);
-        Ok(HeldChild { child, release: Some(write_end) })
+        Ok(HeldChild { child, command: command.to_string(), release: Some(write_end) })
     }
 
     /// Lets the child exec.

@@ -24,6 +24,7 @@ pub mod attach_type {
     pub const TRACE_RAW_TP: u32 = 23;
     pub const TRACE_FENTRY: u32 = 24;
     pub const TRACE_FEXIT: u32 = 25;
+    pub const TRACE_ITER: u32 = 28;
 }
 
 fn owned(fd: i64) -> OwnedFd {
@@ -222,6 +223,57 @@ pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: Option<&str>) -> SysResul
     bpf(BpfCmd::RawTracepointOpen, &mut attr, "BPF_RAW_TRACEPOINT_OPEN").map(owned)
 }
 
+/// `BPF_LINK_CREATE` of a loaded program with `attach_type` and no target (a BPF iterator:
+/// the target came with the load); closing the fd detaches.
+pub fn link_create(prog: BorrowedFd<'_>, attach_type: u32) -> SysResult<OwnedFd> {
+    let mut attr = Attr::new();
+    attr.put_u32(0, prog.as_raw_fd() as u32);
+    attr.put_u32(8, attach_type);
+    bpf(BpfCmd::LinkCreate, &mut attr, "BPF_LINK_CREATE").map(owned)
+}
+
+/// `BPF_ITER_CREATE`: a new iterator of an iterator link; each `read()` of it runs the
+/// program over the next objects, and the end of file is the end of the iteration.
+pub fn iter_create(link: BorrowedFd<'_>) -> SysResult<OwnedFd> {
+    let mut attr = Attr::new();
+    attr.put_u32(0, link.as_raw_fd() as u32);
+    bpf(BpfCmd::IterCreate, &mut attr, "BPF_ITER_CREATE").map(owned)
+}
+
+/// `BPF_OBJ_PIN`: pins `fd` (a program, map or link) at `path` in a BPF file system.
+pub fn obj_pin(fd: BorrowedFd<'_>, path: &str) -> SysResult<()> {
+    let path = CString::new(path).map_err(|e| SyscallError {
+        call: "BPF_OBJ_PIN",
+        source: io::Error::new(io::ErrorKind::InvalidInput, e),
+    })?;
+    let mut attr = Attr::new();
+    attr.put_u64(0, path.as_ptr() as u64);
+    attr.put_u32(8, fd.as_raw_fd() as u32);
+    bpf(BpfCmd::ObjPin, &mut attr, "BPF_OBJ_PIN").map(|_| ())
+}
+
+/// Reads `fd` to its end, calling `each` between reads; returns the bytes read.
+pub fn read_to_end(fd: BorrowedFd<'_>, mut each: impl FnMut()) -> SysResult<u64> {
+    let mut buf = vec![0u8; 4096];
+    let mut total = 0u64;
+    loop {
+        // SAFETY: reading into a local buffer of its own length.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(SyscallError { call: "read", source: err });
+        }
+        each();
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n as u64;
+    }
+}
+
 /// The kernel's accounting of a program (with `bpf_stats` on).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProgStats {
@@ -256,6 +308,19 @@ pub struct PerfEventAttr {
     pub name: Option<String>,
     /// kprobe or uprobe offset.
     pub offset: u64,
+    /// A hardware breakpoint (`PERF_TYPE_BREAKPOINT`): its `bp_type`, address and length.
+    pub breakpoint: Option<Breakpoint>,
+    /// Only this process (on any CPU: open with `cpu` -1), instead of every process.
+    pub pid: Option<u32>,
+}
+
+/// The `bp_type`, `bp_addr` and `bp_len` of a hardware breakpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Breakpoint {
+    /// `HW_BREAKPOINT_R` (1), `_W` (2), `_RW` (3) or `_X` (4).
+    pub kind: u32,
+    pub addr: u64,
+    pub len: u64,
 }
 
 /// `PERF_TYPE_*`.
@@ -263,6 +328,7 @@ pub mod perf_type {
     pub const HARDWARE: u32 = 0;
     pub const SOFTWARE: u32 = 1;
     pub const TRACEPOINT: u32 = 2;
+    pub const BREAKPOINT: u32 = 5;
 }
 
 const PERF_FLAG_FD_CLOEXEC: u64 = 8;
@@ -285,9 +351,14 @@ pub fn perf_event_open(a: &PerfEventAttr, cpu: i32) -> SysResult<OwnedFd> {
     put(48, 1, 4); // wakeup_events
     put(56, name.as_ref().map_or(0, |n| n.as_ptr() as u64), 8);
     put(64, a.offset, 8);
+    if let Some(bp) = a.breakpoint {
+        put(52, bp.kind as u64, 4);
+        put(56, bp.addr, 8);
+        put(64, bp.len, 8);
+    }
     let call = Syscall::PerfEventOpen {
         attr: &attr,
-        pid: -1,
+        pid: a.pid.map_or(-1, |p| p as i32),
         cpu,
         group_fd: -1,
         flags: PERF_FLAG_FD_CLOEXEC,
@@ -487,5 +558,44 @@ mod tests {
         }
         assert!(kernel_btf_fd("vmlinux").unwrap().is_some());
         assert!(kernel_btf_fd("bpfscope_no_such_module").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_breakpoint_for_one_process_fills_bp_type_addr_and_len() {
+        let _fake = override_syscall(|call| match call {
+            Syscall::PerfEventOpen { attr, pid: 42, cpu: -1, group_fd: -1, flags: 8 } => {
+                assert_eq!(attr[0..4], perf_type::BREAKPOINT.to_ne_bytes(), "type");
+                assert_eq!(attr[52..56], 3u32.to_ne_bytes(), "bp_type");
+                assert_eq!(attr[56..64], 0x1000_0000u64.to_ne_bytes(), "bp_addr");
+                assert_eq!(attr[64..72], 8u64.to_ne_bytes(), "bp_len");
+                assert_eq!(attr[16..24], 1u64.to_ne_bytes(), "every hit");
+                Ok(fd())
+            }
+            other => panic!("unexpected {other:?}"),
+        });
+        let attr = PerfEventAttr {
+            kind: perf_type::BREAKPOINT,
+            sample: 1,
+            breakpoint: Some(Breakpoint { kind: 3, addr: 0x1000_0000, len: 8 }),
+            pid: Some(42),
+            ..PerfEventAttr::default()
+        };
+        assert!(perf_event_open(&attr, -1).is_ok());
+    }
+
+    #[test]
+    fn iterator_links_and_pins() {
+        let _fake = override_syscall(|call| match call {
+            Syscall::Bpf { cmd: BpfCmd::LinkCreate, attr } => {
+                assert_eq!(attr.get_u32(8), attach_type::TRACE_ITER);
+                Ok(fd())
+            }
+            Syscall::Bpf { cmd: BpfCmd::ObjPin, .. } => Err(errno(libc::ENOENT)),
+            other => panic!("unexpected {other:?}"),
+        });
+        let prog = fake_owned();
+        let link = link_create(prog.as_fd(), attach_type::TRACE_ITER).unwrap();
+        let error = obj_pin(link.as_fd(), "/sys/fs/bpf/x").unwrap_err();
+        assert_errno(&error, "BPF_OBJ_PIN", libc::ENOENT);
     }
 }

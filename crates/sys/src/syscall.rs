@@ -23,13 +23,16 @@ pub enum BpfCmd {
     MapDeleteElem = 3,
     MapGetNextKey = 4,
     ProgLoad = 5,
+    ObjPin = 6,
     ProgTestRun = 10,
     ObjGetInfoByFd = 15,
     RawTracepointOpen = 17,
     BtfLoad = 18,
     BtfGetFdById = 19,
     BtfGetNextId = 23,
+    LinkCreate = 28,
     EnableStats = 32,
+    IterCreate = 33,
 }
 
 /// The perf event ioctls that attach a program (`include/uapi/linux/perf_event.h`).

@@ -133,6 +133,12 @@ pub fn check(
             map.max_entries = slots;
         }
     }
+    let probes = program.probes.iter().zip(&learned.probes);
+    if let Some(d) = providers::iter_alone(
+        probes.map(|(p, c)| (p.attach_points.first().map_or(p.span, |a| a.span), &c.specs[..])),
+    ) {
+        diags.push(d);
+    }
     learned.script_types = script_types;
     (!diags.has_errors()).then_some(learned)
 }
@@ -267,8 +273,21 @@ impl Cx<'_> {
     fn probe(&mut self, probe: &bpfscope_syntax::ast::Probe) {
         let mut specs = Vec::new();
         for ap in &probe.attach_points {
-            match providers::expand(ap, self.target) {
-                Ok(expanded) => specs.extend(expanded),
+            let substituted = providers::positional::substitute(ap, &self.options.positional);
+            match substituted.and_then(|ap| providers::expand(&ap, self.target)) {
+                Ok(expanded) => {
+                    let pid = self.options.pid_filter.or(self.options.cpid);
+                    for spec in expanded {
+                        match spec.for_process(pid) {
+                            Ok(spec) => specs.push(spec),
+                            Err(message) => self.error(Diagnostic::error(
+                                message,
+                                ap.span,
+                                "no process to watch",
+                            )),
+                        }
+                    }
+                }
                 Err(d) => self.error(d),
             }
         }

@@ -188,11 +188,58 @@ pub(super) const FAMILY: Family = Family {
             name: "ctx",
             form: Form::Value,
             signature: "ctx",
-            summary: "The probe's context pointer (not supported yet).",
-            kind: Kind::Unsupported,
+            summary: "The probe's context pointer, typed in `iter` probes (`ctx.task`, \
+                      `ctx.fd`, `ctx.file`, `ctx.vma`); other probe types: not supported yet.",
+            kind: Kind::Expr { check: check_ctx, lower: lower_ctx },
         },
     ],
 };
+
+/// `ctx`: a pointer to the probe's context struct, where the probe type names one (`struct
+/// bpf_iter__task` in `iter:task`); every probe of the block must name the same.
+fn check_ctx(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if cx.in_map_loop > 0 {
+        cx.error(diagnostics::in_map_loop(u.name_span, "`ctx`"));
+        return Ty::Error;
+    }
+    let structs: Vec<Option<String>> =
+        cx.specs.iter().map(|spec| spec.probe_type().ctx_struct()).collect();
+    let Some(Some(name)) = structs.first().cloned() else {
+        if cx.specs.is_empty() {
+            return Ty::Error;
+        }
+        cx.error(
+            diagnostics::not_supported(u.name_span, "`ctx` of probes other than `iter`")
+                .with_note("`ctx` is typed only where its struct is known: iter probes"),
+        );
+        return Ty::Error;
+    };
+    if structs.iter().any(|s| s.as_deref() != Some(name.as_str())) {
+        cx.error(Diagnostic::error(
+            "`ctx` has a different type in each probe of this block",
+            u.name_span,
+            "ambiguous",
+        ));
+        return Ty::Error;
+    }
+    match cx.resolve_c_type(&name) {
+        Some(record) => Ty::Ptr { to: Box::new(record), user: false },
+        None => {
+            cx.error(Diagnostic::error(
+                format!("`ctx` needs `{name}` from the kernel's BTF, which does not have it"),
+                u.name_span,
+                "type unknown",
+            ));
+            Ty::Error
+        }
+    }
+}
+
+/// `ctx`: the context pointer, which `r6` holds.
+fn lower_ctx(cx: &mut Lower<'_>, _u: &Use<'_>) -> Val {
+    cx.insn(Insn::mov64_reg(Reg::R0, Reg::R6));
+    cx.spill(Reg::R0)
+}
 
 /// `bpf_get_current_comm` into the 16 bytes at `at` (NUL-padded by the helper).
 fn comm_into(cx: &mut Lower<'_>, at: Loc) {

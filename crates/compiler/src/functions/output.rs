@@ -57,6 +57,13 @@ pub(super) const FAMILY: Family = Family {
             kind: Kind::Expr { check: check_exit, lower: lower_exit },
         },
         Function {
+            name: "unwatch",
+            form: super::Form::Call,
+            signature: "unwatch(addr)",
+            summary: "Removes the watchpoints on `addr` (asynchronously: user space detaches them on the control ring's wake-up).",
+            kind: Kind::Expr { check: check_unwatch, lower: lower_unwatch },
+        },
+        Function {
             name: "join",
             form: super::Form::Call,
             signature: "join(array [, sep])",
@@ -392,6 +399,21 @@ fn lower_exit(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
     cx.send_fixed(event::EXIT, &[code]);
     let exit = cx.exit_label;
     cx.goto(exit);
+    Val::None
+}
+
+// ---- unwatch ----
+
+fn check_unwatch(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if arity(cx, u, &[1], "an address") {
+        cx.expect_integer(&u.args[0], "`unwatch()`", "an address");
+    }
+    Ty::None
+}
+
+fn lower_unwatch(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let addr = cx.expr(&u.args[0]);
+    cx.send_fixed(event::UNWATCH, &[addr]);
     Val::None
 }
 

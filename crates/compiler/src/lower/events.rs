@@ -94,7 +94,8 @@ impl Lower<'_> {
             self.load_reg(f, Reg::R1);
             self.stx(Size::DW, buf + 8 + 8 * i as i16, Reg::R1);
         }
-        self.output_sized(buf, size, None, id == event::EXIT);
+        let control = matches!(id, event::EXIT | event::UNWATCH);
+        self.output_sized(buf, size, None, control);
     }
 
     /// Sends an event made of an id and typed arguments (printf). A `str()` argument is read

@@ -113,6 +113,12 @@ pub fn lower_probe(
     };
     cx.exit_label = cx.label();
     cx.insn(Insn::mov64_reg(Reg::R6, Reg::R1));
+    if let Some(off) = spec.probe_type().ctx_null_exit() {
+        // An iterator's last call, with no object: nothing to do.
+        cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R6, off));
+        let exit = cx.exit_label;
+        cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), exit);
+    }
     if spec.probe_type().stop_flag() {
         // The stop flag: one load, no helper call (see `STOP_MAP`).
         cx.ops.push((Op::LoadMapValue { dst: Reg::R1, map: STOP_MAP.to_string() }, cx.span));

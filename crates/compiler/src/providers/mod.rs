@@ -16,25 +16,32 @@
 mod begin_end;
 pub mod btf_args;
 mod fentry;
+mod iter;
 mod kprobe;
 mod perf;
+pub mod positional;
 mod pt_regs;
 mod rawtracepoint;
+mod self_signal;
 mod tp_btf;
 mod tracepoint;
 mod uprobe;
+mod watchpoint;
 
 use bpfscope_syntax::{ast::AttachPoint, suggest, Diagnostic};
 
 pub use self::{
     begin_end::Special,
     fentry::FentrySpec,
+    iter::{iter_alone, IterSpec, ITERATORS},
     kprobe::KprobeSpec,
     perf::{IntervalSpec, PerfEvent, PerfEventSpec, Pmu, ProfileSpec},
     rawtracepoint::RawTracepointSpec,
+    self_signal::{SelfSignalSpec, SELF_SIGNALS},
     tp_btf::TpBtfSpec,
     tracepoint::TracepointSpec,
     uprobe::UprobeSpec,
+    watchpoint::{WatchFunc, WatchpointSpec},
 };
 use crate::target::Target;
 
@@ -54,6 +61,12 @@ pub enum ProbeSpec {
     Fentry(FentrySpec),
     /// A BTF-typed raw tracepoint.
     TpBtf(TpBtfSpec),
+    /// `self:signal:SIGUSR1`, run by bpfscope when it receives the signal.
+    SelfSignal(SelfSignalSpec),
+    /// A BPF iterator, run by reading it.
+    Iter(IterSpec),
+    /// A hardware breakpoint on an address.
+    Watchpoint(WatchpointSpec),
 }
 
 impl ProbeSpec {
@@ -71,6 +84,9 @@ impl ProbeSpec {
             ProbeSpec::Uprobe(spec) => spec,
             ProbeSpec::Fentry(spec) => spec,
             ProbeSpec::TpBtf(spec) => spec,
+            ProbeSpec::SelfSignal(spec) => spec,
+            ProbeSpec::Iter(spec) => spec,
+            ProbeSpec::Watchpoint(spec) => spec,
         }
     }
 
@@ -87,6 +103,24 @@ impl ProbeSpec {
     /// The canonical probe name, as the `probe` builtin prints it ([`ProbeType::display`]).
     pub fn display(&self) -> String {
         self.probe_type().display()
+    }
+
+    /// This attach point for the process of `-p PID` or `-c CMD` (`pid`): a watchpoint's
+    /// address is then that process's; other probes are unchanged. The error of a probe that
+    /// needs a process and has none.
+    pub fn for_process(self, pid: Option<u32>) -> Result<ProbeSpec, &'static str> {
+        match self {
+            ProbeSpec::Watchpoint(spec) if spec.func.is_some() && pid.is_none() => {
+                Err("a watchpoint on a function argument needs a process: `-p PID` or `-c CMD`")
+            }
+            // `-c` without a child yet (`--emit`) is pid 0: the address is a process's all
+            // the same, but there is none to open the breakpoint for.
+            ProbeSpec::Watchpoint(spec) => {
+                let pid = pid.filter(|p| *p != 0);
+                Ok(ProbeSpec::Watchpoint(WatchpointSpec { pid, ..spec }))
+            }
+            other => Ok(other),
+        }
     }
 
     /// True when user-space pointers are the norm for this probe's arguments.
@@ -190,6 +224,18 @@ pub trait ProbeType {
         None
     }
 
+    /// The C type of the struct the context points to, for the `ctx` builtin (`struct
+    /// bpf_iter__task`), or `None` when `ctx` has no type here.
+    fn ctx_struct(&self) -> Option<String> {
+        None
+    }
+
+    /// The context offset of a pointer that is NULL on a call the program must ignore (an
+    /// iterator's last call): the program returns at once when it is.
+    fn ctx_null_exit(&self) -> Option<i16> {
+        None
+    }
+
     /// The tail of the kernel program name (`p3_` + tail, cut to 15 bytes): by default the
     /// last part of the section name.
     fn name_tail(&self) -> String {
@@ -265,6 +311,10 @@ pub static PROVIDERS: &[&dyn Provider] = &[
     &uprobe::Uprobe { ret: true },
     &fentry::Fentry { ret: false },
     &fentry::Fentry { ret: true },
+    &self_signal::SelfProbe,
+    &iter::Iter,
+    &watchpoint::Watchpoint { asynchronous: false },
+    &watchpoint::Watchpoint { asynchronous: true },
 ];
 
 /// The provider called `name` (or one of its aliases), ignoring ASCII case.

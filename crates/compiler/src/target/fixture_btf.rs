@@ -77,4 +77,37 @@ pub(crate) fn probe_types(w: &mut Writer) {
     let wakeup = w.func_proto(0, &[(data, void_ptr), (p, task_ptr)]);
     let wakeup_ptr = w.ptr(wakeup);
     w.typedef("btf_trace_sched_wakeup", wakeup_ptr);
+
+    // BPF iterators: `bpf_iter_<name>` functions and their context structs, whose pointers
+    // sit in anonymous unions as in the kernel.
+    let m = |name, ty, offset_bits| Member { name, ty, offset_bits, bitfield_size: 0 };
+    let u32_ = w.typedef("u32", uint);
+    let meta = w.record("bpf_iter_meta", false, 8, &[m("seq", void_ptr, 0)]);
+    let vma =
+        w.record("vm_area_struct", false, 16, &[m("vm_start", ulong, 0), m("vm_end", ulong, 64)]);
+    let (meta_ptr, vma_ptr) = (w.ptr(meta), w.ptr(vma));
+    let meta_u = w.record("", true, 8, &[m("meta", meta_ptr, 0)]);
+    let task_u = w.record("", true, 8, &[m("task", task_ptr, 0)]);
+    let file_u = w.record("", true, 8, &[m("file", file_ptr, 0)]);
+    let vma_u = w.record("", true, 8, &[m("vma", vma_ptr, 0)]);
+    let iters: [(&str, u32, Vec<Member<'_>>); 3] = [
+        ("task", 16, vec![m("", meta_u, 0), m("", task_u, 64)]),
+        (
+            "task_file",
+            32,
+            vec![m("", meta_u, 0), m("", task_u, 64), m("fd", u32_, 128), m("", file_u, 192)],
+        ),
+        ("task_vma", 24, vec![m("", meta_u, 0), m("", task_u, 64), m("", vma_u, 128)]),
+    ];
+    let [meta_n, task_n, vma_n] = ["meta", "task", "vma"].map(|n| w.string(n));
+    let params = [
+        vec![(meta_n, meta_ptr), (task_n, task_ptr)],
+        vec![(meta_n, meta_ptr), (task_n, task_ptr), (fd_n, u32_), (file_n, file_ptr)],
+        vec![(meta_n, meta_ptr), (task_n, task_ptr), (vma_n, vma_ptr)],
+    ];
+    for ((name, size, members), params) in iters.into_iter().zip(params) {
+        w.record(&format!("bpf_iter__{name}"), false, size, &members);
+        let proto = w.func_proto(int, &params);
+        w.func(&format!("bpf_iter_{name}"), proto, false);
+    }
 }

@@ -7,12 +7,15 @@
 
 mod begin_end;
 mod fentry;
+pub(crate) mod iter;
 mod kprobe;
 mod perf;
 mod rawtracepoint;
+mod self_signal;
 mod tp_btf;
 mod tracepoint;
 mod uprobe;
+pub(crate) mod watchpoint;
 
 use std::{
     fmt, io,
@@ -72,6 +75,9 @@ fn runtime_half(spec: &ProbeSpec) -> &dyn Attach {
         ProbeSpec::Uprobe(spec) => spec,
         ProbeSpec::Fentry(spec) => spec,
         ProbeSpec::TpBtf(spec) => spec,
+        ProbeSpec::SelfSignal(spec) => spec,
+        ProbeSpec::Iter(spec) => spec,
+        ProbeSpec::Watchpoint(spec) => spec,
     }
 }
 
@@ -185,6 +191,12 @@ pub enum AttachErrorKind {
     TracepointMissing { category: String, name: String },
     /// The kernel refused to open raw tracepoint `name`.
     RawTracepointRefused { name: String, source: SyscallError },
+    /// The kernel refused to create the link of iterator `name`.
+    IterRefused { name: String, source: SyscallError },
+    /// The kernel refused a hardware breakpoint at `addr`.
+    BreakpointRefused { addr: u64, mode: String, source: SyscallError },
+    /// An iterator could not be pinned at `path`.
+    PinRefused { path: String, source: SyscallError },
     /// Any other failed system call.
     Syscall(SyscallError),
 }
@@ -196,6 +208,9 @@ impl AttachErrorKind {
             AttachErrorKind::NoHardwarePmu(source)
             | AttachErrorKind::FunctionRefused { source, .. }
             | AttachErrorKind::RawTracepointRefused { source, .. }
+            | AttachErrorKind::IterRefused { source, .. }
+            | AttachErrorKind::PinRefused { source, .. }
+            | AttachErrorKind::BreakpointRefused { source, .. }
             | AttachErrorKind::Syscall(source) => source.source.raw_os_error(),
             _ => None,
         }
@@ -223,6 +238,28 @@ impl fmt::Display for AttachErrorKind {
             AttachErrorKind::RawTracepointRefused { name, source } => {
                 write!(f, "{source} (is `{name}` a kernel tracepoint?)")
             }
+            AttachErrorKind::IterRefused { name, source } => {
+                write!(f, "{source} (the kernel refused the `{name}` iterator link)")
+            }
+            AttachErrorKind::BreakpointRefused { addr, mode, source } => {
+                let why = match source.source.raw_os_error() {
+                    Some(libc::EINVAL) if mode == "r" && cfg!(target_arch = "x86_64") => {
+                        "x86 watches writes (`w`) or all accesses (`rw`), not reads alone"
+                    }
+                    Some(libc::ENOENT | libc::EOPNOTSUPP | libc::ENODEV) => {
+                        "this machine has no hardware breakpoints (no debug registers)"
+                    }
+                    Some(libc::ENOSPC) => "every hardware debug register is in use",
+                    Some(libc::EINVAL) => "the address, length or mode is not one the hardware can watch (an address aligned to its length?)",
+                    Some(libc::ESRCH) => "no such process",
+                    _ => "the kernel refused the breakpoint",
+                };
+                write!(f, "{source} ({why}; watchpoint at {addr:#x})")
+            }
+            AttachErrorKind::PinRefused { path, source } => write!(
+                f,
+                "cannot pin it at {path}: {source} (is a BPF file system mounted there? `mount -t bpf bpf /sys/fs/bpf`)"
+            ),
             AttachErrorKind::Syscall(source) => write!(f, "{source}"),
         }
     }
@@ -240,6 +277,9 @@ impl std::error::Error for AttachError {
             AttachErrorKind::NoHardwarePmu(source)
             | AttachErrorKind::FunctionRefused { source, .. }
             | AttachErrorKind::RawTracepointRefused { source, .. }
+            | AttachErrorKind::IterRefused { source, .. }
+            | AttachErrorKind::PinRefused { source, .. }
+            | AttachErrorKind::BreakpointRefused { source, .. }
             | AttachErrorKind::Syscall(source) => Some(source),
             _ => None,
         }

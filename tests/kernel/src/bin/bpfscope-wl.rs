@@ -24,6 +24,12 @@
 //! - `fsync N`: N fsync(2) system calls on /dev/null
 //! - `kill N`: N kill(2) system calls sending signal 0 (a check, nothing sent) to itself
 //! - `setuid N`: N setuid(2) system calls to its own uid (which succeed, and change nothing)
+//! - `poke N [wait|MS]`: N 8-byte writes to the first word of a page mapped at the fixed
+//!   address [`POKE_ADDR`] (for watchpoints); with `wait`, first prints `ready` and waits for
+//!   a line on standard input; with MS, sleeps MS milliseconds after each write
+//! - `increment N [wait]`: N calls of `bpfscope_increment(0, p)`, which adds 1 to the heap
+//!   word `p` points to (bpftrace's function-argument watchpoint example), then prints the
+//!   word; with `wait`, first prints `ready` and waits for a line on standard input
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -94,6 +100,26 @@ fn main() {
             }
         }
         "sleep" => std::thread::sleep(std::time::Duration::from_millis(num(1))),
+        "increment" => {
+            let word = Box::new(0u64);
+            let p = Box::into_raw(word);
+            if args.get(2).is_some_and(|a| a == "wait") {
+                println!("ready");
+                let mut line = String::new();
+                io::stdin().read_line(&mut line).expect("stdin");
+            }
+            for _ in 0..num(1) {
+                // SAFETY: `p` is the live word leaked above, used by nothing else.
+                unsafe { bpfscope_increment(0, std::hint::black_box(p)) };
+            }
+            // Not freed: free() would write the allocator's list pointer into the word, an
+            // access a watchpoint would see. SAFETY: `p` is the live word leaked above.
+            println!("{}", unsafe { p.read_volatile() });
+        }
+        "poke" => {
+            let pause = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0);
+            poke(num(1), args.get(2).is_some_and(|a| a == "wait"), pause)
+        }
         "nanosleep" => {
             for spec in arg(1).split(',') {
                 let (sec, nsec) = spec.split_once(':').unwrap_or_else(|| usage());
@@ -231,6 +257,49 @@ fn bound_client(ip: std::net::IpAddr, local: u16, remote: u16) -> io::Result<std
         }
     }
     Ok(stream)
+}
+
+/// The function whose second argument `watchpoint:bpfscope_increment+arg1` watches.
+///
+/// # Safety
+/// `p` must point to a live `u64` nothing else uses meanwhile.
+#[no_mangle]
+#[inline(never)]
+pub unsafe extern "C" fn bpfscope_increment(_unused: u64, p: *mut u64) {
+    // SAFETY: the caller's promise.
+    unsafe { p.write_volatile(p.read_volatile() + 1) };
+}
+
+/// Where `poke` maps its page (bpftrace's own watchpoint test program uses this address).
+const POKE_ADDR: usize = 0x1000_0000;
+
+fn poke(n: u64, wait: bool, pause_ms: u64) {
+    // SAFETY: a new anonymous page at a fixed address that nothing else maps
+    // (MAP_FIXED_NOREPLACE fails instead of replacing a mapping).
+    let page = unsafe {
+        libc::mmap(
+            POKE_ADDR as *mut libc::c_void,
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    assert_eq!(page as usize, POKE_ADDR, "mmap at {POKE_ADDR:#x}");
+    if wait {
+        println!("ready");
+        let mut line = String::new();
+        io::stdin().read_line(&mut line).expect("stdin");
+    }
+    let word = page.cast::<u64>();
+    for i in 0..n {
+        // SAFETY: the page is ours, mapped writable above; volatile so each write happens.
+        unsafe { word.write_volatile(i) };
+        if pause_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+        }
+    }
 }
 
 fn usage() -> ! {
