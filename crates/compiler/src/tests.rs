@@ -273,3 +273,18 @@ fn enums_print_with_percent_s_and_count_as_integers() {
     let e = compile_err("enum E { A = 1 }; BEGIN { $e = (enum E)1; printf(\"%s\\n\", $e + 1); }");
     assert!(e.contains("`%s` expects a string, but this argument is `int64`"), "{e}");
 }
+
+#[test]
+fn aggregations_are_read_inside_probes_and_walked_by_for() {
+    compile_ok(
+        r#"BEGIN { @c = count(); @s = sum(-1); @mn = min(1); @mx = max(2); @a = avg(3);
+           if (@c > 1 && @s < 0) { $x = @mn + @mx + @a; }
+           @k[1] = count(); @m[2] = max(5); @v[3] = avg(-2);
+           for ($kv : @k) { print($kv.1); } for ($kv : @m) { print($kv.1); }
+           for ($kv : @v) { print($kv.1); } }"#,
+    );
+    let e = compile_err("BEGIN { @h = hist(1); $x = @h; }");
+    assert!(e.contains("reads of `hist()` aggregations inside probes are not supported"), "{e}");
+    let e = compile_err("BEGIN { @h[1] = stats(1); for ($kv : @h) { } }");
+    assert!(e.contains("`for` loops over `stats()` maps are not supported"), "{e}");
+}

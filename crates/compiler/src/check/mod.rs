@@ -404,6 +404,22 @@ impl Cx<'_> {
         let element = match self.out.map_index.get(&display).map(|&id| self.out.maps[id].clone()) {
             Some(desc) => match (desc.key, desc.value) {
                 (Some(key), MapValue::Plain(value)) => Ty::Tuple(vec![key, value]),
+                // An aggregation's value is reduced over the CPUs, as when it is read.
+                (
+                    Some(key),
+                    MapValue::Count
+                    | MapValue::Sum { signed: false }
+                    | MapValue::Min { signed: false }
+                    | MapValue::Max { signed: false }
+                    | MapValue::Avg { signed: false },
+                ) => Ty::Tuple(vec![key, Ty::U64]),
+                (
+                    Some(key),
+                    MapValue::Sum { signed: true }
+                    | MapValue::Min { signed: true }
+                    | MapValue::Max { signed: true }
+                    | MapValue::Avg { signed: true },
+                ) => Ty::Tuple(vec![key, Ty::I64]),
                 (None, _) => {
                     self.error(Diagnostic::error(
                         format!("`{display}` has no keys to iterate over"),

@@ -9,8 +9,8 @@
 use bpfscope_bpf::{Helper, Insn, Reg, Size};
 use bpfscope_syntax::ast::{Block, Expr, ExprKind};
 
-use super::{Loc, Lower, MapLoop};
-use crate::{ir::IrProgram, Ty};
+use super::{Loc, Lower, MapLoop, Val};
+use crate::{ir::IrProgram, types::MapValue, Ty};
 
 /// The register holding the callback's `ctx`: the address of a slot in the probe's frame.
 const FRAME_REG: Reg = Reg::R8;
@@ -50,7 +50,14 @@ impl Lower<'_> {
         let offsets = Ty::tuple_offsets(items);
         if let (Some(key_ty), Some(value_ty)) = (items.first(), items.get(1)) {
             self.copy_from_pointer(kv + offsets[0] as i16, &key_ptr, key_ty.size());
-            self.copy_from_pointer(kv + offsets[1] as i16, &value_ptr, value_ty.size());
+            if let MapValue::Plain(_) = desc.value {
+                self.copy_from_pointer(kv + offsets[1] as i16, &value_ptr, value_ty.size());
+            } else {
+                let Val::Mem(slot) = key_ptr else { unreachable!("a spilled register") };
+                let total = self.percpu_reduce(&desc, |cx| cx.ldx(Size::DW, Reg::R2, slot));
+                self.load_reg(&total, Reg::R1);
+                self.stx(Size::DW, kv + offsets[1] as i16, Reg::R1);
+            }
         }
         self.block(body);
         self.place(cont);
@@ -78,8 +85,8 @@ impl Lower<'_> {
 
     /// Copies `size` bytes from the address held in the slot `pointer` (a map key or value)
     /// to `dst`.
-    fn copy_from_pointer(&mut self, dst: Loc, pointer: &super::Val, size: u32) {
-        let super::Val::Mem(slot) = pointer else { return };
+    fn copy_from_pointer(&mut self, dst: Loc, pointer: &Val, size: u32) {
+        let Val::Mem(slot) = pointer else { return };
         if size > 64 {
             self.stack_addr(Reg::R1, dst);
             self.insn(Insn::mov64_imm(Reg::R2, size as i32));
