@@ -288,3 +288,37 @@ fn aggregations_are_read_inside_probes_and_walked_by_for() {
     let e = compile_err("BEGIN { @h[1] = stats(1); for ($kv : @h) { } }");
     assert!(e.contains("`for` loops over `stats()` maps are not supported"), "{e}");
 }
+
+#[test]
+fn getopt_is_typed_by_its_default_and_checked() {
+    use crate::OptionValue;
+    let c = compile_ok(
+        r#"BEGIN { $a = getopt("a", 1); $b = getopt("b", "x", "B"); $c = getopt("c"); $d = getopt("d", -2); }"#,
+    );
+    let declared: Vec<(&str, &OptionValue)> =
+        c.checked.getopts.iter().map(|(n, v)| (n.as_str(), v)).collect();
+    assert_eq!(
+        declared,
+        [
+            ("a", &OptionValue::Int(1)),
+            ("b", &OptionValue::Str("x".into())),
+            ("c", &OptionValue::Bool(false)),
+            ("d", &OptionValue::Int(-2)),
+        ]
+    );
+    let named = |n: &str, v: Option<&str>| vec![(n.to_string(), v.map(str::to_string))];
+    let value = crate::option_value;
+    assert_eq!(value(&named("a", Some("-7")), "a", &OptionValue::Int(1)), Ok(OptionValue::Int(-7)));
+    assert_eq!(
+        value(&named("c", None), "c", &OptionValue::Bool(false)),
+        Ok(OptionValue::Bool(true))
+    );
+    assert_eq!(value(&[], "c", &OptionValue::Bool(true)), Ok(OptionValue::Bool(true)));
+    assert!(value(&named("a", None), "a", &OptionValue::Int(1)).is_err());
+    let e = compile_err(r#"BEGIN { $a = getopt("h", 1); $b = getopt("h", 2); }"#);
+    assert!(e.contains("Command line option 'h' needs to have the same default value in all places it is used. Previous default value: 1"), "{e}");
+    let e = compile_err(r#"BEGIN { $a = getopt("h", $x); }"#);
+    assert!(e.contains("Second argument to 'getopt' must be a string literal, integer literal, or a boolean literal."), "{e}");
+    let e = compile_err(r#"BEGIN { $a = getopt(1); }"#);
+    assert!(e.contains("First argument to 'getopt' must be a string literal."), "{e}");
+}

@@ -60,3 +60,59 @@ fn min_max_avg_of_values_never_set_read_as_zero() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.starts_with("0 0 0\n-3 -3 -3\n"), "{}", r.stdout);
 }
+
+#[test]
+fn getopt_reads_named_options_after_the_program() {
+    let Some(_guard) = start("getopt_reads_named_options_after_the_program") else { return };
+    // bpftrace's own runtime test (tests/runtime/other, "named params"), with `ee` absent.
+    let r = run(&[
+        "-e",
+        r#"BEGIN { print(($1, getopt("aa", 10), getopt("bb", -1), $2, getopt("cc", "hello"),
+                         getopt("dd", false), getopt("ee"))); exit(); }"#,
+        "pos1",
+        "--",
+        "--aa=20",
+        "--bb=5",
+        "--cc=bye",
+        "pos2",
+        "--dd",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "(pos1, 20, 5, pos2, bye, true, false)\n\n\n", "{}", r.stderr);
+    // Defaults, and a description.
+    let r = run(&[
+        "-e",
+        r#"BEGIN { print((getopt("aa", 10, "AA"), getopt("bb", 1), getopt("s", "x"), getopt("f", true)));
+                   if (getopt("f", true)) { printf("flag\n"); } exit(); }"#,
+        "--",
+        "--bb=0x10",
+        "--f=0",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "(10, 16, x, false)\n\n\n", "{}", r.stderr);
+}
+
+#[test]
+fn getopt_refuses_unknown_and_ill_typed_options() {
+    let Some(_guard) = start("getopt_refuses_unknown_and_ill_typed_options") else { return };
+    let program = r#"BEGIN { print(getopt("len", 8)); exit(); }"#;
+    let r = run(&["-e", program, "--", "--length=32"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "ERROR: unexpected program command line options: --length\nHINT: expected program options: --len\n"
+    );
+    let r = run(&["-e", program, "--", "--help"]);
+    assert_eq!((r.code, r.stderr.as_str()), (1, "HINT: expected program options: --len\n"));
+    let r = run(&["-e", program, "--", "--len=abc"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("error: Invalid value for integer program option 'len': 'abc' is not an integer\n --> stdin:1:15"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["-e", r#"BEGIN { print(getopt("v")); exit(); }"#, "--", "--v=maybe"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("'maybe' (expected true, false, 1 or 0)"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+}

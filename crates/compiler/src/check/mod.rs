@@ -55,6 +55,8 @@ pub struct Checked {
     /// Compile-time values by expression id, lowered as constants: `sizeof`, `offsetof`
     /// and bare identifiers that are enum values.
     pub constants: HashMap<u32, i64>,
+    /// The program's named options (`getopt`) and their defaults.
+    pub getopts: BTreeMap<String, crate::functions::OptionValue>,
 }
 
 impl Checked {

@@ -20,12 +20,14 @@ mod maps;
 mod memory;
 mod names;
 mod net;
+mod options;
 mod output;
 mod stacks;
 mod strings;
 mod time;
 
 pub(crate) use aggregations::update as update_aggregate;
+pub use options::{option_value, OptionValue};
 
 use bpfscope_syntax::{
     ast::{Expr, ExprKind},
@@ -53,6 +55,7 @@ const FAMILIES: &[&Family] = &[
     &kernel::FAMILY,
     &net::FAMILY,
     &names::FAMILY,
+    &options::FAMILY,
 ];
 
 /// A group of entries with a heading on the reference page.
