@@ -322,3 +322,16 @@ fn getopt_is_typed_by_its_default_and_checked() {
     let e = compile_err(r#"BEGIN { $a = getopt(1); }"#);
     assert!(e.contains("First argument to 'getopt' must be a string literal."), "{e}");
 }
+
+#[test]
+fn reg_reads_pt_regs_where_the_context_has_them() {
+    compile_ok(r#"uprobe:/bin/sh:main { @ = reg("ip") + reg("sp") + reg("di"); }"#);
+    compile_ok(r#"profile:hz:99 { @ = reg("ip"); } interval:s:1 { @x = reg("flags"); }"#);
+    let e = compile_err(r#"tracepoint:syscalls:sys_enter_read { @ = reg("ip"); }"#);
+    assert!(e.contains("reg can not be used with \"tracepoint\" probes"), "{e}");
+    let e = compile_err(r#"uprobe:/bin/sh:main { @ = reg("rip"); }"#);
+    assert!(e.contains("'rip' is not a valid register on this architecture (x86_64)"), "{e}");
+    assert!(e.contains("did you mean `ip`?"), "{e}");
+    let e = compile_err(r#"uprobe:/bin/sh:main { @m[1] = 1; for ($kv : @m) { @ = reg("ip"); } }"#);
+    assert!(e.contains("`reg()`"), "{e}");
+}

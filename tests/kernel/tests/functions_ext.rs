@@ -116,3 +116,63 @@ fn getopt_refuses_unknown_and_ill_typed_options() {
     assert!(r.stderr.contains("'maybe' (expected true, false, 1 or 0)"), "{}", r.stderr);
     assert!(r.stdout.is_empty(), "{}", r.stdout);
 }
+
+#[test]
+fn reg_reads_uprobe_registers_as_bpftrace_does() {
+    let Some(_guard) = start("reg_reads_uprobe_registers_as_bpftrace_does") else { return };
+    // `di` is the first argument; `ip` is the marker's address, whose offset in its page is
+    // the ELF symbol's (mappings are page-aligned).
+    let wl_path = kernel_tests::workload();
+    let program = format!(
+        r#"uprobe:{}:bpfscope_wl_marker {{ printf("%d %d %x\n", reg("di"), arg0, reg("ip") & 0xfff); }}"#,
+        wl_path.display()
+    );
+    let command = wl("marker 3");
+    let r = run(&["-e", &program, "-c", &command]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 3, "{}", r.stdout);
+    for (i, line) in lines.iter().enumerate() {
+        assert!(line.starts_with(&format!("{i} {i} ")), "{}", r.stdout);
+    }
+    let nm = std::process::Command::new("nm").arg(&wl_path).output().ok();
+    if let Some(nm) = nm.filter(|o| o.status.success()) {
+        let text = String::from_utf8_lossy(&nm.stdout);
+        let addr = text
+            .lines()
+            .find(|l| l.ends_with(" bpfscope_wl_marker"))
+            .and_then(|l| u64::from_str_radix(l.split(' ').next()?, 16).ok())
+            .expect("bpfscope_wl_marker in nm's output");
+        assert!(lines[0].ends_with(&format!(" {:x}", addr & 0xfff)), "{}", r.stdout);
+    }
+    // The differential: bpftrace 0.17 has reg().
+    let Some(theirs) = kernel_tests::bpftrace(&["-e", &program], &command) else { return };
+    let theirs: Vec<&str> = theirs.lines().filter(|l| l.contains(' ')).collect();
+    let theirs: Vec<&str> = theirs.into_iter().filter(|l| !l.starts_with("Attaching")).collect();
+    assert_eq!(lines, theirs);
+}
+
+#[test]
+fn reg_is_refused_where_there_are_no_registers() {
+    let Some(_guard) = start("reg_is_refused_where_there_are_no_registers") else { return };
+    let r = run(&["-e", r#"BEGIN { print(reg("ip")); }"#]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.starts_with("error: reg can not be used with \"BEGIN\" probes\n --> stdin:1:15"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["-e", r#"profile:hz:99 { print(reg("ipp")); }"#]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("error: 'ipp' is not a valid register on this architecture (x86_64)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("help: did you mean `ip`?"), "{}", r.stderr);
+    // A perf event's context begins with the registers: a sample of user or kernel code has
+    // a non-zero instruction pointer.
+    let r = run(&["-e", r#"profile:hz:999 { @ = reg("ip") != 0; exit(); }"#]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "\n\n@: true\n", "{}", r.stderr);
+}

@@ -6,14 +6,14 @@
 //! traces one function, as bpftrace makes it; a program attached to many functions (a
 //! wildcard) asks the kernel with `bpf_get_func_ip` and user space names the address.
 
-use bpfscope_bpf::{Helper, Reg, Size};
+use bpfscope_bpf::{Helper, Insn, Reg, Size};
 use bpfscope_syntax::{suggest, Diagnostic};
 
 use super::{arity, literal_text, string_literal, Family, Form, Function, Kind, Use};
 use crate::{
     check::Cx,
     lower::{Lower, Val},
-    providers::TracedFunction,
+    providers::{pt_regs, TracedFunction},
     Ty,
 };
 
@@ -48,6 +48,13 @@ pub(super) const FAMILY: Family = Family {
             signature: "cgroupid(\"path\")",
             summary: "The id of the cgroup (v2) directory `path`, as `cgroup` gives it for its tasks.",
             kind: Kind::Expr { check: check_cgroupid, lower: lower_cgroupid },
+        },
+        Function {
+            name: "reg",
+            form: Form::Call,
+            signature: "reg(\"name\")",
+            summary: "The value of register `name` (`ip`, `sp`, `ax`, `di`, ...: x86-64's `struct pt_regs`) when the probe fired (kprobe, uprobe, profile, interval, software).",
+            kind: Kind::Expr { check: check_reg, lower: lower_reg },
         },
         Function {
             name: "path",
@@ -268,6 +275,57 @@ fn check_cgroupid(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
 fn lower_cgroupid(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
     let path = literal_text(&u.args[0]);
     Val::Imm(cx.target.cgroup_id(&path).unwrap_or(0) as i64)
+}
+
+// ---- reg ----
+
+fn check_reg(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if !arity(cx, u, &[1], "1 argument: a register name") {
+        return Ty::Error;
+    }
+    let Some(name) = string_literal(cx, &u.args[0], "the register name of `reg()`") else {
+        return Ty::Error;
+    };
+    if cx.in_map_loop > 0 {
+        cx.error(crate::check::diagnostics::in_map_loop(u.expr.span, "`reg()`"));
+        return Ty::Error;
+    }
+    for spec in cx.specs.clone() {
+        if !pt_regs::has_regs(spec.probe_type().prog_kind()) {
+            cx.error(
+                Diagnostic::error(
+                    format!(
+                        "reg can not be used with \"{}\" probes",
+                        spec.display().split(':').next().unwrap_or_default()
+                    ),
+                    u.expr.span,
+                    "no registers here",
+                )
+                .with_help("`reg()` reads the registers of kprobe, uprobe, profile, interval and software probes"),
+            );
+            return Ty::Error;
+        }
+    }
+    if pt_regs::register(&name).is_none() {
+        let d = Diagnostic::error(
+            format!("'{name}' is not a valid register on this architecture ({})", pt_regs::ARCH),
+            u.args[0].span,
+            "not a register",
+        )
+        .with_suggestion(suggest(&name, pt_regs::REGISTERS.iter().copied()));
+        cx.error(d);
+        return Ty::Error;
+    }
+    Ty::U64
+}
+
+fn lower_reg(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let name = literal_text(&u.args[0]);
+    let Some(off) = pt_regs::register(&name) else {
+        unreachable!("the checker accepts only register names")
+    };
+    cx.insn(Insn::ldx(Size::DW, Reg::R0, Reg::R6, off));
+    cx.spill(Reg::R0)
 }
 
 #[cfg(test)]

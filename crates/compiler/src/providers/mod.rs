@@ -18,7 +18,7 @@ pub mod btf_args;
 mod fentry;
 mod kprobe;
 mod perf;
-mod pt_regs;
+pub(crate) mod pt_regs;
 mod rawtracepoint;
 mod tp_btf;
 mod tracepoint;
