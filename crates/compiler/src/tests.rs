@@ -335,3 +335,17 @@ fn reg_reads_pt_regs_where_the_context_has_them() {
     let e = compile_err(r#"uprobe:/bin/sh:main { @m[1] = 1; for ($kv : @m) { @ = reg("ip"); } }"#);
     assert!(e.contains("`reg()`"), "{e}");
 }
+
+#[test]
+fn debugf_calls_trace_printk_or_vprintk() {
+    use bpfscope_bpf::{Helper, Insn};
+    let calls = |c: &Compiled, h: Helper| {
+        c.programs[0].insns.iter().filter(|i| **i == Insn::call(h)).count()
+    };
+    let c = compile_ok(r#"BEGIN { debugf("%d %s\n", 1, "x"); debugf("%d %d %d %d\n", 1, 2, 3, 4); }"#);
+    assert_eq!((calls(&c, Helper::TracePrintk), calls(&c, Helper::TraceVprintk)), (1, 1));
+    let e = compile_err(r#"BEGIN { debugf("%s\n", 1); }"#);
+    assert!(e.contains("`%s` expects a string, but this argument is `int64`"), "{e}");
+    let e = compile_err(r#"BEGIN { debugf("%d %d\n", 1); }"#);
+    assert!(e.contains("`debugf()` format has 2 specifiers but 1 arguments were given"), "{e}");
+}

@@ -176,3 +176,79 @@ fn reg_is_refused_where_there_are_no_registers() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "\n\n@: true\n", "{}", r.stderr);
 }
+
+/// The messages of `bpf_trace_printk` lines in the trace buffer that start with `marker`.
+fn trace_lines(marker: &str) -> Vec<String> {
+    let text = std::fs::read("/sys/kernel/tracing/trace")
+        .or_else(|_| std::fs::read("/sys/kernel/debug/tracing/trace"))
+        .expect("the trace buffer (tracefs)");
+    String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|l| l.split_once("bpf_trace_printk: ").map(|(_, m)| m.to_string()))
+        .filter(|m| m.starts_with(marker))
+        .collect()
+}
+
+#[test]
+fn debugf_writes_kernel_formatted_lines_to_the_trace_buffer() {
+    let Some(_guard) = start("debugf_writes_kernel_formatted_lines_to_the_trace_buffer") else {
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let marker = format!("i9f-{}-{nanos}", std::process::id());
+    // Up to 3 arguments: bpf_trace_printk; more: bpf_trace_vprintk.
+    let program = format!(
+        r#"BEGIN {{ debugf("{marker} a %d %s %x|%5d|%-3u|\n", -5, "str", 255, 42, 7);
+                   debugf("{marker} b %d %d %d %d %lu %c %s\n", 1, 2, 3, 4, 5, 65, comm);
+                   debugf("{marker} c\n"); exit(); }}"#
+    );
+    let r = run(&["-e", &program]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: The debugf() builtin is not recommended for production use."),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        trace_lines(&marker),
+        [
+            format!("{marker} a -5 str ff|   42|7  |"),
+            format!("{marker} b 1 2 3 4 5 A bpfscope"),
+            format!("{marker} c"),
+        ]
+    );
+    // The same three-argument line from bpftrace 0.17 (which has only bpf_trace_printk).
+    let theirs_marker = format!("{marker}-bt");
+    let program =
+        format!(r#"BEGIN {{ debugf("{theirs_marker} a %d %s %x\n", -5, "str", 255); exit(); }}"#);
+    if kernel_tests::bpftrace(&["-e", &program], "/bin/true").is_none() {
+        return;
+    }
+    let ours_marker = format!("{marker}-bs");
+    let r = run(&["-e", &program.replace(&theirs_marker, &ours_marker)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let theirs = trace_lines(&theirs_marker);
+    let ours = trace_lines(&ours_marker);
+    assert_eq!(theirs, [format!("{theirs_marker} a -5 str ff")]);
+    assert_eq!(ours, [format!("{ours_marker} a -5 str ff")]);
+}
+
+#[test]
+fn debugf_refuses_what_the_kernel_cannot_format() {
+    let Some(_guard) = start("debugf_refuses_what_the_kernel_cannot_format") else { return };
+    let r = run(&["-e", r#"BEGIN { debugf("%o\n", 1); }"#]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("error: debugf: this conversion is not one the kernel's bpf_trace_printk formats\n --> stdin:1:16"), "{}", r.stderr);
+    let r = run(&[
+        "-e",
+        r#"BEGIN { debugf("%d %d %d %d %d %d %d %d %d %d %d %d %d\n", 1,2,3,4,5,6,7,8,9,10,11,12,13); }"#,
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("debugf: Cannot use more than 12 conversion specifiers"),
+        "{}",
+        r.stderr
+    );
+}

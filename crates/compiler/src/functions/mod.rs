@@ -15,6 +15,7 @@
 
 mod aggregations;
 mod context;
+mod debug;
 mod kernel;
 mod maps;
 mod memory;
@@ -56,6 +57,7 @@ const FAMILIES: &[&Family] = &[
     &net::FAMILY,
     &names::FAMILY,
     &options::FAMILY,
+    &debug::FAMILY,
 ];
 
 /// A group of entries with a heading on the reference page.
