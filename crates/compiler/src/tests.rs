@@ -342,10 +342,19 @@ fn debugf_calls_trace_printk_or_vprintk() {
     let calls = |c: &Compiled, h: Helper| {
         c.programs[0].insns.iter().filter(|i| **i == Insn::call(h)).count()
     };
-    let c = compile_ok(r#"BEGIN { debugf("%d %s\n", 1, "x"); debugf("%d %d %d %d\n", 1, 2, 3, 4); }"#);
+    let c =
+        compile_ok(r#"BEGIN { debugf("%d %s\n", 1, "x"); debugf("%d %d %d %d\n", 1, 2, 3, 4); }"#);
     assert_eq!((calls(&c, Helper::TracePrintk), calls(&c, Helper::TraceVprintk)), (1, 1));
     let e = compile_err(r#"BEGIN { debugf("%s\n", 1); }"#);
     assert!(e.contains("`%s` expects a string, but this argument is `int64`"), "{e}");
     let e = compile_err(r#"BEGIN { debugf("%d %d\n", 1); }"#);
     assert!(e.contains("`debugf()` format has 2 specifiers but 1 arguments were given"), "{e}");
+}
+
+#[test]
+fn socket_cookie_needs_a_sock_pointer() {
+    let e = compile_err("BEGIN { @ = socket_cookie(1); }");
+    assert!(e.contains("a `struct sock *`"), "{e}");
+    let e = compile_err("BEGIN { @ = socket_cookie((struct sock *)0); }");
+    assert!(e.contains("socket_cookie can not be used with \"BEGIN\" probes"), "{e}");
 }

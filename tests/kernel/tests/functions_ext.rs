@@ -252,3 +252,55 @@ fn debugf_refuses_what_the_kernel_cannot_format() {
         r.stderr
     );
 }
+
+#[test]
+fn socket_cookie_tells_the_sockets_of_one_connection_apart() {
+    let Some(_guard) = start("socket_cookie_tells_the_sockets_of_one_connection_apart") else {
+        return;
+    };
+    // One loopback connection from port 47124 to a listener on 47123: the listener (2 state
+    // changes), the accepted socket (4) and the client (5), each with its own cookie.
+    let r = run(&[
+        "-e",
+        r#"tp_btf:inet_sock_set_state
+           /args.sk.__sk_common.skc_num == 47123 || args.sk.__sk_common.skc_num == 47124/ {
+             @[socket_cookie(args.sk), args.sk.__sk_common.skc_num] = count(); }"#,
+        "-c",
+        &wl("tcp 127.0.0.1 47123"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut sockets: Vec<(u64, u64, u64)> = map_lines(&r.stdout)
+        .iter()
+        .map(|(head, count)| {
+            let inner = head.trim_start_matches("@[").trim_end_matches(']');
+            let (cookie, port) = inner.split_once(", ").expect("two keys");
+            (port.parse().unwrap(), count.parse().unwrap(), cookie.parse().unwrap())
+        })
+        .collect();
+    sockets.sort();
+    let shape: Vec<(u64, u64)> = sockets.iter().map(|s| (s.0, s.1)).collect();
+    assert_eq!(shape, [(47123, 2), (47123, 4), (47124, 5)], "{}", r.stdout);
+    let mut cookies: Vec<u64> = sockets.iter().map(|s| s.2).collect();
+    cookies.sort();
+    cookies.dedup();
+    assert_eq!(cookies.len(), 3, "{}", r.stdout);
+    assert!(cookies.iter().all(|c| *c != 0), "{}", r.stdout);
+}
+
+#[test]
+fn socket_cookie_is_refused_without_btf_pointers() {
+    let Some(_guard) = start("socket_cookie_is_refused_without_btf_pointers") else { return };
+    let r = run(&[
+        "-e",
+        r#"tracepoint:sock:inet_sock_set_state { @ = socket_cookie((struct sock *)args.skaddr); }"#,
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("error: socket_cookie can not be used with \"tracepoint\" probes"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["-e", r#"tp_btf:inet_sock_set_state { @ = socket_cookie(args.oldstate); }"#]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("a `struct sock *`"), "{}", r.stderr);
+}
