@@ -358,3 +358,22 @@ fn socket_cookie_needs_a_sock_pointer() {
     let e = compile_err("BEGIN { @ = socket_cookie((struct sock *)0); }");
     assert!(e.contains("socket_cookie can not be used with \"BEGIN\" probes"), "{e}");
 }
+
+#[test]
+fn percpu_kaddr_loads_the_variable_by_btf_id() {
+    use bpfscope_bpf::{Helper, Insn, PSEUDO_BTF_ID};
+    let c = compile_ok(
+        r#"kprobe:vfs_read { $p = percpu_kaddr("process_counts"); $q = percpu_kaddr("process_counts", 1);
+           if ($q != 0) { @ = *$p + *$q; } }"#,
+    );
+    let insns = &c.programs[0].insns;
+    let btf_loads = insns.iter().filter(|i| i.code == 0x18 && i.src == PSEUDO_BTF_ID).count();
+    assert_eq!(btf_loads, 2);
+    assert_eq!(insns.iter().filter(|i| **i == Insn::call(Helper::ThisCpuPtr)).count(), 1);
+    assert_eq!(insns.iter().filter(|i| **i == Insn::call(Helper::PerCpuPtr)).count(), 1);
+    let e = compile_err(r#"BEGIN { $p = percpu_kaddr("task_struct"); }"#);
+    assert!(
+        e.contains("percpu_kaddr: 'task_struct' is not a per-CPU variable in the kernel's BTF"),
+        "{e}"
+    );
+}

@@ -304,3 +304,35 @@ fn socket_cookie_is_refused_without_btf_pointers() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("a `struct sock *`"), "{}", r.stderr);
 }
+
+#[test]
+fn percpu_kaddr_reads_per_cpu_variables_or_says_why_it_cannot() {
+    let Some(_guard) = start("percpu_kaddr_reads_per_cpu_variables_or_says_why_it_cannot") else {
+        return;
+    };
+    // `struct rq` holds its own CPU number: each CPU's runqueue says which it is.
+    let program = r#"BEGIN { $rq0 = (struct rq *)percpu_kaddr("runqueues", 0);
+                             $here = (struct rq *)percpu_kaddr("runqueues");
+                             printf("%d %d %d\n", $rq0.cpu, $here.cpu == cpu,
+                                    percpu_kaddr("runqueues", 100000) == 0); exit(); }"#;
+    let r = run(&["-e", program]);
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    let listed = kallsyms.lines().any(|l| l.ends_with(" runqueues"));
+    if !listed {
+        // Without CONFIG_KALLSYMS_ALL the verifier cannot resolve the variable: the
+        // compiler says so, at the symbol.
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("error: percpu_kaddr: the kernel cannot resolve 'runqueues': it is in the kernel's BTF but not in /proc/kallsyms\n --> stdin:1:"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("CONFIG_KALLSYMS_ALL"), "{}", r.stderr);
+        kernel_tests::skip_note(
+            "percpu_kaddr: this kernel lists no data symbols in /proc/kallsyms (no CONFIG_KALLSYMS_ALL), so only the refusal was checked",
+        );
+        return;
+    }
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "0 1 1\n\n\n", "{}", r.stderr);
+}

@@ -57,6 +57,13 @@ pub(super) const FAMILY: Family = Family {
             kind: Kind::Expr { check: check_reg, lower: lower_reg },
         },
         Function {
+            name: "percpu_kaddr",
+            form: Form::Call,
+            signature: "percpu_kaddr(\"sym\" [, cpu])",
+            summary: "The address of the per-CPU kernel variable `sym` (from the kernel's BTF) on this CPU (`bpf_this_cpu_ptr`), or on CPU `cpu` (`bpf_per_cpu_ptr`: 0 past the last CPU), as a `uint64 *`.",
+            kind: Kind::Expr { check: check_percpu_kaddr, lower: lower_percpu_kaddr },
+        },
+        Function {
             name: "path",
             form: Form::Call,
             signature: "path(struct path *)",
@@ -325,6 +332,87 @@ fn lower_reg(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
         unreachable!("the checker accepts only register names")
     };
     cx.insn(Insn::ldx(Size::DW, Reg::R0, Reg::R6, off));
+    cx.spill(Reg::R0)
+}
+
+// ---- percpu_kaddr ----
+
+fn check_percpu_kaddr(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    let cpu_ty = u.args.get(1).map(|a| cx.expr(a));
+    if !arity(cx, u, &[1, 2], "a symbol name and an optional CPU") {
+        return Ty::Error;
+    }
+    let Some(name) = string_literal(cx, &u.args[0], "the symbol of `percpu_kaddr()`") else {
+        return Ty::Error;
+    };
+    if let (Some(cpu), Some(ty)) = (u.args.get(1), cpu_ty) {
+        if !ty.is_integer() && ty != Ty::Error {
+            cx.error(crate::check::diagnostics::type_mismatch(
+                cpu.span,
+                "`percpu_kaddr()`",
+                "an integer CPU",
+                &ty,
+            ));
+            return Ty::Error;
+        }
+    }
+    let Some(btf) = cx.target.kernel_btf() else {
+        cx.error(
+            Diagnostic::error(
+                "percpu_kaddr() needs the kernel's BTF, which this kernel does not have",
+                u.expr.span,
+                "no /sys/kernel/btf/vmlinux",
+            )
+            .with_help("per-CPU variables are found in BTF (CONFIG_DEBUG_INFO_BTF)"),
+        );
+        return Ty::Error;
+    };
+    let Some(id) = btf.percpu_var(&name) else {
+        let mut d = Diagnostic::error(
+            format!("percpu_kaddr: '{name}' is not a per-CPU variable in the kernel's BTF"),
+            u.args[0].span,
+            "no such per-CPU variable",
+        );
+        if btf.find(&name, crate::btf::Kind::Var).is_some() {
+            d = d.with_help(format!(
+                "`{name}` is a kernel variable but not a per-CPU one: use `kaddr(\"{name}\")`"
+            ));
+        }
+        cx.error(d);
+        return Ty::Error;
+    };
+    // The verifier finds the variable's address by name in kallsyms, which lists data
+    // symbols only in kernels built with CONFIG_KALLSYMS_ALL.
+    if cx.target.kernel_symbol(&name).is_none() {
+        cx.error(
+            Diagnostic::error(
+                format!("percpu_kaddr: the kernel cannot resolve '{name}': it is in the kernel's BTF but not in /proc/kallsyms"),
+                u.args[0].span,
+                "no address for this variable",
+            )
+            .with_note("the verifier looks the variable's address up in kallsyms, which lists data symbols only in kernels built with CONFIG_KALLSYMS_ALL"),
+        );
+        return Ty::Error;
+    }
+    cx.out.constants.insert(u.args[0].id, i64::from(id));
+    Ty::Ptr { to: Box::new(Ty::U64), user: false }
+}
+
+fn lower_percpu_kaddr(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let Some(&id) = cx.checked.constants.get(&u.args[0].id) else {
+        unreachable!("the checker records the variable's BTF id")
+    };
+    let cpu = u.args.get(1).map(|c| cx.expr(c));
+    for insn in Insn::ld_btf_id(Reg::R1, id as u32) {
+        cx.insn(insn);
+    }
+    match cpu {
+        None => cx.call(Helper::ThisCpuPtr),
+        Some(cpu) => {
+            cx.load_reg(&cpu, Reg::R2);
+            cx.call(Helper::PerCpuPtr);
+        }
+    }
     cx.spill(Reg::R0)
 }
 
