@@ -377,3 +377,15 @@ fn percpu_kaddr_loads_the_variable_by_btf_id() {
         "{e}"
     );
 }
+
+#[test]
+fn cgroup_path_is_an_id_named_in_user_space() {
+    use crate::types::NameTable;
+    let c = compile_ok(r#"BEGIN { $p = cgroup_path(cgroup, "cpu*"); @[cgroup_path(1)] = count(); printf("%s\n", $p); }"#);
+    let tys: Vec<&Ty> = c.checked.probes[0].vars.values().collect();
+    assert_eq!(tys, [&Ty::Named(NameTable::CgroupPath(Some("cpu*")))]);
+    let e = compile_err(r#"BEGIN { $p = cgroup_path("x"); }"#);
+    assert!(e.contains("`cgroup_path()`"), "{e}");
+    let e = compile_err(r#"BEGIN { $p = cgroup_path(1, $x); }"#);
+    assert!(e.contains("the filter of `cgroup_path()` must be a string literal"), "{e}");
+}

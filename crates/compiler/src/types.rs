@@ -239,6 +239,9 @@ pub enum NameTable {
     Signal,
     /// errno values, as `strerror(3)` describes them.
     Errno,
+    /// Cgroup ids, printed as their paths in the mounted cgroup hierarchies whose names
+    /// match the glob (`cgroup_path(id, "unified")`; every hierarchy when `None`).
+    CgroupPath(Option<&'static str>),
 }
 
 impl NameTable {
@@ -248,6 +251,7 @@ impl NameTable {
             NameTable::Syscall => "syscall_name",
             NameTable::Signal => "signal_name",
             NameTable::Errno => "strerror",
+            NameTable::CgroupPath(_) => "cgroup_path",
         }
     }
 }

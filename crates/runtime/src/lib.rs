@@ -19,6 +19,7 @@
 
 mod attach;
 mod btf;
+mod cgroups;
 mod cpus;
 mod decode;
 mod elfindex;

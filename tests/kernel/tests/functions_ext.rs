@@ -336,3 +336,63 @@ fn percpu_kaddr_reads_per_cpu_variables_or_says_why_it_cannot() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "0 1 1\n\n\n", "{}", r.stderr);
 }
+
+/// A cgroup made for a test (in the cgroup2 hierarchy), removed when dropped.
+struct TestCgroup(std::path::PathBuf);
+
+impl TestCgroup {
+    fn new(name: &str) -> Option<TestCgroup> {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+        let root = mounts.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| f[1].to_string())
+        })?;
+        let dir = std::path::Path::new(&root).join(name).join("sub");
+        std::fs::create_dir_all(&dir).ok()?;
+        Some(TestCgroup(dir))
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+        let _ = self.0.parent().map(std::fs::remove_dir);
+    }
+}
+
+#[test]
+fn cgroup_path_prints_paths_as_bpftrace_does() {
+    let Some(_guard) = start("cgroup_path_prints_paths_as_bpftrace_does") else { return };
+    let name = format!("i9f-{}", std::process::id());
+    let Some(cgroup) = TestCgroup::new(&name) else {
+        kernel_tests::skip_note("cgroup_path: no cgroup2 hierarchy to make a cgroup in");
+        return;
+    };
+    let program = format!(
+        r#"BEGIN {{ $id = cgroupid("{}");
+                   printf("%s|\n", cgroup_path($id, "unified"));
+                   printf("%s|\n", cgroup_path($id));
+                   printf("%s|\n", cgroup_path(cgroup, "cpu*"));
+                   printf("[%s]\n", cgroup_path(1234567890123));
+                   print(cgroup_path($id, "unified")); exit(); }}"#,
+        cgroup.0.display()
+    );
+    let r = run(&["-e", &program]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], format!("unified:/{name}/sub|"), "{}", r.stdout);
+    assert_eq!(lines[3], "[]", "{}", r.stdout);
+    assert_eq!(lines[4], format!("unified:/{name}/sub"), "{}", r.stdout);
+    // The same text from bpftrace 0.17 (every hierarchy, inode matches included).
+    let Some(theirs) = kernel_tests::bpftrace(&["-e", &program], "/bin/true") else { return };
+    let theirs: Vec<&str> = theirs.lines().filter(|l| !l.starts_with("Attaching")).collect();
+    assert_eq!(lines[..5], theirs[..5], "ours:\n{}\ntheirs:\n{theirs:?}", r.stdout);
+    // Keys and JSON.
+    let r = run(&["-f", "json", "-e", r#"BEGIN { print(cgroup_path(1, "unified")); exit(); }"#]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with("{\"type\": \"value\", \"data\": \"unified:/\"}\n"),
+        "{}",
+        r.stdout
+    );
+}
