@@ -155,6 +155,9 @@ fn execute(
                 span,
                 "this code was rejected",
             );
+            if message.contains("bpf_probe_write_user") {
+                d = d.with_help("the kernel gives `write_user()`'s bpf_probe_write_user only to a root with CAP_SYS_ADMIN, and never while it is locked down (lockdown=integrity or confidentiality)");
+            }
             d = if opts.verbose {
                 d.with_note(format!("verifier log:\n{log}"))
             } else {

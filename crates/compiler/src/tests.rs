@@ -381,11 +381,34 @@ fn percpu_kaddr_loads_the_variable_by_btf_id() {
 #[test]
 fn cgroup_path_is_an_id_named_in_user_space() {
     use crate::types::NameTable;
-    let c = compile_ok(r#"BEGIN { $p = cgroup_path(cgroup, "cpu*"); @[cgroup_path(1)] = count(); printf("%s\n", $p); }"#);
+    let c = compile_ok(
+        r#"BEGIN { $p = cgroup_path(cgroup, "cpu*"); @[cgroup_path(1)] = count(); printf("%s\n", $p); }"#,
+    );
     let tys: Vec<&Ty> = c.checked.probes[0].vars.values().collect();
     assert_eq!(tys, [&Ty::Named(NameTable::CgroupPath(Some("cpu*")))]);
     let e = compile_err(r#"BEGIN { $p = cgroup_path("x"); }"#);
     assert!(e.contains("`cgroup_path()`"), "{e}");
     let e = compile_err(r#"BEGIN { $p = cgroup_path(1, $x); }"#);
     assert!(e.contains("the filter of `cgroup_path()` must be a string literal"), "{e}");
+}
+
+#[test]
+fn write_user_is_unsafe_and_takes_a_literal_length() {
+    use bpfscope_bpf::{Helper, Insn};
+    let e = compile_err(r#"BEGIN { write_user(0, "ab", 2); }"#);
+    assert!(e.contains("write_user() is unsafe. To use you need the --unsafe flag"), "{e}");
+    let unsafe_ok = Options { unsafe_ok: true, ..Options::default() };
+    let compile = |text: &str| {
+        let file = SourceFile::new("test.bt", text);
+        let mut diags = Diagnostics::default();
+        let c = compile(&file, &Fixture, &unsafe_ok, &mut diags);
+        (c, diags.render(&file))
+    };
+    let (c, e) = compile(r#"BEGIN { $s = "ab"; if (write_user(0x1000, $s, 2)) { print(1); } }"#);
+    let c = c.unwrap_or_else(|| panic!("{e}"));
+    assert!(c.programs[0].insns.contains(&Insn::call(Helper::ProbeWriteUser)));
+    let (c, e) = compile(r#"BEGIN { $n = 2; write_user(0x1000, "ab", $n); }"#);
+    assert!(c.is_none() && e.contains("must be a positive integer literal"), "{e}");
+    let (c, e) = compile(r#"BEGIN { write_user(0x1000, "ab", 8); }"#);
+    assert!(c.is_none() && e.contains("would write 8 bytes from a string of 3"), "{e}");
 }

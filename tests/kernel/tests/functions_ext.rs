@@ -396,3 +396,39 @@ fn cgroup_path_prints_paths_as_bpftrace_does() {
         r.stdout
     );
 }
+
+#[test]
+fn write_user_writes_user_memory_or_says_why_it_cannot() {
+    let Some(_guard) = start("write_user_writes_user_memory_or_says_why_it_cannot") else {
+        return;
+    };
+    // Zeroing the seconds of a 3 s nanosleep before the kernel reads them: it sleeps 1 µs.
+    let program = r#"tracepoint:syscalls:sys_enter_nanosleep /comm == "wl-nanosleep"/ {
+                       printf("written %d\n", write_user(args.rqtp, "\x00\x00\x00\x00\x00\x00\x00\x00", 8)); }"#;
+    let r = run(&["-e", program]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("error: write_user() is unsafe. To use you need the --unsafe flag"),
+        "{}",
+        r.stderr
+    );
+    // Loaded first without a child: a kernel that refuses the helper refuses at load.
+    let r = run(&["--unsafe", "--dry-run", "-e", program]);
+    if r.code != 0 {
+        assert!(
+            r.stderr.contains("cannot use helper bpf_probe_write_user#36")
+                && r.stderr.contains("locked down"),
+            "{}",
+            r.stderr
+        );
+        kernel_tests::skip_note(
+            "write_user: this kernel refuses bpf_probe_write_user (it is locked down), so only the refusal was checked",
+        );
+        return;
+    }
+    let started = std::time::Instant::now();
+    let r = run(&["--unsafe", "-e", program, "-c", &wl("nanosleep 3:1000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("written 1\n"), "{}", r.stdout);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+}
