@@ -412,3 +412,13 @@ fn write_user_is_unsafe_and_takes_a_literal_length() {
     let (c, e) = compile(r#"BEGIN { write_user(0x1000, "ab", 8); }"#);
     assert!(c.is_none() && e.contains("would write 8 bytes from a string of 3"), "{e}");
 }
+
+#[test]
+fn nested_for_loops_get_their_own_callbacks() {
+    let c = compile_ok(
+        "BEGIN { @a[1] = 1; @b[2] = 2; for ($x : @a) { for ($y : @b) { @s[$x.0, $y.0] = 1; } } }",
+    );
+    let names: Vec<&str> = c.functions.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_ne!(names[0], names[1]);
+}

@@ -66,6 +66,9 @@ impl Checked {
     }
 }
 
+/// How deep `for` loops over maps may nest (`MAX_CALL_FRAMES` is 8: the probe and 7 bodies).
+const MAX_MAP_LOOP_DEPTH: u32 = 7;
+
 /// One action block after expansion.
 #[derive(Debug, Clone, Default)]
 pub struct CheckedProbe {
@@ -397,8 +400,15 @@ impl Cx<'_> {
                 "expected `@map`",
             ));
         }
-        if self.in_map_loop > 0 {
-            self.error(diagnostics::not_supported(map.span, "nested `for` loops over maps"));
+
+        // Each loop body is a callback frame, and the kernel allows 8 frames in all.
+        if self.in_map_loop >= MAX_MAP_LOOP_DEPTH {
+            self.error(Diagnostic::error(
+                format!("`for` loops over maps nest at most {MAX_MAP_LOOP_DEPTH} deep"),
+                map.span,
+                "nested too deep",
+            )
+            .with_note("each loop body is a callback with its own stack frame, and the kernel allows 8 frames: the probe's and 7 more"));
         }
         self.out.types[map.id as usize] = Ty::None;
         let display = format!("@{name}");
