@@ -35,6 +35,7 @@ pub enum Helper {
     PerCpuPtr = 153,
     ThisCpuPtr = 154,
     ProbeWriteUser = 36,
+    KtimeGetTaiNs = 208,
 }
 
 impl Helper {
@@ -71,6 +72,7 @@ impl Helper {
         Helper::PerCpuPtr,
         Helper::ThisCpuPtr,
         Helper::ProbeWriteUser,
+        Helper::KtimeGetTaiNs,
     ];
 
     /// The kernel's name for the helper, as the verifier prints it.
@@ -107,6 +109,7 @@ impl Helper {
             Helper::PerCpuPtr => "bpf_per_cpu_ptr",
             Helper::ThisCpuPtr => "bpf_this_cpu_ptr",
             Helper::ProbeWriteUser => "bpf_probe_write_user",
+            Helper::KtimeGetTaiNs => "bpf_ktime_get_tai_ns",
         }
     }
 

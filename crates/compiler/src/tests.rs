@@ -422,3 +422,36 @@ fn nested_for_loops_get_their_own_callbacks() {
     assert_eq!(names.len(), 2, "{names:?}");
     assert_ne!(names[0], names[1]);
 }
+
+#[test]
+fn tseries_keys_a_bucket_and_keeps_three_words() {
+    use crate::types::{MapValue, TseriesAgg};
+    let c = compile_ok(
+        r#"i:ms:10 { @ = tseries(cpu, 100ms, 20, "min"); @k[pid] = tseries(1, 1s, 5); }"#,
+    );
+    let m = &c.manifest.maps[0];
+    assert_eq!(
+        m.value,
+        MapValue::Tseries {
+            interval_ns: 100_000_000,
+            num_intervals: 20,
+            agg: TseriesAgg::Min,
+            signed: false
+        }
+    );
+    assert_eq!((m.key_size(), m.value.value_size(), m.array), (16, 24, false));
+    let insns = &c.programs[0].insns;
+    assert!(insns.contains(&bpfscope_bpf::Insn::call(bpfscope_bpf::Helper::KtimeGetTaiNs)));
+    let e = compile_err(r#"BEGIN { @ = tseries(1, 1s, 5, "median"); }"#);
+    assert!(
+        e.contains("tseries() expects its agg argument to be \"avg\", \"max\", \"min\" or \"sum\""),
+        "{e}"
+    );
+    let e = compile_err(r#"BEGIN { $i = 5; @ = tseries(1, $i, 5); }"#);
+    assert!(e.contains("tseries() interval must be an integer literal"), "{e}");
+    let e = compile_err(r#"BEGIN { @ = tseries(1, 1s, 0); }"#);
+    assert!(
+        e.contains("tseries() num_intervals must be an integer literal from 1 to 1000000"),
+        "{e}"
+    );
+}

@@ -33,6 +33,7 @@ mod session;
 mod stats;
 pub mod symbols;
 pub mod tracefs;
+mod tseries;
 pub mod usyms;
 
 #[cfg(test)]

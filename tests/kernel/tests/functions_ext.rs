@@ -480,3 +480,107 @@ fn nested_for_loops_over_maps_walk_every_pair() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("error: `for` loops over maps nest at most 7 deep"), "{}", r.stderr);
 }
+
+/// The local `HH:MM:SS` at which the `interval_s`-second tseries interval holding now starts
+/// (intervals are counted on CLOCK_TAI, and printed in wall time).
+fn tseries_interval_start(interval_s: i64) -> String {
+    let clock = |id| {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: writes into a local timespec.
+        unsafe { libc::clock_gettime(id, &mut ts) };
+        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    };
+    let (tai, real) = (clock(libc::CLOCK_TAI), clock(libc::CLOCK_REALTIME));
+    let offset = ((tai - real) as f64 / 1e9).round() as i64;
+    let wall = tai / 1_000_000_000 / interval_s * interval_s - offset;
+    let out = std::process::Command::new("date")
+        .args(["-d", &format!("@{wall}"), "+%H:%M:%S"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn tseries_prints_the_graph_and_json_of_bpftrace() {
+    let Some(_guard) = start("tseries_prints_the_graph_and_json_of_bpftrace") else { return };
+    // Every write in one 1000 s interval: one row each, as bpftrace lays it out.
+    let program = r#"BEGIN { @a = tseries(9, 1000s, 5);
+        @s = tseries(3, 1000s, 5, "sum"); @s = tseries(4, 1000s, 5, "sum");
+        @v = tseries(10, 1000s, 5, "avg"); @v = tseries(-3, 1000s, 5, "avg");
+        @mn = tseries(10, 1000s, 5, "min"); @mn = tseries(-3, 1000s, 5, "min");
+        @mx = tseries(10, 1000s, 5, "max"); @mx = tseries(-3, 1000s, 5, "max");
+        @k["one"] = tseries(5, 1000s, 5); @k["two"] = tseries(-4, 1000s, 5); exit(); }"#;
+    let start_time = tseries_interval_start(1000);
+    let r = run(&["-e", program]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let graph = |head: &str, lo: i64, v: i64, hi: i64| {
+        let pad = " ".repeat(19);
+        format!(
+            "{head}:\n{pad}{lo:<21}{hi:>32}\nhh:mm:ss.ns        |{}|\n{start_time}.000000000 |{}*{}| {v}\n{pad}v{}v\n{pad}{lo:<21}{hi:>32}\n\n",
+            "_".repeat(51),
+            " ".repeat(25),
+            " ".repeat(25),
+            "_".repeat(51)
+        )
+    };
+    // Keyed entries print from the least recently updated; all share one interval here, so
+    // the order is the key order the sort keeps.
+    let expected = [
+        "\n\n".to_string(),
+        graph("@a", 8, 9, 10),
+        graph("@k[one]", 4, 5, 6),
+        graph("@k[two]", -5, -4, -3),
+        graph("@mn", -4, -3, -2),
+        graph("@mx", 9, 10, 11),
+        graph("@s", 6, 7, 8),
+        graph("@v", 2, 3, 4),
+    ]
+    .concat();
+    if !r.stdout.contains(&start_time) {
+        kernel_tests::note(
+            "tseries: the run crossed an interval boundary; comparing without times",
+        );
+    }
+    assert_eq!(r.stdout, expected, "{}", r.stdout);
+    let r = run(&["-f", "json", "-e", program]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let day = std::process::Command::new("date").arg("+%Y-%m-%d").output().expect("date");
+    let iso = format!("{}T{start_time}.000000000", String::from_utf8_lossy(&day.stdout).trim());
+    let line = |name: &str, v: i64| {
+        format!("{{\"type\": \"tseries\", \"data\": {{\"{name}\": [{{\"interval_start\": \"{iso}\", \"value\": {v}}}]}}}}")
+    };
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines.contains(&line("@a", 9).as_str()), "{}", r.stdout);
+    assert!(lines.contains(&line("@v", 3).as_str()), "{}", r.stdout);
+    let keyed = format!("{{\"type\": \"tseries\", \"data\": {{\"@k\": {{\"one\": [{{\"interval_start\": \"{iso}\", \"value\": 5}}], \"two\": [{{\"interval_start\": \"{iso}\", \"value\": -4}}]}}}}}}");
+    assert!(lines.contains(&keyed.as_str()), "{}", r.stdout);
+}
+
+#[test]
+fn tseries_rows_follow_the_intervals_of_a_running_probe() {
+    let Some(_guard) = start("tseries_rows_follow_the_intervals_of_a_running_probe") else {
+        return;
+    };
+    // A counter sampled every 100 ms into 100 ms intervals for ~1.2 s, keeping 5.
+    let r = run(&[
+        "-e",
+        r#"i:ms:100 { @n += 1; @ = tseries(@n, 100ms, 5, "max"); if (@n == 12) { exit(); } }"#,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: Vec<&str> =
+        r.stdout.lines().filter(|l| l.contains(" |") || l.contains(" *")).collect();
+    let data: Vec<&str> =
+        rows.iter().copied().filter(|l| l.as_bytes()[0].is_ascii_digit()).collect();
+    assert!((1..=5).contains(&data.len()), "{}", r.stdout);
+    assert!(r.stdout.contains("hh:mm:ss.ms  |___"), "{}", r.stdout);
+    let mut last = 0;
+    for row in &data {
+        // `HH:MM:SS.mmm`, at a multiple of 100 ms, then the graph and the value.
+        assert_eq!(&row[9..12][1..], "00", "{}", r.stdout);
+        if let Some(v) = row.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok()) {
+            assert!(v > last && v <= 12, "{}", r.stdout);
+            last = v;
+        }
+    }
+    assert_eq!(last, 12, "{}", r.stdout);
+}
