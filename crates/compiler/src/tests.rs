@@ -442,6 +442,8 @@ fn tseries_keys_a_bucket_and_keeps_three_words() {
     assert_eq!((m.key_size(), m.value.value_size(), m.array), (16, 24, false));
     let insns = &c.programs[0].insns;
     assert!(insns.contains(&bpfscope_bpf::Insn::call(bpfscope_bpf::Helper::KtimeGetTaiNs)));
+    // Scripts written for bpftrace versions where tseries was unstable enable it.
+    compile_ok("config = { unstable_tseries = enable } BEGIN { @ = tseries(1, 1s, 5); }");
     let e = compile_err(r#"BEGIN { @ = tseries(1, 1s, 5, "median"); }"#);
     assert!(
         e.contains("tseries() expects its agg argument to be \"avg\", \"max\", \"min\" or \"sum\""),

@@ -194,6 +194,7 @@ const CONFIG_KEYS: &[&str] = &[
     "show_debug_info",
     "max_cat_bytes",
     "max_type_res_iterations",
+    "unstable_tseries",
 ];
 
 /// The largest `max_strlen`: strings beyond 64 bytes live in the per-CPU scratch area, which
