@@ -584,3 +584,35 @@ fn tseries_rows_follow_the_intervals_of_a_running_probe() {
     }
     assert_eq!(last, 12, "{}", r.stdout);
 }
+
+#[test]
+fn the_stdlib_documentation_examples_print_what_it_says() {
+    let Some(_guard) = start("the_stdlib_documentation_examples_print_what_it_says") else {
+        return;
+    };
+    // docs/stdlib.md, `count`: "prints 2"; `sum`: "prints 11" (and cleared, nothing at exit).
+    let r =
+        run(&["-e", r#"BEGIN { @ = count(); @ = count(); printf("%d\n", (int64)@); exit(); }"#]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "2\n\n\n@: 2\n"), "{}", r.stderr);
+    let r = run(&[
+        "-e",
+        r#"BEGIN { @ = sum(5); @ = sum(6); printf("%d\n", (int64)@); clear(@); exit(); }"#,
+    ]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "11\n\n\n"), "{}", r.stderr);
+    // `getopt`: its two examples.
+    let r = run(&[
+        "-e",
+        r#"BEGIN { print(getopt("hello", 1, "Description of hello")); exit(); }"#,
+        "--",
+        "--hello=5",
+    ]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "5\n\n\n"), "{}", r.stderr);
+    let r = run(&[
+        "-e",
+        r#"BEGIN { print((getopt("aa", 10, "Description of aa"), getopt("bb", "hello"), getopt("cc"), getopt("dd", false))); exit(); }"#,
+        "--",
+        "--cc",
+        "--bb=bye",
+    ]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "(10, bye, true, false)\n\n\n"), "{}", r.stderr);
+}
