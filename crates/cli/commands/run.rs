@@ -101,7 +101,7 @@ fn program_options_ok(compiled: &Compiled, named: &[(String, Option<String>)]) -
     let declared = &compiled.checked.getopts;
     let expected = || {
         if declared.is_empty() {
-            "HINT: the program takes no named options".to_string()
+            "HINT: not support any parameters.".to_string()
         } else {
             let names: Vec<String> = declared.keys().map(|n| format!("--{n}")).collect();
             format!("HINT: expected program options: {}", names.join(", "))

@@ -104,6 +104,9 @@ fn getopt_refuses_unknown_and_ill_typed_options() {
     );
     let r = run(&["-e", program, "--", "--help"]);
     assert_eq!((r.code, r.stderr.as_str()), (1, "HINT: expected program options: --len\n"));
+    // bpftrace's words (its pull request #4913) for a program without options.
+    let r = run(&["-e", "BEGIN { exit(); }", "--", "--help"]);
+    assert_eq!((r.code, r.stderr.as_str()), (1, "HINT: not support any parameters.\n"));
     let r = run(&["-e", program, "--", "--len=abc"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
