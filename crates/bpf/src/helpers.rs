@@ -29,6 +29,13 @@ pub enum Helper {
     MapLookupPercpuElem = 195,
     ForEachMapElem = 164,
     GetFuncIp = 173,
+    TracePrintk = 6,
+    TraceVprintk = 177,
+    GetSocketCookie = 46,
+    PerCpuPtr = 153,
+    ThisCpuPtr = 154,
+    ProbeWriteUser = 36,
+    KtimeGetTaiNs = 208,
 }
 
 impl Helper {
@@ -59,6 +66,13 @@ impl Helper {
         Helper::MapLookupPercpuElem,
         Helper::ForEachMapElem,
         Helper::GetFuncIp,
+        Helper::TracePrintk,
+        Helper::TraceVprintk,
+        Helper::GetSocketCookie,
+        Helper::PerCpuPtr,
+        Helper::ThisCpuPtr,
+        Helper::ProbeWriteUser,
+        Helper::KtimeGetTaiNs,
     ];
 
     /// The kernel's name for the helper, as the verifier prints it.
@@ -89,6 +103,13 @@ impl Helper {
             Helper::MapLookupPercpuElem => "bpf_map_lookup_percpu_elem",
             Helper::ForEachMapElem => "bpf_for_each_map_elem",
             Helper::GetFuncIp => "bpf_get_func_ip",
+            Helper::TracePrintk => "bpf_trace_printk",
+            Helper::TraceVprintk => "bpf_trace_vprintk",
+            Helper::GetSocketCookie => "bpf_get_socket_cookie",
+            Helper::PerCpuPtr => "bpf_per_cpu_ptr",
+            Helper::ThisCpuPtr => "bpf_this_cpu_ptr",
+            Helper::ProbeWriteUser => "bpf_probe_write_user",
+            Helper::KtimeGetTaiNs => "bpf_ktime_get_tai_ns",
         }
     }
 

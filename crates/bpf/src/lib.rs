@@ -132,6 +132,9 @@ pub const PSEUDO_FUNC: u8 = 4;
 /// `src` value of an `ld_imm64` that loads the address of a map's value (`imm` = map fd, the
 /// second slot's `imm` = offset into the value; arrays only).
 pub const PSEUDO_MAP_VALUE: u8 = 2;
+/// `src` value of an `ld_imm64` that loads the address of a kernel variable (`imm` = its
+/// BTF id in vmlinux, the second slot's `imm` = 0: vmlinux rather than a module's BTF fd).
+pub const PSEUDO_BTF_ID: u8 = 3;
 /// `BPF_END`: byte-order conversion (`SRC_X` selects big endian).
 const END: u8 = 0xd0;
 const MEM: u8 = 0x60;
@@ -276,6 +279,15 @@ impl Insn {
         [
             Insn::new(LD_IMM64, dst, Reg(PSEUDO_MAP_VALUE), 0, fd),
             Insn::new(0, Reg(0), Reg(0), 0, off),
+        ]
+    }
+
+    /// The two-slot load of the address of the kernel variable with BTF id `id` (a per-CPU
+    /// variable's is a per-CPU pointer, for `bpf_this_cpu_ptr`/`bpf_per_cpu_ptr`).
+    pub const fn ld_btf_id(dst: Reg, id: u32) -> [Insn; 2] {
+        [
+            Insn::new(LD_IMM64, dst, Reg(PSEUDO_BTF_ID), 0, id as i32),
+            Insn::new(0, Reg(0), Reg(0), 0, 0),
         ]
     }
 

@@ -51,8 +51,19 @@ pub fn run_script(
         }
         _ => None,
     };
+    // After the program, `--name[=value]` are named options (`getopt`), the rest `$1..$N`.
+    let (named, positional): (Vec<String>, Vec<String>) =
+        positional.into_iter().partition(|a| a.starts_with("--") && a.len() > 2);
+    let named: Vec<(String, Option<String>)> = named
+        .iter()
+        .map(|a| match a[2..].split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (a[2..].to_string(), None),
+        })
+        .collect();
     let options = Options {
         positional,
+        named: named.clone(),
         cpid: child.as_ref().map(|c| c.child.id()).or(opts.command.as_ref().map(|_| 0)),
         pid_filter: opts.pid,
         start_boot_ns,
@@ -74,11 +85,43 @@ pub fn run_script(
         eprint!("{}", diags.render(file));
     }
     let Some(compiled) = compiled else { return Ok(1) };
+    if !program_options_ok(&compiled, &named) {
+        return Ok(1);
+    }
     if let Some(emit) = opts.emit {
         emit_dump(&compiled, emit, opts.output.as_deref())?;
         return Ok(0);
     }
     execute(file, &compiled, child, opts)
+}
+
+/// Checks the named options given against the program's `getopt`s, as bpftrace does: an
+/// unknown one is an error, and `--help` lists them.
+fn program_options_ok(compiled: &Compiled, named: &[(String, Option<String>)]) -> bool {
+    let declared = &compiled.checked.getopts;
+    let expected = || {
+        if declared.is_empty() {
+            "HINT: not support any parameters.".to_string()
+        } else {
+            let names: Vec<String> = declared.keys().map(|n| format!("--{n}")).collect();
+            format!("HINT: expected program options: {}", names.join(", "))
+        }
+    };
+    let unknown: Vec<String> = named
+        .iter()
+        .filter(|(n, _)| n != "help" && !declared.contains_key(n))
+        .map(|(n, _)| format!("--{n}"))
+        .collect();
+    if !unknown.is_empty() {
+        eprintln!("ERROR: unexpected program command line options: {}", unknown.join(", "));
+        eprintln!("{}", expected());
+        return false;
+    }
+    if named.iter().any(|(n, _)| n == "help") {
+        eprintln!("{}", expected());
+        return false;
+    }
+    true
 }
 
 /// Runs a compiled program in the kernel; a verifier rejection is rendered against the source.
@@ -112,6 +155,9 @@ fn execute(
                 span,
                 "this code was rejected",
             );
+            if message.contains("bpf_probe_write_user") {
+                d = d.with_help("the kernel gives `write_user()`'s bpf_probe_write_user only to a root with CAP_SYS_ADMIN, and never while it is locked down (lockdown=integrity or confidentiality)");
+            }
             d = if opts.verbose {
                 d.with_note(format!("verifier log:\n{log}"))
             } else {

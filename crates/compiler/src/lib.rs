@@ -24,6 +24,7 @@ pub mod target;
 pub mod types;
 
 pub use functions::reference_markdown;
+pub use functions::{option_value, OptionValue};
 pub use manifest::Manifest;
 pub use target::Target;
 pub use types::Ty;
@@ -43,6 +44,8 @@ use crate::{
 pub struct Options {
     /// `$1..$N`.
     pub positional: Vec<String>,
+    /// Named options after the program (`--name=value`, `--name`), for `getopt`.
+    pub named: Vec<(String, Option<String>)>,
     /// The child's pid with `-c`.
     pub cpid: Option<u32>,
     /// `-p PID`: only events of this process.

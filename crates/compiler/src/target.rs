@@ -221,6 +221,7 @@ const FIXTURE_KSYMS: &[(&str, u64)] = &[
     ("vfs_read", 0xffff_ffff_8140_0000),
     ("vfs_write", 0xffff_ffff_8140_0400),
     ("jiffies", 0xffff_ffff_8260_0000),
+    ("process_counts", 0x2_4e40),
 ];
 
 #[cfg(test)]

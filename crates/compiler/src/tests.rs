@@ -273,3 +273,187 @@ fn enums_print_with_percent_s_and_count_as_integers() {
     let e = compile_err("enum E { A = 1 }; BEGIN { $e = (enum E)1; printf(\"%s\\n\", $e + 1); }");
     assert!(e.contains("`%s` expects a string, but this argument is `int64`"), "{e}");
 }
+
+#[test]
+fn aggregations_are_read_inside_probes_and_walked_by_for() {
+    compile_ok(
+        r#"BEGIN { @c = count(); @s = sum(-1); @mn = min(1); @mx = max(2); @a = avg(3);
+           if (@c > 1 && @s < 0) { $x = @mn + @mx + @a; }
+           @k[1] = count(); @m[2] = max(5); @v[3] = avg(-2);
+           for ($kv : @k) { print($kv.1); } for ($kv : @m) { print($kv.1); }
+           for ($kv : @v) { print($kv.1); } }"#,
+    );
+    let e = compile_err("BEGIN { @h = hist(1); $x = @h; }");
+    assert!(e.contains("reads of `hist()` aggregations inside probes are not supported"), "{e}");
+    let e = compile_err("BEGIN { @h[1] = stats(1); for ($kv : @h) { } }");
+    assert!(e.contains("`for` loops over `stats()` maps are not supported"), "{e}");
+}
+
+#[test]
+fn getopt_is_typed_by_its_default_and_checked() {
+    use crate::OptionValue;
+    let c = compile_ok(
+        r#"BEGIN { $a = getopt("a", 1); $b = getopt("b", "x", "B"); $c = getopt("c"); $d = getopt("d", -2); }"#,
+    );
+    let declared: Vec<(&str, &OptionValue)> =
+        c.checked.getopts.iter().map(|(n, v)| (n.as_str(), v)).collect();
+    assert_eq!(
+        declared,
+        [
+            ("a", &OptionValue::Int(1)),
+            ("b", &OptionValue::Str("x".into())),
+            ("c", &OptionValue::Bool(false)),
+            ("d", &OptionValue::Int(-2)),
+        ]
+    );
+    let named = |n: &str, v: Option<&str>| vec![(n.to_string(), v.map(str::to_string))];
+    let value = crate::option_value;
+    assert_eq!(value(&named("a", Some("-7")), "a", &OptionValue::Int(1)), Ok(OptionValue::Int(-7)));
+    assert_eq!(
+        value(&named("c", None), "c", &OptionValue::Bool(false)),
+        Ok(OptionValue::Bool(true))
+    );
+    assert_eq!(value(&[], "c", &OptionValue::Bool(true)), Ok(OptionValue::Bool(true)));
+    assert!(value(&named("a", None), "a", &OptionValue::Int(1)).is_err());
+    let e = compile_err(r#"BEGIN { $a = getopt("h", 1); $b = getopt("h", 2); }"#);
+    assert!(e.contains("Command line option 'h' needs to have the same default value in all places it is used. Previous default value: 1"), "{e}");
+    let e = compile_err(r#"BEGIN { $a = getopt("h", $x); }"#);
+    assert!(e.contains("Second argument to 'getopt' must be a string literal, integer literal, or a boolean literal."), "{e}");
+    let e = compile_err(r#"BEGIN { $a = getopt(1); }"#);
+    assert!(e.contains("First argument to 'getopt' must be a string literal."), "{e}");
+}
+
+#[test]
+fn reg_reads_pt_regs_where_the_context_has_them() {
+    compile_ok(r#"uprobe:/bin/sh:main { @ = reg("ip") + reg("sp") + reg("di"); }"#);
+    compile_ok(r#"profile:hz:99 { @ = reg("ip"); } interval:s:1 { @x = reg("flags"); }"#);
+    let e = compile_err(r#"tracepoint:syscalls:sys_enter_read { @ = reg("ip"); }"#);
+    assert!(e.contains("reg can not be used with \"tracepoint\" probes"), "{e}");
+    let e = compile_err(r#"uprobe:/bin/sh:main { @ = reg("rip"); }"#);
+    assert!(e.contains("'rip' is not a valid register on this architecture (x86_64)"), "{e}");
+    assert!(e.contains("did you mean `ip`?"), "{e}");
+    let e = compile_err(r#"uprobe:/bin/sh:main { @m[1] = 1; for ($kv : @m) { @ = reg("ip"); } }"#);
+    assert!(e.contains("`reg()`"), "{e}");
+}
+
+#[test]
+fn debugf_calls_trace_printk_or_vprintk() {
+    use bpfscope_bpf::{Helper, Insn};
+    let calls = |c: &Compiled, h: Helper| {
+        c.programs[0].insns.iter().filter(|i| **i == Insn::call(h)).count()
+    };
+    let c =
+        compile_ok(r#"BEGIN { debugf("%d %s\n", 1, "x"); debugf("%d %d %d %d\n", 1, 2, 3, 4); }"#);
+    assert_eq!((calls(&c, Helper::TracePrintk), calls(&c, Helper::TraceVprintk)), (1, 1));
+    let e = compile_err(r#"BEGIN { debugf("%s\n", 1); }"#);
+    assert!(e.contains("`%s` expects a string, but this argument is `int64`"), "{e}");
+    let e = compile_err(r#"BEGIN { debugf("%d %d\n", 1); }"#);
+    assert!(e.contains("`debugf()` format has 2 specifiers but 1 arguments were given"), "{e}");
+}
+
+#[test]
+fn socket_cookie_needs_a_sock_pointer() {
+    let e = compile_err("BEGIN { @ = socket_cookie(1); }");
+    assert!(e.contains("a `struct sock *`"), "{e}");
+    let e = compile_err("BEGIN { @ = socket_cookie((struct sock *)0); }");
+    assert!(e.contains("socket_cookie can not be used with \"BEGIN\" probes"), "{e}");
+}
+
+#[test]
+fn percpu_kaddr_loads_the_variable_by_btf_id() {
+    use bpfscope_bpf::{Helper, Insn, PSEUDO_BTF_ID};
+    let c = compile_ok(
+        r#"kprobe:vfs_read { $p = percpu_kaddr("process_counts"); $q = percpu_kaddr("process_counts", 1);
+           if ($q != 0) { @ = *$p + *$q; } }"#,
+    );
+    let insns = &c.programs[0].insns;
+    let btf_loads = insns.iter().filter(|i| i.code == 0x18 && i.src == PSEUDO_BTF_ID).count();
+    assert_eq!(btf_loads, 2);
+    assert_eq!(insns.iter().filter(|i| **i == Insn::call(Helper::ThisCpuPtr)).count(), 1);
+    assert_eq!(insns.iter().filter(|i| **i == Insn::call(Helper::PerCpuPtr)).count(), 1);
+    let e = compile_err(r#"BEGIN { $p = percpu_kaddr("task_struct"); }"#);
+    assert!(
+        e.contains("percpu_kaddr: 'task_struct' is not a per-CPU variable in the kernel's BTF"),
+        "{e}"
+    );
+}
+
+#[test]
+fn cgroup_path_is_an_id_named_in_user_space() {
+    use crate::types::NameTable;
+    let c = compile_ok(
+        r#"BEGIN { $p = cgroup_path(cgroup, "cpu*"); @[cgroup_path(1)] = count(); printf("%s\n", $p); }"#,
+    );
+    let tys: Vec<&Ty> = c.checked.probes[0].vars.values().collect();
+    assert_eq!(tys, [&Ty::Named(NameTable::CgroupPath(Some("cpu*")))]);
+    let e = compile_err(r#"BEGIN { $p = cgroup_path("x"); }"#);
+    assert!(e.contains("`cgroup_path()`"), "{e}");
+    let e = compile_err(r#"BEGIN { $p = cgroup_path(1, $x); }"#);
+    assert!(e.contains("the filter of `cgroup_path()` must be a string literal"), "{e}");
+}
+
+#[test]
+fn write_user_is_unsafe_and_takes_a_literal_length() {
+    use bpfscope_bpf::{Helper, Insn};
+    let e = compile_err(r#"BEGIN { write_user(0, "ab", 2); }"#);
+    assert!(e.contains("write_user() is unsafe. To use you need the --unsafe flag"), "{e}");
+    let unsafe_ok = Options { unsafe_ok: true, ..Options::default() };
+    let compile = |text: &str| {
+        let file = SourceFile::new("test.bt", text);
+        let mut diags = Diagnostics::default();
+        let c = compile(&file, &Fixture, &unsafe_ok, &mut diags);
+        (c, diags.render(&file))
+    };
+    let (c, e) = compile(r#"BEGIN { $s = "ab"; if (write_user(0x1000, $s, 2)) { print(1); } }"#);
+    let c = c.unwrap_or_else(|| panic!("{e}"));
+    assert!(c.programs[0].insns.contains(&Insn::call(Helper::ProbeWriteUser)));
+    let (c, e) = compile(r#"BEGIN { $n = 2; write_user(0x1000, "ab", $n); }"#);
+    assert!(c.is_none() && e.contains("must be a positive integer literal"), "{e}");
+    let (c, e) = compile(r#"BEGIN { write_user(0x1000, "ab", 8); }"#);
+    assert!(c.is_none() && e.contains("would write 8 bytes from a string of 3"), "{e}");
+}
+
+#[test]
+fn nested_for_loops_get_their_own_callbacks() {
+    let c = compile_ok(
+        "BEGIN { @a[1] = 1; @b[2] = 2; for ($x : @a) { for ($y : @b) { @s[$x.0, $y.0] = 1; } } }",
+    );
+    let names: Vec<&str> = c.functions.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_ne!(names[0], names[1]);
+}
+
+#[test]
+fn tseries_keys_a_bucket_and_keeps_three_words() {
+    use crate::types::{MapValue, TseriesAgg};
+    let c = compile_ok(
+        r#"i:ms:10 { @ = tseries(cpu, 100ms, 20, "min"); @k[pid] = tseries(1, 1s, 5); }"#,
+    );
+    let m = &c.manifest.maps[0];
+    assert_eq!(
+        m.value,
+        MapValue::Tseries {
+            interval_ns: 100_000_000,
+            num_intervals: 20,
+            agg: TseriesAgg::Min,
+            signed: false
+        }
+    );
+    assert_eq!((m.key_size(), m.value.value_size(), m.array), (16, 24, false));
+    let insns = &c.programs[0].insns;
+    assert!(insns.contains(&bpfscope_bpf::Insn::call(bpfscope_bpf::Helper::KtimeGetTaiNs)));
+    // Scripts written for bpftrace versions where tseries was unstable enable it.
+    compile_ok("config = { unstable_tseries = enable } BEGIN { @ = tseries(1, 1s, 5); }");
+    let e = compile_err(r#"BEGIN { @ = tseries(1, 1s, 5, "median"); }"#);
+    assert!(
+        e.contains("tseries() expects its agg argument to be \"avg\", \"max\", \"min\" or \"sum\""),
+        "{e}"
+    );
+    let e = compile_err(r#"BEGIN { $i = 5; @ = tseries(1, $i, 5); }"#);
+    assert!(e.contains("tseries() interval must be an integer literal"), "{e}");
+    let e = compile_err(r#"BEGIN { @ = tseries(1, 1s, 0); }"#);
+    assert!(
+        e.contains("tseries() num_intervals must be an integer literal from 1 to 1000000"),
+        "{e}"
+    );
+}

@@ -239,6 +239,9 @@ pub enum NameTable {
     Signal,
     /// errno values, as `strerror(3)` describes them.
     Errno,
+    /// Cgroup ids, printed as their paths in the mounted cgroup hierarchies whose names
+    /// match the glob (`cgroup_path(id, "unified")`; every hierarchy when `None`).
+    CgroupPath(Option<&'static str>),
 }
 
 impl NameTable {
@@ -248,6 +251,7 @@ impl NameTable {
             NameTable::Syscall => "syscall_name",
             NameTable::Signal => "signal_name",
             NameTable::Errno => "strerror",
+            NameTable::CgroupPath(_) => "cgroup_path",
         }
     }
 }
@@ -403,6 +407,26 @@ pub enum MapValue {
         max: i64,
         step: i64,
     },
+    /// `tseries(n, interval_ns, num_intervals[, agg])`: per bucket (`epoch % num_intervals`,
+    /// the epoch being CLOCK_TAI / interval) a value, a word whose meaning depends on `agg`
+    /// (the time of the last write, the count of an average) and the epoch.
+    Tseries {
+        interval_ns: u64,
+        num_intervals: u32,
+        agg: TseriesAgg,
+        signed: bool,
+    },
+}
+
+/// How `tseries()` combines the values of one interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TseriesAgg {
+    /// The last value written.
+    Last,
+    Avg,
+    Max,
+    Min,
+    Sum,
 }
 
 impl MapValue {
@@ -439,6 +463,7 @@ impl MapValue {
             | MapValue::Max { .. }
             | MapValue::Avg { .. }
             | MapValue::Stats { .. } => 16,
+            MapValue::Tseries { .. } => 24,
         }
     }
 
@@ -449,7 +474,7 @@ impl MapValue {
 
     /// True when the kernel key carries an extra 8-byte bucket index.
     pub fn has_bucket(&self) -> bool {
-        matches!(self, MapValue::Hist { .. } | MapValue::Lhist { .. })
+        matches!(self, MapValue::Hist { .. } | MapValue::Lhist { .. } | MapValue::Tseries { .. })
     }
 
     /// The function name that makes this aggregation (for messages).
@@ -464,6 +489,7 @@ impl MapValue {
             MapValue::Stats { .. } => "stats".into(),
             MapValue::Hist { .. } => "hist".into(),
             MapValue::Lhist { .. } => "lhist".into(),
+            MapValue::Tseries { .. } => "tseries".into(),
         }
     }
 

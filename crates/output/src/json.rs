@@ -122,6 +122,7 @@ fn aggregate(a: &Aggregate) -> String {
             let (lo, hi) = hist::linear_bounds(i, *min, *max, *step);
             (lo.map(i128::from), hi.map(|h| h as i128 - 1))
         }),
+        Aggregate::Tseries(ts) => crate::tseries::json(ts, int),
     }
 }
 
@@ -152,6 +153,7 @@ pub fn map(m: &MapOutput) -> String {
     let kind = match m.entries.first().map(|e| &e.1) {
         Some(Aggregate::Hist { .. } | Aggregate::Lhist { .. }) => "hist",
         Some(Aggregate::Stats { .. }) => "stats",
+        Some(Aggregate::Tseries(_)) => "tseries",
         _ => "map",
     };
     let body = if m.keyed {

@@ -15,6 +15,7 @@ pub mod sink;
 pub mod stats;
 pub mod symbols;
 pub mod text;
+pub mod tseries;
 
 use std::cmp::Ordering;
 
@@ -129,6 +130,8 @@ pub enum Aggregate {
         step: i64,
         buckets: Vec<u64>,
     },
+    /// A time series (`tseries()`), its intervals resolved to times.
+    Tseries(tseries::Tseries),
 }
 
 impl Aggregate {
@@ -153,12 +156,14 @@ impl Aggregate {
             Aggregate::Hist { buckets, .. } | Aggregate::Lhist { buckets, .. } => {
                 Some(buckets.iter().map(|c| *c as i128).sum())
             }
+            // From the least to the most recently updated.
+            Aggregate::Tseries(ts) => Some(i128::from(ts.latest_epoch)),
         }
     }
 
     /// True for the multi-line (histogram) values.
     pub fn is_histogram(&self) -> bool {
-        matches!(self, Aggregate::Hist { .. } | Aggregate::Lhist { .. })
+        matches!(self, Aggregate::Hist { .. } | Aggregate::Lhist { .. } | Aggregate::Tseries(_))
     }
 
     /// Divides counts and values by `div` (`print(@m, top, div)`; no effect on lhist).

@@ -47,6 +47,11 @@ pub fn format_map(map: &MapOutput) -> String {
                 }));
                 out.push('\n');
             }
+            Aggregate::Tseries(ts) => {
+                out.push_str(&format!("{head}:\n"));
+                out.push_str(&crate::tseries::text(ts));
+                out.push('\n');
+            }
         }
     }
     out

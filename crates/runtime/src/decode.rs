@@ -250,6 +250,7 @@ fn merge(desc: &MapDesc, values: &[u8], stride: usize, ncpus: usize) -> Aggregat
         MapValue::Hist { .. } | MapValue::Lhist { .. } => {
             Aggregate::Value(Value::Uint((0..ncpus).map(|c| per_cpu(c, 0)).sum()))
         }
+        MapValue::Tseries { .. } => unreachable!("tseries maps are decoded by `tseries_map`"),
     }
 }
 
@@ -259,7 +260,12 @@ pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapO
     let cpus = if desc.value.is_aggregate() { ncpus } else { 1 };
     let key_value = |k: &[u8]| desc.key.as_ref().map_or(Value::None, |t| value(k, t));
     let mut out = Vec::new();
-    if desc.value.has_bucket() {
+    if let MapValue::Tseries { interval_ns, num_intervals, agg, signed } = desc.value {
+        let series =
+            crate::tseries::decode(entries, desc.user_key_size() as usize, ncpus, agg, signed);
+        let resolved = crate::tseries::resolve(series, interval_ns, num_intervals, signed);
+        out = resolved.into_iter().map(|(k, ts)| (key_value(&k), Aggregate::Tseries(ts))).collect();
+    } else if desc.value.has_bucket() {
         let user = desc.user_key_size() as usize;
         let mut grouped: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
         for (k, v) in entries {

@@ -19,6 +19,7 @@
 
 mod attach;
 mod btf;
+mod cgroups;
 mod cpus;
 mod decode;
 mod elfindex;
@@ -32,6 +33,7 @@ mod session;
 mod stats;
 pub mod symbols;
 pub mod tracefs;
+mod tseries;
 pub mod usyms;
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub fn name(table: NameTable, n: i64) -> String {
         NameTable::Syscall => usize::try_from(n).ok().and_then(|i| SYSCALLS.get(i)).copied(),
         NameTable::Signal => return signal(n),
         NameTable::Errno => return errno(n),
+        NameTable::CgroupPath(filter) => return crate::cgroups::path(n as u64, filter),
     };
     match found {
         Some(name) if !name.is_empty() => name.to_string(),

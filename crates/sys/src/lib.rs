@@ -216,6 +216,11 @@ pub fn realtime_ns() -> u64 {
     clock_ns(libc::CLOCK_REALTIME)
 }
 
+/// CLOCK_TAI in nanoseconds (the clock of `tseries()` intervals).
+pub fn tai_ns() -> u64 {
+    clock_ns(libc::CLOCK_TAI)
+}
+
 fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: writes into a local timespec.

@@ -135,6 +135,12 @@ pub fn vmlinux() -> Vec<u8> {
     );
     // Functions and raw tracepoints for typed probe arguments.
     crate::target::fixture_btf::probe_types(&mut w);
+    // A per-CPU variable, `unsigned long process_counts` in `.data..percpu`.
+    let ulong = w.int("unsigned long", 8, false);
+    let var_words = [w.string("process_counts"), super::info(Kind::Var, 0, false), ulong, 1];
+    let var = w.raw(&var_words.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
+    let sec_words = [w.string(".data..percpu"), super::info(Kind::Datasec, 1, false), 8, var, 0, 8];
+    w.raw(&sec_words.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
     w.finish()
 }
 

@@ -338,6 +338,15 @@ impl Reader {
         Ok(Function { id, name: name.to_string(), params, ret, variadic })
     }
 
+    /// The id of the variable `name` when it is a per-CPU variable (a `VAR` listed in the
+    /// `.data..percpu` section), for `percpu_kaddr()`.
+    pub fn percpu_var(&self, name: &str) -> Option<u32> {
+        let var = self.find(name, Kind::Var)?;
+        let section = self.find(".data..percpu", Kind::Datasec)?;
+        let raw = self.raw(section).ok()?;
+        (0..raw.vlen).any(|i| word(raw.extra, 12 * i).ok() == Some(var)).then_some(var)
+    }
+
     /// The value of the enumerator `name` in the first enum that has one: a walk over every
     /// type, for names that nothing else defines (a script's `TCP_ESTABLISHED`).
     pub fn enum_constant(&self, name: &str) -> Option<i64> {

@@ -296,7 +296,10 @@ impl Cx<'_> {
         match desc.value {
             MapValue::Plain(ty) => ty,
             MapValue::Count => Ty::U64,
-            MapValue::Sum { signed } => Ty::Int { bits: 64, signed },
+            MapValue::Sum { signed }
+            | MapValue::Min { signed }
+            | MapValue::Max { signed }
+            | MapValue::Avg { signed } => Ty::Int { bits: 64, signed },
             other => {
                 self.error(
                     diagnostics::not_supported(

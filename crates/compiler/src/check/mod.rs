@@ -55,6 +55,8 @@ pub struct Checked {
     /// Compile-time values by expression id, lowered as constants: `sizeof`, `offsetof`
     /// and bare identifiers that are enum values.
     pub constants: HashMap<u32, i64>,
+    /// The program's named options (`getopt`) and their defaults.
+    pub getopts: BTreeMap<String, crate::functions::OptionValue>,
 }
 
 impl Checked {
@@ -63,6 +65,9 @@ impl Checked {
         self.resolved.get(e.id as usize).copied().flatten()
     }
 }
+
+/// How deep `for` loops over maps may nest (`MAX_CALL_FRAMES` is 8: the probe and 7 bodies).
+const MAX_MAP_LOOP_DEPTH: u32 = 7;
 
 /// One action block after expansion.
 #[derive(Debug, Clone, Default)]
@@ -195,6 +200,7 @@ const CONFIG_KEYS: &[&str] = &[
     "show_debug_info",
     "max_cat_bytes",
     "max_type_res_iterations",
+    "unstable_tseries",
 ];
 
 /// The largest `max_strlen`: strings beyond 64 bytes live in the per-CPU scratch area, which
@@ -414,8 +420,15 @@ impl Cx<'_> {
                 "expected `@map`",
             ));
         }
-        if self.in_map_loop > 0 {
-            self.error(diagnostics::not_supported(map.span, "nested `for` loops over maps"));
+
+        // Each loop body is a callback frame, and the kernel allows 8 frames in all.
+        if self.in_map_loop >= MAX_MAP_LOOP_DEPTH {
+            self.error(Diagnostic::error(
+                format!("`for` loops over maps nest at most {MAX_MAP_LOOP_DEPTH} deep"),
+                map.span,
+                "nested too deep",
+            )
+            .with_note("each loop body is a callback with its own stack frame, and the kernel allows 8 frames: the probe's and 7 more"));
         }
         self.out.types[map.id as usize] = Ty::None;
         let display = format!("@{name}");
@@ -423,6 +436,22 @@ impl Cx<'_> {
         let element = match self.out.map_index.get(&display).map(|&id| self.out.maps[id].clone()) {
             Some(desc) => match (desc.key, desc.value) {
                 (Some(key), MapValue::Plain(value)) => Ty::Tuple(vec![key, value]),
+                // An aggregation's value is reduced over the CPUs, as when it is read.
+                (
+                    Some(key),
+                    MapValue::Count
+                    | MapValue::Sum { signed: false }
+                    | MapValue::Min { signed: false }
+                    | MapValue::Max { signed: false }
+                    | MapValue::Avg { signed: false },
+                ) => Ty::Tuple(vec![key, Ty::U64]),
+                (
+                    Some(key),
+                    MapValue::Sum { signed: true }
+                    | MapValue::Min { signed: true }
+                    | MapValue::Max { signed: true }
+                    | MapValue::Avg { signed: true },
+                ) => Ty::Tuple(vec![key, Ty::I64]),
                 (None, _) => {
                     self.error(Diagnostic::error(
                         format!("`{display}` has no keys to iterate over"),

@@ -3,7 +3,7 @@
 //! holds (`MapValue`): per-CPU values, updated without atomics (each CPU touches only its own
 //! copy) and merged in user space. Map reads and plain stores are in `lower/maps.rs`.
 
-use bpfscope_bpf::{AluOp, Insn, JmpOp, Reg, Size};
+use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
 use bpfscope_syntax::{
     ast::{Expr, ExprKind},
     Diagnostic,
@@ -14,7 +14,7 @@ use crate::{
     check::{diagnostics, Cx},
     lower::{Loc, Lower, Val},
     manifest::MapDesc,
-    types::MapValue,
+    types::{MapValue, TseriesAgg},
     Ty,
 };
 
@@ -103,8 +103,77 @@ pub(super) const FAMILY: Family = Family {
             summary: "A linear histogram of the integer `n` from `min` to `max` in buckets of `step` (literals, at most 1000 buckets).",
             kind: Kind::Aggregation(check_lhist),
         },
+        Function {
+            name: "tseries",
+            form: Form::Call,
+            signature: "tseries(n, interval, num_intervals [, agg])",
+            summary: "A time series of the integer `n`: the last value (with `agg` one of `avg`, `max`, `min`, `sum`: their result) in each `interval` (a literal duration such as `100ms`), the latest `num_intervals` of them printed as a graph.",
+            kind: Kind::Aggregation(check_tseries),
+        },
     ],
 };
+
+/// Intervals a `tseries()` keeps at most (bpftrace's limit).
+const TSERIES_MAX_INTERVALS: u64 = 1_000_000;
+
+fn check_tseries(cx: &mut Cx<'_>, u: &Use<'_>) -> MapValue {
+    let args = u.args;
+    let value_ty = args.first().map(|a| cx.expr(a));
+    let fallback =
+        MapValue::Tseries { interval_ns: 1, num_intervals: 1, agg: TseriesAgg::Last, signed: true };
+    if !arity(cx, u, &[3, 4], "3 or 4 arguments: value, interval, num_intervals and agg") {
+        return fallback;
+    }
+    let Some(value_ty) = value_ty else { return fallback };
+    if !value_ty.is_integer() && value_ty != Ty::Error {
+        cx.error(diagnostics::type_mismatch(args[0].span, "`tseries()`", "an integer", &value_ty));
+    }
+    let literal = |cx: &mut Cx<'_>, e: &Expr, what: &str, max: u64| match e.kind {
+        ExprKind::Int(n) if (1..=max).contains(&n) => Some(n),
+        _ => {
+            cx.error(Diagnostic::error(
+                format!("tseries() {what} must be an integer literal from 1 to {max}"),
+                e.span,
+                "not such a literal",
+            ));
+            None
+        }
+    };
+    let interval = literal(cx, &args[1], "interval", i64::MAX as u64);
+    let num = literal(cx, &args[2], "num_intervals", TSERIES_MAX_INTERVALS);
+    let agg = match args.get(3).map(|a| (a, &a.kind)) {
+        None => TseriesAgg::Last,
+        Some((_, ExprKind::Str(s))) if s == "avg" => TseriesAgg::Avg,
+        Some((_, ExprKind::Str(s))) if s == "max" => TseriesAgg::Max,
+        Some((_, ExprKind::Str(s))) if s == "min" => TseriesAgg::Min,
+        Some((_, ExprKind::Str(s))) if s == "sum" => TseriesAgg::Sum,
+        Some((a, _)) => {
+            cx.error(
+                Diagnostic::error(
+                    "tseries() expects its agg argument to be \"avg\", \"max\", \"min\" or \"sum\"",
+                    a.span,
+                    "not an aggregation function",
+                )
+                .with_help("leave it out to keep the last value of each interval"),
+            );
+            TseriesAgg::Last
+        }
+    };
+    if let Some(a) = args.get(3) {
+        cx.out.types[a.id as usize] = Ty::None;
+    }
+    cx.out.types[args[1].id as usize] = Ty::None;
+    cx.out.types[args[2].id as usize] = Ty::None;
+    match (interval, num) {
+        (Some(interval_ns), Some(num)) => MapValue::Tseries {
+            interval_ns,
+            num_intervals: num as u32,
+            agg,
+            signed: value_ty.is_signed(),
+        },
+        _ => fallback,
+    }
+}
 
 /// Types every argument (each must be an integer); true when the first is signed.
 fn integer_args(cx: &mut Cx<'_>, u: &Use<'_>) -> bool {
@@ -213,6 +282,9 @@ pub(crate) fn update(cx: &mut Lower<'_>, id: usize, desc: &MapDesc, keys: &[Expr
             cx.stx(Size::DW, slot, Reg::R0);
             cx.aggregate_add(id, desc, key, &Val::Imm(1));
         }
+        MapValue::Tseries { interval_ns, num_intervals, agg, signed } => {
+            cx.tseries_update(id, desc, key, &arg, interval_ns, num_intervals, agg, signed)
+        }
         MapValue::Plain(_) => unreachable!("a plain map value is not an aggregation"),
     }
 }
@@ -317,6 +389,95 @@ impl Lower<'_> {
                 cx.stx(Size::DW, buf + 8, Reg::R1);
             },
         );
+    }
+
+    /// One `tseries()` write: the epoch is CLOCK_TAI / interval, its bucket `epoch %
+    /// num_intervals` (appended to the key). A bucket holding an older epoch starts over;
+    /// one of this epoch combines the value by `agg`. The value is (value, meta, epoch), meta
+    /// being the write's time for the last value (user space keeps the latest CPU's) and
+    /// the count of an average, as bpftrace keeps them.
+    #[allow(clippy::too_many_arguments)]
+    fn tseries_update(
+        &mut self,
+        id: usize,
+        desc: &MapDesc,
+        key: Loc,
+        arg: &Val,
+        interval_ns: u64,
+        num_intervals: u32,
+        agg: TseriesAgg,
+        signed: bool,
+    ) {
+        let now = self.alloc(8);
+        let epoch = self.alloc(8);
+        self.call(Helper::KtimeGetTaiNs);
+        self.stx(Size::DW, now, Reg::R0);
+        self.mov_imm(Reg::R1, interval_ns as i64);
+        self.insn(Insn::alu64_reg(AluOp::Div, Reg::R0, Reg::R1));
+        self.stx(Size::DW, epoch, Reg::R0);
+        self.mov_imm(Reg::R1, i64::from(num_intervals));
+        self.insn(Insn::alu64_reg(AluOp::Mod, Reg::R0, Reg::R1));
+        let slot = key + desc.user_key_size() as i16;
+        self.stx(Size::DW, slot, Reg::R0);
+        // What meta starts as in a fresh bucket.
+        let first_meta = |cx: &mut Self, reg: Reg| match agg {
+            TseriesAgg::Last => cx.ldx(Size::DW, reg, now),
+            TseriesAgg::Avg => cx.insn(Insn::mov64_imm(reg, 1)),
+            _ => cx.insn(Insn::mov64_imm(reg, 0)),
+        };
+        self.lookup(desc, key);
+        let (missing, fresh, end) = (self.label(), self.label(), self.label());
+        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), missing);
+        self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 16));
+        self.ldx(Size::DW, Reg::R2, epoch);
+        self.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), fresh);
+        // The same interval: combine.
+        match agg {
+            TseriesAgg::Last => {
+                self.load_reg(arg, Reg::R1);
+                self.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+                self.ldx(Size::DW, Reg::R1, now);
+                self.insn(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
+            }
+            TseriesAgg::Avg => {
+                self.add_to_value(0, arg);
+                self.add_to_value(8, &Val::Imm(1));
+            }
+            TseriesAgg::Sum => self.add_to_value(0, arg),
+            TseriesAgg::Min | TseriesAgg::Max => {
+                let keep = match (agg == TseriesAgg::Min, signed) {
+                    (true, false) => JmpOp::Jle,
+                    (true, true) => JmpOp::Jsle,
+                    (false, false) => JmpOp::Jge,
+                    (false, true) => JmpOp::Jsge,
+                };
+                self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+                self.load_reg(arg, Reg::R2);
+                self.jump(Insn::jmp_reg(keep, Reg::R1, Reg::R2, 0), end);
+                self.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R2));
+            }
+        }
+        self.goto(end);
+        // An older interval in this bucket: start it over in place.
+        self.place(fresh);
+        self.load_reg(arg, Reg::R1);
+        self.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+        first_meta(self, Reg::R1);
+        self.insn(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
+        self.ldx(Size::DW, Reg::R1, epoch);
+        self.insn(Insn::stx(Size::DW, Reg::R0, 16, Reg::R1));
+        self.goto(end);
+        // No bucket yet.
+        self.place(missing);
+        let buf = self.alloc_zeroed(desc.value.value_size());
+        self.load_reg(arg, Reg::R1);
+        self.stx(Size::DW, buf, Reg::R1);
+        first_meta(self, Reg::R1);
+        self.stx(Size::DW, buf + 8, Reg::R1);
+        self.ldx(Size::DW, Reg::R1, epoch);
+        self.stx(Size::DW, buf + 16, Reg::R1);
+        self.update(id, desc, key, buf);
+        self.place(end);
     }
 
     /// `r0 = hist bucket index of r1` (bpftrace's log2 layout with 2^k buckets per power of

@@ -6,14 +6,14 @@
 //! traces one function, as bpftrace makes it; a program attached to many functions (a
 //! wildcard) asks the kernel with `bpf_get_func_ip` and user space names the address.
 
-use bpfscope_bpf::{Helper, Reg, Size};
+use bpfscope_bpf::{Helper, Insn, Reg, Size};
 use bpfscope_syntax::{suggest, Diagnostic};
 
 use super::{arity, literal_text, string_literal, Family, Form, Function, Kind, Use};
 use crate::{
     check::Cx,
     lower::{Lower, Val},
-    providers::TracedFunction,
+    providers::{pt_regs, TracedFunction},
     Ty,
 };
 
@@ -48,6 +48,20 @@ pub(super) const FAMILY: Family = Family {
             signature: "cgroupid(\"path\")",
             summary: "The id of the cgroup (v2) directory `path`, as `cgroup` gives it for its tasks.",
             kind: Kind::Expr { check: check_cgroupid, lower: lower_cgroupid },
+        },
+        Function {
+            name: "reg",
+            form: Form::Call,
+            signature: "reg(\"name\")",
+            summary: "The value of register `name` (`ip`, `sp`, `ax`, `di`, ...: x86-64's `struct pt_regs`) when the probe fired (kprobe, uprobe, profile, interval, software).",
+            kind: Kind::Expr { check: check_reg, lower: lower_reg },
+        },
+        Function {
+            name: "percpu_kaddr",
+            form: Form::Call,
+            signature: "percpu_kaddr(\"sym\" [, cpu])",
+            summary: "The address of the per-CPU kernel variable `sym` (from the kernel's BTF) on this CPU (`bpf_this_cpu_ptr`), or on CPU `cpu` (`bpf_per_cpu_ptr`: 0 past the last CPU), as a `uint64 *`.",
+            kind: Kind::Expr { check: check_percpu_kaddr, lower: lower_percpu_kaddr },
         },
         Function {
             name: "path",
@@ -268,6 +282,138 @@ fn check_cgroupid(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
 fn lower_cgroupid(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
     let path = literal_text(&u.args[0]);
     Val::Imm(cx.target.cgroup_id(&path).unwrap_or(0) as i64)
+}
+
+// ---- reg ----
+
+fn check_reg(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if !arity(cx, u, &[1], "1 argument: a register name") {
+        return Ty::Error;
+    }
+    let Some(name) = string_literal(cx, &u.args[0], "the register name of `reg()`") else {
+        return Ty::Error;
+    };
+    if cx.in_map_loop > 0 {
+        cx.error(crate::check::diagnostics::in_map_loop(u.expr.span, "`reg()`"));
+        return Ty::Error;
+    }
+    for spec in cx.specs.clone() {
+        if !pt_regs::has_regs(spec.probe_type().prog_kind()) {
+            cx.error(
+                Diagnostic::error(
+                    format!(
+                        "reg can not be used with \"{}\" probes",
+                        spec.display().split(':').next().unwrap_or_default()
+                    ),
+                    u.expr.span,
+                    "no registers here",
+                )
+                .with_help("`reg()` reads the registers of kprobe, uprobe, profile, interval and software probes"),
+            );
+            return Ty::Error;
+        }
+    }
+    if pt_regs::register(&name).is_none() {
+        let d = Diagnostic::error(
+            format!("'{name}' is not a valid register on this architecture ({})", pt_regs::ARCH),
+            u.args[0].span,
+            "not a register",
+        )
+        .with_suggestion(suggest(&name, pt_regs::REGISTERS.iter().copied()));
+        cx.error(d);
+        return Ty::Error;
+    }
+    Ty::U64
+}
+
+fn lower_reg(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let name = literal_text(&u.args[0]);
+    let Some(off) = pt_regs::register(&name) else {
+        unreachable!("the checker accepts only register names")
+    };
+    cx.insn(Insn::ldx(Size::DW, Reg::R0, Reg::R6, off));
+    cx.spill(Reg::R0)
+}
+
+// ---- percpu_kaddr ----
+
+fn check_percpu_kaddr(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    let cpu_ty = u.args.get(1).map(|a| cx.expr(a));
+    if !arity(cx, u, &[1, 2], "a symbol name and an optional CPU") {
+        return Ty::Error;
+    }
+    let Some(name) = string_literal(cx, &u.args[0], "the symbol of `percpu_kaddr()`") else {
+        return Ty::Error;
+    };
+    if let (Some(cpu), Some(ty)) = (u.args.get(1), cpu_ty) {
+        if !ty.is_integer() && ty != Ty::Error {
+            cx.error(crate::check::diagnostics::type_mismatch(
+                cpu.span,
+                "`percpu_kaddr()`",
+                "an integer CPU",
+                &ty,
+            ));
+            return Ty::Error;
+        }
+    }
+    let Some(btf) = cx.target.kernel_btf() else {
+        cx.error(
+            Diagnostic::error(
+                "percpu_kaddr() needs the kernel's BTF, which this kernel does not have",
+                u.expr.span,
+                "no /sys/kernel/btf/vmlinux",
+            )
+            .with_help("per-CPU variables are found in BTF (CONFIG_DEBUG_INFO_BTF)"),
+        );
+        return Ty::Error;
+    };
+    let Some(id) = btf.percpu_var(&name) else {
+        let mut d = Diagnostic::error(
+            format!("percpu_kaddr: '{name}' is not a per-CPU variable in the kernel's BTF"),
+            u.args[0].span,
+            "no such per-CPU variable",
+        );
+        if btf.find(&name, crate::btf::Kind::Var).is_some() {
+            d = d.with_help(format!(
+                "`{name}` is a kernel variable but not a per-CPU one: use `kaddr(\"{name}\")`"
+            ));
+        }
+        cx.error(d);
+        return Ty::Error;
+    };
+    // The verifier finds the variable's address by name in kallsyms, which lists data
+    // symbols only in kernels built with CONFIG_KALLSYMS_ALL.
+    if cx.target.kernel_symbol(&name).is_none() {
+        cx.error(
+            Diagnostic::error(
+                format!("percpu_kaddr: the kernel cannot resolve '{name}': it is in the kernel's BTF but not in /proc/kallsyms"),
+                u.args[0].span,
+                "no address for this variable",
+            )
+            .with_note("the verifier looks the variable's address up in kallsyms, which lists data symbols only in kernels built with CONFIG_KALLSYMS_ALL"),
+        );
+        return Ty::Error;
+    }
+    cx.out.constants.insert(u.args[0].id, i64::from(id));
+    Ty::Ptr { to: Box::new(Ty::U64), user: false }
+}
+
+fn lower_percpu_kaddr(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let Some(&id) = cx.checked.constants.get(&u.args[0].id) else {
+        unreachable!("the checker records the variable's BTF id")
+    };
+    let cpu = u.args.get(1).map(|c| cx.expr(c));
+    for insn in Insn::ld_btf_id(Reg::R1, id as u32) {
+        cx.insn(insn);
+    }
+    match cpu {
+        None => cx.call(Helper::ThisCpuPtr),
+        Some(cpu) => {
+            cx.load_reg(&cpu, Reg::R2);
+            cx.call(Helper::PerCpuPtr);
+        }
+    }
+    cx.spill(Reg::R0)
 }
 
 #[cfg(test)]

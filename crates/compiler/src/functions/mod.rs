@@ -15,17 +15,20 @@
 
 mod aggregations;
 mod context;
+mod debug;
 mod kernel;
 mod maps;
 mod memory;
 mod names;
 mod net;
+mod options;
 mod output;
 mod stacks;
 mod strings;
 mod time;
 
 pub(crate) use aggregations::update as update_aggregate;
+pub use options::{option_value, OptionValue};
 
 use bpfscope_syntax::{
     ast::{Expr, ExprKind},
@@ -53,6 +56,8 @@ const FAMILIES: &[&Family] = &[
     &kernel::FAMILY,
     &net::FAMILY,
     &names::FAMILY,
+    &options::FAMILY,
+    &debug::FAMILY,
 ];
 
 /// A group of entries with a heading on the reference page.

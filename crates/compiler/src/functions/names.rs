@@ -46,6 +46,13 @@ pub(super) const FAMILY: Family = Family {
                 lower: lower_named,
             },
         },
+        Function {
+            name: "cgroup_path",
+            form: Form::Call,
+            signature: "cgroup_path(id [, \"filter\"])",
+            summary: "The cgroup with id `id` (as `cgroup` or `cgroupid()` give it), printed with `%s` as its paths `name:/path` in the mounted hierarchies (`unified` for cgroup2) whose names match the glob `filter`, resolved when printed.",
+            kind: Kind::Expr { check: check_cgroup_path, lower: lower_named },
+        },
     ],
 };
 
@@ -54,6 +61,25 @@ fn check_named(cx: &mut Cx<'_>, u: &Use<'_>, table: NameTable) -> Ty {
         cx.expect_integer(&u.args[0], &format!("`{}()`", u.name), "an integer");
     }
     Ty::Named(table)
+}
+
+fn check_cgroup_path(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if !arity(cx, u, &[1, 2], "a cgroup id and an optional hierarchy filter") {
+        return Ty::Error;
+    }
+    cx.expect_integer(&u.args[0], "`cgroup_path()`", "an integer cgroup id");
+    let filter = match u.args.get(1) {
+        None => None,
+        Some(f) => {
+            let Some(text) = super::string_literal(cx, f, "the filter of `cgroup_path()`") else {
+                return Ty::Error;
+            };
+            // The type carries the filter to user space, which prints the value: one small
+            // string per call site, kept for the run.
+            Some(&*Box::leak(text.into_boxed_str()))
+        }
+    };
+    Ty::Named(NameTable::CgroupPath(filter))
 }
 
 /// The number itself: the table is in the type.

@@ -44,8 +44,66 @@ pub(super) const FAMILY: Family = Family {
             summary: "The 6 bytes `addr` (an array, or a pointer to them) printed as a MAC address, `AA:BB:CC:DD:EE:FF`.",
             kind: Kind::Expr { check: check_macaddr, lower: lower_macaddr },
         },
+        Function {
+            name: "socket_cookie",
+            form: Form::Call,
+            signature: "socket_cookie(struct sock *sk)",
+            summary: "The kernel's cookie of the socket `sk` (`bpf_get_socket_cookie`: a unique, stable number, made on first use; 0 for NULL), in fentry, fexit and tp_btf probes, whose arguments are BTF pointers.",
+            kind: Kind::Expr { check: check_socket_cookie, lower: lower_socket_cookie },
+        },
     ],
 };
+
+// ---- socket_cookie ----
+
+fn check_socket_cookie(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    let tys: Vec<Ty> = u.args.iter().map(|a| cx.expr(a)).collect();
+    if !arity(cx, u, &[1], "1 argument: a struct sock pointer") {
+        return Ty::Error;
+    }
+    let is_sock = |ty: &Ty| match ty {
+        Ty::Ptr { to, user: false } => match &**to {
+            Ty::Record(r) => matches!(r.name.as_str(), "sock" | "sock_common"),
+            _ => false,
+        },
+        _ => false,
+    };
+    if !is_sock(&tys[0]) && tys[0] != Ty::Error {
+        cx.error(diagnostics::type_mismatch(
+            u.args[0].span,
+            "`socket_cookie()`",
+            "a `struct sock *`",
+            &tys[0],
+        ));
+        return Ty::Error;
+    }
+    for spec in cx.specs.clone() {
+        // The kernel gives `bpf_get_socket_cookie` of a socket pointer to tracing programs
+        // only, whose arguments the verifier knows as BTF pointers.
+        if spec.kind() != crate::providers::ProgKind::Tracing {
+            cx.error(
+                Diagnostic::error(
+                    format!(
+                        "socket_cookie can not be used with \"{}\" probes",
+                        spec.display().split(':').next().unwrap_or_default()
+                    ),
+                    u.expr.span,
+                    "not a BTF-typed probe",
+                )
+                .with_help("use it in fentry, fexit or tp_btf probes, on a socket argument such as `args.sk`"),
+            );
+            return Ty::Error;
+        }
+    }
+    Ty::U64
+}
+
+fn lower_socket_cookie(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let sk = cx.expr(&u.args[0]);
+    cx.load_reg(&sk, Reg::R1);
+    cx.call(Helper::GetSocketCookie);
+    cx.spill(Reg::R0)
+}
 
 /// The number of bytes of a byte array type (`uint8[4]`, `int8[16]`), else `None`.
 pub(super) fn byte_array_len(ty: &Ty) -> Option<u32> {

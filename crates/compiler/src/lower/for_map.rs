@@ -9,8 +9,12 @@
 use bpfscope_bpf::{Helper, Insn, Reg, Size};
 use bpfscope_syntax::ast::{Block, Expr, ExprKind};
 
-use super::{Loc, Lower, MapLoop};
-use crate::{ir::IrProgram, Ty};
+use super::{Loc, Lower, MapLoop, Val};
+use crate::{
+    ir::{IrProgram, Label},
+    types::MapValue,
+    Ty,
+};
 
 /// The register holding the callback's `ctx`: the address of a slot in the probe's frame.
 const FRAME_REG: Reg = Reg::R8;
@@ -21,9 +25,17 @@ impl Lower<'_> {
         let (_, desc) = self.map_desc(name);
         let (_, kv_ty) = self.vars[var].clone();
         let Ty::Tuple(items) = &kv_ty else { return };
+        // In a loop body already (a nested loop), the variables are reached through `r8`
+        // and the inner body gets the same frame pointer.
+        let nested = self.vars.values().any(|(loc, _)| loc.base == FRAME_REG);
         let ctx = self.alloc(8);
         self.st(Size::DW, ctx, 0);
         let function = format!("{}_f{}", self.name, self.map_loops.len());
+        // Its place, taken now: a loop nested in the body takes the next one.
+        let index = self.map_loops.len();
+        let placeholder =
+            IrProgram { name: function.clone(), ops: Vec::new(), stack_size: 0, scratch_size: 0 };
+        self.map_loops.push(MapLoop { ir: placeholder, body_start: 0, exit: Label(0) });
 
         // The callback, lowered with the probe's state set aside.
         let saved_ops = std::mem::take(&mut self.ops);
@@ -50,7 +62,14 @@ impl Lower<'_> {
         let offsets = Ty::tuple_offsets(items);
         if let (Some(key_ty), Some(value_ty)) = (items.first(), items.get(1)) {
             self.copy_from_pointer(kv + offsets[0] as i16, &key_ptr, key_ty.size());
-            self.copy_from_pointer(kv + offsets[1] as i16, &value_ptr, value_ty.size());
+            if let MapValue::Plain(_) = desc.value {
+                self.copy_from_pointer(kv + offsets[1] as i16, &value_ptr, value_ty.size());
+            } else {
+                let Val::Mem(slot) = key_ptr else { unreachable!("a spilled register") };
+                let total = self.percpu_reduce(&desc, |cx| cx.ldx(Size::DW, Reg::R2, slot));
+                self.load_reg(&total, Reg::R1);
+                self.stx(Size::DW, kv + offsets[1] as i16, Reg::R1);
+            }
         }
         self.block(body);
         self.place(cont);
@@ -62,7 +81,7 @@ impl Lower<'_> {
         let ops = std::mem::replace(&mut self.ops, saved_ops);
         let ir =
             IrProgram { name: function.clone(), ops, stack_size: self.stack_max, scratch_size: 0 };
-        self.map_loops.push(MapLoop { ir, body_start, exit: cont });
+        self.map_loops[index] = MapLoop { ir, body_start, exit: cont };
         self.exit_label = saved_exit;
         self.loops = saved_loops;
         (self.stack_top, self.stack_max) = saved_stack;
@@ -71,15 +90,19 @@ impl Lower<'_> {
         // The call.
         self.load_map(Reg::R1, &desc.bpf_name);
         self.load_func(Reg::R2, &function);
-        self.stack_addr(Reg::R3, ctx);
+        if nested {
+            self.insn(Insn::mov64_reg(Reg::R3, FRAME_REG));
+        } else {
+            self.stack_addr(Reg::R3, ctx);
+        }
         self.insn(Insn::mov64_imm(Reg::R4, 0));
         self.call(Helper::ForEachMapElem);
     }
 
     /// Copies `size` bytes from the address held in the slot `pointer` (a map key or value)
     /// to `dst`.
-    fn copy_from_pointer(&mut self, dst: Loc, pointer: &super::Val, size: u32) {
-        let super::Val::Mem(slot) = pointer else { return };
+    fn copy_from_pointer(&mut self, dst: Loc, pointer: &Val, size: u32) {
+        let Val::Mem(slot) = pointer else { return };
         if size > 64 {
             self.stack_addr(Reg::R1, dst);
             self.insn(Insn::mov64_imm(Reg::R2, size as i32));

@@ -109,32 +109,100 @@ impl Lower<'_> {
         Val::Mem(out)
     }
 
-    /// `@m[k]` in an expression. A count or sum is the total over every CPU's copy, read
-    /// with `bpf_map_lookup_percpu_elem` (kernel 6.0+), as bpftrace does.
+    /// `@m[k]` in an expression. An aggregation (count, sum, min, max, avg) is reduced over
+    /// every CPU's copy, read with `bpf_map_lookup_percpu_elem` (kernel 6.0+), as bpftrace
+    /// does.
     pub(crate) fn map_read(&mut self, name: &str, keys: &[Expr]) -> Val {
         let (_, desc) = self.map_desc(name);
         let key = self.build_key(&desc, keys);
         match desc.value.clone() {
             MapValue::Plain(ty) => self.map_read_key(&desc, key, &ty),
-            MapValue::Count | MapValue::Sum { .. } => {
-                let total = self.alloc_zeroed(8);
-                for cpu in 0..self.options.ncpus.max(1) {
-                    let skip = self.label();
-                    self.load_map(Reg::R1, &desc.bpf_name);
-                    self.stack_addr(Reg::R2, key);
-                    self.insn(Insn::mov64_imm(Reg::R3, cpu as i32));
-                    self.call(Helper::MapLookupPercpuElem);
-                    self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), skip);
+            _ => self.percpu_reduce(&desc, |cx| cx.stack_addr(Reg::R2, key)),
+        }
+    }
+
+    /// The value of an aggregation at the key whose address `key` puts in `r2`, over every
+    /// CPU: the total of a count or sum, the smallest or largest value set of a min or max
+    /// (0 when no CPU has one), the total divided by the count of an avg (0 for no values).
+    pub(crate) fn percpu_reduce(&mut self, desc: &MapDesc, key: impl Fn(&mut Self)) -> Val {
+        let total = self.alloc_zeroed(8);
+        // avg: the count; min/max: whether a value is set yet.
+        let aux = self.alloc_zeroed(8);
+        let agg = desc.value.clone();
+        for cpu in 0..self.options.ncpus.max(1) {
+            let skip = self.label();
+            self.load_map(Reg::R1, &desc.bpf_name);
+            key(self);
+            self.insn(Insn::mov64_imm(Reg::R3, cpu as i32));
+            self.call(Helper::MapLookupPercpuElem);
+            self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), skip);
+            match agg {
+                MapValue::Min { signed } | MapValue::Max { signed } => {
+                    let keep = match (matches!(agg, MapValue::Min { .. }), signed) {
+                        (true, false) => JmpOp::Jle,
+                        (true, true) => JmpOp::Jsle,
+                        (false, false) => JmpOp::Jge,
+                        (false, true) => JmpOp::Jsge,
+                    };
+                    let take = self.label();
+                    self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
+                    self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), skip);
+                    self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+                    self.ldx(Size::DW, Reg::R2, aux);
+                    self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R2, 0, 0), take);
+                    self.ldx(Size::DW, Reg::R2, total);
+                    self.jump(Insn::jmp_reg(keep, Reg::R2, Reg::R1, 0), skip);
+                    self.place(take);
+                    self.stx(Size::DW, total, Reg::R1);
+                    self.st(Size::DW, aux, 1);
+                }
+                MapValue::Avg { .. } => {
+                    self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+                    self.ldx(Size::DW, Reg::R2, aux);
+                    self.insn(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R1));
+                    self.stx(Size::DW, aux, Reg::R2);
+                    self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
+                    self.ldx(Size::DW, Reg::R2, total);
+                    self.insn(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R1));
+                    self.stx(Size::DW, total, Reg::R2);
+                }
+                _ => {
                     self.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
                     self.ldx(Size::DW, Reg::R2, total);
                     self.insn(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R1));
                     self.stx(Size::DW, total, Reg::R2);
-                    self.place(skip);
                 }
-                Val::Mem(total)
             }
-            _ => Val::Imm(0),
+            self.place(skip);
         }
+        if let MapValue::Avg { signed } = agg {
+            self.average(total, aux, signed);
+        }
+        Val::Mem(total)
+    }
+
+    /// `*total = *total / *count` (0 when the count is 0), rounding toward zero as user space
+    /// does when it prints the average.
+    fn average(&mut self, total: Loc, count: Loc, signed: bool) {
+        let positive = self.label();
+        self.ldx(Size::DW, Reg::R2, count);
+        self.ldx(Size::DW, Reg::R1, total);
+        self.insn(Insn::mov64_imm(Reg::R0, 0));
+        let store = self.label();
+        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R2, 0, 0), store);
+        if signed {
+            self.jump(Insn::jmp_imm(JmpOp::Jsge, Reg::R1, 0, 0), positive);
+            self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R1, 0));
+            self.insn(Insn::mov64_reg(Reg::R0, Reg::R1));
+            self.insn(Insn::alu64_reg(AluOp::Div, Reg::R0, Reg::R2));
+            self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R0, 0));
+            self.goto(store);
+        }
+        self.place(positive);
+        self.insn(Insn::mov64_reg(Reg::R0, Reg::R1));
+        self.insn(Insn::alu64_reg(AluOp::Div, Reg::R0, Reg::R2));
+        self.place(store);
+        self.stx(Size::DW, total, Reg::R0);
     }
 
     /// `@m[k]++` / `@m[k] += n` on a plain integer map: atomic add in place, insert if absent.

@@ -20,7 +20,7 @@ mod iter;
 mod kprobe;
 mod perf;
 pub mod positional;
-mod pt_regs;
+pub(crate) mod pt_regs;
 mod rawtracepoint;
 mod self_signal;
 mod tp_btf;

@@ -20,3 +20,24 @@ pub(super) fn arg(index: u8) -> Option<ArgLoc> {
 pub(super) fn retval() -> ArgLoc {
     ArgLoc::CtxOffset(AX)
 }
+
+/// Every register by the name `reg()` takes, in `struct pt_regs` order (8 bytes each).
+pub(crate) const REGISTERS: [&str; 21] = [
+    "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si", "di",
+    "orig_ax", "ip", "cs", "flags", "sp", "ss",
+];
+
+/// The architecture, as bpftrace names it in messages.
+pub(crate) const ARCH: &str = "x86_64";
+
+/// Where register `name` is in the context of a program whose context is a `pt_regs`.
+pub(crate) fn register(name: &str) -> Option<i16> {
+    REGISTERS.iter().position(|r| *r == name).map(|i| 8 * i as i16)
+}
+
+/// Whether programs of this kind find a `struct pt_regs` at the start of their context:
+/// kprobes and uprobes (the context is one), perf events (`struct bpf_perf_event_data`
+/// begins with one).
+pub(crate) fn has_regs(kind: super::ProgKind) -> bool {
+    matches!(kind, super::ProgKind::Kprobe | super::ProgKind::PerfEvent)
+}

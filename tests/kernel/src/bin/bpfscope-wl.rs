@@ -7,6 +7,8 @@
 //! Modes:
 //! - `getppid N`: N getppid() calls
 //! - `read SIZE:COUNT[,SIZE:COUNT...]`: reads of exactly SIZE bytes from /dev/zero
+//! - `cpuread SIZE:COUNT[,...]`: the reads of `read`, done on each online CPU in turn
+//!   (pinned), so every CPU's copy of a per-CPU map holds a share
 //! - `open PATH N`: N open()+close() of PATH
 //! - `exec N`: N fork+exec of /bin/true
 //! - `pingpong N`: N round trips over two pipes between two processes (context switches)
@@ -52,20 +54,24 @@ fn main() {
                 unsafe { libc::getppid() };
             }
         }
-        "read" => {
-            let file = std::fs::File::open("/dev/zero").expect("open /dev/zero");
-            let mut buf = vec![0u8; 1 << 20];
-            for spec in arg(1).split(',') {
-                let (size, count) = spec.split_once(':').unwrap_or_else(|| usage());
-                let (size, count): (usize, u64) = (
-                    size.parse().unwrap_or_else(|_| usage()),
-                    count.parse().unwrap_or_else(|_| usage()),
-                );
-                for _ in 0..count {
-                    // SAFETY: reads into a buffer at least `size` bytes long.
-                    let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().cast(), size) };
-                    assert_eq!(n as usize, size);
-                }
+        "read" => read_spec(arg(1)),
+        "cpuread" => {
+            // The CPUs it may run on, from its affinity (sysconf would read /sys: a read).
+            // SAFETY: a zeroed cpu_set_t is a valid empty set, filled by the kernel.
+            let mut all: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            // SAFETY: fills a set of the size given.
+            let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&all), &mut all) };
+            assert_eq!(rc, 0, "sched_getaffinity");
+            for cpu in
+                (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &all) })
+            {
+                // SAFETY: a zeroed cpu_set_t is a valid empty set, filled by CPU_SET.
+                let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+                unsafe { libc::CPU_SET(cpu, &mut set) };
+                // SAFETY: sets this thread's affinity from a valid set of the right size.
+                let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+                assert_eq!(rc, 0, "sched_setaffinity to CPU {cpu}");
+                read_spec(arg(1));
             }
         }
         "open" => {
@@ -174,6 +180,22 @@ fn main() {
         }
         "rusage" if args.len() >= 3 => rusage(num(1) as i32, &args[2..]).expect("rusage"),
         _ => usage(),
+    }
+}
+
+/// `read SIZE:COUNT[,...]`: reads of exactly SIZE bytes from /dev/zero, COUNT times each.
+fn read_spec(specs: &str) {
+    let file = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+    let mut buf = vec![0u8; 1 << 20];
+    for spec in specs.split(',') {
+        let (size, count) = spec.split_once(':').unwrap_or_else(|| usage());
+        let (size, count): (usize, u64) =
+            (size.parse().unwrap_or_else(|_| usage()), count.parse().unwrap_or_else(|_| usage()));
+        for _ in 0..count {
+            // SAFETY: reads into a buffer at least `size` bytes long.
+            let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().cast(), size) };
+            assert_eq!(n as usize, size);
+        }
     }
 }
 
@@ -303,7 +325,7 @@ fn poke(n: u64, wait: bool, pause_ms: u64) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | write N | statx PATH N | fsync N | kill N | setuid N");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | write N | statx PATH N | fsync N | kill N | setuid N");
     eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | rusage FD CMD...");
     std::process::exit(2)
 }
