@@ -27,6 +27,7 @@ pub enum BpfCmd {
     ObjGetInfoByFd = 15,
     RawTracepointOpen = 17,
     BtfLoad = 18,
+    LinkCreate = 28,
     EnableStats = 32,
 }
 
