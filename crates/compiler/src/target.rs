@@ -45,6 +45,18 @@ pub trait Target {
     fn traceable_functions(&self) -> Option<&std::collections::HashSet<String>> {
         None
     }
+    /// The same functions with the module each is in (`lo_rw_aio [loop]` →
+    /// `("lo_rw_aio", Some("loop"))`), for kprobe wildcards and module names; `None` when
+    /// the kernel does not say.
+    fn traceable_function_lines(&self) -> Option<&[FilterFunction]> {
+        None
+    }
+    /// True when the kernel attaches one kprobe program to many functions with one
+    /// kprobe_multi link (Linux 5.18+ with `CONFIG_FPROBE`); without, a kprobe wildcard
+    /// expands into a program per function.
+    fn kprobe_multi(&self) -> bool {
+        true
+    }
     /// The address of the kernel symbol `name` (`/proc/kallsyms`), for `kaddr()`, or `None`
     /// when the kernel has no symbol by that name.
     fn kernel_symbol(&self, _name: &str) -> Option<u64> {
@@ -70,6 +82,26 @@ pub trait Target {
 /// Why a module has no BTF: it is not loaded (`/sys/kernel/btf/<module>` is missing).
 pub fn module_not_loaded(module: &str) -> String {
     format!("module '{module}' is not loaded (no /sys/kernel/btf/{module})")
+}
+
+/// A traceable kernel function and the module it is in (`None`: vmlinux).
+pub type FilterFunction = (String, Option<String>);
+
+/// Parses ftrace's `available_filter_functions` (`vfs_read`, `lo_rw_aio [loop]`) into
+/// names and modules, without repeats (static functions of the same name in several files
+/// are one name to a kprobe).
+pub fn parse_filter_functions(text: &str) -> Vec<FilterFunction> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let Some(name) = parts.next() else { continue };
+        let module = parts.next().and_then(|m| m.strip_prefix('[')?.strip_suffix(']'));
+        if seen.insert((name, module)) {
+            out.push((name.to_string(), module.map(str::to_string)));
+        }
+    }
+    out
 }
 
 /// Parses the text of a tracefs `format` file into its non-common fields.
@@ -189,6 +221,14 @@ impl Target for Fixture {
 
     fn btf_modules(&self) -> Vec<String> {
         vec![crate::btf::fixture::MODULE.to_string()]
+    }
+
+    fn traceable_function_lines(&self) -> Option<&[FilterFunction]> {
+        static LINES: std::sync::OnceLock<Vec<FilterFunction>> = std::sync::OnceLock::new();
+        let lines = LINES.get_or_init(|| {
+            parse_filter_functions("vfs_read\nvfs_write\nvfs_open\nksys_read\nlo_rw_aio [loop]\n")
+        });
+        Some(lines)
     }
 
     fn kernel_symbol(&self, name: &str) -> Option<u64> {

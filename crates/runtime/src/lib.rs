@@ -71,6 +71,7 @@ pub struct RunConfig {
 /// Loads, attaches and runs until exit; returns the exit code.
 pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> {
     bpfscope_sys::raise_memlock_limit();
+    bpfscope_sys::raise_nofile_limit();
     if bpfscope_sys::geteuid() != 0 {
         return Err(RunError::Privileges);
     }

@@ -11,7 +11,7 @@ use std::{
 
 use bpfscope_compiler::{
     btf::Reader,
-    target::{parse_tracepoint_format, Target, TracepointField},
+    target::{parse_tracepoint_format, FilterFunction, Target, TracepointField},
 };
 
 /// Where tracefs lives.
@@ -27,6 +27,8 @@ pub struct Tracefs {
     /// Modules' BTF read so far (split BTF on top of `btf`), by module name.
     modules: RefCell<HashMap<String, Arc<Reader>>>,
     traceable: OnceCell<Option<HashSet<String>>>,
+    traceable_lines: OnceCell<Option<Vec<FilterFunction>>>,
+    kprobe_multi: OnceCell<bool>,
     /// `kaddr()` answers by name: the checker runs twice and lowering asks again, and
     /// each read of /proc/kallsyms takes the kernel ~150 ms.
     ksyms: RefCell<HashMap<String, Option<u64>>>,
@@ -62,6 +64,13 @@ impl Tracefs {
     pub fn id(category: &str, name: &str) -> Option<u64> {
         let path = Tracefs::root().join("events").join(category).join(name).join("id");
         std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    }
+
+    /// `available_filter_functions` as names and modules; `None` when it cannot be read.
+    pub fn filter_functions() -> Option<Vec<FilterFunction>> {
+        let path = Tracefs::root().join("available_filter_functions");
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(bpfscope_compiler::target::parse_filter_functions(&text))
     }
 
     /// The raw `format` file of a tracepoint.
@@ -128,6 +137,22 @@ impl Target for Tracefs {
             Some(names.map(str::to_string).collect())
         };
         self.traceable.get_or_init(read).as_ref()
+    }
+
+    /// Probed once: the kernel's BTF has the kprobe_multi link's type (Linux 5.18+) and the
+    /// kernel does not answer a link request with EOPNOTSUPP (built without `CONFIG_FPROBE`).
+    fn kprobe_multi(&self) -> bool {
+        use bpfscope_compiler::btf::Kind;
+        *self.kprobe_multi.get_or_init(|| {
+            let has_type = self
+                .kernel_btf()
+                .is_some_and(|btf| btf.find("bpf_kprobe_multi_link", Kind::Struct).is_some());
+            has_type && bpfscope_sys::load::kprobe_multi_supported()
+        })
+    }
+
+    fn traceable_function_lines(&self) -> Option<&[FilterFunction]> {
+        self.traceable_lines.get_or_init(Tracefs::filter_functions).as_deref()
     }
 
     /// The first `/proc/kallsyms` line with this name, of any kind (as bpftrace's

@@ -275,6 +275,20 @@ pub fn raise_memlock_limit() {
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) };
 }
 
+/// Raises the soft RLIMIT_NOFILE to the hard limit: a wildcard over hundreds of kernel
+/// functions holds a program and a link fd for each (the soft default is 1024).
+pub fn raise_nofile_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the struct it is given; setrlimit reads it.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 /// The effective user id.
 pub fn geteuid() -> u32 {
     syscall(Syscall::Geteuid).map_or(u32::MAX, |uid| uid as u32)

@@ -97,11 +97,18 @@ pub fn run(args: &[&str]) -> Run {
     run_with_stdin(args, None)
 }
 
+/// Seconds a bpfscope run may take before the tests interrupt it: 60, or
+/// `BPFSCOPE_TEST_TIMEOUT` (the kernel-matrix VMs run under software emulation, where the
+/// verifier's walk of a long loop alone takes a minute).
+pub fn run_timeout() -> String {
+    std::env::var("BPFSCOPE_TEST_TIMEOUT").unwrap_or_else(|_| "60".to_string())
+}
+
 /// Like [`run`], feeding `stdin`.
 pub fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Run {
     use std::io::Write;
     let mut cmd = Command::new("timeout");
-    cmd.arg("-s").arg("INT").arg("60").arg(bpfscope()).args(args);
+    cmd.arg("-s").arg("INT").arg(run_timeout()).arg(bpfscope()).args(args);
     cmd.stdin(if stdin.is_some() {
         std::process::Stdio::piped()
     } else {

@@ -135,7 +135,10 @@ impl Provider for Iter {
     /// the parameters of `bpf_iter_<name>` but `meta`.
     fn listing_args(&self, listed: &str, target: &dyn Target) -> Vec<String> {
         let name = format!("bpf_iter_{}", listed.rsplit(':').next().unwrap_or_default());
-        let lines = btf_args::listing_args(target, btf_args::BtfSource::Function { module: None, name: &name });
+        let lines = btf_args::listing_args(
+            target,
+            btf_args::BtfSource::Function { module: None, name: &name },
+        );
         let skip = ["    struct bpf_iter_meta * meta", "    int retval"];
         lines.into_iter().filter(|line| !skip.contains(&line.as_str())).collect()
     }

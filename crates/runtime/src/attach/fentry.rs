@@ -26,7 +26,14 @@ impl Attach for FentrySpec {
     }
 
     fn attach(&self, prog: BorrowedFd<'_>) -> Result<Vec<OwnedFd>, AttachErrorKind> {
-        let fd = load::raw_tracepoint_open(prog, None).map_err(AttachErrorKind::Syscall)?;
+        let fd = load::raw_tracepoint_open(prog, None).map_err(|source| {
+            // ENOTSUPP (524, kernel-internal): no trampoline for this function's prototype.
+            if source.source.raw_os_error() == Some(524) {
+                AttachErrorKind::NoTrampoline { function: self.function.clone(), source }
+            } else {
+                AttachErrorKind::Syscall(source)
+            }
+        })?;
         Ok(vec![fd])
     }
 }

@@ -183,6 +183,10 @@ pub enum AttachErrorKind {
     NoHardwarePmu(SyscallError),
     /// The kernel refused a kprobe on `function` (no such function, or not probeable).
     FunctionRefused { function: String, source: SyscallError },
+    /// The kernel cannot build a BPF trampoline (fentry/fexit) for `function`.
+    NoTrampoline { function: String, source: SyscallError },
+    /// A kprobe wildcard matches no traceable kernel function.
+    NoMatchingFunction { pattern: String },
     /// A uprobe's binary or library was not found.
     NoSuchBinary { binary: String },
     /// A uprobe's function is not among the ELF symbols of `path`.
@@ -211,6 +215,7 @@ impl AttachErrorKind {
             | AttachErrorKind::IterRefused { source, .. }
             | AttachErrorKind::PinRefused { source, .. }
             | AttachErrorKind::BreakpointRefused { source, .. }
+            | AttachErrorKind::NoTrampoline { source, .. }
             | AttachErrorKind::Syscall(source) => source.source.raw_os_error(),
             _ => None,
         }
@@ -225,6 +230,13 @@ impl fmt::Display for AttachErrorKind {
             AttachErrorKind::NoHardwarePmu(source) => write!(f, "no hardware PMU on this machine ({source}); virtual machines often have none — use a software event such as `software:cpu-clock`"),
             AttachErrorKind::FunctionRefused { function, source } => {
                 write!(f, "{source} (is `{function}` a kernel function that can be probed?)")
+            }
+            AttachErrorKind::NoTrampoline { function, source } => write!(
+                f,
+                "the kernel cannot build a BPF trampoline for `{function}` (ENOTSUPP: its prototype has more arguments, or struct arguments, than this kernel's trampolines take); use a kprobe instead ({source})"
+            ),
+            AttachErrorKind::NoMatchingFunction { pattern } => {
+                write!(f, "no traceable kernel function matches `{pattern}` (available_filter_functions)")
             }
             AttachErrorKind::NoSuchBinary { binary } => {
                 write!(f, "no binary or library `{binary}` found")
