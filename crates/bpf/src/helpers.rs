@@ -29,6 +29,8 @@ pub enum Helper {
     MapLookupPercpuElem = 195,
     ForEachMapElem = 164,
     GetFuncIp = 173,
+    GetNumaNodeId = 42,
+    KtimeGetTaiNs = 208,
 }
 
 impl Helper {
@@ -59,6 +61,8 @@ impl Helper {
         Helper::MapLookupPercpuElem,
         Helper::ForEachMapElem,
         Helper::GetFuncIp,
+        Helper::GetNumaNodeId,
+        Helper::KtimeGetTaiNs,
     ];
 
     /// The kernel's name for the helper, as the verifier prints it.
@@ -89,6 +93,8 @@ impl Helper {
             Helper::MapLookupPercpuElem => "bpf_map_lookup_percpu_elem",
             Helper::ForEachMapElem => "bpf_for_each_map_elem",
             Helper::GetFuncIp => "bpf_get_func_ip",
+            Helper::GetNumaNodeId => "bpf_get_numa_node_id",
+            Helper::KtimeGetTaiNs => "bpf_ktime_get_tai_ns",
         }
     }
 

@@ -56,6 +56,7 @@ pub fn run_script(
         cpid: child.as_ref().map(|c| c.child.id()).or(opts.command.as_ref().map(|_| 0)),
         pid_filter: opts.pid,
         start_boot_ns,
+        tai_offset_ns: bpfscope_runtime::sys::tai_offset_ns(),
         ncpus: bpfscope_runtime::possible_cpus() as u32,
         max_map_keys: env_number("MAX_MAP_KEYS", 1, u32::MAX as u64)?,
         max_strlen: env_number("MAX_STRLEN", 1, 8192)?,

@@ -49,6 +49,8 @@ pub struct Options {
     pub pid_filter: Option<u32>,
     /// CLOCK_BOOTTIME at start, for `elapsed`.
     pub start_boot_ns: u64,
+    /// CLOCK_TAI minus CLOCK_BOOTTIME at start, for `nsecs(sw_tai)`.
+    pub tai_offset_ns: i64,
     /// Possible CPUs: reading a count or sum inside a probe adds up this many per-CPU
     /// values (0 is taken as 1).
     pub ncpus: u32,

@@ -380,7 +380,7 @@ pub(crate) fn is_place(e: &Expr) -> bool {
 
 /// Member `name` of `record`, looking into anonymous members, with its offset from the
 /// start of `record` (plus `base_bits`).
-fn find_member(record: &Record, name: &str, base_bits: u32) -> Option<Field> {
+pub(crate) fn find_member(record: &Record, name: &str, base_bits: u32) -> Option<Field> {
     for field in record.fields.as_deref().unwrap_or(&[]) {
         if field.name == name {
             return Some(Field { offset_bits: base_bits + field.offset_bits, ..field.clone() });

@@ -3,17 +3,17 @@
 //! Most are one helper call. The last four depend on the kind of probe (`providers.rs`);
 //! each has one small function for its type and one for its code.
 
-use bpfscope_bpf::{AluOp, Helper, Insn, Reg, Size};
-use bpfscope_syntax::{suggest, Diagnostic, Span};
+use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
+use bpfscope_syntax::{ast::ExprKind, suggest, Diagnostic, Span};
 
 use super::{CheckFn, Family, Form, Function, Kind, Placed, Use};
 use crate::{
     btf::Reader,
-    check::{diagnostics, Cx},
+    check::{diagnostics, find_member, Cx},
     lower::{Loc, Lower, Val},
     providers::{
         btf_args::{BtfArg, BtfSource},
-        ArgLoc, ArgsStruct, ProbeSpec,
+        code_segment, ArgLoc, ArgsStruct, ProbeSpec, ProgKind,
     },
     target::{Target, TracepointField},
     types::Record,
@@ -23,6 +23,7 @@ use crate::{
 /// The type rule of builtins that are a `u32` or a `u64`.
 pub(super) const U32: CheckFn = |_, _| Ty::U32;
 pub(super) const U64: CheckFn = |_, _| Ty::U64;
+const U8: Ty = Ty::Int { bits: 8, signed: false };
 
 pub(super) const FAMILY: Family = Family {
     title: "Process and probe",
@@ -30,21 +31,21 @@ pub(super) const FAMILY: Family = Family {
     functions: &[
         Function {
             name: "pid",
-            form: Form::Value,
-            signature: "pid",
-            summary: "The process id (the kernel's thread group id).",
+            form: Form::ValueOrCall,
+            signature: "pid([curr_ns])",
+            summary: "The process id (the kernel's thread group id); `pid(init)` and `pid(curr_ns)` are the same here, as bpfscope runs in the initial PID namespace.",
             kind: Kind::Expr {
-                check: U32,
+                check: |cx, u| mode_arg(cx, u, PID_NAMESPACES).map_or(Ty::Error, |_| Ty::U32),
                 lower: |cx, _| helper_half(cx, Helper::GetCurrentPidTgid, true),
             },
         },
         Function {
             name: "tid",
-            form: Form::Value,
-            signature: "tid",
-            summary: "The thread id (the kernel's pid).",
+            form: Form::ValueOrCall,
+            signature: "tid([curr_ns])",
+            summary: "The thread id (the kernel's pid); `tid(init)` and `tid(curr_ns)` as for `pid`.",
             kind: Kind::Expr {
-                check: U32,
+                check: |cx, u| mode_arg(cx, u, PID_NAMESPACES).map_or(Ty::Error, |_| Ty::U32),
                 lower: |cx, _| helper_half(cx, Helper::GetCurrentPidTgid, false),
             },
         },
@@ -70,11 +71,11 @@ pub(super) const FAMILY: Family = Family {
         },
         Function {
             name: "comm",
-            form: Form::Value,
+            form: Form::ValueOrCall,
             signature: "comm",
-            summary: "The name of the task (up to 15 bytes).",
+            summary: "The name of the task (up to 15 bytes); `comm(pid)` is not supported yet.",
             kind: Kind::InPlace {
-                check: |_, _| Ty::Str(16),
+                check: check_comm,
                 lower: |cx, _| {
                     let buf = cx.alloc_zeroed(16);
                     comm_into(cx, buf);
@@ -175,8 +176,65 @@ pub(super) const FAMILY: Family = Family {
             name: "ncpus",
             form: Form::Value,
             signature: "ncpus",
-            summary: "The number of CPUs (not supported yet).",
-            kind: Kind::Unsupported,
+            summary: "The number of possible CPUs (`/sys/devices/system/cpu/possible`).",
+            kind: Kind::Expr {
+                check: U64,
+                lower: |cx, _| Val::Imm(i64::from(cx.options.ncpus.max(1))),
+            },
+        },
+        Function {
+            name: "numaid",
+            form: Form::Value,
+            signature: "numaid",
+            summary: "The NUMA node of the CPU the probe runs on.",
+            kind: Kind::Expr { check: U32, lower: |cx, _| helper_value(cx, Helper::GetNumaNodeId) },
+        },
+        Function {
+            name: "usermode",
+            form: Form::Value,
+            signature: "usermode",
+            summary: "1 when the probe fired in user mode (x86-64 `cs & 3`; kprobe, uprobe, profile, interval and perf event probes; 1 in BEGIN/END, 0 in the others), else 0.",
+            kind: Kind::Expr { check: |_, _| U8, lower: lower_usermode },
+        },
+        Function {
+            name: "has_cpid",
+            form: Form::Value,
+            signature: "has_cpid",
+            summary: "True when a child was started with `-c CMD` (`cpid` has a value).",
+            kind: Kind::Expr {
+                check: |_, _| Ty::Bool,
+                lower: |cx, _| Val::Imm(i64::from(cx.options.cpid.is_some())),
+            },
+        },
+        Function {
+            name: "pcomm",
+            form: Form::ValueOrCall,
+            signature: "pcomm([task])",
+            summary: "The name of the process (`task->group_leader->comm`) of the current task or of the `struct task_struct *` `task`; needs kernel BTF.",
+            kind: Kind::Expr {
+                check: |cx, u| check_task_chain(cx, u, GROUP_LEADER_COMM),
+                lower: |cx, u| lower_task_chain(cx, u, GROUP_LEADER_COMM),
+            },
+        },
+        Function {
+            name: "leader_comm",
+            form: Form::ValueOrCall,
+            signature: "leader_comm([task])",
+            summary: "The name of the thread group leader (`task->group_leader->comm`), as `pcomm`.",
+            kind: Kind::Expr {
+                check: |cx, u| check_task_chain(cx, u, GROUP_LEADER_COMM),
+                lower: |cx, u| lower_task_chain(cx, u, GROUP_LEADER_COMM),
+            },
+        },
+        Function {
+            name: "ppid",
+            form: Form::ValueOrCall,
+            signature: "ppid([task])",
+            summary: "The pid of the parent process (`task->real_parent->pid`) of the current task or of `task`; needs kernel BTF.",
+            kind: Kind::Expr {
+                check: |cx, u| check_task_chain(cx, u, REAL_PARENT_PID),
+                lower: |cx, u| lower_task_chain(cx, u, REAL_PARENT_PID),
+            },
         },
         Function {
             name: "username",
@@ -231,6 +289,174 @@ fn check_cpid(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
         );
     }
     Ty::U32
+}
+
+// ---- modes, comm(pid), usermode ----
+
+/// The PID namespaces of `pid(...)` and `tid(...)`: bpfscope runs in the initial one, so
+/// both read the same ids.
+const PID_NAMESPACES: &[&str] = &["curr_ns", "init"];
+
+/// The mode a builtin is called with (`pid(init)`, `nsecs(tai)`): `Some(None)` for none,
+/// `Some(Some(i))` for `modes[i]`, `None` after an error.
+pub(super) fn mode_arg(cx: &mut Cx<'_>, u: &Use<'_>, modes: &[&str]) -> Option<Option<usize>> {
+    let expected = format!("at most one of {}", modes.join(", "));
+    if !super::arity(cx, u, &[0, 1], &expected) {
+        return None;
+    }
+    let Some(arg) = u.args.first() else { return Some(None) };
+    let name = match &arg.kind {
+        ExprKind::Ident(name) => name.as_str(),
+        _ => "",
+    };
+    match modes.iter().position(|m| *m == name) {
+        Some(i) => {
+            cx.out.types[arg.id as usize] = Ty::None;
+            Some(Some(i))
+        }
+        None => {
+            let list: Vec<String> = modes.iter().map(|m| format!("`{m}`")).collect();
+            cx.error(
+                Diagnostic::error(
+                    format!("`{}()` takes one of {}", u.name, list.join(", ")),
+                    arg.span,
+                    "not a mode",
+                )
+                .with_suggestion(suggest(name, modes.iter().copied())),
+            );
+            None
+        }
+    }
+}
+
+/// The mode of a use the checker accepted ([`mode_arg`]).
+pub(super) fn mode_of(u: &Use<'_>, modes: &[&str]) -> Option<usize> {
+    match &u.args.first()?.kind {
+        ExprKind::Ident(name) => modes.iter().position(|m| m == name),
+        _ => None,
+    }
+}
+
+fn check_comm(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if let Some(arg) = u.args.first() {
+        cx.expr(arg);
+        cx.error(diagnostics::not_supported(u.expr.span, "`comm(pid)` calls").with_note(
+            "another task's name is read through the `bpf_task_from_pid` kfunc, which bpfscope \
+             does not call yet; `comm` (the current task) works",
+        ));
+        return Ty::Error;
+    }
+    Ty::Str(16)
+}
+
+/// `usermode`: the privilege level in `cs` where the context is a `struct pt_regs` (kprobe,
+/// uprobe; a perf event's `bpf_perf_event_data` starts with one); 1 in BEGIN/END, which run
+/// on behalf of bpfscope, and 0 elsewhere, as bpftrace folds it.
+fn lower_usermode(cx: &mut Lower<'_>, _: &Use<'_>) -> Val {
+    if matches!(cx.spec, ProbeSpec::Begin | ProbeSpec::End) {
+        return Val::Imm(1);
+    }
+    if !matches!(cx.spec.kind(), ProgKind::Kprobe | ProgKind::PerfEvent) {
+        return Val::Imm(0);
+    }
+    let ArgLoc::CtxOffset(cs) = code_segment();
+    let user = cx.label();
+    cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R6, cs));
+    cx.insn(Insn::alu64_imm(AluOp::And, Reg::R1, 3));
+    cx.insn(Insn::mov64_imm(Reg::R0, 1));
+    cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 3, 0), user);
+    cx.insn(Insn::mov64_imm(Reg::R0, 0));
+    cx.place(user);
+    cx.spill(Reg::R0)
+}
+
+// ---- pcomm, leader_comm, ppid: reads through `struct task_struct` ----
+
+/// A read through a task: the pointer member followed, then the member read there.
+pub(super) struct TaskChain {
+    via: &'static str,
+    member: &'static str,
+    /// The member is `char[16]`, read as a string; else a `pid_t`, read as a `uint32`.
+    string: bool,
+}
+
+const GROUP_LEADER_COMM: &TaskChain =
+    &TaskChain { via: "group_leader", member: "comm", string: true };
+const REAL_PARENT_PID: &TaskChain = &TaskChain { via: "real_parent", member: "pid", string: false };
+
+/// The byte offsets in `struct task_struct` of `chain`'s two members, from the kernel's BTF.
+fn task_offsets(target: &dyn Target, chain: &TaskChain) -> Result<(i32, i32), String> {
+    let reader = target.kernel_btf().ok_or("the kernel's BTF is missing")?;
+    let Ok(Ty::Record(task)) = reader.type_named("struct task_struct") else {
+        return Err("the kernel's BTF has no `struct task_struct`".into());
+    };
+    let offset = |name: &str| {
+        find_member(&task, name, 0)
+            .map(|f| (f.offset_bits / 8) as i32)
+            .ok_or(format!("the kernel's `struct task_struct` has no member `{name}`"))
+    };
+    Ok((offset(chain.via)?, offset(chain.member)?))
+}
+
+fn check_task_chain(cx: &mut Cx<'_>, u: &Use<'_>, chain: &TaskChain) -> Ty {
+    if !super::arity(cx, u, &[0, 1], "at most one `struct task_struct *`") {
+        return Ty::Error;
+    }
+    if let Some(task) = u.args.first() {
+        let ty = cx.expr(task);
+        if !(ty.is_integer() || matches!(ty, Ty::Ptr { .. } | Ty::Error)) {
+            let what = format!("`{}()`", u.name);
+            cx.error(diagnostics::type_mismatch(task.span, &what, "a task pointer", &ty));
+        }
+    }
+    if let Err(why) = task_offsets(cx.target, chain) {
+        cx.error(Diagnostic::error(
+            format!("`{}` reads `task->{}->{}`, but {why}", u.name, chain.via, chain.member),
+            u.name_span,
+            "needs kernel BTF",
+        ));
+        return Ty::Error;
+    }
+    if chain.string {
+        Ty::Str(16)
+    } else {
+        Ty::U32
+    }
+}
+
+/// Two `bpf_probe_read_kernel`s: the pointer member of the task, then the member there (a
+/// NULL or bad pointer reads as zeros).
+fn lower_task_chain(cx: &mut Lower<'_>, u: &Use<'_>, chain: &TaskChain) -> Val {
+    let Ok((via, at)) = task_offsets(cx.target, chain) else {
+        unreachable!("the checker found `struct task_struct` in BTF")
+    };
+    let ptr = cx.alloc_zeroed(8);
+    let (out, size) =
+        if chain.string { (cx.alloc_zeroed(16), 16) } else { (cx.alloc_zeroed(8), 4) };
+    match u.args.first() {
+        Some(task) => {
+            let v = cx.expr(task);
+            cx.load_reg(&v, Reg::R3);
+        }
+        None => {
+            cx.call(Helper::GetCurrentTask);
+            cx.insn(Insn::mov64_reg(Reg::R3, Reg::R0));
+        }
+    }
+    cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, via));
+    cx.stack_addr(Reg::R1, ptr);
+    cx.insn(Insn::mov64_imm(Reg::R2, 8));
+    cx.call(Helper::ProbeReadKernel);
+    cx.ldx(Size::DW, Reg::R3, ptr);
+    cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, at));
+    cx.stack_addr(Reg::R1, out);
+    cx.insn(Insn::mov64_imm(Reg::R2, size));
+    cx.call(Helper::ProbeReadKernel);
+    if chain.string {
+        return Val::Mem(out);
+    }
+    cx.ldx(Size::W, Reg::R0, out);
+    cx.spill(Reg::R0)
 }
 
 // ---- probe ----
@@ -617,5 +843,69 @@ mod tests {
         for other in ["char *", "struct __kernel_timespec **", "struct no_such *", "int"] {
             assert_eq!(super::record_pointer(&Fixture, other, false), None, "{other}");
         }
+    }
+}
+
+#[cfg(test)]
+mod builtin_tests {
+    use crate::{
+        tests::{compile_err, compile_ok},
+        Ty,
+    };
+
+    fn ty_of(script: &str) -> Vec<Ty> {
+        let c = compile_ok(script);
+        let types = &c.checked.types;
+        c.checked
+            .resolved
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_some())
+            .map(|(i, _)| types[i].clone())
+            .collect()
+    }
+
+    #[test]
+    fn builtins_as_calls_modes_and_builtin_spellings() {
+        let types = ty_of(
+            "BEGIN { @a = pid(); @b = tid(init); @c = pid(curr_ns); @d = __builtin_comm;
+                     @e = __builtin_ncpus; @f = ncpus(); @g = numaid; @h = usermode;
+                     @i = has_cpid; }",
+        );
+        let u8_ = Ty::Int { bits: 8, signed: false };
+        assert_eq!(
+            types,
+            [Ty::U32, Ty::U32, Ty::U32, Ty::Str(16), Ty::U64, Ty::U64, Ty::U32, u8_, Ty::Bool]
+        );
+        let e = compile_err("BEGIN { @ = tid(1); }");
+        assert!(e.contains("`tid()` takes one of `curr_ns`, `init`"), "{e}");
+        let e = compile_err("BEGIN { @ = pid(init, init); }");
+        assert!(e.contains("at most one of curr_ns, init"), "{e}");
+        let e = compile_err("BEGIN { @ = comm(1); }");
+        assert!(e.contains("`comm(pid)` calls are not supported yet"), "{e}");
+        assert!(e.contains("bpf_task_from_pid"), "{e}");
+        let e = compile_err("BEGIN { @ = __builtin_pid; }");
+        assert!(e.contains("unknown builtin `__builtin_pid`"), "{e}");
+    }
+
+    #[test]
+    fn ppid_and_pcomm_read_through_the_task_in_btf() {
+        // The fixture's task_struct has `real_parent` and `pid`, but no `group_leader`.
+        let types = ty_of("kprobe:f { @a = ppid; @b = ppid(curtask); }");
+        assert_eq!(types.iter().filter(|t| **t == Ty::U32).count(), 2, "{types:?}");
+        let e = compile_err("BEGIN { @ = pcomm; }");
+        assert!(
+            e.contains("`pcomm` reads `task->group_leader->comm`, but the kernel's `struct task_struct` has no member `group_leader`"),
+            "{e}"
+        );
+        let e = compile_err(r#"BEGIN { @ = ppid("x"); }"#);
+        assert!(e.contains("expected a task pointer"), "{e}");
+    }
+
+    #[test]
+    fn usermode_reads_cs_where_the_context_is_pt_regs() {
+        let c = compile_ok("kprobe:f { @ = usermode; }");
+        let text = format!("{:?}", c.programs[0]);
+        assert!(text.contains("136"), "no load of pt_regs->cs: {text}");
     }
 }

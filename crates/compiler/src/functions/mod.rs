@@ -18,6 +18,7 @@ mod context;
 mod kernel;
 mod maps;
 mod memory;
+mod meta;
 mod names;
 mod net;
 mod output;
@@ -26,6 +27,7 @@ mod strings;
 mod time;
 
 pub(crate) use aggregations::update as update_aggregate;
+pub(crate) use meta::constant_value;
 
 use bpfscope_syntax::{
     ast::{Expr, ExprKind},
@@ -53,6 +55,7 @@ const FAMILIES: &[&Family] = &[
     &kernel::FAMILY,
     &net::FAMILY,
     &names::FAMILY,
+    &meta::FAMILY,
 ];
 
 /// A group of entries with a heading on the reference page.
@@ -208,10 +211,24 @@ fn all() -> impl Iterator<Item = &'static Function> {
     FAMILIES.iter().flat_map(|family| family.functions)
 }
 
-/// The entry `u` names.
+/// The entry `u` names; `__builtin_NAME` names the entry of `NAME` for the builtins current
+/// bpftrace spells that way too ([`BUILTIN_SPELLINGS`]).
 fn lookup(u: &Use<'_>) -> Option<Resolved> {
-    all().find_map(|function| Some(Resolved { function, index: function.accepts(u)? }))
+    let find = |u: &Use<'_>| {
+        all().find_map(|function| Some(Resolved { function, index: function.accepts(u)? }))
+    };
+    find(u).or_else(|| {
+        let bare = u.name.strip_prefix("__builtin_")?;
+        BUILTIN_SPELLINGS.contains(&bare).then_some(())?;
+        find(&Use { name: bare, ..*u })
+    })
 }
+
+/// The builtins current bpftrace also accepts as `__builtin_NAME` (its `is_builtin` list).
+const BUILTIN_SPELLINGS: &[&str] = &[
+    "cgroup", "comm", "cpid", "cpu", "curtask", "elapsed", "func", "gid", "jiffies", "ncpus",
+    "probe", "rand", "retval", "uid", "usermode", "username",
+];
 
 /// True when `e` names a builtin or function (which wins over an enum value of that name).
 pub(crate) fn names_builtin(e: &Expr) -> bool {
@@ -448,15 +465,15 @@ mod tests {
             assert!(resolved.iter().any(|r| r == name), "{name} not in {resolved:?}");
         }
         let e = compile_err("BEGIN { @ = pid(1); }");
-        assert!(e.contains("unknown function `pid`"), "{e}");
+        assert!(e.contains("`pid()` takes one of `curr_ns`, `init`"), "{e}");
         let e = compile_err("BEGIN { printf; }");
         assert!(e.contains("unknown builtin `printf`"), "{e}");
         let e = compile_err("BEGIN { @ = arg0(); }");
         assert!(e.contains("unknown function `arg0`"), "{e}");
         let e = compile_err("BEGIN { @ = pid.x; }");
         assert!(e.contains("`uint32` has no fields"), "{e}");
-        let e = compile_err("BEGIN { @ = ncpus; }");
-        assert!(e.contains("the `ncpus` builtin and its kind are not supported yet"), "{e}");
+        let e = compile_err("BEGIN { @ = username; }");
+        assert!(e.contains("the `username` builtin and its kind are not supported yet"), "{e}");
     }
 
     #[test]

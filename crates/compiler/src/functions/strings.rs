@@ -55,7 +55,24 @@ pub(super) const FAMILY: Family = Family {
             form: Form::Call,
             signature: "strcontains(haystack, needle)",
             summary: "True when the string `needle` occurs in the string `haystack`.",
-            kind: Kind::Expr { check: check_strcontains, lower: lower_strcontains },
+            kind: Kind::Expr {
+                check: check_strcontains,
+                lower: |cx, u| lower_search(cx, u, false),
+            },
+        },
+        Function {
+            name: "strstr",
+            form: Form::Call,
+            signature: "strstr(haystack, needle)",
+            summary: "The index of the first occurrence of the string `needle` in the string `haystack` (0 for an empty needle), or -1.",
+            kind: Kind::Expr { check: check_strstr, lower: |cx, u| lower_search(cx, u, true) },
+        },
+        Function {
+            name: "memcmp",
+            form: Form::Call,
+            signature: "memcmp(left, right, n)",
+            summary: "0 when the first `n` bytes (a literal) of the strings or arrays `left` and `right` are equal, else the difference of the first bytes that differ (`left`'s minus `right`'s, unsigned).",
+            kind: Kind::Expr { check: check_memcmp, lower: lower_memcmp },
         },
         Function {
             name: "buf",
@@ -287,28 +304,41 @@ fn check_strcontains(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
     Ty::Bool
 }
 
-/// Unrolled: for each start in the haystack (until its NUL), the needle's bytes in turn.
-fn lower_strcontains(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+fn check_strstr(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    check_strcontains(cx, u);
+    Ty::I64
+}
+
+/// `strcontains` (`index` false: 1 or 0) and `strstr` (`index` true: where, or -1).
+/// Unrolled: for each start in the haystack (until its NUL), the needle's bytes in turn;
+/// `r5` holds the start where the needle was found.
+fn lower_search(cx: &mut Lower<'_>, u: &Use<'_>, index: bool) -> Val {
+    let none = if index { -1 } else { 0 };
     let (Ty::Str(cap_h), Ty::Str(cap_n)) = (cx.ty(&u.args[0]), cx.ty(&u.args[1])) else {
-        return Val::Imm(0);
+        return Val::Imm(none);
     };
     let literal = match &u.args[1].kind {
         ExprKind::Str(s) => Some(s.as_bytes().to_vec()),
         _ => None,
     };
     let (Val::Mem(h), Val::Mem(n)) = (cx.expr(&u.args[0]), cx.expr(&u.args[1])) else {
-        return Val::Imm(0);
+        return Val::Imm(none);
     };
     let (found, not_found, end) = (cx.label(), cx.label(), cx.label());
+    cx.insn(Insn::mov64_imm(Reg::R5, 0));
     match literal {
         Some(needle) => contains_literal(cx, h, cap_h, &needle, found, not_found),
         None => contains_string(cx, h, cap_h, n, cap_n, found, not_found),
     }
     cx.place(not_found);
-    cx.insn(Insn::mov64_imm(Reg::R4, 0));
+    cx.insn(Insn::mov64_imm(Reg::R4, none as i32));
     cx.goto(end);
     cx.place(found);
-    cx.insn(Insn::mov64_imm(Reg::R4, 1));
+    if index {
+        cx.insn(Insn::mov64_reg(Reg::R4, Reg::R5));
+    } else {
+        cx.insn(Insn::mov64_imm(Reg::R4, 1));
+    }
     cx.place(end);
     cx.spill(Reg::R4)
 }
@@ -337,6 +367,7 @@ fn contains_literal(
             }
             cx.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R1, i32::from(*byte), 0), next);
         }
+        cx.insn(Insn::mov64_imm(Reg::R5, i32::from(i)));
         cx.goto(found);
         cx.place(next);
     }
@@ -358,6 +389,7 @@ fn contains_string(
         let next = cx.label();
         cx.ldx(Size::B, Reg::R1, h + i);
         cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), not_found);
+        cx.insn(Insn::mov64_imm(Reg::R5, i32::from(i)));
         for j in 0..cap_n as i16 {
             cx.ldx(Size::B, Reg::R2, n + j);
             cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R2, 0, 0), found);
@@ -372,6 +404,74 @@ fn contains_string(
         cx.place(next);
     }
     cx.goto(not_found);
+}
+
+// ---- memcmp ----
+
+/// The most bytes `memcmp` compares (one branch a byte).
+const MAX_MEMCMP: u64 = 1024;
+
+fn check_memcmp(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if !arity(cx, u, &[3], "two strings or arrays and a byte count") {
+        return Ty::I64;
+    }
+    let mut smallest = u32::MAX;
+    for arg in &u.args[..2] {
+        match cx.expr(arg) {
+            Ty::Str(n) => smallest = smallest.min(n),
+            ty @ Ty::Array { .. } => smallest = smallest.min(ty.size()),
+            Ty::Error => {}
+            ty => cx.error(diagnostics::type_mismatch(
+                arg.span,
+                "`memcmp()`",
+                "a string or an array",
+                &ty,
+            )),
+        }
+    }
+    let count = &u.args[2];
+    cx.expr(count);
+    match count.kind {
+        ExprKind::Int(n) if n > MAX_MEMCMP || n > u64::from(smallest) => {
+            cx.error(Diagnostic::error(
+                format!(
+                    "`memcmp()` of {n} bytes: the operands hold {} at most",
+                    u64::from(smallest).min(MAX_MEMCMP)
+                ),
+                count.span,
+                "too many bytes",
+            ));
+        }
+        ExprKind::Int(_) => {}
+        _ => cx.error(Diagnostic::error(
+            "`memcmp()`'s byte count must be an integer literal",
+            count.span,
+            "not a literal",
+        )),
+    }
+    Ty::I64
+}
+
+/// Byte by byte, stopping at the first difference.
+fn lower_memcmp(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let n = match u.args[2].kind {
+        ExprKind::Int(n) => n as i16,
+        _ => 0,
+    };
+    let (Val::Mem(a), Val::Mem(b)) = (cx.expr(&u.args[0]), cx.expr(&u.args[1])) else {
+        unreachable!("strings and arrays are buffers")
+    };
+    let done = cx.label();
+    cx.insn(Insn::mov64_imm(Reg::R1, 0));
+    cx.insn(Insn::mov64_imm(Reg::R2, 0));
+    for i in 0..n {
+        cx.ldx(Size::B, Reg::R1, a + i);
+        cx.ldx(Size::B, Reg::R2, b + i);
+        cx.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), done);
+    }
+    cx.place(done);
+    cx.insn(Insn::alu64_reg(AluOp::Sub, Reg::R1, Reg::R2));
+    cx.spill(Reg::R1)
 }
 
 // ---- buf ----
@@ -476,5 +576,21 @@ mod tests {
         assert!(e.contains("`buf()` of a pointer needs a length"), "{e}");
         let e = compile_err(r#"BEGIN { printf("%s\n", buf("ab", 2)); }"#);
         assert!(e.contains("`%s` expects a string, but this argument is `buffer[2]`"), "{e}");
+    }
+
+    #[test]
+    fn strstr_and_memcmp_type() {
+        compile_ok(
+            r#"kprobe:f { @a = strstr(comm, "wl"); @b = strstr(comm, comm); @c = memcmp(comm, "abc", 3);
+                          @d = memcmp(comm, comm, 16); }"#,
+        );
+        let e = compile_err(r#"BEGIN { @ = strstr(1, "a"); }"#);
+        assert!(e.contains("`strstr()`: expected a string"), "{e}");
+        let e = compile_err(r#"BEGIN { @ = memcmp(comm, "ab", 4); }"#);
+        assert!(e.contains("`memcmp()` of 4 bytes: the operands hold 3 at most"), "{e}");
+        let e = compile_err(r#"BEGIN { @ = memcmp(comm, comm, $1); }"#);
+        assert!(e.contains("byte count must be an integer literal"), "{e}");
+        let e = compile_err(r#"BEGIN { @ = memcmp(1, comm, 1); }"#);
+        assert!(e.contains("`memcmp()`: expected a string or an array"), "{e}");
     }
 }

@@ -19,6 +19,7 @@ mod fentry;
 mod kprobe;
 mod perf;
 mod pt_regs;
+pub(crate) use pt_regs::code_segment;
 mod rawtracepoint;
 mod tp_btf;
 mod tracepoint;
