@@ -239,6 +239,8 @@ pub enum NameTable {
     Signal,
     /// errno values, as `strerror(3)` describes them.
     Errno,
+    /// User ids, by their name in `/etc/passwd` (`username`).
+    User,
 }
 
 impl NameTable {
@@ -248,6 +250,7 @@ impl NameTable {
             NameTable::Syscall => "syscall_name",
             NameTable::Signal => "signal_name",
             NameTable::Errno => "strerror",
+            NameTable::User => "username",
         }
     }
 }

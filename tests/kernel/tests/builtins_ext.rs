@@ -327,3 +327,25 @@ fn string_functions_of_bpftrace_0_17_print_as_it_does() {
         assert_eq!(lines(&theirs), lines(&ours));
     }
 }
+
+#[test]
+fn username_names_the_uid_of_the_task() {
+    let Some(_guard) = start("username_names_the_uid_of_the_task") else { return };
+    if !std::path::Path::new("/usr/bin/setpriv").exists() {
+        skip_note("username_names_the_uid_of_the_task: needs setpriv to run as nobody");
+        return;
+    }
+    let command =
+        format!("/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups {}", wl("getppid 7"));
+    let program = r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[username, uid] = count(); }
+                     BEGIN { printf("%s\n", username()); }"#;
+    let r = run(&["-e", program, "-c", &command]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(lines(&r.stdout)[0], "root", "{}", r.stdout);
+    assert_eq!(map_lines(&r.stdout), [("@[nobody, 65534]".to_string(), "7".to_string())]);
+    // bpftrace 0.17 has `username` too (not `username()`).
+    let program = program.replace("username()", "username");
+    if let Some(theirs) = kernel_tests::bpftrace(&["-e", &program], &command) {
+        assert_eq!(map_lines(&theirs), map_lines(&r.stdout), "{theirs}");
+    }
+}

@@ -16,7 +16,7 @@ use crate::{
         code_segment, ArgLoc, ArgsStruct, ProbeSpec, ProgKind,
     },
     target::{Target, TracepointField},
-    types::Record,
+    types::{NameTable, Record},
     Ty,
 };
 
@@ -240,8 +240,11 @@ pub(super) const FAMILY: Family = Family {
             name: "username",
             form: Form::Value,
             signature: "username",
-            summary: "The name of the task's user (not supported yet).",
-            kind: Kind::Unsupported,
+            summary: "The name of the task's user: its uid, named from `/etc/passwd` by user space when printed.",
+            kind: Kind::Expr {
+                check: |_, _| Ty::Named(NameTable::User),
+                lower: |cx, _| helper_half(cx, Helper::GetCurrentUidGid, false),
+            },
         },
         Function {
             name: "ctx",
@@ -870,12 +873,24 @@ mod builtin_tests {
         let types = ty_of(
             "BEGIN { @a = pid(); @b = tid(init); @c = pid(curr_ns); @d = __builtin_comm;
                      @e = __builtin_ncpus; @f = ncpus(); @g = numaid; @h = usermode;
-                     @i = has_cpid; }",
+                     @i = has_cpid; @j = __builtin_username; }",
         );
         let u8_ = Ty::Int { bits: 8, signed: false };
+        let user = Ty::Named(crate::types::NameTable::User);
         assert_eq!(
             types,
-            [Ty::U32, Ty::U32, Ty::U32, Ty::Str(16), Ty::U64, Ty::U64, Ty::U32, u8_, Ty::Bool]
+            [
+                Ty::U32,
+                Ty::U32,
+                Ty::U32,
+                Ty::Str(16),
+                Ty::U64,
+                Ty::U64,
+                Ty::U32,
+                u8_,
+                Ty::Bool,
+                user
+            ]
         );
         let e = compile_err("BEGIN { @ = tid(1); }");
         assert!(e.contains("`tid()` takes one of `curr_ns`, `init`"), "{e}");
