@@ -31,6 +31,7 @@ pub enum Helper {
     GetFuncIp = 173,
     GetNumaNodeId = 42,
     KtimeGetTaiNs = 208,
+    GetNsCurrentPidTgid = 120,
 }
 
 impl Helper {
@@ -63,6 +64,7 @@ impl Helper {
         Helper::GetFuncIp,
         Helper::GetNumaNodeId,
         Helper::KtimeGetTaiNs,
+        Helper::GetNsCurrentPidTgid,
     ];
 
     /// The kernel's name for the helper, as the verifier prints it.
@@ -95,6 +97,7 @@ impl Helper {
             Helper::GetFuncIp => "bpf_get_func_ip",
             Helper::GetNumaNodeId => "bpf_get_numa_node_id",
             Helper::KtimeGetTaiNs => "bpf_ktime_get_tai_ns",
+            Helper::GetNsCurrentPidTgid => "bpf_get_ns_current_pid_tgid",
         }
     }
 

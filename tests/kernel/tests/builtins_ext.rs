@@ -349,3 +349,49 @@ fn username_names_the_uid_of_the_task() {
         assert_eq!(map_lines(&theirs), map_lines(&r.stdout), "{theirs}");
     }
 }
+
+#[test]
+fn pid_is_seen_from_bpfscopes_pid_namespace_and_pid_init_from_the_initial_one() {
+    let Some(_guard) =
+        start("pid_is_seen_from_bpfscopes_pid_namespace_and_pid_init_from_the_initial_one")
+    else {
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/unshare").exists() {
+        skip_note("pid namespaces: needs /usr/bin/unshare");
+        return;
+    }
+    // bpfscope as the first process of a new PID namespace: pid 1 there, another in init's.
+    let bpfscope = kernel_tests::bpfscope();
+    let ns_run = |program: &str, command: Option<&str>| {
+        let mut args = vec!["--pid", "--fork", bpfscope.to_str().expect("path"), "-e", program];
+        if let Some(c) = command {
+            args.extend(["-c", c]);
+        }
+        let out = std::process::Command::new("timeout")
+            .args(["-s", "INT", "60", "/usr/bin/unshare"])
+            .args(&args)
+            .output()
+            .expect("unshare");
+        kernel_tests::assert_nothing_loaded();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = ns_run(
+        r#"BEGIN { printf("%d %d %d %d %d\n", pid, tid, pid(curr_ns), pid(init) > 1, tid(init) == pid(init)); exit(); }"#,
+        None,
+    );
+    assert_eq!(lines(&out), ["1 1 1 1 1"]);
+    let command = wl("getppid 5");
+    let out = ns_run(
+        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[pid, pid == tid, pid(init) > 100] = count(); }"#,
+        Some(&command),
+    );
+    let entries = map_lines(&out);
+    assert_eq!(entries.len(), 1, "{out}");
+    // The child of bpfscope (sh, which runs the workload in its place) is pid 2, or 3 when
+    // the shell forks.
+    let (head, count) = &entries[0];
+    assert!(head == "@[2, true, true]" || head == "@[3, true, true]", "{out}");
+    assert_eq!(count, "5");
+}

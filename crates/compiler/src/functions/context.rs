@@ -33,20 +33,20 @@ pub(super) const FAMILY: Family = Family {
             name: "pid",
             form: Form::ValueOrCall,
             signature: "pid([curr_ns])",
-            summary: "The process id (the kernel's thread group id); `pid(init)` and `pid(curr_ns)` are the same here, as bpfscope runs in the initial PID namespace.",
+            summary: "The process id (the kernel's thread group id) as seen from bpfscope's PID namespace (`curr_ns`, the default; 0 for a task outside it) or the initial one (`init`).",
             kind: Kind::Expr {
                 check: |cx, u| mode_arg(cx, u, PID_NAMESPACES).map_or(Ty::Error, |_| Ty::U32),
-                lower: |cx, _| helper_half(cx, Helper::GetCurrentPidTgid, true),
+                lower: |cx, u| pid_in_namespace(cx, u, true),
             },
         },
         Function {
             name: "tid",
             form: Form::ValueOrCall,
             signature: "tid([curr_ns])",
-            summary: "The thread id (the kernel's pid); `tid(init)` and `tid(curr_ns)` as for `pid`.",
+            summary: "The thread id (the kernel's pid), in bpfscope's PID namespace or (`tid(init)`) the initial one, as `pid`.",
             kind: Kind::Expr {
                 check: |cx, u| mode_arg(cx, u, PID_NAMESPACES).map_or(Ty::Error, |_| Ty::U32),
-                lower: |cx, _| helper_half(cx, Helper::GetCurrentPidTgid, false),
+                lower: |cx, u| pid_in_namespace(cx, u, false),
             },
         },
         Function {
@@ -296,9 +296,31 @@ fn check_cpid(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
 
 // ---- modes, comm(pid), usermode ----
 
-/// The PID namespaces of `pid(...)` and `tid(...)`: bpfscope runs in the initial one, so
-/// both read the same ids.
+/// The PID namespaces of `pid(...)` and `tid(...)`.
 const PID_NAMESPACES: &[&str] = &["curr_ns", "init"];
+
+/// `pid`/`tid` (`process`: the thread group id): in the initial namespace, or when bpfscope
+/// runs there, the upper or lower half of `bpf_get_current_pid_tgid`; else the ids
+/// `bpf_get_ns_current_pid_tgid` gives for bpfscope's namespace (zeros, from the zeroed
+/// buffer, for a task outside it).
+fn pid_in_namespace(cx: &mut Lower<'_>, u: &Use<'_>, process: bool) -> Val {
+    let ns = match (mode_of(u, PID_NAMESPACES), cx.options.pid_ns) {
+        (Some(1), _) | (_, None) => None,
+        (_, Some(ns)) => Some(ns),
+    };
+    let Some((dev, ino)) = ns else {
+        return helper_half(cx, Helper::GetCurrentPidTgid, process);
+    };
+    // struct bpf_pidns_info { u32 pid; u32 tgid; }
+    let info = cx.alloc_zeroed(8);
+    cx.mov_imm(Reg::R1, dev as i64);
+    cx.mov_imm(Reg::R2, ino as i64);
+    cx.stack_addr(Reg::R3, info);
+    cx.insn(Insn::mov64_imm(Reg::R4, 8));
+    cx.call(Helper::GetNsCurrentPidTgid);
+    cx.ldx(Size::W, Reg::R0, if process { info + 4 } else { info });
+    cx.spill(Reg::R0)
+}
 
 /// The mode a builtin is called with (`pid(init)`, `nsecs(tai)`): `Some(None)` for none,
 /// `Some(Some(i))` for `modes[i]`, `None` after an error.
@@ -915,6 +937,22 @@ mod builtin_tests {
         );
         let e = compile_err(r#"BEGIN { @ = ppid("x"); }"#);
         assert!(e.contains("expected a task pointer"), "{e}");
+    }
+
+    #[test]
+    fn pid_in_another_namespace_asks_the_namespace_helper() {
+        use bpfscope_syntax::{Diagnostics, SourceFile};
+        let file = SourceFile::new("t.bt", "BEGIN { @[pid, tid, pid(init)] = count(); }");
+        let options =
+            crate::Options { pid_ns: Some((4, 0x1234_5678)), ..crate::Options::default() };
+        let mut diags = Diagnostics::default();
+        let c = crate::compile(&file, &crate::target::Fixture, &options, &mut diags).expect("ok");
+        let text = format!("{:?}", c.programs[0]);
+        // Two calls of bpf_get_ns_current_pid_tgid (120) with the namespace's inode, and
+        // bpf_get_current_pid_tgid (14) for pid(init).
+        assert_eq!(text.matches("imm: 120").count(), 2, "{text}");
+        assert_eq!(text.matches("imm: 305419896").count(), 2, "{text}");
+        assert!(text.contains("imm: 14"), "{text}");
     }
 
     #[test]
