@@ -366,8 +366,9 @@ fn check_comm(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
     if let Some(arg) = u.args.first() {
         cx.expr(arg);
         cx.error(diagnostics::not_supported(u.expr.span, "`comm(pid)` calls").with_note(
-            "another task's name is read through the `bpf_task_from_pid` kfunc, which bpfscope \
-             does not call yet; `comm` (the current task) works",
+            "another task is found with the `bpf_task_from_pid` kfunc, which the kernel offers \
+             only to BTF-typed (tracing) programs, not to kprobe, tracepoint or perf event \
+             ones, and which bpfscope does not call yet; `comm` (the current task) works",
         ));
         return Ty::Error;
     }

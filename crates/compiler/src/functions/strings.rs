@@ -47,7 +47,7 @@ pub(super) const FAMILY: Family = Family {
             name: "strncmp",
             form: Form::Call,
             signature: "strncmp(a, b, n)",
-            summary: "0 when the strings `a` and `b` are equal in their first `n` bytes (a literal), else 1.",
+            summary: "0 (an `int64`) when the strings `a` and `b` are equal in their first `n` bytes (a literal), else 1.",
             kind: Kind::Expr { check: check_strncmp, lower: lower_strncmp },
         },
         Function {
@@ -231,7 +231,7 @@ fn string_arg(cx: &mut Cx<'_>, u: &Use<'_>, index: usize) -> Option<u32> {
 
 fn check_strncmp(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
     if !arity(cx, u, &[3], "two strings and a length") {
-        return Ty::U64;
+        return Ty::I64;
     }
     string_arg(cx, u, 0);
     string_arg(cx, u, 1);
@@ -243,7 +243,7 @@ fn check_strncmp(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
             "not a literal",
         ));
     }
-    Ty::U64
+    Ty::I64
 }
 
 /// Byte by byte with early exits up to 64 bytes, branch-free beyond (as `strlen`).
