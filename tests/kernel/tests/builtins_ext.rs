@@ -395,3 +395,18 @@ fn pid_is_seen_from_bpfscopes_pid_namespace_and_pid_init_from_the_initial_one() 
     assert!(head == "@[2, true, true]" || head == "@[3, true, true]", "{out}");
     assert_eq!(count, "5");
 }
+
+#[test]
+fn typeof_declares_variables_of_an_expressions_type() {
+    let Some(_guard) = start("typeof_declares_variables_of_an_expressions_type") else { return };
+    let out = stdout_of(&[
+        "-e",
+        r#"BEGIN {
+             $y = (uint16)7; let $x: typeof($y) = 65537; let $s: typeof(comm); $s = comm;
+             let $p: typeof(curtask) = curtask;
+             printf("%d %s %d %d %d\n", $x, $s, sizeof($x), sizeof($s), is_ptr($p));
+             exit();
+           }"#,
+    ]);
+    assert_eq!(lines(&out), ["1 bpfscope 2 16 1"]);
+}

@@ -61,6 +61,17 @@ impl Cx<'_> {
 
     /// Resolves a written type name, reporting what is wrong with it.
     pub(crate) fn type_name(&mut self, ty: &TypeName) -> Option<Ty> {
+        if let Some(of) = &ty.of {
+            // The expression is typed, never evaluated: its ids stay out of lowering.
+            return match self.expr(of) {
+                Ty::Error => None,
+                Ty::None => {
+                    self.error(Diagnostic::error("`typeof()` of no value", of.span, "no type"));
+                    None
+                }
+                found => Some(found),
+            };
+        }
         let base = self.base_type(ty)?;
         if base == Ty::None && ty.pointers == 0 {
             self.error(Diagnostic::error("`void` is not a value type", ty.span, "not a type"));

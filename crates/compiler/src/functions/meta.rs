@@ -1,4 +1,5 @@
-//! Compile-time questions and assertions: the type predicates `is_ptr`, `is_str`,
+//! Compile-time questions and assertions: `typeof` (in declarations; `check/ctypes.rs`
+//! resolves it), the type predicates `is_ptr`, `is_str`,
 //! `is_array`, `is_integer`, `is_unsigned_integer`, `is_literal` (constants: their argument
 //! is typed, never evaluated), `static_assert` and `fail` (errors of the compilation), and
 //! `assert` (checked when the probe runs, as bpftrace's macro: a message, then `exit(1)`).
@@ -42,6 +43,13 @@ pub(super) const FAMILY: Family = Family {
             "is_literal(expr)",
             "True when `expr` is a literal (`1`, `true`, `\"hello\"`).",
         ),
+        Function {
+            name: "typeof",
+            form: Form::Call,
+            signature: "typeof(expr)",
+            summary: "The type of `expr` (not evaluated), where a type is written: `let $x: typeof($y)`; it is not a value.",
+            kind: Kind::Expr { check: check_typeof_value, lower: |_, _| Val::None },
+        },
         Function {
             name: "static_assert",
             form: Form::Call,
@@ -160,6 +168,15 @@ pub(crate) fn constant_value(cx: &Cx<'_>, e: &Expr) -> Option<i64> {
         }
         _ => return None,
     })
+}
+
+/// `typeof(...)` where a value is expected.
+fn check_typeof_value(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    cx.error(
+        Diagnostic::error("`typeof()` is a type, not a value", u.expr.span, "not a value")
+            .with_help("declare a variable of that type: `let $x: typeof(...)`"),
+    );
+    Ty::Error
 }
 
 fn check_static_assert(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
@@ -304,6 +321,25 @@ mod tests {
         assert!(e.contains("else 1"), "{e}");
         let e = compile_err(r#"BEGIN { fail("%d", pid); }"#);
         assert!(e.contains("the arguments of `fail()` must be known at compile time"), "{e}");
+    }
+
+    #[test]
+    fn typeof_declares_a_variable_of_an_expressions_type() {
+        let c = compile_ok(
+            "BEGIN { $y = (uint16)7; let $x: typeof($y) = 65537; let $s: typeof(comm);
+                     @ = sizeof($x) + sizeof($s); }",
+        );
+        let mut sizes: Vec<i64> = c.checked.constants.values().copied().collect();
+        sizes.sort_unstable();
+        assert_eq!(sizes, [2, 16]);
+        let e = compile_err("BEGIN { let $x: typeof($nope); }");
+        assert!(e.contains("undefined variable `$nope`"), "{e}");
+        let e = compile_err("BEGIN { let $x: typeof(exit()); }");
+        assert!(e.contains("`typeof()` of no value"), "{e}");
+        let e = compile_err("BEGIN { @ = typeof(1); }");
+        assert!(e.contains("`typeof()` is a type, not a value"), "{e}");
+        let e = compile_err("BEGIN { let $x: typeof(1; }");
+        assert!(e.contains("expected `)`"), "{e}");
     }
 
     #[test]
