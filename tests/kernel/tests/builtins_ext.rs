@@ -405,8 +405,9 @@ fn typeof_declares_variables_of_an_expressions_type() {
              $y = (uint16)7; let $x: typeof($y) = 65537; let $s: typeof(comm); $s = comm;
              let $p: typeof(curtask) = curtask;
              printf("%d %s %d %d %d\n", $x, $s, sizeof($x), sizeof($s), is_ptr($p));
+             printf("%d %d\n", (typeof($y))65538, (typeof((uint8)0))(1 + 511));
              exit();
            }"#,
     ]);
-    assert_eq!(lines(&out), ["1 bpfscope 2 16 1"]);
+    assert_eq!(lines(&out), ["1 bpfscope 2 16 1", "2 0"]);
 }

@@ -47,7 +47,7 @@ pub(super) const FAMILY: Family = Family {
             name: "typeof",
             form: Form::Call,
             signature: "typeof(expr)",
-            summary: "The type of `expr` (not evaluated), where a type is written: `let $x: typeof($y)`; it is not a value.",
+            summary: "The type of `expr` (not evaluated), where a type is written: `let $x: typeof($y)`, `(typeof($y))v`; it is not a value.",
             kind: Kind::Expr { check: check_typeof_value, lower: |_, _| Val::None },
         },
         Function {
@@ -336,6 +336,8 @@ mod tests {
         assert!(e.contains("undefined variable `$nope`"), "{e}");
         let e = compile_err("BEGIN { let $x: typeof(exit()); }");
         assert!(e.contains("`typeof()` of no value"), "{e}");
+        let c = compile_ok("BEGIN { $y = (uint8)1; @ = sizeof((typeof($y))257); }");
+        assert_eq!(c.checked.constants.values().copied().collect::<Vec<_>>(), [1]);
         let e = compile_err("BEGIN { @ = typeof(1); }");
         assert!(e.contains("`typeof()` is a type, not a value"), "{e}");
         let e = compile_err("BEGIN { let $x: typeof(1; }");
