@@ -411,3 +411,35 @@ fn typeof_declares_variables_of_an_expressions_type() {
     ]);
     assert_eq!(lines(&out), ["1 bpfscope 2 16 1", "2 0"]);
 }
+
+#[test]
+fn comm_of_a_pid_in_tp_btf_probes() {
+    let Some(_guard) = start("comm_of_a_pid_in_tp_btf_probes") else { return };
+    // In the worker thread, the process (its leader, found by the pid) is `wl-thread`, the
+    // thread itself `wl-worker`; no task has the largest pid.
+    let r = run(&[
+        "-e",
+        r#"tp_btf:sys_enter /comm == "wl-worker" && args.id == 110/ {
+             @[comm(pid), comm(tid), comm(2147483647), comm(tid) == comm] = count();
+           }"#,
+        "-c",
+        &wl("thread 50"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        map_lines(&r.stdout),
+        [("@[wl-thread, wl-worker, , true]".to_string(), "50".to_string())],
+        "{}",
+        r.stdout
+    );
+    // Elsewhere the kernel does not offer the kfunc: a located error.
+    let r = run(&["-e", "tracepoint:syscalls:sys_enter_getppid { @ = comm(1); }"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(
+            "`comm(pid)` is not available in `tracepoint:syscalls:sys_enter_getppid` probes"
+        ),
+        "{}",
+        r.stderr
+    );
+}

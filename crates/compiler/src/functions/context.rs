@@ -72,17 +72,20 @@ pub(super) const FAMILY: Family = Family {
         Function {
             name: "comm",
             form: Form::ValueOrCall,
-            signature: "comm",
-            summary: "The name of the task (up to 15 bytes); `comm(pid)` is not supported yet.",
+            signature: "comm([pid])",
+            summary: "The name of the current task (up to 15 bytes), or of the process `pid` (BTF-typed probes only: tp_btf, fentry, fexit).",
             kind: Kind::InPlace {
                 check: check_comm,
-                lower: |cx, _| {
+                lower: |cx, u| {
+                    if !u.args.is_empty() {
+                        return comm_of_pid(cx, u);
+                    }
                     let buf = cx.alloc_zeroed(16);
                     comm_into(cx, buf);
                     Val::Mem(buf)
                 },
-                into: |cx, _, at, ty, _| {
-                    if *ty != Ty::Str(16) {
+                into: |cx, u, at, ty, _| {
+                    if *ty != Ty::Str(16) || !u.args.is_empty() {
                         return Placed::No;
                     }
                     comm_into(cx, at);
@@ -363,16 +366,77 @@ pub(super) fn mode_of(u: &Use<'_>, modes: &[&str]) -> Option<usize> {
 }
 
 fn check_comm(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
-    if let Some(arg) = u.args.first() {
-        cx.expr(arg);
-        cx.error(diagnostics::not_supported(u.expr.span, "`comm(pid)` calls").with_note(
-            "another task is found with the `bpf_task_from_pid` kfunc, which the kernel offers \
-             only to BTF-typed (tracing) programs, not to kprobe, tracepoint or perf event \
-             ones, and which bpfscope does not call yet; `comm` (the current task) works",
+    if !super::arity(cx, u, &[0, 1], "at most a process id") {
+        return Ty::Error;
+    }
+    let Some(arg) = u.args.first() else { return Ty::Str(16) };
+    cx.expect_integer(arg, "`comm()`", "a process id");
+    if let Some(spec) = cx.specs.iter().find(|s| s.kind() != ProgKind::Tracing) {
+        cx.error(
+            Diagnostic::error(
+                format!("`comm(pid)` is not available in `{}` probes", spec.display()),
+                u.expr.span,
+                "needs a BTF-typed probe",
+            )
+            .with_note(
+                "another task is found with the `bpf_task_from_pid` kfunc, which the kernel \
+                 offers to BTF-typed programs (tp_btf, fentry, fexit) only",
+            )
+            .with_help("`comm` (the current task) works everywhere"),
+        );
+        return Ty::Error;
+    }
+    if let Err(why) = task_kfuncs(cx.target) {
+        cx.error(Diagnostic::error(
+            format!("`comm(pid)` needs the kernel's task kfuncs, but {why}"),
+            u.expr.span,
+            "needs kernel BTF",
         ));
         return Ty::Error;
     }
     Ty::Str(16)
+}
+
+/// The BTF ids of the `bpf_task_from_pid` and `bpf_task_release` kfuncs and the offset of
+/// `comm` in `struct task_struct`.
+fn task_kfuncs(target: &dyn Target) -> Result<(u32, u32, i32), String> {
+    use crate::btf::Kind as BtfKind;
+    let reader = target.kernel_btf().ok_or("the kernel's BTF is missing")?;
+    let func = |name: &str| {
+        reader.find(name, BtfKind::Func).ok_or(format!("the kernel's BTF has no `{name}`"))
+    };
+    let (from_pid, release) = (func("bpf_task_from_pid")?, func("bpf_task_release")?);
+    let Ok(Ty::Record(task)) = reader.type_named("struct task_struct") else {
+        return Err("the kernel's BTF has no `struct task_struct`".into());
+    };
+    let comm = find_member(&task, "comm", 0).ok_or("`struct task_struct` has no `comm`")?;
+    Ok((from_pid, release, (comm.offset_bits / 8) as i32))
+}
+
+/// `comm(pid)`: the task of `pid` (`bpf_task_from_pid`, a reference the program holds on
+/// the stack), its `comm` read, the reference released; all zeros when there is no such
+/// task.
+fn comm_of_pid(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let Ok((from_pid, release, comm)) = task_kfuncs(cx.target) else {
+        unreachable!("the checker found the task kfuncs")
+    };
+    let buf = cx.alloc_zeroed(16);
+    let held = cx.alloc_zeroed(8);
+    let pid = cx.expr(&u.args[0]);
+    cx.load_reg(&pid, Reg::R1);
+    cx.insn(Insn::call_kfunc(from_pid));
+    let none = cx.label();
+    cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), none);
+    cx.stx(Size::DW, held, Reg::R0);
+    cx.insn(Insn::mov64_reg(Reg::R3, Reg::R0));
+    cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, comm));
+    cx.stack_addr(Reg::R1, buf);
+    cx.insn(Insn::mov64_imm(Reg::R2, 16));
+    cx.call(Helper::ProbeReadKernel);
+    cx.ldx(Size::DW, Reg::R1, held);
+    cx.insn(Insn::call_kfunc(release));
+    cx.place(none);
+    Val::Mem(buf)
 }
 
 /// `usermode`: the privilege level in `cs` where the context is a `struct pt_regs` (kprobe,
@@ -920,8 +984,16 @@ mod builtin_tests {
         let e = compile_err("BEGIN { @ = pid(init, init); }");
         assert!(e.contains("at most one of curr_ns, init"), "{e}");
         let e = compile_err("BEGIN { @ = comm(1); }");
-        assert!(e.contains("`comm(pid)` calls are not supported yet"), "{e}");
+        assert!(e.contains("`comm(pid)` is not available in `BEGIN` probes"), "{e}");
         assert!(e.contains("bpf_task_from_pid"), "{e}");
+        let e = compile_err(r#"BEGIN { @ = comm("x"); }"#);
+        assert!(e.contains("`comm()`"), "{e}");
+        // The fixture's BTF has functions to trace, but not the task kfuncs.
+        let e = compile_err("fentry:vfs_read { @ = comm(1); }");
+        assert!(
+            e.contains("`comm(pid)` needs the kernel's task kfuncs, but the kernel's BTF has no `bpf_task_from_pid`"),
+            "{e}"
+        );
         let e = compile_err("BEGIN { @ = __builtin_pid; }");
         assert!(e.contains("unknown builtin `__builtin_pid`"), "{e}");
     }
