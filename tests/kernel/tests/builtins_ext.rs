@@ -245,6 +245,11 @@ fn has_cpid_says_whether_a_child_was_started() {
     assert_eq!(lines(&with.stdout), ["1 1"]);
     let without = stdout_of(&["-e", r#"BEGIN { printf("%d\n", has_cpid); exit(); }"#]);
     assert_eq!(lines(&without), ["0"]);
+    // The docs' use: `cpid` behind `has_cpid` compiles with and without `-c`.
+    let guarded = r#"BEGIN { if (has_cpid) { printf("child %d\n", cpid > 0); } else { printf("none\n"); } exit(); }"#;
+    assert_eq!(lines(&stdout_of(&["-e", guarded])), ["none"]);
+    let with = run(&["-e", guarded, "-c", &wl("sleep 1")]);
+    assert_eq!(lines(&with.stdout), ["child 1"], "{}", with.stderr);
 }
 
 #[test]

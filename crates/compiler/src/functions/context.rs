@@ -205,7 +205,12 @@ pub(super) const FAMILY: Family = Family {
             signature: "has_cpid",
             summary: "True when a child was started with `-c CMD` (`cpid` has a value).",
             kind: Kind::Expr {
-                check: |_, _| Ty::Bool,
+                check: |cx, u| {
+                    // A constant: `if (has_cpid) { ... cpid ... }` compiles without `-c`.
+                    let value = i64::from(cx.options.cpid.is_some());
+                    cx.out.constants.insert(u.expr.id, value);
+                    Ty::Bool
+                },
                 lower: |cx, _| Val::Imm(i64::from(cx.options.cpid.is_some())),
             },
         },
@@ -284,14 +289,14 @@ pub(super) fn helper_value(cx: &mut Lower<'_>, helper: Helper) -> Val {
 }
 
 fn check_cpid(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
-    if cx.options.cpid.is_none() {
+    if cx.options.cpid.is_none() && cx.unreached == 0 {
         cx.error(
             Diagnostic::error(
                 "`cpid` is only available with `-c CMD`",
                 u.name_span,
                 "no child process",
             )
-            .with_help("run the program with `-c 'COMMAND'`"),
+            .with_help("run the program with `-c 'COMMAND'`, or test `has_cpid` first"),
         );
     }
     Ty::U32
@@ -979,6 +984,10 @@ mod builtin_tests {
                 user
             ]
         );
+        // Without `-c`, `has_cpid` is false: a `cpid` it guards is never reached.
+        compile_ok("BEGIN { if (has_cpid) { @c = cpid; } else { @n = 0; } }");
+        let e = compile_err("BEGIN { if (!has_cpid) { @c = cpid; } }");
+        assert!(e.contains("`cpid` is only available with `-c CMD`"), "{e}");
         let e = compile_err("BEGIN { @ = tid(1); }");
         assert!(e.contains("`tid()` takes one of `curr_ns`, `init`"), "{e}");
         let e = compile_err("BEGIN { @ = pid(init, init); }");
