@@ -308,6 +308,18 @@ fn unknown(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
         cx.error(d);
         return Ty::Error;
     }
+    let bare = name.strip_prefix("__builtin_").unwrap_or(name);
+    if all().any(|f| f.name == bare && f.form == Form::Value) {
+        cx.error(Diagnostic::error(
+            format!("`{name}` takes no arguments"),
+            u.expr.span,
+            "a builtin value, called with arguments",
+        ));
+        for a in u.args {
+            cx.expr(a);
+        }
+        return Ty::Error;
+    }
     let d = Diagnostic::error(format!("unknown function `{name}`"), u.name_span, "not a function")
         .with_suggestion(suggest(name, candidates(true)));
     cx.error(d);
@@ -466,6 +478,10 @@ mod tests {
         }
         let e = compile_err("BEGIN { @ = pid(1); }");
         assert!(e.contains("`pid()` takes one of `curr_ns`, `init`"), "{e}");
+        let e = compile_err("BEGIN { @ = ncpus(1); }");
+        assert!(e.contains("`ncpus` takes no arguments"), "{e}");
+        let e = compile_err("BEGIN { @ = __builtin_uid(2); }");
+        assert!(e.contains("`__builtin_uid` takes no arguments"), "{e}");
         let e = compile_err("BEGIN { printf; }");
         assert!(e.contains("unknown builtin `printf`"), "{e}");
         let e = compile_err("BEGIN { @ = arg0(); }");
