@@ -1,7 +1,10 @@
 //! The process and the probe: `pid`, `tid`, `uid`, `gid`, `comm`, `cpu`, `cgroup`, `rand`,
-//! `curtask`, `cpid`, and what the probe fired with: `probe`, `args`, `argN`, `retval`.
-//! Most are one helper call. The last four depend on the kind of probe (`providers.rs`);
-//! each has one small function for its type and one for its code.
+//! `curtask`, `cpid`, `has_cpid`, `ncpus`, `numaid`, `usermode`, `username`, `pcomm`,
+//! `leader_comm`, `ppid`, and what the probe fired with: `probe`, `args`, `argN`, `retval`.
+//! Most are one helper call; `pcomm`, `leader_comm` and `ppid` read through the task's
+//! `struct task_struct` (offsets from BTF), `comm(pid)` finds another task with a kfunc.
+//! `probe`, `args`, `argN`, `retval` and `usermode` depend on the kind of probe
+//! (`providers.rs`); each has one small function for its type and one for its code.
 
 use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
 use bpfscope_syntax::{ast::ExprKind, suggest, Diagnostic, Span};

@@ -1,6 +1,7 @@
 //! Strings: `str` (read a NUL-terminated string from memory, or cut a string short),
-//! `strlen`, `strncmp`, `strcontains`, and `buf` (bytes printed escaped by `%r`). String
-//! comparison with `==` and copies are in `lower/expr.rs` and `lower/mod.rs`.
+//! `strlen`, `strncmp`, `strcontains`, `strstr`, `memcmp`, and `buf` (bytes printed escaped
+//! by `%r`). String comparison with `==` and copies are in `lower/expr.rs` and
+//! `lower/mod.rs`.
 
 use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
 use bpfscope_syntax::{ast::ExprKind, Diagnostic};

@@ -1,6 +1,7 @@
-//! Time: `nsecs`, `elapsed`, `jiffies` and `strftime`. Timestamps are CLOCK_BOOTTIME
-//! nanoseconds (`bpf_ktime_get_boot_ns`); `strftime` keeps them as numbers and user space
-//! formats them as local time when it prints them.
+//! Time: `nsecs` (and `nsecs(monotonic|boot|tai|sw_tai)`), `elapsed`, `jiffies` and
+//! `strftime`. Timestamps are CLOCK_BOOTTIME nanoseconds (`bpf_ktime_get_boot_ns`) unless a
+//! clock is named; `strftime` keeps them as numbers and user space formats them as local
+//! time when it prints them.
 
 use bpfscope_bpf::{AluOp, Helper, Insn, Reg};
 
