@@ -448,3 +448,41 @@ fn comm_of_a_pid_in_tp_btf_probes() {
         r.stderr
     );
 }
+
+#[test]
+fn str_concat_joins_strings_as_bpftraces_example() {
+    let Some(_guard) = start("str_concat_joins_strings_as_bpftraces_example") else { return };
+    // The example of bpftrace's pull request #5265, which added str_concat.
+    let out = stdout_of(&[
+        "-e",
+        r#"BEGIN {
+             $new = str_concat("hello", " world");
+             $new = str_concat($new, "!!!");
+             $new = str_concat("INFO: ", $new);
+             printf("%s\n", $new);
+             printf("[%s] [%s] [%s]\n", str_concat("", ""), str_concat(comm, ""), str_concat("", comm));
+             exit();
+           }"#,
+    ]);
+    assert_eq!(lines(&out), ["INFO: hello world!!!", "[] [bpfscope] [bpfscope]"]);
+    // Strings read at run time, as keys; and cut at max_strlen.
+    let r = run(&[
+        "-e",
+        r##"tracepoint:syscalls:sys_enter_openat /comm == "wl-open"/ {
+             @[str_concat(str(args.filename), "#"), str_concat(comm, str(args.filename))] = count();
+           }"##,
+        "-c",
+        &wl("open /etc/hostname 3"),
+    ]);
+    assert_eq!(
+        map_lines(&r.stdout),
+        [("@[/etc/hostname#, wl-open/etc/hostname]".to_string(), "3".to_string())],
+        "{}",
+        r.stderr
+    );
+    let out = stdout_of(&[
+        "-e",
+        r#"config = { max_strlen = 8 } BEGIN { printf("%s|%s\n", str_concat("abcdef", "ghijkl"), str_concat("ab", "c")); exit(); }"#,
+    ]);
+    assert_eq!(lines(&out), ["abcdefg|abc"]);
+}

@@ -1,5 +1,5 @@
 //! Strings: `str` (read a NUL-terminated string from memory, or cut a string short),
-//! `strlen`, `strncmp`, `strcontains`, `strstr`, `memcmp`, and `buf` (bytes printed escaped
+//! `strlen`, `strncmp`, `strcontains`, `strstr`, `str_concat`, `memcmp`, and `buf` (bytes printed escaped
 //! by `%r`). String comparison with `==` and copies are in `lower/expr.rs` and
 //! `lower/mod.rs`.
 
@@ -67,6 +67,13 @@ pub(super) const FAMILY: Family = Family {
             signature: "strstr(haystack, needle)",
             summary: "The index of the first occurrence of the string `needle` in the string `haystack` (0 for an empty needle), or -1.",
             kind: Kind::Expr { check: check_strstr, lower: |cx, u| lower_search(cx, u, true) },
+        },
+        Function {
+            name: "str_concat",
+            form: Form::Call,
+            signature: "str_concat(a, b)",
+            summary: "The string `a` followed by the string `b`, of at most `max_strlen` bytes.",
+            kind: Kind::Expr { check: check_str_concat, lower: lower_str_concat },
         },
         Function {
             name: "memcmp",
@@ -407,6 +414,56 @@ fn contains_string(
     cx.goto(not_found);
 }
 
+// ---- str_concat ----
+
+fn check_str_concat(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if !arity(cx, u, &[2], "two strings") {
+        return Ty::Error;
+    }
+    match (string_arg(cx, u, 0), string_arg(cx, u, 1)) {
+        (Some(a), Some(b)) => Ty::Str((a - 1 + b).min(cx.out.max_strlen)),
+        _ => Ty::Error,
+    }
+}
+
+/// `a` copied with its NUL (`bpf_probe_read_kernel_str`, which says how many bytes), then
+/// `b` at `a`'s NUL. The buffer has room for a whole `b` past the result's last byte, so
+/// that the verifier sees the second copy in bounds for any length of `a`; the result's
+/// last byte is then made a NUL.
+fn lower_str_concat(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let (Ty::Str(n), Ty::Str(cap_a), Ty::Str(cap_b)) =
+        (cx.ty(u.expr), cx.ty(&u.args[0]), cx.ty(&u.args[1]))
+    else {
+        unreachable!("the checker types str_concat's arguments as strings")
+    };
+    let (Val::Mem(a), Val::Mem(b)) = (cx.expr(&u.args[0]), cx.expr(&u.args[1])) else {
+        unreachable!("strings are buffers")
+    };
+    let out = cx.alloc_zeroed(n + cap_b);
+    let first = cap_a.min(n);
+    cx.stack_addr(Reg::R1, out);
+    cx.insn(Insn::mov64_imm(Reg::R2, first as i32));
+    cx.stack_addr(Reg::R3, a);
+    cx.call(Helper::ProbeReadKernelStr);
+    // r1 = a's length: the count without its NUL, within 0..first-1.
+    let (nonnegative, within) = (cx.label(), cx.label());
+    cx.insn(Insn::mov64_reg(Reg::R1, Reg::R0));
+    cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R1, -1));
+    cx.jump(Insn::jmp_imm(JmpOp::Jsge, Reg::R1, 0, 0), nonnegative);
+    cx.insn(Insn::mov64_imm(Reg::R1, 0));
+    cx.place(nonnegative);
+    cx.jump(Insn::jmp_imm(JmpOp::Jle, Reg::R1, first as i32 - 1, 0), within);
+    cx.insn(Insn::mov64_imm(Reg::R1, first as i32 - 1));
+    cx.place(within);
+    cx.stack_addr(Reg::R4, out);
+    cx.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R4));
+    cx.insn(Insn::mov64_imm(Reg::R2, cap_b as i32));
+    cx.stack_addr(Reg::R3, b);
+    cx.call(Helper::ProbeReadKernelStr);
+    cx.st(Size::B, out + (n - 1) as i16, 0);
+    Val::Mem(out)
+}
+
 // ---- memcmp ----
 
 /// The most bytes `memcmp` compares (one branch a byte).
@@ -577,6 +634,25 @@ mod tests {
         assert!(e.contains("`buf()` of a pointer needs a length"), "{e}");
         let e = compile_err(r#"BEGIN { printf("%s\n", buf("ab", 2)); }"#);
         assert!(e.contains("`%s` expects a string, but this argument is `buffer[2]`"), "{e}");
+    }
+
+    #[test]
+    fn str_concat_holds_both_strings_up_to_max_strlen() {
+        use crate::Ty;
+        let c =
+            compile_ok(r#"BEGIN { @a = str_concat("ab", "cde"); @b = str_concat(comm, comm); }"#);
+        let strs: Vec<&Ty> =
+            c.checked.types.iter().filter(|t| matches!(t, Ty::Str(6 | 31))).collect();
+        // "ab" and "cde" hold 3 and 4 bytes with their NULs: 2 + 3 + 1.
+        assert!(strs.contains(&&Ty::Str(6)) && strs.contains(&&Ty::Str(31)), "{strs:?}");
+        let c = compile_ok(
+            r#"config = { max_strlen = 16 } BEGIN { @ = str_concat("0123456789", "0123456789"); }"#,
+        );
+        assert!(c.checked.types.contains(&Ty::Str(16)));
+        let e = compile_err(r#"BEGIN { @ = str_concat("a", 1); }"#);
+        assert!(e.contains("`str_concat()`: expected a string"), "{e}");
+        let e = compile_err(r#"BEGIN { @ = str_concat("a"); }"#);
+        assert!(e.contains("two strings"), "{e}");
     }
 
     #[test]
