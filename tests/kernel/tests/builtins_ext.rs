@@ -115,25 +115,41 @@ fn ppid_is_what_getppid_returns() {
 }
 
 #[test]
-fn pcomm_and_leader_comm_name_the_process_of_a_worker_thread() {
-    let Some(_guard) = start("pcomm_and_leader_comm_name_the_process_of_a_worker_thread") else {
+fn leader_comm_names_the_process_and_pcomm_its_parent_in_a_worker_thread() {
+    let Some(_guard) =
+        start("leader_comm_names_the_process_and_pcomm_its_parent_in_a_worker_thread")
+    else {
         return;
     };
+    // The worker thread `wl-worker` of the process `wl-thread` (its leader, whose tid is the
+    // pid); the process's parent is bpfscope, or the `sh -c` that starts the workload when
+    // the shell forks instead of executing it in its place.
     let r = run(&[
         "-e",
         r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-worker"/ {
-             @[comm, pcomm, leader_comm(), pcomm(curtask), pid != tid] = count();
+             @[comm, leader_comm, leader_comm(curtask), leader_tid == pid, leader_tid() != tid, pcomm, pcomm(curtask) == pcomm] = count();
            }"#,
         "-c",
         &wl("thread 300"),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        map_lines(&r.stdout),
-        [("@[wl-worker, wl-thread, wl-thread, wl-thread, true]".to_string(), "300".to_string())],
-        "{}",
-        r.stdout
-    );
+    let entries = map_lines(&r.stdout);
+    let expected = |parent: &str| {
+        vec![(
+            format!("@[wl-worker, wl-thread, wl-thread, true, true, {parent}, true]"),
+            "300".to_string(),
+        )]
+    };
+    assert!(entries == expected("bpfscope") || entries == expected("sh"), "{}", r.stdout);
+    // pcomm is the comm of the parent process, the task `ppid` names (found by the kfunc of
+    // comm(pid), in a BTF-typed probe).
+    let r = run(&[
+        "-e",
+        r#"tp_btf:sys_enter /comm == "wl-worker" && args.id == 110/ { @[pcomm == comm(ppid)] = count(); }"#,
+        "-c",
+        &wl("thread 20"),
+    ]);
+    assert_eq!(map_lines(&r.stdout), [("@[true]".to_string(), "20".to_string())], "{}", r.stderr);
 }
 
 #[test]

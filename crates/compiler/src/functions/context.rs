@@ -1,7 +1,7 @@
 //! The process and the probe: `pid`, `tid`, `uid`, `gid`, `comm`, `cpu`, `cgroup`, `rand`,
 //! `curtask`, `cpid`, `has_cpid`, `ncpus`, `numaid`, `usermode`, `username`, `pcomm`,
-//! `leader_comm`, `ppid`, and what the probe fired with: `probe`, `args`, `argN`, `retval`.
-//! Most are one helper call; `pcomm`, `leader_comm` and `ppid` read through the task's
+//! `leader_comm`, `leader_tid`, `ppid`, and what the probe fired with: `probe`, `args`, `argN`, `retval`.
+//! Most are one helper call; `pcomm`, `leader_comm`, `leader_tid` and `ppid` read through the task's
 //! `struct task_struct` (offsets from BTF), `comm(pid)` finds another task with a kfunc.
 //! `probe`, `args`, `argN`, `retval` and `usermode` depend on the kind of probe
 //! (`providers.rs`); each has one small function for its type and one for its code.
@@ -221,20 +221,30 @@ pub(super) const FAMILY: Family = Family {
             name: "pcomm",
             form: Form::ValueOrCall,
             signature: "pcomm([task])",
-            summary: "The name of the process (`task->group_leader->comm`) of the current task or of the `struct task_struct *` `task`; needs kernel BTF.",
+            summary: "The name of the parent process (`task->real_parent->comm`, as bpftrace since its #5132) of the current task or of the `struct task_struct *` `task`; needs kernel BTF.",
             kind: Kind::Expr {
-                check: |cx, u| check_task_chain(cx, u, GROUP_LEADER_COMM),
-                lower: |cx, u| lower_task_chain(cx, u, GROUP_LEADER_COMM),
+                check: |cx, u| check_task_chain(cx, u, PARENT_COMM),
+                lower: |cx, u| lower_task_chain(cx, u, PARENT_COMM),
             },
         },
         Function {
             name: "leader_comm",
             form: Form::ValueOrCall,
             signature: "leader_comm([task])",
-            summary: "The name of the thread group leader (`task->group_leader->comm`), as `pcomm`.",
+            summary: "The name of the task's thread group leader, the process's main thread (`task->group_leader->comm`).",
             kind: Kind::Expr {
-                check: |cx, u| check_task_chain(cx, u, GROUP_LEADER_COMM),
-                lower: |cx, u| lower_task_chain(cx, u, GROUP_LEADER_COMM),
+                check: |cx, u| check_task_chain(cx, u, LEADER_COMM),
+                lower: |cx, u| lower_task_chain(cx, u, LEADER_COMM),
+            },
+        },
+        Function {
+            name: "leader_tid",
+            form: Form::ValueOrCall,
+            signature: "leader_tid([task])",
+            summary: "The thread id of the task's thread group leader (`task->group_leader->pid`), the process id.",
+            kind: Kind::Expr {
+                check: |cx, u| check_task_chain(cx, u, LEADER_TID),
+                lower: |cx, u| lower_task_chain(cx, u, LEADER_TID),
             },
         },
         Function {
@@ -468,7 +478,7 @@ fn lower_usermode(cx: &mut Lower<'_>, _: &Use<'_>) -> Val {
     cx.spill(Reg::R0)
 }
 
-// ---- pcomm, leader_comm, ppid: reads through `struct task_struct` ----
+// ---- pcomm, leader_comm, leader_tid, ppid: reads through `struct task_struct` ----
 
 /// A read through a task: the pointer member followed, then the member read there.
 pub(super) struct TaskChain {
@@ -478,8 +488,9 @@ pub(super) struct TaskChain {
     string: bool,
 }
 
-const GROUP_LEADER_COMM: &TaskChain =
-    &TaskChain { via: "group_leader", member: "comm", string: true };
+const PARENT_COMM: &TaskChain = &TaskChain { via: "real_parent", member: "comm", string: true };
+const LEADER_COMM: &TaskChain = &TaskChain { via: "group_leader", member: "comm", string: true };
+const LEADER_TID: &TaskChain = &TaskChain { via: "group_leader", member: "pid", string: false };
 const REAL_PARENT_PID: &TaskChain = &TaskChain { via: "real_parent", member: "pid", string: false };
 
 /// The byte offsets in `struct task_struct` of `chain`'s two members, from the kernel's BTF.
@@ -1012,14 +1023,17 @@ mod builtin_tests {
 
     #[test]
     fn ppid_and_pcomm_read_through_the_task_in_btf() {
-        // The fixture's task_struct has `real_parent` and `pid`, but no `group_leader`.
-        let types = ty_of("kprobe:f { @a = ppid; @b = ppid(curtask); }");
+        // The fixture's task_struct has `real_parent`, `pid` and `comm`, no `group_leader`.
+        let types = ty_of("kprobe:f { @a = ppid; @b = ppid(curtask); @c = pcomm(); }");
         assert_eq!(types.iter().filter(|t| **t == Ty::U32).count(), 2, "{types:?}");
-        let e = compile_err("BEGIN { @ = pcomm; }");
+        assert!(types.contains(&Ty::Str(16)), "{types:?}");
+        let e = compile_err("BEGIN { @ = leader_comm; }");
         assert!(
-            e.contains("`pcomm` reads `task->group_leader->comm`, but the kernel's `struct task_struct` has no member `group_leader`"),
+            e.contains("`leader_comm` reads `task->group_leader->comm`, but the kernel's `struct task_struct` has no member `group_leader`"),
             "{e}"
         );
+        let e = compile_err("BEGIN { @ = leader_tid(curtask); }");
+        assert!(e.contains("no member `group_leader`"), "{e}");
         let e = compile_err(r#"BEGIN { @ = ppid("x"); }"#);
         assert!(e.contains("expected a task pointer"), "{e}");
     }
