@@ -1,7 +1,9 @@
 //! Disassembly in the kernel verifier's notation (`r1 = *(u64 *)(r10 -8)`), so that
 //! `--emit asm` and verifier logs read the same.
 
-use crate::{class, Helper, Insn, LD_IMM64, PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
+use crate::{
+    class, Helper, Insn, LD_IMM64, PSEUDO_FUNC, PSEUDO_KFUNC_CALL, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE,
+};
 
 fn size_name(code: u8) -> &'static str {
     match code & 0x18 {
@@ -127,6 +129,7 @@ fn one(insn: Insn) -> String {
         }
         class::JMP | class::JMP32 => match insn.code & 0xf0 {
             0x00 => format!("goto pc{}", off(insn.off)),
+            0x80 if insn.src == PSEUDO_KFUNC_CALL => format!("call kfunc#{}", insn.imm),
             0x80 => match Helper::from_id(insn.imm) {
                 Some(h) => format!("call {}#{}", h.name(), insn.imm),
                 None => format!("call #{}", insn.imm),

@@ -36,6 +36,8 @@ pub enum Helper {
     ThisCpuPtr = 154,
     ProbeWriteUser = 36,
     KtimeGetTaiNs = 208,
+    GetNumaNodeId = 42,
+    GetNsCurrentPidTgid = 120,
 }
 
 impl Helper {
@@ -73,6 +75,8 @@ impl Helper {
         Helper::ThisCpuPtr,
         Helper::ProbeWriteUser,
         Helper::KtimeGetTaiNs,
+        Helper::GetNumaNodeId,
+        Helper::GetNsCurrentPidTgid,
     ];
 
     /// The kernel's name for the helper, as the verifier prints it.
@@ -110,6 +114,8 @@ impl Helper {
             Helper::ThisCpuPtr => "bpf_this_cpu_ptr",
             Helper::ProbeWriteUser => "bpf_probe_write_user",
             Helper::KtimeGetTaiNs => "bpf_ktime_get_tai_ns",
+            Helper::GetNumaNodeId => "bpf_get_numa_node_id",
+            Helper::GetNsCurrentPidTgid => "bpf_get_ns_current_pid_tgid",
         }
     }
 

@@ -129,6 +129,8 @@ pub const LD_IMM64: u8 = 0x18;
 pub const PSEUDO_MAP_FD: u8 = 1;
 /// `src` value of an `ld_imm64` that loads the address of a subprogram (`imm` is relative).
 pub const PSEUDO_FUNC: u8 = 4;
+/// `src` value of a `call` of a kernel function (kfunc): `imm` is its vmlinux BTF id.
+pub const PSEUDO_KFUNC_CALL: u8 = 2;
 /// `src` value of an `ld_imm64` that loads the address of a map's value (`imm` = map fd, the
 /// second slot's `imm` = offset into the value; arrays only).
 pub const PSEUDO_MAP_VALUE: u8 = 2;
@@ -253,6 +255,11 @@ impl Insn {
     /// `call helper`.
     pub const fn call(helper: Helper) -> Insn {
         Insn::new(class::JMP | CALL, Reg(0), Reg(0), 0, helper as i32)
+    }
+
+    /// `call` of the kernel function (kfunc) with vmlinux BTF id `btf_id`.
+    pub const fn call_kfunc(btf_id: u32) -> Insn {
+        Insn::new(class::JMP | CALL, Reg(0), Reg(PSEUDO_KFUNC_CALL), 0, btf_id as i32)
     }
 
     /// `exit`.

@@ -38,6 +38,15 @@ pub fn check_pid(opts: &RunOpts) -> anyhow::Result<()> {
     }
 }
 
+/// bpfscope's PID namespace as the device and inode of `/proc/self/ns/pid`, or `None` in the
+/// initial one (`PROC_PID_INIT_INO`), where the plain pid helper gives the same ids.
+fn pid_namespace() -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
+    let ns = std::fs::metadata("/proc/self/ns/pid").ok()?;
+    (ns.ino() != PROC_PID_INIT_INO).then(|| (ns.dev(), ns.ino()))
+}
+
 /// Compiles `file` with its positional parameters and runs it (or prints a stage of it).
 pub fn run_script(
     file: &SourceFile,
@@ -67,6 +76,8 @@ pub fn run_script(
         cpid: child.as_ref().map(|c| c.child.id()).or(opts.command.as_ref().map(|_| 0)),
         pid_filter: opts.pid,
         start_boot_ns,
+        tai_offset_ns: bpfscope_runtime::sys::tai_offset_ns(),
+        pid_ns: pid_namespace(),
         ncpus: bpfscope_runtime::possible_cpus() as u32,
         max_map_keys: env_number("MAX_MAP_KEYS", 1, u32::MAX as u64)?,
         max_strlen: env_number("MAX_STRLEN", 1, 8192)?,

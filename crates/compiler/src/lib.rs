@@ -52,6 +52,11 @@ pub struct Options {
     pub pid_filter: Option<u32>,
     /// CLOCK_BOOTTIME at start, for `elapsed`.
     pub start_boot_ns: u64,
+    /// CLOCK_TAI minus CLOCK_BOOTTIME at start, for `nsecs(sw_tai)`.
+    pub tai_offset_ns: i64,
+    /// bpfscope's PID namespace (device and inode of `/proc/self/ns/pid`) when it is not the
+    /// initial one: `pid` and `tid` are then the ids seen from it, as in bpftrace.
+    pub pid_ns: Option<(u64, u64)>,
     /// Possible CPUs: reading a count or sum inside a probe adds up this many per-CPU
     /// values (0 is taken as 1).
     pub ncpus: u32,

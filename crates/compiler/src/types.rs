@@ -242,6 +242,8 @@ pub enum NameTable {
     /// Cgroup ids, printed as their paths in the mounted cgroup hierarchies whose names
     /// match the glob (`cgroup_path(id, "unified")`; every hierarchy when `None`).
     CgroupPath(Option<&'static str>),
+    /// User ids, by their name in `/etc/passwd` (`username`).
+    User,
 }
 
 impl NameTable {
@@ -252,6 +254,7 @@ impl NameTable {
             NameTable::Signal => "signal_name",
             NameTable::Errno => "strerror",
             NameTable::CgroupPath(_) => "cgroup_path",
+            NameTable::User => "username",
         }
     }
 }

@@ -12,11 +12,24 @@ pub fn name(table: NameTable, n: i64) -> String {
         NameTable::Signal => return signal(n),
         NameTable::Errno => return errno(n),
         NameTable::CgroupPath(filter) => return crate::cgroups::path(n as u64, filter),
+        NameTable::User => return user(n),
     };
     match found {
         Some(name) if !name.is_empty() => name.to_string(),
         _ => n.to_string(),
     }
+}
+
+/// The name of user id `n` in `/etc/passwd`, or the number when it has none (as bpftrace's
+/// `username`, which asks `getpwuid`).
+fn user(n: i64) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<i64>().ok()? == n).then(|| name.to_string())
+    });
+    name.unwrap_or_else(|| n.to_string())
 }
 
 /// `SIGKILL` for 9, `SIGRTMIN+3` for 37 (as bpftrace and `kill -l` spell them).

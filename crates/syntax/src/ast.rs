@@ -205,7 +205,7 @@ pub enum ExprKind {
 
 /// A written type name (`uint32`, `string`, `int64*`, `struct sock **`, `uint8[16]`,
 /// `unsigned long`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct TypeName {
     /// The base type, in one canonical spelling: a bpftrace name (`uint32`), a C integer with
     /// single spaces (`unsigned long`, `__u64`), `struct NAME`, `union NAME` or `enum NAME`,
@@ -216,6 +216,18 @@ pub struct TypeName {
     /// `[N]` after the pointers: an array of `N` of what precedes.
     pub array: Option<u32>,
     pub span: Span,
+    /// `typeof(expr)` (the name is then `typeof`): the type of the expression, which is not
+    /// evaluated.
+    pub of: Option<Box<Expr>>,
+}
+
+/// Two type names are equal when written alike (a `typeof` expression by where it is).
+impl PartialEq for TypeName {
+    fn eq(&self, other: &TypeName) -> bool {
+        let of_span = |t: &TypeName| t.of.as_ref().map(|e| e.span);
+        (&self.name, self.pointers, self.array, self.span, of_span(self))
+            == (&other.name, other.pointers, other.array, other.span, of_span(other))
+    }
 }
 
 impl TypeName {

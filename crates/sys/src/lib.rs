@@ -211,6 +211,15 @@ pub fn boottime_ns() -> u64 {
     clock_ns(libc::CLOCK_BOOTTIME)
 }
 
+/// CLOCK_TAI minus CLOCK_BOOTTIME in nanoseconds, read between two CLOCK_BOOTTIME reads
+/// (their middle is taken as the moment of the TAI read), for `nsecs(sw_tai)`.
+pub fn tai_offset_ns() -> i64 {
+    let before = clock_ns(libc::CLOCK_BOOTTIME);
+    let tai = clock_ns(libc::CLOCK_TAI);
+    let after = clock_ns(libc::CLOCK_BOOTTIME);
+    tai as i64 - (before / 2 + after / 2) as i64
+}
+
 /// CLOCK_REALTIME in nanoseconds.
 pub fn realtime_ns() -> u64 {
     clock_ns(libc::CLOCK_REALTIME)

@@ -63,6 +63,17 @@ impl Cx<'_> {
 
     /// Resolves a written type name, reporting what is wrong with it.
     pub(crate) fn type_name(&mut self, ty: &TypeName) -> Option<Ty> {
+        if let Some(of) = &ty.of {
+            // The expression is typed, never evaluated: its ids stay out of lowering.
+            return match self.expr(of) {
+                Ty::Error => None,
+                Ty::None => {
+                    self.error(Diagnostic::error("`typeof()` of no value", of.span, "no type"));
+                    None
+                }
+                found => Some(found),
+            };
+        }
         let base = self.base_type(ty)?;
         if base == Ty::None && ty.pointers == 0 {
             self.error(Diagnostic::error("`void` is not a value type", ty.span, "not a type"));
@@ -414,7 +425,7 @@ pub(crate) fn is_place(e: &Expr) -> bool {
 
 /// Member `name` of `record`, looking into anonymous members, with its offset from the
 /// start of `record` (plus `base_bits`).
-fn find_member(record: &Record, name: &str, base_bits: u32) -> Option<Field> {
+pub(crate) fn find_member(record: &Record, name: &str, base_bits: u32) -> Option<Field> {
     for field in record.fields.as_deref().unwrap_or(&[]) {
         if field.name == name {
             return Some(Field { offset_bits: base_bits + field.offset_bits, ..field.clone() });

@@ -11,6 +11,7 @@ pub(crate) mod diagnostics;
 mod expr;
 pub(crate) mod script_types;
 
+pub(crate) use ctypes::find_member;
 pub use ctypes::MemberAccess;
 pub(crate) use expr::pointer_arithmetic;
 pub use script_types::{align_of, ScriptTypes, TypeKind};
@@ -108,6 +109,7 @@ pub fn check(
             vars: BTreeMap::new(),
             loop_depth: 0,
             in_map_loop: 0,
+            unreached: 0,
             final_pass: pass == 1,
         };
         cx.config(program);
@@ -179,6 +181,9 @@ pub(crate) struct Cx<'a> {
     pub(crate) in_map_loop: u32,
     /// Only the final pass reports "never assigned" map reads.
     pub(crate) final_pass: bool,
+    /// Inside a branch a constant condition never takes (`if ($1 < 2) { fail(...) }`), where
+    /// `fail()` is not reached.
+    pub(crate) unreached: u32,
 }
 
 const CONFIG_KEYS: &[&str] = &[
@@ -361,9 +366,16 @@ impl Cx<'_> {
             }
             StmtKind::If { cond, then, els } => {
                 self.condition(cond);
+                let known = crate::functions::constant_value(self, cond);
+                let skip = u32::from(known == Some(0));
+                self.unreached += skip;
                 self.block(then);
+                self.unreached -= skip;
                 if let Some(els) = els {
+                    let skip = u32::from(matches!(known, Some(v) if v != 0));
+                    self.unreached += skip;
                     self.block(els);
+                    self.unreached -= skip;
                 }
             }
             StmtKind::Unroll { count, body } => {

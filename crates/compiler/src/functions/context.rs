@@ -1,27 +1,31 @@
 //! The process and the probe: `pid`, `tid`, `uid`, `gid`, `comm`, `cpu`, `cgroup`, `rand`,
-//! `curtask`, `cpid`, and what the probe fired with: `probe`, `args`, `argN`, `retval`.
-//! Most are one helper call. The last four depend on the kind of probe (`providers.rs`);
-//! each has one small function for its type and one for its code.
+//! `curtask`, `cpid`, `has_cpid`, `ncpus`, `numaid`, `usermode`, `username`, `pcomm`,
+//! `leader_comm`, `leader_tid`, `ppid`, and what the probe fired with: `probe`, `args`, `argN`, `retval`.
+//! Most are one helper call; `pcomm`, `leader_comm`, `leader_tid` and `ppid` read through the task's
+//! `struct task_struct` (offsets from BTF), `comm(pid)` finds another task with a kfunc.
+//! `probe`, `args`, `argN`, `retval` and `usermode` depend on the kind of probe
+//! (`providers.rs`); each has one small function for its type and one for its code.
 
-use bpfscope_bpf::{AluOp, Helper, Insn, Reg, Size};
-use bpfscope_syntax::{suggest, Diagnostic, Span};
+use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
+use bpfscope_syntax::{ast::ExprKind, suggest, Diagnostic, Span};
 
 use super::{CheckFn, Family, Form, Function, Kind, Placed, Use};
 use crate::{
-    check::{diagnostics, Cx},
+    check::{diagnostics, find_member, Cx},
     lower::{Loc, Lower, Val},
     providers::{
         btf_args::{BtfArg, BtfSource},
-        ArgLoc, ArgsStruct, ProbeSpec,
+        code_segment, ArgLoc, ArgsStruct, ProbeSpec, ProgKind,
     },
     target::{Target, TracepointField},
-    types::Record,
+    types::{NameTable, Record},
     Ty,
 };
 
 /// The type rule of builtins that are a `u32` or a `u64`.
 pub(super) const U32: CheckFn = |_, _| Ty::U32;
 pub(super) const U64: CheckFn = |_, _| Ty::U64;
+const U8: Ty = Ty::Int { bits: 8, signed: false };
 
 pub(super) const FAMILY: Family = Family {
     title: "Process and probe",
@@ -29,22 +33,22 @@ pub(super) const FAMILY: Family = Family {
     functions: &[
         Function {
             name: "pid",
-            form: Form::Value,
-            signature: "pid",
-            summary: "The process id (the kernel's thread group id).",
+            form: Form::ValueOrCall,
+            signature: "pid([curr_ns])",
+            summary: "The process id (the kernel's thread group id) as seen from bpfscope's PID namespace (`curr_ns`, the default; 0 for a task outside it) or the initial one (`init`).",
             kind: Kind::Expr {
-                check: U32,
-                lower: |cx, _| helper_half(cx, Helper::GetCurrentPidTgid, true),
+                check: |cx, u| mode_arg(cx, u, PID_NAMESPACES).map_or(Ty::Error, |_| Ty::U32),
+                lower: |cx, u| pid_in_namespace(cx, u, true),
             },
         },
         Function {
             name: "tid",
-            form: Form::Value,
-            signature: "tid",
-            summary: "The thread id (the kernel's pid).",
+            form: Form::ValueOrCall,
+            signature: "tid([curr_ns])",
+            summary: "The thread id (the kernel's pid), in bpfscope's PID namespace or (`tid(init)`) the initial one, as `pid`.",
             kind: Kind::Expr {
-                check: U32,
-                lower: |cx, _| helper_half(cx, Helper::GetCurrentPidTgid, false),
+                check: |cx, u| mode_arg(cx, u, PID_NAMESPACES).map_or(Ty::Error, |_| Ty::U32),
+                lower: |cx, u| pid_in_namespace(cx, u, false),
             },
         },
         Function {
@@ -69,18 +73,21 @@ pub(super) const FAMILY: Family = Family {
         },
         Function {
             name: "comm",
-            form: Form::Value,
-            signature: "comm",
-            summary: "The name of the task (up to 15 bytes).",
+            form: Form::ValueOrCall,
+            signature: "comm([pid])",
+            summary: "The name of the current task (up to 15 bytes), or of the process `pid` (BTF-typed probes only: tp_btf, fentry, fexit).",
             kind: Kind::InPlace {
-                check: |_, _| Ty::Str(16),
-                lower: |cx, _| {
+                check: check_comm,
+                lower: |cx, u| {
+                    if !u.args.is_empty() {
+                        return comm_of_pid(cx, u);
+                    }
                     let buf = cx.alloc_zeroed(16);
                     comm_into(cx, buf);
                     Val::Mem(buf)
                 },
-                into: |cx, _, at, ty, _| {
-                    if *ty != Ty::Str(16) {
+                into: |cx, u, at, ty, _| {
+                    if *ty != Ty::Str(16) || !u.args.is_empty() {
                         return Placed::No;
                     }
                     comm_into(cx, at);
@@ -174,15 +181,90 @@ pub(super) const FAMILY: Family = Family {
             name: "ncpus",
             form: Form::Value,
             signature: "ncpus",
-            summary: "The number of CPUs (not supported yet).",
-            kind: Kind::Unsupported,
+            summary: "The number of possible CPUs (`/sys/devices/system/cpu/possible`).",
+            kind: Kind::Expr {
+                check: U64,
+                lower: |cx, _| Val::Imm(i64::from(cx.options.ncpus.max(1))),
+            },
+        },
+        Function {
+            name: "numaid",
+            form: Form::Value,
+            signature: "numaid",
+            summary: "The NUMA node of the CPU the probe runs on.",
+            kind: Kind::Expr { check: U32, lower: |cx, _| helper_value(cx, Helper::GetNumaNodeId) },
+        },
+        Function {
+            name: "usermode",
+            form: Form::Value,
+            signature: "usermode",
+            summary: "1 when the probe fired in user mode (x86-64 `cs & 3`; kprobe, uprobe, profile, interval and perf event probes; 1 in BEGIN/END, 0 in the others), else 0.",
+            kind: Kind::Expr { check: |_, _| U8, lower: lower_usermode },
+        },
+        Function {
+            name: "has_cpid",
+            form: Form::Value,
+            signature: "has_cpid",
+            summary: "True when a child was started with `-c CMD` (`cpid` has a value).",
+            kind: Kind::Expr {
+                check: |cx, u| {
+                    // A constant: `if (has_cpid) { ... cpid ... }` compiles without `-c`.
+                    let value = i64::from(cx.options.cpid.is_some());
+                    cx.out.constants.insert(u.expr.id, value);
+                    Ty::Bool
+                },
+                lower: |cx, _| Val::Imm(i64::from(cx.options.cpid.is_some())),
+            },
+        },
+        Function {
+            name: "pcomm",
+            form: Form::ValueOrCall,
+            signature: "pcomm([task])",
+            summary: "The name of the parent process (`task->real_parent->comm`, as bpftrace since its #5132) of the current task or of the `struct task_struct *` `task`; needs kernel BTF.",
+            kind: Kind::Expr {
+                check: |cx, u| check_task_chain(cx, u, PARENT_COMM),
+                lower: |cx, u| lower_task_chain(cx, u, PARENT_COMM),
+            },
+        },
+        Function {
+            name: "leader_comm",
+            form: Form::ValueOrCall,
+            signature: "leader_comm([task])",
+            summary: "The name of the task's thread group leader, the process's main thread (`task->group_leader->comm`).",
+            kind: Kind::Expr {
+                check: |cx, u| check_task_chain(cx, u, LEADER_COMM),
+                lower: |cx, u| lower_task_chain(cx, u, LEADER_COMM),
+            },
+        },
+        Function {
+            name: "leader_tid",
+            form: Form::ValueOrCall,
+            signature: "leader_tid([task])",
+            summary: "The thread id of the task's thread group leader (`task->group_leader->pid`), the process id.",
+            kind: Kind::Expr {
+                check: |cx, u| check_task_chain(cx, u, LEADER_TID),
+                lower: |cx, u| lower_task_chain(cx, u, LEADER_TID),
+            },
+        },
+        Function {
+            name: "ppid",
+            form: Form::ValueOrCall,
+            signature: "ppid([task])",
+            summary: "The pid of the parent process (`task->real_parent->pid`) of the current task or of `task`; needs kernel BTF.",
+            kind: Kind::Expr {
+                check: |cx, u| check_task_chain(cx, u, REAL_PARENT_PID),
+                lower: |cx, u| lower_task_chain(cx, u, REAL_PARENT_PID),
+            },
         },
         Function {
             name: "username",
             form: Form::Value,
             signature: "username",
-            summary: "The name of the task's user (not supported yet).",
-            kind: Kind::Unsupported,
+            summary: "The name of the task's user: its uid, named from `/etc/passwd` by user space when printed.",
+            kind: Kind::Expr {
+                check: |_, _| Ty::Named(NameTable::User),
+                lower: |cx, _| helper_half(cx, Helper::GetCurrentUidGid, false),
+            },
         },
         Function {
             name: "ctx",
@@ -266,17 +348,270 @@ pub(super) fn helper_value(cx: &mut Lower<'_>, helper: Helper) -> Val {
 }
 
 fn check_cpid(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
-    if cx.options.cpid.is_none() {
+    if cx.options.cpid.is_none() && cx.unreached == 0 {
         cx.error(
             Diagnostic::error(
                 "`cpid` is only available with `-c CMD`",
                 u.name_span,
                 "no child process",
             )
-            .with_help("run the program with `-c 'COMMAND'`"),
+            .with_help("run the program with `-c 'COMMAND'`, or test `has_cpid` first"),
         );
     }
     Ty::U32
+}
+
+// ---- modes, comm(pid), usermode ----
+
+/// The PID namespaces of `pid(...)` and `tid(...)`.
+const PID_NAMESPACES: &[&str] = &["curr_ns", "init"];
+
+/// `pid`/`tid` (`process`: the thread group id): in the initial namespace, or when bpfscope
+/// runs there, the upper or lower half of `bpf_get_current_pid_tgid`; else the ids
+/// `bpf_get_ns_current_pid_tgid` gives for bpfscope's namespace (zeros, from the zeroed
+/// buffer, for a task outside it).
+fn pid_in_namespace(cx: &mut Lower<'_>, u: &Use<'_>, process: bool) -> Val {
+    let ns = match (mode_of(u, PID_NAMESPACES), cx.options.pid_ns) {
+        (Some(1), _) | (_, None) => None,
+        (_, Some(ns)) => Some(ns),
+    };
+    let Some((dev, ino)) = ns else {
+        return helper_half(cx, Helper::GetCurrentPidTgid, process);
+    };
+    // struct bpf_pidns_info { u32 pid; u32 tgid; }
+    let info = cx.alloc_zeroed(8);
+    cx.mov_imm(Reg::R1, dev as i64);
+    cx.mov_imm(Reg::R2, ino as i64);
+    cx.stack_addr(Reg::R3, info);
+    cx.insn(Insn::mov64_imm(Reg::R4, 8));
+    cx.call(Helper::GetNsCurrentPidTgid);
+    cx.ldx(Size::W, Reg::R0, if process { info + 4 } else { info });
+    cx.spill(Reg::R0)
+}
+
+/// The mode a builtin is called with (`pid(init)`, `nsecs(tai)`): `Some(None)` for none,
+/// `Some(Some(i))` for `modes[i]`, `None` after an error.
+pub(super) fn mode_arg(cx: &mut Cx<'_>, u: &Use<'_>, modes: &[&str]) -> Option<Option<usize>> {
+    let expected = format!("at most one of {}", modes.join(", "));
+    if !super::arity(cx, u, &[0, 1], &expected) {
+        return None;
+    }
+    let Some(arg) = u.args.first() else { return Some(None) };
+    let name = match &arg.kind {
+        ExprKind::Ident(name) => name.as_str(),
+        _ => "",
+    };
+    match modes.iter().position(|m| *m == name) {
+        Some(i) => {
+            cx.out.types[arg.id as usize] = Ty::None;
+            Some(Some(i))
+        }
+        None => {
+            let list: Vec<String> = modes.iter().map(|m| format!("`{m}`")).collect();
+            cx.error(
+                Diagnostic::error(
+                    format!("`{}()` takes one of {}", u.name, list.join(", ")),
+                    arg.span,
+                    "not a mode",
+                )
+                .with_suggestion(suggest(name, modes.iter().copied())),
+            );
+            None
+        }
+    }
+}
+
+/// The mode of a use the checker accepted ([`mode_arg`]).
+pub(super) fn mode_of(u: &Use<'_>, modes: &[&str]) -> Option<usize> {
+    match &u.args.first()?.kind {
+        ExprKind::Ident(name) => modes.iter().position(|m| m == name),
+        _ => None,
+    }
+}
+
+fn check_comm(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if !super::arity(cx, u, &[0, 1], "at most a process id") {
+        return Ty::Error;
+    }
+    let Some(arg) = u.args.first() else { return Ty::Str(16) };
+    cx.expect_integer(arg, "`comm()`", "a process id");
+    if let Some(spec) = cx.specs.iter().find(|s| s.kind() != ProgKind::Tracing) {
+        cx.error(
+            Diagnostic::error(
+                format!("`comm(pid)` is not available in `{}` probes", spec.display()),
+                u.expr.span,
+                "needs a BTF-typed probe",
+            )
+            .with_note(
+                "another task is found with the `bpf_task_from_pid` kfunc, which the kernel \
+                 offers to BTF-typed programs (tp_btf, fentry, fexit) only",
+            )
+            .with_help("`comm` (the current task) works everywhere"),
+        );
+        return Ty::Error;
+    }
+    if let Err(why) = task_kfuncs(cx.target) {
+        cx.error(Diagnostic::error(
+            format!("`comm(pid)` needs the kernel's task kfuncs, but {why}"),
+            u.expr.span,
+            "needs kernel BTF",
+        ));
+        return Ty::Error;
+    }
+    Ty::Str(16)
+}
+
+/// The BTF ids of the `bpf_task_from_pid` and `bpf_task_release` kfuncs and the offset of
+/// `comm` in `struct task_struct`.
+fn task_kfuncs(target: &dyn Target) -> Result<(u32, u32, i32), String> {
+    use crate::btf::Kind as BtfKind;
+    let reader = target.kernel_btf().ok_or("the kernel's BTF is missing")?;
+    let func = |name: &str| {
+        reader.find(name, BtfKind::Func).ok_or(format!("the kernel's BTF has no `{name}`"))
+    };
+    let (from_pid, release) = (func("bpf_task_from_pid")?, func("bpf_task_release")?);
+    let Ok(Ty::Record(task)) = reader.type_named("struct task_struct") else {
+        return Err("the kernel's BTF has no `struct task_struct`".into());
+    };
+    let comm = find_member(&task, "comm", 0).ok_or("`struct task_struct` has no `comm`")?;
+    Ok((from_pid, release, (comm.offset_bits / 8) as i32))
+}
+
+/// `comm(pid)`: the task of `pid` (`bpf_task_from_pid`, a reference the program holds on
+/// the stack), its `comm` read, the reference released; all zeros when there is no such
+/// task.
+fn comm_of_pid(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let Ok((from_pid, release, comm)) = task_kfuncs(cx.target) else {
+        unreachable!("the checker found the task kfuncs")
+    };
+    let buf = cx.alloc_zeroed(16);
+    let held = cx.alloc_zeroed(8);
+    let pid = cx.expr(&u.args[0]);
+    cx.load_reg(&pid, Reg::R1);
+    cx.insn(Insn::call_kfunc(from_pid));
+    let none = cx.label();
+    cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), none);
+    cx.stx(Size::DW, held, Reg::R0);
+    cx.insn(Insn::mov64_reg(Reg::R3, Reg::R0));
+    cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, comm));
+    cx.stack_addr(Reg::R1, buf);
+    cx.insn(Insn::mov64_imm(Reg::R2, 16));
+    cx.call(Helper::ProbeReadKernel);
+    cx.ldx(Size::DW, Reg::R1, held);
+    cx.insn(Insn::call_kfunc(release));
+    cx.place(none);
+    Val::Mem(buf)
+}
+
+/// `usermode`: the privilege level in `cs` where the context is a `struct pt_regs` (kprobe,
+/// uprobe; a perf event's `bpf_perf_event_data` starts with one); 1 in BEGIN/END, which run
+/// on behalf of bpfscope, and 0 elsewhere, as bpftrace folds it.
+fn lower_usermode(cx: &mut Lower<'_>, _: &Use<'_>) -> Val {
+    if matches!(cx.spec, ProbeSpec::Begin | ProbeSpec::End) {
+        return Val::Imm(1);
+    }
+    if !matches!(cx.spec.kind(), ProgKind::Kprobe | ProgKind::PerfEvent) {
+        return Val::Imm(0);
+    }
+    let ArgLoc::CtxOffset(cs) = code_segment();
+    let user = cx.label();
+    cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R6, cs));
+    cx.insn(Insn::alu64_imm(AluOp::And, Reg::R1, 3));
+    cx.insn(Insn::mov64_imm(Reg::R0, 1));
+    cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 3, 0), user);
+    cx.insn(Insn::mov64_imm(Reg::R0, 0));
+    cx.place(user);
+    cx.spill(Reg::R0)
+}
+
+// ---- pcomm, leader_comm, leader_tid, ppid: reads through `struct task_struct` ----
+
+/// A read through a task: the pointer member followed, then the member read there.
+pub(super) struct TaskChain {
+    via: &'static str,
+    member: &'static str,
+    /// The member is `char[16]`, read as a string; else a `pid_t`, read as a `uint32`.
+    string: bool,
+}
+
+const PARENT_COMM: &TaskChain = &TaskChain { via: "real_parent", member: "comm", string: true };
+const LEADER_COMM: &TaskChain = &TaskChain { via: "group_leader", member: "comm", string: true };
+const LEADER_TID: &TaskChain = &TaskChain { via: "group_leader", member: "pid", string: false };
+const REAL_PARENT_PID: &TaskChain = &TaskChain { via: "real_parent", member: "pid", string: false };
+
+/// The byte offsets in `struct task_struct` of `chain`'s two members, from the kernel's BTF.
+fn task_offsets(target: &dyn Target, chain: &TaskChain) -> Result<(i32, i32), String> {
+    let reader = target.kernel_btf().ok_or("the kernel's BTF is missing")?;
+    let Ok(Ty::Record(task)) = reader.type_named("struct task_struct") else {
+        return Err("the kernel's BTF has no `struct task_struct`".into());
+    };
+    let offset = |name: &str| {
+        find_member(&task, name, 0)
+            .map(|f| (f.offset_bits / 8) as i32)
+            .ok_or(format!("the kernel's `struct task_struct` has no member `{name}`"))
+    };
+    Ok((offset(chain.via)?, offset(chain.member)?))
+}
+
+fn check_task_chain(cx: &mut Cx<'_>, u: &Use<'_>, chain: &TaskChain) -> Ty {
+    if !super::arity(cx, u, &[0, 1], "at most one `struct task_struct *`") {
+        return Ty::Error;
+    }
+    if let Some(task) = u.args.first() {
+        let ty = cx.expr(task);
+        if !(ty.is_integer() || matches!(ty, Ty::Ptr { .. } | Ty::Error)) {
+            let what = format!("`{}()`", u.name);
+            cx.error(diagnostics::type_mismatch(task.span, &what, "a task pointer", &ty));
+        }
+    }
+    if let Err(why) = task_offsets(cx.target, chain) {
+        cx.error(Diagnostic::error(
+            format!("`{}` reads `task->{}->{}`, but {why}", u.name, chain.via, chain.member),
+            u.name_span,
+            "needs kernel BTF",
+        ));
+        return Ty::Error;
+    }
+    if chain.string {
+        Ty::Str(16)
+    } else {
+        Ty::U32
+    }
+}
+
+/// Two `bpf_probe_read_kernel`s: the pointer member of the task, then the member there (a
+/// NULL or bad pointer reads as zeros).
+fn lower_task_chain(cx: &mut Lower<'_>, u: &Use<'_>, chain: &TaskChain) -> Val {
+    let Ok((via, at)) = task_offsets(cx.target, chain) else {
+        unreachable!("the checker found `struct task_struct` in BTF")
+    };
+    let ptr = cx.alloc_zeroed(8);
+    let (out, size) =
+        if chain.string { (cx.alloc_zeroed(16), 16) } else { (cx.alloc_zeroed(8), 4) };
+    match u.args.first() {
+        Some(task) => {
+            let v = cx.expr(task);
+            cx.load_reg(&v, Reg::R3);
+        }
+        None => {
+            cx.call(Helper::GetCurrentTask);
+            cx.insn(Insn::mov64_reg(Reg::R3, Reg::R0));
+        }
+    }
+    cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, via));
+    cx.stack_addr(Reg::R1, ptr);
+    cx.insn(Insn::mov64_imm(Reg::R2, 8));
+    cx.call(Helper::ProbeReadKernel);
+    cx.ldx(Size::DW, Reg::R3, ptr);
+    cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, at));
+    cx.stack_addr(Reg::R1, out);
+    cx.insn(Insn::mov64_imm(Reg::R2, size));
+    cx.call(Helper::ProbeReadKernel);
+    if chain.string {
+        return Val::Mem(out);
+    }
+    cx.ldx(Size::W, Reg::R0, out);
+    cx.spill(Reg::R0)
 }
 
 // ---- probe ----
@@ -665,5 +1000,112 @@ mod tests {
         for other in ["char *", "struct __kernel_timespec **", "struct no_such *", "int"] {
             assert_eq!(super::record_pointer(&Fixture, other, false), None, "{other}");
         }
+    }
+}
+
+#[cfg(test)]
+mod builtin_tests {
+    use crate::{
+        tests::{compile_err, compile_ok},
+        Ty,
+    };
+
+    fn ty_of(script: &str) -> Vec<Ty> {
+        let c = compile_ok(script);
+        let types = &c.checked.types;
+        c.checked
+            .resolved
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_some())
+            .map(|(i, _)| types[i].clone())
+            .collect()
+    }
+
+    #[test]
+    fn builtins_as_calls_modes_and_builtin_spellings() {
+        let types = ty_of(
+            "BEGIN { @a = pid(); @b = tid(init); @c = pid(curr_ns); @d = __builtin_comm;
+                     @e = __builtin_ncpus; @f = ncpus(); @g = numaid; @h = usermode;
+                     @i = has_cpid; @j = __builtin_username; }",
+        );
+        let u8_ = Ty::Int { bits: 8, signed: false };
+        let user = Ty::Named(crate::types::NameTable::User);
+        assert_eq!(
+            types,
+            [
+                Ty::U32,
+                Ty::U32,
+                Ty::U32,
+                Ty::Str(16),
+                Ty::U64,
+                Ty::U64,
+                Ty::U32,
+                u8_,
+                Ty::Bool,
+                user
+            ]
+        );
+        // Without `-c`, `has_cpid` is false: a `cpid` it guards is never reached.
+        compile_ok("BEGIN { if (has_cpid) { @c = cpid; } else { @n = 0; } }");
+        let e = compile_err("BEGIN { if (!has_cpid) { @c = cpid; } }");
+        assert!(e.contains("`cpid` is only available with `-c CMD`"), "{e}");
+        let e = compile_err("BEGIN { @ = tid(1); }");
+        assert!(e.contains("`tid()` takes one of `curr_ns`, `init`"), "{e}");
+        let e = compile_err("BEGIN { @ = pid(init, init); }");
+        assert!(e.contains("at most one of curr_ns, init"), "{e}");
+        let e = compile_err("BEGIN { @ = comm(1); }");
+        assert!(e.contains("`comm(pid)` is not available in `BEGIN` probes"), "{e}");
+        assert!(e.contains("bpf_task_from_pid"), "{e}");
+        let e = compile_err(r#"BEGIN { @ = comm("x"); }"#);
+        assert!(e.contains("`comm()`"), "{e}");
+        // The fixture's BTF has functions to trace, but not the task kfuncs.
+        let e = compile_err("fentry:vfs_read { @ = comm(1); }");
+        assert!(
+            e.contains("`comm(pid)` needs the kernel's task kfuncs, but the kernel's BTF has no `bpf_task_from_pid`"),
+            "{e}"
+        );
+        let e = compile_err("BEGIN { @ = __builtin_pid; }");
+        assert!(e.contains("unknown builtin `__builtin_pid`"), "{e}");
+    }
+
+    #[test]
+    fn ppid_and_pcomm_read_through_the_task_in_btf() {
+        // The fixture's task_struct has `real_parent`, `pid` and `comm`, no `group_leader`.
+        let types = ty_of("kprobe:f { @a = ppid; @b = ppid(curtask); @c = pcomm(); }");
+        assert_eq!(types.iter().filter(|t| **t == Ty::U32).count(), 2, "{types:?}");
+        assert!(types.contains(&Ty::Str(16)), "{types:?}");
+        let e = compile_err("BEGIN { @ = leader_comm; }");
+        assert!(
+            e.contains("`leader_comm` reads `task->group_leader->comm`, but the kernel's `struct task_struct` has no member `group_leader`"),
+            "{e}"
+        );
+        let e = compile_err("BEGIN { @ = leader_tid(curtask); }");
+        assert!(e.contains("no member `group_leader`"), "{e}");
+        let e = compile_err(r#"BEGIN { @ = ppid("x"); }"#);
+        assert!(e.contains("expected a task pointer"), "{e}");
+    }
+
+    #[test]
+    fn pid_in_another_namespace_asks_the_namespace_helper() {
+        use bpfscope_syntax::{Diagnostics, SourceFile};
+        let file = SourceFile::new("t.bt", "BEGIN { @[pid, tid, pid(init)] = count(); }");
+        let options =
+            crate::Options { pid_ns: Some((4, 0x1234_5678)), ..crate::Options::default() };
+        let mut diags = Diagnostics::default();
+        let c = crate::compile(&file, &crate::target::Fixture, &options, &mut diags).expect("ok");
+        let text = format!("{:?}", c.programs[0]);
+        // Two calls of bpf_get_ns_current_pid_tgid (120) with the namespace's inode, and
+        // bpf_get_current_pid_tgid (14) for pid(init).
+        assert_eq!(text.matches("imm: 120").count(), 2, "{text}");
+        assert_eq!(text.matches("imm: 305419896").count(), 2, "{text}");
+        assert!(text.contains("imm: 14"), "{text}");
+    }
+
+    #[test]
+    fn usermode_reads_cs_where_the_context_is_pt_regs() {
+        let c = compile_ok("kprobe:f { @ = usermode; }");
+        let text = format!("{:?}", c.programs[0]);
+        assert!(text.contains("136"), "no load of pt_regs->cs: {text}");
     }
 }

@@ -3,7 +3,7 @@
 //! races the probes); the others run in the probe. A map named by `delete`, `has_key` or
 //! `len` keeps a hash map (see `MapDesc::array`).
 
-use bpfscope_bpf::{Helper, Insn, JmpOp, Reg};
+use bpfscope_bpf::{Helper, Insn, JmpOp, Reg, Size};
 use bpfscope_syntax::{
     ast::{Expr, ExprKind},
     suggest, Diagnostic,
@@ -11,7 +11,7 @@ use bpfscope_syntax::{
 
 use super::{arity, Family, Form, Function, Kind, Use};
 use crate::{
-    check::Cx,
+    check::{diagnostics, Cx},
     lower::{Lower, Val},
     manifest::event,
     Ty,
@@ -65,8 +65,8 @@ pub(super) const FAMILY: Family = Family {
             name: "len",
             form: Form::Call,
             signature: "len(@map)",
-            summary: "The number of entries in the map.",
-            kind: Kind::Expr { check: check_len, lower: |cx, u| cx.map_len(&u.args[0]) },
+            summary: "The number of entries in the map; `len(ustack)`, `len(kstack)`: the number of frames of a stack.",
+            kind: Kind::Expr { check: check_len, lower: lower_len },
         },
     ],
 };
@@ -87,13 +87,36 @@ fn lower_whole_map(cx: &mut Lower<'_>, u: &Use<'_>, event: u64) -> Val {
 }
 
 fn check_len(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
-    if arity(cx, u, &[1], "a map") {
-        require_map(cx, &u.args[0]);
+    if !arity(cx, u, &[1], "a map or a stack") {
+        return Ty::I64;
     }
+    if !matches!(u.args[0].kind, ExprKind::Map { .. }) {
+        match cx.expr(&u.args[0]) {
+            Ty::Stack { .. } | Ty::Error => {}
+            ty => cx.error(diagnostics::type_mismatch(
+                u.args[0].span,
+                "`len()`",
+                "a map or a stack",
+                &ty,
+            )),
+        }
+        return Ty::I64;
+    }
+    require_map(cx, &u.args[0]);
     if let Some(ExprKind::Map { name, .. }) = u.args.first().map(|a| &a.kind) {
         cx.out.keyed_ops.insert(format!("@{name}"));
     }
     Ty::I64
+}
+
+/// A map's entry count, or a stack's frame count (its first slot, see `stacks.rs`).
+fn lower_len(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    if !matches!(cx.ty(&u.args[0]), Ty::Stack { .. }) {
+        return cx.map_len(&u.args[0]);
+    }
+    let Val::Mem(stack) = cx.expr(&u.args[0]) else { unreachable!("a stack is a buffer") };
+    cx.ldx(Size::DW, Reg::R0, stack);
+    cx.spill(Reg::R0)
 }
 
 /// `delete(@map[key])`, `delete(@map, key)`, `has_key(@map, key)`.
@@ -230,5 +253,17 @@ impl Lower<'_> {
         self.call(Helper::MapLookupElem);
         self.bool_from_jump(|cx, t| cx.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R0, 0, 0), t));
         self.spill(Reg::R0)
+    }
+}
+
+#[cfg(test)]
+mod len_tests {
+    use crate::tests::{compile_err, compile_ok};
+
+    #[test]
+    fn len_of_a_stack_is_its_frame_count() {
+        compile_ok("kprobe:f { @[len(ustack)] = count(); @n = len(kstack(3)); @m = len(@n); }");
+        let e = compile_err("BEGIN { @ = len(comm); }");
+        assert!(e.contains("`len()`: expected a map or a stack, found `string[16]`"), "{e}");
     }
 }

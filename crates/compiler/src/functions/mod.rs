@@ -19,6 +19,7 @@ mod debug;
 mod kernel;
 mod maps;
 mod memory;
+mod meta;
 mod names;
 mod net;
 mod options;
@@ -28,6 +29,7 @@ mod strings;
 mod time;
 
 pub(crate) use aggregations::update as update_aggregate;
+pub(crate) use meta::constant_value;
 pub use options::{option_value, OptionValue};
 
 use bpfscope_syntax::{
@@ -58,6 +60,7 @@ const FAMILIES: &[&Family] = &[
     &names::FAMILY,
     &options::FAMILY,
     &debug::FAMILY,
+    &meta::FAMILY,
 ];
 
 /// A group of entries with a heading on the reference page.
@@ -100,8 +103,6 @@ pub(crate) enum Kind {
     /// An aggregation: only the value of a map assignment (`@x = count()`), where it says
     /// what the map holds; `aggregations.rs` generates the update.
     Aggregation(AggregateFn),
-    /// A bpftrace builtin bpfscope does not support yet: the checker says so.
-    Unsupported,
 }
 
 /// How an entry may be written.
@@ -213,10 +214,24 @@ fn all() -> impl Iterator<Item = &'static Function> {
     FAMILIES.iter().flat_map(|family| family.functions)
 }
 
-/// The entry `u` names.
+/// The entry `u` names; `__builtin_NAME` names the entry of `NAME` for the builtins current
+/// bpftrace spells that way too ([`BUILTIN_SPELLINGS`]).
 fn lookup(u: &Use<'_>) -> Option<Resolved> {
-    all().find_map(|function| Some(Resolved { function, index: function.accepts(u)? }))
+    let find = |u: &Use<'_>| {
+        all().find_map(|function| Some(Resolved { function, index: function.accepts(u)? }))
+    };
+    find(u).or_else(|| {
+        let bare = u.name.strip_prefix("__builtin_")?;
+        BUILTIN_SPELLINGS.contains(&bare).then_some(())?;
+        find(&Use { name: bare, ..*u })
+    })
 }
+
+/// The builtins current bpftrace also accepts as `__builtin_NAME` (its `is_builtin` list).
+const BUILTIN_SPELLINGS: &[&str] = &[
+    "cgroup", "comm", "cpid", "cpu", "curtask", "elapsed", "func", "gid", "jiffies", "ncpus",
+    "probe", "rand", "retval", "uid", "usermode", "username",
+];
 
 /// True when `e` names a builtin or function (which wins over an enum value of that name).
 pub(crate) fn names_builtin(e: &Expr) -> bool {
@@ -257,11 +272,6 @@ pub(crate) fn check(cx: &mut Cx<'_>, e: &Expr) -> Ty {
             ));
             Ty::Error
         }
-        Kind::Unsupported => {
-            let what = format!("the `{}` builtin and its kind", u.name);
-            cx.error(diagnostics::not_supported(u.name_span, &what));
-            Ty::Error
-        }
     }
 }
 
@@ -296,6 +306,18 @@ fn unknown(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
         cx.error(d);
         return Ty::Error;
     }
+    let bare = name.strip_prefix("__builtin_").unwrap_or(name);
+    if all().any(|f| f.name == bare && f.form == Form::Value) {
+        cx.error(Diagnostic::error(
+            format!("`{name}` takes no arguments"),
+            u.expr.span,
+            "a builtin value, called with arguments",
+        ));
+        for a in u.args {
+            cx.expr(a);
+        }
+        return Ty::Error;
+    }
     let d = Diagnostic::error(format!("unknown function `{name}`"), u.name_span, "not a function")
         .with_suggestion(suggest(name, candidates(true)));
     cx.error(d);
@@ -312,9 +334,6 @@ pub(crate) fn lower(cx: &mut Lower<'_>, e: &Expr) -> Val {
         Kind::Expr { lower, .. } | Kind::InPlace { lower, .. } => lower(cx, &u),
         Kind::Aggregation(_) => {
             unreachable!("`{}()` outside a map assignment passed the checker", u.name)
-        }
-        Kind::Unsupported => {
-            unreachable!("the unsupported builtin `{}` passed the checker", u.name)
         }
     }
 }
@@ -453,15 +472,17 @@ mod tests {
             assert!(resolved.iter().any(|r| r == name), "{name} not in {resolved:?}");
         }
         let e = compile_err("BEGIN { @ = pid(1); }");
-        assert!(e.contains("unknown function `pid`"), "{e}");
+        assert!(e.contains("`pid()` takes one of `curr_ns`, `init`"), "{e}");
+        let e = compile_err("BEGIN { @ = ncpus(1); }");
+        assert!(e.contains("`ncpus` takes no arguments"), "{e}");
+        let e = compile_err("BEGIN { @ = __builtin_uid(2); }");
+        assert!(e.contains("`__builtin_uid` takes no arguments"), "{e}");
         let e = compile_err("BEGIN { printf; }");
         assert!(e.contains("unknown builtin `printf`"), "{e}");
         let e = compile_err("BEGIN { @ = arg0(); }");
         assert!(e.contains("unknown function `arg0`"), "{e}");
         let e = compile_err("BEGIN { @ = pid.x; }");
         assert!(e.contains("`uint32` has no fields"), "{e}");
-        let e = compile_err("BEGIN { @ = ncpus; }");
-        assert!(e.contains("the `ncpus` builtin and its kind are not supported yet"), "{e}");
     }
 
     #[test]

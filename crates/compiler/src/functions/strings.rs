@@ -1,6 +1,7 @@
 //! Strings: `str` (read a NUL-terminated string from memory, or cut a string short),
-//! `strlen`, `strncmp`, `strcontains`, and `buf` (bytes printed escaped by `%r`). String
-//! comparison with `==` and copies are in `lower/expr.rs` and `lower/mod.rs`.
+//! `strlen`, `strncmp`, `strcontains`, `strstr`, `str_concat`, `memcmp`, and `buf` (bytes printed escaped
+//! by `%r`). String comparison with `==` and copies are in `lower/expr.rs` and
+//! `lower/mod.rs`.
 
 use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
 use bpfscope_syntax::{ast::ExprKind, Diagnostic};
@@ -47,7 +48,7 @@ pub(super) const FAMILY: Family = Family {
             name: "strncmp",
             form: Form::Call,
             signature: "strncmp(a, b, n)",
-            summary: "0 when the strings `a` and `b` are equal in their first `n` bytes (a literal), else 1.",
+            summary: "0 (an `int64`) when the strings `a` and `b` are equal in their first `n` bytes (a literal), else 1.",
             kind: Kind::Expr { check: check_strncmp, lower: lower_strncmp },
         },
         Function {
@@ -55,7 +56,31 @@ pub(super) const FAMILY: Family = Family {
             form: Form::Call,
             signature: "strcontains(haystack, needle)",
             summary: "True when the string `needle` occurs in the string `haystack`.",
-            kind: Kind::Expr { check: check_strcontains, lower: lower_strcontains },
+            kind: Kind::Expr {
+                check: check_strcontains,
+                lower: |cx, u| lower_search(cx, u, false),
+            },
+        },
+        Function {
+            name: "strstr",
+            form: Form::Call,
+            signature: "strstr(haystack, needle)",
+            summary: "The index of the first occurrence of the string `needle` in the string `haystack` (0 for an empty needle), or -1.",
+            kind: Kind::Expr { check: check_strstr, lower: |cx, u| lower_search(cx, u, true) },
+        },
+        Function {
+            name: "str_concat",
+            form: Form::Call,
+            signature: "str_concat(a, b)",
+            summary: "The string `a` followed by the string `b`, of at most `max_strlen` bytes.",
+            kind: Kind::Expr { check: check_str_concat, lower: lower_str_concat },
+        },
+        Function {
+            name: "memcmp",
+            form: Form::Call,
+            signature: "memcmp(left, right, n)",
+            summary: "0 when the first `n` bytes (a literal) of the strings or arrays `left` and `right` are equal, else the difference of the first bytes that differ (`left`'s minus `right`'s, unsigned).",
+            kind: Kind::Expr { check: check_memcmp, lower: lower_memcmp },
         },
         Function {
             name: "buf",
@@ -214,7 +239,7 @@ fn string_arg(cx: &mut Cx<'_>, u: &Use<'_>, index: usize) -> Option<u32> {
 
 fn check_strncmp(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
     if !arity(cx, u, &[3], "two strings and a length") {
-        return Ty::U64;
+        return Ty::I64;
     }
     string_arg(cx, u, 0);
     string_arg(cx, u, 1);
@@ -226,7 +251,7 @@ fn check_strncmp(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
             "not a literal",
         ));
     }
-    Ty::U64
+    Ty::I64
 }
 
 /// Byte by byte with early exits up to 64 bytes, branch-free beyond (as `strlen`).
@@ -287,28 +312,41 @@ fn check_strcontains(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
     Ty::Bool
 }
 
-/// Unrolled: for each start in the haystack (until its NUL), the needle's bytes in turn.
-fn lower_strcontains(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+fn check_strstr(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    check_strcontains(cx, u);
+    Ty::I64
+}
+
+/// `strcontains` (`index` false: 1 or 0) and `strstr` (`index` true: where, or -1).
+/// Unrolled: for each start in the haystack (until its NUL), the needle's bytes in turn;
+/// `r5` holds the start where the needle was found.
+fn lower_search(cx: &mut Lower<'_>, u: &Use<'_>, index: bool) -> Val {
+    let none = if index { -1 } else { 0 };
     let (Ty::Str(cap_h), Ty::Str(cap_n)) = (cx.ty(&u.args[0]), cx.ty(&u.args[1])) else {
-        return Val::Imm(0);
+        return Val::Imm(none);
     };
     let literal = match &u.args[1].kind {
         ExprKind::Str(s) => Some(s.as_bytes().to_vec()),
         _ => None,
     };
     let (Val::Mem(h), Val::Mem(n)) = (cx.expr(&u.args[0]), cx.expr(&u.args[1])) else {
-        return Val::Imm(0);
+        return Val::Imm(none);
     };
     let (found, not_found, end) = (cx.label(), cx.label(), cx.label());
+    cx.insn(Insn::mov64_imm(Reg::R5, 0));
     match literal {
         Some(needle) => contains_literal(cx, h, cap_h, &needle, found, not_found),
         None => contains_string(cx, h, cap_h, n, cap_n, found, not_found),
     }
     cx.place(not_found);
-    cx.insn(Insn::mov64_imm(Reg::R4, 0));
+    cx.insn(Insn::mov64_imm(Reg::R4, none as i32));
     cx.goto(end);
     cx.place(found);
-    cx.insn(Insn::mov64_imm(Reg::R4, 1));
+    if index {
+        cx.insn(Insn::mov64_reg(Reg::R4, Reg::R5));
+    } else {
+        cx.insn(Insn::mov64_imm(Reg::R4, 1));
+    }
     cx.place(end);
     cx.spill(Reg::R4)
 }
@@ -337,6 +375,7 @@ fn contains_literal(
             }
             cx.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R1, i32::from(*byte), 0), next);
         }
+        cx.insn(Insn::mov64_imm(Reg::R5, i32::from(i)));
         cx.goto(found);
         cx.place(next);
     }
@@ -358,6 +397,7 @@ fn contains_string(
         let next = cx.label();
         cx.ldx(Size::B, Reg::R1, h + i);
         cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), not_found);
+        cx.insn(Insn::mov64_imm(Reg::R5, i32::from(i)));
         for j in 0..cap_n as i16 {
             cx.ldx(Size::B, Reg::R2, n + j);
             cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R2, 0, 0), found);
@@ -372,6 +412,124 @@ fn contains_string(
         cx.place(next);
     }
     cx.goto(not_found);
+}
+
+// ---- str_concat ----
+
+fn check_str_concat(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if !arity(cx, u, &[2], "two strings") {
+        return Ty::Error;
+    }
+    match (string_arg(cx, u, 0), string_arg(cx, u, 1)) {
+        (Some(a), Some(b)) => Ty::Str((a - 1 + b).min(cx.out.max_strlen)),
+        _ => Ty::Error,
+    }
+}
+
+/// `a` copied with its NUL (`bpf_probe_read_kernel_str`, which says how many bytes), then
+/// `b` at `a`'s NUL. The buffer has room for a whole `b` past the result's last byte, so
+/// that the verifier sees the second copy in bounds for any length of `a`; the result's
+/// last byte is then made a NUL.
+fn lower_str_concat(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let (Ty::Str(n), Ty::Str(cap_a), Ty::Str(cap_b)) =
+        (cx.ty(u.expr), cx.ty(&u.args[0]), cx.ty(&u.args[1]))
+    else {
+        unreachable!("the checker types str_concat's arguments as strings")
+    };
+    let (Val::Mem(a), Val::Mem(b)) = (cx.expr(&u.args[0]), cx.expr(&u.args[1])) else {
+        unreachable!("strings are buffers")
+    };
+    let out = cx.alloc_zeroed(n + cap_b);
+    let first = cap_a.min(n);
+    cx.stack_addr(Reg::R1, out);
+    cx.insn(Insn::mov64_imm(Reg::R2, first as i32));
+    cx.stack_addr(Reg::R3, a);
+    cx.call(Helper::ProbeReadKernelStr);
+    // r1 = a's length: the count without its NUL, within 0..first-1.
+    let (nonnegative, within) = (cx.label(), cx.label());
+    cx.insn(Insn::mov64_reg(Reg::R1, Reg::R0));
+    cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R1, -1));
+    cx.jump(Insn::jmp_imm(JmpOp::Jsge, Reg::R1, 0, 0), nonnegative);
+    cx.insn(Insn::mov64_imm(Reg::R1, 0));
+    cx.place(nonnegative);
+    cx.jump(Insn::jmp_imm(JmpOp::Jle, Reg::R1, first as i32 - 1, 0), within);
+    cx.insn(Insn::mov64_imm(Reg::R1, first as i32 - 1));
+    cx.place(within);
+    cx.stack_addr(Reg::R4, out);
+    cx.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R4));
+    cx.insn(Insn::mov64_imm(Reg::R2, cap_b as i32));
+    cx.stack_addr(Reg::R3, b);
+    cx.call(Helper::ProbeReadKernelStr);
+    cx.st(Size::B, out + (n - 1) as i16, 0);
+    Val::Mem(out)
+}
+
+// ---- memcmp ----
+
+/// The most bytes `memcmp` compares (one branch a byte).
+const MAX_MEMCMP: u64 = 1024;
+
+fn check_memcmp(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    if !arity(cx, u, &[3], "two strings or arrays and a byte count") {
+        return Ty::I64;
+    }
+    let mut smallest = u32::MAX;
+    for arg in &u.args[..2] {
+        match cx.expr(arg) {
+            Ty::Str(n) => smallest = smallest.min(n),
+            ty @ Ty::Array { .. } => smallest = smallest.min(ty.size()),
+            Ty::Error => {}
+            ty => cx.error(diagnostics::type_mismatch(
+                arg.span,
+                "`memcmp()`",
+                "a string or an array",
+                &ty,
+            )),
+        }
+    }
+    let count = &u.args[2];
+    cx.expr(count);
+    match count.kind {
+        ExprKind::Int(n) if n > MAX_MEMCMP || n > u64::from(smallest) => {
+            cx.error(Diagnostic::error(
+                format!(
+                    "`memcmp()` of {n} bytes: the operands hold {} at most",
+                    u64::from(smallest).min(MAX_MEMCMP)
+                ),
+                count.span,
+                "too many bytes",
+            ));
+        }
+        ExprKind::Int(_) => {}
+        _ => cx.error(Diagnostic::error(
+            "`memcmp()`'s byte count must be an integer literal",
+            count.span,
+            "not a literal",
+        )),
+    }
+    Ty::I64
+}
+
+/// Byte by byte, stopping at the first difference.
+fn lower_memcmp(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let n = match u.args[2].kind {
+        ExprKind::Int(n) => n as i16,
+        _ => 0,
+    };
+    let (Val::Mem(a), Val::Mem(b)) = (cx.expr(&u.args[0]), cx.expr(&u.args[1])) else {
+        unreachable!("strings and arrays are buffers")
+    };
+    let done = cx.label();
+    cx.insn(Insn::mov64_imm(Reg::R1, 0));
+    cx.insn(Insn::mov64_imm(Reg::R2, 0));
+    for i in 0..n {
+        cx.ldx(Size::B, Reg::R1, a + i);
+        cx.ldx(Size::B, Reg::R2, b + i);
+        cx.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), done);
+    }
+    cx.place(done);
+    cx.insn(Insn::alu64_reg(AluOp::Sub, Reg::R1, Reg::R2));
+    cx.spill(Reg::R1)
 }
 
 // ---- buf ----
@@ -476,5 +634,40 @@ mod tests {
         assert!(e.contains("`buf()` of a pointer needs a length"), "{e}");
         let e = compile_err(r#"BEGIN { printf("%s\n", buf("ab", 2)); }"#);
         assert!(e.contains("`%s` expects a string, but this argument is `buffer[2]`"), "{e}");
+    }
+
+    #[test]
+    fn str_concat_holds_both_strings_up_to_max_strlen() {
+        use crate::Ty;
+        let c =
+            compile_ok(r#"BEGIN { @a = str_concat("ab", "cde"); @b = str_concat(comm, comm); }"#);
+        let strs: Vec<&Ty> =
+            c.checked.types.iter().filter(|t| matches!(t, Ty::Str(6 | 31))).collect();
+        // "ab" and "cde" hold 3 and 4 bytes with their NULs: 2 + 3 + 1.
+        assert!(strs.contains(&&Ty::Str(6)) && strs.contains(&&Ty::Str(31)), "{strs:?}");
+        let c = compile_ok(
+            r#"config = { max_strlen = 16 } BEGIN { @ = str_concat("0123456789", "0123456789"); }"#,
+        );
+        assert!(c.checked.types.contains(&Ty::Str(16)));
+        let e = compile_err(r#"BEGIN { @ = str_concat("a", 1); }"#);
+        assert!(e.contains("`str_concat()`: expected a string"), "{e}");
+        let e = compile_err(r#"BEGIN { @ = str_concat("a"); }"#);
+        assert!(e.contains("two strings"), "{e}");
+    }
+
+    #[test]
+    fn strstr_and_memcmp_type() {
+        compile_ok(
+            r#"kprobe:f { @a = strstr(comm, "wl"); @b = strstr(comm, comm); @c = memcmp(comm, "abc", 3);
+                          @d = memcmp(comm, comm, 16); }"#,
+        );
+        let e = compile_err(r#"BEGIN { @ = strstr(1, "a"); }"#);
+        assert!(e.contains("`strstr()`: expected a string"), "{e}");
+        let e = compile_err(r#"BEGIN { @ = memcmp(comm, "ab", 4); }"#);
+        assert!(e.contains("`memcmp()` of 4 bytes: the operands hold 3 at most"), "{e}");
+        let e = compile_err(r#"BEGIN { @ = memcmp(comm, comm, $1); }"#);
+        assert!(e.contains("byte count must be an integer literal"), "{e}");
+        let e = compile_err(r#"BEGIN { @ = memcmp(1, comm, 1); }"#);
+        assert!(e.contains("`memcmp()`: expected a string or an array"), "{e}");
     }
 }

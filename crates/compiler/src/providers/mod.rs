@@ -21,6 +21,7 @@ mod kprobe;
 mod perf;
 pub mod positional;
 pub(crate) mod pt_regs;
+pub(crate) use pt_regs::code_segment;
 mod rawtracepoint;
 mod self_signal;
 mod tp_btf;

@@ -16,6 +16,14 @@ pub(super) fn arg(index: u8) -> Option<ArgLoc> {
     ARGS.get(usize::from(index)).map(|off| ArgLoc::CtxOffset(*off))
 }
 
+/// Offset of `cs`, whose low two bits are the privilege level (3: user mode).
+const CS: i16 = 136;
+
+/// Where the code segment register is, for `usermode`.
+pub(crate) fn code_segment() -> ArgLoc {
+    ArgLoc::CtxOffset(CS)
+}
+
 /// Where a function's return value is on return.
 pub(super) fn retval() -> ArgLoc {
     ArgLoc::CtxOffset(AX)

@@ -113,11 +113,25 @@ impl Parser<'_, '_> {
     /// Recognises `(type)` at a `(`: `(uint32)`, `(struct sock *)`, `(unsigned long)`.
     fn try_cast_type(&mut self) -> Option<TypeName> {
         let open = self.peek().span;
+        if self.typeof_at(open.end as usize) {
+            self.bump(); // (
+            let ty = self.type_name();
+            self.expect(")");
+            return ty;
+        }
         let (ty, end) = self.scan_type(open.end as usize, false)?;
         let close = self.punct_after(end, ")")?;
         self.bump();
         self.lexer.reset(close);
         Some(ty)
+    }
+
+    /// True when `typeof (` starts at byte `at` (a cast to `typeof(expr)`).
+    fn typeof_at(&self, at: usize) -> bool {
+        let mut look = Lexer::new(self.text);
+        look.reset(at);
+        let Ok(TokenKind::Ident(word)) = look.next_token().map(|t| t.kind) else { return false };
+        word == "typeof" && self.punct_after(look.pos(), "(").is_some()
     }
 
     /// `sizeof(TYPE)` or `sizeof(expr)`, after the name.

@@ -134,8 +134,19 @@ impl Parser<'_, '_> {
         StmtKind::Let { name, name_span: token.span, ty, value }
     }
 
-    /// A type name after `:` in `let` (`uint32`, `string`, `int64*`, `struct task_struct *`).
+    /// A type name after `:` in `let` (`uint32`, `string`, `int64*`, `struct task_struct *`,
+    /// `typeof($other)`).
     pub(super) fn type_name(&mut self) -> Option<TypeName> {
+        if self.at_ident("typeof") {
+            let start = self.bump().span;
+            self.expect("(");
+            let of = self.parse_expr();
+            let end = self.peek().span;
+            self.expect(")");
+            let span = start.to(end);
+            let name = "typeof".to_string();
+            return Some(TypeName { name, pointers: 0, array: None, span, of: Some(Box::new(of)) });
+        }
         if let Some(ty) = self.eat_type(true) {
             return Some(ty);
         }

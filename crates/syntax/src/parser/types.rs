@@ -81,7 +81,7 @@ impl Parser<'_, '_> {
             }
         }
         let span = Span::new(first.span.start as usize, end);
-        Some((TypeName { name, pointers, array, span }, end))
+        Some((TypeName { name, pointers, array, span, of: None }, end))
     }
 
     /// Consumes a type name that starts at the next token, if one does (see

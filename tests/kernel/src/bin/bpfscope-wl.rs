@@ -32,6 +32,9 @@
 //! - `increment N [wait]`: N calls of `bpfscope_increment(0, p)`, which adds 1 to the heap
 //!   word `p` points to (bpftrace's function-argument watchpoint example), then prints the
 //!   word; with `wait`, first prints `ready` and waits for a line on standard input
+//! - `thread N`: a second thread, named `wl-worker`, makes N getppid() calls (the process,
+//!   its group leader, stays `wl-thread`)
+//! - `spin MS`: MS milliseconds of a busy loop in user space, no system calls
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -171,6 +174,30 @@ fn main() {
                 // SAFETY: signal 0 to itself only checks that the process exists.
                 unsafe { libc::kill(libc::getpid(), 0) };
             }
+        }
+        "thread" => {
+            let n = num(1);
+            let worker = std::thread::spawn(move || {
+                let name = CString::new("wl-worker").expect("name");
+                // SAFETY: PR_SET_NAME names the calling thread; the string is NUL-terminated.
+                unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+                for _ in 0..n {
+                    // SAFETY: getppid has no arguments and cannot fail.
+                    unsafe { libc::getppid() };
+                }
+            });
+            worker.join().expect("worker thread");
+        }
+        "spin" => {
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(num(1));
+            let mut x = 0u64;
+            // Instant::now() is a vDSO call: no system call, the loop stays in user mode.
+            while std::time::Instant::now() < until {
+                for i in 0..10_000u64 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                }
+            }
+            std::hint::black_box(x);
         }
         "setuid" => {
             for _ in 0..num(1) {
@@ -325,7 +352,7 @@ fn poke(n: u64, wait: bool, pause_ms: u64) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | write N | statx PATH N | fsync N | kill N | setuid N");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | spin MS | poke N [wait|MS] | increment N [wait]");
     eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | rusage FD CMD...");
     std::process::exit(2)
 }
