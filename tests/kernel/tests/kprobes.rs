@@ -209,6 +209,11 @@ fn fentry_wildcard_over_a_hundred_functions() {
                 covered += n;
             }
         }
+        if chosen.is_empty() {
+            // The kernel does not list its functions (this host refuses even root): all of
+            // ext4's, which the kernel refuses or attaches.
+            chosen.push("fentry:ext4_*".to_string());
+        }
         let program = format!(
             "{} {{ @[func] = count(); }} fentry:vfs_read /comm == \"wl-read\"/ {{ @reads = count(); }}",
             chosen.join(",")
