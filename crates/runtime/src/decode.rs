@@ -299,7 +299,15 @@ mod tests {
     }
 
     fn desc(key: Option<Ty>, value: MapValue, array: bool) -> MapDesc {
-        MapDesc { name: "@m".into(), bpf_name: "AT_m".into(), key, value, max_entries: 64, array }
+        MapDesc {
+            name: "@m".into(),
+            bpf_name: "AT_m".into(),
+            key,
+            value,
+            max_entries: 64,
+            array,
+            declared: None,
+        }
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub struct Program {
     /// `struct`, `union`, `enum` and `typedef` definitions, in source order.
     pub c_definitions: Vec<CDefinition>,
     pub config: Vec<ConfigItem>,
+    /// `let @m = hash(N);` map declarations, in source order.
+    pub map_decls: Vec<MapDecl>,
     pub probes: Vec<Probe>,
     /// Number of expression ids handed out (ids are `0..n_exprs`).
     pub n_exprs: u32,
@@ -35,6 +37,18 @@ pub enum ConfigValue {
     Int(u64),
     Str(String),
     Ident(String),
+}
+
+/// A top-level map declaration `let @name = kind(max_entries);`.
+#[derive(Debug, Clone)]
+pub struct MapDecl {
+    /// As written, with the `@`.
+    pub name: String,
+    /// The map kind as written (`hash`, `lruhash`, `percpuhash`, `percpulruhash`).
+    pub kind: String,
+    pub kind_span: Span,
+    pub max_entries: u64,
+    pub span: Span,
 }
 
 /// An action block: attach points, an optional predicate and a body.

@@ -24,7 +24,7 @@ use bpfscope_syntax::{
 
 use crate::{
     functions::{self, Resolved},
-    manifest::MapDesc,
+    manifest::{MapDesc, MapKind},
     providers::{self, ProbeSpec},
     target::Target,
     types::MapValue,
@@ -80,6 +80,7 @@ pub fn check(
     diags: &mut Diagnostics,
 ) -> Option<Checked> {
     let script_types = ScriptTypes::build(program, target, diags);
+    let decls = map_decls(program, diags);
     let mut learned = Checked::default();
     for pass in 0..2 {
         let mut pass_diags = Diagnostics::default();
@@ -87,6 +88,7 @@ pub fn check(
             target,
             options,
             script_types: &script_types,
+            decls: &decls,
             diags: &mut pass_diags,
             out: Checked {
                 types: vec![Ty::Error; program.n_exprs as usize],
@@ -125,7 +127,7 @@ pub fn check(
         }
     }
     for map in &mut learned.maps {
-        if map.key.is_some() || learned.keyed_ops.contains(&map.name) {
+        if map.key.is_some() || learned.keyed_ops.contains(&map.name) || map.declared.is_some() {
             continue;
         }
         if let Some(slots) = map.value.array_slots().filter(|n| *n <= MAX_ARRAY_SLOTS) {
@@ -135,6 +137,43 @@ pub fn check(
     }
     learned.script_types = script_types;
     (!diags.has_errors()).then_some(learned)
+}
+
+/// The script's map declarations (`let @m = lruhash(100);`) by map name: kind and size.
+/// Reports unknown kinds, sizes the kernel refuses and declaring a map twice.
+fn map_decls(program: &Program, diags: &mut Diagnostics) -> HashMap<String, (MapKind, u32)> {
+    let mut decls = HashMap::new();
+    for decl in &program.map_decls {
+        let Some(kind) = MapKind::from_name(&decl.kind) else {
+            let names = MapKind::ALL.map(|(n, _)| n);
+            diags.push(
+                Diagnostic::error(
+                    format!("Invalid bpf map type: {}", decl.kind),
+                    decl.kind_span,
+                    "not a map type",
+                )
+                .with_suggestion(suggest(&decl.kind, names.iter().copied()))
+                .with_note(format!("valid map types: {}", names.join(", "))),
+            );
+            continue;
+        };
+        if decl.max_entries == 0 || decl.max_entries > u32::MAX as u64 {
+            diags.push(Diagnostic::error(
+                format!("map `{}` must hold between 1 and {} entries", decl.name, u32::MAX),
+                decl.span,
+                "invalid max entries",
+            ));
+            continue;
+        }
+        if decls.insert(decl.name.clone(), (kind, decl.max_entries as u32)).is_some() {
+            diags.push(Diagnostic::error(
+                format!("map `{}` is declared more than once", decl.name),
+                decl.span,
+                "declared again here",
+            ));
+        }
+    }
+    decls
 }
 
 /// Pages of the event ring buffer by default (1 MiB), and at most (1 GiB).
@@ -158,6 +197,8 @@ pub(crate) struct Cx<'a> {
     pub(crate) options: &'a Options,
     /// The script's C types: type resolution asks [`ScriptTypes::get`] before BTF.
     pub(crate) script_types: &'a ScriptTypes,
+    /// Declared maps (`let @m = KIND(N);`) by name.
+    decls: &'a HashMap<String, (MapKind, u32)>,
     pub(crate) diags: &'a mut Diagnostics,
     pub(crate) out: Checked,
     scopes: Vec<HashMap<String, Ty>>,
@@ -545,6 +586,20 @@ impl Cx<'_> {
     /// Records or checks a map's key and value types.
     pub(crate) fn define_map(&mut self, name: &str, key: Option<Ty>, value: MapValue, span: Span) {
         let display = format!("@{name}");
+        let declared = self.decls.get(&display).copied();
+        if let Some((kind, _)) = declared {
+            if kind.is_percpu() != value.is_aggregate() {
+                let from_value = if value.is_aggregate() { "percpuhash" } else { "hash" };
+                self.error(Diagnostic::error(
+                    format!(
+                        "Incompatible map types. Type from declaration: {}. Type from value/key type: {from_value}",
+                        kind.name()
+                    ),
+                    span,
+                    format!("`{display}` is declared `{}`", kind.name()),
+                ));
+            }
+        }
         if let Some(&id) = self.out.map_index.get(&display) {
             let desc = &self.out.maps[id];
             let key_ok = match (&desc.key, &key) {
@@ -589,8 +644,11 @@ impl Cx<'_> {
         }
         let id = self.out.maps.len();
         let bpf_name: String = format!("AT_{name}").chars().take(15).collect();
-        let max_entries =
-            if key.is_none() && !value.has_bucket() { 1 } else { self.out.max_map_keys };
+        let max_entries = match declared {
+            Some((_, n)) => n,
+            None if key.is_none() && !value.has_bucket() => 1,
+            None => self.out.max_map_keys,
+        };
         self.out.maps.push(MapDesc {
             name: display.clone(),
             bpf_name,
@@ -598,6 +656,7 @@ impl Cx<'_> {
             value,
             max_entries,
             array: false,
+            declared: declared.map(|(kind, _)| kind),
         });
         self.out.map_index.insert(display, id);
     }

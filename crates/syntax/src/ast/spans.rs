@@ -18,6 +18,10 @@ impl Program {
         for definition in &mut self.c_definitions {
             c_definition(definition, f);
         }
+        for decl in &mut self.map_decls {
+            decl.span = f(decl.span);
+            decl.kind_span = f(decl.kind_span);
+        }
         for probe in &mut self.probes {
             probe.span = f(probe.span);
             for point in &mut probe.attach_points {

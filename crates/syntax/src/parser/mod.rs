@@ -19,7 +19,7 @@ mod stmt;
 mod types;
 
 use crate::{
-    ast::{AttachPoint, Block, ConfigItem, ConfigValue, Expr, ExprKind, Probe, Program},
+    ast::{AttachPoint, Block, ConfigItem, ConfigValue, Expr, ExprKind, MapDecl, Probe, Program},
     lexer::{Lexer, Token, TokenKind},
     preprocess::{preprocess, ParseOptions},
     Diagnostic, Diagnostics, SourceFile, Span,
@@ -191,9 +191,10 @@ impl<'a, 'd> Parser<'a, 'd> {
                 continue;
             }
             if self.at_ident("let") {
-                let span = self.peek().span;
-                self.error(not_supported(span, "map declarations"));
-                self.skip_top_level_item();
+                match self.map_decl() {
+                    Some(decl) => program.map_decls.push(decl),
+                    None => self.skip_top_level_item(),
+                }
                 continue;
             }
             match self.probe() {
@@ -227,6 +228,61 @@ impl<'a, 'd> Parser<'a, 'd> {
                 _ => {}
             }
         }
+    }
+
+    /// `let @name = kind(N);` at top level.
+    fn map_decl(&mut self) -> Option<MapDecl> {
+        let start = self.bump().span; // let
+        let token = self.bump();
+        let TokenKind::Map(name) = token.kind else {
+            self.error(Diagnostic::error(
+                format!(
+                    "expected a `@map` after `let` at top level, found {}",
+                    describe(&token.kind)
+                ),
+                token.span,
+                "expected a map declaration such as `let @m = hash(100);`",
+            ));
+            return None;
+        };
+        self.expect("=");
+        let kind_token = self.bump();
+        let TokenKind::Ident(kind) = kind_token.kind else {
+            self.error(Diagnostic::error(
+                format!("expected a map type, found {}", describe(&kind_token.kind)),
+                kind_token.span,
+                "expected `hash`, `lruhash`, `percpuhash` or `percpulruhash`",
+            ));
+            return None;
+        };
+        self.expect("(");
+        let arg = self.bump();
+        let max_entries = match arg.kind {
+            TokenKind::Int(n) => n,
+            other => {
+                self.error(Diagnostic::error(
+                    format!(
+                        "map declarations must supply a single argument: max entries, found {}",
+                        describe(&other)
+                    ),
+                    arg.span,
+                    "expected an integer literal",
+                ));
+                return None;
+            }
+        };
+        if !self.expect(")") {
+            return None;
+        }
+        let end = self.peek().span;
+        self.expect(";");
+        Some(MapDecl {
+            name: format!("@{name}"),
+            kind,
+            kind_span: kind_token.span,
+            max_entries,
+            span: start.to(end),
+        })
     }
 
     fn config(&mut self, program: &mut Program) {

@@ -1,0 +1,64 @@
+//! Compiler tests of the current language's syntax (issue 9): map declarations, macros,
+//! block expressions, discards. No kernel: the fixture target.
+
+use crate::{
+    map_defs,
+    object::map_type,
+    tests::{compile_err, compile_ok},
+};
+
+#[test]
+fn map_declarations_choose_the_kernel_map_type_and_size() {
+    let c = compile_ok(
+        "let @h = hash(7); let @l = lruhash(5); let @p = percpuhash(8); let @pl = percpulruhash(6);
+         BEGIN { @h[1] = 1; @l[1] = 2; @p[1] = count(); @pl[1] = sum(3); @plain = 1; @c = count(); }",
+    );
+    let defs = map_defs(&c.manifest);
+    let find = |name: &str| {
+        let d = defs.iter().find(|d| d.name == name).unwrap_or_else(|| panic!("{name}"));
+        (d.map_type, d.max_entries)
+    };
+    assert_eq!(find("AT_h"), (map_type::HASH, 7));
+    assert_eq!(find("AT_l"), (map_type::LRU_HASH, 5));
+    assert_eq!(find("AT_p"), (map_type::PERCPU_HASH, 8));
+    assert_eq!(find("AT_pl"), (map_type::LRU_PERCPU_HASH, 6));
+    // Undeclared maps keep their defaults: a scalar plain value is a 1-entry hash, a scalar
+    // count() a per-CPU array.
+    assert_eq!(find("AT_plain"), (map_type::HASH, 1));
+    assert_eq!(find("AT_c"), (map_type::PERCPU_ARRAY, 1));
+    // A declared scalar count() keeps the declared kind instead of the array.
+    let c = compile_ok("let @c = percpuhash(3); BEGIN { @c = count(); }");
+    let defs = map_defs(&c.manifest);
+    assert_eq!((defs[0].map_type, defs[0].max_entries), (map_type::PERCPU_HASH, 3));
+}
+
+#[test]
+fn map_declaration_errors_are_located() {
+    let e = compile_err("let @a = percpuhash(10); BEGIN { @a[1] = 1; }");
+    assert!(
+        e.contains("error: Incompatible map types. Type from declaration: percpuhash. Type from value/key type: hash")
+            && e.contains("1 | let @a = percpuhash(10); BEGIN { @a[1] = 1; }\n  |                                  ^^^^^ `@a` is declared `percpuhash`"),
+        "{e}"
+    );
+    let e = compile_err("let @a = lruhash(10); BEGIN { @a = count(); }");
+    assert!(
+        e.contains("Type from declaration: lruhash. Type from value/key type: percpuhash"),
+        "{e}"
+    );
+    let e = compile_err("let @a = lrhash(10);\nBEGIN { @a[1] = 1; }");
+    assert!(
+        e.contains("error: Invalid bpf map type: lrhash")
+            && e.contains("1 | let @a = lrhash(10);\n  |          ^^^^^^ not a map type")
+            && e.contains("did you mean `lruhash`?")
+            && e.contains("valid map types: hash, lruhash, percpuhash, percpulruhash"),
+        "{e}"
+    );
+    let e = compile_err("let @a = hash();");
+    assert!(e.contains("map declarations must supply a single argument: max entries"), "{e}");
+    let e = compile_err("let @a = hash(0); BEGIN { @a[1] = 1; }");
+    assert!(e.contains("map `@a` must hold between 1 and 4294967295 entries"), "{e}");
+    let e = compile_err("let @a = hash(2); let @a = hash(3); BEGIN { @a[1] = 1; }");
+    assert!(e.contains("map `@a` is declared more than once"), "{e}");
+    let e = compile_err("let $a = hash(2);");
+    assert!(e.contains("expected a `@map` after `let` at top level, found `$a`"), "{e}");
+}

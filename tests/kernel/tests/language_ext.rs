@@ -1,0 +1,100 @@
+//! The current language's syntax on the live kernel (issue 9): map declarations, macros,
+//! block expressions, discards. Exact output of BEGIN-only programs and deterministic runs.
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    process::{Command, Stdio},
+};
+
+use kernel_tests::{run, start};
+
+/// Runs a program that exits by itself and returns (stdout, stderr, exit code).
+fn run_ok(program: &str) -> (String, String) {
+    let r = run(&["-e", program]);
+    assert_eq!(r.code, 0, "{program}\n{}", r.stderr);
+    (r.stdout, r.stderr)
+}
+
+/// The kernel's view of the maps named `names` (type and max_entries, as bpftool shows
+/// them), taken while `pid` holds them.
+fn maps_of(pid: u32, names: &[&str]) -> Vec<(String, String, u64)> {
+    let out = Command::new("bpftool").args(["map", "show", "-j"]).output().expect("bpftool");
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool json");
+    let mut found = Vec::new();
+    for name in names {
+        // The newest map of that name that this run holds (other bpfscope runs may have
+        // maps of the same name; bpftool lists holders under "pids" when it can).
+        let map = all
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter(|m| m["name"] == *name)
+            .filter(|m| {
+                m["pids"].as_array().is_none_or(|pids| pids.iter().any(|p| p["pid"] == pid))
+            })
+            .max_by_key(|m| m["id"].as_u64());
+        let map = map.unwrap_or_else(|| panic!("no map {name} held by {pid}"));
+        found.push((
+            name.to_string(),
+            map["type"].as_str().unwrap_or("?").to_string(),
+            map["max_entries"].as_u64().unwrap_or(0),
+        ));
+    }
+    found
+}
+
+#[test]
+fn map_declarations_create_the_declared_kernel_maps() {
+    let Some(_guard) = start("map_declarations_create_the_declared_kernel_maps") else { return };
+    // 100 distinct keys into a 5-entry LRU map: it evicts instead of failing; into a 7-entry
+    // hash map: 93 updates fail and are reported.
+    let program = r#"let @q9lru = lruhash(5); let @q9plru = percpulruhash(6);
+        let @q9h = hash(7); let @q9ph = percpuhash(8);
+        BEGIN {
+          for ($i : 0..100) { @q9lru[$i] = $i; @q9plru[$i] = count(); @q9h[$i] = $i; }
+          @q9ph[1] = count();
+        }
+        interval:s:30 { exit(); }"#;
+    let mut tracer = Command::new(kernel_tests::bpfscope())
+        .args(["-e", program])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(tracer.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert_eq!(line, "Attached 2 probes\n");
+    let maps = maps_of(tracer.id(), &["AT_q9lru", "AT_q9plru", "AT_q9h", "AT_q9ph"]);
+    // SAFETY: signalling the child we started.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    let mut stdout = String::new();
+    tracer.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(tracer.wait().unwrap().code(), Some(0), "{rest}");
+    assert_eq!(
+        maps,
+        [
+            ("AT_q9lru".to_string(), "lru_hash".to_string(), 5),
+            ("AT_q9plru".to_string(), "lru_percpu_hash".to_string(), 6),
+            ("AT_q9h".to_string(), "hash".to_string(), 7),
+            ("AT_q9ph".to_string(), "percpu_hash".to_string(), 8),
+        ]
+    );
+    // The LRU maps hold at most their size, always the newest key, and nothing failed.
+    let lru: Vec<&str> = stdout.lines().filter(|l| l.starts_with("@q9lru[")).collect();
+    assert!((1..=5).contains(&lru.len()) && lru.contains(&"@q9lru[99]: 99"), "{stdout}");
+    let plru: Vec<&str> = stdout.lines().filter(|l| l.starts_with("@q9plru[")).collect();
+    assert!((1..=6).contains(&plru.len()) && plru.contains(&"@q9plru[99]: 1"), "{stdout}");
+    // The plain hash map keeps its first 7 keys and reports the 93 failed updates.
+    let hash: Vec<&str> = stdout.lines().filter(|l| l.starts_with("@q9h[")).collect();
+    assert_eq!(hash, (0..7).map(|i| format!("@q9h[{i}]: {i}")).collect::<Vec<_>>(), "{stdout}");
+    assert!(stdout.contains("@q9ph[1]: 1\n"), "{stdout}");
+    assert_eq!(
+        rest.lines().filter(|l| l.contains("is full")).collect::<Vec<_>>(),
+        ["WARNING: map @q9h is full (7 entries): 93 updates failed; raise its size in its declaration `let @q9h = hash(N);`"],
+        "{rest}"
+    );
+    kernel_tests::assert_nothing_loaded();
+}
