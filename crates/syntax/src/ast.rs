@@ -18,6 +18,9 @@ pub struct Program {
     pub config: Vec<ConfigItem>,
     /// `let @m = hash(N);` map declarations, in source order.
     pub map_decls: Vec<MapDecl>,
+    /// `macro name(params) { body }` definitions; their uses in probes are already expanded
+    /// when the parser returns.
+    pub macros: Vec<MacroDef>,
     pub probes: Vec<Probe>,
     /// Number of expression ids handed out (ids are `0..n_exprs`).
     pub n_exprs: u32,
@@ -49,6 +52,35 @@ pub struct MapDecl {
     pub kind_span: Span,
     pub max_entries: u64,
     pub span: Span,
+}
+
+/// A bpftrace macro: `macro name($var, expr, @map) { stmts; [value] }`.
+#[derive(Debug, Clone)]
+pub struct MacroDef {
+    pub name: String,
+    pub name_span: Span,
+    pub params: Vec<MacroParam>,
+    pub body: Block,
+    /// The body's last expression when it has no `;` after it: the macro's value.
+    pub value: Option<Expr>,
+    pub span: Span,
+}
+
+/// One macro parameter: `$var` (a caller's variable), `name` (an expression substituted
+/// where `name` appears) or `@map` (a caller's map).
+#[derive(Debug, Clone)]
+pub struct MacroParam {
+    pub kind: MacroParamKind,
+    /// Without the sigil.
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacroParamKind {
+    Var,
+    Ident,
+    Map,
 }
 
 /// An action block: attach points, an optional predicate and a body.
@@ -131,6 +163,8 @@ pub enum StmtKind {
     Continue,
     Return,
     Block(Block),
+    /// `_ = expr;`: evaluates `expr` and drops its value without a warning.
+    Discard(Expr),
 }
 
 /// An expression with its id and span.
@@ -213,6 +247,9 @@ pub enum ExprKind {
         increment: bool,
         prefix: bool,
     },
+    /// A block expression `{ stmt; ...; value }`: the statements run in their own scope,
+    /// then `value` is the block's value.
+    Block(Block, Box<Expr>),
     /// Something that failed to parse; already reported.
     Error,
 }

@@ -226,6 +226,13 @@ impl Cx<'_> {
                 }
                 Ty::I64
             }
+            ExprKind::Block(block, value) => {
+                self.scopes.push(std::collections::HashMap::new());
+                self.block_inner(block);
+                let ty = self.expr(value);
+                self.scopes.pop();
+                ty
+            }
             ExprKind::Error => Ty::Error,
         }
     }

@@ -338,6 +338,16 @@ impl Cx<'_> {
     fn stmt(&mut self, stmt: &Stmt) {
         match &stmt.kind {
             StmtKind::Expr(e) => {
+                let ty = self.expr(e);
+                let used = matches!(e.kind, ExprKind::IncDec { .. });
+                if !used && !matches!(ty, Ty::None | Ty::Error) {
+                    self.error(
+                        Diagnostic::warning("Return value discarded.", e.span, "value unused")
+                            .with_help("assign it to `_` to discard it on purpose: `_ = ...;`"),
+                    );
+                }
+            }
+            StmtKind::Discard(e) => {
                 self.expr(e);
             }
             StmtKind::Assign { target, op, value } => self.assign(target, *op, value),

@@ -169,6 +169,12 @@ impl Lower<'_> {
                     _ => Val::None,
                 }
             }
+            ExprKind::Block(block, value) => {
+                for stmt in &block.stmts {
+                    self.stmt(stmt);
+                }
+                self.expr(value)
+            }
             ExprKind::Error => Val::Imm(0),
         }
     }

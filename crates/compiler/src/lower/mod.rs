@@ -484,7 +484,7 @@ impl Lower<'_> {
         let (saved_top, saved_scratch) = (self.stack_top, self.scratch_top);
         self.span = stmt.span;
         match &stmt.kind {
-            StmtKind::Expr(e) => {
+            StmtKind::Expr(e) | StmtKind::Discard(e) => {
                 self.expr(e);
             }
             StmtKind::Assign { target, op, value } => match &target.kind {

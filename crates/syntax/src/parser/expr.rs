@@ -106,6 +106,10 @@ impl Parser<'_, '_> {
                 return self.expr_node(ExprKind::Cast { ty, expr: Box::new(expr) }, span);
             }
         }
+        if self.at("{") {
+            let block = self.block_expr();
+            return self.postfix(block);
+        }
         let primary = self.primary();
         self.postfix(primary)
     }

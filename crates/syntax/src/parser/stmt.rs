@@ -149,6 +149,9 @@ impl Parser<'_, '_> {
         if self.at("=") {
             self.bump();
             let value = self.parse_expr();
+            if matches!(&target.kind, ExprKind::Ident(name) if name == "_") {
+                return StmtKind::Discard(value);
+            }
             return StmtKind::Assign { target, op: None, value };
         }
         for (punct, op) in COMPOUND {
