@@ -62,3 +62,69 @@ fn map_declaration_errors_are_located() {
     let e = compile_err("let $a = hash(2);");
     assert!(e.contains("expected a `@map` after `let` at top level, found `$a`"), "{e}");
 }
+
+/// Compiles `text` (no errors allowed) and returns the rendered warnings.
+fn warnings(text: &str) -> String {
+    use bpfscope_syntax::{Diagnostics, SourceFile};
+    let file = SourceFile::new("test.bt", text);
+    let mut diags = Diagnostics::default();
+    let compiled =
+        crate::compile(&file, &crate::target::Fixture, &crate::Options::default(), &mut diags);
+    assert!(compiled.is_some() && !diags.has_errors(), "{}", diags.render(&file));
+    diags.render(&file)
+}
+
+#[test]
+fn block_expressions_have_their_value_type() {
+    let c = compile_ok(
+        r#"BEGIN { $a = { let $b = 1; $b + 1 }; $s = { "str" }; $t = { (1, "x") };
+           @m[{ 7 }] = { $z = 4; $z * 2 }; }"#,
+    );
+    let vars = &c.checked.probes[0].vars;
+    assert_eq!(vars["a"], crate::Ty::I64);
+    assert!(matches!(vars["s"], crate::Ty::Str(_)), "{vars:?}");
+    assert_eq!(vars["t"].name(), "(int64, string[2])");
+    // The block's own variable is in the probe's frame too (`$b`), scoped by the checker.
+    assert!(vars.contains_key("b"));
+    let e = compile_err("BEGIN { $a = { printf(\"x\") }; }");
+    assert!(e.contains("1 | BEGIN { $a = { printf(\"x\") }; }"), "{e}");
+}
+
+#[test]
+fn discarded_values_warn_unless_discarded_with_underscore() {
+    let w =
+        warnings("BEGIN { @a[1] = 1; has_key(@a, 1); _ = has_key(@a, 1); $i = 0; $i++; { 1 } }");
+    assert_eq!(w.matches("warning: Return value discarded.").count(), 2, "{w}");
+    assert!(
+        w.contains("1 | BEGIN { @a[1] = 1; has_key(@a, 1); _ = has_key(@a, 1); $i = 0; $i++; { 1 } }\n  |                    ^^^^^^^^^^^^^^ value unused"),
+        "{w}"
+    );
+    assert!(w.contains("help: assign it to `_` to discard it on purpose: `_ = ...;`"), "{w}");
+    // Statements without a value, increments, and `_ =` do not warn.
+    assert_eq!(warnings("BEGIN { printf(\"x\"); @x++; $y = 1; $y--; _ = 5; }"), "");
+}
+
+#[test]
+fn macros_type_per_use() {
+    // The same macro used with an integer and a string: each use has its own variables.
+    let c = compile_ok(
+        r#"macro twice(x) { let $v = x; ($v, $v) }
+           macro bump($a, @m) { $a += 1; @m = $a; }
+           BEGIN { $n = 1; @i = twice(1); @s = twice("a"); bump($n, @out); }"#,
+    );
+    let map_ty = |name: &str| {
+        let m = &c.manifest.maps[c.checked.map_index[name]];
+        m.value.name()
+    };
+    assert_eq!(map_ty("@i"), "(int64, int64)");
+    assert_eq!(map_ty("@s"), "(string[2], string[2])");
+    assert_eq!(map_ty("@out"), "int64");
+    let vars = &c.checked.probes[0].vars;
+    assert!(vars.contains_key("v#1") && vars.contains_key("v#2"), "{vars:?}");
+    // A user macro overrides the builtin of the same name.
+    let c = compile_ok("macro pid() { \"mine\" } BEGIN { @p = pid; @q = pid(); }");
+    assert!(c.manifest.maps.iter().all(|m| m.value.name() == "string[5]"));
+    // Type errors inside a macro point into its body.
+    let e = compile_err("macro m(x) { x + \"s\" }\nBEGIN { print(m(1)); }");
+    assert!(e.contains("1 | macro m(x) { x + \"s\" }"), "{e}");
+}

@@ -98,3 +98,107 @@ fn map_declarations_create_the_declared_kernel_maps() {
     );
     kernel_tests::assert_nothing_loaded();
 }
+
+/// bpftrace's docs/language.md "Macros" example, with its output (the docs leave out two
+/// `;` that bpftrace's grammar needs between statements).
+const MACROS_DOC_EXAMPLE: &str = r#"macro one() {
+  1
+}
+
+macro add_one(x) {
+  x + 1
+}
+
+macro add_one_to_each($a, @b) {
+  $a += 1;
+  @b += 1;
+}
+
+macro side_effects(x) {
+  x;
+  x;
+  x;
+}
+
+macro add_two(x) {
+  add_one(x) + 1
+}
+
+BEGIN {
+  print(one());                   // prints 1
+  print(one);                     // prints 1 (bare identifier works if the macro accepts 0 args)
+
+  $a = 10;
+  print(add_one($a));             // prints 11
+  print(add_one(1 + 1));          // prints 3
+
+  @b = 5;
+  add_one_to_each($a, @b);
+  print($a + @b);                 // prints 17
+
+  side_effects({ printf("hi") }); // prints hihihi
+
+  print(add_two(1));              // prints 3
+  exit();
+}"#;
+
+#[test]
+fn macros_docs_example_prints_what_the_docs_say() {
+    let Some(_guard) = start("macros_docs_example_prints_what_the_docs_say") else { return };
+    let (stdout, stderr) = run_ok(MACROS_DOC_EXAMPLE);
+    assert_eq!(stdout, "1\n1\n11\n3\n17\nhihihi3\n\n\n@b: 6\n", "{stderr}");
+    // Nothing is discarded silently: the statement uses have no value, so no warning.
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+#[test]
+fn macros_are_hygienic_and_override_builtins() {
+    let Some(_guard) = start("macros_are_hygienic_and_override_builtins") else { return };
+    let (stdout, _) = run_ok(
+        r#"macro f() { let $y = 5; $y }
+           macro swap($a, $b) { let $t = $a; $a = $b; $b = $t; }
+           macro pid() { 42 }
+           macro count_into(@m, k) { @m[k] = count(); }
+           BEGIN {
+             $y = "caller";
+             printf("%d %s\n", f(), $y);
+             $p = 1; $q = 2; swap($p, $q); printf("%d %d\n", $p, $q);
+             printf("%d %d\n", pid, pid());
+             count_into(@c, "a"); count_into(@c, "a"); count_into(@c, "b");
+             exit();
+           }"#,
+    );
+    // Counts print smallest first, as bpftrace sorts them.
+    assert_eq!(stdout, "5 caller\n2 1\n42 42\n\n\n@c[b]: 1\n@c[a]: 2\n");
+}
+
+#[test]
+fn block_expressions_discards_elvis_and_bare_if() {
+    let Some(_guard) = start("block_expressions_discards_elvis_and_bare_if") else { return };
+    let (stdout, stderr) = run_ok(
+        r#"BEGIN {
+             let $a = {
+               let $b = 1;
+               $b
+             };
+             $x = { let $y = 1; $y + 1 };
+             printf("%d %d %d\n", $a, $x, { printf("side "); 40 } + 2);
+             @m[1] = 1;
+             has_key(@m, 1);
+             _ = has_key(@m, 1);
+             $z = 0;
+             printf("%d %d\n", $z ?: 7, $x ?: 7);
+             if $x > 1 { printf("bare if\n"); } else if $x { printf("no\n"); }
+             if !$z { printf("unary\n"); }
+             exit();
+           }"#,
+    );
+    assert_eq!(stdout, "side 1 2 42\n7 2\nbare if\nunary\n\n\n@m[1]: 1\n");
+    // One warning, for the `has_key` whose value is dropped; not for `_ = ...`.
+    assert_eq!(stderr.matches("warning: Return value discarded.").count(), 1, "{stderr}");
+    assert!(
+        stderr
+            .contains("             has_key(@m, 1);\n  |              ^^^^^^^^^^^^^^ value unused"),
+        "{stderr}"
+    );
+}
