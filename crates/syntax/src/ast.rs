@@ -241,6 +241,9 @@ pub enum ExprKind {
         path: Vec<(String, Span)>,
     },
     Tuple(Vec<Expr>),
+    /// A record (named tuple) `(a = 1, b = "x")`: each field's name, the name's span and
+    /// its value, in the order written.
+    Record(Vec<(String, Span, Expr)>),
     /// `x++`, `--x`, ...
     IncDec {
         target: Box<Expr>,

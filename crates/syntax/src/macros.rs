@@ -91,6 +91,7 @@ fn walk_expr<V: VisitMut + ?Sized>(v: &mut V, e: &mut Expr) {
             v.block(block);
             v.expr(value);
         }
+        ExprKind::Record(fields) => fields.iter_mut().for_each(|(_, _, value)| v.expr(value)),
         ExprKind::Int(_)
         | ExprKind::Str(_)
         | ExprKind::Bool(_)

@@ -226,6 +226,17 @@ impl Cx<'_> {
                 }
                 Ty::I64
             }
+            ExprKind::Record(fields) => {
+                let mut typed = Vec::new();
+                for (name, _, value) in fields {
+                    let ty = self.expr(value);
+                    if ty == Ty::None {
+                        self.error(diagnostics::no_value(value.span, "put in a record"));
+                    }
+                    typed.push((name.clone(), ty));
+                }
+                Ty::record_literal(typed)
+            }
             ExprKind::Block(block, value) => {
                 self.scopes.push(std::collections::HashMap::new());
                 self.block_inner(block);

@@ -47,6 +47,12 @@ impl Lower<'_> {
             ExprKind::Field { base, field, .. } => {
                 let base_val = self.expr(base);
                 let base_ty = self.ty(base);
+                if let (Ty::Record(record), Val::Mem(off)) = (&base_ty, &base_val) {
+                    let fields = record.fields.as_deref().unwrap_or(&[]);
+                    let at =
+                        fields.iter().find(|f| f.name == *field).map_or(0, |f| f.offset_bits / 8);
+                    return Val::Mem(*off + at as i16);
+                }
                 self.tuple_element(&base_val, &base_ty, field.parse().unwrap_or(0))
             }
             ExprKind::Index { base, index } if !matches!(self.ty(base), Ty::Tuple(_)) => {
@@ -168,6 +174,18 @@ impl Lower<'_> {
                     }
                     _ => Val::None,
                 }
+            }
+            ExprKind::Record(fields) => {
+                let ty = self.ty(e);
+                let Ty::Record(record) = &ty else { return Val::None };
+                let buf = self.alloc_buffer(ty.size().max(8));
+                let layout = record.fields.as_deref().unwrap_or(&[]);
+                for ((_, _, value), field) in fields.iter().zip(layout) {
+                    let v = self.expr(value);
+                    let off = buf + (field.offset_bits / 8) as i16;
+                    self.write_value(&v, &field.ty, off, &field.ty);
+                }
+                Val::Mem(buf)
             }
             ExprKind::Block(block, value) => {
                 for stmt in &block.stmts {

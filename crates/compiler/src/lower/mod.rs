@@ -437,6 +437,17 @@ impl Lower<'_> {
             (Ty::Stack { .. }, Ty::Stack { .. }, Val::Mem(src)) => {
                 self.copy(dst, *src, src_ty.size())
             }
+            (Ty::Record(s), Ty::Record(d), Val::Mem(src))
+                if s.kind == crate::types::RecordKind::Literal =>
+            {
+                let (s, d) =
+                    (s.fields.as_deref().unwrap_or(&[]), d.fields.as_deref().unwrap_or(&[]));
+                for (sf, df) in s.iter().zip(d) {
+                    let elem = Val::Mem(src + (sf.offset_bits / 8) as i16);
+                    let at = dst + (df.offset_bits / 8) as i16;
+                    self.write_value_with(&elem, &sf.ty, at, &df.ty, exact);
+                }
+            }
             (Ty::Tuple(src_items), Ty::Tuple(dst_items), Val::Mem(src)) => {
                 let src_offs = Ty::tuple_offsets(src_items);
                 let dst_offs = Ty::tuple_offsets(dst_items);

@@ -129,6 +129,12 @@ fn expr(e: &mut Expr, f: MapFn<'_>) {
             expr(inner, f);
         }
         ExprKind::Tuple(items) => items.iter_mut().for_each(|i| expr(i, f)),
+        ExprKind::Record(fields) => {
+            for (_, span, value) in fields {
+                *span = f(*span);
+                expr(value, f);
+            }
+        }
         ExprKind::Block(b, value) => {
             block(b, f);
             expr(value, f);
