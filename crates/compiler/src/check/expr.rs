@@ -189,6 +189,9 @@ impl Cx<'_> {
                         _ => !self.specs.is_empty() && self.specs.iter().all(|s| s.user_pointers()),
                     };
                 }
+                if let Some(ty) = self.array_cast(e, &inner, &target) {
+                    return ty;
+                }
                 if !target.is_integer() || !inner.is_integer() && inner != Ty::Error {
                     self.error(Diagnostic::error(
                         format!("cannot cast `{}` to `{}`", inner.name(), target.name()),
@@ -246,6 +249,35 @@ impl Cx<'_> {
             }
             ExprKind::Error => Ty::Error,
         }
+    }
+
+    /// Casts between integers and integer arrays of the same size (`(uint8[8])x`,
+    /// `(uint64)$bytes`); an integer also fills a wider array of up to 8 bytes. `None` when
+    /// neither side is an array.
+    fn array_cast(&mut self, e: &Expr, inner: &Ty, target: &Ty) -> Option<Ty> {
+        let (array, int) = match (inner, target) {
+            (_, Ty::Array { .. }) => (target, inner),
+            (Ty::Array { .. }, _) => (inner, target),
+            _ => return None,
+        };
+        if *int == Ty::Error {
+            return Some(Ty::Error);
+        }
+        let Ty::Array { of, .. } = array else { return None };
+        let (a, i) = (array.c_size(), int.c_size());
+        let fits = a == i || (array == target && a <= 8 && a > i);
+        if !of.is_integer() || !int.is_integer() || matches!(int, Ty::Ptr { .. }) || !fits {
+            self.error(
+                Diagnostic::error(
+                    format!("cannot cast `{}` to `{}`", inner.name(), target.name()),
+                    e.span,
+                    format!("{} bytes to {} bytes", inner.c_size(), target.c_size()),
+                )
+                .with_note("casts between integers and integer arrays need both sides to have the same size"),
+            );
+            return Some(Ty::Error);
+        }
+        Some(target.clone())
     }
 
     pub(crate) fn tuple_element(

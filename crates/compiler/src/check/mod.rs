@@ -360,11 +360,8 @@ impl Cx<'_> {
                     ));
                 }
                 let declared = ty.as_ref().and_then(|t| self.type_name(t));
-                if let (Some(Ty::Record(_) | Ty::Array { .. }), Some(t)) = (&declared, ty) {
-                    self.error(diagnostics::not_supported(
-                        t.span,
-                        "variables of struct and array type",
-                    ));
+                if let (Some(Ty::Record(_)), Some(t)) = (&declared, ty) {
+                    self.error(diagnostics::not_supported(t.span, "variables of struct type"));
                 }
                 let value_ty = value.as_ref().map(|v| self.expr(v));
                 let var_ty = match (declared, value_ty) {

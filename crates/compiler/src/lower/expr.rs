@@ -136,6 +136,27 @@ impl Lower<'_> {
                 self.place(end);
                 Val::Mem(result)
             }
+            ExprKind::Cast { expr, .. } if matches!(self.ty(e), Ty::Array { .. }) => {
+                // An integer's bytes as an array: stored whole, cut to the array's size.
+                let v = self.expr(expr);
+                let size = self.ty(e).c_size();
+                self.load_reg(&v, Reg::R1);
+                if size < 8 {
+                    self.insn(Insn::alu64_imm(AluOp::Lsh, Reg::R1, (64 - 8 * size) as i32));
+                    self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R1, (64 - 8 * size) as i32));
+                }
+                self.spill(Reg::R1)
+            }
+            ExprKind::Cast { expr, .. } if matches!(self.ty(expr), Ty::Array { .. }) => {
+                // An array's bytes as an integer.
+                let v = self.expr(expr);
+                let size = self.ty(expr).c_size();
+                let ty = self.ty(e);
+                let Val::Mem(buf) = v else { return Val::Imm(0) };
+                self.ldx(Size::from_bytes(size).unwrap_or(Size::DW), Reg::R1, buf);
+                self.truncate(Reg::R1, &ty);
+                self.spill(Reg::R1)
+            }
             ExprKind::Cast { expr, .. } => {
                 let v = self.expr(expr);
                 let ty = self.ty(e);
