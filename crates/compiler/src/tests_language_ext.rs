@@ -128,3 +128,56 @@ fn macros_type_per_use() {
     let e = compile_err("macro m(x) { x + \"s\" }\nBEGIN { print(m(1)); }");
     assert!(e.contains("1 | macro m(x) { x + \"s\" }"), "{e}");
 }
+
+#[test]
+fn records_have_named_fields_laid_out_as_tuples() {
+    let c = compile_ok(
+        r#"BEGIN { $v = 99; $t = (a = 0, b = "str", d = (5, 6), e = $v); @r = $t; @s = $t.b;
+           $t = (a = 1, b = "longer", d = (7, 8), e = 1); @k[(n = 1, m = "x")] = 1; }"#,
+    );
+    let map = |name: &str| c.manifest.maps[c.checked.map_index[name]].clone();
+    // The variable's type widened its string for the second assignment.
+    assert_eq!(map("@r").value.name(), "(a=int64, b=string[7], d=(int64, int64), e=int64)");
+    assert_eq!(map("@s").value.name(), "string[7]");
+    assert_eq!(map("@k").key.unwrap().name(), "(n=int64, m=string[2])");
+    let e = compile_err("BEGIN { $r = (a = 1, b = \"x\"); print($r.c); }");
+    assert!(
+        e.contains("error: record `(a=int64, b=string[2])` has no field `c`")
+            && e.contains("1 | BEGIN { $r = (a = 1, b = \"x\"); print($r.c); }\n  |                                         ^ no such field"),
+        "{e}"
+    );
+    let e = compile_err("BEGIN { $r = (a = 1, a = 2); }");
+    assert!(e.contains("error: record field `a` is given twice"), "{e}");
+    // Fields in another order are another type (bpftrace reorders them; we refuse).
+    let e = compile_err("BEGIN { $r = (a = 1, b = 2); $r = (b = 1, a = 2); }");
+    assert!(e.contains("expected (a=int64, b=int64), found `(b=int64, a=int64)`"), "{e}");
+}
+
+#[test]
+fn array_casts_and_indexing() {
+    let c = compile_ok(
+        r#"BEGIN { $a = (int8[8])12345; $x = (uint64)$a; $b = (uint8[4])(uint32)7;
+           let $z: int32[4]; $i = 2; @e = $a[$i] + $z[3]; @k[$b] = $b; }"#,
+    );
+    let vars = &c.checked.probes[0].vars;
+    assert_eq!(vars["a"].name(), "int8[8]");
+    assert_eq!(vars["x"].name(), "uint64");
+    assert_eq!(vars["z"].name(), "int32[4]");
+    let k = &c.manifest.maps[c.checked.map_index["@k"]];
+    assert_eq!(
+        (k.key.as_ref().unwrap().name(), k.value.name()),
+        ("uint8[4]".into(), "uint8[4]".into())
+    );
+    let e = compile_err("BEGIN { $a = (uint8[4])12345; }");
+    assert!(
+        e.contains("error: cannot cast `int64` to `uint8[4]`")
+            && e.contains("1 | BEGIN { $a = (uint8[4])12345; }\n  |              ^^^^^^^^^^^^^^^ 8 bytes to 4 bytes"),
+        "{e}"
+    );
+    let e = compile_err("BEGIN { $a = (uint8[8])1; $x = (uint32)$a; }");
+    assert!(e.contains("error: cannot cast `uint8[8]` to `uint32`"), "{e}");
+    let e = compile_err("BEGIN { $a = (int8[8])1; print($a[8]); }");
+    assert!(e.contains("error: index 8 is out of bounds for `int8[8]`"), "{e}");
+    let e = compile_err("BEGIN { $a = (string[8])1; }");
+    assert!(e.contains("cannot cast"), "{e}");
+}

@@ -202,3 +202,56 @@ fn block_expressions_discards_elvis_and_bare_if() {
         "{stderr}"
     );
 }
+
+#[test]
+fn records_print_as_bpftrace_prints_them() {
+    let Some(_guard) = start("records_print_as_bpftrace_prints_them") else { return };
+    // bpftrace's tests/runtime/record "basic record" and "record printing", then records as
+    // map keys and values and a variable whose string grows.
+    let (stdout, _) = run_ok(
+        r#"BEGIN {
+             $v = 99; $t = (a=0, b=1, c="str", d=(5, 6), e=$v);
+             printf("%d %d %s %d %d %d\n", $t.a, $t.b, $t.c, $t.d.0, $t.d.1, $t.e);
+             $w = (x=1, y=2); $u = (a=0, b=1, c="str", d=(5, 6), e=$w); print($u);
+             $r = (n=1, s="ab", z=5); printf("%d\n", $r.z);
+             $r = (n=2, s="abcdefghijkl", z=6); printf("%d %s\n", $r.z, $r.s);
+             @m[(k=1, name="one")] = (count=10, tag="x");
+             exit();
+           }"#,
+    );
+    assert_eq!(
+        stdout,
+        "0 1 str 5 6 99\n{ .a = 0, .b = 1, .c = str, .d = (5, 6), .e = { .x = 1, .y = 2 } }\n5\n6 abcdefghijkl\n\n\n@m[{ .k = 1, .name = one }]: { .count = 10, .tag = x }\n"
+    );
+    let r = run(&["-f", "json", "-e", r#"BEGIN { @r = (a=1, b="xy"); exit(); }"#]);
+    assert!(
+        r.stdout.contains(r#"{"type": "map", "data": {"@r": {"a": 1, "b": "xy"}}}"#),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn array_casts_index_and_print_like_bpftrace() {
+    let Some(_guard) = start("array_casts_index_and_print_like_bpftrace") else { return };
+    // docs/language.md "Array casts", with its output, then bounded variable indexes and
+    // arrays as keys and values (printed `[1,2,3,4]`).
+    let (stdout, _) = run_ok(
+        r#"BEGIN {
+             $a = (int8[8])12345;
+             printf("%x %x\n", $a[0], $a[1]);
+             printf("%d\n", (uint64)$a);
+             $b = (uint8[4])(uint32)0x04030201;
+             for ($i : 0..6) { printf("%d ", $b[$i]); }
+             printf("\n");
+             let $z: int32[4];
+             printf("%d %d\n", $z[3], (uint32)$b);
+             @k[$b] = 1; @v = $b;
+             exit();
+           }"#,
+    );
+    assert_eq!(
+        stdout,
+        "39 30\n12345\n1 2 3 4 0 0 \n0 67305985\n\n\n@k[[1,2,3,4]]: 1\n@v: [1,2,3,4]\n"
+    );
+}

@@ -86,8 +86,8 @@ impl Cx<'_> {
             }
             ExprKind::Bool(_) => Ty::Bool,
             ExprKind::Str(s) => Ty::Str(s.len() as u32 + 1),
-            ExprKind::Var(name) => match self.lookup_var(name) {
-                Some(ty) => ty.clone(),
+            ExprKind::Var(name) => match self.lookup_var(name).cloned() {
+                Some(ty) => self.stored_layout(name, &ty).unwrap_or(ty),
                 // Assigned earlier in the probe but in a block that has ended (`if` arms):
                 // bpftrace before 0.22 scoped variables to the probe, and the tool scripts
                 // that ship with it (tcpconnect.bt, tcpdrop.bt) read them after the `if`.

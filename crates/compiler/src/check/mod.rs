@@ -84,7 +84,10 @@ pub fn check(
     let mut learned = Checked::default();
     for pass in 0..2 {
         let mut pass_diags = Diagnostics::default();
+        let prior_vars: Vec<BTreeMap<String, Ty>> =
+            learned.probes.iter().map(|p| p.vars.clone()).collect();
         let mut cx = Cx {
+            prior_vars,
             target,
             options,
             script_types: &script_types,
@@ -202,6 +205,9 @@ pub(crate) struct Cx<'a> {
     pub(crate) diags: &'a mut Diagnostics,
     pub(crate) out: Checked,
     scopes: Vec<HashMap<String, Ty>>,
+    /// Each probe's variables with their unified types, from the first pass: a tuple or
+    /// record variable is stored with those, so its reads take that layout too.
+    prior_vars: Vec<BTreeMap<String, Ty>>,
     pub(crate) specs: Vec<ProbeSpec>,
     vars: BTreeMap<String, Ty>,
     loop_depth: u32,
@@ -666,6 +672,14 @@ impl Cx<'_> {
             declared: declared.map(|(kind, _)| kind),
         });
         self.out.map_index.insert(display, id);
+    }
+
+    /// The unified type of variable `name` of the current probe, from the first pass, when
+    /// it is a tuple or record that accepts `ty` (its layout is what the variable stores).
+    pub(crate) fn stored_layout(&self, name: &str, ty: &Ty) -> Option<Ty> {
+        let prior = self.prior_vars.get(self.out.probes.len())?.get(name)?;
+        (matches!(prior, Ty::Tuple(_) | Ty::Record(_)) && prior.accepts(ty) && prior != ty)
+            .then(|| prior.clone())
     }
 
     pub(crate) fn lookup_var(&self, name: &str) -> Option<&Ty> {
