@@ -181,3 +181,22 @@ fn array_casts_and_indexing() {
     let e = compile_err("BEGIN { $a = (string[8])1; }");
     assert!(e.contains("cannot cast"), "{e}");
 }
+
+#[test]
+fn script_unions_enums_and_struct_values() {
+    let c = compile_ok(
+        r#"struct MyStruct { int y[4]; }
+           union U { int a; char b[8]; long c; }
+           enum { A, B = 5 }
+           enum E { X = 1, Y }
+           BEGIN { $s = (struct MyStruct *)0; @y = $s.y[0]; @n = sizeof(union U);
+                   $u = *(union U *)0; @a = $u.a; @e = (enum E)2; @b = B; }"#,
+    );
+    let value = |name: &str| c.manifest.maps[c.checked.map_index[name]].value.name();
+    assert_eq!(value("@y"), "int32");
+    assert_eq!(value("@a"), "int32");
+    assert_eq!(value("@e"), "enum E");
+    let e =
+        compile_err("union U { int a; char b[8]; }\nBEGIN { $u = (union U *)0; print($u->d); }");
+    assert!(e.contains("`union U` has no member `d`"), "{e}");
+}

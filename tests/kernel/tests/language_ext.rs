@@ -255,3 +255,25 @@ fn array_casts_index_and_print_like_bpftrace() {
         "39 30\n12345\n1 2 3 4 0 0 \n0 67305985\n\n\n@k[[1,2,3,4]]: 1\n@v: [1,2,3,4]\n"
     );
 }
+
+#[test]
+fn script_enums_and_unions_without_the_c_semicolon() {
+    let Some(_guard) = start("script_enums_and_unions_without_the_c_semicolon") else { return };
+    let (stdout, _) = run_ok(
+        r#"struct MyStruct {
+             int y[4];
+           }
+           union U { int a; char b[8]; long c; }
+           enum { A, B = 5 }
+           enum E { X = 1, Y }
+           BEGIN {
+             printf("%d %d %d\n", sizeof(struct MyStruct), sizeof(union U), B);
+             printf("%s %d %s\n", (enum E)2, (enum E)2, (enum E)1);
+             $s = (struct MyStruct *)0;
+             $u = *(union U *)0;
+             printf("%d %d %d\n", $s.y[0], $u.a, $u.c);
+             exit();
+           }"#,
+    );
+    assert_eq!(stdout, "16 8 5\nY 2 X\n0 0 0\n");
+}

@@ -367,3 +367,18 @@ fn macro_errors_are_located() {
     let e = parse_err("macro m(1) { 1 }");
     assert!(e.contains("expected a macro parameter (`$var`, `name` or `@map`), found `1`"), "{e}");
 }
+
+#[test]
+fn c_definitions_without_the_c_semicolon() {
+    // bpftrace's docs write preamble definitions without C's `;` after the `}`.
+    let p = parse_ok(
+        "struct MyStruct {\n  int y[4];\n}\nunion U { int a; char b[8]; }\nenum { A, B = 5 }\nenum E { X = 1 };\nBEGIN { exit(); }",
+    );
+    assert_eq!(p.c_definitions.len(), 4);
+    assert_eq!(p.probes.len(), 1);
+    // A forward declaration or a typedef still needs it.
+    let e = parse_err("struct S BEGIN { exit(); }");
+    assert!(e.contains("1 | struct S BEGIN { exit(); }\n  |          ^^^^^ expected `;`"), "{e}");
+    let e = parse_err("typedef int myint BEGIN { exit(); }");
+    assert!(e.contains("expected `;`"), "{e}");
+}
