@@ -275,5 +275,5 @@ fn script_enums_and_unions_without_the_c_semicolon() {
              exit();
            }"#,
     );
-    assert_eq!(stdout, "16 8 5\nY 2 X\n0 0 0\n");
+    assert_eq!(stdout, "16 8 5\nY 2 X\n0 0 0\n\n\n");
 }
