@@ -277,3 +277,30 @@ fn script_enums_and_unions_without_the_c_semicolon() {
     );
     assert_eq!(stdout, "16 8 5\nY 2 X\n0 0 0\n\n\n");
 }
+
+#[test]
+fn map_increments_give_the_old_value_after_as_bpftrace_0_17() {
+    let Some(_guard) = start("map_increments_give_the_old_value_after_as_bpftrace_0_17") else {
+        return;
+    };
+    // Differential: `@x++` is the value before, `++@x` the value after (bpftrace 0.17 has
+    // both); `c ?: b` evaluates `c` once (checked without the oracle, 0.17 lacks `?:`).
+    let program = r#"BEGIN { @c = 0; $r = @c++; $s = ++@c; $t = @c--;
+        printf("%d %d %d\n", $r, $s, $t); @k[1] = 5; $u = @k[1]--; printf("%d %d\n", $u, @k[1]);
+        exit(); }"#;
+    let ours = run(&["-e", program, "-c", "/bin/true"]);
+    assert_eq!(ours.code, 0, "{}", ours.stderr);
+    assert_eq!(ours.stdout, "0 2 2\n5 4\n\n\n@c: 1\n@k[1]: 4\n");
+    if let Some(theirs) = kernel_tests::bpftrace(&["-e", program], "/bin/true") {
+        let theirs: String = theirs
+            .lines()
+            .filter(|l| !l.starts_with("Attaching"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(ours.stdout, theirs);
+    }
+    let (stdout, _) = run_ok(
+        r#"BEGIN { @c = 0; $a = @c++ ?: 9; $b = @c++ ?: 9; printf("%d %d %d\n", $a, $b, @c); exit(); }"#,
+    );
+    assert_eq!(stdout, "9 1 2\n\n\n@c: 2\n");
+}

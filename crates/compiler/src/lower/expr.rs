@@ -119,6 +119,25 @@ impl Lower<'_> {
                 let r = self.expr(rhs);
                 self.binary_op(*op, &l, &lt, &r, &rt)
             }
+            // `c ?: b` (the parser repeats `c` as the middle operand): `c` once, then `b`
+            // only when `c` is zero.
+            ExprKind::Ternary { cond, then, els }
+                if then.id == cond.id && self.ty(e).is_integer() =>
+            {
+                let ty = self.ty(e);
+                let result = self.alloc(8);
+                let end = self.label();
+                let c = self.expr(cond);
+                let ct = self.ty(cond);
+                self.write_value(&c, &ct, result, &ty);
+                self.ldx(Size::DW, Reg::R1, result);
+                self.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R1, 0, 0), end);
+                let b = self.expr(els);
+                let bt = self.ty(els);
+                self.write_value(&b, &bt, result, &ty);
+                self.place(end);
+                Val::Mem(result)
+            }
             ExprKind::Ternary { cond, then, els } => {
                 let ty = self.ty(e);
                 let result = self.alloc_buffer(ty.size().max(8));
@@ -191,7 +210,14 @@ impl Lower<'_> {
                         }
                     }
                     ExprKind::Map { name, keys } => {
-                        self.map_add(name, keys, &Val::Imm(delta as i64))
+                        let new = self.map_add(name, keys, &Val::Imm(delta as i64));
+                        if *prefix {
+                            return new;
+                        }
+                        // `@x++` is the value before the increment.
+                        self.load_reg(&new, Reg::R1);
+                        self.insn(Insn::alu64_imm(AluOp::Sub, Reg::R1, delta));
+                        self.spill(Reg::R1)
                     }
                     _ => Val::None,
                 }
