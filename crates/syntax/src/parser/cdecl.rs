@@ -78,7 +78,8 @@ impl Parser<'_, '_> {
         // them so); a typedef or a forward declaration still needs it.
         let closed = !matches!(kind, CDefinitionKind::Typedef { .. })
             && self.text[..end.start as usize].trim_end().ends_with('}');
-        if !(closed && !self.at(";")) && !self.expect(";") {
+        let optional = closed && !self.at(";");
+        if !optional && !self.expect(";") {
             return None;
         }
         Some(CDefinition { kind, span: start.to(end) })
