@@ -148,9 +148,12 @@ fn records_have_named_fields_laid_out_as_tuples() {
     );
     let e = compile_err("BEGIN { $r = (a = 1, a = 2); }");
     assert!(e.contains("error: record field `a` is given twice"), "{e}");
-    // Fields in another order are another type (bpftrace reorders them; we refuse).
-    let e = compile_err("BEGIN { $r = (a = 1, b = 2); $r = (b = 1, a = 2); }");
-    assert!(e.contains("expected (a=int64, b=int64), found `(b=int64, a=int64)`"), "{e}");
+    // Fields in another order are the same type: the value is written into the variable's
+    // order (bpftrace's rule); other field names are not.
+    let c = compile_ok("BEGIN { $r = (a = 1, b = \"x\"); $r = (b = \"yy\", a = 2); }");
+    assert_eq!(c.checked.probes[0].vars["r"].name(), "(a=int64, b=string[3])");
+    let e = compile_err("BEGIN { $r = (a = 1, b = 2); $r = (a = 1, c = 2); }");
+    assert!(e.contains("expected (a=int64, b=int64), found `(a=int64, c=int64)`"), "{e}");
 }
 
 #[test]
@@ -178,6 +181,9 @@ fn array_casts_and_indexing() {
     assert!(e.contains("error: cannot cast `uint8[8]` to `uint32`"), "{e}");
     let e = compile_err("BEGIN { $a = (int8[8])1; print($a[8]); }");
     assert!(e.contains("error: index 8 is out of bounds for `int8[8]`"), "{e}");
+    let c = compile_ok("BEGIN { $a = (uint8[])(uint32)1; $b = (int16[])2; }");
+    assert_eq!(c.checked.probes[0].vars["a"].name(), "uint8[4]");
+    assert_eq!(c.checked.probes[0].vars["b"].name(), "int16[4]");
     let e = compile_err("BEGIN { $a = (string[8])1; }");
     assert!(e.contains("cannot cast"), "{e}");
 }

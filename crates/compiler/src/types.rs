@@ -198,11 +198,13 @@ impl Ty {
             (Ty::Tuple(a), Ty::Tuple(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.accepts(y))
             }
+            // Records with the same fields in any order: a value is written field by field,
+            // into the order of the place it goes to.
             (Ty::Record(a), Ty::Record(b)) if a.kind == RecordKind::Literal && b.kind == a.kind => {
                 let (a, b) =
                     (a.fields.as_deref().unwrap_or(&[]), b.fields.as_deref().unwrap_or(&[]));
                 a.len() == b.len()
-                    && a.iter().zip(b).all(|(x, y)| x.name == y.name && x.ty.accepts(&y.ty))
+                    && a.iter().all(|x| b.iter().any(|y| x.name == y.name && x.ty.accepts(&y.ty)))
             }
             (a, b) => a == b,
         }
@@ -229,8 +231,11 @@ impl Ty {
             {
                 let (a, b) =
                     (a.fields.as_deref().unwrap_or(&[]), b.fields.as_deref().unwrap_or(&[]));
+                let other = |x: &Field| b.iter().find(|y| y.name == x.name).map(|y| y.ty.clone());
                 Ty::record_literal(
-                    a.iter().zip(b).map(|(x, y)| (x.name.clone(), x.ty.unify(&y.ty))).collect(),
+                    a.iter()
+                        .map(|x| (x.name.clone(), x.ty.unify(&other(x).unwrap_or(Ty::Error))))
+                        .collect(),
                 )
             }
             (Ty::Int { bits: a, signed: sa }, Ty::Int { bits: b, signed: sb }) => {

@@ -267,7 +267,8 @@ pub struct TypeName {
     pub name: String,
     /// How many `*` follow the base type.
     pub pointers: u8,
-    /// `[N]` after the pointers: an array of `N` of what precedes.
+    /// `[N]` after the pointers: an array of `N` of what precedes (0 for `[]`, an array
+    /// sized by the value cast to it).
     pub array: Option<u32>,
     pub span: Span,
 }

@@ -223,6 +223,12 @@ fn records_print_as_bpftrace_prints_them() {
         stdout,
         "0 1 str 5 6 99\n{ .a = 0, .b = 1, .c = str, .d = (5, 6), .e = { .x = 1, .y = 2 } }\n5\n6 abcdefghijkl\n\n\n@m[{ .k = 1, .name = one }]: { .count = 10, .tag = x }\n"
     );
+    // bpftrace's "record evaluation order": fields run in the order written and are stored
+    // in the order of the variable's type.
+    let (stdout, _) = run_ok(
+        r#"BEGIN { $a = (foo={ printf("hello"); 1 }, bar={ printf("world"); 2 }); $a = (bar={ printf("hello"); 1 }, foo={ printf("world\n"); 2 }); print($a); exit(); }"#,
+    );
+    assert_eq!(stdout, "helloworldhelloworld\n{ .foo = 2, .bar = 1 }\n\n\n");
     let r = run(&["-f", "json", "-e", r#"BEGIN { @r = (a=1, b="xy"); exit(); }"#]);
     assert!(
         r.stdout.contains(r#"{"type": "map", "data": {"@r": {"a": 1, "b": "xy"}}}"#),
@@ -246,14 +252,11 @@ fn array_casts_index_and_print_like_bpftrace() {
              printf("\n");
              let $z: int32[4];
              printf("%d %d\n", $z[3], (uint32)$b);
-             @k[$b] = 1; @v = $b;
+             @k[$b] = 1; @v = (uint8[])(uint16)0x0201;
              exit();
            }"#,
     );
-    assert_eq!(
-        stdout,
-        "39 30\n12345\n1 2 3 4 0 0 \n0 67305985\n\n\n@k[[1,2,3,4]]: 1\n@v: [1,2,3,4]\n"
-    );
+    assert_eq!(stdout, "39 30\n12345\n1 2 3 4 0 0 \n0 67305985\n\n\n@k[[1,2,3,4]]: 1\n@v: [1,2]\n");
 }
 
 #[test]

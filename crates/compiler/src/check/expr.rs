@@ -263,7 +263,20 @@ impl Cx<'_> {
         if *int == Ty::Error {
             return Some(Ty::Error);
         }
-        let Ty::Array { of, .. } = array else { return None };
+        let Ty::Array { of, len } = array else { return None };
+        if *len == 0 && array == target && of.c_size() > 0 && int.is_integer() {
+            // `(uint8[])x`: as many elements as fit the integer.
+            if int.c_size() % of.c_size() == 0 {
+                let sized = Ty::Array { of: of.clone(), len: int.c_size() / of.c_size() };
+                return self.array_cast(e, inner, &sized);
+            }
+            self.error(Diagnostic::error(
+                format!("cannot cast `{}` to `{}[]`", inner.name(), of.name()),
+                e.span,
+                "the element size does not divide the integer's size",
+            ));
+            return Some(Ty::Error);
+        }
         let (a, i) = (array.c_size(), int.c_size());
         let fits = a == i || (array == target && a <= 8 && a > i);
         if !of.is_integer() || !int.is_integer() || matches!(int, Ty::Ptr { .. }) || !fits {

@@ -442,7 +442,8 @@ impl Lower<'_> {
             {
                 let (s, d) =
                     (s.fields.as_deref().unwrap_or(&[]), d.fields.as_deref().unwrap_or(&[]));
-                for (sf, df) in s.iter().zip(d) {
+                for df in d {
+                    let Some(sf) = s.iter().find(|sf| sf.name == df.name) else { continue };
                     let elem = Val::Mem(src + (sf.offset_bits / 8) as i16);
                     let at = dst + (df.offset_bits / 8) as i16;
                     self.write_value_with(&elem, &sf.ty, at, &df.ty, exact);
