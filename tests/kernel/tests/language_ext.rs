@@ -257,6 +257,19 @@ fn array_casts_index_and_print_like_bpftrace() {
            }"#,
     );
     assert_eq!(stdout, "39 30\n12345\n1 2 3 4 0 0 \n0 67305985\n\n\n@k[[1,2,3,4]]: 1\n@v: [1,2]\n");
+    // In JSON, an array is a JSON array (a key stays its text).
+    let r = run(&[
+        "-f",
+        "json",
+        "-e",
+        "BEGIN { @v = (uint8[4])(uint32)0x04030201; @k[(uint8[2])(uint16)3] = 1; exit(); }",
+    ]);
+    assert!(
+        r.stdout.contains("{\"type\": \"map\", \"data\": {\"@v\": [1,2,3,4]}}\n")
+            && r.stdout.contains("{\"type\": \"map\", \"data\": {\"@k\": {\"[3,0]\": 1}}}\n"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
