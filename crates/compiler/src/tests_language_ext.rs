@@ -124,6 +124,15 @@ fn macros_type_per_use() {
     // A user macro overrides the builtin of the same name.
     let c = compile_ok("macro pid() { \"mine\" } BEGIN { @p = pid; @q = pid(); }");
     assert!(c.manifest.maps.iter().all(|m| m.value.name() == "string[5]"));
+    // A macro's own variables are named in messages as written.
+    let e = compile_err("macro m() { $y + 1 }\nBEGIN { print(m()); }");
+    assert!(
+        e.contains("error: undefined variable `$y`")
+            && e.contains(
+                "1 | macro m() { $y + 1 }\n  |             ^^ not assigned before this use"
+            ),
+        "{e}"
+    );
     // Type errors inside a macro point into its body.
     let e = compile_err("macro m(x) { x + \"s\" }\nBEGIN { print(m(1)); }");
     assert!(e.contains("1 | macro m(x) { x + \"s\" }"), "{e}");

@@ -214,7 +214,8 @@ impl Cx<'_> {
             ExprKind::IncDec { target, .. } => {
                 match &target.kind {
                     ExprKind::Var(name) => {
-                        self.expect_integer(target, &format!("`${name}`"), "an integer");
+                        let shown = format!("`${}`", diagnostics::var_name(name));
+                        self.expect_integer(target, &shown, "an integer");
                     }
                     ExprKind::Map { name, keys } => {
                         let key = self.map_key(keys);

@@ -360,7 +360,7 @@ impl Cx<'_> {
             StmtKind::Let { name, name_span, ty, value } => {
                 if self.lookup_var(name).is_some() {
                     self.error(Diagnostic::error(
-                        format!("variable `${name}` is already declared"),
+                        format!("variable `${}` is already declared", diagnostics::var_name(name)),
                         *name_span,
                         "declared again here",
                     ));
@@ -555,7 +555,7 @@ impl Cx<'_> {
                     if !existing.accepts(&ty) || (op.is_some() && !existing.is_integer()) {
                         self.error(diagnostics::type_mismatch(
                             value.span,
-                            &format!("`${name}`"),
+                            &format!("`${}`", diagnostics::var_name(name)),
                             &existing.name(),
                             &ty,
                         ));
