@@ -208,10 +208,11 @@ pub fn map_defs(manifest: &Manifest) -> Vec<MapDef> {
         .iter()
         .map(|m| MapDef {
             name: m.bpf_name.clone(),
-            map_type: match (m.array, m.value.is_aggregate()) {
-                (true, _) => map_type::PERCPU_ARRAY,
-                (false, true) => map_type::PERCPU_HASH,
-                (false, false) => map_type::HASH,
+            map_type: match (m.declared, m.array, m.value.is_aggregate()) {
+                (Some(kind), _, _) => kind.map_type(),
+                (None, true, _) => map_type::PERCPU_ARRAY,
+                (None, false, true) => map_type::PERCPU_HASH,
+                (None, false, false) => map_type::HASH,
             },
             key_size: m.key_size(),
             value_size: m.value.value_size(),
@@ -267,3 +268,5 @@ fn program_name(index: usize, spec: &providers::ProbeSpec) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_language_ext;

@@ -88,6 +88,52 @@ pub struct MapDesc {
     /// which makes `@ = count()` cost a few ns over an empty program. Zero slots print as
     /// absent entries, as a hash map would have none.
     pub array: bool,
+    /// The kind given by a `let @m = KIND(N);` declaration, if any.
+    pub declared: Option<MapKind>,
+}
+
+/// The kinds of map a declaration (`let @m = lruhash(100);`) can ask for, with bpftrace's
+/// names and kernel map types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapKind {
+    Hash,
+    LruHash,
+    PercpuHash,
+    PercpuLruHash,
+}
+
+impl MapKind {
+    /// Every kind with its name as written.
+    pub const ALL: [(&'static str, MapKind); 4] = [
+        ("hash", MapKind::Hash),
+        ("lruhash", MapKind::LruHash),
+        ("percpuhash", MapKind::PercpuHash),
+        ("percpulruhash", MapKind::PercpuLruHash),
+    ];
+
+    pub fn from_name(name: &str) -> Option<MapKind> {
+        MapKind::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+    }
+
+    pub fn name(self) -> &'static str {
+        MapKind::ALL.iter().find(|(_, k)| *k == self).map_or("hash", |(n, _)| n)
+    }
+
+    /// Per-CPU kinds hold aggregations (`count()`, `sum()`, ...); the others plain values.
+    pub fn is_percpu(self) -> bool {
+        matches!(self, MapKind::PercpuHash | MapKind::PercpuLruHash)
+    }
+
+    /// The kernel's map type number.
+    pub fn map_type(self) -> u32 {
+        use crate::object::map_type;
+        match self {
+            MapKind::Hash => map_type::HASH,
+            MapKind::LruHash => map_type::LRU_HASH,
+            MapKind::PercpuHash => map_type::PERCPU_HASH,
+            MapKind::PercpuLruHash => map_type::LRU_PERCPU_HASH,
+        }
+    }
 }
 
 impl MapDesc {

@@ -109,6 +109,25 @@ impl Ty {
         }
     }
 
+    /// The type of a record literal `(a = 1, b = "x")` with these fields: a record whose
+    /// fields sit where a tuple of the same types has its elements.
+    pub fn record_literal(fields: Vec<(String, Ty)>) -> Ty {
+        let tys: Vec<Ty> = fields.iter().map(|(_, t)| t.clone()).collect();
+        let size = Ty::Tuple(tys.clone()).size();
+        let fields = fields
+            .into_iter()
+            .zip(Ty::tuple_offsets(&tys))
+            .map(|((name, ty), off)| Field { name, ty, offset_bits: off * 8, bitfield_size: None })
+            .collect();
+        Ty::Record(Arc::new(Record {
+            name: String::new(),
+            kind: RecordKind::Literal,
+            size,
+            fields: Some(fields),
+            btf_id: None,
+        }))
+    }
+
     /// Byte offsets of each element of a tuple.
     pub fn tuple_offsets(items: &[Ty]) -> Vec<u32> {
         let mut off = 0;
@@ -179,6 +198,14 @@ impl Ty {
             (Ty::Tuple(a), Ty::Tuple(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.accepts(y))
             }
+            // Records with the same fields in any order: a value is written field by field,
+            // into the order of the place it goes to.
+            (Ty::Record(a), Ty::Record(b)) if a.kind == RecordKind::Literal && b.kind == a.kind => {
+                let (a, b) =
+                    (a.fields.as_deref().unwrap_or(&[]), b.fields.as_deref().unwrap_or(&[]));
+                a.len() == b.len()
+                    && a.iter().all(|x| b.iter().any(|y| x.name == y.name && x.ty.accepts(&y.ty)))
+            }
             (a, b) => a == b,
         }
     }
@@ -198,6 +225,18 @@ impl Ty {
             (Ty::Str(a), Ty::Str(b)) => Ty::Str(*a.max(b)),
             (Ty::Tuple(a), Ty::Tuple(b)) if a.len() == b.len() => {
                 Ty::Tuple(a.iter().zip(b).map(|(x, y)| x.unify(y)).collect())
+            }
+            (Ty::Record(a), Ty::Record(b))
+                if a.kind == RecordKind::Literal && b.kind == a.kind && self.accepts(other) =>
+            {
+                let (a, b) =
+                    (a.fields.as_deref().unwrap_or(&[]), b.fields.as_deref().unwrap_or(&[]));
+                let other = |x: &Field| b.iter().find(|y| y.name == x.name).map(|y| y.ty.clone());
+                Ty::record_literal(
+                    a.iter()
+                        .map(|x| (x.name.clone(), x.ty.unify(&other(x).unwrap_or(Ty::Error))))
+                        .collect(),
+                )
             }
             (Ty::Int { bits: a, signed: sa }, Ty::Int { bits: b, signed: sb }) => {
                 Ty::Int { bits: (*a).max(*b), signed: *sa || *sb }
@@ -275,6 +314,9 @@ pub enum StackMode {
 pub enum RecordKind {
     Struct,
     Union,
+    /// A script's record (named tuple) `(a = 1, b = "x")`: its fields laid out as a tuple's
+    /// elements.
+    Literal,
 }
 
 /// A C struct or union, from the kernel's BTF (or, later, from a script's definitions).
@@ -299,6 +341,12 @@ impl Record {
         let kind = match self.kind {
             RecordKind::Struct => "struct",
             RecordKind::Union => "union",
+            RecordKind::Literal => {
+                let fields: Vec<String> = (self.fields.as_deref().unwrap_or(&[]).iter())
+                    .map(|f| format!("{}={}", f.name, f.ty.name()))
+                    .collect();
+                return format!("({})", fields.join(", "));
+            }
         };
         match self.name.as_str() {
             "" => format!("{kind} (anonymous)"),

@@ -62,7 +62,7 @@ pub fn value(v: &Value) -> String {
         Value::Uint(n) => int(*n as i128),
         Value::Bool(b) => b.to_string(),
         Value::Str(s) => string(s),
-        Value::Tuple(items) => {
+        Value::Tuple(items) | Value::Array(items) => {
             format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(","))
         }
         Value::Stack(_) | Value::Symbol(_) | Value::Bytes(_) => string(&v.to_text()),

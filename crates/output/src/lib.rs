@@ -43,6 +43,8 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// A C struct or union: its members in order, printed `{ .a = 1, .b = 2 }`.
     Record(Vec<(String, Value)>),
+    /// An array: its elements, printed `[1,2,3]` (a JSON array in JSON).
+    Array(Vec<Value>),
     None,
 }
 
@@ -61,6 +63,9 @@ impl Value {
             Value::Stack(stack) => stack.text(&mut NoSymbols),
             Value::Symbol(address) => address.text(&mut NoSymbols),
             Value::Bytes(bytes) => printf::escape_bytes(bytes, ' '),
+            Value::Array(items) => {
+                format!("[{}]", items.iter().map(Value::to_text).collect::<Vec<_>>().join(","))
+            }
             Value::Record(fields) if fields.is_empty() => "{}".into(),
             Value::Record(fields) => {
                 let fields: Vec<String> =

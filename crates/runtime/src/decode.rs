@@ -76,10 +76,10 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
         // Arrays print as bpftrace prints them: `[127,0,0,1]`.
         Ty::Array { of, len } => {
             let width = of.c_size() as usize;
-            let items: Vec<String> = (0..*len as usize)
-                .map(|i| member(bytes.get(i * width..).unwrap_or(&[]), of).to_text())
+            let items: Vec<Value> = (0..*len as usize)
+                .map(|i| member(bytes.get(i * width..).unwrap_or(&[]), of))
                 .collect();
-            Value::Str(format!("[{}]", items.join(",")))
+            Value::Array(items)
         }
         Ty::Record(record) => Value::Record(fields(bytes, record)),
         Ty::None | Ty::Error => Value::None,
@@ -343,7 +343,15 @@ mod tests {
     }
 
     fn desc(key: Option<Ty>, value: MapValue, array: bool) -> MapDesc {
-        MapDesc { name: "@m".into(), bpf_name: "AT_m".into(), key, value, max_entries: 64, array }
+        MapDesc {
+            name: "@m".into(),
+            bpf_name: "AT_m".into(),
+            key,
+            value,
+            max_entries: 64,
+            array,
+            declared: None,
+        }
     }
 
     #[test]

@@ -73,9 +73,20 @@ fn lost_warning(total: u64, ringbuf_size: u32) -> Warning {
 }
 
 /// The warning for a map that refused updates because it was full.
-fn full_map_warning(name: &str, max_entries: u32, failed: u64) -> Warning {
+fn full_map_warning(
+    name: &str,
+    max_entries: u32,
+    failed: u64,
+    declared: Option<bpfscope_compiler::manifest::MapKind>,
+) -> Warning {
+    let raise = match declared {
+        Some(kind) => {
+            format!("raise its size in its declaration `let {name} = {}(N);`", kind.name())
+        }
+        None => "raise max_map_keys with `config = { max_map_keys = N }`".to_string(),
+    };
     Warning::new(format!(
-        "map {name} is full ({max_entries} entries): {failed} update{} failed; raise max_map_keys with `config = {{ max_map_keys = N }}`",
+        "map {name} is full ({max_entries} entries): {failed} update{} failed; {raise}",
         if failed == 1 { "" } else { "s" }
     ))
 }
@@ -97,7 +108,7 @@ pub(crate) fn exit_report(
     for (id, desc) in manifest.maps.iter().enumerate() {
         let failed = maps.failed_updates(id);
         if failed > 0 {
-            let warning = full_map_warning(&desc.name, desc.max_entries, failed);
+            let warning = full_map_warning(&desc.name, desc.max_entries, failed, desc.declared);
             exit.check_output(sink.warning(&warning));
         }
     }
@@ -150,6 +161,7 @@ mod tests {
             value: MapValue::Count,
             max_entries: 4,
             array: false,
+            declared: None,
         };
         Manifest {
             maps: vec![

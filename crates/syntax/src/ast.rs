@@ -16,6 +16,11 @@ pub struct Program {
     /// `struct`, `union`, `enum` and `typedef` definitions, in source order.
     pub c_definitions: Vec<CDefinition>,
     pub config: Vec<ConfigItem>,
+    /// `let @m = hash(N);` map declarations, in source order.
+    pub map_decls: Vec<MapDecl>,
+    /// `macro name(params) { body }` definitions; their uses in probes are already expanded
+    /// when the parser returns.
+    pub macros: Vec<MacroDef>,
     pub probes: Vec<Probe>,
     /// Number of expression ids handed out (ids are `0..n_exprs`).
     pub n_exprs: u32,
@@ -35,6 +40,47 @@ pub enum ConfigValue {
     Int(u64),
     Str(String),
     Ident(String),
+}
+
+/// A top-level map declaration `let @name = kind(max_entries);`.
+#[derive(Debug, Clone)]
+pub struct MapDecl {
+    /// As written, with the `@`.
+    pub name: String,
+    /// The map kind as written (`hash`, `lruhash`, `percpuhash`, `percpulruhash`).
+    pub kind: String,
+    pub kind_span: Span,
+    pub max_entries: u64,
+    pub span: Span,
+}
+
+/// A bpftrace macro: `macro name($var, expr, @map) { stmts; [value] }`.
+#[derive(Debug, Clone)]
+pub struct MacroDef {
+    pub name: String,
+    pub name_span: Span,
+    pub params: Vec<MacroParam>,
+    pub body: Block,
+    /// The body's last expression when it has no `;` after it: the macro's value.
+    pub value: Option<Expr>,
+    pub span: Span,
+}
+
+/// One macro parameter: `$var` (a caller's variable), `name` (an expression substituted
+/// where `name` appears) or `@map` (a caller's map).
+#[derive(Debug, Clone)]
+pub struct MacroParam {
+    pub kind: MacroParamKind,
+    /// Without the sigil.
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacroParamKind {
+    Var,
+    Ident,
+    Map,
 }
 
 /// An action block: attach points, an optional predicate and a body.
@@ -117,6 +163,8 @@ pub enum StmtKind {
     Continue,
     Return,
     Block(Block),
+    /// `_ = expr;`: evaluates `expr` and drops its value without a warning.
+    Discard(Expr),
 }
 
 /// An expression with its id and span.
@@ -193,12 +241,18 @@ pub enum ExprKind {
         path: Vec<(String, Span)>,
     },
     Tuple(Vec<Expr>),
+    /// A record (named tuple) `(a = 1, b = "x")`: each field's name, the name's span and
+    /// its value, in the order written.
+    Record(Vec<(String, Span, Expr)>),
     /// `x++`, `--x`, ...
     IncDec {
         target: Box<Expr>,
         increment: bool,
         prefix: bool,
     },
+    /// A block expression `{ stmt; ...; value }`: the statements run in their own scope,
+    /// then `value` is the block's value.
+    Block(Block, Box<Expr>),
     /// Something that failed to parse; already reported.
     Error,
 }
@@ -213,7 +267,8 @@ pub struct TypeName {
     pub name: String,
     /// How many `*` follow the base type.
     pub pointers: u8,
-    /// `[N]` after the pointers: an array of `N` of what precedes.
+    /// `[N]` after the pointers: an array of `N` of what precedes (0 for `[]`, an array
+    /// sized by the value cast to it).
     pub array: Option<u32>,
     pub span: Span,
     /// `typeof(expr)` (the name is then `typeof`): the type of the expression, which is not

@@ -12,6 +12,7 @@ pub mod ast;
 mod diagnostic;
 pub mod format;
 pub mod lexer;
+mod macros;
 mod parser;
 pub mod preprocess;
 mod source;

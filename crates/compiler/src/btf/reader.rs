@@ -299,7 +299,7 @@ impl Reader {
         let mut id = record.btf_id.ok_or_else(not_found)?;
         if self.kind(id) == Some(Kind::Fwd) {
             let kind = match record.kind {
-                RecordKind::Struct => Kind::Struct,
+                RecordKind::Struct | RecordKind::Literal => Kind::Struct,
                 RecordKind::Union => Kind::Union,
             };
             id = self.find(&record.name, kind).ok_or_else(not_found)?;

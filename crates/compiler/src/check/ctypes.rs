@@ -176,9 +176,29 @@ impl Cx<'_> {
 
     /// `base.field` or `base->field` on a record or a pointer to one (the same operator);
     /// tuples keep their `.0`.
+    /// A field of a record literal's value (`$r.a` of `$r = (a = 1, b = "x")`).
+    fn record_field(&mut self, record: &Record, field: &str, span: Span) -> Ty {
+        let fields = record.fields.as_deref().unwrap_or(&[]);
+        if let Some(found) = fields.iter().find(|f| f.name == field) {
+            return found.ty.clone();
+        }
+        self.error(
+            Diagnostic::error(
+                format!("record `{}` has no field `{field}`", record.name()),
+                span,
+                "no such field",
+            )
+            .with_suggestion(suggest(field, fields.iter().map(|f| f.name.as_str()))),
+        );
+        Ty::Error
+    }
+
     pub(crate) fn member(&mut self, e: &Expr, base: &Expr, field: &str, span: Span) -> Ty {
         let base_ty = self.operand(base);
         let (record, through_pointer) = match &base_ty {
+            Ty::Record(record) if record.kind == crate::types::RecordKind::Literal => {
+                return self.record_field(record, field, span)
+            }
             Ty::Record(record) => (record.clone(), false),
             Ty::Ptr { to, .. } if matches!(**to, Ty::Record(_)) => {
                 let Ty::Record(record) = &**to else { unreachable!("matched above") };

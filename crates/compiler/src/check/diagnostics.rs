@@ -12,9 +12,15 @@ pub(crate) fn type_mismatch(span: Span, what: &str, expected: &str, found: &Ty) 
     )
 }
 
+/// A variable's name as the script wrote it: a macro's own variables carry the number of
+/// their expansion (`y#2`, see `bpfscope_syntax`'s macros), which messages leave out.
+pub(crate) fn var_name(name: &str) -> &str {
+    name.split('#').next().unwrap_or(name)
+}
+
 pub(crate) fn undefined_var(span: Span, name: &str, suggestion: Option<&str>) -> Diagnostic {
     let d = Diagnostic::error(
-        format!("undefined variable `${name}`"),
+        format!("undefined variable `${}`", var_name(name)),
         span,
         "not assigned before this use",
     );

@@ -86,8 +86,8 @@ impl Cx<'_> {
             }
             ExprKind::Bool(_) => Ty::Bool,
             ExprKind::Str(s) => Ty::Str(s.len() as u32 + 1),
-            ExprKind::Var(name) => match self.lookup_var(name) {
-                Some(ty) => ty.clone(),
+            ExprKind::Var(name) => match self.lookup_var(name).cloned() {
+                Some(ty) => self.stored_layout(name, &ty).unwrap_or(ty),
                 // Assigned earlier in the probe but in a block that has ended (`if` arms):
                 // bpftrace before 0.22 scoped variables to the probe, and the tool scripts
                 // that ship with it (tcpconnect.bt, tcpdrop.bt) read them after the `if`.
@@ -189,6 +189,9 @@ impl Cx<'_> {
                         _ => !self.specs.is_empty() && self.specs.iter().all(|s| s.user_pointers()),
                     };
                 }
+                if let Some(ty) = self.array_cast(e, &inner, &target) {
+                    return ty;
+                }
                 if !target.is_integer() || !inner.is_integer() && inner != Ty::Error {
                     self.error(Diagnostic::error(
                         format!("cannot cast `{}` to `{}`", inner.name(), target.name()),
@@ -211,7 +214,8 @@ impl Cx<'_> {
             ExprKind::IncDec { target, .. } => {
                 match &target.kind {
                     ExprKind::Var(name) => {
-                        self.expect_integer(target, &format!("`${name}`"), "an integer");
+                        let shown = format!("`${}`", diagnostics::var_name(name));
+                        self.expect_integer(target, &shown, "an integer");
                     }
                     ExprKind::Map { name, keys } => {
                         let key = self.map_key(keys);
@@ -226,8 +230,68 @@ impl Cx<'_> {
                 }
                 Ty::I64
             }
+            ExprKind::Record(fields) => {
+                let mut typed = Vec::new();
+                for (name, _, value) in fields {
+                    let ty = self.expr(value);
+                    if ty == Ty::None {
+                        self.error(diagnostics::no_value(value.span, "put in a record"));
+                    }
+                    typed.push((name.clone(), ty));
+                }
+                Ty::record_literal(typed)
+            }
+            ExprKind::Block(block, value) => {
+                self.scopes.push(std::collections::HashMap::new());
+                self.block_inner(block);
+                let ty = self.expr(value);
+                self.scopes.pop();
+                ty
+            }
             ExprKind::Error => Ty::Error,
         }
+    }
+
+    /// Casts between integers and integer arrays of the same size (`(uint8[8])x`,
+    /// `(uint64)$bytes`); an integer also fills a wider array of up to 8 bytes. `None` when
+    /// neither side is an array.
+    fn array_cast(&mut self, e: &Expr, inner: &Ty, target: &Ty) -> Option<Ty> {
+        let (array, int) = match (inner, target) {
+            (_, Ty::Array { .. }) => (target, inner),
+            (Ty::Array { .. }, _) => (inner, target),
+            _ => return None,
+        };
+        if *int == Ty::Error {
+            return Some(Ty::Error);
+        }
+        let Ty::Array { of, len } = array else { return None };
+        if *len == 0 && array == target && of.c_size() > 0 && int.is_integer() {
+            // `(uint8[])x`: as many elements as fit the integer.
+            if int.c_size() % of.c_size() == 0 {
+                let sized = Ty::Array { of: of.clone(), len: int.c_size() / of.c_size() };
+                return self.array_cast(e, inner, &sized);
+            }
+            self.error(Diagnostic::error(
+                format!("cannot cast `{}` to `{}[]`", inner.name(), of.name()),
+                e.span,
+                "the element size does not divide the integer's size",
+            ));
+            return Some(Ty::Error);
+        }
+        let (a, i) = (array.c_size(), int.c_size());
+        let fits = a == i || (array == target && a <= 8 && a > i);
+        if !of.is_integer() || !int.is_integer() || matches!(int, Ty::Ptr { .. }) || !fits {
+            self.error(
+                Diagnostic::error(
+                    format!("cannot cast `{}` to `{}`", inner.name(), target.name()),
+                    e.span,
+                    format!("{} bytes to {} bytes", inner.c_size(), target.c_size()),
+                )
+                .with_note("casts between integers and integer arrays need both sides to have the same size"),
+            );
+            return Some(Ty::Error);
+        }
+        Some(target.clone())
     }
 
     pub(crate) fn tuple_element(

@@ -25,7 +25,7 @@ use bpfscope_syntax::{
 
 use crate::{
     functions::{self, Resolved},
-    manifest::MapDesc,
+    manifest::{MapDesc, MapKind},
     providers::{self, ProbeSpec},
     target::Target,
     types::MapValue,
@@ -86,13 +86,18 @@ pub fn check(
     diags: &mut Diagnostics,
 ) -> Option<Checked> {
     let script_types = ScriptTypes::build(program, target, diags);
+    let decls = map_decls(program, diags);
     let mut learned = Checked::default();
     for pass in 0..2 {
         let mut pass_diags = Diagnostics::default();
+        let prior_vars: Vec<BTreeMap<String, Ty>> =
+            learned.probes.iter().map(|p| p.vars.clone()).collect();
         let mut cx = Cx {
+            prior_vars,
             target,
             options,
             script_types: &script_types,
+            decls: &decls,
             diags: &mut pass_diags,
             out: Checked {
                 types: vec![Ty::Error; program.n_exprs as usize],
@@ -132,7 +137,7 @@ pub fn check(
         }
     }
     for map in &mut learned.maps {
-        if map.key.is_some() || learned.keyed_ops.contains(&map.name) {
+        if map.key.is_some() || learned.keyed_ops.contains(&map.name) || map.declared.is_some() {
             continue;
         }
         if let Some(slots) = map.value.array_slots().filter(|n| *n <= MAX_ARRAY_SLOTS) {
@@ -148,6 +153,43 @@ pub fn check(
     }
     learned.script_types = script_types;
     (!diags.has_errors()).then_some(learned)
+}
+
+/// The script's map declarations (`let @m = lruhash(100);`) by map name: kind and size.
+/// Reports unknown kinds, sizes the kernel refuses and declaring a map twice.
+fn map_decls(program: &Program, diags: &mut Diagnostics) -> HashMap<String, (MapKind, u32)> {
+    let mut decls = HashMap::new();
+    for decl in &program.map_decls {
+        let Some(kind) = MapKind::from_name(&decl.kind) else {
+            let names = MapKind::ALL.map(|(n, _)| n);
+            diags.push(
+                Diagnostic::error(
+                    format!("Invalid bpf map type: {}", decl.kind),
+                    decl.kind_span,
+                    "not a map type",
+                )
+                .with_suggestion(suggest(&decl.kind, names.iter().copied()))
+                .with_note(format!("valid map types: {}", names.join(", "))),
+            );
+            continue;
+        };
+        if decl.max_entries == 0 || decl.max_entries > u32::MAX as u64 {
+            diags.push(Diagnostic::error(
+                format!("map `{}` must hold between 1 and {} entries", decl.name, u32::MAX),
+                decl.span,
+                "invalid max entries",
+            ));
+            continue;
+        }
+        if decls.insert(decl.name.clone(), (kind, decl.max_entries as u32)).is_some() {
+            diags.push(Diagnostic::error(
+                format!("map `{}` is declared more than once", decl.name),
+                decl.span,
+                "declared again here",
+            ));
+        }
+    }
+    decls
 }
 
 /// Pages of the event ring buffer by default (1 MiB), and at most (1 GiB).
@@ -171,9 +213,14 @@ pub(crate) struct Cx<'a> {
     pub(crate) options: &'a Options,
     /// The script's C types: type resolution asks [`ScriptTypes::get`] before BTF.
     pub(crate) script_types: &'a ScriptTypes,
+    /// Declared maps (`let @m = KIND(N);`) by name.
+    decls: &'a HashMap<String, (MapKind, u32)>,
     pub(crate) diags: &'a mut Diagnostics,
     pub(crate) out: Checked,
     scopes: Vec<HashMap<String, Ty>>,
+    /// Each probe's variables with their unified types, from the first pass: a tuple or
+    /// record variable is stored with those, so its reads take that layout too.
+    prior_vars: Vec<BTreeMap<String, Ty>>,
     pub(crate) specs: Vec<ProbeSpec>,
     vars: BTreeMap<String, Ty>,
     loop_depth: u32,
@@ -327,23 +374,30 @@ impl Cx<'_> {
     fn stmt(&mut self, stmt: &Stmt) {
         match &stmt.kind {
             StmtKind::Expr(e) => {
+                let ty = self.expr(e);
+                let used = matches!(e.kind, ExprKind::IncDec { .. });
+                if !used && !matches!(ty, Ty::None | Ty::Error) {
+                    self.error(
+                        Diagnostic::warning("Return value discarded.", e.span, "value unused")
+                            .with_help("assign it to `_` to discard it on purpose: `_ = ...;`"),
+                    );
+                }
+            }
+            StmtKind::Discard(e) => {
                 self.expr(e);
             }
             StmtKind::Assign { target, op, value } => self.assign(target, *op, value),
             StmtKind::Let { name, name_span, ty, value } => {
                 if self.lookup_var(name).is_some() {
                     self.error(Diagnostic::error(
-                        format!("variable `${name}` is already declared"),
+                        format!("variable `${}` is already declared", diagnostics::var_name(name)),
                         *name_span,
                         "declared again here",
                     ));
                 }
                 let declared = ty.as_ref().and_then(|t| self.type_name(t));
-                if let (Some(Ty::Record(_) | Ty::Array { .. }), Some(t)) = (&declared, ty) {
-                    self.error(diagnostics::not_supported(
-                        t.span,
-                        "variables of struct and array type",
-                    ));
+                if let (Some(Ty::Record(_)), Some(t)) = (&declared, ty) {
+                    self.error(diagnostics::not_supported(t.span, "variables of struct type"));
                 }
                 let value_ty = value.as_ref().map(|v| self.expr(v));
                 let var_ty = match (declared, value_ty) {
@@ -561,7 +615,7 @@ impl Cx<'_> {
                     if !existing.accepts(&ty) || (op.is_some() && !existing.is_integer()) {
                         self.error(diagnostics::type_mismatch(
                             value.span,
-                            &format!("`${name}`"),
+                            &format!("`${}`", diagnostics::var_name(name)),
                             &existing.name(),
                             &ty,
                         ));
@@ -605,6 +659,20 @@ impl Cx<'_> {
     /// Records or checks a map's key and value types.
     pub(crate) fn define_map(&mut self, name: &str, key: Option<Ty>, value: MapValue, span: Span) {
         let display = format!("@{name}");
+        let declared = self.decls.get(&display).copied();
+        if let Some((kind, _)) = declared {
+            if kind.is_percpu() != value.is_aggregate() {
+                let from_value = if value.is_aggregate() { "percpuhash" } else { "hash" };
+                self.error(Diagnostic::error(
+                    format!(
+                        "Incompatible map types. Type from declaration: {}. Type from value/key type: {from_value}",
+                        kind.name()
+                    ),
+                    span,
+                    format!("`{display}` is declared `{}`", kind.name()),
+                ));
+            }
+        }
         if let Some(&id) = self.out.map_index.get(&display) {
             let desc = &self.out.maps[id];
             let key_ok = match (&desc.key, &key) {
@@ -649,8 +717,11 @@ impl Cx<'_> {
         }
         let id = self.out.maps.len();
         let bpf_name: String = format!("AT_{name}").chars().take(15).collect();
-        let max_entries =
-            if key.is_none() && !value.has_bucket() { 1 } else { self.out.max_map_keys };
+        let max_entries = match declared {
+            Some((_, n)) => n,
+            None if key.is_none() && !value.has_bucket() => 1,
+            None => self.out.max_map_keys,
+        };
         self.out.maps.push(MapDesc {
             name: display.clone(),
             bpf_name,
@@ -658,8 +729,17 @@ impl Cx<'_> {
             value,
             max_entries,
             array: false,
+            declared: declared.map(|(kind, _)| kind),
         });
         self.out.map_index.insert(display, id);
+    }
+
+    /// The unified type of variable `name` of the current probe, from the first pass, when
+    /// it is a tuple or record that accepts `ty` (its layout is what the variable stores).
+    pub(crate) fn stored_layout(&self, name: &str, ty: &Ty) -> Option<Ty> {
+        let prior = self.prior_vars.get(self.out.probes.len())?.get(name)?;
+        (matches!(prior, Ty::Tuple(_) | Ty::Record(_)) && prior.accepts(ty) && prior != ty)
+            .then(|| prior.clone())
     }
 
     pub(crate) fn lookup_var(&self, name: &str) -> Option<&Ty> {

@@ -47,6 +47,12 @@ impl Lower<'_> {
             ExprKind::Field { base, field, .. } => {
                 let base_val = self.expr(base);
                 let base_ty = self.ty(base);
+                if let (Ty::Record(record), Val::Mem(off)) = (&base_ty, &base_val) {
+                    let fields = record.fields.as_deref().unwrap_or(&[]);
+                    let at =
+                        fields.iter().find(|f| f.name == *field).map_or(0, |f| f.offset_bits / 8);
+                    return Val::Mem(*off + at as i16);
+                }
                 self.tuple_element(&base_val, &base_ty, field.parse().unwrap_or(0))
             }
             ExprKind::Index { base, index } if !matches!(self.ty(base), Ty::Tuple(_)) => {
@@ -113,6 +119,25 @@ impl Lower<'_> {
                 let r = self.expr(rhs);
                 self.binary_op(*op, &l, &lt, &r, &rt)
             }
+            // `c ?: b` (the parser repeats `c` as the middle operand): `c` once, then `b`
+            // only when `c` is zero.
+            ExprKind::Ternary { cond, then, els }
+                if then.id == cond.id && self.ty(e).is_integer() =>
+            {
+                let ty = self.ty(e);
+                let result = self.alloc(8);
+                let end = self.label();
+                let c = self.expr(cond);
+                let ct = self.ty(cond);
+                self.write_value(&c, &ct, result, &ty);
+                self.ldx(Size::DW, Reg::R1, result);
+                self.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R1, 0, 0), end);
+                let b = self.expr(els);
+                let bt = self.ty(els);
+                self.write_value(&b, &bt, result, &ty);
+                self.place(end);
+                Val::Mem(result)
+            }
             ExprKind::Ternary { cond, then, els } => {
                 let ty = self.ty(e);
                 let result = self.alloc_buffer(ty.size().max(8));
@@ -129,6 +154,27 @@ impl Lower<'_> {
                 self.write_value(&b, &bt, result, &ty);
                 self.place(end);
                 Val::Mem(result)
+            }
+            ExprKind::Cast { expr, .. } if matches!(self.ty(e), Ty::Array { .. }) => {
+                // An integer's bytes as an array: stored whole, cut to the array's size.
+                let v = self.expr(expr);
+                let size = self.ty(e).c_size();
+                self.load_reg(&v, Reg::R1);
+                if size < 8 {
+                    self.insn(Insn::alu64_imm(AluOp::Lsh, Reg::R1, (64 - 8 * size) as i32));
+                    self.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R1, (64 - 8 * size) as i32));
+                }
+                self.spill(Reg::R1)
+            }
+            ExprKind::Cast { expr, .. } if matches!(self.ty(expr), Ty::Array { .. }) => {
+                // An array's bytes as an integer.
+                let v = self.expr(expr);
+                let size = self.ty(expr).c_size();
+                let ty = self.ty(e);
+                let Val::Mem(buf) = v else { return Val::Imm(0) };
+                self.ldx(Size::from_bytes(size).unwrap_or(Size::DW), Reg::R1, buf);
+                self.truncate(Reg::R1, &ty);
+                self.spill(Reg::R1)
             }
             ExprKind::Cast { expr, .. } => {
                 let v = self.expr(expr);
@@ -164,10 +210,35 @@ impl Lower<'_> {
                         }
                     }
                     ExprKind::Map { name, keys } => {
-                        self.map_add(name, keys, &Val::Imm(delta as i64))
+                        let new = self.map_add(name, keys, &Val::Imm(delta as i64));
+                        if *prefix {
+                            return new;
+                        }
+                        // `@x++` is the value before the increment.
+                        self.load_reg(&new, Reg::R1);
+                        self.insn(Insn::alu64_imm(AluOp::Sub, Reg::R1, delta));
+                        self.spill(Reg::R1)
                     }
                     _ => Val::None,
                 }
+            }
+            ExprKind::Record(fields) => {
+                let ty = self.ty(e);
+                let Ty::Record(record) = &ty else { return Val::None };
+                let buf = self.alloc_buffer(ty.size().max(8));
+                let layout = record.fields.as_deref().unwrap_or(&[]);
+                for ((_, _, value), field) in fields.iter().zip(layout) {
+                    let v = self.expr(value);
+                    let off = buf + (field.offset_bits / 8) as i16;
+                    self.write_value(&v, &field.ty, off, &field.ty);
+                }
+                Val::Mem(buf)
+            }
+            ExprKind::Block(block, value) => {
+                for stmt in &block.stmts {
+                    self.stmt(stmt);
+                }
+                self.expr(value)
             }
             ExprKind::Error => Val::Imm(0),
         }

@@ -110,16 +110,21 @@ impl Lower<'_> {
             }
             ExprKind::Index { base, index } => self.element_place(base, index),
             ExprKind::Unary { op: UnOp::Deref, expr } => self.pointer_place(expr),
-            // A struct value held in a variable or a map (`$t = *curtask; $t.pid`): its bytes
-            // on the stack, read as any other place.
-            _ if matches!(self.ty(e), Ty::Record(_)) => {
-                let Val::Mem(loc) = self.expr(e) else {
-                    unreachable!("a record value is in memory")
+            // A value of its own (a variable holding an array or a struct, a cast): it is
+            // read where it sits, on the stack or in the scratch area.
+            _ => {
+                let loc = match self.expr(e) {
+                    Val::Mem(loc) => loc,
+                    other => {
+                        self.load_reg(&other, Reg::R0);
+                        let slot = self.alloc(8);
+                        self.stx(Size::DW, slot, Reg::R0);
+                        slot
+                    }
                 };
                 self.stack_addr(Reg::R0, loc);
                 Place { addr: self.spill(Reg::R0), off: 0, user: false }
             }
-            _ => unreachable!("the checker takes only members, elements and `*p` as places"),
         };
         self.span = saved;
         place

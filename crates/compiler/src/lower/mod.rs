@@ -443,6 +443,18 @@ impl Lower<'_> {
             (Ty::Stack { .. }, Ty::Stack { .. }, Val::Mem(src)) => {
                 self.copy(dst, *src, src_ty.size())
             }
+            (Ty::Record(s), Ty::Record(d), Val::Mem(src))
+                if s.kind == crate::types::RecordKind::Literal =>
+            {
+                let (s, d) =
+                    (s.fields.as_deref().unwrap_or(&[]), d.fields.as_deref().unwrap_or(&[]));
+                for df in d {
+                    let Some(sf) = s.iter().find(|sf| sf.name == df.name) else { continue };
+                    let elem = Val::Mem(src + (sf.offset_bits / 8) as i16);
+                    let at = dst + (df.offset_bits / 8) as i16;
+                    self.write_value_with(&elem, &sf.ty, at, &df.ty, exact);
+                }
+            }
             (Ty::Tuple(src_items), Ty::Tuple(dst_items), Val::Mem(src)) => {
                 let src_offs = Ty::tuple_offsets(src_items);
                 let dst_offs = Ty::tuple_offsets(dst_items);
@@ -490,7 +502,7 @@ impl Lower<'_> {
         let (saved_top, saved_scratch) = (self.stack_top, self.scratch_top);
         self.span = stmt.span;
         match &stmt.kind {
-            StmtKind::Expr(e) => {
+            StmtKind::Expr(e) | StmtKind::Discard(e) => {
                 self.expr(e);
             }
             StmtKind::Assign { target, op, value } => match &target.kind {

@@ -18,6 +18,21 @@ impl Program {
         for definition in &mut self.c_definitions {
             c_definition(definition, f);
         }
+        for def in &mut self.macros {
+            def.span = f(def.span);
+            def.name_span = f(def.name_span);
+            for param in &mut def.params {
+                param.span = f(param.span);
+            }
+            block(&mut def.body, f);
+            if let Some(value) = &mut def.value {
+                expr(value, f);
+            }
+        }
+        for decl in &mut self.map_decls {
+            decl.span = f(decl.span);
+            decl.kind_span = f(decl.kind_span);
+        }
         for probe in &mut self.probes {
             probe.span = f(probe.span);
             for point in &mut probe.attach_points {
@@ -41,7 +56,7 @@ fn block(b: &mut Block, f: MapFn<'_>) {
 fn stmt(s: &mut Stmt, f: MapFn<'_>) {
     s.span = f(s.span);
     match &mut s.kind {
-        StmtKind::Expr(e) => expr(e, f),
+        StmtKind::Expr(e) | StmtKind::Discard(e) => expr(e, f),
         StmtKind::Assign { target, value, .. } => {
             expr(target, f);
             expr(value, f);
@@ -114,6 +129,16 @@ fn expr(e: &mut Expr, f: MapFn<'_>) {
             expr(inner, f);
         }
         ExprKind::Tuple(items) => items.iter_mut().for_each(|i| expr(i, f)),
+        ExprKind::Record(fields) => {
+            for (_, span, value) in fields {
+                *span = f(*span);
+                expr(value, f);
+            }
+        }
+        ExprKind::Block(b, value) => {
+            block(b, f);
+            expr(value, f);
+        }
         ExprKind::SizeofType(ty) => ty.span = f(ty.span),
         ExprKind::SizeofExpr(inner) => expr(inner, f),
         ExprKind::Offsetof { ty, path } => {

@@ -74,7 +74,12 @@ impl Parser<'_, '_> {
             }
         };
         let end = self.peek().span;
-        if !self.expect(";") {
+        // bpftrace's preamble takes `struct S { int x; }` without the C `;` (its docs write
+        // them so); a typedef or a forward declaration still needs it.
+        let closed = !matches!(kind, CDefinitionKind::Typedef { .. })
+            && self.text[..end.start as usize].trim_end().ends_with('}');
+        let optional = closed && !self.at(";");
+        if !optional && !self.expect(";") {
             return None;
         }
         Some(CDefinition { kind, span: start.to(end) })

@@ -106,6 +106,10 @@ impl Parser<'_, '_> {
                 return self.expr_node(ExprKind::Cast { ty, expr: Box::new(expr) }, span);
             }
         }
+        if self.at("{") {
+            let block = self.block_expr();
+            return self.postfix(block);
+        }
         let primary = self.primary();
         self.postfix(primary)
     }
@@ -228,6 +232,9 @@ impl Parser<'_, '_> {
                 }
             }
             TokenKind::Punct("(") => {
+                if self.at_record_field() {
+                    return self.record(span);
+                }
                 if self.at(")") {
                     let end = self.bump().span;
                     return self.expr_node(ExprKind::Tuple(vec![]), span.to(end));
@@ -257,6 +264,48 @@ impl Parser<'_, '_> {
                 self.error_expr(span)
             }
         }
+    }
+
+    /// At `name =` (not `==`): the first field of a record `(a = 1, b = "x")`.
+    fn at_record_field(&mut self) -> bool {
+        let token = self.peek().clone();
+        matches!(token.kind, TokenKind::Ident(_))
+            && self.punct_after(token.span.end as usize, "=").is_some()
+    }
+
+    /// The fields of a record after its `(`.
+    fn record(&mut self, open: Span) -> Expr {
+        let mut fields: Vec<(String, Span, Expr)> = Vec::new();
+        loop {
+            let token = self.bump();
+            let TokenKind::Ident(name) = token.kind else {
+                self.error(Diagnostic::error(
+                    format!(
+                        "expected a record field `name = value`, found {}",
+                        describe(&token.kind)
+                    ),
+                    token.span,
+                    "expected a field name",
+                ));
+                return self.error_expr(open.to(token.span));
+            };
+            self.expect("=");
+            let value = self.parse_expr();
+            if fields.iter().any(|(n, _, _)| *n == name) {
+                self.error(Diagnostic::error(
+                    format!("record field `{name}` is given twice"),
+                    token.span,
+                    "given again here",
+                ));
+            }
+            fields.push((name, token.span, value));
+            if !self.eat(",") || self.at(")") {
+                break;
+            }
+        }
+        let end = self.peek().span;
+        self.expect(")");
+        self.expr_node(ExprKind::Record(fields), open.to(end))
     }
 
     fn postfix(&mut self, mut expr: Expr) -> Expr {

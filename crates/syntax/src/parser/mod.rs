@@ -19,7 +19,10 @@ mod stmt;
 mod types;
 
 use crate::{
-    ast::{AttachPoint, Block, ConfigItem, ConfigValue, Expr, ExprKind, Probe, Program},
+    ast::{
+        AttachPoint, Block, ConfigItem, ConfigValue, Expr, ExprKind, MacroDef, MacroParam,
+        MacroParamKind, MapDecl, Probe, Program, Stmt, StmtKind,
+    },
     lexer::{Lexer, Token, TokenKind},
     preprocess::{preprocess, ParseOptions},
     Diagnostic, Diagnostics, SourceFile, Span,
@@ -47,6 +50,7 @@ pub fn parse_with(file: &SourceFile, options: &ParseOptions, diags: &mut Diagnos
         }
     }
     diags.items.extend(parse_diags.items);
+    crate::macros::expand(&mut program, diags);
     program
 }
 
@@ -61,8 +65,7 @@ pub(crate) struct Parser<'a, 'd> {
 }
 
 /// Keywords that start a construct we parse but do not implement yet.
-const UNSUPPORTED_TOP: &[(&str, &str)] =
-    &[("macro", "macros"), ("import", "imports"), ("fn", "user-defined functions")];
+const UNSUPPORTED_TOP: &[(&str, &str)] = &[("import", "imports"), ("fn", "user-defined functions")];
 
 impl<'a, 'd> Parser<'a, 'd> {
     fn new(text: &'a str, diags: &'d mut Diagnostics) -> Parser<'a, 'd> {
@@ -184,6 +187,13 @@ impl<'a, 'd> Parser<'a, 'd> {
                 }
                 continue;
             }
+            if word == "macro" {
+                match self.macro_def() {
+                    Some(def) => program.macros.push(def),
+                    None => self.skip_top_level_item(),
+                }
+                continue;
+            }
             if let Some((_, what)) = UNSUPPORTED_TOP.iter().find(|(k, _)| *k == word) {
                 let span = self.peek().span;
                 self.error(not_supported(span, what));
@@ -191,9 +201,10 @@ impl<'a, 'd> Parser<'a, 'd> {
                 continue;
             }
             if self.at_ident("let") {
-                let span = self.peek().span;
-                self.error(not_supported(span, "map declarations"));
-                self.skip_top_level_item();
+                match self.map_decl() {
+                    Some(decl) => program.map_decls.push(decl),
+                    None => self.skip_top_level_item(),
+                }
                 continue;
             }
             match self.probe() {
@@ -227,6 +238,126 @@ impl<'a, 'd> Parser<'a, 'd> {
                 _ => {}
             }
         }
+    }
+
+    /// `macro name(params) { body }` at top level.
+    fn macro_def(&mut self) -> Option<MacroDef> {
+        let start = self.bump().span; // macro
+        let name_token = self.bump();
+        let TokenKind::Ident(name) = name_token.kind else {
+            self.error(Diagnostic::error(
+                format!("expected a macro name, found {}", describe(&name_token.kind)),
+                name_token.span,
+                "expected a name",
+            ));
+            return None;
+        };
+        if !self.expect("(") {
+            return None;
+        }
+        let mut params = Vec::new();
+        while !self.at(")") && self.peek().kind != TokenKind::Eof {
+            let token = self.bump();
+            let (kind, param) = match token.kind {
+                TokenKind::Var(v) => (MacroParamKind::Var, v),
+                TokenKind::Ident(v) => (MacroParamKind::Ident, v),
+                TokenKind::Map(v) => (MacroParamKind::Map, v),
+                other => {
+                    self.error(Diagnostic::error(
+                        format!(
+                            "expected a macro parameter (`$var`, `name` or `@map`), found {}",
+                            describe(&other)
+                        ),
+                        token.span,
+                        "not a parameter",
+                    ));
+                    return None;
+                }
+            };
+            params.push(MacroParam { kind, name: param, span: token.span });
+            if !self.eat(",") {
+                break;
+            }
+        }
+        if !self.expect(")") || !self.at("{") {
+            if !self.panicking {
+                let token = self.peek().clone();
+                self.error(Diagnostic::error(
+                    format!(
+                        "expected `{{` to start the macro's body, found {}",
+                        describe(&token.kind)
+                    ),
+                    token.span,
+                    "expected `{`",
+                ));
+            }
+            return None;
+        }
+        let (mut body, open) = self.block_open();
+        let value = match body.stmts.pop() {
+            Some(Stmt { kind: StmtKind::Expr(e), .. }) if open => Some(e),
+            last => {
+                body.stmts.extend(last);
+                None
+            }
+        };
+        let span = start.to(body.span);
+        Some(MacroDef { name, name_span: name_token.span, params, body, value, span })
+    }
+
+    /// `let @name = kind(N);` at top level.
+    fn map_decl(&mut self) -> Option<MapDecl> {
+        let start = self.bump().span; // let
+        let token = self.bump();
+        let TokenKind::Map(name) = token.kind else {
+            self.error(Diagnostic::error(
+                format!(
+                    "expected a `@map` after `let` at top level, found {}",
+                    describe(&token.kind)
+                ),
+                token.span,
+                "expected a map declaration such as `let @m = hash(100);`",
+            ));
+            return None;
+        };
+        self.expect("=");
+        let kind_token = self.bump();
+        let TokenKind::Ident(kind) = kind_token.kind else {
+            self.error(Diagnostic::error(
+                format!("expected a map type, found {}", describe(&kind_token.kind)),
+                kind_token.span,
+                "expected `hash`, `lruhash`, `percpuhash` or `percpulruhash`",
+            ));
+            return None;
+        };
+        self.expect("(");
+        let arg = self.bump();
+        let max_entries = match arg.kind {
+            TokenKind::Int(n) => n,
+            other => {
+                self.error(Diagnostic::error(
+                    format!(
+                        "map declarations must supply a single argument: max entries, found {}",
+                        describe(&other)
+                    ),
+                    arg.span,
+                    "expected an integer literal",
+                ));
+                return None;
+            }
+        };
+        if !self.expect(")") {
+            return None;
+        }
+        let end = self.peek().span;
+        self.expect(";");
+        Some(MapDecl {
+            name: format!("@{name}"),
+            kind,
+            kind_span: kind_token.span,
+            max_entries,
+            span: start.to(end),
+        })
     }
 
     fn config(&mut self, program: &mut Program) {
@@ -325,19 +456,49 @@ impl<'a, 'd> Parser<'a, 'd> {
 
     /// `{ stmt; ... }`
     fn block(&mut self) -> Block {
+        self.block_open().0
+    }
+
+    /// `{ stmt; ...; expr }`: a block expression, whose last statement is an expression
+    /// without a `;` that gives the block's value.
+    pub(crate) fn block_expr(&mut self) -> Expr {
+        let (mut block, open) = self.block_open();
+        let value = match block.stmts.pop() {
+            Some(Stmt { kind: StmtKind::Expr(e), .. }) if open => e,
+            last => {
+                block.stmts.extend(last);
+                let end =
+                    Span::new(block.span.end.saturating_sub(1) as usize, block.span.end as usize);
+                self.error(Diagnostic::error(
+                    "a block used as a value must end with an expression without a `;`",
+                    end,
+                    "expected the block's value before `}`",
+                ));
+                self.error_expr(end)
+            }
+        };
+        let span = block.span;
+        self.expr_node(ExprKind::Block(block, Box::new(value)), span)
+    }
+
+    /// A block, and whether its last statement had no `;` after it.
+    fn block_open(&mut self) -> (Block, bool) {
         let start = self.peek().span;
         if !self.expect("{") {
-            return Block { stmts: vec![], span: start };
+            return (Block { stmts: vec![], span: start }, false);
         }
         let mut stmts = Vec::new();
+        let mut open = false;
         loop {
             if self.at("}") || self.peek().kind == TokenKind::Eof {
                 break;
             }
             if self.eat(";") {
+                open = false;
                 continue;
             }
             self.panicking = false;
+            open = true;
             let before = self.peek().span.start;
             let (stmt, needs_semi) = self.stmt();
             stmts.push(stmt);
@@ -349,7 +510,9 @@ impl<'a, 'd> Parser<'a, 'd> {
                 }
                 continue;
             }
-            if !self.eat(";") && needs_semi && !self.at("}") {
+            if self.eat(";") {
+                open = false;
+            } else if needs_semi && !self.at("}") {
                 let token = self.peek().clone();
                 self.error(Diagnostic::error(
                     format!("expected `;` after statement, found {}", describe(&token.kind)),
@@ -361,7 +524,7 @@ impl<'a, 'd> Parser<'a, 'd> {
         }
         let end = self.peek().span;
         self.expect("}");
-        Block { stmts, span: start.to(end) }
+        (Block { stmts, span: start.to(end) }, open)
     }
 
     /// Skips to the next `;` (consumed) or `}` (not consumed) at this nesting level.

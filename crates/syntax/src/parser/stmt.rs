@@ -123,7 +123,9 @@ impl Parser<'_, '_> {
         let token = self.bump();
         let TokenKind::Var(name) = token.kind else {
             let msg = match token.kind {
-                TokenKind::Map(_) => "map declarations are not supported yet".to_string(),
+                TokenKind::Map(_) => {
+                    "map declarations (`let @m = hash(N);`) are only allowed at top level, before the probes".to_string()
+                }
                 other => format!("expected a `$variable` after `let`, found {}", describe(&other)),
             };
             self.error(Diagnostic::error(msg, token.span, "expected a variable"));
@@ -160,6 +162,9 @@ impl Parser<'_, '_> {
         if self.at("=") {
             self.bump();
             let value = self.parse_expr();
+            if matches!(&target.kind, ExprKind::Ident(name) if name == "_") {
+                return StmtKind::Discard(value);
+            }
             return StmtKind::Assign { target, op: None, value };
         }
         for (punct, op) in COMPOUND {

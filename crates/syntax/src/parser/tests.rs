@@ -62,7 +62,7 @@ fn errors_are_located() {
     let text = parse_err("BEGIN { @x = 1 +; }");
     assert!(text.contains("expected an expression, found `;`"), "{text}");
     assert!(text.contains("stdin:1:17"), "{text}");
-    assert!(parse_err("macro f($x) { $x }").contains("macros are not supported yet"));
+    assert!(parse_err("import \"x\";").contains("imports are not supported yet"));
     assert!(parse_err("BEGIN { @x = 1 @y = 2 }").contains("expected `;`"));
     assert!(parse_err("BEGIN { printf(\"x) }").contains("unterminated string"));
 }
@@ -212,4 +212,173 @@ fn c_definition_errors_are_located_and_recovered() {
     let program = parse(&file, &mut diags);
     assert_eq!(diags.items.len(), 1);
     assert_eq!(program.probes.len(), 1);
+}
+
+#[test]
+fn map_declarations() {
+    let p = parse_ok("let @a = lruhash(100);\nlet @b = percpuhash(2);\nBEGIN { @a[1] = 1; }");
+    let decls: Vec<(&str, &str, u64)> =
+        p.map_decls.iter().map(|d| (d.name.as_str(), d.kind.as_str(), d.max_entries)).collect();
+    assert_eq!(decls, [("@a", "lruhash", 100), ("@b", "percpuhash", 2)]);
+    assert_eq!(p.probes.len(), 1);
+    let e = parse_err("let @a = hash(x);");
+    assert!(
+        e.contains("map declarations must supply a single argument: max entries, found `x`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("1 | let @a = hash(x);\n  |               ^ expected an integer literal"),
+        "{e}"
+    );
+}
+
+#[test]
+fn block_expressions_and_discards() {
+    let p = parse_ok("BEGIN { $a = { let $b = 1; $b + 1 }; _ = has_key(@m, 1); { 1 } }");
+    let stmts = &p.probes[0].body.stmts;
+    let StmtKind::Assign { value, .. } = &stmts[0].kind else { panic!("{stmts:?}") };
+    let ExprKind::Block(block, tail) = &value.kind else { panic!("{value:?}") };
+    assert_eq!(block.stmts.len(), 1);
+    assert!(matches!(tail.kind, ExprKind::Binary { .. }));
+    assert!(
+        matches!(&stmts[1].kind, StmtKind::Discard(e) if matches!(e.kind, ExprKind::Call { .. }))
+    );
+    assert!(matches!(&stmts[2].kind, StmtKind::Block(_)));
+    let e = parse_err("BEGIN { $a = { 1; }; }");
+    assert!(
+        e.contains("error: a block used as a value must end with an expression without a `;`")
+            && e.contains("1 | BEGIN { $a = { 1; }; }\n  |                   ^ expected the block's value before `}`"),
+        "{e}"
+    );
+}
+
+/// Every expression id of the expanded probes, which must all be distinct and below
+/// `n_exprs`.
+fn probe_ids(p: &Program) -> Vec<u32> {
+    fn expr(e: &Expr, out: &mut Vec<u32>) {
+        out.push(e.id);
+        match &e.kind {
+            ExprKind::Call { args, .. } | ExprKind::Tuple(args) => {
+                args.iter().for_each(|a| expr(a, out))
+            }
+            ExprKind::Binary { lhs, rhs, .. } => {
+                expr(lhs, out);
+                expr(rhs, out);
+            }
+            ExprKind::Block(b, value) => {
+                block(b, out);
+                expr(value, out);
+            }
+            _ => {}
+        }
+    }
+    fn block(b: &crate::ast::Block, out: &mut Vec<u32>) {
+        for s in &b.stmts {
+            match &s.kind {
+                StmtKind::Expr(e) | StmtKind::Discard(e) => expr(e, out),
+                StmtKind::Assign { target, value, .. } => {
+                    expr(target, out);
+                    expr(value, out);
+                }
+                StmtKind::Let { value: Some(v), .. } => expr(v, out),
+                StmtKind::Block(b) => block(b, out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for probe in &p.probes {
+        block(&probe.body, &mut out);
+    }
+    out
+}
+
+#[test]
+fn macros_expand_hygienically_with_fresh_ids() {
+    let p = parse_ok(
+        "macro add($a, x, @m) { let $t = x; $a += $t; @m = $a; $t }\n\
+         macro one() { 1 }\n\
+         macro stmt(x) { x; }\n\
+         BEGIN { $t = 5; print(add($t, one + 2, @out)); print(add($t, one(), @out)); stmt(printf(\"hi\")); }",
+    );
+    assert_eq!(p.macros.len(), 3);
+    let ids = probe_ids(&p);
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    assert!(ids.iter().all(|&id| id < p.n_exprs));
+    // The macro's own `$t` is renamed for each use; the `$a` parameter is the caller's `$t`.
+    let stmts = &p.probes[0].body.stmts;
+    let StmtKind::Expr(print) = &stmts[1].kind else { panic!() };
+    let ExprKind::Call { args, .. } = &print.kind else { panic!() };
+    let ExprKind::Block(block, value) = &args[0].kind else { panic!("{:?}", args[0]) };
+    assert!(matches!(&block.stmts[0].kind, StmtKind::Let { name, .. } if name == "t#2"));
+    assert!(
+        matches!(&block.stmts[1].kind, StmtKind::Assign { target, .. } if matches!(&target.kind, ExprKind::Var(v) if v == "t"))
+    );
+    assert!(
+        matches!(&block.stmts[2].kind, StmtKind::Assign { target, .. } if matches!(&target.kind, ExprKind::Map { name, .. } if name == "out"))
+    );
+    assert!(matches!(&value.kind, ExprKind::Var(v) if v == "t#2"));
+    // A statement macro without a value expands to a block statement.
+    assert!(matches!(&stmts[3].kind, StmtKind::Block(_)));
+}
+
+#[test]
+fn macro_errors_are_located() {
+    let e = parse_err("macro a(x) { b(x) }\nmacro b(x) { a(x) + 1 }\nBEGIN { print(a(1)); }");
+    assert!(
+        e.contains("error: recursive macro call: `a` uses itself")
+            && e.contains("2 | macro b(x) { a(x) + 1 }\n  |              ^^^^ recursive use")
+            && e.contains("note: call chain: a → b → a"),
+        "{e}"
+    );
+    let e = parse_err("macro m($x) { $x++ }\nBEGIN { @x = 1; m(@x); }");
+    assert!(
+        e.contains("error: macro `m` expects a scratch variable (`$name`) for its parameter `$x`")
+            && e.contains(
+                "2 | BEGIN { @x = 1; m(@x); }\n  |                   ^^ wrong kind of argument"
+            ),
+        "{e}"
+    );
+    let e = parse_err("macro m(@x) { @x++ }\nBEGIN { m(1); }");
+    assert!(
+        e.contains("macro `m` expects a map without keys (`@name`) for its parameter `@x`"),
+        "{e}"
+    );
+    let e = parse_err("macro m() { @x++ }\nBEGIN { @x = 1; m(); }");
+    assert!(
+        e.contains("error: macro `m` uses map `@x`, which is not one of its parameters")
+            && e.contains("1 | macro m() { @x++ }\n  |             ^^ not passed in")
+            && e.contains("2 | BEGIN { @x = 1; m(); }\n  |                 ^^^ `m` used here"),
+        "{e}"
+    );
+    let e = parse_err("macro m(a, $b) { a }\nBEGIN { print(m(1)); }");
+    assert!(
+        e.contains("error: macro `m` takes 2 arguments, found 1")
+            && e.contains("note: defined as `macro m(a, $b)`"),
+        "{e}"
+    );
+    let e = parse_err("macro m() { printf(\"x\"); }\nBEGIN { $a = m(); }");
+    assert!(e.contains("error: macro `m` has no value to use here"), "{e}");
+    let e = parse_err("macro m() { 1 }\nmacro m() { 2 }\nBEGIN { print(m); }");
+    assert!(e.contains("error: macro `m` is defined more than once"), "{e}");
+    let e = parse_err("macro m(1) { 1 }");
+    assert!(e.contains("expected a macro parameter (`$var`, `name` or `@map`), found `1`"), "{e}");
+}
+
+#[test]
+fn c_definitions_without_the_c_semicolon() {
+    // bpftrace's docs write preamble definitions without C's `;` after the `}`.
+    let p = parse_ok(
+        "struct MyStruct {\n  int y[4];\n}\nunion U { int a; char b[8]; }\nenum { A, B = 5 }\nenum E { X = 1 };\nBEGIN { exit(); }",
+    );
+    assert_eq!(p.c_definitions.len(), 4);
+    assert_eq!(p.probes.len(), 1);
+    // A forward declaration or a typedef still needs it.
+    let e = parse_err("struct S BEGIN { exit(); }");
+    assert!(e.contains("1 | struct S BEGIN { exit(); }\n  |          ^^^^^ expected `;`"), "{e}");
+    let e = parse_err("typedef int myint BEGIN { exit(); }");
+    assert!(e.contains("expected `;`"), "{e}");
 }

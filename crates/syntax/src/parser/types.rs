@@ -77,6 +77,11 @@ impl Parser<'_, '_> {
                     array = Some(u32::try_from(n).unwrap_or(u32::MAX));
                     end = look.pos();
                 }
+                // `uint8[]`: sized by what is cast to it (`array` 0).
+                Ok(TokenKind::Punct("]")) => {
+                    array = Some(0);
+                    end = look.pos();
+                }
                 _ => look.reset(before_array),
             }
         }
