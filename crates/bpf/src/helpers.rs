@@ -38,6 +38,7 @@ pub enum Helper {
     KtimeGetTaiNs = 208,
     GetNumaNodeId = 42,
     GetNsCurrentPidTgid = 120,
+    DPath = 147,
 }
 
 impl Helper {
@@ -77,6 +78,7 @@ impl Helper {
         Helper::KtimeGetTaiNs,
         Helper::GetNumaNodeId,
         Helper::GetNsCurrentPidTgid,
+        Helper::DPath,
     ];
 
     /// The kernel's name for the helper, as the verifier prints it.
@@ -116,6 +118,7 @@ impl Helper {
             Helper::KtimeGetTaiNs => "bpf_ktime_get_tai_ns",
             Helper::GetNumaNodeId => "bpf_get_numa_node_id",
             Helper::GetNsCurrentPidTgid => "bpf_get_ns_current_pid_tgid",
+            Helper::DPath => "bpf_d_path",
         }
     }
 

@@ -240,3 +240,24 @@ fn fentry_wildcard_over_a_hundred_functions() {
     }
     panic!("no set of ext4 functions attached; left out {left_out:?}");
 }
+
+/// `path()` (`bpf_d_path`) in an fentry probe of a function the kernel allows it in:
+/// `security_inode_getattr`'s `struct path *` names the file the workload stats, every time.
+#[test]
+fn path_names_the_stated_file() {
+    let Some(_guard) = start("path_names_the_stated_file") else { return };
+    let file = std::env::temp_dir().join(format!("bpfscope-path-{}", std::process::id()));
+    std::fs::write(&file, b"x").expect("write the file to stat");
+    let r = run(&[
+        "-e",
+        "fentry:security_inode_getattr /comm == \"wl-statx\"/ { @[path(args.path)] = count(); }",
+        "-c",
+        &wl(&format!("statx {} 17", file.display())),
+    ]);
+    let _ = std::fs::remove_file(&file);
+    if no_fentry("path_names_the_stated_file", &r) {
+        return;
+    }
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(value(&r, &format!("@[{}]", file.display())), "17", "{}", r.stdout);
+}

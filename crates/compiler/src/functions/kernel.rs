@@ -66,11 +66,11 @@ pub(super) const FAMILY: Family = Family {
         Function {
             name: "path",
             form: Form::Call,
-            signature: "path(struct path *)",
-            summary: "The full path of a `struct path` (`bpf_d_path`, which only fentry/fexit programs may call; not supported yet).",
+            signature: "path(struct path * [, size])",
+            summary: "The full path of a `struct path` (`bpf_d_path`: fentry/fexit programs of the functions the kernel allows it in, such as `vfs_getattr`, `filp_close`, `security_file_open`), at most `size` (default `max_strlen`) bytes.",
             kind: Kind::Expr {
                 check: check_path,
-                lower: |_, _| unreachable!("the checker refuses every `path()`"),
+                lower: lower_path,
             },
         },
     ],
@@ -238,26 +238,70 @@ fn lower_uaddr(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
 
 // ---- path ----
 
-/// `bpf_d_path` is allowed only in tracing (fentry/fexit/LSM) programs, on an allow-list of
-/// functions; its argument is a `struct path *` from typed arguments. Neither is here yet:
-/// the error says which it is.
+/// `bpf_d_path` is allowed only in tracing (fentry/fexit/LSM) programs, on the kernel's
+/// allow-list of functions (`vfs_getattr`, `filp_close`, `security_file_open`, ...: the
+/// verifier names the function it refuses); its argument is a `struct path *` straight from
+/// typed arguments or member accesses, which the verifier tracks as a kernel pointer.
 fn check_path(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
-    for a in u.args {
-        cx.expr(a);
+    if !arity(cx, u, &[1, 2], "a `struct path *` and an optional size") {
+        return Ty::Error;
     }
-    let tracing = cx.specs.iter().all(|s| s.kind() == crate::providers::ProgKind::Tracing);
-    let d = if tracing {
-        crate::check::diagnostics::not_supported(u.name_span, "calls to `path()`")
-    } else {
-        Diagnostic::error(
-            "`path()` is only available in fentry and fexit probes",
-            u.name_span,
-            "the kernel allows `bpf_d_path` only in fentry/fexit programs",
-        )
-        .with_help("attach with `fentry:FUNCTION` and pass a `struct path *` argument")
+    let ty = cx.expr(&u.args[0]);
+    let max = cx.out.max_strlen;
+    let size = match u.args.get(1) {
+        None => max,
+        Some(a) => {
+            cx.expr(a);
+            match a.kind {
+                bpfscope_syntax::ast::ExprKind::Int(n) if n > 0 => (n as u32).min(4096),
+                _ => {
+                    cx.error(Diagnostic::error(
+                        "the size of `path()` must be a positive integer literal",
+                        a.span,
+                        "not a positive integer literal",
+                    ));
+                    return Ty::Error;
+                }
+            }
+        }
     };
-    cx.error(d);
-    Ty::Error
+    let tracing = cx.specs.iter().all(|s| s.kind() == crate::providers::ProgKind::Tracing);
+    if !tracing {
+        cx.error(
+            Diagnostic::error(
+                "`path()` is only available in fentry and fexit probes",
+                u.name_span,
+                "the kernel allows `bpf_d_path` only in fentry/fexit programs",
+            )
+            .with_help("attach with `fentry:FUNCTION` and pass a `struct path *` argument"),
+        );
+        return Ty::Error;
+    }
+    match &ty {
+        Ty::Ptr { to, .. } if matches!(&**to, Ty::Record(r) if r.name == "path") => Ty::Str(size),
+        Ty::Error => Ty::Error,
+        other => {
+            cx.error(crate::check::diagnostics::type_mismatch(
+                u.args[0].span,
+                "`path()`",
+                "a `struct path *`",
+                other,
+            ));
+            Ty::Error
+        }
+    }
+}
+
+/// `bpf_d_path(path, buf, size)` into a new string buffer.
+fn lower_path(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let Ty::Str(cap) = cx.ty(u.expr) else { return Val::Imm(0) };
+    let path = cx.expr(&u.args[0]);
+    let buf = cx.alloc_buffer(cap);
+    cx.load_reg(&path, Reg::R1);
+    cx.stack_addr(Reg::R2, buf);
+    cx.insn(Insn::mov64_imm(Reg::R3, cap as i32));
+    cx.call(Helper::DPath);
+    Val::Mem(buf)
 }
 
 // ---- cgroupid ----
@@ -459,7 +503,7 @@ mod tests {
         let e = compile_err("kprobe:vfs_open { printf(\"%s\\n\", path(arg0)); }");
         assert!(e.contains("`path()` is only available in fentry and fexit probes"), "{e}");
         let e = compile_err("fentry:vfs_open { printf(\"%s\\n\", path(arg0)); }");
-        assert!(e.contains("calls to `path()` are not supported yet"), "{e}");
+        assert!(e.contains("expected a `struct path *`"), "{e}");
         let e = compile_err("BEGIN { @ = cgroupid(\"/nope\"); }");
         assert!(e.contains("no cgroup id for `/nope`"), "{e}");
     }
