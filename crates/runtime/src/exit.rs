@@ -81,7 +81,7 @@ fn full_map_warning(name: &str, max_entries: u32, failed: u64) -> Warning {
 }
 
 /// The exit report: lost events, full maps, the end of the output, then every non-empty
-/// map in name order.
+/// map in name order (unless `print_maps_on_exit = false`).
 pub(crate) fn exit_report(
     manifest: &Manifest,
     maps: &dyn MapAccess,
@@ -102,6 +102,10 @@ pub(crate) fn exit_report(
         }
     }
     exit.check_output(sink.end());
+    if !manifest.config.print_maps_on_exit {
+        exit.check_output(sink.flush());
+        return;
+    }
     let mut order: Vec<usize> = (0..manifest.maps.len()).collect();
     order.sort_by(|a, b| manifest.maps[*a].name.cmp(&manifest.maps[*b].name));
     for id in order {

@@ -64,6 +64,8 @@ pub struct RunConfig {
     pub verbose: bool,
     /// Print each probe's overhead at exit (`--stats`, `-v`).
     pub stats: bool,
+    /// `--no-warnings`: the run's warnings are dropped.
+    pub no_warnings: bool,
 }
 
 /// Loads, attaches and runs until exit; returns the exit code.
@@ -77,13 +79,17 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     if config.dry_run {
         return Ok(0);
     }
-    let err: Box<dyn Write> = Box::new(std::io::stderr());
+    let err: Box<dyn Write> = if config.no_warnings {
+        Box::new(NoWarnings { inner: std::io::stderr(), line: Vec::new() })
+    } else {
+        Box::new(std::io::stderr())
+    };
     let mut sink = config.format.sink(config.out, err, Box::new(Symbols::new()));
     let sink: &mut dyn Sink = &mut *sink;
     let bpf_stats = if config.stats { stats::enable(sink) } else { None };
     let traced_since = Instant::now();
     let mut running = loaded.attach(sink, config.quiet)?;
-    if running.exit_code().is_none() {
+    if running.exit_code().is_none() && !running.only_begin_end() {
         let child = match config.child.as_mut() {
             Some(held) => {
                 held.release();
@@ -104,4 +110,33 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         let _ = held.child.wait();
     }
     Ok(code)
+}
+
+/// Standard error without the run's warnings (`--no-warnings`): lines that are a warning or
+/// its hint, in text (`WARNING:`, `HINT:`) or JSON (`"type": "warning"`), are dropped.
+struct NoWarnings<W: Write> {
+    inner: W,
+    line: Vec<u8>,
+}
+
+impl<W: Write> Write for NoWarnings<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for &b in buf {
+            self.line.push(b);
+            if b == b'\n' {
+                let line = std::mem::take(&mut self.line);
+                let warning = line.starts_with(b"WARNING:")
+                    || line.starts_with(b"HINT:")
+                    || line.starts_with(b"{\"type\": \"warning\"");
+                if !warning {
+                    self.inner.write_all(&line)?;
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }

@@ -262,6 +262,8 @@ pub fn geteuid() -> u32 {
 }
 
 /// A child process created stopped before `exec`, released by [`HeldChild::release`].
+/// Dropped unreleased (the program failed to compile, load or attach), it never runs the
+/// command: it is killed and reaped, so no process of the command is left behind.
 pub struct HeldChild {
     pub child: std::process::Child,
     release: Option<OwnedFd>,
@@ -270,8 +272,9 @@ pub struct HeldChild {
 impl HeldChild {
     /// Spawns `command` through `/bin/sh` but holds it until [`HeldChild::release`], so the
     /// probes are attached before the command's first instruction (bpftrace uses ptrace for
-    /// this). The shell waits on a pipe (fd 3) and then `exec`s the command, so the pid the
-    /// caller sees is the command's pid.
+    /// this). The shell waits for a `go` line on a pipe (fd 3) and only then `exec`s the
+    /// command, so the pid the caller sees is the command's pid; end of file on the pipe
+    /// (bpfscope died or gave up) makes it exit without running anything.
     pub fn spawn(command: &str) -> io::Result<HeldChild> {
         use std::os::unix::process::CommandExt;
         let mut fds = [0; 2];
@@ -285,7 +288,7 @@ impl HeldChild {
         let read_raw = read_end.as_raw_fd();
         let mut cmd = std::process::Command::new("/bin/sh");
         cmd.arg("-c")
-            .arg("read -r _ <&3; exec 3<&-; eval \"exec $1\"")
+            .arg("read -r go <&3 && [ \"$go\" = go ] || exit 127; exec 3<&-; eval \"exec $1\"")
             .arg("bpfscope")
             .arg(command);
         // SAFETY: between fork and exec the closure only calls async-signal-safe functions
@@ -310,6 +313,26 @@ impl HeldChild {
 
     /// Lets the child exec.
     pub fn release(&mut self) {
-        self.release.take();
+        if let Some(fd) = self.release.take() {
+            let mut pipe = std::fs::File::from(fd);
+            let _ = io::Write::write_all(&mut pipe, b"go\n");
+        }
+    }
+
+    /// Whether [`HeldChild::release`] has let the command run.
+    pub fn released(&self) -> bool {
+        self.release.is_none()
+    }
+}
+
+impl Drop for HeldChild {
+    fn drop(&mut self) {
+        if !self.released() {
+            // Never released: the command must not run. Closing the pipe alone would make
+            // the shell exit; killing it too means it is gone (and reaped) before we are.
+            self.release.take();
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

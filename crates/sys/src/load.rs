@@ -85,17 +85,18 @@ pub fn btf_load(btf: &[u8]) -> Result<OwnedFd, LoadError> {
         }
         bpf(BpfCmd::BtfLoad, &mut attr, "BPF_BTF_LOAD")
     };
-    with_log_on_failure(attempt)
+    with_log_on_failure(attempt, LOG_SIZE)
 }
 
 /// Tries without a log (fast), and on failure again with one so the caller can say why.
 fn with_log_on_failure(
     attempt: impl Fn(Option<&mut Vec<u8>>) -> SysResult<i64>,
+    log_size: usize,
 ) -> Result<OwnedFd, LoadError> {
     match attempt(None) {
         Ok(fd) => Ok(owned(fd)),
         Err(first) => {
-            let mut log = vec![0u8; LOG_SIZE];
+            let mut log = vec![0u8; log_size];
             match attempt(Some(&mut log)) {
                 Ok(fd) => Ok(owned(fd)),
                 Err(e) => {
@@ -125,11 +126,19 @@ pub struct ProgLoad<'a> {
     pub func_info: &'a [(u32, u32)],
     /// The kernel BTF id of the traced function (fentry/fexit).
     pub attach_btf_id: u32,
+    /// The license string (`license`, "GPL" by default): GPL-only helpers need a
+    /// GPL-compatible one.
+    pub license: &'a str,
+    /// Bytes of the verifier log asked for when the load fails (`log_size`).
+    pub log_size: u32,
 }
 
 /// Loads a program; the verifier's log comes back on failure.
 pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
-    let license = b"GPL\0";
+    let license = CString::new(p.license).map_err(|e| LoadError {
+        error: io::Error::new(io::ErrorKind::InvalidInput, e),
+        log: String::new(),
+    })?;
     let func_info: Vec<u8> = p
         .func_info
         .iter()
@@ -158,7 +167,7 @@ pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
         attr.put_u32(108, p.attach_btf_id);
         bpf(BpfCmd::ProgLoad, &mut attr, "BPF_PROG_LOAD")
     };
-    with_log_on_failure(attempt)
+    with_log_on_failure(attempt, p.log_size as usize)
 }
 
 /// Opens a raw tracepoint (`name`) or a BTF-typed attachment (fentry/fexit: `None`) for a
@@ -286,6 +295,8 @@ mod tests {
             btf: None,
             func_info: &[],
             attach_btf_id: 0,
+            license: "GPL",
+            log_size: 1 << 20,
         }
     }
 

@@ -35,7 +35,7 @@ use crate::{
 /// The BPF stack limit.
 pub const STACK_LIMIT: u32 = 512;
 
-/// Stack bytes kept on the BPF stack per buffer; larger buffers go to the scratch area.
+/// Copies longer than this use a helper call rather than loads and stores.
 const STACK_BUFFER_LIMIT: u32 = 64;
 /// The largest per-CPU scratch area (the kernel's per-CPU allocation unit is 32 KiB).
 pub const SCRATCH_LIMIT: u32 = 32 * 1024;
@@ -310,7 +310,8 @@ impl Lower<'_> {
     /// uninitialised stack); scratch memory is not, and may hold an earlier event's bytes.
     pub(crate) fn alloc(&mut self, size: u32) -> Loc {
         let size = size.div_ceil(8).max(1) * 8;
-        if size > STACK_BUFFER_LIMIT {
+        // `on_stack_limit`: larger objects go to the scratch area.
+        if size > self.checked.on_stack_limit {
             return self.alloc_scratch(size);
         }
         self.stack_top += size;

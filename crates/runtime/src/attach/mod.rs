@@ -90,6 +90,7 @@ pub(crate) fn load(
     program: &LinkedProgram,
     maps: &[OwnedFd],
     btf_fd: Option<BorrowedFd<'_>>,
+    config: &bpfscope_compiler::manifest::ScriptConfig,
 ) -> Result<OwnedFd, RunError> {
     let mut insns = program.insns.clone();
     for &(at, map) in &program.map_relocs {
@@ -111,6 +112,8 @@ pub(crate) fn load(
         btf: btf_fd,
         func_info: &program.func_info,
         attach_btf_id: target.attach_btf_id,
+        license: &config.license,
+        log_size: config.log_size,
     };
     load::prog_load(&request).map_err(|e| load_error(desc, half, e))
 }
