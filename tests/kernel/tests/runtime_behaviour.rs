@@ -342,3 +342,43 @@ fn info_probes_this_kernel() {
         assert!(out.contains(section), "{section:?} missing:\n{out}");
     }
 }
+
+#[test]
+fn stack_mode_sets_the_default_and_env_overrides_script() {
+    let Some(_guard) = start("stack_mode_sets_the_default_and_env_overrides_script") else {
+        return;
+    };
+    let script = r#"config = { stack_mode = raw } tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[ustack(3)] = count(); }"#;
+    // The frames of the stack seen twice (the workload's two calls; its start-up may add a
+    // stack of its own, seen once).
+    let frames = |out: &str| -> Vec<String> {
+        let mut stack = Vec::new();
+        for line in out.lines() {
+            if line.starts_with("@[") {
+                stack.clear();
+            } else if line == "]: 2" {
+                return stack;
+            } else if !line.starts_with(']') {
+                stack.push(line.to_string());
+            }
+        }
+        Vec::new()
+    };
+    let (code, out, err) = run_env(&["-e", script, "-c", &wl("getppid 2")], &[]);
+    assert_eq!(code, 0, "{err}");
+    let raw = frames(&out);
+    assert_eq!(raw.len(), 3, "{out}");
+    for frame in &raw {
+        let hex = frame.strip_prefix("        ").expect("indented");
+        assert!(u64::from_str_radix(hex, 16).is_ok(), "raw frames are bare addresses: {out}");
+    }
+    let (code, out, err) =
+        run_env(&["-e", script, "-c", &wl("getppid 2")], &[("BPFTRACE_STACK_MODE", "perf")]);
+    assert_eq!(code, 0, "{err}");
+    let perf = frames(&out);
+    assert_eq!(perf.len(), 3, "{out}");
+    for frame in &perf {
+        let (addr, _) = frame.strip_prefix('\t').and_then(|f| f.split_once(' ')).expect("perf");
+        assert_eq!(addr.len(), 16, "perf frames are \\t<16 hex digits> symbol: {out}");
+    }
+}
