@@ -236,3 +236,35 @@ fn no_warnings_drops_compiler_warnings() {
     let (code, _, err) = bpfscope(&["--no-warnings", "--emit", "typed", "-e", program]);
     assert_eq!((code, err.as_str()), (0, ""));
 }
+
+#[test]
+fn probe_filter_keeps_matching_probes_and_begin_end() {
+    let program = "BEGIN { } tracepoint:syscalls:sys_enter_getppid, tracepoint:syscalls:sys_enter_getpid { } interval:s:1 { } END { }";
+    let (code, out, err) =
+        bpfscope(&["--probe-filter", "getppid$", "--emit", "typed", "-e", program]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "probe 0: BEGIN\nprobe 1: tracepoint:syscalls:sys_enter_getppid\nprobe 2: \nprobe 3: END\n"
+    );
+    let (code, out, _) = bpfscope(&[
+        "--probe-filter",
+        "^(interval|tracepoint:.*getpid)",
+        "--emit",
+        "typed",
+        "-e",
+        program,
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "probe 0: BEGIN\nprobe 1: tracepoint:syscalls:sys_enter_getpid\nprobe 2: interval:s:1\nprobe 3: END\n"
+    );
+    let (code, _, err) = bpfscope(&["--probe-filter", "(", "-e", program]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid value '(' for '--probe-filter <REGEX>': invalid regular expression: unclosed `(` at offset 0"), "{err}");
+    let (code, _, err) =
+        bpfscope(&["--probe-filter", "nomatch", "--emit", "typed", "-e", "interval:s:1 { }"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no probe of the program matches --probe-filter `nomatch`"), "{err}");
+}

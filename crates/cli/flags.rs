@@ -13,6 +13,12 @@ fn output_format() -> impl TypedValueParser<Value = Format> {
         .map(|name| Format::named(&name).expect("a registered format"))
 }
 
+/// `--probe-filter REGEX`: parsed here, so a bad expression is a usage error.
+fn probe_filter(text: &str) -> Result<bpfscope_compiler::regex::Regex, String> {
+    bpfscope_compiler::regex::Regex::new(text)
+        .map_err(|e| format!("invalid regular expression: {e}"))
+}
+
 /// `-B`: how standard output (or the `-o` file) is buffered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Buffering {
@@ -111,6 +117,10 @@ pub struct RunOpts {
     /// compatibility: headers resolve through BTF and the script's definitions.
     #[arg(short = 'I', value_name = "DIR")]
     pub include_dirs: Vec<String>,
+    /// Only run the probes whose name (`tracepoint:syscalls:sys_enter_openat`) this regular
+    /// expression matches, anywhere in the name; BEGIN and END always run.
+    #[arg(long = "probe-filter", value_name = "REGEX", value_parser = probe_filter)]
+    pub probe_filter: Option<bpfscope_compiler::regex::Regex>,
     /// Debug output of a stage (bpftrace's -d, comma-separated, repeatable): ast, codegen,
     /// codegen-opt, dis, verifier or all. Mapped onto --emit (ast, ir, asm) and -v (the
     /// verifier's log).

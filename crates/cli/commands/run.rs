@@ -62,6 +62,7 @@ pub fn run_script(
         start_boot_ns,
         ncpus: bpfscope_runtime::possible_cpus() as u32,
         env_config: env_config(),
+        probe_filter: opts.probe_filter.clone(),
         unsafe_ok: opts.unsafe_ok,
         have_btf: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
     };
@@ -95,6 +96,12 @@ pub fn run_script(
         eprint!("{}", diags.render(file));
     }
     let Some(compiled) = compiled else { return Ok(1) };
+    if let (Some(filter), true) = (&opts.probe_filter, compiled.manifest.programs.is_empty()) {
+        bail!(
+            "no probe of the program matches --probe-filter `{}`: attachment failed for all probes",
+            filter.as_str()
+        );
+    }
     if !running {
         for emit in emits {
             emit_dump(&compiled, emit, opts.output.as_deref())?;

@@ -20,6 +20,7 @@ mod lower;
 pub mod manifest;
 pub mod object;
 pub mod providers;
+pub mod regex;
 pub mod target;
 pub mod types;
 
@@ -55,6 +56,9 @@ pub struct Options {
     /// Config variables from the environment (`BPFTRACE_MAX_STRLEN`, `1024`), which override
     /// the script's config block, as in bpftrace.
     pub env_config: Vec<(String, String)>,
+    /// `--probe-filter REGEX`: only probes whose name the expression matches (searched, as
+    /// bpftrace's `std::regex_search`) are compiled; BEGIN and END always are.
+    pub probe_filter: Option<regex::Regex>,
     /// `--unsafe`: allow `system()` and `signal()`.
     pub unsafe_ok: bool,
     /// The kernel has BTF: the preprocessor defines `BPFTRACE_HAVE_BTF`.

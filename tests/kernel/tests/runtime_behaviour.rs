@@ -382,3 +382,22 @@ fn stack_mode_sets_the_default_and_env_overrides_script() {
         assert_eq!(addr.len(), 16, "perf frames are \\t<16 hex digits> symbol: {out}");
     }
 }
+
+#[test]
+fn probe_filter_runs_only_the_matching_probes() {
+    let Some(_guard) = start("probe_filter_runs_only_the_matching_probes") else { return };
+    let r = run(&[
+        "--probe-filter",
+        "getppid",
+        "-e",
+        r#"BEGIN { @begin = 1; } tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @a = count(); } tracepoint:syscalls:sys_enter_getpid /pid == cpid/ { @b = count(); }"#,
+        "-c",
+        &wl("getppid 3"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr, "Attached 2 probes\n");
+    assert_eq!(
+        map_lines(&r.stdout),
+        [("@a".to_string(), "3".to_string()), ("@begin".to_string(), "1".to_string())]
+    );
+}

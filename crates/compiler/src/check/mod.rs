@@ -193,6 +193,11 @@ impl Cx<'_> {
                 Err(d) => self.error(d),
             }
         }
+        if let Some(filter) = &self.options.probe_filter {
+            specs.retain(|s| {
+                matches!(s, ProbeSpec::Begin | ProbeSpec::End) || filter.is_match(&s.display())
+            });
+        }
         self.specs = specs.clone();
         self.vars = BTreeMap::new();
         self.scopes = vec![HashMap::new()];
