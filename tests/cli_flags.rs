@@ -268,3 +268,26 @@ fn probe_filter_keeps_matching_probes_and_begin_end() {
     assert_eq!(code, 1);
     assert!(err.contains("no probe of the program matches --probe-filter `nomatch`"), "{err}");
 }
+
+#[test]
+fn exit_inside_a_loop_over_a_map_is_refused_where_it_is() {
+    let (code, _, err) =
+        bpfscope(&["--emit", "typed", "-e", "BEGIN { @m[1] = 1; for ($kv : @m) { exit(3); } }"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "error: `exit()` is not available inside a `for` loop over a map\n --> stdin:1:37"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("bpf_for_each_map_elem"), "{err}");
+    // In while, unroll and range loops it is allowed.
+    for program in [
+        "BEGIN { $i = 0; while ($i < 5) { $i++; if ($i == 2) { exit(4); } } }",
+        "BEGIN { unroll(3) { exit(); } }",
+        "BEGIN { for ($i : 0..5) { if ($i == 2) { exit(7); } } }",
+    ] {
+        let (code, _, err) = bpfscope(&["--emit", "typed", "-e", program]);
+        assert_eq!(code, 0, "{program}: {err}");
+    }
+}

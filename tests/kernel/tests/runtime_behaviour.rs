@@ -160,6 +160,12 @@ fn exit_codes_follow_bpftrace() {
     // exit() inside an unrolled loop likewise.
     let r = run(&["-e", "BEGIN { $i = 0; unroll(3) { $i++; if ($i == 2) { exit(6); } } }"]);
     assert_eq!(r.code, 6, "{}", r.stderr);
+    // exit() inside a `for` range loop: the loop stops there, its code is the run's.
+    let r = run(&[
+        "-e",
+        r#"BEGIN { for ($i : 0..5) { printf("%d\n", $i); if ($i == 2) { exit(7); } } }"#,
+    ]);
+    assert_eq!((r.code, r.stdout.as_str()), (7, "0\n1\n2\n\n\n"), "{}", r.stderr);
     // Errors exit 1: compiling, attaching.
     assert_eq!(run(&["-e", "BEGIN { nosuch(); }"]).code, 1);
     assert_eq!(run(&["-e", "kprobe:vfs_read { }"]).code, 1);
