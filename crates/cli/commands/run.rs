@@ -140,10 +140,13 @@ fn debug_stages(opts: &RunOpts) -> anyhow::Result<(Vec<Emit>, bool)> {
 }
 
 /// Config variables set in the environment: `BPFTRACE_NAME` (bpftrace's), then
-/// `BPFSCOPE_NAME`, which wins; bpftrace's older `BPFTRACE_STRLEN` and
-/// `BPFTRACE_MAP_KEYS_MAX` too.
+/// `BPFSCOPE_NAME`, which wins; bpftrace 0.17's `BPFTRACE_STRLEN`, `BPFTRACE_MAP_KEYS_MAX`
+/// and `BPFTRACE_CAT_BYTES_MAX` too.
 fn env_config() -> Vec<(String, String)> {
-    let mut names: Vec<String> = vec!["BPFTRACE_STRLEN".into(), "BPFTRACE_MAP_KEYS_MAX".into()];
+    let mut names: Vec<String> =
+        ["BPFTRACE_STRLEN", "BPFTRACE_MAP_KEYS_MAX", "BPFTRACE_CAT_BYTES_MAX"]
+            .map(String::from)
+            .to_vec();
     for prefix in ["BPFTRACE_", "BPFSCOPE_"] {
         for key in bpfscope_compiler::check::CONFIG_KEYS {
             names.push(format!("{prefix}{}", key.to_ascii_uppercase()));

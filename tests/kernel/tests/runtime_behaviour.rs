@@ -407,3 +407,53 @@ fn probe_filter_runs_only_the_matching_probes() {
         [("@a".to_string(), "3".to_string()), ("@begin".to_string(), "1".to_string())]
     );
 }
+
+/// Runs bpfscope and bpftrace 0.17 alike (`args`, `env`); their stdouts without 0.17's
+/// "Attaching N probes..." line, or `None` (said loudly) without bpftrace.
+fn both(args: &[&str], env: &[(&str, &str)]) -> Option<(String, String)> {
+    let (code, ours, err) = run_env(args, env);
+    assert_eq!(code, 0, "{err}");
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-s", "INT", "60", "bpftrace"]).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = match cmd.stdin(Stdio::null()).output() {
+        Ok(out) if out.status.code() != Some(127) => out,
+        _ => {
+            kernel_tests::skip_note("differential run: bpftrace is not installed");
+            return None;
+        }
+    };
+    let theirs: String = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("Attaching "))
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect();
+    Some((ours, theirs))
+}
+
+#[test]
+fn bpftrace_017_env_names_match_bpftrace() {
+    let Some(_guard) = start("bpftrace_017_env_names_match_bpftrace") else { return };
+    // BPFTRACE_STRLEN: map keys and values cut to 11 characters, no trailer (maps keep none).
+    let path = format!("/tmp/bpfscope-strlen-{}", std::process::id());
+    let program = r#"tracepoint:syscalls:sys_enter_openat /pid == cpid/ { @k[str(args->filename)] = count(); @v = str(args->filename); }"#;
+    let command = wl(&format!("open {path} 2"));
+    let Some((ours, theirs)) = both(&["-e", program, "-c", &command], &[("BPFTRACE_STRLEN", "12")])
+    else {
+        return;
+    };
+    assert!(ours.contains("@k[/tmp/bpfsco]: 2\n"), "{ours}");
+    assert_eq!(ours, theirs);
+    // BPFTRACE_CAT_BYTES_MAX.
+    let file = format!("/tmp/bpfscope-catmax-{}", std::process::id());
+    std::fs::write(&file, "0123456789").expect("write the file");
+    let script = format!(r#"BEGIN {{ cat("{file}"); exit(); }}"#);
+    let Some((ours, theirs)) = both(&["-e", &script], &[("BPFTRACE_CAT_BYTES_MAX", "4")]) else {
+        return;
+    };
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(ours, "0123\n\n");
+    assert_eq!(ours, theirs);
+}

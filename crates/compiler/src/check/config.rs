@@ -75,7 +75,8 @@ impl Raw<'_> {
     }
 }
 
-/// The canonical name of a config key (`BPFTRACE_MAX_STRLEN`, `strlen` → `max_strlen`).
+/// The canonical name of a config key (`BPFTRACE_MAX_STRLEN`, `strlen` → `max_strlen`;
+/// bpftrace 0.17's `map_keys_max`, `strlen` and `cat_bytes_max` too).
 pub(crate) fn canonical(key: &str) -> String {
     let key = key.to_ascii_lowercase();
     let key = key.strip_prefix("bpftrace_").unwrap_or(&key);
@@ -83,6 +84,7 @@ pub(crate) fn canonical(key: &str) -> String {
     match key {
         "map_keys_max" => "max_map_keys".into(),
         "strlen" => "max_strlen".into(),
+        "cat_bytes_max" => "max_cat_bytes".into(),
         _ => key.into(),
     }
 }
