@@ -89,7 +89,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     let bpf_stats = if config.stats { stats::enable(sink) } else { None };
     let traced_since = Instant::now();
     let mut running = loaded.attach(sink, config.quiet)?;
-    if running.exit_code().is_none() && !running.only_begin_end() {
+    if running.exit_code().is_none() {
         let child = match config.child.as_mut() {
             Some(held) => {
                 held.release();
@@ -97,17 +97,22 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
             }
             None => None,
         };
-        running.event_loop(sink, signals.as_fd(), child.as_ref().map(OwnedFd::as_fd))?;
+        // With only BEGIN/END attached nothing more can happen: END runs at once.
+        if !running.only_begin_end() {
+            running.event_loop(sink, signals.as_fd(), child.as_ref().map(OwnedFd::as_fd))?;
+        }
     }
     if bpf_stats.is_some() {
         running.report_stats(sink, traced_since.elapsed());
     }
     drop(bpf_stats);
     let code = running.finish(sink)?;
+    // A command still running when the trace ends gets SIGTERM (bpftrace's rule), and
+    // SIGKILL if it ignores it for a second.
     if let Some(mut held) = config.child.take() {
-        held.release();
-        let _ = held.child.kill();
-        let _ = held.child.wait();
+        if held.released() {
+            held.terminate(std::time::Duration::from_secs(1));
+        }
     }
     Ok(code)
 }

@@ -319,6 +319,25 @@ impl HeldChild {
         }
     }
 
+    /// Ends a released command that is still running, as bpftrace does when it exits first:
+    /// SIGTERM, then SIGKILL if it is still there after `grace`; reaps it.
+    pub fn terminate(&mut self, grace: std::time::Duration) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        // SAFETY: kill(2) on our own child's pid, which we have not reaped yet.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Whether [`HeldChild::release`] has let the command run.
     pub fn released(&self) -> bool {
         self.release.is_none()

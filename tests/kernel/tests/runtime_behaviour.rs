@@ -457,3 +457,21 @@ fn bpftrace_017_env_names_match_bpftrace() {
     assert_eq!(ours, "0123\n\n");
     assert_eq!(ours, theirs);
 }
+
+#[test]
+fn a_command_still_running_at_the_end_gets_sigterm() {
+    let Some(_guard) = start("a_command_still_running_at_the_end_gets_sigterm") else { return };
+    let witness = format!("/tmp/bpfscope-sigterm-{}", std::process::id());
+    let _ = std::fs::remove_file(&witness);
+    // The trace ends first (exit() after 300 ms); the command, waiting on a 30 s sleep, is
+    // sent SIGTERM (bpftrace's rule), which its trap records. The sleep is the trap's to end.
+    let command = format!(
+        "/bin/sh -c 'trap \"kill \\$! 2>/dev/null; echo TERM > {witness}; exit 0\" TERM; sleep 30 & wait'"
+    );
+    let started = Instant::now();
+    let r = run(&["-e", "interval:ms:300 { exit(); }", "-c", &command]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(std::fs::read_to_string(&witness).unwrap_or_default(), "TERM\n");
+    let _ = std::fs::remove_file(&witness);
+}
