@@ -60,15 +60,22 @@ fn debug_stages_map_onto_emit() {
 }
 
 #[test]
-fn helper_error_warnings_are_refused_with_the_reason() {
-    for flag in ["-k", "-kk", "--warnings"] {
-        let (code, _, err) = bpfscope(&[flag, "-e", "BEGIN { }"]);
-        assert_eq!(code, 1, "{flag}");
-        assert!(
-            err.contains("-k/--warnings (warnings for failed probe_read and map lookup helpers) is not supported yet"),
-            "{flag}: {err}"
-        );
-    }
+fn k_adds_a_check_after_each_probe_read_and_only_then() {
+    let program = r#"tracepoint:syscalls:sys_enter_openat { printf("%s\n", str(args.filename)); }"#;
+    let asm = |flags: &[&str]| {
+        let (code, out, err) = bpfscope(&[flags, &["--emit", "asm", "-e", program][..]].concat());
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let plain = asm(&[]);
+    // The check: the result compared with 0 (signed), then the warning record sent.
+    let checked = asm(&["-k"]);
+    assert!(!plain.contains("s>= 0x0"), "{plain}");
+    assert!(checked.contains("call bpf_probe_read_user_str#114\n"), "{checked}");
+    assert!(checked.contains("if r0 s>= 0x0 goto"), "{checked}");
+    assert!(checked.lines().count() > plain.lines().count() + 8);
+    assert_eq!(asm(&["-kk"]), checked);
+    assert_eq!(asm(&["--warnings"]), checked);
 }
 
 #[test]

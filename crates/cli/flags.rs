@@ -102,7 +102,8 @@ pub struct RunOpts {
     /// buffer fills, and at exit) or none (each write goes out at once).
     #[arg(short = 'B', value_name = "MODE", value_enum, default_value = "line")]
     pub buffering: Buffering,
-    /// Helper-error warnings at run time (bpftrace's -k): not supported yet.
+    /// Warn at run time, with the source location, when a probe_read helper fails (a bad
+    /// address, a page not present); -kk is the same.
     #[arg(short = 'k', long = "warnings", action = clap::ArgAction::Count)]
     pub helper_warnings: u8,
     /// Suppress every warning (the compiler's and the run's).

@@ -48,11 +48,6 @@ pub fn run_script(
     positional: Vec<String>,
     opts: &RunOpts,
 ) -> anyhow::Result<i32> {
-    if opts.helper_warnings > 0 {
-        bail!(
-            "-k/--warnings (warnings for failed probe_read and map lookup helpers) is not supported yet: bpfscope's programs do not report helper errors at run time"
-        );
-    }
     let (emits, verbose) = debug_stages(opts)?;
     let start_boot_ns = bpfscope_runtime::sys::boottime_ns();
     let options = Options {
@@ -63,6 +58,7 @@ pub fn run_script(
         ncpus: bpfscope_runtime::possible_cpus() as u32,
         env_config: env_config(),
         probe_filter: opts.probe_filter.clone(),
+        helper_warnings: opts.helper_warnings > 0,
         unsafe_ok: opts.unsafe_ok,
         have_btf: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
     };

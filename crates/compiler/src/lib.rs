@@ -59,6 +59,8 @@ pub struct Options {
     /// `--probe-filter REGEX`: only probes whose name the expression matches (searched, as
     /// bpftrace's `std::regex_search`) are compiled; BEGIN and END always are.
     pub probe_filter: Option<regex::Regex>,
+    /// `-k`: failed `probe_read` helpers send a warning with their source location.
+    pub helper_warnings: bool,
     /// `--unsafe`: allow `system()` and `signal()`.
     pub unsafe_ok: bool,
     /// The kernel has BTF: the preprocessor defines `BPFTRACE_HAVE_BTF`.

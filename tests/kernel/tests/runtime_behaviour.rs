@@ -475,3 +475,46 @@ fn a_command_still_running_at_the_end_gets_sigterm() {
     assert_eq!(std::fs::read_to_string(&witness).unwrap_or_default(), "TERM\n");
     let _ = std::fs::remove_file(&witness);
 }
+
+#[test]
+fn k_reports_failed_reads_where_they_happen_as_bpftrace() {
+    let Some(_guard) = start("k_reports_failed_reads_where_they_happen_as_bpftrace") else {
+        return;
+    };
+    let program = r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf("<%s>\n", str(uptr(16))); @n = count(); }"#;
+    let (code, out, err) = run_env(&["-k", "-e", program, "-c", &wl("getppid 2")], &[]);
+    assert_eq!(code, 0, "{err}");
+    // The failed read still yields an empty string, and the probe goes on.
+    assert_eq!(out, "<>\n<>\n\n\n@n: 2\n");
+    let warning = "stdin:1:72-84: WARNING: Failed to probe_read_user_str: Bad address (-14)\n";
+    assert_eq!(err, format!("Attached 1 probe\n{warning}{warning}"));
+    // Without -k, nothing is said.
+    let (code, out, err) = run_env(&["-e", program, "-c", &wl("getppid 2")], &[]);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (0, "<>\n<>\n\n\n@n: 2\n", "Attached 1 probe\n")
+    );
+    // bpftrace 0.17 (-kk there) says the same, with the end column one further (exclusive).
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-s", "INT", "60", "bpftrace", "-kk", "-e", program, "-c", &wl("getppid 2")]);
+    if let Ok(theirs) = cmd.stdin(Stdio::null()).output() {
+        // 0.17 prints these on standard output.
+        let theirs = String::from_utf8_lossy(&[theirs.stdout, theirs.stderr].concat()).into_owned();
+        assert!(
+            theirs.contains(
+                "stdin:1:72-85: WARNING: Failed to probe_read_user_str: Bad address (-14)\n"
+            ),
+            "{theirs}"
+        );
+    } else {
+        kernel_tests::skip_note("k_reports_failed_reads: bpftrace is not installed");
+    }
+    // In a `for` loop over a map (a callback with its own frame) too; a kernel address read
+    // in BEGIN fails with this kernel's -ERANGE for addresses below the kernel's.
+    let (code, out, err) = run_env(
+        &["-k", "-e", r#"BEGIN { @m[1] = 1; for ($kv : @m) { printf("[%s]\n", str($kv.0)); } }"#],
+        &[],
+    );
+    assert_eq!((code, out.as_str()), (0, "[]\n\n\n@m[1]: 1\n"), "{err}");
+    assert!(err.contains("WARNING: Failed to probe_read_kernel_str: "), "{err}");
+}
