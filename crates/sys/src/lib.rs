@@ -261,6 +261,32 @@ pub fn geteuid() -> u32 {
     syscall(Syscall::Geteuid).map_or(u32::MAX, |uid| uid as u32)
 }
 
+/// A pipe whose two fds are numbered `min` or above (close-on-exec).
+fn pipe_above(min: i32) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut moved = [0; 2];
+    for (i, fd) in fds.iter().enumerate() {
+        // SAFETY: duplicates a fd we own; the original is closed just after.
+        moved[i] = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, min) };
+        // SAFETY: closes the original, which nothing else uses.
+        unsafe { libc::close(*fd) };
+    }
+    if moved.iter().any(|fd| *fd < 0) {
+        let error = io::Error::last_os_error();
+        for fd in moved.iter().filter(|fd| **fd >= 0) {
+            // SAFETY: closes the one duplicate that was made.
+            unsafe { libc::close(*fd) };
+        }
+        return Err(error);
+    }
+    // SAFETY: fresh fds from fcntl, owned here.
+    Ok(unsafe { (OwnedFd::from_raw_fd(moved[0]), OwnedFd::from_raw_fd(moved[1])) })
+}
+
 /// A child process created stopped before `exec`, released by [`HeldChild::release`].
 /// Dropped unreleased (the program failed to compile, load or attach), it never runs the
 /// command: it is killed and reaped, so no process of the command is left behind.
@@ -277,27 +303,22 @@ impl HeldChild {
     /// (bpfscope died or gave up) makes it exit without running anything.
     pub fn spawn(command: &str) -> io::Result<HeldChild> {
         use std::os::unix::process::CommandExt;
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 writes two fds into the array.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fresh fds from pipe2, owned here.
-        let (read_end, write_end) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let read_raw = read_end.as_raw_fd();
+        let (go_read, go_write) = pipe_above(10)?;
+        let (ready_read, ready_write) = pipe_above(10)?;
+        let (go_raw, ready_raw) = (go_read.as_raw_fd(), ready_write.as_raw_fd());
         let mut cmd = std::process::Command::new("/bin/sh");
+        // fd 4 says "ready" once the shell has started (its own start-up system calls, such
+        // as getppid for $PPID, are then behind it, before any probe is attached); fd 3
+        // brings "go".
         cmd.arg("-c")
-            .arg("read -r go <&3 && [ \"$go\" = go ] || exit 127; exec 3<&-; eval \"exec $1\"")
+            .arg("printf r >&4; exec 4>&-; read -r go <&3 && [ \"$go\" = go ] || exit 127; exec 3<&-; eval \"exec $1\"")
             .arg("bpfscope")
             .arg(command);
         // SAFETY: between fork and exec the closure only calls async-signal-safe functions
-        // (dup2, sigprocmask).
+        // (dup2, sigprocmask). Both fds are 10 or above, so neither is 3 or 4.
         unsafe {
             cmd.pre_exec(move || {
-                if read_raw == 3 {
-                    libc::fcntl(3, libc::F_SETFD, 0);
-                } else if libc::dup2(read_raw, 3) < 0 {
+                if libc::dup2(go_raw, 3) < 0 || libc::dup2(ready_raw, 4) < 0 {
                     return Err(io::Error::last_os_error());
                 }
                 let mut set: libc::sigset_t = std::mem::zeroed();
@@ -307,8 +328,17 @@ impl HeldChild {
             });
         }
         let child = cmd.spawn()?;
-        drop(read_end);
-        Ok(HeldChild { child, release: Some(write_end) })
+        drop((go_read, ready_write));
+        let mut held = HeldChild { child, release: Some(go_write) };
+        let mut byte = [0u8; 1];
+        let mut ready = std::fs::File::from(ready_read);
+        if io::Read::read_exact(&mut ready, &mut byte).is_err() {
+            // The shell died before it was ready: reap it (drop) and say so.
+            drop(held.release.take());
+            let _ = held.child.wait();
+            return Err(io::Error::other("the shell that runs the command exited at start"));
+        }
+        Ok(held)
     }
 
     /// Lets the child exec.
