@@ -196,6 +196,30 @@ mod tests {
     use bpfscope_output::{Aggregate, MapOutput, Value};
 
     use super::*;
+
+    #[test]
+    fn strings_that_filled_max_strlen_get_the_trailer() {
+        use bpfscope_output::Value;
+        let mut args = vec![
+            Value::Str("abcde".into()),
+            Value::Str("abcd".into()),
+            Value::Int(5),
+            Value::Str("".into()),
+        ];
+        mark_truncated(&mut args, 6, "..");
+        assert_eq!(
+            args,
+            [
+                Value::Str("abcde..".into()),
+                Value::Str("abcd".into()),
+                Value::Int(5),
+                Value::Str("".into())
+            ]
+        );
+        let mut args = vec![Value::Str("abcde".into())];
+        mark_truncated(&mut args, 6, "");
+        assert_eq!(args, [Value::Str("abcde".into())]);
+    }
     use crate::fakes::{FakeMaps, Log, Recorder};
 
     fn manifest() -> Manifest {

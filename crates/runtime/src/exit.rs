@@ -278,6 +278,22 @@ mod tests {
     }
 
     #[test]
+    fn print_maps_on_exit_false_prints_no_maps() {
+        let out = Capture::default();
+        let err = Capture::default();
+        let format = text::FORMAT;
+        let mut sink =
+            format.sink(Box::new(out.clone()), Box::new(err.clone()), Box::new(NoSymbols));
+        let mut manifest = manifest();
+        manifest.config.print_maps_on_exit = false;
+        let mut exit = Exit::default();
+        exit_report(&manifest, &maps(), &mut LostEvents::default(), &mut *sink, &mut exit);
+        // The end of the output still comes, and the warnings; the maps do not.
+        assert_eq!(out.text(), "\n\n");
+        assert!(err.text().contains("WARNING: map @full is full"));
+    }
+
+    #[test]
     fn json_report() {
         let out = Capture::default();
         let (err, _) = report(json::FORMAT, &out);

@@ -145,3 +145,28 @@ impl<W: Write> Write for NoWarnings<W> {
         self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod no_warnings_tests {
+    use std::io::Write;
+
+    use super::NoWarnings;
+
+    #[test]
+    fn warning_lines_and_their_hints_are_dropped_whole() {
+        let mut w = NoWarnings { inner: Vec::new(), line: Vec::new() };
+        // Written in pieces, as a sink may.
+        for piece in [
+            "Attached 1 probe\nWARN",
+            "ING: lost\nHINT: raise it\n",
+            "{\"type\": \"warning\", \"msg\": \"x\"}\n",
+            "{\"type\": \"attached_probes\"}\nLost 5 events\n",
+        ] {
+            w.write_all(piece.as_bytes()).unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(w.inner).unwrap(),
+            "Attached 1 probe\n{\"type\": \"attached_probes\"}\nLost 5 events\n"
+        );
+    }
+}
