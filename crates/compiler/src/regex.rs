@@ -1,6 +1,6 @@
 //! A small regular expression matcher for `--probe-filter` (no dependency): literals, `.`,
-//! classes `[a-z]`/`[^...]`, groups `( )`, alternation `|`, repetition `*` `+` `?`, anchors
-//! `^` `$` and `\` escapes (`\d`, `\w`, `\s` too). Matching is a search, as
+//! classes `[a-z]`/`[^...]`, groups `( )`, alternation `|`, repetition `*` `+` `?` `{n,m}`,
+//! anchors `^` `$` and `\` escapes (`\d`, `\w`, `\s` too). Matching is a search, as
 //! `std::regex_search` in bpftrace: the expression may match anywhere in the text.
 
 /// A parsed expression.
@@ -101,6 +101,18 @@ fn parse_seq(c: &[char], pos: &mut usize) -> Result<Seq, String> {
             ch => Atom::Char(ch),
         };
         *pos += 1;
+        if c.get(*pos) == Some(&'{') {
+            // `{n}`, `{n,}`, `{n,m}`: n copies, then m - n optional ones (or a star).
+            let (min, max) = parse_counts(c, pos)?;
+            for _ in 0..min {
+                seq.push((atom.clone(), Rep::One));
+            }
+            match max {
+                Some(max) => (min..max).for_each(|_| seq.push((atom.clone(), Rep::Opt))),
+                None => seq.push((atom, Rep::Star)),
+            }
+            continue;
+        }
         let rep = match c.get(*pos) {
             Some('*') => Rep::Star,
             Some('+') => Rep::Plus,
@@ -113,6 +125,24 @@ fn parse_seq(c: &[char], pos: &mut usize) -> Result<Seq, String> {
         seq.push((atom, rep));
     }
     Ok(seq)
+}
+
+/// `{n}`, `{n,}` or `{n,m}` from `c[*pos] == '{'`; leaves `pos` after the `}`.
+fn parse_counts(c: &[char], pos: &mut usize) -> Result<(usize, Option<usize>), String> {
+    let at = *pos;
+    let close = c[at..].iter().position(|ch| *ch == '}').map(|i| at + i);
+    let Some(close) = close else { return Err(format!("unclosed `{{` at offset {at}")) };
+    let inner: String = c[at + 1..close].iter().collect();
+    let number = |t: &str| t.trim().parse::<usize>().ok().filter(|n| *n <= 1000);
+    let counts = match inner.split_once(',') {
+        None => number(&inner).map(|n| (n, Some(n))),
+        Some((lo, "")) => number(lo).map(|n| (n, None)),
+        Some((lo, hi)) => {
+            number(lo).zip(number(hi)).filter(|(l, h)| l <= h).map(|(l, h)| (l, Some(h)))
+        }
+    };
+    *pos = close + 1;
+    counts.ok_or_else(|| format!("bad repetition `{{{inner}}}` at offset {at}"))
 }
 
 fn escape(e: char) -> Atom {
@@ -236,6 +266,9 @@ mod tests {
         assert!(!m("[^a-z]", "abc"));
         assert!(m("", "anything"));
         assert!(m("a\\.b", "a.b") && !m("a\\.b", "axb"));
+        assert!(m("^a{2}$", "aa") && !m("^a{2}$", "aaa") && !m("^a{2}$", "a"));
+        assert!(m("^a{1,3}b", "aaab") && !m("^a{1,3}b", "aaaab") && !m("^a{1,3}b", "b"));
+        assert!(m("^x[0-9]{2,}$", "x123") && !m("^x[0-9]{2,}$", "x1"));
     }
 
     #[test]
@@ -244,5 +277,7 @@ mod tests {
         assert_eq!(Regex::new("ab)").unwrap_err(), "unmatched `)` at offset 2");
         assert_eq!(Regex::new("[ab").unwrap_err(), "unclosed `[` at offset 0");
         assert_eq!(Regex::new("*a").unwrap_err(), "`*` with nothing to repeat at offset 0");
+        assert_eq!(Regex::new("a{2").unwrap_err(), "unclosed `{` at offset 1");
+        assert_eq!(Regex::new("a{3,1}").unwrap_err(), "bad repetition `{3,1}` at offset 1");
     }
 }
