@@ -166,6 +166,20 @@ fn exit_codes_follow_bpftrace() {
         r#"BEGIN { for ($i : 0..5) { printf("%d\n", $i); if ($i == 2) { exit(7); } } }"#,
     ]);
     assert_eq!((r.code, r.stdout.as_str()), (7, "0\n1\n2\n\n\n"), "{}", r.stderr);
+    // Ctrl-C (SIGINT) ends the trace normally: END runs, the maps print, the code is 0.
+    let out = Command::new("timeout")
+        .args(["--preserve-status", "-s", "INT", "1"])
+        .arg(bpfscope())
+        .args([
+            "-e",
+            r#"BEGIN { @b = 1; } interval:s:100 { @never = 1; } END { printf("end\n"); }"#,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bpfscope");
+    assert_nothing_loaded();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "end\n\n\n@b: 1\n");
     // Errors exit 1: compiling, attaching.
     assert_eq!(run(&["-e", "BEGIN { nosuch(); }"]).code, 1);
     assert_eq!(run(&["-e", "kprobe:vfs_read { }"]).code, 1);
