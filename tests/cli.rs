@@ -184,7 +184,15 @@ fn tool_help_lists_its_own_and_the_run_options() {
     assert_eq!(code, 0);
     assert!(stdout.contains("Usage: bpfscope opensnoop [OPTIONS]"), "{stdout}");
     assert!(stdout.contains("-x, --failed  Only show failed opens"), "{stdout}");
-    for flag in ["-o <FILE>", "-f <FORMAT>", "-q", "-v", "--dry-run", "-c <CMD>", "-p <PID>"] {
+    for flag in [
+        "-o, --output <FILE>",
+        "-f <FORMAT>",
+        "-q",
+        "-v",
+        "--dry-run",
+        "-c, --cmd <CMD>",
+        "-p, --pid <PID>",
+    ] {
         assert!(stdout.contains(flag), "{flag} missing from opensnoop --help:\n{stdout}");
     }
     assert!(stdout.contains("$1  -x, --failed: 1 when given, else 0"), "{stdout}");

@@ -13,8 +13,34 @@ fn output_format() -> impl TypedValueParser<Value = Format> {
         .map(|name| Format::named(&name).expect("a registered format"))
 }
 
+/// `--probe-filter REGEX`: parsed here, so a bad expression is a usage error.
+fn probe_filter(text: &str) -> Result<bpfscope_compiler::regex::Regex, String> {
+    bpfscope_compiler::regex::Regex::new(text)
+        .map_err(|e| format!("invalid regular expression: {e}"))
+}
+
+/// `-B`: how standard output (or the `-o` file) is buffered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Buffering {
+    Line,
+    Full,
+    None,
+}
+
+/// `-d STAGE`: bpftrace's debug stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DebugStage {
+    All,
+    Ast,
+    Codegen,
+    CodegenOpt,
+    Dis,
+    Libbpf,
+    Verifier,
+}
+
 /// Compiler dumps.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Emit {
     Ast,
     Typed,
@@ -38,6 +64,10 @@ pub struct ScriptArgs {
     /// List probes (optionally matching a glob such as 'tracepoint:syscalls:*').
     #[arg(short = 'l')]
     pub list: bool,
+    /// Print the kernel's BPF features (program, map and attach types, helpers) and this
+    /// build's, then exit.
+    #[arg(long = "info")]
+    pub info: bool,
     /// The options of every run.
     #[command(flatten)]
     pub run: RunOpts,
@@ -58,15 +88,45 @@ pub struct RunOpts {
     /// in BPF (the kernel's own accounting, turned on for the run), missed and lost events.
     #[arg(long = "stats")]
     pub stats: bool,
-    /// Run this command, provide its pid as `cpid`, and stop when it exits.
-    #[arg(short = 'c', value_name = "CMD")]
+    /// Run this command, provide its pid as `cpid`, and stop when it exits. It starts only
+    /// once the program is compiled, loaded and attached.
+    #[arg(short = 'c', long = "cmd", value_name = "CMD")]
     pub command: Option<String>,
     /// Only trace this process.
-    #[arg(short = 'p', value_name = "PID")]
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
     pub pid: Option<u32>,
     /// Write output to this file.
-    #[arg(short = 'o', value_name = "FILE")]
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<String>,
+    /// Output buffering: line (written at each newline, the default), full (written when the
+    /// buffer fills, and at exit) or none (each write goes out at once).
+    #[arg(short = 'B', value_name = "MODE", value_enum, default_value = "line")]
+    pub buffering: Buffering,
+    /// Warn at run time, with the source location, when a probe_read helper fails (a bad
+    /// address, a page not present); -kk is the same.
+    #[arg(short = 'k', long = "warnings", action = clap::ArgAction::Count)]
+    pub helper_warnings: u8,
+    /// Suppress every warning (the compiler's and the run's).
+    #[arg(long = "no-warnings")]
+    pub no_warnings: bool,
+    /// Include this header before the program (as `#include <FILE>`); may be repeated. C
+    /// types resolve through the kernel's BTF and the script's own definitions, so it adds
+    /// nothing they lack.
+    #[arg(long = "include", value_name = "FILE")]
+    pub include: Vec<String>,
+    /// Add a directory to the header search path; may be repeated. Accepted for bpftrace
+    /// compatibility: headers resolve through BTF and the script's definitions.
+    #[arg(short = 'I', value_name = "DIR")]
+    pub include_dirs: Vec<String>,
+    /// Only run the probes whose name (`tracepoint:syscalls:sys_enter_openat`) this regular
+    /// expression matches, anywhere in the name; BEGIN and END always run.
+    #[arg(long = "probe-filter", value_name = "REGEX", value_parser = probe_filter)]
+    pub probe_filter: Option<bpfscope_compiler::regex::Regex>,
+    /// Debug output of a stage (bpftrace's -d, comma-separated, repeatable): ast, codegen,
+    /// codegen-opt, dis, verifier or all. Mapped onto --emit (ast, ir, asm) and -v (the
+    /// verifier's log).
+    #[arg(short = 'd', value_name = "STAGE", value_delimiter = ',')]
+    pub debug: Vec<DebugStage>,
     /// Quiet: no "Attached N probes" line.
     #[arg(short = 'q')]
     pub quiet: bool,

@@ -5,6 +5,7 @@
 mod commands;
 mod emit;
 mod flags;
+mod info;
 mod list;
 mod tools;
 

@@ -8,16 +8,20 @@ use std::io::Read;
 use anyhow::{bail, Context};
 use bpfscope_compiler::{compile, Compiled, Options};
 use bpfscope_runtime::{sys::HeldChild, tracefs::Tracefs, RunConfig, RunError};
-use bpfscope_syntax::{Diagnostic, Diagnostics, SourceFile};
+use bpfscope_syntax::{Diagnostic, Diagnostics, Severity, SourceFile};
 
 use crate::{
     emit::emit_dump,
-    flags::{RunOpts, ScriptArgs},
-    list, tools,
+    flags::{Buffering, DebugStage, Emit, RunOpts, ScriptArgs},
+    info, list, tools,
 };
 
 /// `bpfscope [OPTIONS] FILE|-e PROGRAM [ARGS...]` and `bpfscope -l [GLOB]`.
 pub fn run(args: ScriptArgs) -> anyhow::Result<i32> {
+    if args.info {
+        info::print()?;
+        return Ok(0);
+    }
     if args.list {
         let pattern = args.program.clone().or_else(|| args.args.first().cloned());
         list::list(pattern.as_deref(), args.run.verbose)?;
@@ -53,13 +57,8 @@ pub fn run_script(
     positional: Vec<String>,
     opts: &RunOpts,
 ) -> anyhow::Result<i32> {
+    let (emits, verbose) = debug_stages(opts)?;
     let start_boot_ns = bpfscope_runtime::sys::boottime_ns();
-    let child = match &opts.command {
-        Some(cmd) if opts.emit.is_none() && !opts.dry_run => {
-            Some(HeldChild::spawn(cmd).with_context(|| format!("starting `{cmd}`"))?)
-        }
-        _ => None,
-    };
     // After the program, `--name[=value]` are named options (`getopt`), the rest `$1..$N`.
     let (named, positional): (Vec<String>, Vec<String>) =
         positional.into_iter().partition(|a| a.starts_with("--") && a.len() > 2);
@@ -73,25 +72,44 @@ pub fn run_script(
     let options = Options {
         positional,
         named: named.clone(),
-        cpid: child.as_ref().map(|c| c.child.id()).or(opts.command.as_ref().map(|_| 0)),
+        cpid: None,
         pid_filter: opts.pid,
         start_boot_ns,
         tai_offset_ns: bpfscope_runtime::sys::tai_offset_ns(),
         pid_ns: pid_namespace(),
         ncpus: bpfscope_runtime::possible_cpus() as u32,
-        max_map_keys: env_number("MAX_MAP_KEYS", 1, u32::MAX as u64)?,
-        max_strlen: env_number("MAX_STRLEN", 1, 8192)?,
-        perf_rb_pages: env_number("PERF_RB_PAGES", 1, 1 << 18)?,
+        env_config: env_config(),
+        probe_filter: opts.probe_filter.clone(),
+        helper_warnings: opts.helper_warnings > 0,
         unsafe_ok: opts.unsafe_ok,
         have_btf: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
     };
-    if opts.emit.is_none() || opts.dry_run {
+    let running = emits.is_empty() || opts.dry_run;
+    if running {
         if let Err(e) = bpfscope_runtime::tracefs::ensure_mounted() {
-            eprintln!("WARNING: {e}");
+            if !opts.no_warnings {
+                eprintln!("WARNING: {e}");
+            }
         }
     }
+    // `-c`: the child exists before compiling (`cpid` is compiled in) but is held before
+    // exec; should compiling, loading or attaching fail, it is killed without having run the
+    // command (`HeldChild`'s drop).
+    let child = match &opts.command {
+        Some(cmd) if emits.is_empty() && !opts.dry_run => {
+            Some(HeldChild::spawn(cmd).with_context(|| format!("starting `{cmd}`"))?)
+        }
+        _ => None,
+    };
+    let options = Options {
+        cpid: child.as_ref().map(|c| c.child.id()).or(opts.command.as_ref().map(|_| 0)),
+        ..options
+    };
     let mut diags = Diagnostics::default();
     let compiled = compile(file, &Tracefs::new(), &options, &mut diags);
+    if opts.no_warnings {
+        diags.items.retain(|d| d.severity != Severity::Warning);
+    }
     if !diags.items.is_empty() {
         eprint!("{}", diags.render(file));
     }
@@ -99,11 +117,63 @@ pub fn run_script(
     if !program_options_ok(&compiled, &named) {
         return Ok(1);
     }
-    if let Some(emit) = opts.emit {
-        emit_dump(&compiled, emit, opts.output.as_deref())?;
+    if let (Some(filter), true) = (&opts.probe_filter, compiled.manifest.programs.is_empty()) {
+        bail!(
+            "no probe of the program matches --probe-filter `{}`: attachment failed for all probes",
+            filter.as_str()
+        );
+    }
+    if !running {
+        for emit in emits {
+            emit_dump(&compiled, emit, opts.output.as_deref())?;
+        }
         return Ok(0);
     }
-    execute(file, &compiled, child, opts)
+    execute(file, &compiled, child, opts, verbose)
+}
+
+/// The stages to print (`--emit`, `-d`) and whether verifier logs are wanted (`-v`,
+/// `-d verifier`).
+fn debug_stages(opts: &RunOpts) -> anyhow::Result<(Vec<Emit>, bool)> {
+    let mut emits: Vec<Emit> = opts.emit.into_iter().collect();
+    let mut verbose = opts.verbose;
+    for stage in &opts.debug {
+        let add: &[Emit] = match stage {
+            DebugStage::Ast => &[Emit::Ast],
+            DebugStage::Codegen | DebugStage::CodegenOpt => &[Emit::Ir],
+            DebugStage::Dis => &[Emit::Asm],
+            DebugStage::All => &[Emit::Ast, Emit::Ir, Emit::Asm],
+            DebugStage::Verifier => {
+                verbose = true;
+                &[]
+            }
+            DebugStage::Libbpf => bail!(
+                "-d libbpf: bpfscope does not use libbpf; its own loader reports each failure, and -v (or -d verifier) prints the verifier's log"
+            ),
+        };
+        for emit in add {
+            if !emits.contains(emit) {
+                emits.push(*emit);
+            }
+        }
+    }
+    Ok((emits, verbose))
+}
+
+/// Config variables set in the environment: `BPFTRACE_NAME` (bpftrace's), then
+/// `BPFSCOPE_NAME`, which wins; bpftrace 0.17's `BPFTRACE_STRLEN`, `BPFTRACE_MAP_KEYS_MAX`
+/// and `BPFTRACE_CAT_BYTES_MAX` too.
+fn env_config() -> Vec<(String, String)> {
+    let mut names: Vec<String> =
+        ["BPFTRACE_STRLEN", "BPFTRACE_MAP_KEYS_MAX", "BPFTRACE_CAT_BYTES_MAX"]
+            .map(String::from)
+            .to_vec();
+    for prefix in ["BPFTRACE_", "BPFSCOPE_"] {
+        for key in bpfscope_compiler::check::CONFIG_KEYS {
+            names.push(format!("{prefix}{}", key.to_ascii_uppercase()));
+        }
+    }
+    names.into_iter().filter_map(|var| std::env::var(&var).ok().map(|value| (var, value))).collect()
 }
 
 /// Checks the named options given against the program's `getopt`s, as bpftrace does: an
@@ -141,13 +211,14 @@ fn execute(
     compiled: &Compiled,
     child: Option<HeldChild>,
     opts: &RunOpts,
+    verbose: bool,
 ) -> anyhow::Result<i32> {
     let out: Box<dyn std::io::Write> = match &opts.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
+        Some(path) => buffered(
             std::fs::File::create(path).with_context(|| format!("creating {path}"))?,
-        )),
-        // The runtime flushes after every batch of events, so buffering only saves syscalls.
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+            opts.buffering,
+        ),
+        None => buffered(std::io::stdout(), opts.buffering),
     };
     let config = RunConfig {
         format: opts.format,
@@ -155,8 +226,9 @@ fn execute(
         quiet: opts.quiet,
         dry_run: opts.dry_run,
         child,
-        verbose: opts.verbose,
-        stats: opts.stats || opts.verbose,
+        verbose,
+        stats: opts.stats || verbose,
+        no_warnings: opts.no_warnings,
     };
     match bpfscope_runtime::run(compiled, config) {
         Ok(code) => Ok(code),
@@ -169,7 +241,7 @@ fn execute(
             if message.contains("bpf_probe_write_user") {
                 d = d.with_help("the kernel gives `write_user()`'s bpf_probe_write_user only to a root with CAP_SYS_ADMIN, and never while it is locked down (lockdown=integrity or confidentiality)");
             }
-            d = if opts.verbose {
+            d = if verbose {
                 d.with_note(format!("verifier log:\n{log}"))
             } else {
                 d.with_note("run with -v to see the full verifier log")
@@ -181,17 +253,53 @@ fn execute(
     }
 }
 
-/// A config variable from the environment, `BPFSCOPE_<NAME>` or bpftrace's `BPFTRACE_<NAME>`.
-fn env_number(name: &str, min: u64, max: u64) -> anyhow::Result<Option<u32>> {
-    for var in [format!("BPFSCOPE_{name}"), format!("BPFTRACE_{name}")] {
-        if let Ok(text) = std::env::var(&var) {
-            return match text.trim().parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(Some(n as u32)),
-                _ => bail!("{var}={text} is not a number from {min} to {max}"),
-            };
+/// `-B`: line buffering writes at each newline; full buffering only when the buffer fills
+/// (the runtime's flushes after each batch of events are ignored) and at exit; none writes
+/// every piece at once.
+fn buffered<W: std::io::Write + 'static>(w: W, mode: Buffering) -> Box<dyn std::io::Write> {
+    match mode {
+        Buffering::Line => Box::new(std::io::LineWriter::new(w)),
+        Buffering::Full => {
+            Box::new(FullyBuffered(Some(std::io::BufWriter::with_capacity(1 << 16, w))))
+        }
+        Buffering::None => Box::new(Unbuffered(w)),
+    }
+}
+
+/// Writes out only when full, and when dropped (at exit).
+struct FullyBuffered<W: std::io::Write>(Option<std::io::BufWriter<W>>);
+
+impl<W: std::io::Write> std::io::Write for FullyBuffered<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.as_mut().map_or(Ok(buf.len()), |w| w.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: std::io::Write> Drop for FullyBuffered<W> {
+    fn drop(&mut self) {
+        if let Some(mut w) = self.0.take() {
+            let _ = std::io::Write::flush(&mut w);
         }
     }
-    Ok(None)
+}
+
+/// Every write goes straight to the file.
+struct Unbuffered<W: std::io::Write>(W);
+
+impl<W: std::io::Write> std::io::Write for Unbuffered<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.0.write(buf)?;
+        self.0.flush()?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// The program text and the positional parameters.

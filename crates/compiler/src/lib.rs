@@ -20,6 +20,7 @@ mod lower;
 pub mod manifest;
 pub mod object;
 pub mod providers;
+pub mod regex;
 pub mod target;
 pub mod types;
 
@@ -60,13 +61,14 @@ pub struct Options {
     /// Possible CPUs: reading a count or sum inside a probe adds up this many per-CPU
     /// values (0 is taken as 1).
     pub ncpus: u32,
-    /// `max_map_keys` from the environment (`BPFTRACE_MAX_MAP_KEYS`), which overrides the
-    /// script's config block, as in bpftrace.
-    pub max_map_keys: Option<u32>,
-    /// `max_strlen` from the environment (`BPFTRACE_MAX_STRLEN`), likewise.
-    pub max_strlen: Option<u32>,
-    /// `perf_rb_pages` from the environment (`BPFTRACE_PERF_RB_PAGES`), likewise.
-    pub perf_rb_pages: Option<u32>,
+    /// Config variables from the environment (`BPFTRACE_MAX_STRLEN`, `1024`), which override
+    /// the script's config block, as in bpftrace.
+    pub env_config: Vec<(String, String)>,
+    /// `--probe-filter REGEX`: only probes whose name the expression matches (searched, as
+    /// bpftrace's `std::regex_search`) are compiled; BEGIN and END always are.
+    pub probe_filter: Option<regex::Regex>,
+    /// `-k`: failed `probe_read` helpers send a warning with their source location.
+    pub helper_warnings: bool,
     /// `--unsafe`: allow `system()` and `signal()`.
     pub unsafe_ok: bool,
     /// The kernel has BTF: the preprocessor defines `BPFTRACE_HAVE_BTF`.
@@ -120,6 +122,7 @@ pub fn compile(
     let mut manifest = Manifest {
         maps: checked.maps.clone(),
         ringbuf_size: checked.ringbuf_size,
+        config: checked.config.clone(),
         ..Manifest::default()
     };
     // Async events get their ids as their code is generated (see `lower::Events`).

@@ -69,6 +69,8 @@ pub struct Manifest {
     pub ringbuf_size: u32,
     /// Bytes of the per-CPU scratch area (large strings and records); 0 when unused.
     pub scratch_size: u32,
+    /// The config variables the runtime acts on.
+    pub config: ScriptConfig,
 }
 
 /// One user map.
@@ -214,4 +216,49 @@ pub enum FormatKind {
     Errorf,
     /// The same, as a warning (`warnf`).
     Warnf,
+}
+
+/// What happens when a probe cannot be attached (`missing_probes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingProbes {
+    /// The run fails (bpftrace's default).
+    #[default]
+    Error,
+    /// A warning, and the run goes on without the probe.
+    Warn,
+    /// The run goes on without the probe, silently.
+    Ignore,
+}
+
+/// The config variables the runtime acts on (set in the script's `config = { ... }` block
+/// or by `BPFTRACE_*` environment variables, which win), with bpftrace's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptConfig {
+    /// Print every non-empty map at exit.
+    pub print_maps_on_exit: bool,
+    /// Appended to `printf`/`cat`/`system` string arguments that filled `max_strlen`.
+    pub str_trunc_trailer: String,
+    /// Bytes `cat()` reads at most.
+    pub max_cat_bytes: u32,
+    pub missing_probes: MissingProbes,
+    /// The license the programs are loaded with.
+    pub license: String,
+    /// Bytes of the verifier log buffer asked for when a program is rejected.
+    pub log_size: u32,
+    /// The string buffer size (`max_strlen`), which the trailer rule compares against.
+    pub max_strlen: u32,
+}
+
+impl Default for ScriptConfig {
+    fn default() -> Self {
+        ScriptConfig {
+            print_maps_on_exit: true,
+            str_trunc_trailer: "..".into(),
+            max_cat_bytes: 10240,
+            missing_probes: MissingProbes::Error,
+            license: "GPL".into(),
+            log_size: 1_000_000,
+            max_strlen: 1024,
+        }
+    }
 }

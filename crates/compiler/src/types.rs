@@ -299,9 +299,10 @@ impl NameTable {
 }
 
 /// How a stack prints (bpftrace's `stack_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum StackMode {
     /// `        symbol+offset` per frame.
+    #[default]
     Bpftrace,
     /// `\t<address> symbol+offset` per frame (as `perf script`).
     Perf,

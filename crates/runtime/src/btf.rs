@@ -144,6 +144,8 @@ mod tests {
             func_info: &[],
             attach_btf_id: id,
             attach_btf_obj: obj,
+            license: "GPL",
+            log_size: 1 << 16,
         };
         let with_obj = prog_load(&load(Some(vmlinux.as_fd())));
         assert!(with_obj.is_ok(), "{:?}", with_obj.err().map(|e| e.error));

@@ -30,6 +30,8 @@ pub enum RunError {
     },
     /// The object could not be parsed or a map/program is missing (a compiler bug).
     Object(String),
+    /// Every probe failed to attach and `missing_probes` let the run go on.
+    NothingAttached,
     /// The kernel verifier rejected a program.
     Verifier {
         probe: String,
@@ -76,6 +78,7 @@ impl fmt::Display for RunError {
                 "internal error in the generated object: the kernel refused the program BTF: {source}\n{log}"
             ),
             RunError::Object(m) => write!(f, "internal error in the generated object: {m}"),
+            RunError::NothingAttached => write!(f, "attachment failed for all probes"),
             RunError::Verifier { probe, message, .. } => write!(f, "the kernel verifier rejected probe `{probe}`: {message}"),
             RunError::Load { probe, message, .. } => write!(f, "cannot load probe `{probe}`: {message}"),
             RunError::Attach(a) => write!(f, "{a}"),

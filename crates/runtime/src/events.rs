@@ -104,6 +104,8 @@ impl<'c> Events<'c> {
     fn printf(&mut self, id: usize, record: &[u8], sink: &mut dyn Sink) -> io::Result<()> {
         let desc = &self.manifest.printfs[id];
         let mut args = decode::args(record.get(8..).unwrap_or(&[]), &desc.args);
+        let config = &self.manifest.config;
+        mark_truncated(&mut args, config.max_strlen, &config.str_trunc_trailer);
         let format = &self.formats[id];
         decode::name_enums(&desc.args, format.conversions(), &mut args);
         let (kind, act): (TextKind, Action) = match desc.kind {
@@ -114,6 +116,8 @@ impl<'c> Events<'c> {
             FormatKind::Cat => (TextKind::Cat, cat),
             FormatKind::System => (TextKind::System, system),
         };
+        let max_cat_bytes = u64::from(self.manifest.config.max_cat_bytes);
+        let act = |text: &str| act(text, max_cat_bytes);
         for arg in &mut args {
             resolve(arg, &mut self.symbols);
         }
@@ -124,6 +128,22 @@ impl<'c> Events<'c> {
             Err(warning) => {
                 sink.warning(&warning)?;
                 sink.text(kind, "")
+            }
+        }
+    }
+}
+
+/// bpftrace's truncation rule for string arguments of `printf`, `cat` and `system`: a
+/// string that filled the `max_strlen` buffer (its NUL included) was probably cut, and gets
+/// `str_trunc_trailer` ("..") appended.
+fn mark_truncated(args: &mut [bpfscope_output::Value], max_strlen: u32, trailer: &str) {
+    if trailer.is_empty() {
+        return;
+    }
+    for arg in args {
+        if let bpfscope_output::Value::Str(s) = arg {
+            if s.len() + 1 == max_strlen as usize {
+                s.push_str(trailer);
             }
         }
     }
@@ -154,25 +174,26 @@ fn script_message(
 }
 
 /// What user space does with a formatted `cat` or `system` string: its output, or why not.
-type Action = fn(&str) -> Result<String, Warning>;
+/// The second argument is `max_cat_bytes`.
+type Action = fn(&str, u64) -> Result<String, Warning>;
 
 /// The `i`th 8-byte field of a record (0 past its end).
 fn field(record: &[u8], i: usize) -> u64 {
     record.get(i * 8..i * 8 + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
 }
 
-/// `cat(path)`: the file's contents, at most 10 KiB (bpftrace's `max_cat_bytes`).
-fn cat(path: &str) -> Result<String, Warning> {
+/// `cat(path)`: the file's contents, at most `max_cat_bytes` (10 KiB by default).
+fn cat(path: &str, max_bytes: u64) -> Result<String, Warning> {
     use std::io::Read;
     let mut bytes = Vec::new();
     let file =
         std::fs::File::open(path).map_err(|e| Warning::new(format!("cat(\"{path}\"): {e}")))?;
-    let _ = file.take(10240).read_to_end(&mut bytes);
+    let _ = file.take(max_bytes).read_to_end(&mut bytes);
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// `system(command)` (with `--unsafe`): the command's standard output.
-fn system(command: &str) -> Result<String, Warning> {
+fn system(command: &str, _max_cat_bytes: u64) -> Result<String, Warning> {
     match std::process::Command::new("/bin/sh").arg("-c").arg(command).output() {
         Ok(out) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
         Err(e) => Err(Warning::new(format!("system(\"{command}\"): {e}"))),
@@ -185,6 +206,30 @@ mod tests {
     use bpfscope_output::{Aggregate, MapOutput, Value};
 
     use super::*;
+
+    #[test]
+    fn strings_that_filled_max_strlen_get_the_trailer() {
+        use bpfscope_output::Value;
+        let mut args = vec![
+            Value::Str("abcde".into()),
+            Value::Str("abcd".into()),
+            Value::Int(5),
+            Value::Str("".into()),
+        ];
+        mark_truncated(&mut args, 6, "..");
+        assert_eq!(
+            args,
+            [
+                Value::Str("abcde..".into()),
+                Value::Str("abcd".into()),
+                Value::Int(5),
+                Value::Str("".into())
+            ]
+        );
+        let mut args = vec![Value::Str("abcde".into())];
+        mark_truncated(&mut args, 6, "");
+        assert_eq!(args, [Value::Str("abcde".into())]);
+    }
     use crate::fakes::{FakeMaps, Log, Recorder};
 
     fn manifest() -> Manifest {

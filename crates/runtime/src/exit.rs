@@ -92,7 +92,7 @@ fn full_map_warning(
 }
 
 /// The exit report: lost events, full maps, the end of the output, then every non-empty
-/// map in name order.
+/// map in name order (unless `print_maps_on_exit = false`).
 pub(crate) fn exit_report(
     manifest: &Manifest,
     maps: &dyn MapAccess,
@@ -113,6 +113,10 @@ pub(crate) fn exit_report(
         }
     }
     exit.check_output(sink.end());
+    if !manifest.config.print_maps_on_exit {
+        exit.check_output(sink.flush());
+        return;
+    }
     let mut order: Vec<usize> = (0..manifest.maps.len()).collect();
     order.sort_by(|a, b| manifest.maps[*a].name.cmp(&manifest.maps[*b].name));
     for id in order {
@@ -283,6 +287,22 @@ mod tests {
              WARNING: map @full is full (4 entries): 1 update failed; raise max_map_keys with `config = { max_map_keys = N }`\n"
         );
         assert_eq!(exit.code(), None);
+    }
+
+    #[test]
+    fn print_maps_on_exit_false_prints_no_maps() {
+        let out = Capture::default();
+        let err = Capture::default();
+        let format = text::FORMAT;
+        let mut sink =
+            format.sink(Box::new(out.clone()), Box::new(err.clone()), Box::new(NoSymbols));
+        let mut manifest = manifest();
+        manifest.config.print_maps_on_exit = false;
+        let mut exit = Exit::default();
+        exit_report(&manifest, &maps(), &mut LostEvents::default(), &mut *sink, &mut exit);
+        // The end of the output still comes, and the warnings; the maps do not.
+        assert_eq!(out.text(), "\n\n");
+        assert!(err.text().contains("WARNING: map @full is full"));
     }
 
     #[test]

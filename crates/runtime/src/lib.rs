@@ -66,6 +66,8 @@ pub struct RunConfig {
     pub verbose: bool,
     /// Print each probe's overhead at exit (`--stats`, `-v`).
     pub stats: bool,
+    /// `--no-warnings`: the run's warnings are dropped.
+    pub no_warnings: bool,
 }
 
 /// Loads, attaches and runs until exit; returns the exit code.
@@ -83,7 +85,11 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     if config.dry_run {
         return Ok(0);
     }
-    let err: Box<dyn Write> = Box::new(std::io::stderr());
+    let err: Box<dyn Write> = if config.no_warnings {
+        Box::new(NoWarnings { inner: std::io::stderr(), line: Vec::new() })
+    } else {
+        Box::new(std::io::stderr())
+    };
     let mut sink = config.format.sink(config.out, err, Box::new(Symbols::new()));
     let sink: &mut dyn Sink = &mut *sink;
     let bpf_stats = if config.stats { stats::enable(sink) } else { None };
@@ -99,17 +105,22 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
             }
             None => None,
         };
-        running.event_loop(sink, signals.as_fd(), child.as_ref().map(OwnedFd::as_fd))?;
+        // With only BEGIN/END attached nothing more can happen: END runs at once.
+        if !running.only_begin_end() {
+            running.event_loop(sink, signals.as_fd(), child.as_ref().map(OwnedFd::as_fd))?;
+        }
     }
     if bpf_stats.is_some() {
         running.report_stats(sink, traced_since.elapsed());
     }
     drop(bpf_stats);
     let code = running.finish(sink)?;
+    // A command still running when the trace ends gets SIGTERM (bpftrace's rule), and
+    // SIGKILL if it ignores it for a second.
     if let Some(mut held) = config.child.take() {
-        held.release();
-        let _ = held.child.kill();
-        let _ = held.child.wait();
+        if held.released() {
+            held.terminate(std::time::Duration::from_secs(1));
+        }
     }
     Ok(code)
 }
@@ -125,4 +136,58 @@ fn self_signals(compiled: &Compiled) -> Vec<i32> {
         .collect();
     signals.dedup();
     signals
+}
+
+/// Standard error without the run's warnings (`--no-warnings`): lines that are a warning or
+/// its hint, in text (`WARNING:`, `HINT:`) or JSON (`"type": "warning"`), are dropped.
+struct NoWarnings<W: Write> {
+    inner: W,
+    line: Vec<u8>,
+}
+
+impl<W: Write> Write for NoWarnings<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for &b in buf {
+            self.line.push(b);
+            if b == b'\n' {
+                let line = std::mem::take(&mut self.line);
+                let warning = line.starts_with(b"WARNING:")
+                    || line.starts_with(b"HINT:")
+                    || line.starts_with(b"{\"type\": \"warning\"");
+                if !warning {
+                    self.inner.write_all(&line)?;
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod no_warnings_tests {
+    use std::io::Write;
+
+    use super::NoWarnings;
+
+    #[test]
+    fn warning_lines_and_their_hints_are_dropped_whole() {
+        let mut w = NoWarnings { inner: Vec::new(), line: Vec::new() };
+        // Written in pieces, as a sink may.
+        for piece in [
+            "Attached 1 probe\nWARN",
+            "ING: lost\nHINT: raise it\n",
+            "{\"type\": \"warning\", \"msg\": \"x\"}\n",
+            "{\"type\": \"attached_probes\"}\nLost 5 events\n",
+        ] {
+            w.write_all(piece.as_bytes()).unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(w.inner).unwrap(),
+            "Attached 1 probe\n{\"type\": \"attached_probes\"}\nLost 5 events\n"
+        );
+    }
 }

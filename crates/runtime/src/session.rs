@@ -15,12 +15,13 @@ use std::{
 
 use bpfscope_compiler::{
     manifest::{
-        CONTROL_RING_MAP, CONTROL_RING_SIZE, COUNTERS_MAP, POLL_INTERVAL_MS, RINGBUF_MAP, STOP_MAP,
+        MissingProbes, CONTROL_RING_MAP, CONTROL_RING_SIZE, COUNTERS_MAP, POLL_INTERVAL_MS,
+        RINGBUF_MAP, STOP_MAP,
     },
     providers::ProbeSpec,
     Compiled,
 };
-use bpfscope_output::Sink;
+use bpfscope_output::{Sink, Warning};
 use bpfscope_sys::ringbuf::RingBuffer;
 
 use crate::{
@@ -100,6 +101,8 @@ pub struct Running<'c> {
     lost: LostEvents,
     /// Breakpoints of function watchpoints attached so far: (program, address, perf event).
     watched: Vec<(usize, u64, OwnedFd)>,
+    /// A probe other than BEGIN/END is attached: events may still come.
+    tracing: bool,
 }
 
 impl<'c> Session<'c> {
@@ -181,17 +184,29 @@ impl<'c> Session<'c> {
         Ok(())
     }
 
-    /// Runs BEGIN or END programs once each, in declaration order.
-    fn run_special(&mut self, which: ProbeSpec, sink: &mut dyn Sink) -> Result<(), RunError> {
+    /// Runs BEGIN or END programs once each, in declaration order. With a sink, the events
+    /// of each block are handled before the next one runs (END); without one they wait in
+    /// the rings (BEGIN, whose output comes after "Attached N probes", as in bpftrace).
+    fn run_special(
+        &mut self,
+        which: ProbeSpec,
+        mut sink: Option<&mut dyn Sink>,
+    ) -> Result<(), RunError> {
         for (index, desc) in self.compiled.manifest.programs.iter().enumerate() {
             if desc.probe != which {
                 continue;
             }
             bpfscope_sys::prog_test_run(self.programs[index].as_fd()).map_err(RunError::Sys)?;
-            // Events of one BEGIN block are handled before the next one runs.
-            self.drain(sink);
+            if let Some(sink) = sink.as_deref_mut() {
+                self.drain(sink);
+            }
         }
         Ok(())
+    }
+
+    /// Whether a record waits in the control ring: `exit()` was called.
+    fn exit_pending(&self) -> bool {
+        self.rings.get(1).is_some_and(|r| r.buffer.has_data())
     }
 }
 
@@ -207,7 +222,8 @@ fn load_programs(compiled: &Compiled, map_fds: &[OwnedFd]) -> Result<Vec<OwnedFd
     };
     let btf_fd = btf.as_ref().map(|b| b.as_fd());
     let programs = compiled.manifest.programs.iter().zip(&linked.programs);
-    programs.map(|(desc, program)| attach::load(desc, program, map_fds, btf_fd)).collect()
+    let config = &compiled.manifest.config;
+    programs.map(|(desc, program)| attach::load(desc, program, map_fds, btf_fd, config)).collect()
 }
 
 impl<'c> Loaded<'c> {
@@ -218,25 +234,49 @@ impl<'c> Loaded<'c> {
     }
 
     /// Runs BEGIN, then (unless BEGIN called `exit()`) attaches every probe, then says so
-    /// ("Attached N probes") unless `quiet`.
+    /// ("Attached N probes") unless `quiet`, and only then handles BEGIN's output: bpftrace
+    /// prints "Attached" first.
     pub fn attach(self, sink: &mut dyn Sink, quiet: bool) -> Result<Running<'c>, RunError> {
         let mut session = self.session;
-        session.run_special(ProbeSpec::Begin, sink)?;
-        session.drain(sink);
+        session.run_special(ProbeSpec::Begin, None)?;
         let mut links = Vec::new();
-        let programs = &session.compiled.manifest.programs;
-        if session.exit.code().is_none() {
+        let manifest = &session.compiled.manifest;
+        let programs = &manifest.programs;
+        let mut attached = programs.len();
+        let mut tracing = false;
+        if !session.exit_pending() {
             for (desc, prog) in programs.iter().zip(&session.programs) {
-                links.push(attach::attach(desc, prog.as_fd())?);
+                match attach::attach(desc, prog.as_fd()) {
+                    Ok(fds) => {
+                        tracing |= !matches!(desc.probe, ProbeSpec::Begin | ProbeSpec::End);
+                        links.push(fds);
+                    }
+                    // `missing_probes`: a probe that cannot be attached fails the run, or is
+                    // left out with a warning, or silently.
+                    Err(e) => match manifest.config.missing_probes {
+                        MissingProbes::Error => return Err(e),
+                        missing => {
+                            attached -= 1;
+                            if missing == MissingProbes::Warn {
+                                let warning = Warning::new(format!("{e}: skipping this probe"));
+                                session.exit.check_output(sink.warning(&warning));
+                            }
+                        }
+                    },
+                }
+            }
+            if attached == 0 {
+                return Err(RunError::NothingAttached);
             }
             session.setup_watch_functions(&mut links)?;
         }
         // "Attached" is a promise: scripts start their workload when they read it. After
         // exit() in BEGIN nothing else was attached, but it says what was loaded.
         if !quiet {
-            session.exit.check_output(sink.attached(programs.len()));
+            session.exit.check_output(sink.attached(attached));
         }
-        Ok(Running { session, links, lost: LostEvents::default(), watched: Vec::new() })
+        session.drain(sink);
+        Ok(Running { session, links, lost: LostEvents::default(), watched: Vec::new(), tracing })
     }
 }
 
@@ -244,6 +284,13 @@ impl<'c> Running<'c> {
     /// The exit code, once `exit()` or the output going away has ended the trace.
     pub fn exit_code(&self) -> Option<i32> {
         self.session.exit.code()
+    }
+
+    /// Whether only BEGIN and END are attached (the only probes, or the others were left
+    /// out by `missing_probes`): nothing can fire after BEGIN, so the trace ends at once (END
+    /// runs and the maps print), as in bpftrace.
+    pub fn only_begin_end(&self) -> bool {
+        !self.tracing
     }
 
     /// Waits until records are due, or one of `wake_on` is readable, at most the poll
@@ -370,7 +417,7 @@ impl<'c> Running<'c> {
             return Ok(false);
         };
         // Every self:signal program for one signal has the same spec: one pass runs them all.
-        self.session.run_special(first.clone(), sink)?;
+        self.session.run_special(first.clone(), Some(sink))?;
         Ok(true)
     }
 
@@ -399,7 +446,7 @@ impl ExitSteps for Running<'_> {
     }
 
     fn run_end(&mut self, sink: &mut dyn Sink) -> Result<(), RunError> {
-        self.session.run_special(ProbeSpec::End, sink)
+        self.session.run_special(ProbeSpec::End, Some(sink))
     }
 
     fn drain(&mut self, sink: &mut dyn Sink) {

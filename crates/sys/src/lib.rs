@@ -303,7 +303,35 @@ pub fn geteuid() -> u32 {
     syscall(Syscall::Geteuid).map_or(u32::MAX, |uid| uid as u32)
 }
 
+/// A pipe whose two fds are numbered `min` or above (close-on-exec).
+fn pipe_above(min: i32) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut moved = [0; 2];
+    for (i, fd) in fds.iter().enumerate() {
+        // SAFETY: duplicates a fd we own; the original is closed just after.
+        moved[i] = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, min) };
+        // SAFETY: closes the original, which nothing else uses.
+        unsafe { libc::close(*fd) };
+    }
+    if moved.iter().any(|fd| *fd < 0) {
+        let error = io::Error::last_os_error();
+        for fd in moved.iter().filter(|fd| **fd >= 0) {
+            // SAFETY: closes the one duplicate that was made.
+            unsafe { libc::close(*fd) };
+        }
+        return Err(error);
+    }
+    // SAFETY: fresh fds from fcntl, owned here.
+    Ok(unsafe { (OwnedFd::from_raw_fd(moved[0]), OwnedFd::from_raw_fd(moved[1])) })
+}
+
 /// A child process created stopped before `exec`, released by [`HeldChild::release`].
+/// Dropped unreleased (the program failed to compile, load or attach), it never runs the
+/// command: it is killed and reaped, so no process of the command is left behind.
 pub struct HeldChild {
     pub child: std::process::Child,
     /// The command line it will run.
@@ -314,31 +342,27 @@ pub struct HeldChild {
 impl HeldChild {
     /// Spawns `command` through `/bin/sh` but holds it until [`HeldChild::release`], so the
     /// probes are attached before the command's first instruction (bpftrace uses ptrace for
-    /// this). The shell waits on a pipe (fd 3) and then `exec`s the command, so the pid the
-    /// caller sees is the command's pid.
+    /// this). The shell waits for a `go` line on a pipe (fd 3) and only then `exec`s the
+    /// command, so the pid the caller sees is the command's pid; end of file on the pipe
+    /// (bpfscope died or gave up) makes it exit without running anything.
     pub fn spawn(command: &str) -> io::Result<HeldChild> {
         use std::os::unix::process::CommandExt;
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 writes two fds into the array.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fresh fds from pipe2, owned here.
-        let (read_end, write_end) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let read_raw = read_end.as_raw_fd();
+        let (go_read, go_write) = pipe_above(10)?;
+        let (ready_read, ready_write) = pipe_above(10)?;
+        let (go_raw, ready_raw) = (go_read.as_raw_fd(), ready_write.as_raw_fd());
         let mut cmd = std::process::Command::new("/bin/sh");
+        // fd 4 says "ready" once the shell has started (its own start-up system calls, such
+        // as getppid for $PPID, are then behind it, before any probe is attached); fd 3
+        // brings "go".
         cmd.arg("-c")
-            .arg("read -r _ <&3; exec 3<&-; eval \"exec $1\"")
+            .arg("printf r >&4; exec 4>&-; read -r go <&3 && [ \"$go\" = go ] || exit 127; exec 3<&-; eval \"exec $1\"")
             .arg("bpfscope")
             .arg(command);
         // SAFETY: between fork and exec the closure only calls async-signal-safe functions
-        // (dup2, sigprocmask).
+        // (dup2, sigprocmask). Both fds are 10 or above, so neither is 3 or 4.
         unsafe {
             cmd.pre_exec(move || {
-                if read_raw == 3 {
-                    libc::fcntl(3, libc::F_SETFD, 0);
-                } else if libc::dup2(read_raw, 3) < 0 {
+                if libc::dup2(go_raw, 3) < 0 || libc::dup2(ready_raw, 4) < 0 {
                     return Err(io::Error::last_os_error());
                 }
                 let mut set: libc::sigset_t = std::mem::zeroed();
@@ -348,12 +372,60 @@ impl HeldChild {
             });
         }
         let child = cmd.spawn()?;
-        drop(read_end);
-        Ok(HeldChild { child, command: command.to_string(), release: Some(write_end) })
+        drop((go_read, ready_write));
+        let mut held = HeldChild { child, command: command.to_string(), release: Some(go_write) };
+        let mut byte = [0u8; 1];
+        let mut ready = std::fs::File::from(ready_read);
+        if io::Read::read_exact(&mut ready, &mut byte).is_err() {
+            // The shell died before it was ready: reap it (drop) and say so.
+            drop(held.release.take());
+            let _ = held.child.wait();
+            return Err(io::Error::other("the shell that runs the command exited at start"));
+        }
+        Ok(held)
     }
 
     /// Lets the child exec.
     pub fn release(&mut self) {
-        self.release.take();
+        if let Some(fd) = self.release.take() {
+            let mut pipe = std::fs::File::from(fd);
+            let _ = io::Write::write_all(&mut pipe, b"go\n");
+        }
+    }
+
+    /// Ends a released command that is still running, as bpftrace does when it exits first:
+    /// SIGTERM, then SIGKILL if it is still there after `grace`; reaps it.
+    pub fn terminate(&mut self, grace: std::time::Duration) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        // SAFETY: kill(2) on our own child's pid, which we have not reaped yet.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether [`HeldChild::release`] has let the command run.
+    pub fn released(&self) -> bool {
+        self.release.is_none()
+    }
+}
+
+impl Drop for HeldChild {
+    fn drop(&mut self) {
+        if !self.released() {
+            // Never released: the command must not run. Closing the pipe alone would make
+            // the shell exit; killing it too means it is gone (and reaped) before we are.
+            self.release.take();
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

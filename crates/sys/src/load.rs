@@ -87,17 +87,18 @@ pub fn btf_load(btf: &[u8]) -> Result<OwnedFd, LoadError> {
         }
         bpf(BpfCmd::BtfLoad, &mut attr, "BPF_BTF_LOAD")
     };
-    with_log_on_failure(attempt)
+    with_log_on_failure(attempt, LOG_SIZE)
 }
 
 /// Tries without a log (fast), and on failure again with one so the caller can say why.
 fn with_log_on_failure(
     attempt: impl Fn(Option<&mut Vec<u8>>) -> SysResult<i64>,
+    log_size: usize,
 ) -> Result<OwnedFd, LoadError> {
     match attempt(None) {
         Ok(fd) => Ok(owned(fd)),
         Err(first) => {
-            let mut log = vec![0u8; LOG_SIZE];
+            let mut log = vec![0u8; log_size];
             match attempt(Some(&mut log)) {
                 Ok(fd) => Ok(owned(fd)),
                 Err(e) => {
@@ -130,11 +131,19 @@ pub struct ProgLoad<'a> {
     /// The BTF object `attach_btf_id` is in when it is a module's ([`kernel_btf_fd`]);
     /// `None` for vmlinux.
     pub attach_btf_obj: Option<BorrowedFd<'a>>,
+    /// The license string (`license`, "GPL" by default): GPL-only helpers need a
+    /// GPL-compatible one.
+    pub license: &'a str,
+    /// Bytes of the verifier log asked for when the load fails (`log_size`).
+    pub log_size: u32,
 }
 
 /// Loads a program; the verifier's log comes back on failure.
 pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
-    let license = b"GPL\0";
+    let license = CString::new(p.license).map_err(|e| LoadError {
+        error: io::Error::new(io::ErrorKind::InvalidInput, e),
+        log: String::new(),
+    })?;
     let func_info: Vec<u8> = p
         .func_info
         .iter()
@@ -166,7 +175,7 @@ pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
         }
         bpf(BpfCmd::ProgLoad, &mut attr, "BPF_PROG_LOAD")
     };
-    with_log_on_failure(attempt)
+    with_log_on_failure(attempt, p.log_size as usize)
 }
 
 /// The kernel's BTF object named `name` (`vmlinux`, or a module's, as in
@@ -318,6 +327,8 @@ pub fn kprobe_multi_supported() -> bool {
         func_info: &[],
         attach_btf_id: 0,
         attach_btf_obj: None,
+        license: "GPL",
+        log_size: 0,
     };
     let Ok(prog) = prog_load(&load) else { return false };
     match kprobe_multi_link(prog.as_fd(), &[], false) {
@@ -458,6 +469,8 @@ mod tests {
             func_info: &[],
             attach_btf_id: 0,
             attach_btf_obj: None,
+            license: "GPL",
+            log_size: 1 << 20,
         }
     }
 

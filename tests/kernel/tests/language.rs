@@ -168,9 +168,10 @@ fn json_output() {
     ]);
     assert_eq!(
         r.stdout,
+        // "Attached" comes before BEGIN's output, as in bpftrace.
         concat!(
-            "{\"type\": \"printf\", \"data\": \"hi\\n\"}\n",
             "{\"type\": \"attached_probes\", \"count\": 1, \"data\": {\"probes\": 1}}\n",
+            "{\"type\": \"printf\", \"data\": \"hi\\n\"}\n",
             "{\"type\": \"hist\", \"data\": {\"@h\": [{\"min\": 4, \"max\": 7, \"count\": 1}]}}\n",
             "{\"type\": \"map\", \"data\": {\"@m\": {\"1,a\": 2}}}\n",
             "{\"type\": \"stats\", \"data\": {\"@s\": {\"count\": 1, \"average\": 3, \"total\": 3}}}\n",

@@ -6,11 +6,13 @@
 //! in a side table indexed by expression id, which lowering reads, and so is what each builtin
 //! and call resolved to (its entry in the function table, `functions/`).
 
+mod config;
 mod ctypes;
 pub(crate) mod diagnostics;
 mod expr;
 pub(crate) mod script_types;
 
+pub use config::CONFIG_KEYS;
 pub(crate) use ctypes::find_member;
 pub use ctypes::MemberAccess;
 pub(crate) use expr::pointer_arithmetic;
@@ -19,7 +21,7 @@ pub use script_types::{align_of, ScriptTypes, TypeKind};
 use std::collections::{BTreeMap, HashMap};
 
 use bpfscope_syntax::{
-    ast::{Block, ConfigValue, Expr, ExprKind, Program, Stmt, StmtKind},
+    ast::{Block, Expr, ExprKind, Program, Stmt, StmtKind},
     suggest, Diagnostic, Diagnostics, Span,
 };
 
@@ -45,6 +47,15 @@ pub struct Checked {
     pub(crate) resolved: Vec<Option<Resolved>>,
     pub max_strlen: u32,
     pub max_map_keys: u32,
+    /// Objects larger than this many bytes live in the scratch area, not on the stack.
+    pub on_stack_limit: u32,
+    /// The most attach points and BPF programs a script may have.
+    pub max_probes: u32,
+    pub max_bpf_progs: u32,
+    /// The default mode of `kstack`/`ustack` (`stack_mode`).
+    pub stack_mode: crate::types::StackMode,
+    /// The config variables the runtime acts on.
+    pub config: crate::manifest::ScriptConfig,
     /// Bytes of the event ring buffer (`perf_rb_pages` × 4 KiB, a power of two).
     pub ringbuf_size: u32,
     /// Maps named by `delete`, `has_key`, `len` or a `for` loop: they need a hash map.
@@ -106,6 +117,9 @@ pub fn check(
                 map_index: std::mem::take(&mut learned.map_index),
                 max_strlen: 1024,
                 max_map_keys: 4096,
+                on_stack_limit: DEFAULT_ON_STACK_LIMIT,
+                max_probes: 1024,
+                max_bpf_progs: 1024,
                 ringbuf_size: DEFAULT_RB_PAGES * 4096,
                 ..Checked::default()
             },
@@ -117,17 +131,8 @@ pub fn check(
             unreached: 0,
             final_pass: pass == 1,
         };
+        // The config block, then the environment, which overrides it (bpftrace's rule).
         cx.config(program);
-        // The environment overrides the script's config block (bpftrace's rule).
-        if let Some(n) = options.max_map_keys {
-            cx.out.max_map_keys = n;
-        }
-        if let Some(n) = options.max_strlen {
-            cx.out.max_strlen = n;
-        }
-        if let Some(n) = options.perf_rb_pages {
-            cx.out.ringbuf_size = ring_bytes(n);
-        }
         for probe in &program.probes {
             cx.probe(probe);
         }
@@ -152,6 +157,7 @@ pub fn check(
         diags.push(d);
     }
     learned.script_types = script_types;
+    config::check_limits(program, &learned, diags);
     (!diags.has_errors()).then_some(learned)
 }
 
@@ -233,99 +239,13 @@ pub(crate) struct Cx<'a> {
     pub(crate) unreached: u32,
 }
 
-const CONFIG_KEYS: &[&str] = &[
-    "max_map_keys",
-    "max_strlen",
-    "print_maps_on_exit",
-    "stack_mode",
-    "perf_rb_pages",
-    "missing_probes",
-    "license",
-    "log_size",
-    "on_stack_limit",
-    "max_probes",
-    "max_bpf_progs",
-    "str_trunc_trailer",
-    "cpp_demangle",
-    "lazy_symbolication",
-    "cache_user_symbols",
-    "show_debug_info",
-    "max_cat_bytes",
-    "max_type_res_iterations",
-    "unstable_tseries",
-];
-
-/// The largest `max_strlen`: strings beyond 64 bytes live in the per-CPU scratch area, which
-/// holds 32 KiB.
-const MAX_STRLEN_LIMIT: u64 = 8192;
+/// bpfscope's default `on_stack_limit` (bpftrace's is 32): strings up to 64 bytes stay on
+/// the stack.
+pub const DEFAULT_ON_STACK_LIMIT: u32 = 64;
 
 impl Cx<'_> {
     pub(crate) fn error(&mut self, diagnostic: Diagnostic) {
         self.diags.push(diagnostic);
-    }
-
-    fn config(&mut self, program: &Program) {
-        for item in &program.config {
-            let key = item.key.to_ascii_lowercase();
-            let key = key.strip_prefix("bpftrace_").unwrap_or(&key).to_string();
-            let key = match key.as_str() {
-                "map_keys_max" => "max_map_keys".to_string(),
-                "strlen" => "max_strlen".to_string(),
-                _ => key,
-            };
-            if !CONFIG_KEYS.contains(&key.as_str()) {
-                self.error(
-                    Diagnostic::error(
-                        format!("unknown config variable `{}`", item.key),
-                        item.span,
-                        "not a config variable",
-                    )
-                    .with_suggestion(suggest(&key, CONFIG_KEYS.iter().copied())),
-                );
-                continue;
-            }
-            let int = match &item.value {
-                ConfigValue::Int(n) => Some(*n),
-                _ => None,
-            };
-            match key.as_str() {
-                "max_map_keys" => match int {
-                    Some(n) if n > 0 && n <= u32::MAX as u64 => self.out.max_map_keys = n as u32,
-                    _ => self.error(Diagnostic::error(
-                        "`max_map_keys` must be a positive integer",
-                        item.span,
-                        "invalid value",
-                    )),
-                },
-                "perf_rb_pages" => match int {
-                    Some(n) if (1..=MAX_RB_PAGES as u64).contains(&n) => {
-                        self.out.ringbuf_size = ring_bytes(n as u32)
-                    }
-                    _ => self.error(
-                        Diagnostic::error(
-                            format!("`perf_rb_pages` must be between 1 and {MAX_RB_PAGES}"),
-                            item.span,
-                            "invalid value",
-                        )
-                        .with_note(format!(
-                            "the event ring buffer is perf_rb_pages × 4 KiB, rounded up to a power of two; the default is {DEFAULT_RB_PAGES} (1 MiB)"
-                        )),
-                    ),
-                },
-                "max_strlen" => match int {
-                    Some(n) if n > 0 && n <= MAX_STRLEN_LIMIT => self.out.max_strlen = n as u32,
-                    _ => self.error(
-                        Diagnostic::error(
-                            format!("`max_strlen` must be between 1 and {MAX_STRLEN_LIMIT}"),
-                            item.span,
-                            "invalid value",
-                        )
-                        .with_note("long strings live in a 32 KiB per-CPU scratch area"),
-                    ),
-                },
-                _ => {}
-            }
-        }
     }
 
     fn probe(&mut self, probe: &bpfscope_syntax::ast::Probe) {
@@ -348,6 +268,11 @@ impl Cx<'_> {
                 }
                 Err(d) => self.error(d),
             }
+        }
+        if let Some(filter) = &self.options.probe_filter {
+            specs.retain(|s| {
+                matches!(s, ProbeSpec::Begin | ProbeSpec::End) || filter.is_match(&s.display())
+            });
         }
         self.specs = specs.clone();
         self.vars = BTreeMap::new();

@@ -70,7 +70,7 @@ pub(super) const FAMILY: Family = Family {
 /// `perf` or `raw`.
 fn stack_type(cx: &mut Cx<'_>, u: &Use<'_>, user: bool) -> Ty {
     let (name, args, span) = (u.name, u.args, u.expr.span);
-    let mut mode = StackMode::Bpftrace;
+    let mut mode = cx.out.stack_mode;
     let mut frames = MAX_STACK_FRAMES;
     if args.len() > 2 {
         cx.error(diagnostics::wrong_arity(

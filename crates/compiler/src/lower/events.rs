@@ -14,9 +14,24 @@ use bpfscope_syntax::ast::Expr;
 use super::{Loc, Lower, Val};
 use crate::{
     functions::{self, Placed},
-    manifest::{event, wakeup_mark, Manifest, PrintfDesc, CONTROL_RING_MAP, RINGBUF_MAP},
+    manifest::{
+        event, wakeup_mark, FormatKind, Manifest, Origin, PrintfDesc, CONTROL_RING_MAP, RINGBUF_MAP,
+    },
+    types::NameTable,
     Ty,
 };
+
+/// The helpers whose failures `-k` reports (bpftrace's: the `probe_read` family).
+pub(crate) fn reports_errors(helper: Helper) -> bool {
+    matches!(
+        helper,
+        Helper::ProbeRead
+            | Helper::ProbeReadUser
+            | Helper::ProbeReadKernel
+            | Helper::ProbeReadUserStr
+            | Helper::ProbeReadKernelStr
+    )
+}
 
 /// `bpf_ringbuf_output` flags.
 const RB_NO_WAKEUP: i32 = 1;
@@ -85,6 +100,35 @@ fn slot<T>(
 
 impl Lower<'_> {
     /// Sends an event made of an id and integer fields.
+    /// `-k`: right after a call of `helper`, when it failed (r0 < 0), sends a warning with
+    /// the source location, "Failed to probe_read_user_str: Bad address (-14)" as bpftrace
+    /// words it; r0 is kept for the code that follows.
+    pub(crate) fn report_helper_error(&mut self, helper: Helper) {
+        let Some(slots) = self.helper_slots else { return };
+        let (result, record) = (slots, slots + 8);
+        let ok = self.label();
+        self.jump(Insn::jmp_imm(JmpOp::Jsge, Reg::R0, 0, 0), ok);
+        self.stx(Size::DW, result, Reg::R0);
+        self.stx(Size::DW, record + 16, Reg::R0);
+        self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R0, 0));
+        self.stx(Size::DW, record + 8, Reg::R0);
+        let span = self.span;
+        let name = helper.name().trim_start_matches("bpf_");
+        // One warning format per source position and helper, kept apart from expression ids.
+        let site = 0x8000_0000 | span.start << 6 | (helper as u32 & 63);
+        let slot = self.events.printf(site, || PrintfDesc {
+            format: format!("Failed to {name}: %s (%d)"),
+            args: vec![Ty::Named(NameTable::Errno), Ty::I64],
+            kind: FormatKind::Warnf,
+            origin: Some(Origin { span, ..Origin::default() }),
+        });
+        self.mov_imm(Reg::R1, slot as i64);
+        self.stx(Size::DW, record, Reg::R1);
+        self.output_sized(record, 24, None, false);
+        self.ldx(Size::DW, Reg::R0, result);
+        self.place(ok);
+    }
+
     pub(crate) fn send_fixed(&mut self, id: u64, fields: &[Val]) {
         let size = 8 + 8 * fields.len() as u32;
         let buf = self.alloc_buffer(size);
@@ -109,7 +153,10 @@ impl Lower<'_> {
         let mut sent = None;
         for (i, (arg, ty)) in args.iter().zip(tys).enumerate() {
             let at = buf + off as i16;
+            // The argument's own span, for its instructions (verifier messages, `-k`).
+            let saved_span = std::mem::replace(&mut self.span, arg.span);
             let placed = functions::lower_into(self, arg, at, ty, false);
+            self.span = saved_span;
             if placed == Placed::No {
                 let v = self.expr(arg);
                 self.write_event_value(&v, ty, at);

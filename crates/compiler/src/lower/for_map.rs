@@ -50,6 +50,10 @@ impl Lower<'_> {
         }
         // fp - 8 stays free for the scratch prologue's key.
         (self.stack_top, self.stack_max) = (8, 8);
+        let saved_slots = self.helper_slots;
+        if self.options.helper_warnings {
+            self.helper_slots = Some(self.alloc(super::HELPER_SLOTS_SIZE));
+        }
         let cont = self.label();
         let brk = self.label();
         self.exit_label = cont;
@@ -85,6 +89,7 @@ impl Lower<'_> {
         self.exit_label = saved_exit;
         self.loops = saved_loops;
         (self.stack_top, self.stack_max) = saved_stack;
+        self.helper_slots = saved_slots;
         self.vars = saved_vars;
 
         // The call.

@@ -35,7 +35,10 @@ use crate::{
 /// The BPF stack limit.
 pub const STACK_LIMIT: u32 = 512;
 
-/// Stack bytes kept on the BPF stack per buffer; larger buffers go to the scratch area.
+/// `-k`: the saved result (8 bytes), then the warning record (id, errno, result).
+pub(crate) const HELPER_SLOTS_SIZE: u32 = 32;
+
+/// Copies longer than this use a helper call rather than loads and stores.
 const STACK_BUFFER_LIMIT: u32 = 64;
 /// The largest per-CPU scratch area (the kernel's per-CPU allocation unit is 32 KiB).
 pub const SCRATCH_LIMIT: u32 = 32 * 1024;
@@ -110,6 +113,7 @@ pub fn lower_probe(
         loops: Vec::new(),
         name: name.to_string(),
         map_loops: Vec::new(),
+        helper_slots: None,
     };
     cx.exit_label = cx.label();
     cx.insn(Insn::mov64_reg(Reg::R6, Reg::R1));
@@ -118,6 +122,11 @@ pub fn lower_probe(
         cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R6, off));
         let exit = cx.exit_label;
         cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), exit);
+    }
+    // `-k`: the warning's record and the saved result get their own memory, below every
+    // other allocation, so reporting never overwrites a value in use.
+    if options.helper_warnings {
+        cx.helper_slots = Some(cx.alloc(HELPER_SLOTS_SIZE));
     }
     if spec.probe_type().stop_flag() {
         // The stop flag: one load, no helper call (see `STOP_MAP`).
@@ -226,6 +235,8 @@ pub(crate) struct Lower<'a> {
     pub(crate) options: &'a Options,
     pub(crate) ops: Vec<(Op, Span)>,
     pub(crate) span: Span,
+    /// `-k`: memory for a failed helper's warning (see `report_helper_error`).
+    pub(crate) helper_slots: Option<Loc>,
     next_label: u32,
     pub(crate) stack_top: u32,
     pub(crate) stack_max: u32,
@@ -275,6 +286,10 @@ impl Lower<'_> {
 
     pub(crate) fn call(&mut self, helper: bpfscope_bpf::Helper) {
         self.insn(Insn::call(helper));
+        // `-k`: a failed memory read is reported where it happened.
+        if self.options.helper_warnings && events::reports_errors(helper) {
+            self.report_helper_error(helper);
+        }
     }
 
     /// `*(size *)loc = imm`.
@@ -316,7 +331,8 @@ impl Lower<'_> {
     /// uninitialised stack); scratch memory is not, and may hold an earlier event's bytes.
     pub(crate) fn alloc(&mut self, size: u32) -> Loc {
         let size = size.div_ceil(8).max(1) * 8;
-        if size > STACK_BUFFER_LIMIT {
+        // `on_stack_limit`: larger objects go to the scratch area.
+        if size > self.checked.on_stack_limit {
             return self.alloc_scratch(size);
         }
         self.stack_top += size;

@@ -98,6 +98,7 @@ pub(crate) fn load(
     program: &LinkedProgram,
     maps: &[OwnedFd],
     btf_fd: Option<BorrowedFd<'_>>,
+    config: &bpfscope_compiler::manifest::ScriptConfig,
 ) -> Result<OwnedFd, RunError> {
     let mut insns = program.insns.clone();
     for &(at, map) in &program.map_relocs {
@@ -129,6 +130,8 @@ pub(crate) fn load(
         func_info: &program.func_info,
         attach_btf_id: target.attach_btf_id,
         attach_btf_obj: module_btf.as_ref().map(|fd| fd.as_fd()),
+        license: &config.license,
+        log_size: config.log_size,
     };
     load::prog_load(&request).map_err(|e| load_error(desc, half, e))
 }

@@ -92,6 +92,8 @@ pub(crate) fn setup(
         func_info: &[],
         attach_btf_id: 0,
         attach_btf_obj: None,
+        license: "GPL",
+        log_size: 1 << 20,
     };
     let prog = load::prog_load(&request).map_err(|failure| {
         AttachErrorKind::Syscall(bpfscope_sys::SyscallError {
