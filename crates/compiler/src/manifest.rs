@@ -66,6 +66,9 @@ pub struct Manifest {
     pub time_formats: Vec<String>,
     /// Separators of `join` calls, by join id.
     pub join_separators: Vec<String>,
+    /// `print_log2_hist()` units and section names, by layout id (the `PRINT_MAP` event's
+    /// fourth field, plus one; 0 is bpftrace's layout).
+    pub hist_layouts: Vec<(String, String)>,
     pub ringbuf_size: u32,
     /// Bytes of the per-CPU scratch area (large strings and records); 0 when unused.
     pub scratch_size: u32,

@@ -59,7 +59,13 @@ impl<'c> Events<'c> {
             event::UNWATCH => return Ok(Flow::Unwatch(field(1))),
             event::WATCH => return Ok(Flow::Watch { program: field(1) as usize, addr: field(2) }),
             event::PRINT_MAP => {
-                let print = MapPrint { top: field(2), div: field(3), explicit: true };
+                let bcc =
+                    (field(4) as usize).checked_sub(1).and_then(|i| manifest.hist_layouts.get(i));
+                let bcc = bcc.map(|(unit, section)| bpfscope_output::bcc::BccHist {
+                    unit: unit.clone(),
+                    section: section.clone(),
+                });
+                let print = MapPrint { top: field(2), div: field(3), explicit: true, bcc };
                 if let Some(map) = maps.read(field(1) as usize) {
                     sink.map(map, print)?;
                 }

@@ -43,6 +43,13 @@ pub(super) const FAMILY: Family = Family {
             kind: Kind::Expr { check: check_print, lower: lower_print },
         },
         Function {
+            name: "print_log2_hist",
+            form: super::Form::Call,
+            signature: "print_log2_hist(@map, \"unit\" [, \"section\"])",
+            summary: "Prints a `hist()` map now in BCC's layout (`     usecs               : count     distribution`, rows `    4 -> 7   : 64  |****|`), headed by the literal `unit`; a keyed map prints one histogram per key under `section = KEY` (default `Bucket ptr`, as BCC's `print_log2_hist`).",
+            kind: Kind::Expr { check: check_print_log2_hist, lower: lower_print_log2_hist },
+        },
+        Function {
             name: "time",
             form: super::Form::Call,
             signature: "time([fmt])",
@@ -275,6 +282,44 @@ fn check_print(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
         cx.error(diagnostics::no_value(args[0].span, "print"));
     }
     Ty::None
+}
+
+fn check_print_log2_hist(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    let args = u.args;
+    if !arity(cx, u, &[2, 3], "a hist() map, the unit and an optional section name") {
+        return Ty::None;
+    }
+    require_map(cx, &args[0]);
+    if let ExprKind::Map { name, .. } = &args[0].kind {
+        let desc = cx.out.map_index.get(&format!("@{name}")).map(|&id| &cx.out.maps[id]);
+        if let Some(desc) = desc {
+            if !matches!(desc.value, crate::types::MapValue::Hist { k: 0 }) {
+                cx.error(Diagnostic::error(
+                    "`print_log2_hist()` prints a map of `hist(n)` (BCC's log2 slots)",
+                    args[0].span,
+                    "not a map of hist(n)",
+                ));
+            }
+        }
+    }
+    for a in &args[1..] {
+        string_literal(cx, a, "`print_log2_hist()`'s unit and section");
+    }
+    Ty::None
+}
+
+fn lower_print_log2_hist(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let args = u.args;
+    let ExprKind::Map { name: map, .. } = &args[0].kind else { unreachable!("checked: a map") };
+    let (id, _) = cx.map_desc(map);
+    let text = |i: usize| match args.get(i).map(|a| &a.kind) {
+        Some(ExprKind::Str(s)) => s.clone(),
+        _ => "Bucket ptr".to_string(),
+    };
+    let layout = cx.events.hist_layout(u.expr.id, || (text(1), text(2)));
+    let fields = [Val::Imm(id as i64), Val::Imm(0), Val::Imm(0), Val::Imm(layout as i64 + 1)];
+    cx.send_fixed(event::PRINT_MAP, &fields);
+    Val::None
 }
 
 fn lower_print(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {

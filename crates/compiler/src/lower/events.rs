@@ -35,6 +35,8 @@ pub(crate) struct Events {
     time_formats: Vec<String>,
     /// `join()` separators, by join id.
     join_separators: Vec<String>,
+    /// `print_log2_hist()` units and section names, by layout id.
+    hist_layouts: Vec<(String, String)>,
     /// Expression id of a call site → its index in its table.
     sites: HashMap<u32, usize>,
 }
@@ -60,13 +62,24 @@ impl Events {
         slot(&mut self.sites, &mut self.join_separators, site, separator)
     }
 
+    /// The id of the `print_log2_hist()` call site `site`.
+    pub(crate) fn hist_layout(
+        &mut self,
+        site: u32,
+        layout: impl FnOnce() -> (String, String),
+    ) -> usize {
+        slot(&mut self.sites, &mut self.hist_layouts, site, layout)
+    }
+
     /// Moves the tables into the manifest, where user space finds them by event id.
     pub(crate) fn fill(self, manifest: &mut Manifest) {
-        let Events { printfs, prints, time_formats, join_separators, sites: _ } = self;
+        let Events { printfs, prints, time_formats, join_separators, hist_layouts, sites: _ } =
+            self;
         manifest.printfs = printfs;
         manifest.prints = prints;
         manifest.time_formats = time_formats;
         manifest.join_separators = join_separators;
+        manifest.hist_layouts = hist_layouts;
     }
 }
 
