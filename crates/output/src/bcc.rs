@@ -11,8 +11,68 @@
 //! `0 -> 1`), then `[2^(s-1), 2^s - 1]`. bpftrace's `hist()` buckets map onto them: the zero
 //! and `[1]` buckets make slot 1, bucket `s + 1` is slot `s`. Negative values have no slot.
 //! A keyed map prints one histogram per key under `\nSECTION = KEY`, keys in order.
+//!
+//! `print_rows(@m, top, "fmt")` prints BCC's top-N tables (syscount, funccount): the entries
+//! by value, largest first, at most `top` of them, each through the printf format `fmt` with
+//! the key's fields then the value as its arguments (a `stats()` value gives two, its count
+//! and its total, and sorts by the total as syscount -L does).
 
 use crate::{Aggregate, MapOutput};
+
+/// A map's layout in BCC's form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BccLayout {
+    /// `print_log2_hist`.
+    Log2Hist(BccHist),
+    /// `print_rows`: one row per entry through this printf format.
+    Rows { format: String },
+}
+
+/// The map in `layout` (`top`: at most this many rows of `print_rows`, 0 for all); `None`
+/// when the map's values do not fit it (the caller prints it as bpftrace does).
+pub fn format_layout(map: &MapOutput, layout: &BccLayout, top: u64) -> Option<String> {
+    match layout {
+        BccLayout::Log2Hist(hist) => format_map(map, hist),
+        BccLayout::Rows { format } => format_rows(map, format, top),
+    }
+}
+
+/// `print_rows`: the entries largest first, then by key.
+fn format_rows(map: &MapOutput, format: &str, top: u64) -> Option<String> {
+    use crate::Value;
+    let mut rows = Vec::new();
+    for (key, value) in &map.entries {
+        let (weight, values) = match value {
+            Aggregate::Value(v @ Value::Int(n)) => (*n as i128, vec![v.clone()]),
+            Aggregate::Value(v @ Value::Uint(n)) => (*n as i128, vec![v.clone()]),
+            Aggregate::Avg { count, total } => {
+                let average = Aggregate::average(*count, *total);
+                (average, vec![Value::Int(average as i64)])
+            }
+            Aggregate::Stats { count, total } => {
+                (*total, vec![Value::Uint(*count), Value::Int(*total as i64)])
+            }
+            _ => return None,
+        };
+        let mut args = match key {
+            Value::Tuple(items) => items.clone(),
+            Value::None => Vec::new(),
+            other => vec![other.clone()],
+        };
+        args.extend(values);
+        rows.push((weight, key, args));
+    }
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp_key(b.1)));
+    if top > 0 {
+        rows.truncate(top as usize);
+    }
+    let format = crate::printf::Format::parse(format);
+    let mut out = String::new();
+    for (_, _, args) in rows {
+        format.write(&args, &mut out);
+    }
+    Some(out)
+}
 
 /// What `print_log2_hist` was given: the value's unit for the header, and the section name
 /// printed before each key's histogram.
@@ -119,6 +179,39 @@ mod tests {
         assert!(text.ends_with(
             "         4 -> 7          : 64       |****************************************|\n"
         ));
+    }
+
+    #[test]
+    fn rows_print_largest_first_through_the_format() {
+        let map = MapOutput {
+            name: "@".into(),
+            keyed: true,
+            histogram: false,
+            entries: vec![
+                (Value::Str("read".into()), Aggregate::Value(Value::Uint(3))),
+                (Value::Str("getppid".into()), Aggregate::Value(Value::Uint(1000))),
+            ],
+        };
+        let layout = BccLayout::Rows { format: "%-22s %8d\n".into() };
+        assert_eq!(
+            format_layout(&map, &layout, 0).unwrap(),
+            "getppid                    1000\nread                          3\n"
+        );
+        assert_eq!(format_layout(&map, &layout, 1).unwrap(), "getppid                    1000\n");
+        let stats = MapOutput {
+            entries: vec![
+                (Value::Str("a".into()), Aggregate::Stats { count: 9, total: 10 }),
+                (Value::Str("b".into()), Aggregate::Stats { count: 1, total: 500 }),
+            ],
+            ..map
+        };
+        let layout = BccLayout::Rows { format: "%s %d %d\n".into() };
+        assert_eq!(format_layout(&stats, &layout, 0).unwrap(), "b 1 500\na 9 10\n");
+        let hist = MapOutput {
+            entries: vec![(Value::None, Aggregate::Hist { k: 0, buckets: vec![1] })],
+            ..stats
+        };
+        assert_eq!(format_layout(&hist, &layout, 0), None);
     }
 
     #[test]

@@ -49,8 +49,8 @@ pub struct MapPrint {
     /// A `print(@m)` in the script rather than the exit report: an empty scalar map then
     /// prints its zero value (bpftrace #5239).
     pub explicit: bool,
-    /// `print_log2_hist`: histograms in BCC's layout (`crate::bcc`).
-    pub bcc: Option<crate::bcc::BccHist>,
+    /// `print_log2_hist`, `print_rows`: BCC's layouts (`crate::bcc`).
+    pub bcc: Option<crate::bcc::BccLayout>,
 }
 
 /// A problem worth telling the user that does not end the trace.

@@ -3,6 +3,7 @@
 
 /// x86_64 system call names by number (`asm/unistd_64.h`); empty where none.
 #[rustfmt::skip]
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub const SYSCALLS_X86_64: &[&str] = &[
     "read", "write", "open", "close", "stat", "fstat", "lstat", "poll", "lseek", "mmap",
     "mprotect", "munmap", "brk", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "ioctl",
@@ -69,6 +70,7 @@ pub const SYSCALLS_X86_64: &[&str] = &[
 
 /// arm64 system call names by number (`asm/unistd_64.h`, the generic table); empty where none.
 #[rustfmt::skip]
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
 pub const SYSCALLS_AARCH64: &[&str] = &[
     "io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "setxattr", "lsetxattr",
     "fsetxattr", "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr",
