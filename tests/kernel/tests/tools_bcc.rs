@@ -209,3 +209,17 @@ fn every_tool_passes_the_verifier_with_its_options() {
         assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
     }
 }
+
+#[test]
+fn biolatency_d_prints_one_histogram_per_disk_by_name() {
+    let Some(_guard) = start("biolatency_d_prints_one_histogram_per_disk_by_name") else {
+        return;
+    };
+    let device =
+        LoopDevice::new(64).unwrap_or_else(|why| panic!("cannot set up a loop device: {why}"));
+    let r = run(&["biolatency", "-D", "-c", &wl(&format!("odirect {} 64", device.path))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let name = device.path.trim_start_matches("/dev/");
+    let total = hist_total(&bcc_hist_rows(&r.stdout, &format!("disk = {name}")));
+    assert_eq!(total, 64, "{}", r.stdout);
+}

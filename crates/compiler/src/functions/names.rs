@@ -47,6 +47,16 @@ pub(super) const FAMILY: Family = Family {
             },
         },
         Function {
+            name: "disk_name",
+            form: Form::Call,
+            signature: "disk_name(dev)",
+            summary: "The name of the block device numbered `dev` as the block tracepoints give it (`args.dev`, major << 20 plus minor), such as `sda` or `loop0`, from `/sys/dev/block`; `MAJOR:MINOR` when it has none.",
+            kind: Kind::Expr {
+                check: |cx, u| check_named(cx, u, NameTable::Disk),
+                lower: lower_named,
+            },
+        },
+        Function {
             name: "cgroup_path",
             form: Form::Call,
             signature: "cgroup_path(id [, \"filter\"])",

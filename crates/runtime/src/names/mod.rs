@@ -13,6 +13,7 @@ pub fn name(table: NameTable, n: i64) -> String {
         NameTable::Errno => return errno(n),
         NameTable::CgroupPath(filter) => return crate::cgroups::path(n as u64, filter),
         NameTable::User => return user(n),
+        NameTable::Disk => return disk(n),
     };
     match found {
         Some(name) if !name.is_empty() => name.to_string(),
@@ -30,6 +31,17 @@ fn user(n: i64) -> String {
         (fields.nth(1)?.parse::<i64>().ok()? == n).then(|| name.to_string())
     });
     name.unwrap_or_else(|| n.to_string())
+}
+
+/// The name of block device `n` (`major << 20 | minor`, the block tracepoints' `dev_t`):
+/// `DEVNAME` in `/sys/dev/block/MAJOR:MINOR/uevent`, else `MAJOR:MINOR`.
+fn disk(n: i64) -> String {
+    let (major, minor) = (n >> 20, n & 0xfffff);
+    let uevent = std::fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent"));
+    let name = uevent.ok().and_then(|text| {
+        text.lines().find_map(|line| line.strip_prefix("DEVNAME=").map(str::to_string))
+    });
+    name.unwrap_or_else(|| format!("{major}:{minor}"))
 }
 
 /// `SIGKILL` for 9, `SIGRTMIN+3` for 37 (as bpftrace and `kill -l` spell them).
@@ -128,6 +140,7 @@ mod tests {
         assert_eq!(errno_name(11), Some("EAGAIN"));
         assert_eq!(errno_number("ENOPE"), None);
         assert_eq!(name(NameTable::Syscall, -1), "-1");
+        assert_eq!(name(NameTable::Disk, (4095 << 20) | 12345), "4095:12345");
         assert_eq!(name(NameTable::Signal, 9), "SIGKILL");
         assert_eq!(name(NameTable::Signal, 36), "SIGRTMIN+2");
         assert_eq!(name(NameTable::Errno, 2), "No such file or directory");
