@@ -1,50 +1,203 @@
 //! The tools registry: the scripts of `tools/`, compiled into the binary, each with its
-//! one-line description and the options it declares. `bpfscope opensnoop -x` runs the embedded
-//! `tools/opensnoop.bt` with `-x` as its `$1` (see `options.rs` for how options become
-//! positional parameters, and `commands/run_tool.rs` for the run itself).
+//! category, its one-line description, the options it takes (BCC's letters and meanings) and
+//! its examples. `bpfscope biolatency -mT 1 5` runs the embedded `tools/biolatency.bt` with
+//! the named program options `--milliseconds --timestamp --interval=1 --count=5`, which the
+//! script reads with `getopt()` (see `options.rs`; `commands/run_tool.rs` parses the command
+//! line and prints `-h` and usage errors in BCC's form).
 //!
-//! Adding a tool: write `tools/NAME.bt` (with a bpftrace-style header whose first line is
-//! `NAME - DESCRIPTION`) and add one `tool!` line to [`TOOLS`].
+//! Adding a tool: write `tools/NAME.bt` (with a header whose first line is
+//! `NAME - DESCRIPTION`, reading each option as `getopt("LONG-NAME", default)`) and add one
+//! `tool!` entry to [`TOOLS`].
 
 mod options;
 
-pub use options::{parameters, Opt};
+pub use options::{Kind, Opt};
+
+/// The book's chapters ("BPF Performance Tools"), which `bpfscope tools` groups the tools by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Category {
+    Cpu,
+    Memory,
+    FileSystems,
+    Disk,
+    Network,
+    Security,
+    Languages,
+    Applications,
+    Kernel,
+    Containers,
+    Hypervisors,
+}
+
+impl Category {
+    /// Every category, in the book's order.
+    pub const ALL: [Category; 11] = [
+        Category::Cpu,
+        Category::Memory,
+        Category::FileSystems,
+        Category::Disk,
+        Category::Network,
+        Category::Security,
+        Category::Languages,
+        Category::Applications,
+        Category::Kernel,
+        Category::Containers,
+        Category::Hypervisors,
+    ];
+
+    /// Its heading in `bpfscope tools`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Category::Cpu => "CPU",
+            Category::Memory => "memory",
+            Category::FileSystems => "file systems",
+            Category::Disk => "disk",
+            Category::Network => "network",
+            Category::Security => "security",
+            Category::Languages => "languages",
+            Category::Applications => "applications",
+            Category::Kernel => "kernel",
+            Category::Containers => "containers",
+            Category::Hypervisors => "hypervisors",
+        }
+    }
+}
 
 /// One embedded tool.
 pub struct Tool {
     /// The name it is run by: `bpfscope NAME`.
     pub name: &'static str,
-    /// One line for `bpfscope tools` and `--help` (the same as the script header's).
+    /// Where `bpfscope tools` lists it.
+    pub category: Category,
+    /// One line for `bpfscope tools` and `-h` (the same as the script header's).
     pub about: &'static str,
-    /// The bpftrace program, `tools/NAME.bt`.
+    /// The program, `tools/NAME.bt`.
     pub script: &'static str,
-    /// Its own options, in the order of the positional parameters they set: the first is `$1`.
+    /// Its own options, with BCC's letters, in the order `-h` lists them; positionals last.
     pub options: &'static [Opt],
+    /// `-h`'s examples: the arguments after `bpfscope NAME`, and what they do.
+    pub examples: &'static [(&'static str, &'static str)],
 }
 
 /// A [`Tool`] whose script is `tools/NAME.bt`.
 macro_rules! tool {
-    ($name:literal, $about:literal, $options:expr) => {
+    ($name:literal, $category:ident, $about:literal,
+     options: $options:expr, examples: $examples:expr $(,)?) => {
         Tool {
             name: $name,
+            category: Category::$category,
             about: $about,
             script: include_str!(concat!("../../../tools/", $name, ".bt")),
             options: $options,
+            examples: $examples,
         }
     };
 }
 
-/// Every embedded tool, in the order `bpfscope tools` lists them.
+/// BCC's `[interval] [count]` of the summary tools.
+const INTERVAL_COUNT: [Opt; 2] = [
+    Opt::positional("interval", "output interval, in seconds"),
+    Opt::positional("count", "number of outputs"),
+];
+
+/// Every embedded tool, in the order `bpfscope tools` lists them within a category.
 #[rustfmt::skip]
 pub const TOOLS: &[Tool] = &[
-    tool!("biolatency", "Block I/O latency (issue to completion) as a histogram.", &[]),
-    tool!("bitesize", "Show disk I/O size as a histogram, by process name.", &[]),
-    tool!("execsnoop", "Trace new processes via exec() system calls, with their arguments.", &[]),
-    tool!("opensnoop", "Trace open() and openat() system calls, with their result.", &[
-        Opt::flag('x', "failed", "Only show failed opens"),
-    ]),
-    tool!("runqlat", "CPU scheduler run queue latency as a histogram.", &[]),
-    tool!("syscount", "Count system calls by syscall id and by process name; print the top 10 of each.", &[]),
+    tool!("biolatency", Disk, "Summarize block device I/O latency as a histogram.",
+        options: &[
+            Opt::flag('T', "timestamp", "include timestamp on output"),
+            Opt::flag('Q', "queued", "include OS queued time in I/O time"),
+            Opt::flag('m', "milliseconds", "millisecond histogram"),
+            Opt::flag('D', "disks", "print a histogram per disk device"),
+            Opt::flag('F', "flags", "print a histogram per set of I/O flags"),
+            INTERVAL_COUNT[0], INTERVAL_COUNT[1],
+        ],
+        examples: &[
+            ("", "summarize block I/O latency as a histogram"),
+            ("1 10", "print 1 second summaries, 10 times"),
+            ("-mT 1", "1s summaries, milliseconds, and timestamps"),
+            ("-Q", "include OS queued time in I/O time"),
+            ("-D", "show each disk device separately"),
+            ("-F", "show I/O flags separately"),
+        ]),
+    tool!("bitesize", Disk, "Summarize block device I/O size as a histogram, by process name.",
+        options: &[],
+        examples: &[("", "block I/O size histograms by process name, printed at Ctrl-C")]),
+    tool!("execsnoop", Cpu, "Trace new processes via exec() syscalls.",
+        options: &[
+            Opt::flag('T', "time", "include time column on output (HH:MM:SS)"),
+            Opt::flag('t', "timestamp", "include timestamp on output"),
+            Opt::flag('x', "fails", "include failed exec()s"),
+            Opt::text('n', "name", "NAME", "only print commands whose name contains NAME"),
+            Opt::text('l', "line", "LINE", "only print commands where an argument contains LINE"),
+        ],
+        examples: &[
+            ("", "trace all exec() syscalls"),
+            ("-x", "include failed exec()s"),
+            ("-T", "include time (HH:MM:SS)"),
+            ("-t", "include timestamps"),
+            ("-n main", "only print commands whose name contains \"main\""),
+            ("-l tpkg", "only print commands where an argument contains \"tpkg\""),
+        ]),
+    tool!("opensnoop", FileSystems, "Trace open() syscalls.",
+        options: &[
+            Opt::flag('T', "timestamp", "include timestamp on output"),
+            Opt::flag('x', "failed", "only show failed opens"),
+            Opt::number('p', "pid", "PID", "trace this PID only"),
+            Opt::number('t', "tid", "TID", "trace this TID only"),
+            Opt::text('n', "name", "NAME", "only print process names containing this name"),
+            Opt::number('d', "duration", "DURATION", "total duration of trace in seconds"),
+            Opt::flag('e', "extended_fields", "show extended fields"),
+        ],
+        examples: &[
+            ("", "trace all open() syscalls"),
+            ("-T", "include timestamps"),
+            ("-x", "only show failed opens"),
+            ("-p 181", "only trace PID 181"),
+            ("-t 123", "only trace TID 123"),
+            ("-d 10", "trace for 10 seconds only"),
+            ("-n main", "only print process names containing \"main\""),
+            ("-e", "show extended fields"),
+        ]),
+    tool!("runqlat", Cpu, "Summarize run queue (scheduler) latency as a histogram.",
+        options: &[
+            Opt::flag('T', "timestamp", "include timestamp on output"),
+            Opt::flag('m', "milliseconds", "millisecond histogram"),
+            Opt::flag('P', "pids", "print a histogram per process ID"),
+            Opt::flag('N', "pidnss", "print a histogram per PID namespace").long_only(),
+            Opt::flag('L', "tids", "print a histogram per thread ID"),
+            Opt::number('p', "pid", "PID", "trace this PID only"),
+            INTERVAL_COUNT[0], INTERVAL_COUNT[1],
+        ],
+        examples: &[
+            ("", "summarize run queue latency as a histogram"),
+            ("1 10", "print 1 second summaries, 10 times"),
+            ("-mT 1", "1s summaries, milliseconds, and timestamps"),
+            ("-P", "show each PID separately"),
+            ("-p 185", "trace PID 185 only"),
+        ]),
+    tool!("syscount", Cpu, "Summarize syscall counts and latencies.",
+        options: &[
+            Opt::number('p', "pid", "PID", "trace only this pid"),
+            Opt::number('i', "interval", "INTERVAL", "print summary at this interval (seconds)"),
+            Opt::number('d', "duration", "DURATION", "total duration of trace, in seconds"),
+            Opt::number('T', "top", "TOP", "print only the top syscalls by count or latency"),
+            Opt::flag('x', "failures", "trace only failed syscalls (return < 0)"),
+            Opt::errno('e', "errno", "ERRNO", "trace only syscalls that return this error (numeric or EPERM, etc.)"),
+            Opt::flag('L', "latency", "collect syscall latency"),
+            Opt::flag('m', "milliseconds", "display latency in milliseconds (default: microseconds)"),
+            Opt::flag('P', "process", "count by process and not by syscall"),
+        ],
+        examples: &[
+            ("", "count all syscalls"),
+            ("-p 185", "only trace pid 185"),
+            ("-i 1", "print counts every second"),
+            ("-T 5", "print the top 5 syscalls"),
+            ("-x", "trace only failed syscalls"),
+            ("-e ENOENT", "trace only syscalls that fail with ENOENT"),
+            ("-L", "measure and sort by syscall latency"),
+            ("-P", "count by process"),
+        ]),
 ];
 
 /// A tool by name, with or without `.bt`.
@@ -58,9 +211,24 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     TOOLS.iter().map(|tool| tool.name)
 }
 
-/// One line per tool: its name and description.
+/// The tools by category, in the book's order: a heading, then one line per tool with its
+/// description.
 pub fn list() -> String {
-    TOOLS.iter().map(|tool| format!("{:<12} {}\n", tool.name, tool.about)).collect()
+    let mut out = String::new();
+    for category in Category::ALL {
+        let tools: Vec<&Tool> = TOOLS.iter().filter(|t| t.category == category).collect();
+        if tools.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&format!("{}:\n", category.title()));
+        for tool in tools {
+            out.push_str(&format!("  {:<14} {}\n", tool.name, tool.about));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -80,26 +248,28 @@ mod tests {
     }
 
     #[test]
-    fn options_and_positional_parameters_agree() {
+    fn every_option_is_read_by_the_script_and_every_getopt_is_an_option() {
         for tool in TOOLS {
-            let used = positional_parameters(tool.script);
-            let declared: Vec<u32> = (1..=tool.options.len() as u32).collect();
-            assert_eq!(used, declared, "{}: `$N` in the script vs its declared options", tool.name);
+            let used = getopt_names(tool.script);
+            let mut declared: Vec<&str> = tool.options.iter().map(|o| o.name).collect();
+            declared.sort_unstable();
+            assert_eq!(used, declared, "{}: `getopt` in the script vs its options", tool.name);
+            assert!(!tool.examples.is_empty(), "{}: no examples for -h", tool.name);
+            assert!(!tool.script.contains('$') || !has_positional(tool.script), "{}", tool.name);
         }
     }
 
-    /// Every N of a `$N` in `script`, sorted, once each.
-    fn positional_parameters(script: &str) -> Vec<u32> {
-        let mut found: Vec<u32> = script
-            .split('$')
-            .skip(1)
-            .filter_map(|rest| {
-                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                digits.parse().ok()
-            })
-            .collect();
+    /// Every NAME of a `getopt("NAME"` in `script`, sorted, once each.
+    fn getopt_names(script: &str) -> Vec<&str> {
+        let mut found: Vec<&str> =
+            script.split("getopt(\"").skip(1).filter_map(|rest| rest.split('"').next()).collect();
         found.sort_unstable();
         found.dedup();
         found
+    }
+
+    /// Whether the script reads `$1`..: tools take named options only.
+    fn has_positional(script: &str) -> bool {
+        script.split('$').skip(1).any(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
     }
 }

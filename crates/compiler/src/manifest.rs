@@ -66,11 +66,23 @@ pub struct Manifest {
     pub time_formats: Vec<String>,
     /// Separators of `join` calls, by join id.
     pub join_separators: Vec<String>,
+    /// BCC layouts of `print_log2_hist()` and `print_rows()`, by layout id (the `PRINT_MAP`
+    /// event's fourth field, plus one; 0 is bpftrace's layout).
+    pub map_layouts: Vec<MapLayout>,
     pub ringbuf_size: u32,
     /// Bytes of the per-CPU scratch area (large strings and records); 0 when unused.
     pub scratch_size: u32,
     /// The config variables the runtime acts on.
     pub config: ScriptConfig,
+}
+
+/// How `print_log2_hist()` or `print_rows()` prints a map (`bpfscope_output::bcc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapLayout {
+    /// BCC's log2 histogram: the unit in the header, the section name before each key.
+    Log2Hist { unit: String, section: String },
+    /// One row per entry, largest value first, through this printf format.
+    Rows { format: String },
 }
 
 /// One user map.

@@ -181,7 +181,8 @@ const FIXTURE_FORMATS: &[(&str, &str)] = &[
     ("syscalls:sys_enter_execveat", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:int fd;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:const char *const * argv;\toffset:32;\tsize:8;\tsigned:0;\n\tfield:const char *const * envp;\toffset:40;\tsize:8;\tsigned:0;\n\tfield:int flags;\toffset:48;\tsize:8;\tsigned:0;\n"),
     ("syscalls:sys_enter_open", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:const char * filename;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:int flags;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:umode_t mode;\toffset:32;\tsize:8;\tsigned:0;\n"),
     ("syscalls:sys_enter_nanosleep", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:struct __kernel_timespec * rqtp;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:struct __kernel_timespec * rmtp;\toffset:24;\tsize:8;\tsigned:0;\n"),
-    ("syscalls:sys_exit_open", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n"),
+    ("syscalls:sys_exit_open", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n"),    ("block:block_rq_insert", "\tfield:dev_t dev;\toffset:8;\tsize:4;\tsigned:0;\n\tfield:sector_t sector;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:unsigned int nr_sector;\toffset:24;\tsize:4;\tsigned:0;\n\tfield:unsigned int bytes;\toffset:28;\tsize:4;\tsigned:0;\n\tfield:unsigned short ioprio;\toffset:32;\tsize:2;\tsigned:0;\n\tfield:char rwbs[10];\toffset:34;\tsize:10;\tsigned:0;\n\tfield:char comm[16];\toffset:44;\tsize:16;\tsigned:0;\n\tfield:__data_loc char[] cmd;\toffset:60;\tsize:4;\tsigned:0;\n"),
+    ("raw_syscalls:sys_exit", "\tfield:long id;\toffset:8;\tsize:8;\tsigned:1;\n\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n"),
 ];
 
 impl Target for Fixture {

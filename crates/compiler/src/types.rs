@@ -272,7 +272,7 @@ impl EnumTy {
 /// The table a [`Ty::Named`] integer is printed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NameTable {
-    /// x86-64 system call numbers (`getppid`).
+    /// System call numbers of the machine's architecture (`getppid`).
     Syscall,
     /// Signal numbers (`SIGKILL`).
     Signal,
@@ -283,6 +283,9 @@ pub enum NameTable {
     CgroupPath(Option<&'static str>),
     /// User ids, by their name in `/etc/passwd` (`username`).
     User,
+    /// Block device numbers as the block tracepoints give them (`major << 20 | minor`), by
+    /// the disk's name (`disk_name`).
+    Disk,
 }
 
 impl NameTable {
@@ -294,6 +297,7 @@ impl NameTable {
             NameTable::Errno => "strerror",
             NameTable::CgroupPath(_) => "cgroup_path",
             NameTable::User => "username",
+            NameTable::Disk => "disk_name",
         }
     }
 }

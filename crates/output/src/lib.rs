@@ -8,6 +8,7 @@
 //! §2.2–2.6) and [`json`] its NDJSON (reference §2.7). [`FORMATS`] lists the sinks.
 #![forbid(unsafe_code)]
 
+pub mod bcc;
 pub mod hist;
 pub mod json;
 pub mod printf;

@@ -40,7 +40,7 @@ impl TextKind {
 }
 
 /// How a map prints.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MapPrint {
     /// Keep only the last `top` entries in print order (0: all).
     pub top: u64,
@@ -49,6 +49,8 @@ pub struct MapPrint {
     /// A `print(@m)` in the script rather than the exit report: an empty scalar map then
     /// prints its zero value (bpftrace #5239).
     pub explicit: bool,
+    /// `print_log2_hist`, `print_rows`: BCC's layouts (`crate::bcc`).
+    pub bcc: Option<crate::bcc::BccLayout>,
 }
 
 /// A problem worth telling the user that does not end the trace.

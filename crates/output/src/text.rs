@@ -141,6 +141,10 @@ impl Sink for TextSink {
 
     fn map(&mut self, mut map: MapOutput, print: MapPrint) -> io::Result<()> {
         resolve_map(&mut map, &mut *self.symbols);
+        let layout = print.bcc.as_ref();
+        if let Some(text) = layout.and_then(|l| crate::bcc::format_layout(&map, l, print.top)) {
+            return self.out.write_all(text.as_bytes());
+        }
         let map = map.sorted(print.top, print.div);
         let text = if print.explicit { format_printed_map(&map) } else { format_map(&map) };
         self.out.write_all(text.as_bytes())

@@ -7,7 +7,7 @@
 use std::io;
 
 use bpfscope_compiler::{
-    manifest::{event, FormatKind, Manifest, JOIN_ARG_SIZE, JOIN_MAX_ARGS},
+    manifest::{event, FormatKind, Manifest, MapLayout, JOIN_ARG_SIZE, JOIN_MAX_ARGS},
     Ty,
 };
 use bpfscope_output::{printf, symbols::resolve, MapPrint, Sink, TextKind, Warning};
@@ -59,7 +59,9 @@ impl<'c> Events<'c> {
             event::UNWATCH => return Ok(Flow::Unwatch(field(1))),
             event::WATCH => return Ok(Flow::Watch { program: field(1) as usize, addr: field(2) }),
             event::PRINT_MAP => {
-                let print = MapPrint { top: field(2), div: field(3), explicit: true };
+                let layout = (field(4) as usize).checked_sub(1);
+                let bcc = layout.and_then(|i| manifest.map_layouts.get(i)).map(bcc_layout);
+                let print = MapPrint { top: field(2), div: field(3), explicit: true, bcc };
                 if let Some(map) = maps.read(field(1) as usize) {
                     sink.map(map, print)?;
                 }
@@ -178,6 +180,17 @@ fn script_message(
 type Action = fn(&str, u64) -> Result<String, Warning>;
 
 /// The `i`th 8-byte field of a record (0 past its end).
+/// The printer's form of a `print_log2_hist()` or `print_rows()` layout.
+fn bcc_layout(layout: &MapLayout) -> bpfscope_output::bcc::BccLayout {
+    use bpfscope_output::bcc::{BccHist, BccLayout};
+    match layout {
+        MapLayout::Log2Hist { unit, section } => {
+            BccLayout::Log2Hist(BccHist { unit: unit.clone(), section: section.clone() })
+        }
+        MapLayout::Rows { format } => BccLayout::Rows { format: format.clone() },
+    }
+}
+
 fn field(record: &[u8], i: usize) -> u64 {
     record.get(i * 8..i * 8 + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
 }

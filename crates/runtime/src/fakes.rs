@@ -67,7 +67,7 @@ impl Sink for Recorder {
     }
 
     fn map(&mut self, map: MapOutput, print: MapPrint) -> io::Result<()> {
-        let MapPrint { top, div, explicit } = print;
+        let MapPrint { top, div, explicit, .. } = print;
         self.note(format!("map {} top={top} div={div} explicit={explicit}", map.name))
     }
 

@@ -47,6 +47,7 @@ use bpfscope_output::{Format, Sink};
 pub use bpfscope_sys as sys;
 pub use cpus::{online_cpus, possible_cpus};
 pub use errors::{AttachError, AttachErrorKind, RunError};
+pub use names::{errno_name, errno_number};
 pub use session::{Loaded, Running, Session};
 pub use symbols::Symbols;
 

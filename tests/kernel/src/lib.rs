@@ -242,3 +242,25 @@ pub fn bpftrace(args: &[&str], command: &str) -> Option<String> {
         }
     }
 }
+
+/// The rows of the BCC-layout histogram (`print_log2_hist`) that follows the line `header`
+/// (such as `Process Name = dd`, or the `     usecs  : count  distribution` line itself),
+/// as (`lo -> hi`, count).
+pub fn bcc_hist_rows(stdout: &str, header: &str) -> Vec<(String, u64)> {
+    let mut rows = Vec::new();
+    let mut lines = stdout.lines().skip_while(|l| *l != header).skip(1);
+    if !header.contains(": count     distribution") {
+        lines.next(); // the unit header under a section line
+    }
+    for line in lines {
+        let Some((range, rest)) = line.split_once(" : ") else { break };
+        if !range.contains(" -> ") {
+            break;
+        }
+        let count = rest.split_whitespace().next().and_then(|c| c.parse().ok());
+        let Some(count) = count else { break };
+        let range = range.split_whitespace().collect::<Vec<_>>().join(" ");
+        rows.push((range, count));
+    }
+    rows
+}

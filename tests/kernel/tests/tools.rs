@@ -1,7 +1,7 @@
 //! The tool scripts in `tools/`, each against a deterministic workload, and the O_DIRECT
 //! block I/O one-liner.
 
-use kernel_tests::{hist_rows, hist_total, map_lines, run, start, wl, LoopDevice};
+use kernel_tests::{bcc_hist_rows, hist_rows, hist_total, run, start, wl, LoopDevice};
 
 fn tool(name: &str) -> String {
     format!("{}/../../tools/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -35,22 +35,21 @@ fn bitesize_and_biolatency_see_every_request() {
         LoopDevice::new(64).unwrap_or_else(|why| panic!("cannot set up a loop device: {why}"));
     let r = run(&[&tool("bitesize.bt"), "-c", &wl(&format!("odirect {} 64", device.path))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.starts_with("Tracing block device I/O... Hit Ctrl-C to end.\n"));
-    assert_eq!(
-        hist_rows(&r.stdout, "@[wl-odirect]:"),
-        [("[4, 8)".to_string(), 64)],
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.starts_with("Tracing block I/O... Hit Ctrl-C to end.\n"));
+    // BCC's layout: slots 0 -> 1 and 2 -> 3 empty, every 4 KiB write in 4 -> 7.
+    let rows = bcc_hist_rows(&r.stdout, "Process Name = wl-odirect");
+    let expected = [("0 -> 1", 0), ("2 -> 3", 0), ("4 -> 7", 64)].map(|(r, c)| (r.to_string(), c));
+    assert_eq!(rows, expected, "{}", r.stdout);
 
     // Every issued request completes: the latency histogram holds at least the 64 writes
     // (other devices may add their own requests).
     let r = run(&[&tool("biolatency.bt"), "-c", &wl(&format!("odirect {} 64", device.path))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let total = hist_total(&hist_rows(&r.stdout, "@usecs:"));
+    let total =
+        hist_total(&bcc_hist_rows(&r.stdout, "     usecs               : count     distribution"));
     assert!(total >= 64, "{total} completions: {}", r.stdout);
-    // @start is cleared in END, so it is not printed.
-    assert!(!r.stdout.contains("@start"), "{}", r.stdout);
+    // The scratch maps are cleared in END, so nothing is printed in bpftrace's layout.
+    assert!(!r.stdout.contains('@'), "{}", r.stdout);
 }
 
 #[test]
@@ -58,13 +57,14 @@ fn execsnoop_prints_one_line_per_exec() {
     let Some(_guard) = start("execsnoop_prints_one_line_per_exec") else { return };
     let r = run(&[&tool("execsnoop.bt"), "-c", &wl("exec 25")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let lines: Vec<&str> = r.stdout.lines().filter(|l| l.contains(" wl-exec ")).collect();
+    // BCC's layout: one line per successful exec as it returns, the new program's name.
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| l.ends_with(" 0 /bin/true")).collect();
     assert_eq!(lines.len(), 25, "{}", r.stdout);
     for line in lines {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(fields[2..], ["wl-exec", "/bin/true"], "{line}");
+        assert_eq!((fields[0], fields.len()), ("true", 5), "{line}");
     }
-    assert!(r.stdout.starts_with("TIME(ms)   PID     COMM             ARGS\n"));
+    assert!(r.stdout.starts_with("PCOMM            PID     PPID    RET ARGS\n"), "{}", r.stdout);
 }
 
 #[test]
@@ -87,17 +87,19 @@ fn syscount_counts_the_workload() {
     let Some(_guard) = start("syscount_counts_the_workload") else { return };
     let r = run(&[&tool("syscount.bt"), "-c", &wl("getppid 20000")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let lines = map_lines(&r.stdout);
-    // getppid is syscall 110 on x86-64. The tool counts system-wide, so another process on
-    // the machine (a build, a shell) may add a few calls of its own.
-    let count = |key: &str| -> u64 {
-        lines.iter().find(|(k, _)| k == key).map(|(_, v)| v.parse().unwrap()).unwrap_or(0)
-    };
-    assert!((20000..20010).contains(&count("@syscall[110]")), "{}", r.stdout);
-    assert!((20000..20010).contains(&count("@process[wl-getppid]")), "{}", r.stdout);
-    // Top 10 only, and the maps were cleared in END so they are not printed twice.
-    assert!(lines.iter().filter(|(k, _)| k.starts_with("@syscall")).count() <= 10);
-    assert_eq!(r.stdout.matches("@syscall[110]").count(), 1);
+    // BCC's layout: `SYSCALL COUNT` rows by name, the top 10. The tool counts system-wide,
+    // so another process on the machine (a build, a shell) may add a few calls of its own.
+    let count: u64 = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("getppid "))
+        .and_then(|rest| rest.trim().parse().ok())
+        .unwrap_or(0);
+    assert!((20000..20010).contains(&count), "{}", r.stdout);
+    let header = r.stdout.lines().position(|l| l == "SYSCALL                   COUNT");
+    let rows = r.stdout.lines().skip(header.expect("the header") + 1).take_while(|l| !l.is_empty());
+    assert!(rows.count() <= 10, "{}", r.stdout);
+    assert!(!r.stdout.contains('@'), "{}", r.stdout);
 }
 
 #[test]
@@ -106,7 +108,8 @@ fn runqlat_fills_its_histogram_under_ping_pong() {
     let r = run(&[&tool("runqlat.bt"), "-c", &wl("pingpong 2000")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     // Every round trip wakes both sides once.
-    let total = hist_total(&hist_rows(&r.stdout, "@usecs:"));
+    let total =
+        hist_total(&bcc_hist_rows(&r.stdout, "     usecs               : count     distribution"));
     assert!(total >= 4000, "{total}: {}", r.stdout);
 }
 

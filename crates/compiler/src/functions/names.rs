@@ -1,4 +1,4 @@
-//! Integers printed by name: `syscall_name` (x86-64 system call numbers), `signal_name` and
+//! Integers printed by name: `syscall_name` (system call numbers), `signal_name` and
 //! `strerror` (errno values). The program keeps the number (`Ty::Named`); user space prints
 //! the name from its table (`runtime/src/names.rs`), as bpftrace resolves them.
 
@@ -20,7 +20,7 @@ pub(super) const FAMILY: Family = Family {
             name: "syscall_name",
             form: Form::Call,
             signature: "syscall_name(n)",
-            summary: "The name of the x86-64 system call number `n` (such as `args.id` of `raw_syscalls:sys_enter`), or the number when it has none.",
+            summary: "The name of system call number `n` (such as `args.id` of `raw_syscalls:sys_enter`) on this machine's architecture, x86_64 or arm64 (tables generated from the kernel's headers), or the number when it has none.",
             kind: Kind::Expr {
                 check: |cx, u| check_named(cx, u, NameTable::Syscall),
                 lower: lower_named,
@@ -43,6 +43,16 @@ pub(super) const FAMILY: Family = Family {
             summary: "The description of the errno value `n` (`No such file or directory` for 2).",
             kind: Kind::Expr {
                 check: |cx, u| check_named(cx, u, NameTable::Errno),
+                lower: lower_named,
+            },
+        },
+        Function {
+            name: "disk_name",
+            form: Form::Call,
+            signature: "disk_name(dev)",
+            summary: "The name of the block device numbered `dev` as the block tracepoints give it (`args.dev`, major << 20 plus minor), such as `sda` or `loop0`, from `/sys/dev/block`; `MAJOR:MINOR` when it has none.",
+            kind: Kind::Expr {
+                check: |cx, u| check_named(cx, u, NameTable::Disk),
                 lower: lower_named,
             },
         },

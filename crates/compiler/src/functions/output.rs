@@ -15,7 +15,8 @@ use crate::{
     check::{diagnostics, Cx},
     lower::{Lower, Val},
     manifest::{
-        event, FormatKind, Origin, PrintfDesc, JOIN_ARG_SIZE, JOIN_MAX_ARGS, JOIN_RECORD_SIZE,
+        event, FormatKind, MapLayout, Origin, PrintfDesc, JOIN_ARG_SIZE, JOIN_MAX_ARGS,
+        JOIN_RECORD_SIZE,
     },
     Ty,
 };
@@ -41,6 +42,20 @@ pub(super) const FAMILY: Family = Family {
             signature: "print(@map [, top [, div]])",
             summary: "Prints a whole map now (its `top` entries, values divided by `div`); `print(value)` prints one value.",
             kind: Kind::Expr { check: check_print, lower: lower_print },
+        },
+        Function {
+            name: "print_log2_hist",
+            form: super::Form::Call,
+            signature: "print_log2_hist(@map, \"unit\" [, \"section\"])",
+            summary: "Prints a `hist()` map now in BCC's layout (`     usecs               : count     distribution`, then rows such as `    4 -> 7   : 64`) headed by the literal `unit`, a keyed map one histogram per key under `section = KEY` (default `Bucket ptr`, as BCC's `print_log2_hist`).",
+            kind: Kind::Expr { check: check_print_log2_hist, lower: lower_print_log2_hist },
+        },
+        Function {
+            name: "print_rows",
+            form: super::Form::Call,
+            signature: "print_rows(@map, top, \"fmt\")",
+            summary: "Prints a map now as BCC's top-N tables do (syscount, funccount): its entries by value, largest first, at most `top` of them (an integer, 0: all), each through the printf format `fmt` with the key's fields then the value as arguments (a `stats()` value gives its count and total, and sorts by the total).",
+            kind: Kind::Expr { check: check_print_rows, lower: lower_print_rows },
         },
         Function {
             name: "time",
@@ -275,6 +290,118 @@ fn check_print(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
         cx.error(diagnostics::no_value(args[0].span, "print"));
     }
     Ty::None
+}
+
+fn check_print_log2_hist(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    let args = u.args;
+    if !arity(cx, u, &[2, 3], "a hist() map, the unit and an optional section name") {
+        return Ty::None;
+    }
+    require_map(cx, &args[0]);
+    if let ExprKind::Map { name, .. } = &args[0].kind {
+        let desc = cx.out.map_index.get(&format!("@{name}")).map(|&id| &cx.out.maps[id]);
+        if let Some(desc) = desc {
+            if !matches!(desc.value, crate::types::MapValue::Hist { k: 0 }) {
+                cx.error(Diagnostic::error(
+                    "`print_log2_hist()` prints a map of `hist(n)` (BCC's log2 slots)",
+                    args[0].span,
+                    "not a map of hist(n)",
+                ));
+            }
+        }
+    }
+    for a in &args[1..] {
+        string_literal(cx, a, "`print_log2_hist()`'s unit and section");
+    }
+    Ty::None
+}
+
+fn lower_print_log2_hist(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let args = u.args;
+    let ExprKind::Map { name: map, .. } = &args[0].kind else { unreachable!("checked: a map") };
+    let (id, _) = cx.map_desc(map);
+    let text = |i: usize| match args.get(i).map(|a| &a.kind) {
+        Some(ExprKind::Str(s)) => s.clone(),
+        _ => "Bucket ptr".to_string(),
+    };
+    let layout =
+        cx.events.map_layout(u.expr.id, || MapLayout::Log2Hist { unit: text(1), section: text(2) });
+    let fields = [Val::Imm(id as i64), Val::Imm(0), Val::Imm(0), Val::Imm(layout as i64 + 1)];
+    cx.send_fixed(event::PRINT_MAP, &fields);
+    Val::None
+}
+
+fn check_print_rows(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
+    let args = u.args;
+    if !arity(cx, u, &[3], "a map, the number of rows and a printf format") {
+        return Ty::None;
+    }
+    require_map(cx, &args[0]);
+    let top = cx.expr(&args[1]);
+    if !top.is_integer() && top != Ty::Error {
+        cx.error(Diagnostic::error(
+            format!("`print_rows()`'s top must be an integer, not {}", top.name()),
+            args[1].span,
+            "not an integer",
+        ));
+    }
+    let Some(format) = string_literal(cx, &args[2], "`print_rows()`'s format") else {
+        return Ty::None;
+    };
+    let conversions = match parse_format(&format) {
+        Ok(pieces) => pieces.iter().filter(|p| matches!(p, Piece::Spec(_))).count(),
+        Err(e) => {
+            cx.error(Diagnostic::error(format!("bad format: {e}"), args[2].span, "this format"));
+            return Ty::None;
+        }
+    };
+    if let ExprKind::Map { name, .. } = &args[0].kind {
+        let desc = cx.out.map_index.get(&format!("@{name}")).map(|&id| &cx.out.maps[id]);
+        if let Some(desc) = desc {
+            let values = match desc.value {
+                crate::types::MapValue::Stats { .. } => 2,
+                _ => 1,
+            };
+            let fields = values
+                + match &desc.key {
+                    None => 0,
+                    Some(Ty::Tuple(items)) => items.len(),
+                    Some(_) => 1,
+                };
+            if matches!(
+                desc.value,
+                crate::types::MapValue::Hist { .. } | crate::types::MapValue::Lhist { .. }
+            ) {
+                cx.error(Diagnostic::error(
+                    "`print_rows()` prints one value per key: use `print_log2_hist()` for a histogram",
+                    args[0].span,
+                    "a histogram",
+                ));
+            } else if conversions != fields {
+                cx.error(Diagnostic::error(
+                    format!("the format takes {conversions} arguments, but each row of `@{name}` gives {fields}: the key's fields, then the value (a stats() value: its count and total)"),
+                    args[2].span,
+                    "this format",
+                ));
+            }
+        }
+    }
+    Ty::None
+}
+
+fn lower_print_rows(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let args = u.args;
+    let ExprKind::Map { name: map, .. } = &args[0].kind else { unreachable!("checked: a map") };
+    let (id, _) = cx.map_desc(map);
+    let top = cx.expr(&args[1]);
+    let format = match &args[2].kind {
+        ExprKind::Str(s) => s.clone(),
+        _ => unreachable!("checked: a literal"),
+    };
+    let layout = cx.events.map_layout(u.expr.id, || MapLayout::Rows { format });
+    let fields = [Val::Imm(id as i64), top, Val::Imm(0), Val::Imm(layout as i64 + 1)];
+    cx.send_fixed(event::PRINT_MAP, &fields);
+    Val::None
 }
 
 fn lower_print(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {

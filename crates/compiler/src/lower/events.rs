@@ -15,7 +15,8 @@ use super::{Loc, Lower, Val};
 use crate::{
     functions::{self, Placed},
     manifest::{
-        event, wakeup_mark, FormatKind, Manifest, Origin, PrintfDesc, CONTROL_RING_MAP, RINGBUF_MAP,
+        event, wakeup_mark, FormatKind, Manifest, MapLayout, Origin, PrintfDesc, CONTROL_RING_MAP,
+        RINGBUF_MAP,
     },
     types::NameTable,
     Ty,
@@ -50,6 +51,8 @@ pub(crate) struct Events {
     time_formats: Vec<String>,
     /// `join()` separators, by join id.
     join_separators: Vec<String>,
+    /// `print_log2_hist()` and `print_rows()` layouts, by layout id.
+    map_layouts: Vec<MapLayout>,
     /// Expression id of a call site → its index in its table.
     sites: HashMap<u32, usize>,
 }
@@ -75,13 +78,19 @@ impl Events {
         slot(&mut self.sites, &mut self.join_separators, site, separator)
     }
 
+    /// The id of the `print_log2_hist()` or `print_rows()` call site `site`.
+    pub(crate) fn map_layout(&mut self, site: u32, layout: impl FnOnce() -> MapLayout) -> usize {
+        slot(&mut self.sites, &mut self.map_layouts, site, layout)
+    }
+
     /// Moves the tables into the manifest, where user space finds them by event id.
     pub(crate) fn fill(self, manifest: &mut Manifest) {
-        let Events { printfs, prints, time_formats, join_separators, sites: _ } = self;
+        let Events { printfs, prints, time_formats, join_separators, map_layouts, sites: _ } = self;
         manifest.printfs = printfs;
         manifest.prints = prints;
         manifest.time_formats = time_formats;
         manifest.join_separators = join_separators;
+        manifest.map_layouts = map_layouts;
     }
 }
 

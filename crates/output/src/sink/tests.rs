@@ -129,7 +129,7 @@ fn stack_keys_sort_by_their_text() {
         "@[\n        0x9999\n]: 1\n@[\n        vfs_read+0\n]: 1\n@[\n        do_syscall_64+5\n]: 2\n"
     );
     let (mut sink, out, _) = self::sink(json::FORMAT);
-    sink.map(stack_counts(), MapPrint { top: 2, div: 0, explicit: true }).unwrap();
+    sink.map(stack_counts(), MapPrint { top: 2, div: 0, explicit: true, bcc: None }).unwrap();
     assert_eq!(
         out.take(),
         "{\"type\": \"map\", \"data\": {\"@\": {\"\\n        vfs_read+0\\n\": 1, \
@@ -141,13 +141,13 @@ fn stack_keys_sort_by_their_text() {
 fn explicit_prints_of_empty_maps() {
     let (mut text, out, _) = sink(text::FORMAT);
     let explicit = MapPrint { explicit: true, ..MapPrint::default() };
-    text.map(scalar("@x", false), explicit).unwrap();
-    text.map(scalar("@h", true), explicit).unwrap();
-    text.map(MapOutput { keyed: true, ..scalar("@k", false) }, explicit).unwrap();
+    text.map(scalar("@x", false), explicit.clone()).unwrap();
+    text.map(scalar("@h", true), explicit.clone()).unwrap();
+    text.map(MapOutput { keyed: true, ..scalar("@k", false) }, explicit.clone()).unwrap();
     assert_eq!(out.take(), "@x: 0\n@h:\n\n");
     let (mut json, out, _) = sink(json::FORMAT);
-    json.map(scalar("@x", false), explicit).unwrap();
-    json.map(MapOutput { keyed: true, ..scalar("@k", false) }, explicit).unwrap();
+    json.map(scalar("@x", false), explicit.clone()).unwrap();
+    json.map(MapOutput { keyed: true, ..scalar("@k", false) }, explicit.clone()).unwrap();
     assert_eq!(out.take(), "{\"type\": \"map\", \"data\": {\"@x\": null}}\n");
 }
 
@@ -162,7 +162,7 @@ fn print_with_top_and_div() {
             .collect(),
     };
     let (mut sink, out, _) = sink(text::FORMAT);
-    sink.map(map, MapPrint { top: 2, div: 1000, explicit: true }).unwrap();
+    sink.map(map, MapPrint { top: 2, div: 1000, explicit: true, bcc: None }).unwrap();
     assert_eq!(out.take(), "@bytes[3]: 3\n@bytes[4]: 4\n");
 }
 
