@@ -157,6 +157,7 @@ fn execute(
         child,
         verbose: opts.verbose,
         stats: opts.stats || opts.verbose,
+        symbol_lines: opts.symbols == Some(crate::flags::SymbolDetail::Lines),
     };
     match bpfscope_runtime::run(compiled, config) {
         Ok(code) => Ok(code),

@@ -120,6 +120,7 @@ pub fn compile(
     let mut manifest = Manifest {
         maps: checked.maps.clone(),
         ringbuf_size: checked.ringbuf_size,
+        symbols: checked.symbols,
         ..Manifest::default()
     };
     // Async events get their ids as their code is generated (see `lower::Events`).

@@ -22,11 +22,9 @@ mod btf;
 mod cgroups;
 mod cpus;
 mod decode;
-mod elfindex;
 mod errors;
 mod events;
 mod exit;
-mod ksyms;
 mod maps;
 mod names;
 mod session;
@@ -48,7 +46,7 @@ pub use bpfscope_sys as sys;
 pub use cpus::{online_cpus, possible_cpus};
 pub use errors::{AttachError, AttachErrorKind, RunError};
 pub use session::{Loaded, Running, Session};
-pub use symbols::Symbols;
+pub use symbols::{Processes, Symbols};
 
 /// How a run behaves.
 pub struct RunConfig {
@@ -66,6 +64,8 @@ pub struct RunConfig {
     pub verbose: bool,
     /// Print each probe's overhead at exit (`--stats`, `-v`).
     pub stats: bool,
+    /// Add source lines to user frames (`--symbols=lines`), as `show_debug_info` does.
+    pub symbol_lines: bool,
 }
 
 /// Loads, attaches and runs until exit; returns the exit code.
@@ -84,11 +84,17 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         return Ok(0);
     }
     let err: Box<dyn Write> = Box::new(std::io::stderr());
-    let mut sink = config.format.sink(config.out, err, Box::new(Symbols::new()));
+    let mut symbol_config = compiled.manifest.symbols;
+    symbol_config.lines |= config.symbol_lines;
+    // Processes seen in user stacks are captured while the trace runs (see `symbols`).
+    let processes = Processes::default();
+    let symbols = Symbols::new(symbol_config, processes.clone());
+    let mut sink = config.format.sink(config.out, err, Box::new(symbols));
     let sink: &mut dyn Sink = &mut *sink;
     let bpf_stats = if config.stats { stats::enable(sink) } else { None };
     let traced_since = Instant::now();
     let mut running = loaded.attach(sink, config.quiet)?;
+    running.capture_processes(processes);
     // Iterators run now, to their end, and the trace ends after them.
     let iterated = running.exit_code().is_none() && running.run_iterators(sink)?;
     if running.exit_code().is_none() && !iterated {

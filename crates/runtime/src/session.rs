@@ -100,6 +100,9 @@ pub struct Running<'c> {
     lost: LostEvents,
     /// Breakpoints of function watchpoints attached so far: (program, address, perf event).
     watched: Vec<(usize, u64, OwnedFd)>,
+    /// Where the pids of user-stack map keys go as they appear, and when the keys were
+    /// last scanned.
+    processes: Option<(crate::symbols::Processes, Instant)>,
 }
 
 impl<'c> Session<'c> {
@@ -236,7 +239,13 @@ impl<'c> Loaded<'c> {
         if !quiet {
             session.exit.check_output(sink.attached(programs.len()));
         }
-        Ok(Running { session, links, lost: LostEvents::default(), watched: Vec::new() })
+        Ok(Running {
+            session,
+            links,
+            lost: LostEvents::default(),
+            watched: Vec::new(),
+            processes: None,
+        })
     }
 }
 
@@ -262,7 +271,36 @@ impl<'c> Running<'c> {
         self.session.drain(sink);
         self.unwatch();
         self.watch()?;
+        self.scan_processes();
         Ok(ready[self.session.rings.len()..].to_vec())
+    }
+
+    /// Captures the processes of user stacks in map keys while they still run, so that their
+    /// stacks are named when the maps print after they have exited.
+    pub fn capture_processes(&mut self, processes: crate::symbols::Processes) {
+        let uses_pids = self
+            .session
+            .compiled
+            .manifest
+            .maps
+            .iter()
+            .any(|m| m.key.as_ref().is_some_and(crate::decode::has_user_pids));
+        if uses_pids {
+            self.processes = Some((processes, Instant::now()));
+            self.scan_processes();
+        }
+    }
+
+    /// At most every 50 ms: the keys of user-stack maps, for pids not seen before.
+    fn scan_processes(&mut self) {
+        let Some((processes, last)) = &mut self.processes else { return };
+        if last.elapsed() < Duration::from_millis(50) && !processes.is_empty() {
+            return;
+        }
+        *last = Instant::now();
+        for pid in self.session.maps.user_pids() {
+            processes.observe(pid);
+        }
     }
 
     /// Polls until `exit()`, a signal on `signals` or the exit of `child` (a pidfd);

@@ -36,6 +36,7 @@ fn config() -> RunConfig {
         child: None,
         verbose: false,
         stats: false,
+        symbol_lines: false,
     }
 }
 

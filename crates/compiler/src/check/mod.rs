@@ -47,6 +47,8 @@ pub struct Checked {
     pub max_map_keys: u32,
     /// Bytes of the event ring buffer (`perf_rb_pages` × 4 KiB, a power of two).
     pub ringbuf_size: u32,
+    /// `cpp_demangle` and `show_debug_info`.
+    pub symbols: crate::manifest::SymbolConfig,
     /// Maps named by `delete`, `has_key`, `len` or a `for` loop: they need a hash map.
     pub keyed_ops: std::collections::HashSet<String>,
     /// What each member access (`a.b`, `a->b`) reads, by expression id.
@@ -264,6 +266,15 @@ impl Cx<'_> {
                             "the event ring buffer is perf_rb_pages × 4 KiB, rounded up to a power of two; the default is {DEFAULT_RB_PAGES} (1 MiB)"
                         )),
                     ),
+                },
+                "cpp_demangle" | "show_debug_info" => match (key.as_str(), int) {
+                    ("cpp_demangle", Some(n @ 0..=1)) => self.out.symbols.mangled = n == 0,
+                    (_, Some(n @ 0..=1)) => self.out.symbols.lines = n == 1,
+                    _ => self.error(Diagnostic::error(
+                        format!("`{key}` must be 0 or 1"),
+                        item.span,
+                        "invalid value",
+                    )),
                 },
                 "max_strlen" => match int {
                     Some(n) if n > 0 && n <= MAX_STRLEN_LIMIT => self.out.max_strlen = n as u32,
