@@ -190,14 +190,19 @@ pub(crate) fn has_user_pids(ty: &Ty) -> bool {
     }
 }
 
-/// Adds the pids of the user stacks and `usym` values in `bytes` (of type `ty`) to `out`,
-/// without decoding the rest.
-pub(crate) fn user_pids(ty: &Ty, bytes: &[u8], out: &mut Vec<u32>) {
+/// Adds the (pid, address) of each frame of the user stacks and each `usym` value in `bytes`
+/// (of type `ty`) to `out`, without decoding the rest.
+pub(crate) fn user_addrs(ty: &Ty, bytes: &[u8], out: &mut Vec<(u32, u64)>) {
     match ty {
-        Ty::Stack { user: true, .. } | Ty::Sym { user: true } => out.push(u64_at(bytes, 8) as u32),
+        Ty::Stack { user: true, frames, .. } => {
+            let pid = u64_at(bytes, 8) as u32;
+            let n = (u64_at(bytes, 0) as usize).min(*frames as usize);
+            out.extend((0..n).map(|i| (pid, u64_at(bytes, 16 + 8 * i))));
+        }
+        Ty::Sym { user: true } => out.push((u64_at(bytes, 8) as u32, u64_at(bytes, 0))),
         Ty::Tuple(items) => {
             for (item, offset) in items.iter().zip(Ty::tuple_offsets(items)) {
-                user_pids(item, bytes.get(offset as usize..).unwrap_or(&[]), out);
+                user_addrs(item, bytes.get(offset as usize..).unwrap_or(&[]), out);
             }
         }
         _ => {}

@@ -97,9 +97,9 @@ impl<'c> Maps<'c> {
         }
     }
 
-    /// The pids in the keys of maps keyed by user stacks or `usym` (for
+    /// The (pid, address) pairs in the keys of maps keyed by user stacks or `usym` (for
     /// [`crate::symbols::Processes`], while the trace runs).
-    pub(crate) fn user_pids(&self) -> Vec<u32> {
+    pub(crate) fn user_addrs(&self) -> Vec<(u32, u64)> {
         let mut pids = Vec::new();
         for (desc, fd) in self.descs.iter().zip(&self.fds) {
             let Some(key) = desc.key.as_ref().filter(|k| decode::has_user_pids(k)) else {
@@ -107,7 +107,7 @@ impl<'c> Maps<'c> {
             };
             let keys = bpfscope_sys::map_keys(fd.as_fd(), desc.key_size() as usize);
             for bytes in keys.unwrap_or_default() {
-                decode::user_pids(key, &bytes, &mut pids);
+                decode::user_addrs(key, &bytes, &mut pids);
             }
         }
         pids.sort_unstable();

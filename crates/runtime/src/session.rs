@@ -291,15 +291,16 @@ impl<'c> Running<'c> {
         }
     }
 
-    /// At most every 50 ms: the keys of user-stack maps, for pids not seen before.
+    /// At most every 50 ms: the keys of user-stack maps, for pids not seen before and
+    /// addresses in files a process mapped after it was captured.
     fn scan_processes(&mut self) {
         let Some((processes, last)) = &mut self.processes else { return };
         if last.elapsed() < Duration::from_millis(50) && !processes.is_empty() {
             return;
         }
         *last = Instant::now();
-        for pid in self.session.maps.user_pids() {
-            processes.observe(pid);
+        for (pid, addr) in self.session.maps.user_addrs() {
+            processes.observe(pid, addr);
         }
     }
 

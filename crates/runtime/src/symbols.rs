@@ -14,10 +14,11 @@
 //! without stacks or symbols pays nothing. Each (pid, address) is resolved once.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     fs::File,
     os::{fd::AsRawFd, unix::fs::MetadataExt},
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use blazesym::{
@@ -95,7 +96,7 @@ impl Symbols {
     }
 
     fn resolve_user(&mut self, pid: u32, addr: u64) -> Option<Named> {
-        let image = self.processes.get(pid);
+        let image = self.processes.get(pid, addr);
         let mapping = image.as_ref().and_then(|image| image.find(addr));
         if let Some(mapping) = mapping {
             let path = format!("/proc/self/fd/{}", mapping.file.as_raw_fd());
@@ -161,21 +162,53 @@ struct Captured {
     images: HashMap<u32, Option<Arc<Image>>>,
     /// Open mapped files by (device, inode): one handle per file, whatever the processes.
     files: HashMap<(u64, u64), Arc<File>>,
+    /// (pid, address) pairs that a capture did not cover and that were looked for again.
+    looked_for: HashSet<(u32, u64)>,
+    /// When each process was last read again.
+    recaptured: HashMap<u32, Instant>,
 }
 
+/// The least time between two reads of one process's mappings.
+const RECAPTURE_EVERY: Duration = Duration::from_millis(50);
+
 impl Processes {
-    /// Captures `pid` unless it has been seen already.
-    pub fn observe(&self, pid: u32) {
+    /// Captures `pid` unless it has been seen already, or again (while it runs) when `addr`
+    /// is in none of its captured mappings: a process maps libraries after it starts (the
+    /// dynamic loader, `dlopen`). An address is looked for at most once per process.
+    pub fn observe(&self, pid: u32, addr: u64) {
         let Ok(mut captured) = self.0.lock() else { return };
-        if pid != 0 && !captured.images.contains_key(&pid) {
-            let image = Image::capture(pid, &mut captured.files).map(Arc::new);
-            captured.images.insert(pid, image);
+        let Captured { images, files, looked_for, recaptured } = &mut *captured;
+        if pid == 0 {
+            return;
         }
+        // Stacks walked without frame pointers end in junk addresses: a process is read
+        // again at most every 50 ms, however many of those there are.
+        let due = recaptured.get(&pid).is_none_or(|at| at.elapsed() >= RECAPTURE_EVERY);
+        let image = match images.get(&pid) {
+            None => Image::capture(pid, files),
+            Some(Some(image))
+                if due && image.find(addr).is_none() && looked_for.insert((pid, addr)) =>
+            {
+                recaptured.insert(pid, Instant::now());
+                match Image::capture(pid, files) {
+                    Some(mut fresh) => {
+                        // Mappings since removed (`dlclose`) still name older stacks.
+                        let old = image.mappings.iter().filter(|m| fresh.find(m.start).is_none());
+                        let old: Vec<Mapping> = old.cloned().collect();
+                        fresh.mappings.extend(old);
+                        Some(fresh)
+                    }
+                    None => return,
+                }
+            }
+            Some(_) => return,
+        };
+        images.insert(pid, image.map(Arc::new));
     }
 
-    /// The capture of `pid`, captured now if it is new.
-    fn get(&self, pid: u32) -> Option<Arc<Image>> {
-        self.observe(pid);
+    /// The capture of `pid` that covers `addr` if there is one (captured now if need be).
+    fn get(&self, pid: u32, addr: u64) -> Option<Arc<Image>> {
+        self.observe(pid, addr);
         self.0.lock().ok()?.images.get(&pid)?.clone()
     }
 
@@ -195,6 +228,7 @@ struct Image {
     mappings: Vec<Mapping>,
 }
 
+#[derive(Clone)]
 struct Mapping {
     start: u64,
     end: u64,
