@@ -457,3 +457,15 @@ fn tseries_keys_a_bucket_and_keeps_three_words() {
         "{e}"
     );
 }
+
+#[test]
+fn cpp_demangle_and_show_debug_info_reach_the_manifest() {
+    use crate::manifest::SymbolConfig;
+    let c = compile_ok("BEGIN { }");
+    assert_eq!(c.manifest.symbols, SymbolConfig { mangled: false, lines: false });
+    let c = compile_ok("config = { cpp_demangle = 0; show_debug_info = 1 } BEGIN { }");
+    assert_eq!(c.manifest.symbols, SymbolConfig { mangled: true, lines: true });
+    let err = compile_err("config = { cpp_demangle = 2 } BEGIN { }");
+    assert!(err.contains("`cpp_demangle` must be 0 or 1"), "{err}");
+    assert!(err.contains("^"), "{err}");
+}
