@@ -155,8 +155,6 @@ fn config_values_are_checked_and_refusals_are_located() {
     let expect = [
         "error: invalid value for missing_probes: valid values are error, warn and ignore\n --> stdin:1:12",
         "error: stack mode `build_id` is not supported yet\n --> stdin:1:36",
-        "error: `cpp_demangle = true` is not supported yet\n --> stdin:1:59",
-        "note: bpfscope has no C++ demangler",
         "error: `print_maps_on_exit` must be true or false\n --> stdin:1:80",
         "error: `log_size` must be between 128 and 1073741823\n --> stdin:1:104",
     ];

@@ -49,6 +49,13 @@ pub enum Emit {
     Obj,
 }
 
+/// `--symbols=DETAIL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SymbolDetail {
+    Funcs,
+    Lines,
+}
+
 /// The bpftrace language compiled straight to BPF, and the classic BPF performance tools.
 #[derive(Debug, Parser)]
 #[command(
@@ -139,6 +146,10 @@ pub struct RunOpts {
     /// Compile and load into the kernel (the verifier judges it), then unload; attach nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// How user frames are named: `funcs` (`func+offset`, bpftrace's default) or `lines`
+    /// (adds `(file:line)` from DWARF, as `config = { show_debug_info = 1 }`).
+    #[arg(long, value_enum, value_name = "DETAIL")]
+    pub symbols: Option<SymbolDetail>,
     /// Print a compiler stage instead of running: ast, typed, ir, asm (verifier notation) or
     /// obj (the ELF object).
     #[arg(long, value_enum)]

@@ -229,6 +229,7 @@ fn execute(
         verbose,
         stats: opts.stats || verbose,
         no_warnings: opts.no_warnings,
+        symbol_lines: opts.symbols == Some(crate::flags::SymbolDetail::Lines),
     };
     match bpfscope_runtime::run(compiled, config) {
         Ok(code) => Ok(code),

@@ -123,6 +123,7 @@ pub fn compile(
         maps: checked.maps.clone(),
         ringbuf_size: checked.ringbuf_size,
         config: checked.config.clone(),
+        symbols: checked.symbols,
         ..Manifest::default()
     };
     // Async events get their ids as their code is generated (see `lower::Events`).

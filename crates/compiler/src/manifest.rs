@@ -74,6 +74,18 @@ pub struct Manifest {
     pub scratch_size: u32,
     /// The config variables the runtime acts on.
     pub config: ScriptConfig,
+    /// How stacks and code addresses are named (`cpp_demangle`, `show_debug_info`).
+    pub symbols: SymbolConfig,
+}
+
+/// The script's symbolization options; the default is bpftrace's: names demangled, no
+/// source lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SymbolConfig {
+    /// `config = { cpp_demangle = 0 }`: C++ and Rust names print mangled.
+    pub mangled: bool,
+    /// `config = { show_debug_info = 1 }`: user frames add `(file:line)` from DWARF.
+    pub lines: bool,
 }
 
 /// How `print_log2_hist()` or `print_rows()` prints a map (`bpfscope_output::bcc`).

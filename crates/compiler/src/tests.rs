@@ -496,3 +496,15 @@ fn bcc_layouts_record_their_form_and_check_their_maps() {
     let e = compile_err(r#"BEGIN { @c[1] = count(); print_rows(@c, "ten", "%d %d\n"); }"#);
     assert!(e.contains("`print_rows()`'s top must be an integer"), "{e}");
 }
+
+#[test]
+fn cpp_demangle_and_show_debug_info_reach_the_manifest() {
+    use crate::manifest::SymbolConfig;
+    let c = compile_ok("BEGIN { }");
+    assert_eq!(c.manifest.symbols, SymbolConfig { mangled: false, lines: false });
+    let c = compile_ok("config = { cpp_demangle = 0; show_debug_info = 1 } BEGIN { }");
+    assert_eq!(c.manifest.symbols, SymbolConfig { mangled: true, lines: true });
+    let err = compile_err("config = { cpp_demangle = 2 } BEGIN { }");
+    assert!(err.contains("`cpp_demangle` must be true or false"), "{err}");
+    assert!(err.contains("^"), "{err}");
+}

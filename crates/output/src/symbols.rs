@@ -44,6 +44,11 @@ pub trait Symbolizer {
     fn kernel(&mut self, addr: u64) -> Option<(&str, u64)>;
     /// The function containing `addr` in process `pid`, and the offset into it.
     fn user(&mut self, pid: u32, addr: u64) -> Option<(&str, u64)>;
+    /// The source location (`file:line`) of `addr` in process `pid`, when source lines
+    /// were asked for (`--symbols=lines`, `config = { show_debug_info = 1 }`).
+    fn user_location(&mut self, _pid: u32, _addr: u64) -> Option<&str> {
+        None
+    }
 }
 
 /// A symbolizer that names nothing: every address prints in hex, as bpftrace prints an
@@ -67,9 +72,13 @@ fn frame_symbol(symbols: &mut dyn Symbolizer, addr: u64, pid: Option<u32>) -> St
         Some(pid) => symbols.user(pid, addr),
         None => symbols.kernel(addr),
     };
-    match found {
+    let text = match found {
         Some((name, offset)) => format!("{name}+{offset}"),
-        None => format!("0x{addr:x}"),
+        None => return format!("0x{addr:x}"),
+    };
+    match pid.and_then(|pid| symbols.user_location(pid, addr)) {
+        Some(location) => format!("{text} ({location})"),
+        None => text,
     }
 }
 

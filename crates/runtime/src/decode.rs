@@ -181,6 +181,34 @@ fn strftime(fmt: &str, boot_ns: u64) -> String {
     bpfscope_sys::strftime_local(&fmt, secs)
 }
 
+/// True when values of `ty` hold a pid to capture (user stacks and `usym`).
+pub(crate) fn has_user_pids(ty: &Ty) -> bool {
+    match ty {
+        Ty::Stack { user, .. } | Ty::Sym { user } => *user,
+        Ty::Tuple(items) => items.iter().any(has_user_pids),
+        _ => false,
+    }
+}
+
+/// Adds the (pid, address) of each frame of the user stacks and each `usym` value in `bytes`
+/// (of type `ty`) to `out`, without decoding the rest.
+pub(crate) fn user_addrs(ty: &Ty, bytes: &[u8], out: &mut Vec<(u32, u64)>) {
+    match ty {
+        Ty::Stack { user: true, frames, .. } => {
+            let pid = u64_at(bytes, 8) as u32;
+            let n = (u64_at(bytes, 0) as usize).min(*frames as usize);
+            out.extend((0..n).map(|i| (pid, u64_at(bytes, 16 + 8 * i))));
+        }
+        Ty::Sym { user: true } => out.push((u64_at(bytes, 8) as u32, u64_at(bytes, 0))),
+        Ty::Tuple(items) => {
+            for (item, offset) in items.iter().zip(Ty::tuple_offsets(items)) {
+                user_addrs(item, bytes.get(offset as usize..).unwrap_or(&[]), out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// A stack: the frame count, for a user stack the pid, then the addresses.
 fn stack(bytes: &[u8], frames: u8, mode: StackMode, user: bool) -> Stack {
     let n = (u64_at(bytes, 0) as usize).min(frames as usize);

@@ -42,7 +42,8 @@ pub(crate) struct Events<'c> {
 impl<'c> Events<'c> {
     pub(crate) fn new(manifest: &'c Manifest) -> Self {
         let formats = manifest.printfs.iter().map(|p| printf::Format::parse(&p.format)).collect();
-        Events { manifest, formats, symbols: Symbols::new() }
+        let symbols = Symbols::new(manifest.symbols, Default::default());
+        Events { manifest, formats, symbols }
     }
 
     /// Handles one record. Errors are the sink's (its output went away).

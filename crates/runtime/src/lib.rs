@@ -22,11 +22,9 @@ mod btf;
 mod cgroups;
 mod cpus;
 mod decode;
-mod elfindex;
 mod errors;
 mod events;
 mod exit;
-mod ksyms;
 mod maps;
 mod names;
 mod session;
@@ -49,7 +47,7 @@ pub use cpus::{online_cpus, possible_cpus};
 pub use errors::{AttachError, AttachErrorKind, RunError};
 pub use names::{errno_name, errno_number};
 pub use session::{Loaded, Running, Session};
-pub use symbols::Symbols;
+pub use symbols::{Processes, Symbols};
 
 /// How a run behaves.
 pub struct RunConfig {
@@ -69,6 +67,8 @@ pub struct RunConfig {
     pub stats: bool,
     /// `--no-warnings`: the run's warnings are dropped.
     pub no_warnings: bool,
+    /// Add source lines to user frames (`--symbols=lines`), as `show_debug_info` does.
+    pub symbol_lines: bool,
 }
 
 /// Loads, attaches and runs until exit; returns the exit code.
@@ -91,11 +91,17 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     } else {
         Box::new(std::io::stderr())
     };
-    let mut sink = config.format.sink(config.out, err, Box::new(Symbols::new()));
+    let mut symbol_config = compiled.manifest.symbols;
+    symbol_config.lines |= config.symbol_lines;
+    // Processes seen in user stacks are captured while the trace runs (see `symbols`).
+    let processes = Processes::default();
+    let symbols = Symbols::new(symbol_config, processes.clone());
+    let mut sink = config.format.sink(config.out, err, Box::new(symbols));
     let sink: &mut dyn Sink = &mut *sink;
     let bpf_stats = if config.stats { stats::enable(sink) } else { None };
     let traced_since = Instant::now();
     let mut running = loaded.attach(sink, config.quiet)?;
+    running.capture_processes(processes);
     // Iterators run now, to their end, and the trace ends after them.
     let iterated = running.exit_code().is_none() && running.run_iterators(sink)?;
     if running.exit_code().is_none() && !iterated {

@@ -97,6 +97,24 @@ impl<'c> Maps<'c> {
         }
     }
 
+    /// The (pid, address) pairs in the keys of maps keyed by user stacks or `usym` (for
+    /// [`crate::symbols::Processes`], while the trace runs).
+    pub(crate) fn user_addrs(&self) -> Vec<(u32, u64)> {
+        let mut pids = Vec::new();
+        for (desc, fd) in self.descs.iter().zip(&self.fds) {
+            let Some(key) = desc.key.as_ref().filter(|k| decode::has_user_pids(k)) else {
+                continue;
+            };
+            let keys = bpfscope_sys::map_keys(fd.as_fd(), desc.key_size() as usize);
+            for bytes in keys.unwrap_or_default() {
+                decode::user_addrs(key, &bytes, &mut pids);
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
     fn counter(&self, index: u32) -> u64 {
         let mut value = [0u8; 8];
         match bpfscope_sys::map_lookup(self.counters.as_fd(), &index.to_ne_bytes(), &mut value) {

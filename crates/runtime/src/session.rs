@@ -103,6 +103,9 @@ pub struct Running<'c> {
     watched: Vec<(usize, u64, OwnedFd)>,
     /// A probe other than BEGIN/END is attached: events may still come.
     tracing: bool,
+    /// Where the pids of user-stack map keys go as they appear, and when the keys were
+    /// last scanned.
+    processes: Option<(crate::symbols::Processes, Instant)>,
 }
 
 impl<'c> Session<'c> {
@@ -276,7 +279,14 @@ impl<'c> Loaded<'c> {
             session.exit.check_output(sink.attached(attached));
         }
         session.drain(sink);
-        Ok(Running { session, links, lost: LostEvents::default(), watched: Vec::new(), tracing })
+        Ok(Running {
+            session,
+            links,
+            lost: LostEvents::default(),
+            watched: Vec::new(),
+            tracing,
+            processes: None,
+        })
     }
 }
 
@@ -309,7 +319,37 @@ impl<'c> Running<'c> {
         self.session.drain(sink);
         self.unwatch();
         self.watch()?;
+        self.scan_processes();
         Ok(ready[self.session.rings.len()..].to_vec())
+    }
+
+    /// Captures the processes of user stacks in map keys while they still run, so that their
+    /// stacks are named when the maps print after they have exited.
+    pub fn capture_processes(&mut self, processes: crate::symbols::Processes) {
+        let uses_pids = self
+            .session
+            .compiled
+            .manifest
+            .maps
+            .iter()
+            .any(|m| m.key.as_ref().is_some_and(crate::decode::has_user_pids));
+        if uses_pids {
+            self.processes = Some((processes, Instant::now()));
+            self.scan_processes();
+        }
+    }
+
+    /// At most every 50 ms: the keys of user-stack maps, for pids not seen before and
+    /// addresses in files a process mapped after it was captured.
+    fn scan_processes(&mut self) {
+        let Some((processes, last)) = &mut self.processes else { return };
+        if last.elapsed() < Duration::from_millis(50) && !processes.is_empty() {
+            return;
+        }
+        *last = Instant::now();
+        for (pid, addr) in self.session.maps.user_addrs() {
+            processes.observe(pid, addr);
+        }
     }
 
     /// Polls until `exit()`, a signal on `signals` or the exit of `child` (a pidfd);

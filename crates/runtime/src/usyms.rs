@@ -1,9 +1,7 @@
-//! User-space symbols: for `ustack`/`usym`, the process's `/proc/PID/maps` and the ELF
-//! symbol tables (`.symtab`, then `.dynsym`) of the files it maps, indexed by
-//! [`ElfIndex`] (names read on demand) and cached in a [`UserSymbols`]
-//! that [`crate::symbols::Symbols`] owns for the run; for uprobes, the file offset of a
-//! function, with a cache of its own that only attaching uses. A process that has exited by
-//! the time its stacks print keeps hex addresses, as in bpftrace.
+//! User-space symbols for attaching: the file a uprobe names, the file offset of a function
+//! (with a cache of its own that only attaching uses), the functions of a file for `-l` and
+//! the address of a symbol for `uaddr()`. Naming `ustack`/`usym` addresses is
+//! [`crate::symbols`]'s (blazesym).
 
 use std::{
     collections::HashMap,
@@ -11,16 +9,6 @@ use std::{
 };
 
 use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
-
-use crate::elfindex::ElfIndex;
-
-/// One executable mapping of a process.
-struct Mapping {
-    start: u64,
-    end: u64,
-    offset: u64,
-    path: String,
-}
 
 /// What a mapped file says about its addresses.
 struct ElfSymbols {
@@ -38,50 +26,6 @@ impl ElfSymbols {
             self.segments.iter().find(|(_, va, size)| *va <= vaddr && vaddr < va + size)?;
         Some(vaddr - seg_vaddr + seg_offset)
     }
-}
-
-/// The mappings of the processes and the symbols of the files seen so far.
-#[derive(Default)]
-pub(crate) struct UserSymbols {
-    maps: HashMap<u32, Vec<Mapping>>,
-    files: HashMap<String, Option<ElfIndex>>,
-}
-
-impl UserSymbols {
-    /// The function containing `addr` in process `pid`, and the offset into it.
-    pub(crate) fn find(&mut self, pid: u32, addr: u64) -> Option<(&str, u64)> {
-        let maps = self.maps.entry(pid).or_insert_with(|| read_maps(pid));
-        let mapping = maps.iter().find(|m| m.start <= addr && addr < m.end)?;
-        let file_offset = addr - mapping.start + mapping.offset;
-        let elf = self
-            .files
-            .entry(mapping.path.clone())
-            .or_insert_with(|| ElfIndex::read(&mapping.path))
-            .as_mut()?;
-        elf.find(file_offset)
-    }
-}
-
-fn read_maps(pid: u32) -> Vec<Mapping> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let mut parts = line.split_whitespace();
-            let (start, end) = parts.next()?.split_once('-')?;
-            let perms = parts.next()?;
-            let offset = parts.next()?;
-            let path = parts.nth(2)?;
-            if !perms.contains('x') || !path.starts_with('/') {
-                return None;
-            }
-            Some(Mapping {
-                start: u64::from_str_radix(start, 16).ok()?,
-                end: u64::from_str_radix(end, 16).ok()?,
-                offset: u64::from_str_radix(offset, 16).ok()?,
-                path: path.to_string(),
-            })
-        })
-        .collect()
 }
 
 fn read_elf(path: &str) -> Option<ElfSymbols> {
@@ -180,14 +124,5 @@ mod tests {
             symbols: vec![(0x401100, 0x40, "main".into()), (0x401200, 0, "tail".into())],
         };
         assert_eq!(elf.file_offset("main"), Some(0x1100));
-    }
-
-    #[test]
-    fn reads_this_process() {
-        // The test binary itself: a function of ours names its own address.
-        let mut symbols = UserSymbols::default();
-        let addr = reads_this_process as *const () as u64;
-        let found = symbols.find(std::process::id(), addr).map(|(name, _)| name.to_string());
-        assert!(found.as_ref().is_some_and(|n| n.contains("reads_this_process")), "{found:?}");
     }
 }

@@ -37,6 +37,7 @@ fn config() -> RunConfig {
         verbose: false,
         stats: false,
         no_warnings: false,
+        symbol_lines: false,
     }
 }
 

@@ -228,12 +228,8 @@ impl Cx<'_> {
                     }
                 }
             }
-            "cpp_demangle" if boolean(raw, key)? => {
-                return Err(Refusal(
-                    "`cpp_demangle = true` is not supported yet".into(),
-                    Some("bpfscope has no C++ demangler: user symbols print as the ELF symbol table names them (mangled); set cpp_demangle = false to accept that".into()),
-                ));
-            }
+            "cpp_demangle" => out.symbols.mangled = !boolean(raw, key)?,
+            "show_debug_info" => out.symbols.lines = boolean(raw, key)?,
             // bpfscope always symbolicates on demand, when an address is printed, reading each
             // binary's symbol table once: `true` is what it does; `false` (symbolicate ahead of
             // time) changes only when the work happens, never the output.

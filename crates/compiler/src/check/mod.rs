@@ -58,6 +58,8 @@ pub struct Checked {
     pub config: crate::manifest::ScriptConfig,
     /// Bytes of the event ring buffer (`perf_rb_pages` × 4 KiB, a power of two).
     pub ringbuf_size: u32,
+    /// `cpp_demangle` and `show_debug_info`.
+    pub symbols: crate::manifest::SymbolConfig,
     /// Maps named by `delete`, `has_key`, `len` or a `for` loop: they need a hash map.
     pub keyed_ops: std::collections::HashSet<String>,
     /// What each member access (`a.b`, `a->b`) reads, by expression id.

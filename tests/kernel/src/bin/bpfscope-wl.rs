@@ -35,6 +35,11 @@
 //! - `thread N`: a second thread, named `wl-worker`, makes N getppid() calls (the process,
 //!   its group leader, stays `wl-thread`)
 //! - `spin MS`: MS milliseconds of a busy loop in user space, no system calls
+//! - `spinfn MS`: MS milliseconds of a busy loop inside the Rust function
+//!   `bpfscope_wl::bpfscope_wl_spin_here` (mangled in the binary), for user-stack naming
+//! - `jit MS`: MS milliseconds of a busy loop in code copied to an anonymous executable
+//!   page, which `/tmp/perf-PID.map` names `bpfscope_jit_spin` (as a JIT runtime does;
+//!   the file is left for the tracer, the test removes it)
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -199,6 +204,10 @@ fn main() {
             }
             std::hint::black_box(x);
         }
+        "spinfn" => {
+            std::hint::black_box(bpfscope_wl_spin_here(num(1)));
+        }
+        "jit" => jit(num(1)),
         "setuid" => {
             for _ in 0..num(1) {
                 // SAFETY: setting the uid to the current one changes nothing.
@@ -223,6 +232,55 @@ fn read_spec(specs: &str) {
             let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().cast(), size) };
             assert_eq!(n as usize, size);
         }
+    }
+}
+
+/// Spins `ms` milliseconds in this very function: the clock is read once every 50 million
+/// iterations of a loop with no calls (at any optimization level), so nearly every sample's
+/// innermost frame is here.
+#[inline(never)]
+fn bpfscope_wl_spin_here(ms: u64) -> u64 {
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let mut total = 0;
+    while std::time::Instant::now() < until {
+        let mut i = 0u64;
+        while i < 50_000_000 {
+            // SAFETY: no instruction: only a barrier that keeps the loop from being folded.
+            unsafe { std::arch::asm!("/* {0} */", inout(reg) i) };
+            i += 1;
+        }
+        total += i;
+    }
+    total
+}
+
+/// `jit MS`: copies `dec rdi; jnz -5; ret` to an anonymous executable page, names it in
+/// `/tmp/perf-PID.map` and calls it with 10 million iterations until MS milliseconds pass.
+fn jit(ms: u64) {
+    const CODE: [u8; 6] = [0x48, 0xff, 0xcf, 0x75, 0xfb, 0xc3];
+    // SAFETY: a fresh private anonymous page, written before it is made executable; the code
+    // is a complete function of the C ABI (counts rdi down to zero, returns).
+    let page = unsafe {
+        let page = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(page, libc::MAP_FAILED, "mmap");
+        std::ptr::copy_nonoverlapping(CODE.as_ptr(), page.cast::<u8>(), CODE.len());
+        assert_eq!(libc::mprotect(page, 4096, libc::PROT_READ | libc::PROT_EXEC), 0);
+        page
+    };
+    let map = format!("{:x} {:x} bpfscope_jit_spin\n", page as usize, CODE.len());
+    std::fs::write(format!("/tmp/perf-{}.map", std::process::id()), map).expect("perf map");
+    // SAFETY: `page` holds the function above, executable from here on.
+    let spin: extern "C" fn(u64) = unsafe { std::mem::transmute(page) };
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    while std::time::Instant::now() < until {
+        spin(10_000_000);
     }
 }
 
