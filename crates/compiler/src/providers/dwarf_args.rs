@@ -140,3 +140,78 @@ mod tests {
         assert_eq!(locs, [reg(0), None, None, reg(3), None, reg(4), reg(5), None]);
     }
 }
+
+/// Against the fixture target (no kernel, no file): `/fixture/prog`'s `dw_target(int i, long
+/// l, char *s, struct pt *p, unsigned char c)`.
+#[cfg(test)]
+mod compile_tests {
+    use crate::{
+        tests::{compile_err, compile_ok},
+        Ty,
+    };
+
+    #[test]
+    fn args_are_typed_and_read_from_the_argument_registers() {
+        let c = compile_ok(
+            r#"uprobe:/fixture/prog:dw_target { printf("%d %ld %s %d %u\n", args.i, args.l, str(args.s), args.p->y, args.c); }
+               uretprobe:/fixture/prog:dw_target { printf("%d\n", retval); }"#,
+        );
+        let args = &c.manifest.printfs[0].args;
+        let int = |bits, signed| Ty::Int { bits, signed };
+        assert_eq!(args[0], int(32, true));
+        assert_eq!(args[1], int(64, true));
+        assert!(matches!(args[2], Ty::Str(_)), "{args:?}");
+        assert_eq!((&args[3], &args[4]), (&int(32, true), &int(8, false)));
+        assert_eq!(c.manifest.printfs[1].args[0], int(32, true));
+        // rdi, rsi, rdx, rcx and r8 in `struct pt_regs`, in that order; `p->y` through
+        // user memory.
+        let asm = c.dump_asm();
+        let mut at = 0;
+        for load in ["(r6 +112)", "(r6 +104)", "(r6 +96)", "(r6 +88)", "(r6 +72)"] {
+            let found = asm[at..].find(load).unwrap_or_else(|| panic!("no {load} in\n{asm}"));
+            at += found;
+        }
+        assert!(asm.contains("call bpf_probe_read_user#"), "{asm}");
+    }
+
+    #[test]
+    fn errors_name_the_binary_the_function_and_the_argument() {
+        let e = compile_err("uprobe:/fixture/stripped:dw_target { print(args.i); }");
+        assert!(e.contains("error: no DWARF debug info in /fixture/stripped: build it with -g or use arg0..argN"), "{e}");
+        assert!(e.contains("^^^^^^ no DWARF arguments"), "{e}");
+        let e = compile_err("uprobe:/fixture/prog:nothere { print(args.i); }");
+        assert!(
+            e.contains("no function `nothere` in the DWARF debug info of /fixture/prog"),
+            "{e}"
+        );
+        let e = compile_err("uprobe:/fixture/prog:dw_target { print(args.ii); }");
+        assert!(e.contains("function `dw_target` in `/fixture/prog` has no argument `ii`"), "{e}");
+        assert!(e.contains("did you mean `i`?"), "{e}");
+        let e = compile_err("uretprobe:/fixture/prog:dw_target { print(args.i); }");
+        assert!(e.contains("`args` is not available in uretprobe probes"), "{e}");
+        let e = compile_err("uprobe:/fixture/prog:dw_target { print(args.p->z); }");
+        assert!(e.contains("`struct pt` has no member `z`"), "{e}");
+        // Without debug info `retval` and `argN` stay untyped registers.
+        compile_ok("uretprobe:/fixture/stripped:f { @ = sum(retval); } uprobe:/fixture/stripped:f { @a = sum(arg0); }");
+    }
+
+    #[test]
+    fn listing_spells_the_parameters_as_c() {
+        let f = crate::target::Target::user_function(
+            &crate::target::Fixture,
+            "/fixture/prog",
+            "dw_target",
+        );
+        let lines = super::listing_args(&f.expect("fixture function"));
+        assert_eq!(
+            lines,
+            [
+                "    int i",
+                "    long int l",
+                "    char * s",
+                "    struct pt * p",
+                "    unsigned char c"
+            ]
+        );
+    }
+}
