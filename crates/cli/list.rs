@@ -151,12 +151,12 @@ fn list_uprobes(spec: &str, verbose: bool) -> anyhow::Result<()> {
         anyhow::bail!("{binary}: no such file");
     }
     let mut out = String::new();
-    let data = if verbose { std::fs::read(binary).ok() } else { None };
+    let debug = if verbose { bpfscope_runtime::dwarf::Binary::open(binary).ok() } else { None };
     for name in bpfscope_runtime::usyms::functions(binary) {
         if glob_match(glob, &name) {
             out.push_str(&format!("uprobe:{binary}:{name}\n"));
-            let Some(data) = &data else { continue };
-            if let Ok(f) = bpfscope_runtime::dwarf::function_in(data, binary, &name) {
+            let Some(debug) = &debug else { continue };
+            if let Ok(f) = debug.function(&name) {
                 for line in providers::dwarf_args::listing_args(&f) {
                     out.push_str(&format!("{line}\n"));
                 }

@@ -30,27 +30,118 @@ const MAX_LEVEL: u32 = 64;
 /// C spelling) and return type. The error says what is missing: the debug info (a stripped
 /// binary, or one built without `-g`) or the function.
 pub fn function(path: &str, name: &str) -> Result<UserFunction, String> {
-    let data = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    function_in(&data, path, name)
+    Binary::open(path)?.function(name)
 }
 
-/// [`function`] in the bytes of the ELF file at `path`, read once for many functions.
-pub fn function_in(data: &[u8], path: &str, name: &str) -> Result<UserFunction, String> {
-    let file = object::File::parse(data).map_err(|e| format!("{path} is not an ELF file: {e}"))?;
-    let info = file.section_by_name(".debug_info");
-    if info.as_ref().is_none_or(|s| s.size() == 0) {
+/// An ELF file and, when its own debug info was split off (Debian's `-dbg` packages), the
+/// separate file that holds it: found by build id under `/usr/lib/debug/.build-id/`, or by
+/// `.gnu_debuglink` next to the file or under `/usr/lib/debug`. Open once for many
+/// functions (`-lv 'uprobe:BIN:*'`).
+pub struct Binary {
+    path: String,
+    data: Vec<u8>,
+    debug: Option<Vec<u8>>,
+}
+
+/// Where distributions install separate debug info.
+const DEBUG_DIR: &str = "/usr/lib/debug";
+
+impl Binary {
+    pub fn open(path: &str) -> Result<Binary, String> {
+        let data = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let file =
+            object::File::parse(&*data).map_err(|e| format!("{path} is not an ELF file: {e}"))?;
+        let debug = if has_dwarf(&file) { None } else { separate_debug(&file, path) };
+        Ok(Binary { path: path.to_string(), data, debug })
+    }
+
+    /// `name` as the DWARF declares it.
+    pub fn function(&self, name: &str) -> Result<UserFunction, String> {
+        let path = &self.path;
+        let parse = |data| object::File::parse(data).map_err(|e| format!("{path}: {e}"));
+        let file = parse(&*self.data)?;
+        match &self.debug {
+            Some(debug) => lookup(&parse(debug)?, &file, path, name),
+            None => lookup(&file, &file, path, name),
+        }
+    }
+}
+
+/// True when `file` has a `.debug_info` section with something in it.
+fn has_dwarf(file: &object::File<'_>) -> bool {
+    file.section_by_name(".debug_info").is_some_and(|s| s.size() > 0)
+}
+
+/// The bytes of the separate debug file of `file` (at `path`), if one is installed.
+fn separate_debug(file: &object::File<'_>, path: &str) -> Option<Vec<u8>> {
+    let mut candidates = Vec::new();
+    if let Some(id) = file.build_id().ok().flatten().filter(|id| id.len() > 1) {
+        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        candidates.push(format!("{DEBUG_DIR}/.build-id/{}/{}.debug", &hex[..2], &hex[2..]));
+    }
+    if let Some((link, _crc)) = file.gnu_debuglink().ok().flatten() {
+        let link = String::from_utf8_lossy(link);
+        let dir = std::path::Path::new(path).parent().map(|d| d.display().to_string());
+        let dir = dir.unwrap_or_default();
+        candidates.push(format!("{dir}/{link}"));
+        candidates.push(format!("{dir}/.debug/{link}"));
+        candidates.push(format!("{DEBUG_DIR}{dir}/{link}"));
+    }
+    candidates.into_iter().filter(|c| c != path).find_map(|c| {
+        let data = std::fs::read(&c).ok()?;
+        has_dwarf(&object::File::parse(&*data).ok()?).then_some(data)
+    })
+}
+
+/// `name` in the DWARF of `debug`, found by its address in the symbols of `file` (the same
+/// file, or the binary whose debug file `debug` is).
+fn lookup(
+    debug: &object::File<'_>,
+    file: &object::File<'_>,
+    path: &str,
+    name: &str,
+) -> Result<UserFunction, String> {
+    if !has_dwarf(debug) {
         return Err(no_dwarf(path));
     }
-    if info.as_ref().is_some_and(|s| {
-        s.compressed_file_range().is_ok_and(|r| r.format != object::CompressionFormat::None)
-    }) {
-        return Err(format!(
-            "the DWARF debug info of {path} is compressed, which is not supported yet: use \
-             arg0..argN, or `objcopy --decompress-debug-sections`"
-        ));
+    // The sections this reading uses, decompressed (`SHF_COMPRESSED` with zlib, as Debian's
+    // `-dbg` packages ship them); location lists are left out (line tables are in: a unit
+    // reads its line program's header).
+    let mut sections = HashMap::new();
+    for id in [
+        gimli::SectionId::DebugInfo,
+        gimli::SectionId::DebugAbbrev,
+        gimli::SectionId::DebugStr,
+        gimli::SectionId::DebugLineStr,
+        gimli::SectionId::DebugStrOffsets,
+        gimli::SectionId::DebugAddr,
+        gimli::SectionId::DebugAranges,
+        gimli::SectionId::DebugRanges,
+        gimli::SectionId::DebugRngLists,
+        gimli::SectionId::DebugLine,
+    ] {
+        let Some(section) = debug.section_by_name(id.name()) else { continue };
+        let bad = |e: &dyn std::fmt::Display| format!("{path}: {} unreadable: {e}", id.name());
+        let compressed = section.compressed_data().map_err(|e| bad(&e))?;
+        let bytes = match compressed.format {
+            object::CompressionFormat::None => std::borrow::Cow::Borrowed(compressed.data),
+            object::CompressionFormat::Zlib => {
+                let limit = usize::try_from(compressed.uncompressed_size).unwrap_or(usize::MAX);
+                let inflated =
+                    miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(compressed.data, limit);
+                std::borrow::Cow::Owned(inflated.map_err(|e| bad(&e))?)
+            }
+            format => {
+                return Err(format!(
+                    "the DWARF debug info of {path} is compressed ({format:?}), which is not \
+                     supported yet: use arg0..argN, or `objcopy --decompress-debug-sections`"
+                ))
+            }
+        };
+        sections.insert(id, bytes);
     }
     let load = |id: gimli::SectionId| -> Result<R<'_>, std::convert::Infallible> {
-        let bytes = file.section_by_name(id.name()).and_then(|s| s.data().ok()).unwrap_or(&[]);
+        let bytes = sections.get(&id).map_or(&[][..], |b| &b[..]);
         Ok(EndianSlice::new(bytes, LittleEndian))
     };
     let Ok(dwarf) = gimli::Dwarf::load(load);
@@ -64,7 +155,7 @@ pub fn function_in(data: &[u8], path: &str, name: &str) -> Result<UserFunction, 
     // info without address ranges).
     let mut tried = None;
     if let Some(unit) = address.map(|a| unit_at(&dwarf, a)).transpose().map_err(bad)?.flatten() {
-        if let Some(f) = in_unit(&dwarf, &unit, name).map_err(bad)? {
+        if let Some(f) = in_unit(&dwarf, &unit, name, address).map_err(bad)? {
             return Ok(f);
         }
         tried = Some(unit.header.offset());
@@ -75,7 +166,7 @@ pub fn function_in(data: &[u8], path: &str, name: &str) -> Result<UserFunction, 
             continue;
         }
         let unit = dwarf.unit(header).map_err(bad)?;
-        if let Some(f) = in_unit(&dwarf, &unit, name).map_err(bad)? {
+        if let Some(f) = in_unit(&dwarf, &unit, name, None).map_err(bad)? {
             return Ok(f);
         }
     }
@@ -112,11 +203,14 @@ fn unit_at<'a>(
     Ok(None)
 }
 
-/// `name` defined in `unit` (a subprogram with code, or failing that its declaration).
+/// `name` defined in `unit` (a subprogram with code, or failing that its declaration), or
+/// the subprogram whose code starts at `address` (the symbol is an alias: glibc's
+/// `malloc_trim` is `__malloc_trim` to DWARF).
 fn in_unit(
     dwarf: &gimli::Dwarf<R<'_>>,
     unit: &gimli::Unit<R<'_>>,
     name: &str,
+    address: Option<u64>,
 ) -> gimli::Result<Option<UserFunction>> {
     let unit = unit.unit_ref(dwarf);
     let mut found = None;
@@ -131,7 +225,12 @@ fn in_unit(
                 .and_then(|v| unit.attr_string(v).ok())
                 .is_some_and(|s| s.slice() == name.as_bytes())
         });
-        if !named {
+        let at_address = || {
+            let low_pc = entry.attr_value(dw::DW_AT_low_pc);
+            let low_pc = low_pc.and_then(|v| unit.attr_address(v).ok().flatten());
+            address.is_some() && low_pc == address
+        };
+        if !named && !at_address() {
             continue;
         }
         let concrete = entry.has_attr(dw::DW_AT_low_pc) || entry.has_attr(dw::DW_AT_ranges);
