@@ -661,3 +661,122 @@ fn plus_uconst(expr: &[u8]) -> Option<u64> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+
+    const SOURCE: &str = r#"
+#include <stdbool.h>
+typedef unsigned long ulong_t;
+enum mode { M_OFF = -1, M_ON = 3 };
+struct node { int v; struct node *next; };
+union num { int i; long l; };
+struct big {
+    char name[16];
+    int vals[4];
+    unsigned int flag : 1, level : 3;
+    union num n;
+    struct { short a; short b; } inner;
+    int (*cb)(int);
+    struct node *list;
+    enum mode m;
+};
+__attribute__((noinline)) ulong_t kinds(struct big *b, const char *s, bool ok, double d,
+                                        enum mode m, struct node n, ulong_t u, int **pp)
+{ return b->vals[0] + s[0] + ok + (long)d + m + n.v + u + **pp; }
+int main(void) { return 0; }
+"#;
+
+    /// The source above built with `cc -g -O0`, or `None` after saying why not.
+    fn build(test: &str) -> Option<String> {
+        let dir =
+            std::env::temp_dir().join(format!("bpfscope-dwarf-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let (src, bin) = (dir.join("k.c"), dir.join("k"));
+        std::fs::write(&src, SOURCE).ok()?;
+        let ok = Command::new("cc").args(["-g", "-O0", "-o"]).arg(&bin).arg(&src).status();
+        if !ok.is_ok_and(|s| s.success()) {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED dwarf tests: `cc -g -O0` failed or is missing"
+            );
+            return None;
+        }
+        Some(bin.display().to_string())
+    }
+
+    #[test]
+    fn parameters_map_onto_the_language_types() {
+        let Some(bin) = build("types") else { return };
+        let f = function(&bin, "kinds").expect("kinds");
+        let decls: Vec<String> =
+            f.params.iter().map(|p| format!("{} {}", p.c_type, p.name)).collect();
+        assert_eq!(
+            decls,
+            [
+                "struct big * b",
+                "const char * s",
+                "_Bool ok",
+                "double d",
+                "enum mode m",
+                "struct node n",
+                "ulong_t u",
+                "int ** pp"
+            ]
+        );
+        assert_eq!(f.ret.as_ref().map(|(ty, c)| (ty, c.as_str())), Some((&Ty::U64, "ulong_t")));
+        let ty = |i: usize| f.params[i].ty.clone();
+        let Ty::Ptr { to, user: true } = ty(0) else { panic!("{:?}", ty(0)) };
+        let Ty::Record(big) = *to else { panic!("a record") };
+        let fields = big.fields.as_ref().expect("members known");
+        let member = |name: &str| fields.iter().find(|f| f.name == name).expect(name);
+        assert_eq!(member("name").ty, Ty::Str(16));
+        assert_eq!(
+            member("vals").ty,
+            Ty::Array { of: Box::new(Ty::Int { bits: 32, signed: true }), len: 4 }
+        );
+        assert_eq!((member("vals").offset_bits, member("flag").bitfield_size), (128, Some(1)));
+        assert_eq!((member("level").offset_bits, member("level").bitfield_size), (257, Some(3)));
+        assert_eq!(member("cb").ty, Ty::Ptr { to: Box::new(Ty::None), user: true });
+        let Ty::Enum(mode) = &member("m").ty else { panic!("an enum") };
+        assert_eq!(
+            (mode.signed, mode.values.clone()),
+            (true, vec![("M_OFF".into(), -1), ("M_ON".into(), 3)])
+        );
+        assert_eq!(big.size, 80);
+        // A self-referential list ends in an opaque record [`MAX_POINTER_DEPTH`] pointers
+        // from the parameter.
+        let mut list = member("list").ty.clone();
+        let mut depth = 0;
+        while let Ty::Ptr { to, .. } = list {
+            let Ty::Record(node) = *to else { panic!("a node") };
+            let Some(fields) = node.fields.clone() else { break };
+            list = fields[1].ty.clone();
+            depth += 1;
+        }
+        // `b` is the first of the pointers: `b->list->next->next` expand, the next is opaque.
+        assert_eq!(depth, usize::from(MAX_POINTER_DEPTH) - 1);
+        assert_eq!(ty(1), Ty::Ptr { to: Box::new(Ty::Int { bits: 8, signed: true }), user: true });
+        assert_eq!(ty(2), Ty::Bool);
+        assert_eq!(ty(3), bytes(8));
+        assert!(matches!(ty(5), Ty::Record(_)));
+        assert_eq!(ty(6), Ty::U64);
+        let _ = std::fs::remove_dir_all(std::path::Path::new(&bin).parent().unwrap());
+    }
+
+    #[test]
+    fn missing_debug_info_and_functions_are_errors() {
+        let Some(bin) = build("errors") else { return };
+        let stripped = format!("{bin}-nodebug");
+        let ok = Command::new("objcopy").arg("--strip-debug").arg(&bin).arg(&stripped).status();
+        assert!(ok.is_ok_and(|s| s.success()));
+        assert_eq!(function(&stripped, "kinds"), Err(no_dwarf(&stripped)));
+        let e = function(&bin, "nothere").unwrap_err();
+        assert_eq!(e, format!("no function `nothere` in the DWARF debug info of {bin}"));
+        let _ = std::fs::remove_dir_all(std::path::Path::new(&bin).parent().unwrap());
+    }
+}
