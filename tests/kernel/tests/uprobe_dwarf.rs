@@ -3,7 +3,8 @@
 //! longs, a string through `str()`, struct members through a pointer, an unsigned char),
 //! a uretprobe's `retval` is typed by the function's return type, a stripped copy gets the
 //! "no DWARF debug info" error, `-lv` lists the parameters, and bpftrace 0.17 (Debian's is
-//! built with libdw, so it has DWARF arguments) prints the same.
+//! built with libdw, so it has DWARF arguments) prints the same. libc's `setenv` is typed
+//! from its separate debug file (libc6-dbg, found by build id) when it is installed.
 
 use std::{path::PathBuf, process::Command};
 
@@ -15,8 +16,10 @@ const SOURCE: &str = r#"
 
 struct pt { int x; int y; };
 
-/* Written before the calls, so the page is resident when a probe reads the string. */
+/* Written before the calls, so the page is resident when a probe reads the strings (a
+   probe cannot fault in a page of .rodata that was never touched). */
 char msg[32];
+char env_name[32];
 
 __attribute__((noinline)) int dw_target(int i, long l, char *s, struct pt *p, unsigned char c)
 {
@@ -32,10 +35,12 @@ int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 3;
     strcpy(msg, "hello dwarf");
+    strcpy(env_name, "BPFSCOPE_DW");
     for (int k = 0; k < n; k++) {
         struct pt p = { 10 + k, -20 - k };
         dw_target(-7 + k, 1234567890123L + k, msg, &p, (unsigned char)(200 + k));
         dw_short((short)(-5 - k));
+        setenv(env_name, msg, k & 1);
     }
     return 0;
 }
@@ -212,5 +217,42 @@ fn differential_against_bpftrace() {
     };
     assert_eq!(strip(&ours.stdout), strip(&theirs));
     assert_eq!(strip(&theirs), expected());
+    cleanup(&prog);
+}
+
+const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
+
+/// libc is stripped; Debian's libc6-dbg installs its DWARF under `/usr/lib/debug/.build-id/`
+/// (zlib-compressed sections): `setenv`'s parameters are typed from there.
+#[test]
+fn libc_args_come_from_its_separate_debug_file() {
+    let Some(_guard) = start("libc_args_come_from_its_separate_debug_file") else { return };
+    let listed = run(&["-lv", &format!("uprobe:{LIBC}:setenv")]);
+    if !listed.stdout.contains("    const char * name") {
+        skip_note(&format!(
+            "libc_args_come_from_its_separate_debug_file: no DWARF for {LIBC} (install libc6-dbg): {}",
+            listed.stdout.trim()
+        ));
+        return;
+    }
+    let want = format!(
+        "uprobe:{LIBC}:setenv\n    const char * name\n    const char * value\n    int replace\n"
+    );
+    assert_eq!(listed.stdout, want);
+    let Some([prog, ..]) = build("libc") else { return };
+    let p = prog.to_str().unwrap();
+    let program = format!(
+        "uprobe:{LIBC}:setenv /pid == cpid/ {{ printf(\"%s=%s %d\\n\", str(args->name), \
+         str(args->value), args->replace); }}"
+    );
+    let command = format!("{p} 3");
+    let r = run(&["-e", &program, "-c", &command]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let expected =
+        "BPFSCOPE_DW=hello dwarf 0\nBPFSCOPE_DW=hello dwarf 1\nBPFSCOPE_DW=hello dwarf 0";
+    assert_eq!(r.stdout.trim(), expected);
+    // No differential run: bpftrace 0.17 does not use the debug file here (its `-lv` lists
+    // `setenv` without parameters, and its programs say "Can't find function parameter
+    // name"), though it lists some libc functions' (`getaddrinfo`).
     cleanup(&prog);
 }
