@@ -779,8 +779,8 @@ fn args_field(cx: &mut Cx<'_>, field: &str, span: Span) -> Ty {
                 "no args here",
             )
             .with_help(
-                "`args` holds tracepoint fields and BTF-typed arguments (fentry, rawtracepoint); \
-                 kprobes and uprobes use `arg0`..`arg5`",
+                "`args` holds tracepoint fields, BTF-typed arguments (fentry, rawtracepoint) \
+                 and DWARF-typed uprobe arguments; kprobes use `arg0`..`arg5`",
             )),
         };
         let ty = match ty {
