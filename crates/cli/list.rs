@@ -15,7 +15,7 @@ pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<()> {
     if let Some(rest) =
         pattern.and_then(|p| p.strip_prefix("uprobe:").or_else(|| p.strip_prefix("u:")))
     {
-        return list_uprobes(rest);
+        return list_uprobes(rest, verbose);
     }
     if let Some(c_name) =
         pattern.filter(|p| ["struct ", "union ", "enum "].iter().any(|k| p.starts_with(k)))
@@ -143,15 +143,24 @@ fn list_types(pattern: &str, verbose: bool) -> anyhow::Result<()> {
 }
 
 /// `-l 'uprobe:BINARY[:GLOB]'`: the functions of a binary that a uprobe can attach to.
-fn list_uprobes(spec: &str) -> anyhow::Result<()> {
+/// With `-v`, each function's parameters from the binary's DWARF debug info, as bpftrace
+/// prints them (none when the binary has no debug info).
+fn list_uprobes(spec: &str, verbose: bool) -> anyhow::Result<()> {
     let (binary, glob) = spec.split_once(':').unwrap_or((spec, "*"));
     if !std::path::Path::new(binary).exists() {
         anyhow::bail!("{binary}: no such file");
     }
     let mut out = String::new();
+    let debug = if verbose { bpfscope_runtime::dwarf::Binary::open(binary).ok() } else { None };
     for name in bpfscope_runtime::usyms::functions(binary) {
         if glob_match(glob, &name) {
             out.push_str(&format!("uprobe:{binary}:{name}\n"));
+            let Some(debug) = &debug else { continue };
+            if let Ok(f) = debug.function(&name) {
+                for line in providers::dwarf_args::listing_args(&f) {
+                    out.push_str(&format!("{line}\n"));
+                }
+            }
         }
     }
     print!("{out}");

@@ -77,6 +77,23 @@ pub trait Target {
     fn cgroup_id(&self, path: &str) -> Result<u64, String> {
         Err(format!("cannot read `{path}`"))
     }
+    /// The formal parameters and return type of `function` in the DWARF debug info of
+    /// `binary` (a path, or a library or program name as a uprobe takes it), for uprobe
+    /// `args` and uretprobe `retval`; the error says what is missing (no debug info, no such
+    /// function).
+    fn user_function(
+        &self,
+        binary: &str,
+        function: &str,
+    ) -> Result<crate::providers::dwarf_args::UserFunction, String> {
+        let _ = function;
+        Err(no_dwarf(binary))
+    }
+}
+
+/// The error of a binary without DWARF debug info.
+pub fn no_dwarf(binary: &str) -> String {
+    format!("no DWARF debug info in {binary}: build it with -g or use arg0..argN")
 }
 
 /// Why a module has no BTF: it is not loaded (`/sys/kernel/btf/<module>` is missing).
@@ -254,6 +271,57 @@ impl Target for Fixture {
             "/sys/fs/cgroup/system.slice" => Ok(0x40),
             _ => Err(format!("`{path}`: No such file or directory")),
         }
+    }
+
+    /// `/fixture/prog` was built with `-g`: `int dw_target(int i, long l, char *s, struct pt
+    /// { int x; int y; } *p, unsigned char c)`; `/fixture/stripped` has no debug info.
+    fn user_function(
+        &self,
+        binary: &str,
+        function: &str,
+    ) -> Result<crate::providers::dwarf_args::UserFunction, String> {
+        use std::sync::Arc;
+
+        use crate::{
+            providers::dwarf_args::{UserFunction, UserParam},
+            Ty,
+        };
+        if binary != "/fixture/prog" {
+            return Err(no_dwarf(binary));
+        }
+        if function != "dw_target" {
+            return Err(format!("no function `{function}` in the DWARF debug info of {binary}"));
+        }
+        let int = Ty::Int { bits: 32, signed: true };
+        let field = |name: &str, offset_bits| crate::types::Field {
+            name: name.into(),
+            ty: int.clone(),
+            offset_bits,
+            bitfield_size: None,
+        };
+        let pt = crate::types::Record {
+            name: "pt".into(),
+            kind: crate::types::RecordKind::Struct,
+            size: 8,
+            fields: Some(vec![field("x", 0), field("y", 32)]),
+            btf_id: None,
+        };
+        let param = |name: &str, ty: Ty, c_type: &str| UserParam {
+            name: name.into(),
+            ty,
+            c_type: c_type.into(),
+        };
+        let user_ptr = |to| Ty::Ptr { to: Box::new(to), user: true };
+        Ok(UserFunction {
+            params: vec![
+                param("i", int.clone(), "int"),
+                param("l", Ty::I64, "long int"),
+                param("s", user_ptr(Ty::Int { bits: 8, signed: true }), "char *"),
+                param("p", user_ptr(Ty::Record(Arc::new(pt))), "struct pt *"),
+                param("c", Ty::Int { bits: 8, signed: false }, "unsigned char"),
+            ],
+            ret: Some((int, "int".into())),
+        })
     }
 }
 

@@ -22,6 +22,7 @@ mod btf;
 mod cgroups;
 mod cpus;
 mod decode;
+pub mod dwarf;
 mod errors;
 mod events;
 mod exit;

@@ -11,6 +11,7 @@ use std::{
 
 use bpfscope_compiler::{
     btf::Reader,
+    providers::dwarf_args::UserFunction,
     target::{parse_tracepoint_format, FilterFunction, Target, TracepointField},
 };
 
@@ -32,6 +33,9 @@ pub struct Tracefs {
     /// `kaddr()` answers by name: the checker runs twice and lowering asks again, and
     /// each read of /proc/kallsyms takes the kernel ~150 ms.
     ksyms: RefCell<HashMap<String, Option<u64>>>,
+    /// DWARF-typed user functions by (binary, function): the checker runs twice and
+    /// lowering asks again.
+    user_functions: RefCell<HashMap<(String, String), Result<UserFunction, String>>>,
 }
 
 /// Mounts tracefs if it is not mounted. Errors are left for the first read to report.
@@ -184,6 +188,19 @@ impl Target for Tracefs {
             .ok_or_else(|| format!("no binary or library `{binary}`"))?;
         crate::usyms::symbol_address(&path, symbol)
             .ok_or_else(|| format!("no symbol `{symbol}` in `{path}`"))
+    }
+
+    fn user_function(&self, binary: &str, function: &str) -> Result<UserFunction, String> {
+        let key = (binary.to_string(), function.to_string());
+        if let Some(found) = self.user_functions.borrow().get(&key) {
+            return found.clone();
+        }
+        let found = match crate::usyms::resolve_binary(binary) {
+            Some(path) => crate::dwarf::function(&path, function),
+            None => Err(format!("no binary or library `{binary}`")),
+        };
+        self.user_functions.borrow_mut().insert(key, found.clone());
+        found
     }
 
     /// A cgroup v2 directory's inode number is its cgroup id (kernfs node ids, Linux 5.5).

@@ -15,7 +15,9 @@ use crate::{
     lower::{Loc, Lower, Val},
     providers::{
         btf_args::{BtfArg, BtfSource},
-        code_segment, ArgLoc, ArgsStruct, ProbeSpec, ProgKind,
+        code_segment,
+        dwarf_args::{DwarfArg, DwarfSource},
+        ArgLoc, ArgsStruct, ProbeSpec, ProgKind,
     },
     target::{Target, TracepointField},
     types::{NameTable, Record},
@@ -652,10 +654,16 @@ fn check_retval(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
 /// The type of `retval` in one probe: the BTF return type of an fexit function when it is
 /// an integer or a pointer, else `int64`.
 fn retval_type(target: &dyn Target, spec: &ProbeSpec) -> Ty {
-    let Some(ArgsStruct::Btf(source @ BtfSource::Function { .. })) =
-        spec.probe_type().args_struct()
-    else {
-        return Ty::I64;
+    let source = match spec.probe_type().args_struct() {
+        Some(ArgsStruct::Btf(source @ BtfSource::Function { .. })) => source,
+        // A uretprobe's return type from DWARF when the binary has it (else `int64`, as
+        // without debug info).
+        Some(ArgsStruct::Dwarf(source)) => {
+            let f = target.user_function(source.binary, source.function).ok();
+            let ret = f.and_then(|f| f.ret).map(|(ty, _)| ty);
+            return ret.filter(Ty::is_integer).unwrap_or(Ty::I64);
+        }
+        _ => return Ty::I64,
     };
     let ret = source.reader(target).ok().and_then(|reader| source.function(&reader).ok());
     let ret = ret.map(|f| f.ret);
@@ -762,14 +770,17 @@ fn args_field(cx: &mut Cx<'_>, field: &str, span: Span) -> Ty {
                 tracepoint_field(cx, (category, name), field, span, spec.user_pointers())
             }
             Some(ArgsStruct::Btf(source)) => btf_arg(cx, source, field, span).map(|a| a.ty),
+            Some(ArgsStruct::Dwarf(source)) => {
+                dwarf_arg(cx.target, source, field, span).map(|a| a.ty)
+            }
             None => Err(Diagnostic::error(
                 format!("`args` is not available in `{}` probes", spec.display()),
                 span,
                 "no args here",
             )
             .with_help(
-                "`args` holds tracepoint fields and BTF-typed arguments (fentry, rawtracepoint); \
-                 kprobes and uprobes use `arg0`..`arg5`",
+                "`args` holds tracepoint fields, BTF-typed arguments (fentry, rawtracepoint) \
+                 and DWARF-typed uprobe arguments; kprobes use `arg0`..`arg5`",
             )),
         };
         let ty = match ty {
@@ -864,6 +875,50 @@ fn btf_arg(
     Ok(arg.clone())
 }
 
+/// Argument `field` of a uprobe typed by DWARF, as a located error when the binary has no
+/// debug info, the function no such argument, or the argument is not in a register.
+fn dwarf_arg(
+    target: &dyn Target,
+    source: DwarfSource<'_>,
+    field: &str,
+    span: Span,
+) -> Result<DwarfArg, Diagnostic> {
+    if source.ret {
+        return Err(Diagnostic::error(
+            "`args` is not available in uretprobe probes: the argument registers are not kept \
+             until the function returns",
+            span,
+            "not available here",
+        )
+        .with_help("save them in a map keyed by `tid` in a uprobe on the same function"));
+    }
+    let args = source.args(target, span)?;
+    let Some(arg) = args.iter().find(|a| a.name == field) else {
+        let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
+        let mut d = Diagnostic::error(
+            format!("{} has no argument `{field}`", source.describe()),
+            span,
+            "no such argument",
+        )
+        .with_suggestion(suggest(field, names.iter().copied()));
+        if d.help.is_none() {
+            d = d.with_note(format!("its arguments are: {}", names.join(", ")));
+        }
+        return Err(d);
+    };
+    if arg.loc.is_none() || !arg.ty.is_integer() {
+        let what = match arg.ty {
+            Ty::Record(_) => "arguments passed as a struct or union by value".to_string(),
+            _ if arg.ty.is_integer() => {
+                "arguments past the sixth register (on the stack)".to_string()
+            }
+            _ => format!("arguments of type `{}`", arg.ty.name()),
+        };
+        return Err(diagnostics::not_supported(span, &what));
+    }
+    Ok(arg.clone())
+}
+
 /// The arguments of `source` in the kernel's BTF.
 fn btf_args(
     target: &dyn Target,
@@ -937,6 +992,12 @@ fn args_field_value(cx: &mut Lower<'_>, field: &str) -> Val {
             let arg = args.ok().and_then(|args| args.into_iter().find(|a| a.name == field));
             let Some(arg) = arg else { unreachable!("the checker found `args.{field}`") };
             read_typed(cx, Some(arg.loc), &arg.ty)
+        }
+        Some(ArgsStruct::Dwarf(source)) => {
+            let args = source.args(cx.target, Span::default());
+            let arg = args.ok().and_then(|args| args.into_iter().find(|a| a.name == field));
+            let Some(arg) = arg else { unreachable!("the checker found `args.{field}`") };
+            read_typed(cx, arg.loc, &arg.ty)
         }
         None => unreachable!("the checker allows `args` only where the probe has them"),
     }

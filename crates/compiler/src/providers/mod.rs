@@ -15,6 +15,7 @@
 
 mod begin_end;
 pub mod btf_args;
+pub mod dwarf_args;
 mod fentry;
 mod iter;
 mod kprobe;
@@ -159,6 +160,10 @@ pub enum ArgsStruct<'a> {
     /// ([`btf_args::BtfArg`]: name, type, location), resolved through
     /// [`Target::kernel_btf`] when `args` is used.
     Btf(btf_args::BtfSource<'a>),
+    /// A uprobe's arguments typed by its binary's DWARF debug info, each in its register
+    /// ([`dwarf_args::DwarfArg`]), resolved through [`Target::user_function`] when `args` is
+    /// used.
+    Dwarf(dwarf_args::DwarfSource<'a>),
 }
 
 /// The function a probe traces ([`ProbeType::traced_function`]).

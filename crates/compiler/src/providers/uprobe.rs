@@ -5,7 +5,10 @@
 
 use bpfscope_syntax::Diagnostic;
 
-use super::{pt_regs, ArgLoc, ExpandCx, ProbeSpec, ProbeType, ProgKind, Provider, TracedFunction};
+use super::{
+    dwarf_args::DwarfSource, pt_regs, ArgLoc, ArgsStruct, ExpandCx, ProbeSpec, ProbeType, ProgKind,
+    Provider, TracedFunction,
+};
 
 /// A uprobe (`ret: false`) or uretprobe on one function of a binary or library.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +57,12 @@ impl ProbeType for UprobeSpec {
 
     fn retval(&self) -> Option<ArgLoc> {
         self.ret.then(pt_regs::retval)
+    }
+
+    /// The function's parameters (and a uretprobe's return type) from the binary's DWARF.
+    fn args_struct(&self) -> Option<ArgsStruct<'_>> {
+        let (binary, function) = (&self.binary, &self.symbol);
+        Some(ArgsStruct::Dwarf(DwarfSource { binary, function, ret: self.ret }))
     }
 
     fn user_pointers(&self) -> bool {
