@@ -53,6 +53,17 @@ pub fn run_script(
     positional: Vec<String>,
     opts: &RunOpts,
 ) -> anyhow::Result<i32> {
+    run_script_to(file, positional, opts, None)
+}
+
+/// [`run_script`], the script's output going to `out` when given (else to `-o` or standard
+/// output): subcommands that post-process a script's output (`flamegraph`) run it here.
+pub fn run_script_to(
+    file: &SourceFile,
+    positional: Vec<String>,
+    opts: &RunOpts,
+    out: Option<Box<dyn std::io::Write>>,
+) -> anyhow::Result<i32> {
     let start_boot_ns = bpfscope_runtime::sys::boottime_ns();
     let child = match &opts.command {
         Some(cmd) if opts.emit.is_none() && !opts.dry_run => {
@@ -103,7 +114,7 @@ pub fn run_script(
         emit_dump(&compiled, emit, opts.output.as_deref())?;
         return Ok(0);
     }
-    execute(file, &compiled, child, opts)
+    execute(file, &compiled, child, opts, out)
 }
 
 /// Checks the named options given against the program's `getopt`s, as bpftrace does: an
@@ -141,13 +152,15 @@ fn execute(
     compiled: &Compiled,
     child: Option<HeldChild>,
     opts: &RunOpts,
+    out: Option<Box<dyn std::io::Write>>,
 ) -> anyhow::Result<i32> {
-    let out: Box<dyn std::io::Write> = match &opts.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
+    let out: Box<dyn std::io::Write> = match (out, &opts.output) {
+        (Some(out), _) => out,
+        (None, Some(path)) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {path}"))?,
         )),
         // The runtime flushes after every batch of events, so buffering only saves syscalls.
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+        (None, None) => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
     let config = RunConfig {
         format: opts.format,
