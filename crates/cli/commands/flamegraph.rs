@@ -2,9 +2,9 @@
 //!
 //! On-CPU (the default), `profile:hz:HZ` (49 Hz unless `-F`, off the 50/100 Hz of timers so
 //! samples do not fall in step with periodic work) counts kernel and user stacks by `comm`;
-//! off-CPU (`--off-cpu`), `sched_switch` sums the time each thread spends switched out, in
-//! microseconds, per the kernel and user stacks it left the CPU with, as BCC's and
-//! bpftrace's `offcputime` do. The program is generated in bpftrace's language from fixed
+//! off-CPU (`--off-cpu`), `sched_switch` (`tp_btf`, or the tracepoint where the kernel has
+//! no BTF) sums the time each thread spends switched out, in microseconds, per the kernel
+//! and user stacks it left the CPU with, as BCC's and bpftrace's `offcputime` do. The program is generated in bpftrace's language from fixed
 //! text: the rate, the duration and the pid arrive as positional parameters, never spliced
 //! into it. It runs with the `folded` format (`bpfscope_output::folded`) into memory, and its
 //! folded stacks become an SVG (the inferno crate), the folded text itself (`-f folded`), or
@@ -97,8 +97,8 @@ fn filter(args: &FlamegraphArgs) -> &'static str {
     }
 }
 
-/// The program: `$1` the rate, `$2` the duration, `$3` the pid.
-fn program(args: &FlamegraphArgs) -> String {
+/// The program: `$1` the rate, `$2` the duration, `$3` the pid. `btf`: the kernel has BTF.
+fn program(args: &FlamegraphArgs, btf: bool) -> String {
     let (kernel, user) = stacks(args);
     let mut text = String::new();
     if args.off_cpu {
@@ -121,8 +121,15 @@ fn program(args: &FlamegraphArgs) -> String {
         key.push("@fg_comm[$next]");
         let deletes: Vec<String> = maps.iter().map(|m| format!("delete({m}, $next);")).collect();
         let clears: Vec<String> = maps.iter().map(|m| format!("clear({m});")).collect();
+        // tp_btf hands the program the tasks themselves, without the tracepoint's copy of
+        // its fields; kernels without BTF have the tracepoint.
+        let (probe, next) = if btf {
+            ("tp_btf:sched_switch", "args.next->pid")
+        } else {
+            ("tracepoint:sched:sched_switch", "args.next_pid")
+        };
         text.push_str(&format!(
-            "tracepoint:sched:sched_switch {{\n  if ({}) {{\n    {}\n  }}\n  $next = args.next_pid;\n  $start = @fg_start[$next];\n  if ($start) {{\n    @[{}] = sum((nsecs - $start) / 1000);\n    {}\n  }}\n}}\n",
+            "{probe} {{\n  if ({}) {{\n    {}\n  }}\n  $next = {next};\n  $start = @fg_start[$next];\n  if ($start) {{\n    @[{}] = sum((nsecs - $start) / 1000);\n    {}\n  }}\n}}\n",
             filter(args),
             keep.join("\n    "),
             key.join(", "),
@@ -165,6 +172,21 @@ impl Write for Buffer {
     }
 }
 
+/// `path` without the innermost frames of the tracing itself: a kernel stack taken in
+/// `sched_switch` ends in the tracepoint's dispatch and the BPF program (whose name changes
+/// with every load), `... __schedule;__traceiter_sched_switch;bpf_trace_run4;bpf_prog_...`.
+fn without_tracing_frames(path: &str) -> &str {
+    const TRACING: [&str; 4] = ["__traceiter_", "__bpf_trace_", "bpf_trace_run", "bpf_prog_"];
+    let mut end = path.len();
+    for (start, frame) in path.match_indices(';').map(|(i, _)| (i, &path[i + 1..])) {
+        if TRACING.iter().any(|t| frame.starts_with(t)) {
+            end = start;
+            break;
+        }
+    }
+    &path[..end]
+}
+
 /// The folded lines of the output (`path count`), equal paths (stacks that differed only in
 /// offsets) merged and sorted by path, as `stackcollapse` writes them; and their total.
 fn folded_lines(text: &str) -> (Vec<String>, u64) {
@@ -172,7 +194,7 @@ fn folded_lines(text: &str) -> (Vec<String>, u64) {
     for line in text.lines() {
         let Some((path, count)) = line.rsplit_once(' ') else { continue };
         if let Ok(count) = count.parse::<u64>() {
-            *paths.entry(path).or_default() += count;
+            *paths.entry(without_tracing_frames(path)).or_default() += count;
         }
     }
     let total = paths.values().sum();
@@ -191,9 +213,9 @@ impl Subcommand for Flamegraph {
 
     fn run(&self, matches: &ArgMatches) -> anyhow::Result<i32> {
         let args = FlamegraphArgs::from_arg_matches(matches)?;
-        let text = program(&args);
+        let text = program(&args, std::path::Path::new("/sys/kernel/btf/vmlinux").exists());
         if args.show_program {
-            print!("{text}");
+            print!("// $1: the rate (Hz), $2: the duration (s), $3: the pid\n{text}");
             return Ok(0);
         }
         let opts = RunOpts {
@@ -330,22 +352,28 @@ mod tests {
     #[test]
     fn on_cpu_programs_take_their_numbers_as_parameters() {
         assert_eq!(
-            program(&args(&["-p", "42", "-d", "3"])),
+            program(&args(&["-p", "42", "-d", "3"]), true),
             "profile:hz:$1 /pid == $3/ { @[kstack, ustack, comm] = count(); }\ninterval:s:$2 { exit(); }\n"
         );
         assert_eq!(
-            program(&args(&["-c", "x", "--user-only"])),
+            program(&args(&["-c", "x", "--user-only"]), true),
             "profile:hz:$1 /pid == cpid/ { @[ustack, comm] = count(); }\n"
         );
         assert_eq!(
-            program(&args(&["--kernel-only"])),
+            program(&args(&["--kernel-only"]), true),
             "profile:hz:$1 /pid != 0/ { @[kstack, comm] = count(); }\n"
         );
     }
 
     #[test]
     fn off_cpu_program_sums_blocked_microseconds() {
-        let text = program(&args(&["--off-cpu", "--kernel-only", "-c", "x"]));
+        let text = program(&args(&["--off-cpu", "--kernel-only", "-c", "x"]), true);
+        assert!(text.starts_with("tp_btf:sched_switch {"), "{text}");
+        assert!(text.contains("$next = args.next->pid;"), "{text}");
+        let old = program(&args(&["--off-cpu"]), false);
+        assert!(old.starts_with("tracepoint:sched:sched_switch {"), "{old}");
+        assert!(old.contains("$next = args.next_pid;"), "{old}");
+        assert!(old.contains("if (pid != 0) {"), "{old}");
         assert!(text.contains("if (pid == cpid) {"), "{text}");
         assert!(
             text.contains("@[@fg_kstack[$next], @fg_comm[$next]] = sum((nsecs - $start) / 1000);"),
@@ -367,6 +395,13 @@ mod tests {
         assert!(cli(&["-F", "0"]).is_err());
         assert!(cli(&["-d", "0"]).is_err());
         assert!(cli(&["-f", "png"]).is_err());
+    }
+
+    #[test]
+    fn tracing_frames_are_cut() {
+        let path = "c;syscall;do_nanosleep;__schedule;__traceiter_sched_switch;bpf_trace_run4;bpf_prog_1_p0";
+        assert_eq!(without_tracing_frames(path), "c;syscall;do_nanosleep;__schedule");
+        assert_eq!(without_tracing_frames("c;main;hot"), "c;main;hot");
     }
 
     #[test]
