@@ -183,7 +183,12 @@ fn cpu_flame_graph_of_an_exited_child() {
     }
     // Naming the frames of a process that has exited needs its mappings kept from while it
     // ran (the symbolizer's work, not this command's): until then they are unnamed.
-    let unnamed = names[2..].iter().all(|n| *n == "[unknown]" || n.starts_with("0x"));
+    // User frames come first (root first), the kernel's after them (an interrupt's).
+    let user: Vec<&&str> = names[2..]
+        .iter()
+        .take_while(|n| !n.starts_with("asm_") && !n.starts_with("entry_"))
+        .collect();
+    let unnamed = user.iter().all(|n| **n == "[unknown]" || n.starts_with("0x"));
     assert!(unnamed, "user frames named, but not the hot function: {names:?}");
     kernel_tests::skip_note(
         "cpu_flame_graph_of_an_exited_child: the exited child's user frames are unnamed \
@@ -317,4 +322,48 @@ fn pprof_format_writes_a_profile_of_the_stack_map() {
         total += varint(values, &mut 0);
     }
     assert_eq!(total, 500);
+}
+
+#[test]
+fn ctrl_c_ends_a_profile_of_a_running_process() {
+    use std::io::{BufRead, BufReader, Read};
+    let Some(_guard) = start("ctrl_c_ends_a_profile_of_a_running_process") else { return };
+    let mut spinner = Command::new(kernel_tests::workload())
+        .args(["flamespin", "20000"])
+        .spawn()
+        .expect("start the workload");
+    let file = temp("ctrl-c.svg");
+    let pid = spinner.id().to_string();
+    let mut tracer = Command::new(kernel_tests::bpfscope())
+        .args(["flamegraph", "-p", &pid, "-o", &file])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start bpfscope");
+    let mut stderr = BufReader::new(tracer.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("status line");
+    assert!(line.starts_with("Sampling on-CPU stacks at 49 Hz until Ctrl-C"), "{line}");
+    let started = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let interrupt = Command::new("kill").args(["-INT", &tracer.id().to_string()]).status();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).expect("stderr");
+    let status = tracer.wait().expect("wait bpfscope");
+    let elapsed = started.elapsed().as_secs_f64();
+    let _ = spinner.kill();
+    let _ = spinner.wait();
+    kernel_tests::assert_nothing_loaded();
+    assert!(interrupt.expect("kill").success());
+    assert_eq!(status.code(), Some(0), "{rest}");
+    let svg = std::fs::read_to_string(&file).expect("the SVG");
+    let _ = std::fs::remove_file(&file);
+    check_xml(&svg);
+    let path = widest_path(&frames(&svg));
+    let names = names(&path);
+    assert!(names.contains(&"bpfscope_wl_flame_hot"), "{names:?}");
+    // One thread sampled at 49 Hz: at most 49 samples a second of the run.
+    let root = path[0].count;
+    assert!(root > 0 && root as f64 <= 49.0 * elapsed + 2.0, "{root} samples in {elapsed} s");
+    assert!(rest.contains(&format!("{root} samples")), "{rest}");
 }
