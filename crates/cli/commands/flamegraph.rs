@@ -42,7 +42,7 @@ struct FlamegraphArgs {
     #[arg(long)]
     off_cpu: bool,
     /// On-CPU sampling rate in Hz.
-    #[arg(short = 'F', value_name = "HZ", default_value_t = 49,
+    #[arg(short = 'F', value_name = "HZ", default_value_t = 49, conflicts_with = "off_cpu",
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     frequency: u32,
     /// Only this process.
@@ -395,6 +395,8 @@ mod tests {
         assert!(cli(&["-F", "0"]).is_err());
         assert!(cli(&["-d", "0"]).is_err());
         assert!(cli(&["-f", "png"]).is_err());
+        assert!(cli(&["--off-cpu", "-F", "99"]).is_err());
+        assert!(cli(&["--off-cpu", "-d", "1"]).is_ok());
     }
 
     #[test]
