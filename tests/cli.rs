@@ -161,7 +161,9 @@ fn tools_lists_each_tool_with_its_description() {
     );
     let (code, stdout, _) = bpfscope(&["--help"]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("tools  List the embedded tools"), "{stdout}");
+    // The column width follows the longest subcommand name.
+    let tools_line = stdout.lines().find(|l| l.trim_start().starts_with("tools "));
+    assert!(tools_line.is_some_and(|l| l.contains(" List the embedded tools")), "{stdout}");
 }
 
 #[test]
