@@ -169,7 +169,9 @@ fn tools_lists_each_tool_with_its_description_by_category() {
     );
     let (code, stdout, _) = bpfscope(&["--help"]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("tools  List the embedded tools"), "{stdout}");
+    // The column width follows the longest subcommand name.
+    let tools_line = stdout.lines().find(|l| l.trim_start().starts_with("tools "));
+    assert!(tools_line.is_some_and(|l| l.contains(" List the embedded tools")), "{stdout}");
 }
 
 #[test]
@@ -317,4 +319,23 @@ fn an_unknown_word_suggests_a_tool_or_subcommand() {
     let (code, _, stderr) = bpfscope(&["zzzzzz"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("`bpfscope tools` lists the tools"), "{stderr}");
+}
+
+#[test]
+fn flamegraph_generates_its_program_and_checks_its_options() {
+    let (code, stdout, _) = bpfscope(&["flamegraph", "--show-program", "-p", "1", "-d", "5"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("profile:hz:$1 /pid == $3/ { @[kstack, ustack, comm] = count(); }"));
+    assert!(stdout.contains("interval:s:$2 { exit(); }"), "{stdout}");
+    let (code, _, stderr) = bpfscope(&["flamegraph", "-p", "1", "-c", "true"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    let (code, _, stderr) = bpfscope(&["flamegraph", "--kernel-only", "--user-only"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = bpfscope(&["flamegraph", "-p", "999999999"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("-p 999999999: no such process"), "{stderr}");
+    let (code, stdout, _) = bpfscope(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("flamegraph"), "{stdout}");
 }

@@ -27,7 +27,7 @@ fn an_invalid_format_is_named_with_the_valid_ones() {
     let (code, _, err) = bpfscope(&["-f", "xml", "-e", "BEGIN { }"]);
     assert_eq!(code, 2);
     assert!(err.contains("invalid value 'xml' for '-f <FORMAT>'"), "{err}");
-    assert!(err.contains("[possible values: text, json]"), "{err}");
+    assert!(err.contains("[possible values: text, json, folded, pprof]"), "{err}");
     let (code, _, err) = bpfscope(&["-B", "half", "-e", "BEGIN { }"]);
     assert_eq!(code, 2);
     assert!(err.contains("invalid value 'half' for '-B <MODE>'"), "{err}");

@@ -57,6 +57,17 @@ pub fn run_script(
     positional: Vec<String>,
     opts: &RunOpts,
 ) -> anyhow::Result<i32> {
+    run_script_to(file, positional, opts, None)
+}
+
+/// [`run_script`], the script's output going to `out` when given (else to `-o` or standard
+/// output): subcommands that post-process a script's output (`flamegraph`) run it here.
+pub fn run_script_to(
+    file: &SourceFile,
+    positional: Vec<String>,
+    opts: &RunOpts,
+    out: Option<Box<dyn std::io::Write>>,
+) -> anyhow::Result<i32> {
     let (emits, verbose) = debug_stages(opts)?;
     let start_boot_ns = bpfscope_runtime::sys::boottime_ns();
     // After the program, `--name[=value]` are named options (`getopt`), the rest `$1..$N`.
@@ -129,7 +140,7 @@ pub fn run_script(
         }
         return Ok(0);
     }
-    execute(file, &compiled, child, opts, verbose)
+    execute(file, &compiled, child, opts, verbose, out)
 }
 
 /// The stages to print (`--emit`, `-d`) and whether verifier logs are wanted (`-v`,
@@ -212,13 +223,15 @@ fn execute(
     child: Option<HeldChild>,
     opts: &RunOpts,
     verbose: bool,
+    out: Option<Box<dyn std::io::Write>>,
 ) -> anyhow::Result<i32> {
-    let out: Box<dyn std::io::Write> = match &opts.output {
-        Some(path) => buffered(
+    let out: Box<dyn std::io::Write> = match (out, &opts.output) {
+        (Some(out), _) => out,
+        (None, Some(path)) => buffered(
             std::fs::File::create(path).with_context(|| format!("creating {path}"))?,
             opts.buffering,
         ),
-        None => buffered(std::io::stdout(), opts.buffering),
+        (None, None) => buffered(std::io::stdout(), opts.buffering),
     };
     let config = RunConfig {
         format: opts.format,

@@ -9,8 +9,10 @@
 #![forbid(unsafe_code)]
 
 pub mod bcc;
+pub mod folded;
 pub mod hist;
 pub mod json;
+pub mod pprof;
 pub mod printf;
 pub mod sink;
 pub mod stats;
@@ -26,7 +28,7 @@ pub use symbols::{CodeAddress, NoSymbols, Stack, StackMode, Symbolizer};
 
 /// Every output format, the first the default. A new format is a file implementing
 /// [`Sink`] (its `pub mod` line above) and one line here.
-pub const FORMATS: &[Format] = &[text::FORMAT, json::FORMAT];
+pub const FORMATS: &[Format] = &[text::FORMAT, json::FORMAT, folded::FORMAT, pprof::FORMAT];
 
 /// A printable value.
 #[derive(Debug, Clone, PartialEq)]

@@ -135,7 +135,8 @@ fn raw_tracepoints_see_raw_arguments() {
 fn listing_uprobe_targets() {
     let Some(_guard) = start("listing_uprobe_targets") else { return };
     let bin = workload();
-    let r = run(&["-l", &format!("uprobe:{}:bpfscope_wl_*", bin.display())]);
+    // `bpfscope_wl_mark*`: the workload has other uprobe targets (`bpfscope_wl_flame_*`).
+    let r = run(&["-l", &format!("uprobe:{}:bpfscope_wl_mark*", bin.display())]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, format!("uprobe:{}:bpfscope_wl_marker\n", bin.display()));
 }

@@ -40,6 +40,11 @@
 //! - `jit MS`: MS milliseconds of a busy loop in code copied to an anonymous executable
 //!   page, which `/tmp/perf-PID.map` names `bpfscope_jit_spin` (as a JIT runtime does;
 //!   the file is left for the tracer, the test removes it)
+//! - `flamespin MS [LINGER_MS]`: MS milliseconds of a busy loop in
+//!   `bpfscope_wl_flame_hot` (no system calls), then an optional pause (so a `-p` profile
+//!   can still read the process's mappings)
+//! - `flamesleep N MS`: N `nanosleep(2)` system calls of MS milliseconds each, made from
+//!   `bpfscope_wl_flame_sleep` (for off-CPU stacks)
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -208,6 +213,18 @@ fn main() {
             std::hint::black_box(bpfscope_wl_spin_here(num(1)));
         }
         "jit" => jit(num(1)),
+        "flamespin" => {
+            let total = bpfscope_wl_flame_hot(std::hint::black_box(num(1)));
+            std::hint::black_box(total);
+            if let Some(ms) = args.get(2).and_then(|m| m.parse().ok()) {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
+        }
+        "flamesleep" => {
+            for _ in 0..num(1) {
+                bpfscope_wl_flame_sleep(std::hint::black_box(num(2)));
+            }
+        }
         "setuid" => {
             for _ in 0..num(1) {
                 // SAFETY: setting the uid to the current one changes nothing.
@@ -289,6 +306,35 @@ fn jit(ms: u64) {
 #[inline(never)]
 pub extern "C" fn bpfscope_wl_marker(n: u64) -> u64 {
     std::hint::black_box(n * 2)
+}
+
+/// The hot function of `flamespin`: a busy loop of `ms` milliseconds in user space.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn bpfscope_wl_flame_hot(ms: u64) -> u64 {
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let mut x = 0u64;
+    // Instant::now() is a vDSO call: no system call, the loop stays in user mode. The inner
+    // loop calls nothing, even unoptimized, so nearly every sample's innermost frame is this
+    // function's own (a sample in a callee without a frame pointer would skip this frame).
+    while std::time::Instant::now() < until {
+        let mut i = 0u64;
+        while i < 2_000_000 {
+            x = (x ^ i) >> 1;
+            i += 1;
+        }
+        x = std::hint::black_box(x);
+    }
+    x
+}
+
+/// The sleeper of `flamesleep`: one `nanosleep(2)` of `ms` milliseconds.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn bpfscope_wl_flame_sleep(ms: u64) {
+    let ts = libc::timespec { tv_sec: (ms / 1000) as i64, tv_nsec: (ms % 1000 * 1_000_000) as i64 };
+    // SAFETY: nanosleep reads one timespec and writes no remainder.
+    unsafe { libc::syscall(libc::SYS_nanosleep, &ts, std::ptr::null_mut::<libc::timespec>()) };
 }
 
 /// What `write N` writes: printable and unprintable bytes, for `buf()` with `%r`/`%rx`.
