@@ -244,6 +244,9 @@ pub enum NameTable {
     CgroupPath(Option<&'static str>),
     /// User ids, by their name in `/etc/passwd` (`username`).
     User,
+    /// The cookie of a uprobe attached with a uprobe_multi link: the runtime numbers the
+    /// functions it attaches and names them back (`func` of a uprobe wildcard).
+    UprobeFunction,
 }
 
 impl NameTable {
@@ -255,6 +258,7 @@ impl NameTable {
             NameTable::Errno => "strerror",
             NameTable::CgroupPath(_) => "cgroup_path",
             NameTable::User => "username",
+            NameTable::UprobeFunction => "func",
         }
     }
 }

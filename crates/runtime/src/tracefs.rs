@@ -11,7 +11,7 @@ use std::{
 
 use bpfscope_compiler::{
     btf::Reader,
-    target::{parse_tracepoint_format, FilterFunction, Target, TracepointField},
+    target::{parse_tracepoint_format, FilterFunction, Target, TracepointField, UserFunction},
 };
 
 /// Where tracefs lives.
@@ -149,6 +149,21 @@ impl Target for Tracefs {
                 .is_some_and(|btf| btf.find("bpf_kprobe_multi_link", Kind::Struct).is_some());
             has_type && bpfscope_sys::load::kprobe_multi_supported()
         })
+    }
+
+    fn uprobe_multi(&self) -> bool {
+        crate::usyms::uprobe_multi()
+    }
+
+    /// The functions of the binary a uprobe names; `None` for a name that is not a path and
+    /// is not found without a process (the runtime looks again with `-p PID`'s mappings).
+    fn user_functions(&self, binary: &str) -> Option<Result<Vec<UserFunction>, String>> {
+        let path = match crate::usyms::resolve_binary_for(binary, None) {
+            Ok(path) => path,
+            Err(_) if !binary.contains('/') => return None,
+            Err(message) => return Some(Err(message)),
+        };
+        Some(crate::usyms::user_functions(&path))
     }
 
     fn traceable_function_lines(&self) -> Option<&[FilterFunction]> {
