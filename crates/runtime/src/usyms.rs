@@ -252,7 +252,7 @@ fn demangle(name: &str) -> Option<String> {
     symbol.demangle_with_options(&options).ok()
 }
 
-/// Where a uprobe spec goes in ELF file `path`: (function name, file offset) for each
+/// Where a uprobe spec goes in ELF file `path`: (function name, demangled for C++, file offset) for each
 /// function it names, one per address (aliases such as `getpid`/`__getpid` are probed
 /// once, under the first name in sorted order). The error is a sentence.
 pub fn probe_targets(
@@ -292,7 +292,12 @@ pub fn probe_targets(
             .vaddr_to_offset(vaddr)
             .ok_or_else(|| format!("`{name}` of {path} is not in a loadable segment"))?;
         if seen.insert(offset) {
-            targets.push((name.clone(), offset));
+            // `func` of a C++ function is its demangled name, as `usym` prints it.
+            let shown = cpp_demangle::Symbol::new(name.as_str())
+                .ok()
+                .and_then(|s| s.demangle().ok())
+                .filter(|_| name.starts_with("_Z"));
+            targets.push((shown.unwrap_or_else(|| name.clone()), offset));
         }
     }
     Ok(targets)
