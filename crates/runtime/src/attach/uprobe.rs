@@ -73,3 +73,30 @@ fn refused(spec: &UprobeSpec, path: &str, source: SyscallError) -> AttachErrorKi
         _ => AttachErrorKind::Uprobe(format!("the kernel refused a uprobe in {path}: {source}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(pid: Option<u32>) -> UprobeSpec {
+        let symbol = "f".to_string();
+        UprobeSpec { binary: "/bin/app".into(), symbol, offset: 0, cpp: false, ret: false, pid }
+    }
+
+    /// A process that exits while the probes attach (the kernel's ESRCH) is named; other
+    /// refusals keep the kernel's errno and name the file.
+    #[test]
+    fn refusals_name_the_process_or_the_file() {
+        let error = |errno| SyscallError {
+            call: "BPF_LINK_CREATE",
+            source: std::io::Error::from_raw_os_error(errno),
+        };
+        let gone = refused(&spec(Some(4242)), "/bin/app", error(libc::ESRCH)).to_string();
+        assert_eq!(
+            gone,
+            "process 4242 does not exist (did it exit while the probes were attaching?)"
+        );
+        let other = refused(&spec(None), "/bin/app", error(libc::EINVAL)).to_string();
+        assert!(other.starts_with("the kernel refused a uprobe in /bin/app: "), "{other}");
+    }
+}
