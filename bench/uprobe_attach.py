@@ -77,6 +77,8 @@ def main():
         print("|---|---|---|---|")
         for multi in (False, True):
             count = args.runs if multi else args.perf_runs
+            if count == 0:
+                continue
             runs = [one_run(binary, app, args.functions, multi) for _ in range(count)]
             label = "one uprobe_multi link" if multi else "a perf event per function"
             attached = statistics.median(r[0] for r in runs)
