@@ -280,8 +280,21 @@ pub fn probe_targets(
                 spec.symbol
             ));
         }
-        let what = if spec.is_wildcard() { "matches" } else { "named" };
-        return Err(format!("no function in {path} {what} `{}`", spec.symbol));
+        let what = if spec.cpp { "C++ function" } else { "function" };
+        if spec.is_wildcard() {
+            return Err(format!("no {what} in {path} matches `{}`", spec.symbol));
+        }
+        let names: Vec<(String, Option<String>)> = elf
+            .names
+            .iter()
+            .map(|(name, _)| (name.clone(), demangle(name).filter(|_| spec.cpp)))
+            .collect();
+        let near = bpfscope_syntax::suggest(
+            &spec.symbol,
+            names.iter().map(|(n, d)| d.as_deref().unwrap_or(n)),
+        );
+        let hint = near.map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
+        return Err(format!("no {what} `{}` in {path}{hint}", spec.symbol));
     }
     matched.sort_unstable();
     let mut seen = std::collections::HashSet::new();

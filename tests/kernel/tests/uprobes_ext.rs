@@ -216,12 +216,35 @@ fn pid_attaches_to_that_process_only() {
         app.display()
     );
     let pid = one.id().to_string();
-    let r = run(&["-p", &pid, "-e", &program]);
+    let tracer = Command::new(kernel_tests::bpfscope())
+        .args(["-p", &pid, "-e", &program])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The program filters by pid too; the links themselves name the process (their fdinfo
+    // on kernels with uprobe_multi links).
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let links: Vec<String> = std::fs::read_dir(format!("/proc/{}/fdinfo", tracer.id()))
+        .map(|d| d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect())
+        .unwrap_or_default();
+    let multi: Vec<&String> =
+        links.iter().filter(|l| l.contains("link_type:\tuprobe_multi")).collect();
+    if multi.is_empty() {
+        kernel_tests::skip_note(
+            "pid_attaches_to_that_process_only: no uprobe_multi links to inspect",
+        );
+    } else {
+        assert_eq!(multi.len(), 2, "{multi:?}");
+        assert!(multi.iter().all(|l| l.contains(&format!("pid:\t{pid}\n"))), "{multi:?}");
+    }
+    let out = tracer.wait_with_output().unwrap();
+    kernel_tests::assert_nothing_loaded();
     one.wait().unwrap();
     two.wait().unwrap();
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
-        map_lines(&r.stdout),
+        map_lines(&String::from_utf8_lossy(&out.stdout)),
         lines(&[(&format!("@[{pid}]"), "7"), (&format!("@g[{pid}]"), "7")])
     );
 }
@@ -239,7 +262,7 @@ fn bad_input_is_a_sentence_naming_the_thing() {
     let cases = [
         ("uprobe:/no/such/binary:f {}".to_string(), "error: cannot open `/no/such/binary`: No such file or directory"),
         ("uprobe:no-such-library:f {}".to_string(), "no binary or library `no-such-library` found (not a path, not in $PATH, not in /etc/ld.so.cache)"),
-        (format!("uprobe:{a}:work_ad {{}}"), &format!("error: no function `work_ad` in `{a}`")),
+        (format!("uprobe:{a}:work_ad {{}}"), &format!("no function `work_ad` in {a} (did you mean `work_add`?)")),
         (format!("uprobe:{a}:nothing_* {{}}"), &format!("error: no function in `{a}` matches `nothing_*`")),
         (format!("uprobe:{s}:main {{}}"), &format!("error: `{s}` has no symbol table (stripped?): no function to probe")),
         (format!("uprobe:{a}:0xdead0000 {{}}"), &format!("address 0xdead0000 is not in a loadable segment of {a}")),
