@@ -57,6 +57,18 @@ pub trait Target {
     fn kprobe_multi(&self) -> bool {
         true
     }
+    /// True when the kernel attaches one uprobe program to many functions with one
+    /// uprobe_multi link (Linux 6.6+); without, a uprobe wildcard expands into a program
+    /// per function.
+    fn uprobe_multi(&self) -> bool {
+        true
+    }
+    /// The function names of `binary` (a path, or a library or program name as a uprobe
+    /// takes it) as `(name, demangled C++ name)`, for uprobe wildcards and names; `None`
+    /// when the target cannot say (the fixture), `Some(Err)` naming what is missing.
+    fn user_functions(&self, _binary: &str) -> Option<Result<Vec<UserFunction>, String>> {
+        None
+    }
     /// The address of the kernel symbol `name` (`/proc/kallsyms`), for `kaddr()`, or `None`
     /// when the kernel has no symbol by that name.
     fn kernel_symbol(&self, _name: &str) -> Option<u64> {
@@ -100,6 +112,10 @@ pub fn no_dwarf(binary: &str) -> String {
 pub fn module_not_loaded(module: &str) -> String {
     format!("module '{module}' is not loaded (no /sys/kernel/btf/{module})")
 }
+
+/// A function of an ELF file: its symbol name and, for a C++ symbol, the demangled name
+/// without its parameters (`ns::f` for `_ZN2ns1fEi`).
+pub type UserFunction = (String, Option<String>);
 
 /// A traceable kernel function and the module it is in (`None`: vmlinux).
 pub type FilterFunction = (String, Option<String>);
@@ -262,6 +278,25 @@ impl Target for Fixture {
             ("/bin/bash", "main") => Ok(0x30f40),
             ("/bin/bash", _) => Err(format!("no symbol `{symbol}` in `{binary}`")),
             _ => Err(format!("cannot read `{binary}`")),
+        }
+    }
+
+    /// `/fixture/app` has five functions, two of them C++; `/fixture/stripped` none.
+    fn user_functions(&self, binary: &str) -> Option<Result<Vec<UserFunction>, String>> {
+        let functions = [
+            ("main", None),
+            ("work_a", None),
+            ("work_b", None),
+            ("_ZN2ns1fEi", Some("ns::f")),
+            ("_ZN2ns1gEv", Some("ns::g")),
+        ];
+        match binary {
+            "/fixture/app" => Some(Ok(functions
+                .iter()
+                .map(|(n, d)| (n.to_string(), d.map(str::to_string)))
+                .collect())),
+            "/fixture/stripped" => Some(Err(format!("`{binary}` has no symbol table (stripped?)"))),
+            _ => None,
         }
     }
 

@@ -286,6 +286,9 @@ pub enum NameTable {
     /// Block device numbers as the block tracepoints give them (`major << 20 | minor`), by
     /// the disk's name (`disk_name`).
     Disk,
+    /// The cookie of a uprobe attached with a uprobe_multi link: the runtime numbers the
+    /// functions it attaches and names them back (`func` of a uprobe wildcard).
+    UprobeFunction,
 }
 
 impl NameTable {
@@ -298,6 +301,7 @@ impl NameTable {
             NameTable::CgroupPath(_) => "cgroup_path",
             NameTable::User => "username",
             NameTable::Disk => "disk_name",
+            NameTable::UprobeFunction => "func",
         }
     }
 }

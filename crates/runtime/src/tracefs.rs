@@ -11,8 +11,8 @@ use std::{
 
 use bpfscope_compiler::{
     btf::Reader,
-    providers::dwarf_args::UserFunction,
-    target::{parse_tracepoint_format, FilterFunction, Target, TracepointField},
+    providers::dwarf_args::UserFunction as DwarfFunction,
+    target::{parse_tracepoint_format, FilterFunction, Target, TracepointField, UserFunction},
 };
 
 /// Where tracefs lives.
@@ -35,7 +35,7 @@ pub struct Tracefs {
     ksyms: RefCell<HashMap<String, Option<u64>>>,
     /// DWARF-typed user functions by (binary, function): the checker runs twice and
     /// lowering asks again.
-    user_functions: RefCell<HashMap<(String, String), Result<UserFunction, String>>>,
+    user_functions: RefCell<HashMap<(String, String), Result<DwarfFunction, String>>>,
 }
 
 /// Mounts tracefs if it is not mounted. Errors are left for the first read to report.
@@ -155,6 +155,21 @@ impl Target for Tracefs {
         })
     }
 
+    fn uprobe_multi(&self) -> bool {
+        crate::usyms::uprobe_multi()
+    }
+
+    /// The functions of the binary a uprobe names; `None` for a name that is not a path and
+    /// is not found without a process (the runtime looks again with `-p PID`'s mappings).
+    fn user_functions(&self, binary: &str) -> Option<Result<Vec<UserFunction>, String>> {
+        let path = match crate::usyms::resolve_binary_for(binary, None) {
+            Ok(path) => path,
+            Err(_) if !binary.contains('/') => return None,
+            Err(message) => return Some(Err(message)),
+        };
+        Some(crate::usyms::user_functions(&path))
+    }
+
     fn traceable_function_lines(&self) -> Option<&[FilterFunction]> {
         self.traceable_lines.get_or_init(Tracefs::filter_functions).as_deref()
     }
@@ -190,7 +205,7 @@ impl Target for Tracefs {
             .ok_or_else(|| format!("no symbol `{symbol}` in `{path}`"))
     }
 
-    fn user_function(&self, binary: &str, function: &str) -> Result<UserFunction, String> {
+    fn user_function(&self, binary: &str, function: &str) -> Result<DwarfFunction, String> {
         let key = (binary.to_string(), function.to_string());
         if let Some(found) = self.user_functions.borrow().get(&key) {
             return found.clone();

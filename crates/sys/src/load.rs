@@ -26,6 +26,7 @@ pub mod attach_type {
     pub const TRACE_FEXIT: u32 = 25;
     pub const TRACE_ITER: u32 = 28;
     pub const TRACE_KPROBE_MULTI: u32 = 42;
+    pub const TRACE_UPROBE_MULTI: u32 = 48;
 }
 
 fn owned(fd: i64) -> OwnedFd {
@@ -310,19 +311,15 @@ pub fn kprobe_multi_link(
     bpf(BpfCmd::LinkCreate, &mut attr, "BPF_LINK_CREATE").map(owned)
 }
 
-/// Whether this kernel has kprobe_multi links, found by asking it: a two-instruction kprobe
-/// program loaded for kprobe_multi and a link request that names no function. A kernel
-/// built without `CONFIG_FPROBE` answers EOPNOTSUPP; one with them refuses the empty request
-/// (EINVAL); one older than 5.18, which has no such attach type, refuses it too, so the
-/// caller also checks the kernel's BTF for the link's type.
-pub fn kprobe_multi_supported() -> bool {
-    // r0 = 0; exit
+/// A two-instruction kprobe program (`r0 = 0; exit`) loaded for `expected_attach_type`, to
+/// ask the kernel whether it takes that kind of link; `None` when the load is refused.
+fn empty_kprobe_program(expected_attach_type: u32, name: &str) -> Option<OwnedFd> {
     let insns: [u8; 16] = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
     let load = ProgLoad {
         prog_type: prog_type::KPROBE,
-        expected_attach_type: attach_type::TRACE_KPROBE_MULTI,
+        expected_attach_type,
         insns: &insns,
-        name: "probe_multi",
+        name,
         btf: None,
         func_info: &[],
         attach_btf_id: 0,
@@ -330,8 +327,72 @@ pub fn kprobe_multi_supported() -> bool {
         license: "GPL",
         log_size: 0,
     };
-    let Ok(prog) = prog_load(&load) else { return false };
+    prog_load(&load).ok()
+}
+
+/// Whether this kernel has kprobe_multi links, found by asking it: a two-instruction kprobe
+/// program loaded for kprobe_multi and a link request that names no function. A kernel
+/// built without `CONFIG_FPROBE` answers EOPNOTSUPP; one with them refuses the empty request
+/// (EINVAL); one older than 5.18, which has no such attach type, refuses it too, so the
+/// caller also checks the kernel's BTF for the link's type.
+pub fn kprobe_multi_supported() -> bool {
+    let Some(prog) = empty_kprobe_program(attach_type::TRACE_KPROBE_MULTI, "probe_multi") else {
+        return false;
+    };
     match kprobe_multi_link(prog.as_fd(), &[], false) {
+        Ok(_) => true,
+        Err(e) => e.source.raw_os_error() != Some(libc::EOPNOTSUPP),
+    }
+}
+
+/// One uprobe_multi link's request: the file, the file offset of each probe, the cookie
+/// each probe's program reads with `bpf_get_attach_cookie` (one per offset, or none), and
+/// the process to probe (`None`: every process that maps the file).
+#[derive(Debug, Clone, Copy)]
+pub struct UprobeMulti<'a> {
+    pub path: &'a str,
+    pub offsets: &'a [u64],
+    pub cookies: &'a [u64],
+    /// Return probes (`BPF_F_UPROBE_MULTI_RETURN`).
+    pub ret: bool,
+    pub pid: Option<u32>,
+}
+
+/// Attaches a kprobe program (loaded with `attach_type::TRACE_UPROBE_MULTI`) to every
+/// offset of `req.path` with one `BPF_LINK_CREATE` (uprobe_multi, Linux 6.6+); closing the
+/// link detaches from all of them.
+pub fn uprobe_multi_link(prog: BorrowedFd<'_>, req: &UprobeMulti<'_>) -> SysResult<OwnedFd> {
+    let invalid = |e: io::Error| SyscallError { call: "BPF_LINK_CREATE", source: e };
+    let path = CString::new(req.path)
+        .map_err(|e| invalid(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+    if !req.cookies.is_empty() && req.cookies.len() != req.offsets.len() {
+        return Err(invalid(io::Error::from_raw_os_error(libc::EINVAL)));
+    }
+    let mut attr = Attr::new();
+    attr.put_u32(0, prog.as_raw_fd() as u32);
+    attr.put_u32(8, attach_type::TRACE_UPROBE_MULTI);
+    // link_create.uprobe_multi: path, offsets, ref_ctr_offsets, cookies, cnt, flags, pid.
+    attr.put_u64(16, path.as_ptr() as u64);
+    attr.put_u64(24, req.offsets.as_ptr() as u64);
+    if !req.cookies.is_empty() {
+        attr.put_u64(40, req.cookies.as_ptr() as u64);
+    }
+    attr.put_u32(48, req.offsets.len() as u32);
+    attr.put_u32(52, u32::from(req.ret));
+    attr.put_u32(56, req.pid.unwrap_or(0));
+    bpf(BpfCmd::LinkCreate, &mut attr, "BPF_LINK_CREATE").map(owned)
+}
+
+/// Whether this kernel has uprobe_multi links, found by asking it as for kprobe_multi: a
+/// link request that names no offset is refused with EINVAL by a kernel that has them and
+/// EOPNOTSUPP by one built without uprobes; the caller also checks the kernel's BTF for the
+/// link's type (kernels before 6.6 have no such attach type).
+pub fn uprobe_multi_supported() -> bool {
+    let Some(prog) = empty_kprobe_program(attach_type::TRACE_UPROBE_MULTI, "probe_umulti") else {
+        return false;
+    };
+    let req = UprobeMulti { path: "/", offsets: &[], cookies: &[], ret: false, pid: None };
+    match uprobe_multi_link(prog.as_fd(), &req) {
         Ok(_) => true,
         Err(e) => e.source.raw_os_error() != Some(libc::EOPNOTSUPP),
     }

@@ -259,6 +259,9 @@ impl Cx<'_> {
                     let pid = self.options.pid_filter.or(self.options.cpid);
                     for spec in expanded {
                         match spec.for_process(pid) {
+                            Ok(ProbeSpec::Uprobe(spec)) => {
+                                specs.push(ProbeSpec::Uprobe(spec.for_pid(self.options.pid_filter)))
+                            }
                             Ok(spec) => specs.push(spec),
                             Err(message) => self.error(Diagnostic::error(
                                 message,

@@ -358,10 +358,17 @@ impl Lower<'_> {
             desc,
             key,
             |cx, end| {
-                cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+                // A per-CPU slot this CPU has not set yet (the key was inserted on another
+                // CPU) takes the value and its "set" flag, whatever the comparison says.
+                let set = cx.label();
                 cx.load_reg(arg, Reg::R2);
+                cx.insn(Insn::ldx(Size::DW, Reg::R3, Reg::R0, 8));
+                cx.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R3, 0, 0), set);
+                cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
                 cx.jump(Insn::jmp_reg(keep, Reg::R1, Reg::R2, 0), end);
+                cx.place(set);
                 cx.insn(Insn::stx(Size::DW, Reg::R0, 0, Reg::R2));
+                cx.insn(Insn::st(Size::DW, Reg::R0, 8, 1));
             },
             |cx, buf| {
                 cx.load_reg(arg, Reg::R1);

@@ -107,15 +107,9 @@ fn check_func(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
         }
     }
     match dynamic {
-        // A user wildcard would need the uprobe's address from the kernel, which plain
-        // uprobes do not give (`bpf_get_func_ip` is for kprobes and fentry).
-        Some(true) => {
-            cx.error(crate::check::diagnostics::not_supported(
-                u.name_span,
-                "`func` in uprobes with wildcards",
-            ));
-            Ty::Error
-        }
+        // A uprobe wildcard is one uprobe_multi link: the cookie of each function is a
+        // number the runtime names back.
+        Some(true) => Ty::Named(crate::types::NameTable::UprobeFunction),
         Some(false) => Ty::Sym { user: false },
         None => Ty::Str(longest.max(1)),
     }
@@ -137,6 +131,12 @@ fn lower_func(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
                 cx.st(Size::W, buf + (i * 4) as i16, i32::from_le_bytes(word));
             }
             Val::Mem(buf)
+        }
+        // A uprobe_multi link's cookie for the function, which the runtime names.
+        (Ty::Named(_), _) => {
+            cx.insn(bpfscope_bpf::Insn::mov64_reg(Reg::R1, Reg::R6));
+            cx.call(Helper::GetAttachCookie);
+            cx.spill(Reg::R0)
         }
         // A `ksym`: the address of the traced function, as the kernel gives it.
         _ => {

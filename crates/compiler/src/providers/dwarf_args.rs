@@ -176,8 +176,13 @@ mod compile_tests {
 
     #[test]
     fn errors_name_the_binary_the_function_and_the_argument() {
-        let e = compile_err("uprobe:/fixture/stripped:dw_target { print(args.i); }");
-        assert!(e.contains("error: no DWARF debug info in /fixture/stripped: build it with -g or use arg0..argN"), "{e}");
+        let e = compile_err("uprobe:/fixture/app:work_a { print(args.i); }");
+        assert!(
+            e.contains(
+                "error: no DWARF debug info in /fixture/app: build it with -g or use arg0..argN"
+            ),
+            "{e}"
+        );
         assert!(e.contains("^^^^^^ no DWARF arguments"), "{e}");
         let e = compile_err("uprobe:/fixture/prog:nothere { print(args.i); }");
         assert!(
@@ -192,7 +197,7 @@ mod compile_tests {
         let e = compile_err("uprobe:/fixture/prog:dw_target { print(args.p->z); }");
         assert!(e.contains("`struct pt` has no member `z`"), "{e}");
         // Without debug info `retval` and `argN` stay untyped registers.
-        compile_ok("uretprobe:/fixture/stripped:f { @ = sum(retval); } uprobe:/fixture/stripped:f { @a = sum(arg0); }");
+        compile_ok("uretprobe:/fixture/app:work_a { @ = sum(retval); } uprobe:/fixture/app:work_a { @a = sum(arg0); }");
     }
 
     #[test]

@@ -194,6 +194,9 @@ pub enum AttachErrorKind {
     NoSuchBinary { binary: String },
     /// A uprobe's function is not among the ELF symbols of `path`.
     NoSuchSymbol { symbol: String, path: String },
+    /// A uprobe could not be attached: the sentence says why (a missing binary, function
+    /// or process, or the kernel's refusal).
+    Uprobe(String),
     /// A tracepoint has no id in tracefs.
     TracepointMissing { category: String, name: String },
     /// The kernel refused to open raw tracepoint `name`.
@@ -247,6 +250,7 @@ impl fmt::Display for AttachErrorKind {
             AttachErrorKind::NoSuchSymbol { symbol, path } => {
                 write!(f, "no function `{symbol}` in {path}")
             }
+            AttachErrorKind::Uprobe(message) => write!(f, "{message}"),
             AttachErrorKind::TracepointMissing { category, name } => {
                 write!(f, "tracepoint {category}:{name} not found in tracefs")
             }

@@ -83,9 +83,17 @@ pub(crate) fn setup(
     let (Some(func), Some(pid)) = (&spec.func, spec.pid) else { return Ok(Vec::new()) };
     let insns = reporter(func, index, pid, !spec.asynchronous, control_ring.as_raw_fd());
     let bytes: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
+    let uprobe = UprobeSpec {
+        binary: binary.to_string(),
+        symbol: func.name.clone(),
+        offset: 0,
+        cpp: false,
+        ret: false,
+        pid: None,
+    };
     let request = ProgLoad {
         prog_type: prog_type::KPROBE,
-        expected_attach_type: 0,
+        expected_attach_type: uprobe.load_target().map_or(0, |t| t.expected_attach_type),
         insns: &bytes,
         name: &format!("p{index}_watchfn"),
         btf: None,
@@ -101,7 +109,6 @@ pub(crate) fn setup(
             source: failure.error,
         })
     })?;
-    let uprobe = UprobeSpec { binary: binary.to_string(), symbol: func.name.clone(), ret: false };
     let mut fds = uprobe.attach(prog.as_fd())?;
     fds.push(prog);
     Ok(fds)

@@ -13,6 +13,7 @@ pub fn name(table: NameTable, n: i64) -> String {
         NameTable::Errno => return errno(n),
         NameTable::CgroupPath(filter) => return crate::cgroups::path(n as u64, filter),
         NameTable::User => return user(n),
+        NameTable::UprobeFunction => return crate::usyms::attached_function(n),
         NameTable::Disk => return disk(n),
     };
     match found {
