@@ -40,8 +40,10 @@ raw_tp/bpfscope_begin (BEGIN):
 21: (15) if r0 == 0x0 goto pc+2
 22: (b7) r1 = 1
 23: (db) lock *(u64 *)(r0 +0) += r1
-24: (b7) r0 = 0
-25: (95) exit
+24: (18) r1 = map[stop][0]+0 ll
+26: (7a) *(u64 *)(r1 +0) = 1
+27: (b7) r0 = 0
+28: (95) exit
 ";
     assert_eq!(stdout, expected);
 }

@@ -370,6 +370,24 @@ fn socket_cookie_needs_a_sock_pointer() {
 }
 
 #[test]
+fn exit_sets_the_stop_flag_in_the_kernel() {
+    use bpfscope_bpf::{Insn, Reg, Size, PSEUDO_MAP_VALUE};
+    // exit() writes 1 to the stop flag itself, so that no probe runs again before user space
+    // reads the exit event.
+    let c = compile_ok("interval:ms:20 { exit(); }");
+    let insns = &c.programs[0].insns;
+    let store = insns.iter().position(|i| *i == Insn::st(Size::DW, Reg::R1, 0, 1));
+    let store = store.expect("exit() stores 1 to the stop flag");
+    let load = insns[store - 2];
+    assert_eq!((load.code, load.dst, load.src), (0x18, 1, PSEUDO_MAP_VALUE), "{load:?}");
+    // The first instructions read the same flag (the program starts with it).
+    let first = insns.iter().position(|i| i.code == 0x18 && i.src == PSEUDO_MAP_VALUE).unwrap();
+    assert_eq!(insns[first].imm, load.imm);
+    let c = compile_ok("interval:ms:20 { @ = count(); }");
+    assert!(!c.programs[0].insns.contains(&Insn::st(Size::DW, Reg::R1, 0, 1)));
+}
+
+#[test]
 fn percpu_kaddr_loads_the_variable_by_btf_id() {
     use bpfscope_bpf::{Helper, Insn, PSEUDO_BTF_ID};
     let c = compile_ok(
@@ -381,6 +399,11 @@ fn percpu_kaddr_loads_the_variable_by_btf_id() {
     assert_eq!(btf_loads, 2);
     assert_eq!(insns.iter().filter(|i| **i == Insn::call(Helper::ThisCpuPtr)).count(), 1);
     assert_eq!(insns.iter().filter(|i| **i == Insn::call(Helper::PerCpuPtr)).count(), 1);
+    // bpf_per_cpu_ptr() may return NULL: the result is null-checked before any use, so that
+    // a field's offset can be added to it (the verifier refuses arithmetic on maybe-NULL).
+    let call = insns.iter().position(|i| *i == Insn::call(Helper::PerCpuPtr)).unwrap();
+    let check = insns[call + 1];
+    assert_eq!((check.code, check.dst, check.imm), (0x55, 0, 0), "{check:?}");
     let e = compile_err(r#"BEGIN { $p = percpu_kaddr("task_struct"); }"#);
     assert!(
         e.contains("percpu_kaddr: 'task_struct' is not a per-CPU variable in the kernel's BTF"),

@@ -261,8 +261,10 @@ fn socket_cookie_tells_the_sockets_of_one_connection_apart() {
     let Some(_guard) = start("socket_cookie_tells_the_sockets_of_one_connection_apart") else {
         return;
     };
-    // One loopback connection from port 47124 to a listener on 47123: the listener (2 state
-    // changes), the accepted socket (4) and the client (5), each with its own cookie.
+    // One loopback connection from port 47124 to a listener on 47123: the listener, the
+    // accepted socket and the client, each with its own cookie. The client goes through 5
+    // state changes; the listener and the accepted socket through 6 between them, split
+    // differently by kernels (6.18: 2 and 4; 6.1 and 6.12: 3 and 3).
     let r = run(&[
         "-e",
         r#"tp_btf:inet_sock_set_state
@@ -281,8 +283,11 @@ fn socket_cookie_tells_the_sockets_of_one_connection_apart() {
         })
         .collect();
     sockets.sort();
-    let shape: Vec<(u64, u64)> = sockets.iter().map(|s| (s.0, s.1)).collect();
-    assert_eq!(shape, [(47123, 2), (47123, 4), (47124, 5)], "{}", r.stdout);
+    let ports: Vec<u64> = sockets.iter().map(|s| s.0).collect();
+    assert_eq!(ports, [47123, 47123, 47124], "{}", r.stdout);
+    assert_eq!(sockets[2].1, 5, "the client's state changes\n{}", r.stdout);
+    assert_eq!(sockets[0].1 + sockets[1].1, 6, "the server side's\n{}", r.stdout);
+    assert!(sockets[0].1 >= 2, "{}", r.stdout);
     let mut cookies: Vec<u64> = sockets.iter().map(|s| s.2).collect();
     cookies.sort();
     cookies.dedup();

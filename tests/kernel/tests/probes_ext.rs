@@ -224,6 +224,38 @@ fn no_breakpoints(test: &str, stderr: &str) -> bool {
     none
 }
 
+/// True inside the kernel matrix's VMs (scripts/vm-init), where qemu emulates the CPU (TCG).
+/// There, a process watched through `FUNC+argN` is also reported hit at the single-step of
+/// each later uprobe hit (qemu leaves the data breakpoint's bit in DR6 on that debug trap):
+/// hits at an address in the uprobe's out-of-line page, not at the watched write.
+fn under_tcg() -> bool {
+    std::env::var_os("BPFSCOPE_VM_TCG").is_some()
+}
+
+/// Under TCG: checks hits keyed by `reg("ip")` (the map `map`): every one of the `writes`
+/// writes hit at one instruction, and the spurious hits (fewer than the later calls) all
+/// lie in one other page, the uprobe's out-of-line slots. Says so loudly.
+fn check_hits_under_tcg(test: &str, map: &str, stdout: &str, writes: u64) {
+    let hits: Vec<(u64, u64)> = kernel_tests::map_lines(stdout)
+        .iter()
+        .map(|(head, count)| {
+            let ip = head.strip_prefix(map).and_then(|k| k.strip_prefix('[')).expect(stdout);
+            (ip.trim_end_matches(']').parse().expect(stdout), count.parse().expect(stdout))
+        })
+        .collect();
+    let writes_at: Vec<u64> = hits.iter().filter(|h| h.1 == writes).map(|h| h.0).collect();
+    assert_eq!(writes_at.len(), 1, "one instruction makes the {writes} writes\n{stdout}");
+    let spurious: Vec<(u64, u64)> = hits.iter().copied().filter(|h| h.0 != writes_at[0]).collect();
+    let pages: std::collections::BTreeSet<u64> = spurious.iter().map(|h| h.0 >> 12).collect();
+    assert!(pages.len() <= 1 && !pages.contains(&(writes_at[0] >> 12)), "{stdout}");
+    let extra: u64 = spurious.iter().map(|h| h.1).sum();
+    assert!(extra < writes, "{stdout}");
+    kernel_tests::note(&format!(
+        "{test}: under qemu TCG the watchpoint also fires {extra} times at uprobe single-steps \
+         (a stale DR6 bit of qemu's emulation); checked the {writes} real writes by address"
+    ));
+}
+
 #[test]
 fn watchpoint_counts_each_write_of_the_child() {
     let Some(_guard) = start("watchpoint_counts_each_write_of_the_child") else { return };
@@ -350,12 +382,21 @@ fn watchpoint_on_a_function_argument() {
     // first call on (the process is stopped until the breakpoint is attached), so each of the
     // 5 increments is seen, and nothing else writes the word.
     let program = "watchpoint:bpfscope_increment+arg1:8:w { @[probe] = count(); }";
-    let r = run(&["-e", program, "-c", &wl("increment 5")]);
-    if no_breakpoints("watchpoint_on_a_function_argument", &r.stderr) {
-        return;
+    if under_tcg() {
+        let program = "watchpoint:bpfscope_increment+arg1:8:w { @[reg(\"ip\")] = count(); }";
+        let r = run(&["-e", program, "-c", &wl("increment 5")]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.starts_with("5\n"), "{}", r.stdout);
+        check_hits_under_tcg("watchpoint_on_a_function_argument", "@", &r.stdout, 5);
+    } else {
+        let r = run(&["-e", program, "-c", &wl("increment 5")]);
+        if no_breakpoints("watchpoint_on_a_function_argument", &r.stderr) {
+            return;
+        }
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let expected = "5\n\n\n@[watchpoint:bpfscope_increment+arg1:8:w]: 5\n";
+        assert_eq!(r.stdout, expected, "{}", r.stderr);
     }
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(r.stdout, "5\n\n\n@[watchpoint:bpfscope_increment+arg1:8:w]: 5\n", "{}", r.stderr);
     // Without a process there is nothing to watch: a located error.
     let r = run(&["-e", "watchpoint:bpfscope_increment+arg1:8:w { exit(); }"]);
     assert_eq!(r.code, 1);
@@ -378,7 +419,11 @@ fn watchpoint_on_a_function_argument_of_a_running_process() {
     out.read_line(&mut ready).expect("ready");
     assert_eq!(ready, "ready\n");
     let pid = worker.id().to_string();
-    let program = "watchpoint:bpfscope_increment+arg1:8:w { @writes = count(); }";
+    let program = if under_tcg() {
+        "watchpoint:bpfscope_increment+arg1:8:w { @writes[reg(\"ip\")] = count(); }"
+    } else {
+        "watchpoint:bpfscope_increment+arg1:8:w { @writes = count(); }"
+    };
     let (tracer, stderr) = start_tracer(&["-p", &pid, "-e", program]);
     std::io::Write::write_all(&mut worker.stdin.take().expect("stdin"), b"go\n").expect("go");
     let mut last = String::new();
@@ -388,6 +433,12 @@ fn watchpoint_on_a_function_argument_of_a_running_process() {
     let _ = Command::new("kill").args(["-INT", &tracer.id().to_string()]).status();
     let (stdout, err, code) = finish(tracer, stderr);
     if no_breakpoints("watchpoint_on_a_function_argument_of_a_running_process", &err) {
+        return;
+    }
+    if under_tcg() {
+        assert_eq!(code, 0, "{err}");
+        let test = "watchpoint_on_a_function_argument_of_a_running_process";
+        check_hits_under_tcg(test, "@writes", &stdout, 4);
         return;
     }
     assert_eq!((code, stdout.as_str()), (0, "\n\n@writes: 4\n"), "{err}");

@@ -91,9 +91,11 @@ fn char_arrays_of_script_structs_print_as_strings_as_bpftrace() {
         &command,
     );
     let Some(theirs) = theirs else { return };
-    // Keys with equal counts come in hash order in bpftrace: compare them as a set.
+    // bpftrace 0.17 prints entries of equal count in its hash order: compare them sorted.
     let mut theirs_lines = lines_from(&theirs, &["{", "@"]);
-    theirs_lines[2..].sort();
+    if theirs_lines.len() == want.len() {
+        theirs_lines[2..].sort();
+    }
     assert_eq!(theirs_lines, want, "bpftrace 0.17:\n{theirs}");
 }
 

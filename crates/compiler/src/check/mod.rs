@@ -252,6 +252,8 @@ impl Cx<'_> {
 
     fn probe(&mut self, probe: &bpfscope_syntax::ast::Probe) {
         let mut specs = Vec::new();
+        // Wildcards that match nothing: errors only when no attach point resolves.
+        let mut empty = Vec::new();
         for ap in &probe.attach_points {
             let substituted = providers::positional::substitute(ap, &self.options.positional);
             match substituted.and_then(|ap| providers::expand(&ap, self.target)) {
@@ -271,7 +273,15 @@ impl Cx<'_> {
                         }
                     }
                 }
+                Err(d) if d.labels.iter().any(|l| l.text == providers::MATCHES_NOTHING) => {
+                    empty.push(d)
+                }
                 Err(d) => self.error(d),
+            }
+        }
+        if specs.is_empty() {
+            for d in empty {
+                self.error(d);
             }
         }
         if let Some(filter) = &self.options.probe_filter {

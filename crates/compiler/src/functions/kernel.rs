@@ -6,7 +6,7 @@
 //! traces one function, as bpftrace makes it; a program attached to many functions (a
 //! wildcard) asks the kernel with `bpf_get_func_ip` and user space names the address.
 
-use bpfscope_bpf::{Helper, Insn, Reg, Size};
+use bpfscope_bpf::{Helper, Insn, JmpOp, Reg, Size};
 use bpfscope_syntax::{suggest, Diagnostic};
 
 use super::{arity, literal_text, string_literal, Family, Form, Function, Kind, Use};
@@ -455,6 +455,12 @@ fn lower_percpu_kaddr(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
         Some(cpu) => {
             cx.load_reg(&cpu, Reg::R2);
             cx.call(Helper::PerCpuPtr);
+            // NULL for a CPU that does not exist: the verifier allows no arithmetic (a
+            // field's offset) on a maybe-NULL pointer, so check it; NULL stays 0.
+            let done = cx.label();
+            cx.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R0, 0, 0), done);
+            cx.mov_imm(Reg::R0, 0);
+            cx.place(done);
         }
     }
     cx.spill(Reg::R0)

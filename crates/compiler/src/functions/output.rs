@@ -16,7 +16,7 @@ use crate::{
     lower::{Lower, Val},
     manifest::{
         event, FormatKind, MapLayout, Origin, PrintfDesc, JOIN_ARG_SIZE, JOIN_MAX_ARGS,
-        JOIN_RECORD_SIZE,
+        JOIN_RECORD_SIZE, STOP_MAP,
     },
     Ty,
 };
@@ -524,6 +524,10 @@ fn lower_exit(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
         None => Val::Imm(0),
     };
     cx.send_fixed(event::EXIT, &[code]);
+    // Set the stop flag here, in the kernel: no probe runs after exit() (user space, which
+    // sets it too, reads the exit event later, a time in which probes would go on firing).
+    cx.ops.push((crate::ir::Op::LoadMapValue { dst: Reg::R1, map: STOP_MAP.to_string() }, cx.span));
+    cx.insn(Insn::st(Size::DW, Reg::R1, 0, 1));
     let exit = cx.exit_label;
     cx.goto(exit);
     Val::None

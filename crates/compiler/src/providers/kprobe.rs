@@ -163,7 +163,7 @@ impl Provider for Kprobe {
         if matched.is_empty() {
             return Err(cx.error(
                 format!("no traceable kernel function matches `{}`", spec.kernel_name()),
-                "matches nothing in available_filter_functions",
+                super::MATCHES_NOTHING,
             ));
         }
         if cx.target.kprobe_multi() && spec.is_wildcard() {
@@ -245,5 +245,17 @@ mod tests {
             "no traceable kernel function matches `nothing_like_this_*`"
         );
         assert_eq!(error("kprobe:"), "kprobe needs a function name");
+    }
+
+    #[test]
+    fn a_wildcard_matching_nothing_is_left_out_beside_attach_points_that_resolve() {
+        // bpftrace's dcsnoop.bt: `lookup_fast.constprop.*` exists only where the compiler
+        // specialised the function.
+        let c =
+            crate::tests::compile_ok("kprobe:vfs_read,kprobe:nothing_like_this_* { @ = count(); }");
+        assert_eq!(c.checked.probes[0].specs.len(), 1);
+        let e = crate::tests::compile_err("kprobe:nothing_like_this_*,kprobe:nor_this_* { }");
+        assert!(e.contains("no traceable kernel function matches `nothing_like_this_*`"), "{e}");
+        assert!(e.contains("no traceable kernel function matches `nor_this_*`"), "{e}");
     }
 }

@@ -337,6 +337,11 @@ pub fn expand(ap: &AttachPoint, target: &dyn Target) -> Result<Vec<ProbeSpec>, D
     }
 }
 
+/// The label of the error of a wildcard that matches no function. A probe whose other attach
+/// points resolve leaves such a wildcard out, as bpftrace does: tools list names that differ
+/// by kernel (dcsnoop.bt: `kprobe:lookup_fast,kprobe:lookup_fast.constprop.*`).
+pub const MATCHES_NOTHING: &str = "matches nothing in available_filter_functions";
+
 /// `unknown probe type`, with the nearest provider name as a suggestion.
 pub(super) fn unknown_provider(cx: &ExpandCx<'_>) -> Diagnostic {
     let provider = cx.provider();
