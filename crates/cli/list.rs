@@ -152,7 +152,8 @@ fn list_types(pattern: &str, verbose: bool) -> anyhow::Result<()> {
 }
 
 /// `-l 'usdt:BINARY[:GLOB]'` (`GLOB` matches `PROVIDER:NAME` or `NAME`): the USDT probes of
-/// a binary, one line per probe however many locations it has, sorted; with `-p PID`, of
+/// a binary, one line per probe however many locations it has, sorted as bpftrace sorts them;
+/// with `-p PID`, of
 /// the files that process has mapped (all of them for a binary `*`), named through
 /// `/proc/PID/root` as bpftrace names them.
 fn list_usdt(spec: &str, pid: Option<u32>) -> anyhow::Result<()> {
@@ -167,7 +168,7 @@ fn list_usdt(spec: &str, pid: Option<u32>) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("no binary or library `{binary}`"))?],
     };
     let single = files.len() == 1;
-    let mut out = String::new();
+    let mut lines: Vec<String> = Vec::new();
     for path in files {
         let notes = match usdt_notes::read(&path) {
             Ok(notes) => notes,
@@ -178,18 +179,17 @@ fn list_usdt(spec: &str, pid: Option<u32>) -> anyhow::Result<()> {
             Some(pid) => format!("/proc/{pid}/root{path}"),
             None => path,
         };
-        let mut lines: Vec<String> = notes
+        let listed = notes
             .iter()
             .filter(|n| {
                 glob_match(glob, &format!("{}:{}", n.provider, n.name)) || glob_match(glob, &n.name)
             })
-            .map(|n| format!("usdt:{shown}:{}:{}\n", n.provider, n.name))
-            .collect();
-        lines.sort();
-        lines.dedup();
-        out.extend(lines);
+            .map(|n| format!("usdt:{shown}:{}:{}\n", n.provider, n.name));
+        lines.extend(listed);
     }
-    print!("{out}");
+    lines.sort();
+    lines.dedup();
+    print!("{}", lines.concat());
     Ok(())
 }
 
