@@ -25,7 +25,10 @@ const MAIN_C: &str = r#"
 #include <unistd.h>
 unsigned short demo_pair_semaphore __attribute__((unused, section(".probes")));
 unsigned short demo_guarded_semaphore __attribute__((unused, section(".probes")));
+unsigned short demo_inl_semaphore __attribute__((unused, section(".probes")));
 void lib_fire(int i);
+/* Inlined at two call sites: one probe, two locations. */
+static inline __attribute__((always_inline)) void inl(long v) { DTRACE_PROBE1(demo, inl, v); }
 int main(int argc, char **argv) {
     int n = atoi(argv[1]);
     int sleep_us = argc > 2 ? atoi(argv[2]) : 0;
@@ -40,6 +43,8 @@ int main(int argc, char **argv) {
             DTRACE_PROBE1(demo, guarded, i);
         }
         lib_fire(i);
+        inl(i);
+        inl(100 + i);
         if (sleep_us) usleep(sleep_us);
     }
     fprintf(stderr, "enabled %ld\n", enabled);
@@ -175,6 +180,20 @@ fn a_semaphore_guarded_probe_fires_only_while_traced() {
 }
 
 #[test]
+fn every_location_of_an_inlined_probe_is_attached() {
+    let Some(_guard) = start("every_location_of_an_inlined_probe_is_attached") else { return };
+    let Some(b) = built() else { return };
+    let bin = path(&b.main);
+    let program = format!("usdt:{bin}:demo:inl {{ @n = count(); @sum = sum(arg0); }}");
+    let ours = run(&["-e", &program, "-c", &format!("{bin} 10")]);
+    assert_eq!(ours.code, 0, "{}", ours.stderr);
+    // Two locations, one attachment each: 1..=10 from the first, 101..=110 from the second.
+    assert!(ours.stderr.contains("Attached 2 probes"), "{}", ours.stderr);
+    let maps = map_lines(&ours.stdout);
+    assert_eq!(maps, [("@n".into(), "20".into()), ("@sum".into(), "1110".into())]);
+}
+
+#[test]
 fn a_probe_in_a_shared_library() {
     let Some(_guard) = start("a_probe_in_a_shared_library") else { return };
     let Some(b) = built() else { return };
@@ -206,7 +225,7 @@ fn listing_names_each_probe_once() {
     let bin = path(&b.main);
     let ours = run(&["-l", &format!("usdt:{bin}:*")]);
     assert_eq!(ours.code, 0, "{}", ours.stderr);
-    let expected = format!("usdt:{bin}:demo:guarded\nusdt:{bin}:demo:pair\n");
+    let expected = format!("usdt:{bin}:demo:guarded\nusdt:{bin}:demo:inl\nusdt:{bin}:demo:pair\n");
     assert_eq!(ours.stdout, expected);
     assert_eq!(run(&["-l", &format!("U:{bin}:pa*")]).stdout, format!("usdt:{bin}:demo:pair\n"));
     if let Some(theirs) = bpftrace_list(&[&format!("usdt:{bin}:*")]) {
@@ -224,7 +243,7 @@ fn listing_names_each_probe_once() {
     let root = format!("/proc/{pid}/root");
     let lib = path(&b.lib);
     let expected = format!(
-        "usdt:{root}{lib}:mylib:fire\nusdt:{root}{bin}:demo:guarded\nusdt:{root}{bin}:demo:pair\n"
+        "usdt:{root}{lib}:mylib:fire\nusdt:{root}{bin}:demo:guarded\nusdt:{root}{bin}:demo:inl\nusdt:{root}{bin}:demo:pair\n"
     );
     assert_eq!(listed.stdout, expected);
     if let Some(theirs) = theirs {
