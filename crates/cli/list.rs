@@ -10,8 +10,17 @@ use bpfscope_compiler::{
 };
 use bpfscope_runtime::tracefs::{ensure_mounted, Tracefs};
 
-/// Prints matching probes, one per line.
-pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<()> {
+/// Prints matching probes, one per line; with `-p PID` (and no pattern, or a `usdt:` one),
+/// the USDT probes of the files that process has mapped.
+pub fn list(pattern: Option<&str>, verbose: bool, pid: Option<u32>) -> anyhow::Result<()> {
+    if let Some(rest) =
+        pattern.and_then(|p| p.strip_prefix("usdt:").or_else(|| p.strip_prefix("U:")))
+    {
+        return list_usdt(rest, pid);
+    }
+    if pattern.is_none() && pid.is_some() {
+        return list_usdt("*", pid);
+    }
     if let Some(rest) =
         pattern.and_then(|p| p.strip_prefix("uprobe:").or_else(|| p.strip_prefix("u:")))
     {
@@ -139,6 +148,48 @@ fn list_types(pattern: &str, verbose: bool) -> anyhow::Result<()> {
         out.push_str(&format!("{c_name}\n"));
     }
     print!("{out}");
+    Ok(())
+}
+
+/// `-l 'usdt:BINARY[:GLOB]'` (`GLOB` matches `PROVIDER:NAME` or `NAME`): the USDT probes of
+/// a binary, one line per probe however many locations it has, sorted as bpftrace sorts them;
+/// with `-p PID`, of
+/// the files that process has mapped (all of them for a binary `*`), named through
+/// `/proc/PID/root` as bpftrace names them.
+fn list_usdt(spec: &str, pid: Option<u32>) -> anyhow::Result<()> {
+    use bpfscope_runtime::usdt_notes;
+    let (binary, glob) = spec.split_once(':').unwrap_or((spec, "*"));
+    let files: Vec<String> = match (binary, pid) {
+        ("*" | "", Some(pid)) => usdt_notes::mapped_files(pid),
+        ("*" | "", None) => anyhow::bail!(
+            "listing USDT probes needs a binary (`usdt:BINARY:*`) or a process (`-p PID`)"
+        ),
+        (binary, pid) => vec![usdt_notes::resolve(binary, pid)
+            .ok_or_else(|| anyhow::anyhow!("no binary or library `{binary}`"))?],
+    };
+    let single = files.len() == 1;
+    let mut lines: Vec<String> = Vec::new();
+    for path in files {
+        let notes = match usdt_notes::read(&path) {
+            Ok(notes) => notes,
+            Err(e) if single => anyhow::bail!("{e}"),
+            Err(_) => continue,
+        };
+        let shown = match pid {
+            Some(pid) => format!("/proc/{pid}/root{path}"),
+            None => path,
+        };
+        let listed = notes
+            .iter()
+            .filter(|n| {
+                glob_match(glob, &format!("{}:{}", n.provider, n.name)) || glob_match(glob, &n.name)
+            })
+            .map(|n| format!("usdt:{shown}:{}:{}\n", n.provider, n.name));
+        lines.extend(listed);
+    }
+    lines.sort();
+    lines.dedup();
+    print!("{}", lines.concat());
     Ok(())
 }
 

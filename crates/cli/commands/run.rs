@@ -24,7 +24,7 @@ pub fn run(args: ScriptArgs) -> anyhow::Result<i32> {
     }
     if args.list {
         let pattern = args.program.clone().or_else(|| args.args.first().cloned());
-        list::list(pattern.as_deref(), args.run.verbose)?;
+        list::list(pattern.as_deref(), args.run.verbose, args.run.pid)?;
         return Ok(0);
     }
     check_pid(&args.run)?;
@@ -117,7 +117,7 @@ pub fn run_script_to(
         ..options
     };
     let mut diags = Diagnostics::default();
-    let compiled = compile(file, &Tracefs::new(), &options, &mut diags);
+    let compiled = compile(file, &Tracefs::for_process(opts.pid), &options, &mut diags);
     if opts.no_warnings {
         diags.items.retain(|d| d.severity != Severity::Warning);
     }

@@ -84,6 +84,12 @@ pub trait Target {
     fn user_symbol(&self, binary: &str, symbol: &str) -> Result<u64, String> {
         Err(format!("no symbol `{symbol}` in `{binary}`"))
     }
+    /// The USDT probes of `binary` (a path, or a library or program name as a uprobe takes
+    /// it; with `-p PID`, one that process has mapped), one per location, from its
+    /// `.note.stapsdt` notes (none: an empty list); the error says why the file was not read.
+    fn usdt_probes(&self, binary: &str) -> Result<Vec<crate::providers::UsdtNote>, String> {
+        Err(format!("no binary or library `{binary}`"))
+    }
     /// The id of the cgroup (v2) directory at `path`, for `cgroupid()`; the error says why
     /// there is none.
     fn cgroup_id(&self, path: &str) -> Result<u64, String> {
@@ -297,6 +303,32 @@ impl Target for Fixture {
                 .collect())),
             "/fixture/stripped" => Some(Err(format!("`{binary}` has no symbol table (stripped?)"))),
             _ => None,
+        }
+    }
+
+    /// `/usr/bin/fixture`: `demo:two` (a semaphore; a register and a stack operand),
+    /// `demo:three` and `demo:inlined` at two locations; `/bin/bash`: none.
+    fn usdt_probes(&self, binary: &str) -> Result<Vec<crate::providers::UsdtNote>, String> {
+        let note = |provider: &str, name: &str, pc: u64, semaphore: u64, args: &str| {
+            crate::providers::UsdtNote {
+                path: "/usr/bin/fixture".into(),
+                provider: provider.into(),
+                name: name.into(),
+                pc,
+                file_offset: pc,
+                semaphore,
+                args: args.into(),
+            }
+        };
+        match binary {
+            "/usr/bin/fixture" | "fixture" => Ok(vec![
+                note("demo", "two", 0x10a5, 0x3010, "-4@%edx -8@8(%rsp)"),
+                note("demo", "three", 0x10a9, 0, "-4@%ebx 1@$7 1@%dl"),
+                note("demo", "inlined", 0x1100, 0, "8@%rdi"),
+                note("demo", "inlined", 0x1200, 0, "8@-16(%rbp)"),
+            ]),
+            "/bin/bash" => Ok(Vec::new()),
+            _ => Err(format!("no binary or library `{binary}`")),
         }
     }
 

@@ -33,6 +33,7 @@ mod stats;
 pub mod symbols;
 pub mod tracefs;
 mod tseries;
+pub mod usdt_notes;
 pub mod usyms;
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ pub struct Tracefs {
     /// DWARF-typed user functions by (binary, function): the checker runs twice and
     /// lowering asks again.
     user_functions: RefCell<HashMap<(String, String), Result<DwarfFunction, String>>>,
+    /// The process of `-p PID`, whose mapped files name USDT binaries.
+    pid: Option<u32>,
 }
 
 /// Mounts tracefs if it is not mounted. Errors are left for the first read to report.
@@ -56,6 +58,11 @@ impl Tracefs {
     /// A target reading the live tracefs.
     pub fn new() -> Tracefs {
         Tracefs::default()
+    }
+
+    /// A target for the process of `-p PID` (`None`: every process).
+    pub fn for_process(pid: Option<u32>) -> Tracefs {
+        Tracefs { pid, ..Tracefs::default() }
     }
 
     /// The tracefs directory, found (and mounted if needed) once per run.
@@ -216,6 +223,15 @@ impl Target for Tracefs {
         };
         self.user_functions.borrow_mut().insert(key, found.clone());
         found
+    }
+
+    fn usdt_probes(
+        &self,
+        binary: &str,
+    ) -> Result<Vec<bpfscope_compiler::providers::UsdtNote>, String> {
+        let path = crate::usdt_notes::resolve(binary, self.pid)
+            .ok_or_else(|| format!("no binary or library `{binary}`"))?;
+        crate::usdt_notes::read(&path)
     }
 
     /// A cgroup v2 directory's inode number is its cgroup id (kernfs node ids, Linux 5.5).

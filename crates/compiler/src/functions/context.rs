@@ -17,7 +17,7 @@ use crate::{
         btf_args::{BtfArg, BtfSource},
         code_segment,
         dwarf_args::{DwarfArg, DwarfSource},
-        ArgLoc, ArgsStruct, ProbeSpec, ProgKind,
+        ArgLoc, ArgsStruct, ProbeSpec, ProgKind, UsdtArg, UsdtValue,
     },
     target::{Target, TracepointField},
     types::{NameTable, Record},
@@ -515,7 +515,7 @@ fn lower_usermode(cx: &mut Lower<'_>, _: &Use<'_>) -> Val {
     if !matches!(cx.spec.kind(), ProgKind::Kprobe | ProgKind::PerfEvent) {
         return Val::Imm(0);
     }
-    let ArgLoc::CtxOffset(cs) = code_segment();
+    let ArgLoc::CtxOffset(cs) = code_segment() else { unreachable!("`cs` is in the context") };
     let user = cx.label();
     cx.insn(Insn::ldx(Size::DW, Reg::R1, Reg::R6, cs));
     cx.insn(Insn::alu64_imm(AluOp::And, Reg::R1, 3));
@@ -683,6 +683,22 @@ fn check_arg(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
         cx.error(diagnostics::in_map_loop(span, &format!("`{n}`")));
         return Ty::Error;
     }
+    // Probes that know their argument count (USDT) judge the index themselves.
+    let counted: Vec<(String, usize)> =
+        cx.specs.iter().filter_map(|s| Some((s.display(), s.probe_type().arg_count()?))).collect();
+    if let Some((probe, count)) = counted.iter().find(|(_, count)| usize::from(index) >= *count) {
+        let plural = if *count == 1 { "" } else { "s" };
+        cx.error(Diagnostic::error(
+            format!("`{n}` is out of range: probe `{probe}` has {count} argument{plural}"),
+            span,
+            "no such argument",
+        ));
+        return Ty::Error;
+    }
+    // bpftrace types USDT arguments as int64 (each is sign- or zero-extended already).
+    if !counted.is_empty() && counted.len() == cx.specs.len() {
+        return Ty::I64;
+    }
     if index > 5 {
         cx.error(Diagnostic::error(
             format!("`{n}` is out of range: x86-64 passes at most 6 arguments in registers"),
@@ -707,7 +723,8 @@ fn check_arg(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
 }
 
 fn lower_arg(cx: &mut Lower<'_>, index: u8) -> Val {
-    read_arg(cx, cx.spec.probe_type().arg(index.min(5)))
+    let probe = cx.spec.probe_type();
+    read_arg(cx, probe.arg(index).or_else(|| probe.arg(index.min(5))))
 }
 
 /// [`read_arg`], then cut to the width of `ty` (a BTF-typed slot holds a whole register,
@@ -729,10 +746,60 @@ fn read_arg(cx: &mut Lower<'_>, loc: Option<ArgLoc>) -> Val {
             cx.insn(Insn::ldx(Size::DW, Reg::R0, Reg::R6, off));
             cx.spill(Reg::R0)
         }
+        Some(ArgLoc::Usdt(arg)) => read_usdt_arg(cx, arg),
         None => {
             unreachable!("the checker allows `argN` and `retval` only where the probe has them")
         }
     }
+}
+
+/// A USDT argument: the register, the constant or the user memory its spec names
+/// (`bpf_probe_read_user` of `size` bytes into a zeroed slot, at `base + index * scale +
+/// disp`), then cut to its size with its sign.
+fn read_usdt_arg(cx: &mut Lower<'_>, arg: UsdtArg) -> Val {
+    match arg.value {
+        UsdtValue::Const(value) => cx.mov_imm(Reg::R0, value),
+        UsdtValue::Reg { off, shift } => {
+            cx.insn(Insn::ldx(Size::DW, Reg::R0, Reg::R6, off));
+            if shift > 0 {
+                cx.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, i32::from(shift)));
+            }
+        }
+        UsdtValue::Mem { base, index, disp } => {
+            let slot = cx.alloc_zeroed(8);
+            match base {
+                Some(base) => cx.insn(Insn::ldx(Size::DW, Reg::R3, Reg::R6, base)),
+                None => cx.insn(Insn::mov64_imm(Reg::R3, 0)),
+            }
+            if let Some((index, scale)) = index {
+                cx.insn(Insn::ldx(Size::DW, Reg::R4, Reg::R6, index));
+                if scale > 1 {
+                    let shift = scale.trailing_zeros() as i32;
+                    cx.insn(Insn::alu64_imm(AluOp::Lsh, Reg::R4, shift));
+                }
+                cx.insn(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R4));
+            }
+            match i32::try_from(disp) {
+                Ok(0) => {}
+                Ok(disp) => cx.insn(Insn::alu64_imm(AluOp::Add, Reg::R3, disp)),
+                Err(_) => {
+                    cx.mov_imm(Reg::R4, disp);
+                    cx.insn(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R4));
+                }
+            }
+            cx.stack_addr(Reg::R1, slot);
+            cx.insn(Insn::mov64_imm(Reg::R2, i32::from(arg.size)));
+            cx.call(bpfscope_bpf::Helper::ProbeReadUser);
+            cx.ldx(Size::DW, Reg::R0, slot);
+        }
+    }
+    let unused = 64 - 8 * i32::from(arg.size);
+    if unused > 0 {
+        cx.insn(Insn::alu64_imm(AluOp::Lsh, Reg::R0, unused));
+        let down = if arg.signed { AluOp::Arsh } else { AluOp::Rsh };
+        cx.insn(Insn::alu64_imm(down, Reg::R0, unused));
+    }
+    cx.spill(Reg::R0)
 }
 
 // ---- args ----

@@ -28,6 +28,7 @@ mod self_signal;
 mod tp_btf;
 mod tracepoint;
 mod uprobe;
+pub mod usdt;
 mod watchpoint;
 
 use bpfscope_syntax::{ast::AttachPoint, suggest, Diagnostic};
@@ -43,6 +44,7 @@ pub use self::{
     tp_btf::TpBtfSpec,
     tracepoint::TracepointSpec,
     uprobe::UprobeSpec,
+    usdt::{UsdtArg, UsdtNote, UsdtSpec, UsdtValue},
     watchpoint::{WatchFunc, WatchpointSpec},
 };
 use crate::target::Target;
@@ -60,6 +62,8 @@ pub enum ProbeSpec {
     PerfEvent(PerfEventSpec),
     Kprobe(KprobeSpec),
     Uprobe(UprobeSpec),
+    /// A USDT probe at one location.
+    Usdt(UsdtSpec),
     Fentry(FentrySpec),
     /// A BTF-typed raw tracepoint.
     TpBtf(TpBtfSpec),
@@ -84,6 +88,7 @@ impl ProbeSpec {
             ProbeSpec::PerfEvent(spec) => spec,
             ProbeSpec::Kprobe(spec) => spec,
             ProbeSpec::Uprobe(spec) => spec,
+            ProbeSpec::Usdt(spec) => spec,
             ProbeSpec::Fentry(spec) => spec,
             ProbeSpec::TpBtf(spec) => spec,
             ProbeSpec::SelfSignal(spec) => spec,
@@ -149,6 +154,8 @@ pub enum ArgLoc {
     /// A u64 at this offset in the program's context: a `struct pt_regs` register
     /// (see `pt_regs.rs`) or a raw tracepoint's argument slot.
     CtxOffset(i16),
+    /// A USDT argument: a register, a constant or user memory, of a size and sign.
+    Usdt(UsdtArg),
 }
 
 /// What the fields of the `args` builtin come from.
@@ -189,6 +196,12 @@ pub trait ProbeType {
 
     /// Where `arg{index}` is read from, or `None` when this probe has no numbered arguments.
     fn arg(&self, _index: u8) -> Option<ArgLoc> {
+        None
+    }
+
+    /// How many numbered arguments this probe has when it says (a USDT probe's note);
+    /// `None`: as many as [`ProbeType::arg`] gives.
+    fn arg_count(&self) -> Option<usize> {
         None
     }
 
@@ -315,6 +328,7 @@ pub static PROVIDERS: &[&dyn Provider] = &[
     &kprobe::Kprobe { ret: true },
     &uprobe::Uprobe { ret: false },
     &uprobe::Uprobe { ret: true },
+    &usdt::Usdt,
     &fentry::Fentry { ret: false },
     &fentry::Fentry { ret: true },
     &self_signal::SelfProbe,
@@ -323,9 +337,13 @@ pub static PROVIDERS: &[&dyn Provider] = &[
     &watchpoint::Watchpoint { asynchronous: true },
 ];
 
-/// The provider called `name` (or one of its aliases), ignoring ASCII case.
+/// The provider called `name` (or one of its aliases), ignoring ASCII case when no name
+/// matches exactly (`U` is usdt, `u` uprobe).
 pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
-    PROVIDERS.iter().copied().find(|p| p.names().iter().any(|n| n.eq_ignore_ascii_case(name)))
+    let exact = PROVIDERS.iter().copied().find(|p| p.names().contains(&name));
+    exact.or_else(|| {
+        PROVIDERS.iter().copied().find(|p| p.names().iter().any(|n| n.eq_ignore_ascii_case(name)))
+    })
 }
 
 /// Parses and expands one attach point.

@@ -15,6 +15,7 @@ mod self_signal;
 mod tp_btf;
 mod tracepoint;
 mod uprobe;
+mod usdt;
 pub(crate) mod watchpoint;
 
 use std::{
@@ -73,6 +74,7 @@ fn runtime_half(spec: &ProbeSpec) -> &dyn Attach {
         ProbeSpec::PerfEvent(spec) => spec,
         ProbeSpec::Kprobe(spec) => spec,
         ProbeSpec::Uprobe(spec) => spec,
+        ProbeSpec::Usdt(spec) => spec,
         ProbeSpec::Fentry(spec) => spec,
         ProbeSpec::TpBtf(spec) => spec,
         ProbeSpec::SelfSignal(spec) => spec,
@@ -192,6 +194,9 @@ pub enum AttachErrorKind {
     NoMatchingFunction { pattern: String },
     /// A uprobe's binary or library was not found.
     NoSuchBinary { binary: String },
+    /// The uprobe PMU takes no reference counter (`ref_ctr_offset`, Linux 4.20), which a
+    /// USDT probe with a semaphore needs.
+    NoRefCounters,
     /// A uprobe's function is not among the ELF symbols of `path`.
     NoSuchSymbol { symbol: String, path: String },
     /// A uprobe could not be attached: the sentence says why (a missing binary, function
@@ -247,6 +252,7 @@ impl fmt::Display for AttachErrorKind {
             AttachErrorKind::NoSuchBinary { binary } => {
                 write!(f, "no binary or library `{binary}` found")
             }
+            AttachErrorKind::NoRefCounters => write!(f, "this kernel's uprobes take no reference counter (no /sys/bus/event_source/devices/uprobe/format/ref_ctr_offset, Linux 4.20), which this USDT probe's semaphore needs"),
             AttachErrorKind::NoSuchSymbol { symbol, path } => {
                 write!(f, "no function `{symbol}` in {path}")
             }
