@@ -214,8 +214,9 @@ fn off_cpu_flame_graph_puts_the_blocked_time_in_nanosleep() {
     let sleep = path.iter().find(|f| f.name == "do_nanosleep").expect("do_nanosleep frame");
     let root = path[0].count;
     // Each sleep blocks at least its 100 ms; the rest of the child's off-CPU time (exec,
-    // page faults, waiting for a CPU on a busy machine) is a small share.
-    assert!((1_990_000..4_000_000).contains(&sleep.count), "{} us in nanosleep", sleep.count);
+    // page faults, waiting for a CPU on a busy machine) is a small share. The last sleep's
+    // switch back in can race the trace's end when the child exits (seen once: 19 of 20).
+    assert!((1_890_000..4_000_000).contains(&sleep.count), "{} us in nanosleep", sleep.count);
     assert!(sleep.count * 10 >= root * 8, "{} of {root} us in nanosleep", sleep.count);
     assert!(stderr.contains(&format!("{root} off-CPU")), "{stderr}");
 }

@@ -147,14 +147,18 @@ fn uretprobe_retval_has_the_dwarf_return_type() {
 fn stripped_binary_is_a_located_error() {
     let Some(_guard) = start("stripped_binary_is_a_located_error") else { return };
     let Some([prog, nodebug, stripped]) = build("stripped") else { return };
-    for copy in [&nodebug, &stripped] {
-        let s = copy.to_str().unwrap();
-        let r = run(&["-e", &format!("uprobe:{s}:dw_target {{ print(args.i); }}"), "-c", s]);
-        assert_ne!(r.code, 0);
-        let want = format!("error: no DWARF debug info in {s}: build it with -g or use arg0..argN");
-        assert!(r.stderr.starts_with(&want), "{}", r.stderr);
-        assert!(r.stderr.contains("^^^^^^ no DWARF arguments"), "{}", r.stderr);
-    }
+    let s = nodebug.to_str().unwrap();
+    let r = run(&["-e", &format!("uprobe:{s}:dw_target {{ print(args.i); }}"), "-c", s]);
+    assert_ne!(r.code, 0);
+    let want = format!("error: no DWARF debug info in {s}: build it with -g or use arg0..argN");
+    assert!(r.stderr.starts_with(&want), "{}", r.stderr);
+    assert!(r.stderr.contains("^^^^^^ no DWARF arguments"), "{}", r.stderr);
+    // A fully stripped copy has no function to probe at all: that is said first.
+    let s = stripped.to_str().unwrap();
+    let r = run(&["-e", &format!("uprobe:{s}:dw_target {{ print(args.i); }}"), "-c", s]);
+    assert_ne!(r.code, 0);
+    let want = format!("error: `{s}` has no symbol table (stripped?): no function to probe");
+    assert!(r.stderr.starts_with(&want), "{}", r.stderr);
     // Without `args` the copy without debug info traces as before.
     let s = nodebug.to_str().unwrap();
     let r = run(&["-e", &format!("uprobe:{s}:dw_target {{ @ = sum((int32)arg0); }}"), "-c", s]);
