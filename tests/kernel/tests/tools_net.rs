@@ -1,0 +1,245 @@
+//! The network tools (issue 12) run by name with BCC's options and in BCC's layout, each
+//! against loopback TCP of known ports and byte counts (`bpfscope-wl tcpconn`,
+//! `tcprefused`, `tcpbacklog`, `tcp`). The tools trace the whole machine: the assertions
+//! pick their lines by the workload's own ports, which nothing else on the machine uses.
+
+use kernel_tests::{run, start, wl};
+
+/// The lines of `stdout` that contain `needle`.
+fn lines_with<'a>(stdout: &'a str, needle: &str) -> Vec<&'a str> {
+    stdout.lines().filter(|l| l.contains(needle)).collect()
+}
+
+#[test]
+fn tcplife_prints_each_session_with_its_kib_both_ways() {
+    let Some(_guard) = start("tcplife_prints_each_session_with_its_kib_both_ways") else {
+        return;
+    };
+    // Three sessions: the client sends 100 KiB, the server answers 50 KiB. -L: only the
+    // server's ends (local port 47010), which sent 50 KiB and received 100.
+    let r = run(&["tcplife", "-L", "47010", "-c", &wl("tcpconn 47010 3 102400 51200")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines[0], "PID   COMM       LADDR           LPORT RADDR           RPORT TX_KB RX_KB MS",
+        "{}",
+        r.stdout
+    );
+    assert_eq!(lines.len(), 4, "{}", r.stdout);
+    for (i, line) in lines[1..].iter().enumerate() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let rport = (47011 + i).to_string();
+        assert_eq!(
+            f[1..8],
+            ["wl-tcpconn", "127.0.0.1", "47010", "127.0.0.1", &rport, "50", "100"],
+            "{line}"
+        );
+        // The lifespan in milliseconds with two decimals.
+        assert!(f[8].split_once('.').is_some_and(|(_, d)| d.len() == 2), "{line}");
+    }
+    // -D: the clients' ends (remote port 47010), each opened by the workload (its PID),
+    // with -T's time first.
+    let r = run(&["tcplife", "-T", "-D", "47010", "-c", &wl("tcpconn 47010 2 102400 51200")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines[0].starts_with("TIME     PID   COMM "), "{}", r.stdout);
+    assert_eq!(lines.len(), 3, "{}", r.stdout);
+    for (i, line) in lines[1..].iter().enumerate() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let lport = (47011 + i).to_string();
+        assert_eq!(f[2..9], ["wl-tcpconn", "127.0.0.1", &lport, "127.0.0.1", "47010", "100", "50"]);
+    }
+    // -p: another PID's sessions only, so none of the workload's.
+    let r = run(&["tcplife", "-p", "1", "-L", "47010", "-c", &wl("tcpconn 47010 2 10 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_with(&r.stdout, "47010").is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn tcpconnect_prints_each_connect_by_the_connecting_process() {
+    let Some(_guard) = start("tcpconnect_prints_each_connect_by_the_connecting_process") else {
+        return;
+    };
+    let r = run(&["tcpconnect", "-P", "47020", "--cmd", &wl("tcpconn 47020 3 10 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines[0], "Tracing connect ... Hit Ctrl-C to end", "{}", r.stdout);
+    assert_eq!(lines[1], "PID    COMM         IP SADDR            DADDR            DPORT ");
+    assert_eq!(lines.len(), 5, "{}", r.stdout);
+    for line in &lines[2..] {
+        assert!(
+            line.ends_with(" wl-tcpconn   4  127.0.0.1        127.0.0.1        47020  "),
+            "{line:?}"
+        );
+    }
+    // Refused connects are connects too; -L adds the local port, -U the UID; COMM is cut
+    // at 12 characters.
+    let r = run(&["tcpconnect", "-LU", "-P", "47030", "--cmd", &wl("tcprefused 47030 2")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines[1],
+        "UID   PID    COMM         IP SADDR            LPORT  DADDR            DPORT "
+    );
+    assert_eq!(lines.len(), 4, "{}", r.stdout);
+    for line in &lines[2..] {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(f, ["0", f[1], "wl-tcprefuse", "4", "127.0.0.1", "47031", "127.0.0.1", "47030"]);
+    }
+    // -c: counts by addresses and port, at the end.
+    let r = run(&["tcpconnect", "-c", "-P", "47020", "--cmd", &wl("tcpconn 47020 4 10 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "\nLADDR                     RADDR                     RPORT                CONNECTS  \n127.0.0.1                 127.0.0.1                 47020                4         \n"
+        ),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn tcpaccept_prints_each_accepted_connection() {
+    let Some(_guard) = start("tcpaccept_prints_each_accepted_connection") else { return };
+    let r = run(&["tcpaccept", "-P", "47040", "-c", &wl("tcpconn 47040 3 10 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines[0], "PID     COMM         IP RADDR            RPORT LADDR            LPORT",
+        "{}",
+        r.stdout
+    );
+    assert_eq!(lines.len(), 4, "{}", r.stdout);
+    for (i, line) in lines[1..].iter().enumerate() {
+        let expected =
+            format!(" wl-tcpconn   4  127.0.0.1        {} 127.0.0.1        47040", 47041 + i);
+        assert!(line.ends_with(&expected), "{line:?}");
+    }
+    // IPv6, and -4 leaves it out.
+    let r = run(&["tcpaccept", "-6", "-P", "47050", "-c", &wl("tcp ::1 47050")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows = lines_with(&r.stdout, "wl-tcp ");
+    assert_eq!(rows.len(), 1, "{}", r.stdout);
+    assert!(rows[0].ends_with(" wl-tcp       6  ::1              47051 ::1              47050"));
+    let r = run(&["tcpaccept", "-4", "-P", "47050", "-c", &wl("tcp ::1 47050")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_with(&r.stdout, "wl-tcp ").is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn tcpstates_prints_both_ends_state_machines() {
+    let Some(_guard) = start("tcpstates_prints_both_ends_state_machines") else { return };
+    let states = |stdout: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains(" -> "))
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                format!("{} {} {}", f[f.len() - 4], f[f.len() - 3], f[f.len() - 2])
+            })
+            .collect()
+    };
+    // The client's end (local port 47061): it closes first.
+    let r = run(&["tcpstates", "-L", "47061", "-c", &wl("tcpconn 47060 1 10 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.lines().find(|l| !l.is_empty()).unwrap(),
+        "SKADDR           C-PID C-COMM     LADDR           LPORT RADDR           RPORT OLDSTATE    -> NEWSTATE    MS"
+    );
+    assert_eq!(
+        states(&r.stdout),
+        [
+            "CLOSE -> SYN_SENT",
+            "SYN_SENT -> ESTABLISHED",
+            "ESTABLISHED -> FIN_WAIT1",
+            "FIN_WAIT1 -> FIN_WAIT2",
+            "FIN_WAIT2 -> CLOSE"
+        ],
+        "{}",
+        r.stdout
+    );
+    // The first change of a socket has no duration; every line names the socket in hex.
+    let first = r.stdout.lines().find(|l| l.contains("CLOSE       -> SYN_SENT")).unwrap();
+    assert!(first.ends_with(" 0.000"), "{first}");
+    let skaddr = first.split_whitespace().next().unwrap();
+    assert!(skaddr.len() == 16 && skaddr.starts_with("ffff"), "{first}");
+    // The server's accepted end (remote port 47061): the peer closes first.
+    let r = run(&["tcpstates", "-D", "47061", "-c", &wl("tcpconn 47060 1 10 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        states(&r.stdout),
+        [
+            "LISTEN -> SYN_RECV",
+            "SYN_RECV -> ESTABLISHED",
+            "ESTABLISHED -> CLOSE_WAIT",
+            "CLOSE_WAIT -> LAST_ACK",
+            "LAST_ACK -> CLOSE"
+        ],
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn tcpdrop_prints_a_syn_to_a_closed_port_with_its_reason() {
+    let Some(_guard) = start("tcpdrop_prints_a_syn_to_a_closed_port_with_its_reason") else {
+        return;
+    };
+    let r = run(&["tcpdrop", "--nostack", "-c", &wl("tcprefused 47070 3")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines[0],
+        "TIME     PID     IP SADDR:SPORT          > DADDR:DPORT          STATE (FLAGS) REASON",
+        "{}",
+        r.stdout
+    );
+    let drops = lines_with(&r.stdout, ":47070");
+    assert_eq!(drops.len(), 3, "{}", r.stdout);
+    for line in drops {
+        assert!(
+            line.ends_with(" 4  127.0.0.1:47071      > 127.0.0.1:47070      CLOSE (SYN) NO_SOCKET"),
+            "{line:?}"
+        );
+    }
+    // With its stack (the default): the frames follow, indented, down from the drop.
+    let r = run(&["tcpdrop", "-4", "-c", &wl("tcprefused 47070 1")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let at = lines.iter().position(|l| l.contains(":47070")).expect("the drop");
+    let frames: Vec<&str> = lines[at + 1..]
+        .iter()
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .copied()
+        .collect();
+    assert!(frames.iter().any(|f| f.trim_start().starts_with("tcp_v4_rcv+")), "{}", r.stdout);
+}
+
+#[test]
+fn every_network_tool_passes_the_verifier_with_its_options() {
+    let Some(_guard) = start("every_network_tool_passes_the_verifier_with_its_options") else {
+        return;
+    };
+    let runs: &[&[&str]] = &[
+        &["tcplife"],
+        &["tcplife", "-T", "-t", "-p", "1", "-L", "80", "-D", "80"],
+        &["tcpconnect"],
+        &["tcpconnect", "-t", "-p", "1", "-P", "80", "-L", "-U", "-u", "0"],
+        &["tcpconnect", "-c"],
+        &["tcpaccept", "-T", "-t", "-p", "1", "-P", "80", "-4"],
+        &["tcpaccept", "-6"],
+        &["tcpstates", "-T", "-t", "-L", "80", "-D", "80", "-4"],
+        &["tcpstates", "-6"],
+        &["tcpdrop"],
+        &["tcpdrop", "-4", "--nostack"],
+        &["tcpdrop", "-6"],
+    ];
+    for args in runs {
+        let mut with_dry_run = args.to_vec();
+        with_dry_run.push("--dry-run");
+        let r = run(&with_dry_run);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+}
