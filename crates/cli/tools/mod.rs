@@ -279,6 +279,21 @@ pub const TOOLS: &[Tool] = &[
             ("-4", "trace IPv4 family only"),
             ("--nostack", "one line per drop, without its stack"),
         ]),
+    tool!("tcpsynbl", Network, "Show the TCP SYN backlog size as a histogram, by backlog limit.",
+        options: &[],
+        examples: &[("", "backlog size histograms by backlog limit, printed at Ctrl-C")]),
+    tool!("solisten", Network, "Trace TCP listen events.",
+        options: &[Opt::number('p', "pid", "PID", "trace this PID only")],
+        examples: &[
+            ("", "trace all TCP listen()s"),
+            ("-p 181", "only trace PID 181"),
+        ]),
+    tool!("gethostlatency", Network, "Show latency for getaddrinfo/gethostbyname[2] calls.",
+        options: &[Opt::number('p', "pid", "PID", "trace this PID only")],
+        examples: &[
+            ("", "time getaddrinfo/gethostbyname[2] calls"),
+            ("-p 181", "only trace PID 181"),
+        ]),
 ];
 
 /// A tool by name, with or without `.bt`.

@@ -148,8 +148,10 @@ pub fn resolve_binary(name: &str) -> Option<String> {
             .filter(|f| f.strip_prefix(&stem).is_some_and(|rest| rest.starts_with(".so")))
             .collect();
         found.sort();
-        if let Some(file) = found.first() {
-            return Some(format!("{dir}/{file}"));
+        // `libc.so` itself is often a linker script (from the -dev package): the library is
+        // the first that is an ELF file.
+        if let Some(path) = found.iter().map(|f| format!("{dir}/{f}")).find(|p| is_elf(p)) {
+            return Some(path);
         }
     }
     std::env::var("PATH")
@@ -157,6 +159,14 @@ pub fn resolve_binary(name: &str) -> Option<String> {
         .split(':')
         .map(|d| format!("{d}/{name}"))
         .find(|p| std::path::Path::new(p).is_file())
+}
+
+/// Whether the file at `path` starts with the ELF magic.
+fn is_elf(path: &str) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok()
+        && magic == *b"\x7fELF"
 }
 
 /// The file offset of function `symbol` in ELF file `path` (where a uprobe goes). Each
@@ -180,6 +190,14 @@ mod tests {
             symbols: vec![(0x401100, 0x40, "main".into()), (0x401200, 0, "tail".into())],
         };
         assert_eq!(elf.file_offset("main"), Some(0x1100));
+    }
+
+    #[test]
+    fn a_library_name_resolves_to_the_elf_file_not_a_linker_script() {
+        // Debian's libc6-dev installs `libc.so`, a text linker script, beside `libc.so.6`.
+        let Some(path) = resolve_binary("libc") else { return };
+        assert!(is_elf(&path), "{path}");
+        assert!(!is_elf("/etc/hostname"));
     }
 
     #[test]

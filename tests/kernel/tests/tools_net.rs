@@ -218,6 +218,68 @@ fn tcpdrop_prints_a_syn_to_a_closed_port_with_its_reason() {
 }
 
 #[test]
+fn tcpsynbl_histograms_the_backlog_as_each_handshake_completes() {
+    let Some(_guard) = start("tcpsynbl_histograms_the_backlog_as_each_handshake_completes") else {
+        return;
+    };
+    // A listener with backlog 4 and five clients it never accepts: they find 0, 1, 2, 3
+    // and 4 connections queued.
+    let r = run(&["tcpsynbl", "-c", &wl("tcpbacklog 47080 4 5")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Tracing SYN backlog size. Ctrl-C to end.\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("\n@backlog[backlog limit]: histogram of backlog size\n"));
+    let expected = "@backlog[4]:
+[0]                    1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
+[1]                    1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
+[2, 4)                 2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
+[4, 8)                 1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
+";
+    assert!(r.stdout.contains(expected), "{}", r.stdout);
+}
+
+#[test]
+fn solisten_prints_the_listen_with_its_backlog_port_and_address() {
+    let Some(_guard) = start("solisten_prints_the_listen_with_its_backlog_port_and_address") else {
+        return;
+    };
+    let r = run(&["solisten", "-c", &wl("tcpbacklog 47090 6 1")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines[0].trim_end(),
+        "PID    COMM         PROTO  BACKLOG  PORT  ADDR",
+        "{}",
+        r.stdout
+    );
+    let rows = lines_with(&r.stdout, " wl-tcpbacklo ");
+    assert_eq!(rows.len(), 1, "{}", r.stdout);
+    let f: Vec<&str> = rows[0].split_whitespace().collect();
+    assert_eq!(f[1..], ["wl-tcpbacklo", "TCPv4", "6", "47090", "127.0.0.1"], "{}", rows[0]);
+    // -p: another PID's listens only.
+    let r = run(&["solisten", "-p", "1", "-c", &wl("tcpbacklog 47090 6 1")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_with(&r.stdout, " wl-tcpbacklo ").is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn gethostlatency_times_a_lookup_of_localhost() {
+    let Some(_guard) = start("gethostlatency_times_a_lookup_of_localhost") else { return };
+    // getent (dynamically linked) resolves the name with one getaddrinfo().
+    let r = run(&["gethostlatency", "-c", "getent ahosts localhost"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "TIME      PID     COMM                  LATms HOST", "{}", r.stdout);
+    let rows = lines_with(&r.stdout, " getent ");
+    assert_eq!(rows.len(), 1, "{}", r.stdout);
+    let f: Vec<&str> = rows[0].split_whitespace().collect();
+    assert_eq!((f[2], f[4]), ("getent", "localhost"), "{}", rows[0]);
+    assert!(f[3].split_once('.').is_some_and(|(_, d)| d.len() == 2), "{}", rows[0]);
+    // The columns: time, then PID in 7, COMM in 16, the latency right-aligned in 10.
+    assert_eq!(rows[0].find(" getent "), Some(17), "{}", rows[0]);
+    assert_eq!(rows[0].len(), 17 + 1 + 16 + 1 + 10 + " localhost".len(), "{}", rows[0]);
+}
+
+#[test]
 fn every_network_tool_passes_the_verifier_with_its_options() {
     let Some(_guard) = start("every_network_tool_passes_the_verifier_with_its_options") else {
         return;
@@ -235,6 +297,9 @@ fn every_network_tool_passes_the_verifier_with_its_options() {
         &["tcpdrop"],
         &["tcpdrop", "-4", "--nostack"],
         &["tcpdrop", "-6"],
+        &["tcpsynbl"],
+        &["solisten", "-p", "1"],
+        &["gethostlatency", "-p", "1"],
     ];
     for args in runs {
         let mut with_dry_run = args.to_vec();
