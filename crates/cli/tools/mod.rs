@@ -279,6 +279,16 @@ pub const TOOLS: &[Tool] = &[
             ("-4", "trace IPv4 family only"),
             ("--nostack", "one line per drop, without its stack"),
         ]),
+    tool!("tcpretrans", Network, "Trace TCP retransmits.",
+        options: &[
+            Opt::flag('4', "ipv4", "trace IPv4 family only"),
+            Opt::flag('6', "ipv6", "trace IPv6 family only"),
+        ],
+        examples: &[
+            ("", "trace TCP retransmits"),
+            ("-4", "trace IPv4 family only"),
+            ("-6", "trace IPv6 family only"),
+        ]),
     tool!("tcpsynbl", Network, "Show the TCP SYN backlog size as a histogram, by backlog limit.",
         options: &[],
         examples: &[("", "backlog size histograms by backlog limit, printed at Ctrl-C")]),

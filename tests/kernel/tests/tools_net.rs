@@ -218,6 +218,32 @@ fn tcpdrop_prints_a_syn_to_a_closed_port_with_its_reason() {
 }
 
 #[test]
+fn tcpretrans_prints_a_syn_sent_again() {
+    let Some(_guard) = start("tcpretrans_prints_a_syn_sent_again") else { return };
+    // A SYN dropped for a full accept queue is sent again once, 1 s later, from the timer.
+    let r = run(&["tcpretrans", "-4", "-c", &wl("tcpsynretrans 47100")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines[0], "TIME     PID     IP LADDR:LPORT          T> RADDR:RPORT          STATE",
+        "{}",
+        r.stdout
+    );
+    let rows = lines_with(&r.stdout, ":47100 ");
+    assert_eq!(rows.len(), 1, "{}", r.stdout);
+    assert_eq!(
+        &rows[0][17..],
+        "4  127.0.0.1:47102      R> 127.0.0.1:47100      SYN_SENT",
+        "{}",
+        rows[0]
+    );
+    // -6: none of it.
+    let r = run(&["tcpretrans", "-6", "-c", &wl("tcpsynretrans 47100")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_with(&r.stdout, ":47100 ").is_empty(), "{}", r.stdout);
+}
+
+#[test]
 fn tcpsynbl_histograms_the_backlog_as_each_handshake_completes() {
     let Some(_guard) = start("tcpsynbl_histograms_the_backlog_as_each_handshake_completes") else {
         return;
@@ -298,6 +324,8 @@ fn every_network_tool_passes_the_verifier_with_its_options() {
         &["tcpdrop", "-4", "--nostack"],
         &["tcpdrop", "-6"],
         &["tcpsynbl"],
+        &["tcpretrans"],
+        &["tcpretrans", "-6"],
         &["solisten", "-p", "1"],
         &["gethostlatency", "-p", "1"],
     ];

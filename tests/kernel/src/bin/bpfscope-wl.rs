@@ -42,6 +42,8 @@
 //!   listens (each answered by a reset: ECONNREFUSED)
 //! - `tcpbacklog PORT BACKLOG N`: a listener with listen(2)'s BACKLOG, N clients connecting
 //!   and never accepted (N at most BACKLOG+1, what the accept queue holds), for 100 ms
+//! - `tcpsynretrans PORT`: a SYN from 127.0.0.1:PORT+2 to a listener on 127.0.0.1:PORT
+//!   whose queue is full (backlog 0, one client queued), dropped and sent again once
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -224,6 +226,7 @@ fn main() {
             }
         }
         "tcpbacklog" => tcpbacklog(num(1) as u16, num(2) as i32, num(3)).expect("a listen backlog"),
+        "tcpsynretrans" => tcpsynretrans(num(1) as u16).expect("a dropped SYN"),
         _ => usage(),
     }
 }
@@ -361,6 +364,44 @@ fn tcpbacklog(port: u16, backlog: i32, n: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// `tcpsynretrans PORT`: a listener on 127.0.0.1:PORT with backlog 0, its queue filled by a
+/// first client (from PORT+1); a second client (from PORT+2) connects without blocking, its
+/// SYN dropped for the full queue and sent again once, after the initial 1 s timeout; at
+/// 1.5 s all close.
+fn tcpsynretrans(port: u16) -> io::Result<()> {
+    let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+    let listener = listen(std::net::Ipv4Addr::LOCALHOST, port, 0)?;
+    let first = bound_client(ip, port + 1, port)?;
+    // SAFETY: a plain socket call; the fd is closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let address = |port: u16| {
+        // SAFETY: an all-zero sockaddr_in is valid; its fields are set below.
+        let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        sin.sin_family = libc::AF_INET as u16;
+        sin.sin_port = port.to_be();
+        sin.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        sin
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+    let (local, remote) = (address(port + 2), address(port));
+    // SAFETY: the pointers and length describe the two addresses; `fd` is a socket.
+    let bound = unsafe { libc::bind(fd, (&local as *const libc::sockaddr_in).cast(), len) };
+    let connected = unsafe { libc::connect(fd, (&remote as *const libc::sockaddr_in).cast(), len) };
+    let err = io::Error::last_os_error();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: `fd` is ours and closed once.
+    unsafe { libc::close(fd) };
+    drop(first);
+    drop(listener);
+    if bound != 0 || connected == 0 || err.raw_os_error() != Some(libc::EINPROGRESS) {
+        return Err(err);
+    }
+    Ok(())
+}
+
 /// A TCP listener on `ip:port` with listen(2)'s `backlog` (std always asks for 128).
 fn listen(ip: std::net::Ipv4Addr, port: u16, backlog: i32) -> io::Result<std::net::TcpListener> {
     use std::os::fd::FromRawFd;
@@ -435,7 +476,7 @@ fn poke(n: u64, wait: bool, pause_ms: u64) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | tcpconn PORT N TX RX | tcprefused PORT N | tcpbacklog PORT BACKLOG N | write N | statx PATH N | fsync N | kill N | setuid N | thread N | spin MS | poke N [wait|MS] | increment N [wait]");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | tcpconn PORT N TX RX | tcprefused PORT N | tcpbacklog PORT BACKLOG N | tcpsynretrans PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | spin MS | poke N [wait|MS] | increment N [wait]");
     eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | rusage FD CMD...");
     std::process::exit(2)
 }
