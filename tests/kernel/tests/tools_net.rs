@@ -3,7 +3,10 @@
 //! `tcprefused`, `tcpbacklog`, `tcp`). The tools trace the whole machine: the assertions
 //! pick their lines by the workload's own ports, which nothing else on the machine uses.
 
-use kernel_tests::{run, start, wl};
+use kernel_tests::{bcc_hist_rows, hist_total, run, start, wl};
+
+const USECS: &str = "     usecs               : count     distribution";
+const MSECS: &str = "     msecs               : count     distribution";
 
 /// The lines of `stdout` that contain `needle`.
 fn lines_with<'a>(stdout: &'a str, needle: &str) -> Vec<&'a str> {
@@ -244,6 +247,51 @@ fn tcpretrans_prints_a_syn_sent_again() {
 }
 
 #[test]
+fn tcpconnlat_prints_each_connect_s_latency_over_min_ms() {
+    let Some(_guard) = start("tcpconnlat_prints_each_connect_s_latency_over_min_ms") else {
+        return;
+    };
+    let r = run(&["tcpconnlat", "-L", "-c", &wl("tcpconn 47120 3 10 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines[0], "PID    COMM         IP SADDR            LPORT  DADDR            DPORT LAT(ms)",
+        "{}",
+        r.stdout
+    );
+    let rows = lines_with(&r.stdout, " 47120 ");
+    assert_eq!(rows.len(), 3, "{}", r.stdout);
+    for (i, row) in rows.iter().enumerate() {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        let lport = (47121 + i).to_string();
+        assert_eq!(f[1..7], ["wl-tcpconn", "4", "127.0.0.1", &lport, "127.0.0.1", "47120"]);
+        assert!(f[7].split_once('.').is_some_and(|(_, d)| d.len() == 2), "{row}");
+    }
+    // min_ms: a loopback handshake takes far less than a second.
+    let r = run(&["tcpconnlat", "1000", "-c", &wl("tcpconn 47120 3 10 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_with(&r.stdout, " 47120 ").is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn tcprtt_histograms_one_rtt_per_segment_received() {
+    let Some(_guard) = start("tcprtt_histograms_one_rtt_per_segment_received") else { return };
+    // On each of its two connections the server's end receives three segments in the
+    // ESTABLISHED state (the handshake's last ACK, the data, the FIN), the client's two.
+    let r = run(&["tcprtt", "-p", "47110", "-c", &wl("tcpconn 47110 2 10 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Tracing TCP RTT... Hit Ctrl-C to end.\n\n"), "{}", r.stdout);
+    assert_eq!(hist_total(&bcc_hist_rows(&r.stdout, USECS)), 6, "{}", r.stdout);
+    let r = run(&["tcprtt", "-m", "-T", "-P", "47110", "-c", &wl("tcpconn 47110 3 10 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows = bcc_hist_rows(&r.stdout, MSECS);
+    assert_eq!(hist_total(&rows), 6, "{}", r.stdout);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let at = lines.iter().position(|l| *l == MSECS).expect("the histogram");
+    assert_eq!(lines[at - 1].len(), 8, "the time first: {}", r.stdout);
+}
+
+#[test]
 fn tcpsynbl_histograms_the_backlog_as_each_handshake_completes() {
     let Some(_guard) = start("tcpsynbl_histograms_the_backlog_as_each_handshake_completes") else {
         return;
@@ -324,6 +372,8 @@ fn every_network_tool_passes_the_verifier_with_its_options() {
         &["tcpdrop", "-4", "--nostack"],
         &["tcpdrop", "-6"],
         &["tcpsynbl"],
+        &["tcpconnlat", "-t", "-p", "1", "-L", "5"],
+        &["tcprtt", "-i", "1", "-d", "2", "-T", "-m", "-p", "80", "-P", "80"],
         &["tcpretrans"],
         &["tcpretrans", "-6"],
         &["solisten", "-p", "1"],
