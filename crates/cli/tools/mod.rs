@@ -328,6 +328,12 @@ pub const TOOLS: &[Tool] = &[
             ("", "trace all TCP listen()s"),
             ("-p 181", "only trace PID 181"),
         ]),
+    tool!("sslsnoop", Network, "Trace SSL/TLS handshake and read/write calls for OpenSSL.",
+        options: &[],
+        examples: &[("", "trace OpenSSL handshakes, reads and writes")]),
+    tool!("ssllatency", Network, "Summarize SSL/TLS handshake and read/write latency as histograms.",
+        options: &[],
+        examples: &[("", "OpenSSL call latency histograms, printed at Ctrl-C")]),
     tool!("gethostlatency", Network, "Show latency for getaddrinfo/gethostbyname[2] calls.",
         options: &[Opt::number('p', "pid", "PID", "trace this PID only")],
         examples: &[

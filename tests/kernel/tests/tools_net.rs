@@ -353,6 +353,97 @@ fn gethostlatency_times_a_lookup_of_localhost() {
     assert_eq!(rows[0].len(), 17 + 1 + 16 + 1 + 10 + " localhost".len(), "{}", rows[0]);
 }
 
+/// An `openssl s_server` on 127.0.0.1:`port` for one connection, with a fresh self-signed
+/// certificate, listening when this returns; `None` (after saying why) without openssl.
+fn tls_server(port: u16) -> Option<(std::process::Child, std::path::PathBuf)> {
+    use std::process::{Command, Stdio};
+    let dir = std::env::temp_dir().join(format!("bpfscope-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-nodes", "-keyout", "k.pem", "-out", "c.pem", "-subj", "/CN=localhost"])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        kernel_tests::skip_note("the TLS tools' tests need the openssl command");
+        return None;
+    }
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-accept", &port.to_string(), "-cert", "c.pem", "-key", "k.pem"])
+        .args(["-naccept", "1", "-quiet"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start openssl s_server");
+    // Listening: its port in /proc/net/tcp in state 0A (connecting would use up its one
+    // connection).
+    let needle = format!(":{port:04X} 00000000:0000 0A");
+    for _ in 0..100 {
+        if std::fs::read_to_string("/proc/net/tcp").unwrap().contains(&needle) {
+            return Some((server, dir));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    panic!("openssl s_server never listened on {port}");
+}
+
+#[test]
+fn sslsnoop_prints_openssl_s_reads_and_writes() {
+    let Some(_guard) = start("sslsnoop_prints_openssl_s_reads_and_writes") else { return };
+    let Some((mut server, dir)) = tls_server(47130) else { return };
+    // s_client writes (its handshake runs inside SSL_write), reads, and ends at end of input.
+    let r = run(&["sslsnoop", "-c", "openssl s_client -connect 127.0.0.1:47130 -quiet"]);
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines[0], "Tracing SSL/TLS handshake... Hit Ctrl-C to end.", "{}", r.stdout);
+    assert_eq!(lines[1], "TIME(us)   TID      COMM     LAT(us)   RET FUNC", "{}", r.stdout);
+    let rows = lines_with(&r.stdout, " openssl ");
+    for func in ["SSL_write", "SSL_read"] {
+        assert!(rows.iter().any(|l| l.ends_with(&format!(" {func}"))), "{}", r.stdout);
+    }
+    for row in &rows {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(f.len(), 6, "{row}");
+        assert!(f[0].parse::<u64>().is_ok() && f[3].parse::<u64>().is_ok(), "{row}");
+        assert!(f[4].parse::<i32>().is_ok() && f[5].starts_with("SSL_"), "{row}");
+    }
+}
+
+#[test]
+fn ssllatency_histograms_openssl_s_calls_by_function() {
+    let Some(_guard) = start("ssllatency_histograms_openssl_s_calls_by_function") else { return };
+    let Some((mut server, dir)) = tls_server(47131) else { return };
+    let r = run(&["ssllatency", "-c", "openssl s_client -connect 127.0.0.1:47131 -quiet"]);
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Tracing SSL/TLS handshake... Hit Ctrl-C to end.\n"));
+    assert!(r.stdout.contains("\nLatency distribution in microsecond:\n"), "{}", r.stdout);
+    // Every call lands in one histogram and its stats: the counts agree.
+    let hist = |name: &str| hist_total(&kernel_tests::hist_rows(&r.stdout, &format!("{name}:")));
+    let count = |name: &str| -> u64 {
+        let line = r.stdout.lines().find(|l| l.starts_with(&format!("{name}: ")));
+        line.and_then(|l| l.split(".count = ").nth(1)?.split(',').next()?.parse().ok()).unwrap_or(0)
+    };
+    let mut calls = 0;
+    for map in ["@hist", "@histF"] {
+        for func in ["SSL_read", "SSL_write"] {
+            let stat = map.replace("hist", "stat");
+            assert_eq!(hist(&format!("{map}[{func}]")), count(&format!("{stat}[{func}]")));
+            calls += count(&format!("{stat}[{func}]"));
+        }
+    }
+    assert!(calls >= 2, "{}", r.stdout);
+}
+
 #[test]
 fn every_network_tool_passes_the_verifier_with_its_options() {
     let Some(_guard) = start("every_network_tool_passes_the_verifier_with_its_options") else {
@@ -372,6 +463,8 @@ fn every_network_tool_passes_the_verifier_with_its_options() {
         &["tcpdrop", "-4", "--nostack"],
         &["tcpdrop", "-6"],
         &["tcpsynbl"],
+        &["sslsnoop"],
+        &["ssllatency"],
         &["tcpconnlat", "-t", "-p", "1", "-L", "5"],
         &["tcprtt", "-i", "1", "-d", "2", "-T", "-m", "-p", "80", "-P", "80"],
         &["tcpretrans"],
