@@ -379,11 +379,19 @@ fn tls_server(port: u16) -> Option<(std::process::Child, std::path::PathBuf)> {
         .stderr(Stdio::null())
         .spawn()
         .expect("start openssl s_server");
-    // Listening: its port in /proc/net/tcp in state 0A (connecting would use up its one
-    // connection).
-    let needle = format!(":{port:04X} 00000000:0000 0A");
+    // Listening: its port in /proc/net/tcp or tcp6 (it listens on `::`) in state 0A
+    // (connecting would use up its one connection).
+    let local = format!(":{port:04X}");
+    let listening = || {
+        ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+            std::fs::read_to_string(table).unwrap_or_default().lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 3 && f[1].ends_with(&local) && f[3] == "0A"
+            })
+        })
+    };
     for _ in 0..100 {
-        if std::fs::read_to_string("/proc/net/tcp").unwrap().contains(&needle) {
+        if listening() {
             return Some((server, dir));
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
