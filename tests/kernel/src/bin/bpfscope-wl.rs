@@ -45,6 +45,15 @@
 //!   can still read the process's mappings)
 //! - `flamesleep N MS`: N `nanosleep(2)` system calls of MS milliseconds each, made from
 //!   `bpfscope_wl_flame_sleep` (for off-CPU stacks)
+//! - `tcpconn PORT N TX RX`: N loopback TCP connections in turn, from 127.0.0.1:PORT+1+i to a
+//!   listener on 127.0.0.1:PORT (backlog 8), the client sending TX bytes and receiving RX,
+//!   the client closing first
+//! - `tcprefused PORT N`: N connects from 127.0.0.1:PORT+1 to 127.0.0.1:PORT, where nothing
+//!   listens (each answered by a reset: ECONNREFUSED)
+//! - `tcpbacklog PORT BACKLOG N`: a listener with listen(2)'s BACKLOG, N clients connecting
+//!   and never accepted (N at most BACKLOG+1, what the accept queue holds), for 100 ms
+//! - `tcpsynretrans PORT`: a SYN from 127.0.0.1:PORT+2 to a listener on 127.0.0.1:PORT
+//!   whose queue is full (backlog 0, one client queued), dropped and sent again once
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -232,6 +241,18 @@ fn main() {
             }
         }
         "rusage" if args.len() >= 3 => rusage(num(1) as i32, &args[2..]).expect("rusage"),
+        "tcpconn" => tcpconn(num(1) as u16, num(2), num(3) as usize, num(4) as usize)
+            .expect("loopback TCP connections"),
+        "tcprefused" => {
+            for _ in 0..num(2) {
+                let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+                let err = bound_client(ip, num(1) as u16 + 1, num(1) as u16)
+                    .expect_err("nothing listens on the port");
+                assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED), "{err}");
+            }
+        }
+        "tcpbacklog" => tcpbacklog(num(1) as u16, num(2) as i32, num(3)).expect("a listen backlog"),
+        "tcpsynretrans" => tcpsynretrans(num(1) as u16).expect("a dropped SYN"),
         _ => usage(),
     }
 }
@@ -412,6 +433,109 @@ fn bound_client(ip: std::net::IpAddr, local: u16, remote: u16) -> io::Result<std
     Ok(stream)
 }
 
+/// `tcpconn PORT N TX RX`: a listener on 127.0.0.1:PORT (backlog 8); N connections to it in
+/// turn, the i-th from 127.0.0.1:PORT+1+i; on each the client sends TX bytes, the server
+/// reads them all and sends RX bytes back, the client reads them all and closes first.
+fn tcpconn(port: u16, n: u64, tx: usize, rx: usize) -> io::Result<()> {
+    use std::io::{Read, Write};
+    let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+    let listener = listen(std::net::Ipv4Addr::LOCALHOST, port, 8)?;
+    for i in 0..n {
+        let mut client = bound_client(ip, port + 1 + i as u16, port)?;
+        let (mut server, _) = listener.accept()?;
+        client.write_all(&vec![b'c'; tx])?;
+        server.read_exact(&mut vec![0; tx])?;
+        server.write_all(&vec![b's'; rx])?;
+        client.read_exact(&mut vec![0; rx])?;
+        drop(client);
+        // The client's FIN arrives before the server closes: the server's read sees the end.
+        assert_eq!(server.read(&mut [0; 1])?, 0);
+        drop(server);
+    }
+    Ok(())
+}
+
+/// `tcpbacklog PORT BACKLOG N`: a listener on 127.0.0.1:PORT with listen(2)'s BACKLOG; N
+/// clients connect (from PORT+1...) and none is accepted, for 100 ms; then all close.
+fn tcpbacklog(port: u16, backlog: i32, n: u64) -> io::Result<()> {
+    let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+    let listener = listen(std::net::Ipv4Addr::LOCALHOST, port, backlog)?;
+    let clients: Vec<_> =
+        (0..n).map(|i| bound_client(ip, port + 1 + i as u16, port)).collect::<io::Result<_>>()?;
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    drop(clients);
+    drop(listener);
+    Ok(())
+}
+
+/// `tcpsynretrans PORT`: a listener on 127.0.0.1:PORT with backlog 0, its queue filled by a
+/// first client (from PORT+1); a second client (from PORT+2) connects without blocking, its
+/// SYN dropped for the full queue and sent again once, after the initial 1 s timeout; at
+/// 1.5 s all close.
+fn tcpsynretrans(port: u16) -> io::Result<()> {
+    let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+    let listener = listen(std::net::Ipv4Addr::LOCALHOST, port, 0)?;
+    let first = bound_client(ip, port + 1, port)?;
+    // SAFETY: a plain socket call; the fd is closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let address = |port: u16| {
+        // SAFETY: an all-zero sockaddr_in is valid; its fields are set below.
+        let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        sin.sin_family = libc::AF_INET as u16;
+        sin.sin_port = port.to_be();
+        sin.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        sin
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+    let (local, remote) = (address(port + 2), address(port));
+    // SAFETY: the pointers and length describe the two addresses; `fd` is a socket.
+    let bound = unsafe { libc::bind(fd, (&local as *const libc::sockaddr_in).cast(), len) };
+    let connected = unsafe { libc::connect(fd, (&remote as *const libc::sockaddr_in).cast(), len) };
+    let err = io::Error::last_os_error();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: `fd` is ours and closed once.
+    unsafe { libc::close(fd) };
+    drop(first);
+    drop(listener);
+    if bound != 0 || connected == 0 || err.raw_os_error() != Some(libc::EINPROGRESS) {
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// A TCP listener on `ip:port` with listen(2)'s `backlog` (std always asks for 128).
+fn listen(ip: std::net::Ipv4Addr, port: u16, backlog: i32) -> io::Result<std::net::TcpListener> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a plain socket call; the fd is owned by the listener made below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket nobody else owns.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: SO_REUSEADDR takes an int; the pointer and length describe `one`.
+    unsafe {
+        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, (&one as *const i32).cast(), 4)
+    };
+    // SAFETY: an all-zero sockaddr_in is valid; its fields are set below.
+    let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    sin.sin_family = libc::AF_INET as u16;
+    sin.sin_port = port.to_be();
+    sin.sin_addr.s_addr = u32::from_ne_bytes(ip.octets());
+    let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+    // SAFETY: the pointer and length describe `sin`; `fd` is a socket.
+    if unsafe { libc::bind(fd, (&sin as *const libc::sockaddr_in).cast(), len) } != 0
+        || unsafe { libc::listen(fd, backlog) } != 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(listener)
+}
+
 /// The function whose second argument `watchpoint:bpfscope_increment+arg1` watches.
 ///
 /// # Safety
@@ -456,7 +580,7 @@ fn poke(n: u64, wait: bool, pause_ms: u64) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | spin MS | poke N [wait|MS] | increment N [wait]");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | tcpconn PORT N TX RX | tcprefused PORT N | tcpbacklog PORT BACKLOG N | tcpsynretrans PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | spin MS | poke N [wait|MS] | increment N [wait]");
     eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | rusage FD CMD...");
     std::process::exit(2)
 }
