@@ -17,10 +17,9 @@
 use std::io::{self, Write};
 
 use crate::{
-    printf,
-    sink::{Format, MapPrint, Sink, TextKind, Warning},
+    sink::{Format, MapPrint, Sink},
     text::TextSink,
-    Aggregate, MapOutput, Stats, Symbolizer, Value,
+    Aggregate, MapOutput, Symbolizer, Value,
 };
 
 /// The registry entry.
@@ -110,9 +109,16 @@ pub struct FoldedSink {
     symbols: Box<dyn Symbolizer>,
 }
 
-/// The standard output the folded lines and the text sink share.
+/// One output two writers share: here the folded lines and the text sink (standard output),
+/// in [`crate::pprof`] the text sink's two outputs (standard error).
 #[derive(Clone)]
-struct SharedOut(std::rc::Rc<std::cell::RefCell<Box<dyn Write>>>);
+pub(crate) struct SharedOut(std::rc::Rc<std::cell::RefCell<Box<dyn Write>>>);
+
+impl SharedOut {
+    pub(crate) fn new(out: Box<dyn Write>) -> Self {
+        SharedOut(std::rc::Rc::new(std::cell::RefCell::new(out)))
+    }
+}
 
 impl Write for SharedOut {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -126,7 +132,7 @@ impl Write for SharedOut {
 
 impl FoldedSink {
     pub fn new(out: Box<dyn Write>, err: Box<dyn Write>, symbols: Box<dyn Symbolizer>) -> Self {
-        let out = SharedOut(std::rc::Rc::new(std::cell::RefCell::new(out)));
+        let out = SharedOut::new(out);
         // The text sink names stacks of printf and print(value) with its own symbolizer:
         // those are rare beside the maps, and the maps' names come from `symbols`.
         let text = TextSink::new(Box::new(out.clone()), err, Box::new(crate::NoSymbols));
@@ -142,22 +148,55 @@ impl FoldedSink {
     }
 }
 
-impl Sink for FoldedSink {
-    fn printf(&mut self, format: &printf::Format, args: &mut [Value]) -> io::Result<()> {
-        for arg in args.iter_mut().filter(|a| a.has_symbols()) {
-            crate::symbols::resolve(arg, &mut *self.symbols);
+/// The [`Sink`] methods of a sink that writes only its maps itself: everything else goes to
+/// its `text` sink, with stacks and symbols named by its own `symbols` first.
+macro_rules! text_sink_delegates {
+    () => {
+        fn printf(
+            &mut self,
+            format: &$crate::printf::Format,
+            args: &mut [$crate::Value],
+        ) -> std::io::Result<()> {
+            for arg in args.iter_mut().filter(|a| a.has_symbols()) {
+                $crate::symbols::resolve(arg, &mut *self.symbols);
+            }
+            self.text.printf(format, args)
         }
-        self.text.printf(format, args)
-    }
 
-    fn text(&mut self, kind: TextKind, text: &str) -> io::Result<()> {
-        self.text.text(kind, text)
-    }
+        fn text(&mut self, kind: $crate::sink::TextKind, text: &str) -> std::io::Result<()> {
+            self.text.text(kind, text)
+        }
 
-    fn value(&mut self, mut value: Value) -> io::Result<()> {
-        crate::symbols::resolve(&mut value, &mut *self.symbols);
-        self.text.value(value)
-    }
+        fn value(&mut self, mut value: $crate::Value) -> std::io::Result<()> {
+            $crate::symbols::resolve(&mut value, &mut *self.symbols);
+            self.text.value(value)
+        }
+
+        fn lost(&mut self, events: u64) -> std::io::Result<()> {
+            self.text.lost(events)
+        }
+
+        fn warning(&mut self, warning: &$crate::sink::Warning) -> std::io::Result<()> {
+            self.text.warning(warning)
+        }
+
+        fn script_message(&mut self, message: &$crate::ScriptMessage<'_>) -> std::io::Result<()> {
+            self.text.script_message(message)
+        }
+
+        fn stats(&mut self, stats: &$crate::Stats) -> std::io::Result<()> {
+            self.text.stats(stats)
+        }
+
+        fn attached(&mut self, probes: usize) -> std::io::Result<()> {
+            self.text.attached(probes)
+        }
+    };
+}
+pub(crate) use text_sink_delegates;
+
+impl Sink for FoldedSink {
+    text_sink_delegates!();
 
     fn map(&mut self, mut map: MapOutput, print: MapPrint) -> io::Result<()> {
         if !map.entries.iter().any(|(key, _)| has_stack(key)) {
@@ -167,26 +206,6 @@ impl Sink for FoldedSink {
         let map = map.sorted(print.top, print.div);
         let text = lines(&map, &mut *self.symbols);
         self.out.write_all(text.as_bytes())
-    }
-
-    fn lost(&mut self, events: u64) -> io::Result<()> {
-        self.text.lost(events)
-    }
-
-    fn warning(&mut self, warning: &Warning) -> io::Result<()> {
-        self.text.warning(warning)
-    }
-
-    fn script_message(&mut self, message: &crate::ScriptMessage<'_>) -> io::Result<()> {
-        self.text.script_message(message)
-    }
-
-    fn stats(&mut self, stats: &Stats) -> io::Result<()> {
-        self.text.stats(stats)
-    }
-
-    fn attached(&mut self, probes: usize) -> io::Result<()> {
-        self.text.attached(probes)
     }
 
     fn end(&mut self) -> io::Result<()> {
