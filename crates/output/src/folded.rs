@@ -17,9 +17,10 @@
 use std::io::{self, Write};
 
 use crate::{
-    sink::{Format, MapPrint, Sink},
+    printf,
+    sink::{Format, MapPrint, Sink, TextKind, Warning},
     text::TextSink,
-    Aggregate, MapOutput, Symbolizer, Value,
+    Aggregate, MapOutput, Stats, Symbolizer, Value,
 };
 
 /// The registry entry.
@@ -102,12 +103,34 @@ pub fn lines(map: &MapOutput, symbols: &mut dyn Symbolizer) -> String {
     out
 }
 
-/// Folded stacks for stack-keyed maps, bpftrace's text for everything else.
-pub struct FoldedSink {
+/// A sink that writes its stack-keyed maps as `M` does, and everything else as bpftrace's
+/// text: `-f folded` ([`FoldedSink`]) and `-f pprof` ([`crate::pprof::PprofSink`]).
+pub struct StackSink<M> {
     text: TextSink,
-    out: SharedOut,
     symbols: Box<dyn Symbolizer>,
+    maps: M,
 }
+
+/// What a [`StackSink`] does with a map whose key holds a stack.
+pub trait StackMaps {
+    /// Writes the map (unsorted, as [`Sink::map`] gets it), naming its frames with `symbols`;
+    /// `text` is the sink for anything else to say.
+    fn map(
+        &mut self,
+        map: MapOutput,
+        print: MapPrint,
+        symbols: &mut dyn Symbolizer,
+        text: &mut TextSink,
+    ) -> io::Result<()>;
+    /// Writes out what is buffered, after the text sink has.
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+/// Folded stacks for stack-keyed maps, bpftrace's text for everything else.
+pub type FoldedSink = StackSink<FoldedLines>;
+
+/// Stack-keyed maps as folded lines, on the standard output the text sink shares.
+pub struct FoldedLines(SharedOut);
 
 /// One output two writers share: here the folded lines and the text sink (standard output),
 /// in [`crate::pprof`] the text sink's two outputs (standard error).
@@ -130,13 +153,19 @@ impl Write for SharedOut {
     }
 }
 
+impl<M> StackSink<M> {
+    /// The text sink names stacks of printf and print(value) with its own symbolizer: those
+    /// are rare beside the maps, and the maps' names come from `symbols`.
+    pub(crate) fn with_text(text: TextSink, symbols: Box<dyn Symbolizer>, maps: M) -> Self {
+        StackSink { text, symbols, maps }
+    }
+}
+
 impl FoldedSink {
     pub fn new(out: Box<dyn Write>, err: Box<dyn Write>, symbols: Box<dyn Symbolizer>) -> Self {
         let out = SharedOut::new(out);
-        // The text sink names stacks of printf and print(value) with its own symbolizer:
-        // those are rare beside the maps, and the maps' names come from `symbols`.
         let text = TextSink::new(Box::new(out.clone()), err, Box::new(crate::NoSymbols));
-        FoldedSink { text, out, symbols }
+        StackSink::with_text(text, symbols, FoldedLines(out))
     }
 
     fn boxed(
@@ -148,73 +177,79 @@ impl FoldedSink {
     }
 }
 
-/// The [`Sink`] methods of a sink that writes only its maps itself: everything else goes to
-/// its `text` sink, with stacks and symbols named by its own `symbols` first.
-macro_rules! text_sink_delegates {
-    () => {
-        fn printf(
-            &mut self,
-            format: &$crate::printf::Format,
-            args: &mut [$crate::Value],
-        ) -> std::io::Result<()> {
-            for arg in args.iter_mut().filter(|a| a.has_symbols()) {
-                $crate::symbols::resolve(arg, &mut *self.symbols);
-            }
-            self.text.printf(format, args)
-        }
+impl StackMaps for FoldedLines {
+    fn map(
+        &mut self,
+        map: MapOutput,
+        print: MapPrint,
+        symbols: &mut dyn Symbolizer,
+        _text: &mut TextSink,
+    ) -> io::Result<()> {
+        let map = map.sorted(print.top, print.div);
+        let text = lines(&map, symbols);
+        self.0.write_all(text.as_bytes())
+    }
 
-        fn text(&mut self, kind: $crate::sink::TextKind, text: &str) -> std::io::Result<()> {
-            self.text.text(kind, text)
-        }
-
-        fn value(&mut self, mut value: $crate::Value) -> std::io::Result<()> {
-            $crate::symbols::resolve(&mut value, &mut *self.symbols);
-            self.text.value(value)
-        }
-
-        fn lost(&mut self, events: u64) -> std::io::Result<()> {
-            self.text.lost(events)
-        }
-
-        fn warning(&mut self, warning: &$crate::sink::Warning) -> std::io::Result<()> {
-            self.text.warning(warning)
-        }
-
-        fn script_message(&mut self, message: &$crate::ScriptMessage<'_>) -> std::io::Result<()> {
-            self.text.script_message(message)
-        }
-
-        fn stats(&mut self, stats: &$crate::Stats) -> std::io::Result<()> {
-            self.text.stats(stats)
-        }
-
-        fn attached(&mut self, probes: usize) -> std::io::Result<()> {
-            self.text.attached(probes)
-        }
-    };
+    fn flush(&mut self) -> io::Result<()> {
+        // The text sink has flushed the output it shares.
+        Ok(())
+    }
 }
-pub(crate) use text_sink_delegates;
 
-impl Sink for FoldedSink {
-    text_sink_delegates!();
+impl<M: StackMaps> Sink for StackSink<M> {
+    fn printf(&mut self, format: &printf::Format, args: &mut [Value]) -> io::Result<()> {
+        for arg in args.iter_mut().filter(|a| a.has_symbols()) {
+            crate::symbols::resolve(arg, &mut *self.symbols);
+        }
+        self.text.printf(format, args)
+    }
+
+    fn text(&mut self, kind: TextKind, text: &str) -> io::Result<()> {
+        self.text.text(kind, text)
+    }
+
+    fn value(&mut self, mut value: Value) -> io::Result<()> {
+        crate::symbols::resolve(&mut value, &mut *self.symbols);
+        self.text.value(value)
+    }
 
     fn map(&mut self, mut map: MapOutput, print: MapPrint) -> io::Result<()> {
         if !map.entries.iter().any(|(key, _)| has_stack(key)) {
             crate::symbols::resolve_map(&mut map, &mut *self.symbols);
             return self.text.map(map, print);
         }
-        let map = map.sorted(print.top, print.div);
-        let text = lines(&map, &mut *self.symbols);
-        self.out.write_all(text.as_bytes())
+        self.maps.map(map, print, &mut *self.symbols, &mut self.text)
+    }
+
+    fn lost(&mut self, events: u64) -> io::Result<()> {
+        self.text.lost(events)
+    }
+
+    fn warning(&mut self, warning: &Warning) -> io::Result<()> {
+        self.text.warning(warning)
+    }
+
+    fn script_message(&mut self, message: &crate::ScriptMessage<'_>) -> io::Result<()> {
+        self.text.script_message(message)
+    }
+
+    fn stats(&mut self, stats: &Stats) -> io::Result<()> {
+        self.text.stats(stats)
+    }
+
+    fn attached(&mut self, probes: usize) -> io::Result<()> {
+        self.text.attached(probes)
     }
 
     fn end(&mut self) -> io::Result<()> {
-        // No blank lines before the exit report: the output stays pure folded lines.
+        // No blank lines before the exit report: the output stays pure folded lines (and a
+        // profile, pure protobuf).
         Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.text.flush()
+        self.text.flush()?;
+        self.maps.flush()
     }
 }
 

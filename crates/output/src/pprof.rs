@@ -20,7 +20,7 @@ use std::{
 };
 
 use crate::{
-    folded,
+    folded::{self, StackMaps, StackSink},
     sink::{Format, MapPrint, Sink, Warning},
     text::TextSink,
     MapOutput, Symbolizer,
@@ -212,10 +212,11 @@ pub fn from_folded(
 
 /// The first stack-keyed map as a profile on standard output; the rest as text on standard
 /// error.
-pub struct PprofSink {
+pub type PprofSink = StackSink<Profile>;
+
+/// The first stack-keyed map as a profile; later ones get a warning.
+pub struct Profile {
     out: Box<dyn Write>,
-    text: TextSink,
-    symbols: Box<dyn Symbolizer>,
     written: bool,
 }
 
@@ -224,7 +225,7 @@ impl PprofSink {
         // Standard error, shared as the text sink's two outputs.
         let err = folded::SharedOut::new(err);
         let text = TextSink::new(Box::new(err.clone()), Box::new(err), Box::new(crate::NoSymbols));
-        PprofSink { out, text, symbols, written: false }
+        StackSink::with_text(text, symbols, Profile { out, written: false })
     }
 
     fn boxed(
@@ -236,31 +237,26 @@ impl PprofSink {
     }
 }
 
-impl Sink for PprofSink {
-    folded::text_sink_delegates!();
-
-    fn map(&mut self, mut map: MapOutput, print: MapPrint) -> io::Result<()> {
-        if !map.entries.iter().any(|(key, _)| folded::has_stack(key)) {
-            crate::symbols::resolve_map(&mut map, &mut *self.symbols);
-            return self.text.map(map, print);
-        }
+impl StackMaps for Profile {
+    fn map(
+        &mut self,
+        map: MapOutput,
+        print: MapPrint,
+        symbols: &mut dyn Symbolizer,
+        text: &mut TextSink,
+    ) -> io::Result<()> {
         if self.written {
             let message = format!("-f pprof writes one profile: {} is left out", map.name);
-            return self.text.warning(&Warning::new(message));
+            return text.warning(&Warning::new(message));
         }
         self.written = true;
         let map = map.sorted(print.top, print.div);
-        let lines = folded::lines(&map, &mut *self.symbols);
+        let lines = folded::lines(&map, symbols);
         let sample_type = SampleType { kind: "samples", unit: "count" };
         self.out.write_all(&from_folded(&lines, sample_type, None))
     }
 
-    fn end(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
     fn flush(&mut self) -> io::Result<()> {
-        self.text.flush()?;
         self.out.flush()
     }
 }
