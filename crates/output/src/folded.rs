@@ -103,16 +103,45 @@ pub fn lines(map: &MapOutput, symbols: &mut dyn Symbolizer) -> String {
     out
 }
 
-/// Folded stacks for stack-keyed maps, bpftrace's text for everything else.
-pub struct FoldedSink {
+/// A sink that writes its stack-keyed maps as `M` does, and everything else as bpftrace's
+/// text: `-f folded` ([`FoldedSink`]) and `-f pprof` ([`crate::pprof::PprofSink`]).
+pub struct StackSink<M> {
     text: TextSink,
-    out: SharedOut,
     symbols: Box<dyn Symbolizer>,
+    maps: M,
 }
 
-/// The standard output the folded lines and the text sink share.
+/// What a [`StackSink`] does with a map whose key holds a stack.
+pub trait StackMaps {
+    /// Writes the map (unsorted, as [`Sink::map`] gets it), naming its frames with `symbols`;
+    /// `text` is the sink for anything else to say.
+    fn map(
+        &mut self,
+        map: MapOutput,
+        print: MapPrint,
+        symbols: &mut dyn Symbolizer,
+        text: &mut TextSink,
+    ) -> io::Result<()>;
+    /// Writes out what is buffered, after the text sink has.
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+/// Folded stacks for stack-keyed maps, bpftrace's text for everything else.
+pub type FoldedSink = StackSink<FoldedLines>;
+
+/// Stack-keyed maps as folded lines, on the standard output the text sink shares.
+pub struct FoldedLines(SharedOut);
+
+/// One output two writers share: here the folded lines and the text sink (standard output),
+/// in [`crate::pprof`] the text sink's two outputs (standard error).
 #[derive(Clone)]
-struct SharedOut(std::rc::Rc<std::cell::RefCell<Box<dyn Write>>>);
+pub(crate) struct SharedOut(std::rc::Rc<std::cell::RefCell<Box<dyn Write>>>);
+
+impl SharedOut {
+    pub(crate) fn new(out: Box<dyn Write>) -> Self {
+        SharedOut(std::rc::Rc::new(std::cell::RefCell::new(out)))
+    }
+}
 
 impl Write for SharedOut {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -124,13 +153,19 @@ impl Write for SharedOut {
     }
 }
 
+impl<M> StackSink<M> {
+    /// The text sink names stacks of printf and print(value) with its own symbolizer: those
+    /// are rare beside the maps, and the maps' names come from `symbols`.
+    pub(crate) fn with_text(text: TextSink, symbols: Box<dyn Symbolizer>, maps: M) -> Self {
+        StackSink { text, symbols, maps }
+    }
+}
+
 impl FoldedSink {
     pub fn new(out: Box<dyn Write>, err: Box<dyn Write>, symbols: Box<dyn Symbolizer>) -> Self {
-        let out = SharedOut(std::rc::Rc::new(std::cell::RefCell::new(out)));
-        // The text sink names stacks of printf and print(value) with its own symbolizer:
-        // those are rare beside the maps, and the maps' names come from `symbols`.
+        let out = SharedOut::new(out);
         let text = TextSink::new(Box::new(out.clone()), err, Box::new(crate::NoSymbols));
-        FoldedSink { text, out, symbols }
+        StackSink::with_text(text, symbols, FoldedLines(out))
     }
 
     fn boxed(
@@ -142,7 +177,26 @@ impl FoldedSink {
     }
 }
 
-impl Sink for FoldedSink {
+impl StackMaps for FoldedLines {
+    fn map(
+        &mut self,
+        map: MapOutput,
+        print: MapPrint,
+        symbols: &mut dyn Symbolizer,
+        _text: &mut TextSink,
+    ) -> io::Result<()> {
+        let map = map.sorted(print.top, print.div);
+        let text = lines(&map, symbols);
+        self.0.write_all(text.as_bytes())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // The text sink has flushed the output it shares.
+        Ok(())
+    }
+}
+
+impl<M: StackMaps> Sink for StackSink<M> {
     fn printf(&mut self, format: &printf::Format, args: &mut [Value]) -> io::Result<()> {
         for arg in args.iter_mut().filter(|a| a.has_symbols()) {
             crate::symbols::resolve(arg, &mut *self.symbols);
@@ -164,9 +218,7 @@ impl Sink for FoldedSink {
             crate::symbols::resolve_map(&mut map, &mut *self.symbols);
             return self.text.map(map, print);
         }
-        let map = map.sorted(print.top, print.div);
-        let text = lines(&map, &mut *self.symbols);
-        self.out.write_all(text.as_bytes())
+        self.maps.map(map, print, &mut *self.symbols, &mut self.text)
     }
 
     fn lost(&mut self, events: u64) -> io::Result<()> {
@@ -190,12 +242,14 @@ impl Sink for FoldedSink {
     }
 
     fn end(&mut self) -> io::Result<()> {
-        // No blank lines before the exit report: the output stays pure folded lines.
+        // No blank lines before the exit report: the output stays pure folded lines (and a
+        // profile, pure protobuf).
         Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.text.flush()
+        self.text.flush()?;
+        self.maps.flush()
     }
 }
 

@@ -20,10 +20,10 @@ use std::{
 };
 
 use crate::{
-    folded, printf,
-    sink::{Format, MapPrint, Sink, TextKind, Warning},
+    folded::{self, StackMaps, StackSink},
+    sink::{Format, MapPrint, Sink, Warning},
     text::TextSink,
-    MapOutput, Stats, Symbolizer, Value,
+    MapOutput, Symbolizer,
 };
 
 /// The registry entry.
@@ -212,22 +212,20 @@ pub fn from_folded(
 
 /// The first stack-keyed map as a profile on standard output; the rest as text on standard
 /// error.
-pub struct PprofSink {
+pub type PprofSink = StackSink<Profile>;
+
+/// The first stack-keyed map as a profile; later ones get a warning.
+pub struct Profile {
     out: Box<dyn Write>,
-    text: TextSink,
-    symbols: Box<dyn Symbolizer>,
     written: bool,
 }
 
 impl PprofSink {
     pub fn new(out: Box<dyn Write>, err: Box<dyn Write>, symbols: Box<dyn Symbolizer>) -> Self {
-        let err = std::rc::Rc::new(std::cell::RefCell::new(err));
-        let text = TextSink::new(
-            Box::new(SharedErr(err.clone())),
-            Box::new(SharedErr(err)),
-            Box::new(crate::NoSymbols),
-        );
-        PprofSink { out, text, symbols, written: false }
+        // Standard error, shared as the text sink's two outputs.
+        let err = folded::SharedOut::new(err);
+        let text = TextSink::new(Box::new(err.clone()), Box::new(err), Box::new(crate::NoSymbols));
+        StackSink::with_text(text, symbols, Profile { out, written: false })
     }
 
     fn boxed(
@@ -239,78 +237,26 @@ impl PprofSink {
     }
 }
 
-/// Standard error, shared as the text sink's two outputs.
-struct SharedErr(std::rc::Rc<std::cell::RefCell<Box<dyn Write>>>);
-
-impl Write for SharedErr {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.borrow_mut().flush()
-    }
-}
-
-impl Sink for PprofSink {
-    fn printf(&mut self, format: &printf::Format, args: &mut [Value]) -> io::Result<()> {
-        for arg in args.iter_mut().filter(|a| a.has_symbols()) {
-            crate::symbols::resolve(arg, &mut *self.symbols);
-        }
-        self.text.printf(format, args)
-    }
-
-    fn text(&mut self, kind: TextKind, text: &str) -> io::Result<()> {
-        self.text.text(kind, text)
-    }
-
-    fn value(&mut self, mut value: Value) -> io::Result<()> {
-        crate::symbols::resolve(&mut value, &mut *self.symbols);
-        self.text.value(value)
-    }
-
-    fn map(&mut self, mut map: MapOutput, print: MapPrint) -> io::Result<()> {
-        if !map.entries.iter().any(|(key, _)| folded::has_stack(key)) {
-            crate::symbols::resolve_map(&mut map, &mut *self.symbols);
-            return self.text.map(map, print);
-        }
+impl StackMaps for Profile {
+    fn map(
+        &mut self,
+        map: MapOutput,
+        print: MapPrint,
+        symbols: &mut dyn Symbolizer,
+        text: &mut TextSink,
+    ) -> io::Result<()> {
         if self.written {
             let message = format!("-f pprof writes one profile: {} is left out", map.name);
-            return self.text.warning(&Warning::new(message));
+            return text.warning(&Warning::new(message));
         }
         self.written = true;
         let map = map.sorted(print.top, print.div);
-        let lines = folded::lines(&map, &mut *self.symbols);
+        let lines = folded::lines(&map, symbols);
         let sample_type = SampleType { kind: "samples", unit: "count" };
         self.out.write_all(&from_folded(&lines, sample_type, None))
     }
 
-    fn lost(&mut self, events: u64) -> io::Result<()> {
-        self.text.lost(events)
-    }
-
-    fn warning(&mut self, warning: &Warning) -> io::Result<()> {
-        self.text.warning(warning)
-    }
-
-    fn script_message(&mut self, message: &crate::ScriptMessage<'_>) -> io::Result<()> {
-        self.text.script_message(message)
-    }
-
-    fn stats(&mut self, stats: &Stats) -> io::Result<()> {
-        self.text.stats(stats)
-    }
-
-    fn attached(&mut self, probes: usize) -> io::Result<()> {
-        self.text.attached(probes)
-    }
-
-    fn end(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
     fn flush(&mut self) -> io::Result<()> {
-        self.text.flush()?;
         self.out.flush()
     }
 }

@@ -24,6 +24,24 @@ fn start_tracer(args: &[&str]) -> (std::process::Child, BufReader<std::process::
     (tracer, stderr)
 }
 
+/// Starts the workload `bpfscope-wl ARGS` that prints "ready" and waits for "go" on its
+/// standard input; returns it once ready, with its standard output for what it prints next.
+fn start_ready_workload(
+    args: &[&str],
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut workload = Command::new(kernel_tests::workload())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the workload");
+    let mut out = BufReader::new(workload.stdout.take().expect("stdout"));
+    let mut ready = String::new();
+    out.read_line(&mut ready).expect("ready");
+    assert_eq!(ready, "ready\n");
+    (workload, out)
+}
+
 /// Waits for `tracer` with a watchdog (SIGINT after 20 s); returns (stdout, stderr, code).
 fn finish(
     mut tracer: std::process::Child,
@@ -296,15 +314,7 @@ fn unwatch_detaches_the_watchpoint() {
 #[test]
 fn watchpoint_on_a_running_process() {
     let Some(_guard) = start("watchpoint_on_a_running_process") else { return };
-    let mut poker = Command::new(kernel_tests::workload())
-        .args(["poke", "5", "wait"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the workload");
-    let mut ready = String::new();
-    BufReader::new(poker.stdout.take().expect("stdout")).read_line(&mut ready).expect("ready");
-    assert_eq!(ready, "ready\n");
+    let (mut poker, _) = start_ready_workload(&["poke", "5", "wait"]);
     let pid = poker.id().to_string();
     let program = "watchpoint:0x10000000:8:w { @writes = count(); }";
     let (tracer, stderr) = start_tracer(&["-p", &pid, "-e", program]);
@@ -408,16 +418,7 @@ fn watchpoint_on_a_function_argument_of_a_running_process() {
     let Some(_guard) = start("watchpoint_on_a_function_argument_of_a_running_process") else {
         return;
     };
-    let mut worker = Command::new(kernel_tests::workload())
-        .args(["increment", "4", "wait"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the workload");
-    let mut out = BufReader::new(worker.stdout.take().expect("stdout"));
-    let mut ready = String::new();
-    out.read_line(&mut ready).expect("ready");
-    assert_eq!(ready, "ready\n");
+    let (mut worker, mut out) = start_ready_workload(&["increment", "4", "wait"]);
     let pid = worker.id().to_string();
     let program = if under_tcg() {
         "watchpoint:bpfscope_increment+arg1:8:w { @writes[reg(\"ip\")] = count(); }"
@@ -466,15 +467,7 @@ fn a_stopped_process_goes_on_when_the_trace_ends() {
     let Some(_guard) = start("a_stopped_process_goes_on_when_the_trace_ends") else { return };
     // exit() at the first hit: the probe on the next call stops the process again, after
     // which nobody would attach anything; ending the trace must let it go on.
-    let mut worker = Command::new(kernel_tests::workload())
-        .args(["increment", "4", "wait"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the workload");
-    let mut out = BufReader::new(worker.stdout.take().expect("stdout"));
-    let mut ready = String::new();
-    out.read_line(&mut ready).expect("ready");
+    let (mut worker, mut out) = start_ready_workload(&["increment", "4", "wait"]);
     let pid = worker.id().to_string();
     let program = "watchpoint:bpfscope_increment+arg1:8:w { @hits = count(); exit(); }";
     let (tracer, stderr) = start_tracer(&["-p", &pid, "-e", program]);

@@ -66,3 +66,16 @@ pub(crate) fn in_map_loop(span: Span, what: &str) -> Diagnostic {
         "the loop body runs as a callback of bpf_for_each_map_elem, without the probe's context",
     )
 }
+
+/// bpftrace's "`function` can not be used with "kind" probes", `kind` the probe's type as
+/// written before its first `:` (`tracepoint`, `BEGIN`).
+pub(crate) fn wrong_probe_type(
+    span: Span,
+    function: &str,
+    probe: &crate::providers::ProbeSpec,
+    label: &str,
+) -> Diagnostic {
+    let display = probe.display();
+    let kind = display.split(':').next().unwrap_or_default();
+    Diagnostic::error(format!("{function} can not be used with \"{kind}\" probes"), span, label)
+}

@@ -505,31 +505,36 @@ fn const_value(e: &Expr, constant: &dyn Fn(&str) -> Option<i64>) -> Result<i64, 
         }
         ExprKind::Binary { op, lhs, rhs } => {
             let (a, b) = (value(lhs)?, value(rhs)?);
-            match op {
-                BinOp::Add => a.wrapping_add(b),
-                BinOp::Sub => a.wrapping_sub(b),
-                BinOp::Mul => a.wrapping_mul(b),
-                BinOp::Div | BinOp::Mod if b == 0 => {
-                    return Err((e.span, "division by zero in a constant".into()))
-                }
-                BinOp::Div => a.wrapping_div(b),
-                BinOp::Mod => a.wrapping_rem(b),
-                BinOp::BitAnd => a & b,
-                BinOp::BitOr => a | b,
-                BinOp::BitXor => a ^ b,
-                BinOp::Shl => a.wrapping_shl(b as u32),
-                BinOp::Shr => a.wrapping_shr(b as u32),
-                BinOp::Eq => i64::from(a == b),
-                BinOp::Ne => i64::from(a != b),
-                BinOp::Lt => i64::from(a < b),
-                BinOp::Le => i64::from(a <= b),
-                BinOp::Gt => i64::from(a > b),
-                BinOp::Ge => i64::from(a >= b),
-                BinOp::And => i64::from(a != 0 && b != 0),
-                BinOp::Or => i64::from(a != 0 || b != 0),
-            }
+            const_binop(*op, a, b)
+                .ok_or_else(|| (e.span, "division by zero in a constant".to_string()))?
         }
         _ => return Err((e.span, "expected an integer constant".into())),
+    })
+}
+
+/// `a op b` as C computes it on 64-bit integers (wrapping); `None` for a division or a
+/// remainder by zero.
+pub(crate) fn const_binop(op: BinOp, a: i64, b: i64) -> Option<i64> {
+    Some(match op {
+        BinOp::Add => a.wrapping_add(b),
+        BinOp::Sub => a.wrapping_sub(b),
+        BinOp::Mul => a.wrapping_mul(b),
+        BinOp::Div | BinOp::Mod if b == 0 => return None,
+        BinOp::Div => a.wrapping_div(b),
+        BinOp::Mod => a.wrapping_rem(b),
+        BinOp::BitAnd => a & b,
+        BinOp::BitOr => a | b,
+        BinOp::BitXor => a ^ b,
+        BinOp::Shl => a.wrapping_shl(b as u32),
+        BinOp::Shr => a.wrapping_shr(b as u32),
+        BinOp::Eq => i64::from(a == b),
+        BinOp::Ne => i64::from(a != b),
+        BinOp::Lt => i64::from(a < b),
+        BinOp::Le => i64::from(a <= b),
+        BinOp::Gt => i64::from(a > b),
+        BinOp::Ge => i64::from(a >= b),
+        BinOp::And => i64::from(a != 0 && b != 0),
+        BinOp::Or => i64::from(a != 0 || b != 0),
     })
 }
 

@@ -924,22 +924,25 @@ fn btf_arg(
     let args = btf_args(cx.target, source, span)?;
     let Some(arg) = args.iter().find(|a| a.name == field) else {
         let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
-        let mut d = Diagnostic::error(
-            format!("{} has no argument `{field}`", source.describe()),
-            span,
-            "no such argument",
-        )
-        .with_suggestion(suggest(field, names.iter().copied()));
-        if d.help.is_none() {
-            d = d.with_note(format!("its arguments are: {}", names.join(", ")));
-        }
-        return Err(d);
+        return Err(no_such_argument(&source.describe(), field, &names, span));
     };
     if !arg.ty.is_integer() {
         let what = format!("arguments of type `{}`", arg.ty.name());
         return Err(diagnostics::not_supported(span, &what));
     }
     Ok(arg.clone())
+}
+
+/// "`what` has no argument `field`", with the closest of its argument `names` or, when none
+/// is close, all of them.
+fn no_such_argument(what: &str, field: &str, names: &[&str], span: Span) -> Diagnostic {
+    let d =
+        Diagnostic::error(format!("{what} has no argument `{field}`"), span, "no such argument")
+            .with_suggestion(suggest(field, names.iter().copied()));
+    if d.help.is_some() {
+        return d;
+    }
+    d.with_note(format!("its arguments are: {}", names.join(", ")))
 }
 
 /// Argument `field` of a uprobe typed by DWARF, as a located error when the binary has no
@@ -962,16 +965,7 @@ fn dwarf_arg(
     let args = source.args(target, span)?;
     let Some(arg) = args.iter().find(|a| a.name == field) else {
         let names: Vec<&str> = args.iter().map(|a| a.name.as_str()).collect();
-        let mut d = Diagnostic::error(
-            format!("{} has no argument `{field}`", source.describe()),
-            span,
-            "no such argument",
-        )
-        .with_suggestion(suggest(field, names.iter().copied()));
-        if d.help.is_none() {
-            d = d.with_note(format!("its arguments are: {}", names.join(", ")));
-        }
-        return Err(d);
+        return Err(no_such_argument(&source.describe(), field, &names, span));
     };
     if arg.loc.is_none() || !arg.ty.is_integer() {
         let what = match arg.ty {

@@ -344,15 +344,8 @@ fn check_reg(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
     for spec in cx.specs.clone() {
         if !pt_regs::has_regs(spec.probe_type().prog_kind()) {
             cx.error(
-                Diagnostic::error(
-                    format!(
-                        "reg can not be used with \"{}\" probes",
-                        spec.display().split(':').next().unwrap_or_default()
-                    ),
-                    u.expr.span,
-                    "no registers here",
-                )
-                .with_help("`reg()` reads the registers of kprobe, uprobe, profile, interval and software probes"),
+                crate::check::diagnostics::wrong_probe_type(u.expr.span, "reg", &spec, "no registers here")
+                    .with_help("`reg()` reads the registers of kprobe, uprobe, profile, interval and software probes"),
             );
             return Ty::Error;
         }

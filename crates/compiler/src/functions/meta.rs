@@ -6,7 +6,7 @@
 
 use bpfscope_bpf::{Insn, JmpOp, Reg};
 use bpfscope_syntax::{
-    ast::{BinOp, Expr, ExprKind, UnOp},
+    ast::{Expr, ExprKind, UnOp},
     format::{parse_format, Piece},
     Diagnostic,
 };
@@ -143,28 +143,7 @@ pub(crate) fn constant_value(cx: &Cx<'_>, e: &Expr) -> Option<i64> {
         ExprKind::Unary { op: UnOp::BitNot, expr } => !value(expr)?,
         ExprKind::Unary { op: UnOp::Not, expr } => i64::from(value(expr)? == 0),
         ExprKind::Binary { op, lhs, rhs } => {
-            let (a, b) = (value(lhs)?, value(rhs)?);
-            match op {
-                BinOp::Add => a.wrapping_add(b),
-                BinOp::Sub => a.wrapping_sub(b),
-                BinOp::Mul => a.wrapping_mul(b),
-                BinOp::Div | BinOp::Mod if b == 0 => return None,
-                BinOp::Div => a.wrapping_div(b),
-                BinOp::Mod => a.wrapping_rem(b),
-                BinOp::BitAnd => a & b,
-                BinOp::BitOr => a | b,
-                BinOp::BitXor => a ^ b,
-                BinOp::Shl => a.wrapping_shl(b as u32),
-                BinOp::Shr => a.wrapping_shr(b as u32),
-                BinOp::Eq => i64::from(a == b),
-                BinOp::Ne => i64::from(a != b),
-                BinOp::Lt => i64::from(a < b),
-                BinOp::Le => i64::from(a <= b),
-                BinOp::Gt => i64::from(a > b),
-                BinOp::Ge => i64::from(a >= b),
-                BinOp::And => i64::from(a != 0 && b != 0),
-                BinOp::Or => i64::from(a != 0 || b != 0),
-            }
+            crate::check::script_types::const_binop(*op, value(lhs)?, value(rhs)?)?
         }
         _ => return None,
     })

@@ -82,15 +82,8 @@ fn check_socket_cookie(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
         // only, whose arguments the verifier knows as BTF pointers.
         if spec.kind() != crate::providers::ProgKind::Tracing {
             cx.error(
-                Diagnostic::error(
-                    format!(
-                        "socket_cookie can not be used with \"{}\" probes",
-                        spec.display().split(':').next().unwrap_or_default()
-                    ),
-                    u.expr.span,
-                    "not a BTF-typed probe",
-                )
-                .with_help("use it in fentry, fexit or tp_btf probes, on a socket argument such as `args.sk`"),
+                diagnostics::wrong_probe_type(u.expr.span, "socket_cookie", &spec, "not a BTF-typed probe")
+                    .with_help("use it in fentry, fexit or tp_btf probes, on a socket argument such as `args.sk`"),
             );
             return Ty::Error;
         }
