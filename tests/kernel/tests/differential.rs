@@ -110,8 +110,9 @@ fn ksym_matches_bpftrace() {
     assert_eq!(ours.code, 0, "{}", ours.stderr);
     // Other timers may be armed while `sleep` is on the CPU (the tick, deadline timers):
     // compare the one that is certain, and check every key is a symbol, not an address.
-    let wakeup = ("@[hrtimer_wakeup]".to_string(), "1".to_string());
-    assert!(map_lines(&ours.stdout).contains(&wakeup), "{}", ours.stdout);
-    assert!(map_lines(&theirs).contains(&wakeup), "theirs:\n{theirs}");
+    // (Its count is 1, or 2 when the sleep is interrupted and restarted under load.)
+    let wakeup = |text: &str| map_lines(text).iter().any(|(k, _)| k == "@[hrtimer_wakeup]");
+    assert!(wakeup(&ours.stdout), "{}", ours.stdout);
+    assert!(wakeup(&theirs), "theirs:\n{theirs}");
     assert!(map_lines(&ours.stdout).iter().all(|(k, _)| !k.contains("0x")), "{}", ours.stdout);
 }
