@@ -35,6 +35,8 @@
 //! - `thread N`: a second thread, named `wl-worker`, makes N getppid() calls (the process,
 //!   its group leader, stays `wl-thread`)
 //! - `spin MS`: MS milliseconds of a busy loop in user space, no system calls
+//! - `syncfs PATH N`: creates PATH, writes N blocks of 4 KiB to it (to the page cache), then
+//!   one syncfs(2) of its file system (writeback with the reason `sync`)
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -204,6 +206,17 @@ fn main() {
                 // SAFETY: setting the uid to the current one changes nothing.
                 unsafe { libc::setuid(libc::getuid()) };
             }
+        }
+        "syncfs" => {
+            let file = std::fs::File::create(arg(1)).expect("create the file");
+            let block = [0x5au8; 4096];
+            for _ in 0..num(2) {
+                // SAFETY: writes 4096 bytes from a stack buffer.
+                let n = unsafe { libc::write(file.as_raw_fd(), block.as_ptr().cast(), 4096) };
+                assert_eq!(n, 4096);
+            }
+            // SAFETY: syncfs of an open fd.
+            assert_eq!(unsafe { libc::syncfs(file.as_raw_fd()) }, 0, "syncfs");
         }
         "rusage" if args.len() >= 3 => rusage(num(1) as i32, &args[2..]).expect("rusage"),
         _ => usage(),
