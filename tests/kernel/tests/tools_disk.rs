@@ -160,6 +160,22 @@ fn biopattern_finds_sequential_o_direct_writes_sequential() {
     let row = format!("{name:<7} {:>5} {:>5} {:>8} {:>10}", 0, 100, 19, 76);
     let line = lines.iter().find(|l| l.ends_with(&row)).expect("the loop device's row");
     assert_eq!(line.len(), 9 + row.len(), "{line}");
+
+    // interval and count: two summaries a second apart, then it exits by itself; the
+    // writes, started once it traces, land in the first.
+    let path = device.path.clone();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Command::new(kernel_tests::workload()).args(["odirect", &path, "30"]).status()
+    });
+    let r = run(&["biopattern", "1", "2"]);
+    assert!(writer.join().unwrap().expect("run the O_DIRECT workload").success());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let headers = lines.iter().filter(|l| l.starts_with("DISK ")).count();
+    assert_eq!(headers, 2, "{}", r.stdout);
+    let row = format!("{name:<7} {:>5} {:>5} {:>8} {:>10}", 0, 100, 29, 116);
+    assert!(lines.contains(&row.as_str()), "no `{row}`: {}", r.stdout);
 }
 
 #[test]
@@ -233,6 +249,7 @@ fn kprobe_tools_name_the_missing_kprobes() {
         ("vfsstat", "kprobe:vfs_read*"),
         ("dcsnoop", "kprobe:lookup_fast"),
         ("swapin", "kprobe:swap_read_folio"),
+        ("xfsdist", "kprobe:xfs_file_read_iter"),
     ];
     if have_kprobes() {
         // The kernel matrix: vfscount counts the workload's writes.
@@ -273,6 +290,7 @@ fn every_disk_tool_passes_the_verifier_with_its_options() {
         &["vfsstat"],
         &["dcsnoop"],
         &["swapin"],
+        &["xfsdist"],
     ];
     for args in runs {
         let mut with_dry_run = args.to_vec();
