@@ -206,6 +206,12 @@ pub const TOOLS: &[Tool] = &[
     tool!("writeback", FileSystems, "Trace file system writeback events with details.",
         options: &[],
         examples: &[("", "trace writeback events with device, pages, reason and duration")]),
+    tool!("filelife", FileSystems, "Trace the lifespan of short-lived files.",
+        options: &[Opt::number('p', "pid", "PID", "trace this PID only")],
+        examples: &[
+            ("", "trace the lifespan of short-lived files (ext4)"),
+            ("-p 181", "only the files PID 181 deletes"),
+        ]),
     tool!("vfscount", FileSystems, "Count VFS calls.",
         options: &[],
         examples: &[("", "count vfs_* calls by function (needs kprobes)")]),

@@ -202,6 +202,14 @@ const FIXTURE_FORMATS: &[(&str, &str)] = &[
     ("syscalls:sys_exit_newfstatat", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n"),
     ("writeback:writeback_start", "\tfield:char name[32];\toffset:8;\tsize:32;\tsigned:0;\n\tfield:long nr_pages;\toffset:40;\tsize:8;\tsigned:1;\n\tfield:dev_t sb_dev;\toffset:48;\tsize:4;\tsigned:0;\n\tfield:int sync_mode;\toffset:52;\tsize:4;\tsigned:1;\n\tfield:int for_kupdate;\toffset:56;\tsize:4;\tsigned:1;\n\tfield:int range_cyclic;\toffset:60;\tsize:4;\tsigned:1;\n\tfield:int for_background;\toffset:64;\tsize:4;\tsigned:1;\n\tfield:int reason;\toffset:68;\tsize:4;\tsigned:1;\n\tfield:ino_t cgroup_ino;\toffset:72;\tsize:8;\tsigned:0;\n"),
     ("writeback:writeback_written", "\tfield:char name[32];\toffset:8;\tsize:32;\tsigned:0;\n\tfield:long nr_pages;\toffset:40;\tsize:8;\tsigned:1;\n\tfield:dev_t sb_dev;\toffset:48;\tsize:4;\tsigned:0;\n\tfield:int sync_mode;\toffset:52;\tsize:4;\tsigned:1;\n\tfield:int for_kupdate;\toffset:56;\tsize:4;\tsigned:1;\n\tfield:int range_cyclic;\toffset:60;\tsize:4;\tsigned:1;\n\tfield:int for_background;\toffset:64;\tsize:4;\tsigned:1;\n\tfield:int reason;\toffset:68;\tsize:4;\tsigned:1;\n\tfield:ino_t cgroup_ino;\toffset:72;\tsize:8;\tsigned:0;\n"),
+    ("syscalls:sys_enter_creat", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:const char * pathname;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:umode_t mode;\toffset:24;\tsize:8;\tsigned:0;\n"),
+    ("syscalls:sys_exit_creat", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n"),
+    ("ext4:ext4_allocate_inode", "\tfield:dev_t dev;\toffset:8;\tsize:4;\tsigned:0;\n\tfield:ino_t ino;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:ino_t dir;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:__u16 mode;\toffset:32;\tsize:2;\tsigned:0;\n"),
+    ("syscalls:sys_enter_unlinkat", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:const char * pathname;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:int flag;\toffset:32;\tsize:8;\tsigned:0;\n"),
+    ("syscalls:sys_enter_unlink", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:const char * pathname;\toffset:16;\tsize:8;\tsigned:0;\n"),
+    ("ext4:ext4_unlink_enter", "\tfield:dev_t dev;\toffset:8;\tsize:4;\tsigned:0;\n\tfield:ino_t ino;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:ino_t parent;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:loff_t size;\toffset:32;\tsize:8;\tsigned:1;\n"),
+    ("syscalls:sys_exit_unlinkat", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n"),
+    ("syscalls:sys_exit_unlink", "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n"),
 ];
 
 impl Target for Fixture {

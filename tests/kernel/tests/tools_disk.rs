@@ -241,6 +241,40 @@ fn writeback_prints_the_sync_writeback_of_an_ext4_image() {
 }
 
 #[test]
+fn filelife_prints_each_short_lived_ext4_file_with_its_age() {
+    let Some(_guard) = start("filelife_prints_each_short_lived_ext4_file_with_its_age") else {
+        return;
+    };
+    let fs = match Ext4::new() {
+        Ok(fs) => fs,
+        Err(why) => {
+            skip_note(&format!("filelife: no ext4 image for the files: {why}"));
+            return;
+        }
+    };
+    let dir = fs.dir.display().to_string();
+    let r = run(&["filelife", "-c", &wl(&format!("filelife {dir} 4 1200"))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing the lifespan of short-lived files... Hit Ctrl-C to end.");
+    assert_eq!(lines[1], "TIME     PID    COMM             AGE(s)  FILE", "{}", r.stdout);
+    let ours = lines_of(&r.stdout, "wl-filelife");
+    assert_eq!(ours.len(), 4, "{}", r.stdout);
+    for (i, line) in ours.iter().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[4], format!("{dir}/f{i}"), "{line}");
+        // Born, then unlinked 1.2 s later (and a little more).
+        let age: f64 = fields[3].parse().unwrap();
+        assert!((1.2..2.5).contains(&age) && fields[3].len() == 4, "{line}");
+        assert_eq!(&line[33..41], &format!("{:<7} ", fields[3])[..], "{line}");
+    }
+    // -p PID: the files another process deletes only, so none of these.
+    let r = run(&["filelife", "-p", "1", "-c", &wl(&format!("filelife {dir} 4 10"))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_of(&r.stdout, "wl-filelife").is_empty(), "{}", r.stdout);
+}
+
+#[test]
 fn kprobe_tools_name_the_missing_kprobes() {
     let Some(_guard) = start("kprobe_tools_name_the_missing_kprobes") else { return };
     let tools = [
@@ -286,6 +320,7 @@ fn every_disk_tool_passes_the_verifier_with_its_options() {
         &["syncsnoop", "-p", "1"],
         &["statsnoop", "-t", "-x", "-p", "1"],
         &["writeback"],
+        &["filelife", "-p", "1"],
         &["vfscount"],
         &["vfsstat"],
         &["dcsnoop"],

@@ -37,6 +37,8 @@
 //! - `spin MS`: MS milliseconds of a busy loop in user space, no system calls
 //! - `syncfs PATH N`: creates PATH, writes N blocks of 4 KiB to it (to the page cache), then
 //!   one syncfs(2) of its file system (writeback with the reason `sync`)
+//! - `filelife DIR N MS`: creates the N files DIR/f0.., waits MS milliseconds, then unlinks
+//!   them in order
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -217,6 +219,16 @@ fn main() {
             }
             // SAFETY: syncfs of an open fd.
             assert_eq!(unsafe { libc::syncfs(file.as_raw_fd()) }, 0, "syncfs");
+        }
+        "filelife" => {
+            let files: Vec<String> = (0..num(2)).map(|i| format!("{}/f{i}", arg(1))).collect();
+            for file in &files {
+                std::fs::File::create(file).expect("create the file");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(num(3)));
+            for file in &files {
+                std::fs::remove_file(file).expect("unlink the file");
+            }
         }
         "rusage" if args.len() >= 3 => rusage(num(1) as i32, &args[2..]).expect("rusage"),
         _ => usage(),
