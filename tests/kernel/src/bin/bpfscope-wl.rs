@@ -54,6 +54,10 @@
 //!   and never accepted (N at most BACKLOG+1, what the accept queue holds), for 100 ms
 //! - `tcpsynretrans PORT`: a SYN from 127.0.0.1:PORT+2 to a listener on 127.0.0.1:PORT
 //!   whose queue is full (backlog 0, one client queued), dropped and sent again once
+//! - `syncfs PATH N`: creates PATH, writes N blocks of 4 KiB to it (to the page cache), then
+//!   one syncfs(2) of its file system (writeback with the reason `sync`)
+//! - `filelife DIR N MS`: creates the N files DIR/f0.., waits MS milliseconds, then unlinks
+//!   them in order
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -238,6 +242,27 @@ fn main() {
             for _ in 0..num(1) {
                 // SAFETY: setting the uid to the current one changes nothing.
                 unsafe { libc::setuid(libc::getuid()) };
+            }
+        }
+        "syncfs" => {
+            let file = std::fs::File::create(arg(1)).expect("create the file");
+            let block = [0x5au8; 4096];
+            for _ in 0..num(2) {
+                // SAFETY: writes 4096 bytes from a stack buffer.
+                let n = unsafe { libc::write(file.as_raw_fd(), block.as_ptr().cast(), 4096) };
+                assert_eq!(n, 4096);
+            }
+            // SAFETY: syncfs of an open fd.
+            assert_eq!(unsafe { libc::syncfs(file.as_raw_fd()) }, 0, "syncfs");
+        }
+        "filelife" => {
+            let files: Vec<String> = (0..num(2)).map(|i| format!("{}/f{i}", arg(1))).collect();
+            for file in &files {
+                std::fs::File::create(file).expect("create the file");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(num(3)));
+            for file in &files {
+                std::fs::remove_file(file).expect("unlink the file");
             }
         }
         "rusage" if args.len() >= 3 => rusage(num(1) as i32, &args[2..]).expect("rusage"),

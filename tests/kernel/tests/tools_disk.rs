@@ -1,0 +1,336 @@
+//! The disk and file system tools (issue 12), each against a deterministic workload: O_DIRECT
+//! writes to a loop device, an ext4 image on one, known numbers of sync and stat calls. The
+//! tools that need kprobes fail here with a message naming them, which is checked.
+
+use std::process::Command;
+
+use kernel_tests::{note, run, skip_note, start, wl, LoopDevice};
+
+/// Whether this kernel has kprobes (the kprobe PMU).
+fn have_kprobes() -> bool {
+    std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
+}
+
+/// The lines of `stdout` that mention the process `comm`.
+fn lines_of<'a>(stdout: &'a str, comm: &str) -> Vec<&'a str> {
+    let field = format!(" {comm} ");
+    stdout.lines().filter(|l| l.contains(&field)).collect()
+}
+
+/// An ext4 file system on a loop device, mounted on a fresh directory; unmounted on drop.
+struct Ext4 {
+    dir: std::path::PathBuf,
+    device: LoopDevice,
+}
+
+impl Ext4 {
+    /// Sets one up, or says why not.
+    fn new() -> Result<Ext4, String> {
+        let device = LoopDevice::new(64)?;
+        let mkfs = Command::new("mkfs.ext4").args(["-q", &device.path]).output();
+        match mkfs {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => return Err(format!("mkfs.ext4: {}", String::from_utf8_lossy(&out.stderr))),
+            Err(e) => return Err(format!("mkfs.ext4 (from e2fsprogs) cannot run: {e}")),
+        }
+        let dir = std::env::temp_dir().join(format!("bpfscope-ext4-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let out = Command::new("mount").arg(&device.path).arg(&dir).output();
+        match out {
+            Ok(out) if out.status.success() => Ok(Ext4 { dir, device }),
+            Ok(out) => Err(format!("mount: {}", String::from_utf8_lossy(&out.stderr))),
+            Err(e) => Err(format!("mount: {e}")),
+        }
+    }
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+#[test]
+fn syncsnoop_prints_one_line_per_fsync() {
+    let Some(_guard) = start("syncsnoop_prints_one_line_per_fsync") else { return };
+    let r = run(&["syncsnoop", "-c", &wl("fsync 7")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing sync syscalls... Hit Ctrl-C to end.", "{}", r.stdout);
+    assert_eq!(lines[1], "TIME      PID    COMM             EVENT", "{}", r.stdout);
+    let ours = lines_of(&r.stdout, "wl-fsync");
+    assert_eq!(ours.len(), 7, "{}", r.stdout);
+    for line in &ours {
+        assert!(line.ends_with(" wl-fsync         tracepoint:syscalls:sys_enter_fsync"), "{line}");
+        assert_eq!(&line[8..10], "  ", "{line}");
+    }
+    // -p PID: another process's calls are left out.
+    let r = run(&["syncsnoop", "-p", "1", "-c", &wl("fsync 7")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_of(&r.stdout, "wl-fsync").is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn statsnoop_prints_each_stat_with_its_errno() {
+    let Some(_guard) = start("statsnoop_prints_each_stat_with_its_errno") else { return };
+    let r = run(&["statsnoop", "-c", &wl("statx /etc/hostname 9")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing stat syscalls... Hit Ctrl-C to end.", "{}", r.stdout);
+    assert_eq!(lines[1], "PID    COMM             ERR PATH", "{}", r.stdout);
+    let ours = lines_of(&r.stdout, "wl-statx");
+    assert_eq!(ours.len(), 9, "{}", r.stdout);
+    assert!(ours.iter().all(|l| l.ends_with(" wl-statx           0 /etc/hostname")), "{ours:?}");
+
+    // -x: only the failed ones (none of these), then the failed ones with -t's seconds.
+    let r = run(&["statsnoop", "-x", "-c", &wl("statx /etc/hostname 9")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_of(&r.stdout, "wl-statx").is_empty(), "{}", r.stdout);
+    let r = run(&["statsnoop", "-xt", "-c", &wl("statx /nonexistent/bpfscope 5")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[1], "TIME(s)       PID    COMM             ERR PATH", "{}", r.stdout);
+    let ours = lines_of(&r.stdout, "wl-statx");
+    assert_eq!(ours.len(), 5, "{}", r.stdout);
+    for line in &ours {
+        assert!(line.ends_with(" wl-statx           2 /nonexistent/bpfscope"), "{line}");
+        let time = line.split_whitespace().next().unwrap();
+        let (s, ns) = time.split_once('.').expect("seconds.nanoseconds");
+        assert!(s.parse::<u64>().unwrap() < 60 && ns.len() == 9, "{line}");
+    }
+}
+
+#[test]
+fn biosnoop_prints_each_o_direct_write_with_its_disk_and_process() {
+    let Some(_guard) = start("biosnoop_prints_each_o_direct_write_with_its_disk_and_process")
+    else {
+        return;
+    };
+    let device =
+        LoopDevice::new(64).unwrap_or_else(|why| panic!("cannot set up a loop device: {why}"));
+    let name = device.path.trim_start_matches("/dev/");
+    for args in [&["biosnoop"][..], &["biosnoop", "-Q"]] {
+        let command = wl(&format!("odirect {} 30", device.path));
+        let r = run(&[args, &["-c", &command]].concat());
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(
+            lines[0], "TIME(ms)     DISK    COMM             PID    LAT(ms)",
+            "{}",
+            r.stdout
+        );
+        let ours = lines_of(&r.stdout, "wl-odirect");
+        assert_eq!(ours.len(), 30, "{args:?}: {}", r.stdout);
+        let pids: Vec<&str> = ours.iter().map(|l| l.split_whitespace().nth(3).unwrap()).collect();
+        for line in &ours {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!((fields[1], fields[2], fields[3]), (name, "wl-odirect", pids[0]), "{line}");
+            assert!(fields[0].parse::<u64>().is_ok() && fields[4].parse::<u64>().is_ok(), "{line}");
+        }
+    }
+    // -p PID: the I/O of other processes only, so none of these.
+    let r = run(&["biosnoop", "-p", "1", "-c", &wl(&format!("odirect {} 30", device.path))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_of(&r.stdout, "wl-odirect").is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn biopattern_finds_sequential_o_direct_writes_sequential() {
+    let Some(_guard) = start("biopattern_finds_sequential_o_direct_writes_sequential") else {
+        return;
+    };
+    let device =
+        LoopDevice::new(64).unwrap_or_else(|why| panic!("cannot set up a loop device: {why}"));
+    let name = device.path.trim_start_matches("/dev/");
+    let r = run(&["biopattern", "-c", &wl(&format!("odirect {} 50", device.path))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing block device I/O requested seeks... Hit Ctrl-C to end.");
+    assert!(lines.contains(&"DISK     %RND  %SEQ    COUNT     KBYTES"), "{}", r.stdout);
+    // 50 writes of 4 KiB, each where the one before ended: the first is neither.
+    let row = format!("{name:<7} {:>5} {:>5} {:>8} {:>10}", 0, 100, 49, 196);
+    assert!(lines.contains(&row.as_str()), "no `{row}`: {}", r.stdout);
+
+    // -T: the time in front of the header and of each row.
+    let r = run(&["biopattern", "-T", "-c", &wl(&format!("odirect {} 20", device.path))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines.contains(&"TIME     DISK     %RND  %SEQ    COUNT     KBYTES"), "{}", r.stdout);
+    let row = format!("{name:<7} {:>5} {:>5} {:>8} {:>10}", 0, 100, 19, 76);
+    let line = lines.iter().find(|l| l.ends_with(&row)).expect("the loop device's row");
+    assert_eq!(line.len(), 9 + row.len(), "{line}");
+
+    // interval and count: two summaries a second apart, then it exits by itself; the
+    // writes, started once it traces, land in the first.
+    let path = device.path.clone();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Command::new(kernel_tests::workload()).args(["odirect", &path, "30"]).status()
+    });
+    let r = run(&["biopattern", "1", "2"]);
+    assert!(writer.join().unwrap().expect("run the O_DIRECT workload").success());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let headers = lines.iter().filter(|l| l.starts_with("DISK ")).count();
+    assert_eq!(headers, 2, "{}", r.stdout);
+    let row = format!("{name:<7} {:>5} {:>5} {:>8} {:>10}", 0, 100, 29, 116);
+    assert!(lines.contains(&row.as_str()), "no `{row}`: {}", r.stdout);
+}
+
+#[test]
+fn biostacks_counts_the_o_direct_writes_under_their_block_device_stack() {
+    let Some(_guard) = start("biostacks_counts_the_o_direct_writes_under_their_block_device_stack")
+    else {
+        return;
+    };
+    let device =
+        LoopDevice::new(64).unwrap_or_else(|why| panic!("cannot set up a loop device: {why}"));
+    let r = run(&["biostacks", "-c", &wl(&format!("odirect {} 40", device.path))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Tracing block I/O with init stacks. Hit Ctrl-C to end.\n"));
+    // Each map entry: `@usecs[`, the stack, `]:`, the histogram rows; the O_DIRECT writes to
+    // the block device itself are those whose stack went through blkdev_write_iter.
+    let mut ours = 0;
+    for entry in r.stdout.split("@usecs[").skip(1) {
+        let (stack, hist) = entry.split_once("]:").expect("a stack then its histogram");
+        assert!(stack.contains("blk_mq_submit_bio"), "{stack}");
+        if stack.contains("blkdev_write_iter") {
+            ours += (hist.lines())
+                .filter_map(|l| l.split_once(')').map(|(_, rest)| rest))
+                .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+    }
+    assert_eq!(ours, 40, "{}", r.stdout);
+}
+
+#[test]
+fn writeback_prints_the_sync_writeback_of_an_ext4_image() {
+    let Some(_guard) = start("writeback_prints_the_sync_writeback_of_an_ext4_image") else {
+        return;
+    };
+    let fs = match Ext4::new() {
+        Ok(fs) => fs,
+        Err(why) => {
+            skip_note(&format!("writeback: no ext4 image to write back: {why}"));
+            return;
+        }
+    };
+    let file = fs.dir.join("data");
+    let r = run(&["writeback", "-c", &wl(&format!("syncfs {} 100", file.display()))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing writeback... Hit Ctrl-C to end.");
+    assert_eq!(lines[1], "TIME      DEVICE   PAGES    REASON           ms");
+    // The backing device's name is its MAJOR:MINOR; syncfs writes back with reason `sync`.
+    use std::os::unix::fs::MetadataExt;
+    let rdev = std::fs::metadata(&fs.device.path).unwrap().rdev();
+    let bdi = format!("{}:{}", libc::major(rdev), libc::minor(rdev));
+    let ours: Vec<&str> = (lines.iter().copied())
+        .filter(|l| l.split_whitespace().nth(1) == Some(bdi.as_str()))
+        .collect();
+    assert!(ours.iter().any(|l| l.split_whitespace().nth(3) == Some("sync")), "{}", r.stdout);
+    for line in &ours {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields.len(), 5, "{line}");
+        let (ms, us) = fields[4].split_once('.').expect("ms.us");
+        assert!(ms.parse::<u64>().is_ok() && us.len() == 3, "{line}");
+    }
+    note(&format!("writeback: {} lines for {bdi}", ours.len()));
+}
+
+#[test]
+fn filelife_prints_each_short_lived_ext4_file_with_its_age() {
+    let Some(_guard) = start("filelife_prints_each_short_lived_ext4_file_with_its_age") else {
+        return;
+    };
+    let fs = match Ext4::new() {
+        Ok(fs) => fs,
+        Err(why) => {
+            skip_note(&format!("filelife: no ext4 image for the files: {why}"));
+            return;
+        }
+    };
+    let dir = fs.dir.display().to_string();
+    let r = run(&["filelife", "-c", &wl(&format!("filelife {dir} 4 1200"))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing the lifespan of short-lived files... Hit Ctrl-C to end.");
+    assert_eq!(lines[1], "TIME     PID    COMM             AGE(s)  FILE", "{}", r.stdout);
+    let ours = lines_of(&r.stdout, "wl-filelife");
+    assert_eq!(ours.len(), 4, "{}", r.stdout);
+    for (i, line) in ours.iter().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[4], format!("{dir}/f{i}"), "{line}");
+        // Born, then unlinked 1.2 s later (and a little more).
+        let age: f64 = fields[3].parse().unwrap();
+        assert!((1.2..2.5).contains(&age) && fields[3].len() == 4, "{line}");
+        assert_eq!(&line[33..41], &format!("{:<7} ", fields[3])[..], "{line}");
+    }
+    // -p PID: the files another process deletes only, so none of these.
+    let r = run(&["filelife", "-p", "1", "-c", &wl(&format!("filelife {dir} 4 10"))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_of(&r.stdout, "wl-filelife").is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn kprobe_tools_name_the_missing_kprobes() {
+    let Some(_guard) = start("kprobe_tools_name_the_missing_kprobes") else { return };
+    let tools = [
+        ("mdflush", "kprobe:md_flush_request"),
+        ("vfscount", "kprobe:vfs_*"),
+        ("vfsstat", "kprobe:vfs_read*"),
+        ("dcsnoop", "kprobe:lookup_fast"),
+        ("swapin", "kprobe:swap_read_folio"),
+        ("xfsdist", "kprobe:xfs_file_read_iter"),
+    ];
+    if have_kprobes() {
+        // The kernel matrix: vfscount counts the workload's writes.
+        let r = run(&["vfscount", "-c", &wl("write 50")]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let count = (r.stdout.lines())
+            .find_map(|l| l.strip_prefix("@[vfs_write]: "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        assert!(count >= 50, "{}", r.stdout);
+        return;
+    }
+    for (tool, probe) in tools {
+        let r = run(&[tool]);
+        assert_eq!(r.code, 1, "{tool}: {}", r.stderr);
+        let expected = format!("ERROR: cannot attach probe `{probe}`: this kernel has no kprobes");
+        assert!(r.stderr.starts_with(&expected), "{tool}: {}", r.stderr);
+        skip_note(&format!("{tool}: needs kprobes, which this kernel lacks (checked its error)"));
+    }
+}
+
+#[test]
+fn every_disk_tool_passes_the_verifier_with_its_options() {
+    let Some(_guard) = start("every_disk_tool_passes_the_verifier_with_its_options") else {
+        return;
+    };
+    let runs: &[&[&str]] = &[
+        &["biosnoop"],
+        &["biosnoop", "-Q", "-p", "1"],
+        &["biopattern"],
+        &["biopattern", "-T", "1", "2"],
+        &["biostacks"],
+        &["mdflush"],
+        &["syncsnoop", "-p", "1"],
+        &["statsnoop", "-t", "-x", "-p", "1"],
+        &["writeback"],
+        &["filelife", "-p", "1"],
+        &["vfscount"],
+        &["vfsstat"],
+        &["dcsnoop"],
+        &["swapin"],
+        &["xfsdist"],
+    ];
+    for args in runs {
+        let mut with_dry_run = args.to_vec();
+        with_dry_run.push("--dry-run");
+        let r = run(&with_dry_run);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+}
