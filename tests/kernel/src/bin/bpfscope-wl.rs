@@ -45,6 +45,7 @@
 //!   can still read the process's mappings)
 //! - `flamesleep N MS`: N `nanosleep(2)` system calls of MS milliseconds each, made from
 //!   `bpfscope_wl_flame_sleep` (for off-CPU stacks)
+//! - `signal N`: N kill(2) system calls sending SIGUSR1, which it ignores, to itself
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -229,6 +230,16 @@ fn main() {
             for _ in 0..num(1) {
                 // SAFETY: setting the uid to the current one changes nothing.
                 unsafe { libc::setuid(libc::getuid()) };
+            }
+        }
+        "signal" => {
+            // SAFETY: SIGUSR1 ignored, then sent to itself: generated (and traced), never
+            // delivered.
+            unsafe {
+                libc::signal(libc::SIGUSR1, libc::SIG_IGN);
+                for _ in 0..num(1) {
+                    libc::kill(libc::getpid(), libc::SIGUSR1);
+                }
             }
         }
         "rusage" if args.len() >= 3 => rusage(num(1) as i32, &args[2..]).expect("rusage"),

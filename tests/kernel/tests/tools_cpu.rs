@@ -1,0 +1,298 @@
+//! The CPU, scheduler, process and security tools (issue 12), each run by name with BCC's
+//! options against a deterministic workload, with exact lines and counts.
+
+use kernel_tests::{bcc_hist_rows, hist_total, run, skip_note, start, wl};
+
+const USECS: &str = "     usecs               : count     distribution";
+
+/// The lines of `stdout` that contain `needle`.
+fn lines_with<'a>(stdout: &'a str, needle: &str) -> Vec<&'a str> {
+    stdout.lines().filter(|l| l.contains(needle)).collect()
+}
+
+/// The total of the counts ending the folded lines that contain `needle`.
+fn folded_total(stdout: &str, needle: &str) -> u64 {
+    lines_with(stdout, needle)
+        .iter()
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn killsnoop_prints_each_kill_with_its_signal_and_target() {
+    let Some(_guard) = start("killsnoop_prints_each_kill_with_its_signal_and_target") else {
+        return;
+    };
+    let r = run(&["killsnoop", "-c", &wl("kill 7")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing kill() signals... Hit Ctrl-C to end.");
+    assert_eq!(lines[1], "TIME      PID    COMM             SIG  TPID   RESULT");
+    let rows = lines_with(&r.stdout, " wl-kill ");
+    assert_eq!(rows.len(), 7, "{}", r.stdout);
+    for row in rows {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        // The workload kills itself: the target is its own PID.
+        assert_eq!((f[2], f[3], f[4], f[5]), ("wl-kill", "0", f[1], "0"), "{row}");
+    }
+    // -x: only failed kills (none here); -s 9: only SIGKILL (none here).
+    for opt in ["-x", "-s9"] {
+        let r = run(&["killsnoop", opt, "-c", &wl("kill 3")]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(lines_with(&r.stdout, " wl-kill ").is_empty(), "{opt}: {}", r.stdout);
+    }
+}
+
+#[test]
+fn sigsnoop_prints_each_generated_signal_with_its_result() {
+    let Some(_guard) = start("sigsnoop_prints_each_generated_signal_with_its_result") else {
+        return;
+    };
+    let r = run(&["sigsnoop", "-s", "10", "-n", "wl-signal", "-c", &wl("signal 9")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines[0], "TIME     PID     COMM             SIG       TPID    RESULT");
+    assert_eq!(lines.len(), 10, "{}", r.stdout);
+    for row in &lines[1..] {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        // SIGUSR1 to itself, ignored: result 1 (TRACE_SIGNAL_IGNORED).
+        assert_eq!((f[2], f[3], f[4], f[5]), ("wl-signal", "10", f[1], "1"), "{row}");
+    }
+    // Without -s: also the SIGCHLD (17) its exit sends to its parent.
+    let r = run(&["sigsnoop", "-n", "wl-signal", "-c", &wl("signal 2")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sigs: Vec<&str> = lines_with(&r.stdout, " wl-signal ")
+        .iter()
+        .map(|l| l.split_whitespace().nth(3).unwrap())
+        .collect();
+    assert_eq!(sigs, ["10", "10", "17"], "{}", r.stdout);
+}
+
+#[test]
+fn setuids_and_capable_see_each_setuid_and_its_cap_setuid_check() {
+    let Some(_guard) = start("setuids_and_capable_see_each_setuid_and_its_cap_setuid_check") else {
+        return;
+    };
+    let r = run(&["setuids", "-c", &wl("setuid 5")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("TIME     PID    COMM             UID    SYSCALL   ARGS (RET)\n"));
+    let rows = lines_with(&r.stdout, " wl-setuid ");
+    assert_eq!(rows.len(), 5, "{}", r.stdout);
+    assert!(rows.iter().all(|l| l.ends_with(" wl-setuid        0      setuid    uid=0 (0)")));
+
+    let r = run(&["capable", "-c", &wl("setuid 4")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r
+        .stdout
+        .contains("TIME      UID    PID    COMM             CAP  NAME                 RET\n"));
+    let rows = lines_with(&r.stdout, " wl-setuid ");
+    assert_eq!(rows.len(), 4, "{}", r.stdout);
+    assert!(rows.iter().all(|l| l.ends_with(" wl-setuid        7    CAP_SETUID           0")));
+    // -x: only denied checks (root is never denied CAP_SETUID).
+    let r = run(&["capable", "-x", "-c", &wl("setuid 4")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_with(&r.stdout, " wl-setuid ").is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn naptime_prints_each_nanosleep_in_seconds() {
+    let Some(_guard) = start("naptime_prints_each_nanosleep_in_seconds") else { return };
+    let r = run(&["naptime", "-c", &wl("nanosleep 0:5000000,0:250000000,1:0")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r
+        .stdout
+        .contains("TIME     PPID   PCOMM            PID    COMM             SECONDS\n"));
+    let secs: Vec<&str> = lines_with(&r.stdout, " wl-nanosleep ")
+        .iter()
+        .map(|l| l.split_whitespace().last().unwrap())
+        .collect();
+    assert_eq!(secs, ["0.005", "0.250", "1.000"], "{}", r.stdout);
+    // The parent is bpfscope, which ran the command.
+    assert!(lines_with(&r.stdout, " wl-nanosleep ").iter().all(|l| l.contains(" bpfscope ")));
+}
+
+#[test]
+fn exitsnoop_prints_each_exit_with_its_parent_and_code() {
+    let Some(_guard) = start("exitsnoop_prints_each_exit_with_its_parent_and_code") else {
+        return;
+    };
+    let r = run(&["exitsnoop", "-c", &wl("exec 6")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "PCOMM            PID    PPID   TID    AGE(s)  EXIT_CODE");
+    let parent = lines_with(&r.stdout, "wl-exec ");
+    assert_eq!(parent.len(), 1, "{}", r.stdout);
+    let wl_pid = parent[0].split_whitespace().nth(1).unwrap();
+    let children: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("true ")).collect();
+    assert_eq!(children.len(), 6, "{}", r.stdout);
+    for row in children {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!((f[1], f[2], f[3], f[5]), (f[3], wl_pid, f[1], "0"), "{row}");
+        assert!(f[4].starts_with("0."), "{row}");
+    }
+    // -x: only non-zero exits (none of /bin/true's).
+    let r = run(&["exitsnoop", "-x", "-c", &wl("exec 2")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_with(&r.stdout, "true ").is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn threadsnoop_and_pidpersec_count_new_threads_and_processes() {
+    let Some(_guard) = start("threadsnoop_and_pidpersec_count_new_threads_and_processes") else {
+        return;
+    };
+    let r = run(&["threadsnoop", "-c", &wl("thread 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("TIME(ms)   PID    COMM             TID\n"), "{}", r.stdout);
+    let rows = lines_with(&r.stdout, " wl-thread ");
+    assert_eq!(rows.len(), 1, "one wl-worker thread: {}", r.stdout);
+    let f: Vec<&str> = rows[0].split_whitespace().collect();
+    assert_ne!(f[1], f[3], "a new TID: {}", rows[0]);
+
+    // 30 forks while pidpersec traces for 2.5 s: the per-second counts add up to at least
+    // 30 (the whole machine's forks are counted).
+    let forker = std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let exec = kernel_tests::workload();
+        std::process::Command::new(exec).args(["exec", "30"]).status().expect("run exec 30")
+    });
+    let r = run(&["pidpersec", "-c", &wl("sleep 2500")]);
+    assert!(forker.join().unwrap().success());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Tracing new processes... Hit Ctrl-C to end.\n"));
+    let total: u64 = (r.stdout.lines())
+        .filter_map(|l| l.split_once(" PIDs/sec: @: ").map(|(_, n)| n.parse::<u64>().unwrap()))
+        .sum();
+    assert!(total >= 30, "{}", r.stdout);
+}
+
+#[test]
+fn profile_names_the_workload_s_spinning_function() {
+    let Some(_guard) = start("profile_names_the_workload_s_spinning_function") else { return };
+    let r = run(&["profile", "-F", "49", "-U", "-f", "-c", &wl("flamespin 2000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // 2 s of one busy thread at 49 Hz: about 98 samples, all in the hot function.
+    let hot = folded_total(&r.stdout, "bpfscope_wl_flame_hot");
+    assert!((80..=100).contains(&hot), "{hot}: {}", r.stdout);
+    assert!(lines_with(&r.stdout, "wl-flamespin;").iter().all(|l| !l.contains("entry_SYSCALL")));
+    // -K: kernel stacks only, none of the workload's user frames.
+    let r = run(&["profile", "-K", "-F", "99", "-f", "-c", &wl("flamespin 500")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(folded_total(&r.stdout, "bpfscope_wl_flame_hot"), 0, "{}", r.stdout);
+    // A frequency that cannot be attached is refused.
+    let r = run(&["profile", "-F", "50", "1"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(r.stdout.contains("-F takes 49, 99 or 999"), "{}", r.stdout);
+}
+
+#[test]
+fn offcputime_sums_the_workload_s_sleeps_by_stack() {
+    let Some(_guard) = start("offcputime_sums_the_workload_s_sleeps_by_stack") else { return };
+    let r = run(&["offcputime", "-m", "1000", "-f", "-c", &wl("flamesleep 5 20")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Five sleeps of 20 ms each: 100 ms blocked in nanosleep, plus scheduling delays.
+    let us = folded_total(&r.stdout, "do_nanosleep");
+    assert!((100_000..=125_000).contains(&us), "{us}: {}", r.stdout);
+    assert!(lines_with(&r.stdout, "do_nanosleep").iter().all(|l| l.starts_with("wl-flamesleep;")));
+    // -M 1000: only blocks under 1 ms, so none of the 20 ms sleeps.
+    let r = run(&["offcputime", "-M", "1000", "-f", "-c", &wl("flamesleep 3 20")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(folded_total(&r.stdout, "do_nanosleep"), 0, "{}", r.stdout);
+}
+
+#[test]
+fn cpudist_o_counts_the_workload_s_sleeps() {
+    let Some(_guard) = start("cpudist_o_counts_the_workload_s_sleeps") else { return };
+    let r = run(&["cpudist", "-O", "-m", "-P", "-c", &wl("flamesleep 6 20")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Tracing off-CPU time... Hit Ctrl-C to end.\n"));
+    // Six 20 ms sleeps land in the 16 -> 31 ms bucket of the workload's own histogram.
+    let text = r.stdout.split("\npid = ").filter(|s| !s.is_empty());
+    let mut found = 0;
+    for section in text {
+        let rows = bcc_hist_rows(section, "     msecs               : count     distribution");
+        if let Some((_, n)) = rows.iter().find(|(b, _)| b.trim() == "16 -> 31") {
+            found += n;
+        }
+    }
+    assert!(found >= 6, "{}", r.stdout);
+    let r = run(&["cpudist", "-c", &wl("spin 300")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(hist_total(&bcc_hist_rows(&r.stdout, USECS)) > 0, "{}", r.stdout);
+}
+
+#[test]
+fn runqlen_and_cpuwalk_sample_at_99_hertz() {
+    let Some(_guard) = start("runqlen_and_cpuwalk_sample_at_99_hertz") else { return };
+    let r = run(&["cpuwalk", "-c", &wl("spin 1000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Sampling CPU at 99hz... Hit Ctrl-C to end.\n"));
+    // One busy thread for 1 s: at least 80 of its 99 samples, on CPU rows.
+    let samples: u64 = (r.stdout.lines())
+        .filter(|l| l.starts_with('['))
+        .map(|l| {
+            l.split(']').nth(1).unwrap().split('|').next().unwrap().trim().parse::<u64>().unwrap()
+        })
+        .sum();
+    assert!(samples >= 80, "{}", r.stdout);
+    let r = run(&["runqlen", "-c", &wl("spin 500")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("@runqlen:\n[0]"), "{}", r.stdout);
+}
+
+#[test]
+fn tools_without_their_kernel_facility_fail_with_the_reason() {
+    let Some(_guard) = start("tools_without_their_kernel_facility_fail_with_the_reason") else {
+        return;
+    };
+    let r = run(&["loads"]);
+    if r.code == 0 {
+        skip_note("loads: this kernel lists avenrun in /proc/kallsyms");
+    } else {
+        assert!(r.stderr.contains("no kernel symbol `avenrun`"), "{}", r.stderr);
+        assert!(r.stderr.contains("CONFIG_KALLSYMS_ALL"), "{}", r.stderr);
+        skip_note("loads: no CONFIG_KALLSYMS_ALL here, so no `avenrun` address");
+    }
+    let r = run(&["llcstat", "1"]);
+    if r.code == 0 {
+        skip_note("llcstat: this machine has a hardware PMU");
+    } else {
+        assert!(r.stderr.contains("no hardware PMU on this machine"), "{}", r.stderr);
+        skip_note("llcstat: no hardware PMU here");
+    }
+}
+
+#[test]
+fn every_cpu_tool_passes_the_verifier_with_its_options() {
+    let Some(_guard) = start("every_cpu_tool_passes_the_verifier_with_its_options") else {
+        return;
+    };
+    let runs: &[&[&str]] = &[
+        &["profile", "-F", "49", "-p", "1", "-U", "-f", "2"],
+        &["profile", "-K", "-F", "999"],
+        &["profile"],
+        &["offcputime", "-p", "1", "-m", "10", "-M", "100", "-U", "-f", "2"],
+        &["offcputime", "-K"],
+        &["offcputime"],
+        &["cpudist", "-O", "-mT", "-P", "1", "2"],
+        &["cpudist", "-L", "-p", "1"],
+        &["runqlen"],
+        &["cpuwalk"],
+        &["exitsnoop", "-t", "-x", "-p", "1", "--per-thread"],
+        &["pidpersec"],
+        &["killsnoop", "-x", "-p", "1", "-s", "9"],
+        &["sigsnoop", "-x", "-p", "1", "-s", "9", "-n", "a"],
+        &["setuids", "-p", "1"],
+        &["capable", "-p", "1", "-x"],
+        &["threadsnoop"],
+        &["naptime"],
+        &["oomkill"],
+        &["llcstat", "3"],
+    ];
+    for args in runs {
+        let mut with_dry_run = args.to_vec();
+        with_dry_run.push("--dry-run");
+        let r = run(&with_dry_run);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+}
