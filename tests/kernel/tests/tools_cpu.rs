@@ -288,6 +288,15 @@ fn every_cpu_tool_passes_the_verifier_with_its_options() {
         &["naptime"],
         &["oomkill"],
         &["llcstat", "3"],
+        &["runqslower", "-p", "1", "-t", "1", "-P", "100"],
+        &["wakeuptime", "-p", "1", "-m", "1", "-M", "100", "-f", "3"],
+        &["softirqs", "-T", "-N", "-d", "1", "2"],
+        &["softirqs"],
+        &["hardirqs", "-T", "-N", "-d", "1", "2"],
+        &["hardirqs", "-C"],
+        &["cpufreq"],
+        &["numamove"],
+        &["drsnoop", "-T", "-p", "1", "-n", "a", "-d", "2"],
     ];
     for args in runs {
         let mut with_dry_run = args.to_vec();
@@ -295,4 +304,178 @@ fn every_cpu_tool_passes_the_verifier_with_its_options() {
         let r = run(&with_dry_run);
         assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
     }
+}
+
+#[test]
+fn oomkill_names_the_victim_of_a_memory_cgroup_s_oom_kill() {
+    let Some(_guard) = start("oomkill_names_the_victim_of_a_memory_cgroup_s_oom_kill") else {
+        return;
+    };
+    // A memory cgroup of 32 MiB below this process's own (cgroup v1 here, v2 elsewhere),
+    // into which a workload that fills 200 MiB moves itself: the OOM killer kills it.
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let (dir, limit_file) = if let Some(line) = own.lines().find(|l| l.contains(":memory:")) {
+        let path = line.rsplit(':').next().unwrap();
+        (format!("/sys/fs/cgroup/memory{path}/bpfscope-oomkill-test"), "memory.limit_in_bytes")
+    } else {
+        let path = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/");
+        (format!("/sys/fs/cgroup{path}/bpfscope-oomkill-test"), "memory.max")
+    };
+    if std::fs::create_dir_all(&dir).is_err()
+        || std::fs::write(format!("{dir}/{limit_file}"), "33554432").is_err()
+    {
+        skip_note(&format!("oomkill: cannot make the memory cgroup {dir}"));
+        let _ = std::fs::remove_dir(&dir);
+        return;
+    }
+    let procs = format!("{dir}/cgroup.procs");
+    let victim = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let script =
+            format!("echo $$ > {procs} && exec {} alloc 200", kernel_tests::workload().display());
+        std::process::Command::new("sh").args(["-c", &script]).status().expect("run the victim")
+    });
+    let r = run(&["oomkill", "-c", &wl("sleep 2500")]);
+    let status = victim.join().unwrap();
+    let _ = std::fs::remove_dir(&dir);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The shell exec'd the workload, which the OOM killer killed with SIGKILL.
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "the workload was not OOM-killed: {}", r.stdout);
+    assert!(r.stdout.starts_with("Tracing oom_kill_process()... Hit Ctrl-C to end.\n"));
+    let rows = lines_with(&r.stdout, "OOM kill of PID");
+    assert_eq!(rows.len(), 1, "{}", r.stdout);
+    let row = rows[0];
+    let victim_pid = row.split("OOM kill of PID ").nth(1).unwrap().split(' ').next().unwrap();
+    assert!(row.contains(&format!("Triggered by PID {victim_pid} (\"wl-alloc\"), OOM kill of PID {victim_pid} (\"wl-alloc\"), ")), "{row}");
+    // About 32 MiB of 4 KiB pages resident, more mapped: at least 8192 pages.
+    let pages: u64 = row.split("), ").nth(2).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(pages >= 8192, "{row}");
+    assert!(row.contains(", loadavg: "), "{row}");
+}
+
+#[test]
+fn runqslower_and_wakeuptime_see_the_ping_pong_s_wakeups() {
+    let Some(_guard) = start("runqslower_and_wakeuptime_see_the_ping_pong_s_wakeups") else {
+        return;
+    };
+    // min_us 0: every wakeup of the two processes, two per round trip (and a few more at
+    // start and exit).
+    let r = run(&["runqslower", "0", "-c", &wl("pingpong 300")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing run queue latency higher than 0 us");
+    assert_eq!(lines[1], "TIME     COMM             TID           LAT(us)");
+    let rows = lines_with(&r.stdout, " wl-pingpong ");
+    assert!((600..=620).contains(&rows.len()), "{}: {}", rows.len(), r.stdout);
+    // The default threshold (10 ms) and -P's header.
+    let r = run(&["runqslower", "-P", "-c", &wl("pingpong 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing run queue latency higher than 10000 us");
+    assert_eq!(
+        lines[1],
+        "TIME     COMM             TID           LAT(us) PREV COMM        PREV TID"
+    );
+
+    // Each side blocks reading its pipe until the other writes: the waker's stack is the
+    // pipe write.
+    let r = run(&["wakeuptime", "-f", "-c", &wl("pingpong 300")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows = lines_with(&r.stdout, "wl-pingpong;wl-pingpong;");
+    assert!(!rows.is_empty(), "{}", r.stdout);
+    assert!(folded_total(&r.stdout, "pipe_write;") > 0, "{}", r.stdout);
+    assert!(rows.iter().any(|l| l.contains("vfs_write;")), "{}", r.stdout);
+}
+
+#[test]
+fn softirqs_and_hardirqs_print_bcc_s_tables_once_then_exit() {
+    let Some(_guard) = start("softirqs_and_hardirqs_print_bcc_s_tables_once_then_exit") else {
+        return;
+    };
+    const NAMES: [&str; 10] = [
+        "hi", "timer", "net_tx", "net_rx", "block", "irq_poll", "tasklet", "sched", "hrtimer",
+        "rcu",
+    ];
+    // A loopback TCP connection during the interval: its packets are received in net_rx.
+    let tcp = std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::process::Command::new(kernel_tests::workload())
+            .args(["tcp", "127.0.0.1", "39417"])
+            .status()
+            .expect("run the tcp workload")
+    });
+    let began = std::time::Instant::now();
+    let r = run(&["softirqs", "1", "1"]);
+    assert!(tcp.join().unwrap().success());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(began.elapsed() < std::time::Duration::from_secs(10));
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["Tracing soft irq event time... Hit Ctrl-C to end.", "", "SOFTIRQ          TOTAL_usecs"]
+    );
+    let rows: Vec<&str> = lines[3..].iter().copied().take_while(|l| !l.is_empty()).collect();
+    for row in &rows {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        assert!(NAMES.contains(&f[0]) && f[1].parse::<u64>().is_ok(), "{row}");
+    }
+    assert!(rows.iter().any(|r| r.starts_with("net_rx ")), "{}", r.stdout);
+
+    let r = run(&["hardirqs", "-C", "1", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "Tracing hard irq event time... Hit Ctrl-C to end.",
+            "",
+            "HARDIRQ                    TOTAL_count"
+        ]
+    );
+    for row in lines[3..].iter().take_while(|l| !l.is_empty()) {
+        assert!(row.rsplit(' ').next().unwrap().parse::<u64>().is_ok(), "{row}");
+    }
+}
+
+#[test]
+fn numamove_cpufreq_and_drsnoop_run_and_report_nothing_when_nothing_happens() {
+    let Some(_guard) =
+        start("numamove_cpufreq_and_drsnoop_run_and_report_nothing_when_nothing_happens")
+    else {
+        return;
+    };
+    // One NUMA node here: no NUMA-balancing migrations, one line of zeros a second.
+    let nodes = std::fs::read_dir("/sys/devices/system/node")
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with("node"))
+            })
+            .count()
+        })
+        .unwrap_or(1);
+    let r = run(&["numamove", "-c", &wl("sleep 1500")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines[0], "TIME          NUMA_migrations NUMA_migrations_ms");
+    assert!(lines.len() >= 2, "{}", r.stdout);
+    if nodes == 1 {
+        assert!(lines[1].ends_with("                  0                  0"), "{}", r.stdout);
+    }
+    // cpufreq: without a cpufreq driver, no frequency is ever set, so nothing is sampled.
+    let r = run(&["cpufreq", "-c", &wl("spin 300")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Sampling CPU freq system-wide & by process. Ctrl-C to end.\n"));
+    if !std::path::Path::new("/sys/devices/system/cpu/cpu0/cpufreq").exists() {
+        skip_note("cpufreq: no cpufreq driver here, so no frequencies to sample");
+        assert!(!r.stdout.contains("@system_mhz"), "{}", r.stdout);
+    }
+    // drsnoop: no direct reclaim while the machine has free memory.
+    let r = run(&["drsnoop", "-T", "-c", &wl("sleep 200")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with("TIME(s)       COMM           PID     LAT(ms) PAGES\n"),
+        "{}",
+        r.stdout
+    );
 }

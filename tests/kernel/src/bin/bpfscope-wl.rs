@@ -46,6 +46,7 @@
 //! - `flamesleep N MS`: N `nanosleep(2)` system calls of MS milliseconds each, made from
 //!   `bpfscope_wl_flame_sleep` (for off-CPU stacks)
 //! - `signal N`: N kill(2) system calls sending SIGUSR1, which it ignores, to itself
+//! - `alloc MB`: allocates and fills MB mebibytes (to meet a memory cgroup's limit)
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -241,6 +242,14 @@ fn main() {
                     libc::kill(libc::getpid(), libc::SIGUSR1);
                 }
             }
+        }
+        "alloc" => {
+            // Touch every page, so that each is charged to the memory cgroup.
+            let mut pages: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..num(1) {
+                pages.push(vec![1u8; 1 << 20]);
+            }
+            std::hint::black_box(&pages);
         }
         "rusage" if args.len() >= 3 => rusage(num(1) as i32, &args[2..]).expect("rusage"),
         _ => usage(),
