@@ -343,6 +343,18 @@ pub const TOOLS: &[Tool] = &[
             ("-L", "measure and sort by syscall latency"),
             ("-P", "count by process"),
         ]),
+    tool!("klockstat", Kernel, "Trace kernel lock contention: wait times by lock.",
+        options: &[
+            Opt::number('p', "pid", "PID", "trace this PID only"),
+            Opt::number('n', "locks", "LOCKS", "print given number of locks"),
+            Opt::number('d', "duration", "DURATION", "total duration of trace in seconds"),
+        ],
+        examples: &[
+            ("", "trace kernel lock contention until Ctrl-C"),
+            ("-p 123", "trace locks for PID 123"),
+            ("-n 3", "print the 3 locks waited for longest"),
+            ("-d 10", "trace for 10 seconds only"),
+        ]),
     tool!("capable", Security, "Trace security capability checks (cap_capable()).",
         options: &[
             Opt::number('p', "pid", "PID", "trace this PID only"),

@@ -297,6 +297,7 @@ fn every_cpu_tool_passes_the_verifier_with_its_options() {
         &["cpufreq"],
         &["numamove"],
         &["drsnoop", "-T", "-p", "1", "-n", "a", "-d", "2"],
+        &["klockstat", "-p", "1", "-n", "3", "-d", "2"],
     ];
     for args in runs {
         let mut with_dry_run = args.to_vec();
@@ -478,4 +479,78 @@ fn numamove_cpufreq_and_drsnoop_run_and_report_nothing_when_nothing_happens() {
         "{}",
         r.stdout
     );
+}
+
+#[test]
+fn klockstat_prints_the_top_contended_locks_by_total_wait() {
+    let Some(_guard) = start("klockstat_prints_the_top_contended_locks_by_total_wait") else {
+        return;
+    };
+    // Two processes exchanging 2000 messages over pipes: whatever locks the machine
+    // contends meanwhile, at most 3 rows, the largest total wait first.
+    let r = run(&["klockstat", "-n", "3", "-c", &wl("pingpong 2000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing lock events... Hit Ctrl-C to end.", "{}", r.stdout);
+    let header = lines.iter().position(|l| l.trim_start().starts_with("Lock ")).unwrap();
+    assert_eq!(lines[header], format!("{:>40} {:>9} {:>16}", "Lock", "Count", "Total Wait (ns)"));
+    let rows: Vec<(u64, u64)> = lines[header + 1..]
+        .iter()
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(f.len(), 3, "{l}");
+            (f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    assert!(rows.len() <= 3, "{}", r.stdout);
+    assert!(rows.windows(2).all(|w| w[0].1 >= w[1].1), "largest first: {}", r.stdout);
+    assert!(rows.iter().all(|&(count, _)| count > 0), "{}", r.stdout);
+}
+
+/// The lines of `text` that contain `comm` as a field, without the fields at the indexes in
+/// `drop` (times and pids differ between two runs).
+fn comm_rows(text: &str, comm: &str, drop: &[usize]) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.contains(&comm))
+        .map(|f| {
+            let kept = f.iter().enumerate().filter(|(i, _)| !drop.contains(i));
+            kept.map(|(_, s)| s.to_string()).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn bpftrace_s_own_tools_match_bpftrace_0_17_running_its_scripts() {
+    let Some(_guard) = start("bpftrace_s_own_tools_match_bpftrace_0_17_running_its_scripts") else {
+        return;
+    };
+    // (tool, workload, its comm, fields to drop: time, pids, and the parent's name, which is
+    // the tracer itself)
+    let cases: &[(&str, &str, &str, &[usize])] = &[
+        ("killsnoop", "kill 5", "wl-kill", &[0, 1, 4]),
+        ("setuids", "setuid 4", "wl-setuid", &[0, 1]),
+        ("naptime", "nanosleep 0:5000000,0:20000000", "wl-nanosleep", &[0, 1, 2, 3]),
+    ];
+    for (tool, workload, comm, drop) in cases {
+        let command = wl(workload);
+        let Some(theirs) = kernel_tests::bpftrace(&[&format!("/usr/sbin/{tool}.bt")], &command)
+        else {
+            return;
+        };
+        let r = run(&[tool, "-c", &command]);
+        assert_eq!(r.code, 0, "{tool}: {}", r.stderr);
+        // The same banner and header lines, then the same rows.
+        // bpftrace's `Attaching N probes...` goes to stdout (bpfscope's to stderr), and the
+        // nanosleep workload prints its timespecs (`ts ADDR`) wherever the output is.
+        let head = |t: &str| {
+            let lines = t.lines().filter(|l| !l.starts_with("Attaching ") && !l.starts_with("ts "));
+            lines.take(2).map(str::trim_end).collect::<Vec<_>>().join("\n")
+        };
+        assert_eq!(head(&r.stdout), head(&theirs), "{tool}");
+        let ours_rows = comm_rows(&r.stdout, comm, drop);
+        assert!(!ours_rows.is_empty(), "{tool}: {}", r.stdout);
+        assert_eq!(ours_rows, comm_rows(&theirs, comm, drop), "{tool}:\n{}\n{theirs}", r.stdout);
+    }
 }
