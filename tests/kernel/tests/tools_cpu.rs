@@ -361,14 +361,15 @@ fn runqslower_and_wakeuptime_see_the_ping_pong_s_wakeups() {
         return;
     };
     // min_us 0: every wakeup of the two processes, two per round trip (and a few more at
-    // start and exit).
+    // start and exit), less the few that find the task not yet off its CPU (a wakeup of a
+    // task still on the run queue fires no sched_wakeup).
     let r = run(&["runqslower", "0", "-c", &wl("pingpong 300")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines[0], "Tracing run queue latency higher than 0 us");
     assert_eq!(lines[1], "TIME     COMM             TID           LAT(us)");
     let rows = lines_with(&r.stdout, " wl-pingpong ");
-    assert!((600..=620).contains(&rows.len()), "{}: {}", rows.len(), r.stdout);
+    assert!((540..=620).contains(&rows.len()), "{}: {}", rows.len(), r.stdout);
     // The default threshold (10 ms) and -P's header.
     let r = run(&["runqslower", "-P", "-c", &wl("pingpong 10")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
