@@ -39,7 +39,11 @@ pub fn run(tool: &Tool, argv: &[OsString], index: usize) -> anyhow::Result<i32> 
         Ok(named) => named,
         Err(message) => return Ok(usage_error(tool, &message)),
     };
-    let opts = RunOpts::from_arg_matches(&matches)?;
+    let mut opts = RunOpts::from_arg_matches(&matches)?;
+    // BCC's `-f` of the stack tools (profile, offcputime): folded stacks, the folded format.
+    if named.iter().any(|option| option == "--folded") {
+        opts.format = bpfscope_output::Format::named("folded").expect("a registered format");
+    }
     run::check_pid(&opts)?;
     run::run_script(&SourceFile::new(tool.name, tool.script), named, &opts)
 }

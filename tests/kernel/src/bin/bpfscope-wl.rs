@@ -58,6 +58,8 @@
 //!   one syncfs(2) of its file system (writeback with the reason `sync`)
 //! - `filelife DIR N MS`: creates the N files DIR/f0.., waits MS milliseconds, then unlinks
 //!   them in order
+//! - `signal N`: N kill(2) system calls sending SIGUSR1, which it ignores, to itself
+//! - `alloc MB`: allocates and fills MB mebibytes (to meet a memory cgroup's limit)
 //! - `rusage FD CMD [ARGS...]`: not a workload but bench/'s launcher: runs CMD as its direct
 //!   child and writes `pid PID start_ns NS` and, once CMD has exited, `status S maxrss_kib K`
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
@@ -264,6 +266,24 @@ fn main() {
             for file in &files {
                 std::fs::remove_file(file).expect("unlink the file");
             }
+        }
+        "signal" => {
+            // SAFETY: SIGUSR1 ignored, then sent to itself: generated (and traced), never
+            // delivered.
+            unsafe {
+                libc::signal(libc::SIGUSR1, libc::SIG_IGN);
+                for _ in 0..num(1) {
+                    libc::kill(libc::getpid(), libc::SIGUSR1);
+                }
+            }
+        }
+        "alloc" => {
+            // Touch every page, so that each is charged to the memory cgroup.
+            let mut pages: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..num(1) {
+                pages.push(vec![1u8; 1 << 20]);
+            }
+            std::hint::black_box(&pages);
         }
         "rusage" if args.len() >= 3 => rusage(num(1) as i32, &args[2..]).expect("rusage"),
         "tcpconn" => tcpconn(num(1) as u16, num(2), num(3) as usize, num(4) as usize)
@@ -605,8 +625,7 @@ fn poke(n: u64, wait: bool, pause_ms: u64) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | tcpconn PORT N TX RX | tcprefused PORT N | tcpbacklog PORT BACKLOG N | tcpsynretrans PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | spin MS | poke N [wait|MS] | increment N [wait]");
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | rusage FD CMD...");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | tcpconn PORT N TX RX | tcprefused PORT N | tcpbacklog PORT BACKLOG N | tcpsynretrans PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | spin MS | poke N [wait|MS] | increment N [wait] | rusage FD CMD... | signal N | alloc MB");
     std::process::exit(2)
 }
 

@@ -1,0 +1,557 @@
+//! The CPU, scheduler, process and security tools (issue 12), each run by name with BCC's
+//! options against a deterministic workload, with exact lines and counts.
+
+use kernel_tests::{bcc_hist_rows, hist_total, run, skip_note, start, wl};
+
+const USECS: &str = "     usecs               : count     distribution";
+
+/// The lines of `stdout` that contain `needle`.
+fn lines_with<'a>(stdout: &'a str, needle: &str) -> Vec<&'a str> {
+    stdout.lines().filter(|l| l.contains(needle)).collect()
+}
+
+/// The total of the counts ending the folded lines that contain `needle`.
+fn folded_total(stdout: &str, needle: &str) -> u64 {
+    lines_with(stdout, needle)
+        .iter()
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn killsnoop_prints_each_kill_with_its_signal_and_target() {
+    let Some(_guard) = start("killsnoop_prints_each_kill_with_its_signal_and_target") else {
+        return;
+    };
+    let r = run(&["killsnoop", "-c", &wl("kill 7")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing kill() signals... Hit Ctrl-C to end.");
+    assert_eq!(lines[1], "TIME      PID    COMM             SIG  TPID   RESULT");
+    let rows = lines_with(&r.stdout, " wl-kill ");
+    assert_eq!(rows.len(), 7, "{}", r.stdout);
+    for row in rows {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        // The workload kills itself: the target is its own PID.
+        assert_eq!((f[2], f[3], f[4], f[5]), ("wl-kill", "0", f[1], "0"), "{row}");
+    }
+    // -x: only failed kills (none here); -s 9: only SIGKILL (none here).
+    for opt in ["-x", "-s9"] {
+        let r = run(&["killsnoop", opt, "-c", &wl("kill 3")]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(lines_with(&r.stdout, " wl-kill ").is_empty(), "{opt}: {}", r.stdout);
+    }
+}
+
+#[test]
+fn sigsnoop_prints_each_generated_signal_with_its_result() {
+    let Some(_guard) = start("sigsnoop_prints_each_generated_signal_with_its_result") else {
+        return;
+    };
+    let r = run(&["sigsnoop", "-s", "10", "-n", "wl-signal", "-c", &wl("signal 9")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines[0], "TIME     PID     COMM             SIG       TPID    RESULT");
+    assert_eq!(lines.len(), 10, "{}", r.stdout);
+    for row in &lines[1..] {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        // SIGUSR1 to itself, ignored: result 1 (TRACE_SIGNAL_IGNORED).
+        assert_eq!((f[2], f[3], f[4], f[5]), ("wl-signal", "10", f[1], "1"), "{row}");
+    }
+    // Without -s: also the SIGCHLD (17) its exit sends to its parent.
+    let r = run(&["sigsnoop", "-n", "wl-signal", "-c", &wl("signal 2")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sigs: Vec<&str> = lines_with(&r.stdout, " wl-signal ")
+        .iter()
+        .map(|l| l.split_whitespace().nth(3).unwrap())
+        .collect();
+    assert_eq!(sigs, ["10", "10", "17"], "{}", r.stdout);
+}
+
+#[test]
+fn setuids_and_capable_see_each_setuid_and_its_cap_setuid_check() {
+    let Some(_guard) = start("setuids_and_capable_see_each_setuid_and_its_cap_setuid_check") else {
+        return;
+    };
+    let r = run(&["setuids", "-c", &wl("setuid 5")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("TIME     PID    COMM             UID    SYSCALL   ARGS (RET)\n"));
+    let rows = lines_with(&r.stdout, " wl-setuid ");
+    assert_eq!(rows.len(), 5, "{}", r.stdout);
+    assert!(rows.iter().all(|l| l.ends_with(" wl-setuid        0      setuid    uid=0 (0)")));
+
+    let r = run(&["capable", "-c", &wl("setuid 4")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r
+        .stdout
+        .contains("TIME      UID    PID    COMM             CAP  NAME                 RET\n"));
+    let rows = lines_with(&r.stdout, " wl-setuid ");
+    assert_eq!(rows.len(), 4, "{}", r.stdout);
+    assert!(rows.iter().all(|l| l.ends_with(" wl-setuid        7    CAP_SETUID           0")));
+    // -x: only denied checks (root is never denied CAP_SETUID).
+    let r = run(&["capable", "-x", "-c", &wl("setuid 4")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_with(&r.stdout, " wl-setuid ").is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn naptime_prints_each_nanosleep_in_seconds() {
+    let Some(_guard) = start("naptime_prints_each_nanosleep_in_seconds") else { return };
+    let r = run(&["naptime", "-c", &wl("nanosleep 0:5000000,0:250000000,1:0")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r
+        .stdout
+        .contains("TIME     PPID   PCOMM            PID    COMM             SECONDS\n"));
+    let secs: Vec<&str> = lines_with(&r.stdout, " wl-nanosleep ")
+        .iter()
+        .map(|l| l.split_whitespace().last().unwrap())
+        .collect();
+    assert_eq!(secs, ["0.005", "0.250", "1.000"], "{}", r.stdout);
+    // The parent is bpfscope, which ran the command.
+    assert!(lines_with(&r.stdout, " wl-nanosleep ").iter().all(|l| l.contains(" bpfscope ")));
+}
+
+#[test]
+fn exitsnoop_prints_each_exit_with_its_parent_and_code() {
+    let Some(_guard) = start("exitsnoop_prints_each_exit_with_its_parent_and_code") else {
+        return;
+    };
+    let r = run(&["exitsnoop", "-c", &wl("exec 6")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "PCOMM            PID    PPID   TID    AGE(s)  EXIT_CODE");
+    let parent = lines_with(&r.stdout, "wl-exec ");
+    assert_eq!(parent.len(), 1, "{}", r.stdout);
+    let wl_pid = parent[0].split_whitespace().nth(1).unwrap();
+    let children: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("true ")).collect();
+    assert_eq!(children.len(), 6, "{}", r.stdout);
+    for row in children {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!((f[1], f[2], f[3], f[5]), (f[3], wl_pid, f[1], "0"), "{row}");
+        assert!(f[4].starts_with("0."), "{row}");
+    }
+    // -x: only non-zero exits (none of /bin/true's).
+    let r = run(&["exitsnoop", "-x", "-c", &wl("exec 2")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines_with(&r.stdout, "true ").is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn threadsnoop_and_pidpersec_count_new_threads_and_processes() {
+    let Some(_guard) = start("threadsnoop_and_pidpersec_count_new_threads_and_processes") else {
+        return;
+    };
+    let r = run(&["threadsnoop", "-c", &wl("thread 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("TIME(ms)   PID    COMM             TID\n"), "{}", r.stdout);
+    let rows = lines_with(&r.stdout, " wl-thread ");
+    assert_eq!(rows.len(), 1, "one wl-worker thread: {}", r.stdout);
+    let f: Vec<&str> = rows[0].split_whitespace().collect();
+    assert_ne!(f[1], f[3], "a new TID: {}", rows[0]);
+
+    // 30 forks while pidpersec traces for 2.5 s: the per-second counts add up to at least
+    // 30 (the whole machine's forks are counted).
+    let forker = std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let exec = kernel_tests::workload();
+        std::process::Command::new(exec).args(["exec", "30"]).status().expect("run exec 30")
+    });
+    let r = run(&["pidpersec", "-c", &wl("sleep 2500")]);
+    assert!(forker.join().unwrap().success());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Tracing new processes... Hit Ctrl-C to end.\n"));
+    let total: u64 = (r.stdout.lines())
+        .filter_map(|l| l.split_once(" PIDs/sec: @: ").map(|(_, n)| n.parse::<u64>().unwrap()))
+        .sum();
+    assert!(total >= 30, "{}", r.stdout);
+}
+
+#[test]
+fn profile_names_the_workload_s_spinning_function() {
+    let Some(_guard) = start("profile_names_the_workload_s_spinning_function") else { return };
+    let r = run(&["profile", "-F", "49", "-U", "-f", "-c", &wl("flamespin 2000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // 2 s of one busy thread at 49 Hz: about 98 samples, all in the hot function.
+    let hot = folded_total(&r.stdout, "bpfscope_wl_flame_hot");
+    assert!((80..=100).contains(&hot), "{hot}: {}", r.stdout);
+    assert!(lines_with(&r.stdout, "wl-flamespin;").iter().all(|l| !l.contains("entry_SYSCALL")));
+    // -K: kernel stacks only, none of the workload's user frames.
+    let r = run(&["profile", "-K", "-F", "99", "-f", "-c", &wl("flamespin 500")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(folded_total(&r.stdout, "bpfscope_wl_flame_hot"), 0, "{}", r.stdout);
+    // A frequency that cannot be attached is refused.
+    let r = run(&["profile", "-F", "50", "1"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(r.stdout.contains("-F takes 49, 99 or 999"), "{}", r.stdout);
+}
+
+#[test]
+fn offcputime_sums_the_workload_s_sleeps_by_stack() {
+    let Some(_guard) = start("offcputime_sums_the_workload_s_sleeps_by_stack") else { return };
+    let r = run(&["offcputime", "-m", "1000", "-f", "-c", &wl("flamesleep 5 20")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Five sleeps of 20 ms each: 100 ms blocked in nanosleep, plus scheduling delays.
+    let us = folded_total(&r.stdout, "do_nanosleep");
+    assert!((100_000..=125_000).contains(&us), "{us}: {}", r.stdout);
+    assert!(lines_with(&r.stdout, "do_nanosleep").iter().all(|l| l.starts_with("wl-flamesleep;")));
+    // -M 1000: only blocks under 1 ms, so none of the 20 ms sleeps.
+    let r = run(&["offcputime", "-M", "1000", "-f", "-c", &wl("flamesleep 3 20")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(folded_total(&r.stdout, "do_nanosleep"), 0, "{}", r.stdout);
+}
+
+#[test]
+fn cpudist_o_counts_the_workload_s_sleeps() {
+    let Some(_guard) = start("cpudist_o_counts_the_workload_s_sleeps") else { return };
+    let r = run(&["cpudist", "-O", "-m", "-P", "-c", &wl("flamesleep 6 20")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Tracing off-CPU time... Hit Ctrl-C to end.\n"));
+    // Six 20 ms sleeps land in the 16 -> 31 ms bucket of the workload's own histogram.
+    let text = r.stdout.split("\npid = ").filter(|s| !s.is_empty());
+    let mut found = 0;
+    for section in text {
+        let rows = bcc_hist_rows(section, "     msecs               : count     distribution");
+        if let Some((_, n)) = rows.iter().find(|(b, _)| b.trim() == "16 -> 31") {
+            found += n;
+        }
+    }
+    assert!(found >= 6, "{}", r.stdout);
+    let r = run(&["cpudist", "-c", &wl("spin 300")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(hist_total(&bcc_hist_rows(&r.stdout, USECS)) > 0, "{}", r.stdout);
+}
+
+#[test]
+fn runqlen_and_cpuwalk_sample_at_99_hertz() {
+    let Some(_guard) = start("runqlen_and_cpuwalk_sample_at_99_hertz") else { return };
+    let r = run(&["cpuwalk", "-c", &wl("spin 1000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Sampling CPU at 99hz... Hit Ctrl-C to end.\n"));
+    // One busy thread for 1 s: at least 80 of its 99 samples, on CPU rows.
+    let samples: u64 = (r.stdout.lines())
+        .filter(|l| l.starts_with('['))
+        .map(|l| {
+            l.split(']').nth(1).unwrap().split('|').next().unwrap().trim().parse::<u64>().unwrap()
+        })
+        .sum();
+    assert!(samples >= 80, "{}", r.stdout);
+    let r = run(&["runqlen", "-c", &wl("spin 500")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("@runqlen:\n[0]"), "{}", r.stdout);
+}
+
+#[test]
+fn tools_without_their_kernel_facility_fail_with_the_reason() {
+    let Some(_guard) = start("tools_without_their_kernel_facility_fail_with_the_reason") else {
+        return;
+    };
+    let r = run(&["loads"]);
+    if r.code == 0 {
+        skip_note("loads: this kernel lists avenrun in /proc/kallsyms");
+    } else {
+        assert!(r.stderr.contains("no kernel symbol `avenrun`"), "{}", r.stderr);
+        assert!(r.stderr.contains("CONFIG_KALLSYMS_ALL"), "{}", r.stderr);
+        skip_note("loads: no CONFIG_KALLSYMS_ALL here, so no `avenrun` address");
+    }
+    let r = run(&["llcstat", "1"]);
+    if r.code == 0 {
+        skip_note("llcstat: this machine has a hardware PMU");
+    } else {
+        assert!(r.stderr.contains("no hardware PMU on this machine"), "{}", r.stderr);
+        skip_note("llcstat: no hardware PMU here");
+    }
+}
+
+#[test]
+fn every_cpu_tool_passes_the_verifier_with_its_options() {
+    let Some(_guard) = start("every_cpu_tool_passes_the_verifier_with_its_options") else {
+        return;
+    };
+    let runs: &[&[&str]] = &[
+        &["profile", "-F", "49", "-p", "1", "-U", "-f", "2"],
+        &["profile", "-K", "-F", "999"],
+        &["profile"],
+        &["offcputime", "-p", "1", "-m", "10", "-M", "100", "-U", "-f", "2"],
+        &["offcputime", "-K"],
+        &["offcputime"],
+        &["cpudist", "-O", "-mT", "-P", "1", "2"],
+        &["cpudist", "-L", "-p", "1"],
+        &["runqlen"],
+        &["cpuwalk"],
+        &["exitsnoop", "-t", "-x", "-p", "1", "--per-thread"],
+        &["pidpersec"],
+        &["killsnoop", "-x", "-p", "1", "-s", "9"],
+        &["sigsnoop", "-x", "-p", "1", "-s", "9", "-n", "a"],
+        &["setuids", "-p", "1"],
+        &["capable", "-p", "1", "-x"],
+        &["threadsnoop"],
+        &["naptime"],
+        &["oomkill"],
+        &["llcstat", "3"],
+        &["runqslower", "-p", "1", "-t", "1", "-P", "100"],
+        &["wakeuptime", "-p", "1", "-m", "1", "-M", "100", "-f", "3"],
+        &["softirqs", "-T", "-N", "-d", "1", "2"],
+        &["softirqs"],
+        &["hardirqs", "-T", "-N", "-d", "1", "2"],
+        &["hardirqs", "-C"],
+        &["cpufreq"],
+        &["numamove"],
+        &["drsnoop", "-T", "-p", "1", "-n", "a", "-d", "2"],
+        &["klockstat", "-p", "1", "-n", "3", "-d", "2"],
+    ];
+    for args in runs {
+        let mut with_dry_run = args.to_vec();
+        with_dry_run.push("--dry-run");
+        let r = run(&with_dry_run);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn oomkill_names_the_victim_of_a_memory_cgroup_s_oom_kill() {
+    let Some(_guard) = start("oomkill_names_the_victim_of_a_memory_cgroup_s_oom_kill") else {
+        return;
+    };
+    // A memory cgroup of 32 MiB below this process's own (cgroup v1 here, v2 elsewhere),
+    // into which a workload that fills 200 MiB moves itself: the OOM killer kills it.
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let (dir, limit_file) = if let Some(line) = own.lines().find(|l| l.contains(":memory:")) {
+        let path = line.rsplit(':').next().unwrap();
+        (format!("/sys/fs/cgroup/memory{path}/bpfscope-oomkill-test"), "memory.limit_in_bytes")
+    } else {
+        let path = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/");
+        (format!("/sys/fs/cgroup{path}/bpfscope-oomkill-test"), "memory.max")
+    };
+    if std::fs::create_dir_all(&dir).is_err()
+        || std::fs::write(format!("{dir}/{limit_file}"), "33554432").is_err()
+    {
+        skip_note(&format!("oomkill: cannot make the memory cgroup {dir}"));
+        let _ = std::fs::remove_dir(&dir);
+        return;
+    }
+    let procs = format!("{dir}/cgroup.procs");
+    let victim = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let script =
+            format!("echo $$ > {procs} && exec {} alloc 200", kernel_tests::workload().display());
+        std::process::Command::new("sh").args(["-c", &script]).status().expect("run the victim")
+    });
+    let r = run(&["oomkill", "-c", &wl("sleep 2500")]);
+    let status = victim.join().unwrap();
+    let _ = std::fs::remove_dir(&dir);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The shell exec'd the workload, which the OOM killer killed with SIGKILL.
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "the workload was not OOM-killed: {}", r.stdout);
+    assert!(r.stdout.starts_with("Tracing oom_kill_process()... Hit Ctrl-C to end.\n"));
+    let rows = lines_with(&r.stdout, "OOM kill of PID");
+    assert_eq!(rows.len(), 1, "{}", r.stdout);
+    let row = rows[0];
+    let victim_pid = row.split("OOM kill of PID ").nth(1).unwrap().split(' ').next().unwrap();
+    assert!(row.contains(&format!("Triggered by PID {victim_pid} (\"wl-alloc\"), OOM kill of PID {victim_pid} (\"wl-alloc\"), ")), "{row}");
+    // About 32 MiB of 4 KiB pages resident, more mapped: at least 8192 pages.
+    let pages: u64 = row.split("), ").nth(2).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(pages >= 8192, "{row}");
+    assert!(row.contains(", loadavg: "), "{row}");
+}
+
+#[test]
+fn runqslower_and_wakeuptime_see_the_ping_pong_s_wakeups() {
+    let Some(_guard) = start("runqslower_and_wakeuptime_see_the_ping_pong_s_wakeups") else {
+        return;
+    };
+    // min_us 0: every wakeup of the two processes, two per round trip (and a few more at
+    // start and exit), less the few that find the task not yet off its CPU (a wakeup of a
+    // task still on the run queue fires no sched_wakeup).
+    let r = run(&["runqslower", "0", "-c", &wl("pingpong 300")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing run queue latency higher than 0 us");
+    assert_eq!(lines[1], "TIME     COMM             TID           LAT(us)");
+    let rows = lines_with(&r.stdout, " wl-pingpong ");
+    assert!((540..=620).contains(&rows.len()), "{}: {}", rows.len(), r.stdout);
+    // The default threshold (10 ms) and -P's header.
+    let r = run(&["runqslower", "-P", "-c", &wl("pingpong 10")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing run queue latency higher than 10000 us");
+    assert_eq!(
+        lines[1],
+        "TIME     COMM             TID           LAT(us) PREV COMM        PREV TID"
+    );
+
+    // Each side blocks reading its pipe until the other writes: the waker's stack is the
+    // pipe write.
+    let r = run(&["wakeuptime", "-f", "-c", &wl("pingpong 300")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows = lines_with(&r.stdout, "wl-pingpong;wl-pingpong;");
+    assert!(!rows.is_empty(), "{}", r.stdout);
+    assert!(folded_total(&r.stdout, "pipe_write;") > 0, "{}", r.stdout);
+    assert!(rows.iter().any(|l| l.contains("vfs_write;")), "{}", r.stdout);
+}
+
+#[test]
+fn softirqs_and_hardirqs_print_bcc_s_tables_once_then_exit() {
+    let Some(_guard) = start("softirqs_and_hardirqs_print_bcc_s_tables_once_then_exit") else {
+        return;
+    };
+    const NAMES: [&str; 10] = [
+        "hi", "timer", "net_tx", "net_rx", "block", "irq_poll", "tasklet", "sched", "hrtimer",
+        "rcu",
+    ];
+    // A loopback TCP connection during the interval: its packets are received in net_rx.
+    let tcp = std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::process::Command::new(kernel_tests::workload())
+            .args(["tcp", "127.0.0.1", "39417"])
+            .status()
+            .expect("run the tcp workload")
+    });
+    let began = std::time::Instant::now();
+    let r = run(&["softirqs", "1", "1"]);
+    assert!(tcp.join().unwrap().success());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(began.elapsed() < std::time::Duration::from_secs(10));
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["Tracing soft irq event time... Hit Ctrl-C to end.", "", "SOFTIRQ          TOTAL_usecs"]
+    );
+    let rows: Vec<&str> = lines[3..].iter().copied().take_while(|l| !l.is_empty()).collect();
+    for row in &rows {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        assert!(NAMES.contains(&f[0]) && f[1].parse::<u64>().is_ok(), "{row}");
+    }
+    assert!(rows.iter().any(|r| r.starts_with("net_rx ")), "{}", r.stdout);
+
+    let r = run(&["hardirqs", "-C", "1", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "Tracing hard irq event time... Hit Ctrl-C to end.",
+            "",
+            "HARDIRQ                    TOTAL_count"
+        ]
+    );
+    for row in lines[3..].iter().take_while(|l| !l.is_empty()) {
+        assert!(row.rsplit(' ').next().unwrap().parse::<u64>().is_ok(), "{row}");
+    }
+}
+
+#[test]
+fn numamove_cpufreq_and_drsnoop_run_and_report_nothing_when_nothing_happens() {
+    let Some(_guard) =
+        start("numamove_cpufreq_and_drsnoop_run_and_report_nothing_when_nothing_happens")
+    else {
+        return;
+    };
+    // One NUMA node here: no NUMA-balancing migrations, one line of zeros a second.
+    let nodes = std::fs::read_dir("/sys/devices/system/node")
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with("node"))
+            })
+            .count()
+        })
+        .unwrap_or(1);
+    let r = run(&["numamove", "-c", &wl("sleep 1500")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines[0], "TIME          NUMA_migrations NUMA_migrations_ms");
+    assert!(lines.len() >= 2, "{}", r.stdout);
+    if nodes == 1 {
+        assert!(lines[1].ends_with("                  0                  0"), "{}", r.stdout);
+    }
+    // cpufreq: without a cpufreq driver, no frequency is ever set, so nothing is sampled.
+    let r = run(&["cpufreq", "-c", &wl("spin 300")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Sampling CPU freq system-wide & by process. Ctrl-C to end.\n"));
+    if !std::path::Path::new("/sys/devices/system/cpu/cpu0/cpufreq").exists() {
+        skip_note("cpufreq: no cpufreq driver here, so no frequencies to sample");
+        assert!(!r.stdout.contains("@system_mhz"), "{}", r.stdout);
+    }
+    // drsnoop: no direct reclaim while the machine has free memory.
+    let r = run(&["drsnoop", "-T", "-c", &wl("sleep 200")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with("TIME(s)       COMM           PID     LAT(ms) PAGES\n"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn klockstat_prints_the_top_contended_locks_by_total_wait() {
+    let Some(_guard) = start("klockstat_prints_the_top_contended_locks_by_total_wait") else {
+        return;
+    };
+    // Two processes exchanging 2000 messages over pipes: whatever locks the machine
+    // contends meanwhile, at most 3 rows, the largest total wait first.
+    let r = run(&["klockstat", "-n", "3", "-c", &wl("pingpong 2000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing lock events... Hit Ctrl-C to end.", "{}", r.stdout);
+    let header = lines.iter().position(|l| l.trim_start().starts_with("Lock ")).unwrap();
+    assert_eq!(lines[header], format!("{:>40} {:>9} {:>16}", "Lock", "Count", "Total Wait (ns)"));
+    let rows: Vec<(u64, u64)> = lines[header + 1..]
+        .iter()
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(f.len(), 3, "{l}");
+            (f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    assert!(rows.len() <= 3, "{}", r.stdout);
+    assert!(rows.windows(2).all(|w| w[0].1 >= w[1].1), "largest first: {}", r.stdout);
+    assert!(rows.iter().all(|&(count, _)| count > 0), "{}", r.stdout);
+}
+
+/// The lines of `text` that contain `comm` as a field, without the fields at the indexes in
+/// `drop` (times and pids differ between two runs).
+fn comm_rows(text: &str, comm: &str, drop: &[usize]) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.contains(&comm))
+        .map(|f| {
+            let kept = f.iter().enumerate().filter(|(i, _)| !drop.contains(i));
+            kept.map(|(_, s)| s.to_string()).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn bpftrace_s_own_tools_match_bpftrace_0_17_running_its_scripts() {
+    let Some(_guard) = start("bpftrace_s_own_tools_match_bpftrace_0_17_running_its_scripts") else {
+        return;
+    };
+    // (tool, workload, its comm, fields to drop: time, pids, and the parent's name, which is
+    // the tracer itself)
+    let cases: &[(&str, &str, &str, &[usize])] = &[
+        ("killsnoop", "kill 5", "wl-kill", &[0, 1, 4]),
+        ("setuids", "setuid 4", "wl-setuid", &[0, 1]),
+        ("naptime", "nanosleep 0:5000000,0:20000000", "wl-nanosleep", &[0, 1, 2, 3]),
+    ];
+    for (tool, workload, comm, drop) in cases {
+        let command = wl(workload);
+        let Some(theirs) = kernel_tests::bpftrace(&[&format!("/usr/sbin/{tool}.bt")], &command)
+        else {
+            return;
+        };
+        let r = run(&[tool, "-c", &command]);
+        assert_eq!(r.code, 0, "{tool}: {}", r.stderr);
+        // The same banner and header lines, then the same rows.
+        // bpftrace's `Attaching N probes...` goes to stdout (bpfscope's to stderr), and the
+        // nanosleep workload prints its timespecs (`ts ADDR`) wherever the output is.
+        let head = |t: &str| {
+            let lines = t.lines().filter(|l| !l.starts_with("Attaching ") && !l.starts_with("ts "));
+            lines.take(2).map(str::trim_end).collect::<Vec<_>>().join("\n")
+        };
+        assert_eq!(head(&r.stdout), head(&theirs), "{tool}");
+        let ours_rows = comm_rows(&r.stdout, comm, drop);
+        assert!(!ours_rows.is_empty(), "{tool}: {}", r.stdout);
+        assert_eq!(ours_rows, comm_rows(&theirs, comm, drop), "{tool}:\n{}\n{theirs}", r.stdout);
+    }
+}
