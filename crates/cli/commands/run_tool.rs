@@ -98,6 +98,7 @@ fn arg(option: &Opt) -> Arg {
     let arg = Arg::new(id(option));
     match option.kind {
         Kind::Positional => arg.action(ArgAction::Set),
+        Kind::Pattern => arg.action(ArgAction::Set),
         Kind::Flag => arg.long(option.name).short_opt(option.short).action(ArgAction::SetTrue),
         _ => arg
             .long(option.name)
@@ -132,6 +133,13 @@ fn program_options(tool: &Tool, matches: &ArgMatches) -> Result<Vec<String>, Str
             }
         } else if let Some(value) = matches.get_one::<String>(id) {
             named.push(option.program_option(Some(value))?);
+            if option.kind == Kind::Pattern {
+                // The probes it names: the script's attach points `$1` and `$2`.
+                let (entry, exit) = crate::tools::attach_points(value)?;
+                named.extend([entry, exit]);
+            }
+        } else if option.kind == Kind::Pattern {
+            return Err(format!("the following arguments are required: {}", option.name));
         }
     }
     Ok(named)
@@ -176,7 +184,7 @@ fn error_message(tool: &Tool, error: &clap::Error) -> String {
 fn usage(tool: &Tool) -> String {
     let mut parts = vec!["[-h]".to_string()];
     let (positionals, options): (Vec<&Opt>, Vec<&Opt>) =
-        tool.options.iter().partition(|o| o.kind == Kind::Positional);
+        tool.options.iter().partition(|o| o.is_positional());
     for option in options {
         let name = match option.short {
             Some(short) => format!("-{short}"),
@@ -188,7 +196,10 @@ fn usage(tool: &Tool) -> String {
         });
     }
     parts.push("[run options]".to_string());
-    parts.extend(positionals.iter().map(|p| format!("[{}]", p.name)));
+    parts.extend(positionals.iter().map(|p| match p.kind {
+        Kind::Pattern => p.name.to_string(),
+        _ => format!("[{}]", p.name),
+    }));
     let head = format!("usage: bpfscope {} ", tool.name);
     let mut out = head.clone();
     let mut line_len = head.len();
@@ -245,7 +256,7 @@ fn help(tool: &Tool, command: &Command) -> String {
     let mut out = usage(tool);
     out.push_str(&format!("\n{}\n", tool.about));
     let (positionals, options): (Vec<&Opt>, Vec<&Opt>) =
-        tool.options.iter().partition(|o| o.kind == Kind::Positional);
+        tool.options.iter().partition(|o| o.is_positional());
     if !positionals.is_empty() {
         out.push_str("\npositional arguments:\n");
         for option in positionals {
@@ -363,7 +374,7 @@ mod tests {
         let text = help(runqlat, &command(runqlat));
         assert!(
             text.starts_with(
-                "usage: bpfscope runqlat [-h] [-T] [-m] [-P] [--pidnss] [-L] [-p PID]\n                        [run options] [interval] [count]\n"
+                "usage: bpfscope runqlat [-h] [-T] [-m] [-P] [--pidnss] [-L] [-p PID]\n                        [--cgroup PATH] [run options] [interval] [count]\n"
             ),
             "{text}"
         );

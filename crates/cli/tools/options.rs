@@ -38,6 +38,13 @@ pub enum Kind {
     Errno { value_name: &'static str },
     /// `[interval]` after the options: a whole number.
     Positional,
+    /// BCC's `pattern` after the options (`u:LIB:FUNC`, `k:FUNC`, `FUNC`): the text as a
+    /// named option, and the probes it names as the program's attach points `$1` (entry)
+    /// and `$2` (return), which the parser of attach points checks; never program text.
+    Pattern,
+    /// `--cgroup PATH`: a cgroup v2 directory, given to the script as its cgroup ID (the
+    /// directory's inode number, what `cgroup` and `kn->id` read).
+    Cgroup { value_name: &'static str },
 }
 
 impl Opt {
@@ -81,6 +88,21 @@ impl Opt {
         Opt { name, short: None, kind: Kind::Positional, help }
     }
 
+    /// BCC's required `pattern` of probes (funccount, funclatency).
+    pub const fn pattern(help: &'static str) -> Opt {
+        Opt { name: "pattern", short: None, kind: Kind::Pattern, help }
+    }
+
+    /// `--NAME PATH`: a cgroup v2 directory, typed as its cgroup ID.
+    pub const fn cgroup(name: &'static str, help: &'static str) -> Opt {
+        Opt { name, short: None, kind: Kind::Cgroup { value_name: "PATH" }, help }
+    }
+
+    /// Whether it comes after the options, by position.
+    pub fn is_positional(&self) -> bool {
+        matches!(self.kind, Kind::Positional | Kind::Pattern)
+    }
+
     /// The same option without its short letter (`--NAME` only).
     pub const fn long_only(self) -> Opt {
         Opt { short: None, ..self }
@@ -91,15 +113,16 @@ impl Opt {
         match self.kind {
             Kind::Text { value_name }
             | Kind::Number { value_name }
-            | Kind::Errno { value_name } => Some(value_name),
-            Kind::Flag | Kind::Positional => None,
+            | Kind::Errno { value_name }
+            | Kind::Cgroup { value_name } => Some(value_name),
+            Kind::Flag | Kind::Positional | Kind::Pattern => None,
         }
     }
 
     /// How argparse names it in errors: `-p/--pid`, `--name`, `interval`.
     pub fn display(&self) -> String {
         match (self.kind, self.short) {
-            (Kind::Positional, _) => self.name.to_string(),
+            (Kind::Positional | Kind::Pattern, _) => self.name.to_string(),
             (_, Some(short)) => format!("-{short}/--{}", self.name),
             (_, None) => format!("--{}", self.name),
         }
@@ -111,6 +134,23 @@ impl Opt {
         let value = match (self.kind, value) {
             (Kind::Flag, _) | (_, None) => return Ok(format!("--{}", self.name)),
             (Kind::Text { .. }, Some(text)) => text.to_string(),
+            (Kind::Pattern, Some(text)) => {
+                attach_points(text).map_err(|e| format!("argument {}: {e}", self.display()))?;
+                text.to_string()
+            }
+            (Kind::Cgroup { .. }, Some(path)) => {
+                use std::os::unix::fs::MetadataExt;
+                match std::fs::metadata(path) {
+                    Ok(meta) if meta.is_dir() => meta.ino().to_string(),
+                    Ok(_) => {
+                        return Err(format!(
+                            "argument {}: {path} is not a cgroup directory",
+                            self.display()
+                        ))
+                    }
+                    Err(e) => return Err(format!("argument {}: {path}: {e}", self.display())),
+                }
+            }
             (Kind::Number { .. } | Kind::Positional, Some(text)) => match text.parse::<u64>() {
                 Ok(n) => n.to_string(),
                 Err(_) => {
@@ -131,6 +171,40 @@ impl Opt {
             }
         };
         Ok(format!("--{}={value}", self.name))
+    }
+}
+
+/// The entry and return attach points of BCC's probe `pattern`: `u:LIB:FUNC` (uprobes),
+/// `k:FUNC`, `p::FUNC`, `p:FUNC` or a bare `FUNC` (kernel functions, by kprobes), with
+/// wildcards. Only the characters of library paths and function globs are taken: the
+/// pattern becomes an attach point and nothing else.
+pub fn attach_points(pattern: &str) -> Result<(String, String), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_-./*?:+@[]".contains(c);
+    if pattern.is_empty() || !pattern.chars().all(allowed) {
+        return Err(format!("'{pattern}' is not a probe pattern (u:LIB:FUNC, k:FUNC or FUNC)"));
+    }
+    let kernel = |func: &str| (format!("kprobe:{func}"), format!("kretprobe:{func}"));
+    match pattern.split_once(':') {
+        None => Ok(kernel(pattern)),
+        Some(("u", rest)) => match rest.split_once(':') {
+            Some((lib, func)) if !lib.is_empty() && !func.is_empty() && !func.contains(':') => {
+                Ok((format!("uprobe:{lib}:{func}"), format!("uretprobe:{lib}:{func}")))
+            }
+            _ => Err(format!("'{pattern}': a user pattern is u:LIBRARY:FUNCTION")),
+        },
+        Some(("k" | "p", rest)) => {
+            let func = rest.strip_prefix(':').unwrap_or(rest);
+            if func.is_empty() || func.contains(':') {
+                return Err(format!("'{pattern}': a kernel pattern is k:FUNCTION"));
+            }
+            Ok(kernel(func))
+        }
+        Some(("t", _)) => Err(format!(
+            "'{pattern}': tracepoint patterns are not supported yet (count them with `bpfscope -e 'tracepoint:CATEGORY:EVENT {{ @[probe] = count(); }}'`)"
+        )),
+        Some((kind, _)) => {
+            Err(format!("'{pattern}': unknown probe type '{kind}:' (u:LIB:FUNC, k:FUNC or FUNC)"))
+        }
     }
 }
 
@@ -161,5 +235,21 @@ mod tests {
             .program_option(Some("one"))
             .unwrap_err()
             .starts_with("argument interval:"));
+        let pattern = Opt::pattern("the functions");
+        assert_eq!(
+            pattern.program_option(Some("u:/lib/c.so:mal*")).unwrap(),
+            "--pattern=u:/lib/c.so:mal*"
+        );
+        assert!(pattern.program_option(Some("u:x:y; }")).is_err());
+        assert_eq!(
+            attach_points("u:/lib/c.so:malloc").unwrap(),
+            ("uprobe:/lib/c.so:malloc".to_string(), "uretprobe:/lib/c.so:malloc".to_string())
+        );
+        assert_eq!(attach_points("vfs_*").unwrap().0, "kprobe:vfs_*");
+        assert_eq!(attach_points("p::vfs_read").unwrap().1, "kretprobe:vfs_read");
+        assert!(attach_points("t:sched:sched_switch").unwrap_err().contains("not supported yet"));
+        let cgroup = Opt::cgroup("cgroup", "trace this cgroup only");
+        assert!(cgroup.program_option(Some("/nonexistent/cg")).is_err());
+        assert!(cgroup.program_option(Some("/")).unwrap().starts_with("--cgroup="));
     }
 }

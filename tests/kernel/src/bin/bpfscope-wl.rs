@@ -65,6 +65,15 @@
 //!   (wait4's whole-run peak RSS) to fd FD. A child's ru_maxrss includes the memory of the
 //!   process it was forked from (exec keeps the old address space's peak), so the launcher
 //!   is this small program rather than the Python harness.
+//! - `mallocs N SIZE FREE`: N libc malloc(SIZE) calls, then free() of the first FREE of
+//!   them (the others are left allocated, for memleak)
+//! - `sleepfn N MS`: N calls of the uprobe target `bpfscope_wl_sleepfn`, each sleeping MS
+//!   milliseconds (for funclatency)
+//! - `tmpfs DIR N`: N mount(2) of a tmpfs on DIR (created) each followed by its umount2(2)
+//! - `cgpingpong CGROUP N`: moves itself into the cgroup v2 directory CGROUP, then
+//!   `pingpong N`
+//! - `kvm N`: a KVM virtual machine (/dev/kvm) whose one vCPU runs `out 0x10, al` in a loop
+//!   in real mode: N KVM_RUN calls, each ending in one I/O exit to user space
 
 use std::{ffi::CString, io, os::fd::AsRawFd};
 
@@ -298,8 +307,128 @@ fn main() {
         }
         "tcpbacklog" => tcpbacklog(num(1) as u16, num(2) as i32, num(3)).expect("a listen backlog"),
         "tcpsynretrans" => tcpsynretrans(num(1) as u16).expect("a dropped SYN"),
+        "mallocs" => {
+            let (size, free) = (num(2) as usize, num(3) as usize);
+            // SAFETY: malloc of `size` bytes; each pointer is freed at most once.
+            let ptrs: Vec<*mut libc::c_void> =
+                (0..num(1)).map(|_| unsafe { libc::malloc(std::hint::black_box(size)) }).collect();
+            for &p in ptrs.iter().take(free) {
+                // SAFETY: `p` came from malloc above and is freed once.
+                unsafe { libc::free(p) };
+            }
+            std::hint::black_box(&ptrs);
+        }
+        "sleepfn" => {
+            for _ in 0..num(1) {
+                bpfscope_wl_sleepfn(std::hint::black_box(num(2)));
+            }
+        }
+        "tmpfs" => tmpfs(arg(1), num(2)),
+        "cgpingpong" => {
+            std::fs::write(format!("{}/cgroup.procs", arg(1)), std::process::id().to_string())
+                .expect("join the cgroup");
+            pingpong(num(2));
+        }
+        "kvm" => kvm(num(1)).expect("a KVM guest"),
         _ => usage(),
     }
+}
+
+/// A uprobe target: sleeps `ms` milliseconds (`sleepfn N MS`).
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn bpfscope_wl_sleepfn(ms: u64) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+}
+
+/// `tmpfs DIR N`: N mounts of a tmpfs on `dir`, each unmounted at once.
+fn tmpfs(dir: &str, n: u64) {
+    std::fs::create_dir_all(dir).expect("the mount point");
+    let (source, target, fstype) = (
+        CString::new("bpfscope-wl").unwrap(),
+        CString::new(dir).unwrap(),
+        CString::new("tmpfs").unwrap(),
+    );
+    for _ in 0..n {
+        // SAFETY: NUL-terminated strings that outlive the calls; no data.
+        let r = unsafe {
+            libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null())
+        };
+        assert_eq!(r, 0, "mount: {}", io::Error::last_os_error());
+        // SAFETY: as above.
+        let r = unsafe { libc::umount2(target.as_ptr(), 0) };
+        assert_eq!(r, 0, "umount: {}", io::Error::last_os_error());
+    }
+}
+
+/// `kvm N`: N I/O exits of a one-vCPU real-mode guest.
+fn kvm(n: u64) -> io::Result<()> {
+    const KVM_GET_VCPU_MMAP_SIZE: libc::c_ulong = 0xae04;
+    const KVM_CREATE_VM: libc::c_ulong = 0xae01;
+    const KVM_CREATE_VCPU: libc::c_ulong = 0xae41;
+    const KVM_SET_USER_MEMORY_REGION: libc::c_ulong = 0x4020_ae46;
+    const KVM_RUN: libc::c_ulong = 0xae80;
+    const KVM_EXIT_IO: u32 = 2;
+    #[repr(C)]
+    struct Region {
+        slot: u32,
+        flags: u32,
+        guest_phys_addr: u64,
+        memory_size: u64,
+        userspace_addr: u64,
+    }
+    let check = |r: libc::c_int| if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) };
+    let kvm = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm")?;
+    // SAFETY: ioctls on descriptors this function owns, with the arguments the KVM API
+    // defines; the guest memory is an anonymous mapping that lives (leaked) until exit.
+    unsafe {
+        let vm = check(libc::ioctl(kvm.as_raw_fd(), KVM_CREATE_VM, 0))?;
+        let size = 0x10000;
+        let mem = libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if mem == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // The reset vector, 0xfffffff0 (CS base 0xffff0000, IP 0xfff0): out 0x10, al; jmp $-2.
+        let code = [0xe6u8, 0x10, 0xeb, 0xfc];
+        std::ptr::copy_nonoverlapping(code.as_ptr(), mem.cast::<u8>().add(0xfff0), code.len());
+        let region = Region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0xffff_0000,
+            memory_size: size as u64,
+            userspace_addr: mem as u64,
+        };
+        check(libc::ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region))?;
+        let vcpu = check(libc::ioctl(vm, KVM_CREATE_VCPU, 0))?;
+        let run_size = check(libc::ioctl(kvm.as_raw_fd(), KVM_GET_VCPU_MMAP_SIZE, 0))?;
+        let run = libc::mmap(
+            std::ptr::null_mut(),
+            run_size as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            vcpu,
+            0,
+        );
+        if run == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        for _ in 0..n {
+            check(libc::ioctl(vcpu, KVM_RUN, 0))?;
+            // struct kvm_run: the exit reason is the u32 at offset 8.
+            let reason = run.cast::<u8>().add(8).cast::<u32>().read_volatile();
+            if reason != KVM_EXIT_IO {
+                return Err(io::Error::other(format!("KVM exit reason {reason}, not I/O")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `read SIZE:COUNT[,...]`: reads of exactly SIZE bytes from /dev/zero, COUNT times each.
@@ -625,7 +754,7 @@ fn poke(n: u64, wait: bool, pause_ms: u64) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | tcpconn PORT N TX RX | tcprefused PORT N | tcpbacklog PORT BACKLOG N | tcpsynretrans PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | spin MS | poke N [wait|MS] | increment N [wait] | rusage FD CMD... | signal N | alloc MB");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | tcpconn PORT N TX RX | tcprefused PORT N | tcpbacklog PORT BACKLOG N | tcpsynretrans PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | spin MS | poke N [wait|MS] | increment N [wait] | rusage FD CMD... | signal N | alloc MB | mallocs N SIZE | sleepfn N MS | tmpfs DIR N | cgpingpong CGROUP N | kvm N");
     std::process::exit(2)
 }
 
