@@ -61,6 +61,19 @@ pub fn print() -> anyhow::Result<()> {
         "program stats (kernel.bpf_stats_enabled)",
         Path::new("/proc/sys/kernel/bpf_stats_enabled").exists(),
     ));
+    // The mechanisms bpfscope picks between, probed as when it runs a script.
+    let target = bpfscope_runtime::tracefs::Tracefs::new();
+    use bpfscope_compiler::target::Target;
+    out.push_str(&line(
+        "kprobes (kprobe PMU)",
+        Path::new("/sys/bus/event_source/devices/kprobe").exists(),
+    ));
+    out.push_str(&line("kprobe_multi links", root && target.kprobe_multi()));
+    out.push_str(&line("uprobe_multi links", root && target.uprobe_multi()));
+    out.push_str(&line(
+        "uprobes (uprobe PMU)",
+        Path::new("/sys/bus/event_source/devices/uprobe").exists(),
+    ));
     out.push_str("\nProgram types\n");
     for (name, ty) in PROG_TYPES {
         out.push_str(&line(name, root && load_ok(*ty, &[]).is_ok()));

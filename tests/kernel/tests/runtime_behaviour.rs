@@ -348,6 +348,8 @@ fn info_probes_this_kernel() {
         // Facts of this machine (see the common brief): no kprobes, no hardware PMU.
         "  kprobe: no\n",
         "  hardware: no\n",
+        "  kprobes (kprobe PMU): no\n",
+        "  uprobe_multi links: yes\n",
     ] {
         assert!(out.contains(line), "{line:?} missing from --info:\n{out}");
     }
