@@ -150,6 +150,17 @@ pub struct RunOpts {
     /// (adds `(file:line)` from DWARF, as `config = { show_debug_info = 1 }`).
     #[arg(long, value_enum, value_name = "DETAIL")]
     pub symbols: Option<SymbolDetail>,
+    /// Also record the histograms the script prints (each print of a hist()/lhist() map, as
+    /// every interval) and write them at exit as an SVG latency heat map to this file.
+    #[arg(long = "heatmap", value_name = "FILE")]
+    pub heatmap: Option<String>,
+    /// With --heatmap: rows as tall as their buckets are wide (a linear value axis).
+    #[arg(long = "heatmap-linear", requires = "heatmap")]
+    pub heatmap_linear: bool,
+    /// Also write every JSON event of the run (as -f json) at exit as one JSON document,
+    /// `{"version": 1, "events": [...]}`, to this file.
+    #[arg(long = "json-document", value_name = "FILE")]
+    pub json_document: Option<String>,
     /// Print a compiler stage instead of running: ast, typed, ir, asm (verifier notation) or
     /// obj (the ELF object).
     #[arg(long, value_enum)]

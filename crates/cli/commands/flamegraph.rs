@@ -239,6 +239,9 @@ impl Subcommand for Flamegraph {
             probe_filter: None,
             debug: Vec::new(),
             symbols: None,
+            heatmap: None,
+            heatmap_linear: false,
+            json_document: None,
         };
         if let Some(pid) = args.pid {
             if !std::path::Path::new(&format!("/proc/{pid}")).exists() {

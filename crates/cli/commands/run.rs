@@ -243,8 +243,13 @@ fn execute(
         stats: opts.stats || verbose,
         no_warnings: opts.no_warnings,
         symbol_lines: opts.symbols == Some(crate::flags::SymbolDetail::Lines),
+        also: Vec::new(),
     };
-    match bpfscope_runtime::run(compiled, config) {
+    let mut recorders = Recorders::default();
+    let config = recorders.add_to(config, opts);
+    let result = bpfscope_runtime::run(compiled, config);
+    recorders.write(opts)?;
+    match result {
         Ok(code) => Ok(code),
         Err(RunError::Verifier { probe, span, message, log }) => {
             let mut d = Diagnostic::error(
@@ -264,6 +269,60 @@ fn execute(
             Ok(1)
         }
         Err(e) => bail!(e),
+    }
+}
+
+/// What `--heatmap` and `--json-document` record beside the run's own output.
+#[derive(Default)]
+struct Recorders {
+    heatmap: Option<bpfscope_output::heatmap::Recorder>,
+    json: Option<bpfscope_output::tee::Shared>,
+}
+
+impl Recorders {
+    /// The run's configuration with the recording sinks the options ask for.
+    fn add_to(&mut self, mut config: RunConfig, opts: &RunOpts) -> RunConfig {
+        if opts.heatmap.is_some() {
+            let recorder = bpfscope_output::heatmap::Recorder::default();
+            config.also.push(Box::new(recorder.clone()));
+            self.heatmap = Some(recorder);
+        }
+        if opts.json_document.is_some() {
+            let shared = bpfscope_output::tee::Shared::default();
+            config.also.push(Box::new(bpfscope_output::json::JsonSink::new(
+                Box::new(shared.clone()),
+                Box::new(shared.clone()),
+                Box::new(bpfscope_output::NoSymbols),
+            )));
+            self.json = Some(shared);
+        }
+        config
+    }
+
+    /// Writes the files at exit.
+    fn write(&self, opts: &RunOpts) -> anyhow::Result<()> {
+        if let (Some(recorder), Some(path)) = (&self.heatmap, &opts.heatmap) {
+            let recording = recorder.recording.borrow();
+            let series = recording.series();
+            if series.is_empty() {
+                eprintln!(
+                    "WARNING: --heatmap {path}: the script printed no hist() or lhist() map,                      so the heat map is empty"
+                );
+            }
+            let style = bpfscope_output::heatmap::Style {
+                linear: opts.heatmap_linear,
+                title: None,
+                unit: recording.unit.clone(),
+            };
+            let svg = bpfscope_output::heatmap::svg(&series, &style);
+            std::fs::write(path, svg).with_context(|| format!("writing {path}"))?;
+        }
+        if let (Some(shared), Some(path)) = (&self.json, &opts.json_document) {
+            let lines = String::from_utf8_lossy(&shared.bytes()).into_owned();
+            std::fs::write(path, bpfscope_output::json::document(&lines))
+                .with_context(|| format!("writing {path}"))?;
+        }
+        Ok(())
     }
 }
 

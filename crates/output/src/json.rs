@@ -1,6 +1,7 @@
 //! JSON lines output (reference §2.7). Wire format, one object per line:
 //!
-//! - `{"type": "attached_probes", "count": N, "data": {"probes": N}}`
+//! - `{"type": "attached_probes", "count": N, "data": {"probes": N}, "version": 1}`: bpftrace's
+//!   event, plus the version of this format ([`VERSION`], docs/json.md)
 //! - `{"type": "lost_events", "count": N, "data": {"events": N}}`
 //! - `{"type": "printf", "data": "text"}` and `{"type": "time", "data": "text"}`
 //! - `{"type": "value", "data": <value>}` for `print(value)`
@@ -94,9 +95,25 @@ pub fn value_event(v: &Value) -> String {
     format!("{{\"type\": \"value\", \"data\": {}}}\n", value(v))
 }
 
-/// The "Attached N probes" message.
+/// The version of the JSON output (docs/json.md, docs/json.schema.json): raised when an
+/// event changes shape; new events and new fields do not raise it.
+pub const VERSION: u32 = 1;
+
+/// The "Attached N probes" message, with the format's version.
 pub fn attached(n: usize) -> String {
-    format!("{{\"type\": \"attached_probes\", \"count\": {n}, \"data\": {{\"probes\": {n}}}}}\n")
+    format!(
+        "{{\"type\": \"attached_probes\", \"count\": {n}, \"data\": {{\"probes\": {n}}}, \"version\": {VERSION}}}\n"
+    )
+}
+
+/// The events of a run (JSON lines) as one document: `{"version": 1, "events": [...]}`
+/// (`--json-document`), one event a line.
+pub fn document(lines: &str) -> String {
+    let events: Vec<&str> = lines.lines().filter(|l| !l.trim().is_empty()).collect();
+    if events.is_empty() {
+        return format!("{{\"version\": {VERSION}, \"events\": []}}\n");
+    }
+    format!("{{\"version\": {VERSION}, \"events\": [\n{}\n]}}\n", events.join(",\n"))
 }
 
 /// Lost events.
@@ -398,7 +415,17 @@ mod tests {
         );
         assert_eq!(
             attached(1),
-            "{\"type\": \"attached_probes\", \"count\": 1, \"data\": {\"probes\": 1}}\n"
+            "{\"type\": \"attached_probes\", \"count\": 1, \"data\": {\"probes\": 1}, \"version\": 1}\n"
         );
+        let doc = document(&(attached(1) + &lost(2)));
+        assert_eq!(
+            doc,
+            "{\"version\": 1, \"events\": [\n\
+             {\"type\": \"attached_probes\", \"count\": 1, \"data\": {\"probes\": 1}, \"version\": 1},\n\
+             {\"type\": \"lost_events\", \"count\": 2, \"data\": {\"events\": 2}}\n]}\n"
+        );
+        let parsed: Json = serde_json::from_str(&doc).expect("one JSON document");
+        assert_eq!(parsed["events"].as_array().map(Vec::len), Some(2));
+        assert_eq!(document(""), "{\"version\": 1, \"events\": []}\n");
     }
 }

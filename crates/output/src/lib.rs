@@ -10,6 +10,7 @@
 
 pub mod bcc;
 pub mod folded;
+pub mod heatmap;
 pub mod hist;
 pub mod json;
 pub mod pprof;
@@ -17,6 +18,7 @@ pub mod printf;
 pub mod sink;
 pub mod stats;
 pub mod symbols;
+pub mod tee;
 pub mod text;
 pub mod tseries;
 

@@ -71,6 +71,9 @@ pub struct RunConfig {
     pub no_warnings: bool,
     /// Add source lines to user frames (`--symbols=lines`), as `show_debug_info` does.
     pub symbol_lines: bool,
+    /// Sinks that get every call too, after the format's (`--heatmap`, `--json-document`
+    /// record the run with them).
+    pub also: Vec<Box<dyn Sink>>,
 }
 
 /// Loads, attaches and runs until exit; returns the exit code.
@@ -98,7 +101,8 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     // Processes seen in user stacks are captured while the trace runs (see `symbols`).
     let processes = Processes::default();
     let symbols = Symbols::new(symbol_config, processes.clone());
-    let mut sink = config.format.sink(config.out, err, Box::new(symbols));
+    let sink = config.format.sink(config.out, err, Box::new(symbols));
+    let mut sink = bpfscope_output::tee::Tee::chain(sink, std::mem::take(&mut config.also));
     let sink: &mut dyn Sink = &mut *sink;
     let bpf_stats = if config.stats { stats::enable(sink) } else { None };
     let traced_since = Instant::now();

@@ -38,6 +38,7 @@ fn config() -> RunConfig {
         stats: false,
         no_warnings: false,
         symbol_lines: false,
+        also: Vec::new(),
     }
 }
 

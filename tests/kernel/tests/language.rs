@@ -170,7 +170,7 @@ fn json_output() {
         r.stdout,
         // "Attached" comes before BEGIN's output, as in bpftrace.
         concat!(
-            "{\"type\": \"attached_probes\", \"count\": 1, \"data\": {\"probes\": 1}}\n",
+            "{\"type\": \"attached_probes\", \"count\": 1, \"data\": {\"probes\": 1}, \"version\": 1}\n",
             "{\"type\": \"printf\", \"data\": \"hi\\n\"}\n",
             "{\"type\": \"hist\", \"data\": {\"@h\": [{\"min\": 4, \"max\": 7, \"count\": 1}]}}\n",
             "{\"type\": \"map\", \"data\": {\"@m\": {\"1,a\": 2}}}\n",

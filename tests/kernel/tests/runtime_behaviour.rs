@@ -96,7 +96,7 @@ fn attached_comes_before_begin_output() {
     assert_eq!(
         lines,
         [
-            r#"{"type": "attached_probes", "count": 1, "data": {"probes": 1}}"#,
+            r#"{"type": "attached_probes", "count": 1, "data": {"probes": 1}, "version": 1}"#,
             r#"{"type": "printf", "data": "x\n"}"#,
             r#"{"type": "map", "data": {"@a": 1}}"#,
         ]

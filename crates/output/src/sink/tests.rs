@@ -110,7 +110,7 @@ fn json_events() {
          {\"type\": \"join\", \"data\": \"a b\"}\n\
          {\"type\": \"value\", \"data\": [1,\"\\n        do_syscall_64+0\\n\"]}\n\
          {\"type\": \"lost_events\", \"count\": 4, \"data\": {\"events\": 4}}\n\
-         {\"type\": \"attached_probes\", \"count\": 3, \"data\": {\"probes\": 3}}\n"
+         {\"type\": \"attached_probes\", \"count\": 3, \"data\": {\"probes\": 3}, \"version\": 1}\n"
     );
     // Warnings stay on standard error, as JSON lines.
     assert_eq!(
