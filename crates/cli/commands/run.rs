@@ -284,16 +284,17 @@ impl Recorders {
     fn add_to(&mut self, mut config: RunConfig, opts: &RunOpts) -> RunConfig {
         if opts.heatmap.is_some() {
             let recorder = bpfscope_output::heatmap::Recorder::default();
-            config.also.push(Box::new(recorder.clone()));
+            let sink = recorder.clone();
+            config.also.push(Box::new(move |_| Box::new(sink)));
             self.heatmap = Some(recorder);
         }
         if opts.json_document.is_some() {
             let shared = bpfscope_output::tee::Shared::default();
-            config.also.push(Box::new(bpfscope_output::json::JsonSink::new(
-                Box::new(shared.clone()),
-                Box::new(shared.clone()),
-                Box::new(bpfscope_output::NoSymbols),
-            )));
+            let out = shared.clone();
+            config.also.push(Box::new(move |symbols| {
+                let err = Box::new(out.clone());
+                Box::new(bpfscope_output::json::JsonSink::new(Box::new(out), err, symbols))
+            }));
             self.json = Some(shared);
         }
         config

@@ -72,9 +72,12 @@ pub struct RunConfig {
     /// Add source lines to user frames (`--symbols=lines`), as `show_debug_info` does.
     pub symbol_lines: bool,
     /// Sinks that get every call too, after the format's (`--heatmap`, `--json-document`
-    /// record the run with them).
-    pub also: Vec<Box<dyn Sink>>,
+    /// record the run with them), each made with its own symbolizer.
+    pub also: Vec<NewRecorder>,
 }
+
+/// Makes a sink beside the format's from a symbolizer of the run.
+pub type NewRecorder = Box<dyn FnOnce(Box<dyn bpfscope_output::Symbolizer>) -> Box<dyn Sink>>;
 
 /// Loads, attaches and runs until exit; returns the exit code.
 pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> {
@@ -101,8 +104,12 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     // Processes seen in user stacks are captured while the trace runs (see `symbols`).
     let processes = Processes::default();
     let symbols = Symbols::new(symbol_config, processes.clone());
+    let recorders: Vec<Box<dyn Sink>> = std::mem::take(&mut config.also)
+        .into_iter()
+        .map(|new| new(Box::new(Symbols::new(symbol_config, processes.clone()))))
+        .collect();
     let sink = config.format.sink(config.out, err, Box::new(symbols));
-    let mut sink = bpfscope_output::tee::Tee::chain(sink, std::mem::take(&mut config.also));
+    let mut sink = bpfscope_output::tee::Tee::chain(sink, recorders);
     let sink: &mut dyn Sink = &mut *sink;
     let bpf_stats = if config.stats { stats::enable(sink) } else { None };
     let traced_since = Instant::now();

@@ -13,6 +13,7 @@ use std::{
     sync::{Mutex, MutexGuard},
 };
 
+pub mod json_schema;
 pub mod leaks;
 
 pub use leaks::assert_nothing_loaded;
