@@ -246,9 +246,11 @@ fn execute(
         also: Vec::new(),
     };
     let mut recorders = Recorders::default();
-    let config = recorders.add_to(config, opts);
+    let config = recorders.add_to(config, opts)?;
     let result = bpfscope_runtime::run(compiled, config);
-    recorders.write(opts)?;
+    if result.is_ok() && !opts.dry_run {
+        recorders.write(opts)?;
+    }
     match result {
         Ok(code) => Ok(code),
         Err(RunError::Verifier { probe, span, message, log }) => {
@@ -280,8 +282,14 @@ struct Recorders {
 }
 
 impl Recorders {
-    /// The run's configuration with the recording sinks the options ask for.
-    fn add_to(&mut self, mut config: RunConfig, opts: &RunOpts) -> RunConfig {
+    /// The run's configuration with the recording sinks the options ask for. Their files
+    /// are created now, so that one that cannot be fails before the trace rather than after.
+    fn add_to(&mut self, mut config: RunConfig, opts: &RunOpts) -> anyhow::Result<RunConfig> {
+        for path in opts.heatmap.iter().chain(&opts.json_document) {
+            if !opts.dry_run {
+                std::fs::File::create(path).with_context(|| format!("creating {path}"))?;
+            }
+        }
         if opts.heatmap.is_some() {
             let recorder = bpfscope_output::heatmap::Recorder::default();
             let sink = recorder.clone();
@@ -297,7 +305,7 @@ impl Recorders {
             }));
             self.json = Some(shared);
         }
-        config
+        Ok(config)
     }
 
     /// Writes the files at exit.
@@ -307,7 +315,7 @@ impl Recorders {
             let series = recording.series();
             if series.is_empty() {
                 eprintln!(
-                    "WARNING: --heatmap {path}: the script printed no hist() or lhist() map,                      so the heat map is empty"
+                    "WARNING: --heatmap {path}: the script printed no hist() or lhist() map, so the heat map is empty"
                 );
             }
             let style = bpfscope_output::heatmap::Style {

@@ -98,3 +98,32 @@ impl Write for Shared {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{json::JsonSink, text::TextSink, NoSymbols};
+
+    #[test]
+    fn every_sink_of_a_chain_gets_every_call() {
+        let (a, b, c) = (Shared::default(), Shared::default(), Shared::default());
+        let sink = |out: &Shared, json: bool| -> Box<dyn Sink> {
+            let (o, e) = (Box::new(out.clone()), Box::new(out.clone()));
+            if json {
+                Box::new(JsonSink::new(o, e, Box::new(NoSymbols)))
+            } else {
+                Box::new(TextSink::new(o, e, Box::new(NoSymbols)))
+            }
+        };
+        let mut tee = Tee::chain(sink(&a, false), vec![sink(&b, true), sink(&c, true)]);
+        tee.attached(2).unwrap();
+        tee.text(TextKind::Time, "10:00:00\n").unwrap();
+        tee.lost(3).unwrap();
+        tee.warning(&Warning::new("w")).unwrap();
+        let text = String::from_utf8(a.bytes()).unwrap();
+        assert!(text.starts_with("Attached 2 probes\n10:00:00\n"), "{text}");
+        let json = String::from_utf8(b.bytes()).unwrap();
+        assert_eq!(json.lines().count(), 4, "{json}");
+        assert_eq!(b.bytes(), c.bytes());
+    }
+}
