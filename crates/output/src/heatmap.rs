@@ -26,12 +26,13 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// `[4, 7]`, `[0]`, `(..., -1]`, `[100, ...)`.
+    /// As bpftrace's text labels its rows: `[4, 8)`, `[1K, 2K)`, `[0]`, `(..., 0)`,
+    /// `[100, ...)`.
     pub fn label(&self) -> String {
         match (self.min, self.max) {
             (Some(lo), Some(hi)) if lo == hi => format!("[{}]", short(lo)),
-            (Some(lo), Some(hi)) => format!("[{}, {}]", short(lo), short(hi)),
-            (None, Some(hi)) => format!("(..., {}]", short(hi)),
+            (Some(lo), Some(hi)) => format!("[{}, {})", short(lo), short(hi + 1)),
+            (None, Some(hi)) => format!("(..., {})", short(hi + 1)),
             (Some(lo), None) => format!("[{}, ...)", short(lo)),
             (None, None) => "(all)".into(),
         }
@@ -50,10 +51,6 @@ fn short(v: i128) -> String {
         if v != 0 && v % unit == 0 {
             return format!("{}{suffix}", v / unit);
         }
-    }
-    if v > 1024 && (v + 1) % 1024 == 0 {
-        // An inclusive upper bound one below a round number.
-        return format!("{}-1", short(v + 1));
     }
     v.to_string()
 }
@@ -627,7 +624,7 @@ mod tests {
         );
         // Four rows by three columns, the empty ones drawn too.
         assert_eq!(cells(&svg).len(), 12);
-        assert!(svg.contains("<title>10:00:03, [1K, 2K-1]: 9</title>"), "{svg}");
+        assert!(svg.contains("<title>10:00:03, [1K, 2K): 9</title>"), "{svg}");
         assert!(svg.contains("class=\"legend\""));
         assert!(svg.contains("time (one column per print)"));
     }
@@ -727,6 +724,6 @@ mod tests {
         assert_eq!(escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
         assert_eq!(colour(0, 10), "#f8f8f8");
         assert_eq!(colour(10, 10), "#aa1414");
-        assert_eq!(Bucket { min: Some(1 << 20), max: Some((2 << 20) - 1) }.label(), "[1M, 2M-1]");
+        assert_eq!(Bucket { min: Some(1 << 20), max: Some((2 << 20) - 1) }.label(), "[1M, 2M)");
     }
 }
