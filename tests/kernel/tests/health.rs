@@ -1,0 +1,224 @@
+//! `bpfscope health` (issue 13, item 5): one run checks every area. A quiet machine looks
+//! fine everywhere; runnable threads beyond the CPUs make the CPU area say "look here" and
+//! name runqlat; an O_DIRECT flood on a loop device shows in the disk area with its exact
+//! I/O count; the JSON document says what the text says; a misspelt threshold is a usage
+//! error with a suggestion.
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use kernel_tests::{
+    assert_nothing_loaded, bpfscope, run, run_timeout, skip_note, start, workload, LoopDevice,
+};
+
+/// The verdict line of `area` in the text report (`CPU           look here`).
+fn verdict<'a>(text: &'a str, area: &str) -> &'a str {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(area) && l[area.len()..].starts_with(' '))
+        .unwrap_or_else(|| panic!("no `{area}` line in:\n{text}"));
+    line[area.len()..].trim()
+}
+
+const AREAS: [&str; 6] = ["CPU", "memory", "disk", "file systems", "network", "syscalls"];
+
+/// Busy and total jiffies of every CPU so far (`/proc/stat`'s `cpu` line).
+fn cpu_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .expect("cpu line")
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().expect("a number"))
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: idle and iowait are not busy.
+    let total: u64 = fields.iter().take(8).sum();
+    (total - fields[3] - fields[4], total)
+}
+
+#[test]
+fn a_quiet_machine_looks_fine_in_every_area_in_text_and_json() {
+    let Some(_guard) = start("a_quiet_machine_looks_fine_in_every_area_in_text_and_json") else {
+        return;
+    };
+    let before = cpu_jiffies();
+    let text = run(&["health", "-d", "2"]);
+    let json = run(&["health", "-d", "2", "-f", "json"]);
+    let after = cpu_jiffies();
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    // The premise: nothing else kept the CPUs busy meanwhile (other test binaries, builds).
+    let busy = (after.0 - before.0) as f64 * 100.0 / (after.1 - before.1).max(1) as f64;
+    if busy > 15.0 {
+        skip_note(&format!(
+            "a_quiet_machine_looks_fine_in_every_area_in_text_and_json: the machine was not \
+             quiet ({busy:.0}% of the CPUs busy during the runs), so `look here` would be \
+             right; report:\n{}",
+            text.stdout
+        ));
+        return;
+    }
+    for area in AREAS {
+        assert_eq!(verdict(&text.stdout, area), "looks fine", "{}", text.stdout);
+    }
+    assert!(!text.stdout.contains("  ! "), "{}", text.stdout);
+    assert!(text.stdout.contains("\noverhead: "), "{}", text.stdout);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(doc["type"], "health");
+    assert_eq!(doc["version"], 1);
+    let areas = doc["areas"].as_array().expect("areas");
+    let titles: Vec<&str> = areas.iter().map(|a| a["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, AREAS);
+    for area in areas {
+        assert_eq!(area["verdict"], "looks fine", "{area}");
+        for check in area["checks"].as_array().unwrap() {
+            assert_eq!(check["exceeded"], false, "{check}");
+            assert!(check["next"].is_null(), "{check}");
+        }
+    }
+    assert!(doc["overhead"]["events"].as_u64().unwrap() > 0, "{}", doc["overhead"]);
+}
+
+/// Starts `n` processes spinning in user space for `ms` milliseconds each.
+fn spinners(n: usize, ms: u64) -> Vec<Child> {
+    (0..n)
+        .map(|_| Command::new(workload()).args(["spin", &ms.to_string()]).spawn().expect("spin"))
+        .collect()
+}
+
+#[test]
+fn more_runnable_threads_than_cpus_make_the_cpu_area_name_runqlat() {
+    let Some(_guard) = start("more_runnable_threads_than_cpus_make_the_cpu_area_name_runqlat")
+    else {
+        return;
+    };
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Three runnable spinners a CPU (6 on this 2-CPU machine), for both runs.
+    let mut spinning = spinners(3 * cpus, 12_000);
+    std::thread::sleep(Duration::from_millis(200));
+    let text = run(&["health", "-d", "2"]);
+    let json = run(&["health", "-d", "2", "-f", "json"]);
+    for child in &mut spinning {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert_eq!(verdict(&text.stdout, "CPU"), "look here", "{}", text.stdout);
+    let runq = text.stdout.lines().find(|l| l.contains("run queue latency p99")).unwrap();
+    assert!(runq.starts_with("  ! ") && runq.ends_with("run `bpfscope runqlat -P`"), "{runq}");
+    let busy = text.stdout.lines().find(|l| l.contains("CPU busy")).unwrap();
+    assert!(busy.starts_with("  ! CPU busy 1"), "{}", text.stdout);
+    assert!(text.stdout.contains("CPU time by process: wl-spin"), "{}", text.stdout);
+    // The JSON document says the same.
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    let cpu = &doc["areas"][0];
+    assert_eq!(cpu["area"], "cpu");
+    assert_eq!(cpu["verdict"], "look here", "{cpu}");
+    let checks = cpu["checks"].as_array().unwrap();
+    let runq = checks.iter().find(|c| c["name"] == "runq_p99_ms").unwrap();
+    assert_eq!(runq["exceeded"], true, "{runq}");
+    assert_eq!(runq["next"], "bpfscope runqlat -P");
+    assert!(runq["value"].as_f64().unwrap() > runq["threshold"].as_f64().unwrap(), "{runq}");
+}
+
+/// Runs `bpfscope health ARGS` and, once it says it is checking, `during`; returns its
+/// standard output and error, and checks that nothing stayed loaded.
+fn health_while(args: &[&str], during: impl FnOnce()) -> (String, String, i32) {
+    let mut child = Command::new("timeout")
+        .args(["-s", "INT", &run_timeout()])
+        .arg(bpfscope())
+        .arg("health")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bpfscope health");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).expect("read stderr") == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.starts_with("Checking every area") {
+            during();
+            break;
+        }
+    }
+    stderr.read_to_string(&mut seen).expect("read stderr");
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).expect("read stdout");
+    let code = child.wait().expect("wait").code().unwrap_or(-1);
+    assert_nothing_loaded();
+    (stdout, seen, code)
+}
+
+#[test]
+fn an_o_direct_flood_shows_in_the_disk_area_with_its_exact_count() {
+    let Some(_guard) = start("an_o_direct_flood_shows_in_the_disk_area_with_its_exact_count")
+    else {
+        return;
+    };
+    let device =
+        LoopDevice::new(64).unwrap_or_else(|why| panic!("cannot set up a loop device: {why}"));
+    let name = device.path.trim_start_matches("/dev/").to_string();
+    let write = || {
+        let status = Command::new(workload()).args(["odirect", &device.path, "200"]).status();
+        assert!(status.expect("run the O_DIRECT workload").success());
+    };
+    let (stdout, stderr, code) = health_while(&["-d", "3", "-f", "json"], write);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let disk = &doc["areas"][2];
+    assert_eq!(disk["area"], "disk");
+    let devices = disk["facts"]["devices"].as_array().expect("devices");
+    let loop_dev = devices.iter().find(|d| d["name"] == name.as_str());
+    let loop_dev = loop_dev.unwrap_or_else(|| panic!("{name} is not in {devices:?}"));
+    assert_eq!(loop_dev["ios"], 200, "{loop_dev}");
+    assert_eq!(loop_dev["errors"], 0, "{loop_dev}");
+    // 4 KiB each.
+    assert_eq!(loop_dev["avg_kib"], 4.0, "{loop_dev}");
+    // The disk checks name the device.
+    let checks = disk["checks"].as_array().unwrap();
+    assert!(checks.iter().any(|c| c["subject"] == name.as_str()), "{checks:?}");
+    // And the text says the same.
+    let write = || {
+        let status = Command::new(workload()).args(["odirect", &device.path, "150"]).status();
+        assert!(status.expect("run the O_DIRECT workload").success());
+    };
+    let (stdout, stderr, code) = health_while(&["-d", "3"], write);
+    assert_eq!(code, 0, "{stderr}");
+    let line = format!("    {name}: 150 I/Os (");
+    assert!(stdout.contains(&line), "{stdout}");
+}
+
+#[test]
+fn a_misspelt_threshold_is_a_usage_error_with_a_suggestion() {
+    let r = run(&["health", "--threshold", "runq_p99_msec=5"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("`runq_p99_msec` is not a threshold"), "{}", r.stderr);
+    assert!(r.stderr.contains("did you mean `runq_p99_ms`?"), "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+    let r = run(&["health", "--threshold", "runq_p99_ms"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("is not NAME=VALUE"), "{}", r.stderr);
+}
+
+#[test]
+fn a_threshold_given_replaces_the_default() {
+    let Some(_guard) = start("a_threshold_given_replaces_the_default") else { return };
+    // bpfscope's own polling makes system calls: at a threshold of 0 per second the
+    // syscalls area must look here, the line saying the threshold given.
+    let strict = run(&["health", "-d", "1", "--threshold", "syscalls_per_s=0"]);
+    assert_eq!(strict.code, 0, "{}", strict.stderr);
+    assert_eq!(verdict(&strict.stdout, "syscalls"), "look here", "{}", strict.stdout);
+    let line = strict.stdout.lines().find(|l| l.contains("  ! system calls ")).unwrap();
+    assert!(line.ends_with("/s > 0/s: run `bpfscope syscount -P`"), "{line}");
+}
