@@ -222,3 +222,35 @@ fn a_threshold_given_replaces_the_default() {
     let line = strict.stdout.lines().find(|l| l.contains("  ! system calls ")).unwrap();
     assert!(line.ends_with("/s > 0/s: run `bpfscope syscount -P`"), "{line}");
 }
+
+#[test]
+fn a_full_accept_queue_shows_as_listen_overflows_naming_tcpsynbl() {
+    let Some(_guard) = start("a_full_accept_queue_shows_as_listen_overflows_naming_tcpsynbl")
+    else {
+        return;
+    };
+    // A listener with a backlog of 1 that never accepts holds two connections; the third
+    // client's SYNs (sent again after 1 s, 3 s) find the accept queue full. Its connect
+    // blocks until `timeout` ends the workload.
+    let overflow = || {
+        let status = Command::new("timeout")
+            .args(["2", workload().to_str().unwrap(), "tcpbacklog", "47310", "1", "3"])
+            .status()
+            .expect("run the backlog workload");
+        assert_eq!(status.code(), Some(124), "the third connect should have blocked");
+    };
+    let (stdout, stderr, code) = health_while(&["-d", "3", "-f", "json"], overflow);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let network = &doc["areas"][4];
+    assert_eq!(network["area"], "network");
+    assert_eq!(network["verdict"], "look here", "{network}");
+    let checks = network["checks"].as_array().unwrap();
+    let overflows = checks.iter().find(|c| c["name"] == "listen_overflows").unwrap();
+    // The first SYN and its retransmit after 1 s, within the 2 s the workload runs.
+    assert!(overflows["value"].as_f64().unwrap() >= 2.0, "{overflows}");
+    assert_eq!(overflows["next"], "bpfscope tcpsynbl");
+    // The two clients the queue took were established, and accepted by the kernel.
+    assert!(network["facts"]["connections"]["connects"].as_u64().unwrap() >= 2, "{network}");
+    assert!(network["facts"]["connections"]["accepts"].as_u64().unwrap() >= 2, "{network}");
+}

@@ -210,6 +210,10 @@ pub struct Summary {
     maps: HashMap<String, MapOutput>,
     /// Names of the kernel's packet drop reasons by number (`skb:kfree_skb`'s format).
     pub drop_reasons: HashMap<i64, String>,
+    /// Listen overflows over the run by the kernel's own counter (`ListenOverflows`), when
+    /// it could be read: a SYN that finds the accept queue full is consumed, not dropped
+    /// with a reason, so no tracepoint sees it.
+    pub listen_overflows: Option<u64>,
 }
 
 impl Summary {
@@ -220,6 +224,7 @@ impl Summary {
             cpus: cpus.max(1),
             maps,
             drop_reasons: HashMap::new(),
+            listen_overflows: None,
         }
     }
 
@@ -525,7 +530,9 @@ fn network(s: &Summary, limits: &Limits) -> AreaReport {
         s.entries("@net_drops").iter().map(|(k, a)| (reason(k.as_i64()), number(a))).collect();
     drops.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let all_drops: u64 = drops.iter().map(|r| r.1).sum();
-    let overflows = drops.iter().filter(|r| r.0 == "TCP_LISTEN_OVERFLOW").map(|r| r.1).sum::<u64>();
+    let dropped_overflows =
+        drops.iter().filter(|r| r.0 == "TCP_LISTEN_OVERFLOW").map(|r| r.1).sum::<u64>();
+    let overflows = s.listen_overflows.unwrap_or(dropped_overflows);
     let checks = vec![
         check(limits, "retransmits_per_s", s.rate(s.total("@net_retransmits"))),
         check(limits, "drops_per_s", s.rate(all_drops)),
@@ -601,6 +608,16 @@ pub fn duration_us(us: f64) -> String {
     } else {
         format!("{:.1} ms", us / 1000.0)
     }
+}
+
+/// Counter `name` of group `group` in `/proc/net/netstat`'s text (a line of names, then a
+/// line of values, each starting `GROUP:`).
+pub fn netstat_counter(text: &str, group: &str, name: &str) -> Option<u64> {
+    let prefix = format!("{group}:");
+    let mut lines = text.lines().filter(|l| l.starts_with(&prefix));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let index = names.split_whitespace().position(|n| n == name)?;
+    values.split_whitespace().nth(index)?.parse().ok()
 }
 
 /// The names of `__print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, ...)` in a
@@ -786,6 +803,19 @@ mod tests {
             assert!(line.contains(&format!("| {} |", t.default)), "{line}");
             assert!(line.contains(&format!("`{}`", t.next)), "{line}");
         }
+    }
+
+    #[test]
+    fn listen_overflows_come_from_the_kernel_s_counter() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 0 7 9\nIpExt: A\nIpExt: 1\n";
+        assert_eq!(netstat_counter(text, "TcpExt", "ListenOverflows"), Some(7));
+        assert_eq!(netstat_counter(text, "IpExt", "A"), Some(1));
+        assert_eq!(netstat_counter(text, "TcpExt", "Nope"), None);
+        let mut summary = Summary::new(1.0, 1, Vec::new());
+        summary.listen_overflows = Some(3);
+        let network = &judge(&summary, &Limits::default(), &[])[4];
+        let check = network.checks.iter().find(|c| c.threshold.name == "listen_overflows");
+        assert!(check.is_some_and(|c| c.value == 3.0 && c.exceeded()), "{network:?}");
     }
 
     #[test]

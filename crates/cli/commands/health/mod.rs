@@ -237,9 +237,24 @@ impl Sink for Capture {
     }
 }
 
+/// The kernel's count of listen overflows so far (`TcpExt: ListenOverflows` of
+/// `/proc/net/netstat`, this network namespace's), which no tracepoint can give: a SYN that
+/// finds the accept queue full is consumed without a drop reason.
+fn listen_overflows() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    checks::netstat_counter(&text, "TcpExt", "ListenOverflows")
+}
+
+/// What a run measured besides the maps.
+struct Traced {
+    capture: Capture,
+    traced: Duration,
+    listen_overflows: Option<u64>,
+}
+
 /// Loads the program once, traces for `seconds` (or until Ctrl-C), and returns the maps,
 /// the overhead figures and how long it traced.
-fn trace(compiled: &Compiled, seconds: u32, verbose: bool) -> anyhow::Result<(Capture, Duration)> {
+fn trace(compiled: &Compiled, seconds: u32, verbose: bool) -> anyhow::Result<Traced> {
     sys::raise_memlock_limit();
     sys::raise_nofile_limit();
     if sys::geteuid() != 0 {
@@ -260,6 +275,7 @@ fn trace(compiled: &Compiled, seconds: u32, verbose: bool) -> anyhow::Result<(Ca
             None
         }
     };
+    let overflows_before = listen_overflows();
     let began = Instant::now();
     let mut running = loaded.attach(&mut sink, true)?;
     eprintln!("Checking every area for {seconds} s... Hit Ctrl-C to end early.");
@@ -270,12 +286,13 @@ fn trace(compiled: &Compiled, seconds: u32, verbose: bool) -> anyhow::Result<(Ca
         }
     }
     let traced = began.elapsed();
+    let overflows = listen_overflows().zip(overflows_before).map(|(a, b)| a.saturating_sub(b));
     if bpf_stats.is_some() {
         running.report_stats(&mut sink, traced);
     }
     drop(bpf_stats);
     running.finish(&mut sink)?;
-    Ok((sink, traced))
+    Ok(Traced { capture: sink, traced, listen_overflows: overflows })
 }
 
 impl Subcommand for Health {
@@ -302,9 +319,11 @@ impl Subcommand for Health {
             Session::load(&compiled)?;
             return Ok(0);
         }
-        let (capture, traced) = trace(&compiled, args.duration, args.verbose)?;
+        let Traced { capture, traced, listen_overflows } =
+            trace(&compiled, args.duration, args.verbose)?;
         let cpus = bpfscope_runtime::online_cpus().len().max(1);
         let mut summary = Summary::new(traced.as_secs_f64(), cpus, capture.maps);
+        summary.listen_overflows = listen_overflows;
         if let Some(format) = Tracefs::format_text("skb", "kfree_skb") {
             summary.drop_reasons = checks::symbolic_names(&format, "reason");
         }
