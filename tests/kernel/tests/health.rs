@@ -112,7 +112,10 @@ fn more_runnable_threads_than_cpus_make_the_cpu_area_name_runqlat() {
     let runq = text.stdout.lines().find(|l| l.contains("run queue latency p99")).unwrap();
     assert!(runq.starts_with("  ! ") && runq.ends_with("run `bpfscope runqlat -P`"), "{runq}");
     let busy = text.stdout.lines().find(|l| l.contains("CPU busy")).unwrap();
-    assert!(busy.starts_with("  ! CPU busy 1"), "{}", text.stdout);
+    assert!(
+        busy.starts_with("  ! CPU busy ") && busy.ends_with("run `bpfscope profile`"),
+        "{busy}"
+    );
     assert!(text.stdout.contains("CPU time by process: wl-spin"), "{}", text.stdout);
     // The JSON document says the same.
     assert_eq!(json.code, 0, "{}", json.stderr);
@@ -125,6 +128,9 @@ fn more_runnable_threads_than_cpus_make_the_cpu_area_name_runqlat() {
     assert_eq!(runq["exceeded"], true, "{runq}");
     assert_eq!(runq["next"], "bpfscope runqlat -P");
     assert!(runq["value"].as_f64().unwrap() > runq["threshold"].as_f64().unwrap(), "{runq}");
+    let busy = checks.iter().find(|c| c["name"] == "cpu_busy_pct").unwrap();
+    assert_eq!(busy["exceeded"], true, "{busy}");
+    assert_eq!(busy["next"], "bpfscope profile");
 }
 
 /// Runs `bpfscope health ARGS` and, once it says it is checking, `during`; returns its
