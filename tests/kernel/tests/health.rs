@@ -260,3 +260,30 @@ fn a_full_accept_queue_shows_as_listen_overflows_naming_tcpsynbl() {
     assert!(network["facts"]["connections"]["connects"].as_u64().unwrap() >= 2, "{network}");
     assert!(network["facts"]["connections"]["accepts"].as_u64().unwrap() >= 2, "{network}");
 }
+
+#[test]
+fn sync_calls_are_counted_by_process_in_the_file_systems_area() {
+    let Some(_guard) = start("sync_calls_are_counted_by_process_in_the_file_systems_area") else {
+        return;
+    };
+    let fsyncs = || {
+        let status = Command::new(workload()).args(["fsync", "250"]).status();
+        assert!(status.expect("run the fsync workload").success());
+    };
+    // 250 in about 2 s is above a threshold of 50 a second.
+    let (stdout, stderr, code) =
+        health_while(&["-d", "2", "-f", "json", "--threshold", "syncs_per_s=50"], fsyncs);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let fs = &doc["areas"][3];
+    assert_eq!(fs["area"], "filesystems");
+    let processes = fs["facts"]["syncs"]["processes"].as_array().unwrap();
+    let wl = processes.iter().find(|p| p["name"] == "wl-fsync");
+    assert_eq!(wl.unwrap_or_else(|| panic!("{processes:?}"))["count"], 250);
+    let checks = fs["checks"].as_array().unwrap();
+    let rate = checks.iter().find(|c| c["name"] == "syncs_per_s").unwrap();
+    assert_eq!(rate["threshold"], 50.0);
+    assert_eq!(rate["exceeded"], true, "{rate}");
+    assert_eq!(rate["next"], "bpfscope syncsnoop");
+    assert_eq!(fs["verdict"], "look here");
+}

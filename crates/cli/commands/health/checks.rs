@@ -96,6 +96,7 @@ pub const THRESHOLDS: &[Threshold] = &[
     threshold("disk_errors", Area::Disk, "I/O errors", 0.0, "", "bpfscope biosnoop"),
     threshold("sync_p99_ms", Area::FileSystems, "sync call latency p99", 100.0, "ms", "bpfscope syncsnoop"),
     threshold("syncs_per_s", Area::FileSystems, "sync calls", 100.0, "/s", "bpfscope syncsnoop"),
+    threshold("dirty_pause_ms_per_s", Area::FileSystems, "writers paused for dirty pages", 10.0, "ms/s", "bpfscope writeback"),
     threshold("retransmits_per_s", Area::Network, "TCP retransmits", 10.0, "/s", "bpfscope tcpretrans"),
     threshold("drops_per_s", Area::Network, "packet drops (with a reason)", 10.0, "/s", "bpfscope tcpdrop"),
     threshold("listen_overflows", Area::Network, "listen backlog overflows", 0.0, "", "bpfscope tcpsynbl"),
@@ -514,13 +515,25 @@ fn filesystems(s: &Summary, limits: &Limits) -> AreaReport {
     let p99 = hist.as_ref().and_then(|(k, b)| quantile(*k, b, 0.99)).unwrap_or(0.0);
     let syncs = s.by_key("@fs_syncs");
     let n: u64 = syncs.iter().map(|r| r.1).sum();
-    let checks =
-        vec![check(limits, "sync_p99_ms", p99 / 1000.0), check(limits, "syncs_per_s", s.rate(n))];
-    let facts = vec![fact(
+    let paused = s.by_key("@fs_dirty_pause_ms");
+    let paused_ms: u64 = paused.iter().map(|r| r.1).sum();
+    let checks = vec![
+        check(limits, "sync_p99_ms", p99 / 1000.0),
+        check(limits, "syncs_per_s", s.rate(n)),
+        check(limits, "dirty_pause_ms_per_s", s.rate(paused_ms)),
+    ];
+    let mut facts = vec![fact(
         "syncs",
         format!("sync calls: {n}, by process: {}", top(&syncs, 3, |c| c.to_string())),
         json!({ "count": n, "p99_us": p99, "processes": rows_json(&syncs, 10) }),
     )];
+    if !paused.is_empty() {
+        facts.push(fact(
+            "dirty_pause_ms",
+            format!("paused for dirty pages (ms): {}", top(&paused, 3, |c| c.to_string())),
+            rows_json(&paused, 10),
+        ));
+    }
     AreaReport { area: Area::FileSystems, checks, facts, notes: Vec::new() }
 }
 
@@ -816,6 +829,23 @@ mod tests {
         let network = &judge(&summary, &Limits::default(), &[])[4];
         let check = network.checks.iter().find(|c| c.threshold.name == "listen_overflows");
         assert!(check.is_some_and(|c| c.value == 3.0 && c.exceeded()), "{network:?}");
+    }
+
+    #[test]
+    fn dirty_page_pauses_are_milliseconds_a_second() {
+        let summary = Summary::new(
+            2.0,
+            2,
+            vec![map(
+                "@fs_dirty_pause_ms",
+                vec![(Value::Str("dd".into()), count(30)), (Value::Str("cp".into()), count(10))],
+            )],
+        );
+        let fs = &judge(&summary, &Limits::default(), &[])[3];
+        let check = fs.checks.iter().find(|c| c.threshold.name == "dirty_pause_ms_per_s").unwrap();
+        assert_eq!(check.value, 20.0);
+        assert_eq!(fs.verdict(), "look here");
+        assert_eq!(fs.facts[1].text, "paused for dirty pages (ms): dd 30, cp 10");
     }
 
     #[test]

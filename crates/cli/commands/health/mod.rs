@@ -400,6 +400,7 @@ mod tests {
             "@disk_errors",
             "@fs_sync_us",
             "@fs_syncs",
+            "@fs_dirty_pause_ms",
             "@net_retransmits",
             "@net_drops",
             "@net_connects",
