@@ -287,3 +287,50 @@ fn sync_calls_are_counted_by_process_in_the_file_systems_area() {
     assert_eq!(rate["next"], "bpfscope syncsnoop");
     assert_eq!(fs["verdict"], "look here");
 }
+
+/// `name`'s count in a JSON list of `{name, count}` rows.
+fn count_of(rows: &serde_json::Value, name: &str) -> u64 {
+    let rows = rows.as_array().unwrap_or_else(|| panic!("not a list: {rows}"));
+    let row = rows.iter().find(|r| r["name"] == name);
+    row.unwrap_or_else(|| panic!("no `{name}` in {rows:?}"))["count"].as_u64().unwrap()
+}
+
+#[test]
+fn known_workloads_show_in_their_areas_with_their_counts() {
+    let Some(_guard) = start("known_workloads_show_in_their_areas_with_their_counts") else {
+        return;
+    };
+    let wl = |args: &[&str]| {
+        let status = Command::new(workload()).args(args).status().expect("run the workload");
+        assert!(status.success(), "bpfscope-wl {args:?}");
+    };
+    let workloads = || {
+        wl(&["open", "/nonexistent-bpfscope-health", "300"]);
+        wl(&["exec", "20"]);
+        wl(&["alloc", "64"]);
+        wl(&["tcpconn", "47330", "10", "100", "100"]);
+        wl(&["tcprefused", "47350", "5"]);
+    };
+    let (stdout, stderr, code) = health_while(&["-d", "4", "-f", "json"], workloads);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let area = |key: &str| {
+        let areas = doc["areas"].as_array().unwrap();
+        areas.iter().find(|a| a["area"] == key).unwrap_or_else(|| panic!("no {key}")).clone()
+    };
+    // System calls: 300 failed openat()s, by process, call and errno.
+    let syscalls = area("syscalls");
+    assert_eq!(count_of(&syscalls["facts"]["errors"]["top"], "wl-open openat ENOENT"), 300);
+    // CPU: 20 processes that lived well under a second after their exec().
+    let cpu = area("cpu");
+    assert_eq!(count_of(&cpu["facts"]["short_lived"], "true"), 20, "{cpu}");
+    // Memory: 64 MiB touched page by page faults at least once a MiB.
+    let memory = area("memory");
+    let faults = count_of(&memory["facts"]["page_faults"]["processes"], "wl-alloc");
+    assert!(faults >= 64, "{faults} page faults: {memory}");
+    // Network: 10 loopback connections, each connected and accepted; 5 refused.
+    let connections = &area("network")["facts"]["connections"];
+    assert!(connections["connects"].as_u64().unwrap() >= 10, "{connections}");
+    assert!(connections["accepts"].as_u64().unwrap() >= 10, "{connections}");
+    assert!(connections["connect_failures"].as_u64().unwrap() >= 5, "{connections}");
+}

@@ -601,7 +601,7 @@ fn syscalls(s: &Summary, limits: &Limits) -> AreaReport {
     let facts = vec![fact(
         "errors",
         format!("failures (process, call, errno): {}", top(&errors, 3, |n| n.to_string())),
-        json!({ "calls": calls, "failed": failed, "top": rows_json(&errors, 10) }),
+        json!({ "calls": calls, "failed": failed, "top": rows_json(&errors, 100) }),
     )];
     AreaReport { area: Area::Syscalls, checks, facts, notes: Vec::new() }
 }
