@@ -74,7 +74,8 @@ struct HealthArgs {
 type Notes = Vec<(Area, String)>;
 
 /// A part of the script: what it needs (the area it reports in, then tracepoints as
-/// `category/name`, `profile`, `runqlen`) and its text.
+/// `category/name`, `btf` or `nobtf` (the kernel has BTF, or not), `profile`, `runqlen`)
+/// and its text.
 struct Section<'a> {
     area: Option<Area>,
     needs: Vec<&'a str>,
@@ -106,14 +107,25 @@ fn sections(script: &str) -> Vec<Section<'_>> {
 }
 
 /// The program for this kernel: the sections whose tracepoints exist (the others noted in
-/// their area), with the run queue length read from `runqlen_field` (`None`: left out).
+/// their area), those for a kernel with BTF or those for one without (`btf`), with the run
+/// queue length read from `runqlen_field` (`None`: left out).
 fn program(
     has_tracepoint: &dyn Fn(&str, &str) -> bool,
+    btf: bool,
     runqlen_field: Option<&str>,
 ) -> (String, Notes) {
     let mut text = String::new();
     let mut notes = Vec::new();
     for section in sections(SCRIPT) {
+        if section.needs.contains(&if btf { "nobtf" } else { "btf" }) {
+            if section.needs.contains(&"runqlen") {
+                notes.push((
+                    Area::Cpu,
+                    "run queue length not measured: it reads the CFS run queue through the kernel's BTF (struct cfs_rq), which this kernel does not have".into(),
+                ));
+            }
+            continue;
+        }
         let area = section.area.unwrap_or(Area::Cpu);
         let missing: Vec<&str> = section
             .needs
@@ -177,9 +189,10 @@ fn options() -> Options {
 fn compile_program() -> anyhow::Result<(Compiled, String, Notes)> {
     let target = Tracefs::for_process(None);
     let has = |category: &str, name: &str| Tracefs::id(category, name).is_some();
+    let btf = std::path::Path::new("/sys/kernel/btf/vmlinux").exists();
     let mut last = None;
     for field in [Some("nr_queued"), Some("nr_running"), None] {
-        let (text, notes) = program(&has, field);
+        let (text, notes) = program(&has, btf, field);
         let file = SourceFile::new("health", text.clone());
         let mut diags = Diagnostics::default();
         if let Some(compiled) = compile(&file, &target, &options(), &mut diags) {
@@ -363,12 +376,12 @@ mod tests {
     #[test]
     fn missing_tracepoints_leave_their_section_out_with_a_note() {
         let all = |_: &str, _: &str| true;
-        let (text, notes) = program(&all, Some("nr_queued"));
+        let (text, notes) = program(&all, true, Some("nr_queued"));
         assert!(text.contains("curtask->se.cfs_rq->nr_queued"), "{text}");
         assert!(text.contains("tracepoint:oom:mark_victim"));
         assert_eq!(notes.len(), 1, "{notes:?}");
         let no_oom = |category: &str, _: &str| category != "oom";
-        let (text, notes) = program(&no_oom, None);
+        let (text, notes) = program(&no_oom, true, None);
         assert!(!text.contains("mark_victim") && !text.contains("cfs_rq->"), "{text}");
         assert!(text.contains("tracepoint:vmscan:mm_vmscan_kswapd_wake"));
         let memory: Vec<&String> =
@@ -378,9 +391,22 @@ mod tests {
     }
 
     #[test]
+    fn without_btf_the_cpu_section_reads_the_tracepoints_copies() {
+        let all = |_: &str, _: &str| true;
+        let (text, notes) = program(&all, false, Some("nr_queued"));
+        assert!(text.contains("tracepoint:sched:sched_switch\n"), "{text}");
+        assert!(text.contains("@start_runq[args.prev_pid] = nsecs;"), "{text}");
+        assert!(!text.contains("rawtracepoint:") && !text.contains("curtask"), "{text}");
+        assert!(notes.iter().any(|(a, n)| *a == Area::Cpu && n.contains("run queue length")));
+        let (with_btf, _) = program(&all, true, Some("nr_queued"));
+        assert!(!with_btf.contains("tracepoint:sched:sched_switch\n"), "{with_btf}");
+        assert!(with_btf.contains("rawtracepoint:sched_switch\n"), "{with_btf}");
+    }
+
+    #[test]
     fn the_program_writes_every_map_the_checks_read() {
         let all = |_: &str, _: &str| true;
-        let (text, _) = program(&all, None);
+        let (text, _) = program(&all, true, None);
         // Every figure map the checks read is written by the program.
         for map in [
             "@cpu_runq_us",
