@@ -210,6 +210,10 @@ fn an_o_direct_flood_shows_in_the_disk_area_with_its_exact_count() {
 
 #[test]
 fn a_misspelt_threshold_is_a_usage_error_with_a_suggestion() {
+    // Nothing is loaded, but the leak check after each run must not see another test's.
+    let Some(_guard) = start("a_misspelt_threshold_is_a_usage_error_with_a_suggestion") else {
+        return;
+    };
     let r = run(&["health", "--threshold", "runq_p99_msec=5"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("`runq_p99_msec` is not a threshold"), "{}", r.stderr);
