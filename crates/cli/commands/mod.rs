@@ -10,6 +10,7 @@
 //! to [`SUBCOMMANDS`]. Its clap command shows up in `bpfscope --help` by itself.
 
 mod flamegraph;
+mod health;
 mod heatmap;
 mod resolve;
 mod run;
@@ -34,7 +35,7 @@ pub trait Subcommand: Sync {
 
 /// Every subcommand, in the order `bpfscope --help` lists them.
 pub const SUBCOMMANDS: &[&dyn Subcommand] =
-    &[&tools::Tools, &flamegraph::Flamegraph, &heatmap::Heatmap];
+    &[&tools::Tools, &flamegraph::Flamegraph, &heatmap::Heatmap, &health::Health];
 
 /// Runs the command line `argv` (program name first) and returns the exit code. Errors in
 /// the arguments exit here, the way clap prints them.
