@@ -69,32 +69,7 @@ pub fn run_script_to(
     out: Option<Box<dyn std::io::Write>>,
 ) -> anyhow::Result<i32> {
     let (emits, verbose) = debug_stages(opts)?;
-    let start_boot_ns = bpfscope_runtime::sys::boottime_ns();
-    // After the program, `--name[=value]` are named options (`getopt`), the rest `$1..$N`.
-    let (named, positional): (Vec<String>, Vec<String>) =
-        positional.into_iter().partition(|a| a.starts_with("--") && a.len() > 2);
-    let named: Vec<(String, Option<String>)> = named
-        .iter()
-        .map(|a| match a[2..].split_once('=') {
-            Some((n, v)) => (n.to_string(), Some(v.to_string())),
-            None => (a[2..].to_string(), None),
-        })
-        .collect();
-    let options = Options {
-        positional,
-        named: named.clone(),
-        cpid: None,
-        pid_filter: opts.pid,
-        start_boot_ns,
-        tai_offset_ns: bpfscope_runtime::sys::tai_offset_ns(),
-        pid_ns: pid_namespace(),
-        ncpus: bpfscope_runtime::possible_cpus() as u32,
-        env_config: env_config(),
-        probe_filter: opts.probe_filter.clone(),
-        helper_warnings: opts.helper_warnings > 0,
-        unsafe_ok: opts.unsafe_ok,
-        have_btf: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
-    };
+    let (options, named) = compile_options(positional, Some(opts));
     let running = emits.is_empty() || opts.dry_run;
     if running {
         if let Err(e) = bpfscope_runtime::tracefs::ensure_mounted() {
@@ -141,6 +116,57 @@ pub fn run_script_to(
         return Ok(0);
     }
     execute(file, &compiled, child, opts, verbose, out)
+}
+
+/// The compiler's options for a run with `opts` and the words after the program: after it,
+/// `--name[=value]` are named options (`getopt`, also returned), the rest `$1..$N`.
+/// Without `opts`, the run options' defaults.
+fn compile_options(
+    positional: Vec<String>,
+    opts: Option<&RunOpts>,
+) -> (Options, Vec<(String, Option<String>)>) {
+    let start_boot_ns = bpfscope_runtime::sys::boottime_ns();
+    let (named, positional): (Vec<String>, Vec<String>) =
+        positional.into_iter().partition(|a| a.starts_with("--") && a.len() > 2);
+    let named: Vec<(String, Option<String>)> = named
+        .iter()
+        .map(|a| match a[2..].split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (a[2..].to_string(), None),
+        })
+        .collect();
+    let options = Options {
+        positional,
+        named: named.clone(),
+        cpid: None,
+        pid_filter: opts.and_then(|o| o.pid),
+        start_boot_ns,
+        tai_offset_ns: bpfscope_runtime::sys::tai_offset_ns(),
+        pid_ns: pid_namespace(),
+        ncpus: bpfscope_runtime::possible_cpus() as u32,
+        env_config: env_config(),
+        probe_filter: opts.and_then(|o| o.probe_filter.clone()),
+        helper_warnings: opts.is_some_and(|o| o.helper_warnings > 0),
+        unsafe_ok: opts.is_some_and(|o| o.unsafe_ok),
+        have_btf: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
+        hist_sums: false,
+    };
+    (options, named)
+}
+
+/// Compiles `file` for `bpfscope exporter`: histograms keep their sums
+/// (`Options::hist_sums`). Errors and warnings are rendered on standard error; `None` when
+/// the script does not compile or its program options are wrong.
+pub fn compile_for_export(file: &SourceFile, positional: Vec<String>) -> Option<Compiled> {
+    let (options, named) = compile_options(positional, None);
+    let options = Options { hist_sums: true, ..options };
+    let mut diags = Diagnostics::default();
+    let compiled = compile(file, &Tracefs::for_process(None), &options, &mut diags);
+    if !diags.items.is_empty() {
+        eprint!("{}", diags.render(file));
+    }
+    let compiled = compiled?;
+    program_options_ok(&compiled, &named).then_some(compiled)
 }
 
 /// The stages to print (`--emit`, `-d`) and whether verifier logs are wanted (`-v`,

@@ -73,6 +73,10 @@ pub struct Options {
     pub unsafe_ok: bool,
     /// The kernel has BTF: the preprocessor defines `BPFTRACE_HAVE_BTF`.
     pub have_btf: bool,
+    /// `bpfscope exporter`: every `hist()`/`lhist()` also adds its value to an extra bucket
+    /// (index [`MapValue::sum_bucket`](types::MapValue::sum_bucket)) of its key, so the
+    /// exact sum of the observed values is known beside the buckets.
+    pub hist_sums: bool,
 }
 
 /// The result of a successful compilation.

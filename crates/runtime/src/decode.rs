@@ -282,6 +282,40 @@ fn merge(desc: &MapDesc, values: &[u8], stride: usize, ncpus: usize) -> Aggregat
     }
 }
 
+/// The bucket index of a histogram map's raw key.
+fn bucket_index(desc: &MapDesc, k: &[u8]) -> usize {
+    if desc.array {
+        k.get(..4).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes"))) as usize
+    } else {
+        u64_at(k, desc.user_key_size() as usize) as usize
+    }
+}
+
+/// The sums a histogram map keeps in its sum bucket (compiled with `hist_sums`), by key:
+/// the exact total of the values `hist()`/`lhist()` were given.
+pub fn hist_sums(
+    desc: &MapDesc,
+    entries: &[(Vec<u8>, Vec<u8>)],
+    ncpus: usize,
+) -> Vec<(Value, i128)> {
+    let Some(sum_bucket) = desc.value.sum_bucket() else { return Vec::new() };
+    let stride = desc.value.cpu_stride() as usize;
+    let user = desc.user_key_size() as usize;
+    let key_value = |k: &[u8]| desc.key.as_ref().map_or(Value::None, |t| value(k, t));
+    entries
+        .iter()
+        .filter(|(k, _)| bucket_index(desc, k) as u64 == sum_bucket)
+        .map(|(k, v)| {
+            // Each CPU's total wraps as a u64 (it was added as one), read as a signed total:
+            // values may be negative, and no real total of u64 values reaches 2^63.
+            let total = (0..ncpus)
+                .map(|c| v.get(c * stride..c * stride + 8).map_or(0, |b| u64_at(b, 0)))
+                .fold(0u64, u64::wrapping_add);
+            (key_value(&k[..user.min(k.len())]), i128::from(total as i64))
+        })
+        .collect()
+}
+
 /// Builds a map's output from its raw (key, per-CPU value bytes) entries.
 pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapOutput {
     let stride = desc.value.cpu_stride() as usize;
@@ -297,12 +331,10 @@ pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapO
         let user = desc.user_key_size() as usize;
         let mut grouped: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
         for (k, v) in entries {
-            let index = if desc.array {
-                k.get(..4).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-                    as usize
-            } else {
-                u64_at(k, user) as usize
-            };
+            let index = bucket_index(desc, k);
+            if Some(index as u64) == desc.value.sum_bucket() {
+                continue; // the exporter's sum (`hist_sums`), not a bucket
+            }
             let Aggregate::Value(Value::Uint(count)) = merge(desc, v, stride, cpus) else {
                 continue;
             };

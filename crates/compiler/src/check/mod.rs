@@ -149,7 +149,8 @@ pub fn check(
         }
         if let Some(slots) = map.value.array_slots().filter(|n| *n <= MAX_ARRAY_SLOTS) {
             map.array = true;
-            map.max_entries = slots;
+            // One more slot for the sum bucket (`Options::hist_sums`).
+            map.max_entries = slots + u32::from(options.hist_sums && map.value.has_bucket());
         }
     }
     let probes = program.probes.iter().zip(&learned.probes);

@@ -274,6 +274,7 @@ pub(crate) fn update(cx: &mut Lower<'_>, id: usize, desc: &MapDesc, keys: &[Expr
             let slot = key + desc.user_key_size() as i16;
             cx.stx(Size::DW, slot, Reg::R0);
             cx.aggregate_add(id, desc, key, &Val::Imm(1));
+            cx.hist_sum(id, desc, key, &arg);
         }
         MapValue::Lhist { min, max, step } => {
             cx.load_reg(&arg, Reg::R1);
@@ -281,6 +282,7 @@ pub(crate) fn update(cx: &mut Lower<'_>, id: usize, desc: &MapDesc, keys: &[Expr
             let slot = key + desc.user_key_size() as i16;
             cx.stx(Size::DW, slot, Reg::R0);
             cx.aggregate_add(id, desc, key, &Val::Imm(1));
+            cx.hist_sum(id, desc, key, &arg);
         }
         MapValue::Tseries { interval_ns, num_intervals, agg, signed } => {
             cx.tseries_update(id, desc, key, &arg, interval_ns, num_intervals, agg, signed)
@@ -319,6 +321,16 @@ impl Lower<'_> {
         self.load_reg(arg, Reg::R2);
         self.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
         self.insn(Insn::stx(Size::DW, Reg::R0, off, Reg::R1));
+    }
+
+    /// `Options::hist_sums`: the value is also added to the key's sum bucket.
+    fn hist_sum(&mut self, id: usize, desc: &MapDesc, key: Loc, arg: &Val) {
+        let Some(bucket) = desc.value.sum_bucket().filter(|_| self.options.hist_sums) else {
+            return;
+        };
+        let slot = key + desc.user_key_size() as i16;
+        self.st(Size::DW, slot, bucket as i32);
+        self.aggregate_add(id, desc, key, arg);
     }
 
     /// count / sum / bucket counts: `*v += arg`, or insert `arg`.
