@@ -488,6 +488,32 @@ mod tests {
     }
 
     #[test]
+    fn histogram_sums_are_read_apart_from_the_buckets() {
+        // `hist_sums`: bucket 66 (one past the last of `hist(x)`) holds the sum, per CPU.
+        let hist = desc(Some(Ty::Str(8)), MapValue::Hist { k: 0 }, false);
+        assert_eq!(hist.value.sum_bucket(), Some(66));
+        let key = |bucket: u64| [b"a\0\0\0\0\0\0\0".to_vec(), words(&[bucket])].concat();
+        let entries =
+            [(key(3), words(&[1, 1])), (key(66), words(&[2, 5])), (key(1), words(&[0, 4]))];
+        let output = map(&hist, &entries, 2);
+        let expected = Aggregate::Hist { k: 0, buckets: vec![0, 4, 0, 2] };
+        assert_eq!(output.entries, vec![(Value::Str("a".into()), expected)]);
+        assert_eq!(hist_sums(&hist, &entries, 2), vec![(Value::Str("a".into()), 7)]);
+        // A scalar lhist in an array: the key is the index; a negative total reads as one.
+        let lhist = desc(None, MapValue::Lhist { min: 0, max: 10, step: 5 }, true);
+        let sum_slot = lhist.value.sum_bucket().unwrap() as u32;
+        assert_eq!(sum_slot, 4);
+        let entries = [
+            (2u32.to_le_bytes().to_vec(), words(&[1, 0])),
+            (sum_slot.to_le_bytes().to_vec(), words(&[(-9i64) as u64, 2])),
+        ];
+        let output = map(&lhist, &entries, 2);
+        let expected = Aggregate::Lhist { min: 0, max: 10, step: 5, buckets: vec![0, 0, 1] };
+        assert_eq!(output.entries, vec![(Value::None, expected)]);
+        assert_eq!(hist_sums(&lhist, &entries, 2), vec![(Value::None, -7)]);
+    }
+
+    #[test]
     fn histogram_buckets_group_by_key() {
         // Keys: the user key (a string of 8 bytes), then the bucket index.
         let hist = desc(Some(Ty::Str(8)), MapValue::Hist { k: 0 }, false);

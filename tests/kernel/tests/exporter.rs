@@ -562,3 +562,27 @@ fn exporter_scraped_by_a_real_prometheus() {
     exporter.stop();
     kernel_tests::assert_nothing_loaded();
 }
+
+#[test]
+fn exporter_bad_input_is_refused() {
+    let Some(_guard) = start("exporter_bad_input_is_refused") else { return };
+    let run = kernel_tests::run(&["exporter", "biolatncy"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("did you mean `biolatency`"), "{}", run.stderr);
+    let run = kernel_tests::run(&["exporter", "--interval", "5x", "biolatency"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("the unit must be ms, s or m"), "{}", run.stderr);
+    let run = kernel_tests::run(&["exporter", "--label", "@x=a-b", "biolatency"]);
+    assert!(run.stderr.contains("`a-b` is not a label name"), "{}", run.stderr);
+    // A script that does not compile: its located error, and nothing loaded.
+    let dir = std::env::temp_dir().join(format!("bpfscope-exporter-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.bt");
+    std::fs::write(&path, "tracepoint:syscalls:sys_exit_read { @x = cuont(); }\n").unwrap();
+    let run = kernel_tests::run(&["exporter", "--listen", "127.0.0.1:0", path.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("bad.bt:1:"), "{}", run.stderr);
+    assert!(run.stderr.contains("^"), "{}", run.stderr);
+    assert!(run.stderr.contains("does not compile"), "{}", run.stderr);
+}
