@@ -506,15 +506,6 @@ impl MapValue {
         }
     }
 
-    /// The bucket index where `hist()`/`lhist()` keep the sum of their values when
-    /// `Options::hist_sums` asks for it: one past the last bucket.
-    pub fn sum_bucket(&self) -> Option<u64> {
-        match self {
-            MapValue::Hist { .. } | MapValue::Lhist { .. } => self.array_slots().map(u64::from),
-            _ => None,
-        }
-    }
-
     /// True for aggregations (stored in per-CPU maps).
     pub fn is_aggregate(&self) -> bool {
         !matches!(self, MapValue::Plain(_))

@@ -91,9 +91,9 @@ impl<'c> Maps<'c> {
     /// Bytes a lookup returns: the value, or one stride per possible CPU for per-CPU maps.
     fn lookup_size(&self, desc: &MapDesc) -> usize {
         if desc.value.is_aggregate() {
-            desc.value.cpu_stride() as usize * self.ncpus
+            desc.cpu_stride() as usize * self.ncpus
         } else {
-            desc.value.value_size() as usize
+            desc.value_size() as usize
         }
     }
 

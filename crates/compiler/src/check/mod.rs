@@ -144,13 +144,14 @@ pub fn check(
         }
     }
     for map in &mut learned.maps {
+        map.hist_sums = options.hist_sums
+            && matches!(map.value, MapValue::Hist { .. } | MapValue::Lhist { .. });
         if map.key.is_some() || learned.keyed_ops.contains(&map.name) || map.declared.is_some() {
             continue;
         }
         if let Some(slots) = map.value.array_slots().filter(|n| *n <= MAX_ARRAY_SLOTS) {
             map.array = true;
-            // One more slot for the sum bucket (`Options::hist_sums`).
-            map.max_entries = slots + u32::from(options.hist_sums && map.value.has_bucket());
+            map.max_entries = slots;
         }
     }
     let probes = program.probes.iter().zip(&learned.probes);
@@ -671,6 +672,7 @@ impl Cx<'_> {
             max_entries,
             array: false,
             declared: declared.map(|(kind, _)| kind),
+            hist_sums: false,
         });
         self.out.map_index.insert(display, id);
     }
