@@ -291,6 +291,9 @@ fn exporter(args: ExporterArgs) -> anyhow::Result<i32> {
     // Blocked in this thread before any other starts, so that every thread inherits the
     // mask and the signals come to the signalfd.
     let signals = sys::signal_fd().context("signalfd")?;
+    // Listening first: a port in use fails before anything is loaded.
+    let shared: http::Shared = Arc::new(Mutex::new(Arc::new(Snapshot::default())));
+    let bound = http::serve(&args.listen, Arc::clone(&shared))?;
     let mut scripts = Vec::new();
     for arg in &args.scripts {
         let text = read_source(arg)?;
@@ -310,8 +313,9 @@ fn exporter(args: ExporterArgs) -> anyhow::Result<i32> {
         warned: HashSet::new(),
     };
     let mut plans = plans(&scripts, &state.overrides);
-    let shared: http::Shared = Arc::new(Mutex::new(Arc::new(state.read(&scripts, &plans))));
-    let bound = http::serve(&args.listen, Arc::clone(&shared))?;
+    if let Ok(mut slot) = shared.lock() {
+        *slot = Arc::new(state.read(&scripts, &plans));
+    }
     eprintln!("bpfscope exporter: serving http://{bound}/metrics");
     if let Some(path) = &args.address_file {
         std::fs::write(path, format!("{bound}\n")).with_context(|| format!("writing {path}"))?;
