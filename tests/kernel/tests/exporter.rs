@@ -586,3 +586,21 @@ fn exporter_bad_input_is_refused() {
     assert!(run.stderr.contains("^"), "{}", run.stderr);
     assert!(run.stderr.contains("does not compile"), "{}", run.stderr);
 }
+
+#[test]
+fn exporter_runs_an_embedded_tool() {
+    let Some(_guard) = start("exporter_runs_an_embedded_tool") else { return };
+    // `syscount` with its defaults: `@scount[syscall_name(args.id)] = count()` over every
+    // process, so at least the workload's 1000 getppid calls.
+    let exporter = Exporter::start("tool", &[], &["syscount"]);
+    run_workload(&["getppid", "1000"]);
+    let name = "bpfscope_scount_total{key0=\"getppid\"}";
+    let samples = exporter.samples_when(|s| s.get(name).is_some_and(|n| *n >= 1000.0));
+    assert!(samples.get(name).is_some_and(|n| *n >= 1000.0), "{samples:#?}");
+    assert!(
+        samples.keys().any(|k| k.starts_with("bpfscope_probe_events_total{script=\"syscount\"")),
+        "{samples:#?}"
+    );
+    exporter.stop();
+    kernel_tests::assert_nothing_loaded();
+}
