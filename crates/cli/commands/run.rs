@@ -44,7 +44,7 @@ pub fn check_pid(opts: &RunOpts) -> anyhow::Result<()> {
 
 /// bpfscope's PID namespace as the device and inode of `/proc/self/ns/pid`, or `None` in the
 /// initial one (`PROC_PID_INIT_INO`), where the plain pid helper gives the same ids.
-fn pid_namespace() -> Option<(u64, u64)> {
+pub(crate) fn pid_namespace() -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
     let ns = std::fs::metadata("/proc/self/ns/pid").ok()?;
@@ -69,7 +69,33 @@ pub fn run_script_to(
     out: Option<Box<dyn std::io::Write>>,
 ) -> anyhow::Result<i32> {
     let (emits, verbose) = debug_stages(opts)?;
-    let (options, named) = compile_options(positional, Some(opts));
+    let start_boot_ns = bpfscope_runtime::sys::boottime_ns();
+    // After the program, `--name[=value]` are named options (`getopt`), the rest `$1..$N`.
+    let (named, positional): (Vec<String>, Vec<String>) =
+        positional.into_iter().partition(|a| a.starts_with("--") && a.len() > 2);
+    let named: Vec<(String, Option<String>)> = named
+        .iter()
+        .map(|a| match a[2..].split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (a[2..].to_string(), None),
+        })
+        .collect();
+    let options = Options {
+        positional,
+        named: named.clone(),
+        cpid: None,
+        pid_filter: opts.pid,
+        start_boot_ns,
+        tai_offset_ns: bpfscope_runtime::sys::tai_offset_ns(),
+        pid_ns: pid_namespace(),
+        ncpus: bpfscope_runtime::possible_cpus() as u32,
+        env_config: env_config(),
+        probe_filter: opts.probe_filter.clone(),
+        helper_warnings: opts.helper_warnings > 0,
+        unsafe_ok: opts.unsafe_ok,
+        have_btf: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
+        hist_sums: false,
+    };
     let running = emits.is_empty() || opts.dry_run;
     if running {
         if let Err(e) = bpfscope_runtime::tracefs::ensure_mounted() {
@@ -118,57 +144,6 @@ pub fn run_script_to(
     execute(file, &compiled, child, opts, verbose, out)
 }
 
-/// The compiler's options for a run with `opts` and the words after the program: after it,
-/// `--name[=value]` are named options (`getopt`, also returned), the rest `$1..$N`.
-/// Without `opts`, the run options' defaults.
-fn compile_options(
-    positional: Vec<String>,
-    opts: Option<&RunOpts>,
-) -> (Options, Vec<(String, Option<String>)>) {
-    let start_boot_ns = bpfscope_runtime::sys::boottime_ns();
-    let (named, positional): (Vec<String>, Vec<String>) =
-        positional.into_iter().partition(|a| a.starts_with("--") && a.len() > 2);
-    let named: Vec<(String, Option<String>)> = named
-        .iter()
-        .map(|a| match a[2..].split_once('=') {
-            Some((n, v)) => (n.to_string(), Some(v.to_string())),
-            None => (a[2..].to_string(), None),
-        })
-        .collect();
-    let options = Options {
-        positional,
-        named: named.clone(),
-        cpid: None,
-        pid_filter: opts.and_then(|o| o.pid),
-        start_boot_ns,
-        tai_offset_ns: bpfscope_runtime::sys::tai_offset_ns(),
-        pid_ns: pid_namespace(),
-        ncpus: bpfscope_runtime::possible_cpus() as u32,
-        env_config: env_config(),
-        probe_filter: opts.and_then(|o| o.probe_filter.clone()),
-        helper_warnings: opts.is_some_and(|o| o.helper_warnings > 0),
-        unsafe_ok: opts.is_some_and(|o| o.unsafe_ok),
-        have_btf: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
-        hist_sums: false,
-    };
-    (options, named)
-}
-
-/// Compiles `file` for `bpfscope exporter`: histograms keep their sums
-/// (`Options::hist_sums`). Errors and warnings are rendered on standard error; `None` when
-/// the script does not compile or its program options are wrong.
-pub fn compile_for_export(file: &SourceFile, positional: Vec<String>) -> Option<Compiled> {
-    let (options, named) = compile_options(positional, None);
-    let options = Options { hist_sums: true, ..options };
-    let mut diags = Diagnostics::default();
-    let compiled = compile(file, &Tracefs::for_process(None), &options, &mut diags);
-    if !diags.items.is_empty() {
-        eprint!("{}", diags.render(file));
-    }
-    let compiled = compiled?;
-    program_options_ok(&compiled, &named).then_some(compiled)
-}
-
 /// The stages to print (`--emit`, `-d`) and whether verifier logs are wanted (`-v`,
 /// `-d verifier`).
 fn debug_stages(opts: &RunOpts) -> anyhow::Result<(Vec<Emit>, bool)> {
@@ -200,7 +175,7 @@ fn debug_stages(opts: &RunOpts) -> anyhow::Result<(Vec<Emit>, bool)> {
 /// Config variables set in the environment: `BPFTRACE_NAME` (bpftrace's), then
 /// `BPFSCOPE_NAME`, which wins; bpftrace 0.17's `BPFTRACE_STRLEN`, `BPFTRACE_MAP_KEYS_MAX`
 /// and `BPFTRACE_CAT_BYTES_MAX` too.
-fn env_config() -> Vec<(String, String)> {
+pub(crate) fn env_config() -> Vec<(String, String)> {
     let mut names: Vec<String> =
         ["BPFTRACE_STRLEN", "BPFTRACE_MAP_KEYS_MAX", "BPFTRACE_CAT_BYTES_MAX"]
             .map(String::from)
@@ -215,7 +190,7 @@ fn env_config() -> Vec<(String, String)> {
 
 /// Checks the named options given against the program's `getopt`s, as bpftrace does: an
 /// unknown one is an error, and `--help` lists them.
-fn program_options_ok(compiled: &Compiled, named: &[(String, Option<String>)]) -> bool {
+pub(crate) fn program_options_ok(compiled: &Compiled, named: &[(String, Option<String>)]) -> bool {
     let declared = &compiled.checked.getopts;
     let expected = || {
         if declared.is_empty() {

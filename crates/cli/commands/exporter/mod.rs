@@ -25,10 +25,10 @@ use std::{
 };
 
 use anyhow::{bail, Context};
-use bpfscope_compiler::Compiled;
+use bpfscope_compiler::{compile, Compiled, Options};
 use bpfscope_output::{Format, Sink};
-use bpfscope_runtime::{Processes, Running, Session, Symbols};
-use bpfscope_syntax::SourceFile;
+use bpfscope_runtime::{tracefs::Tracefs, Processes, Running, Session, Symbols};
+use bpfscope_syntax::{Diagnostics, SourceFile};
 use clap::{ArgMatches, Args, FromArgMatches};
 
 use self::metrics::{Plan, SelfMetrics, Snapshot};
@@ -145,10 +145,33 @@ fn read_source(arg: &str) -> anyhow::Result<String> {
     }
 }
 
+/// Compiles `file` for the exporter: histograms keep their sums (`Options::hist_sums`); no
+/// parameters, tools with their defaults. Errors and warnings are rendered on standard error;
+/// `None` when the script does not compile.
+fn compile_for_export(file: &SourceFile) -> Option<Compiled> {
+    let options = Options {
+        start_boot_ns: bpfscope_runtime::sys::boottime_ns(),
+        tai_offset_ns: bpfscope_runtime::sys::tai_offset_ns(),
+        pid_ns: run::pid_namespace(),
+        ncpus: bpfscope_runtime::possible_cpus() as u32,
+        env_config: run::env_config(),
+        have_btf: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
+        hist_sums: true,
+        ..Options::default()
+    };
+    let mut diags = Diagnostics::default();
+    let compiled = compile(file, &Tracefs::for_process(None), &options, &mut diags);
+    if !diags.items.is_empty() {
+        eprint!("{}", diags.render(file));
+    }
+    let compiled = compiled?;
+    run::program_options_ok(&compiled, &[]).then_some(compiled)
+}
+
 /// Compiles, loads and attaches `text`.
 fn load(arg: &str, text: String) -> anyhow::Result<Script> {
     let file = SourceFile::new(arg, text.clone());
-    let Some(compiled) = run::compile_for_export(&file, Vec::new()) else {
+    let Some(compiled) = compile_for_export(&file) else {
         bail!("{arg} does not compile (see above)");
     };
     let compiled: &'static Compiled = Box::leak(Box::new(compiled));
@@ -249,7 +272,7 @@ fn reload(scripts: &mut Vec<Script>, own: &mut SelfMetrics) {
             }
         };
         let file = SourceFile::new(&script.arg, text.clone());
-        if run::compile_for_export(&file, Vec::new()).is_none() {
+        if compile_for_export(&file).is_none() {
             eprintln!(
                 "WARNING: bpfscope exporter: {} does not compile: keeping the loaded version",
                 script.arg
