@@ -99,10 +99,12 @@ fn parse_label(text: &str) -> Result<(String, Vec<String>), String> {
 
 impl Subcommand for Exporter {
     fn command(&self) -> clap::Command {
-        ExporterArgs::augment_args(
-            clap::Command::new("exporter")
-                .about("Run scripts and tools and serve their maps as Prometheus metrics"),
-        )
+        // The description comes after `augment_args`, which sets its own from the doc comment.
+        ExporterArgs::augment_args(clap::Command::new("exporter"))
+            .about("Run scripts and tools and serve their maps as Prometheus metrics")
+            .after_help(
+                "EXAMPLES:\n  bpfscope exporter biolatency runqlat\n  bpfscope exporter --listen 0.0.0.0:9435 /etc/bpfscope/*.bt\n  bpfscope exporter --label @bytes=device,op disk.bt\n\nThe rules that make maps metrics: docs/exporter.md",
+            )
     }
 
     fn run(&self, matches: &ArgMatches) -> anyhow::Result<i32> {
