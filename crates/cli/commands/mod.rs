@@ -9,6 +9,7 @@
 //! Adding a subcommand: write `commands/NAME.rs` implementing [`Subcommand`] and add one line
 //! to [`SUBCOMMANDS`]. Its clap command shows up in `bpfscope --help` by itself.
 
+mod exporter;
 mod flamegraph;
 mod health;
 mod heatmap;
@@ -34,8 +35,13 @@ pub trait Subcommand: Sync {
 }
 
 /// Every subcommand, in the order `bpfscope --help` lists them.
-pub const SUBCOMMANDS: &[&dyn Subcommand] =
-    &[&tools::Tools, &flamegraph::Flamegraph, &heatmap::Heatmap, &health::Health];
+pub const SUBCOMMANDS: &[&dyn Subcommand] = &[
+    &tools::Tools,
+    &flamegraph::Flamegraph,
+    &heatmap::Heatmap,
+    &health::Health,
+    &exporter::Exporter,
+];
 
 /// Runs the command line `argv` (program name first) and returns the exit code. Errors in
 /// the arguments exit here, the way clap prints them.

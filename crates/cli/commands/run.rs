@@ -44,7 +44,7 @@ pub fn check_pid(opts: &RunOpts) -> anyhow::Result<()> {
 
 /// bpfscope's PID namespace as the device and inode of `/proc/self/ns/pid`, or `None` in the
 /// initial one (`PROC_PID_INIT_INO`), where the plain pid helper gives the same ids.
-fn pid_namespace() -> Option<(u64, u64)> {
+pub(crate) fn pid_namespace() -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
     let ns = std::fs::metadata("/proc/self/ns/pid").ok()?;
@@ -94,6 +94,7 @@ pub fn run_script_to(
         helper_warnings: opts.helper_warnings > 0,
         unsafe_ok: opts.unsafe_ok,
         have_btf: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
+        hist_sums: false,
     };
     let running = emits.is_empty() || opts.dry_run;
     if running {
@@ -174,7 +175,7 @@ fn debug_stages(opts: &RunOpts) -> anyhow::Result<(Vec<Emit>, bool)> {
 /// Config variables set in the environment: `BPFTRACE_NAME` (bpftrace's), then
 /// `BPFSCOPE_NAME`, which wins; bpftrace 0.17's `BPFTRACE_STRLEN`, `BPFTRACE_MAP_KEYS_MAX`
 /// and `BPFTRACE_CAT_BYTES_MAX` too.
-fn env_config() -> Vec<(String, String)> {
+pub(crate) fn env_config() -> Vec<(String, String)> {
     let mut names: Vec<String> =
         ["BPFTRACE_STRLEN", "BPFTRACE_MAP_KEYS_MAX", "BPFTRACE_CAT_BYTES_MAX"]
             .map(String::from)
@@ -189,7 +190,7 @@ fn env_config() -> Vec<(String, String)> {
 
 /// Checks the named options given against the program's `getopt`s, as bpftrace does: an
 /// unknown one is an error, and `--help` lists them.
-fn program_options_ok(compiled: &Compiled, named: &[(String, Option<String>)]) -> bool {
+pub(crate) fn program_options_ok(compiled: &Compiled, named: &[(String, Option<String>)]) -> bool {
     let declared = &compiled.checked.getopts;
     let expected = || {
         if declared.is_empty() {

@@ -73,6 +73,10 @@ pub struct Options {
     pub unsafe_ok: bool,
     /// The kernel has BTF: the preprocessor defines `BPFTRACE_HAVE_BTF`.
     pub have_btf: bool,
+    /// `bpfscope exporter`: every `hist()`/`lhist()` bucket also adds up the values it counts
+    /// ([`MapDesc::hist_sums`](manifest::MapDesc::hist_sums)), so the exact sum of the
+    /// observed values is known beside the buckets.
+    pub hist_sums: bool,
 }
 
 /// The result of a successful compilation.
@@ -219,7 +223,7 @@ pub fn map_defs(manifest: &Manifest) -> Vec<MapDef> {
                 (None, false, false) => map_type::HASH,
             },
             key_size: m.key_size(),
-            value_size: m.value.value_size(),
+            value_size: m.value_size(),
             max_entries: m.max_entries,
         })
         .collect();

@@ -116,6 +116,10 @@ pub struct MapDesc {
     pub array: bool,
     /// The kind given by a `let @m = KIND(N);` declaration, if any.
     pub declared: Option<MapKind>,
+    /// A `hist()`/`lhist()` compiled with `Options::hist_sums` (`bpfscope exporter`): each
+    /// bucket's value is (count, sum of the values counted there), so the exact sum of a
+    /// key's values is known beside its buckets, for no lookup more than the count's.
+    pub hist_sums: bool,
 }
 
 /// The kinds of map a declaration (`let @m = lruhash(100);`) can ask for, with bpftrace's
@@ -171,6 +175,17 @@ impl MapDesc {
         }
         let user = self.key.as_ref().map_or(8, |k| k.size().max(8));
         user + if self.value.has_bucket() { 8 } else { 0 }
+    }
+
+    /// Value bytes (one CPU's) in the kernel map: the value's, and 8 more for the sum of a
+    /// `hist_sums` histogram.
+    pub fn value_size(&self) -> u32 {
+        self.value.value_size() + if self.hist_sums { 8 } else { 0 }
+    }
+
+    /// Bytes between consecutive CPUs' values in a per-CPU lookup (8-byte aligned).
+    pub fn cpu_stride(&self) -> u32 {
+        self.value_size().div_ceil(8) * 8
     }
 
     /// Bytes of the user part of the key (none in an array, whose key is the bucket).

@@ -282,9 +282,43 @@ fn merge(desc: &MapDesc, values: &[u8], stride: usize, ncpus: usize) -> Aggregat
     }
 }
 
+/// The bucket index of a histogram map's raw key.
+fn bucket_index(desc: &MapDesc, k: &[u8]) -> usize {
+    if desc.array {
+        k.get(..4).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes"))) as usize
+    } else {
+        u64_at(k, desc.user_key_size() as usize) as usize
+    }
+}
+
+/// The sums a `hist_sums` histogram map keeps beside each bucket's count, added up by key:
+/// the exact total of the values `hist()`/`lhist()` were given.
+pub fn hist_sums(
+    desc: &MapDesc,
+    entries: &[(Vec<u8>, Vec<u8>)],
+    ncpus: usize,
+) -> Vec<(Value, i128)> {
+    if !desc.hist_sums {
+        return Vec::new();
+    }
+    let stride = desc.cpu_stride() as usize;
+    let user = desc.user_key_size() as usize;
+    let mut totals: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    for (k, v) in entries {
+        // Each CPU's sum wraps as a u64 (it was added as one).
+        let sum = (0..ncpus).map(|c| u64_at(v, c * stride + 8)).fold(0u64, u64::wrapping_add);
+        let total = totals.entry(k[..user.min(k.len())].to_vec()).or_default();
+        *total = total.wrapping_add(sum);
+    }
+    let key_value = |k: &[u8]| desc.key.as_ref().map_or(Value::None, |t| value(k, t));
+    // Read as a signed total: values may be negative, and no real total of u64 values
+    // reaches 2^63.
+    totals.into_iter().map(|(k, total)| (key_value(&k), i128::from(total as i64))).collect()
+}
+
 /// Builds a map's output from its raw (key, per-CPU value bytes) entries.
 pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapOutput {
-    let stride = desc.value.cpu_stride() as usize;
+    let stride = desc.cpu_stride() as usize;
     let cpus = if desc.value.is_aggregate() { ncpus } else { 1 };
     let key_value = |k: &[u8]| desc.key.as_ref().map_or(Value::None, |t| value(k, t));
     let mut out = Vec::new();
@@ -297,12 +331,7 @@ pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapO
         let user = desc.user_key_size() as usize;
         let mut grouped: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
         for (k, v) in entries {
-            let index = if desc.array {
-                k.get(..4).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-                    as usize
-            } else {
-                u64_at(k, user) as usize
-            };
+            let index = bucket_index(desc, k);
             let Aggregate::Value(Value::Uint(count)) = merge(desc, v, stride, cpus) else {
                 continue;
             };
@@ -379,6 +408,7 @@ mod tests {
             max_entries: 64,
             array,
             declared: None,
+            hist_sums: false,
         }
     }
 
@@ -453,6 +483,46 @@ mod tests {
         assert_eq!(merged, Some(Aggregate::Stats { count: 3, total: -3 }));
         let avg = desc(None, MapValue::Avg { signed: false }, false);
         assert_eq!(one(&avg, &[1, 10, 1, 20]), Some(Aggregate::Avg { count: 2, total: 30 }));
+    }
+
+    #[test]
+    fn histogram_sums_are_read_beside_the_counts() {
+        // `hist_sums`: each bucket's value is (count, sum), per CPU.
+        let hist =
+            MapDesc { hist_sums: true, ..desc(Some(Ty::Str(8)), MapValue::Hist { k: 0 }, false) };
+        assert_eq!((hist.value_size(), hist.cpu_stride()), (16, 16));
+        let key = |name: &[u8; 8], bucket: u64| [name.to_vec(), words(&[bucket])].concat();
+        let entries = [
+            // Bucket 3 ([2, 4)): 1 value on each CPU, 2 + 3.
+            (key(b"a\0\0\0\0\0\0\0", 3), words(&[1, 2, 1, 3])),
+            // Bucket 1 (0): 4 zeros on CPU 1.
+            (key(b"a\0\0\0\0\0\0\0", 1), words(&[0, 0, 4, 0])),
+            (key(b"b\0\0\0\0\0\0\0", 2), words(&[2, 2, 0, 0])),
+        ];
+        let output = map(&hist, &entries, 2);
+        let expected = vec![
+            (Value::Str("a".into()), Aggregate::Hist { k: 0, buckets: vec![0, 4, 0, 2] }),
+            (Value::Str("b".into()), Aggregate::Hist { k: 0, buckets: vec![0, 0, 2] }),
+        ];
+        assert_eq!(output.entries, expected);
+        let sums = vec![(Value::Str("a".into()), 5), (Value::Str("b".into()), 2)];
+        assert_eq!(hist_sums(&hist, &entries, 2), sums);
+        // A scalar lhist in an array (the key is the bucket index); a negative total.
+        let lhist = MapDesc {
+            hist_sums: true,
+            ..desc(None, MapValue::Lhist { min: -10, max: 10, step: 5 }, true)
+        };
+        let entries = [
+            (1u32.to_le_bytes().to_vec(), words(&[1, (-9i64) as u64, 0, 0])),
+            (3u32.to_le_bytes().to_vec(), words(&[0, 0, 1, 2])),
+        ];
+        let output = map(&lhist, &entries, 2);
+        let buckets = vec![0, 1, 0, 1];
+        let expected = Aggregate::Lhist { min: -10, max: 10, step: 5, buckets };
+        assert_eq!(output.entries, vec![(Value::None, expected)]);
+        assert_eq!(hist_sums(&lhist, &entries, 2), vec![(Value::None, -7)]);
+        // Without `hist_sums`, no sums.
+        assert!(hist_sums(&desc(None, MapValue::Hist { k: 0 }, true), &entries, 2).is_empty());
     }
 
     #[test]

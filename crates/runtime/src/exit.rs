@@ -166,6 +166,7 @@ mod tests {
             max_entries: 4,
             array: false,
             declared: None,
+            hist_sums: false,
         };
         Manifest {
             maps: vec![

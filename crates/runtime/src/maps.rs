@@ -91,9 +91,9 @@ impl<'c> Maps<'c> {
     /// Bytes a lookup returns: the value, or one stride per possible CPU for per-CPU maps.
     fn lookup_size(&self, desc: &MapDesc) -> usize {
         if desc.value.is_aggregate() {
-            desc.value.cpu_stride() as usize * self.ncpus
+            desc.cpu_stride() as usize * self.ncpus
         } else {
-            desc.value.value_size() as usize
+            desc.value_size() as usize
         }
     }
 
@@ -115,6 +115,33 @@ impl<'c> Maps<'c> {
         pids
     }
 
+    /// User map `id`'s (key, value) bytes, a value holding every CPU's for per-CPU maps.
+    pub(crate) fn raw_entries(&self, id: usize) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+        let desc = self.descs.get(id)?;
+        let fd = self.fds.get(id)?.as_fd();
+        let value_size = self.lookup_size(desc);
+        let keys = bpfscope_sys::map_keys(fd, desc.key_size() as usize).ok()?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for key in keys {
+            let mut value = vec![0u8; value_size];
+            if let Ok(true) = bpfscope_sys::map_lookup(fd, &key, &mut value) {
+                entries.push((key, value));
+            }
+        }
+        Some(entries)
+    }
+
+    /// User map `id` with the sums of its histograms (`hist_sums`), for the exporter.
+    pub(crate) fn read_with_sums(
+        &self,
+        id: usize,
+    ) -> Option<(MapOutput, Vec<(bpfscope_output::Value, i128)>)> {
+        let desc = self.descs.get(id)?;
+        let entries = self.raw_entries(id)?;
+        let sums = decode::hist_sums(desc, &entries, self.ncpus);
+        Some((decode::map(desc, &entries, self.ncpus), sums))
+    }
+
     fn counter(&self, index: u32) -> u64 {
         let mut value = [0u8; 8];
         match bpfscope_sys::map_lookup(self.counters.as_fd(), &index.to_ne_bytes(), &mut value) {
@@ -127,16 +154,7 @@ impl<'c> Maps<'c> {
 impl MapAccess for Maps<'_> {
     fn read(&self, id: usize) -> Option<MapOutput> {
         let desc = self.descs.get(id)?;
-        let fd = self.fds.get(id)?.as_fd();
-        let value_size = self.lookup_size(desc);
-        let keys = bpfscope_sys::map_keys(fd, desc.key_size() as usize).ok()?;
-        let mut entries = Vec::with_capacity(keys.len());
-        for key in keys {
-            let mut value = vec![0u8; value_size];
-            if let Ok(true) = bpfscope_sys::map_lookup(fd, &key, &mut value) {
-                entries.push((key, value));
-            }
-        }
+        let entries = self.raw_entries(id)?;
         if desc.array && self.cleared_scalars.borrow().contains(&id) {
             // Decoded as a hash map would be: a zero slot is an entry, not an absent one.
             let hash = MapDesc { array: false, ..desc.clone() };

@@ -21,7 +21,7 @@ use bpfscope_compiler::{
     providers::ProbeSpec,
     Compiled,
 };
-use bpfscope_output::{Sink, Warning};
+use bpfscope_output::{MapOutput, Sink, Stats, Value, Warning};
 use bpfscope_sys::ringbuf::RingBuffer;
 
 use crate::{
@@ -459,6 +459,30 @@ impl<'c> Running<'c> {
         // Every self:signal program for one signal has the same spec: one pass runs them all.
         self.session.run_special(first.clone(), Some(sink))?;
         Ok(true)
+    }
+
+    /// The script this session runs.
+    pub fn compiled(&self) -> &'c Compiled {
+        self.session.compiled
+    }
+
+    /// User map `id` (manifest order) read now, with the exact sums of its histograms by
+    /// key when the script was compiled with `Options::hist_sums` (`bpfscope exporter`).
+    pub fn read_map(&self, id: usize) -> Option<(MapOutput, Vec<(Value, i128)>)> {
+        self.session.maps.read_with_sums(id)
+    }
+
+    /// Updates of user map `id` that failed because it was full, since the start.
+    pub fn failed_updates(&self, id: usize) -> u64 {
+        self.session.maps.failed_updates(id)
+    }
+
+    /// Each probe's figures (kernel `bpf_stats`, while they are enabled) and the lost
+    /// events, as `--stats` reports them, over `traced`.
+    pub fn stats(&self, traced: Duration) -> Stats {
+        let session = &self.session;
+        let programs = session.compiled.manifest.programs.iter().zip(&session.programs);
+        crate::stats::gather(programs, session.maps.lost_events(), traced)
     }
 
     /// Reports each probe's overhead over `traced` (`--stats`).

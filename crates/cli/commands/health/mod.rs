@@ -180,6 +180,7 @@ fn options() -> Options {
         helper_warnings: false,
         unsafe_ok: false,
         have_btf: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
+        hist_sums: false,
     }
 }
 

@@ -144,6 +144,8 @@ pub fn check(
         }
     }
     for map in &mut learned.maps {
+        map.hist_sums = options.hist_sums
+            && matches!(map.value, MapValue::Hist { .. } | MapValue::Lhist { .. });
         if map.key.is_some() || learned.keyed_ops.contains(&map.name) || map.declared.is_some() {
             continue;
         }
@@ -670,6 +672,7 @@ impl Cx<'_> {
             max_entries,
             array: false,
             declared: declared.map(|(kind, _)| kind),
+            hist_sums: false,
         });
         self.out.map_index.insert(display, id);
     }

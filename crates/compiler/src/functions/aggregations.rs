@@ -273,14 +273,14 @@ pub(crate) fn update(cx: &mut Lower<'_>, id: usize, desc: &MapDesc, keys: &[Expr
             cx.log2_bucket(k, signed);
             let slot = key + desc.user_key_size() as i16;
             cx.stx(Size::DW, slot, Reg::R0);
-            cx.aggregate_add(id, desc, key, &Val::Imm(1));
+            cx.bucket_add(id, desc, key, &arg);
         }
         MapValue::Lhist { min, max, step } => {
             cx.load_reg(&arg, Reg::R1);
             cx.linear_bucket(min, max, step);
             let slot = key + desc.user_key_size() as i16;
             cx.stx(Size::DW, slot, Reg::R0);
-            cx.aggregate_add(id, desc, key, &Val::Imm(1));
+            cx.bucket_add(id, desc, key, &arg);
         }
         MapValue::Tseries { interval_ns, num_intervals, agg, signed } => {
             cx.tseries_update(id, desc, key, &arg, interval_ns, num_intervals, agg, signed)
@@ -307,7 +307,7 @@ impl Lower<'_> {
         update(self, end);
         self.goto(end);
         self.place(missing);
-        let buf = self.alloc_zeroed(desc.value.value_size());
+        let buf = self.alloc_zeroed(desc.value_size());
         init(self, buf);
         self.update(id, desc, key, buf);
         self.place(end);
@@ -319,6 +319,16 @@ impl Lower<'_> {
         self.load_reg(arg, Reg::R2);
         self.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
         self.insn(Insn::stx(Size::DW, Reg::R0, off, Reg::R1));
+    }
+
+    /// One more in a histogram's bucket; with `hist_sums` the bucket's value is (count, sum)
+    /// and `arg` is added to the sum in the same update.
+    fn bucket_add(&mut self, id: usize, desc: &MapDesc, key: Loc, arg: &Val) {
+        if desc.hist_sums {
+            self.aggregate_avg(id, desc, key, arg);
+        } else {
+            self.aggregate_add(id, desc, key, &Val::Imm(1));
+        }
     }
 
     /// count / sum / bucket counts: `*v += arg`, or insert `arg`.
