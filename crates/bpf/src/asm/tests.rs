@@ -1,0 +1,224 @@
+use super::*;
+use crate::{disasm, AluOp, Helper, JmpOp, Reg, Size};
+
+fn one(text: &str) -> Vec<Insn> {
+    match assemble(text) {
+        Ok(unit) => unit.programs.into_iter().flat_map(|p| p.insns).collect(),
+        Err(e) => panic!("{text}: {e:?}"),
+    }
+}
+
+fn error(text: &str) -> (usize, usize, String) {
+    let errors = assemble(text).expect_err(text);
+    let (line, col) = errors[0].line_col(text);
+    (line, col, errors[0].message.clone())
+}
+
+#[test]
+fn disassembly_reassembles() {
+    let mut insns = vec![
+        Insn::mov64_imm(Reg::R0, 0),
+        Insn::mov64_imm(Reg::R1, -7),
+        Insn::ldx(Size::DW, Reg::R1, Reg::FP, -8),
+        Insn::ldx(Size::B, Reg::R1, Reg::R2, 3),
+        Insn::stx(Size::W, Reg::FP, -16, Reg::R2),
+        Insn::st(Size::H, Reg::FP, -2, -1),
+        Insn::alu64_imm(AluOp::Add, Reg::R1, 1),
+        Insn::alu64_reg(AluOp::Arsh, Reg::R1, Reg::R3),
+        Insn::alu32_imm(AluOp::Xor, Reg::R4, -1),
+        Insn::alu64_reg_signed(AluOp::Div, Reg::R1, Reg::R2),
+        Insn::alu64_reg_signed(AluOp::Mod, Reg::R1, Reg::R2),
+        Insn::alu64_imm(AluOp::Neg, Reg::R5, 0),
+        Insn::to_be(Reg::R1, 16),
+        Insn::to_be(Reg::R1, 64),
+        Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 3),
+        Insn::jmp_imm(JmpOp::Jsgt, Reg::R1, -7, -2),
+        Insn::jmp_reg(JmpOp::Jle, Reg::R1, Reg::R2, 1),
+        Insn::jmp_imm(JmpOp::Jset, Reg::R1, 0x40, 0),
+        Insn::ja(-5),
+        Insn::call(Helper::MapLookupElem),
+        Insn::call(Helper::ProbeReadKernelStr),
+        Insn::call_kfunc(12345),
+        Insn::atomic_add64(Reg::R0, 0, Reg::R1),
+    ];
+    insns.extend(Insn::ld_imm64(Reg::R2, 0x1_0000_0002));
+    insns.extend(Insn::ld_imm64(Reg::R3, u64::MAX));
+    insns.extend(Insn::ld_map_fd(Reg::R1, 7));
+    insns.extend(Insn::ld_map_value(Reg::R1, 7, 24));
+    insns.push(Insn::exit());
+    let text = disasm(&insns).join("\n");
+    assert_eq!(one(&text), insns, "{text}");
+    // Without the `N: (xx)` prefixes too.
+    let bare: Vec<&str> = text.lines().map(|l| &l[l.find(") ").unwrap() + 2..]).collect();
+    assert_eq!(one(&bare.join("\n")), insns);
+}
+
+#[test]
+fn kernel_notation_beyond_our_disassembler() {
+    let cases: &[(&str, Insn)] = &[
+        ("w1 += w2", Insn { code: 0x0c, dst: 1, src: 2, off: 0, imm: 0 }),
+        ("w1 = 0xffffffff", Insn { code: 0xb4, dst: 1, src: 0, off: 0, imm: -1 }),
+        ("w1 = -w1", Insn { code: 0x84, dst: 1, src: 0, off: 0, imm: 0 }),
+        ("if w1 s> 0x3 goto pc+5", Insn { code: 0x66, dst: 1, src: 0, off: 5, imm: 3 }),
+        ("if w1 < w2 goto pc-1", Insn { code: 0xae, dst: 1, src: 2, off: -1, imm: 0 }),
+        ("r1 = le32 r1", Insn { code: 0xd4, dst: 1, src: 0, off: 0, imm: 32 }),
+        ("r1 = bswap64 r1", Insn { code: 0xd7, dst: 1, src: 0, off: 0, imm: 64 }),
+        ("r1 = (s8)r2", Insn { code: 0xbf, dst: 1, src: 2, off: 8, imm: 0 }),
+        ("w1 = (s16)w2", Insn { code: 0xbc, dst: 1, src: 2, off: 16, imm: 0 }),
+        ("r1 = *(s32 *)(r2 +4)", Insn { code: 0x81, dst: 1, src: 2, off: 4, imm: 0 }),
+        ("lock *(u32 *)(r1 -4) |= r2", Insn { code: 0xc3, dst: 1, src: 2, off: -4, imm: 0x40 }),
+        (
+            "r2 = atomic64_fetch_add((u64 *)(r1 +8), r2)",
+            Insn { code: 0xdb, dst: 1, src: 2, off: 8, imm: 0x01 },
+        ),
+        (
+            "r2 = atomic_fetch_xor((u32 *)(r1 +0), r2)",
+            Insn { code: 0xc3, dst: 1, src: 2, off: 0, imm: 0xa1 },
+        ),
+        (
+            "r3 = atomic64_xchg((u64 *)(r1 +0), r3)",
+            Insn { code: 0xdb, dst: 1, src: 3, off: 0, imm: 0xe1 },
+        ),
+        (
+            "r0 = atomic64_cmpxchg((u64 *)(r1 +0), r0, r3)",
+            Insn { code: 0xdb, dst: 1, src: 3, off: 0, imm: 0xf1 },
+        ),
+        (
+            "r1 = load_acquire((u64 *)(r2 +0))",
+            Insn { code: 0xdb, dst: 1, src: 2, off: 0, imm: 0x100 },
+        ),
+        (
+            "store_release((u32 *)(r1 +0), r2)",
+            Insn { code: 0xc3, dst: 1, src: 2, off: 0, imm: 0x110 },
+        ),
+        ("call pc+3", Insn { code: 0x85, dst: 0, src: 1, off: 0, imm: 3 }),
+        ("callx r2", Insn { code: 0x8d, dst: 2, src: 0, off: 0, imm: 0 }),
+        ("gotol pc-70000", Insn { code: 0x06, dst: 0, src: 0, off: 0, imm: -70000 }),
+        ("may_goto pc+2", Insn { code: 0xe5, dst: 0, src: 0, off: 2, imm: 0 }),
+        ("call bpf_ktime_get_ns", Insn::call(Helper::KtimeGetNs)),
+        ("call ktime_get_ns", Insn::call(Helper::KtimeGetNs)),
+        ("call #5", Insn::call(Helper::KtimeGetNs)),
+        ("call bpf_user_ringbuf_drain#209", Insn { code: 0x85, dst: 0, src: 0, off: 0, imm: 209 }),
+        ("r1 = *(u64 *)(r2)", Insn::ldx(Size::DW, Reg::R1, Reg::R2, 0)),
+        ("nospec", Insn { code: 0xc2, dst: 0, src: 0, off: 0, imm: 0 }),
+    ];
+    for (text, insn) in cases {
+        assert_eq!(one(text), [*insn], "{text}");
+    }
+}
+
+#[test]
+fn labels_comments_and_relocations() {
+    let text = "\
+; a counter
+.map counts array key=4 value=8 entries=1
+.map events ringbuf
+.type tracepoint
+.attach tracepoint:syscalls:sys_enter_getppid
+start:
+    r1 = map[counts] ll      // the map's fd goes here
+    r2 = map[counts][0]+8 ll
+    r3 = func[callback] ll
+    r4 = func[elsewhere] ll
+    if r1 == 0x0 goto out
+    call sub
+    goto start
+out: r0 = 0
+    exit
+# subprograms
+sub:
+    exit
+callback:
+    r0 = 1
+    exit
+";
+    let unit = assemble(text).unwrap();
+    assert_eq!(unit.maps.len(), 2);
+    assert_eq!(
+        unit.maps[0],
+        MapDecl {
+            name: "counts".into(),
+            map_type: 2,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            flags: 0,
+            span: (text.find("counts").unwrap(), text.find("counts").unwrap() + 6),
+        }
+    );
+    assert_eq!((unit.maps[1].map_type, unit.maps[1].max_entries), (27, 256 << 10));
+    let p = &unit.programs[0];
+    assert_eq!(p.prog_type.as_ref().unwrap().0, "tracepoint");
+    assert_eq!(p.attach.as_ref().unwrap().0, "tracepoint:syscalls:sys_enter_getppid");
+    assert_eq!(
+        p.relocs,
+        [(0, "counts".to_string()), (2, "counts".to_string()), (6, "elsewhere".to_string())]
+    );
+    assert_eq!((p.insns[0].src, p.insns[2].src, p.insns[3].imm), (1, 2, 8));
+    // func[callback] at slot 4: callback is slot 14.
+    assert_eq!((p.insns[4].src, p.insns[4].imm), (PSEUDO_FUNC, 14 - 4 - 1));
+    assert_eq!((p.insns[6].src, p.insns[6].imm), (0, 0));
+    assert_eq!(p.insns[8].off, 2, "if ... goto out");
+    assert_eq!((p.insns[9].src, p.insns[9].imm), (1, 13 - 9 - 1), "call sub");
+    assert_eq!(p.insns[10].off, -11, "goto start");
+    assert_eq!(p.insns.len(), 16);
+    assert_eq!(p.spans.len(), 16);
+    let span = p.spans[11];
+    assert_eq!(&text[span.0..span.1], "r0 = 0");
+}
+
+#[test]
+fn emit_asm_headers_start_programs() {
+    let text = "\
+tracepoint/syscalls/sys_enter_read (tracepoint:syscalls:sys_enter_read):
+0: (b7) r0 = 0
+1: (95) exit
+raw_tracepoint/sys_enter (rawtracepoint:sys_enter):
+0: (95) exit
+";
+    let unit = assemble(text).unwrap();
+    assert_eq!(unit.programs.len(), 2);
+    assert_eq!(unit.programs[0].section, "tracepoint/syscalls/sys_enter_read");
+    assert_eq!(unit.programs[0].attach.as_ref().unwrap().0, "tracepoint:syscalls:sys_enter_read");
+    assert_eq!(unit.programs[1].insns, [Insn::exit()]);
+}
+
+#[test]
+fn errors_are_located() {
+    assert_eq!(error("r0 = 0\nr1 @ 2\n"), (2, 4, "unexpected `@`".into()));
+    assert_eq!(error("  r11 = 1"), (1, 3, "unknown instruction `r11`".into()));
+    assert_eq!(
+        error("r1 = *(u65 *)(r10 -8)"),
+        (1, 8, "expected a size: `u8`, `u16`, `u32` or `u64`".into())
+    );
+    assert_eq!(
+        error("r1 = 0x100000000"),
+        (1, 6, "does not fit a 32-bit immediate (sign-extended to 64 bits)".into())
+    );
+    assert_eq!(error("goto nowhere\nexit"), (1, 6, "no label `nowhere`".into()));
+    assert_eq!(error("exit exit"), (1, 6, "unexpected text after the instruction".into()));
+    assert_eq!(
+        error("0: (b7) r0 = 1\n1: (96) exit"),
+        (2, 5, "opcode (96) does not match the instruction, which is (95)".into())
+    );
+    assert_eq!(error(".mapp x hash"), (1, 1, "unknown directive `.mapp`".into()));
+    assert_eq!(error(".map x hsah"), (1, 8, "`hsah` is not a map type".into()));
+    assert_eq!(error("r1 = map[x] "), (1, 12, "expected `ll` (a 64-bit load)".into()));
+    let errors = assemble("call bpf_map_lookup_elm\n").unwrap_err();
+    assert_eq!(errors[0].help.as_deref(), Some("did you mean `bpf_map_lookup_elem`?"));
+    let errors = assemble("call map_lookup_elm\n").unwrap_err();
+    assert_eq!(errors[0].help.as_deref(), Some("did you mean `bpf_map_lookup_elem`?"));
+    assert_eq!(
+        error("call bpf_ktime_get_ns#6"),
+        (1, 6, "helper `bpf_ktime_get_ns` has id 5, not 6".into())
+    );
+    // Every line in error is reported.
+    assert_eq!(assemble("r1 = \nr2 = \nexit\n").unwrap_err().len(), 2);
+}
+
+#[test]
+fn helper_names_match_the_compilers() {
+    for helper in Helper::ALL {
+        assert_eq!(helper_id(helper.name()), Some(*helper as i32), "{}", helper.name());
+    }
+}
