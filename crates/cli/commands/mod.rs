@@ -9,6 +9,7 @@
 //! Adding a subcommand: write `commands/NAME.rs` implementing [`Subcommand`] and add one line
 //! to [`SUBCOMMANDS`]. Its clap command shows up in `bpfscope --help` by itself.
 
+mod asm;
 mod flamegraph;
 mod resolve;
 mod run;
@@ -32,7 +33,7 @@ pub trait Subcommand: Sync {
 }
 
 /// Every subcommand, in the order `bpfscope --help` lists them.
-pub const SUBCOMMANDS: &[&dyn Subcommand] = &[&tools::Tools, &flamegraph::Flamegraph];
+pub const SUBCOMMANDS: &[&dyn Subcommand] = &[&tools::Tools, &flamegraph::Flamegraph, &asm::Asm];
 
 /// Runs the command line `argv` (program name first) and returns the exit code. Errors in
 /// the arguments exit here, the way clap prints them.

@@ -1,0 +1,150 @@
+//! `bpfscope asm`: programs written by hand in the verifier's notation, loaded and attached
+//! on the live kernel (docs/asm.md's example counts the workload's exact getppid calls), the
+//! verifier's rejection and a syntax error pointing at the `.s` line, and `--emit asm` of
+//! every tool, compiled against the live kernel, re-assembling to the same instructions.
+
+use kernel_tests::{map_lines, run, start, wl};
+
+fn repo(path: &str) -> String {
+    format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes `text` to a file of this test run and returns its path.
+fn scratch(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("bpfscope-asm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn hand_written_counter_counts_exact_getppid_calls() {
+    let Some(_guard) = start("hand_written_counter_counts_exact_getppid_calls") else { return };
+    let r = run(&["asm", &repo("docs/asm/count_getppid.s"), "-c", &wl("getppid 1234")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Attached 1 probe"), "{}", r.stderr);
+    let lines = map_lines(&r.stdout);
+    assert!(lines.contains(&("@total[0]".into(), "1234".into())), "{}", r.stdout);
+    // One process, its 1234 calls: the comm filter lets no other process in.
+    let calls: Vec<_> = lines.iter().filter(|(k, _)| k.starts_with("@calls[")).collect();
+    assert_eq!(calls.len(), 1, "{}", r.stdout);
+    assert_eq!(calls[0].1, "1234", "{}", r.stdout);
+}
+
+#[test]
+fn test_run_returns_and_fills_maps() {
+    let Some(_guard) = start("test_run_returns_and_fills_maps") else { return };
+    let program = "\
+.map slots array key=4 value=8 entries=4
+    *(u32 *)(r10 -4) = 2
+    r1 = map[slots] ll
+    r2 = r10
+    r2 += -4
+    call bpf_map_lookup_elem
+    if r0 == 0 goto out
+    r1 = 0x1122334455667788 ll
+    *(u64 *)(r0 +0) = r1
+out:
+    r0 = 42
+    exit
+";
+    let path = scratch("test_run.s", program);
+    let r = run(&["asm", &path, "--test-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "retval: 42\n@slots[2]: 1234605616436508552\n\n");
+    let r = run(&["asm", &path, "--test-run", "--hex"]);
+    assert_eq!(r.stdout, "retval: 42\n@slots[02 00 00 00]: 88 77 66 55 44 33 22 11\n\n");
+}
+
+#[test]
+fn verifier_rejection_names_the_line() {
+    let Some(_guard) = start("verifier_rejection_names_the_line") else { return };
+    // A hash map lookup may return NULL: the store through r0 is refused.
+    let program = "\
+.map counts hash key=4 value=8 entries=16
+.attach tracepoint:syscalls:sys_enter_getppid
+    *(u32 *)(r10 -4) = 0
+    r1 = map[counts] ll
+    r2 = r10
+    r2 += -4
+    call bpf_map_lookup_elem
+    r1 = 1
+    lock *(u64 *)(r0 +0) += r1     ; no NULL check
+    r0 = 0
+    exit
+";
+    let path = scratch("rejected.s", program);
+    let r = run(&["asm", &path, "-d", "1"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("the kernel verifier rejected the program for `tracepoint:syscalls:sys_enter_getppid`: R0 invalid mem access 'map_value_or_null'"), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!(" --> {path}:9:5\n")), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("9 |     lock *(u64 *)(r0 +0) += r1     ; no NULL check\n  |     ^^^^^^^^^^^^^^^^^^^^^^^^^^ this instruction was rejected"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("Attached"), "{}", r.stderr);
+}
+
+#[test]
+fn syntax_errors_have_a_caret() {
+    let Some(_guard) = start("syntax_errors_have_a_caret") else { return };
+    let path = scratch(
+        "syntax.s",
+        "r0 = 0\n    r1 = *(u65 *)(r10 -8)\n    call bpf_ktime_get_nss\nexit\n",
+    );
+    let r = run(&["asm", &path]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let expected = format!(
+        "error: expected a size: `u8`, `u16`, `u32` or `u64`\n --> {path}:2:12\n  |\n2 |     r1 = *(u65 *)(r10 -8)\n  |            ^^^ here\n"
+    );
+    assert!(r.stderr.contains(&expected), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!(" --> {path}:3:10\n")), "{}", r.stderr);
+    assert!(r.stderr.contains("help: did you mean `bpf_ktime_get_ns`?"), "{}", r.stderr);
+    // A probe that is not there: the provider's own error, "did you mean" included.
+    let path = scratch("probe.s", ".attach tracepoint:syscalls:sys_enter_getppidd\nr0 = 0\nexit\n");
+    let r = run(&["asm", &path, "-d", "1"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains(&format!(" --> {path}:1:9\n")), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("did you mean `tracepoint:syscalls:sys_enter_getppid`?"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn every_tools_emit_asm_reassembles() {
+    let Some(_guard) = start("every_tools_emit_asm_reassembles") else { return };
+    let mut paths: Vec<_> = std::fs::read_dir(repo("tools"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bt"))
+        .collect();
+    paths.sort();
+    let (mut done, mut skipped) = (0, Vec::new());
+    for path in &paths {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let r = run(&["--emit", "asm", &path.display().to_string()]);
+        if r.code != 0 {
+            // Tools that need a probe pattern or hardware this kernel lacks.
+            skipped.push(format!("{name}: {}", r.stderr.lines().next().unwrap_or("")));
+            continue;
+        }
+        let file = scratch(&format!("{name}.s"), &r.stdout);
+        let back = run(&["asm", &file, "--emit-asm"]);
+        assert_eq!(back.code, 0, "{name}: {}", back.stderr);
+        assert!(back.stdout == r.stdout, "{name}: the re-assembled program differs");
+        done += 1;
+    }
+    if !skipped.is_empty() {
+        kernel_tests::skip_note(&format!(
+            "--emit asm failed for {} tools here, not re-assembled:\n  {}",
+            skipped.len(),
+            skipped.join("\n  ")
+        ));
+    }
+    kernel_tests::note(&format!("{done} of {} tools re-assembled", paths.len()));
+    assert!(done >= paths.len() * 3 / 4, "only {done} of {} tools", paths.len());
+}
