@@ -13,8 +13,12 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use anyhow::{bail, Context};
-use bpfscope_bpf::asm::{self, MapDecl, Program, Unit};
+use bpfscope_bpf::{
+    asm::{self, MapDecl, Program, Unit},
+    class, Insn, LD_IMM64, PSEUDO_FUNC,
+};
 use bpfscope_compiler::{
+    btf,
     link::LinkedProgram,
     manifest::{ProgramDesc, ScriptConfig},
     providers::{self, ProbeSpec, ProgKind},
@@ -300,6 +304,7 @@ fn run(file: &SourceFile, unit: &Unit, args: &AsmArgs) -> anyhow::Result<i32> {
     };
     let mut loaded = Vec::new();
     for (program, desc) in unit.programs.iter().zip(&descs) {
+        let (btf, func_info) = func_info(&desc.name, &program.insns)?;
         let linked = LinkedProgram {
             insns: program.insns.clone(),
             map_relocs: program
@@ -309,13 +314,14 @@ fn run(file: &SourceFile, unit: &Unit, args: &AsmArgs) -> anyhow::Result<i32> {
                     Some((*at, unit.maps.iter().position(|m| m.name == *name)?))
                 })
                 .collect(),
-            func_info: Vec::new(),
+            func_info,
         };
         let config = ScriptConfig {
             license: program.license.clone().unwrap_or_else(|| "GPL".into()),
             ..ScriptConfig::default()
         };
-        match bpfscope_runtime::load_program(desc, &linked, &maps, None, &config) {
+        let btf = btf.as_ref().map(|fd| fd.as_fd());
+        match bpfscope_runtime::load_program(desc, &linked, &maps, btf, &config) {
             Ok(fd) => loaded.push(fd),
             Err(RunError::Verifier { probe, span, message, log }) => {
                 let d = Diagnostic::error(
@@ -388,7 +394,46 @@ fn run(file: &SourceFile, unit: &Unit, args: &AsmArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Every map's entries: `@NAME[KEY]: VALUE`, zero array slots left out.
+/// The BTF and `func_info` the kernel wants of a program with subprograms (those called
+/// with `call pc+N` or whose address `func` loads): each gets a static function of five
+/// `void *` arguments, as the compiler gives its callbacks; nothing without subprograms.
+fn func_info(name: &str, insns: &[Insn]) -> anyhow::Result<(Option<OwnedFd>, Vec<(u32, u32)>)> {
+    let mut starts: Vec<u32> = insns
+        .iter()
+        .enumerate()
+        .filter(|(_, insn)| {
+            (insn.code == LD_IMM64 && insn.src == PSEUDO_FUNC)
+                || (insn.code == class::JMP | 0x80 && insn.src == 1)
+        })
+        .filter_map(|(i, insn)| u32::try_from(i as i64 + i64::from(insn.imm) + 1).ok())
+        .filter(|start| (*start as usize) < insns.len())
+        .collect();
+    if starts.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    starts.push(0);
+    starts.sort_unstable();
+    starts.dedup();
+    let names: Vec<String> =
+        starts.iter().map(|s| if *s == 0 { name.to_string() } else { format!("f{s}") }).collect();
+    let funcs: Vec<btf::Func<'_>> = names
+        .iter()
+        .zip(&starts)
+        .map(|(name, start)| btf::Func {
+            name,
+            section: ".text",
+            offset: *start,
+            args: if *start == 0 { 1 } else { 5 },
+            program: *start == 0,
+        })
+        .collect();
+    let (types, _, ids) = btf::build(&funcs);
+    let fd = sys::load::btf_load(&types)
+        .map_err(|e| anyhow::anyhow!("loading the subprograms' BTF: {}: {}", e.error, e.log))?;
+    Ok((Some(fd), starts.into_iter().zip(ids).collect()))
+}
+
+/// Every map's entries, by key: `@NAME[KEY]: VALUE`, zero array slots left out.
 fn print_maps(unit: &Unit, fds: &[OwnedFd], hex: bool) -> anyhow::Result<()> {
     let cpus = bpfscope_runtime::possible_cpus();
     let mut out = String::new();
@@ -402,8 +447,10 @@ fn print_maps(unit: &Unit, fds: &[OwnedFd], hex: bool) -> anyhow::Result<()> {
             if per_cpu { map.value_size.div_ceil(8) as usize * 8 } else { map.value_size as usize };
         let copies = if per_cpu { cpus } else { 1 };
         let array = matches!(map.map_type, 2 | 6);
-        let keys = sys::map_keys(fd.as_fd(), map.key_size as usize)
+        let mut keys = sys::map_keys(fd.as_fd(), map.key_size as usize)
             .with_context(|| format!("reading the keys of map `{}`", map.name))?;
+        // In key order (numeric for little-endian integers), not the hash table's.
+        keys.sort_by(|a, b| a.iter().rev().cmp(b.iter().rev()));
         let mut lines = Vec::new();
         for key in keys {
             let mut value = vec![0u8; slot * copies];

@@ -58,6 +58,62 @@ out:
 }
 
 #[test]
+fn subprograms_and_callbacks_load_with_func_info() {
+    let Some(_guard) = start("subprograms_and_callbacks_load_with_func_info") else { return };
+    // A bpf-to-bpf call, and bpf_for_each_map_elem over two entries with a callback that
+    // counts them in the context's slot and returns 0 (continue).
+    let program = "\
+.map m hash key=8 value=8 entries=16
+    r1 = 20
+    call double                 ; r0 = 40
+    *(u64 *)(r10 -24) = r0
+    *(u64 *)(r10 -8) = 1
+    *(u64 *)(r10 -16) = 5
+    r1 = map[m] ll
+    r2 = r10
+    r2 += -8
+    r3 = r10
+    r3 += -16
+    r4 = 0
+    call bpf_map_update_elem
+    *(u64 *)(r10 -8) = 2
+    r1 = map[m] ll
+    r2 = r10
+    r2 += -8
+    r3 = r10
+    r3 += -16
+    r4 = 0
+    call bpf_map_update_elem
+    *(u64 *)(r10 -32) = 0       ; the callback's counter
+    r1 = map[m] ll
+    r2 = func[each] ll
+    r3 = r10
+    r3 += -32
+    r4 = 0
+    call bpf_for_each_map_elem  ; 2 elements
+    r1 = *(u64 *)(r10 -32)      ; 2, counted by the callback
+    r0 += r1
+    r1 = *(u64 *)(r10 -24)
+    r0 += r1                    ; 2 + 2 + 40
+    exit
+double:
+    r0 = r1
+    r0 += r1
+    exit
+each:                           ; (map, key, value, ctx)
+    r1 = *(u64 *)(r4 +0)
+    r1 += 1
+    *(u64 *)(r4 +0) = r1
+    r0 = 0
+    exit
+";
+    let path = scratch("subprograms.s", program);
+    let r = run(&["asm", &path, "--test-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "retval: 44\n@m[1]: 5\n@m[2]: 5\n\n");
+}
+
+#[test]
 fn verifier_rejection_names_the_line() {
     let Some(_guard) = start("verifier_rejection_names_the_line") else { return };
     // A hash map lookup may return NULL: the store through r0 is refused.
