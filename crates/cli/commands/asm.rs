@@ -397,7 +397,10 @@ fn run(file: &SourceFile, unit: &Unit, args: &AsmArgs) -> anyhow::Result<i32> {
 /// The BTF and `func_info` the kernel wants of a program with subprograms (those called
 /// with `call pc+N` or whose address `func` loads): each gets a static function of five
 /// `void *` arguments, as the compiler gives its callbacks; nothing without subprograms.
-fn func_info(name: &str, insns: &[Insn]) -> anyhow::Result<(Option<OwnedFd>, Vec<(u32, u32)>)> {
+/// Program BTF (when there are subprograms) and the (instruction, `FUNC` id) records.
+type FuncInfo = (Option<OwnedFd>, Vec<(u32, u32)>);
+
+fn func_info(name: &str, insns: &[Insn]) -> anyhow::Result<FuncInfo> {
     let mut starts: Vec<u32> = insns
         .iter()
         .enumerate()
