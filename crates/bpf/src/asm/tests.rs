@@ -105,6 +105,17 @@ fn kernel_notation_beyond_our_disassembler() {
     for (text, insn) in cases {
         assert_eq!(one(text), [*insn], "{text}");
     }
+    // The disassembler prints them back as written (but for the other spellings: helpers by
+    // name or id alone, immediates as bits, a missing offset).
+    let canonical = |t: &&(&str, Insn)| {
+        (!t.0.starts_with("call ") || t.0.contains("pc"))
+            && !t.0.contains("0xffffffff")
+            && !t.0.contains("(r2)")
+    };
+    for (text, insn) in cases.iter().filter(canonical) {
+        let printed = disasm(&[*insn]).remove(0);
+        assert_eq!(&printed[printed.find(") ").unwrap() + 2..], *text);
+    }
 }
 
 #[test]
