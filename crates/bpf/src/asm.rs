@@ -696,7 +696,7 @@ impl Assembler {
                     return one(code, dst, 0, 0, imm);
                 }
                 match word.as_str() {
-                    "map" | "func" => {
+                    "map" | "func" | "subprog" => {
                         self.require_wide(wide, dst_span)?;
                         self.ld_imm64_symbol(c, dst, &word)
                     }
@@ -752,7 +752,8 @@ impl Assembler {
         }
     }
 
-    /// `map[NAME] ll`, `map[NAME][0]+OFF ll`, `map[fd:N] ll`, `func[NAME] ll`, `func pc+N ll`.
+    /// `map[NAME] ll`, `map[NAME][0]+OFF ll`, `map[fd:N] ll`, `map[id:N] ll`, `func[NAME] ll`,
+    /// `func pc+N ll`, `subprog[+N]` (`ll` may be left out, as bpftool does).
     fn ld_imm64_symbol(
         &mut self,
         c: &mut Cursor,
@@ -762,7 +763,13 @@ impl Assembler {
         c.pos += 1;
         let mut insns = Insn::ld_func(crate::Reg(dst)).to_vec();
         let slot = self.current.insns.len();
-        if word == "func" {
+        if word == "subprog" {
+            // bpftool's `subprog[+N]`.
+            c.expect_punct("[")?;
+            insns[0].imm = c.expect_imm32(false)?;
+            insns[0].src = PSEUDO_FUNC;
+            c.expect_punct("]")?;
+        } else if word == "func" {
             if c.peek_ident("pc") {
                 self.target(c, &mut insns[0], true)?;
                 insns[0].src = PSEUDO_FUNC;
@@ -778,8 +785,14 @@ impl Assembler {
             let span = c.here();
             let name = c.next_ident().ok_or_else(|| AsmError::new(span, "expected a map name"))?;
             insns[0].src = PSEUDO_MAP_FD;
-            if (name == "fd" || name == "id") && c.eat_punct(":") {
+            if name == "fd" && c.eat_punct(":") {
                 insns[0].imm = c.expect_imm32(false)?;
+            } else if name == "id" && c.eat_punct(":") {
+                // A map of the running kernel, as `prog dump` prints it: a relocation named
+                // `id:N`, which the loader may resolve or refuse.
+                let id = c.expect_imm32(false)?;
+                self.current.relocs.push((slot, format!("id:{id}")));
+                self.current.reloc_spans.push((span.0, c.last_span().1));
             } else {
                 self.current.relocs.push((slot, name));
                 self.current.reloc_spans.push(span);
@@ -801,10 +814,10 @@ impl Assembler {
                 insns[1].imm = c.expect_imm32(false)?;
             }
         }
-        if !c.peek_ident("ll") {
-            return Err(AsmError::new(c.here(), "expected `ll` (a 64-bit load)"));
+        // `ll` is what the verifier's notation appends; bpftool leaves it out.
+        if c.peek_ident("ll") {
+            c.pos += 1;
         }
-        c.pos += 1;
         Ok(insns)
     }
 
@@ -1052,8 +1065,8 @@ enum Tok {
 /// Punctuation, longest first so that `<<=` wins over `<<` and `<`.
 const PUNCTS: &[&str] = &[
     "s>>=", "<<=", ">>=", "s>=", "s<=", "s/=", "s%=", "+=", "-=", "*=", "/=", "|=", "&=", "%=",
-    "^=", "==", "!=", ">=", "<=", "s>", "s<", "=", ">", "<", "&", "*", "(", ")", "[", "]", ",",
-    "+", "-", ":", "#",
+    "^=", "==", "!=", ">=", "<=", ">>", "<<", "s>", "s<", "=", ">", "<", "&", "*", "(", ")", "[",
+    "]", ",", "+", "-", ":", "#",
 ];
 
 /// Tokens with their byte ranges.

@@ -137,7 +137,16 @@ fn check_symbols(unit: &Unit) -> Vec<Diagnostic> {
                 continue;
             }
             let span = Span::new(span.0, span.1);
-            let d = if program.insns[*at].src == 0 {
+            let d = if let Some(id) = name.strip_prefix("id:") {
+                Diagnostic::error(
+                    format!(
+                        "`map[id:{id}]` is a map of the running kernel, as `prog dump` names it"
+                    ),
+                    span,
+                    "not a map of this file",
+                )
+                .with_help("declare a map with `.map NAME TYPE ...` and load it with `map[NAME]`")
+            } else if program.insns[*at].src == 0 {
                 Diagnostic::error(
                     format!("no label `{name}` in this program"),
                     span,

@@ -179,6 +179,16 @@ callback:
 }
 
 #[test]
+fn bpftool_spellings() {
+    let unit =
+        assemble("r1 = map[id:42]\nr2 = map[id:7][0]+8\nr3 = subprog[+2]\nexit\nexit\n").unwrap();
+    let p = &unit.programs[0];
+    assert_eq!(p.relocs, [(0, "id:42".to_string()), (2, "id:7".to_string())]);
+    assert_eq!((p.insns[2].src, p.insns[3].imm), (PSEUDO_MAP_VALUE, 8));
+    assert_eq!((p.insns[4].src, p.insns[4].imm), (PSEUDO_FUNC, 2));
+}
+
+#[test]
 fn emit_asm_headers_start_programs() {
     let text = "\
 tracepoint/syscalls/sys_enter_read (tracepoint:syscalls:sys_enter_read):
@@ -214,7 +224,7 @@ fn errors_are_located() {
     );
     assert_eq!(error(".mapp x hash"), (1, 1, "unknown directive `.mapp`".into()));
     assert_eq!(error(".map x hsah"), (1, 8, "`hsah` is not a map type".into()));
-    assert_eq!(error("r1 = map[x] "), (1, 12, "expected `ll` (a 64-bit load)".into()));
+    assert_eq!(error("r1 = map[x] l"), (1, 13, "unexpected text after the instruction".into()));
     let errors = assemble("call bpf_map_lookup_elm\n").unwrap_err();
     assert_eq!(errors[0].help.as_deref(), Some("did you mean `bpf_map_lookup_elem`?"));
     let errors = assemble("call map_lookup_elm\n").unwrap_err();
