@@ -243,3 +243,49 @@ fn helper_names_match_the_compilers() {
         assert_eq!(helper_id(helper.name()), Some(*helper as i32), "{}", helper.name());
     }
 }
+
+#[test]
+fn mangled_text_never_panics() {
+    // Every line of a program with one byte deleted, duplicated or replaced by a character
+    // from the notation (or a multi-byte one): an error or a program, never a panic.
+    let text = "\
+.map m hash key=4 value=8 entries=16
+.attach tracepoint:syscalls:sys_enter_getppid
+0: (62) *(u32 *)(r10 -4) = 0
+1: (18) r1 = map[m][0]+8 ll
+3: (85) call bpf_map_lookup_elem#1
+if w0 s>= 0xfffffff9 goto out
+r2 = atomic64_fetch_add((u64 *)(r0 +0), r2)
+r1 = func[out] ll
+call pc+1
+out: r0 = (s8)r1 ; done
+exit
+";
+    let replacements = ['(', ')', '[', ']', ':', '#', '-', '+', '*', 's', 'w', '0', 'é', ' ', '\n'];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..8_000 {
+        let mut chars: Vec<char> = text.chars().collect();
+        let at = next() as usize % chars.len();
+        match next() % 3 {
+            0 => {
+                chars.remove(at);
+            }
+            1 => chars.insert(at, chars[at]),
+            _ => chars[at] = replacements[next() as usize % replacements.len()],
+        }
+        let mangled: String = chars.into_iter().collect();
+        if let Err(errors) = assemble(&mangled) {
+            for e in errors {
+                assert!(e.start <= e.end && e.end <= mangled.len() + 1, "{mangled}: {e:?}");
+                assert!(mangled.is_char_boundary(e.start.min(mangled.len())), "{mangled}");
+                let _ = e.line_col(&mangled);
+            }
+        }
+    }
+}
