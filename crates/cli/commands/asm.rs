@@ -71,10 +71,12 @@ struct AsmArgs {
 
 impl Subcommand for Asm {
     fn command(&self) -> clap::Command {
-        AsmArgs::augment_args(
-            clap::Command::new("asm")
-                .about("Assemble a BPF program written in the verifier's notation, load and attach (or test-run) it, print its maps"),
-        )
+        // The description comes after `augment_args`, which sets its own from the doc comment.
+        AsmArgs::augment_args(clap::Command::new("asm"))
+            .about("Assemble a BPF program written in the verifier's notation, load and attach (or test-run) it, print its maps")
+            .after_help(
+                "EXAMPLES:\n  bpfscope asm docs/asm/count_getppid.s -c 'bpfscope-wl getppid 1000'\n  bpfscope asm prog.s --attach tracepoint:syscalls:sys_enter_openat -d 5\n  bpfscope asm prog.s --test-run\n  bpfscope --emit asm -e 'BEGIN { @ = 1 }' | bpfscope asm - --emit-asm\n\nThe notation, the directives (.map, .attach, .type, .license, .section) and an example: docs/asm.md",
+            )
     }
 
     fn run(&self, matches: &ArgMatches) -> anyhow::Result<i32> {
