@@ -153,12 +153,9 @@ impl Assembler {
                     if name == "kfunc" {
                         insn.src = PSEUDO_KFUNC_CALL;
                     } else if let Some(id) = helper_id(&name) {
-                        if id != insn.imm {
-                            return Err(AsmError::new(
-                                (span.0, c.last_span().1),
-                                format!("helper `{name}` has id {id}, not {}", insn.imm),
-                            ));
-                        }
+                        // A helper's name wins over the number: `prog dump xlated` prints the
+                        // helper's address offset there, not its id.
+                        insn.imm = id;
                     }
                     // Any other name: the kernel's name of a kfunc or an unknown helper, kept
                     // as its id.
@@ -341,8 +338,10 @@ impl Assembler {
             Some(Tok::Num(_)) | Some(Tok::Punct("-")) | Some(Tok::Punct("+")) => {
                 let n = c.expect_signed()?;
                 let n_span = (span.0, c.last_span().1);
-                if c.peek_ident("ll") {
-                    c.pos += 1;
+                // bpftool leaves `ll` out; its `(18)` prefix says it.
+                let ll = c.peek_ident("ll");
+                if ll || self.expected_code == Some(LD_IMM64) {
+                    c.pos += usize::from(ll);
                     self.require_wide(wide, dst_span)?;
                     let value = if (-(1i128 << 63)..(1i128 << 64)).contains(&n) {
                         n as u64

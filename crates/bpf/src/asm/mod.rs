@@ -173,6 +173,8 @@ struct Assembler {
     labels: HashMap<String, usize>,
     fixups: Vec<Fixup>,
     errors: Vec<AsmError>,
+    /// The opcode of the current line's `N: (xx)` prefix, if it has one.
+    expected_code: Option<u8>,
     /// Whether `current` was started by a header or `.section` (or has content).
     started: bool,
 }
@@ -236,6 +238,7 @@ impl Assembler {
                 return Ok(());
             }
         }
+        self.expected_code = expected_code.map(|(code, _)| code);
         let insn_span = (cursor.here().0, span.1);
         let slot = self.current.insns.len();
         let insns = self.instruction(&mut cursor)?;

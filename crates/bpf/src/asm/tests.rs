@@ -179,6 +179,27 @@ callback:
 }
 
 #[test]
+fn bpftool_xlated_dump_reads() {
+    // `bpftool prog dump xlated` of docs/asm/count_getppid.s on Linux 6.18 (an excerpt): no
+    // `ll`, maps by kernel id, helper calls with the helper's address offset after `#`,
+    // inlined map operations calling kernel functions.
+    let text = "\
+   3: (85) call bpf_get_current_comm#269840
+   5: (18) r2 = 0x70707465672d6c77
+   7: (5d) if r1 != r2 goto pc+40
+  11: (18) r1 = map[id:198386]
+  15: (07) r1 += 312
+  32: (85) call __htab_map_lookup_elem#330864
+  49: (95) exit
+";
+    let p = &assemble(text).unwrap().programs[0];
+    assert_eq!(p.insns[0], Insn::call(Helper::GetCurrentComm));
+    assert_eq!(&p.insns[1..3], Insn::ld_imm64(Reg::R2, 0x7070_7465_672d_6c77));
+    assert_eq!(p.relocs, [(4, "id:198386".to_string())]);
+    assert_eq!(p.insns[7].imm, 330_864);
+}
+
+#[test]
 fn bpftool_spellings() {
     let unit =
         assemble("r1 = map[id:42]\nr2 = map[id:7][0]+8\nr3 = subprog[+2]\nexit\nexit\n").unwrap();
@@ -229,10 +250,6 @@ fn errors_are_located() {
     assert_eq!(errors[0].help.as_deref(), Some("did you mean `bpf_map_lookup_elem`?"));
     let errors = assemble("call map_lookup_elm\n").unwrap_err();
     assert_eq!(errors[0].help.as_deref(), Some("did you mean `bpf_map_lookup_elem`?"));
-    assert_eq!(
-        error("call bpf_ktime_get_ns#6"),
-        (1, 6, "helper `bpf_ktime_get_ns` has id 5, not 6".into())
-    );
     // Every line in error is reported.
     assert_eq!(assemble("r1 = \nr2 = \nexit\n").unwrap_err().len(), 2);
 }
