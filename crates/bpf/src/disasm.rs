@@ -2,7 +2,8 @@
 //! `--emit asm` and verifier logs read the same.
 
 use crate::{
-    class, Helper, Insn, LD_IMM64, PSEUDO_FUNC, PSEUDO_KFUNC_CALL, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE,
+    class, Helper, Insn, LD_IMM64, PSEUDO_BTF_ID, PSEUDO_FUNC, PSEUDO_KFUNC_CALL, PSEUDO_MAP_FD,
+    PSEUDO_MAP_VALUE,
 };
 
 fn size_name(code: u8) -> &'static str {
@@ -71,6 +72,9 @@ pub fn disasm(insns: &[Insn]) -> Vec<String> {
                 format!("r{} = map[fd:{}] ll", insn.dst, insn.imm)
             } else if insn.src == PSEUDO_MAP_VALUE {
                 format!("r{} = map[fd:{}][0]+{} ll", insn.dst, insn.imm, hi)
+            } else if insn.src == PSEUDO_BTF_ID {
+                // The kernel prints the bare id; ours keeps it apart from a constant.
+                format!("r{} = btf_id[{}] ll", insn.dst, insn.imm)
             } else if insn.src == PSEUDO_FUNC {
                 format!("r{} = func pc{:+} ll", insn.dst, insn.imm)
             } else {

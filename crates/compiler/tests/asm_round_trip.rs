@@ -108,3 +108,24 @@ fn tools_reassemble_to_the_same_bytes() {
     eprintln!("{done} tools re-assembled; beyond the fixture: {}", skipped.join(" "));
     assert!(done >= paths.len() / 2, "only {done} of {} tools compiled", paths.len());
 }
+
+#[test]
+fn rare_instructions_reassemble() {
+    // Forms the generator and the tools seldom or never emit: kernel variables by BTF id,
+    // byte swaps, signed division, map values by address, callbacks (kfunc calls need a BTF
+    // the fixture lacks: `disassembly_reassembles` in the bpf crate has one).
+    let scripts = [
+        r#"kprobe:vfs_read { $p = percpu_kaddr("process_counts"); $q = percpu_kaddr("process_counts", 1); if ($q != 0) { @ = *$p + *$q; } }"#,
+        "BEGIN { @a = bswap((uint16)pid); @b = bswap((uint32)pid); @c = bswap(nsecs); }",
+        "BEGIN { $a = (int64)-7; $b = (int64)2; @d = $a / $b; @m = $a % $b; }",
+        "BEGIN { @x[1] = 2; for ($kv : @x) { @y[$kv.0] = $kv.1; } print(len(@x)); }",
+        "interval:s:1 { exit(); } tracepoint:syscalls:sys_enter_read { @[args.fd] = sum(args.count); }",
+    ];
+    for script in scripts {
+        let file = SourceFile::new("rare.bt", script);
+        let mut diags = Diagnostics::default();
+        let compiled = compile(&file, &Fixture, &Options::default(), &mut diags)
+            .unwrap_or_else(|| panic!("{script}: {}", diags.render(&file)));
+        round_trip(&compiled, script);
+    }
+}

@@ -320,7 +320,7 @@ impl Assembler {
                     return one(code, dst, 0, 0, imm);
                 }
                 match word.as_str() {
-                    "map" | "func" | "subprog" => {
+                    "map" | "func" | "subprog" | "btf_id" => {
                         self.require_wide(wide, dst_span)?;
                         self.ld_imm64_symbol(c, dst, &word)
                     }
@@ -389,7 +389,13 @@ impl Assembler {
         c.pos += 1;
         let mut insns = Insn::ld_func(crate::Reg(dst)).to_vec();
         let slot = self.current.insns.len();
-        if word == "subprog" {
+        if word == "btf_id" {
+            // A kernel variable by its vmlinux BTF id (`percpu_kaddr()`).
+            c.expect_punct("[")?;
+            insns[0].imm = c.expect_imm32(true)?;
+            insns[0].src = PSEUDO_BTF_ID;
+            c.expect_punct("]")?;
+        } else if word == "subprog" {
             // bpftool's `subprog[+N]`.
             c.expect_punct("[")?;
             insns[0].imm = c.expect_imm32(false)?;

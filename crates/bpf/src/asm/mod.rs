@@ -35,8 +35,8 @@ use self::{
     map::parse_map,
 };
 use crate::{
-    class, helper_names::HELPER_NAMES, Insn, LD_IMM64, PSEUDO_FUNC, PSEUDO_KFUNC_CALL,
-    PSEUDO_MAP_FD, PSEUDO_MAP_VALUE,
+    class, helper_names::HELPER_NAMES, Insn, LD_IMM64, PSEUDO_BTF_ID, PSEUDO_FUNC,
+    PSEUDO_KFUNC_CALL, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE,
 };
 
 /// `src` of a `call` of a subprogram (bpf-to-bpf call): `imm` is relative.

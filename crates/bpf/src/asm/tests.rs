@@ -45,6 +45,7 @@ fn disassembly_reassembles() {
     insns.extend(Insn::ld_imm64(Reg::R3, u64::MAX));
     insns.extend(Insn::ld_map_fd(Reg::R1, 7));
     insns.extend(Insn::ld_map_value(Reg::R1, 7, 24));
+    insns.extend(Insn::ld_btf_id(Reg::R1, 4242));
     insns.push(Insn::exit());
     let text = disasm(&insns).join("\n");
     assert_eq!(one(&text), insns, "{text}");
