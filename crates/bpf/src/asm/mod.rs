@@ -264,7 +264,12 @@ impl Assembler {
     }
 
     fn new_program(&mut self, section: &str) {
+        // `.type`, `.attach` or `.license` before the first `.section` belong to it.
+        let before = (!self.started).then(|| std::mem::take(&mut self.current));
         self.finish_program();
+        if let Some(before) = before {
+            self.current = Program { insns: Vec::new(), ..before };
+        }
         self.current.section = section.to_string();
         self.started = true;
     }

@@ -224,6 +224,12 @@ raw_tracepoint/sys_enter (rawtracepoint:sys_enter):
     assert_eq!(unit.programs[0].section, "tracepoint/syscalls/sys_enter_read");
     assert_eq!(unit.programs[0].attach.as_ref().unwrap().0, "tracepoint:syscalls:sys_enter_read");
     assert_eq!(unit.programs[1].insns, [Insn::exit()]);
+    // Directives before the first `.section` are its own.
+    let unit =
+        assemble(".map m hash\n.attach BEGIN\n.section one\nexit\n.section two\nexit\n").unwrap();
+    assert_eq!(unit.programs.len(), 2);
+    assert_eq!(unit.programs[0].attach.as_ref().unwrap().0, "BEGIN");
+    assert_eq!(unit.programs[1].attach, None);
 }
 
 #[test]
