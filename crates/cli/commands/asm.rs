@@ -290,21 +290,29 @@ fn run(file: &SourceFile, unit: &Unit, args: &AsmArgs) -> anyhow::Result<i32> {
     if let Err(e) = bpfscope_runtime::tracefs::ensure_mounted() {
         eprintln!("WARNING: {e}");
     }
-    let maps: Vec<OwnedFd> = unit
-        .maps
-        .iter()
-        .map(|m| {
-            sys::load::map_create(
-                m.map_type,
-                m.key_size,
-                m.value_size,
-                m.max_entries,
-                m.flags,
-                &m.name,
-            )
-            .with_context(|| format!("creating map `{}`", m.name))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let mut maps: Vec<OwnedFd> = Vec::new();
+    for m in &unit.maps {
+        let created = sys::load::map_create(
+            m.map_type,
+            m.key_size,
+            m.value_size,
+            m.max_entries,
+            m.flags,
+            &m.name,
+        );
+        match created {
+            Ok(fd) => maps.push(fd),
+            Err(e) => {
+                let d = Diagnostic::error(
+                    format!("the kernel refused to create map `{}`: {}", m.name, e.source),
+                    Span::new(m.span.0, m.span.1),
+                    "this map",
+                )
+                .with_help("check the type, the key and value sizes and the entries (ring buffers: a power of 2 of pages; arrays: 4-byte keys)");
+                return Ok(report(file, &[d]));
+            }
+        }
+    }
     // `-c`: the child exists but is held until the program is attached; should loading or
     // attaching fail, it is killed without having run the command (`HeldChild`'s drop).
     let mut child = match &args.command {
