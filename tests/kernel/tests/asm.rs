@@ -189,7 +189,20 @@ fn every_tools_emit_asm_reassembles() {
     let (mut done, mut skipped) = (0, Vec::new());
     for path in &paths {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let r = run(&["--emit", "asm", &path.display().to_string()]);
+        // The tools that take a probe pattern (entry `$1`, return `$2`) get the workload's
+        // marker function.
+        let wl = kernel_tests::workload().display().to_string();
+        let (entry, exit) = (
+            format!("uprobe:{wl}:bpfscope_wl_marker"),
+            format!("uretprobe:{wl}:bpfscope_wl_marker"),
+        );
+        let mut args = vec!["--emit", "asm", path.to_str().unwrap()];
+        match name.as_str() {
+            "funccount.bt" => args.push(&entry),
+            "funclatency.bt" => args.extend([entry.as_str(), exit.as_str()]),
+            _ => {}
+        }
+        let r = run(&args);
         if r.code != 0 {
             // Tools that need a probe pattern or hardware this kernel lacks.
             skipped.push(format!("{name}: {}", r.stderr.lines().next().unwrap_or("")));
