@@ -2,7 +2,8 @@
 //! `--emit asm` and verifier logs read the same.
 
 use crate::{
-    class, Helper, Insn, LD_IMM64, PSEUDO_FUNC, PSEUDO_KFUNC_CALL, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE,
+    class, Helper, Insn, LD_IMM64, PSEUDO_BTF_ID, PSEUDO_FUNC, PSEUDO_KFUNC_CALL, PSEUDO_MAP_FD,
+    PSEUDO_MAP_VALUE,
 };
 
 fn size_name(code: u8) -> &'static str {
@@ -71,13 +72,16 @@ pub fn disasm(insns: &[Insn]) -> Vec<String> {
                 format!("r{} = map[fd:{}] ll", insn.dst, insn.imm)
             } else if insn.src == PSEUDO_MAP_VALUE {
                 format!("r{} = map[fd:{}][0]+{} ll", insn.dst, insn.imm, hi)
+            } else if insn.src == PSEUDO_BTF_ID {
+                // The kernel prints the bare id; ours keeps it apart from a constant.
+                format!("r{} = btf_id[{}] ll", insn.dst, insn.imm)
             } else if insn.src == PSEUDO_FUNC {
                 format!("r{} = func pc{:+} ll", insn.dst, insn.imm)
             } else {
                 format!("r{} = {:#x} ll", insn.dst, imm)
             }
         } else {
-            one(insn)
+            newer(insn).unwrap_or_else(|| one(insn))
         };
         out.push(format!("{i}: ({:02x}) {text}", insn.code));
         i += if insn.code == LD_IMM64 { 2 } else { 1 };
@@ -142,6 +146,64 @@ fn one(insn: Insn) -> String {
         },
         _ => format!("<unknown opcode {:#04x}>", insn.code),
     }
+}
+
+/// Instructions the compiler does not emit but the kernel prints (`kernel/bpf/disasm.c`), so
+/// that `bpfscope asm` reads back everything it writes: 32-bit jumps (`w`), `gotol`,
+/// `may_goto`, bpf-to-bpf and indirect calls, sign-extending loads and moves, the atomics
+/// beyond `lock ... +=`, `nospec`. `None`: [`one`] prints it.
+fn newer(insn: Insn) -> Option<String> {
+    let (d, s, op) = (insn.dst, insn.src, insn.code & 0xf0);
+    let x = insn.code & 0x08 != 0;
+    let signed = |bits: i16| match bits {
+        8 => "s8",
+        16 => "s16",
+        _ => "s32",
+    };
+    Some(match insn.class() {
+        class::ALU64 | class::ALU if op == 0xb0 && x && insn.off != 0 => {
+            let r = if insn.class() == class::ALU { "w" } else { "r" };
+            format!("{r}{d} = ({}){r}{s}", signed(insn.off))
+        }
+        class::LDX if insn.code & 0xe0 == 0x80 => {
+            let size = match insn.code & 0x18 {
+                0x00 => "s32",
+                0x08 => "s16",
+                _ => "s8",
+            };
+            format!("r{d} = *({size} *)(r{s} {})", off(insn.off))
+        }
+        class::ST if insn.code == 0xc2 => "nospec".to_string(),
+        class::STX if insn.code & 0xe0 == 0xc0 && insn.imm != 0 => {
+            let size = size_name(insn.code);
+            let at = format!("({size} *)(r{d} {})", off(insn.off));
+            let w = if insn.code & 0x18 == 0x18 { "64" } else { "" };
+            let name = match insn.imm & !1 {
+                0x40 => "or",
+                0x50 => "and",
+                0xa0 => "xor",
+                _ => "add",
+            };
+            match insn.imm {
+                0x40 | 0x50 | 0xa0 => format!("lock *{at} {} r{s}", alu_op(insn.imm as u8)),
+                0x01 | 0x41 | 0x51 | 0xa1 => format!("r{s} = atomic{w}_fetch_{name}({at}, r{s})"),
+                0xe1 => format!("r{s} = atomic{w}_xchg({at}, r{s})"),
+                0xf1 => format!("r0 = atomic{w}_cmpxchg({at}, r0, r{s})"),
+                0x100 => format!("r{d} = load_acquire(({size} *)(r{s} {}))", off(insn.off)),
+                0x110 => format!("store_release({at}, r{s})"),
+                _ => return None,
+            }
+        }
+        class::JMP32 if op == 0x00 => format!("gotol pc{:+}", insn.imm),
+        class::JMP if op == 0xe0 => format!("may_goto pc{}", off(insn.off)),
+        class::JMP if op == 0x80 && x => format!("callx r{d}"),
+        class::JMP if op == 0x80 && s == 1 => format!("call pc{:+}", insn.imm),
+        class::JMP32 if !matches!(op, 0x80 | 0x90) => {
+            let rhs = if x { format!("w{s}") } else { format!("{:#x}", insn.imm) };
+            format!("if w{d} {} {rhs} goto pc{}", jmp_op(insn.code), off(insn.off))
+        }
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

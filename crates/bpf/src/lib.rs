@@ -6,10 +6,14 @@
 //! diagnostics.
 #![forbid(unsafe_code)]
 
+pub mod asm;
 mod disasm;
+mod helper_names;
 mod helpers;
 
+pub use asm::assemble;
 pub use disasm::disasm;
+pub use helper_names::HELPER_NAMES;
 pub use helpers::Helper;
 
 /// A BPF register, r0..r10.

@@ -9,6 +9,7 @@
 //! Adding a subcommand: write `commands/NAME.rs` implementing [`Subcommand`] and add one line
 //! to [`SUBCOMMANDS`]. Its clap command shows up in `bpfscope --help` by itself.
 
+mod asm;
 mod exporter;
 mod flamegraph;
 mod health;
@@ -41,6 +42,7 @@ pub const SUBCOMMANDS: &[&dyn Subcommand] = &[
     &heatmap::Heatmap,
     &health::Health,
     &exporter::Exporter,
+    &asm::Asm,
 ];
 
 /// Runs the command line `argv` (program name first) and returns the exit code. Errors in

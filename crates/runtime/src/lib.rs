@@ -44,6 +44,9 @@ use std::{io::Write, os::fd::AsFd, os::fd::OwnedFd, time::Instant};
 use bpfscope_compiler::Compiled;
 use bpfscope_output::{Format, Sink};
 
+/// Loading and attaching one program outside a [`Session`] (`bpfscope asm`): the session's
+/// own code, so a hand-written program attaches exactly as a script's probe does.
+pub use attach::{attach as attach_program, load as load_program};
 pub use bpfscope_sys as sys;
 pub use cpus::{online_cpus, possible_cpus};
 pub use errors::{AttachError, AttachErrorKind, RunError};

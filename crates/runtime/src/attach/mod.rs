@@ -95,7 +95,7 @@ fn prog_type(kind: ProgKind) -> u32 {
 }
 
 /// Loads one program so the verifier judges it; `maps` are the fds of the linked maps.
-pub(crate) fn load(
+pub fn load(
     desc: &ProgramDesc,
     program: &LinkedProgram,
     maps: &[OwnedFd],
@@ -162,7 +162,7 @@ fn load_error(desc: &ProgramDesc, half: &dyn Attach, failure: load::LoadError) -
 }
 
 /// Attaches one loaded program; the returned fds keep it attached until they are closed.
-pub(crate) fn attach(desc: &ProgramDesc, prog: BorrowedFd<'_>) -> Result<Vec<OwnedFd>, RunError> {
+pub fn attach(desc: &ProgramDesc, prog: BorrowedFd<'_>) -> Result<Vec<OwnedFd>, RunError> {
     runtime_half(&desc.probe)
         .attach(prog)
         .map_err(|kind| RunError::Attach(AttachError { probe: desc.display.clone(), kind }))
