@@ -8,9 +8,11 @@
 
 mod disasm;
 mod helpers;
+mod xlated;
 
 pub use disasm::disasm;
 pub use helpers::Helper;
+pub use xlated::{disasm_xlated, XlatedNames};
 
 /// A BPF register, r0..r10.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
