@@ -85,7 +85,7 @@ fn get_info(fd: BorrowedFd<'_>, info: &mut [u64]) -> SysResult<()> {
 
 fn u32_at(info: &[u64], off: usize) -> u32 {
     let word = info[off / 8];
-    if off % 8 == 0 {
+    if off.is_multiple_of(8) {
         word as u32
     } else {
         (word >> 32) as u32
@@ -94,7 +94,7 @@ fn u32_at(info: &[u64], off: usize) -> u32 {
 
 fn put_u32_at(info: &mut [u64], off: usize, v: u32) {
     let word = &mut info[off / 8];
-    if off % 8 == 0 {
+    if off.is_multiple_of(8) {
         *word = (*word & !0xffff_ffff) | u64::from(v);
     } else {
         *word = (*word & 0xffff_ffff) | (u64::from(v) << 32);
