@@ -10,10 +10,13 @@
 //! to [`SUBCOMMANDS`]. Its clap command shows up in `bpfscope --help` by itself.
 
 mod flamegraph;
+mod map;
+mod prog;
 mod resolve;
 mod run;
 mod run_tool;
 mod tools;
+mod top;
 
 use std::ffi::OsString;
 
@@ -32,7 +35,8 @@ pub trait Subcommand: Sync {
 }
 
 /// Every subcommand, in the order `bpfscope --help` lists them.
-pub const SUBCOMMANDS: &[&dyn Subcommand] = &[&tools::Tools, &flamegraph::Flamegraph];
+pub const SUBCOMMANDS: &[&dyn Subcommand] =
+    &[&tools::Tools, &flamegraph::Flamegraph, &prog::Prog, &map::MapCommand, &top::Top];
 
 /// Runs the command line `argv` (program name first) and returns the exit code. Errors in
 /// the arguments exit here, the way clap prints them.

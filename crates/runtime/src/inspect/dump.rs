@@ -1,0 +1,233 @@
+//! A program's translated instructions, disassembled with names (maps, kernel symbols, jited
+//! subprograms) and source lines, and a map's entries decoded.
+
+use std::{
+    collections::{HashMap, HashSet},
+    os::fd::AsFd,
+};
+
+use bpfscope_bpf::{disasm_xlated, Insn, XlatedNames};
+use bpfscope_compiler::btf::{Header, Reader};
+use bpfscope_output::Value;
+use bpfscope_sys::info::{self, Object};
+
+use super::{names::per_cpu, InspectError, Map, Program};
+
+/// One instruction of a dump, with the source line it starts (from BTF line info) and the
+/// function it starts (from BTF func info).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XlatedLine {
+    pub index: usize,
+    /// `(code) text`.
+    pub text: String,
+    pub function: Option<String>,
+    /// The source line's text, file, line and column.
+    pub source: Option<(String, String, u32, u32)>,
+}
+
+/// Kernel symbols, read once from `/proc/kallsyms`: only the addresses asked for.
+struct Symbols {
+    call_base: u64,
+    names: HashMap<u64, String>,
+    maps: HashMap<u32, String>,
+    subprogs: Vec<u64>,
+}
+
+fn kallsyms(wanted: &HashSet<u64>, want_base: bool) -> (Option<u64>, HashMap<u64, String>) {
+    let mut base = None;
+    let mut names = HashMap::new();
+    let Ok(text) = std::fs::read_to_string("/proc/kallsyms") else { return (None, names) };
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(addr), Some(_), Some(name)) = (words.next(), words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(addr) = u64::from_str_radix(addr, 16) else { continue };
+        if want_base && name == "__bpf_call_base" {
+            base = Some(addr);
+        }
+        if wanted.contains(&addr) {
+            names.entry(addr).or_insert_with(|| name.to_string());
+        }
+    }
+    (base, names)
+}
+
+impl XlatedNames for Symbols {
+    fn map_name(&self, id: u32) -> Option<String> {
+        self.maps.get(&id).cloned()
+    }
+    fn call_name(&self, imm: i32) -> Option<String> {
+        self.names.get(&self.call_address(imm)).cloned()
+    }
+    fn subprog_name(&self, index: i32) -> Option<String> {
+        let addr = self.subprogs.get(usize::try_from(index).ok()?)?;
+        Some(self.names.get(addr).cloned().unwrap_or_else(|| format!("{addr:#x}")))
+    }
+    fn call_address(&self, imm: i32) -> u64 {
+        self.call_base.wrapping_add(imm as i64 as u64)
+    }
+}
+
+fn decode_insns(bytes: &[u8]) -> Vec<Insn> {
+    bytes.chunks_exact(8).map(|c| Insn::from_bytes(c.try_into().expect("8 bytes"))).collect()
+}
+
+/// The string at `off` in a raw BTF blob's string section.
+fn btf_string(data: &[u8], off: u32) -> String {
+    let Some(h) = Header::parse(data) else { return String::new() };
+    let start = (h.hdr_len + h.str_off + off) as usize;
+    let Some(rest) = data.get(start..(h.hdr_len + h.str_off + h.str_len) as usize) else {
+        return String::new();
+    };
+    let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
+    String::from_utf8_lossy(&rest[..end]).into_owned()
+}
+
+fn btf_data(id: u32) -> Result<Vec<u8>, InspectError> {
+    let fd = super::open_btf(id)?;
+    Ok(info::btf_info(fd.as_fd())?.data)
+}
+
+/// A function's prototype from BTF, as `int name(void * ctx)`.
+fn prototype(reader: &Reader, type_id: u32) -> Option<String> {
+    let name = reader.name(type_id).to_string();
+    let f = reader.function(&name).ok()?;
+    let params: Vec<String> = f.params.iter().map(|(n, t)| format!("{} {n}", t.name())).collect();
+    let ret = if f.ret == bpfscope_compiler::Ty::None { "void".to_string() } else { f.ret.name() };
+    Some(format!("{ret} {name}({})", params.join(", ")))
+}
+
+/// The program's translated instructions (read by [`super::program`]) disassembled.
+pub fn xlated(program: &Program) -> Result<Vec<XlatedLine>, InspectError> {
+    let p = &program.info;
+    if p.xlated.is_empty() {
+        return Err(InspectError::Other(format!(
+            "the kernel gives no translated instructions for program {} (they are hidden \
+             without CAP_SYS_ADMIN, or kernel.bpf_stats / sysctl kernel.kptr_restrict forbid)",
+            p.id
+        )));
+    }
+    let insns = decode_insns(&p.xlated);
+    let mut maps = HashMap::new();
+    for id in &p.map_ids {
+        if let Ok(fd) = info::fd_by_id(Object::Map, *id) {
+            if let Ok(m) = info::map_info(fd.as_fd()) {
+                maps.insert(*id, m.name);
+            }
+        }
+    }
+    // The addresses to name: helpers and kfuncs (relative to `__bpf_call_base`, known after
+    // the first pass over kallsyms) and jited subprograms.
+    let (base, _) = kallsyms(&HashSet::new(), true);
+    let call_base = base.unwrap_or(0);
+    let mut wanted: HashSet<u64> = insns
+        .iter()
+        .filter(|i| i.code == 0x85 && i.src != 1)
+        .map(|i| call_base.wrapping_add(i.imm as i64 as u64))
+        .collect();
+    wanted.extend(p.jited_ksyms.iter().copied());
+    let (_, names) = kallsyms(&wanted, false);
+    let symbols = Symbols { call_base, names, maps, subprogs: p.jited_ksyms.clone() };
+    let btf = if p.btf_id != 0 && (!p.line_info.is_empty() || !p.func_info.is_empty()) {
+        btf_data(p.btf_id).ok()
+    } else {
+        None
+    };
+    let reader = btf.clone().and_then(|d| Reader::new(d).ok());
+    let lines: HashMap<u32, (String, String, u32, u32)> = match &btf {
+        Some(data) => p
+            .line_info
+            .iter()
+            .map(|l| {
+                let text = btf_string(data, l.line_off);
+                let file = btf_string(data, l.file_name_off);
+                (l.insn_off, (text, file, l.line, l.column))
+            })
+            .collect(),
+        None => HashMap::new(),
+    };
+    let funcs: HashMap<u32, String> = match &reader {
+        Some(r) => p
+            .func_info
+            .iter()
+            .map(|(off, ty)| (*off, prototype(r, *ty).unwrap_or_else(|| r.name(*ty).to_string())))
+            .collect(),
+        None => HashMap::new(),
+    };
+    Ok(disasm_xlated(&insns, &symbols)
+        .into_iter()
+        .map(|(index, text)| XlatedLine {
+            index,
+            text,
+            function: funcs.get(&(index as u32)).cloned(),
+            source: lines.get(&(index as u32)).cloned(),
+        })
+        .collect())
+}
+
+/// One map entry: raw bytes (a per-CPU value is each CPU's, 8-byte aligned, in CPU order) and,
+/// where the map has BTF, the decoded key and value.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub key_value: Option<Value>,
+    /// One per CPU for per-CPU maps.
+    pub values: Vec<Value>,
+}
+
+fn padded(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    out.extend_from_slice(&[0; 8]);
+    out
+}
+
+/// Every entry of a map, decoded through its BTF where it has some.
+pub fn map_entries(map: &Map) -> Result<Vec<Entry>, InspectError> {
+    let m = &map.info;
+    if matches!(m.map_type, 4 | 27 | 31 | 3 | 12 | 13 | 15 | 18 | 17 | 14 | 16 | 25 | 33) {
+        return Err(InspectError::Other(format!(
+            "map {} is a {} map, whose entries cannot be read from user space",
+            m.id,
+            super::map_type_name(m.map_type)
+        )));
+    }
+    let fd = super::open_map(m.id)?;
+    let cpus = if per_cpu(m.map_type) { crate::cpus::possible_cpus() } else { 1 };
+    let stride = if per_cpu(m.map_type) {
+        (m.value_size as usize).div_ceil(8) * 8
+    } else {
+        m.value_size as usize
+    };
+    let types = if m.btf_id != 0 && m.btf_value_type_id != 0 {
+        let reader = Reader::new(btf_data(m.btf_id)?).map_err(|e| {
+            InspectError::Other(format!("map {}: cannot read its BTF {}: {e}", m.id, m.btf_id))
+        })?;
+        let key =
+            if m.btf_key_type_id != 0 { reader.resolve(m.btf_key_type_id).ok() } else { None };
+        reader.resolve(m.btf_value_type_id).ok().map(|v| (key, v))
+    } else {
+        None
+    };
+    let keys = bpfscope_sys::map_keys(fd.as_fd(), m.key_size as usize)?;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let mut value = vec![0u8; stride * cpus];
+        if !bpfscope_sys::map_lookup(fd.as_fd(), &key, &mut value)? {
+            continue;
+        }
+        let (key_value, values) = match &types {
+            Some((key_ty, value_ty)) => (
+                key_ty.as_ref().map(|t| crate::decode::value(&padded(&key), t)),
+                value
+                    .chunks(stride.max(1))
+                    .map(|v| crate::decode::value(&padded(v), value_ty))
+                    .collect(),
+            ),
+            None => (None, Vec::new()),
+        };
+        out.push(Entry { key, value, key_value, values });
+    }
+    Ok(out)
+}
