@@ -106,7 +106,7 @@ fn table(maps: &[Map]) -> String {
 
 fn to_json(m: &Map) -> serde_json::Value {
     let i = &m.info;
-    json!({
+    let mut v = json!({
         "id": i.id,
         "type": inspect::map_type_name(i.map_type),
         "name": i.name,
@@ -115,9 +115,12 @@ fn to_json(m: &Map) -> serde_json::Value {
         "bytes_value": i.value_size,
         "max_entries": i.max_entries,
         "bytes_memlock": m.memlock,
-        "btf_id": i.btf_id,
         "pids": m.owners.iter().map(|o| json!({"pid": o.pid, "comm": o.comm})).collect::<Vec<_>>(),
-    })
+    });
+    if i.btf_id != 0 {
+        v["btf_id"] = json!(i.btf_id);
+    }
+    v
 }
 
 fn hex(bytes: &[u8]) -> String {

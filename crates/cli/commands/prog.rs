@@ -263,7 +263,7 @@ fn block(p: &Program) -> String {
 
 fn to_json(p: &Program) -> serde_json::Value {
     let i = &p.info;
-    json!({
+    let mut v = json!({
         "id": i.id,
         "type": inspect::prog_type_name(i.prog_type),
         "name": i.name,
@@ -276,13 +276,17 @@ fn to_json(p: &Program) -> serde_json::Value {
         "bytes_jited": i.jited_len,
         "bytes_memlock": p.memlock,
         "map_ids": i.map_ids,
-        "btf_id": i.btf_id,
         "run_time_ns": i.run_time_ns,
         "run_cnt": i.run_cnt,
         "recursion_misses": i.recursion_misses,
         "pids": p.owners.iter().map(|o| json!({"pid": o.pid, "comm": o.comm})).collect::<Vec<_>>(),
         "attached": p.attached,
-    })
+    });
+    // As bpftool: no `btf_id` key for a program without BTF.
+    if i.btf_id != 0 {
+        v["btf_id"] = json!(i.btf_id);
+    }
+    v
 }
 
 /// bpftool's `prog dump xlated` layout: a function's prototype, `; source line` comments,

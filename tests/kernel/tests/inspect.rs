@@ -1,0 +1,498 @@
+//! `bpfscope prog`, `map` and `top` against bpftool: a running bpfscope one-liner and a
+//! clang-built program loaded (and pinned) by `bpftool prog load` are listed with the ids,
+//! names and tags bpftool shows; their translated instructions match bpftool's dump operand
+//! by operand; a running script's map dumps to its known contents; `top` measures a
+//! one-liner's events/s and ns/event within 10 % of its own `--stats`; bad ids fail clearly.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use kernel_tests::{assert_nothing_loaded, bpfscope, note, skip_note, start, workload, Run};
+use serde_json::Value;
+
+/// A bpfscope run in the background, stopped (SIGINT) and waited for when dropped; its
+/// standard error is collected.
+struct Background {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Background {
+    /// Starts `bpfscope ARGS` and waits for "Attached" on its standard error.
+    fn start(args: &[&str]) -> Background {
+        let mut child = Command::new(bpfscope())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bpfscope");
+        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while err.read_line(&mut line).is_ok_and(|n| n > 0) {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !stderr.lock().unwrap().contains("Attached") {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "bpfscope {args:?} ended before attaching ({status}): {}",
+                    stderr.lock().unwrap()
+                );
+            }
+            assert!(Instant::now() < deadline, "bpfscope {args:?} did not attach");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Background { child, stderr }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Interrupts it and waits for it.
+    fn stop(mut self) {
+        self.interrupt();
+        self.child.wait().expect("wait");
+    }
+
+    fn interrupt(&self) {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+    }
+
+    /// Waits for it to end by itself (`-c`'s command exiting) and returns its standard error.
+    fn wait_stderr(mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.child.try_wait().expect("try_wait").is_none() {
+            assert!(Instant::now() < deadline, "the one-liner did not end");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let text = self.stderr.lock().unwrap().clone();
+        text
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.interrupt();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs bpfscope (a `prog`/`map`/`top` query, which loads nothing; the leak check comes at
+/// the end of each test, once the background script is stopped).
+fn cmd(args: &[&str]) -> Run {
+    let out = Command::new("timeout")
+        .args(["-s", "INT", "60"])
+        .arg(bpfscope())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bpfscope");
+    Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    }
+}
+
+fn json(args: &[&str]) -> Value {
+    let out = cmd(args);
+    assert_eq!(out.code, 0, "bpfscope {args:?}: {}", out.stderr);
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("bpfscope {args:?}: {e}: {}", out.stdout))
+}
+
+fn bpftool(args: &[&str]) -> Option<String> {
+    let out = Command::new("bpftool").args(args).output().ok()?;
+    assert!(out.status.success(), "bpftool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The programs `bpfscope prog list -f json` shows held by `pid`.
+fn programs_of(pid: u32) -> Vec<Value> {
+    let list = json(&["prog", "list", "-f", "json"]);
+    list.as_array()
+        .expect("array")
+        .iter()
+        .filter(|p| p["pids"].as_array().is_some_and(|o| o.iter().any(|o| o["pid"] == pid)))
+        .cloned()
+        .collect()
+}
+
+/// A tiny libbpf-style program (no libbpf headers): counts getppid calls in an array map
+/// with BTF, and carries BTF line info.
+const TINY_C: &str = r#"#include <linux/bpf.h>
+#define SEC(n) __attribute__((section(n), used))
+static long (*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+struct { int (*type)[BPF_MAP_TYPE_ARRAY]; int (*max_entries)[1]; unsigned int *key; unsigned long long *value; } tiny_counts SEC(".maps");
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int tiny_getppid(void *ctx)
+{
+	unsigned int k = 0;
+	unsigned long long *v = (void *)bpf_map_lookup_elem(&tiny_counts, &k);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+"#;
+
+/// The tiny program compiled by clang and loaded by bpftool, pinned in a BPF file system
+/// of its own: unpinned, unmounted and removed when dropped.
+struct Pinned {
+    dir: PathBuf,
+    id: u64,
+}
+
+impl Pinned {
+    fn load(test: &str) -> Option<Pinned> {
+        if Command::new("clang").arg("--version").output().is_err() {
+            skip_note(&format!(
+                "{test}: the clang-built part needs clang (scripts/test installs it)"
+            ));
+            return None;
+        }
+        if Command::new("bpftool").arg("version").output().is_err() {
+            skip_note(&format!("{test}: needs bpftool"));
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("bpfscope-inspect-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("tiny.bpf.c"), TINY_C).expect("write C");
+        let cc = Command::new("clang")
+            .args(["-g", "-O2", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-c"])
+            .arg(dir.join("tiny.bpf.c"))
+            .arg("-o")
+            .arg(dir.join("tiny.bpf.o"))
+            .output()
+            .expect("clang");
+        assert!(cc.status.success(), "clang: {}", String::from_utf8_lossy(&cc.stderr));
+        let fs = dir.join("fs");
+        std::fs::create_dir_all(&fs).expect("bpffs dir");
+        let mount =
+            Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&fs).status().expect("mount");
+        assert!(mount.success(), "mount -t bpf");
+        let mut pinned = Pinned { dir, id: 0 };
+        let pin = fs.join("tiny");
+        let obj = pinned.dir.join("tiny.bpf.o");
+        bpftool(&["prog", "load", obj.to_str().unwrap(), pin.to_str().unwrap()])?;
+        let shown: Value = serde_json::from_str(&bpftool(&[
+            "prog",
+            "show",
+            "pinned",
+            pin.to_str().unwrap(),
+            "-j",
+        ])?)
+        .expect("bpftool json");
+        pinned.id = shown["id"].as_u64().expect("id");
+        Some(pinned)
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let fs = self.dir.join("fs");
+        let _ = std::fs::remove_file(fs.join("tiny"));
+        let _ = Command::new("umount").arg(&fs).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn prog_list_matches_bpftool() {
+    let Some(_guard) = start("prog_list_matches_bpftool") else { return };
+    let script =
+        Background::start(&["-e", "tracepoint:syscalls:sys_enter_getppid { @c = count(); }"]);
+    let pinned = Pinned::load("prog_list_matches_bpftool");
+    let ours = programs_of(script.pid());
+    assert!(!ours.is_empty(), "the one-liner's programs are listed with its pid");
+    let probe = ours
+        .iter()
+        .find(|p| {
+            p["attached"].as_array().unwrap().iter().any(|a| a == "tracepoint:sys_enter_getppid")
+        })
+        .unwrap_or_else(|| panic!("no program attached to sys_enter_getppid: {ours:?}"));
+    assert_eq!(probe["type"], "tracepoint");
+    assert!(probe["pids"][0]["comm"] == "bpfscope", "{probe}");
+    let Some(bpftool_list) = bpftool(&["prog", "show", "-j"]) else { return };
+    let theirs: Value = serde_json::from_str(&bpftool_list).expect("bpftool json");
+    let list = json(&["prog", "list", "-f", "json"]);
+    let mut wanted: Vec<u64> = ours.iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    if let Some(p) = &pinned {
+        wanted.push(p.id);
+    }
+    for id in wanted {
+        let find = |v: &Value| v.as_array().unwrap().iter().find(|p| p["id"] == id).cloned();
+        let (a, b) = (find(&list).expect("listed by bpfscope"), find(&theirs).expect("by bpftool"));
+        for key in [
+            "id",
+            "type",
+            "name",
+            "tag",
+            "uid",
+            "bytes_xlated",
+            "bytes_jited",
+            "btf_id",
+            "loaded_at",
+        ] {
+            assert_eq!(a[key], b[key], "program {id}: {key}");
+        }
+        let ids = |v: &Value| {
+            let mut ids: Vec<u64> = v["map_ids"]
+                .as_array()
+                .map_or(vec![], |a| a.iter().filter_map(Value::as_u64).collect());
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids(&a), ids(&b), "program {id}: map ids");
+    }
+    if let Some(p) = &pinned {
+        let a = list.as_array().unwrap().iter().find(|v| v["id"] == p.id).unwrap();
+        assert_eq!(a["name"], "tiny_getppid");
+        // Pinned and held by nobody: no owner.
+        assert_eq!(a["pids"], serde_json::json!([]));
+        let table = cmd(&["prog", "list"]).stdout;
+        let row = table.lines().find(|l| l.starts_with(&format!("{} ", p.id))).expect("table row");
+        assert!(row.contains("tracepoint") && row.contains("tiny_getppid"), "{row}");
+        assert!(row.contains(a["tag"].as_str().unwrap()), "{row}");
+        let shown = cmd(&["prog", "show", "name", "tiny_getppid"]);
+        assert_eq!(shown.code, 0, "{}", shown.stderr);
+        assert!(shown
+            .stdout
+            .starts_with(&format!("{}: tracepoint  name tiny_getppid  tag ", p.id)));
+    }
+    drop(pinned);
+    script.stop();
+    assert_nothing_loaded();
+}
+
+/// The instruction lines of a dump, `N: (code) text`, with map names dropped and spacing
+/// normalized.
+fn insn_lines(dump: &str) -> Vec<String> {
+    dump.lines()
+        .filter(|l| l.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .map(|l| {
+            let l = l.split_whitespace().collect::<Vec<_>>().join(" ");
+            match (l.find("map[id:"), l.find(']')) {
+                (Some(start), Some(end)) => {
+                    let inner = &l[start + 7..end];
+                    let id = inner.split(' ').next().unwrap();
+                    format!("{}map[id:{id}{}", &l[..start], &l[end..])
+                }
+                _ => l,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn xlated_dump_matches_bpftool() {
+    let Some(_guard) = start("xlated_dump_matches_bpftool") else { return };
+    // Several maps, helpers and a map-value load: a scalar count and a keyed sum.
+    let script = Background::start(&[
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid { @c = count(); @s[comm, pid] = sum(args.__syscall_nr); }",
+    ]);
+    let pinned = Pinned::load("xlated_dump_matches_bpftool");
+    let mut ids: Vec<u64> =
+        programs_of(script.pid()).iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    assert!(!ids.is_empty());
+    if let Some(p) = &pinned {
+        ids.push(p.id);
+    }
+    for id in ids {
+        let id = id.to_string();
+        let Some(theirs) = bpftool(&["prog", "dump", "xlated", "id", &id]) else { return };
+        let ours = cmd(&["prog", "dump", &id, "--xlated"]);
+        assert_eq!(ours.code, 0, "{}", ours.stderr);
+        let (a, b) = (insn_lines(&ours.stdout), insn_lines(&theirs));
+        assert!(!a.is_empty());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x, y, "program {id}");
+        }
+        assert_eq!(a.len(), b.len(), "program {id}: instruction count");
+        // Helper names came from the kernel's symbols, as bpftool's.
+        assert!(!ours.stdout.contains("call 0x"), "{}", ours.stdout);
+    }
+    if let Some(p) = &pinned {
+        let ours = cmd(&["prog", "dump", &p.id.to_string()]).stdout;
+        // Source lines from the program's BTF line info, as bpftool prints them.
+        for line in ["; unsigned int k = 0;", "; __sync_fetch_and_add(v, 1);", "; return 0;"] {
+            assert!(ours.lines().any(|l| l == line), "missing `{line}`:\n{ours}");
+        }
+        assert!(ours.contains(" tiny_getppid(void * ctx):\n"), "{ours}");
+        assert!(ours.contains("map[id:") && ours.contains(" tiny_counts]"), "{ours}");
+    }
+    drop(pinned);
+    script.stop();
+    assert_nothing_loaded();
+}
+
+#[test]
+fn map_dump_shows_known_contents() {
+    let Some(_guard) = start("map_dump_shows_known_contents") else { return };
+    let script = Background::start(&[
+        "-e",
+        "BEGIN { @x[7] = 42; @x[9] = 1000; } interval:s:100 { exit(); }",
+    ]);
+    let maps = json(&["map", "list", "-f", "json"]);
+    let map = maps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            m["name"] == "AT_x"
+                && m["pids"].as_array().unwrap().iter().any(|o| o["pid"] == script.pid())
+        })
+        .unwrap_or_else(|| panic!("no AT_x map of pid {}: {maps}", script.pid()))
+        .clone();
+    assert_eq!((map["bytes_key"].as_u64(), map["bytes_value"].as_u64()), (Some(8), Some(8)));
+    let id = map["id"].to_string();
+    let out = cmd(&["map", "dump", &id]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    let footer = lines.pop().unwrap();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "key: 07 00 00 00 00 00 00 00  value: 2a 00 00 00 00 00 00 00",
+            "key: 09 00 00 00 00 00 00 00  value: e8 03 00 00 00 00 00 00",
+        ]
+    );
+    assert_eq!(footer, format!("Found 2 elements in map {id} (AT_x)"));
+    let entries = json(&["map", "dump", &id, "-f", "json"]);
+    assert_eq!(entries.as_array().unwrap().len(), 2);
+    script.stop();
+
+    // A map with BTF: the clang program's counter (loaded, not attached), set by bpftool to
+    // a known value and decoded through its BTF.
+    if let Some(p) = Pinned::load("map_dump_shows_known_contents") {
+        let shown: Value = serde_json::from_str(
+            &bpftool(&["prog", "show", "id", &p.id.to_string(), "-j"]).unwrap(),
+        )
+        .unwrap();
+        let map_id = shown["map_ids"][0].to_string();
+        let value = ["0x39", "0x30", "0", "0", "0", "0", "0", "0"];
+        let mut update = vec!["map", "update", "id", &map_id, "key", "0", "0", "0", "0", "value"];
+        update.extend(value);
+        bpftool(&update).unwrap();
+        let dump = json(&["map", "dump", &map_id, "-f", "json"]);
+        let entry = &dump[0];
+        assert_eq!(
+            entry["value"],
+            serde_json::json!(["0x39", "0x30", "0x00", "0x00", "0x00", "0x00", "0x00", "0x00"])
+        );
+        assert_eq!(entry["formatted"]["key"], 0);
+        assert_eq!(entry["formatted"]["value"], 0x3039);
+        let text = cmd(&["map", "dump", &map_id]).stdout;
+        assert_eq!(
+            text,
+            format!("key: 0  value: 12345\nFound 1 element in map {map_id} (tiny_counts)\n")
+        );
+        let Some(theirs) = bpftool(&["map", "dump", "id", &map_id, "-j"]) else { return };
+        let theirs: Value = serde_json::from_str(&theirs).unwrap();
+        assert_eq!(theirs[0]["key"], entry["key"]);
+    }
+    assert_nothing_loaded();
+}
+
+#[test]
+fn top_agrees_with_stats() {
+    let Some(_guard) = start("top_agrees_with_stats") else { return };
+    // The trace lasts as long as the workload, so `--stats` covers a steady rate.
+    let command = format!("{} getppid 8000000", workload().display());
+    let script = Background::start(&[
+        "--stats",
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid /comm == \"wl-getppid\"/ { @c = count(); }",
+        "-c",
+        &command,
+    ]);
+    let pid = script.pid();
+    let ids: Vec<u64> = programs_of(pid).iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    let started = Instant::now();
+    let top = cmd(&["top", "-d", "1", "-n", "2", "-f", "json"]);
+    assert_eq!(top.code, 0, "{}", top.stderr);
+    let took = started.elapsed();
+    let stderr = script.wait_stderr();
+    // "Overhead over 4.21 s (kernel bpf_stats):", then the header, then the probe's row:
+    // PROBE EVENTS NS/EVENT CPU-IN-BPF (value unit) MISSED.
+    let traced: f64 = stderr
+        .split("Overhead over ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no --stats: {stderr}"));
+    let row = stderr
+        .lines()
+        .find(|l| l.starts_with("tracepoint:syscalls:sys_enter_getppid"))
+        .unwrap_or_else(|| panic!("no probe row: {stderr}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    let (events, ns): (f64, f64) = (cells[1].parse().unwrap(), cells[2].parse().unwrap());
+    assert!(traced > took.as_secs_f64(), "the workload outlasted top ({traced} s vs {took:?})");
+    let rate = events / traced;
+    // top's two intervals together.
+    let (mut t_events, mut t_ns, mut t_secs) = (0.0, 0.0, 0.0);
+    for line in top.stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        t_secs += v["interval_s"].as_f64().unwrap();
+        for p in v["programs"].as_array().unwrap() {
+            if ids.contains(&p["id"].as_u64().unwrap()) && p["events"].as_u64().unwrap() > 10 {
+                t_events += p["events"].as_f64().unwrap();
+                t_ns += p["run_time_ns"].as_f64().unwrap();
+            }
+        }
+    }
+    assert_eq!(top.stdout.lines().count(), 2, "{}", top.stdout);
+    let (top_rate, top_ns) = (t_events / t_secs, t_ns / t_events);
+    note(&format!(
+        "top: {top_rate:.0} events/s, {top_ns:.0} ns/event; --stats: {rate:.0} events/s, {ns:.0} ns/event"
+    ));
+    assert!((top_rate - rate).abs() <= rate * 0.10, "events/s: top {top_rate} vs --stats {rate}");
+    assert!((top_ns - ns).abs() <= ns * 0.10, "ns/event: top {top_ns} vs --stats {ns}");
+    assert_nothing_loaded();
+}
+
+#[test]
+fn bad_ids_fail_clearly() {
+    let Some(_guard) = start("bad_ids_fail_clearly") else { return };
+    for (args, message) in [
+        (&["prog", "show", "4294967295"][..], "ERROR: no program with id 4294967295 is loaded"),
+        (
+            &["prog", "dump", "4294967295", "--xlated"][..],
+            "ERROR: no program with id 4294967295 is loaded",
+        ),
+        (&["map", "dump", "4294967295"][..], "ERROR: no map with id 4294967295 is loaded"),
+        (
+            &["prog", "show", "name", "no_such_prog_x"][..],
+            "ERROR: no program named `no_such_prog_x` is loaded",
+        ),
+        (
+            &["prog", "show", "abc"][..],
+            "ERROR: `abc` is not a program id (a number, or `name NAME`)",
+        ),
+        (&["prog", "show", "tag", "1"][..], "ERROR: `tag` is not `id` or `name`"),
+        (&["top", "-d", "0"][..], "ERROR: -d 0: the interval must be at least 0.1 seconds"),
+    ] {
+        let out = cmd(args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.starts_with(message), "{args:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
+    }
+}
