@@ -59,7 +59,7 @@ enum Action {
         /// The translated BPF instructions, in the verifier's notation (the default).
         #[arg(long, conflicts_with = "jited")]
         xlated: bool,
-        /// The JIT-compiled machine code.
+        /// The JIT-compiled machine code, disassembled as x86-64 (Intel syntax).
         #[arg(long)]
         jited: bool,
     },
@@ -100,14 +100,16 @@ impl Subcommand for Prog {
                 }
             }
             Action::Dump { target, jited, out, .. } => {
-                if jited {
-                    bail!(
-                        "`prog dump --jited` is not supported yet: bpfscope has no x86-64 \
-                         disassembler; `--xlated` prints the translated BPF instructions"
-                    );
-                }
                 for id in ids(&target)? {
                     let program = inspect::program(id)?;
+                    if jited {
+                        let functions = inspect::jited(&program)?;
+                        match out.format {
+                            Format::Text => emit(&jited_text(&functions))?,
+                            Format::Json => emit(&format!("{}\n", jited_json(&functions)))?,
+                        }
+                        continue;
+                    }
                     let lines = inspect::xlated(&program)?;
                     match out.format {
                         Format::Text => emit(&xlated_text(&lines))?,
@@ -321,5 +323,33 @@ fn xlated_json(lines: &[inspect::XlatedLine]) -> serde_json::Value {
             }
             v
         })
+        .collect::<Vec<_>>())
+}
+
+/// Each jited function's symbol, then its instructions: hex offset, bytes, Intel syntax.
+fn jited_text(functions: &[inspect::JitedFunction]) -> String {
+    let mut out = String::new();
+    for f in functions {
+        out.push_str(&format!("{}:\n", f.symbol));
+        for (off, bytes, text) in &f.insns {
+            let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            out.push_str(&format!("{off:4x}:\t{:<30}\t{text}\n", hex.join(" ")));
+        }
+    }
+    out
+}
+
+fn jited_json(functions: &[inspect::JitedFunction]) -> serde_json::Value {
+    json!(functions
+        .iter()
+        .map(|f| json!({
+            "name": f.symbol,
+            "address": format!("{:#x}", f.address),
+            "insns": f.insns.iter().map(|(off, bytes, text)| json!({
+                "pc": format!("{off:#x}"),
+                "operation": text,
+                "raw": bytes.iter().map(|b| format!("{b:#04x}")).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }))
         .collect::<Vec<_>>())
 }

@@ -231,3 +231,89 @@ pub fn map_entries(map: &Map) -> Result<Vec<Entry>, InspectError> {
     }
     Ok(out)
 }
+
+/// One jited function: its symbol (`bpf_prog_TAG_NAME`) and its x86-64 instructions as
+/// (offset, bytes, Intel-syntax text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JitedFunction {
+    pub symbol: String,
+    pub address: u64,
+    pub insns: Vec<(usize, Vec<u8>, String)>,
+}
+
+/// The program's machine code (read by [`super::program`]), one function per jited
+/// subprogram, disassembled as x86-64 (yaxpeax-x86); other architectures are refused.
+pub fn jited(program: &Program) -> Result<Vec<JitedFunction>, InspectError> {
+    let p = &program.info;
+    if !cfg!(target_arch = "x86_64") {
+        return Err(InspectError::Other(
+            "`--jited` disassembles x86-64 code only: this is another architecture".into(),
+        ));
+    }
+    if p.jited.is_empty() {
+        return Err(InspectError::Other(format!(
+            "program {} has no jited code the kernel will show (not jited, or hidden by \
+             kernel.kptr_restrict / bpf_jit_harden)",
+            p.id
+        )));
+    }
+    let wanted: HashSet<u64> = p.jited_ksyms.iter().copied().collect();
+    let (_, names) = kallsyms(&wanted, false);
+    // One function when the kernel gives no lengths (a program without subprograms).
+    let lens: Vec<usize> = if p.jited_func_lens.is_empty() {
+        vec![p.jited.len()]
+    } else {
+        p.jited_func_lens.iter().map(|l| *l as usize).collect()
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, len) in lens.iter().enumerate() {
+        let code = p.jited.get(start..start + len).unwrap_or(&[]);
+        let address = p.jited_ksyms.get(i).copied().unwrap_or(0);
+        let symbol = names.get(&address).cloned().unwrap_or_else(|| format!("{address:#x}"));
+        out.push(JitedFunction { symbol, address, insns: x86_64(code) });
+        start += len;
+    }
+    Ok(out)
+}
+
+/// Disassembles x86-64 machine code: (offset, bytes, text); an undecodable byte is `(bad)`.
+fn x86_64(code: &[u8]) -> Vec<(usize, Vec<u8>, String)> {
+    use yaxpeax_arch::{Decoder, LengthedInstruction, U8Reader};
+    let decoder = yaxpeax_x86::amd64::InstDecoder::default();
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < code.len() {
+        let mut reader = U8Reader::new(&code[off..]);
+        let (len, text) = match decoder.decode(&mut reader) {
+            Ok(insn) => (insn.len().to_const() as usize, insn.to_string()),
+            Err(_) => (1, "(bad)".to_string()),
+        };
+        let len = len.clamp(1, code.len() - off);
+        out.push((off, code[off..off + len].to_vec(), text));
+        off += len;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn x86_64_code_disassembles() {
+        // endbr64; push rbp; mov rbp, rsp; xor eax, eax; leave; ret
+        let code = [0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0x48, 0x89, 0xe5, 0x31, 0xc0, 0xc9, 0xc3];
+        let text: Vec<(usize, String)> =
+            super::x86_64(&code).into_iter().map(|(o, _, t)| (o, t)).collect();
+        assert_eq!(
+            text,
+            [
+                (0, "endbr64".to_string()),
+                (4, "push rbp".to_string()),
+                (5, "mov rbp, rsp".to_string()),
+                (8, "xor eax, eax".to_string()),
+                (10, "leave".to_string()),
+                (11, "ret".to_string()),
+            ]
+        );
+    }
+}

@@ -16,7 +16,7 @@ use bpfscope_sys::{
     SyscallError,
 };
 
-pub use dump::{map_entries, xlated, Entry, XlatedLine};
+pub use dump::{jited, map_entries, xlated, Entry, JitedFunction, XlatedLine};
 pub use names::{map_type_name, prog_type_name};
 pub use owners::{Owner, Owners};
 
