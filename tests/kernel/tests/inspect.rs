@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kernel_tests::{assert_nothing_loaded, bpfscope, note, skip_note, start, workload, Run};
+use kernel_tests::{assert_nothing_loaded, bpfscope, note, skip_note, start, Run};
 use serde_json::Value;
 
 /// A bpfscope run in the background, stopped (SIGINT) and waited for when dropped; its
@@ -71,7 +71,7 @@ impl Background {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
     }
 
-    /// Waits for it to end by itself (`-c`'s command exiting) and returns its standard error.
+    /// Waits for it to end and returns its standard error.
     fn wait_stderr(mut self) -> String {
         let deadline = Instant::now() + Duration::from_secs(120);
         while self.child.try_wait().expect("try_wait").is_none() {
@@ -328,6 +328,7 @@ fn xlated_dump_matches_bpftool() {
         assert_eq!(a.len(), b.len(), "program {id}: instruction count");
         // Helper names came from the kernel's symbols, as bpftool's.
         assert!(!ours.stdout.contains("call 0x"), "{}", ours.stdout);
+        jited_matches_bpftool_show(&id);
     }
     if let Some(p) = &pinned {
         let ours = cmd(&["prog", "dump", &p.id.to_string()]).stdout;
@@ -341,6 +342,33 @@ fn xlated_dump_matches_bpftool() {
     drop(pinned);
     script.stop();
     assert_nothing_loaded();
+}
+
+/// `prog dump --jited` of program `id`: its functions' bytes add up to bpftool's
+/// `bytes_jited`, the first is named `bpf_prog_TAG_NAME` (the kernel's symbol), and every
+/// byte decodes as x86-64. (This bpftool has no libbfd, so its own jited dump cannot be
+/// compared.)
+fn jited_matches_bpftool_show(id: &str) {
+    if !cfg!(target_arch = "x86_64") {
+        skip_note("prog dump --jited: x86-64 only");
+        return;
+    }
+    let shown: Value =
+        serde_json::from_str(&bpftool(&["prog", "show", "id", id, "-j"]).unwrap()).unwrap();
+    let functions = json(&["prog", "dump", id, "--jited", "-f", "json"]);
+    let functions = functions.as_array().unwrap();
+    let bytes: usize = functions
+        .iter()
+        .flat_map(|f| f["insns"].as_array().unwrap())
+        .map(|i| i["raw"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(Some(bytes as u64), shown["bytes_jited"].as_u64(), "program {id}: jited bytes");
+    let name = shown["name"].as_str().unwrap();
+    let tag = shown["tag"].as_str().unwrap();
+    assert_eq!(functions[0]["name"], format!("bpf_prog_{tag}_{name}"), "program {id}");
+    let text = cmd(&["prog", "dump", id, "--jited"]).stdout;
+    assert!(!text.contains("(bad)"), "{text}");
+    assert!(text.lines().any(|l| l.ends_with("\tret") || l.contains("\tjmp ")), "{text}");
 }
 
 #[test]
@@ -415,22 +443,39 @@ fn map_dump_shows_known_contents() {
 #[test]
 fn top_agrees_with_stats() {
     let Some(_guard) = start("top_agrees_with_stats") else { return };
-    // The trace lasts as long as the workload, so `--stats` covers a steady rate.
-    let command = format!("{} getppid 8000000", workload().display());
-    let script = Background::start(&[
-        "--stats",
-        "-e",
-        "tracepoint:syscalls:sys_enter_getppid /comm == \"wl-getppid\"/ { @c = count(); }",
-        "-c",
-        &command,
-    ]);
+    // A paced workload in this process, 100 000 getppid calls a second by the clock, so
+    // that any window of the trace sees the same rate however busy the machine is; it runs
+    // before the one-liner attaches and until it has detached.
+    const RATE: f64 = 100_000.0;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let pacer = std::thread::spawn(move || {
+        let begin = Instant::now();
+        let mut calls = 0u64;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let due = (begin.elapsed().as_secs_f64() * RATE) as u64;
+            while calls < due {
+                // SAFETY: getppid has no arguments and cannot fail.
+                unsafe { libc::getppid() };
+                calls += 1;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    });
+    let me = std::process::id();
+    let script_text =
+        format!("tracepoint:syscalls:sys_enter_getppid /pid == {me}/ {{ @c = count(); }}");
+    let script = Background::start(&["--stats", "-e", &script_text]);
     let pid = script.pid();
     let ids: Vec<u64> = programs_of(pid).iter().map(|p| p["id"].as_u64().unwrap()).collect();
     let started = Instant::now();
     let top = cmd(&["top", "-d", "1", "-n", "2", "-f", "json"]);
     assert_eq!(top.code, 0, "{}", top.stderr);
     let took = started.elapsed();
+    script.interrupt();
     let stderr = script.wait_stderr();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    pacer.join().unwrap();
     // "Overhead over 4.21 s (kernel bpf_stats):", then the header, then the probe's row:
     // PROBE EVENTS NS/EVENT CPU-IN-BPF (value unit) MISSED.
     let traced: f64 = stderr
@@ -445,7 +490,7 @@ fn top_agrees_with_stats() {
         .unwrap_or_else(|| panic!("no probe row: {stderr}"));
     let cells: Vec<&str> = row.split_whitespace().collect();
     let (events, ns): (f64, f64) = (cells[1].parse().unwrap(), cells[2].parse().unwrap());
-    assert!(traced > took.as_secs_f64(), "the workload outlasted top ({traced} s vs {took:?})");
+    assert!(traced > took.as_secs_f64(), "the trace outlasted top ({traced} s vs {took:?})");
     let rate = events / traced;
     // top's two intervals together.
     let (mut t_events, mut t_ns, mut t_secs) = (0.0, 0.0, 0.0);
