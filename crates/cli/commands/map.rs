@@ -133,15 +133,18 @@ fn dump_text(map: &Map, entries: &[Entry]) -> String {
     let mut out = String::new();
     for e in entries {
         let key = e.key_value.as_ref().map_or_else(|| hex(&e.key), |k| k.to_text());
-        match e.values.as_slice() {
-            [] => out.push_str(&format!("key: {key}  value: {}\n", hex(&e.value))),
-            [one] => out.push_str(&format!("key: {key}  value: {}\n", one.to_text())),
-            many => {
-                out.push_str(&format!("key: {key}\n"));
-                for (cpu, v) in many.iter().enumerate() {
-                    out.push_str(&format!("\tvalue (CPU {cpu:02}): {}\n", v.to_text()));
-                }
+        let values: Vec<String> = if e.values.is_empty() {
+            e.raw_values.iter().map(|v| hex(v)).collect()
+        } else {
+            e.values.iter().map(|v| v.to_text()).collect()
+        };
+        if e.per_cpu {
+            out.push_str(&format!("key: {key}\n"));
+            for (cpu, v) in values.iter().enumerate() {
+                out.push_str(&format!("\tvalue (CPU {cpu:02}): {v}\n"));
             }
+        } else {
+            out.push_str(&format!("key: {key}  value: {}\n", values.join(" ")));
         }
     }
     let n = entries.len();
@@ -159,7 +162,18 @@ fn dump_json(entries: &[Entry]) -> serde_json::Value {
     json!(entries
         .iter()
         .map(|e| {
-            let mut v = json!({"key": hexes(&e.key), "value": hexes(&e.value)});
+            // As bpftool: `value`, or per CPU `values: [{cpu, value}]`.
+            let mut v = if e.per_cpu {
+                let values: Vec<_> = e
+                    .raw_values
+                    .iter()
+                    .enumerate()
+                    .map(|(cpu, v)| json!({"cpu": cpu, "value": hexes(v)}))
+                    .collect();
+                json!({"key": hexes(&e.key), "values": values})
+            } else {
+                json!({"key": hexes(&e.key), "value": e.raw_values.first().map(|v| hexes(v))})
+            };
             if !e.values.is_empty() {
                 let parse = |v: &bpfscope_output::Value| {
                     serde_json::from_str::<serde_json::Value>(&bpfscope_output::json::value(v))

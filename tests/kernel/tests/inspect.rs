@@ -376,7 +376,7 @@ fn map_dump_shows_known_contents() {
     let Some(_guard) = start("map_dump_shows_known_contents") else { return };
     let script = Background::start(&[
         "-e",
-        "BEGIN { @x[7] = 42; @x[9] = 1000; } interval:s:100 { exit(); }",
+        "BEGIN { @x[7] = 42; @x[9] = 1000; @n = count(); } interval:s:100 { exit(); }",
     ]);
     let maps = json(&["map", "list", "-f", "json"]);
     let map = maps
@@ -406,6 +406,36 @@ fn map_dump_shows_known_contents() {
     assert_eq!(footer, format!("Found 2 elements in map {id} (AT_x)"));
     let entries = json(&["map", "dump", &id, "-f", "json"]);
     assert_eq!(entries.as_array().unwrap().len(), 2);
+    // A per-CPU map (a scalar count()): one value a possible CPU, adding up to 1.
+    let n = maps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "AT_n" && m["pids"][0]["pid"] == script.pid())
+        .unwrap_or_else(|| panic!("no AT_n map: {maps}"));
+    assert_eq!(n["type"], "percpu_array");
+    let dump = json(&["map", "dump", &n["id"].to_string(), "-f", "json"]);
+    let values = dump[0]["values"].as_array().expect("per-CPU values");
+    let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap();
+    let cpus = possible
+        .trim()
+        .split(',')
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
+            None => 1,
+        })
+        .sum::<usize>();
+    assert_eq!(values.len(), cpus);
+    let total: u64 = values
+        .iter()
+        .map(|v| {
+            u64::from_str_radix(v["value"][0].as_str().unwrap().trim_start_matches("0x"), 16)
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(total, 1, "{dump}");
+    let text = cmd(&["map", "dump", &n["id"].to_string()]).stdout;
+    assert!(text.starts_with("key: 00 00 00 00\n\tvalue (CPU 00): "), "{text}");
     script.stop();
 
     // A map with BTF: the clang program's counter (loaded, not attached), set by bpftool to

@@ -166,12 +166,14 @@ pub fn xlated(program: &Program) -> Result<Vec<XlatedLine>, InspectError> {
         .collect())
 }
 
-/// One map entry: raw bytes (a per-CPU value is each CPU's, 8-byte aligned, in CPU order) and,
-/// where the map has BTF, the decoded key and value.
+/// One map entry: raw bytes and, where the map has BTF, the decoded key and value.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub key: Vec<u8>,
-    pub value: Vec<u8>,
+    /// The value's bytes: one value, or for a per-CPU map each possible CPU's, in CPU order.
+    pub raw_values: Vec<Vec<u8>>,
+    /// Whether the map keeps a value per CPU.
+    pub per_cpu: bool,
     pub key_value: Option<Value>,
     /// One per CPU for per-CPU maps.
     pub values: Vec<Value>,
@@ -227,7 +229,11 @@ pub fn map_entries(map: &Map) -> Result<Vec<Entry>, InspectError> {
             ),
             None => (None, Vec::new()),
         };
-        out.push(Entry { key, value, key_value, values });
+        let raw_values = value
+            .chunks(stride.max(1))
+            .map(|v| v[..(m.value_size as usize).min(v.len())].to_vec())
+            .collect();
+        out.push(Entry { key, raw_values, per_cpu: per_cpu(m.map_type), key_value, values });
     }
     Ok(out)
 }
