@@ -369,6 +369,9 @@ fn jited_matches_bpftool_show(id: &str) {
     let text = cmd(&["prog", "dump", id, "--jited"]).stdout;
     assert!(!text.contains("(bad)"), "{text}");
     assert!(text.lines().any(|l| l.ends_with("\tret") || l.contains("\tjmp ")), "{text}");
+    // Every call is named from the kernel's symbols (helpers, the program's own functions).
+    let calls: Vec<&str> = text.lines().filter(|l| l.contains("\tcall $")).collect();
+    assert!(calls.iter().all(|l| l.contains("\t; ")), "{calls:?}");
 }
 
 #[test]

@@ -263,40 +263,93 @@ pub fn jited(program: &Program) -> Result<Vec<JitedFunction>, InspectError> {
             p.id
         )));
     }
-    let wanted: HashSet<u64> = p.jited_ksyms.iter().copied().collect();
-    let (_, names) = kallsyms(&wanted, false);
     // One function when the kernel gives no lengths (a program without subprograms).
     let lens: Vec<usize> = if p.jited_func_lens.is_empty() {
         vec![p.jited.len()]
     } else {
         p.jited_func_lens.iter().map(|l| *l as usize).collect()
     };
-    let mut out = Vec::new();
+    let mut functions = Vec::new();
     let mut start = 0;
     for (i, len) in lens.iter().enumerate() {
         let code = p.jited.get(start..start + len).unwrap_or(&[]);
         let address = p.jited_ksyms.get(i).copied().unwrap_or(0);
-        let symbol = names.get(&address).cloned().unwrap_or_else(|| format!("{address:#x}"));
-        out.push(JitedFunction { symbol, address, insns: x86_64(code) });
+        functions.push((address, x86_64(code)));
         start += len;
     }
-    Ok(out)
+    // Name the functions, and the targets of calls and jumps that leave them (helpers,
+    // `__x86_return_thunk`); a jump within the function shows its offset.
+    let mut wanted: HashSet<u64> = p.jited_ksyms.iter().copied().collect();
+    for (address, insns) in &functions {
+        for (off, bytes, _, rel) in insns {
+            if let Some(rel) = rel {
+                wanted.insert(branch_target(*address, *off, bytes.len(), *rel));
+            }
+        }
+    }
+    let (_, names) = kallsyms(&wanted, false);
+    Ok(functions
+        .into_iter()
+        .map(|(address, insns)| {
+            let size = insns.last().map_or(0, |(off, bytes, ..)| off + bytes.len());
+            let insns = insns
+                .into_iter()
+                .map(|(off, bytes, text, rel)| {
+                    let text = match rel {
+                        Some(rel) => {
+                            let target = branch_target(address, off, bytes.len(), rel);
+                            let inside = target.wrapping_sub(address);
+                            match names.get(&target) {
+                                Some(name) => format!("{text}\t; {name}"),
+                                None if address != 0 && inside < size as u64 => {
+                                    format!("{text}\t; {inside:#x}")
+                                }
+                                None => text,
+                            }
+                        }
+                        None => text,
+                    };
+                    (off, bytes, text)
+                })
+                .collect();
+            let symbol = names.get(&address).cloned().unwrap_or_else(|| format!("{address:#x}"));
+            JitedFunction { symbol, address, insns }
+        })
+        .collect())
 }
 
-/// Disassembles x86-64 machine code: (offset, bytes, text); an undecodable byte is `(bad)`.
-fn x86_64(code: &[u8]) -> Vec<(usize, Vec<u8>, String)> {
+/// The address a relative branch at `off` (of `len` bytes) in a function at `base` goes to.
+fn branch_target(base: u64, off: usize, len: usize, rel: i64) -> u64 {
+    base.wrapping_add((off + len) as u64).wrapping_add(rel as u64)
+}
+
+/// Disassembles x86-64 machine code: (offset, bytes, text, the displacement of a relative
+/// call or jump); an undecodable byte is `(bad)`.
+type X86Insn = (usize, Vec<u8>, String, Option<i64>);
+
+fn x86_64(code: &[u8]) -> Vec<X86Insn> {
     use yaxpeax_arch::{Decoder, LengthedInstruction, U8Reader};
+    use yaxpeax_x86::amd64::{Opcode, Operand};
     let decoder = yaxpeax_x86::amd64::InstDecoder::default();
     let mut out = Vec::new();
     let mut off = 0;
     while off < code.len() {
         let mut reader = U8Reader::new(&code[off..]);
-        let (len, text) = match decoder.decode(&mut reader) {
-            Ok(insn) => (insn.len().to_const() as usize, insn.to_string()),
-            Err(_) => (1, "(bad)".to_string()),
+        let (len, text, rel) = match decoder.decode(&mut reader) {
+            Ok(insn) => {
+                let branch =
+                    matches!(insn.opcode(), Opcode::CALL | Opcode::JMP) || insn.opcode().is_jcc();
+                let rel = match (branch, insn.operand_count() == 1, insn.operand(0)) {
+                    (true, true, Operand::ImmediateI32 { imm }) => Some(i64::from(imm)),
+                    (true, true, Operand::ImmediateI8 { imm }) => Some(i64::from(imm)),
+                    _ => None,
+                };
+                (insn.len().to_const() as usize, insn.to_string(), rel)
+            }
+            Err(_) => (1, "(bad)".to_string(), None),
         };
         let len = len.clamp(1, code.len() - off);
-        out.push((off, code[off..off + len].to_vec(), text));
+        out.push((off, code[off..off + len].to_vec(), text, rel));
         off += len;
     }
     out
@@ -309,7 +362,7 @@ mod tests {
         // endbr64; push rbp; mov rbp, rsp; xor eax, eax; leave; ret
         let code = [0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0x48, 0x89, 0xe5, 0x31, 0xc0, 0xc9, 0xc3];
         let text: Vec<(usize, String)> =
-            super::x86_64(&code).into_iter().map(|(o, _, t)| (o, t)).collect();
+            super::x86_64(&code).into_iter().map(|(o, _, t, _)| (o, t)).collect();
         assert_eq!(
             text,
             [
