@@ -376,3 +376,19 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod btf_tests {
+    use bpfscope_compiler::btf::Header;
+
+    #[test]
+    fn line_info_strings_come_from_the_string_section() {
+        let strings = b"\0tiny.c\0\tint k = 0;\0";
+        let mut data = Header::new(0, strings.len() as u32).to_bytes();
+        data.extend_from_slice(strings);
+        assert_eq!(super::btf_string(&data, 1), "tiny.c");
+        assert_eq!(super::btf_string(&data, 8), "\tint k = 0;");
+        assert_eq!(super::btf_string(&data, 999), "");
+        assert_eq!(super::btf_string(b"not btf", 0), "");
+    }
+}

@@ -229,3 +229,51 @@ pub(crate) fn open_map(id: u32) -> Result<std::os::fd::OwnedFd, InspectError> {
 pub(crate) fn open_btf(id: u32) -> Result<std::os::fd::OwnedFd, InspectError> {
     open(Object::Btf, id, "BTF object")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(target: LinkTarget) -> LinkInfo {
+        LinkInfo { link_type: 0, id: 1, prog_id: 2, target }
+    }
+
+    #[test]
+    fn links_read_as_probe_names() {
+        let cases = [
+            (LinkTarget::RawTracepoint("sched_switch".into()), "raw_tracepoint:sched_switch"),
+            (
+                LinkTarget::PerfEvent { kind: 5, name: "sys_enter_openat".into(), offset: 0 },
+                "tracepoint:sys_enter_openat",
+            ),
+            (
+                LinkTarget::PerfEvent { kind: 1, name: "/bin/bash".into(), offset: 0x1234 },
+                "uprobe:/bin/bash:0x1234",
+            ),
+            (LinkTarget::KprobeMulti { count: 3, retprobe: true }, "kretprobe_multi:3 functions"),
+            (
+                LinkTarget::UprobeMulti {
+                    path: "/bin/sh".into(),
+                    count: 2,
+                    retprobe: false,
+                    pid: 0,
+                },
+                "uprobe_multi:/bin/sh:2 offsets",
+            ),
+            (
+                LinkTarget::Tracing { attach_type: 24, target_obj_id: 1, target_btf_id: 77 },
+                "fentry:btf_id:77",
+            ),
+            (LinkTarget::Iter("task".into()), "iter:task"),
+        ];
+        for (target, text) in cases {
+            assert_eq!(link_target(&link(target)), text);
+        }
+    }
+
+    #[test]
+    fn unknown_ids_say_so() {
+        let e = InspectError::NoSuch { what: "program", id: "id 7".into() };
+        assert_eq!(e.to_string(), "no program with id 7 is loaded");
+    }
+}

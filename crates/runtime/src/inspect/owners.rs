@@ -133,3 +133,37 @@ impl Owners {
         self.perf.get(&id).into_iter().flatten().map(|(_, t)| t.clone()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fdinfo_fields_and_perf_targets() {
+        let text = "pos:\t0\nflags:\t02000002\nprog_type:\t5\nprog_id:\t4711\nmemlock:\t4096\n";
+        assert_eq!(field(text, "prog_id"), Some(4711));
+        assert_eq!(field(text, "map_id"), None);
+        let q = |fd_type, name: &str| TaskFd {
+            prog_id: 1,
+            fd_type,
+            name: name.into(),
+            probe_offset: 0x10,
+            probe_addr: 0,
+        };
+        assert_eq!(task_fd_target(&q(1, "sys_enter_read")), "tracepoint:sys_enter_read");
+        assert_eq!(task_fd_target(&q(2, "vfs_read")), "kprobe:vfs_read+16");
+        assert_eq!(task_fd_target(&q(5, "/bin/bash")), "uretprobe:/bin/bash:0x10");
+    }
+
+    #[test]
+    fn owners_of_a_program_come_from_its_fds_links_and_perf_events() {
+        let who = |pid| Owner { pid, comm: format!("p{pid}") };
+        let mut owners = Owners::default();
+        owners.progs.insert(7, vec![who(1)]);
+        owners.links.insert(70, vec![who(2), who(1)]);
+        owners.perf.insert(7, vec![(who(3), "tracepoint:x".into())]);
+        assert_eq!(owners.of_program(7, &[70]), [who(1), who(2), who(3)]);
+        assert_eq!(owners.perf_attachments(7), ["tracepoint:x"]);
+        assert!(owners.of_program(8, &[]).is_empty());
+    }
+}
