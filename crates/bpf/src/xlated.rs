@@ -3,7 +3,7 @@
 //! ids and helper ids by addresses relative to `__bpf_call_base`, so the names come from the
 //! caller ([`XlatedNames`]: the maps' info and the kernel's symbols).
 
-use crate::{disasm::one, Insn, LD_IMM64, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
+use crate::{disasm::one, Insn, LD_IMM64, PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 
 /// `BPF_PSEUDO_CALL`: a call of a subprogram, `off` instructions on.
 const PSEUDO_CALL: u8 = 1;
@@ -39,6 +39,8 @@ pub fn disasm_xlated(insns: &[Insn], names: &dyn XlatedNames) -> Vec<(usize, Str
             match insn.src {
                 PSEUDO_MAP_FD => format!("r{} = {}", insn.dst, map(id)),
                 PSEUDO_MAP_VALUE => format!("r{} = {}[0]+{hi}", insn.dst, map(id)),
+                // A callback's address (`bpf_for_each_map_elem`): its offset, as bpftool.
+                PSEUDO_FUNC => format!("r{} = subprog[{:+}]", insn.dst, insn.imm),
                 _ => format!("r{} = {:#x}", insn.dst, (u64::from(hi) << 32) | u64::from(id)),
             }
         } else if insn.code == 0x85 && insn.src == PSEUDO_CALL {
@@ -90,6 +92,8 @@ mod tests {
         insns.extend(Insn::ld_imm64(Reg::R2, 9 | (16 << 32)));
         insns[2].src = PSEUDO_MAP_VALUE;
         insns.extend(Insn::ld_imm64(Reg::R2, 0x1_0000_0000));
+        insns.extend(Insn::ld_imm64(Reg::R2, 0x1_0000_0007));
+        insns[6].src = PSEUDO_FUNC;
         insns.push(Insn { code: 0x85, dst: 0, src: 0, off: 0, imm: 269056 });
         insns.push(Insn { code: 0x85, dst: 0, src: 0, off: 0, imm: 16 });
         insns.push(Insn { code: 0x85, dst: 0, src: PSEUDO_CALL, off: 3, imm: 1 });
@@ -104,10 +108,11 @@ mod tests {
                 "0: (18) r1 = map[id:7 counts]",
                 "2: (18) r2 = map[id:9][0]+16",
                 "4: (18) r2 = 0x100000000",
-                "6: (85) call bpf_get_current_pid_tgid#269056",
-                "7: (85) call 0xffffffff81000010#16",
-                "8: (85) call pc+3#bpf_prog_0123456789abcdef_F1",
-                "9: (16) if w1 == 0xffffffff goto pc+2",
+                "6: (18) r2 = subprog[+7]",
+                "8: (85) call bpf_get_current_pid_tgid#269056",
+                "9: (85) call 0xffffffff81000010#16",
+                "10: (85) call pc+3#bpf_prog_0123456789abcdef_F1",
+                "11: (16) if w1 == 0xffffffff goto pc+2",
             ]
         );
     }

@@ -281,11 +281,10 @@ fn prog_list_matches_bpftool() {
     assert_nothing_loaded();
 }
 
-/// The instruction lines of a dump, `N: (code) text`, with map names dropped and spacing
-/// normalized.
+/// The lines of a dump (instructions `N: (code) text`, `; source` lines and function
+/// prototypes), with map names dropped and spacing normalized.
 fn insn_lines(dump: &str) -> Vec<String> {
     dump.lines()
-        .filter(|l| l.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit()))
         .map(|l| {
             let l = l.split_whitespace().collect::<Vec<_>>().join(" ");
             match (l.find("map[id:"), l.find(']')) {
@@ -303,10 +302,12 @@ fn insn_lines(dump: &str) -> Vec<String> {
 #[test]
 fn xlated_dump_matches_bpftool() {
     let Some(_guard) = start("xlated_dump_matches_bpftool") else { return };
-    // Several maps, helpers and a map-value load: a scalar count and a keyed sum.
+    // Several maps, helpers and a map-value load: a scalar count and a keyed sum; a `for`
+    // loop over a map (a callback subprogram with BTF func info, its address loaded).
     let script = Background::start(&[
         "-e",
-        "tracepoint:syscalls:sys_enter_getppid { @c = count(); @s[comm, pid] = sum(args.__syscall_nr); }",
+        "tracepoint:syscalls:sys_enter_getppid { @c = count(); @s[comm, pid] = sum(args.__syscall_nr); }
+         interval:ms:100 { for ($kv : @s) { @n = $kv.1; } }",
     ]);
     let pinned = Pinned::load("xlated_dump_matches_bpftool");
     let mut ids: Vec<u64> =
@@ -325,7 +326,7 @@ fn xlated_dump_matches_bpftool() {
         for (x, y) in a.iter().zip(&b) {
             assert_eq!(x, y, "program {id}");
         }
-        assert_eq!(a.len(), b.len(), "program {id}: instruction count");
+        assert_eq!(a.len(), b.len(), "program {id}: line count");
         // Helper names came from the kernel's symbols, as bpftool's.
         assert!(!ours.stdout.contains("call 0x"), "{}", ours.stdout);
         jited_matches_bpftool_show(&id);

@@ -7,7 +7,7 @@ use std::{
 };
 
 use bpfscope_bpf::{disasm_xlated, Insn, XlatedNames};
-use bpfscope_compiler::btf::{Header, Reader};
+use bpfscope_compiler::btf::{Header, Kind, Reader};
 use bpfscope_output::Value;
 use bpfscope_sys::info::{self, Object};
 
@@ -89,13 +89,82 @@ fn btf_data(id: u32) -> Result<Vec<u8>, InspectError> {
     Ok(info::btf_info(fd.as_fd())?.data)
 }
 
-/// A function's prototype from BTF, as `int name(void * ctx)`.
-fn prototype(reader: &Reader, type_id: u32) -> Option<String> {
-    let name = reader.name(type_id).to_string();
-    let f = reader.function(&name).ok()?;
-    let params: Vec<String> = f.params.iter().map(|(n, t)| format!("{} {n}", t.name())).collect();
-    let ret = if f.ret == bpfscope_compiler::Ty::None { "void".to_string() } else { f.ret.name() };
-    Some(format!("{ret} {name}({})", params.join(", ")))
+/// A raw BTF blob's types, by id: (kind, name offset, kind flag, size or type, extra bytes).
+struct RawBtf<'a> {
+    data: &'a [u8],
+    types: Vec<(Kind, u32, bool, u32, &'a [u8])>,
+}
+
+impl<'a> RawBtf<'a> {
+    fn parse(data: &'a [u8]) -> Option<RawBtf<'a>> {
+        let h = Header::parse(data)?;
+        let start = (h.hdr_len + h.type_off) as usize;
+        let section = data.get(start..start + h.type_len as usize)?;
+        let word = |at: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(section.get(at..at + 4)?.try_into().ok()?))
+        };
+        let mut types = vec![(Kind::Int, 0, false, 0, &[][..])];
+        let mut at = 0;
+        while at < section.len() {
+            let (name, info, size) = (word(at)?, word(at + 4)?, word(at + 8)?);
+            let kind = Kind::from_raw((info >> 24) & 0x1f)?;
+            let extra = kind.extra_len((info & 0xffff) as usize);
+            let bytes = section.get(at + 12..at + 12 + extra)?;
+            types.push((kind, name, info >> 31 != 0, size, bytes));
+            at += 12 + extra;
+        }
+        Some(RawBtf { data, types })
+    }
+
+    /// A type's name as C writes it (`void *`, `const char *`, `struct task_struct *`).
+    fn c_name(&self, id: u32, depth: u32) -> String {
+        let Some((kind, name, flag, to, _)) = self.types.get(id as usize).copied() else {
+            return "void".into();
+        };
+        if id == 0 || depth > 16 {
+            return "void".into();
+        }
+        let name = btf_string(self.data, name);
+        match kind {
+            Kind::Ptr => format!("{} *", self.c_name(to, depth + 1)),
+            Kind::Const => format!("const {}", self.c_name(to, depth + 1)),
+            Kind::Volatile => format!("volatile {}", self.c_name(to, depth + 1)),
+            Kind::Restrict | Kind::TypeTag => self.c_name(to, depth + 1),
+            Kind::Struct => format!("struct {name}"),
+            Kind::Union => format!("union {name}"),
+            Kind::Enum | Kind::Enum64 => format!("enum {name}"),
+            Kind::Fwd if flag => format!("union {name}"),
+            Kind::Fwd => format!("struct {name}"),
+            _ => name,
+        }
+    }
+
+    /// A FUNC's prototype as bpftool prints it: `int name(void * ctx)`.
+    fn prototype(&self, func: u32) -> Option<String> {
+        let (kind, name, _, proto, _) = *self.types.get(func as usize)?;
+        let (proto_kind, _, _, ret, params) = *self.types.get(proto as usize)?;
+        if kind != Kind::Func || proto_kind != Kind::FuncProto {
+            return None;
+        }
+        let params: Vec<String> = params
+            .chunks_exact(8)
+            .map(|p| {
+                let name = btf_string(self.data, u32::from_le_bytes(p[0..4].try_into().unwrap()));
+                let ty = u32::from_le_bytes(p[4..8].try_into().unwrap());
+                if ty == 0 {
+                    "...".to_string()
+                } else {
+                    format!("{} {name}", self.c_name(ty, 0))
+                }
+            })
+            .collect();
+        Some(format!(
+            "{} {}({})",
+            self.c_name(ret, 0),
+            btf_string(self.data, name),
+            params.join(", ")
+        ))
+    }
 }
 
 /// The program's translated instructions (read by [`super::program`]) disassembled.
@@ -134,7 +203,7 @@ pub fn xlated(program: &Program) -> Result<Vec<XlatedLine>, InspectError> {
     } else {
         None
     };
-    let reader = btf.clone().and_then(|d| Reader::new(d).ok());
+    let raw = btf.as_deref().and_then(RawBtf::parse);
     let lines: HashMap<u32, (String, String, u32, u32)> = match &btf {
         Some(data) => p
             .line_info
@@ -147,12 +216,10 @@ pub fn xlated(program: &Program) -> Result<Vec<XlatedLine>, InspectError> {
             .collect(),
         None => HashMap::new(),
     };
-    let funcs: HashMap<u32, String> = match &reader {
-        Some(r) => p
-            .func_info
-            .iter()
-            .map(|(off, ty)| (*off, prototype(r, *ty).unwrap_or_else(|| r.name(*ty).to_string())))
-            .collect(),
+    let funcs: HashMap<u32, String> = match &raw {
+        Some(r) => {
+            p.func_info.iter().filter_map(|(off, ty)| Some((*off, r.prototype(*ty)?))).collect()
+        }
         None => HashMap::new(),
     };
     Ok(disasm_xlated(&insns, &symbols)
