@@ -1,7 +1,6 @@
 //! `bpfscope map list | dump ID`: every BPF map on the host, and one map's entries (hex, and
 //! decoded through the map's BTF where it has some).
 
-use anyhow::Context;
 use bpfscope_runtime::inspect::{self, Entry, Map};
 use clap::{ArgMatches, Args, FromArgMatches, Subcommand as ClapSubcommand};
 use serde_json::json;
@@ -61,7 +60,7 @@ impl Subcommand for MapCommand {
                     _ => anyhow::bail!("give `ID` or `id ID`"),
                 };
                 let id: u32 =
-                    id.parse().with_context(|| format!("`{id}` is not a map id (a number)"))?;
+                    id.parse().map_err(|_| anyhow::anyhow!("`{id}` is not a map id (a number)"))?;
                 let map = inspect::map(id)?;
                 let entries = inspect::map_entries(&map)?;
                 match out.format {

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use bpfscope_runtime::inspect::{self, Program};
 use clap::{ArgMatches, Args, FromArgMatches, Subcommand as ClapSubcommand, ValueEnum};
 use serde_json::json;
@@ -135,7 +135,7 @@ pub(super) fn emit(text: &str) -> anyhow::Result<()> {
 fn ids(target: &[String]) -> anyhow::Result<Vec<u32>> {
     let parse = |s: &str| {
         s.parse::<u32>()
-            .with_context(|| format!("`{s}` is not a program id (a number, or `name NAME`)"))
+            .map_err(|_| anyhow::anyhow!("`{s}` is not a program id (a number, or `name NAME`)"))
     };
     match target {
         [id] => Ok(vec![parse(id)?]),

@@ -216,8 +216,12 @@ impl Drop for Pinned {
 #[test]
 fn prog_list_matches_bpftool() {
     let Some(_guard) = start("prog_list_matches_bpftool") else { return };
-    let script =
-        Background::start(&["-e", "tracepoint:syscalls:sys_enter_getppid { @c = count(); }"]);
+    // One program attached through a perf event (a tracepoint), one through a link (a raw
+    // tracepoint).
+    let script = Background::start(&[
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid { @c = count(); } rawtracepoint:sched_switch { @r = count(); }",
+    ]);
     let pinned = Pinned::load("prog_list_matches_bpftool");
     let ours = programs_of(script.pid());
     assert!(!ours.is_empty(), "the one-liner's programs are listed with its pid");
@@ -229,6 +233,12 @@ fn prog_list_matches_bpftool() {
         .unwrap_or_else(|| panic!("no program attached to sys_enter_getppid: {ours:?}"));
     assert_eq!(probe["type"], "tracepoint");
     assert!(probe["pids"][0]["comm"] == "bpfscope", "{probe}");
+    let raw = ours
+        .iter()
+        .find(|p| p["attached"] == serde_json::json!(["raw_tracepoint:sched_switch"]))
+        .unwrap_or_else(|| panic!("no program linked to sched_switch: {ours:?}"));
+    assert_eq!(raw["type"], "raw_tracepoint");
+    assert_eq!(ours.len(), 2, "{ours:?}");
     let Some(bpftool_list) = bpftool(&["prog", "show", "-j"]) else { return };
     let theirs: Value = serde_json::from_str(&bpftool_list).expect("bpftool json");
     let list = json(&["prog", "list", "-f", "json"]);
