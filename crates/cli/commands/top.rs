@@ -63,7 +63,8 @@ impl Subcommand for Top {
         let _stats = bpfscope_sys::enable_stats()
             .context("cannot turn on the kernel's BPF statistics (needs root and Linux 5.8)")?;
         let signals = bpfscope_sys::signal_fd()?;
-        let refresh = args.count.is_none() && std::io::stdout().is_terminal();
+        let refresh =
+            args.count.is_none() && args.format == Format::Text && std::io::stdout().is_terminal();
         let interval = Duration::from_secs_f64(args.delay);
         let mut before = inspect::program_stats()?;
         let mut then = Instant::now();

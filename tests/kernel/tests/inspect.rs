@@ -516,6 +516,22 @@ fn top_agrees_with_stats() {
     let top = cmd(&["top", "-d", "1", "-n", "2", "-f", "json"]);
     assert_eq!(top.code, 0, "{}", top.stderr);
     let took = started.elapsed();
+    // The table for people: a header, then one row a program, the costliest first.
+    let text = cmd(&["top", "-d", "0.5", "-n", "1"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert!(lines[0].contains(" programs  interval 0."), "{}", text.stdout);
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["ID", "TYPE", "NAME", "EVENTS/S", "NS/EVENT", "%CPU"]
+    );
+    let row = lines
+        .iter()
+        .find(|l| ids.iter().any(|id| l.starts_with(&format!("{id} "))))
+        .unwrap_or_else(|| panic!("no row for {ids:?}: {}", text.stdout));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    let per_second: f64 = cells[3].parse().unwrap();
+    assert!((per_second - RATE).abs() < RATE * 0.2, "{row}");
     script.interrupt();
     let stderr = script.wait_stderr();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
