@@ -135,11 +135,13 @@ fn programs_of(pid: u32) -> Vec<Value> {
 }
 
 /// A tiny libbpf-style program (no libbpf headers): counts getppid calls in an array map
-/// with BTF, and carries BTF line info.
+/// and a hash map of structs, both with BTF, and carries BTF line info.
 const TINY_C: &str = r#"#include <linux/bpf.h>
 #define SEC(n) __attribute__((section(n), used))
 static long (*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+struct tiny_val { unsigned long long count; unsigned int pid; char comm[8]; };
 struct { int (*type)[BPF_MAP_TYPE_ARRAY]; int (*max_entries)[1]; unsigned int *key; unsigned long long *value; } tiny_counts SEC(".maps");
+struct { int (*type)[BPF_MAP_TYPE_HASH]; int (*max_entries)[4]; unsigned int *key; struct tiny_val *value; } tiny_procs SEC(".maps");
 SEC("tracepoint/syscalls/sys_enter_getppid")
 int tiny_getppid(void *ctx)
 {
@@ -147,10 +149,25 @@ int tiny_getppid(void *ctx)
 	unsigned long long *v = (void *)bpf_map_lookup_elem(&tiny_counts, &k);
 	if (v)
 		__sync_fetch_and_add(v, 1);
+	struct tiny_val *p = (void *)bpf_map_lookup_elem(&tiny_procs, &k);
+	if (p)
+		p->count++;
 	return 0;
 }
 char LICENSE[] SEC("license") = "GPL";
 "#;
+
+/// The id of the map named `name` among `map_ids`.
+fn map_named(map_ids: &Value, name: &str) -> String {
+    let maps = json(&["map", "list", "-f", "json"]);
+    let ids: Vec<u64> = map_ids.as_array().unwrap().iter().filter_map(Value::as_u64).collect();
+    maps.as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name && ids.contains(&m["id"].as_u64().unwrap()))
+        .unwrap_or_else(|| panic!("no map {name} among {ids:?}: {maps}"))["id"]
+        .to_string()
+}
 
 /// The tiny program compiled by clang and loaded by bpftool, pinned in a BPF file system
 /// of its own: unpinned, unmounted and removed when dropped.
@@ -459,7 +476,7 @@ fn map_dump_shows_known_contents() {
             &bpftool(&["prog", "show", "id", &p.id.to_string(), "-j"]).unwrap(),
         )
         .unwrap();
-        let map_id = shown["map_ids"][0].to_string();
+        let map_id = map_named(&shown["map_ids"], "tiny_counts");
         let value = ["0x39", "0x30", "0", "0", "0", "0", "0", "0"];
         let mut update = vec!["map", "update", "id", &map_id, "key", "0", "0", "0", "0", "value"];
         update.extend(value);
@@ -480,6 +497,24 @@ fn map_dump_shows_known_contents() {
         let Some(theirs) = bpftool(&["map", "dump", "id", &map_id, "-j"]) else { return };
         let theirs: Value = serde_json::from_str(&theirs).unwrap();
         assert_eq!(theirs[0]["key"], entry["key"]);
+
+        // A struct value, printed as a struct; its JSON as bpftool's `formatted`.
+        let procs = map_named(&shown["map_ids"], "tiny_procs");
+        let mut update = vec!["map", "update", "id", &procs, "key", "3", "0", "0", "0", "value"];
+        update.extend(["5", "0", "0", "0", "0", "0", "0", "0", "7", "0", "0", "0"]);
+        update.extend(["0x61", "0x62", "0x63", "0", "0", "0", "0", "0", "0", "0", "0", "0"]);
+        bpftool(&update).unwrap();
+        let text = cmd(&["map", "dump", &procs]).stdout;
+        assert_eq!(
+            text,
+            format!(
+                "key: 3  value: {{ .count = 5, .pid = 7, .comm = abc }}\nFound 1 element in map {procs} (tiny_procs)\n"
+            )
+        );
+        let ours = json(&["map", "dump", &procs, "-f", "json"]);
+        let theirs: Value =
+            serde_json::from_str(&bpftool(&["map", "dump", "id", &procs, "-j"]).unwrap()).unwrap();
+        assert_eq!(ours[0]["formatted"], theirs[0]["formatted"], "{ours} vs {theirs}");
     }
     assert_nothing_loaded();
 }
