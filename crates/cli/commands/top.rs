@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use bpfscope_runtime::inspect;
 use clap::{ArgMatches, Args, FromArgMatches};
 use serde_json::json;
@@ -60,8 +60,11 @@ impl Subcommand for Top {
         if args.count == Some(0) {
             bail!("-n 0: give at least one interval");
         }
-        let _stats = bpfscope_sys::enable_stats()
-            .context("cannot turn on the kernel's BPF statistics (needs root and Linux 5.8)")?;
+        let _stats = bpfscope_sys::enable_stats().map_err(|e| {
+            anyhow::anyhow!(
+                "cannot turn on the kernel's BPF statistics (needs root and Linux 5.8): {e}"
+            )
+        })?;
         let signals = bpfscope_sys::signal_fd()?;
         let refresh =
             args.count.is_none() && args.format == Format::Text && std::io::stdout().is_terminal();
