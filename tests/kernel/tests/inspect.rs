@@ -135,10 +135,16 @@ fn programs_of(pid: u32) -> Vec<Value> {
 }
 
 /// A tiny libbpf-style program (no libbpf headers): counts getppid calls in an array map
-/// and a hash map of structs, both with BTF, and carries BTF line info.
+/// and a hash map of structs, both with BTF, calls a subprogram (a pseudo call, jited as a
+/// function of its own), and carries BTF line info and func info.
 const TINY_C: &str = r#"#include <linux/bpf.h>
 #define SEC(n) __attribute__((section(n), used))
 static long (*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+static unsigned long long (*bpf_get_current_pid_tgid)(void) = (void *)14;
+static __attribute__((noinline)) int tiny_sub(int x)
+{
+	return x * 3 + (int)bpf_get_current_pid_tgid();
+}
 struct tiny_val { unsigned long long count; unsigned int pid; char comm[8]; };
 struct { int (*type)[BPF_MAP_TYPE_ARRAY]; int (*max_entries)[1]; unsigned int *key; unsigned long long *value; } tiny_counts SEC(".maps");
 struct { int (*type)[BPF_MAP_TYPE_HASH]; int (*max_entries)[4]; unsigned int *key; struct tiny_val *value; } tiny_procs SEC(".maps");
@@ -152,7 +158,7 @@ int tiny_getppid(void *ctx)
 	struct tiny_val *p = (void *)bpf_map_lookup_elem(&tiny_procs, &k);
 	if (p)
 		p->count++;
-	return 0;
+	return tiny_sub(2) & 1;
 }
 char LICENSE[] SEC("license") = "GPL";
 "#;
@@ -361,10 +367,23 @@ fn xlated_dump_matches_bpftool() {
     if let Some(p) = &pinned {
         let ours = cmd(&["prog", "dump", &p.id.to_string()]).stdout;
         // Source lines from the program's BTF line info, as bpftool prints them.
-        for line in ["; unsigned int k = 0;", "; __sync_fetch_and_add(v, 1);", "; return 0;"] {
+        for line in
+            ["; unsigned int k = 0;", "; __sync_fetch_and_add(v, 1);", "; return tiny_sub(2) & 1;"]
+        {
             assert!(ours.lines().any(|l| l == line), "missing `{line}`:\n{ours}");
         }
-        assert!(ours.contains(" tiny_getppid(void * ctx):\n"), "{ours}");
+        assert!(ours.contains("\nint tiny_sub(int x):\n"), "{ours}");
+        assert!(ours.starts_with("int tiny_getppid(void * ctx):\n"), "{ours}");
+        assert!(ours.contains("(85) call pc+") && ours.contains("_tiny_sub\n"), "{ours}");
+        let jited = cmd(&["prog", "dump", &p.id.to_string(), "--jited"]).stdout;
+        assert!(
+            jited.contains("\tcall $") && jited.contains("\t; bpf_get_current_pid_tgid\n"),
+            "{jited}"
+        );
+        assert!(
+            jited.lines().any(|l| l.starts_with("bpf_prog_") && l.ends_with("_tiny_sub:")),
+            "{jited}"
+        );
         assert!(ours.contains("map[id:") && ours.contains(" tiny_counts]"), "{ours}");
     }
     drop(pinned);
