@@ -493,6 +493,58 @@ mod tests {
         assert_eq!(error.source.raw_os_error(), Some(libc::ENOENT));
     }
 
+    /// The first call learns the counts; the second passes buffers of those sizes, which
+    /// the kernel fills.
+    #[test]
+    fn prog_info_asks_twice_with_buffers_of_the_counted_sizes() {
+        let mut calls = 0;
+        let _fake = override_syscall(move |call| match call {
+            Syscall::Bpf { cmd: BpfCmd::ObjGetInfoByFd, attr } => {
+                calls += 1;
+                assert_eq!(attr.get_u32(4), (PROG_INFO_WORDS * 8) as u32, "info_len");
+                // SAFETY: the wrapper passed its own `[u64; PROG_INFO_WORDS]`.
+                let info = unsafe {
+                    std::slice::from_raw_parts_mut(attr.get_u64(8) as *mut u64, PROG_INFO_WORDS)
+                };
+                if calls == 1 {
+                    put_u32_at(info, 0, 5);
+                    put_u32_at(info, 4, 42);
+                    put_u32_at(info, 20, 16);
+                    put_u32_at(info, 52, 2);
+                    put_u32_at(info, 148, 1);
+                } else {
+                    assert_eq!(u32_at(info, 52), 2, "nr_map_ids");
+                    assert_eq!(u32_at(info, 20), 16, "xlated_prog_len");
+                    assert_eq!((u32_at(info, 148), u32_at(info, 172)), (1, 16), "line info");
+                    // SAFETY: buffers of the sizes just checked.
+                    unsafe {
+                        let ids = info[7] as *mut u32;
+                        *ids = 7;
+                        *ids.add(1) = 9;
+                        let xlated = info[4] as *mut u8;
+                        *xlated = 0xb7;
+                        let line = info[19] as *mut u32;
+                        *line.add(3) = (12 << 10) | 5;
+                    }
+                    put_u32_at(info, 0, 5);
+                    put_u32_at(info, 4, 42);
+                    info[8] = u64::from_ne_bytes(*b"tiny\0\0\0\0");
+                }
+                Ok(0)
+            }
+            other => panic!("unexpected {other:?}"),
+        });
+        let prog = crate::fake::fd();
+        // SAFETY: a new memfd that nothing else owns.
+        let prog = unsafe { OwnedFd::from_raw_fd(prog as RawFd) };
+        let info = prog_info(std::os::fd::AsFd::as_fd(&prog), true).unwrap();
+        assert_eq!((info.prog_type, info.id, info.name.as_str()), (5, 42, "tiny"));
+        assert_eq!(info.map_ids, [7, 9]);
+        assert_eq!(info.xlated.len(), 16);
+        assert_eq!(info.xlated[0], 0xb7);
+        assert_eq!((info.line_info[0].line, info.line_info[0].column), (12, 5));
+    }
+
     #[test]
     fn words_split_into_u32_fields() {
         let mut info = [0u64; 2];
