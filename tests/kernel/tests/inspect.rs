@@ -117,8 +117,12 @@ fn json(args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("bpfscope {args:?}: {e}: {}", out.stdout))
 }
 
+/// Runs bpftool; `None` (after saying so: the comparison is skipped) where it is missing.
 fn bpftool(args: &[&str]) -> Option<String> {
-    let out = Command::new("bpftool").args(args).output().ok()?;
+    let Ok(out) = Command::new("bpftool").args(args).output() else {
+        skip_note(&format!("the comparison with `bpftool {}`: bpftool is missing", args.join(" ")));
+        return None;
+    };
     assert!(out.status.success(), "bpftool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
