@@ -142,8 +142,8 @@ pub fn link_target(link: &LinkInfo) -> String {
     }
 }
 
-/// Every program loaded now, by id, with owners and attachments; `insns` also reads each
-/// one's instructions.
+/// Every program loaded now, by id, with owners and attachments (no instructions: those
+/// come with [`program`]).
 pub fn programs() -> Result<Vec<Program>, InspectError> {
     let owners = Owners::scan();
     let links = links()?;
