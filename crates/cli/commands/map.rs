@@ -179,10 +179,20 @@ fn dump_json(entries: &[Entry]) -> serde_json::Value {
                         .unwrap_or(serde_json::Value::Null)
                 };
                 let values: Vec<_> = e.values.iter().map(parse).collect();
-                v["formatted"] = json!({
-                    "key": e.key_value.as_ref().map(parse),
-                    "value": if values.len() == 1 { values[0].clone() } else { json!(values) },
-                });
+                // As bpftool: `value`, or per CPU `values: [{cpu, value}]`.
+                v["formatted"] = if e.per_cpu {
+                    let values: Vec<_> = values
+                        .into_iter()
+                        .enumerate()
+                        .map(|(cpu, value)| json!({"cpu": cpu, "value": value}))
+                        .collect();
+                    json!({"key": e.key_value.as_ref().map(parse), "values": values})
+                } else {
+                    json!({
+                        "key": e.key_value.as_ref().map(parse),
+                        "value": values.into_iter().next(),
+                    })
+                };
             }
             v
         })

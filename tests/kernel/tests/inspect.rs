@@ -152,6 +152,7 @@ static __attribute__((noinline)) int tiny_sub(int x)
 struct tiny_val { unsigned long long count; unsigned int pid; char comm[8]; };
 struct { int (*type)[BPF_MAP_TYPE_ARRAY]; int (*max_entries)[1]; unsigned int *key; unsigned long long *value; } tiny_counts SEC(".maps");
 struct { int (*type)[BPF_MAP_TYPE_HASH]; int (*max_entries)[4]; unsigned int *key; struct tiny_val *value; } tiny_procs SEC(".maps");
+struct { int (*type)[BPF_MAP_TYPE_PERCPU_ARRAY]; int (*max_entries)[1]; unsigned int *key; struct tiny_val *value; } tiny_percpu SEC(".maps");
 SEC("tracepoint/syscalls/sys_enter_getppid")
 int tiny_getppid(void *ctx)
 {
@@ -162,6 +163,9 @@ int tiny_getppid(void *ctx)
 	struct tiny_val *p = (void *)bpf_map_lookup_elem(&tiny_procs, &k);
 	if (p)
 		p->count++;
+	p = (void *)bpf_map_lookup_elem(&tiny_percpu, &k);
+	if (p)
+		p->pid = 1;
 	return tiny_sub(2) & 1;
 }
 char LICENSE[] SEC("license") = "GPL";
@@ -538,6 +542,22 @@ fn map_dump_shows_known_contents() {
         let theirs: Value =
             serde_json::from_str(&bpftool(&["map", "dump", "id", &procs, "-j"]).unwrap()).unwrap();
         assert_eq!(ours[0]["formatted"], theirs[0]["formatted"], "{ours} vs {theirs}");
+
+        // A per-CPU map of structs: one struct a CPU, as bpftool's `values`.
+        let percpu = map_named(&shown["map_ids"], "tiny_percpu");
+        let mut update = vec!["map", "update", "id", &percpu, "key", "0", "0", "0", "0", "value"];
+        update.extend(["9", "0", "0", "0", "0", "0", "0", "0", "4", "0", "0", "0"]);
+        update.extend(["0x78", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0"]);
+        bpftool(&update).unwrap();
+        let ours = json(&["map", "dump", &percpu, "-f", "json"]);
+        let theirs: Value =
+            serde_json::from_str(&bpftool(&["map", "dump", "id", &percpu, "-j"]).unwrap()).unwrap();
+        assert_eq!(ours[0]["formatted"], theirs[0]["formatted"], "{ours} vs {theirs}");
+        let text = cmd(&["map", "dump", &percpu]).stdout;
+        assert!(
+            text.starts_with("key: 0\n\tvalue (CPU 00): { .count = 9, .pid = 4, .comm = x }\n"),
+            "{text}"
+        );
     }
     assert_nothing_loaded();
 }
