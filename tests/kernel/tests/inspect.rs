@@ -679,3 +679,55 @@ fn bad_ids_fail_clearly() {
         assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
     }
 }
+
+/// On a terminal `top` redraws in place (home, clear, table) until Ctrl-C, then exits 0.
+#[test]
+fn top_refreshes_a_terminal_until_interrupted() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let Some(_guard) = start("top_refreshes_a_terminal_until_interrupted") else { return };
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two new fds into the locals; the other arguments may be null.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both fds are new and owned here.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut child = Command::new(bpfscope())
+        .args(["top", "-d", "0.3"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn top");
+    drop(slave);
+    let mut screen = Vec::new();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut file = std::fs::File::from(master);
+        let mut buf = [0u8; 4096];
+        // Ends with EIO once the child's side is closed.
+        while let Ok(n) = file.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            screen.extend_from_slice(&buf[..n]);
+        }
+        screen
+    });
+    std::thread::sleep(Duration::from_millis(1100));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().expect("wait top");
+    let screen = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    assert_eq!(status.code(), Some(0), "top ends cleanly on Ctrl-C");
+    let frames = screen.matches("\x1b[H\x1b[2J").count();
+    assert!((2..=4).contains(&frames), "{frames} redraws in 1.1 s at 0.3 s: {screen:?}");
+    assert!(screen.contains("ID  ") && screen.contains("EVENTS/S"), "{screen:?}");
+}
