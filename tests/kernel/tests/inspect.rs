@@ -678,6 +678,7 @@ fn bad_ids_fail_clearly() {
         assert!(out.stderr.starts_with(message), "{args:?}: {}", out.stderr);
         assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
     }
+    assert_nothing_loaded();
 }
 
 /// On a terminal `top` redraws in place (home, clear, table) until Ctrl-C, then exits 0.
@@ -730,4 +731,5 @@ fn top_refreshes_a_terminal_until_interrupted() {
     let frames = screen.matches("\x1b[H\x1b[2J").count();
     assert!((2..=4).contains(&frames), "{frames} redraws in 1.1 s at 0.3 s: {screen:?}");
     assert!(screen.contains("ID  ") && screen.contains("EVENTS/S"), "{screen:?}");
+    assert_nothing_loaded();
 }
