@@ -89,7 +89,8 @@ pub fn disasm(insns: &[Insn]) -> Vec<String> {
     out
 }
 
-fn one(insn: Insn) -> String {
+/// One instruction (not `ld_imm64`, not a call's target), without its index and opcode.
+pub(crate) fn one(insn: Insn) -> String {
     let (d, s) = (insn.dst, insn.src);
     let x = insn.code & 0x08 != 0;
     match insn.class() {
@@ -140,8 +141,10 @@ fn one(insn: Insn) -> String {
             },
             0x90 => "exit".to_string(),
             _ => {
-                let rhs = if x { format!("r{s}") } else { format!("{:#x}", insn.imm) };
-                format!("if r{d} {} {rhs} goto pc{}", jmp_op(insn.code), off(insn.off))
+                // The verifier names the 32-bit registers of a JMP32 compare `w`.
+                let r = if insn.class() == class::JMP32 { "w" } else { "r" };
+                let rhs = if x { format!("{r}{s}") } else { format!("{:#x}", insn.imm) };
+                format!("if {r}{d} {} {rhs} goto pc{}", jmp_op(insn.code), off(insn.off))
             }
         },
         _ => format!("<unknown opcode {:#04x}>", insn.code),

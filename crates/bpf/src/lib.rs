@@ -10,11 +10,13 @@ pub mod asm;
 mod disasm;
 mod helper_names;
 mod helpers;
+mod xlated;
 
 pub use asm::assemble;
 pub use disasm::disasm;
 pub use helper_names::HELPER_NAMES;
 pub use helpers::Helper;
+pub use xlated::{disasm_xlated, XlatedNames};
 
 /// A BPF register, r0..r10.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

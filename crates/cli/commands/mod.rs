@@ -14,10 +14,13 @@ mod exporter;
 mod flamegraph;
 mod health;
 mod heatmap;
+mod map;
+mod prog;
 mod resolve;
 mod run;
 mod run_tool;
 mod tools;
+mod top;
 
 use std::ffi::OsString;
 
@@ -43,6 +46,9 @@ pub const SUBCOMMANDS: &[&dyn Subcommand] = &[
     &health::Health,
     &exporter::Exporter,
     &asm::Asm,
+    &prog::Prog,
+    &map::MapCommand,
+    &top::Top,
 ];
 
 /// Runs the command line `argv` (program name first) and returns the exit code. Errors in

@@ -26,6 +26,7 @@ pub mod dwarf;
 mod errors;
 mod events;
 mod exit;
+pub mod inspect;
 mod maps;
 mod names;
 mod session;

@@ -14,6 +14,7 @@
 
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
+pub mod info;
 pub mod load;
 pub mod mapped;
 pub mod ringbuf;
