@@ -10,6 +10,7 @@
 //! to [`SUBCOMMANDS`]. Its clap command shows up in `bpfscope --help` by itself.
 
 mod flamegraph;
+mod object;
 mod resolve;
 mod run;
 mod run_tool;
@@ -32,7 +33,8 @@ pub trait Subcommand: Sync {
 }
 
 /// Every subcommand, in the order `bpfscope --help` lists them.
-pub const SUBCOMMANDS: &[&dyn Subcommand] = &[&tools::Tools, &flamegraph::Flamegraph];
+pub const SUBCOMMANDS: &[&dyn Subcommand] =
+    &[&tools::Tools, &flamegraph::Flamegraph, &object::ObjectCommand];
 
 /// Runs the command line `argv` (program name first) and returns the exit code. Errors in
 /// the arguments exit here, the way clap prints them.

@@ -28,6 +28,7 @@ mod events;
 mod exit;
 mod maps;
 mod names;
+pub mod object;
 mod session;
 mod stats;
 pub mod symbols;

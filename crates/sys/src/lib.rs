@@ -16,6 +16,7 @@
 pub mod fake;
 pub mod load;
 pub mod mapped;
+pub mod object;
 pub mod ringbuf;
 mod syscall;
 

@@ -29,6 +29,7 @@ pub enum BpfCmd {
     RawTracepointOpen = 17,
     BtfLoad = 18,
     BtfGetFdById = 19,
+    MapFreeze = 22,
     BtfGetNextId = 23,
     LinkCreate = 28,
     EnableStats = 32,
