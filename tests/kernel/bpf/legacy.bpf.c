@@ -1,5 +1,5 @@
-// A legacy `maps` section (struct bpf_map_def, as BCC-era and samples/bpf objects have):
-// counts the write(2) calls of one process by file descriptor.
+// A legacy `maps` section (struct bpf_map_def, as BCC-era and samples/bpf objects have it):
+// counts the write(2) calls of the processes named `target_comm` by file descriptor.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
@@ -18,7 +18,7 @@ struct bpf_map_def_legacy SEC("maps") writes = {
 	.max_entries = 64,
 };
 
-const volatile __u32 target_tgid = 0;
+const volatile char target_comm[16] = "wl-write";
 
 struct sys_enter_write {
 	__u64 common;
@@ -31,8 +31,14 @@ struct sys_enter_write {
 SEC("tracepoint/syscalls/sys_enter_write")
 int count_writes(struct sys_enter_write *ctx)
 {
-	if ((bpf_get_current_pid_tgid() >> 32) != target_tgid)
-		return 0;
+	char comm[16];
+	bpf_get_current_comm(comm, sizeof(comm));
+	for (int i = 0; i < 16; i++) {
+		if (comm[i] != target_comm[i])
+			return 0;
+		if (!comm[i])
+			break;
+	}
 	__u64 fd = ctx->fd, one = 1, *n = bpf_map_lookup_elem(&writes, &fd);
 	if (n)
 		__sync_fetch_and_add(n, 1);
