@@ -387,3 +387,121 @@ fn patch(insns: &mut [Insn], at: usize, outcome: Outcome) -> Result<(), String> 
     }
     Ok(())
 }
+
+/// Relocations resolved between two small BTF blobs made here: the object's view of
+/// `task_struct` (a flavor, with `tgid` at 4) and a "kernel" whose `tgid` moved into an
+/// anonymous struct and whose `pid` is 2 bytes wide.
+#[cfg(test)]
+mod tests {
+    use bpfscope_compiler::btf::{Member, Writer};
+
+    use super::*;
+
+    fn member(name: &str, ty: u32, offset_bits: u32) -> Member<'_> {
+        Member { name, ty, offset_bits, bitfield_size: 0 }
+    }
+
+    /// Local: `struct task_struct___x { int pad; int tgid; int pid; struct task_struct___x
+    /// *real_parent; int gone; }` (ids: 1 int, 2 the struct, 3 its pointer, 4 an enum).
+    fn local() -> Reader {
+        let mut w = Writer::new();
+        let int = w.int("int", 4, true);
+        let members = [
+            member("pad", int, 0),
+            member("tgid", int, 32),
+            member("pid", int, 64),
+            member("real_parent", 3, 128),
+            member("gone", int, 192),
+        ];
+        w.record("task_struct___x", false, 32, &members);
+        w.ptr(2);
+        w.enumeration("state", 4, false, &[("RUNNING", 0), ("SLEEPING", 1)]);
+        Reader::new(w.finish()).expect("local BTF")
+    }
+
+    /// Kernel: `struct task_struct { long a; struct { int b; int tgid; }; short pid;
+    /// struct task_struct *real_parent; }` and `enum state { SLEEPING = 7 }`.
+    fn kernel() -> Reader {
+        let mut w = Writer::new();
+        let long = w.int("long", 8, true); // 1
+        let int = w.int("int", 4, true); // 2
+        let short = w.int("short", 2, true); // 3
+        let inner = w.record("", false, 8, &[member("b", int, 0), member("tgid", int, 32)]); // 4
+        let members = [
+            member("a", long, 0),
+            member("", inner, 64),
+            member("pid", short, 128),
+            member("real_parent", 6, 192),
+        ];
+        w.record("task_struct", false, 32, &members); // 5
+        w.ptr(5); // 6
+        w.enumeration("state", 4, false, &[("SLEEPING", 7)]);
+        Reader::new(w.finish()).expect("kernel BTF")
+    }
+
+    fn relo(kind: u32, type_id: u32) -> CoreRelo {
+        CoreRelo { insn_off: 0, type_id, access_off: 0, kind }
+    }
+
+    fn value(v: u64) -> Outcome {
+        Outcome::Value { value: v, sizes: None }
+    }
+
+    #[test]
+    fn fields_are_found_by_name_through_anonymous_members() {
+        let (local, kernel) = (local(), kernel());
+        let offset = |access| resolve(&relo(kind::FIELD_BYTE_OFFSET, 2), access, &local, &kernel);
+        assert_eq!(offset("0:1").unwrap(), Outcome::Value { value: 12, sizes: Some((4, 4)) });
+        assert_eq!(offset("0:2").unwrap(), Outcome::Value { value: 16, sizes: Some((4, 2)) });
+        assert_eq!(offset("0:3").unwrap(), Outcome::Value { value: 24, sizes: Some((8, 8)) });
+        let size = resolve(&relo(kind::FIELD_BYTE_SIZE, 2), "0:2", &local, &kernel).unwrap();
+        assert_eq!(size, value(2));
+        let signed = resolve(&relo(kind::FIELD_SIGNED, 2), "0:2", &local, &kernel).unwrap();
+        assert_eq!(signed, value(1));
+    }
+
+    #[test]
+    fn missing_fields_poison_unless_asked_whether_they_exist() {
+        let (local, kernel) = (local(), kernel());
+        let exists = resolve(&relo(kind::FIELD_EXISTS, 2), "0:4", &local, &kernel).unwrap();
+        assert_eq!(exists, value(0));
+        let present = resolve(&relo(kind::FIELD_EXISTS, 2), "0:1", &local, &kernel).unwrap();
+        assert_eq!(present, value(1));
+        let offset = resolve(&relo(kind::FIELD_BYTE_OFFSET, 2), "0:4", &local, &kernel).unwrap();
+        assert_eq!(offset, Outcome::Poison);
+    }
+
+    #[test]
+    fn types_and_enum_values() {
+        let (local, kernel) = (local(), kernel());
+        assert_eq!(resolve(&relo(kind::TYPE_SIZE, 2), "0", &local, &kernel).unwrap(), value(32));
+        assert_eq!(
+            resolve(&relo(kind::TYPE_ID_TARGET, 2), "0", &local, &kernel).unwrap(),
+            value(5)
+        );
+        assert_eq!(resolve(&relo(kind::TYPE_EXISTS, 2), "0", &local, &kernel).unwrap(), value(1));
+        let sleeping = resolve(&relo(kind::ENUMVAL_VALUE, 4), "1", &local, &kernel).unwrap();
+        assert_eq!(sleeping, value(7));
+        let running = resolve(&relo(kind::ENUMVAL_EXISTS, 4), "0", &local, &kernel).unwrap();
+        assert_eq!(running, value(0));
+        assert_eq!(
+            resolve(&relo(kind::ENUMVAL_VALUE, 4), "0", &local, &kernel).unwrap(),
+            Outcome::Poison
+        );
+    }
+
+    #[test]
+    fn patches_immediates_offsets_and_load_widths() {
+        let add = Insn { code: 0x07, dst: 1, src: 0, off: 0, imm: 4 };
+        let load = Insn { code: 0x61, dst: 0, src: 1, off: 8, imm: 0 };
+        let mut insns = vec![add, load];
+        patch(&mut insns, 0, value(12)).unwrap();
+        patch(&mut insns, 1, Outcome::Value { value: 16, sizes: Some((4, 2)) }).unwrap();
+        assert_eq!(insns[0].imm, 12);
+        assert_eq!((insns[1].off, insns[1].code), (16, 0x69), "ldxh");
+        patch(&mut insns, 0, Outcome::Poison).unwrap();
+        assert_eq!((insns[0].code, insns[0].imm), (0x85, POISON));
+        let register_add = Insn { code: 0x0f, dst: 1, src: 2, off: 0, imm: 0 };
+        assert!(patch(&mut [register_add], 0, value(1)).is_err());
+    }
+}
