@@ -58,6 +58,11 @@ fn build_dir() -> &'static Result<PathBuf, String> {
 
 /// `tests/kernel/bpf/NAME.bpf.c` compiled, or `None` after saying why it cannot be.
 fn object(test: &str, name: &str) -> Option<String> {
+    object_with(test, name, &[])
+}
+
+/// [`object`] with more clang arguments (`-DNAME=VALUE`).
+fn object_with(test: &str, name: &str, defines: &[String]) -> Option<String> {
     let dir = match build_dir() {
         Ok(dir) => dir,
         Err(why) => {
@@ -71,6 +76,7 @@ fn object(test: &str, name: &str) -> Option<String> {
     let arch = if cfg!(target_arch = "aarch64") { "arm64" } else { "x86" };
     let built = Command::new("clang")
         .args(["-target", "bpf", "-O2", "-g", &format!("-D__TARGET_ARCH_{arch}")])
+        .args(defines)
         .arg("-I")
         .arg(dir)
         .arg("-c")
@@ -232,6 +238,27 @@ fn core_reads_task_struct_fields() {
         .parse()
         .expect("pid");
     assert_eq!(*value, format!("{{ .tgid = {pid}, .ppid = {bpfscope_pid}, .comm = wl-getppid }}"));
+}
+
+/// `uprobe/PATH:FUNCTION` and `uretprobe/...` sections: the workload's 5 marker calls
+/// with 0..5 each counted by argument, and their return values (2n) summed in .bss.
+#[test]
+fn uprobe_sections_attach_to_the_named_function() {
+    let test = "uprobe_sections_attach_to_the_named_function";
+    let Some(_guard) = start(test) else { return };
+    let workload = kernel_tests::workload().display().to_string();
+    let Some(obj) = object_with(test, "uprobe", &[format!("-DWL=\"{workload}\"")]) else { return };
+    let r = run_object(&[&obj, "--print-maps", "-c", &wl("marker 5")], &["marker", "marker_ret"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Attached 2 programs"), "{}", r.stderr);
+    let lines = map_lines(&r.stdout);
+    let expected: Vec<(String, String)> = (0..5)
+        .map(|n| (format!("@args[{n}]"), "1".to_string()))
+        .chain([("@returned".to_string(), "20".to_string())])
+        .collect();
+    let mut got = lines.clone();
+    got.sort();
+    assert_eq!(got, expected, "{}", r.stdout);
 }
 
 /// A legacy `maps` section (struct bpf_map_def): the workload's 7 writes to one fd.
