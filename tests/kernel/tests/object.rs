@@ -174,6 +174,12 @@ fn set_errors_name_the_variable() {
     );
     let r = run_object(&[&obj, "--set", "min_bytes=lots", "-d", "1"], &["bigreads"]);
     assert_eq!(r.stderr.trim(), "ERROR: --set min_bytes: `lots` is not a number");
+    // Without a command, -d ends the run.
+    let started = Instant::now();
+    let r = run_object(&[&obj, "-d", "1"], &["bigreads"]);
+    assert_eq!((r.code, r.stderr.trim()), (0, "Attached 1 programs"));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(10), "{took:?}");
 }
 
 /// bitehist: the log2 histogram of the workload's read sizes, bucket by bucket (1000 is in
@@ -205,7 +211,8 @@ fn bitehist_prints_its_histogram_map_exactly() {
 
 /// CO-RE: `BPF_CORE_READ(task, tgid)`, `(task, real_parent, tgid)` and the comm, relocated
 /// against the running kernel's `task_struct`, land in a map keyed by pid: the workload's
-/// own pid, and its parent is bpfscope (`-c` runs the command as its child).
+/// own pid, and its parent is bpfscope (`-c` runs the command as its child). A tp_btf
+/// program reads the same fields with direct loads (CO-RE rewrites their offsets).
 #[test]
 fn core_reads_task_struct_fields() {
     let test = "core_reads_task_struct_fields";
@@ -227,17 +234,15 @@ fn core_reads_task_struct_fields() {
     let out = child.wait_with_output().expect("output");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_detached(since, &["task_ids"]);
+    assert_detached(since, &["task_ids", "task_direct"]);
     let lines = map_lines(&stdout);
-    assert_eq!(lines.len(), 1, "{stdout}");
-    let (key, value) = &lines[0];
-    let pid: u32 = key
-        .strip_prefix("@tasks[")
-        .and_then(|k| k.strip_suffix(']'))
-        .expect("key")
-        .parse()
-        .expect("pid");
-    assert_eq!(*value, format!("{{ .tgid = {pid}, .ppid = {bpfscope_pid}, .comm = wl-getppid }}"));
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (map, (key, value)) in ["@direct", "@tasks"].iter().zip(&lines) {
+        let pid = key.strip_prefix(&format!("{map}[")).and_then(|k| k.strip_suffix(']'));
+        let pid: u32 = pid.unwrap_or_else(|| panic!("{map} in {stdout}")).parse().expect("pid");
+        let ids = format!("{{ .tgid = {pid}, .ppid = {bpfscope_pid}, .comm = wl-getppid }}");
+        assert_eq!(*value, ids, "{stdout}");
+    }
 }
 
 /// `uprobe/PATH:FUNCTION` and `uretprobe/...` sections: the workload's 5 marker calls

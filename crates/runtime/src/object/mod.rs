@@ -56,7 +56,8 @@ pub struct ObjectOptions {
     pub duration: Option<Duration>,
     /// `--print-maps`: also print the global variables at exit.
     pub print_maps: bool,
-    /// `-v`: the verifier's whole log on a refusal, and what the loader decided.
+    /// `-v`: the verifier's whole log on a refusal, and the kernel's reason when it refuses
+    /// the object's BTF (the object then loads without it).
     pub verbose: bool,
     /// `-c CMD`: run it, and end when it exits.
     pub command: Option<String>,
