@@ -348,3 +348,40 @@ fn verifier_refusal_points_at_the_source_line() {
     assert!(verbose.stderr.contains("; *count += 1;"), "{}", verbose.stderr);
     assert!(verbose.stderr.lines().count() > 3, "{}", verbose.stderr);
 }
+
+/// Ctrl-C (SIGINT) ends a run that has no `-d` and no `-c`: the maps print, and nothing is
+/// left attached. The workload runs on its own once the program is attached.
+#[test]
+fn sigint_ends_the_run_and_prints_the_maps() {
+    use std::io::{BufRead, BufReader, Read};
+    let test = "sigint_ends_the_run_and_prints_the_maps";
+    let Some(_guard) = start(test) else { return };
+    let Some(obj) = object(test, "legacy") else { return };
+    let since = newest_program();
+    let mut child = Command::new(bpfscope())
+        .args(["object", &obj])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bpfscope");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("read stderr");
+    assert_eq!(line.trim(), "Attached 1 programs");
+    let status = Command::new(kernel_tests::workload()).args(["write", "3"]).status();
+    assert!(status.expect("run the workload").success());
+    // SAFETY: kill(2) of our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "bpfscope object did not end on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stdout = String::new();
+    child.stdout.take().expect("stdout").read_to_string(&mut stdout).expect("read stdout");
+    assert!(child.wait().expect("status").success());
+    assert_detached(since, &["count_writes"]);
+    let lines = map_lines(&stdout);
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert_eq!(lines[0].1, "3", "{stdout}");
+}
