@@ -385,3 +385,27 @@ fn sigint_ends_the_run_and_prints_the_maps() {
     assert_eq!(lines.len(), 1, "{stdout}");
     assert_eq!(lines[0].1, "3", "{stdout}");
 }
+
+/// A `perf_event` section samples at 99 Hz on every CPU: over 2 s, its .data counter (which
+/// starts at 1) grows by about 198 a CPU; a busy CPU makes at least 150 samples.
+#[test]
+fn perf_event_section_samples_every_cpu() {
+    let test = "perf_event_section_samples_every_cpu";
+    let Some(_guard) = start(test) else { return };
+    let Some(obj) = object(test, "perf") else { return };
+    let r = run_object(&[&obj, "--print-maps", "-c", &wl("spin 2000")], &["sample"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = map_lines(&r.stdout);
+    let samples = lines.iter().find(|(k, _)| k == "@samples").expect("@samples").1.clone();
+    let samples: u64 = samples.parse().expect("a count");
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").expect("online CPUs");
+    let cpus: u64 = online
+        .trim()
+        .split(',')
+        .map(|range| match range.split_once('-') {
+            Some((a, b)) => b.parse::<u64>().expect("cpu") - a.parse::<u64>().expect("cpu") + 1,
+            None => 1,
+        })
+        .sum();
+    assert!(samples > 150 && samples < 210 * cpus + 1, "{samples} samples on {cpus} CPUs");
+}
