@@ -145,7 +145,7 @@ fn bigreads_prints_one_line_per_big_read_and_set_moves_the_threshold() {
     let cmd = wl(READS);
     let default = run_object(&[&obj, "-c", &cmd], &["bigreads"]);
     assert_eq!(default.code, 0, "{}", default.stderr);
-    assert!(default.stderr.contains("Attached 1 programs"), "{}", default.stderr);
+    assert!(default.stderr.contains("Attached 1 program"), "{}", default.stderr);
     assert_eq!(printk_lines(&default, "bigreads: read").len(), 0, "{}", default.stdout);
     let big = run_object(&[&obj, "--set", "min_bytes=2000", "-c", &cmd], &["bigreads"]);
     assert_eq!(big.code, 0, "{}", big.stderr);
@@ -177,7 +177,7 @@ fn set_errors_name_the_variable() {
     // Without a command, -d ends the run.
     let started = Instant::now();
     let r = run_object(&[&obj, "-d", "1"], &["bigreads"]);
-    assert_eq!((r.code, r.stderr.trim()), (0, "Attached 1 programs"));
+    assert_eq!((r.code, r.stderr.trim()), (0, "Attached 1 program"));
     let took = started.elapsed();
     assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(10), "{took:?}");
 }
@@ -289,7 +289,7 @@ fn kprobe_object_is_refused_without_kprobes() {
     let Some(obj) = object(test, "kprobe") else { return };
     let dry = run_object(&[&obj, "--dry-run"], &["vfs_read_ret"]);
     assert_eq!(dry.code, 0, "{}", dry.stderr);
-    assert_eq!(dry.stderr.trim(), "1 programs loaded and verified; nothing attached (--dry-run)");
+    assert_eq!(dry.stderr.trim(), "1 program loaded and verified; nothing attached (--dry-run)");
     let r = run_object(&[&obj, "-d", "1"], &["vfs_read_ret"]);
     if std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
         assert_eq!(r.code, 0, "{}", r.stderr);
@@ -367,7 +367,7 @@ fn sigint_ends_the_run_and_prints_the_maps() {
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut line = String::new();
     stderr.read_line(&mut line).expect("read stderr");
-    assert_eq!(line.trim(), "Attached 1 programs");
+    assert_eq!(line.trim(), "Attached 1 program");
     let status = Command::new(kernel_tests::workload()).args(["write", "3"]).status();
     assert!(status.expect("run the workload").success());
     // SAFETY: kill(2) of our own child, not yet reaped.

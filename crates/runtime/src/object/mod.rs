@@ -280,6 +280,11 @@ fn source_line(program: &Program, btf: &Reader, at: usize) -> Option<String> {
     Some(format!("{file}:{}: {}", record[3] >> 10, text.trim()))
 }
 
+/// "1 program", "2 programs".
+fn programs_text(n: usize) -> String {
+    format!("{n} program{}", if n == 1 { "" } else { "s" })
+}
+
 /// Runs the object: parse, load, attach, relay events, print the maps. Returns the exit
 /// code. Status lines go to `err`, events and maps to `out`.
 pub fn run(
@@ -315,8 +320,8 @@ pub fn run(
     if opts.dry_run {
         let _ = writeln!(
             err,
-            "{} programs loaded and verified; nothing attached (--dry-run)",
-            loaded.len()
+            "{} loaded and verified; nothing attached (--dry-run)",
+            programs_text(loaded.len())
         );
         return Ok(0);
     }
@@ -347,7 +352,7 @@ pub fn run(
         })?;
         links.extend(attached);
     }
-    let _ = writeln!(err, "Attached {} programs", loaded.len());
+    let _ = writeln!(err, "Attached {}", programs_text(loaded.len()));
     let pidfd = match &mut child {
         Some(child) => {
             child.release();

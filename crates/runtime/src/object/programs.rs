@@ -80,9 +80,19 @@ fn relocate(
         let what = || format!("`{}` in section {} (instruction {at})", symbol.name, section.name);
         if insn.code == 0x18 {
             if target_name == ".maps" || target_name == "maps" {
+                // Against the section's own symbol, the map is the variable at the offset
+                // the instruction holds.
+                let name = match (symbol.kind, symbol.section) {
+                    (SymbolKind::Section, Some(section)) => elf
+                        .symbols_in(section)
+                        .into_iter()
+                        .find(|s| s.kind != SymbolKind::Section && s.value == insn.imm as u64)
+                        .map_or(symbol.name.as_str(), |s| s.name.as_str()),
+                    _ => symbol.name.as_str(),
+                };
                 let map = maps
                     .iter()
-                    .position(|m| m.name == symbol.name)
+                    .position(|m| m.name == name)
                     .ok_or_else(|| format!("no map for {}", what()))?;
                 insns[at].src = PSEUDO_MAP_FD;
                 out.map_relocs.push((at, map));
