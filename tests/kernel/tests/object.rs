@@ -409,3 +409,21 @@ fn perf_event_section_samples_every_cpu() {
         .sum();
     assert!(samples > 150 && samples < 210 * cpus + 1, "{samples} samples on {cpus} CPUs");
 }
+
+/// A bpf_loop callback (a `.text` function loaded by address) and a per-CPU array summed
+/// over the CPUs: 4 getppid calls add 45 each to the total and count 4 in slot 2.
+#[test]
+fn callbacks_and_per_cpu_maps() {
+    let test = "callbacks_and_per_cpu_maps";
+    let Some(_guard) = start(test) else { return };
+    let Some(obj) = object(test, "loop") else { return };
+    let r = run_object(&[&obj, "--print-maps", "-c", &wl("getppid 4")], &["looped"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut lines = map_lines(&r.stdout);
+    lines.retain(|(k, _)| k != "@target_comm");
+    lines.sort();
+    let expected = [("@per_cpu[2]", "4"), ("@total", "180")];
+    let expected: Vec<(String, String)> =
+        expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    assert_eq!(lines, expected, "{}", r.stdout);
+}
