@@ -39,7 +39,6 @@ pub(crate) struct Symbol {
     pub value: u64,
     pub size: u64,
     pub kind: SymbolKind,
-    pub global: bool,
 }
 
 /// A parsed object.
@@ -88,7 +87,6 @@ impl Elf {
                     value: s.address(),
                     size: s.size(),
                     kind: s.kind(),
-                    global: s.is_global(),
                 };
                 (s.index().0, symbol)
             })

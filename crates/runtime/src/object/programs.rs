@@ -1,4 +1,4 @@
-//! The object's programs: one per global function of each executable section other than
+//! The object's programs: one per function of each executable section other than
 //! `.text`, its section name saying what it attaches to (libbpf's convention), with the
 //! subprograms of `.text` it calls appended and every relocation resolved:
 //!
@@ -162,10 +162,11 @@ pub(crate) fn programs(
         let functions: Vec<_> = elf
             .symbols_in(section.index)
             .into_iter()
-            .filter(|s| s.kind == SymbolKind::Text && s.global && s.size > 0)
+            // Static programs too, as libbpf 0.6+ takes them.
+            .filter(|s| s.kind == SymbolKind::Text && s.size > 0)
             .collect();
         if functions.is_empty() {
-            return Err(format!("section `{}` holds code but no global function", section.name));
+            return Err(format!("section `{}` holds code but no function symbol", section.name));
         }
         for function in functions {
             let (start, end) =
