@@ -427,3 +427,48 @@ fn callbacks_and_per_cpu_maps() {
         expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     assert_eq!(lines, expected, "{}", r.stdout);
 }
+
+/// Damaged objects (truncated, or with bytes overwritten) are refused in one sentence or
+/// load; bpfscope never panics on them (exit code 101) nor runs out of memory on a size a
+/// damaged header claims.
+#[test]
+fn damaged_objects_never_panic() {
+    let test = "damaged_objects_never_panic";
+    let Some(_guard) = start(test) else { return };
+    let Some(obj) = object(test, "bitehist") else { return };
+    let original = std::fs::read(&obj).expect("read the object");
+    let damaged = format!("{obj}.damaged.o");
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |bound: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % bound as u64) as usize
+    };
+    for round in 0..40 {
+        let mut bytes = original.clone();
+        if round == 0 {
+            // .bss (SHT_NOBITS) claiming 1 TiB: its bytes are not in the file.
+            let word = |at: usize, n: usize| {
+                bytes[at..at + n].iter().rev().fold(0usize, |v, b| v << 8 | *b as usize)
+            };
+            let (shoff, shentsize, shnum) = (word(0x28, 8), word(0x3a, 2), word(0x3c, 2));
+            let bss = (0..shnum).map(|i| shoff + i * shentsize).find(|h| word(h + 4, 4) == 8);
+            let bss = bss.expect("a .bss section header");
+            bytes[bss + 32..bss + 40].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        } else if round % 4 == 0 {
+            bytes.truncate(next(bytes.len()));
+        } else {
+            for _ in 0..1 + next(20) {
+                let at = next(bytes.len());
+                bytes[at] = next(256) as u8;
+            }
+        }
+        std::fs::write(&damaged, &bytes).expect("write the damaged object");
+        let r = run_object(&[&damaged, "--dry-run"], &["bitehist"]);
+        assert!(r.code == 0 || r.code == 1, "round {round}: exit {}\n{}", r.code, r.stderr);
+        if r.code == 1 {
+            assert!(r.stderr.starts_with("ERROR: "), "round {round}: {}", r.stderr);
+        }
+    }
+}

@@ -17,8 +17,12 @@ fn u32_at(data: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?))
 }
 
+/// Writes a word where the blob has room for it (a malformed blob is left as it is, for the
+/// kernel's BTF checker to refuse).
 fn put_u32(data: &mut [u8], at: usize, v: u32) {
-    data[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    if let Some(word) = data.get_mut(at..at + 4) {
+        word.copy_from_slice(&v.to_le_bytes());
+    }
 }
 
 fn string(strings: &[u8], off: u32) -> &str {
@@ -133,6 +137,9 @@ impl Ext {
                 let name = string(strings, u32_at(data, at)?).to_string();
                 let n = u32_at(data, at + 4)? as usize;
                 at += 8;
+                if rec < 4 || n.checked_mul(rec)? > data.len() - at {
+                    return None;
+                }
                 let records = (0..n)
                     .map(|i| (0..rec / 4).map(|w| u32_at(data, at + i * rec + w * 4)).collect())
                     .collect::<Option<Vec<Vec<u32>>>>()?;

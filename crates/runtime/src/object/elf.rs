@@ -9,6 +9,9 @@ use object::{
     RelocationTarget, SectionFlags, SymbolKind,
 };
 
+/// The largest `.bss` taken (a map value cannot be larger).
+const MAX_NOBITS: u64 = 1 << 28;
+
 /// One section.
 #[derive(Debug, Clone)]
 pub(crate) struct Section {
@@ -66,6 +69,10 @@ impl Elf {
                 if sh_flags & u64::from(elf::SHF_EXECINSTR) != 0);
             let mut bytes = section.data().unwrap_or(&[]).to_vec();
             if bytes.is_empty() && section.size() > 0 {
+                // No BPF map takes a value this large; a bigger size is a damaged header.
+                if section.size() > MAX_NOBITS {
+                    return Err(format!("damaged: section {name} claims {} bytes", section.size()));
+                }
                 bytes = vec![0; section.size() as usize];
             }
             let relocs = section

@@ -84,7 +84,10 @@ pub(crate) fn apply_sets(
         let Some(MapDef { origin: Origin::Global { data, .. }, .. }) = map else {
             return Err(format!("--set {name}: its section {section} is not a map"));
         };
-        data[offset..offset + size].copy_from_slice(&bytes);
+        let place = data.get_mut(offset..offset + size);
+        place
+            .ok_or_else(|| format!("--set {name}: its symbol lies outside {section}"))?
+            .copy_from_slice(&bytes);
     }
     Ok(())
 }

@@ -103,7 +103,10 @@ fn relocate(
                     .ok_or_else(|| format!("no global data map for {}", what()))?;
                 insns[at].src = PSEUDO_MAP_VALUE;
                 let offset = i64::from(insn.imm) + symbol.value as i64;
-                insns[at + 1].imm = offset as i32;
+                let second = insns
+                    .get_mut(at + 1)
+                    .ok_or_else(|| format!("a truncated ld_imm64 for {}", what()))?;
+                second.imm = offset as i32;
                 out.map_relocs.push((at, map));
             } else if target.is_some_and(|t| t.exec) && target_name == ".text" {
                 insns[at].src = PSEUDO_FUNC;
