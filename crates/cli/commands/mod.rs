@@ -15,6 +15,7 @@ mod flamegraph;
 mod health;
 mod heatmap;
 mod map;
+mod object;
 mod prog;
 mod resolve;
 mod run;
@@ -49,6 +50,7 @@ pub const SUBCOMMANDS: &[&dyn Subcommand] = &[
     &prog::Prog,
     &map::MapCommand,
     &top::Top,
+    &object::ObjectCommand,
 ];
 
 /// Runs the command line `argv` (program name first) and returns the exit code. Errors in

@@ -29,6 +29,7 @@ mod exit;
 pub mod inspect;
 mod maps;
 mod names;
+pub mod object;
 mod session;
 mod stats;
 pub mod symbols;

@@ -17,6 +17,7 @@ pub mod fake;
 pub mod info;
 pub mod load;
 pub mod mapped;
+pub mod object;
 pub mod ringbuf;
 mod syscall;
 

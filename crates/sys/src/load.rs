@@ -29,12 +29,12 @@ pub mod attach_type {
     pub const TRACE_UPROBE_MULTI: u32 = 48;
 }
 
-fn owned(fd: i64) -> OwnedFd {
+pub(crate) fn owned(fd: i64) -> OwnedFd {
     // SAFETY: the kernel just returned this new file descriptor; nothing else owns it.
     unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
 }
 
-fn name_bytes(name: &str) -> [u8; 16] {
+pub(crate) fn name_bytes(name: &str) -> [u8; 16] {
     let mut out = [0u8; 16];
     for (o, b) in out.iter_mut().zip(name.bytes().take(15)) {
         *o = b;
@@ -92,7 +92,7 @@ pub fn btf_load(btf: &[u8]) -> Result<OwnedFd, LoadError> {
 }
 
 /// Tries without a log (fast), and on failure again with one so the caller can say why.
-fn with_log_on_failure(
+pub(crate) fn with_log_on_failure(
     attempt: impl Fn(Option<&mut Vec<u8>>) -> SysResult<i64>,
     log_size: usize,
 ) -> Result<OwnedFd, LoadError> {

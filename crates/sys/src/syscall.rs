@@ -34,6 +34,7 @@ pub enum BpfCmd {
     BtfLoad = 18,
     BtfGetFdById = 19,
     TaskFdQuery = 20,
+    MapFreeze = 22,
     BtfGetNextId = 23,
     LinkCreate = 28,
     LinkGetFdById = 30,

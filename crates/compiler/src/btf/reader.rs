@@ -37,6 +37,7 @@ use super::{u32_at, Header, Kind, INT_BOOL, INT_CHAR, INT_SIGNED};
 
 mod c_decl;
 mod protos;
+pub mod raw;
 use crate::types::{EnumTy, Field, Record, RecordKind, Ty};
 pub use protos::TRACE_TYPEDEF_PREFIX;
 

@@ -168,6 +168,41 @@ pub fn attach(desc: &ProgramDesc, prog: BorrowedFd<'_>) -> Result<Vec<OwnedFd>, 
         .map_err(|kind| RunError::Attach(AttachError { probe: desc.display.clone(), kind }))
 }
 
+/// What loading a program of a clang-built object (`object/`) needs from the probe type
+/// its section names: the same halves a script's probes use.
+pub(crate) struct ObjectTarget {
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    pub attach_btf_id: u32,
+    /// The module's BTF object the attach id is in (`None`: vmlinux).
+    pub module_btf: Option<OwnedFd>,
+}
+
+/// The program type and load target of `spec` for an object's program.
+pub(crate) fn object_target(spec: &ProbeSpec) -> Result<ObjectTarget, String> {
+    let target = runtime_half(spec).load_target()?;
+    let module_btf = target.module.as_deref().map(module_btf_fd).transpose()?;
+    Ok(ObjectTarget {
+        prog_type: prog_type(spec.kind()),
+        expected_attach_type: target.expected_attach_type,
+        attach_btf_id: target.attach_btf_id,
+        module_btf,
+    })
+}
+
+/// The probe type's sentence for a load refusal (fentry's EPERM), if it has one.
+pub(crate) fn object_refusal(spec: &ProbeSpec, error: &io::Error) -> Option<String> {
+    runtime_half(spec).explain_refusal(error)
+}
+
+/// Attaches an object's loaded program as `spec` says; the fds keep it attached.
+pub(crate) fn object_attach(
+    spec: &ProbeSpec,
+    prog: BorrowedFd<'_>,
+) -> Result<Vec<OwnedFd>, AttachError> {
+    runtime_half(spec).attach(prog).map_err(|kind| AttachError { probe: spec.display(), kind })
+}
+
 /// A probe that could not be attached.
 #[derive(Debug)]
 pub struct AttachError {
