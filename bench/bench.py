@@ -628,6 +628,8 @@ def report(data):
                         ("hist", "`@=hist(args.ret)` with comm filter"), ("runqlat", "runqlat (all programs)"),
                         ("opensnoop", "opensnoop (its most expensive program)"),
                         ("tcplife", "tcplife (all programs)"), ("biolatency", "biolatency (all programs)")]:
+        if not any(case in (data["tracers"][n].get("ns") or {}) for n in names):
+            continue
         row(f"ns/event: {label}", lambda t, c=case: fmt(t["ns"][c]["ns_per_event"], "{:.0f}"))
         if case in ("runqlat", "opensnoop", "tcplife", "biolatency"):
             row(f"  ns per workload operation (all programs): {case} ({OP_NAMES[case]})",
