@@ -406,59 +406,56 @@ NEEDS_DEVICE = ("biolatency",)
 
 # ---------------------------------------------------------------- measurements
 
-def measure_startup(cmd, runs, load):
-    """Launch → programs loaded → attached → first event counted; CPU time until then;
-    SIGINT → final report printed → process gone; peak RSS until SIGINT (VmHWM) and over the
-    whole run (wait4's ru_maxrss, through `Launched`). The workload `load` keeps events
-    coming. A run of BEGIN or END is not an event (bpfscope runs BEGIN with
-    BPF_PROG_TEST_RUN before it attaches, and that counts in run_cnt)."""
-    results = []
-    special = {}  # prog_id -> BEGIN/END program?
-    for _ in range(runs):
-        bg = background(load)
-        time.sleep(0.05)
-        err = open(f"/tmp/bpfscope-bench-{os.getpid()}.err", "w+")
-        proc = Launched(cmd, stdout=subprocess.PIPE, stderr=err)
-        out = proc.launcher.stdout.fileno()
-        os.set_blocking(out, False)
-        t0 = proc.start  # the launcher's clock reading just before it started the tracer
-        loaded = attached = first = cpu = None
-        while time.monotonic() - t0 < 30:
-            progs, att = fd_kinds(proc.pid)
-            now = time.monotonic()
-            if progs and loaded is None:
-                loaded = now - t0
-            if att and attached is None:
-                attached = now - t0
-            ran = [p["prog_id"] for p in progs if int(p.get("run_cnt", 0)) > 0 and "prog_id" in p]
-            for prog_id in ran:
-                if prog_id not in special:
-                    special[prog_id] = is_begin_end(prog_name(prog_id))
-            if any(not special[prog_id] for prog_id in ran):
-                first = now - t0
-                cpu = cpu_ns(proc.pid) / 1e9
-                break
-            if proc.poll() is not None:
-                break
-            time.sleep(0.0002)
-        hwm = hwm_kib(proc.pid)
-        teardown = stop(proc, out=out)
-        output = stop.output_s
-        proc.launcher.stdout.close()
-        end_background(bg)
-        err.seek(0)
-        message = err.read()[-500:]
-        err.close()
-        os.unlink(err.name)
-        if first is None:
-            log(f"no event counted for {' '.join(cmd)}: {message}")
-            continue
-        results.append({"loaded_ms": (loaded or first) * 1e3, "attached_ms": (attached or first) * 1e3,
-                        "first_event_ms": first * 1e3, "cpu_ms": cpu * 1e3,
-                        "teardown_ms": teardown * 1e3, "hwm_before_sigint_mib": hwm / 1024,
-                        "peak_rss_mib": proc.maxrss_kib / 1024,
-                        "report_ms": (output if output is not None else teardown) * 1e3})
-    return median_of(results)
+def startup_run(cmd, load, special):
+    """One start-up: launch → programs loaded → attached → first event counted; CPU time
+    until then; SIGINT → final report printed → process gone; peak RSS until SIGINT (VmHWM)
+    and over the whole run (wait4's ru_maxrss, through `Launched`). The workload `load` keeps
+    events coming. A run of BEGIN or END is not an event (bpfscope runs BEGIN with
+    BPF_PROG_TEST_RUN before it attaches, and that counts in run_cnt); `special` remembers
+    which program ids are BEGIN/END. None if no event was counted."""
+    bg = background(load)
+    time.sleep(0.05)
+    err = open(f"/tmp/bpfscope-bench-{os.getpid()}.err", "w+")
+    proc = Launched(cmd, stdout=subprocess.PIPE, stderr=err)
+    out = proc.launcher.stdout.fileno()
+    os.set_blocking(out, False)
+    t0 = proc.start  # the launcher's clock reading just before it started the tracer
+    loaded = attached = first = cpu = None
+    while time.monotonic() - t0 < 30:
+        progs, att = fd_kinds(proc.pid)
+        now = time.monotonic()
+        if progs and loaded is None:
+            loaded = now - t0
+        if att and attached is None:
+            attached = now - t0
+        ran = [p["prog_id"] for p in progs if int(p.get("run_cnt", 0)) > 0 and "prog_id" in p]
+        for prog_id in ran:
+            if prog_id not in special:
+                special[prog_id] = is_begin_end(prog_name(prog_id))
+        if any(not special[prog_id] for prog_id in ran):
+            first = now - t0
+            cpu = cpu_ns(proc.pid) / 1e9
+            break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.0002)
+    hwm = hwm_kib(proc.pid)
+    teardown = stop(proc, out=out)
+    output = stop.output_s
+    proc.launcher.stdout.close()
+    end_background(bg)
+    err.seek(0)
+    message = err.read()[-500:]
+    err.close()
+    os.unlink(err.name)
+    if first is None:
+        log(f"no event counted for {' '.join(cmd)}: {message}")
+        return None
+    return {"loaded_ms": (loaded or first) * 1e3, "attached_ms": (attached or first) * 1e3,
+            "first_event_ms": first * 1e3, "cpu_ms": cpu * 1e3,
+            "teardown_ms": teardown * 1e3, "hwm_before_sigint_mib": hwm / 1024,
+            "peak_rss_mib": proc.maxrss_kib / 1024,
+            "report_ms": (output if output is not None else teardown) * 1e3}
 
 
 def btf_skip_reason(name, cmd):
@@ -706,18 +703,29 @@ def run(args, parts, all_tracers, chosen, cases, startup_cases):
         baselines[case] = statistics.median(workload(wl_args) for _ in range(3))
     log("baseline workload seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in baselines.items()))
     with BpfStats():
+        # Start-up: the tracers take turns too, run after run (as for ns/event below).
+        startup = {name: {} for name in chosen}
+        for case, _ in startup_cases if "startup" in parts else ():
+            log(f"start-up: {case}, interleaved")
+            runs, special = {}, {}
+            for name in chosen:
+                cmd = all_tracers[name].get(case)
+                skipped = btf_skip_reason(name, cmd) if cmd and case == "btf" else None
+                if skipped:
+                    log(f"{name}: {case}: skipped: {skipped}")
+                    startup[name][case] = {"skipped": skipped}
+                elif cmd:
+                    runs[name] = []
+            for _ in range(args.runs):
+                for name in runs:
+                    r = startup_run(all_tracers[name][case], STARTUP_LOADS[case], special)
+                    if r:
+                        runs[name].append(r)
+            for name, rs in runs.items():
+                startup[name][case] = median_of(rs)
         for name in chosen:
             cmds = all_tracers[name]
-            log(f"{name}: start-up")
-            entry = {"startup": {}, "ns": {}, "throughput": {}}
-            for case, _ in startup_cases:
-                if case in cmds and "startup" in parts:
-                    skipped = btf_skip_reason(name, cmds[case]) if case == "btf" else None
-                    if skipped:
-                        log(f"{name}: {case}: skipped: {skipped}")
-                        entry["startup"][case] = {"skipped": skipped}
-                    else:
-                        entry["startup"][case] = measure_startup(cmds[case], args.runs, STARTUP_LOADS[case])
+            entry = {"startup": startup[name], "ns": {}, "throughput": {}}
             size, libs = disk_size(cmds["runqlat"][0])
             entry["disk"] = {"bytes": size, "libs": libs}
             if "throughput" in parts:
