@@ -10,6 +10,8 @@ Every figure comes from the kernel or /proc, never from the tracers' own reports
 """
 
 import argparse
+import contextlib
+import ctypes
 import json
 import os
 import platform
@@ -17,6 +19,7 @@ import re
 import shutil
 import signal
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -43,7 +46,7 @@ def ensure_peers():
     need = []
     if not shutil.which("bpftrace"):
         need.append("bpftrace")
-    if not os.path.exists(f"{LIBBPF_TOOLS}/runqlat") or not os.path.exists(f"{LIBBPF_TOOLS}/opensnoop"):
+    if not all(os.path.exists(f"{LIBBPF_TOOLS}/{t}") for t in ("runqlat", "opensnoop", "tcplife", "biolatency")):
         need.append("libbpf-tools")
     if need:
         log(f"installing the peers with apt-get: {' '.join(need)} (benchmark only; never a run-time dependency)")
@@ -105,6 +108,34 @@ def prog_counters(pid):
         if "prog_id" in p:
             out[p["prog_id"]] = (int(p.get("run_time_ns", 0)), int(p.get("run_cnt", 0)))
     return out
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+SYS_BPF = 321  # x86_64
+BPF_PROG_GET_FD_BY_ID, BPF_OBJ_GET_INFO_BY_FD = 13, 15
+
+
+def prog_name(prog_id):
+    """A program's name (bpf_prog_info.name, 16 bytes), by its id; None if it is gone."""
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("I", attr, 0, int(prog_id))
+    fd = _LIBC.syscall(ctypes.c_long(SYS_BPF), ctypes.c_int(BPF_PROG_GET_FD_BY_ID), attr, ctypes.c_uint(128))
+    if fd < 0:
+        return None
+    info = ctypes.create_string_buffer(256)
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("IIQ", attr, 0, fd, len(info), ctypes.addressof(info))
+    rc = _LIBC.syscall(ctypes.c_long(SYS_BPF), ctypes.c_int(BPF_OBJ_GET_INFO_BY_FD), attr, ctypes.c_uint(128))
+    os.close(fd)
+    if rc < 0:
+        return None
+    return info.raw[64:80].split(b"\0")[0].decode(errors="replace")
+
+
+def is_begin_end(name):
+    """BEGIN and END programs, which the tracer runs itself (bpfscope by BPF_PROG_TEST_RUN,
+    which counts in run_cnt like an event): not the first event of a probe."""
+    return name is not None and re.fullmatch(r"p\d+_bpfscope_(begin|end)|BEGIN|END", name) is not None
 
 
 def cpu_ns(pid):
@@ -228,11 +259,59 @@ def wait_attached(proc, min_progs=1, settle=0.5, timeout=30):
     return False
 
 
+# What the workloads' `{dev}` and `{port}` stand for in this run (set by `main`).
+PLACES = {"dev": None, "port": "41000"}
+
+
+def wl_args(args):
+    """A workload's arguments with `{dev}` (the loop device) and `{port}` filled in."""
+    return [a.format(**PLACES) for a in args]
+
+
 def workload(args, cpu=WORK_CPU):
     """Runs the workload pinned to one CPU; returns its wall time in seconds."""
     t = time.perf_counter()
-    subprocess.run(["taskset", "-c", cpu, WL, *args], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["taskset", "-c", cpu, WL, *wl_args(args)], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t
+
+
+def background(args):
+    """The workload over and over, pinned to WORK_CPU, until `end_background`: in its own
+    session, so that the shell's loop and a workload's children (pingpong's) end with it."""
+    return subprocess.Popen(["sh", "-c", 'while :; do "$@"; done', "sh", "taskset", "-c", WORK_CPU, WL,
+                             *wl_args(args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def end_background(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+class LoopDevice:
+    """A loop device over a sparse file, for biolatency's O_DIRECT writes (as the kernel
+    tests' `LoopDevice`); detached and removed on exit."""
+
+    def __init__(self, size_mb=64):
+        self.file = f"/tmp/bpfscope-bench-loop-{os.getpid()}.img"
+        with open(self.file, "w") as f:
+            f.truncate(size_mb << 20)
+        out = subprocess.run(["losetup", "-f", "--show", self.file], capture_output=True, text=True)
+        if out.returncode != 0:
+            os.unlink(self.file)
+            raise RuntimeError(f"losetup failed: {out.stderr.strip()}")
+        self.path = out.stdout.strip()
+        self.blocks = (size_mb << 20) // 4096
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["losetup", "-d", self.path], check=False)
+        os.unlink(self.file)
 
 
 # ---------------------------------------------------------------- the tracers
@@ -252,7 +331,19 @@ def bpftrace_runqlat():
 BTF_SCRIPT = "tracepoint:syscalls:sys_enter_getppid { @[curtask->real_parent->pid] = count(); }"
 # The start-up cases, in the order they run and print.
 STARTUP_CASES = [("comm_count", "`@[comm]=count()` one-liner (libbpf-tools: syscount)"), ("runqlat", "runqlat"),
-                 ("btf", "BTF `@[curtask->real_parent->pid]=count()`")]
+                 ("btf", "BTF `@[curtask->real_parent->pid]=count()`"), ("opensnoop", "opensnoop"),
+                 ("tcplife", "tcplife"), ("biolatency", "biolatency")]
+# The workload that keeps each start-up case's probes firing (over and over, on WORK_CPU):
+# getppid calls, pipe round trips between two processes (context switches), opens, loopback
+# TCP connections of 1 byte each way, 4 KiB O_DIRECT writes to a loop device.
+STARTUP_LOADS = {
+    "comm_count": ["getppid", "100000000000"],
+    "btf": ["getppid", "100000000000"],
+    "runqlat": ["pingpong", "100000000000"],
+    "opensnoop": ["open", "/etc/hostname", "100000000000"],
+    "tcplife": ["tcpconn", "{port}", "5000", "1", "1"],
+    "biolatency": ["odirect", "{dev}", "16384"],
+}
 
 
 def tracers():
@@ -267,6 +358,8 @@ def tracers():
             "hist": [BPFSCOPE, "-e", 'tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args.ret); }'],
             "runqlat": [BPFSCOPE, "runqlat"],
             "opensnoop": [BPFSCOPE, "opensnoop"],
+            "tcplife": [BPFSCOPE, "tcplife"],
+            "biolatency": [BPFSCOPE, "biolatency"],
             "printf": [BPFSCOPE, "-e", 'tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { printf("%d %llu\\n", tid, nsecs); }'],
         },
         "bpftrace": {
@@ -283,6 +376,8 @@ def tracers():
             "comm_count": [f"{LIBBPF_TOOLS}/syscount"],
             "runqlat": [f"{LIBBPF_TOOLS}/runqlat"],
             "opensnoop": [f"{LIBBPF_TOOLS}/opensnoop"],
+            "tcplife": [f"{LIBBPF_TOOLS}/tcplife"],
+            "biolatency": [f"{LIBBPF_TOOLS}/biolatency"],
             "printf": [f"{LIBBPF_TOOLS}/opensnoop", "-n", "wl-open"],
         },
     }
@@ -292,66 +387,75 @@ def tracers():
     return t
 
 
-# What each in-kernel case runs, and how its ns/event is taken.
+# What each in-kernel case runs, how its ns/event is taken ("all": the run time of all the
+# tracer's programs over their runs; "max": its most expensive program's), and how many
+# operations the workload makes (ns/op: the run time of all its programs per operation).
 CASES = {
-    "floor": (["getppid", "2000000"], "all"),
-    "count": (["getppid", "2000000"], "all"),
-    "comm_count": (["getppid", "2000000"], "all"),
-    "hist": (["read", "1024:1000000"], "all"),
-    "runqlat": (["pingpong", "200000"], "all"),
-    "opensnoop": (["open", "/etc/hostname", "200000"], "max"),
+    "floor": (["getppid", "2000000"], "all", 2000000),
+    "count": (["getppid", "2000000"], "all", 2000000),
+    "comm_count": (["getppid", "2000000"], "all", 2000000),
+    "hist": (["read", "1024:1000000"], "all", 1000000),
+    "runqlat": (["pingpong", "200000"], "all", 200000),
+    "opensnoop": (["open", "/etc/hostname", "200000"], "max", 200000),
+    "tcplife": (["tcpconn", "{port}", "2000", "1000", "1000"], "all", 2000),
+    "biolatency": (["odirect", "{dev}", "16384"], "all", 16384),
 }
+# The cases that need a loop device.
+NEEDS_DEVICE = ("biolatency",)
 
 
 # ---------------------------------------------------------------- measurements
 
-def measure_startup(cmd, runs):
-    """Launch → programs loaded → attached → first event counted; CPU time until then;
-    SIGINT → final report printed → process gone; peak RSS until SIGINT (VmHWM) and over the
-    whole run (wait4's ru_maxrss, through `Launched`). A getppid loop keeps events coming."""
-    results = []
-    for _ in range(runs):
-        bg = spawn(["taskset", "-c", WORK_CPU, WL, "getppid", "100000000000"])
-        time.sleep(0.05)
-        err = open(f"/tmp/bpfscope-bench-{os.getpid()}.err", "w+")
-        proc = Launched(cmd, stdout=subprocess.PIPE, stderr=err)
-        out = proc.launcher.stdout.fileno()
-        os.set_blocking(out, False)
-        t0 = proc.start  # the launcher's clock reading just before it started the tracer
-        loaded = attached = first = cpu = None
-        while time.monotonic() - t0 < 30:
-            progs, att = fd_kinds(proc.pid)
-            now = time.monotonic()
-            if progs and loaded is None:
-                loaded = now - t0
-            if att and attached is None:
-                attached = now - t0
-            if any(int(p.get("run_cnt", 0)) > 0 for p in progs):
-                first = now - t0
-                cpu = cpu_ns(proc.pid) / 1e9
-                break
-            if proc.poll() is not None:
-                break
-            time.sleep(0.0002)
-        hwm = hwm_kib(proc.pid)
-        teardown = stop(proc, out=out)
-        output = stop.output_s
-        proc.launcher.stdout.close()
-        bg.kill()
-        bg.wait()
-        err.seek(0)
-        message = err.read()[-500:]
-        err.close()
-        os.unlink(err.name)
-        if first is None:
-            log(f"no event counted for {' '.join(cmd)}: {message}")
-            continue
-        results.append({"loaded_ms": (loaded or first) * 1e3, "attached_ms": (attached or first) * 1e3,
-                        "first_event_ms": first * 1e3, "cpu_ms": cpu * 1e3,
-                        "teardown_ms": teardown * 1e3, "hwm_before_sigint_mib": hwm / 1024,
-                        "peak_rss_mib": proc.maxrss_kib / 1024,
-                        "report_ms": (output if output is not None else teardown) * 1e3})
-    return median_of(results)
+def startup_run(cmd, load, special):
+    """One start-up: launch → programs loaded → attached → first event counted; CPU time
+    until then; SIGINT → final report printed → process gone; peak RSS until SIGINT (VmHWM)
+    and over the whole run (wait4's ru_maxrss, through `Launched`). The workload `load` keeps
+    events coming. A run of BEGIN or END is not an event (bpfscope runs BEGIN with
+    BPF_PROG_TEST_RUN before it attaches, and that counts in run_cnt); `special` remembers
+    which program ids are BEGIN/END. None if no event was counted."""
+    bg = background(load)
+    time.sleep(0.05)
+    err = open(f"/tmp/bpfscope-bench-{os.getpid()}.err", "w+")
+    proc = Launched(cmd, stdout=subprocess.PIPE, stderr=err)
+    out = proc.launcher.stdout.fileno()
+    os.set_blocking(out, False)
+    t0 = proc.start  # the launcher's clock reading just before it started the tracer
+    loaded = attached = first = cpu = None
+    while time.monotonic() - t0 < 30:
+        progs, att = fd_kinds(proc.pid)
+        now = time.monotonic()
+        if progs and loaded is None:
+            loaded = now - t0
+        if att and attached is None:
+            attached = now - t0
+        ran = [p["prog_id"] for p in progs if int(p.get("run_cnt", 0)) > 0 and "prog_id" in p]
+        for prog_id in ran:
+            if prog_id not in special:
+                special[prog_id] = is_begin_end(prog_name(prog_id))
+        if any(not special[prog_id] for prog_id in ran):
+            first = now - t0
+            cpu = cpu_ns(proc.pid) / 1e9
+            break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.0002)
+    hwm = hwm_kib(proc.pid)
+    teardown = stop(proc, out=out)
+    output = stop.output_s
+    proc.launcher.stdout.close()
+    end_background(bg)
+    err.seek(0)
+    message = err.read()[-500:]
+    err.close()
+    os.unlink(err.name)
+    if first is None:
+        log(f"no event counted for {' '.join(cmd)}: {message}")
+        return None
+    return {"loaded_ms": (loaded or first) * 1e3, "attached_ms": (attached or first) * 1e3,
+            "first_event_ms": first * 1e3, "cpu_ms": cpu * 1e3,
+            "teardown_ms": teardown * 1e3, "hwm_before_sigint_mib": hwm / 1024,
+            "peak_rss_mib": proc.maxrss_kib / 1024,
+            "report_ms": (output if output is not None else teardown) * 1e3}
 
 
 def btf_skip_reason(name, cmd):
@@ -366,9 +470,10 @@ def btf_skip_reason(name, cmd):
     return next((line for line in lines if line.startswith("error")), lines[0] if lines else f"exit {check.returncode}")
 
 
-def measure_ns_per_event(cmd, wl_args, select, baseline):
-    """One run: the tracer's ns/event over the workload and the workload's slowdown (None if
-    the tracer did not attach or saw no event)."""
+def measure_ns_per_event(cmd, wl_args, select, ops, baseline):
+    """One run: the tracer's ns/event over the workload, its ns per workload operation (all
+    its programs) and the workload's slowdown (None if the tracer did not attach or saw no
+    event)."""
     proc = spawn(cmd)
     if not wait_attached(proc):
         stop(proc)
@@ -386,11 +491,15 @@ def measure_ns_per_event(cmd, wl_args, select, baseline):
     if not deltas:
         return None
     if select == "max":
-        ns_ev = max(d[0] / d[1] for d in deltas)
+        # Among the programs that ran for (nearly) every operation: a program that ran only
+        # a few times (opensnoop's open(2) probes, where glibc calls openat) averages a few
+        # cold runs.
+        busy = [d for d in deltas if d[1] >= ops // 2] or deltas
+        ns_ev = max(d[0] / d[1] for d in busy)
     else:
         ns_ev = sum(d[0] for d in deltas) / sum(d[1] for d in deltas)
     return {"ns_per_event": ns_ev, "events": sum(d[1] for d in deltas),
-            "slowdown_pct": (wall / baseline - 1) * 100}
+            "ns_per_op": sum(d[0] for d in deltas) / ops, "slowdown_pct": (wall / baseline - 1) * 100}
 
 
 def measure_throughput(cmd, producers, per_producer, libbpf):
@@ -469,9 +578,15 @@ def fmt(v, spec="{:.1f}"):
     return "—" if v is None else spec.format(v)
 
 
+OP_NAMES = {"runqlat": "pipe round trip", "opensnoop": "open", "tcplife": "loopback connection",
+            "biolatency": "4 KiB O_DIRECT write"}
+
+
 def report(data):
     names = list(data["tracers"])
-    lines = [f"machine: {data['machine']}", f"date: {data['date']}", ""]
+    lines = [f"machine: {data['machine']}", f"date: {data['date']}",
+             "load average (1, 5, 15 min) at the start: " + ", ".join(f"{x:.2f}" for x in data.get("load_start", ())),
+             "load average at the end: " + ", ".join(f"{x:.2f}" for x in data.get("load_end", ())), ""]
     for n in names:
         lines.append(f"- {n}: {data['versions'].get(n, '')}")
     lines.append("")
@@ -488,6 +603,8 @@ def report(data):
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
     for case, label in STARTUP_CASES:
+        if not any(case in data["tracers"][n]["startup"] for n in names):
+            continue
         if any("skipped" in (data["tracers"][n]["startup"].get(case) or {}) for n in names):
             row(f"{label}", lambda t, c=case: "skipped: " + t["startup"][c]["skipped"])
         row(f"launch → first event counted, {label} (ms)", lambda t, c=case: fmt(t["startup"][c]["first_event_ms"]))
@@ -506,8 +623,14 @@ def report(data):
 
     for case, label in [] if not ran("ns") else [("floor", "empty program (floor)"), ("count", "`@=count()`"), ("comm_count", "`@[comm]=count()`"),
                         ("hist", "`@=hist(args.ret)` with comm filter"), ("runqlat", "runqlat (all programs)"),
-                        ("opensnoop", "opensnoop (its most expensive program)")]:
+                        ("opensnoop", "opensnoop (its most expensive program)"),
+                        ("tcplife", "tcplife (all programs)"), ("biolatency", "biolatency (all programs)")]:
+        if not any(case in (data["tracers"][n].get("ns") or {}) for n in names):
+            continue
         row(f"ns/event: {label}", lambda t, c=case: fmt(t["ns"][c]["ns_per_event"], "{:.0f}"))
+        if case in ("runqlat", "opensnoop", "tcplife", "biolatency"):
+            row(f"  ns per workload operation (all programs): {case} ({OP_NAMES[case]})",
+                lambda t, c=case: fmt(t["ns"][c].get("ns_per_op"), "{:.0f}"))
         row(f"  workload slowdown: {label}", lambda t, c=case: fmt(t["ns"][c]["slowdown_pct"], "{:.0f} %"))
     for p in (1, 4) if ran("throughput") else ():
         row(f"printf events/s to a file, {p} producer{'s' if p > 1 else ''} (libbpf-tools: opensnoop)",
@@ -525,6 +648,7 @@ def report(data):
 def save(out, data):
     """Writes latest.json and latest.md (after each tracer, so a failure keeps the rest)."""
     os.makedirs(out, exist_ok=True)
+    data["load_end"] = os.getloadavg()
     with open(os.path.join(out, "latest.json"), "w") as f:
         json.dump(data, f, indent=1)
     md = report(data)
@@ -542,6 +666,8 @@ def main():
     ap.add_argument("--events", type=int, default=200000, help="events per producer in the throughput test")
     ap.add_argument("--parts", default="startup,throughput,ns,compile",
                     help="comma-separated parts to run (startup includes peak RSS)")
+    ap.add_argument("--cases", help="comma-separated start-up and ns/event cases to run (default: all), "
+                    "e.g. runqlat,opensnoop,tcplife,biolatency")
     args = ap.parse_args()
     parts = args.parts.split(",")
     if os.geteuid() != 0:
@@ -549,6 +675,20 @@ def main():
     ensure_peers()
     all_tracers = tracers()
     chosen = args.only.split(",") if args.only else list(all_tracers)
+    if args.cases:
+        wanted = args.cases.split(",")
+        cases = {c: v for c, v in CASES.items() if c in wanted}
+        startup_cases = [(c, label) for c, label in STARTUP_CASES if c in wanted]
+    else:
+        cases, startup_cases = CASES, STARTUP_CASES
+    with contextlib.ExitStack() as stack:
+        if any(c in NEEDS_DEVICE for c in list(cases) + [c for c, _ in startup_cases]):
+            PLACES["dev"] = stack.enter_context(LoopDevice()).path
+            log(f"loop device for the block I/O cases: {PLACES['dev']}")
+        run(args, parts, all_tracers, chosen, cases, startup_cases)
+
+
+def run(args, parts, all_tracers, chosen, cases, startup_cases):
     data = {
         "machine": f"{platform.node()} {platform.release()} {os.cpu_count()} CPUs",
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -556,24 +696,36 @@ def main():
                      "bpfscope-before": f"{BPFSCOPE_BEFORE} ({version([BPFSCOPE_BEFORE, '--version'])})" if BPFSCOPE_BEFORE else "",
                      "libbpf-tools": version(["dpkg-query", "-W", "-f=${Version}", "libbpf-tools"])},
         "tracers": {},
+        "load_start": os.getloadavg(),
     }
     baselines = {}
-    for case, (wl_args, _) in CASES.items() if "ns" in parts else ():
+    for case, (wl_args, _, _) in cases.items() if "ns" in parts else ():
         baselines[case] = statistics.median(workload(wl_args) for _ in range(3))
     log("baseline workload seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in baselines.items()))
     with BpfStats():
+        # Start-up: the tracers take turns too, run after run (as for ns/event below).
+        startup = {name: {} for name in chosen}
+        for case, _ in startup_cases if "startup" in parts else ():
+            log(f"start-up: {case}, interleaved")
+            runs, special = {}, {}
+            for name in chosen:
+                cmd = all_tracers[name].get(case)
+                skipped = btf_skip_reason(name, cmd) if cmd and case == "btf" else None
+                if skipped:
+                    log(f"{name}: {case}: skipped: {skipped}")
+                    startup[name][case] = {"skipped": skipped}
+                elif cmd:
+                    runs[name] = []
+            for _ in range(args.runs):
+                for name in runs:
+                    r = startup_run(all_tracers[name][case], STARTUP_LOADS[case], special)
+                    if r:
+                        runs[name].append(r)
+            for name, rs in runs.items():
+                startup[name][case] = median_of(rs)
         for name in chosen:
             cmds = all_tracers[name]
-            log(f"{name}: start-up")
-            entry = {"startup": {}, "ns": {}, "throughput": {}}
-            for case, _ in STARTUP_CASES:
-                if case in cmds and "startup" in parts:
-                    skipped = btf_skip_reason(name, cmds[case]) if case == "btf" else None
-                    if skipped:
-                        log(f"{name}: {case}: skipped: {skipped}")
-                        entry["startup"][case] = {"skipped": skipped}
-                    else:
-                        entry["startup"][case] = measure_startup(cmds[case], args.runs)
+            entry = {"startup": startup[name], "ns": {}, "throughput": {}}
             size, libs = disk_size(cmds["runqlat"][0])
             entry["disk"] = {"bytes": size, "libs": libs}
             if "throughput" in parts:
@@ -586,12 +738,12 @@ def main():
         # ns/event: the tracers take turns, run after run, so that the machine's drift
         # (this VM's neighbours) touches each of them alike.
         log("ns/event, interleaved")
-        runs = {name: {case: [] for case in CASES} for name in chosen}
+        runs = {name: {case: [] for case in cases} for name in chosen}
         for _ in range(args.ns_runs if "ns" in parts else 0):
-            for case, (wl_args, select) in CASES.items():
+            for case, (wl_args, select, ops) in cases.items():
                 for name in chosen:
                     if case in all_tracers[name]:
-                        r = measure_ns_per_event(all_tracers[name][case], wl_args, select, baselines[case])
+                        r = measure_ns_per_event(all_tracers[name][case], wl_args, select, ops, baselines[case])
                         if r:
                             runs[name][case].append(r)
         for name in chosen:

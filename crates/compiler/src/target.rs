@@ -22,6 +22,12 @@ pub trait Target {
     fn tracepoints(&self) -> Vec<String>;
     /// The fields of a tracepoint after the common ones, or `None` if it does not exist.
     fn tracepoint_format(&self, category: &str, name: &str) -> Option<Vec<TracepointField>>;
+    /// Whether some category has a tracepoint of this name (a raw tracepoint names none).
+    /// The live kernel answers without listing every tracepoint (tracefs takes milliseconds
+    /// to produce that list).
+    fn has_tracepoint_named(&self, name: &str) -> bool {
+        self.tracepoints().iter().any(|t| t.split_once(':').is_some_and(|(_, n)| n == name))
+    }
     /// The kernel's own types (vmlinux BTF), read on first call, or `None` when the kernel
     /// has none. The checker asks when a script names a C type or uses `curtask`, and for
     /// typed probe arguments (fentry/fexit, raw tracepoints, tracepoint fields that point to

@@ -358,6 +358,32 @@ fn getopt_is_typed_by_its_default_and_checked() {
 }
 
 #[test]
+fn conditions_on_getopt_are_decided_at_compile_time() {
+    use bpfscope_bpf::{Helper, Insn};
+    // `pid` calls get_current_pid_tgid, `nsecs` ktime_get_boot_ns, `cpu` get_smp_processor_id:
+    // which of them the program calls says which branches it kept.
+    let text = r#"tracepoint:syscalls:sys_enter_read {
+        if (getopt("ms")) { @a = sum(pid); } else { @b = sum(nsecs); }
+        $v = getopt("n", 0) == 0 || cpu == getopt("n", 0) ? 1 : 2;
+        @c = sum($v);
+    }"#;
+    let calls = |named: &[(&str, Option<&str>)]| {
+        let file = SourceFile::new("test.bt", text);
+        let mut diags = Diagnostics::default();
+        let named = named.iter().map(|(n, v)| (n.to_string(), v.map(str::to_string))).collect();
+        let options = Options { named, ..Options::default() };
+        let c = compile(&file, &Fixture, &options, &mut diags).expect("compiles");
+        let insns = &c.programs[0].insns;
+        [Helper::GetCurrentPidTgid, Helper::KtimeGetBootNs, Helper::GetSmpProcessorId]
+            .map(|h| insns.contains(&Insn::call(h)))
+    };
+    assert_eq!(calls(&[]), [false, true, false]);
+    assert_eq!(calls(&[("ms", None)]), [true, false, false]);
+    // `n` given: the comparison with `cpu` is known only at run time.
+    assert_eq!(calls(&[("n", Some("1"))]), [false, true, true]);
+}
+
+#[test]
 fn reg_reads_pt_regs_where_the_context_has_them() {
     compile_ok(r#"uprobe:/bin/sh:main { @ = reg("ip") + reg("sp") + reg("di"); }"#);
     compile_ok(r#"profile:hz:99 { @ = reg("ip"); } interval:s:1 { @x = reg("flags"); }"#);

@@ -92,7 +92,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         return Err(RunError::Privileges);
     }
     let signals = bpfscope_sys::signal_fd_with(&self_signals(compiled)).map_err(RunError::Sys)?;
-    let mut loaded = Session::load(compiled)?;
+    let mut loaded = Session::load_deferring_end(compiled, !config.dry_run)?;
     if let Some(held) = &config.child {
         loaded.set_child_command(held.child.id(), &held.command);
     }

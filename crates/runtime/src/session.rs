@@ -1,7 +1,10 @@
 //! A trace's lifecycle as types, after ply's session API: [`Session::load`] creates the maps
 //! and has the verifier judge every program ([`Loaded`]; `--dry-run` stops there),
 //! [`Loaded::attach`] runs BEGIN and attaches the probes ([`Running`]), and only a
-//! [`Running`] session polls. [`Running::finish`] (in `exit.rs`) is the exit sequence.
+//! [`Running`] session polls. [`Running::finish`] (in `exit.rs`) is the exit sequence. A
+//! run loads its END programs last, once the probes are attached
+//! ([`Session::load_deferring_end`]): END runs only at exit, and verifying it (it prints
+//! every map) need not delay the first event.
 //! Dropping a session at any stage closes everything it holds, which detaches its probes.
 //!
 //! What records mean is `events.rs`; reading maps is `maps.rs`; how output looks is the
@@ -73,8 +76,11 @@ impl Exit {
 /// What every stage holds: the programs, the maps and the rings of one compiled script.
 pub struct Session<'c> {
     compiled: &'c Compiled,
-    /// Program fds, in manifest order.
-    programs: Vec<OwnedFd>,
+    /// Program fds, in manifest order; `None` for an END program whose loading waits until
+    /// the probes are attached ([`Deferred`]).
+    programs: Vec<Option<OwnedFd>>,
+    /// What loading the END programs after attaching needs, until then.
+    deferred: Option<Deferred>,
     maps: Maps<'c>,
     /// The event ring, then the control ring (`exit()`), drained in that order.
     rings: Vec<Ring>,
@@ -86,6 +92,15 @@ pub struct Session<'c> {
     watch_requests: Vec<(usize, u64)>,
     /// `-c`'s child: its pid and command line (the binary of its function watchpoints).
     child_command: Option<(u32, String)>,
+}
+
+/// The maps (in link order, duplicates of the session's fds) and the program BTF that the
+/// END programs are loaded with once the probes are attached: END runs only at exit, and its
+/// verification (a program that prints every map, often the largest) need not delay the
+/// first event. A refusal still ends the run before "Attached" is printed.
+struct Deferred {
+    map_fds: Vec<OwnedFd>,
+    btf: Option<OwnedFd>,
 }
 
 /// Maps created and every program loaded (the verifier has accepted them); nothing runs.
@@ -111,16 +126,53 @@ pub struct Running<'c> {
 impl<'c> Session<'c> {
     /// Creates the maps and loads every program (the verifier judges each one here).
     pub fn load(compiled: &'c Compiled) -> Result<Loaded<'c>, RunError> {
+        Session::load_deferring_end(compiled, false)
+    }
+
+    /// [`Session::load`], with the END programs left for [`Loaded::attach`] to load after
+    /// the probes are attached when `defer_end` (a run, not `--dry-run`).
+    pub fn load_deferring_end(
+        compiled: &'c Compiled,
+        defer_end: bool,
+    ) -> Result<Loaded<'c>, RunError> {
         let map_fds = maps::create(&compiled.linked.maps)?;
-        let programs = load_programs(compiled, &map_fds)?;
-        let session = Session::assemble(compiled, programs, map_fds)?;
+        let has_end = compiled.manifest.programs.iter().any(|d| d.probe == ProbeSpec::End);
+        let defer_end = defer_end && has_end;
+        let (programs, btf) = load_programs(compiled, &map_fds, defer_end)?;
+        let deferred = match defer_end {
+            true => {
+                let dup = |fd: &OwnedFd| {
+                    let error = |source| bpfscope_sys::SyscallError { call: "dup", source };
+                    fd.try_clone().map_err(|e| RunError::Sys(error(e)))
+                };
+                Some(Deferred { map_fds: map_fds.iter().map(dup).collect::<Result<_, _>>()?, btf })
+            }
+            false => None,
+        };
+        let mut session = Session::assemble(compiled, programs, map_fds)?;
+        session.deferred = deferred;
         Ok(Loaded { session })
+    }
+
+    /// Loads the END programs [`Session::load_deferring_end`] left out.
+    fn load_deferred(&mut self) -> Result<(), RunError> {
+        let Some(deferred) = self.deferred.take() else { return Ok(()) };
+        let manifest = &self.compiled.manifest;
+        let programs = manifest.programs.iter().zip(&self.compiled.linked.programs);
+        for (slot, (desc, program)) in self.programs.iter_mut().zip(programs) {
+            if slot.is_none() {
+                let btf = deferred.btf.as_ref().map(|b| b.as_fd());
+                *slot =
+                    Some(attach::load(desc, program, &deferred.map_fds, btf, &manifest.config)?);
+            }
+        }
+        Ok(())
     }
 
     /// Moves each map fd to where the session keeps it and maps the rings.
     fn assemble(
         compiled: &'c Compiled,
-        programs: Vec<OwnedFd>,
+        programs: Vec<Option<OwnedFd>>,
         map_fds: Vec<OwnedFd>,
     ) -> Result<Session<'c>, RunError> {
         let linked = &compiled.linked;
@@ -141,6 +193,7 @@ impl<'c> Session<'c> {
         Ok(Session {
             compiled,
             programs,
+            deferred: None,
             maps: Maps::new(&manifest.maps, user, counters, stop_flag, possible_cpus()),
             rings,
             events: Events::new(manifest),
@@ -199,7 +252,10 @@ impl<'c> Session<'c> {
             if desc.probe != which {
                 continue;
             }
-            bpfscope_sys::prog_test_run(self.programs[index].as_fd()).map_err(RunError::Sys)?;
+            let Some(program) = &self.programs[index] else {
+                unreachable!("END programs are loaded when the probes are attached")
+            };
+            bpfscope_sys::prog_test_run(program.as_fd()).map_err(RunError::Sys)?;
             if let Some(sink) = sink.as_deref_mut() {
                 self.drain(sink);
             }
@@ -213,8 +269,14 @@ impl<'c> Session<'c> {
     }
 }
 
-/// Loads the program BTF, when there is some, and every program.
-fn load_programs(compiled: &Compiled, map_fds: &[OwnedFd]) -> Result<Vec<OwnedFd>, RunError> {
+/// Loads the program BTF, when there is some, and every program (with `defer_end`, every
+/// program but END's; the BTF is given back for loading them later).
+type LoadedPrograms = (Vec<Option<OwnedFd>>, Option<OwnedFd>);
+fn load_programs(
+    compiled: &Compiled,
+    map_fds: &[OwnedFd],
+    defer_end: bool,
+) -> Result<LoadedPrograms, RunError> {
     let linked = &compiled.linked;
     let btf = match &linked.btf {
         Some(blob) => Some(
@@ -226,7 +288,13 @@ fn load_programs(compiled: &Compiled, map_fds: &[OwnedFd]) -> Result<Vec<OwnedFd
     let btf_fd = btf.as_ref().map(|b| b.as_fd());
     let programs = compiled.manifest.programs.iter().zip(&linked.programs);
     let config = &compiled.manifest.config;
-    programs.map(|(desc, program)| attach::load(desc, program, map_fds, btf_fd, config)).collect()
+    let programs = programs
+        .map(|(desc, program)| match defer_end && desc.probe == ProbeSpec::End {
+            true => Ok(None),
+            false => attach::load(desc, program, map_fds, btf_fd, config).map(Some),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((programs, btf))
 }
 
 impl<'c> Loaded<'c> {
@@ -249,6 +317,11 @@ impl<'c> Loaded<'c> {
         let mut tracing = false;
         if !session.exit_pending() {
             for (desc, prog) in programs.iter().zip(&session.programs) {
+                // END (loaded below when deferred) attaches nothing.
+                let Some(prog) = prog else {
+                    links.push(Vec::new());
+                    continue;
+                };
                 match attach::attach(desc, prog.as_fd()) {
                     Ok(fds) => {
                         tracing |= !matches!(desc.probe, ProbeSpec::Begin | ProbeSpec::End);
@@ -273,6 +346,7 @@ impl<'c> Loaded<'c> {
             }
             session.setup_watch_functions(&mut links)?;
         }
+        session.load_deferred()?;
         // "Attached" is a promise: scripts start their workload when they read it. After
         // exit() in BEGIN nothing else was attached, but it says what was loaded.
         if !quiet {
@@ -404,7 +478,8 @@ impl<'c> Running<'c> {
             let desc = &self.session.compiled.manifest.programs.get(index);
             let Some(ProbeSpec::Watchpoint(spec)) = desc.map(|d| &d.probe) else { continue };
             let watching = self.watched.iter().any(|(i, a, _)| (*i, *a) == (index, addr));
-            let prog = self.session.programs[index].as_fd();
+            let Some(prog) = &self.session.programs[index] else { continue };
+            let prog = prog.as_fd();
             let attached =
                 attach::watchpoint::watch(spec, addr, prog, watching).map_err(|kind| {
                     let probe = desc.map(|d| d.display.clone()).unwrap_or_default();
@@ -489,6 +564,7 @@ impl<'c> Running<'c> {
     pub fn report_stats(&mut self, sink: &mut dyn Sink, traced: Duration) {
         let session = &self.session;
         let programs = session.compiled.manifest.programs.iter().zip(&session.programs);
+        let programs = programs.filter_map(|(desc, fd)| Some((desc, fd.as_ref()?)));
         let stats = crate::stats::gather(programs, session.maps.lost_events(), traced);
         self.session.exit.check_output(sink.stats(&stats));
     }

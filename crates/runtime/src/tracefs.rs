@@ -106,6 +106,23 @@ impl Target for Tracefs {
         list
     }
 
+    /// `events/CATEGORY/NAME` looked for without reading `available_events` (which the
+    /// kernel takes milliseconds to produce): first in the categories the name starts with
+    /// (`sched` for `sched_switch`), then in every category.
+    fn has_tracepoint_named(&self, name: &str) -> bool {
+        if name.is_empty() || name.contains(['/', '.']) {
+            return false;
+        }
+        let events = Tracefs::root().join("events");
+        let exists = |category: &str| events.join(category).join(name).join("id").exists();
+        let prefixes = name.match_indices('_').map(|(i, _)| &name[..i]);
+        if prefixes.clone().any(exists) {
+            return true;
+        }
+        let Ok(entries) = std::fs::read_dir(&events) else { return false };
+        entries.flatten().any(|e| e.file_name().to_str().is_some_and(exists))
+    }
+
     fn tracepoint_format(&self, category: &str, name: &str) -> Option<Vec<TracepointField>> {
         let key = format!("{category}:{name}");
         if let Some(cached) = self.formats.borrow().get(&key) {

@@ -30,6 +30,7 @@ mod time;
 
 pub(crate) use aggregations::update as update_aggregate;
 pub(crate) use meta::constant_value;
+pub(crate) use options::known_getopt;
 pub use options::{option_value, OptionValue};
 
 use bpfscope_syntax::{

@@ -176,6 +176,22 @@ fn check_getopt(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
     }
 }
 
+/// The value of `e` if it is a `getopt` of a boolean or integer option: a constant of the
+/// program, so that lowering decides a condition on it when it compiles (`if
+/// (getopt("milliseconds"))` leaves only one branch in the program).
+pub(crate) fn known_getopt(cx: &Lower<'_>, e: &Expr) -> Option<i64> {
+    let resolved = cx.checked.resolution(e)?;
+    if resolved.function.name != "getopt" {
+        return None;
+    }
+    let (name, default) = declared(&Use::of(e)?);
+    match option_value(&cx.options.named, &name, &default).ok()? {
+        OptionValue::Bool(b) => Some(i64::from(b)),
+        OptionValue::Int(n) => Some(n),
+        OptionValue::Str(_) => None,
+    }
+}
+
 fn lower_getopt(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
     let (name, default) = declared(u);
     let value = option_value(&cx.options.named, &name, &default);

@@ -88,6 +88,11 @@ impl Lower<'_> {
                 }
                 self.spill(Reg::R1)
             }
+            ExprKind::Binary { op: BinOp::And | BinOp::Or, .. }
+                if self.known_condition(e).is_some() =>
+            {
+                Val::Imm(i64::from(self.known_condition(e) != Some(0)))
+            }
             ExprKind::Binary { op: BinOp::And, lhs, rhs }
             | ExprKind::Binary { op: BinOp::Or, lhs, rhs } => {
                 let is_and = matches!(e.kind, ExprKind::Binary { op: BinOp::And, .. });
@@ -299,6 +304,22 @@ impl Lower<'_> {
     pub(crate) fn jump_unless(&mut self, cond: &Expr, target: crate::ir::Label) {
         let saved_span = self.span;
         self.span = cond.span;
+        // A condition the compilation knows jumps always or never: the branch not taken is
+        // unreachable, and `emit` drops it.
+        if let Some(v) = self.known_condition(cond) {
+            if v == 0 {
+                self.goto(target);
+            }
+            self.span = saved_span;
+            return;
+        }
+        if let ExprKind::Binary { op: BinOp::Or, lhs, rhs } = &cond.kind {
+            if self.known_condition(lhs) == Some(0) {
+                self.jump_unless(rhs, target);
+                self.span = saved_span;
+                return;
+            }
+        }
         // `comm == "x"`: the bytes jump straight to the target.
         if let ExprKind::Binary { op: op @ (BinOp::Eq | BinOp::Ne), lhs, rhs } = &cond.kind {
             if let (Ty::Str(cap), ExprKind::Str(lit)) = (self.ty(lhs), &rhs.kind) {
@@ -350,6 +371,38 @@ impl Lower<'_> {
         self.load_reg(&v, Reg::R1);
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), target);
         self.span = saved_span;
+    }
+
+    /// The value of a condition the compilation knows, without side effects: literals,
+    /// compile-time constants, `getopt` of a boolean or integer option, and `!`, `&&`, `||`,
+    /// `==`, `!=` on them (`&&` and `||` as C evaluates them: a known left side that decides
+    /// leaves the right side unevaluated). `None` for anything known only at run time.
+    pub(crate) fn known_condition(&self, e: &Expr) -> Option<i64> {
+        let known = |x: &Expr| self.known_condition(x);
+        match &e.kind {
+            ExprKind::Int(n) => Some(*n as i64),
+            ExprKind::Bool(b) => Some(i64::from(*b)),
+            ExprKind::Ident(_) | ExprKind::Call { .. } => self
+                .checked
+                .constants
+                .get(&e.id)
+                .copied()
+                .or_else(|| functions::known_getopt(self, e)),
+            ExprKind::Unary { op: UnOp::Not, expr } => Some(i64::from(known(expr)? == 0)),
+            ExprKind::Binary { op: BinOp::And, lhs, rhs } => match known(lhs)? {
+                0 => Some(0),
+                _ => Some(i64::from(known(rhs)? != 0)),
+            },
+            ExprKind::Binary { op: BinOp::Or, lhs, rhs } => match known(lhs)? {
+                0 => Some(i64::from(known(rhs)? != 0)),
+                _ => Some(1),
+            },
+            ExprKind::Binary { op: op @ (BinOp::Eq | BinOp::Ne), lhs, rhs } => {
+                let (l, r) = (known(lhs)?, known(rhs)?);
+                Some(i64::from((l == r) == (*op == BinOp::Eq)))
+            }
+            _ => None,
+        }
     }
 
     /// `lhs op rhs` on integers.

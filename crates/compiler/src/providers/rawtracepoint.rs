@@ -71,11 +71,8 @@ impl Provider for RawTracepoint {
             ));
         };
         let in_btf = |reader: &crate::btf::Reader| reader.raw_tracepoint(name).is_ok();
-        let all = cx.target.tracepoints();
-        let in_vmlinux = || {
-            all.iter().any(|t| t.split_once(':').is_some_and(|(_, n)| n == name))
-                || cx.target.kernel_btf().is_some_and(in_btf)
-        };
+        let in_vmlinux =
+            || cx.target.has_tracepoint_named(name) || cx.target.kernel_btf().is_some_and(in_btf);
         if let Some(module) = btf_args::module_part(cx, in_vmlinux)? {
             let reader = btf_args::module_btf(cx, module)?;
             if !in_btf(&reader) {
@@ -85,13 +82,13 @@ impl Provider for RawTracepoint {
             let spec = RawTracepointSpec { name: name.to_string(), module: Some(module.into()) };
             return Ok(vec![ProbeSpec::RawTracepoint(spec)]);
         }
-        let names: Vec<&str> =
-            all.iter().filter_map(|t| t.split_once(':').map(|(_, n)| n)).collect();
         // Tracepoints without a tracefs event (bare `DECLARE_TRACE`s) are in BTF only.
-        if !names.contains(&name) && !cx.target.kernel_btf().is_some_and(in_btf) {
+        if !in_vmlinux() {
+            let all = cx.target.tracepoints();
+            let names = all.iter().filter_map(|t| t.split_once(':').map(|(_, n)| n));
             return Err(cx
                 .error(format!("raw tracepoint `{name}` not found"), "no such tracepoint")
-                .with_suggestion(suggest(name, names.iter().copied())));
+                .with_suggestion(suggest(name, names)));
         }
         Ok(vec![ProbeSpec::RawTracepoint(RawTracepointSpec {
             name: name.to_string(),
