@@ -557,6 +557,7 @@ impl<'c> Running<'c> {
     pub fn stats(&self, traced: Duration) -> Stats {
         let session = &self.session;
         let programs = session.compiled.manifest.programs.iter().zip(&session.programs);
+        let programs = programs.filter_map(|(desc, fd)| Some((desc, fd.as_ref()?)));
         crate::stats::gather(programs, session.maps.lost_events(), traced)
     }
 
