@@ -51,6 +51,8 @@ pub enum RunError {
         source: Option<io::Error>,
     },
     Attach(AttachError),
+    /// The script's output could not be written (a full disk: ENOSPC); the trace ended.
+    Output(io::Error),
 }
 
 impl fmt::Display for RunError {
@@ -82,6 +84,9 @@ impl fmt::Display for RunError {
             RunError::Verifier { probe, message, .. } => write!(f, "the kernel verifier rejected probe `{probe}`: {message}"),
             RunError::Load { probe, message, .. } => write!(f, "cannot load probe `{probe}`: {message}"),
             RunError::Attach(a) => write!(f, "{a}"),
+            RunError::Output(e) => {
+                write!(f, "cannot write the output: {e}; the trace was ended there")
+            }
         }
     }
 }
@@ -93,9 +98,9 @@ impl RunError {
     pub fn errno(&self) -> Option<i32> {
         match self {
             RunError::Sys(e) | RunError::MapCreate { source: e, .. } => e.source.raw_os_error(),
-            RunError::Btf { source, .. } | RunError::Load { source: Some(source), .. } => {
-                source.raw_os_error()
-            }
+            RunError::Btf { source, .. }
+            | RunError::Load { source: Some(source), .. }
+            | RunError::Output(source) => source.raw_os_error(),
             RunError::Attach(a) => a.kind.errno(),
             _ => None,
         }

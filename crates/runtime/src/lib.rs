@@ -134,7 +134,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         running.report_stats(sink, traced_since.elapsed());
     }
     drop(bpf_stats);
-    let code = running.finish(sink)?;
+    let finished = running.finish(sink);
     // A command still running when the trace ends gets SIGTERM (bpftrace's rule), and
     // SIGKILL if it ignores it for a second.
     if let Some(mut held) = config.child.take() {
@@ -142,7 +142,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
             held.terminate(std::time::Duration::from_secs(1));
         }
     }
-    Ok(code)
+    finished
 }
 
 /// The signals `self:signal:...` probes wait for, which the signalfd must report too.
