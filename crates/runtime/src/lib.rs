@@ -115,6 +115,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     let traced_since = Instant::now();
     let mut running = loaded.attach(sink, config.quiet)?;
     running.capture_processes(processes);
+    test_hook_panic("after-attach");
     // Iterators run now, to their end, and the trace ends after them.
     let iterated = running.exit_code().is_none() && running.run_iterators(sink)?;
     if running.exit_code().is_none() && !iterated {
@@ -143,6 +144,16 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         }
     }
     finished
+}
+
+/// A test hook, compiled in always: `BPFSCOPE_TEST_PANIC=after-attach` makes bpfscope
+/// panic once its probes are attached, so the kernel tests can check that a panic leaves
+/// nothing attached (the kernel closes the fds of a process that dies, whether it unwinds
+/// or aborts, as the release build does). Not for users; it changes nothing when unset.
+fn test_hook_panic(point: &str) {
+    if std::env::var_os("BPFSCOPE_TEST_PANIC").is_some_and(|v| v == point) {
+        panic!("BPFSCOPE_TEST_PANIC={point}: a panic injected for the tests");
+    }
 }
 
 /// The signals `self:signal:...` probes wait for, which the signalfd must report too.
