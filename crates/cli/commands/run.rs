@@ -97,6 +97,9 @@ pub fn run_script_to(
     };
     let running = emits.is_empty() || opts.dry_run;
     if running {
+        // Before anything is compiled (which reads tracefs) or started (`-c`): a process
+        // that may not trace hears why, in one sentence.
+        bpfscope_runtime::check_privileges()?;
         if let Err(e) = bpfscope_runtime::tracefs::ensure_mounted() {
             if !opts.no_warnings {
                 eprintln!("WARNING: {e}");
@@ -278,7 +281,10 @@ fn execute(
             eprint!("{}", d.render(file));
             Ok(1)
         }
-        Err(e) => bail!(e),
+        Err(e) => match e.detail() {
+            Some(detail) if verbose => bail!("{e}\n  the kernel said: {detail}"),
+            _ => bail!(e),
+        },
     }
 }
 

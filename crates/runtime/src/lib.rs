@@ -28,6 +28,7 @@ mod events;
 mod exit;
 mod maps;
 mod names;
+mod privileges;
 mod session;
 mod stats;
 pub mod symbols;
@@ -46,8 +47,9 @@ use bpfscope_output::{Format, Sink};
 
 pub use bpfscope_sys as sys;
 pub use cpus::{online_cpus, possible_cpus};
-pub use errors::{AttachError, AttachErrorKind, RunError};
+pub use errors::{explain_denied, AttachError, AttachErrorKind, Denial, RunError};
 pub use names::{errno_name, errno_number};
+pub use privileges::{check_privileges, Security};
 pub use session::{Loaded, Running, Session};
 pub use symbols::{Processes, Symbols};
 
@@ -79,13 +81,17 @@ pub struct RunConfig {
 /// Makes a sink beside the format's from a symbolizer of the run.
 pub type NewRecorder = Box<dyn FnOnce(Box<dyn bpfscope_output::Symbolizer>) -> Box<dyn Sink>>;
 
-/// Loads, attaches and runs until exit; returns the exit code.
-pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> {
+/// Loads, attaches and runs until exit; returns the exit code. A refusal by the kernel is
+/// explained from the process's capabilities and the kernel's lockdown
+/// ([`explain_denied`]).
+pub fn run(compiled: &Compiled, config: RunConfig) -> Result<i32, RunError> {
     bpfscope_sys::raise_memlock_limit();
     bpfscope_sys::raise_nofile_limit();
-    if bpfscope_sys::geteuid() != 0 {
-        return Err(RunError::Privileges);
-    }
+    let security = check_privileges()?;
+    run_checked(compiled, config).map_err(|e| explain_denied(e, &security))
+}
+
+fn run_checked(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> {
     let signals = bpfscope_sys::signal_fd_with(&self_signals(compiled)).map_err(RunError::Sys)?;
     let mut loaded = Session::load(compiled)?;
     if let Some(held) = &config.child {
