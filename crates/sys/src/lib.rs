@@ -303,30 +303,11 @@ pub fn geteuid() -> u32 {
     syscall(Syscall::Geteuid).map_or(u32::MAX, |uid| uid as u32)
 }
 
-/// The process's effective capabilities, one bit per `CAP_*` number (`capget(2)`, version
-/// 3: 64 bits).
+/// The process's effective capabilities, one bit per `CAP_*` number (`capget(2)`).
 pub fn effective_capabilities() -> SysResult<u64> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    let mut header = Header { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-    let mut data = [Data::default(); 2];
-    // SAFETY: capget reads the header and writes two data structs (version 3), both valid.
-    let ret = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
-    if ret != 0 {
-        return Err(last_error("capget"));
-    }
-    Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
+    syscall(Syscall::EffectiveCapabilities)
+        .map(|caps| caps as u64)
+        .map_err(|source| SyscallError { call: "capget", source })
 }
 
 /// A pipe whose two fds are numbered `min` or above (close-on-exec).
