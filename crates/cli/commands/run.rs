@@ -98,6 +98,9 @@ pub fn run_script_to(
     };
     let running = emits.is_empty() || opts.dry_run;
     if running {
+        // Before anything is compiled (which reads tracefs) or started (`-c`): a process
+        // that may not trace hears why, in one sentence.
+        bpfscope_runtime::check_privileges()?;
         if let Err(e) = bpfscope_runtime::tracefs::ensure_mounted() {
             if !opts.no_warnings {
                 eprintln!("WARNING: {e}");
@@ -226,13 +229,18 @@ fn execute(
     verbose: bool,
     out: Option<Box<dyn std::io::Write>>,
 ) -> anyhow::Result<i32> {
+    // Write errors name the file; one that only the last flush meets (`-B full`, when the
+    // sink is dropped) is kept in `failed` and reported after the run.
+    let failed = WriteFailure::default();
     let out: Box<dyn std::io::Write> = match (out, &opts.output) {
         (Some(out), _) => out,
-        (None, Some(path)) => buffered(
-            std::fs::File::create(path).with_context(|| format!("creating {path}"))?,
-            opts.buffering,
-        ),
-        (None, None) => buffered(std::io::stdout(), opts.buffering),
+        (None, Some(path)) => {
+            let file = std::fs::File::create(path).with_context(|| format!("creating {path}"))?;
+            buffered(Named::new(file, path, &failed), opts.buffering)
+        }
+        (None, None) => {
+            buffered(Named::new(std::io::stdout(), "standard output", &failed), opts.buffering)
+        }
     };
     let config = RunConfig {
         format: opts.format,
@@ -249,6 +257,9 @@ fn execute(
     let mut recorders = Recorders::default();
     let config = recorders.add_to(config, opts)?;
     let result = bpfscope_runtime::run(compiled, config);
+    if let (Ok(_), Some(error)) = (&result, failed.0.borrow_mut().take()) {
+        bail!(RunError::Output(error));
+    }
     if result.is_ok() && !opts.dry_run {
         recorders.write(opts)?;
     }
@@ -271,7 +282,10 @@ fn execute(
             eprint!("{}", d.render(file));
             Ok(1)
         }
-        Err(e) => bail!(e),
+        Err(e) => match e.detail() {
+            Some(detail) if verbose => bail!("{e}\n  the kernel said: {detail}"),
+            _ => bail!(e),
+        },
     }
 }
 
@@ -346,6 +360,50 @@ fn buffered<W: std::io::Write + 'static>(w: W, mode: Buffering) -> Box<dyn std::
             Box::new(FullyBuffered(Some(std::io::BufWriter::with_capacity(1 << 16, w))))
         }
         Buffering::None => Box::new(Unbuffered(w)),
+    }
+}
+
+/// The first error writing the output, other than its reader going away.
+#[derive(Clone, Default)]
+struct WriteFailure(std::rc::Rc<std::cell::RefCell<Option<std::io::Error>>>);
+
+/// The output under its name: its errors say which file failed (`-o out.txt: No space left
+/// on device`), and are kept in a [`WriteFailure`] too.
+struct Named<W: std::io::Write> {
+    inner: W,
+    name: String,
+    failed: WriteFailure,
+}
+
+impl<W: std::io::Write> Named<W> {
+    fn new(inner: W, name: &str, failed: &WriteFailure) -> Named<W> {
+        Named { inner, name: name.to_string(), failed: failed.clone() }
+    }
+
+    fn named<T>(&self, result: std::io::Result<T>) -> std::io::Result<T> {
+        result.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return e;
+            }
+            let error = std::io::Error::new(e.kind(), format!("{}: {e}", self.name));
+            let mut failed = self.failed.0.borrow_mut();
+            if failed.is_none() {
+                *failed = Some(std::io::Error::new(e.kind(), error.to_string()));
+            }
+            error
+        })
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Named<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.named(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.named(result)
     }
 }
 

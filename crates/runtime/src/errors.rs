@@ -13,8 +13,9 @@ pub use crate::attach::{AttachError, AttachErrorKind};
 /// Why a run failed.
 #[derive(Debug)]
 pub enum RunError {
-    /// Not root (BPF needs CAP_BPF, CAP_PERFMON and more; bpfscope asks for root).
-    Privileges,
+    /// The kernel will not (or would not) let this process trace: a capability is missing,
+    /// the kernel is locked down, or a policy refuses BPF ([`explain_denied`]).
+    Privileges(Denial),
     Sys(bpfscope_sys::SyscallError),
     /// The kernel refused to create a map.
     MapCreate {
@@ -51,15 +52,14 @@ pub enum RunError {
         source: Option<io::Error>,
     },
     Attach(AttachError),
+    /// The script's output could not be written (a full disk: ENOSPC); the trace ended.
+    Output(io::Error),
 }
 
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RunError::Privileges => write!(
-                f,
-                "bpfscope must run as root: loading BPF programs needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN"
-            ),
+            RunError::Privileges(denial) => write!(f, "{denial}"),
             RunError::Sys(e) => write!(f, "{e}"),
             RunError::MapCreate { map, source } => match source.source.raw_os_error() {
                 // The machine's limits, not a fault of the generated object.
@@ -82,20 +82,121 @@ impl fmt::Display for RunError {
             RunError::Verifier { probe, message, .. } => write!(f, "the kernel verifier rejected probe `{probe}`: {message}"),
             RunError::Load { probe, message, .. } => write!(f, "cannot load probe `{probe}`: {message}"),
             RunError::Attach(a) => write!(f, "{a}"),
+            RunError::Output(e) => {
+                write!(f, "cannot write the output: {e}; the trace was ended there")
+            }
         }
     }
 }
 
 impl std::error::Error for RunError {}
 
+/// Why the kernel will not let this process trace, each said in one sentence that names
+/// what is missing and how to get it; the kernel's own refusal is [`RunError::detail`].
+#[derive(Debug)]
+pub enum Denial {
+    /// Capabilities this process lacks (`Security::missing`), and the sysctl that keeps
+    /// BPF from processes without CAP_BPF.
+    Missing { missing: Vec<&'static str>, unprivileged_bpf_disabled: Option<u32> },
+    /// The kernel is locked down (`/sys/kernel/security/lockdown`), which no capability
+    /// lifts: `confidentiality` refuses reading kernel memory, kprobes, tracefs and perf.
+    Lockdown { mode: String, source: Box<RunError> },
+    /// EPERM although every capability is there: a security module, seccomp, a container.
+    Policy { source: Box<RunError> },
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Denial::Missing { missing, unprivileged_bpf_disabled } => {
+                let list = join_and(missing);
+                write!(
+                    f,
+                    "bpfscope lacks {list}: tracing needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), and CAP_DAC_READ_SEARCH to read tracefs when not root"
+                )?;
+                if let Some(n @ (1 | 2)) = unprivileged_bpf_disabled {
+                    if missing.contains(&"CAP_BPF") {
+                        write!(
+                            f,
+                            " (kernel.unprivileged_bpf_disabled={n}: the kernel refuses bpf() to every process without CAP_BPF)"
+                        )?;
+                    }
+                }
+                let caps: Vec<String> =
+                    missing.iter().map(|c| c.to_ascii_lowercase()).collect();
+                write!(
+                    f,
+                    "; run it as root (sudo), or grant them with `sudo setcap {}+ep $(command -v bpfscope)`",
+                    caps.join(",")
+                )
+            }
+            Denial::Lockdown { mode, .. } => write!(
+                f,
+                "the kernel refused BPF tracing because it is locked down (lockdown={mode} in /sys/kernel/security/lockdown), which no privilege lifts: boot it without `lockdown={mode}` (and with Secure Boot's lockdown off) to trace here"
+            ),
+            Denial::Policy { .. } => write!(
+                f,
+                "the kernel refused BPF with EPERM although bpfscope has CAP_BPF and CAP_PERFMON: a security module (SELinux, AppArmor, a BPF LSM), a seccomp filter or the container's runtime forbids it here"
+            ),
+        }
+    }
+}
+
+/// `A`, `A and B`, `A, B and C`.
+fn join_and(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// Explains a refusal by the kernel (EPERM, EACCES) from what is known of this process and
+/// machine: a missing capability, lockdown, or a policy. Creating the first map is where a
+/// refusal of BPF itself shows; a program or probe refused under lockdown is lockdown's
+/// doing. Other errors, and refusals with another cause (fentry refused by this kernel),
+/// are returned as they are.
+pub fn explain_denied(error: RunError, security: &crate::privileges::Security) -> RunError {
+    if !matches!(error.errno(), Some(libc::EPERM | libc::EACCES)) {
+        return error;
+    }
+    let first_map = matches!(error, RunError::MapCreate { .. });
+    let missing = security.missing();
+    if first_map && !missing.is_empty() {
+        let unprivileged_bpf_disabled = security.unprivileged_bpf_disabled;
+        return RunError::Privileges(Denial::Missing { missing, unprivileged_bpf_disabled });
+    }
+    if let Some(mode) = security.locked_down() {
+        let mode = mode.to_string();
+        return RunError::Privileges(Denial::Lockdown { mode, source: Box::new(error) });
+    }
+    if first_map {
+        return RunError::Privileges(Denial::Policy { source: Box::new(error) });
+    }
+    error
+}
+
 impl RunError {
+    /// The kernel's own words behind an explained refusal, for `-v`.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            RunError::Privileges(Denial::Lockdown { source, .. } | Denial::Policy { source }) => {
+                Some(source.to_string())
+            }
+            _ => None,
+        }
+    }
+
     /// The errno of the failed system call, for errors that come from one.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            RunError::Sys(e) | RunError::MapCreate { source: e, .. } => e.source.raw_os_error(),
-            RunError::Btf { source, .. } | RunError::Load { source: Some(source), .. } => {
-                source.raw_os_error()
+            RunError::Privileges(Denial::Lockdown { source, .. } | Denial::Policy { source }) => {
+                source.errno()
             }
+            RunError::Sys(e) | RunError::MapCreate { source: e, .. } => e.source.raw_os_error(),
+            RunError::Btf { source, .. }
+            | RunError::Load { source: Some(source), .. }
+            | RunError::Output(source) => source.raw_os_error(),
             RunError::Attach(a) => a.kind.errno(),
             _ => None,
         }
@@ -160,7 +261,8 @@ mod tests {
         let error =
             RunError::Btf { source: io::Error::from_raw_os_error(libc::EINVAL), log: "x".into() };
         assert_eq!(error.errno(), Some(libc::EINVAL));
-        assert_eq!(RunError::Privileges.errno(), None);
+        let denial = Denial::Missing { missing: vec!["CAP_BPF"], unprivileged_bpf_disabled: None };
+        assert_eq!(RunError::Privileges(denial).errno(), None);
         let error = RunError::Load {
             probe: "fentry:vfs_read".into(),
             message: "refused".into(),
@@ -176,6 +278,70 @@ mod tests {
             }),
         };
         assert_eq!(RunError::Attach(attach).errno(), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn refusals_are_explained_from_capabilities_lockdown_and_sysctl() {
+        use crate::privileges::{cap, Security};
+        let eperm = |errno| RunError::MapCreate {
+            map: "AT_x".into(),
+            source: bpfscope_sys::SyscallError {
+                call: "BPF_MAP_CREATE",
+                source: io::Error::from_raw_os_error(errno),
+            },
+        };
+        let load_eperm = || RunError::Load {
+            probe: "tracepoint:syscalls:sys_enter_read".into(),
+            message: "BPF_PROG_LOAD failed: Operation not permitted".into(),
+            source: Some(io::Error::from_raw_os_error(libc::EPERM)),
+        };
+        let all = 1 << cap::BPF | 1 << cap::PERFMON | 1 << cap::SYS_ADMIN;
+        let root = Security { euid: 0, capabilities: all, ..Security::default() };
+        // An unprivileged user, with the sysctl that keeps BPF from users without CAP_BPF.
+        let user = Security {
+            euid: 1000,
+            capabilities: 0,
+            unprivileged_bpf_disabled: Some(2),
+            ..Security::default()
+        };
+        let error = explain_denied(eperm(libc::EPERM), &user);
+        assert_eq!(
+            error.to_string(),
+            "bpfscope lacks CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH: tracing needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), and CAP_DAC_READ_SEARCH to read tracefs when not root (kernel.unprivileged_bpf_disabled=2: the kernel refuses bpf() to every process without CAP_BPF); run it as root (sudo), or grant them with `sudo setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep $(command -v bpfscope)`"
+        );
+        // Lockdown: whatever the capabilities, for the first map or a program.
+        let locked = Security { lockdown: Some("confidentiality".into()), ..root.clone() };
+        for refused in [eperm(libc::EPERM), load_eperm()] {
+            let error = explain_denied(refused, &locked);
+            assert_eq!(
+                error.to_string(),
+                "the kernel refused BPF tracing because it is locked down (lockdown=confidentiality in /sys/kernel/security/lockdown), which no privilege lifts: boot it without `lockdown=confidentiality` (and with Secure Boot's lockdown off) to trace here"
+            );
+            assert_eq!(error.errno(), Some(libc::EPERM));
+            assert!(error.detail().unwrap().contains("Operation not permitted"));
+        }
+        // Every capability, no lockdown: a policy refused the first map.
+        let error = explain_denied(eperm(libc::EPERM), &root);
+        assert!(error.to_string().starts_with(
+            "the kernel refused BPF with EPERM although bpfscope has CAP_BPF and CAP_PERFMON: a security module"
+        ));
+        assert!(error
+            .detail()
+            .unwrap()
+            .starts_with("cannot create map AT_x: BPF_MAP_CREATE failed"));
+        // A program the kernel refuses for its own reasons (fentry here) keeps its message,
+        // and other errnos are not refusals.
+        let error = explain_denied(load_eperm(), &root);
+        assert!(matches!(error, RunError::Load { .. }), "{error}");
+        let error = explain_denied(eperm(libc::EINVAL), &user);
+        assert!(matches!(error, RunError::MapCreate { .. }), "{error}");
+        // Only the sysctl's own clause goes when CAP_BPF is there.
+        let denial =
+            Denial::Missing { missing: vec!["CAP_PERFMON"], unprivileged_bpf_disabled: Some(2) };
+        assert_eq!(
+            denial.to_string(),
+            "bpfscope lacks CAP_PERFMON: tracing needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), and CAP_DAC_READ_SEARCH to read tracefs when not root; run it as root (sudo), or grant them with `sudo setcap cap_perfmon+ep $(command -v bpfscope)`"
+        );
     }
 
     #[test]

@@ -334,6 +334,22 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_ends_the_trace_with_its_error() {
+        let out = Capture { full: true, ..Capture::default() };
+        let (err, mut exit) = report(text::FORMAT, &out);
+        // Standard error still gets the warnings; the run fails with the first error.
+        assert!(err.contains("WARNING: map @full is full"));
+        assert_eq!(exit.code(), Some(1));
+        let error = exit.take_output_error().expect("the error is kept");
+        assert_eq!(error.raw_os_error(), Some(libc::ENOSPC));
+        let message = RunError::Output(error).to_string();
+        assert!(
+            message.starts_with("cannot write the output: No space left on device"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn lost_events_are_reported_as_they_grow() {
         let log = Log::default();
         let mut sink = Recorder { log: log.clone() };

@@ -97,17 +97,21 @@ impl Sink for Recorder {
 }
 
 /// A writer whose bytes a test reads afterwards; with `broken`, every write fails as a
-/// closed pipe does.
+/// closed pipe does, with `full` as a full disk does (ENOSPC).
 #[derive(Clone, Default)]
 pub(crate) struct Capture {
     pub(crate) bytes: Rc<RefCell<Vec<u8>>>,
     pub(crate) broken: bool,
+    pub(crate) full: bool,
 }
 
 impl io::Write for Capture {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.broken {
             return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        if self.full {
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
         self.bytes.borrow_mut().extend_from_slice(buf);
         Ok(buf.len())

@@ -30,6 +30,7 @@ pub mod inspect;
 mod maps;
 mod names;
 pub mod object;
+mod privileges;
 mod session;
 mod stats;
 pub mod symbols;
@@ -51,8 +52,9 @@ use bpfscope_output::{Format, Sink};
 pub use attach::{attach as attach_program, load as load_program};
 pub use bpfscope_sys as sys;
 pub use cpus::{online_cpus, possible_cpus};
-pub use errors::{AttachError, AttachErrorKind, RunError};
+pub use errors::{explain_denied, AttachError, AttachErrorKind, Denial, RunError};
 pub use names::{errno_name, errno_number};
+pub use privileges::{check_privileges, Security};
 pub use session::{Loaded, Running, Session};
 pub use symbols::{Processes, Symbols};
 
@@ -84,13 +86,17 @@ pub struct RunConfig {
 /// Makes a sink beside the format's from a symbolizer of the run.
 pub type NewRecorder = Box<dyn FnOnce(Box<dyn bpfscope_output::Symbolizer>) -> Box<dyn Sink>>;
 
-/// Loads, attaches and runs until exit; returns the exit code.
-pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> {
+/// Loads, attaches and runs until exit; returns the exit code. A refusal by the kernel is
+/// explained from the process's capabilities and the kernel's lockdown
+/// ([`explain_denied`]).
+pub fn run(compiled: &Compiled, config: RunConfig) -> Result<i32, RunError> {
     bpfscope_sys::raise_memlock_limit();
     bpfscope_sys::raise_nofile_limit();
-    if bpfscope_sys::geteuid() != 0 {
-        return Err(RunError::Privileges);
-    }
+    let security = check_privileges()?;
+    run_checked(compiled, config).map_err(|e| explain_denied(e, &security))
+}
+
+fn run_checked(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> {
     let signals = bpfscope_sys::signal_fd_with(&self_signals(compiled)).map_err(RunError::Sys)?;
     let mut loaded = Session::load_deferring_end(compiled, !config.dry_run)?;
     if let Some(held) = &config.child {
@@ -120,6 +126,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
     let traced_since = Instant::now();
     let mut running = loaded.attach(sink, config.quiet)?;
     running.capture_processes(processes);
+    test_hook_panic("after-attach");
     // Iterators run now, to their end, and the trace ends after them.
     let iterated = running.exit_code().is_none() && running.run_iterators(sink)?;
     if running.exit_code().is_none() && !iterated {
@@ -139,7 +146,7 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
         running.report_stats(sink, traced_since.elapsed());
     }
     drop(bpf_stats);
-    let code = running.finish(sink)?;
+    let finished = running.finish(sink);
     // A command still running when the trace ends gets SIGTERM (bpftrace's rule), and
     // SIGKILL if it ignores it for a second.
     if let Some(mut held) = config.child.take() {
@@ -147,7 +154,17 @@ pub fn run(compiled: &Compiled, mut config: RunConfig) -> Result<i32, RunError> 
             held.terminate(std::time::Duration::from_secs(1));
         }
     }
-    Ok(code)
+    finished
+}
+
+/// A test hook, compiled in always: `BPFSCOPE_TEST_PANIC=after-attach` makes bpfscope
+/// panic once its probes are attached, so the kernel tests can check that a panic leaves
+/// nothing attached (the kernel closes the fds of a process that dies, whether it unwinds
+/// or aborts, as the release build does). Not for users; it changes nothing when unset.
+fn test_hook_panic(point: &str) {
+    if std::env::var_os("BPFSCOPE_TEST_PANIC").is_some_and(|v| v == point) {
+        panic!("BPFSCOPE_TEST_PANIC={point}: a panic injected for the tests");
+    }
 }
 
 /// The signals `self:signal:...` probes wait for, which the signalfd must report too.

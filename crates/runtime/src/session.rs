@@ -52,6 +52,9 @@ impl Ring {
 #[derive(Debug, Default)]
 pub(crate) struct Exit {
     code: Option<i32>,
+    /// The first output error other than the reader going away (a full disk): the trace
+    /// ends with it, so output is never lost silently.
+    output_error: Option<io::Error>,
 }
 
 impl Exit {
@@ -64,12 +67,24 @@ impl Exit {
         self.code.get_or_insert(code);
     }
 
-    /// A reader that went away (`bpfscope ... | head`) ends the trace, as SIGPIPE ends
-    /// bpftrace. Other output errors are ignored: the trace goes on.
+    /// A reader that went away (`bpfscope ... | head`) ends the trace with 0, as SIGPIPE
+    /// ends bpftrace. Any other output error (`-o` on a full disk: ENOSPC) ends it too, and
+    /// the run fails with that error ([`RunError::Output`]) once the exit sequence is done:
+    /// what could not be written is not lost silently.
     pub(crate) fn check_output(&mut self, result: io::Result<()>) {
-        if result.is_err_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
-            self.request(0);
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => self.request(0),
+            Err(e) => {
+                self.request(1);
+                self.output_error.get_or_insert(e);
+            }
         }
+    }
+
+    /// The output error that ended the trace, if one did.
+    pub(crate) fn take_output_error(&mut self) -> Option<io::Error> {
+        self.output_error.take()
     }
 }
 
@@ -573,6 +588,9 @@ impl<'c> Running<'c> {
     /// Ends the trace (the exit sequence, `exit.rs`) and returns the exit code.
     pub fn finish(mut self, sink: &mut dyn Sink) -> Result<i32, RunError> {
         exit::exit_sequence(&mut self, sink)?;
+        if let Some(error) = self.session.exit.take_output_error() {
+            return Err(RunError::Output(error));
+        }
         Ok(self.exit_code().unwrap_or(0))
     }
 }

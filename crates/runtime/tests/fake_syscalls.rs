@@ -46,6 +46,7 @@ fn config() -> RunConfig {
 fn working_kernel(call: Syscall<'_>) -> io::Result<i64> {
     match call {
         Syscall::Geteuid => Ok(0),
+        Syscall::EffectiveCapabilities => Ok(i64::MAX),
         Syscall::Bpf { cmd: BpfCmd::MapLookupElem, .. } => Err(errno(libc::ENOENT)),
         Syscall::Bpf { cmd: BpfCmd::MapCreate | BpfCmd::ProgLoad | BpfCmd::BtfLoad, .. }
         | Syscall::Bpf { cmd: BpfCmd::RawTracepointOpen, .. }
@@ -112,9 +113,17 @@ fn a_working_fake_kernel_loads_everything() {
 fn not_root_is_explained() {
     let message = run_error("BEGIN { exit(); }", |call| match call {
         Syscall::Geteuid => Some(Ok(1000)),
-        _ => panic!("nothing is loaded without root"),
+        Syscall::EffectiveCapabilities => Some(Ok(0)),
+        _ => panic!("nothing is loaded without the capabilities"),
     });
-    assert!(message.starts_with("bpfscope must run as root"), "{message}");
+    assert!(message.starts_with("bpfscope lacks CAP_BPF and CAP_PERFMON"), "{message}");
+    // CAP_BPF and CAP_PERFMON as root: enough.
+    let caps = 1 << 39 | 1 << 38;
+    let run = run_on("BEGIN { exit(); }", config, move |call| match call {
+        Syscall::EffectiveCapabilities => Some(Ok(caps)),
+        _ => None,
+    });
+    assert_eq!(run, Ok(0));
 }
 
 #[test]

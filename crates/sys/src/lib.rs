@@ -305,6 +305,13 @@ pub fn geteuid() -> u32 {
     syscall(Syscall::Geteuid).map_or(u32::MAX, |uid| uid as u32)
 }
 
+/// The process's effective capabilities, one bit per `CAP_*` number (`capget(2)`).
+pub fn effective_capabilities() -> SysResult<u64> {
+    syscall(Syscall::EffectiveCapabilities)
+        .map(|caps| caps as u64)
+        .map_err(|source| SyscallError { call: "capget", source })
+}
+
 /// A pipe whose two fds are numbered `min` or above (close-on-exec).
 fn pipe_above(min: i32) -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];

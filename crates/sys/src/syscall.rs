@@ -1,5 +1,6 @@
 //! The one choke point of the kernel-facing calls: `bpf(2)`, `perf_event_open(2)`, the
-//! perf event ioctls that attach a program, and `geteuid` (the runtime's privilege check).
+//! perf event ioctls that attach a program, and `geteuid` and `capget` (the runtime's
+//! privilege check).
 //!
 //! Every wrapper in this crate builds a [`Syscall`] and hands it to [`syscall`], which turns
 //! a negative return into the `errno` as an [`io::Error`]. In tests (and with the `fake`
@@ -92,6 +93,8 @@ pub enum Syscall<'a> {
     PerfEventIoctl { fd: BorrowedFd<'a>, request: PerfIoctl, arg: i32 },
     /// `geteuid()`.
     Geteuid,
+    /// `capget(2)` of this process: the effective capabilities, a bit per `CAP_*` number.
+    EffectiveCapabilities,
 }
 
 /// Makes the call (or lets the test override answer it); a negative return becomes `errno`.
@@ -124,10 +127,36 @@ pub(crate) fn syscall(call: Syscall<'_>) -> io::Result<i64> {
         },
         // SAFETY: no arguments, cannot fail.
         Syscall::Geteuid => return Ok(i64::from(unsafe { libc::geteuid() })),
+        Syscall::EffectiveCapabilities => return capget().map(|caps| caps as i64),
     };
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
         Ok(ret)
     }
+}
+
+/// The effective capabilities (`capget(2)`, version 3: 64 bits).
+fn capget() -> io::Result<u64> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget reads the header and writes two data structs (version 3), both valid.
+    let ret = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
 }

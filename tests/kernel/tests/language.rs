@@ -405,7 +405,7 @@ fn missing_privileges_are_explained() {
         .expect("setpriv (util-linux)");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("bpfscope must run as root"), "{stderr}");
+    assert!(stderr.contains("bpfscope lacks CAP_BPF, CAP_PERFMON"), "{stderr}");
 }
 
 #[test]

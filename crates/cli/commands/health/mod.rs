@@ -271,9 +271,7 @@ struct Traced {
 fn trace(compiled: &Compiled, seconds: u32, verbose: bool) -> anyhow::Result<Traced> {
     sys::raise_memlock_limit();
     sys::raise_nofile_limit();
-    if sys::geteuid() != 0 {
-        bail!(RunError::Privileges);
-    }
+    bpfscope_runtime::check_privileges()?;
     let signals = sys::signal_fd_with(&[]).context("blocking SIGINT and SIGTERM")?;
     let loaded = Session::load(compiled).map_err(|e| match e {
         RunError::Verifier { probe, message, log, .. } if verbose => {

@@ -293,9 +293,7 @@ pub fn run(
     err: &mut dyn Write,
 ) -> Result<i32, ObjectError> {
     let parsed = parse(opts)?;
-    if bpfscope_sys::geteuid() != 0 {
-        return Err(crate::RunError::Privileges.to_string().into());
-    }
+    crate::check_privileges().map_err(|e| e.to_string())?;
     bpfscope_sys::raise_memlock_limit();
     // As libbpf: BTF the kernel refuses only costs func_info and line_info.
     let btf_fd = parsed.btf.as_ref().and_then(|(bytes, _)| match load::btf_load(bytes) {
