@@ -226,6 +226,63 @@ pub const TOOLS: &[Tool] = &[
             ("", "trace the lifespan of short-lived files (ext4)"),
             ("-p 181", "only the files PID 181 deletes"),
         ]),
+    tool!("cachestat", FileSystems, "Count cache kernel function calls.",
+        options: &[
+            Opt::flag('T', "timestamp", "include timestamp on output"),
+            INTERVAL_COUNT[0], INTERVAL_COUNT[1],
+        ],
+        examples: &[
+            ("", "run with default option of 1 second delay"),
+            ("-T", "include timestamps"),
+            ("1 5", "print every second, 5 times"),
+        ]),
+    tool!("readahead", FileSystems, "Show performance of read-ahead cache.",
+        options: &[Opt::number('d', "duration", "DURATION", "total duration to monitor for, in seconds")],
+        examples: &[("-d 20", "monitor for 20 seconds and generate stats")]),
+    tool!("fsdist", FileSystems, "Summarize file system operations latency.",
+        options: &[
+            Opt::filesystem('t', "type", "which filesystem to trace: ext4 (default), xfs or btrfs"),
+            Opt::flag('T', "timestamp", "include timestamp on output"),
+            Opt::flag('m', "milliseconds", "millisecond histogram"),
+            Opt::number('p', "pid", "PID", "trace this PID only"),
+            INTERVAL_COUNT[0], INTERVAL_COUNT[1],
+        ],
+        examples: &[
+            ("-t ext4", "show ext4 operations latency as a histogram"),
+            ("-t xfs -p 1216", "trace xfs operations with PID 1216 only"),
+            ("-t btrfs 1 10", "print 1 second summaries, 10 times"),
+            ("-t ext4 -m 5", "5s summaries, milliseconds"),
+        ]),
+    tool!("fsslower", FileSystems, "Trace file system operations slower than a threshold.",
+        options: &[
+            Opt::filesystem('t', "type", "which filesystem to trace: ext4 (default), xfs or btrfs"),
+            Opt::number('p', "pid", "PID", "process ID to trace"),
+            Opt::number('m', "min", "MIN", "min latency to trace, in ms (default 10)"),
+            Opt::number('d', "duration", "DURATION", "total duration of trace in seconds"),
+        ],
+        examples: &[
+            ("-t ext4", "trace ext4 operations slower than 10 ms"),
+            ("-t xfs -p 1216", "trace xfs operations with PID 1216 only"),
+            ("-t btrfs -m 1", "trace btrfs operations slower than 1 ms"),
+            ("-t ext4 -m 0", "trace every ext4 operation"),
+            ("-t ext4 -d 10", "trace for 10 seconds only"),
+        ]),
+    tool!("filetop", FileSystems, "File reads and writes by process.",
+        options: &[
+            Opt::flag('a', "all-files", "include non-regular file types (sockets, FIFOs, etc)"),
+            Opt::flag('C', "noclear", "don't clear the screen"),
+            Opt::number('r', "maxrows", "MAXROWS", "maximum rows to print, default 20"),
+            Opt::choice('s', "sort", "SORT", &["all", "reads", "writes", "rbytes", "wbytes"], "sort column, default all"),
+            Opt::number('p', "pid", "PID", "trace this PID only"),
+            INTERVAL_COUNT[0], INTERVAL_COUNT[1],
+        ],
+        examples: &[
+            ("", "file I/O top, 1 second refresh"),
+            ("-C", "don't clear the screen"),
+            ("-p 181", "PID 181 only"),
+            ("5", "5 second summaries"),
+            ("5 10", "5 second summaries, 10 times only"),
+        ]),
     tool!("vfscount", FileSystems, "Count VFS calls.",
         options: &[],
         examples: &[("", "count vfs_* calls by function (needs kprobes)")]),
@@ -823,8 +880,12 @@ mod tests {
             declared.sort_unstable();
             assert_eq!(used, declared, "{}: `getopt` in the script vs its options", tool.name);
             assert!(!tool.examples.is_empty(), "{}: no examples for -h", tool.name);
-            // Only a probe pattern reaches a script by position: as its attach points.
-            let pattern = tool.options.iter().any(|o| o.kind == Kind::Pattern);
+            // Only a probe pattern or a file system type reaches a script by position: as its
+            // attach points.
+            let pattern = tool
+                .options
+                .iter()
+                .any(|o| matches!(o.kind, Kind::Pattern | Kind::Filesystem { .. }));
             assert!(pattern || !has_positional(tool.script), "{}", tool.name);
         }
     }

@@ -4,7 +4,65 @@
 //! need fentry or kprobes fail here with a message naming them, which is checked; the kernel
 //! matrix (scripts/vmtest) runs them for real.
 
-use kernel_tests::{run, skip_note, start, wl, LoopDevice};
+use std::process::Command;
+
+use kernel_tests::{bcc_hist_rows, hist_total, run, skip_note, start, wl, LoopDevice};
+
+/// Whether this kernel has kprobes (the kprobe PMU): the kernel matrix's do, this host's not.
+fn have_kprobes() -> bool {
+    std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
+}
+
+/// The error of a kprobe tool on a kernel without kprobes: it names the probe and the
+/// missing facility. Checks it and says loudly that the test is skipped here.
+fn refused_without_kprobes(args: &[&str], probe: &str) {
+    let r = run(args);
+    assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+    let expected = format!("ERROR: cannot attach probe `{probe}`: this kernel has no kprobes");
+    assert!(r.stderr.starts_with(&expected), "{args:?}: {}", r.stderr);
+    skip_note(&format!(
+        "{}: needs kprobes, which this kernel lacks (checked its error; the kernel matrix runs it)",
+        args[0]
+    ));
+}
+
+/// An ext4 file system on a loop device, mounted on a fresh directory; unmounted on drop.
+struct Ext4 {
+    dir: std::path::PathBuf,
+    _device: LoopDevice,
+}
+
+impl Ext4 {
+    /// Sets one up, or says why not.
+    fn new() -> Result<Ext4, String> {
+        let device = LoopDevice::new(64)?;
+        let mkfs = Command::new("mkfs.ext4").args(["-q", &device.path]).output();
+        match mkfs {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => return Err(format!("mkfs.ext4: {}", String::from_utf8_lossy(&out.stderr))),
+            Err(e) => return Err(format!("mkfs.ext4 (from e2fsprogs) cannot run: {e}")),
+        }
+        let dir = std::env::temp_dir().join(format!("bpfscope-rest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let out = Command::new("mount").args(["-t", "ext4"]).arg(&device.path).arg(&dir).output();
+        match out {
+            Ok(out) if out.status.success() => Ok(Ext4 { dir, _device: device }),
+            Ok(out) => Err(format!("mount: {}", String::from_utf8_lossy(&out.stderr))),
+            Err(e) => Err(format!("mount: {e}")),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
 
 /// The `HH:MM:SS loadavg: ...` line BCC's top tools print above each table.
 fn is_loadavg(line: &str) -> bool {
@@ -16,7 +74,7 @@ fn is_loadavg(line: &str) -> bool {
 fn rows_under<'a>(stdout: &'a str, header: &str) -> Vec<&'a str> {
     let mut lines = stdout.lines().skip_while(|l| *l != header);
     assert!(lines.next().is_some(), "no `{header}` in:\n{stdout}");
-    lines.take_while(|l| !l.is_empty()).collect()
+    lines.take_while(|l| !l.is_empty() && *l != "Detaching...").collect()
 }
 
 const BIOTOP_HEADER: &str = "PID     COMM             D MAJ MIN DISK       I/O  Kbytes  AVGms";
@@ -48,6 +106,7 @@ fn biotop_sums_each_process_s_o_direct_writes_in_bcc_s_columns() {
         .filter(|l| l.contains(" wl-odirect "))
         .collect();
     assert_eq!(ours.len(), 2, "{}", r.stdout);
+    assert_eq!(lines.iter().rev().find(|l| !l.is_empty()), Some(&"Detaching..."), "{}", r.stdout);
     // The most bytes first: 30 writes (120 Kbytes), then 10 (40 Kbytes).
     for (line, (ios, kbytes)) in ours.iter().zip([(30, 120), (10, 40)]) {
         let pid = line.split_whitespace().next().unwrap();
@@ -166,6 +225,221 @@ fn tcptop_prints_ipv6_sessions_in_their_own_table() {
     assert!(!r.stdout.contains("::1:4835"), "{}", r.stdout);
 }
 
+const FILETOP_HEADER: &str = "TID    COMM             READS  WRITES R_Kb    W_Kb    T FILE";
+
+#[test]
+fn filetop_counts_each_thread_s_reads_and_writes_by_file() {
+    let Some(_guard) = start("filetop_counts_each_thread_s_reads_and_writes_by_file") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("bpfscope-filetop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 3 writes and 7 reads of 4 KiB to one file, 9 and 2 to another whose name is longer
+    // than BCC's 32 bytes.
+    let long = format!("ft-b-{}", "x".repeat(35));
+    let (a, b) = (dir.join("ft-a").display().to_string(), dir.join(&long).display().to_string());
+    let command =
+        format!("sh -c '{}; {}'", wl(&format!("fsops {a} 3 7")), wl(&format!("fsops {b} 9 2")));
+    let shown_b = format!("{}...", &long[..29]);
+    let row = |tid: &str, reads: u64, writes: u64, name: &str| {
+        format!(
+            "{tid:<6} {:<16} {reads:<6} {writes:<6} {:<7} {:<7} R {name}",
+            "wl-fsops",
+            reads * 4,
+            writes * 4
+        )
+    };
+    let ours = |stdout: &str| -> Vec<String> {
+        rows_under(stdout, FILETOP_HEADER)
+            .into_iter()
+            .filter(|l| l.contains(" wl-fsops "))
+            .map(str::to_string)
+            .collect()
+    };
+    let tid = |line: &str| line.split_whitespace().next().unwrap().to_string();
+    for (sort, b_first) in
+        [("all", true), ("reads", false), ("writes", true), ("rbytes", false), ("wbytes", true)]
+    {
+        let r = run(&["filetop", "-C", "-s", sort, "-c", &command, "60"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(lines[0], "Tracing... Output every 60 secs. Hit Ctrl-C to end", "{}", r.stdout);
+        assert!(is_loadavg(lines[2]), "{}", r.stdout);
+        assert_eq!(
+            lines.iter().rev().find(|l| !l.is_empty()),
+            Some(&"Detaching..."),
+            "{}",
+            r.stdout
+        );
+        let rows = ours(&r.stdout);
+        assert_eq!(rows.len(), 2, "-s {sort}: {}", r.stdout);
+        let (first, second) = if b_first { (&rows[1], &rows[0]) } else { (&rows[0], &rows[1]) };
+        assert_eq!(first, &row(&tid(first), 7, 3, "ft-a"), "-s {sort}: {}", r.stdout);
+        assert_eq!(second, &row(&tid(second), 2, 9, &shown_b), "-s {sort}: {}", r.stdout);
+        assert_ne!(tid(first), tid(second));
+    }
+    // -r 1: one row; -p 1: another process's only.
+    let r = run(&["filetop", "-C", "-r", "1", "-c", &command, "60"]);
+    assert_eq!(rows_under(&r.stdout, FILETOP_HEADER).len(), 1, "{}", r.stdout);
+    let r = run(&["filetop", "-C", "-p", "1", "-c", &command, "60"]);
+    assert!(ours(&r.stdout).is_empty(), "{}", r.stdout);
+    // Regular files only, but with -a: /dev/null is another type (O).
+    let r = run(&["filetop", "-C", "-c", &wl("write 5"), "60"]);
+    assert!(!r.stdout.contains(" wl-write "), "{}", r.stdout);
+    let r = run(&["filetop", "-C", "-a", "-c", &wl("write 5"), "60"]);
+    let null: Vec<&str> = rows_under(&r.stdout, FILETOP_HEADER)
+        .into_iter()
+        .filter(|l| l.contains(" wl-write "))
+        .collect();
+    assert_eq!(null.len(), 1, "{}", r.stdout);
+    assert!(
+        null[0].ends_with(&format!(" {:<16} 0      5      0       0       O null", "wl-write")),
+        "{}",
+        r.stdout
+    );
+    // A bad sort column is BCC's usage error.
+    let r = run(&["filetop", "-s", "size"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("argument -s/--sort: invalid choice: 'size' (choose from 'all', 'reads', 'writes', 'rbytes', 'wbytes')"), "{}", r.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cachestat_counts_a_cold_read_s_misses_and_a_warm_read_s_hits() {
+    let Some(_guard) = start("cachestat_counts_a_cold_read_s_misses_and_a_warm_read_s_hits") else {
+        return;
+    };
+    if !have_kprobes() {
+        return refused_without_kprobes(&["cachestat"], "kprobe:folio_mark_accessed");
+    }
+    let fs = Ext4::new().unwrap_or_else(|why| panic!("cannot set up ext4: {why}"));
+    let file = fs.path("cached");
+    assert!(Command::new(kernel_tests::workload())
+        .args(["fsops", &file, "256", "0"])
+        .status()
+        .unwrap()
+        .success());
+    // 256 pages read cold (256 misses), then twice warm (512 hits); one output at the end.
+    let r = run(&["cachestat", "-T", "-c", &wl(&format!("pagecache {file} 3")), "60"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "TIME         HITS   MISSES  DIRTIES HITRATIO", "{}", r.stdout);
+    assert_eq!(lines.len(), 3, "{}", r.stdout);
+    assert_eq!(lines[2], "Detaching...", "{}", r.stdout);
+    let fields: Vec<&str> = lines[1].split_whitespace().collect();
+    assert!(fields[0].len() == 8 && fields[0].as_bytes()[2] == b':', "{}", lines[1]);
+    let n = |i: usize| fields[i].parse::<u64>().unwrap();
+    // System-wide: the workload's, and whatever else the system did meanwhile (little).
+    assert!((512..=512 + 64).contains(&n(1)), "hits: {}", r.stdout);
+    assert!((256..=256 + 64).contains(&n(2)), "misses: {}", r.stdout);
+    assert!(fields[4].ends_with('%'), "{}", lines[1]);
+    // Every second, twice, then exit.
+    let r = run(&["cachestat", "1", "2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 3, "{}", r.stdout);
+}
+
+#[test]
+fn readahead_ages_the_pages_a_cold_read_reads_ahead() {
+    let Some(_guard) = start("readahead_ages_the_pages_a_cold_read_reads_ahead") else {
+        return;
+    };
+    if !have_kprobes() {
+        return refused_without_kprobes(&["readahead"], "kprobe:page_cache_ra_unbounded");
+    }
+    let fs = Ext4::new().unwrap_or_else(|why| panic!("cannot set up ext4: {why}"));
+    let file = fs.path("ahead");
+    assert!(Command::new(kernel_tests::workload())
+        .args(["fsops", &file, "256", "0"])
+        .status()
+        .unwrap()
+        .success());
+    let r = run(&["readahead", "-c", &wl(&format!("pagecache {file} 1"))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing... Hit Ctrl-C to end.", "{}", r.stdout);
+    assert_eq!(lines[1], "", "{}", r.stdout);
+    let unused: i64 = lines[2]
+        .strip_prefix("Read-ahead unused pages: ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert_eq!(lines[3], "Histogram of read-ahead used page age (ms):", "{}", r.stdout);
+    assert_eq!(lines[4], "", "{}", r.stdout);
+    let header = "     age (ms)            : count     distribution";
+    assert_eq!(lines[5], header, "{}", r.stdout);
+    // Every page of the file was read ahead (all but the first synchronously) and then used.
+    let used = hist_total(&bcc_hist_rows(&r.stdout, header));
+    assert!((255..=256 + 32).contains(&used), "used: {}", r.stdout);
+    assert!((0..=32).contains(&unused), "unused: {}", r.stdout);
+}
+
+/// The file system functions of `bpfscope fsdist -t TYPE` in this kernel, else why not.
+fn have_fs_functions(fs: &str) -> bool {
+    let symbols = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    symbols.lines().any(|l| l.split_whitespace().nth(2) == Some(&format!("{fs}_file_read_iter")))
+}
+
+#[test]
+fn fsdist_and_fsslower_time_each_ext4_operation() {
+    let Some(_guard) = start("fsdist_and_fsslower_time_each_ext4_operation") else { return };
+    if !have_kprobes() {
+        refused_without_kprobes(&["fsdist", "-t", "ext4"], "kprobe:ext4_file_read_iter");
+        refused_without_kprobes(&["fsslower", "-t", "xfs"], "kprobe:xfs_file_read_iter");
+        return;
+    }
+    let fs = Ext4::new().unwrap_or_else(|why| panic!("cannot set up ext4: {why}"));
+    let file = fs.path("ops");
+    let command = wl(&format!("fsops {file} 5 9"));
+    // fsdist: one histogram per operation, in their names' order, with the workload's
+    // counts (and whatever else ext4 did meanwhile: nothing else uses this file system,
+    // but other processes' reads of other ext4 files would count).
+    let r = run(&["fsdist", "-t", "ext4", "-c", &command]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing ext4 operation latency... Hit Ctrl-C to end.", "{}", r.stdout);
+    for (op, count) in [("fsync", 1), ("open", 1), ("read", 9), ("write", 5)] {
+        let rows = bcc_hist_rows(&r.stdout, &format!("operation = {op}"));
+        assert!(hist_total(&rows) >= count, "{op}: {}", r.stdout);
+    }
+    let sections: Vec<&&str> = lines.iter().filter(|l| l.starts_with("operation = ")).collect();
+    assert_eq!(
+        sections,
+        [&"operation = fsync", &"operation = open", &"operation = read", &"operation = write"],
+        "{}",
+        r.stdout
+    );
+    // fsslower -m 0: every operation of the workload, each on its own line, in order.
+    let r = run(&["fsslower", "-t", "ext4", "-m", "0", "-c", &command]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Tracing ext4 operations... Hit Ctrl-C to end.", "{}", r.stdout);
+    assert_eq!(lines[1], "TIME     COMM             PID     T BYTES   OFF_KB   LAT(ms) FILENAME");
+    let ours: Vec<String> = lines
+        .iter()
+        .filter(|l| l.get(9..).is_some_and(|rest| rest.starts_with("wl-fsops ")))
+        .map(|l| {
+            // TIME, then PID and LAT(ms) vary: keep T BYTES OFF_KB FILENAME.
+            let f: Vec<&str> = l.split_whitespace().collect();
+            format!("{} {} {} {}", f[3], f[4], f[5], f[7])
+        })
+        .collect();
+    let mut expected = vec!["O 0 0 ops".to_string()];
+    expected.extend((0..5).map(|i| format!("W 4096 {} ops", i * 4)));
+    expected.push("S LL_MAX 0 ops".to_string());
+    expected.extend((0..9).map(|i| format!("R 4096 {} ops", (i % 5) * 4)));
+    assert_eq!(ours, expected, "{}", r.stdout);
+    // The default threshold, 10 ms: none of these fast operations; -p 1: none of these.
+    let r = run(&["fsslower", "-c", &command]);
+    assert_eq!(
+        r.stdout.lines().next(),
+        Some("Tracing ext4 operations slower than 10 ms... Hit Ctrl-C to end."),
+        "{}",
+        r.stdout
+    );
+    let r = run(&["fsslower", "-m", "0", "-p", "1", "-c", &command]);
+    assert!(!r.stdout.contains(" wl-fsops "), "{}", r.stdout);
+}
+
 #[test]
 fn every_tool_of_this_batch_passes_the_verifier_with_its_options() {
     let Some(_guard) = start("every_tool_of_this_batch_passes_the_verifier_with_its_options")
@@ -178,6 +452,13 @@ fn every_tool_of_this_batch_passes_the_verifier_with_its_options() {
         &["tcptop"],
         &["tcptop", "-C", "-S", "-p", "1", "-4", "2", "3"],
         &["tcptop", "-6"],
+        &["filetop"],
+        &["filetop", "-a", "-C", "-r", "5", "-s", "wbytes", "-p", "1", "2", "3"],
+        &["cachestat"],
+        &["cachestat", "-T", "1", "2"],
+        &["readahead", "-d", "5"],
+        &["fsdist", "-t", "ext4", "-T", "-m", "-p", "1", "1", "2"],
+        &["fsslower", "-t", "ext4", "-p", "1", "-m", "0", "-d", "3"],
     ];
     for args in runs {
         let mut with_dry_run = args.to_vec();
@@ -185,5 +466,15 @@ fn every_tool_of_this_batch_passes_the_verifier_with_its_options() {
         let r = run(&with_dry_run);
         assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
     }
-    let _ = skip_note;
+    // xfs and btrfs where the kernel has them (built in, or their module loaded).
+    for fs in ["xfs", "btrfs"] {
+        if !have_fs_functions(fs) {
+            skip_note(&format!("fsdist/fsslower -t {fs}: no {fs}_file_read_iter in this kernel"));
+            continue;
+        }
+        for tool in ["fsdist", "fsslower"] {
+            let r = run(&[tool, "-t", fs, "--dry-run"]);
+            assert_eq!(r.code, 0, "{tool} -t {fs}: {}", r.stderr);
+        }
+    }
 }
