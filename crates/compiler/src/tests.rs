@@ -570,3 +570,13 @@ fn a_map_read_in_its_own_first_assignment_is_typed_by_it() {
     assert_eq!(c.manifest.maps[0].value, MapValue::Plain(Ty::I64));
     assert_eq!(c.manifest.maps[1].value, MapValue::Plain(Ty::Tuple(vec![Ty::I64, Ty::I64])));
 }
+
+#[test]
+fn a_tracepoint_wildcard_that_matches_nothing_is_left_out_beside_others() {
+    // As a kprobe wildcard: tools name tracepoints that only newer kernels have.
+    let c =
+        compile_ok("tracepoint:nonexistent:ev*, tracepoint:power:cpu_frequency { @ = count(); }");
+    assert_eq!(c.programs.len(), 1);
+    let e = compile_err("tracepoint:nonexistent:ev* { @ = count(); }");
+    assert!(e.contains("no tracepoint matches `tracepoint:nonexistent:ev*`"), "{e}");
+}
