@@ -45,6 +45,10 @@ pub enum Kind {
     /// `--cgroup PATH`: a cgroup v2 directory, given to the script as its cgroup ID (the
     /// directory's inode number, what `cgroup` and `kn->id` read).
     Cgroup { value_name: &'static str },
+    /// `-L 80,443`: a comma-separated list of up to [`MAX_PORTS`] TCP/UDP ports (1 to
+    /// 65535), given to the script as one number, the ports packed 16 bits each from the low
+    /// bits up (unused slots 0), which it tests with a mask and shifts.
+    Ports { value_name: &'static str },
     /// `-s SORT`: one of `choices` (argparse's `choices=`), given as the text.
     Choice { value_name: &'static str, choices: &'static [&'static str] },
     /// `-t TYPE`: a file system type of [`FILESYSTEMS`] (ext4 when not given), given as the
@@ -52,6 +56,9 @@ pub enum Kind {
     /// fsync functions, which the parser of attach points checks; never program text.
     Filesystem { value_name: &'static str },
 }
+
+/// How many ports a [`Kind::Ports`] list holds: four 16-bit ports in the script's 64-bit value.
+pub const MAX_PORTS: usize = 4;
 
 /// The file system types of [`Kind::Filesystem`], each with its read, write, open and fsync
 /// file operations (BCC's ext4dist, xfsdist, btrfsdist; libbpf-tools' fsdist).
@@ -115,6 +122,16 @@ impl Opt {
         Opt { name, short: None, kind: Kind::Cgroup { value_name: "PATH" }, help }
     }
 
+    /// `-SHORT PORTS` or `--NAME PORTS`: a comma-separated list of ports.
+    pub const fn ports(
+        short: char,
+        name: &'static str,
+        value_name: &'static str,
+        help: &'static str,
+    ) -> Opt {
+        Opt { name, short: Some(short), kind: Kind::Ports { value_name }, help }
+    }
+
     /// `-SHORT VALUE` or `--NAME VALUE`: one of `choices`.
     pub const fn choice(
         short: char,
@@ -156,6 +173,7 @@ impl Opt {
             | Kind::Errno { value_name }
             | Kind::Cgroup { value_name }
             | Kind::Choice { value_name, .. }
+            | Kind::Ports { value_name }
             | Kind::Filesystem { value_name } => Some(value_name),
             Kind::Flag | Kind::Positional | Kind::Pattern => None,
         }
@@ -192,6 +210,29 @@ impl Opt {
                     }
                     Err(e) => return Err(format!("argument {}: {path}: {e}", self.display())),
                 }
+            }
+            (Kind::Ports { .. }, Some(text)) => {
+                let mut packed = 0u64;
+                let ports: Vec<&str> = text.split(',').collect();
+                if ports.len() > MAX_PORTS {
+                    return Err(format!(
+                        "argument {}: at most {MAX_PORTS} ports, not {}: '{text}'",
+                        self.display(),
+                        ports.len()
+                    ));
+                }
+                for (i, port) in ports.iter().enumerate() {
+                    match port.trim().parse::<u16>() {
+                        Ok(n) if n > 0 => packed |= u64::from(n) << (16 * i),
+                        _ => {
+                            return Err(format!(
+                                "argument {}: invalid port: '{port}' (a comma-separated list of ports from 1 to 65535)",
+                                self.display()
+                            ))
+                        }
+                    }
+                }
+                packed.to_string()
             }
             (Kind::Choice { choices, .. }, Some(text)) => {
                 if !choices.contains(&text) {
@@ -316,6 +357,23 @@ mod tests {
         let cgroup = Opt::cgroup("cgroup", "trace this cgroup only");
         assert!(cgroup.program_option(Some("/nonexistent/cg")).is_err());
         assert!(cgroup.program_option(Some("/")).unwrap().starts_with("--cgroup="));
+        let ports = Opt::ports('L', "localport", "LPORT", "comma-separated list of local ports");
+        assert_eq!(ports.program_option(Some("80")).unwrap(), "--localport=80");
+        let packed = 80 | 443 << 16 | 22 << 32 | 65535 << 48;
+        assert_eq!(
+            ports.program_option(Some("80,443,22,65535")).unwrap(),
+            format!("--localport={packed}")
+        );
+        assert_eq!(
+            ports.program_option(Some("80,x")).unwrap_err(),
+            "argument -L/--localport: invalid port: 'x' (a comma-separated list of ports from 1 to 65535)"
+        );
+        assert!(ports.program_option(Some("0")).unwrap_err().contains("invalid port: '0'"));
+        assert!(ports.program_option(Some("65536")).is_err());
+        assert!(ports
+            .program_option(Some("1,2,3,4,5"))
+            .unwrap_err()
+            .contains("at most 4 ports, not 5"));
         let sort = Opt::choice('s', "sort", "SORT", &["all", "reads"], "sort column");
         assert_eq!(sort.program_option(Some("reads")).unwrap(), "--sort=reads");
         assert_eq!(

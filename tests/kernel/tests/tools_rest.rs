@@ -338,24 +338,33 @@ fn cachestat_counts_a_cold_read_s_misses_and_a_warm_read_s_hits() {
         .status()
         .unwrap()
         .success());
-    // 256 pages read cold (256 misses), then twice warm (512 hits); one output at the end.
-    let r = run(&["cachestat", "-T", "-c", &wl(&format!("pagecache {file} 3")), "60"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines[0], "TIME         HITS   MISSES  DIRTIES HITRATIO", "{}", r.stdout);
-    assert_eq!(lines.len(), 3, "{}", r.stdout);
-    assert_eq!(lines[2], "Detaching...", "{}", r.stdout);
-    let fields: Vec<&str> = lines[1].split_whitespace().collect();
-    assert!(fields[0].len() == 8 && fields[0].as_bytes()[2] == b':', "{}", lines[1]);
-    let n = |i: usize| fields[i].parse::<u64>().unwrap();
-    // System-wide: the workload's, and whatever else the system did meanwhile (little).
-    assert!((512..=512 + 64).contains(&n(1)), "hits: {}", r.stdout);
-    assert!((256..=256 + 64).contains(&n(2)), "misses: {}", r.stdout);
-    assert!(fields[4].ends_with('%'), "{}", lines[1]);
+    // 256 pages read cold (256 misses), then warm (256 hits a pass); one output at the end.
+    // System-wide: starting the workload reads and maps its binary (hits of their own, the
+    // same each run), so the hits are compared between one pass and three.
+    let counts = |passes: u64| -> (u64, u64) {
+        let r = run(&["cachestat", "-T", "-c", &wl(&format!("pagecache {file} {passes}")), "60"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines[0], "TIME         HITS   MISSES  DIRTIES HITRATIO", "{}", r.stdout);
+        assert_eq!(lines.len(), 3, "{}", r.stdout);
+        assert_eq!(lines[2], "Detaching...", "{}", r.stdout);
+        let fields: Vec<&str> = lines[1].split_whitespace().collect();
+        assert!(fields[0].len() == 8 && fields[0].as_bytes()[2] == b':', "{}", lines[1]);
+        assert!(fields[4].ends_with('%'), "{}", lines[1]);
+        let n = |i: usize| fields[i].parse::<u64>().unwrap();
+        assert!((256..=256 + 32).contains(&n(2)), "misses: {}", r.stdout);
+        kernel_tests::note(&format!("cachestat, {passes} passes: {}", lines[1]));
+        (n(1), n(2))
+    };
+    let (one, three) = (counts(1).0, counts(3).0);
+    assert!(
+        (512 - 32..=512 + 32).contains(&(three as i64 - one as i64)),
+        "hits: {one} then {three}"
+    );
     // Every second, twice, then exit.
     let r = run(&["cachestat", "1", "2"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(r.stdout.lines().count(), 3, "{}", r.stdout);
+    assert_eq!(r.stdout.lines().filter(|l| !l.is_empty()).count(), 3, "{}", r.stdout);
 }
 
 #[test]
@@ -460,6 +469,52 @@ fn fsdist_and_fsslower_time_each_ext4_operation() {
 }
 
 #[test]
+fn port_options_take_bcc_s_comma_separated_lists() {
+    let Some(_guard) = start("port_options_take_bcc_s_comma_separated_lists") else { return };
+    // Three connections from 127.0.0.1:48401..48403 to a listener on 48400: each closes two
+    // sockets, the client's (local port 4840N) and the server's (remote port 4840N).
+    let command = wl("tcpconn 48400 3 100 100");
+    let ends = |stdout: &str| -> Vec<(String, String)> {
+        let mut ends: Vec<(String, String)> = stdout
+            .lines()
+            .filter(|l| l.contains(" wl-tcpconn "))
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f[3].to_string(), f[5].to_string())
+            })
+            .collect();
+        ends.sort();
+        ends
+    };
+    let pair = |l: u16, r: u16| (l.to_string(), r.to_string());
+    let r = run(&["tcplife", "-L", "48401,48403", "-c", &command]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(ends(&r.stdout), [pair(48401, 48400), pair(48403, 48400)], "{}", r.stdout);
+    let r = run(&["tcplife", "-D", "48402,48403,9", "-c", &command]);
+    assert_eq!(ends(&r.stdout), [pair(48400, 48402), pair(48400, 48403)], "{}", r.stdout);
+    let r = run(&["tcplife", "-L", "48400", "-D", "48401,48403", "-c", &command]);
+    assert_eq!(ends(&r.stdout), [pair(48400, 48401), pair(48400, 48403)], "{}", r.stdout);
+    // tcpconnect -P: the destination ports; one line per connect.
+    let connects = |stdout: &str| stdout.lines().filter(|l| l.contains(" wl-tcpconn ")).count();
+    let r = run(&["tcpconnect", "-P", "9,48400", "--cmd", &command]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(connects(&r.stdout), 3, "{}", r.stdout);
+    let r = run(&["tcpconnect", "-P", "9,10,48401", "--cmd", &command]);
+    assert_eq!(connects(&r.stdout), 0, "{}", r.stdout);
+    // A bad list is BCC's usage error, exit code 2.
+    for (tool, option, value, message) in [
+        ("tcplife", "-L", "80,x", "argument -L/--localport: invalid port: 'x'"),
+        ("tcplife", "-D", "0", "argument -D/--remoteport: invalid port: '0'"),
+        ("tcpconnect", "-P", "1,2,3,4,5", "argument -P/--port: at most 4 ports, not 5"),
+        ("tcpaccept", "-P", "65536", "argument -P/--port: invalid port: '65536'"),
+    ] {
+        let r = run(&[tool, option, value]);
+        assert_eq!(r.code, 2, "{tool} {option} {value}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{tool} {option} {value}: {}", r.stderr);
+    }
+}
+
+#[test]
 fn every_tool_of_this_batch_passes_the_verifier_with_its_options() {
     let Some(_guard) = start("every_tool_of_this_batch_passes_the_verifier_with_its_options")
     else {
@@ -475,6 +530,10 @@ fn every_tool_of_this_batch_passes_the_verifier_with_its_options() {
         &["readahead", "-d", "5"],
         &["fsdist", "-t", "ext4", "-T", "-m", "-p", "1", "1", "2"],
         &["fsslower", "-t", "ext4", "-p", "1", "-m", "0", "-d", "3"],
+        &["tcplife", "-L", "80,443", "-D", "22,8080,9,10"],
+        &["tcpconnect", "-P", "80,443"],
+        &["tcpaccept", "-P", "22,80"],
+        &["tcpstates", "-L", "80,443", "-D", "22"],
     ];
     for args in runs {
         let mut with_dry_run = args.to_vec();
