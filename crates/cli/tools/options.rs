@@ -359,7 +359,7 @@ mod tests {
         assert!(cgroup.program_option(Some("/")).unwrap().starts_with("--cgroup="));
         let ports = Opt::ports('L', "localport", "LPORT", "comma-separated list of local ports");
         assert_eq!(ports.program_option(Some("80")).unwrap(), "--localport=80");
-        let packed = 80 | 443 << 16 | 22 << 32 | 65535 << 48;
+        let packed: u64 = 80 | 443 << 16 | 22 << 32 | 65535 << 48;
         assert_eq!(
             ports.program_option(Some("80,443,22,65535")).unwrap(),
             format!("--localport={packed}")
