@@ -148,7 +148,7 @@ const TCPTOP_HEADER: &str =
 const TCPTOP_HEADER6: &str = "PID     COMM         LADDR6                           RADDR6                            RX_KB  TX_KB";
 
 /// Whether this kernel has the sock:sock_send_length and sock_recv_length tracepoints
-/// (Linux 6.4) that tcptop counts; checks tcptop's error and says so loudly where not.
+/// (newer than 6.1, which lacks them) that tcptop counts; checks tcptop's error and says so loudly where not.
 fn have_sock_length_tracepoints() -> bool {
     if std::path::Path::new("/sys/kernel/tracing/events/sock/sock_send_length").exists() {
         return true;
