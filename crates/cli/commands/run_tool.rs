@@ -141,6 +141,12 @@ fn program_options(tool: &Tool, matches: &ArgMatches) -> Result<Vec<String>, Str
         } else if option.kind == Kind::Pattern {
             return Err(format!("the following arguments are required: {}", option.name));
         }
+        if let Kind::Filesystem { .. } = option.kind {
+            // The type's functions: the script's attach points `$1`..`$4`.
+            let value = matches.get_one::<String>(id).map(String::as_str);
+            let functions = Opt::filesystem_functions(value).unwrap_or_default();
+            named.extend(functions.iter().map(|f| f.to_string()));
+        }
     }
     Ok(named)
 }

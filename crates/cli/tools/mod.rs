@@ -146,6 +146,20 @@ pub const TOOLS: &[Tool] = &[
     tool!("biostacks", Disk, "Show disk I/O latency with initialization stacks.",
         options: &[],
         examples: &[("", "request start to issue latency by kernel stack, printed at Ctrl-C")]),
+    tool!("biotop", Disk, "Block device (disk) I/O by process.",
+        options: &[
+            Opt::flag('C', "noclear", "don't clear the screen"),
+            Opt::number('r', "maxrows", "MAXROWS", "maximum rows to print, default 20"),
+            Opt::number('p', "pid", "PID", "trace this PID only"),
+            INTERVAL_COUNT[0], INTERVAL_COUNT[1],
+        ],
+        examples: &[
+            ("", "block device I/O top, 1 second refresh"),
+            ("-C", "don't clear the screen"),
+            ("-p 181", "only trace PID 181"),
+            ("5", "5 second summaries"),
+            ("5 10", "5 second summaries, 10 times only"),
+        ]),
     tool!("mdflush", Disk, "Trace md flush events.",
         options: &[],
         examples: &[("", "trace md flush events (needs kprobes)")]),
@@ -211,6 +225,63 @@ pub const TOOLS: &[Tool] = &[
         examples: &[
             ("", "trace the lifespan of short-lived files (ext4)"),
             ("-p 181", "only the files PID 181 deletes"),
+        ]),
+    tool!("cachestat", FileSystems, "Count cache kernel function calls.",
+        options: &[
+            Opt::flag('T', "timestamp", "include timestamp on output"),
+            INTERVAL_COUNT[0], INTERVAL_COUNT[1],
+        ],
+        examples: &[
+            ("", "run with default option of 1 second delay"),
+            ("-T", "include timestamps"),
+            ("1 5", "print every second, 5 times"),
+        ]),
+    tool!("readahead", FileSystems, "Show performance of read-ahead cache.",
+        options: &[Opt::number('d', "duration", "DURATION", "total duration to monitor for, in seconds")],
+        examples: &[("-d 20", "monitor for 20 seconds and generate stats")]),
+    tool!("fsdist", FileSystems, "Summarize file system operations latency.",
+        options: &[
+            Opt::filesystem('t', "type", "which filesystem to trace: ext4 (default), xfs or btrfs"),
+            Opt::flag('T', "timestamp", "include timestamp on output"),
+            Opt::flag('m', "milliseconds", "millisecond histogram"),
+            Opt::number('p', "pid", "PID", "trace this PID only"),
+            INTERVAL_COUNT[0], INTERVAL_COUNT[1],
+        ],
+        examples: &[
+            ("-t ext4", "show ext4 operations latency as a histogram"),
+            ("-t xfs -p 1216", "trace xfs operations with PID 1216 only"),
+            ("-t btrfs 1 10", "print 1 second summaries, 10 times"),
+            ("-t ext4 -m 5", "5s summaries, milliseconds"),
+        ]),
+    tool!("fsslower", FileSystems, "Trace file system operations slower than a threshold.",
+        options: &[
+            Opt::filesystem('t', "type", "which filesystem to trace: ext4 (default), xfs or btrfs"),
+            Opt::number('p', "pid", "PID", "process ID to trace"),
+            Opt::number('m', "min", "MIN", "min latency to trace, in ms (default 10)"),
+            Opt::number('d', "duration", "DURATION", "total duration of trace in seconds"),
+        ],
+        examples: &[
+            ("-t ext4", "trace ext4 operations slower than 10 ms"),
+            ("-t xfs -p 1216", "trace xfs operations with PID 1216 only"),
+            ("-t btrfs -m 1", "trace btrfs operations slower than 1 ms"),
+            ("-t ext4 -m 0", "trace every ext4 operation"),
+            ("-t ext4 -d 10", "trace for 10 seconds only"),
+        ]),
+    tool!("filetop", FileSystems, "File reads and writes by process.",
+        options: &[
+            Opt::flag('a', "all-files", "include non-regular file types (sockets, FIFOs, etc)"),
+            Opt::flag('C', "noclear", "don't clear the screen"),
+            Opt::number('r', "maxrows", "MAXROWS", "maximum rows to print, default 20"),
+            Opt::choice('s', "sort", "SORT", &["all", "reads", "writes", "rbytes", "wbytes"], "sort column, default all"),
+            Opt::number('p', "pid", "PID", "trace this PID only"),
+            INTERVAL_COUNT[0], INTERVAL_COUNT[1],
+        ],
+        examples: &[
+            ("", "file I/O top, 1 second refresh"),
+            ("-C", "don't clear the screen"),
+            ("-p 181", "PID 181 only"),
+            ("5", "5 second summaries"),
+            ("5 10", "5 second summaries, 10 times only"),
         ]),
     tool!("vfscount", FileSystems, "Count VFS calls.",
         options: &[],
@@ -417,8 +488,8 @@ pub const TOOLS: &[Tool] = &[
             Opt::flag('T', "time", "include time column on output (HH:MM:SS)"),
             Opt::flag('t', "timestamp", "include timestamp on output (seconds)"),
             Opt::number('p', "pid", "PID", "trace this PID only"),
-            Opt::number('L', "localport", "LPORT", "only trace this local port"),
-            Opt::number('D', "remoteport", "RPORT", "only trace this remote port"),
+            Opt::ports('L', "localport", "LPORT", "comma-separated list of local ports to trace"),
+            Opt::ports('D', "remoteport", "RPORT", "comma-separated list of remote ports to trace"),
         ],
         examples: &[
             ("", "trace all TCP sessions"),
@@ -426,13 +497,14 @@ pub const TOOLS: &[Tool] = &[
             ("-t", "include time (seconds)"),
             ("-p 181", "only trace PID 181"),
             ("-L 80", "only trace local port 80"),
+            ("-L 80,81", "only trace local ports 80 and 81"),
             ("-D 80", "only trace remote port 80"),
         ]),
     tool!("tcpconnect", Network, "Trace TCP active connections (connect()).",
         options: &[
             Opt::flag('t', "timestamp", "include timestamp on output"),
             Opt::number('p', "pid", "PID", "trace this PID only"),
-            Opt::number('P', "port", "PORT", "only trace this destination port"),
+            Opt::ports('P', "port", "PORT", "comma-separated list of destination ports to trace"),
             Opt::flag('L', "lport", "include LPORT on output"),
             Opt::flag('U', "print-uid", "include UID on output"),
             Opt::number('u', "uid", "UID", "trace this UID only"),
@@ -443,6 +515,7 @@ pub const TOOLS: &[Tool] = &[
             ("-t", "include timestamps"),
             ("-p 181", "only trace PID 181"),
             ("-P 80", "only trace port 80"),
+            ("-P 80,81", "only trace port 80 and 81"),
             ("-L", "include LPORT while printing outputs"),
             ("-U", "include UID"),
             ("-u 1000", "only trace UID 1000"),
@@ -453,7 +526,7 @@ pub const TOOLS: &[Tool] = &[
             Opt::flag('T', "time", "include time column on output (HH:MM:SS)"),
             Opt::flag('t', "timestamp", "include timestamp on output"),
             Opt::number('p', "pid", "PID", "trace this PID only"),
-            Opt::number('P', "port", "PORT", "only trace this local port"),
+            Opt::ports('P', "port", "PORT", "comma-separated list of local ports to trace"),
             Opt::flag('4', "ipv4", "trace IPv4 family only"),
             Opt::flag('6', "ipv6", "trace IPv6 family only"),
         ],
@@ -461,6 +534,7 @@ pub const TOOLS: &[Tool] = &[
             ("", "trace all TCP accept()s"),
             ("-t", "include timestamps"),
             ("-P 80", "only trace port 80"),
+            ("-P 80,81", "only trace port 80 and 81"),
             ("-p 181", "only trace PID 181"),
             ("-4", "trace IPv4 family only"),
             ("-6", "trace IPv6 family only"),
@@ -469,8 +543,8 @@ pub const TOOLS: &[Tool] = &[
         options: &[
             Opt::flag('T', "time", "include time column on output (HH:MM:SS)"),
             Opt::flag('t', "timestamp", "include timestamp on output (seconds)"),
-            Opt::number('L', "localport", "LPORT", "only trace this local port"),
-            Opt::number('D', "remoteport", "RPORT", "only trace this remote port"),
+            Opt::ports('L', "localport", "LPORT", "comma-separated list of local ports to trace"),
+            Opt::ports('D', "remoteport", "RPORT", "comma-separated list of remote ports to trace"),
             Opt::flag('4', "ipv4", "trace IPv4 family only"),
             Opt::flag('6', "ipv6", "trace IPv6 family only"),
         ],
@@ -532,6 +606,23 @@ pub const TOOLS: &[Tool] = &[
             ("-m -T", "summarize in millisecond, and timestamps"),
             ("-p 80", "filter for local port 80"),
             ("-P 80", "filter for remote port 80"),
+        ]),
+    tool!("tcptop", Network, "Summarize TCP send/recv throughput by host.",
+        options: &[
+            Opt::flag('C', "noclear", "don't clear the screen"),
+            Opt::flag('S', "nosummary", "skip system summary line"),
+            Opt::number('p', "pid", "PID", "trace this PID only"),
+            Opt::flag('4', "ipv4", "trace IPv4 family only"),
+            Opt::flag('6', "ipv6", "trace IPv6 family only"),
+            INTERVAL_COUNT[0], INTERVAL_COUNT[1],
+        ],
+        examples: &[
+            ("", "trace TCP send/recv by host"),
+            ("-C", "don't clear the screen"),
+            ("-p 181", "only trace PID 181"),
+            ("-4", "trace IPv4 family only"),
+            ("-6", "trace IPv6 family only"),
+            ("5 10", "5 second summaries, 10 times only"),
         ]),
     tool!("tcpsynbl", Network, "Show the TCP SYN backlog size as a histogram, by backlog limit.",
         options: &[],
@@ -792,8 +883,12 @@ mod tests {
             declared.sort_unstable();
             assert_eq!(used, declared, "{}: `getopt` in the script vs its options", tool.name);
             assert!(!tool.examples.is_empty(), "{}: no examples for -h", tool.name);
-            // Only a probe pattern reaches a script by position: as its attach points.
-            let pattern = tool.options.iter().any(|o| o.kind == Kind::Pattern);
+            // Only a probe pattern or a file system type reaches a script by position: as its
+            // attach points.
+            let pattern = tool
+                .options
+                .iter()
+                .any(|o| matches!(o.kind, Kind::Pattern | Kind::Filesystem { .. }));
             assert!(pattern || !has_positional(tool.script), "{}", tool.name);
         }
     }

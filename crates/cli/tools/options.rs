@@ -45,7 +45,31 @@ pub enum Kind {
     /// `--cgroup PATH`: a cgroup v2 directory, given to the script as its cgroup ID (the
     /// directory's inode number, what `cgroup` and `kn->id` read).
     Cgroup { value_name: &'static str },
+    /// `-L 80,443`: a comma-separated list of up to [`MAX_PORTS`] TCP/UDP ports (1 to
+    /// 65535), given to the script as one number, the ports packed 16 bits each from the low
+    /// bits up (unused slots 0), which it tests with a mask and shifts.
+    Ports { value_name: &'static str },
+    /// `-s SORT`: one of `choices` (argparse's `choices=`), given as the text.
+    Choice { value_name: &'static str, choices: &'static [&'static str] },
+    /// `-t TYPE`: a file system type of [`FILESYSTEMS`] (ext4 when not given), given as the
+    /// text and as the program's attach points `$1`..`$4`: the type's read, write, open and
+    /// fsync functions, which the parser of attach points checks; never program text.
+    Filesystem { value_name: &'static str },
 }
+
+/// How many ports a [`Kind::Ports`] list holds: four 16-bit ports in the script's 64-bit value.
+pub const MAX_PORTS: usize = 4;
+
+/// The file system types of [`Kind::Filesystem`], each with its read, write, open and fsync
+/// file operations (BCC's ext4dist, xfsdist, btrfsdist; libbpf-tools' fsdist).
+pub const FILESYSTEMS: &[(&str, [&str; 4])] = &[
+    ("ext4", ["ext4_file_read_iter", "ext4_file_write_iter", "ext4_file_open", "ext4_sync_file"]),
+    ("xfs", ["xfs_file_read_iter", "xfs_file_write_iter", "xfs_file_open", "xfs_file_fsync"]),
+    (
+        "btrfs",
+        ["btrfs_file_read_iter", "btrfs_file_write_iter", "btrfs_file_open", "btrfs_sync_file"],
+    ),
+];
 
 impl Opt {
     /// A switch, `-SHORT` or `--NAME`.
@@ -98,6 +122,39 @@ impl Opt {
         Opt { name, short: None, kind: Kind::Cgroup { value_name: "PATH" }, help }
     }
 
+    /// `-SHORT PORTS` or `--NAME PORTS`: a comma-separated list of ports.
+    pub const fn ports(
+        short: char,
+        name: &'static str,
+        value_name: &'static str,
+        help: &'static str,
+    ) -> Opt {
+        Opt { name, short: Some(short), kind: Kind::Ports { value_name }, help }
+    }
+
+    /// `-SHORT VALUE` or `--NAME VALUE`: one of `choices`.
+    pub const fn choice(
+        short: char,
+        name: &'static str,
+        value_name: &'static str,
+        choices: &'static [&'static str],
+        help: &'static str,
+    ) -> Opt {
+        Opt { name, short: Some(short), kind: Kind::Choice { value_name, choices }, help }
+    }
+
+    /// `-SHORT TYPE` or `--NAME TYPE`: a file system type of [`FILESYSTEMS`].
+    pub const fn filesystem(short: char, name: &'static str, help: &'static str) -> Opt {
+        Opt { name, short: Some(short), kind: Kind::Filesystem { value_name: "TYPE" }, help }
+    }
+
+    /// The attach points `$1`..`$4` of a [`Kind::Filesystem`] option given `value` (ext4
+    /// when not given): the type's read, write, open and fsync functions.
+    pub fn filesystem_functions(value: Option<&str>) -> Option<[&'static str; 4]> {
+        let fs = value.unwrap_or("ext4");
+        FILESYSTEMS.iter().find(|(name, _)| *name == fs).map(|(_, functions)| *functions)
+    }
+
     /// Whether it comes after the options, by position.
     pub fn is_positional(&self) -> bool {
         matches!(self.kind, Kind::Positional | Kind::Pattern)
@@ -114,7 +171,10 @@ impl Opt {
             Kind::Text { value_name }
             | Kind::Number { value_name }
             | Kind::Errno { value_name }
-            | Kind::Cgroup { value_name } => Some(value_name),
+            | Kind::Cgroup { value_name }
+            | Kind::Choice { value_name, .. }
+            | Kind::Ports { value_name }
+            | Kind::Filesystem { value_name } => Some(value_name),
             Kind::Flag | Kind::Positional | Kind::Pattern => None,
         }
     }
@@ -151,6 +211,42 @@ impl Opt {
                     Err(e) => return Err(format!("argument {}: {path}: {e}", self.display())),
                 }
             }
+            (Kind::Ports { .. }, Some(text)) => {
+                let mut packed = 0u64;
+                let ports: Vec<&str> = text.split(',').collect();
+                if ports.len() > MAX_PORTS {
+                    return Err(format!(
+                        "argument {}: at most {MAX_PORTS} ports, not {}: '{text}'",
+                        self.display(),
+                        ports.len()
+                    ));
+                }
+                for (i, port) in ports.iter().enumerate() {
+                    match port.trim().parse::<u16>() {
+                        Ok(n) if n > 0 => packed |= u64::from(n) << (16 * i),
+                        _ => {
+                            return Err(format!(
+                                "argument {}: invalid port: '{port}' (a comma-separated list of ports from 1 to 65535)",
+                                self.display()
+                            ))
+                        }
+                    }
+                }
+                packed.to_string()
+            }
+            (Kind::Choice { choices, .. }, Some(text)) => {
+                if !choices.contains(&text) {
+                    return Err(invalid_choice(self, text, choices.iter().copied()));
+                }
+                text.to_string()
+            }
+            (Kind::Filesystem { .. }, Some(text)) => {
+                if Opt::filesystem_functions(Some(text)).is_none() {
+                    let names = FILESYSTEMS.iter().map(|(name, _)| *name);
+                    return Err(invalid_choice(self, text, names));
+                }
+                text.to_string()
+            }
             (Kind::Number { .. } | Kind::Positional, Some(text)) => match text.parse::<u64>() {
                 Ok(n) => n.to_string(),
                 Err(_) => {
@@ -172,6 +268,16 @@ impl Opt {
         };
         Ok(format!("--{}={value}", self.name))
     }
+}
+
+/// argparse's error for a value not among `choices`.
+fn invalid_choice<'a>(opt: &Opt, text: &str, choices: impl Iterator<Item = &'a str>) -> String {
+    let choices: Vec<String> = choices.map(|c| format!("'{c}'")).collect();
+    format!(
+        "argument {}: invalid choice: '{text}' (choose from {})",
+        opt.display(),
+        choices.join(", ")
+    )
 }
 
 /// The entry and return attach points of BCC's probe `pattern`: `u:LIB:FUNC` (uprobes),
@@ -251,5 +357,36 @@ mod tests {
         let cgroup = Opt::cgroup("cgroup", "trace this cgroup only");
         assert!(cgroup.program_option(Some("/nonexistent/cg")).is_err());
         assert!(cgroup.program_option(Some("/")).unwrap().starts_with("--cgroup="));
+        let ports = Opt::ports('L', "localport", "LPORT", "comma-separated list of local ports");
+        assert_eq!(ports.program_option(Some("80")).unwrap(), "--localport=80");
+        let packed: u64 = 80 | 443 << 16 | 22 << 32 | 65535 << 48;
+        assert_eq!(
+            ports.program_option(Some("80,443,22,65535")).unwrap(),
+            format!("--localport={packed}")
+        );
+        assert_eq!(
+            ports.program_option(Some("80,x")).unwrap_err(),
+            "argument -L/--localport: invalid port: 'x' (a comma-separated list of ports from 1 to 65535)"
+        );
+        assert!(ports.program_option(Some("0")).unwrap_err().contains("invalid port: '0'"));
+        assert!(ports.program_option(Some("65536")).is_err());
+        assert!(ports
+            .program_option(Some("1,2,3,4,5"))
+            .unwrap_err()
+            .contains("at most 4 ports, not 5"));
+        let sort = Opt::choice('s', "sort", "SORT", &["all", "reads"], "sort column");
+        assert_eq!(sort.program_option(Some("reads")).unwrap(), "--sort=reads");
+        assert_eq!(
+            sort.program_option(Some("x")).unwrap_err(),
+            "argument -s/--sort: invalid choice: 'x' (choose from 'all', 'reads')"
+        );
+        let fs = Opt::filesystem('t', "type", "which file system");
+        assert_eq!(fs.program_option(Some("xfs")).unwrap(), "--type=xfs");
+        assert_eq!(
+            fs.program_option(Some("zfs")).unwrap_err(),
+            "argument -t/--type: invalid choice: 'zfs' (choose from 'ext4', 'xfs', 'btrfs')"
+        );
+        assert_eq!(Opt::filesystem_functions(None).unwrap()[3], "ext4_sync_file");
+        assert_eq!(Opt::filesystem_functions(Some("btrfs")).unwrap()[0], "btrfs_file_read_iter");
     }
 }

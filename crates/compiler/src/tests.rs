@@ -154,6 +154,8 @@ fn every_tool_script_compiles() {
                 "no kernel symbol",
                 // Attach points from a pattern option (funccount, funclatency).
                 "positional parameter",
+                // A kprobe wildcard over functions the fixture's short list lacks (readahead).
+                "no traceable kernel function matches",
             ];
             if diags.has_errors() {
                 let errors = rendered.lines().filter(|l| l.starts_with("error:"));
@@ -568,6 +570,12 @@ fn bcc_layouts_record_their_form_and_check_their_maps() {
     assert!(e.contains("use `print_log2_hist()` for a histogram"), "{e}");
     let e = compile_err(r#"BEGIN { @c[1] = count(); print_rows(@c, "ten", "%d %d\n"); }"#);
     assert!(e.contains("`print_rows()`'s top must be an integer"), "{e}");
+    // A tuple value: its first element sorts, the others are printed.
+    compile_ok(r#"BEGIN { @t[1, ("a", 2)] = (5, 6, "x"); print_rows(@t, 0, "%d %s %d %s\n"); }"#);
+    let e = compile_err(r#"BEGIN { @t[1] = (5, 6); print_rows(@t, 0, "%d %d %d\n"); }"#);
+    assert!(e.contains("a tuple value: its elements after the first"), "{e}");
+    let e = compile_err(r#"BEGIN { @t[1] = ("a", 6); print_rows(@t, 0, "%d %d\n"); }"#);
+    assert!(e.contains("sorts the rows of a tuple value by its first element"), "{e}");
 }
 
 #[test]
@@ -580,4 +588,23 @@ fn cpp_demangle_and_show_debug_info_reach_the_manifest() {
     let err = compile_err("config = { cpp_demangle = 2 } BEGIN { }");
     assert!(err.contains("`cpp_demangle` must be true or false"), "{err}");
     assert!(err.contains("^"), "{err}");
+}
+
+#[test]
+fn a_map_read_in_its_own_first_assignment_is_typed_by_it() {
+    use crate::types::{MapValue, Ty};
+    // Read before any pass has typed the map: its arithmetic is still an integer.
+    let c = compile_ok("BEGIN { @n = @n + 5; @t[1] = (@t[1].0 + 1, @t[1].1 - 2); }");
+    assert_eq!(c.manifest.maps[0].value, MapValue::Plain(Ty::I64));
+    assert_eq!(c.manifest.maps[1].value, MapValue::Plain(Ty::Tuple(vec![Ty::I64, Ty::I64])));
+}
+
+#[test]
+fn a_tracepoint_wildcard_that_matches_nothing_is_left_out_beside_others() {
+    // As a kprobe wildcard: tools name tracepoints that only newer kernels have.
+    let c =
+        compile_ok("tracepoint:nonexistent:ev*, tracepoint:power:cpu_frequency { @ = count(); }");
+    assert_eq!(c.programs.len(), 1);
+    let e = compile_err("tracepoint:nonexistent:ev* { @ = count(); }");
+    assert!(e.contains("no tracepoint matches `tracepoint:nonexistent:ev*`"), "{e}");
 }

@@ -15,7 +15,9 @@
 //! `print_rows(@m, top, "fmt")` prints BCC's top-N tables (syscount, funccount): the entries
 //! by value, largest first, at most `top` of them, each through the printf format `fmt` with
 //! the key's fields then the value as its arguments (a `stats()` value gives two, its count
-//! and its total, and sorts by the total as syscount -L does).
+//! and its total, and sorts by the total as syscount -L does). A tuple value `(SORT, a, b)`
+//! is a row of several columns (biotop, tcptop): sorted by `SORT`, printed with `a, b`; a
+//! tuple field of the key prints as its items joined by `:` (`127.0.0.1:8080`).
 
 use crate::{Aggregate, MapOutput};
 
@@ -52,10 +54,16 @@ fn format_rows(map: &MapOutput, format: &str, top: u64) -> Option<String> {
             Aggregate::Stats { count, total } => {
                 (*total, vec![Value::Uint(*count), Value::Int(*total as i64)])
             }
+            // BCC's rows of several columns: sorted by the first element, which is not printed.
+            Aggregate::Value(Value::Tuple(items)) => match items.split_first() {
+                Some((Value::Int(n), rest)) => (*n as i128, rest.to_vec()),
+                Some((Value::Uint(n), rest)) => (*n as i128, rest.to_vec()),
+                _ => return None,
+            },
             _ => return None,
         };
         let mut args = match key {
-            Value::Tuple(items) => items.clone(),
+            Value::Tuple(items) => items.iter().map(joined).collect(),
             Value::None => Vec::new(),
             other => vec![other.clone()],
         };
@@ -72,6 +80,17 @@ fn format_rows(map: &MapOutput, format: &str, top: u64) -> Option<String> {
         format.write(&args, &mut out);
     }
     Some(out)
+}
+
+/// A key field of `print_rows`: a tuple prints as its items joined by `:` (BCC's
+/// `ADDR:PORT` columns), anything else as itself.
+fn joined(field: &crate::Value) -> crate::Value {
+    match field {
+        crate::Value::Tuple(items) => {
+            crate::Value::Str(items.iter().map(crate::Value::to_text).collect::<Vec<_>>().join(":"))
+        }
+        other => other.clone(),
+    }
 }
 
 /// What `print_log2_hist` was given: the value's unit for the header, and the section name
@@ -212,6 +231,34 @@ mod tests {
             ..stats
         };
         assert_eq!(format_layout(&hist, &layout, 0), None);
+    }
+
+    #[test]
+    fn tuple_values_are_rows_of_columns_sorted_by_their_first_element() {
+        let end =
+            |addr: &str, port: u64| Value::Tuple(vec![Value::Str(addr.into()), Value::Uint(port)]);
+        let row = |sort: u64, rx: u64, tx: u64| {
+            Aggregate::Value(Value::Tuple(vec![
+                Value::Uint(sort),
+                Value::Uint(rx),
+                Value::Uint(tx),
+            ]))
+        };
+        let map = MapOutput {
+            name: "@".into(),
+            keyed: true,
+            histogram: false,
+            entries: vec![
+                (Value::Tuple(vec![Value::Uint(7), end("10.0.0.1", 22)]), row(3, 1, 2)),
+                (Value::Tuple(vec![Value::Uint(8), end("127.0.0.1", 8080)]), row(90, 40, 50)),
+            ],
+        };
+        let layout = BccLayout::Rows { format: "%-4d %-16s %4d %4d\n".into() };
+        assert_eq!(
+            format_layout(&map, &layout, 0).unwrap(),
+            "8    127.0.0.1:8080     40   50\n7    10.0.0.1:22         1    2\n"
+        );
+        assert_eq!(format_layout(&map, &layout, 1).unwrap().lines().count(), 1);
     }
 
     #[test]

@@ -379,8 +379,14 @@ impl Cx<'_> {
 
     fn binary(&mut self, op: BinOp, l: &Ty, r: &Ty, e: &Expr) -> Ty {
         if *l == Ty::Error || *r == Ty::Error {
+            let known = if *l == Ty::Error { r } else { l };
             return if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) {
                 Ty::Bool
+            } else if known.is_integer() && !self.final_pass {
+                // A map read before the pass that types it (`@n = @n + 1`, `@t = (@t.0 + 1, 0)`):
+                // arithmetic with an integer is an integer, as it will be once the map is typed.
+                // In the final pass an untyped operand is an error already reported.
+                Ty::Int { bits: 64, signed: known.is_signed() || op == BinOp::Sub }
             } else {
                 Ty::Error
             };

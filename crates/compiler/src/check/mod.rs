@@ -275,7 +275,12 @@ impl Cx<'_> {
                         }
                     }
                 }
-                Err(d) if d.labels.iter().any(|l| l.text == providers::MATCHES_NOTHING) => {
+                Err(d)
+                    if d.labels.iter().any(|l| {
+                        l.text == providers::MATCHES_NOTHING
+                            || l.text == providers::NO_TRACEPOINT_MATCHES
+                    }) =>
+                {
                     empty.push(d)
                 }
                 Err(d) => self.error(d),

@@ -54,7 +54,7 @@ pub(super) const FAMILY: Family = Family {
             name: "print_rows",
             form: super::Form::Call,
             signature: "print_rows(@map, top, \"fmt\")",
-            summary: "Prints a map now as BCC's top-N tables do (syscount, funccount): its entries by value, largest first, at most `top` of them (an integer, 0: all), each through the printf format `fmt` with the key's fields then the value as arguments (a `stats()` value gives its count and total, and sorts by the total).",
+            summary: "Prints a map now as BCC's top-N tables do (syscount, funccount): its entries by value, largest first, at most `top` of them (an integer, 0: all), each through the printf format `fmt` with the key's fields then the value as arguments (a `stats()` value gives its count and total, and sorts by the total; a tuple value `(SORT, v1, v2, ...)`, BCC's rows of several columns, sorts by its first element and gives the others; a tuple field of the key prints with `%s` as its items joined by `:`, BCC's `ADDR:PORT`).",
             kind: Kind::Expr { check: check_print_rows, lower: lower_print_rows },
         },
         Function {
@@ -358,8 +358,21 @@ fn check_print_rows(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
     if let ExprKind::Map { name, .. } = &args[0].kind {
         let desc = cx.out.map_index.get(&format!("@{name}")).map(|&id| &cx.out.maps[id]);
         if let Some(desc) = desc {
-            let values = match desc.value {
+            let values = match &desc.value {
                 crate::types::MapValue::Stats { .. } => 2,
+                crate::types::MapValue::Plain(Ty::Tuple(items)) => {
+                    let first = items.first();
+                    let known = first.is_some_and(|t| t.is_integer() || *t == Ty::Error);
+                    if !known || items.len() < 2 {
+                        cx.error(Diagnostic::error(
+                            format!("`print_rows()` sorts the rows of a tuple value by its first element, which must be an integer, followed by the values to print: `@{name}` holds ({})", items.iter().map(Ty::name).collect::<Vec<_>>().join(", ")),
+                            args[0].span,
+                            "its values are (SORT, value, ...)",
+                        ));
+                        return Ty::None;
+                    }
+                    items.len() - 1
+                }
                 _ => 1,
             };
             let fields = values
@@ -379,7 +392,7 @@ fn check_print_rows(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
                 ));
             } else if conversions != fields {
                 cx.error(Diagnostic::error(
-                    format!("the format takes {conversions} arguments, but each row of `@{name}` gives {fields}: the key's fields, then the value (a stats() value: its count and total)"),
+                    format!("the format takes {conversions} arguments, but each row of `@{name}` gives {fields}: the key's fields, then the value (a stats() value: its count and total; a tuple value: its elements after the first)"),
                     args[2].span,
                     "this format",
                 ));

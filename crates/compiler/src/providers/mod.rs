@@ -360,6 +360,10 @@ pub fn expand(ap: &AttachPoint, target: &dyn Target) -> Result<Vec<ProbeSpec>, D
 /// by kernel (dcsnoop.bt: `kprobe:lookup_fast,kprobe:lookup_fast.constprop.*`).
 pub const MATCHES_NOTHING: &str = "matches nothing in available_filter_functions";
 
+/// The same for a tracepoint wildcard, for tracepoints that differ by kernel (biotop.bt:
+/// `tracepoint:block:block_io_start*`, Linux 6.5, beside one every kernel has).
+pub const NO_TRACEPOINT_MATCHES: &str = "matches no tracepoint of this kernel";
+
 /// `unknown probe type`, with the nearest provider name as a suggestion.
 pub(super) fn unknown_provider(cx: &ExpandCx<'_>) -> Diagnostic {
     let provider = cx.provider();

@@ -68,9 +68,10 @@ impl Provider for Tracepoint {
             .map(|(c, n)| spec(c, n))
             .collect();
         if matches.is_empty() {
-            return Err(
-                cx.error(format!("no tracepoint matches `{}`", cx.ap.raw), "matches nothing")
-            );
+            return Err(cx.error(
+                format!("no tracepoint matches `{}`", cx.ap.raw),
+                super::NO_TRACEPOINT_MATCHES,
+            ));
         }
         Ok(matches)
     }

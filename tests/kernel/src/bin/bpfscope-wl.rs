@@ -72,6 +72,12 @@
 //! - `tmpfs DIR N`: N mount(2) of a tmpfs on DIR (created) each followed by its umount2(2)
 //! - `cgpingpong CGROUP N`: moves itself into the cgroup v2 directory CGROUP, then
 //!   `pingpong N`
+//! - `fsops PATH W R`: creates PATH (truncated), makes W writes of 4 KiB at increasing
+//!   offsets, one fsync(2), then R reads of 4 KiB from the start (pwrite64/pread64), and
+//!   closes it: one open, W writes, one fsync and R reads of the file system's
+//! - `pagecache PATH N`: drops the existing file PATH from the page cache
+//!   (posix_fadvise DONTNEED), then reads it whole N times in order, 4 KiB at a time
+//!   (read(2)): the first pass misses and reads ahead, the others hit
 //! - `kvm N`: a KVM virtual machine (/dev/kvm) whose one vCPU runs `out 0x10, al` in a loop
 //!   in real mode: N KVM_RUN calls, each ending in one I/O exit to user space
 
@@ -330,8 +336,48 @@ fn main() {
             pingpong(num(2));
         }
         "kvm" => kvm(num(1)).expect("a KVM guest"),
+        "fsops" => fsops(arg(1), num(2), num(3)).expect("file operations"),
+        "pagecache" => pagecache(arg(1), num(2)).expect("page cache reads"),
         _ => usage(),
     }
+}
+
+/// `fsops PATH W R`: W writes of 4 KiB, an fsync, then R reads of 4 KiB of a new file.
+fn fsops(path: &str, writes: u64, reads: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    let mut block = [b'f'; 4096];
+    for i in 0..writes {
+        file.write_all_at(&block, i * 4096)?;
+    }
+    file.sync_all()?;
+    for i in 0..reads {
+        file.read_exact_at(&mut block, (i % writes.max(1)) * 4096)?;
+    }
+    Ok(())
+}
+
+/// `pagecache PATH N`: PATH dropped from the page cache, then read whole N times, 4 KiB a read.
+fn pagecache(path: &str, passes: u64) -> io::Result<()> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    // SAFETY: a plain system call on an open descriptor.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    let mut block = [0u8; 4096];
+    for _ in 0..passes {
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::Start(0))?;
+        while file.read(&mut block)? > 0 {}
+    }
+    Ok(())
 }
 
 /// A uprobe target: sleeps `ms` milliseconds (`sleepfn N MS`).
@@ -754,7 +800,7 @@ fn poke(n: u64, wait: bool, pause_ms: u64) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | tcpconn PORT N TX RX | tcprefused PORT N | tcpbacklog PORT BACKLOG N | tcpsynretrans PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | spin MS | poke N [wait|MS] | increment N [wait] | rusage FD CMD... | signal N | alloc MB | mallocs N SIZE | sleepfn N MS | tmpfs DIR N | cgpingpong CGROUP N | kvm N");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | tcpconn PORT N TX RX | tcprefused PORT N | tcpbacklog PORT BACKLOG N | tcpsynretrans PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | spin MS | poke N [wait|MS] | increment N [wait] | rusage FD CMD... | signal N | alloc MB | mallocs N SIZE | sleepfn N MS | tmpfs DIR N | cgpingpong CGROUP N | kvm N | fsops PATH W R | pagecache PATH N");
     std::process::exit(2)
 }
 
