@@ -35,9 +35,37 @@ fn spawn_attached(program: &str) -> (Child, BufReader<std::process::ChildStdout>
         if line.starts_with("Attached") || line.starts_with("Attaching") {
             // The rest of stderr is read (and dropped) so bpfscope never blocks on it.
             std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+            wait_attachments(child.id());
             return (child, out);
         }
     }
+}
+
+/// Waits until `pid` holds attachments (perf events or links) and their number has not
+/// changed for a second: "Attaching N probes..." comes before the attaching.
+fn wait_attachments(pid: u32) {
+    let count = || {
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten();
+        fds.filter(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|t| {
+                let t = t.to_string_lossy();
+                t == "anon_inode:[perf_event]" || t == "anon_inode:bpf_link"
+            })
+        })
+        .count()
+    };
+    let started = Instant::now();
+    let (mut last, mut since) = (0, Instant::now());
+    while started.elapsed() < Duration::from_secs(60) {
+        let now = count();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if now > 0 && since.elapsed() > Duration::from_secs(1) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("bpfscope did not attach within 60 s");
 }
 
 /// Runs the workload (pinned to CPU 1) to its end.
@@ -90,7 +118,7 @@ fn closer_running() -> bool {
 #[test]
 fn sys_enter_wildcard_gives_the_shell_back_at_once_and_leaves_nothing() {
     let Some(_guard) = start("sys_enter_wildcard") else { return };
-    let program = r#"t:syscalls:sys_enter_* /comm == "bpfscope-wl"/ { @[probe] = count(); }"#;
+    let program = r#"t:syscalls:sys_enter_* /comm == "wl-getppid"/ { @[probe] = count(); }"#;
     let (child, out) = spawn_attached(program);
     run_workload(&["getppid", "1000"]);
     let (stdout, gone) = interrupt(child, out);
@@ -111,7 +139,7 @@ fn sys_enter_wildcard_gives_the_shell_back_at_once_and_leaves_nothing() {
 fn a_map_of_200000_keys_prints_whole_and_fast() {
     let Some(_guard) = start("map_of_200000_keys") else { return };
     let program = r#"config = { max_map_keys = 250000 }
-t:syscalls:sys_enter_getppid /comm == "bpfscope-wl"/ { @[nsecs] = count(); }"#;
+t:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[nsecs] = count(); }"#;
     let (child, out) = spawn_attached(program);
     run_workload(&["getppid", "200000"]);
     let (stdout, gone) = interrupt(child, out);
