@@ -20,10 +20,25 @@ pub const FORMAT: Format =
 /// Formats one map, entries already sorted. Empty keyed maps print nothing.
 pub fn format_map(map: &MapOutput) -> String {
     let mut out = String::new();
+    let _ = write_map(map, &mut out, &mut |_| Ok(()));
+    out
+}
+
+/// Formats `map` into `out` as [`format_map`] does, handing `out` to `flush` whenever it
+/// holds 64 KiB or more, so a map of any size prints through a small buffer (a `flush` that
+/// writes the text also clears `out`).
+fn write_map(
+    map: &MapOutput,
+    out: &mut String,
+    flush: &mut dyn FnMut(&mut String) -> io::Result<()>,
+) -> io::Result<()> {
     if map.keyed && map.entries.is_empty() {
-        return out;
+        return Ok(());
     }
     for (key, value) in &map.entries {
+        if out.len() >= 64 * 1024 {
+            flush(out)?;
+        }
         let head =
             if map.keyed { format!("{}[{}]", map.name, key.key_text()) } else { map.name.clone() };
         match value {
@@ -54,7 +69,7 @@ pub fn format_map(map: &MapOutput) -> String {
             }
         }
     }
-    out
+    Ok(())
 }
 
 /// Rows from the first to the last non-zero bucket: label in 16 columns, count in 8, a
@@ -146,8 +161,19 @@ impl Sink for TextSink {
             return self.out.write_all(text.as_bytes());
         }
         let map = map.sorted(print.top, print.div);
-        let text = if print.explicit { format_printed_map(&map) } else { format_map(&map) };
-        self.out.write_all(text.as_bytes())
+        if print.explicit {
+            return self.out.write_all(format_printed_map(&map).as_bytes());
+        }
+        // Streamed through a 64 KiB buffer: no copy of the whole text of a large map.
+        let mut text = String::with_capacity(72 * 1024);
+        let out = &mut self.out;
+        let mut flush = |text: &mut String| {
+            let written = out.write_all(text.as_bytes());
+            text.clear();
+            written
+        };
+        write_map(&map, &mut text, &mut flush)?;
+        flush(&mut text)
     }
 
     fn lost(&mut self, events: u64) -> io::Result<()> {

@@ -316,6 +316,23 @@ pub fn hist_sums(
     totals.into_iter().map(|(k, total)| (key_value(&k), i128::from(total as i64))).collect()
 }
 
+/// Whether a map's entries decode one by one ([`plain_entry`]): neither buckets to group
+/// nor a time series.
+pub fn is_plain(desc: &MapDesc) -> bool {
+    !desc.value.has_bucket() && !matches!(desc.value, MapValue::Tseries { .. })
+}
+
+/// One entry of a [`is_plain`] map, or `None` for an array slot never counted (a hash map
+/// would have no entry).
+pub fn plain_entry(desc: &MapDesc, k: &[u8], v: &[u8], ncpus: usize) -> Option<(Value, Aggregate)> {
+    let cpus = if desc.value.is_aggregate() { ncpus } else { 1 };
+    let merged = merge(desc, v, desc.cpu_stride() as usize, cpus);
+    if desc.array && merged == Aggregate::Value(Value::Uint(0)) {
+        return None;
+    }
+    Some((desc.key.as_ref().map_or(Value::None, |t| value(k, t)), merged))
+}
+
 /// Builds a map's output from its raw (key, per-CPU value bytes) entries.
 pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapOutput {
     let stride = desc.cpu_stride() as usize;
@@ -353,13 +370,7 @@ pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapO
             out.push((key_value(&k), agg));
         }
     } else {
-        for (k, v) in entries {
-            let merged = merge(desc, v, stride, cpus);
-            if desc.array && merged == Aggregate::Value(Value::Uint(0)) {
-                continue; // an array slot never counted: a hash map would have no entry
-            }
-            out.push((key_value(k), merged));
-        }
+        out.extend(entries.iter().filter_map(|(k, v)| plain_entry(desc, k, v, ncpus)));
     }
     MapOutput {
         name: desc.name.clone(),

@@ -148,6 +148,35 @@ pub(crate) fn close_in_parallel(links: Vec<Vec<OwnedFd>>) {
     });
 }
 
+/// From this many attachments on, [`close_at_exit`] leaves the closing to a child process.
+const CLOSE_IN_CHILD_FROM: usize = 32;
+
+/// Detaches every probe as the last step of the exit sequence. Many tracepoints (e.g.
+/// `tracepoint:syscalls:sys_enter_*`, 360 probes: 13 s even in parallel) are closed by a
+/// forked child that outlives bpfscope, so the shell comes back as soon as the output is
+/// complete: the stop flag already keeps the programs silent, the child holds the last
+/// references and closes them ([`close_in_parallel`]), then exits; nothing stays attached
+/// once it is done. Few probes are closed here, in the process.
+pub(crate) fn close_at_exit(links: Vec<Vec<OwnedFd>>) {
+    let count: usize = links.iter().map(Vec::len).sum();
+    if count < CLOSE_IN_CHILD_FROM {
+        return close_in_parallel(links);
+    }
+    match bpfscope_sys::fork_closer() {
+        Ok(bpfscope_sys::Forked::Parent(go)) => {
+            // Our copies first, then the go-ahead: the child's close is the one that
+            // releases, after we are gone from the picture.
+            drop(links);
+            drop(go);
+        }
+        Ok(bpfscope_sys::Forked::Child) => {
+            close_in_parallel(links);
+            bpfscope_sys::exit_child();
+        }
+        Err(_) => close_in_parallel(links),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bpfscope_compiler::{manifest::MapDesc, types::MapValue};

@@ -117,18 +117,38 @@ impl<'c> Maps<'c> {
 
     /// User map `id`'s (key, value) bytes, a value holding every CPU's for per-CPU maps.
     pub(crate) fn raw_entries(&self, id: usize) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut entries = Vec::new();
+        self.for_each_entry(id, |k, v| entries.push((k.to_vec(), v.to_vec())))?;
+        Some(entries)
+    }
+
+    /// Calls `each(key, value)` for every entry of user map `id` (a value holding every
+    /// CPU's for per-CPU maps): by batches of lookups where the kernel has them, from
+    /// reused buffers; `None` when the map cannot be read.
+    pub(crate) fn for_each_entry(
+        &self,
+        id: usize,
+        mut each: impl FnMut(&[u8], &[u8]),
+    ) -> Option<()> {
         let desc = self.descs.get(id)?;
         let fd = self.fds.get(id)?.as_fd();
         let value_size = self.lookup_size(desc);
-        let keys = bpfscope_sys::map_keys(fd, desc.key_size() as usize).ok()?;
-        let mut entries = Vec::with_capacity(keys.len());
+        let key_size = desc.key_size() as usize;
+        // ~256 KiB of values a call: few calls for large maps, little memory.
+        let chunk = (256 * 1024 / value_size.max(1)).clamp(64, 4096);
+        match bpfscope_sys::map_for_each_batch(fd, key_size, value_size, chunk, &mut each) {
+            Ok(true) => return Some(()),
+            Ok(false) => {}
+            Err(_) => return None,
+        }
+        let keys = bpfscope_sys::map_keys(fd, key_size).ok()?;
+        let mut value = vec![0u8; value_size];
         for key in keys {
-            let mut value = vec![0u8; value_size];
             if let Ok(true) = bpfscope_sys::map_lookup(fd, &key, &mut value) {
-                entries.push((key, value));
+                each(&key, &value);
             }
         }
-        Some(entries)
+        Some(())
     }
 
     /// User map `id` with the sums of its histograms (`hist_sums`), for the exporter.
@@ -154,6 +174,20 @@ impl<'c> Maps<'c> {
 impl MapAccess for Maps<'_> {
     fn read(&self, id: usize) -> Option<MapOutput> {
         let desc = self.descs.get(id)?;
+        let cleared = desc.array && self.cleared_scalars.borrow().contains(&id);
+        if decode::is_plain(desc) && !cleared {
+            // Decoded entry by entry as the batches come: no copy of the raw map.
+            let mut entries = Vec::new();
+            self.for_each_entry(id, |k, v| {
+                entries.extend(decode::plain_entry(desc, k, v, self.ncpus));
+            })?;
+            return Some(MapOutput {
+                name: desc.name.clone(),
+                keyed: desc.key.is_some(),
+                histogram: false,
+                entries,
+            });
+        }
         let entries = self.raw_entries(id)?;
         if desc.array && self.cleared_scalars.borrow().contains(&id) {
             // Decoded as a hash map would be: a zero slot is an entry, not an absent one.

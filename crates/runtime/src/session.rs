@@ -600,7 +600,8 @@ impl ExitSteps for Running<'_> {
     fn stop_probes(&mut self) {
         // Should setting the flag fail, the probes stop by being detached now instead.
         if self.session.maps.set_stop_flag().is_err() {
-            self.detach();
+            self.watched.clear();
+            exit::close_in_parallel(std::mem::take(&mut self.links));
         }
     }
 
@@ -620,7 +621,7 @@ impl ExitSteps for Running<'_> {
 
     fn detach(&mut self) {
         self.watched.clear();
-        exit::close_in_parallel(std::mem::take(&mut self.links));
+        exit::close_at_exit(std::mem::take(&mut self.links));
         // A function watchpoint's probe may have stopped its process after the last
         // requests were handled: it must not stay stopped once the trace is gone.
         for desc in &self.session.compiled.manifest.programs {

@@ -438,3 +438,121 @@ impl Drop for HeldChild {
         }
     }
 }
+
+/// `BPF_MAP_LOOKUP_BATCH` over a whole map, `chunk` entries a call: calls `each(key, value)`
+/// for every entry, from buffers reused across calls (no allocation per key). `value_size`
+/// is what one lookup returns (× possible CPUs for per-CPU maps). Returns `Ok(false)`,
+/// having called `each` for nothing, when the kernel or the map type has no batch lookup
+/// (the caller then walks the keys); a bucket larger than `chunk` grows the buffers.
+pub fn map_for_each_batch(
+    map: BorrowedFd<'_>,
+    key_size: usize,
+    value_size: usize,
+    chunk: usize,
+    mut each: impl FnMut(&[u8], &[u8]),
+) -> SysResult<bool> {
+    let mut chunk = chunk.max(1);
+    let mut keys = vec![0u8; key_size * chunk];
+    let mut values = vec![0u8; value_size * chunk];
+    // The batch token: a bucket index (u32) for hash maps, a key for arrays.
+    let token_size = key_size.max(8);
+    let (mut in_batch, mut out_batch) = (vec![0u8; token_size], vec![0u8; token_size]);
+    let mut first = true;
+    loop {
+        let mut attr = Attr::new();
+        attr.put_u64(0, if first { 0 } else { in_batch.as_ptr() as u64 });
+        attr.put_u64(8, out_batch.as_mut_ptr() as u64);
+        attr.put_u64(16, keys.as_mut_ptr() as u64);
+        attr.put_u64(24, values.as_mut_ptr() as u64);
+        attr.put_u32(32, chunk as u32);
+        attr.put_u32(36, map.as_raw_fd() as u32);
+        let result = bpf(BpfCmd::MapLookupBatch, &mut attr, "BPF_MAP_LOOKUP_BATCH");
+        let errno = result.as_ref().err().and_then(|e| e.source.raw_os_error());
+        let done = errno == Some(libc::ENOENT);
+        match result {
+            Ok(_) => {}
+            Err(_) if done => {}
+            Err(_) if errno == Some(libc::ENOSPC) => {
+                // One bucket holds more entries than the buffers: retry with larger ones.
+                chunk *= 2;
+                keys.resize(key_size * chunk, 0);
+                values.resize(value_size * chunk, 0);
+                continue;
+            }
+            Err(_) if first && matches!(errno, Some(libc::EINVAL | libc::EOPNOTSUPP | 524)) => {
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        }
+        let count = (attr.get_u32(32) as usize).min(chunk);
+        for i in 0..count {
+            each(
+                &keys[i * key_size..(i + 1) * key_size],
+                &values[i * value_size..(i + 1) * value_size],
+            );
+        }
+        if done {
+            return Ok(true);
+        }
+        std::mem::swap(&mut in_batch, &mut out_batch);
+        first = false;
+    }
+}
+
+/// Which side of [`fork_closer`] the caller is on.
+pub enum Forked {
+    /// The original process, holding the pipe's write end: closing it (after its own copies
+    /// of the slow fds) lets the child start closing.
+    Parent(OwnedFd),
+    /// The child, detached from the terminal, stdin/stdout/stderr on /dev/null; it must end
+    /// with [`exit_child`].
+    Child,
+}
+
+/// Forks a child that outlives this process to close fds whose release is slow (perf
+/// events of tracepoints: the kernel waits for RCU grace periods on each), so the user gets
+/// the shell back as soon as the output is complete. The child waits until the parent has
+/// closed the write end of a pipe (or exited): the parent's copies are then gone and the
+/// child's close is the one that releases. Signals stay blocked in the child as they are
+/// in the parent (a signalfd reads them); it is in its own session, out of the terminal's
+/// reach.
+pub fn fork_closer() -> SysResult<Forked> {
+    let (read, write) = pipe_above(3).map_err(|source| SyscallError { call: "pipe2", source })?;
+    // SAFETY: fork(2); the child only uses fds, setsid, dup2, read and, later, close and
+    // thread creation (glibc's fork keeps malloc usable in the child).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(last_error("fork"));
+    }
+    if pid > 0 {
+        drop(read);
+        return Ok(Forked::Parent(write));
+    }
+    drop(write);
+    // SAFETY: plain system calls on fds this process owns.
+    unsafe {
+        libc::setsid();
+        // `ps` shows what it is doing.
+        libc::prctl(libc::PR_SET_NAME, c"bpfscope-close".as_ptr());
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+    let mut byte = [0u8; 1];
+    let mut pipe = std::fs::File::from(read);
+    while matches!(io::Read::read(&mut pipe, &mut byte), Ok(n) if n > 0) {}
+    Ok(Forked::Child)
+}
+
+/// Ends the child of [`fork_closer`] at once (`_exit`): no destructor or exit handler of
+/// the parent's state runs twice.
+pub fn exit_child() -> ! {
+    // SAFETY: _exit(2) never returns.
+    unsafe { libc::_exit(0) }
+}

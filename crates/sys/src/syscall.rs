@@ -23,6 +23,7 @@ pub enum BpfCmd {
     MapUpdateElem = 2,
     MapDeleteElem = 3,
     MapGetNextKey = 4,
+    MapLookupBatch = 24,
     ProgLoad = 5,
     ObjPin = 6,
     ProgTestRun = 10,
