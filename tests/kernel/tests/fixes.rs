@@ -2,7 +2,7 @@
 //! library named without its path, `cpid` in a predicate, `str()` of a user pointer kept in
 //! a map, `print(args)` of a uprobe with DWARF arguments.
 
-use kernel_tests::{run, start};
+use kernel_tests::{bpftrace, run, start, wl};
 
 /// A python script that calls `close(-1)`: `sys_enter_close`'s `unsigned int fd` is
 /// 0xffffffff. Written once per test run; `-c` runs it.
@@ -31,4 +31,59 @@ fn unsigned_int_field_prints_unsigned_with_percent_d() {
         "{}",
         r.stdout
     );
+}
+
+/// bpftrace 0.17's `-l` output for `pattern` (stdout, lines trimmed), or `None` (after a
+/// note) when bpftrace is not installed.
+fn bpftrace_list(pattern: &str) -> Option<String> {
+    match std::process::Command::new("bpftrace").args(["-l", pattern]).output() {
+        Ok(out) => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Err(_) => {
+            kernel_tests::skip_note("differential -l: bpftrace is not installed");
+            None
+        }
+    }
+}
+
+#[test]
+fn listing_uprobes_of_a_library_named_without_its_path() {
+    let Some(_guard) = start("listing_uprobes_of_a_library_named_without_its_path") else {
+        return;
+    };
+    let r = run(&["-l", "uprobe:libc:mall*"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Found through /etc/ld.so.cache, as attaching finds it; `malloc` (an alias of
+    // `__libc_malloc`, same address) listed too.
+    let malloc = r.stdout.lines().find(|l| l.ends_with("/libc.so.6:malloc"));
+    assert!(malloc.is_some_and(|l| l.starts_with("uprobe:/")), "{}", r.stdout);
+    if let Some(theirs) = bpftrace_list("uprobe:libc:mall*") {
+        assert_eq!(r.stdout, theirs);
+    }
+    let r = run(&["-l", "uprobe:nosuchlib:*"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no binary or library `nosuchlib` found"), "{}", r.stderr);
+}
+
+#[test]
+fn cpid_in_a_predicate_with_and_without_c() {
+    let Some(_guard) = start("cpid_in_a_predicate_with_and_without_c") else { return };
+    let program = "t:syscalls:sys_enter_getppid /pid == cpid/ { @ = count(); } \
+                   t:syscalls:sys_enter_getppid /has_cpid && pid == cpid/ { @g = count(); }";
+    let r = run(&["-e", program, "-c", &wl("getppid 1234")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let maps: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with('@')).collect();
+    assert_eq!(maps, ["@: 1234", "@g: 1234"], "{}", r.stdout);
+    // bpftrace 0.17 has no `has_cpid`: the differential run is of the first probe only.
+    let first = "t:syscalls:sys_enter_getppid /pid == cpid/ { @ = count(); }";
+    if let Some(theirs) = bpftrace(&["-e", first], &wl("getppid 1234")) {
+        assert!(theirs.contains("@: 1234"), "{theirs}");
+    }
+    // Without `-c`: a located error where `cpid` is reached, none where `has_cpid` guards it.
+    let r = run(&["--dry-run", "-e", first]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("`cpid` is only available with `-c CMD`"), "{}", r.stderr);
+    assert!(r.stderr.contains("stdin:1:38"), "{}", r.stderr);
+    let guarded = "t:syscalls:sys_enter_getppid /has_cpid && pid == cpid/ { @ = count(); }";
+    let r = run(&["--dry-run", "-e", guarded]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
 }
