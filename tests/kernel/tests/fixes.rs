@@ -87,3 +87,26 @@ fn cpid_in_a_predicate_with_and_without_c() {
     let r = run(&["--dry-run", "-e", guarded]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+#[test]
+fn str_of_a_user_pointer_kept_in_a_map_reads_user_memory_elsewhere() {
+    let Some(_guard) = start("str_of_a_user_pointer_kept_in_a_map_reads_user_memory_elsewhere")
+    else {
+        return;
+    };
+    // Saved in a system call's entry, read in `raw_syscalls:sys_exit`, whose own pointers
+    // are kernel pointers: the map's value type keeps "user".
+    let program = "t:syscalls:sys_enter_openat /pid == cpid/ { @p[tid] = args->filename; } \
+                   t:raw_syscalls:sys_exit /pid == cpid && (uint64)@p[tid] != 0/ { \
+                   printf(\"[%s]\\n\", str(@p[tid])); delete(@p[tid]); }";
+    let command = "/bin/cat /etc/hostname";
+    let r = run(&["-e", program, "-c", command]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ours: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with('[')).collect();
+    assert!(ours.contains(&"[/etc/hostname]"), "{}", r.stdout);
+    assert!(!ours.contains(&"[]"), "{}", r.stdout);
+    if let Some(theirs) = bpftrace(&["-e", program], command) {
+        let theirs: Vec<&str> = theirs.lines().filter(|l| l.starts_with('[')).collect();
+        assert_eq!(ours, theirs);
+    }
+}

@@ -895,7 +895,23 @@ fn tracepoint_field(
     if ty != Ty::U64 {
         return Ok(ty);
     }
-    Ok(record_pointer(cx.target, &f.c_type, user).unwrap_or(ty))
+    Ok(record_pointer(cx.target, &f.c_type, user)
+        .or_else(|| user_char_pointer(&f.c_type, user))
+        .unwrap_or(ty))
+}
+
+/// A `char *` field of a tracepoint whose pointers are user pointers (`args.filename` of a
+/// system call): a user `char` pointer, so that a copy kept in a map or a variable still
+/// reads user memory in `str()` in a probe whose own pointers are kernel pointers.
+fn user_char_pointer(c_type: &str, user: bool) -> Option<Ty> {
+    let c_type = c_type.trim().trim_start_matches("const ").trim();
+    let base = c_type.strip_suffix('*')?.trim_end();
+    let signed = match base.trim_end_matches(" const") {
+        "char" | "signed char" => true,
+        "unsigned char" => false,
+        _ => return None,
+    };
+    user.then(|| Ty::Ptr { to: Box::new(Ty::Int { bits: 8, signed }), user })
 }
 
 /// A tracepoint field declared as a pointer to a struct or union (`struct __kernel_timespec
