@@ -21,3 +21,12 @@ fn cpid_behind_a_false_has_cpid_is_never_reached() {
         assert!(e.contains("`cpid` is only available with `-c CMD`"), "{text}: {e}");
     }
 }
+
+#[test]
+fn bare_args_of_a_function_is_a_record_of_its_arguments() {
+    // BTF-typed (fentry) in the fixture; DWARF-typed uprobes take the same path (kernel test
+    // `print_args_of_a_uprobe_with_dwarf`).
+    compile_ok("fentry:vfs_read { print(args); $a = args; @[args] = count(); }");
+    let e = compile_err("t:syscalls:sys_enter_openat { print(args); }");
+    assert!(e.contains("`args` must be followed by a field"), "{e}");
+}
