@@ -126,8 +126,9 @@ fn dwarf_program() -> Option<std::path::PathBuf> {
          (unsigned char)(200 + k)); fx_short((short)(-5 - k)); } return 0; }\n",
     )
     .expect("write source");
-    let cc = std::process::Command::new("cc").args(["-g", "-O0", "-o"]).arg(&prog).arg(&source);
-    if !cc.status().is_ok_and(|s| s.success()) {
+    let cc =
+        std::process::Command::new("cc").args(["-g", "-O0", "-o"]).arg(&prog).arg(&source).status();
+    if !cc.is_ok_and(|s| s.success()) {
         kernel_tests::skip_note(
             "print_args_of_a_uprobe_with_dwarf: `cc -g -O0` failed or is missing",
         );
