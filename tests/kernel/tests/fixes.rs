@@ -169,3 +169,20 @@ fn print_args_of_a_uprobe_with_dwarf() {
     // bpftrace 0.17 refuses `print(args)` ("struct uprobe_args * ... is not printable"):
     // there is no differential run; the record form is current bpftrace's.
 }
+
+#[test]
+fn setuids_prints_an_unchanged_uid_as_minus_one() {
+    let Some(_guard) = start("setuids_prints_an_unchanged_uid_as_minus_one") else { return };
+    // `setfsuid(-1)` (a query: the uid is unchanged) then `setuid(0)`. `uid_t` is unsigned:
+    // without the tool's `(int32)` casts `%d` now prints 4294967295, as current bpftrace.
+    let path = std::env::temp_dir().join(format!("bpfscope-fixes-uid-{}.py", std::process::id()));
+    let script = "import ctypes\nlibc = ctypes.CDLL(None)\nlibc.setfsuid(-1)\nlibc.setuid(0)\n";
+    std::fs::write(&path, script).expect("write the workload script");
+    let r = run(&["setuids", "-c", &format!("/usr/bin/python3 {}", path.display())]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: Vec<&str> = r.stdout.lines().filter(|l| l.contains(" python3 ")).collect();
+    assert_eq!(rows.len(), 2, "{}", r.stdout);
+    assert!(rows[0].ends_with(" setfsuid  uid=-1 (prevuid=0)"), "{}", r.stdout);
+    assert!(rows[1].ends_with(" setuid    uid=0 (0)"), "{}", r.stdout);
+}
