@@ -106,6 +106,13 @@ fn str_of_a_user_pointer_kept_in_a_map_reads_user_memory_elsewhere() {
     assert!(ours.contains(&"[/etc/hostname]"), "{}", r.stdout);
     assert!(!ours.contains(&"[]"), "{}", r.stdout);
     if let Some(theirs) = bpftrace(&["-e", program], command) {
+        // bpftrace 0.17 cuts strings to 63 bytes (its strlen 64), bpfscope to 1023 as
+        // current bpftrace (`cargo test`'s LD_LIBRARY_PATH makes ld.so try long paths).
+        let cut = |l: &str| {
+            let inner = l.trim_start_matches('[').trim_end_matches(']');
+            format!("[{}]", &inner[..inner.len().min(63)])
+        };
+        let ours: Vec<String> = ours.iter().map(|l| cut(l)).collect();
         let theirs: Vec<&str> = theirs.lines().filter(|l| l.starts_with('[')).collect();
         assert_eq!(ours, theirs);
     }
@@ -149,9 +156,9 @@ fn print_args_of_a_uprobe_with_dwarf() {
     let r = run(&["-e", &program, "-c", &p]);
     let _ = std::fs::remove_dir_all(prog.parent().expect("dir"));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let lines: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with(['{', '@'])).collect();
+    let events: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with('{')).collect();
     assert_eq!(
-        lines,
+        events,
         [
             "{ .i = -7, .l = 1234567890123, .c = 200 }",
             "{ .v = -5 }|-5",
@@ -159,13 +166,14 @@ fn print_args_of_a_uprobe_with_dwarf() {
             "{ .v = -6 }|-6",
             "{ .i = -5, .l = 1234567890125, .c = 202 }",
             "{ .v = -7 }|-7",
-            "@[{ .v = -7 }]: 1",
-            "@[{ .v = -6 }]: 1",
-            "@[{ .v = -5 }]: 1",
         ],
         "{}",
         r.stdout
     );
+    // Equal counts: the order of the three keys is not fixed.
+    let mut keys: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with('@')).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["@[{ .v = -5 }]: 1", "@[{ .v = -6 }]: 1", "@[{ .v = -7 }]: 1"]);
     // bpftrace 0.17 refuses `print(args)` ("struct uprobe_args * ... is not printable"):
     // there is no differential run; the record form is current bpftrace's.
 }
