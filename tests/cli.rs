@@ -127,7 +127,7 @@ fn tools_are_embedded() {
     }
     let (code, stdout, _) = bpfscope(&["--emit", "typed", "opensnoop"]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("map @filename: key uint32 value uint64"), "{stdout}");
+    assert!(stdout.contains("map @filename: key uint32 value int8 *"), "{stdout}");
 }
 
 #[test]
@@ -285,7 +285,7 @@ fn the_first_word_picks_a_subcommand_a_tool_or_a_script() {
     // `NAME.bt` is the tool when no such file exists.
     let (code, stdout, _) = bpfscope(&["--emit", "typed", "opensnoop.bt"]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("map @filename: key uint32 value uint64"), "{stdout}");
+    assert!(stdout.contains("map @filename: key uint32 value int8 *"), "{stdout}");
     // A subcommand takes its options after its name.
     let (code, _, stderr) = bpfscope(&["-q", "tools"]);
     assert_eq!(code, 1);

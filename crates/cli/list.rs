@@ -193,14 +193,16 @@ fn list_usdt(spec: &str, pid: Option<u32>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `-l 'uprobe:BINARY[:GLOB]'`: the functions of a binary that a uprobe can attach to.
+/// `-l 'uprobe:BINARY[:GLOB]'`: the functions of a binary that a uprobe can attach to (a
+/// binary or library named without its path is found as attaching finds it).
 /// With `-v`, each function's parameters from the binary's DWARF debug info, as bpftrace
 /// prints them (none when the binary has no debug info).
 fn list_uprobes(spec: &str, verbose: bool) -> anyhow::Result<()> {
-    let (binary, glob) = spec.split_once(':').unwrap_or((spec, "*"));
-    if !std::path::Path::new(binary).exists() {
-        anyhow::bail!("{binary}: no such file");
-    }
+    let (name, glob) = spec.split_once(':').unwrap_or((spec, "*"));
+    // Found as attaching finds it: `libc` → `/lib/x86_64-linux-gnu/libc.so.6`.
+    let binary = bpfscope_runtime::usyms::resolve_binary_for(name, None)
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let binary = binary.as_str();
     let mut out = String::new();
     let debug = if verbose { bpfscope_runtime::dwarf::Binary::open(binary).ok() } else { None };
     for name in bpfscope_runtime::usyms::functions(binary) {

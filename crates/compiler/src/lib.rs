@@ -277,4 +277,6 @@ fn program_name(index: usize, spec: &providers::ProbeSpec) -> String {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_fixes;
+#[cfg(test)]
 mod tests_language_ext;

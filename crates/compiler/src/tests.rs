@@ -75,7 +75,7 @@ fn located_errors_with_suggestions() {
     assert!(e.contains("`%d` expects an integer"), "{e}");
     let e = compile_err("t:syscalls:sys_enter_openat { printf(\"%s\\n\", args.filename); }");
     assert!(
-        e.contains("`%s` expects a string, but this argument is `uint64`")
+        e.contains("`%s` expects a string, but this argument is `int8 *`")
             && e.contains("`str(...)`"),
         "{e}"
     );

@@ -73,8 +73,17 @@ fn write_one(spec: &Spec, arg: &Value, out: &mut String) {
 /// The argument as C's printf sees it: without a length modifier `%d`/`%u`/`%x` take a
 /// 32-bit int, `h` 16 bits, `hh` 8 bits, `l`/`ll`/`j`/`z`/`t` 64 bits (bpftrace passes the
 /// format to the C library, so `printf("%d", nsecs)` prints the low 32 bits, sign-extended).
+///
+/// An unsigned argument that fits in 32 bits prints as the unsigned number it is under
+/// `%d`/`%i` (an `unsigned int` field of `0xffffffff` is 4294967295, not -1), as current
+/// bpftrace prints it: it formats unsigned values as unsigned 64-bit numbers.
 fn c_value(spec: &Spec, arg: &Value) -> (i64, u64) {
     let raw = arg.as_i64();
+    if let Value::Uint(n) = arg {
+        if spec.length.is_empty() && *n <= u64::from(u32::MAX) {
+            return (*n as i64, *n);
+        }
+    }
     let bits = match spec.length.as_str() {
         "hh" => 8,
         "h" => 16,
@@ -227,6 +236,17 @@ mod tests {
             "705032704|5000000000|ffffffff|ffffffffffffffff|4294967295|18446744073709551615"
         );
         assert_eq!(format("%hhd %hu", &[Value::Int(255), Value::Int(65537)]), "-1 1");
+    }
+
+    #[test]
+    fn unsigned_32_bit_values_print_unsigned_with_percent_d() {
+        let u = Value::Uint(0xffff_ffff);
+        assert_eq!(
+            format("%d %i %u %x %5d", &[u.clone(), u.clone(), u.clone(), u.clone(), u]),
+            "4294967295 4294967295 4294967295 ffffffff 4294967295"
+        );
+        // Signed values and explicit lengths keep C's semantics.
+        assert_eq!(format("%d %hhd", &[Value::Int(0xffff_ffff), Value::Uint(255)]), "-1 -1");
     }
 
     #[test]

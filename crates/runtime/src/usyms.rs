@@ -51,6 +51,14 @@ fn read_elf(path: &str) -> Option<ElfSymbols> {
         .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
         .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
         .collect();
+    // A stripped file's full symbol table, from its separate debug file (the distribution's
+    // `-dbg`/`-dbgsym` package) found by build id, as bpftrace finds it.
+    let debug = file.build_id().ok().flatten().and_then(|id| std::fs::read(debug_file(id)).ok());
+    if let Some(debug) = debug.as_deref().and_then(|d| object::File::parse(d).ok()) {
+        let text = debug.symbols().filter(|s| s.kind() == SymbolKind::Text && s.address() != 0);
+        symbols
+            .extend(text.filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string()))));
+    }
     let mut names: Vec<(String, u64)> = symbols.iter().map(|s| (s.2.clone(), s.0)).collect();
     names.sort_unstable();
     names.dedup();
@@ -59,10 +67,18 @@ fn read_elf(path: &str) -> Option<ElfSymbols> {
     Some(ElfSymbols { segments, symbols, names })
 }
 
+/// `/usr/lib/debug/.build-id/ab/cdef….debug`: the debug file of build id `ab cd ef …`.
+fn debug_file(id: &[u8]) -> String {
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let (head, rest) = hex.split_at(hex.len().min(2));
+    format!("/usr/lib/debug/.build-id/{head}/{rest}.debug")
+}
+
 /// The function symbols of an ELF file (for `-l 'uprobe:FILE:*'`), sorted and deduplicated.
 pub fn functions(path: &str) -> Vec<String> {
+    // Every name, aliases too (`malloc` shares `__libc_malloc`'s address), as bpftrace lists.
     let mut names: Vec<String> =
-        read_elf(path).map(|e| e.symbols.into_iter().map(|s| s.2).collect()).unwrap_or_default();
+        read_elf(path).map(|e| e.names.into_iter().map(|s| s.0).collect()).unwrap_or_default();
     names.sort_unstable();
     names.dedup();
     names

@@ -154,12 +154,30 @@ impl Cx<'_> {
             ExprKind::SizeofType(_) | ExprKind::SizeofExpr(_) => self.size_of(e),
             ExprKind::Offsetof { ty, path } => self.offset_of(e, ty, path),
             ExprKind::Binary { op, lhs, rhs } => {
-                let (l, r) = (self.expr(lhs), self.expr(rhs));
+                let l = self.expr(lhs);
+                // `has_cpid && pid == cpid` without `-c`: the right side is never evaluated.
+                let known = crate::functions::constant_value(self, lhs);
+                let skip = match op {
+                    BinOp::And => u32::from(known == Some(0)),
+                    BinOp::Or => u32::from(matches!(known, Some(v) if v != 0)),
+                    _ => 0,
+                };
+                self.unreached += skip;
+                let r = self.expr(rhs);
+                self.unreached -= skip;
                 self.binary(*op, &l, &r, e)
             }
             ExprKind::Ternary { cond, then, els } => {
                 self.expect_integer(cond, "a condition", "an integer or bool");
-                let (a, b) = (self.expr(then), self.expr(els));
+                let known = crate::functions::constant_value(self, cond);
+                let skip = u32::from(known == Some(0));
+                self.unreached += skip;
+                let a = self.expr(then);
+                self.unreached -= skip;
+                let skip = u32::from(matches!(known, Some(v) if v != 0));
+                self.unreached += skip;
+                let b = self.expr(els);
+                self.unreached -= skip;
                 if a.is_integer() && b.is_integer() {
                     Ty::Int { bits: 64, signed: a.is_signed() || b.is_signed() }
                 } else if a.accepts(&b) && a != Ty::None {

@@ -813,6 +813,16 @@ fn check_args(cx: &mut Cx<'_>, u: &Use<'_>) -> Ty {
         cx.error(diagnostics::in_map_loop(u.name_span, "`args`"));
         return Ty::Error;
     }
+    // A bare `args` of a function's arguments (DWARF or BTF): a record of them all, printed
+    // `{ .a = 1, .b = 2 }` as current bpftrace prints it.
+    let names: Vec<Option<Vec<String>>> =
+        cx.specs.iter().map(|s| arg_names(cx.target, s)).collect();
+    if let Some(Some(first)) = names.first() {
+        if names.iter().all(|n| n.as_ref() == Some(first)) {
+            let fields = first.iter().map(|n| (n.clone(), args_field(cx, n, u.name_span)));
+            return Ty::record_literal(fields.collect());
+        }
+    }
     cx.error(Diagnostic::error(
         "`args` must be followed by a field, as in `args.filename`",
         u.name_span,
@@ -895,7 +905,23 @@ fn tracepoint_field(
     if ty != Ty::U64 {
         return Ok(ty);
     }
-    Ok(record_pointer(cx.target, &f.c_type, user).unwrap_or(ty))
+    Ok(record_pointer(cx.target, &f.c_type, user)
+        .or_else(|| user_char_pointer(&f.c_type, user))
+        .unwrap_or(ty))
+}
+
+/// A `char *` field of a tracepoint whose pointers are user pointers (`args.filename` of a
+/// system call): a user `char` pointer, so that a copy kept in a map or a variable still
+/// reads user memory in `str()` in a probe whose own pointers are kernel pointers.
+fn user_char_pointer(c_type: &str, user: bool) -> Option<Ty> {
+    let c_type = c_type.trim().trim_start_matches("const ").trim();
+    let base = c_type.strip_suffix('*')?.trim_end();
+    let signed = match base.trim_end_matches(" const") {
+        "char" | "signed char" => true,
+        "unsigned char" => false,
+        _ => return None,
+    };
+    user.then(|| Ty::Ptr { to: Box::new(Ty::Int { bits: 8, signed }), user })
 }
 
 /// A tracepoint field declared as a pointer to a struct or union (`struct __kernel_timespec
@@ -1038,8 +1064,37 @@ fn field_type(f: &TracepointField, max_strlen: u32) -> Option<Ty> {
 }
 
 fn lower_args(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
-    let Some((field, _)) = u.field else { unreachable!("the checker refuses a bare `args`") };
+    let Some((field, _)) = u.field else { return args_record(cx, u) };
     args_field_value(cx, field)
+}
+
+/// The names of the arguments of a probe on a function typed by DWARF or BTF, in order;
+/// `None` for other probes (a bare `args` of them is an error).
+fn arg_names(target: &dyn Target, spec: &ProbeSpec) -> Option<Vec<String>> {
+    match spec.probe_type().args_struct()? {
+        ArgsStruct::Dwarf(source) => {
+            let args = source.args(target, Span::default()).ok()?;
+            Some(args.into_iter().map(|a| a.name).collect())
+        }
+        ArgsStruct::Btf(source) => {
+            let args = btf_args(target, source, Span::default()).ok()?;
+            Some(args.into_iter().map(|a| a.name).collect())
+        }
+        ArgsStruct::TracepointFormat { .. } => None,
+    }
+}
+
+/// A bare `args`: every argument written into a record laid out as the checker typed it.
+fn args_record(cx: &mut Lower<'_>, u: &Use<'_>) -> Val {
+    let ty = cx.ty(u.expr);
+    let Ty::Record(record) = &ty else { return Val::None };
+    let buf = cx.alloc_buffer(ty.size().max(8));
+    for field in record.fields.as_deref().unwrap_or(&[]) {
+        let v = args_field_value(cx, &field.name);
+        let off = buf + (field.offset_bits / 8) as i16;
+        cx.write_value(&v, &field.ty, off, &field.ty);
+    }
+    Val::Mem(buf)
 }
 
 /// `args.field`: a tracepoint's field or a BTF-typed argument.

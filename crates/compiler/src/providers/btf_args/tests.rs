@@ -150,8 +150,9 @@ fn tracepoint_fields_that_point_to_structs_are_typed_by_btf() {
     let vars =
         var_types("t:syscalls:sys_enter_nanosleep { $r = args.rqtp; $n = args.__syscall_nr; }");
     assert_eq!(vars, ["$n: int32", "$r: struct __kernel_timespec *"]);
-    // Other pointers stay integers, as before.
-    assert_eq!(var_types("t:syscalls:sys_enter_read { $b = args.buf; }"), ["$b: uint64"]);
+    // A `char *` of a system call is a user `char` pointer (bpftrace 0.17's `int8 *`);
+    // other pointers stay integers.
+    assert_eq!(var_types("t:syscalls:sys_enter_read { $b = args.buf; }"), ["$b: int8 *"]);
 }
 
 #[test]

@@ -1,0 +1,32 @@
+//! Compiler tests of known bugs fixed (the `fixes` branch). No kernel: the fixture target.
+
+use crate::tests::{compile_err, compile_ok};
+
+#[test]
+fn cpid_behind_a_false_has_cpid_is_never_reached() {
+    // Without `-c`, `has_cpid` is false: `&&` never evaluates its right side, `||` after a
+    // true left side neither, nor the branch of `?:` a constant condition does not take.
+    compile_ok("tracepoint:syscalls:sys_enter_openat /has_cpid && pid == cpid/ { @ = count(); }");
+    compile_ok("BEGIN { if (has_cpid && pid == cpid) { @a = 1; } @b = has_cpid ? cpid : 0; }");
+    compile_ok("BEGIN { @c = !has_cpid || cpid == 1; @d = !has_cpid ? 0 : cpid; }");
+    // Where `cpid` is reached, without `-c` it stays an error, as bpftrace's "cpid cannot be
+    // used without child command".
+    for text in [
+        "tracepoint:syscalls:sys_enter_openat /pid == cpid/ { @ = count(); }",
+        "BEGIN { @ = has_cpid || cpid == 1; }",
+        "BEGIN { @ = !has_cpid && cpid == 1; }",
+        "BEGIN { @ = has_cpid ? 0 : cpid; }",
+    ] {
+        let e = compile_err(text);
+        assert!(e.contains("`cpid` is only available with `-c CMD`"), "{text}: {e}");
+    }
+}
+
+#[test]
+fn bare_args_of_a_function_is_a_record_of_its_arguments() {
+    // BTF-typed (fentry) in the fixture; DWARF-typed uprobes take the same path (kernel test
+    // `print_args_of_a_uprobe_with_dwarf`).
+    compile_ok("fentry:vfs_read { print(args); $a = args; @[args] = count(); }");
+    let e = compile_err("t:syscalls:sys_enter_openat { print(args); }");
+    assert!(e.contains("`args` must be followed by a field"), "{e}");
+}
