@@ -30,7 +30,7 @@ fn tracefs() {
 
 #[test]
 fn btf() {
-    check(&targets::btf::TARGET, 300);
+    check(&targets::btf::TARGET, 60);
 }
 
 #[test]
