@@ -55,12 +55,13 @@ fn main() {
     for target in chosen {
         let report = run(target, budget, seed, Some(&crashes));
         println!(
-            "{:<14} inputs {:>10}  time {:>8.1}s  rate {:>9.0}/s  slowest {:>8.1?}  corpus {:>5}  panics {}  failures {}",
+            "{:<14} inputs {:>10}  time {:>8.1}s  rate {:>9.0}/s  slowest {:>8.1?}  stalls {}  corpus {:>5}  panics {}  failures {}",
             target.name,
             report.inputs,
             report.elapsed.as_secs_f64(),
             report.rate(),
             report.slowest,
+            report.stalls,
             report.corpus,
             report.panics.len(),
             report.failures.len()
