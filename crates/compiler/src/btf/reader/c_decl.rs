@@ -21,12 +21,17 @@ const MAX_INLINED: u32 = 256;
 /// Most padding one gap gets as `long: 64;` lines (a real struct's gaps are a few bytes).
 const MAX_PADDING_BITS: u32 = 1 << 16;
 
+/// Most declarators one listing spells (task_struct's: a few hundred).
+const MAX_DECLS: u32 = 100_000;
+
 /// Most members one alignment walks (records nested by value; task_struct's: a few thousand).
 const MAX_ALIGN_STEPS: u32 = 20_000;
 
 thread_local! {
     /// Anonymous records inlined by the listing being written.
     static INLINED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Declarators the listing being written has spelled.
+    static DECLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     /// Members the alignment being computed has walked.
     static ALIGN_STEPS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     /// The records being walked (inlined or aligned), outermost first: malformed BTF can
@@ -49,7 +54,7 @@ impl Reader {
     /// Type `id` declaring `name` in C (`char comm[16]`); the bare type when `name` is empty
     /// (`struct file *`).
     pub fn c_decl(&self, id: u32, name: &str) -> String {
-        INLINED.set(0);
+        (INLINED.set(0), DECLS.set(0));
         PATH.with_borrow_mut(Vec::clear);
         self.decl(id, name.to_string(), 0, 0)
     }
@@ -65,15 +70,18 @@ impl Reader {
         };
         let id = kinds.iter().find_map(|kind| self.find(tag.trim(), *kind));
         let id = id.ok_or_else(|| BtfError::NotFound(c_name.to_string()))?;
-        INLINED.set(0);
+        (INLINED.set(0), DECLS.set(0));
         PATH.with_borrow_mut(Vec::clear);
         Ok(format!("{};", self.body(id, &self.raw(id)?, 0)))
     }
 
     /// The declarator `inner` (a name, `*name`, `name[4]`) wrapped in type `id`.
     fn decl(&self, id: u32, inner: String, lvl: usize, depth: u32) -> String {
+        // Malformed BTF can make a prototype's parameters point back at it: a budget on the
+        // whole listing keeps the fan-out from growing exponentially.
+        DECLS.set(DECLS.get() + 1);
         let raw = match self.raw(id) {
-            Ok(raw) if id != 0 && depth < MAX_DEPTH => raw,
+            Ok(raw) if id != 0 && depth < MAX_DEPTH && DECLS.get() < MAX_DECLS => raw,
             _ => return join("void", &inner),
         };
         let next = depth + 1;
@@ -432,6 +440,15 @@ mod tests {
         w.record("far", false, u32::MAX, &[far]);
         let text = Reader::new(w.finish()).unwrap().c_definition("struct far").unwrap();
         assert!(text.contains("bits of padding */") && text.len() < 1000, "{text}");
+
+        // A prototype whose eight parameters point back at it: 8^32 declarators unbounded.
+        let mut w = Writer::new();
+        let int = w.int("int", 4, true);
+        let ptr = w.ptr(3);
+        let proto = w.func_proto(int, &[(0, ptr); 8]);
+        assert_eq!((ptr, proto), (2, 3));
+        let text = Reader::new(w.finish()).unwrap().c_decl(ptr, "f");
+        assert!(text.len() < 10 << 20, "{} bytes", text.len());
     }
 
     /// Bitfields with a gap (explicit `long: 60;`), a function pointer, a pointer to const
