@@ -54,7 +54,8 @@ impl Reader {
     /// Type `id` declaring `name` in C (`char comm[16]`); the bare type when `name` is empty
     /// (`struct file *`).
     pub fn c_decl(&self, id: u32, name: &str) -> String {
-        (INLINED.set(0), DECLS.set(0));
+        INLINED.set(0);
+        DECLS.set(0);
         PATH.with_borrow_mut(Vec::clear);
         self.decl(id, name.to_string(), 0, 0)
     }
@@ -70,7 +71,8 @@ impl Reader {
         };
         let id = kinds.iter().find_map(|kind| self.find(tag.trim(), *kind));
         let id = id.ok_or_else(|| BtfError::NotFound(c_name.to_string()))?;
-        (INLINED.set(0), DECLS.set(0));
+        INLINED.set(0);
+        DECLS.set(0);
         PATH.with_borrow_mut(Vec::clear);
         Ok(format!("{};", self.body(id, &self.raw(id)?, 0)))
     }
