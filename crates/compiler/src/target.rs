@@ -189,7 +189,11 @@ fn split_decl(decl: &str) -> (String, String, bool) {
         }
     }
     let decl = decl.trim_end();
-    let split = decl.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+    // After the last character that cannot be in a name (which may take several bytes).
+    let split = decl
+        .char_indices()
+        .rfind(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let name = decl[split..].to_string();
     let mut c_type = decl[..split].trim().to_string();
     if !array.is_empty() {

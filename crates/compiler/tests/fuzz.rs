@@ -6,7 +6,7 @@ mod support;
 
 use bpfscope_compiler::{compile, target::Fixture, Options};
 use bpfscope_syntax::{Diagnostics, SourceFile};
-use support::gen::{mutate, program, valid_program, Rng};
+use support::gen::{mutate, program, valid_program, valid_program_ext, Rng};
 
 fn compile_text(text: &str) {
     let file = SourceFile::new("fuzz.bt", text);
@@ -56,6 +56,20 @@ fn well_typed_programs_compile() {
     let mut rng = Rng(0x7e11_7e11_0000_0001);
     for case in 0..500 {
         let text = valid_program(&mut rng);
+        let file = SourceFile::new("valid.bt", text.as_str());
+        let mut diags = Diagnostics::default();
+        let options = Options { ncpus: 2, ..Options::default() };
+        let compiled = compile(&file, &Fixture, &options, &mut diags);
+        assert!(compiled.is_some(), "case {case} rejected:\n{text}\n{}", diags.render(&file));
+    }
+}
+
+#[test]
+fn extended_well_typed_programs_compile() {
+    // Struct access, casts, C declarations, DWARF uprobe arguments (`/fixture/prog`), stacks.
+    let mut rng = Rng(0x7e11_7e11_0000_0e47);
+    for case in 0..500 {
+        let text = valid_program_ext(&mut rng, "/fixture/prog");
         let file = SourceFile::new("valid.bt", text.as_str());
         let mut diags = Diagnostics::default();
         let options = Options { ncpus: 2, ..Options::default() };

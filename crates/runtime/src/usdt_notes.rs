@@ -18,7 +18,20 @@ const NT_STAPSDT: u32 = 3;
 pub fn read(path: &str) -> Result<Vec<UsdtNote>, String> {
     let file = File::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
     let cache = ReadCache::new(file);
-    let elf = object::File::parse(&cache).map_err(|e| format!("{path} is not an ELF file: {e}"))?;
+    notes_of(path, &cache)
+}
+
+/// The USDT probes of an ELF file already in memory (`path` names it in messages): what
+/// [`read`] does after opening the file, and the fuzz target's entry point.
+pub fn parse(path: &str, data: &[u8]) -> Result<Vec<UsdtNote>, String> {
+    notes_of(path, data)
+}
+
+fn notes_of<'data, R: object::ReadRef<'data>>(
+    path: &str,
+    data: R,
+) -> Result<Vec<UsdtNote>, String> {
+    let elf = object::File::parse(data).map_err(|e| format!("{path} is not an ELF file: {e}"))?;
     let Some(section) = elf.section_by_name(".note.stapsdt") else {
         return Ok(Vec::new());
     };

@@ -320,3 +320,92 @@ fn valid_stmt(rng: &mut Rng, depth: u32, probe_int: &str) -> String {
         _ => format!("$i = {i}; $i *= 2; $s = {s}"),
     }
 }
+
+/// Probes of [`valid_program_ext`], with an integer expression and statements valid in each;
+/// `PROG` is a binary built from the C below (`/fixture/prog` in the fixture target), whose
+/// `dw_target(int i, long l, char *s, struct pt { int x; int y; } *p, unsigned char c)` has
+/// DWARF arguments.
+const EXT_PROBES: &[(&str, &str, &[&str])] = &[
+    ("BEGIN", "pid", &[]),
+    (
+        "tracepoint:syscalls:sys_enter_openat",
+        "args.dfd",
+        &["@fn[str(args.filename)] = count()", "$i = args.flags & 0xff", "$s = str(args.filename)"],
+    ),
+    (
+        "tracepoint:sched:sched_switch",
+        "args.next_pid",
+        &[
+            "printf(\"%s %d\\n\", args.prev_comm, args.prev_pid)",
+            "$i = args.prev_pid - args.next_pid",
+        ],
+    ),
+    (
+        "uprobe:PROG:dw_target",
+        "args.i",
+        &[
+            "$i = args.l + args.c + args.p->y",
+            "$s = str(args.s)",
+            "@us[ustack(4)] = count()",
+            "printf(\"%d %ld %s\\n\", args.i, args.l, str(args.s))",
+            "$i = (int8)args.c + (uint16)args.p->x",
+        ],
+    ),
+    ("uretprobe:PROG:dw_target", "retval", &["@us[ustack(4)] = count()", "$i = (int32)retval"]),
+    ("rawtracepoint:sys_enter", "arg1", &["$i = (uint32)arg1"]),
+    ("profile:hz:99", "tid", &["@ks[kstack] = count()", "@kus[kstack(3), ustack(3)] = count()"]),
+];
+
+/// The C program [`valid_program_ext`]'s uprobes trace (build it with `cc -g -O0`).
+#[allow(dead_code, reason = "the kernel tests build it; the compiler tests use the fixture")]
+pub const EXT_PROG_SOURCE: &str = "struct pt { int x; int y; };\n\
+__attribute__((noinline)) int dw_target(int i, long l, char *s, struct pt *p, unsigned char c)\n\
+{ return i + p->x + c; }\n\
+int main(void) { struct pt p = { 1, 2 }; return dw_target(1, 2, \"s\", &p, 3) > 100; }\n";
+
+/// [`valid_program`] with the newer language surface, as a new function so that the first
+/// one's programs (and the seeds of its users) stay what they were: struct access through
+/// BTF (`curtask->...`), tracepoint `args`, casts, C declarations in the script, uprobe
+/// arguments typed by DWARF (of `prog`, see [`EXT_PROG_SOURCE`]) and stacks as map keys.
+pub fn valid_program_ext(rng: &mut Rng, prog: &str) -> String {
+    let mut text = String::from(
+        "struct Fz { int a; long b; char c[8]; unsigned short d; struct Fz *next; };\n\
+         BEGIN { @p[0] = 0; @q[0] = 0; @c[\"x\"] = count(); @t[0, \"x\"] = (0, \"x\"); @h = hist(0); \
+         @l = lhist(0, 0, 100, 10); @st = stats(0); @k[kstack(3)] = count(); @m = max(0); @n = min(0); \
+         @a = avg(0); @u = sum(0); @fn[\"x\"] = count(); }\n",
+    );
+    for _ in 0..=rng.below(3) {
+        let (probe, probe_int, extra) = EXT_PROBES[rng.below(EXT_PROBES.len())];
+        text.push_str(&probe.replace("PROG", prog));
+        if rng.below(3) == 0 {
+            text.push_str(&format!(" /{probe_int} > 1 || curtask->pid == 1/"));
+        }
+        text.push_str(" { $i = 0; $s = \"s\"; ");
+        for _ in 0..=rng.below(5) {
+            let stmt = match rng.below(4) {
+                0 if !extra.is_empty() => extra[rng.below(extra.len())].to_string(),
+                1 => ext_stmt(rng, probe_int),
+                _ => valid_stmt(rng, 2, probe_int),
+            };
+            text.push_str(&stmt);
+            text.push_str("; ");
+        }
+        text.push_str("}\n");
+    }
+    text
+}
+
+fn ext_stmt(rng: &mut Rng, probe_int: &str) -> String {
+    let i = int_expr(rng, 1, probe_int);
+    match rng.below(9) {
+        0 => "$i = curtask->pid + curtask->real_parent->tgid".into(),
+        1 => "printf(\"%s %d\\n\", curtask->comm, curtask->prio)".into(),
+        2 => format!("$i = (int8){i} + (uint16){i} + (int64)(uint32)-1"),
+        3 => format!("$i = (uint8)({i}) * (int16)curtask->tgid"),
+        4 => "$i = ((struct Fz *)curtask)->b + ((struct Fz *)curtask)->next->a".into(),
+        5 => "$i = sizeof(struct Fz) + offsetof(struct Fz, c) + sizeof(curtask->comm)".into(),
+        6 => "@ks[kstack] = count()".into(),
+        7 => "$t = (struct task_struct *)curtask; $i = $t->parent->pid + $t->flags".into(),
+        _ => format!("@p[(uint32)({i})] = (int64)curtask->tgid"),
+    }
+}

@@ -62,7 +62,10 @@ impl SpanMap {
         if self.is_identity() {
             return span;
         }
-        Span { start: self.offset(span.start, true), end: self.offset(span.end, false) }
+        let start = self.offset(span.start, true);
+        // An empty span at an expansion that produced nothing would map backwards (found by
+        // fuzzing): never end before the start.
+        Span { start, end: self.offset(span.end, false).max(start) }
     }
 
     /// The script offset of an output offset: inside an expansion, the use's start (or end,

@@ -14,10 +14,49 @@ use super::{word, BtfError, Kind, Raw, Reader, MAX_DEPTH};
 /// Pointer size on the machines we run on, in bytes.
 const PTR_SIZE: u32 = 8;
 
+/// Most anonymous records one listing inlines: malformed BTF can nest them without end or
+/// share them so that the text would grow exponentially (task_struct inlines a few dozen).
+const MAX_INLINED: u32 = 256;
+
+/// Most padding one gap gets as `long: 64;` lines (a real struct's gaps are a few bytes).
+const MAX_PADDING_BITS: u32 = 1 << 16;
+
+/// Most declarators one listing spells (task_struct's: a few hundred).
+const MAX_DECLS: u32 = 100_000;
+
+/// Most members one alignment walks (records nested by value; task_struct's: a few thousand).
+const MAX_ALIGN_STEPS: u32 = 20_000;
+
+thread_local! {
+    /// Anonymous records inlined by the listing being written.
+    static INLINED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Declarators the listing being written has spelled.
+    static DECLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Members the alignment being computed has walked.
+    static ALIGN_STEPS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// The records being walked (inlined or aligned), outermost first: malformed BTF can
+    /// make a record contain itself.
+    static PATH: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with record `id` on the path, or gives `None` when it is already on it.
+fn within<T>(id: u32, f: impl FnOnce() -> T) -> Option<T> {
+    if PATH.with_borrow(|path| path.contains(&id)) {
+        return None;
+    }
+    PATH.with_borrow_mut(|path| path.push(id));
+    let out = f();
+    PATH.with_borrow_mut(|path| path.pop());
+    Some(out)
+}
+
 impl Reader {
     /// Type `id` declaring `name` in C (`char comm[16]`); the bare type when `name` is empty
     /// (`struct file *`).
     pub fn c_decl(&self, id: u32, name: &str) -> String {
+        INLINED.set(0);
+        DECLS.set(0);
+        PATH.with_borrow_mut(Vec::clear);
         self.decl(id, name.to_string(), 0, 0)
     }
 
@@ -32,13 +71,19 @@ impl Reader {
         };
         let id = kinds.iter().find_map(|kind| self.find(tag.trim(), *kind));
         let id = id.ok_or_else(|| BtfError::NotFound(c_name.to_string()))?;
+        INLINED.set(0);
+        DECLS.set(0);
+        PATH.with_borrow_mut(Vec::clear);
         Ok(format!("{};", self.body(id, &self.raw(id)?, 0)))
     }
 
     /// The declarator `inner` (a name, `*name`, `name[4]`) wrapped in type `id`.
     fn decl(&self, id: u32, inner: String, lvl: usize, depth: u32) -> String {
+        // Malformed BTF can make a prototype's parameters point back at it: a budget on the
+        // whole listing keeps the fan-out from growing exponentially.
+        DECLS.set(DECLS.get() + 1);
         let raw = match self.raw(id) {
-            Ok(raw) if id != 0 && depth < MAX_DEPTH => raw,
+            Ok(raw) if id != 0 && depth < MAX_DEPTH && DECLS.get() < MAX_DECLS => raw,
             _ => return join("void", &inner),
         };
         let next = depth + 1;
@@ -113,7 +158,14 @@ impl Reader {
             _ => return name,
         };
         if name.is_empty() && raw.kind != Some(Kind::Fwd) {
-            return self.body(id, raw, lvl);
+            // Each anonymous record inline is one level deeper; malformed BTF can make one
+            // contain itself.
+            let too_deep = || format!("{tag} /* nested too deep */");
+            if lvl as u32 >= MAX_DEPTH || INLINED.get() >= MAX_INLINED {
+                return too_deep();
+            }
+            INLINED.set(INLINED.get() + 1);
+            return within(id, || self.body(id, raw, lvl)).unwrap_or_else(too_deep);
         }
         format!("{tag} {name}")
     }
@@ -169,14 +221,15 @@ impl Reader {
             out.push_str(&format!("\n{}{}", tabs(lvl + 1), self.decl(ty, name, lvl + 1, 0)));
             if m_sz != 0 {
                 out.push_str(&format!(": {m_sz}"));
-                (off, prev_bitfield) = (m_off + m_sz, true);
+                (off, prev_bitfield) = (m_off.saturating_add(m_sz), true);
             } else {
-                (off, prev_bitfield) = (m_off + self.size_of(ty, 0) * 8, false);
+                (off, prev_bitfield) =
+                    (m_off.saturating_add(self.size_of(ty, 0).saturating_mul(8)), false);
             }
             out.push(';');
         }
         if is_struct {
-            bit_padding(&mut out, off, raw.size_or_type * 8, align, false, lvl + 1);
+            bit_padding(&mut out, off, raw.size_or_type.saturating_mul(8), align, false, lvl + 1);
         }
         if raw.vlen > 0 || raw.size_or_type > 0 {
             out.push_str(&format!("\n{}}}", tabs(lvl)));
@@ -210,7 +263,14 @@ impl Reader {
         if depth > MAX_DEPTH {
             return 0;
         }
+        if depth == 0 {
+            ALIGN_STEPS.set(0);
+        }
         match raw.kind {
+            // Malformed BTF can share a record between members at every level, which makes
+            // the walk exponential: past a bound, say "unaligned" (only the listing's padding
+            // of such BTF depends on it).
+            Some(Kind::Struct | Kind::Union) if ALIGN_STEPS.get() >= MAX_ALIGN_STEPS => 1,
             Some(Kind::Int | Kind::Enum | Kind::Enum64 | Kind::Float) => {
                 raw.size_or_type.min(PTR_SIZE)
             }
@@ -219,9 +279,10 @@ impl Reader {
                 self.align_of(raw.size_or_type, depth + 1)
             }
             Some(Kind::Array) => self.align_of(word(raw.extra, 0).unwrap_or(0), depth + 1),
-            Some(Kind::Struct | Kind::Union) => {
+            Some(Kind::Struct | Kind::Union) => within(id, || {
                 let mut max_align = 1;
                 for i in 0..raw.vlen {
+                    ALIGN_STEPS.set(ALIGN_STEPS.get() + 1);
                     let (_, ty, m_off, m_sz) = member(&raw, i);
                     let align = self.align_of(ty, depth + 1).max(1);
                     max_align = max_align.max(align);
@@ -233,7 +294,8 @@ impl Reader {
                     return 1;
                 }
                 max_align
-            }
+            })
+            .unwrap_or(1),
             _ => 0,
         }
     }
@@ -292,7 +354,7 @@ fn bit_padding(
     }
     let (mut pad_type, mut pad_bits, mut new_off) = ("char", 8, 0);
     for (name, bits) in PADS {
-        (pad_type, pad_bits, new_off) = (name, bits, cur.div_ceil(bits) * bits);
+        (pad_type, pad_bits, new_off) = (name, bits, cur.div_ceil(bits).saturating_mul(bits));
         if new_off <= next {
             break;
         }
@@ -300,7 +362,8 @@ fn bit_padding(
     if new_off > cur && new_off <= next {
         // An explicit `TYPE: 0` (or, in a bitfield run, the bit count) makes the compiler
         // align where the kernel's layout has the next member.
-        let natural = cur.div_ceil(next_align.max(1) * 8) * next_align.max(1) * 8;
+        let unit = next_align.max(1).saturating_mul(8);
+        let natural = cur.div_ceil(unit).saturating_mul(unit);
         if in_bitfield
             || (new_off == next && natural != new_off)
             || (new_off != next && next - new_off <= new_off - cur)
@@ -309,6 +372,11 @@ fn bit_padding(
             out.push_str(&format!("\n{}{pad_type}: {bits};", tabs(lvl)));
         }
         cur = new_off;
+    }
+    if next - cur > MAX_PADDING_BITS {
+        // Malformed BTF (a member gigabytes in): say so rather than write millions of lines.
+        out.push_str(&format!("\n{}/* {} bits of padding */", tabs(lvl), next - cur));
+        return;
     }
     while cur != next {
         let bits = (next - cur).min(pad_bits);
@@ -347,6 +415,43 @@ fn join(base: &str, inner: &str) -> String {
 #[cfg(test)]
 mod tests {
     use crate::btf::{Kind, Member, Reader, Writer};
+
+    /// Malformed BTF (found by fuzzing): an anonymous struct whose member is itself, inline
+    /// without end. The listing stops at the depth limit instead of overflowing the stack.
+    #[test]
+    fn an_anonymous_struct_containing_itself_stops() {
+        let mut w = Writer::new();
+        let int = w.int("int", 4, true);
+        let member = |name, ty| Member { name, ty, offset_bits: 0, bitfield_size: 0 };
+        // Ids are given in order: the anonymous struct is 2, the named one 3.
+        // Twice: without a bound on the records inlined, the text doubles at each level.
+        let anon = w.record("", false, 4, &[member("a", int), member("x", 2), member("y", 2)]);
+        assert_eq!(anon, 2);
+        w.record("outer", false, 4, &[member("in", anon)]);
+        let reader = Reader::new(w.finish()).unwrap();
+        let text = reader.c_definition("struct outer").unwrap();
+        assert!(text.contains("nested too deep"), "{}", &text[..200]);
+        assert!(text.len() < 10 << 20, "{} bytes", text.len());
+        let _ = reader.resolve(3);
+        let _ = reader.c_decl(2, "v");
+
+        // A member four billion bits in (found by fuzzing: it padded with 60 million lines).
+        let mut w = Writer::new();
+        let int = w.int("int", 4, true);
+        let far = Member { name: "far", ty: int, offset_bits: 4_000_000_000, bitfield_size: 0 };
+        w.record("far", false, u32::MAX, &[far]);
+        let text = Reader::new(w.finish()).unwrap().c_definition("struct far").unwrap();
+        assert!(text.contains("bits of padding */") && text.len() < 1000, "{text}");
+
+        // A prototype whose eight parameters point back at it: 8^32 declarators unbounded.
+        let mut w = Writer::new();
+        let int = w.int("int", 4, true);
+        let ptr = w.ptr(3);
+        let proto = w.func_proto(int, &[(0, ptr); 8]);
+        assert_eq!((ptr, proto), (2, 3));
+        let text = Reader::new(w.finish()).unwrap().c_decl(ptr, "f");
+        assert!(text.len() < 10 << 20, "{} bytes", text.len());
+    }
 
     /// Bitfields with a gap (explicit `long: 60;`), a function pointer, a pointer to const
     /// pointers, an anonymous union inline and an array; checked on the live kernel against
