@@ -141,16 +141,23 @@ pub struct ProgLoad<'a> {
 
 /// Loads a program; the verifier's log comes back on failure.
 pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
+    prog_load_with_lines(p, &[])
+}
+
+/// [`prog_load`] with `line_info` records too (16 bytes each: instruction index, file name
+/// and line string offsets in the BTF, line << 10 | column), as clang-built objects carry
+/// them (`bpfscope object`). The program's BTF is passed only with func or line info, which
+/// need it.
+pub fn prog_load_with_lines(
+    p: &ProgLoad<'_>,
+    line_info: &[[u32; 4]],
+) -> Result<OwnedFd, LoadError> {
     let license = CString::new(p.license).map_err(|e| LoadError {
         error: io::Error::new(io::ErrorKind::InvalidInput, e),
         log: String::new(),
     })?;
-    let func_info: Vec<u8> = p
-        .func_info
-        .iter()
-        .flat_map(|(off, id)| [off.to_ne_bytes(), id.to_ne_bytes()])
-        .flatten()
-        .collect();
+    let func_info: Vec<u32> = p.func_info.iter().flat_map(|(off, id)| [*off, *id]).collect();
+    let lines: Vec<u32> = line_info.iter().flatten().copied().collect();
     let attempt = |log: Option<&mut Vec<u8>>| {
         let mut attr = Attr::new();
         attr.put_u32(0, p.prog_type);
@@ -164,11 +171,18 @@ pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
         }
         attr.0[48..64].copy_from_slice(&name_bytes(p.name));
         attr.put_u32(68, p.expected_attach_type);
-        if let Some(btf) = p.btf.filter(|_| !p.func_info.is_empty()) {
+        if let Some(btf) = p.btf.filter(|_| !p.func_info.is_empty() || !line_info.is_empty()) {
             attr.put_u32(72, btf.as_raw_fd() as u32);
-            attr.put_u32(76, 8);
-            attr.put_u64(80, func_info.as_ptr() as u64);
-            attr.put_u32(88, p.func_info.len() as u32);
+            if !p.func_info.is_empty() {
+                attr.put_u32(76, 8);
+                attr.put_u64(80, func_info.as_ptr() as u64);
+                attr.put_u32(88, p.func_info.len() as u32);
+            }
+            if !line_info.is_empty() {
+                attr.put_u32(92, 16);
+                attr.put_u64(96, lines.as_ptr() as u64);
+                attr.put_u32(104, line_info.len() as u32);
+            }
         }
         attr.put_u32(108, p.attach_btf_id);
         if let Some(obj) = p.attach_btf_obj {
