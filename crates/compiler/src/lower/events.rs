@@ -9,14 +9,14 @@
 use std::collections::HashMap;
 
 use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
-use bpfscope_syntax::ast::Expr;
+use bpfscope_syntax::{ast::Expr, Span};
 
 use super::{Loc, Lower, Val};
 use crate::{
     functions::{self, Placed},
     manifest::{
-        event, wakeup_mark, FormatKind, Manifest, MapLayout, Origin, PrintfDesc, CONTROL_RING_MAP,
-        RINGBUF_MAP,
+        event, wakeup_mark, FormatKind, HelperErrorSite, Manifest, MapLayout, Origin, PrintfDesc,
+        CONTROL_RING_MAP, RINGBUF_MAP,
     },
     types::NameTable,
     Ty,
@@ -55,6 +55,10 @@ pub(crate) struct Events {
     map_layouts: Vec<MapLayout>,
     /// Expression id of a call site → its index in its table.
     sites: HashMap<u32, usize>,
+    /// `-k`: helper calls whose failures are counted, by site index.
+    helper_errors: Vec<HelperErrorSite>,
+    /// (source position, helper) of a counted helper call → its site index.
+    helper_sites: HashMap<(u32, u32), usize>,
 }
 
 impl Events {
@@ -83,9 +87,30 @@ impl Events {
         slot(&mut self.sites, &mut self.map_layouts, site, layout)
     }
 
+    /// The site index of the call of `helper` at `span` whose failures are counted.
+    pub(crate) fn helper_error(&mut self, span: Span, helper: Helper) -> usize {
+        let table = &mut self.helper_errors;
+        *self.helper_sites.entry((span.start, helper as u32)).or_insert_with(|| {
+            let name = helper.name().trim_start_matches("bpf_").to_string();
+            let origin = Origin { span, ..Origin::default() };
+            table.push(HelperErrorSite { helper: name, origin, text: String::new() });
+            table.len() - 1
+        })
+    }
+
     /// Moves the tables into the manifest, where user space finds them by event id.
     pub(crate) fn fill(self, manifest: &mut Manifest) {
-        let Events { printfs, prints, time_formats, join_separators, map_layouts, sites: _ } = self;
+        let Events {
+            printfs,
+            prints,
+            time_formats,
+            join_separators,
+            map_layouts,
+            sites: _,
+            helper_errors,
+            helper_sites: _,
+        } = self;
+        manifest.helper_errors = helper_errors;
         manifest.printfs = printfs;
         manifest.prints = prints;
         manifest.time_formats = time_formats;
@@ -134,6 +159,13 @@ impl Lower<'_> {
         self.mov_imm(Reg::R1, slot as i64);
         self.stx(Size::DW, record, Reg::R1);
         self.output_sized(record, 24, None, false);
+        // Counted too, for the report at exit: a flood of warnings can overflow the ring,
+        // the count cannot.
+        let site = self.events.helper_error(span, helper);
+        let count = Manifest::helper_error_slot(self.checked.maps.len(), site);
+        self.bump_counter(count);
+        // The record's second field: the error as a positive errno.
+        self.set_counter(count + 1, record + 8);
         self.ldx(Size::DW, Reg::R0, result);
         self.place(ok);
     }

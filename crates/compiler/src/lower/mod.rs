@@ -506,6 +506,20 @@ impl Lower<'_> {
         self.place(skip);
     }
 
+    /// Sets an internal counter to the 8 bytes at `value` (`-k`: a call site's last error).
+    pub(crate) fn set_counter(&mut self, index: u32, value: Loc) {
+        let key = self.alloc(8);
+        self.st(Size::W, key, index as i32);
+        self.load_map(Reg::R1, COUNTERS_MAP);
+        self.stack_addr(Reg::R2, key);
+        self.call(bpfscope_bpf::Helper::MapLookupElem);
+        let skip = self.label();
+        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), skip);
+        self.ldx(Size::DW, Reg::R1, value);
+        self.stx(Size::DW, Loc { base: Reg::R0, off: 0 }, Reg::R1);
+        self.place(skip);
+    }
+
     // ---- statements ----
 
     fn block(&mut self, block: &Block) {
