@@ -70,12 +70,13 @@ fn racing_producers_on_a_full_map_every_update_is_stored_or_counted() {
         return;
     };
     // 4 producers × 1000 distinct keys (tid, i) into a map of 100: every update is either an
-    // entry printed at exit or counted in the warning, which names the map.
+    // entry printed at exit or counted in the warning, which names the map (and with -k,
+    // the call site).
     let program = format!(
         "config = {{ max_map_keys = 100 }} uprobe:{}:bpfscope_wl_marker {{ @m[tid, arg0] = 1; }}",
         workload().display()
     );
-    let r = run(&["-e", &program, "-c", &shell(&at_once(4, "marker 1000"))]);
+    let r = run(&["-k", "-e", &program, "-c", &shell(&at_once(4, "marker 1000"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let stored = map_lines(&r.stdout).len() as u64;
     let prefix = format!("WARNING: map @m is full ({stored} entries): ");
@@ -87,6 +88,12 @@ fn racing_producers_on_a_full_map_every_update_is_stored_or_counted() {
     kernel_tests::note(&format!("full map: stored {stored}, failed updates {failed}"));
     assert_eq!(stored, 100);
     assert_eq!(stored + failed, 4000, "{}", r.stderr);
+    // -k: the same count at the update's call site, with the kernel's error.
+    let col = program.find("@m[").expect("the update") + 1;
+    let site = format!(
+        "WARNING: {failed} failed map_update_elem calls at stdin:1:{col} (`@m[tid, arg0] = 1`): last error Argument list too long (E2BIG, -7)"
+    );
+    assert!(r.stderr.lines().any(|l| l == site), "{site}\n{}", r.stderr);
 }
 
 /// A script file with two helper calls that always fail, on lines 6 and 9; its per-failure

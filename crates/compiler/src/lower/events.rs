@@ -160,14 +160,20 @@ impl Lower<'_> {
         self.stx(Size::DW, record, Reg::R1);
         self.output_sized(record, 24, None, false);
         // Counted too, for the report at exit: a flood of warnings can overflow the ring,
-        // the count cannot.
-        let site = self.events.helper_error(span, helper);
-        let count = Manifest::helper_error_slot(self.checked.maps.len(), site);
-        self.bump_counter(count);
-        // The record's second field: the error as a positive errno.
-        self.set_counter(count + 1, record + 8);
+        // the count cannot. The record's second field is the error as a positive errno.
+        self.count_helper_failure(helper, record + 8);
         self.ldx(Size::DW, Reg::R0, result);
         self.place(ok);
+    }
+
+    /// `-k`, on a failure of the call of `helper` at the current span: counts it in its call
+    /// site's slot of the counters and keeps the 8-byte positive errno at `errno` as the
+    /// site's last error, for the report at exit.
+    pub(crate) fn count_helper_failure(&mut self, helper: Helper, errno: Loc) {
+        let site = self.events.helper_error(self.span, helper);
+        let count = Manifest::helper_error_slot(self.checked.maps.len(), site);
+        self.bump_counter(count);
+        self.set_counter(count + 1, errno);
     }
 
     pub(crate) fn send_fixed(&mut self, id: u64, fields: &[Val]) {
