@@ -212,7 +212,7 @@ fn lost_events_are_counted_not_silent() {
     // delivered + reported lost must be exactly 300k.
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { printf("%s %d %d %d %d %d %d %d %d %d %d\n", comm, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10); }"#,
+        r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf("%s %d %d %d %d %d %d %d %d %d %d\n", comm, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10); }"#,
         "-c",
         &wl("getppid 300000"),
     ]);
