@@ -278,3 +278,43 @@ impl Lower<'_> {
         self.place(ok);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bpfscope_syntax::{Diagnostics, SourceFile};
+
+    use crate::{compile, manifest::COUNTERS_MAP, map_defs, target::Fixture, Options};
+
+    fn sites(text: &str, helper_warnings: bool) -> (Vec<(String, usize, usize, String)>, u32) {
+        let file = SourceFile::new("a.bt", text);
+        let mut diags = Diagnostics::default();
+        let options = Options { helper_warnings, ..Options::default() };
+        let compiled = compile(&file, &Fixture, &options, &mut diags).expect("compiles");
+        let counters = map_defs(&compiled.manifest).into_iter().find(|d| d.name == COUNTERS_MAP);
+        let sites = compiled.manifest.helper_errors.iter();
+        let sites = sites.map(|s| (s.helper.clone(), s.origin.line, s.origin.col, s.text.clone()));
+        (sites.collect(), counters.expect("the counters").max_entries)
+    }
+
+    #[test]
+    fn k_gives_each_failing_call_its_counters_slots() {
+        let text = "tracepoint:syscalls:sys_enter_getppid {\n  @s = str(uptr(0));\n  @t = str(kptr(8));\n}\n";
+        let (found, counters) = sites(text, true);
+        assert_eq!(
+            found,
+            [
+                ("probe_read_user_str".into(), 2, 8, "str(uptr(0))".into()),
+                // The string's copy into the map's value is a read of its own.
+                ("probe_read_kernel_str".into(), 2, 3, "@s = str(uptr(0))".into()),
+                ("map_update_elem".into(), 2, 3, "@s = str(uptr(0))".into()),
+                ("probe_read_kernel_str".into(), 3, 8, "str(kptr(8))".into()),
+                ("probe_read_kernel_str".into(), 3, 3, "@t = str(kptr(8))".into()),
+                ("map_update_elem".into(), 3, 3, "@t = str(kptr(8))".into()),
+            ]
+        );
+        // Slot 0, one per map (two), two per site (six).
+        assert_eq!(counters, 1 + 2 + 2 * 6);
+        // Without -k: nothing counted, the counters as before.
+        assert_eq!(sites(text, false), (vec![], 3));
+    }
+}
