@@ -160,20 +160,22 @@ impl Lower<'_> {
         self.stx(Size::DW, record, Reg::R1);
         self.output_sized(record, 24, None, false);
         // Counted too, for the report at exit: a flood of warnings can overflow the ring,
-        // the count cannot. The record's second field is the error as a positive errno.
-        self.count_helper_failure(helper, record + 8);
+        // the count cannot. The record's second field is the error as a positive errno; its
+        // first, sent already, is free for the counters' key.
+        self.count_helper_failure(helper, record + 8, record);
         self.ldx(Size::DW, Reg::R0, result);
         self.place(ok);
     }
 
     /// `-k`, on a failure of the call of `helper` at the current span: counts it in its call
     /// site's slot of the counters and keeps the 8-byte positive errno at `errno` as the
-    /// site's last error, for the report at exit.
-    pub(crate) fn count_helper_failure(&mut self, helper: Helper, errno: Loc) {
+    /// site's last error, for the report at exit. `key`: 8 free bytes (in the `-k` slots,
+    /// so that a program's stack does not grow with its call sites).
+    pub(crate) fn count_helper_failure(&mut self, helper: Helper, errno: Loc, key: Loc) {
         let site = self.events.helper_error(self.span, helper);
         let count = Manifest::helper_error_slot(self.checked.maps.len(), site);
-        self.bump_counter(count);
-        self.set_counter(count + 1, errno);
+        self.bump_counter_with(count, key);
+        self.set_counter(count + 1, errno, key);
     }
 
     pub(crate) fn send_fixed(&mut self, id: u64, fields: &[Val]) {

@@ -495,6 +495,11 @@ impl Lower<'_> {
     /// Adds one to an internal counter (slot 0: lost events; `1 + map id`: failed updates).
     pub(crate) fn bump_counter(&mut self, index: u32) {
         let key = self.alloc(8);
+        self.bump_counter_with(index, key);
+    }
+
+    /// [`Self::bump_counter`] with the key written at `key`, memory the caller has free.
+    pub(crate) fn bump_counter_with(&mut self, index: u32, key: Loc) {
         self.st(Size::W, key, index as i32);
         self.load_map(Reg::R1, COUNTERS_MAP);
         self.stack_addr(Reg::R2, key);
@@ -506,9 +511,9 @@ impl Lower<'_> {
         self.place(skip);
     }
 
-    /// Sets an internal counter to the 8 bytes at `value` (`-k`: a call site's last error).
-    pub(crate) fn set_counter(&mut self, index: u32, value: Loc) {
-        let key = self.alloc(8);
+    /// Sets an internal counter to the 8 bytes at `value` (`-k`: a call site's last error),
+    /// with the key written at `key`, memory the caller has free.
+    pub(crate) fn set_counter(&mut self, index: u32, value: Loc, key: Loc) {
         self.st(Size::W, key, index as i32);
         self.load_map(Reg::R1, COUNTERS_MAP);
         self.stack_addr(Reg::R2, key);
