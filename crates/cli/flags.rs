@@ -110,7 +110,8 @@ pub struct RunOpts {
     #[arg(short = 'B', value_name = "MODE", value_enum, default_value = "line")]
     pub buffering: Buffering,
     /// Warn at run time, with the source location, when a probe_read helper fails (a bad
-    /// address, a page not present); -kk is the same.
+    /// address, a page not present), and at exit count the failed probe reads and map
+    /// updates per call site; -kk is the same.
     #[arg(short = 'k', long = "warnings", action = clap::ArgAction::Count)]
     pub helper_warnings: u8,
     /// Suppress every warning (the compiler's and the run's).

@@ -168,6 +168,11 @@ pub fn compile(
     for origin in manifest.printfs.iter_mut().filter_map(|p| p.origin.as_mut()) {
         origin.locate(file);
     }
+    for site in &mut manifest.helper_errors {
+        site.origin.locate(file);
+        let span = site.origin.span;
+        site.text = file.text.get(span.start as usize..span.end as usize).unwrap_or("").into();
+    }
     manifest.scratch_size = ir.iter().map(|p| p.scratch_size).max().unwrap_or(0);
     let programs: Vec<emit::Emitted> = ir.iter().map(emit::emit).collect();
     for (program, desc) in programs.iter().zip(&manifest.programs) {
@@ -259,7 +264,7 @@ pub fn map_defs(manifest: &Manifest) -> Vec<MapDef> {
         map_type: map_type::ARRAY,
         key_size: 4,
         value_size: 8,
-        max_entries: 1 + manifest.maps.len() as u32,
+        max_entries: 1 + (manifest.maps.len() + 2 * manifest.helper_errors.len()) as u32,
     });
     defs
 }

@@ -52,7 +52,9 @@ pub const JOIN_ARG_SIZE: u32 = 128;
 pub const JOIN_RECORD_SIZE: u32 = 24 + JOIN_MAX_ARGS * JOIN_ARG_SIZE;
 
 /// The BPF name of the internal counters array: slot 0 counts lost events, slot `1 + id`
-/// counts failed updates (map full) of user map `id`.
+/// counts failed updates (map full) of user map `id`; with `-k`, slots `1 + maps + 2 * site`
+/// and the next count the failures of helper call site `site` and keep its last error
+/// ([`Manifest::helper_error_slot`]).
 pub const COUNTERS_MAP: &str = "counters";
 
 /// Everything about one compiled script.
@@ -61,6 +63,8 @@ pub struct Manifest {
     pub maps: Vec<MapDesc>,
     pub programs: Vec<ProgramDesc>,
     pub printfs: Vec<PrintfDesc>,
+    /// `-k`: the helper calls whose failures are counted, by site index.
+    pub helper_errors: Vec<HelperErrorSite>,
     /// Types of the values sent by `print(value)`, by print id.
     pub prints: Vec<Ty>,
     pub time_formats: Vec<String>,
@@ -209,6 +213,24 @@ pub struct ProgramDesc {
     pub span: bpfscope_syntax::Span,
     /// Source span of each instruction slot, for mapping verifier errors back.
     pub insn_spans: Vec<bpfscope_syntax::Span>,
+}
+
+/// `-k`: a helper call whose failures are counted and reported at exit with where it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HelperErrorSite {
+    /// The helper without its `bpf_` prefix (`probe_read_user_str`).
+    pub helper: String,
+    pub origin: Origin,
+    /// The source text of the expression that made the call (filled with `origin`).
+    pub text: String,
+}
+
+impl Manifest {
+    /// The counters slot of helper call site `site`'s failure count; the next slot holds
+    /// its last error (a positive errno).
+    pub fn helper_error_slot(maps: usize, site: usize) -> u32 {
+        (1 + maps + 2 * site) as u32
+    }
 }
 
 /// A `printf`, `cat` or `system` call site: a format and its argument types.

@@ -10,7 +10,10 @@
 
 use std::os::fd::OwnedFd;
 
-use bpfscope_compiler::manifest::Manifest;
+use bpfscope_compiler::{
+    manifest::{HelperErrorSite, Manifest},
+    types::NameTable,
+};
 use bpfscope_output::{MapPrint, Sink, Warning};
 
 use crate::{maps::MapAccess, session::Exit, RunError};
@@ -91,6 +94,25 @@ fn full_map_warning(
     ))
 }
 
+/// `-k`: the warning for a helper call that failed `count` times, the last with `errno`:
+/// "2 failed probe_read_user_str calls at stdin:1:72 (`str(uptr(16))`): last error Bad
+/// address (EFAULT, -14)".
+fn helper_failure_warning(site: &HelperErrorSite, count: u64, errno: u64) -> Warning {
+    let origin = &site.origin;
+    let error = crate::names::name(NameTable::Errno, errno as i64);
+    let code = i32::try_from(errno).ok().and_then(crate::names::errno_name);
+    let code = code.map_or(format!("-{errno}"), |name| format!("{name}, -{errno}"));
+    Warning::new(format!(
+        "{count} failed {} call{} at {}:{}:{} (`{}`): last error {error} ({code})",
+        site.helper,
+        if count == 1 { "" } else { "s" },
+        origin.file,
+        origin.line,
+        origin.col,
+        site.text
+    ))
+}
+
 /// The exit report: lost events, full maps, the end of the output, then every non-empty
 /// map in name order (unless `print_maps_on_exit = false`).
 pub(crate) fn exit_report(
@@ -110,6 +132,13 @@ pub(crate) fn exit_report(
         if failed > 0 {
             let warning = full_map_warning(&desc.name, desc.max_entries, failed, desc.declared);
             exit.check_output(sink.warning(&warning));
+        }
+    }
+    for (index, site) in manifest.helper_errors.iter().enumerate() {
+        let slot = Manifest::helper_error_slot(manifest.maps.len(), index);
+        let (count, errno) = maps.helper_failures(slot);
+        if count > 0 {
+            exit.check_output(sink.warning(&helper_failure_warning(site, count, errno)));
         }
     }
     exit.check_output(sink.end());
@@ -376,6 +405,33 @@ mod tests {
             message.starts_with("cannot write the output: No space left on device"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn failed_helper_calls_are_reported_per_call_site_with_where_they_are() {
+        use bpfscope_compiler::manifest::{HelperErrorSite, Origin};
+        let site = |line, col, text: &str| HelperErrorSite {
+            helper: "probe_read_user_str".into(),
+            origin: Origin { file: "a.bt".into(), line, col, ..Origin::default() },
+            text: text.into(),
+        };
+        let mut manifest = manifest();
+        manifest.helper_errors = vec![site(3, 12, "str(args.filename)"), site(4, 5, "str(0)")];
+        // Four maps: the sites count at slots 5 (and 6: errno) and 7 (and 8).
+        assert_eq!(Manifest::helper_error_slot(4, 1), 7);
+        let maps = FakeMaps { helper_failures: vec![(5, 1, 14)], ..maps() };
+        let err = Capture::default();
+        let mut sink = text::FORMAT.sink(
+            Box::new(Capture::default()),
+            Box::new(err.clone()),
+            Box::new(NoSymbols),
+        );
+        let mut exit = Exit::default();
+        exit_report(&manifest, &maps, &mut LostEvents::default(), &mut *sink, &mut exit);
+        // A site that never failed says nothing.
+        let text = err.text();
+        assert!(text.ends_with("WARNING: 1 failed probe_read_user_str call at a.bt:3:12 (`str(args.filename)`): last error Bad address (EFAULT, -14)\n"), "{text}");
+        assert!(!text.contains("a.bt:4"), "{text}");
     }
 
     #[test]

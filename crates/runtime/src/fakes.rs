@@ -18,6 +18,8 @@ pub(crate) struct FakeMaps {
     pub(crate) lost: u64,
     /// Failed updates by map id.
     pub(crate) failed: Vec<u64>,
+    /// `-k`: (failures, last errno) by counters slot.
+    pub(crate) helper_failures: Vec<(u32, u64, u64)>,
     pub(crate) cleared: RefCell<Vec<(usize, bool)>>,
 }
 
@@ -36,6 +38,11 @@ impl MapAccess for FakeMaps {
 
     fn failed_updates(&self, id: usize) -> u64 {
         self.failed.get(id).copied().unwrap_or(0)
+    }
+
+    fn helper_failures(&self, slot: u32) -> (u64, u64) {
+        let found = self.helper_failures.iter().find(|(s, _, _)| *s == slot);
+        found.map_or((0, 0), |&(_, count, errno)| (count, errno))
     }
 }
 

@@ -26,6 +26,9 @@ pub(crate) trait MapAccess {
     fn lost_events(&self) -> u64;
     /// Updates of user map `id` that failed because it was full, since the start.
     fn failed_updates(&self, id: usize) -> u64;
+    /// `-k`: the failures of the helper call site counted at counters slot `slot`, and the
+    /// last one's errno.
+    fn helper_failures(&self, slot: u32) -> (u64, u64);
 }
 
 /// Hash maps are preallocated (no allocation on insert, as bpftrace's) only when that is
@@ -222,5 +225,9 @@ impl MapAccess for Maps<'_> {
 
     fn failed_updates(&self, id: usize) -> u64 {
         self.counter(1 + id as u32)
+    }
+
+    fn helper_failures(&self, slot: u32) -> (u64, u64) {
+        (self.counter(slot), self.counter(slot + 1))
     }
 }

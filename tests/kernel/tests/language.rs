@@ -212,7 +212,7 @@ fn lost_events_are_counted_not_silent() {
     // delivered + reported lost must be exactly 300k.
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { printf("%s %d %d %d %d %d %d %d %d %d %d\n", comm, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10); }"#,
+        r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf("%s %d %d %d %d %d %d %d %d %d %d\n", comm, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10); }"#,
         "-c",
         &wl("getppid 300000"),
     ]);
@@ -235,8 +235,10 @@ fn exit_is_never_lost_in_a_flood() {
     // SIGCONT the trace ends with code 7, and delivered + reported lost is exact.
     let bin = kernel_tests::workload();
     let program = format!(
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ {{ printf("flood %d\n", tid); }}
+        r#"tracepoint:syscalls:sys_enter_getppid /curtask->real_parent->tgid == {}/ {{ printf("flood %d\n", tid); }}
            uprobe:{}:bpfscope_wl_marker {{ exit(7); }}"#,
+        // Only this test's workload (its child), not another run's `wl-getppid`.
+        std::process::id(),
         bin.display()
     );
     let mut tracer = std::process::Command::new(kernel_tests::bpfscope())

@@ -9,14 +9,14 @@
 use std::collections::HashMap;
 
 use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg, Size};
-use bpfscope_syntax::ast::Expr;
+use bpfscope_syntax::{ast::Expr, Span};
 
 use super::{Loc, Lower, Val};
 use crate::{
     functions::{self, Placed},
     manifest::{
-        event, wakeup_mark, FormatKind, Manifest, MapLayout, Origin, PrintfDesc, CONTROL_RING_MAP,
-        RINGBUF_MAP,
+        event, wakeup_mark, FormatKind, HelperErrorSite, Manifest, MapLayout, Origin, PrintfDesc,
+        CONTROL_RING_MAP, RINGBUF_MAP,
     },
     types::NameTable,
     Ty,
@@ -55,6 +55,10 @@ pub(crate) struct Events {
     map_layouts: Vec<MapLayout>,
     /// Expression id of a call site → its index in its table.
     sites: HashMap<u32, usize>,
+    /// `-k`: helper calls whose failures are counted, by site index.
+    helper_errors: Vec<HelperErrorSite>,
+    /// (source position, helper) of a counted helper call → its site index.
+    helper_sites: HashMap<(u32, u32), usize>,
 }
 
 impl Events {
@@ -83,9 +87,30 @@ impl Events {
         slot(&mut self.sites, &mut self.map_layouts, site, layout)
     }
 
+    /// The site index of the call of `helper` at `span` whose failures are counted.
+    pub(crate) fn helper_error(&mut self, span: Span, helper: Helper) -> usize {
+        let table = &mut self.helper_errors;
+        *self.helper_sites.entry((span.start, helper as u32)).or_insert_with(|| {
+            let name = helper.name().trim_start_matches("bpf_").to_string();
+            let origin = Origin { span, ..Origin::default() };
+            table.push(HelperErrorSite { helper: name, origin, text: String::new() });
+            table.len() - 1
+        })
+    }
+
     /// Moves the tables into the manifest, where user space finds them by event id.
     pub(crate) fn fill(self, manifest: &mut Manifest) {
-        let Events { printfs, prints, time_formats, join_separators, map_layouts, sites: _ } = self;
+        let Events {
+            printfs,
+            prints,
+            time_formats,
+            join_separators,
+            map_layouts,
+            sites: _,
+            helper_errors,
+            helper_sites: _,
+        } = self;
+        manifest.helper_errors = helper_errors;
         manifest.printfs = printfs;
         manifest.prints = prints;
         manifest.time_formats = time_formats;
@@ -134,8 +159,23 @@ impl Lower<'_> {
         self.mov_imm(Reg::R1, slot as i64);
         self.stx(Size::DW, record, Reg::R1);
         self.output_sized(record, 24, None, false);
+        // Counted too, for the report at exit: a flood of warnings can overflow the ring,
+        // the count cannot. The record's second field is the error as a positive errno; its
+        // first, sent already, is free for the counters' key.
+        self.count_helper_failure(helper, record + 8, record);
         self.ldx(Size::DW, Reg::R0, result);
         self.place(ok);
+    }
+
+    /// `-k`, on a failure of the call of `helper` at the current span: counts it in its call
+    /// site's slot of the counters and keeps the 8-byte positive errno at `errno` as the
+    /// site's last error, for the report at exit. `key`: 8 free bytes (in the `-k` slots,
+    /// so that a program's stack does not grow with its call sites).
+    pub(crate) fn count_helper_failure(&mut self, helper: Helper, errno: Loc, key: Loc) {
+        let site = self.events.helper_error(self.span, helper);
+        let count = Manifest::helper_error_slot(self.checked.maps.len(), site);
+        self.bump_counter_with(count, key);
+        self.set_counter(count + 1, errno, key);
     }
 
     pub(crate) fn send_fixed(&mut self, id: u64, fields: &[Val]) {
@@ -238,5 +278,45 @@ impl Lower<'_> {
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), ok);
         self.bump_counter(0);
         self.place(ok);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bpfscope_syntax::{Diagnostics, SourceFile};
+
+    use crate::{compile, manifest::COUNTERS_MAP, map_defs, target::Fixture, Options};
+
+    fn sites(text: &str, helper_warnings: bool) -> (Vec<(String, usize, usize, String)>, u32) {
+        let file = SourceFile::new("a.bt", text);
+        let mut diags = Diagnostics::default();
+        let options = Options { helper_warnings, ..Options::default() };
+        let compiled = compile(&file, &Fixture, &options, &mut diags).expect("compiles");
+        let counters = map_defs(&compiled.manifest).into_iter().find(|d| d.name == COUNTERS_MAP);
+        let sites = compiled.manifest.helper_errors.iter();
+        let sites = sites.map(|s| (s.helper.clone(), s.origin.line, s.origin.col, s.text.clone()));
+        (sites.collect(), counters.expect("the counters").max_entries)
+    }
+
+    #[test]
+    fn k_gives_each_failing_call_its_counters_slots() {
+        let text = "tracepoint:syscalls:sys_enter_getppid {\n  @s = str(uptr(0));\n  @t = str(kptr(8));\n}\n";
+        let (found, counters) = sites(text, true);
+        assert_eq!(
+            found,
+            [
+                ("probe_read_user_str".into(), 2, 8, "str(uptr(0))".into()),
+                // The string's copy into the map's value is a read of its own.
+                ("probe_read_kernel_str".into(), 2, 3, "@s = str(uptr(0))".into()),
+                ("map_update_elem".into(), 2, 3, "@s = str(uptr(0))".into()),
+                ("probe_read_kernel_str".into(), 3, 8, "str(kptr(8))".into()),
+                ("probe_read_kernel_str".into(), 3, 3, "@t = str(kptr(8))".into()),
+                ("map_update_elem".into(), 3, 3, "@t = str(kptr(8))".into()),
+            ]
+        );
+        // Slot 0, one per map (two), two per site (six).
+        assert_eq!(counters, 1 + 2 + 2 * 6);
+        // Without -k: nothing counted, the counters as before.
+        assert_eq!(sites(text, false), (vec![], 3));
     }
 }

@@ -63,6 +63,12 @@ impl Lower<'_> {
         self.call(Helper::MapUpdateElem);
         let ok = self.label();
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), ok);
+        if let Some(slots) = self.helper_slots {
+            // `-k`: counted per call site too, with its error (E2BIG when full).
+            self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R0, 0));
+            self.stx(Size::DW, slots, Reg::R0);
+            self.count_helper_failure(Helper::MapUpdateElem, slots, slots + 8);
+        }
         self.bump_counter(1 + id as u32);
         self.place(ok);
     }
