@@ -196,6 +196,13 @@ pub fn compile(
         desc.insn_spans = program.spans.clone();
     }
     let functions: Vec<emit::Emitted> = function_ir.iter().map(emit::emit).collect();
+    // An event ring no program writes to takes one page, the kernel's smallest: the reader's
+    // mapping of a ring is resident in full (its data twice), 2 MiB of a one-liner's RSS.
+    let writes_events =
+        programs.iter().chain(&functions).any(|p| p.relocs.iter().any(|(_, m)| m == RINGBUF_MAP));
+    if !writes_events {
+        manifest.ringbuf_size = 4096;
+    }
     let linked = link::link(&programs, &functions, &map_defs(&manifest));
     Some(Compiled { ast, checked, ir, function_ir, programs, functions, linked, manifest })
 }

@@ -57,7 +57,7 @@ pub fn path(key: &Value, symbols: &mut dyn Symbolizer) -> String {
         .collect();
     let stacks = |user: bool| {
         items.iter().filter_map(move |item| match item {
-            Value::Stack(stack) if stack.pid.is_some() == user => Some(stack),
+            Value::Stack(stack) if stack.pid.is_some() == user => Some(&**stack),
             _ => None,
         })
     };
@@ -259,7 +259,7 @@ mod tests {
     use crate::{symbols::tests::FakeSymbols, Stack, StackMode};
 
     fn stack(pid: Option<u32>, frames: &[u64]) -> Value {
-        Value::Stack(Stack { frames: frames.to_vec(), pid, mode: StackMode::Bpftrace })
+        Value::Stack(Box::new(Stack { frames: frames.to_vec(), pid, mode: StackMode::Bpftrace }))
     }
 
     #[test]

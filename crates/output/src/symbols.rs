@@ -200,7 +200,7 @@ pub(crate) mod tests {
         let mut value = Value::Tuple(vec![
             Value::Int(1),
             Value::Symbol(CodeAddress { addr: 0x1000, pid: None }),
-            Value::Stack(stack(StackMode::Bpftrace, None, &[0x2000])),
+            Value::Stack(Box::new(stack(StackMode::Bpftrace, None, &[0x2000]))),
         ]);
         assert!(value.has_symbols());
         resolve(&mut value, &mut FakeSymbols);

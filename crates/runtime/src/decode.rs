@@ -60,7 +60,9 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
                     .collect(),
             )
         }
-        Ty::Stack { frames, mode, user } => Value::Stack(stack(bytes, *frames, *mode, *user)),
+        Ty::Stack { frames, mode, user } => {
+            Value::Stack(Box::new(stack(bytes, *frames, *mode, *user)))
+        }
         Ty::Sym { user } => Value::Symbol(CodeAddress {
             addr: u64_at(bytes, 0),
             pid: user.then(|| u64_at(bytes, 8) as u32),
@@ -343,7 +345,10 @@ pub fn map(desc: &MapDesc, entries: &[(Vec<u8>, Vec<u8>)], ncpus: usize) -> MapO
         let series =
             crate::tseries::decode(entries, desc.user_key_size() as usize, ncpus, agg, signed);
         let resolved = crate::tseries::resolve(series, interval_ns, num_intervals, signed);
-        out = resolved.into_iter().map(|(k, ts)| (key_value(&k), Aggregate::Tseries(ts))).collect();
+        out = resolved
+            .into_iter()
+            .map(|(k, ts)| (key_value(&k), Aggregate::Tseries(Box::new(ts))))
+            .collect();
     } else if desc.value.has_bucket() {
         let user = desc.user_key_size() as usize;
         let mut grouped: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
@@ -460,12 +465,12 @@ mod tests {
         // The kernel's frame count may exceed what the type holds.
         let decoded = value(&words(&[5, 0xa1, 0xa2, 0xa3, 0xa4]), &kstack);
         let expected = Stack { frames: vec![0xa1, 0xa2, 0xa3], pid: None, mode: Mode::Perf };
-        assert_eq!(decoded, Value::Stack(expected));
+        assert_eq!(decoded, Value::Stack(Box::new(expected)));
         let ustack = Ty::Stack { frames: 4, mode: StackMode::Bpftrace, user: true };
         let decoded = value(&words(&[2, 77, 0x401000, 0x402000, 0]), &ustack);
         let expected =
             Stack { frames: vec![0x401000, 0x402000], pid: Some(77), mode: Mode::Bpftrace };
-        assert_eq!(decoded, Value::Stack(expected));
+        assert_eq!(decoded, Value::Stack(Box::new(expected)));
         let usym = value(&words(&[0x401000, 77]), &Ty::Sym { user: true });
         assert_eq!(usym, Value::Symbol(CodeAddress { addr: 0x401000, pid: Some(77) }));
         let ksym = value(&words(&[0xffff_ffff_8100_0000]), &Ty::Sym { user: false });

@@ -43,7 +43,7 @@ fn sink(format: Format) -> (Box<dyn Sink>, Capture, Capture) {
 }
 
 fn kernel_stack(frames: &[u64]) -> Value {
-    Value::Stack(Stack { frames: frames.to_vec(), pid: None, mode: StackMode::Bpftrace })
+    Value::Stack(Box::new(Stack { frames: frames.to_vec(), pid: None, mode: StackMode::Bpftrace }))
 }
 
 /// `@[kstack] = count()`: two stacks counted once, listed so that address order and text
