@@ -416,7 +416,9 @@ fn biolatency_heatmap_cells_hold_the_exact_io_count() {
     let svg_text = svg_path.to_string_lossy().to_string();
     let path = device.path.clone();
     let writer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(500));
+        // Well after the tool has attached (it starts in milliseconds, but a loaded machine
+        // can hold it up), well before its three seconds are over.
+        std::thread::sleep(Duration::from_millis(1500));
         Command::new(workload()).args(["odirect", &path, "64"]).status().expect("O_DIRECT writes")
     });
     // -D: one histogram per disk, so the loop device's panel holds only its own I/O.
