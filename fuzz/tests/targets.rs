@@ -42,3 +42,8 @@ fn usdt() {
 fn tool_options() {
     check(&targets::tool_options::TARGET, 5000);
 }
+
+#[test]
+fn asm() {
+    check(&targets::asm::TARGET, 5000);
+}

@@ -20,6 +20,7 @@ targets! {
     btf,
     usdt,
     tool_options,
+    asm,
 }
 
 /// The target called `name`.
