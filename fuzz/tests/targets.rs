@@ -47,3 +47,8 @@ fn tool_options() {
 fn asm() {
     check(&targets::asm::TARGET, 5000);
 }
+
+#[test]
+fn object() {
+    check(&targets::object::TARGET, 3000);
+}

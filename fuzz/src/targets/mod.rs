@@ -21,6 +21,7 @@ targets! {
     usdt,
     tool_options,
     asm,
+    object,
 }
 
 /// The target called `name`.
