@@ -52,3 +52,8 @@ fn asm() {
 fn object() {
     check(&targets::object::TARGET, 3000);
 }
+
+#[test]
+fn http() {
+    check(&targets::http::TARGET, 1500);
+}

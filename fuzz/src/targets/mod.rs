@@ -22,6 +22,7 @@ targets! {
     tool_options,
     asm,
     object,
+    http,
 }
 
 /// The target called `name`.

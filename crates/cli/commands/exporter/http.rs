@@ -149,8 +149,8 @@ fn answer(request: Request, snapshot: Arc<Snapshot>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::metrics::Family;
     use super::*;
-    use crate::commands::exporter::metrics::Family;
 
     fn snapshot() -> Arc<Snapshot> {
         let labels = |v: &str| vec![("comm".to_string(), v.to_string())];
