@@ -108,7 +108,9 @@ fn exchange(addr: SocketAddr, request: &[u8], timeout: Duration) -> Result<Vec<u
 fn status(answer: &[u8]) -> Option<u16> {
     let line = answer.split(|b| *b == b'\n').next()?;
     let line = std::str::from_utf8(line).ok()?;
-    line.strip_prefix("HTTP/1.")?.get(2..5)?.parse().ok()
+    // tiny_http echoes the request's version (`HTTP/2.0 400 Bad Request`).
+    let (_, rest) = line.strip_prefix("HTTP/")?.split_once(' ')?;
+    rest.get(..3)?.parse().ok()
 }
 
 /// Whether the exporter may leave `request` unanswered: it declares a body over `MAX_BODY`
