@@ -122,9 +122,8 @@ fn status(answer: &[u8]) -> Option<u16> {
 fn may_stay_unanswered(request: &[u8]) -> bool {
     let text = String::from_utf8_lossy(request);
     text.lines().any(|line| {
-        let line = line.trim_end_matches('\r');
-        line.ends_with(" HTTP/2.0")
-            || line.ends_with(" HTTP/3.0")
+        line.contains("HTTP/2.0")
+            || line.contains("HTTP/3.0")
             || line.split_once(':').is_some_and(|(name, value)| {
                 name.trim().eq_ignore_ascii_case("content-length")
                     && value.trim().parse::<usize>().is_ok_and(|n| n > server::MAX_BODY)
