@@ -42,3 +42,18 @@ fn usdt() {
 fn tool_options() {
     check(&targets::tool_options::TARGET, 5000);
 }
+
+#[test]
+fn asm() {
+    check(&targets::asm::TARGET, 5000);
+}
+
+#[test]
+fn object() {
+    check(&targets::object::TARGET, 3000);
+}
+
+#[test]
+fn http() {
+    check(&targets::http::TARGET, 1500);
+}

@@ -20,6 +20,9 @@ targets! {
     btf,
     usdt,
     tool_options,
+    asm,
+    object,
+    http,
 }
 
 /// The target called `name`.

@@ -130,7 +130,11 @@ pub fn assemble(text: &str) -> Result<Unit, Vec<AsmError>> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let body = strip_comment(line.trim_end_matches(['\n', '\r']));
+        let fixups = asm.fixups.len();
         if let Err(e) = asm.line(body, offset) {
+            // A line in error adds no instruction: what it asked to resolve (a jump's or a
+            // call's label) would point past the program, or at the next line's instruction.
+            asm.fixups.truncate(fixups);
             asm.errors.push(e);
         }
         offset += line.len();

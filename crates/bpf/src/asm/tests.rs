@@ -259,6 +259,16 @@ fn errors_are_located() {
     assert_eq!(errors[0].help.as_deref(), Some("did you mean `bpf_map_lookup_elem`?"));
     // Every line in error is reported.
     assert_eq!(assemble("r1 = \nr2 = \nexit\n").unwrap_err().len(), 2);
+    // A jump or call in a line in error leaves no label to resolve behind (it pointed past
+    // the last instruction: a panic found by fuzz/, target `asm`).
+    assert_eq!(
+        error("exit\ncall nowhere x"),
+        (2, 14, "unexpected text after the instruction".into())
+    );
+    assert_eq!(
+        error("exit\ngoto out x\nout:"),
+        (2, 10, "unexpected text after the instruction".into())
+    );
 }
 
 #[test]

@@ -35,13 +35,17 @@ fn string(strings: &[u8], off: u32) -> &str {
 pub(crate) fn finalize(btf: &[u8], elf: &Elf) -> Result<Vec<u8>, String> {
     let header = Header::parse(btf).ok_or("the .BTF section has a bad magic or version")?;
     let mut out = btf.to_vec();
-    let types_at = (header.hdr_len + header.type_off) as usize;
-    let strings_at = (header.hdr_len + header.str_off) as usize;
+    let types_at = header.hdr_len as usize + header.type_off as usize;
+    let strings_at = header.hdr_len as usize + header.str_off as usize;
     let strings = btf
         .get(strings_at..strings_at + header.str_len as usize)
         .ok_or("the .BTF string section is outside the section")?
         .to_vec();
+    // A type section past the blob's end would have the walk below step through gigabytes.
     let types_end = types_at + header.type_len as usize;
+    if types_end > btf.len() {
+        return Err("the .BTF type section is outside the section".into());
+    }
     // Where each type starts (index = id), and its name.
     let mut starts = vec![0usize];
     let mut at = types_at;
@@ -112,7 +116,7 @@ impl Ext {
     pub fn parse(ext: &[u8], btf: &[u8]) -> Result<Ext, String> {
         let bad = || "the .BTF.ext section is malformed".to_string();
         let header = Header::parse(btf).ok_or_else(bad)?;
-        let strings_at = (header.hdr_len + header.str_off) as usize;
+        let strings_at = header.hdr_len as usize + header.str_off as usize;
         let strings = btf.get(strings_at..strings_at + header.str_len as usize).ok_or_else(bad)?;
         if ext.get(0..2) != Some(&0xeb9fu16.to_le_bytes()[..]) {
             return Err(bad());

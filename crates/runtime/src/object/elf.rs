@@ -69,8 +69,10 @@ impl Elf {
                 if sh_flags & u64::from(elf::SHF_EXECINSTR) != 0);
             let mut bytes = section.data().unwrap_or(&[]).to_vec();
             if bytes.is_empty() && section.size() > 0 {
-                // No BPF map takes a value this large; a bigger size is a damaged header.
-                if section.size() > MAX_NOBITS {
+                // No BPF map takes a value this large; a bigger size is a damaged header, and
+                // so are instructions not in the file (they would be zeros, up to 256 MiB of
+                // them, decoded one by one).
+                if section.size() > MAX_NOBITS || exec {
                     return Err(format!("damaged: section {name} claims {} bytes", section.size()));
                 }
                 bytes = vec![0; section.size() as usize];

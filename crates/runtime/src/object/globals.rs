@@ -77,6 +77,14 @@ pub(crate) fn apply_sets(
                 "--set {name}: the object has no .rodata or .data variable `{name}`{hint}"
             ));
         };
+        // Before the value is built `size` bytes long: a damaged symbol's size (a u64 from
+        // the file) must not become an allocation (found by fuzz/, target `object`).
+        let inside = elf
+            .section(&section)
+            .is_some_and(|s| offset.checked_add(size).is_some_and(|end| end <= s.data.len()));
+        if !inside {
+            return Err(format!("--set {name}: its symbol lies outside {section}"));
+        }
         let bytes = value_bytes(name, text, size, is_char_array(btf, name))?;
         let map = maps
             .iter_mut()
@@ -84,7 +92,7 @@ pub(crate) fn apply_sets(
         let Some(MapDef { origin: Origin::Global { data, .. }, .. }) = map else {
             return Err(format!("--set {name}: its section {section} is not a map"));
         };
-        let place = data.get_mut(offset..offset + size);
+        let place = offset.checked_add(size).and_then(|end| data.get_mut(offset..end));
         place
             .ok_or_else(|| format!("--set {name}: its symbol lies outside {section}"))?
             .copy_from_slice(&bytes);

@@ -99,7 +99,52 @@ struct Parsed {
 fn parse(opts: &ObjectOptions) -> Result<Parsed, String> {
     let file = opts.path.display().to_string();
     let data = std::fs::read(&opts.path).map_err(|e| format!("cannot read {file}: {e}"))?;
-    let elf = Elf::parse(&data).map_err(|e| format!("{file} is {e}"))?;
+    parse_bytes(&file, &data, &opts.sets, &|| crate::btf::vmlinux().map(Arc::new))
+}
+
+/// What `bpfscope object` makes of an object before anything reaches the kernel: its maps
+/// (name, type, key and value sizes, entries) and its programs (name, section,
+/// instructions after relocation and CO-RE).
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub maps: Vec<(String, u32, u32, u32, u32)>,
+    pub programs: Vec<(String, String, usize)>,
+    pub license: String,
+}
+
+/// Parses and relocates an object's bytes (`file` names it in messages), with `vmlinux`
+/// giving the BTF that CO-RE relocations and `tp_btf`/`fentry` sections resolve against:
+/// nothing here touches the kernel but through `vmlinux` (the fuzz target passes the
+/// compiler's fixture BTF).
+pub fn parse_only(
+    file: &str,
+    data: &[u8],
+    sets: &[(String, String)],
+    vmlinux: &dyn Fn() -> Result<Arc<Reader>, String>,
+) -> Result<Summary, String> {
+    let parsed = parse_bytes(file, data, sets, vmlinux)?;
+    Ok(Summary {
+        maps: parsed
+            .maps
+            .iter()
+            .map(|m| (m.name.clone(), m.map_type, m.key_size, m.value_size, m.max_entries))
+            .collect(),
+        programs: parsed
+            .programs
+            .iter()
+            .map(|(p, _)| (p.name.clone(), p.section.clone(), p.insns.len()))
+            .collect(),
+        license: parsed.license,
+    })
+}
+
+fn parse_bytes(
+    file: &str,
+    data: &[u8],
+    sets: &[(String, String)],
+    source: &dyn Fn() -> Result<Arc<Reader>, String>,
+) -> Result<Parsed, String> {
+    let elf = Elf::parse(data).map_err(|e| format!("{file} is {e}"))?;
     let btf = match elf.section(".BTF") {
         Some(section) => {
             let bytes = btf::finalize(&section.data, &elf)?;
@@ -117,13 +162,13 @@ fn parse(opts: &ObjectOptions) -> Result<Parsed, String> {
     let mut maps = maps::btf_maps(&elf, local.as_deref())?;
     maps.extend(maps::legacy_maps(&elf)?);
     maps.extend(globals::global_maps(&elf));
-    globals::apply_sets(&mut maps, &opts.sets, &elf, local.as_deref())?;
+    globals::apply_sets(&mut maps, sets, &elf, local.as_deref())?;
     let mut vmlinux_cache: Option<Arc<Reader>> = None;
     let mut vmlinux = move || -> Result<Arc<Reader>, String> {
         if let Some(reader) = &vmlinux_cache {
             return Ok(reader.clone());
         }
-        let reader = Arc::new(crate::btf::vmlinux()?);
+        let reader = source()?;
         vmlinux_cache = Some(reader.clone());
         Ok(reader)
     };
@@ -140,7 +185,7 @@ fn parse(opts: &ObjectOptions) -> Result<Parsed, String> {
     if found.is_empty() {
         return Err(format!("{file} has no programs (no executable section besides .text)"));
     }
-    let mut vmlinux = || crate::btf::vmlinux().map(Arc::new);
+    let mut vmlinux = source;
     let programs = found
         .into_iter()
         .map(|p| {
