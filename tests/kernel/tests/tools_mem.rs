@@ -161,7 +161,7 @@ fn slabratetop_shows_the_caches_an_open_loop_allocates_from() {
         return;
     };
     let opener = std::thread::spawn(|| {
-        std::thread::sleep(Duration::from_millis(300));
+        kernel_tests::wait_for_attach();
         std::process::Command::new(workload()).args(["open", "/etc/hostname", "3000"]).status()
     });
     let r = run(&["slabratetop", "-C", "-r", "50", "2", "1"]);
