@@ -285,7 +285,8 @@ pub fn wait_for_attach() {
     panic!("no bpfscope run of this process attached a probe within {timeout} s");
 }
 
-/// Whether a `bpfscope` process whose parent's parent is `me` holds a BPF link.
+/// Whether a `bpfscope` process whose parent's parent is `me` holds a BPF link or a perf
+/// event (the attached tracepoints, kprobes and timers: its output is a ring buffer).
 fn attached_grandchild(me: u32) -> bool {
     let parent = |pid: u32| -> Option<u32> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -298,8 +299,10 @@ fn attached_grandchild(me: u32) -> bool {
             && parent(pid).and_then(parent) == Some(me)
             && std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten().any(
                 |fd| {
-                    std::fs::read_link(fd.path())
-                        .is_ok_and(|target| target.as_os_str() == "anon_inode:bpf_link")
+                    std::fs::read_link(fd.path()).is_ok_and(|t| {
+                        ["anon_inode:bpf_link", "anon_inode:[perf_event]"]
+                            .contains(&t.to_str().unwrap_or(""))
+                    })
                 },
             )
     })
