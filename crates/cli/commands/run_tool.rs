@@ -15,7 +15,7 @@ use clap::{error::ContextKind, Arg, ArgAction, ArgMatches, Args, Command, FromAr
 use super::run;
 use crate::{
     flags::RunOpts,
-    tools::{Kind, Opt, Tool},
+    tools::{Kind, Needs, Opt, Tool},
 };
 
 /// The exit code of a usage error, as argparse's.
@@ -45,7 +45,18 @@ pub fn run(tool: &Tool, argv: &[OsString], index: usize) -> anyhow::Result<i32> 
         opts.format = bpfscope_output::Format::named("folded").expect("a registered format");
     }
     run::check_pid(&opts)?;
-    run::run_script(&SourceFile::new(tool.name, tool.script), named, &opts)
+    run::run_script(&SourceFile::new(tool.name, tool.script_for(kernel_has)), named, &opts)
+}
+
+/// Whether this kernel has what a tool's script needs (else its fallback script runs).
+fn kernel_has(needs: Needs) -> bool {
+    match needs {
+        Needs::Tracepoint(event) => {
+            let (system, name) = event.split_once('/').unwrap_or((event, ""));
+            bpfscope_runtime::tracefs::Tracefs::id(system, name).is_some()
+        }
+        Needs::Member(record, member) => bpfscope_runtime::kernel_has_member(record, member),
+    }
 }
 
 /// The clap id of a tool's option (apart from those of `RunOpts`, which has a `pid` too).

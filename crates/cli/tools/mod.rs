@@ -77,6 +77,29 @@ pub struct Tool {
     pub options: &'static [Opt],
     /// `-h`'s examples: the arguments after `bpfscope NAME`, and what they do.
     pub examples: &'static [(&'static str, &'static str)],
+    /// The script for kernels without what `script` needs, `tools/fallback/NAME.bt` (the
+    /// same options and output): what it needs, and that script.
+    pub fallback: Option<(Needs, &'static str)>,
+}
+
+/// A kernel facility that a tool's script needs and its fallback script does without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// A tracepoint, `SYSTEM/EVENT` under tracefs's `events/`.
+    Tracepoint(&'static str),
+    /// A member of a kernel struct in the kernel's BTF: (`struct NAME`, member).
+    Member(&'static str, &'static str),
+}
+
+impl Tool {
+    /// The script to run on this kernel: `script`, or the fallback when the kernel lacks
+    /// what `script` needs (`has` answers whether it has it).
+    pub fn script_for(&self, has: impl Fn(Needs) -> bool) -> &'static str {
+        match self.fallback {
+            Some((needs, fallback)) if !has(needs) => fallback,
+            _ => self.script,
+        }
+    }
 }
 
 /// A [`Tool`] whose script is `tools/NAME.bt`.
@@ -90,6 +113,17 @@ macro_rules! tool {
             script: include_str!(concat!("../../../tools/", $name, ".bt")),
             options: $options,
             examples: $examples,
+            fallback: None,
+        }
+    };
+    ($name:literal, $category:ident, $about:literal,
+     options: $options:expr, examples: $examples:expr, fallback: $needs:expr $(,)?) => {
+        Tool {
+            fallback: Some((
+                $needs,
+                include_str!(concat!("../../../tools/fallback/", $name, ".bt")),
+            )),
+            ..tool!($name, $category, $about, options: $options, examples: $examples)
         }
     };
 }
@@ -356,7 +390,8 @@ pub const TOOLS: &[Tool] = &[
         ]),
     tool!("runqlen", Cpu, "CPU scheduler run queue length as a histogram.",
         options: &[],
-        examples: &[("", "sample run queue length at 99 Hertz, printed at Ctrl-C")]),
+        examples: &[("", "sample run queue length at 99 Hertz, printed at Ctrl-C")],
+        fallback: Needs::Member("struct cfs_rq", "nr_queued")),
     tool!("cpuwalk", Cpu, "Sample which CPUs are executing processes.",
         options: &[],
         examples: &[("", "sample the CPUs running processes at 99 Hertz, printed at Ctrl-C")]),
@@ -666,7 +701,8 @@ pub const TOOLS: &[Tool] = &[
             ("", "trace capability checks"),
             ("-p 181", "only trace PID 181"),
             ("-x", "only print denied capability checks"),
-        ]),
+        ],
+        fallback: Needs::Tracepoint("capability/cap_capable")),
     tool!("setuids", Security, "Trace the setuid syscalls: privilege escalation.",
         options: &[Opt::number('p', "pid", "PID", "trace this PID only")],
         examples: &[("", "trace setuid(), setfsuid() and setresuid()"), ("-p 181", "only trace PID 181")]),
@@ -891,6 +927,35 @@ mod tests {
                 .any(|o| matches!(o.kind, Kind::Pattern | Kind::Filesystem { .. }));
             assert!(pattern || !has_positional(tool.script), "{}", tool.name);
         }
+    }
+
+    #[test]
+    fn a_fallback_script_is_its_tool_s_with_the_same_options_and_output() {
+        let with_fallback: Vec<&Tool> = TOOLS.iter().filter(|t| t.fallback.is_some()).collect();
+        assert_eq!(
+            with_fallback.iter().map(|t| t.name).collect::<Vec<_>>(),
+            ["runqlen", "capable"]
+        );
+        for tool in with_fallback {
+            let (_, fallback) = tool.fallback.unwrap();
+            let header = format!(" * {} - {}", tool.name, tool.about);
+            assert!(fallback.lines().any(|line| line == header), "{}", tool.name);
+            assert_eq!(getopt_names(fallback), getopt_names(tool.script), "{}", tool.name);
+            // The same banner and the same printf formats: the same output.
+            let formats = |s: &'static str| -> Vec<&'static str> {
+                let printfs = s.lines().filter(|l| l.trim_start().starts_with("printf(\""));
+                printfs.filter_map(|l| l.split('"').nth(1)).collect()
+            };
+            assert_eq!(formats(fallback), formats(tool.script), "{}", tool.name);
+            assert!(!has_positional(fallback), "{}", tool.name);
+            // The kernel decides: the tool's script where it has what it needs.
+            assert_eq!(tool.script_for(|_| true), tool.script);
+            assert_eq!(tool.script_for(|_| false), fallback);
+        }
+        assert_eq!(
+            find("biolatency").unwrap().script_for(|_| false),
+            find("biolatency").unwrap().script
+        );
     }
 
     /// Every NAME of a `getopt("NAME"` in `script`, sorted, once each.

@@ -27,6 +27,30 @@ pub(crate) fn vmlinux() -> Result<Reader, String> {
     reader.map_err(|e| format!("kernel BTF ({VMLINUX}): {e}"))
 }
 
+/// Whether the kernel's BTF has `record` (`struct cfs_rq`) with a member `member` (in it or
+/// in an anonymous struct or union inside it): what a tool whose kernels differ by a field
+/// reads before it picks its script. `false` when there is no BTF to read.
+pub fn kernel_has_member(record: &str, member: &str) -> bool {
+    let Ok(reader) = vmlinux() else { return false };
+    let Ok(bpfscope_compiler::Ty::Record(found)) = reader.type_named(record) else {
+        return false;
+    };
+    let Ok(found) = reader.complete(&found) else { return false };
+    has_member(&reader, &found, member)
+}
+
+fn has_member(reader: &Reader, record: &bpfscope_compiler::types::Record, member: &str) -> bool {
+    record.fields.as_deref().unwrap_or(&[]).iter().any(|field| {
+        field.name == member
+            || match (&field.ty, field.name.is_empty()) {
+                (bpfscope_compiler::Ty::Record(inner), true) => {
+                    reader.complete(inner).is_ok_and(|inner| has_member(reader, &inner, member))
+                }
+                _ => false,
+            }
+    })
+}
+
 /// Where the kernel publishes each loaded module's BTF (split BTF on top of vmlinux's).
 const BTF_DIR: &str = "/sys/kernel/btf";
 

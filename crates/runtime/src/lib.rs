@@ -51,6 +51,7 @@ use bpfscope_output::{Format, Sink};
 /// own code, so a hand-written program attaches exactly as a script's probe does.
 pub use attach::{attach as attach_program, load as load_program};
 pub use bpfscope_sys as sys;
+pub use btf::kernel_has_member;
 pub use cpus::{online_cpus, possible_cpus};
 pub use errors::{explain_denied, AttachError, AttachErrorKind, Denial, RunError};
 pub use names::{errno_name, errno_number};

@@ -265,3 +265,45 @@ pub fn bcc_hist_rows(stdout: &str, header: &str) -> Vec<(String, u64)> {
     }
     rows
 }
+
+/// Waits until a bpfscope that this process runs through [`run`] (its grandchild, under
+/// `timeout`) holds a BPF link, that is has begun attaching its probes, and half a second
+/// more for the rest: for a workload started beside a run rather than under `-c`, which must
+/// not begin before the tracing does (under qemu's emulation bpfscope takes seconds to get
+/// there). Panics after the run's timeout.
+pub fn wait_for_attach() {
+    let me = std::process::id();
+    let timeout = run_timeout().parse::<u64>().unwrap_or(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    while std::time::Instant::now() < deadline {
+        if attached_grandchild(me) {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("no bpfscope run of this process attached a probe within {timeout} s");
+}
+
+/// Whether a `bpfscope` process whose parent's parent is `me` holds a BPF link or a perf
+/// event (the attached tracepoints, kprobes and timers: its output is a ring buffer).
+fn attached_grandchild(me: u32) -> bool {
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    };
+    let pids = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    pids.filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()).any(|pid| {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        comm.trim() == "bpfscope"
+            && parent(pid).and_then(parent) == Some(me)
+            && std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten().any(
+                |fd| {
+                    std::fs::read_link(fd.path()).is_ok_and(|t| {
+                        ["anon_inode:bpf_link", "anon_inode:[perf_event]"]
+                            .contains(&t.to_str().unwrap_or(""))
+                    })
+                },
+            )
+    })
+}

@@ -63,6 +63,14 @@ fn object(test: &str, name: &str) -> Option<String> {
 
 /// [`object`] with more clang arguments (`-DNAME=VALUE`).
 fn object_with(test: &str, name: &str, defines: &[String]) -> Option<String> {
+    // The kernel matrix's VMs have no clang: scripts/vmtest compiles the objects on the host
+    // (against the host's vmlinux.h: CO-RE relocates them to the VM's kernel, the uprobe one
+    // with the VM's workload path) into the directory it names here.
+    if let Some(prebuilt) = std::env::var_os("BPFSCOPE_PREBUILT_OBJECTS") {
+        let out = PathBuf::from(prebuilt).join(format!("{name}.bpf.o"));
+        assert!(out.exists(), "{test}: scripts/vmtest did not build {}", out.display());
+        return Some(out.display().to_string());
+    }
     let dir = match build_dir() {
         Ok(dir) => dir,
         Err(why) => {
