@@ -6,7 +6,7 @@ use clap::{ArgMatches, Args, FromArgMatches, Subcommand as ClapSubcommand};
 use serde_json::json;
 
 use super::{
-    prog::{emit, render, Format, Out},
+    prog::{render, Out},
     Subcommand,
 };
 
@@ -47,12 +47,7 @@ impl Subcommand for MapCommand {
         match args.action {
             Action::List { out } => {
                 let maps = inspect::maps()?;
-                match out.format {
-                    Format::Text => emit(&table(&maps))?,
-                    Format::Json => {
-                        emit(&format!("{}\n", json!(maps.iter().map(to_json).collect::<Vec<_>>())))?
-                    }
-                }
+                out.write(|| table(&maps), || json!(maps.iter().map(to_json).collect::<Vec<_>>()))?;
             }
             Action::Dump { target, out } => {
                 let id = match target.as_slice() {
@@ -63,10 +58,7 @@ impl Subcommand for MapCommand {
                     id.parse().map_err(|_| anyhow::anyhow!("`{id}` is not a map id (a number)"))?;
                 let map = inspect::map(id)?;
                 let entries = inspect::map_entries(&map)?;
-                match out.format {
-                    Format::Text => emit(&dump_text(&map, &entries))?,
-                    Format::Json => emit(&format!("{}\n", dump_json(&entries)))?,
-                }
+                out.write(|| dump_text(&map, &entries), || dump_json(&entries))?;
             }
         }
         Ok(0)

@@ -30,6 +30,20 @@ pub(super) struct Out {
     pub(super) format: Format,
 }
 
+impl Out {
+    /// Writes `text()` for people or `json()` on one line for scripts, as `-f` asks.
+    pub(super) fn write(
+        self,
+        text: impl FnOnce() -> String,
+        json: impl FnOnce() -> serde_json::Value,
+    ) -> anyhow::Result<()> {
+        match self.format {
+            Format::Text => emit(&text()),
+            Format::Json => emit(&format!("{}\n", json())),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct ProgArgs {
     #[command(subcommand)]
@@ -77,44 +91,34 @@ impl Subcommand for Prog {
         match args.action {
             Action::List { out } => {
                 let programs = inspect::programs()?;
-                match out.format {
-                    Format::Text => emit(&table(&programs))?,
-                    Format::Json => emit(&format!(
-                        "{}\n",
-                        json!(programs.iter().map(to_json).collect::<Vec<_>>())
-                    ))?,
-                }
+                out.write(
+                    || table(&programs),
+                    || json!(programs.iter().map(to_json).collect::<Vec<_>>()),
+                )?;
             }
             Action::Show { target, out } => {
                 let mut shown = Vec::new();
                 for id in ids(&target)? {
                     shown.push(inspect::program(id)?);
                 }
-                match out.format {
-                    Format::Text => emit(&shown.iter().map(block).collect::<String>())?,
-                    Format::Json if shown.len() == 1 => emit(&format!("{}\n", to_json(&shown[0])))?,
-                    Format::Json => emit(&format!(
-                        "{}\n",
-                        json!(shown.iter().map(to_json).collect::<Vec<_>>())
-                    ))?,
-                }
+                out.write(
+                    || shown.iter().map(block).collect(),
+                    || match shown.as_slice() {
+                        [one] => to_json(one),
+                        _ => json!(shown.iter().map(to_json).collect::<Vec<_>>()),
+                    },
+                )?;
             }
             Action::Dump { target, jited, out, .. } => {
                 for id in ids(&target)? {
                     let program = inspect::program(id)?;
                     if jited {
                         let functions = inspect::jited(&program)?;
-                        match out.format {
-                            Format::Text => emit(&jited_text(&functions))?,
-                            Format::Json => emit(&format!("{}\n", jited_json(&functions)))?,
-                        }
+                        out.write(|| jited_text(&functions), || jited_json(&functions))?;
                         continue;
                     }
                     let lines = inspect::xlated(&program)?;
-                    match out.format {
-                        Format::Text => emit(&xlated_text(&lines))?,
-                        Format::Json => emit(&format!("{}\n", xlated_json(&lines)))?,
-                    }
+                    out.write(|| xlated_text(&lines), || xlated_json(&lines))?;
                 }
             }
         }
