@@ -13,9 +13,11 @@ use std::{
     sync::{Mutex, MutexGuard},
 };
 
+pub mod disk;
 pub mod json_schema;
 pub mod leaks;
 
+pub use disk::LoopDevice;
 pub use leaks::assert_nothing_loaded;
 
 static KERNEL: Mutex<()> = Mutex::new(());
@@ -168,49 +170,6 @@ pub fn hist_rows(stdout: &str, header: &str) -> Vec<(String, u64)> {
         }
     }
     rows
-}
-
-/// A loop block device over a sparse file, detached on drop. Writes straight to it (with
-/// O_DIRECT) give an exact number of block requests: no filesystem adds metadata I/O.
-pub struct LoopDevice {
-    pub path: String,
-    file: PathBuf,
-}
-
-impl LoopDevice {
-    /// Sets one up, or says why not.
-    pub fn new(size_mb: u64) -> Result<LoopDevice, String> {
-        let file = std::env::temp_dir().join(format!("bpfscope-loop-{}.img", std::process::id()));
-        let f = std::fs::File::create(&file).map_err(|e| e.to_string())?;
-        f.set_len(size_mb << 20).map_err(|e| e.to_string())?;
-        let out = Command::new("losetup")
-            .args(["-f", "--show"])
-            .arg(&file)
-            .output()
-            .map_err(|e| format!("losetup: {e}"))?;
-        if !out.status.success() {
-            let _ = std::fs::remove_file(&file);
-            return Err(format!("losetup failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
-        }
-        Ok(LoopDevice { path: String::from_utf8_lossy(&out.stdout).trim().to_string(), file })
-    }
-
-    /// The device number as the block tracepoints report it (`dev_t` in the kernel's
-    /// encoding: major << 20 | minor).
-    pub fn kernel_dev(&self) -> u64 {
-        use std::os::unix::fs::MetadataExt;
-        let rdev = std::fs::metadata(&self.path).expect("stat loop device").rdev();
-        // SAFETY: major/minor only decode the number.
-        let (major, minor) = (libc::major(rdev) as u64, libc::minor(rdev) as u64);
-        (major << 20) | minor
-    }
-}
-
-impl Drop for LoopDevice {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.path).status();
-        let _ = std::fs::remove_file(&self.file);
-    }
 }
 
 /// Sum of the counts of a histogram.
