@@ -10,7 +10,7 @@
 //! attaches nothing and traces nothing, silently; bpfscope refuses with "no function
 //! `pthread_create` in /lib/x86_64-linux-gnu/libpthread.so.0".
 
-use kernel_tests::{hist_rows, map_lines, run, skip_note, start, wl, LoopDevice};
+use kernel_tests::{hist_rows, map_lines, own_comm, run, skip_note, start, wl, wl_as, LoopDevice};
 
 /// Where Debian's bpftrace package puts its tools.
 const TOOLS_DIR: &str = "/usr/sbin";
@@ -124,15 +124,17 @@ fn execsnoop_matches_bpftrace() {
 #[test]
 fn syscount_matches_bpftrace() {
     let Some(_guard) = start("syscount_matches_bpftrace") else { return };
-    // The workload's own count is exact; the top 10 syscall ids include the machine's.
-    let command = wl("getppid 50000");
+    // The workload's own count is exact (it has a name of its own: syscount.bt counts by
+    // name, and another run's `wl-getppid` must not count); the top 10 syscall ids include
+    // the machine's.
+    let comm = own_comm();
+    let command = wl_as(&comm, "getppid 50000");
     let Some(theirs) = bpftrace("syscount.bt", &command) else { return };
     let ours = ours("syscount.bt", &command);
-    let count = |text: &str| {
-        map_lines(text).into_iter().find(|(k, _)| k == "@process[wl-getppid]").map(|(_, v)| v)
-    };
+    let key = format!("@process[{comm}]");
+    let count = |text: &str| map_lines(text).into_iter().find(|(k, _)| *k == key).map(|(_, v)| v);
     assert_eq!(count(&ours), count(&theirs), "ours:\n{ours}\ntheirs:\n{theirs}");
-    let n: u64 = count(&ours).expect("wl-getppid counted").parse().expect("a count");
+    let n: u64 = count(&ours).expect("the workload counted").parse().expect("a count");
     assert!((50_000..50_100).contains(&n), "ours:\n{ours}");
     // getppid is syscall 110 on x86-64 and 173 on arm64; it is in both top-10 lists.
     let getppid = if cfg!(target_arch = "aarch64") { "@syscall[173]" } else { "@syscall[110]" };

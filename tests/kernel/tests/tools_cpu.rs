@@ -1,7 +1,7 @@
 //! The CPU, scheduler, process and security tools (issue 12), each run by name with BCC's
 //! options against a deterministic workload, with exact lines and counts.
 
-use kernel_tests::{bcc_hist_rows, hist_total, run, skip_note, start, wl};
+use kernel_tests::{bcc_hist_rows, dry_run_each, hist_total, run, skip_note, start, wl};
 
 const USECS: &str = "     usecs               : count     distribution";
 
@@ -321,12 +321,7 @@ fn every_cpu_tool_passes_the_verifier_with_its_options() {
         &["drsnoop", "-T", "-p", "1", "-n", "a", "-d", "2"],
         &["klockstat", "-p", "1", "-n", "3", "-d", "2"],
     ];
-    for args in runs {
-        let mut with_dry_run = args.to_vec();
-        with_dry_run.push("--dry-run");
-        let r = run(&with_dry_run);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-    }
+    dry_run_each(runs);
 }
 
 #[test]
