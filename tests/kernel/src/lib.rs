@@ -61,11 +61,13 @@ pub fn note(message: &str) {
     let _ = writeln!(std::io::stderr(), "NOTE {message}");
 }
 
-/// Starts a kernel test: takes the lock and records which BPF programs exist already (the
-/// leak check ignores them), or returns `None` (after printing why) when this machine
-/// cannot run kernel tests. Use as `let Some(_guard) = start("name") else { return };`.
+/// Starts a kernel test: takes the lock, tags this process (every process it starts carries
+/// [`leaks::TAG_VAR`]) and records which BPF programs exist already (the leak check ignores
+/// them), or returns `None` (after printing why) when this machine cannot run kernel tests.
+/// Use as `let Some(_guard) = start("name") else { return };`.
 pub fn start(test: &str) -> Option<MutexGuard<'static, ()>> {
     let guard = lock();
+    leaks::tag_this_process();
     if skip_unless_root(test) {
         return None;
     }
@@ -110,6 +112,7 @@ pub fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Run {
     use std::io::Write;
     let mut cmd = Command::new("timeout");
     cmd.arg("-s").arg("INT").arg(run_timeout()).arg(bpfscope()).args(args);
+    cmd.env(leaks::TAG_VAR, leaks::next_tag());
     cmd.stdin(if stdin.is_some() {
         std::process::Stdio::piped()
     } else {

@@ -95,8 +95,8 @@ fn interrupt(mut child: Child, mut out: BufReader<std::process::ChildStdout>) ->
 }
 
 /// Waits (up to 60 s) until no bpfscope program created by this test is loaded: the child
-/// that closes the perf events outlives bpfscope, and belongs to init, so the leak check
-/// would count it as another user's. Returns the seconds waited.
+/// that closes the perf events outlives bpfscope, and belongs to init (the leak check knows
+/// it by its tag). Returns the seconds waited.
 fn wait_programs_gone() -> f64 {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
@@ -108,12 +108,10 @@ fn wait_programs_gone() -> f64 {
     panic!("programs still loaded 60 s after bpfscope exited");
 }
 
-/// Whether a `bpfscope-close` child (see `fork_closer`) is still running.
+/// Whether a `bpfscope-close` child (see `fork_closer`) of this test's runs is still
+/// running (another run's on the machine does not count).
 fn closer_running() -> bool {
-    std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|entry| {
-        std::fs::read_to_string(entry.path().join("comm"))
-            .is_ok_and(|c| c.trim() == "bpfscope-close")
-    })
+    !kernel_tests::leaks::our_closers().is_empty()
 }
 
 #[test]
