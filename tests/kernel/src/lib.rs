@@ -152,7 +152,7 @@ pub fn own_comm() -> String {
 /// The workload command line for `-c`, the workload named `comm` (`BPFSCOPE_WL_COMM`)
 /// instead of `wl-MODE`; `env` runs it in its place, so its pid is still `cpid`.
 pub fn wl_as(comm: &str, args: &str) -> String {
-    format!("env BPFSCOPE_WL_COMM={comm} {}", wl(args))
+    format!("/usr/bin/env BPFSCOPE_WL_COMM={comm} {}", wl(args))
 }
 
 /// A workload started but held before it runs, so that its pid can be given to a tool's

@@ -1,7 +1,9 @@
 //! The CPU, scheduler, process and security tools (issue 12), each run by name with BCC's
 //! options against a deterministic workload, with exact lines and counts.
 
-use kernel_tests::{bcc_hist_rows, dry_run_each, hist_total, run, skip_note, start, wl};
+use kernel_tests::{
+    bcc_hist_rows, dry_run_each, hist_total, run, run_held, skip_note, start, wl, Held,
+};
 
 const USECS: &str = "     usecs               : count     distribution";
 
@@ -188,14 +190,19 @@ fn profile_names_the_workload_s_spinning_function() {
 #[test]
 fn offcputime_sums_the_workload_s_sleeps_by_stack() {
     let Some(_guard) = start("offcputime_sums_the_workload_s_sleeps_by_stack") else { return };
-    let r = run(&["offcputime", "-m", "1000", "-f", "-c", &wl("flamesleep 5 20")]);
+    // The workload's own blocks (`-p`), not those of the other processes on the machine.
+    let held = Held::start("flamesleep 5 20");
+    let pid = held.pid().to_string();
+    let r = run_held(&["offcputime", "-m", "1000", "-f", "-p", &pid], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
     // Five sleeps of 20 ms each: 100 ms blocked in nanosleep, plus scheduling delays.
     let us = folded_total(&r.stdout, "do_nanosleep");
     assert!((100_000..=125_000).contains(&us), "{us}: {}", r.stdout);
     assert!(lines_with(&r.stdout, "do_nanosleep").iter().all(|l| l.starts_with("wl-flamesleep;")));
     // -M 1000: only blocks under 1 ms, so none of the 20 ms sleeps.
-    let r = run(&["offcputime", "-M", "1000", "-f", "-c", &wl("flamesleep 3 20")]);
+    let held = Held::start("flamesleep 3 20");
+    let pid = held.pid().to_string();
+    let r = run_held(&["offcputime", "-M", "1000", "-f", "-p", &pid], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(folded_total(&r.stdout, "do_nanosleep"), 0, "{}", r.stdout);
 }
