@@ -190,14 +190,19 @@ fn threadsnoop_and_pidpersec_count_new_threads_and_processes() {
 #[test]
 fn profile_names_the_workload_s_spinning_function() {
     let Some(_guard) = start("profile_names_the_workload_s_spinning_function") else { return };
-    let r = run(&["profile", "-F", "49", "-U", "-f", "-c", &wl("flamespin 2000")]);
+    // The workload's own samples (`-p`), not another run's of the same function.
+    let held = Held::start("flamespin 2000");
+    let pid = held.pid().to_string();
+    let r = run_held(&["profile", "-F", "49", "-U", "-f", "-p", &pid], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
     // 2 s of one busy thread at 49 Hz: about 98 samples, all in the hot function.
     let hot = folded_total(&r.stdout, "bpfscope_wl_flame_hot");
     assert!((80..=100).contains(&hot), "{hot}: {}", r.stdout);
     assert!(lines_with(&r.stdout, "wl-flamespin;").iter().all(|l| !l.contains("entry_SYSCALL")));
     // -K: kernel stacks only, none of the workload's user frames.
-    let r = run(&["profile", "-K", "-F", "99", "-f", "-c", &wl("flamespin 500")]);
+    let held = Held::start("flamespin 500");
+    let pid = held.pid().to_string();
+    let r = run_held(&["profile", "-K", "-F", "99", "-f", "-p", &pid], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(folded_total(&r.stdout, "bpfscope_wl_flame_hot"), 0, "{}", r.stdout);
     // A frequency that cannot be attached is refused.
