@@ -125,12 +125,3 @@ pub fn refused_without_kprobes(args: &[&str], probe: &str) {
     assert!(r.stderr.starts_with(&expected), "{args:?}: {}", r.stderr);
     skip_note(&format!("{}: needs kprobes, which this kernel lacks (checked its error)", args[0]));
 }
-
-/// Runs each of `runs` (a tool and its options) with `--dry-run`: each must pass the
-/// verifier.
-pub fn each_passes_the_verifier(runs: &[&[&str]]) {
-    for args in runs {
-        let r = run(&[args, &["--dry-run"][..]].concat());
-        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-    }
-}

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use kernel_tests::{
-    disk::{each_passes_the_verifier, have_kprobes, refused_without_kprobes, Ext4},
+    disk::{have_kprobes, refused_without_kprobes, Ext4},
     note, run, skip_note, start, wl, LoopDevice,
 };
 
@@ -283,5 +283,5 @@ fn every_disk_tool_passes_the_verifier_with_its_options() {
         &["swapin"],
         &["xfsdist"],
     ];
-    each_passes_the_verifier(runs);
+    kernel_tests::dry_run_each(runs);
 }
