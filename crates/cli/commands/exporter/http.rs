@@ -170,4 +170,30 @@ mod tests {
         assert!(body.contains("# TYPE bpfscope_calls counter\n"), "{body}");
         assert!(body.ends_with("# EOF\n"), "{body}");
     }
+
+    fn route(head: &str) -> Response {
+        let request = server::parse_head(head.as_bytes()).expect("a valid request");
+        answer(&request, &Arc::new(Mutex::new(snapshot())))
+    }
+
+    #[test]
+    fn routes() {
+        let response = route("GET http://h:9435/metrics?x HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(response.status, 200);
+        assert!(response.headers[0].1.starts_with("text/plain; version=0.0.4"));
+        let response =
+            route("HEAD /metrics HTTP/1.0\r\naccept: application/openmetrics-text\r\n\r\n");
+        assert_eq!(response.status, 200);
+        assert!(response.headers[0].1.starts_with("application/openmetrics-text"));
+        assert!(String::from_utf8(response.body).unwrap().ends_with("# EOF\n"));
+        assert_eq!(route("GET / HTTP/1.0\r\n\r\n").status, 200);
+        for path in ["/metrics/", "//metrics", "/metrics/../x", "*", "/%6detrics"] {
+            assert_eq!(route(&format!("GET {path} HTTP/1.0\r\n\r\n")).status, 404, "{path}");
+        }
+        for method in ["POST", "PUT", "DELETE", "OPTIONS", "get"] {
+            let response = route(&format!("{method} /metrics HTTP/1.0\r\n\r\n"));
+            assert_eq!(response.status, 405, "{method}");
+            assert!(response.headers.contains(&("Allow", "GET, HEAD".into())), "{method}");
+        }
+    }
 }

@@ -588,6 +588,10 @@ pub fn listen(
             let busy = Response::text(503, "busy: too many connections\n");
             let _ = stream.write_all(&render(&busy, false, 1, false));
             stream.close_write();
+            // What already came is read (without waiting): closing with unread input would
+            // reset the connection, and the client might lose the 503.
+            let _ = stream.set_nonblocking(true);
+            let _ = stream.read(&mut [0u8; 4096]);
             continue;
         }
         let slot = Slot(Arc::clone(&connections));
