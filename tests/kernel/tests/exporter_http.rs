@@ -331,6 +331,7 @@ fn exporter_http_100_connections_no_thread_explosion() {
             }
         }
     }
+    // Half a request is not idle: no room is made.
     assert_eq!(busy, 36, "connections past the 64th answered 503 at once");
     // While 64 are held, a scrape is refused at once too; once they close, it is served.
     let (answer, took) = exporter.exchange(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -341,6 +342,49 @@ fn exporter_http_100_connections_no_thread_explosion() {
     exporter.assert_serving();
     let after = exporter.threads();
     assert!(after <= before + 1, "{before} threads before, {after} after the connections closed");
+    exporter.stop();
+    kernel_tests::assert_nothing_loaded();
+}
+
+#[test]
+fn exporter_http_idle_connections_make_room() {
+    let Some(_guard) = start("exporter_http_idle_connections_make_room") else { return };
+    let exporter = Exporter::start("idle-room", "20s");
+    exporter.assert_serving();
+    std::thread::sleep(Duration::from_millis(200));
+    let before = exporter.threads();
+    // 64 connections that send nothing fill every slot; each of 36 more closes the
+    // longest-served idle one, and so does a scrape: the first 37 are closed without a word,
+    // the last 63 stay open, and the scrape is served.
+    let mut held: Vec<TcpStream> = (0..64).map(|_| exporter.connect()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..36 {
+        held.push(exporter.connect());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    exporter.assert_serving();
+    std::thread::sleep(Duration::from_millis(300));
+    let during = exporter.threads();
+    eprintln!("exporter threads: {before} before, {during} with 100 idle connections open");
+    assert!(during <= before + 64, "{before} threads before, {during} with 100 connections");
+    let closed: Vec<bool> = held
+        .iter_mut()
+        .map(|stream| {
+            stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            // Open and silent: the read times out; closed: an end (or a reset).
+            match stream.read(&mut [0u8; 64]) {
+                Ok(n) => n == 0,
+                Err(e) => !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+            }
+        })
+        .collect();
+    let expected: Vec<bool> = (0..100).map(|i| i < 37).collect();
+    assert_eq!(closed, expected, "which connections were closed");
+    drop(held);
     exporter.stop();
     kernel_tests::assert_nothing_loaded();
 }

@@ -2,9 +2,11 @@
 //! with a bound on everything a client controls.
 //!
 //! - Threads: one accepts; each connection is read and answered on a thread of its own, at
-//!   most [`MAX_CONNECTIONS`] at once (past that a new connection gets 503 and is closed at
-//!   once); at most [`MAX_IN_FLIGHT`] responses are built and written at once (past that a
-//!   request gets 503).
+//!   most [`MAX_CONNECTIONS`] at once. Past that a new connection takes the place of the
+//!   longest-served idle one (waiting for a request of which nothing has come: idle
+//!   keep-alive, or silent since it connected), which is closed; if none is idle, the new
+//!   one gets 503 and is closed at once. At most [`MAX_IN_FLIGHT`] responses are built and
+//!   written at once (past that a request gets 503).
 //! - Time: a request's head and body must arrive within the timeout (10 s unless told),
 //!   counted from the connection's start or the end of the previous response — so an idle
 //!   keep-alive connection and a client sending one byte a second are both cut off (the
@@ -26,8 +28,8 @@ use std::{
     io::{self, Read, Write},
     net::{TcpListener, TcpStream},
     sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex,
     },
     thread,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -276,6 +278,9 @@ pub trait Stream: Read + Write {
     fn set_read_wait(&mut self, wait: Duration) -> io::Result<()>;
     /// Ends the sending side (the client reads the end of the last response).
     fn close_write(&mut self);
+    /// Whether the connection waits for a request of which nothing has come yet (such a
+    /// connection may be closed to make room for a new one).
+    fn set_idle(&mut self, _idle: bool) {}
 }
 
 impl Stream for TcpStream {
@@ -322,6 +327,7 @@ impl<S: Stream> Reader<'_, S> {
             return match self.stream.read(&mut chunk) {
                 Ok(0) => Err(Stop::Closed),
                 Ok(n) => {
+                    self.stream.set_idle(false);
                     self.buf.extend_from_slice(&chunk[..n]);
                     Ok(())
                 }
@@ -489,6 +495,9 @@ pub fn converse<S: Stream>(
     let mut reader = Reader { stream, buf: Vec::new(), deadline: Instant::now() + timeout };
     loop {
         reader.deadline = Instant::now() + timeout;
+        if reader.buf.is_empty() {
+            reader.stream.set_idle(true);
+        }
         let mut head_done = false;
         let request = reader.head().and_then(|request| {
             head_done = true;
@@ -550,12 +559,80 @@ fn linger<S: Stream>(stream: &mut S, buf: &mut Vec<u8>) {
     }
 }
 
+/// A served connection as the accept thread sees it.
+struct Entry {
+    id: u64,
+    /// A handle on the same socket, to close it from the accept thread.
+    stream: TcpStream,
+    idle: Arc<AtomicBool>,
+}
+
+/// The connections being served.
+#[derive(Default)]
+struct Connections {
+    next_id: u64,
+    list: Vec<Entry>,
+}
+
+impl Connections {
+    /// Closes the longest-served connection that waits for a request of which nothing has
+    /// come (an idle keep-alive connection, or one that never sent anything): its thread sees
+    /// the end and frees its slot. Whether there was one.
+    fn evict_idle(&mut self) -> bool {
+        let Some(entry) = self.list.iter().find(|e| e.idle.swap(false, Ordering::SeqCst)) else {
+            return false;
+        };
+        let _ = entry.stream.shutdown(std::net::Shutdown::Both);
+        true
+    }
+}
+
+/// A connection's socket, with the flag the accept thread reads.
+struct Served {
+    stream: TcpStream,
+    idle: Arc<AtomicBool>,
+}
+
+impl Read for Served {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.read(buf)
+    }
+}
+
+impl Write for Served {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl Stream for Served {
+    fn set_read_wait(&mut self, wait: Duration) -> io::Result<()> {
+        self.stream.set_read_wait(wait)
+    }
+    fn close_write(&mut self) {
+        self.stream.close_write();
+    }
+    fn set_idle(&mut self, idle: bool) {
+        self.idle.store(idle, Ordering::SeqCst);
+    }
+}
+
 /// Counts a connection while it lives.
-struct Slot(Arc<AtomicUsize>);
+struct Slot {
+    count: Arc<AtomicUsize>,
+    connections: Arc<Mutex<Connections>>,
+    id: u64,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        if let Ok(mut connections) = self.connections.lock() {
+            connections.list.retain(|e| e.id != self.id);
+        }
+        self.count.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -569,7 +646,8 @@ pub fn listen(
     let listener =
         TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr()?;
-    let connections = Arc::new(AtomicUsize::new(0));
+    let count = Arc::new(AtomicUsize::new(0));
+    let connections = Arc::new(Mutex::new(Connections::default()));
     let in_flight = Arc::new(AtomicUsize::new(0));
     thread::Builder::new().name("http".into()).spawn(move || loop {
         let mut stream = match listener.accept() {
@@ -582,8 +660,13 @@ pub fn listen(
         };
         let _ = stream.set_write_timeout(Some(timeout));
         let _ = stream.set_nodelay(true);
-        if connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            connections.fetch_sub(1, Ordering::SeqCst);
+        let Ok(mut connections_now) = connections.lock() else { return };
+        // Full: an idle connection makes room (its thread ends at once; until then one
+        // more thread runs), else the new one is refused.
+        let room = count.load(Ordering::SeqCst) < MAX_CONNECTIONS || connections_now.evict_idle();
+        let handle = stream.try_clone();
+        let (true, Ok(handle)) = (room, handle) else {
+            drop(connections_now);
             // A fresh connection's send buffer is empty: this write does not block.
             let busy = Response::text(503, "busy: too many connections\n");
             let _ = stream.write_all(&render(&busy, false, 1, false));
@@ -593,13 +676,18 @@ pub fn listen(
             let _ = stream.set_nonblocking(true);
             let _ = stream.read(&mut [0u8; 4096]);
             continue;
-        }
-        let slot = Slot(Arc::clone(&connections));
+        };
+        count.fetch_add(1, Ordering::SeqCst);
+        let (id, idle) = (connections_now.next_id, Arc::new(AtomicBool::new(false)));
+        connections_now.next_id += 1;
+        connections_now.list.push(Entry { id, stream: handle, idle: Arc::clone(&idle) });
+        drop(connections_now);
+        let slot = Slot { count: Arc::clone(&count), connections: Arc::clone(&connections), id };
         let (handler, in_flight) = (Arc::clone(&handler), Arc::clone(&in_flight));
         let spawned = thread::Builder::new().name("http-conn".into()).stack_size(256 << 10).spawn(
             move || {
                 let _slot = slot;
-                converse(&mut stream, &*handler, &in_flight, timeout);
+                converse(&mut Served { stream, idle }, &*handler, &in_flight, timeout);
             },
         );
         if spawned.is_err() {
