@@ -151,9 +151,9 @@ pub fn parse_head(head: &[u8]) -> Result<Request, Refusal> {
     if head.len() > MAX_HEAD {
         return refuse(431, "the request head is over 8 KiB");
     }
-    let Ok(text) = std::str::from_utf8(head) else {
-        return refuse(400, "the request head is not UTF-8");
-    };
+    // Header values may hold bytes past ASCII (obs-text); the request line and header names
+    // are checked for ASCII below.
+    let text = String::from_utf8_lossy(head);
     let mut lines = text.trim_start_matches(['\r', '\n']).split('\n').map(|line| {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.contains('\r') {
@@ -883,6 +883,11 @@ mod tests {
         assert_eq!(statuses(&out), ["HTTP/1.1 200 OK"], "{out}");
         let out = exchange("GET /metrics HTTP/1.0\r\n\r\n");
         assert_eq!(statuses(&out), ["HTTP/1.1 200 OK"], "{out}");
+        // Bytes past ASCII in a value (obs-text) are let through; in a name or the method not.
+        let (out, _) =
+            exchange_with(b"GET /metrics HTTP/1.0\r\nUser-Agent: caf\xe9\r\n\r\n", 4096, false);
+        assert_eq!(statuses(&out), ["HTTP/1.1 200 OK"], "{out}");
+        assert_eq!(bad("Host: x\r\nN\u{e9}: 1\r\n"), bad400);
         let (status, _) =
             refused("GET /metrics HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
         assert_eq!(status, "HTTP/1.1 400 Bad Request");
