@@ -353,11 +353,11 @@ fn exporter_http_idle_connections_make_room() {
     exporter.assert_serving();
     std::thread::sleep(Duration::from_millis(200));
     let before = exporter.threads();
-    // 64 connections that send nothing fill every slot; each of 36 more closes the
-    // longest-served idle one, and so does a scrape: the first 37 are closed without a word,
-    // the last 63 stay open, and the scrape is served.
+    // 64 connections that send nothing fill every slot; once they have been silent for a
+    // second, each of 36 more closes the longest-served idle one, and so does a scrape: the
+    // first 37 are closed without a word, the last 63 stay open, and the scrape is served.
     let mut held: Vec<TcpStream> = (0..64).map(|_| exporter.connect()).collect();
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1300));
     for _ in 0..36 {
         held.push(exporter.connect());
         std::thread::sleep(Duration::from_millis(20));

@@ -3,8 +3,8 @@
 //!
 //! - Threads: one accepts; each connection is read and answered on a thread of its own, at
 //!   most [`MAX_CONNECTIONS`] at once. Past that a new connection takes the place of the
-//!   longest-served idle one (waiting for a request of which nothing has come: idle
-//!   keep-alive, or silent since it connected), which is closed; if none is idle, the new
+//!   longest-served idle one (waiting for a second or more for a request of which nothing
+//!   has come: idle keep-alive, or silent since it connected), which is closed; if none is idle, the new
 //!   one gets 503 and is closed at once. At most [`MAX_IN_FLIGHT`] responses are built and
 //!   written at once (past that a request gets 503).
 //! - Time: a request's head and body must arrive within the timeout (10 s unless told),
@@ -28,7 +28,7 @@ use std::{
     io::{self, Read, Write},
     net::{TcpListener, TcpStream},
     sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex,
     },
     thread,
@@ -46,6 +46,10 @@ pub const MAX_HEAD: usize = 8 << 10;
 
 /// The largest request body read (and thrown away).
 pub const MAX_BODY: u64 = 64 << 10;
+
+/// How long a connection must have waited with nothing of a request come before a new
+/// connection may take its place.
+const MIN_IDLE: Duration = Duration::from_secs(1);
 
 /// The longest a closing connection's unread input is drained, so that the client reads the
 /// last response rather than a reset.
@@ -564,7 +568,9 @@ struct Entry {
     id: u64,
     /// A handle on the same socket, to close it from the accept thread.
     stream: TcpStream,
-    idle: Arc<AtomicBool>,
+    /// Since when (ms from `listen`'s start, + 1) it has waited with nothing of a request
+    /// come; 0 while a request is being read or answered.
+    idle_since: Arc<AtomicU64>,
 }
 
 /// The connections being served.
@@ -575,22 +581,32 @@ struct Connections {
 }
 
 impl Connections {
-    /// Closes the longest-served connection that waits for a request of which nothing has
-    /// come (an idle keep-alive connection, or one that never sent anything): its thread sees
-    /// the end and frees its slot. Whether there was one.
-    fn evict_idle(&mut self) -> bool {
-        let Some(entry) = self.list.iter().find(|e| e.idle.swap(false, Ordering::SeqCst)) else {
-            return false;
-        };
+    /// Closes the longest-served connection that has waited for at least [`MIN_IDLE`] for a
+    /// request of which nothing has come (an idle keep-alive connection, or one that never
+    /// sent anything): its thread sees the end and frees its slot. Whether there was one.
+    /// (The wait tells a silent client from one whose request has come but whose thread has
+    /// not read it yet.)
+    fn evict_idle(&mut self, now_ms: u64) -> bool {
+        let min_idle = MIN_IDLE.as_millis() as u64;
+        let claimed = self.list.iter().find(|e| {
+            let since = e.idle_since.load(Ordering::SeqCst);
+            since != 0
+                && now_ms.saturating_sub(since) >= min_idle
+                && e.idle_since
+                    .compare_exchange(since, 0, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+        });
+        let Some(entry) = claimed else { return false };
         let _ = entry.stream.shutdown(std::net::Shutdown::Both);
         true
     }
 }
 
-/// A connection's socket, with the flag the accept thread reads.
+/// A connection's socket, with its idle time the accept thread reads.
 struct Served {
     stream: TcpStream,
-    idle: Arc<AtomicBool>,
+    idle_since: Arc<AtomicU64>,
+    start: Instant,
 }
 
 impl Read for Served {
@@ -616,7 +632,8 @@ impl Stream for Served {
         self.stream.close_write();
     }
     fn set_idle(&mut self, idle: bool) {
-        self.idle.store(idle, Ordering::SeqCst);
+        let since = if idle { self.start.elapsed().as_millis() as u64 + 1 } else { 0 };
+        self.idle_since.store(since, Ordering::SeqCst);
     }
 }
 
@@ -649,6 +666,7 @@ pub fn listen(
     let count = Arc::new(AtomicUsize::new(0));
     let connections = Arc::new(Mutex::new(Connections::default()));
     let in_flight = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
     thread::Builder::new().name("http".into()).spawn(move || loop {
         let mut stream = match listener.accept() {
             Ok((stream, _)) => stream,
@@ -663,7 +681,8 @@ pub fn listen(
         let Ok(mut connections_now) = connections.lock() else { return };
         // Full: an idle connection makes room (its thread ends at once; until then one
         // more thread runs), else the new one is refused.
-        let room = count.load(Ordering::SeqCst) < MAX_CONNECTIONS || connections_now.evict_idle();
+        let room = count.load(Ordering::SeqCst) < MAX_CONNECTIONS
+            || connections_now.evict_idle(start.elapsed().as_millis() as u64 + 1);
         let handle = stream.try_clone();
         let (true, Ok(handle)) = (room, handle) else {
             drop(connections_now);
@@ -678,16 +697,21 @@ pub fn listen(
             continue;
         };
         count.fetch_add(1, Ordering::SeqCst);
-        let (id, idle) = (connections_now.next_id, Arc::new(AtomicBool::new(false)));
+        let (id, idle_since) = (connections_now.next_id, Arc::new(AtomicU64::new(0)));
         connections_now.next_id += 1;
-        connections_now.list.push(Entry { id, stream: handle, idle: Arc::clone(&idle) });
+        connections_now.list.push(Entry {
+            id,
+            stream: handle,
+            idle_since: Arc::clone(&idle_since),
+        });
         drop(connections_now);
         let slot = Slot { count: Arc::clone(&count), connections: Arc::clone(&connections), id };
         let (handler, in_flight) = (Arc::clone(&handler), Arc::clone(&in_flight));
         let spawned = thread::Builder::new().name("http-conn".into()).stack_size(256 << 10).spawn(
             move || {
                 let _slot = slot;
-                converse(&mut Served { stream, idle }, &*handler, &in_flight, timeout);
+                let mut served = Served { stream, idle_since, start };
+                converse(&mut served, &*handler, &in_flight, timeout);
             },
         );
         if spawned.is_err() {
