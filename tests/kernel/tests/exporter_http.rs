@@ -11,12 +11,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kernel_tests::{bpfscope, start, workload};
+use kernel_tests::{bpfscope, own_comm, start, workload};
 
-const SCRIPT: &str =
-    r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @calls = count(); }"#;
+/// Counts the getppid calls of this test process's workloads, named [`own_comm`] (not
+/// another run's `wl-getppid`).
+fn count_script() -> String {
+    format!(
+        r#"tracepoint:syscalls:sys_enter_getppid /comm == "{}"/ {{ @calls = count(); }}"#,
+        own_comm()
+    )
+}
 
-/// A running `bpfscope exporter` with [`SCRIPT`], interrupted and reaped when dropped.
+/// A running `bpfscope exporter` with [`count_script`], interrupted and reaped when dropped.
 struct Exporter {
     child: Child,
     addr: String,
@@ -30,7 +36,7 @@ impl Exporter {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         let (addr_file, script) = (dir.join("addr"), dir.join("calls.bt"));
-        std::fs::write(&script, SCRIPT).expect("write the script");
+        std::fs::write(&script, count_script()).expect("write the script");
         let child = Command::new(bpfscope())
             .args(["exporter", "--listen", "127.0.0.1:0", "--interval", "100ms"])
             .args(["--http-timeout", timeout, "--address-file"])
@@ -254,7 +260,11 @@ fn exporter_http_idle_and_slow_connections_are_cut_off() {
 fn exporter_http_absolute_form_and_routes() {
     let Some(_guard) = start("exporter_http_absolute_form_and_routes") else { return };
     let exporter = Exporter::start("routes", "1s");
-    let status = Command::new(workload()).args(["getppid", "25"]).status().unwrap();
+    let status = Command::new(workload())
+        .env("BPFSCOPE_WL_COMM", own_comm())
+        .args(["getppid", "25"])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let request = format!(
