@@ -16,9 +16,11 @@ use std::{
 pub mod disk;
 pub mod json_schema;
 pub mod leaks;
+pub mod ports;
 
 pub use disk::LoopDevice;
 pub use leaks::assert_nothing_loaded;
+pub use ports::{free_port, free_ports};
 
 static KERNEL: Mutex<()> = Mutex::new(());
 
