@@ -11,8 +11,8 @@ use std::{
 };
 
 use kernel_tests::{
-    assert_nothing_loaded, bpfscope, own_comm, run, run_timeout, skip_note, start, workload,
-    LoopDevice,
+    assert_nothing_loaded, bpfscope, free_ports, own_comm, run, run_timeout, skip_note, start,
+    workload, LoopDevice,
 };
 
 /// The verdict line of `area` in the text report (`CPU           look here`).
@@ -246,9 +246,10 @@ fn a_full_accept_queue_shows_as_listen_overflows_naming_tcpsynbl() {
     // A listener with a backlog of 1 that never accepts holds two connections; the third
     // client's SYNs (sent again after 1 s, 3 s) find the accept queue full. Its connect
     // blocks until `timeout` ends the workload.
+    let port = free_ports(4).to_string();
     let overflow = || {
         let status = Command::new("timeout")
-            .args(["2", workload().to_str().unwrap(), "tcpbacklog", "47310", "1", "3"])
+            .args(["2", workload().to_str().unwrap(), "tcpbacklog", &port, "1", "3"])
             .status()
             .expect("run the backlog workload");
         assert_eq!(status.code(), Some(124), "the third connect should have blocked");
@@ -328,8 +329,8 @@ fn known_workloads_show_in_their_areas_with_their_counts() {
         assert!(opens.success());
         wl(&["exec", "20"]);
         wl(&["alloc", "64"]);
-        wl(&["tcpconn", "47330", "10", "100", "100"]);
-        wl(&["tcprefused", "47350", "5"]);
+        wl(&["tcpconn", &free_ports(11).to_string(), "10", "100", "100"]);
+        wl(&["tcprefused", &free_ports(2).to_string(), "5"]);
     };
     let (stdout, stderr, code) = health_while(&["-d", "4", "-f", "json"], workloads);
     assert_eq!(code, 0, "{stderr}");

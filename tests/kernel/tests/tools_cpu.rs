@@ -450,10 +450,11 @@ fn softirqs_and_hardirqs_print_bcc_s_tables_once_then_exit() {
         "rcu",
     ];
     // A loopback TCP connection during the interval: its packets are received in net_rx.
-    let tcp = std::thread::spawn(|| {
+    let port = kernel_tests::free_ports(2).to_string();
+    let tcp = std::thread::spawn(move || {
         kernel_tests::wait_for_attach();
         std::process::Command::new(kernel_tests::workload())
-            .args(["tcp", "127.0.0.1", "39417"])
+            .args(["tcp", "127.0.0.1", &port])
             .status()
             .expect("run the tcp workload")
     });
