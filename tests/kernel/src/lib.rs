@@ -5,7 +5,8 @@
 //! `cargo test`) against `bpfscope-wl`, the deterministic workload in `src/bin`.
 //! Kernel tests are serialised with [`lock`]; each checks afterwards that none of the
 //! bpfscope programs its own runs created is still loaded ([`leaks`]), ignoring those of
-//! other bpfscope runs on the machine.
+//! other bpfscope runs on the machine. TCP workloads take ports free at run time
+//! ([`free_ports`]).
 
 use std::{
     path::PathBuf,
