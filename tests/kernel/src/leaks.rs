@@ -384,6 +384,15 @@ mod tests {
     fn a_child_started_with_the_tag_is_tagged_and_init_is_not() {
         let mut child =
             Command::new("sleep").arg("5").env(TAG_VAR, next_tag()).spawn().expect("sleep");
+        // spawn() returns once the exec has replaced the memory, which can be before the new
+        // stack (and its environment) is in place: /proc/PID/environ is empty until then.
+        let environ = format!("/proc/{}/environ", child.id());
+        for _ in 0..100 {
+            if !std::fs::read(&environ).unwrap_or_default().is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert!(is_tagged(child.id()));
         assert_eq!(owner(child.id()), Some(Owner::Descendant));
         assert!(!is_tagged(1));

@@ -5,7 +5,8 @@
 //! `cargo test`) against `bpfscope-wl`, the deterministic workload in `src/bin`.
 //! Kernel tests are serialised with [`lock`]; each checks afterwards that none of the
 //! bpfscope programs its own runs created is still loaded ([`leaks`]), ignoring those of
-//! other bpfscope runs on the machine.
+//! other bpfscope runs on the machine. TCP workloads take ports free at run time
+//! ([`free_ports`]).
 
 use std::{
     path::PathBuf,
@@ -16,9 +17,11 @@ use std::{
 pub mod disk;
 pub mod json_schema;
 pub mod leaks;
+pub mod ports;
 
 pub use disk::LoopDevice;
 pub use leaks::assert_nothing_loaded;
+pub use ports::{free_port, free_ports};
 
 static KERNEL: Mutex<()> = Mutex::new(());
 
@@ -184,13 +187,29 @@ impl Held {
         self.child.id()
     }
 
-    /// Lets it run, and waits for its end.
-    fn release(mut self) -> std::process::ExitStatus {
-        use std::io::Write;
+    /// Lets it run, and waits for its end: its exit status and the CPU time (user and
+    /// system) it used, from wait4(2)'s resource usage.
+    fn release(mut self) -> (std::process::ExitStatus, std::time::Duration) {
+        use std::{io::Write, os::unix::process::ExitStatusExt};
         let mut stdin = self.child.stdin.take().expect("held stdin");
         stdin.write_all(b"go\n").expect("release the workload");
         drop(stdin);
-        self.child.wait().expect("wait for the workload")
+        let pid = self.child.id() as libc::pid_t;
+        let mut status = 0;
+        // SAFETY: rusage is plain data; zero is a valid bit pattern.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        loop {
+            // SAFETY: waits for our own child; the pointers are to live locals.
+            let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            if rc == pid {
+                break;
+            }
+            let err = std::io::Error::last_os_error();
+            assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "wait for the workload: {err}");
+        }
+        let time =
+            |t: libc::timeval| std::time::Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        (std::process::ExitStatus::from_raw(status), time(usage.ru_utime) + time(usage.ru_stime))
     }
 }
 
@@ -198,15 +217,21 @@ impl Held {
 /// until the workload has run: it is released once bpfscope has attached, and bpfscope's
 /// `-c` command is a `tail --pid` that ends with it. Asserts that the workload succeeded.
 pub fn run_held(args: &[&str], held: Held) -> Run {
+    run_held_cpu(args, held).0
+}
+
+/// Like [`run_held`], and the CPU time the workload used (user and system): what a
+/// sampling profiler can have seen of it on a machine that other processes share.
+pub fn run_held_cpu(args: &[&str], held: Held) -> (Run, std::time::Duration) {
     let waiter = format!("tail -s 0.05 --pid={} -f /dev/null", held.pid());
     let releaser = std::thread::spawn(move || {
         wait_for_attach();
         held.release()
     });
     let r = run(&[args, &["-c", &waiter]].concat());
-    let status = releaser.join().expect("the workload's releaser");
+    let (status, cpu) = releaser.join().expect("the workload's releaser");
     assert!(status.success(), "the held workload failed: {status}");
-    r
+    (r, cpu)
 }
 
 /// Runs each command line with `--dry-run` (loaded, judged by the verifier, not attached)

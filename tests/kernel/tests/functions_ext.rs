@@ -261,30 +261,30 @@ fn socket_cookie_tells_the_sockets_of_one_connection_apart() {
     let Some(_guard) = start("socket_cookie_tells_the_sockets_of_one_connection_apart") else {
         return;
     };
-    // One loopback connection from port 47124 to a listener on 47123: the listener, the
-    // accepted socket and the client, each with its own cookie. The client goes through 5
-    // state changes; the listener and the accepted socket through 6 between them, split
+    // One loopback connection from port P+1 to a listener on P (free ports): the listener,
+    // the accepted socket and the client, each with its own cookie. The client goes through
+    // 5 state changes; the listener and the accepted socket through 6 between them, split
     // differently by kernels (6.18: 2 and 4; 6.1 and 6.12: 3 and 3).
-    let r = run(&[
-        "-e",
-        r#"tp_btf:inet_sock_set_state
-           /args.sk.__sk_common.skc_num == 47123 || args.sk.__sk_common.skc_num == 47124/ {
-             @[socket_cookie(args.sk), args.sk.__sk_common.skc_num] = count(); }"#,
-        "-c",
-        &wl("tcp 127.0.0.1 47123"),
-    ]);
+    let port = kernel_tests::free_ports(2);
+    let client = port + 1;
+    let program = format!(
+        "tp_btf:inet_sock_set_state
+           /args.sk.__sk_common.skc_num == {port} || args.sk.__sk_common.skc_num == {client}/ {{
+             @[socket_cookie(args.sk), args.sk.__sk_common.skc_num] = count(); }}"
+    );
+    let r = run(&["-e", &program, "-c", &wl(&format!("tcp 127.0.0.1 {port}"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut sockets: Vec<(u64, u64, u64)> = map_lines(&r.stdout)
         .iter()
         .map(|(head, count)| {
             let inner = head.trim_start_matches("@[").trim_end_matches(']');
-            let (cookie, port) = inner.split_once(", ").expect("two keys");
-            (port.parse().unwrap(), count.parse().unwrap(), cookie.parse().unwrap())
+            let (cookie, num) = inner.split_once(", ").expect("two keys");
+            (num.parse().unwrap(), count.parse().unwrap(), cookie.parse().unwrap())
         })
         .collect();
     sockets.sort();
     let ports: Vec<u64> = sockets.iter().map(|s| s.0).collect();
-    assert_eq!(ports, [47123, 47123, 47124], "{}", r.stdout);
+    assert_eq!(ports, [port, port, client].map(u64::from), "{}", r.stdout);
     assert_eq!(sockets[2].1, 5, "the client's state changes\n{}", r.stdout);
     assert_eq!(sockets[0].1 + sockets[1].1, 6, "the server side's\n{}", r.stdout);
     assert!(sockets[0].1 >= 2, "{}", r.stdout);

@@ -4,7 +4,7 @@
 //! `strcontains` on `comm`, `buf` with `%r`/`%rx`/`%rh`, `macaddr`, `cgroupid`, `func`,
 //! `errorf`/`warnf`; and the same scripts under bpftrace 0.17 where it has the function.
 
-use kernel_tests::{map_lines, run, skip_note, start, wl, workload};
+use kernel_tests::{free_ports, map_lines, run, skip_note, start, wl, workload};
 
 /// Runs bpftrace 0.17 on `program` with `-c command` and returns its standard output without
 /// its banner, or None (after saying so) when it is not installed.
@@ -90,17 +90,23 @@ fn strncmp_and_strcontains_on_comm() {
 #[test]
 fn ntop_of_a_loopback_tcp_connection_matches_bpftrace() {
     let Some(_guard) = start("ntop_of_a_loopback_tcp_connection_matches_bpftrace") else { return };
-    let program = r#"tracepoint:sock:inet_sock_set_state /args.sport == 41200 || args.dport == 41200/ { printf("%s:%d %s:%d %d %d->%d\n", ntop(args.saddr), args.sport, ntop(args.daddr), args.dport, args.family, args.oldstate, args.newstate); }"#;
-    let command = wl("tcp 127.0.0.1 41200");
-    let ours = run(&["-e", program, "-c", &command]);
+    let (p, c) = {
+        let port = free_ports(2);
+        (port, port + 1)
+    };
+    let program = format!(
+        r#"tracepoint:sock:inet_sock_set_state /args.sport == {p} || args.dport == {p}/ {{ printf("%s:%d %s:%d %d %d->%d\n", ntop(args.saddr), args.sport, ntop(args.daddr), args.dport, args.family, args.oldstate, args.newstate); }}"#
+    );
+    let command = wl(&format!("tcp 127.0.0.1 {p}"));
+    let ours = run(&["-e", &program, "-c", &command]);
     assert_eq!(ours.code, 0, "{}", ours.stderr);
     let got = lines(&ours.stdout);
     let has = |l: &str| got.iter().any(|g| g == l);
-    // The client (41201) opens to the listener (41200): CLOSE -> SYN_SENT -> ESTABLISHED.
-    assert!(has("127.0.0.1:41201 127.0.0.1:41200 2 7->2"), "{got:?}");
-    assert!(has("127.0.0.1:41201 127.0.0.1:41200 2 2->1"), "{got:?}");
-    assert!(has("127.0.0.1:41200 0.0.0.0:0 2 7->10"), "{got:?}");
-    assert!(has("127.0.0.1:41200 127.0.0.1:41201 2 3->1"), "{got:?}");
+    // The client (port c) opens to the listener (p): CLOSE -> SYN_SENT -> ESTABLISHED.
+    assert!(has(&format!("127.0.0.1:{c} 127.0.0.1:{p} 2 7->2")), "{got:?}");
+    assert!(has(&format!("127.0.0.1:{c} 127.0.0.1:{p} 2 2->1")), "{got:?}");
+    assert!(has(&format!("127.0.0.1:{p} 0.0.0.0:0 2 7->10")), "{got:?}");
+    assert!(has(&format!("127.0.0.1:{p} 127.0.0.1:{c} 2 3->1")), "{got:?}");
     let Some(theirs) = bpftrace(&program.replace("args.", "args->"), &command) else { return };
     let sorted = |mut v: Vec<String>| {
         v.sort();
@@ -112,13 +118,19 @@ fn ntop_of_a_loopback_tcp_connection_matches_bpftrace() {
 #[test]
 fn ntop_of_ipv6_arrays_matches_bpftrace() {
     let Some(_guard) = start("ntop_of_ipv6_arrays_matches_bpftrace") else { return };
-    let program = r#"tracepoint:sock:inet_sock_set_state /args.sport == 41210 || args.dport == 41210/ { printf("%s:%d %s:%d %d->%d\n", ntop(args.saddr_v6), args.sport, ntop(args.family, args.daddr_v6), args.dport, args.oldstate, args.newstate); }"#;
-    let command = wl("tcp ::1 41210");
-    let ours = run(&["-e", program, "-c", &command]);
+    let (p, c) = {
+        let port = free_ports(2);
+        (port, port + 1)
+    };
+    let program = format!(
+        r#"tracepoint:sock:inet_sock_set_state /args.sport == {p} || args.dport == {p}/ {{ printf("%s:%d %s:%d %d->%d\n", ntop(args.saddr_v6), args.sport, ntop(args.family, args.daddr_v6), args.dport, args.oldstate, args.newstate); }}"#
+    );
+    let command = wl(&format!("tcp ::1 {p}"));
+    let ours = run(&["-e", &program, "-c", &command]);
     assert_eq!(ours.code, 0, "{}", ours.stderr);
     let got = lines(&ours.stdout);
-    assert!(got.iter().any(|l| l == "::1:41211 ::1:41210 7->2"), "{got:?}");
-    assert!(got.iter().any(|l| l == "::1:41210 :::0 7->10"), "{got:?}");
+    assert!(got.iter().any(|l| *l == format!("::1:{c} ::1:{p} 7->2")), "{got:?}");
+    assert!(got.iter().any(|l| *l == format!("::1:{p} :::0 7->10")), "{got:?}");
     let Some(theirs) = bpftrace(&program.replace("args.", "args->"), &command) else { return };
     let sorted = |mut v: Vec<String>| {
         v.sort();

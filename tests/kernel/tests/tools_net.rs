@@ -1,9 +1,9 @@
 //! The network tools (issue 12) run by name with BCC's options and in BCC's layout, each
 //! against loopback TCP of known ports and byte counts (`bpfscope-wl tcpconn`,
 //! `tcprefused`, `tcpbacklog`, `tcp`). The tools trace the whole machine: the assertions
-//! pick their lines by the workload's own ports, which nothing else on the machine uses.
+//! pick their lines by the workload's own ports, chosen free for each run ([`free_ports`]).
 
-use kernel_tests::{bcc_hist_rows, hist_total, run, start, wl};
+use kernel_tests::{bcc_hist_rows, free_port, free_ports, hist_total, run, start, wl};
 
 const USECS: &str = "     usecs               : count     distribution";
 const MSECS: &str = "     msecs               : count     distribution";
@@ -19,8 +19,10 @@ fn tcplife_prints_each_session_with_its_kib_both_ways() {
         return;
     };
     // Three sessions: the client sends 100 KiB, the server answers 50 KiB. -L: only the
-    // server's ends (local port 47010), which sent 50 KiB and received 100.
-    let r = run(&["tcplife", "-L", "47010", "-c", &wl("tcpconn 47010 3 102400 51200")]);
+    // server's ends (local port P), which sent 50 KiB and received 100.
+    let port = free_ports(4);
+    let p = port.to_string();
+    let r = run(&["tcplife", "-L", &p, "-c", &wl(&format!("tcpconn {p} 3 102400 51200"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(
@@ -31,31 +33,31 @@ fn tcplife_prints_each_session_with_its_kib_both_ways() {
     assert_eq!(lines.len(), 4, "{}", r.stdout);
     for (i, line) in lines[1..].iter().enumerate() {
         let f: Vec<&str> = line.split_whitespace().collect();
-        let rport = (47011 + i).to_string();
+        let rport = (port as usize + 1 + i).to_string();
         assert_eq!(
             f[1..8],
-            ["wl-tcpconn", "127.0.0.1", "47010", "127.0.0.1", &rport, "50", "100"],
+            ["wl-tcpconn", "127.0.0.1", &p, "127.0.0.1", &rport, "50", "100"],
             "{line}"
         );
         // The lifespan in milliseconds with two decimals.
         assert!(f[8].split_once('.').is_some_and(|(_, d)| d.len() == 2), "{line}");
     }
-    // -D: the clients' ends (remote port 47010), each opened by the workload (its PID),
-    // with -T's time first.
-    let r = run(&["tcplife", "-T", "-D", "47010", "-c", &wl("tcpconn 47010 2 102400 51200")]);
+    // -D: the clients' ends (remote port P), each opened by the workload (its PID), with
+    // -T's time first.
+    let r = run(&["tcplife", "-T", "-D", &p, "-c", &wl(&format!("tcpconn {p} 2 102400 51200"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(lines[0].starts_with("TIME     PID   COMM "), "{}", r.stdout);
     assert_eq!(lines.len(), 3, "{}", r.stdout);
     for (i, line) in lines[1..].iter().enumerate() {
         let f: Vec<&str> = line.split_whitespace().collect();
-        let lport = (47011 + i).to_string();
-        assert_eq!(f[2..9], ["wl-tcpconn", "127.0.0.1", &lport, "127.0.0.1", "47010", "100", "50"]);
+        let lport = (port as usize + 1 + i).to_string();
+        assert_eq!(f[2..9], ["wl-tcpconn", "127.0.0.1", &lport, "127.0.0.1", &p, "100", "50"]);
     }
     // -p: another PID's sessions only, so none of the workload's.
-    let r = run(&["tcplife", "-p", "1", "-L", "47010", "-c", &wl("tcpconn 47010 2 10 10")]);
+    let r = run(&["tcplife", "-p", "1", "-L", &p, "-c", &wl(&format!("tcpconn {p} 2 10 10"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(lines_with(&r.stdout, "47010").is_empty(), "{}", r.stdout);
+    assert!(lines_with(&r.stdout, &p).is_empty(), "{}", r.stdout);
 }
 
 #[test]
@@ -63,7 +65,8 @@ fn tcpconnect_prints_each_connect_by_the_connecting_process() {
     let Some(_guard) = start("tcpconnect_prints_each_connect_by_the_connecting_process") else {
         return;
     };
-    let r = run(&["tcpconnect", "-P", "47020", "--cmd", &wl("tcpconn 47020 3 10 10")]);
+    let p = free_ports(5).to_string();
+    let r = run(&["tcpconnect", "-P", &p, "--cmd", &wl(&format!("tcpconn {p} 3 10 10"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines[0], "Tracing connect ... Hit Ctrl-C to end", "{}", r.stdout);
@@ -71,13 +74,15 @@ fn tcpconnect_prints_each_connect_by_the_connecting_process() {
     assert_eq!(lines.len(), 5, "{}", r.stdout);
     for line in &lines[2..] {
         assert!(
-            line.ends_with(" wl-tcpconn   4  127.0.0.1        127.0.0.1        47020  "),
+            line.ends_with(&format!(" wl-tcpconn   4  127.0.0.1        127.0.0.1        {p}  ")),
             "{line:?}"
         );
     }
     // Refused connects are connects too; -L adds the local port, -U the UID; COMM is cut
     // at 12 characters.
-    let r = run(&["tcpconnect", "-LU", "-P", "47030", "--cmd", &wl("tcprefused 47030 2")]);
+    let refused = free_ports(2);
+    let (q, lport) = (refused.to_string(), (refused + 1).to_string());
+    let r = run(&["tcpconnect", "-LU", "-P", &q, "--cmd", &wl(&format!("tcprefused {q} 2"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(
@@ -87,15 +92,15 @@ fn tcpconnect_prints_each_connect_by_the_connecting_process() {
     assert_eq!(lines.len(), 4, "{}", r.stdout);
     for line in &lines[2..] {
         let f: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(f, ["0", f[1], "wl-tcprefuse", "4", "127.0.0.1", "47031", "127.0.0.1", "47030"]);
+        assert_eq!(f, ["0", f[1], "wl-tcprefuse", "4", "127.0.0.1", &lport, "127.0.0.1", &q]);
     }
     // -c: counts by addresses and port, at the end.
-    let r = run(&["tcpconnect", "-c", "-P", "47020", "--cmd", &wl("tcpconn 47020 4 10 10")]);
+    let r = run(&["tcpconnect", "-c", "-P", &p, "--cmd", &wl(&format!("tcpconn {p} 4 10 10"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stdout.contains(
-            "\nLADDR                     RADDR                     RPORT                CONNECTS  \n127.0.0.1                 127.0.0.1                 47020                4         \n"
-        ),
+        r.stdout.contains(&format!(
+            "\nLADDR                     RADDR                     RPORT                CONNECTS  \n127.0.0.1                 127.0.0.1                 {p}                4         \n"
+        )),
         "{}",
         r.stdout
     );
@@ -104,7 +109,9 @@ fn tcpconnect_prints_each_connect_by_the_connecting_process() {
 #[test]
 fn tcpaccept_prints_each_accepted_connection() {
     let Some(_guard) = start("tcpaccept_prints_each_accepted_connection") else { return };
-    let r = run(&["tcpaccept", "-P", "47040", "-c", &wl("tcpconn 47040 3 10 10")]);
+    let port = free_ports(4);
+    let p = port.to_string();
+    let r = run(&["tcpaccept", "-P", &p, "-c", &wl(&format!("tcpconn {p} 3 10 10"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(
@@ -114,17 +121,22 @@ fn tcpaccept_prints_each_accepted_connection() {
     );
     assert_eq!(lines.len(), 4, "{}", r.stdout);
     for (i, line) in lines[1..].iter().enumerate() {
-        let expected =
-            format!(" wl-tcpconn   4  127.0.0.1        {} 127.0.0.1        47040", 47041 + i);
+        let expected = format!(
+            " wl-tcpconn   4  127.0.0.1        {} 127.0.0.1        {p}",
+            port as usize + 1 + i
+        );
         assert!(line.ends_with(&expected), "{line:?}");
     }
     // IPv6, and -4 leaves it out.
-    let r = run(&["tcpaccept", "-6", "-P", "47050", "-c", &wl("tcp ::1 47050")]);
+    let port = free_ports(2);
+    let (p, c) = (port.to_string(), port + 1);
+    let r = run(&["tcpaccept", "-6", "-P", &p, "-c", &wl(&format!("tcp ::1 {p}"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let rows = lines_with(&r.stdout, "wl-tcp ");
     assert_eq!(rows.len(), 1, "{}", r.stdout);
-    assert!(rows[0].ends_with(" wl-tcp       6  ::1              47051 ::1              47050"));
-    let r = run(&["tcpaccept", "-4", "-P", "47050", "-c", &wl("tcp ::1 47050")]);
+    let expected = format!(" wl-tcp       6  ::1              {c} ::1              {p}");
+    assert!(rows[0].ends_with(&expected), "{:?}", rows[0]);
+    let r = run(&["tcpaccept", "-4", "-P", &p, "-c", &wl(&format!("tcp ::1 {p}"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(lines_with(&r.stdout, "wl-tcp ").is_empty(), "{}", r.stdout);
 }
@@ -143,8 +155,10 @@ fn tcpstates_prints_both_ends_state_machines() {
             })
             .collect()
     };
-    // The client's end (local port 47061): it closes first.
-    let r = run(&["tcpstates", "-L", "47061", "-c", &wl("tcpconn 47060 1 10 10")]);
+    // The client's end (local port P+1): it closes first.
+    let port = free_ports(2);
+    let (command, client) = (wl(&format!("tcpconn {port} 1 10 10")), (port + 1).to_string());
+    let r = run(&["tcpstates", "-L", &client, "-c", &command]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         r.stdout.lines().find(|l| !l.is_empty()).unwrap(),
@@ -167,8 +181,8 @@ fn tcpstates_prints_both_ends_state_machines() {
     assert!(first.ends_with(" 0.000"), "{first}");
     let skaddr = first.split_whitespace().next().unwrap();
     assert!(skaddr.len() == 16 && skaddr.starts_with("ffff"), "{first}");
-    // The server's accepted end (remote port 47061): the peer closes first.
-    let r = run(&["tcpstates", "-D", "47061", "-c", &wl("tcpconn 47060 1 10 10")]);
+    // The server's accepted end (remote port P+1): the peer closes first.
+    let r = run(&["tcpstates", "-D", &client, "-c", &command]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         states(&r.stdout),
@@ -189,7 +203,9 @@ fn tcpdrop_prints_a_syn_to_a_closed_port_with_its_reason() {
     let Some(_guard) = start("tcpdrop_prints_a_syn_to_a_closed_port_with_its_reason") else {
         return;
     };
-    let r = run(&["tcpdrop", "--nostack", "-c", &wl("tcprefused 47070 3")]);
+    let port = free_ports(2);
+    let (p, c) = (port.to_string(), port + 1);
+    let r = run(&["tcpdrop", "--nostack", "-c", &wl(&format!("tcprefused {p} 3"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(
@@ -198,19 +214,17 @@ fn tcpdrop_prints_a_syn_to_a_closed_port_with_its_reason() {
         "{}",
         r.stdout
     );
-    let drops = lines_with(&r.stdout, ":47070");
+    let drops = lines_with(&r.stdout, &format!(":{p}"));
     assert_eq!(drops.len(), 3, "{}", r.stdout);
+    let expected = format!(" 4  127.0.0.1:{c}      > 127.0.0.1:{p}      CLOSE (SYN) NO_SOCKET");
     for line in drops {
-        assert!(
-            line.ends_with(" 4  127.0.0.1:47071      > 127.0.0.1:47070      CLOSE (SYN) NO_SOCKET"),
-            "{line:?}"
-        );
+        assert!(line.ends_with(&expected), "{line:?}");
     }
     // With its stack (the default): the frames follow, indented, down from the drop.
-    let r = run(&["tcpdrop", "-4", "-c", &wl("tcprefused 47070 1")]);
+    let r = run(&["tcpdrop", "-4", "-c", &wl(&format!("tcprefused {p} 1"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
-    let at = lines.iter().position(|l| l.contains(":47070")).expect("the drop");
+    let at = lines.iter().position(|l| l.contains(&format!(":{p}"))).expect("the drop");
     let frames: Vec<&str> = lines[at + 1..]
         .iter()
         .skip_while(|l| l.is_empty())
@@ -224,7 +238,9 @@ fn tcpdrop_prints_a_syn_to_a_closed_port_with_its_reason() {
 fn tcpretrans_prints_a_syn_sent_again() {
     let Some(_guard) = start("tcpretrans_prints_a_syn_sent_again") else { return };
     // A SYN dropped for a full accept queue is sent again once, 1 s later, from the timer.
-    let r = run(&["tcpretrans", "-4", "-c", &wl("tcpsynretrans 47100")]);
+    let port = free_ports(3);
+    let (command, p) = (wl(&format!("tcpsynretrans {port}")), format!(":{port} "));
+    let r = run(&["tcpretrans", "-4", "-c", &command]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(
@@ -232,18 +248,18 @@ fn tcpretrans_prints_a_syn_sent_again() {
         "{}",
         r.stdout
     );
-    let rows = lines_with(&r.stdout, ":47100 ");
+    let rows = lines_with(&r.stdout, &p);
     assert_eq!(rows.len(), 1, "{}", r.stdout);
     assert_eq!(
-        &rows[0][17..],
-        "4  127.0.0.1:47102      R> 127.0.0.1:47100      SYN_SENT",
+        rows[0][17..],
+        format!("4  127.0.0.1:{}      R> 127.0.0.1:{port}      SYN_SENT", port + 2),
         "{}",
         rows[0]
     );
     // -6: none of it.
-    let r = run(&["tcpretrans", "-6", "-c", &wl("tcpsynretrans 47100")]);
+    let r = run(&["tcpretrans", "-6", "-c", &command]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(lines_with(&r.stdout, ":47100 ").is_empty(), "{}", r.stdout);
+    assert!(lines_with(&r.stdout, &p).is_empty(), "{}", r.stdout);
 }
 
 #[test]
@@ -251,7 +267,9 @@ fn tcpconnlat_prints_each_connect_s_latency_over_min_ms() {
     let Some(_guard) = start("tcpconnlat_prints_each_connect_s_latency_over_min_ms") else {
         return;
     };
-    let r = run(&["tcpconnlat", "-L", "-c", &wl("tcpconn 47120 3 10 10")]);
+    let port = free_ports(4);
+    let (command, p) = (wl(&format!("tcpconn {port} 3 10 10")), port.to_string());
+    let r = run(&["tcpconnlat", "-L", "-c", &command]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(
@@ -259,18 +277,18 @@ fn tcpconnlat_prints_each_connect_s_latency_over_min_ms() {
         "{}",
         r.stdout
     );
-    let rows = lines_with(&r.stdout, " 47120 ");
+    let rows = lines_with(&r.stdout, &format!(" {p} "));
     assert_eq!(rows.len(), 3, "{}", r.stdout);
     for (i, row) in rows.iter().enumerate() {
         let f: Vec<&str> = row.split_whitespace().collect();
-        let lport = (47121 + i).to_string();
-        assert_eq!(f[1..7], ["wl-tcpconn", "4", "127.0.0.1", &lport, "127.0.0.1", "47120"]);
+        let lport = (port as usize + 1 + i).to_string();
+        assert_eq!(f[1..7], ["wl-tcpconn", "4", "127.0.0.1", &lport, "127.0.0.1", &p]);
         assert!(f[7].split_once('.').is_some_and(|(_, d)| d.len() == 2), "{row}");
     }
     // min_ms: a loopback handshake takes far less than a second.
-    let r = run(&["tcpconnlat", "1000", "-c", &wl("tcpconn 47120 3 10 10")]);
+    let r = run(&["tcpconnlat", "1000", "-c", &command]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(lines_with(&r.stdout, " 47120 ").is_empty(), "{}", r.stdout);
+    assert!(lines_with(&r.stdout, &format!(" {p} ")).is_empty(), "{}", r.stdout);
 }
 
 #[test]
@@ -278,11 +296,12 @@ fn tcprtt_histograms_one_rtt_per_segment_received() {
     let Some(_guard) = start("tcprtt_histograms_one_rtt_per_segment_received") else { return };
     // On each of its two connections the server's end receives three segments in the
     // ESTABLISHED state (the handshake's last ACK, the data, the FIN), the client's two.
-    let r = run(&["tcprtt", "-p", "47110", "-c", &wl("tcpconn 47110 2 10 10")]);
+    let p = free_ports(4).to_string();
+    let r = run(&["tcprtt", "-p", &p, "-c", &wl(&format!("tcpconn {p} 2 10 10"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.starts_with("Tracing TCP RTT... Hit Ctrl-C to end.\n\n"), "{}", r.stdout);
     assert_eq!(hist_total(&bcc_hist_rows(&r.stdout, USECS)), 6, "{}", r.stdout);
-    let r = run(&["tcprtt", "-m", "-T", "-P", "47110", "-c", &wl("tcpconn 47110 3 10 10")]);
+    let r = run(&["tcprtt", "-m", "-T", "-P", &p, "-c", &wl(&format!("tcpconn {p} 3 10 10"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let rows = bcc_hist_rows(&r.stdout, MSECS);
     assert_eq!(hist_total(&rows), 6, "{}", r.stdout);
@@ -298,7 +317,7 @@ fn tcpsynbl_histograms_the_backlog_as_each_handshake_completes() {
     };
     // A listener with backlog 4 and five clients it never accepts: they find 0, 1, 2, 3
     // and 4 connections queued.
-    let r = run(&["tcpsynbl", "-c", &wl("tcpbacklog 47080 4 5")]);
+    let r = run(&["tcpsynbl", "-c", &wl(&format!("tcpbacklog {} 4 5", free_ports(6)))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.starts_with("Tracing SYN backlog size. Ctrl-C to end.\n"), "{}", r.stdout);
     assert!(r.stdout.contains("\n@backlog[backlog limit]: histogram of backlog size\n"));
@@ -316,7 +335,9 @@ fn solisten_prints_the_listen_with_its_backlog_port_and_address() {
     let Some(_guard) = start("solisten_prints_the_listen_with_its_backlog_port_and_address") else {
         return;
     };
-    let r = run(&["solisten", "-c", &wl("tcpbacklog 47090 6 1")]);
+    let p = free_ports(2).to_string();
+    let command = wl(&format!("tcpbacklog {p} 6 1"));
+    let r = run(&["solisten", "-c", &command]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(
@@ -328,9 +349,9 @@ fn solisten_prints_the_listen_with_its_backlog_port_and_address() {
     let rows = lines_with(&r.stdout, " wl-tcpbacklo ");
     assert_eq!(rows.len(), 1, "{}", r.stdout);
     let f: Vec<&str> = rows[0].split_whitespace().collect();
-    assert_eq!(f[1..], ["wl-tcpbacklo", "TCPv4", "6", "47090", "127.0.0.1"], "{}", rows[0]);
+    assert_eq!(f[1..], ["wl-tcpbacklo", "TCPv4", "6", &p, "127.0.0.1"], "{}", rows[0]);
     // -p: another PID's listens only.
-    let r = run(&["solisten", "-p", "1", "-c", &wl("tcpbacklog 47090 6 1")]);
+    let r = run(&["solisten", "-p", "1", "-c", &command]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(lines_with(&r.stdout, " wl-tcpbacklo ").is_empty(), "{}", r.stdout);
 }
@@ -404,9 +425,10 @@ fn tls_server(port: u16) -> Option<(std::process::Child, std::path::PathBuf)> {
 #[test]
 fn sslsnoop_prints_openssl_s_reads_and_writes() {
     let Some(_guard) = start("sslsnoop_prints_openssl_s_reads_and_writes") else { return };
-    let Some((mut server, dir)) = tls_server(47130) else { return };
+    let port = free_port();
+    let Some((mut server, dir)) = tls_server(port) else { return };
     // s_client writes (its handshake runs inside SSL_write), reads, and ends at end of input.
-    let r = run(&["sslsnoop", "-c", "openssl s_client -connect 127.0.0.1:47130 -quiet"]);
+    let r = run(&["sslsnoop", "-c", &format!("openssl s_client -connect 127.0.0.1:{port} -quiet")]);
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(dir);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -428,8 +450,10 @@ fn sslsnoop_prints_openssl_s_reads_and_writes() {
 #[test]
 fn ssllatency_histograms_openssl_s_calls_by_function() {
     let Some(_guard) = start("ssllatency_histograms_openssl_s_calls_by_function") else { return };
-    let Some((mut server, dir)) = tls_server(47131) else { return };
-    let r = run(&["ssllatency", "-c", "openssl s_client -connect 127.0.0.1:47131 -quiet"]);
+    let port = free_port();
+    let Some((mut server, dir)) = tls_server(port) else { return };
+    let client = format!("openssl s_client -connect 127.0.0.1:{port} -quiet");
+    let r = run(&["ssllatency", "-c", &client]);
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(dir);
     assert_eq!(r.code, 0, "{}", r.stderr);

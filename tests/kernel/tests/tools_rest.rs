@@ -7,7 +7,7 @@
 use kernel_tests::{
     bcc_hist_rows,
     disk::{have_kprobes, refused_without_kprobes, Ext4},
-    hist_total, run, skip_note, start, wl, LoopDevice,
+    free_ports, hist_total, run, skip_note, start, wl, LoopDevice,
 };
 
 /// The `HH:MM:SS loadavg: ...` line BCC's top tools print above each table.
@@ -109,10 +109,11 @@ fn tcptop_sums_each_session_s_bytes_busiest_first() {
     }
     // One session of 2 KiB sent and 1 KiB received, then one of 40 KiB and 20 KiB: each
     // side of each session is a row, the second session's first.
+    let (small, big) = (free_ports(2), free_ports(2));
     let command = format!(
         "sh -c '{}; {}'",
-        wl("tcpconn 48300 1 2048 1024"),
-        wl("tcpconn 48310 1 40960 20480")
+        wl(&format!("tcpconn {small} 1 2048 1024")),
+        wl(&format!("tcpconn {big} 1 40960 20480"))
     );
     let r = run(&["tcptop", "-C", "-c", &command, "60"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -121,7 +122,12 @@ fn tcptop_sums_each_session_s_bytes_busiest_first() {
     assert!(is_loadavg(lines[2]), "{}", r.stdout);
     let rows: Vec<&str> = rows_under(&r.stdout, TCPTOP_HEADER)
         .into_iter()
-        .filter(|l| l.contains(" wl-tcpconn ") && l.contains("127.0.0.1:483"))
+        .filter(|l| {
+            l.contains(" wl-tcpconn ")
+                && [small, small + 1, big, big + 1]
+                    .iter()
+                    .any(|port| l.contains(&format!("127.0.0.1:{port} ")))
+        })
         .collect();
     let rest: Vec<String> = rows.iter().map(|l| l[8..].to_string()).collect();
     let row = |local: u16, remote: u16, rx: u64, tx: u64| {
@@ -135,10 +141,10 @@ fn tcptop_sums_each_session_s_bytes_busiest_first() {
     assert_eq!(
         rest,
         [
-            row(48310, 48311, 40, 20),
-            row(48311, 48310, 20, 40),
-            row(48300, 48301, 2, 1),
-            row(48301, 48300, 1, 2),
+            row(big, big + 1, 40, 20),
+            row(big + 1, big, 20, 40),
+            row(small, small + 1, 2, 1),
+            row(small + 1, small, 1, 2),
         ],
         "{}",
         r.stdout
@@ -146,13 +152,14 @@ fn tcptop_sums_each_session_s_bytes_busiest_first() {
     assert!(!r.stdout.contains(TCPTOP_HEADER6), "{}", r.stdout);
 
     // -S: no load average; -6: the IPv4 sessions left out; -p 1: another process's only.
-    let r = run(&["tcptop", "-CS", "-6", "-c", &wl("tcpconn 48320 1 2048 1024"), "60"]);
+    let command = wl(&format!("tcpconn {small} 1 2048 1024"));
+    let r = run(&["tcptop", "-CS", "-6", "-c", &command, "60"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stdout.lines().any(is_loadavg), "{}", r.stdout);
-    assert!(!r.stdout.contains("127.0.0.1:48320"), "{}", r.stdout);
-    let r = run(&["tcptop", "-C", "-p", "1", "-c", &wl("tcpconn 48330 1 2048 1024"), "60"]);
+    assert!(!r.stdout.contains(&format!("127.0.0.1:{small} ")), "{}", r.stdout);
+    let r = run(&["tcptop", "-C", "-p", "1", "-c", &command, "60"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stdout.contains("127.0.0.1:48330"), "{}", r.stdout);
+    assert!(!r.stdout.contains(&format!("127.0.0.1:{small} ")), "{}", r.stdout);
 }
 
 #[test]
@@ -161,11 +168,14 @@ fn tcptop_prints_ipv6_sessions_in_their_own_table() {
     if !have_sock_length_tracepoints() {
         return;
     }
-    let r = run(&["tcptop", "-C", "-c", &wl("tcp ::1 48340"), "60"]);
+    let port = free_ports(2);
+    let command = wl(&format!("tcp ::1 {port}"));
+    let r = run(&["tcptop", "-C", "-c", &command, "60"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    let ours = |l: &str| [port, port + 1].iter().any(|p| l.contains(&format!("::1:{p} ")));
     let rows: Vec<String> = rows_under(&r.stdout, TCPTOP_HEADER6)
         .into_iter()
-        .filter(|l| l.contains(" wl-tcp ") && l.contains("::1:4834"))
+        .filter(|l| l.contains(" wl-tcp ") && ours(l))
         .map(|l| l[8..].to_string())
         .collect();
     let row = |local: u16, remote: u16| {
@@ -178,11 +188,11 @@ fn tcptop_prints_ipv6_sessions_in_their_own_table() {
             0
         )
     };
-    assert_eq!(rows, [row(48340, 48341), row(48341, 48340)], "{}", r.stdout);
+    assert_eq!(rows, [row(port, port + 1), row(port + 1, port)], "{}", r.stdout);
     // -4: none of them.
-    let r = run(&["tcptop", "-C", "-4", "-c", &wl("tcp ::1 48350"), "60"]);
+    let r = run(&["tcptop", "-C", "-4", "-c", &command, "60"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stdout.contains("::1:4835"), "{}", r.stdout);
+    assert!(!r.stdout.lines().any(ours), "{}", r.stdout);
 }
 
 const FILETOP_HEADER: &str = "TID    COMM             READS  WRITES R_Kb    W_Kb    T FILE";
@@ -402,9 +412,10 @@ fn fsdist_and_fsslower_time_each_ext4_operation() {
 #[test]
 fn port_options_take_bcc_s_comma_separated_lists() {
     let Some(_guard) = start("port_options_take_bcc_s_comma_separated_lists") else { return };
-    // Three connections from 127.0.0.1:48401..48403 to a listener on 48400: each closes two
-    // sockets, the client's (local port 4840N) and the server's (remote port 4840N).
-    let command = wl("tcpconn 48400 3 100 100");
+    // Three connections from 127.0.0.1:P+1..P+3 to a listener on P (free ports): each closes
+    // two sockets, the client's (local port P+N) and the server's (remote port P+N).
+    let p = free_ports(4);
+    let command = wl(&format!("tcpconn {p} 3 100 100"));
     let ends = |stdout: &str| -> Vec<(String, String)> {
         let mut ends: Vec<(String, String)> = stdout
             .lines()
@@ -418,19 +429,20 @@ fn port_options_take_bcc_s_comma_separated_lists() {
         ends
     };
     let pair = |l: u16, r: u16| (l.to_string(), r.to_string());
-    let r = run(&["tcplife", "-L", "48401,48403", "-c", &command]);
+    let r = run(&["tcplife", "-L", &format!("{},{}", p + 1, p + 3), "-c", &command]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(ends(&r.stdout), [pair(48401, 48400), pair(48403, 48400)], "{}", r.stdout);
-    let r = run(&["tcplife", "-D", "48402,48403,9", "-c", &command]);
-    assert_eq!(ends(&r.stdout), [pair(48400, 48402), pair(48400, 48403)], "{}", r.stdout);
-    let r = run(&["tcplife", "-L", "48400", "-D", "48401,48403", "-c", &command]);
-    assert_eq!(ends(&r.stdout), [pair(48400, 48401), pair(48400, 48403)], "{}", r.stdout);
+    assert_eq!(ends(&r.stdout), [pair(p + 1, p), pair(p + 3, p)], "{}", r.stdout);
+    let r = run(&["tcplife", "-D", &format!("{},{},9", p + 2, p + 3), "-c", &command]);
+    assert_eq!(ends(&r.stdout), [pair(p, p + 2), pair(p, p + 3)], "{}", r.stdout);
+    let remote = format!("{},{}", p + 1, p + 3);
+    let r = run(&["tcplife", "-L", &p.to_string(), "-D", &remote, "-c", &command]);
+    assert_eq!(ends(&r.stdout), [pair(p, p + 1), pair(p, p + 3)], "{}", r.stdout);
     // tcpconnect -P: the destination ports; one line per connect.
     let connects = |stdout: &str| stdout.lines().filter(|l| l.contains(" wl-tcpconn ")).count();
-    let r = run(&["tcpconnect", "-P", "9,48400", "--cmd", &command]);
+    let r = run(&["tcpconnect", "-P", &format!("9,{p}"), "--cmd", &command]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(connects(&r.stdout), 3, "{}", r.stdout);
-    let r = run(&["tcpconnect", "-P", "9,10,48401", "--cmd", &command]);
+    let r = run(&["tcpconnect", "-P", &format!("9,10,{}", p + 1), "--cmd", &command]);
     assert_eq!(connects(&r.stdout), 0, "{}", r.stdout);
     // A bad list is BCC's usage error, exit code 2.
     for (tool, option, value, message) in [
