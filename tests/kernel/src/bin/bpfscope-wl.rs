@@ -18,6 +18,8 @@
 //! - `marker N [MS]`: N calls of the uprobe target `bpfscope_wl_marker(i)`, i = 0..N, then
 //!   an optional pause
 //! - `sleep MS`: sleep
+//! - `neighbour CALLS MS`: until ended, CALLS getppid calls and one marker call every MS ms
+//!   (scripts/neighbour's long-lived workload)
 //! - `nanosleep SEC:NSEC[,SEC:NSEC...]`: one `nanosleep(2)` system call (not glibc's
 //!   wrapper, which uses `clock_nanosleep`) of each timespec, in order, each after printing
 //!   the timespec's address (`ts 7ffc...`)
@@ -154,6 +156,16 @@ fn main() {
             }
         }
         "sleep" => std::thread::sleep(std::time::Duration::from_millis(num(1))),
+        "neighbour" => loop {
+            // scripts/neighbour's long-lived workload (no process a round): CALLS getppid
+            // calls and a marker call every MS milliseconds until it is ended.
+            for _ in 0..num(1) {
+                // SAFETY: getppid has no arguments and cannot fail.
+                unsafe { libc::getppid() };
+            }
+            std::hint::black_box(bpfscope_wl_marker(std::hint::black_box(0)));
+            std::thread::sleep(std::time::Duration::from_millis(num(2)));
+        },
         "increment" => {
             let word = Box::new(0u64);
             let p = Box::into_raw(word);
