@@ -61,7 +61,13 @@ fn tp_btf_loads_against_the_typedef_and_has_only_its_arguments() {
     let d = expand(&ap("tp_btf:sched_swich"), &Fixture).unwrap_err();
     assert_eq!(d.message, "raw tracepoint `sched_swich` not found in the kernel's BTF");
     assert_eq!(d.help.as_deref(), Some("did you mean `sched_switch`?"));
-    assert_eq!(expand(&ap("tp_btf:sched_*"), &Fixture).unwrap().len(), 2);
+    assert_eq!(expand(&ap("tp_btf:sched_*"), &Fixture).unwrap().len(), 3);
+    // 6.1: an event of a class takes its names from `__bpf_trace_<class>`.
+    assert_eq!(var_types("tp_btf:sched_wakeup_new { $p = args.p; }"), ["$p: struct task_struct *"]);
+    assert_eq!(
+        var_types("rawtracepoint:sched_wakeup_new { $p = args.p; }"),
+        ["$p: struct task_struct *"]
+    );
 }
 
 #[test]
@@ -176,8 +182,14 @@ fn listings_spell_arguments_as_c() {
         [
             "rawtracepoint:vmlinux:sched_switch",
             "rawtracepoint:vmlinux:sched_wakeup",
+            "rawtracepoint:vmlinux:sched_wakeup_new",
             "rawtracepoint:fixmod:fix_event"
         ]
+    );
+    // Named from its class's function (6.1).
+    assert_eq!(
+        rt.listing_args("rawtracepoint:vmlinux:sched_wakeup_new", &Fixture),
+        ["    struct task_struct * p"]
     );
     assert_eq!(
         rt.listing_args("rawtracepoint:vmlinux:sched_switch", &Fixture),
