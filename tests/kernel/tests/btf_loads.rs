@@ -181,3 +181,32 @@ fn fork_parent_matches_bpftrace() {
     );
     assert_eq!(map_lines(&r.stdout).len(), 3, "{}", r.stdout);
 }
+
+/// `curtask->MEMBER` loads through `bpf_get_current_task_btf`'s pointer in any program type
+/// (here a tracepoint), with the same values as through the helper (a `$var` holding
+/// `curtask` holds `bpf_get_current_task`'s number, read with the helper).
+#[test]
+fn curtask_members_load_directly_in_a_tracepoint() {
+    let Some(_guard) = start("curtask_members_load_directly_in_a_tracepoint") else { return };
+    let body = "/pid == cpid/ { @PATH[T->pid, T->tgid, T->real_parent->tgid, T->comm] = count(); }";
+    let direct = format!(
+        "tracepoint:syscalls:sys_enter_getppid {}",
+        body.replace("PATH", "btf").replace('T', "curtask")
+    );
+    let helper = format!(
+        "tracepoint:syscalls:sys_enter_getppid {}",
+        body.replace("PATH", "raw").replace("{ @", "{ $t = curtask; @").replace('T', "$t")
+    );
+    assert_eq!(helper_calls(&direct), 1, "only comm through the helper");
+    assert_eq!(helper_calls(&helper), 5);
+    let program = format!(
+        "BEGIN {{ printf(\"me %d\\n\", pid); }} {direct} {helper} END {{ printf(\"cpid %d\\n\", cpid); }}"
+    );
+    let r = run(&["-e", &program, "-c", &wl("getppid 100")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (me, cpid) = (printed(&r.stdout, "me"), printed(&r.stdout, "cpid"));
+    let btf = entries(&r.stdout, "btf");
+    let expected = [(format!("{cpid}, {cpid}, {me}, wl-getppid"), "100".to_string())];
+    assert_eq!(btf, expected, "{}", r.stdout);
+    assert_eq!(entries(&r.stdout, "raw"), btf, "{}", r.stdout);
+}

@@ -8,7 +8,11 @@
 //!
 //! Which expressions the verifier knows as BTF pointers is decided here, conservatively:
 //! `args.NAME` of a tracing program and `ctx.NAME` of an iterator, when it points to a
-//! struct or union; a member of that type read directly from one of those; and a `$var`
+//! struct or union; `curtask->MEMBER` where the kernel's BTF types `curtask`, in any program
+//! type (the chain starts from its own `bpf_get_current_task_btf` call, a trusted BTF
+//! pointer, while the value of a bare `curtask` stays the number `bpf_get_current_task`
+//! gives, which arithmetic and casts to integers keep working on); a member of that type
+//! read directly from one of those; and a `$var`
 //! assigned only such values, outside `for` bodies (a callback reaches the probe's stack
 //! through a pointer) and never by `+=`, `++` or a loop. A `$var` read before it is assigned
 //! holds the zero its slot starts with: each load is guarded by `if (p == 0)`, which the
@@ -23,7 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bpfscope_bpf::{Insn, JmpOp, Reg, Size};
+use bpfscope_bpf::{Helper, Insn, JmpOp, Reg, Size};
 use bpfscope_syntax::ast::{Block, Expr, ExprKind, Probe, StmtKind};
 
 use super::{Lower, Val};
@@ -45,6 +49,8 @@ enum Root<'e> {
     Pointer(&'e Expr),
     /// The context itself (`ctx.task` of an iterator), read from `r6`.
     Ctx,
+    /// The current task, from `bpf_get_current_task_btf`.
+    Curtask,
 }
 
 impl Lower<'_> {
@@ -55,14 +61,14 @@ impl Lower<'_> {
 
     /// Whether the verifier knows the value of `e` as a BTF pointer in this program.
     pub(crate) fn btf_pointer(&self, e: &Expr) -> bool {
-        if !self.btf_context() || !record_pointer(&self.ty(e)) {
+        if !record_pointer(&self.ty(e)) {
             return false;
         }
         match &e.kind {
             ExprKind::Var(name) => self.btf_vars.contains(name),
-            ExprKind::Field { base, .. } if is_builtin(base, "args") => true,
+            ExprKind::Field { base, .. } if is_builtin(base, "args") => self.btf_context(),
             ExprKind::Field { .. } => match self.direct_chain(e) {
-                Some((Root::Pointer(_), _)) => true,
+                Some((Root::Pointer(_) | Root::Curtask, _)) => true,
                 // `ctx.task`: an 8-byte load from the context.
                 Some((Root::Ctx, _)) => self.ty(e).c_size() == 8,
                 None => false,
@@ -87,6 +93,10 @@ impl Lower<'_> {
         if self.btf_context() && is_builtin(base, "ctx") {
             return Some((Root::Ctx, off));
         }
+        let curtask = matches!(&base.kind, ExprKind::Call { name, args, .. } if name == "curtask" && args.is_empty());
+        if (curtask || is_builtin(base, "curtask")) && record_pointer(&self.ty(base)) {
+            return Some((Root::Curtask, off));
+        }
         self.btf_pointer(base).then_some((Root::Pointer(base), off))
     }
 
@@ -105,6 +115,16 @@ impl Lower<'_> {
                 return Some(self.spill(Reg::R0));
             }
             Root::Ctx => return None,
+            // Trusted and never NULL: no test.
+            Root::Curtask => {
+                self.span = e.span;
+                self.call(Helper::GetCurrentTaskBtf);
+                self.insn(Insn::ldx(size, Reg::R0, Reg::R0, off));
+                if ty.is_signed() {
+                    self.truncate(Reg::R0, ty);
+                }
+                return Some(self.spill(Reg::R0));
+            }
             Root::Pointer(pointer) => pointer,
         };
         let pointer = self.expr(pointer);
@@ -133,9 +153,6 @@ impl Lower<'_> {
     /// candidate to start with, then those assigned anything else dropped until none is.
     pub(crate) fn find_btf_vars(&mut self, probe: &Probe) {
         self.btf_vars.clear();
-        if !self.btf_context() {
-            return;
-        }
         let mut assigned: HashMap<String, Vec<Option<&Expr>>> = HashMap::new();
         if let Some(predicate) = &probe.predicate {
             expr_assignments(predicate, false, &mut assigned);
@@ -376,6 +393,28 @@ mod tests {
             reads("tp_btf:sched_switch { $p = args.next->real_parent; for ($i : 0..2) { $p = $p->real_parent; } @[$p->pid] = count(); }"),
             [(2, vec![(8, 24)])]
         );
+    }
+
+    #[test]
+    fn curtask_members_load_directly_in_any_program() {
+        let btf_task = Insn::call(Helper::GetCurrentTaskBtf);
+        for probe in ["kprobe:f", "tracepoint:sched:sched_switch", "BEGIN"] {
+            let text =
+                format!("{probe} {{ @[curtask->pid, curtask->real_parent->tgid] = count(); }}");
+            // `pid` at 16 from the helper's pointer (no test: never NULL); `real_parent` at
+            // 24 then `tgid` at 20 through it.
+            let c = compile_ok(&text);
+            let insns = &c.programs[0].insns;
+            let at = insns.iter().position(|i| *i == btf_task).expect("bpf_get_current_task_btf");
+            assert_eq!(insns[at + 1], Insn::ldx(Size::W, Reg::R0, Reg::R0, 16), "{probe}");
+            assert_eq!(reads(&text)[0], (0, vec![(4, 20)]), "{probe}");
+        }
+        // The value of `curtask` itself stays `bpf_get_current_task`'s number.
+        let c = compile_ok("kprobe:f { @ = curtask; }");
+        assert!(c.programs[0].insns.contains(&Insn::call(Helper::GetCurrentTask)));
+        assert!(!c.programs[0].insns.contains(&btf_task));
+        // ... so a variable holding it reads through the helper.
+        assert_eq!(reads("kprobe:f { $t = curtask; @ = $t->pid; }"), [(1, vec![])]);
     }
 
     #[test]
