@@ -6,7 +6,7 @@ use clap::{ArgMatches, Args, FromArgMatches, Subcommand as ClapSubcommand};
 use serde_json::json;
 
 use super::{
-    prog::{render, Out},
+    prog::{or_dash, owners, owners_json, render, Out},
     Subcommand,
 };
 
@@ -65,27 +65,22 @@ impl Subcommand for MapCommand {
     }
 }
 
-fn owners(m: &Map) -> String {
-    m.owners.iter().map(|o| format!("{}({})", o.comm, o.pid)).collect::<Vec<_>>().join(",")
-}
-
 fn table(maps: &[Map]) -> String {
     let rows: Vec<[String; 10]> = maps
         .iter()
         .map(|m| {
             let i = &m.info;
-            let dash = |s: String| if s.is_empty() { "-".to_string() } else { s };
             [
                 i.id.to_string(),
                 inspect::map_type_name(i.map_type),
-                dash(i.name.clone()),
+                or_dash(i.name.clone()),
                 i.key_size.to_string(),
                 i.value_size.to_string(),
                 i.max_entries.to_string(),
                 format!("{:#x}", i.flags),
                 m.memlock.map_or("-".into(), |v| v.to_string()),
                 if i.btf_id == 0 { "-".into() } else { i.btf_id.to_string() },
-                dash(owners(m)),
+                or_dash(owners(&m.owners)),
             ]
         })
         .collect();
@@ -106,7 +101,7 @@ fn to_json(m: &Map) -> serde_json::Value {
         "bytes_value": i.value_size,
         "max_entries": i.max_entries,
         "bytes_memlock": m.memlock,
-        "pids": m.owners.iter().map(|o| json!({"pid": o.pid, "comm": o.comm})).collect::<Vec<_>>(),
+        "pids": owners_json(&m.owners),
     });
     if i.btf_id != 0 {
         v["btf_id"] = json!(i.btf_id);

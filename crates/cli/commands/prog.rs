@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::bail;
-use bpfscope_runtime::inspect::{self, Program};
+use bpfscope_runtime::inspect::{self, Owner, Program};
 use clap::{ArgMatches, Args, FromArgMatches, Subcommand as ClapSubcommand, ValueEnum};
 use serde_json::json;
 
@@ -160,15 +160,22 @@ fn loaded_at(p: &Program) -> String {
     bpfscope_sys::strftime_local("%Y-%m-%dT%H:%M:%S%z", p.loaded_at())
 }
 
-fn owners(p: &Program) -> String {
-    p.owners.iter().map(|o| format!("{}({})", o.comm, o.pid)).collect::<Vec<_>>().join(",")
+/// The processes holding a program or map, as `comm(pid)` joined by commas.
+pub(super) fn owners(owners: &[Owner]) -> String {
+    owners.iter().map(|o| format!("{}({})", o.comm, o.pid)).collect::<Vec<_>>().join(",")
+}
+
+/// The processes holding a program or map, as bpftool's `pids` array.
+pub(super) fn owners_json(owners: &[Owner]) -> serde_json::Value {
+    json!(owners.iter().map(|o| json!({"pid": o.pid, "comm": o.comm})).collect::<Vec<_>>())
 }
 
 fn join_ids(ids: &[u32]) -> String {
     ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
 
-fn or_dash(s: String) -> String {
+/// `-` for an empty table cell.
+pub(super) fn or_dash(s: String) -> String {
     if s.is_empty() {
         "-".into()
     } else {
@@ -188,7 +195,7 @@ fn table(programs: &[Program]) -> String {
                 p.tag(),
                 loaded_at(p),
                 p.info.created_by_uid.to_string(),
-                or_dash(owners(p)),
+                or_dash(owners(&p.owners)),
                 or_dash(p.attached.join(",")),
                 or_dash(join_ids(&p.info.map_ids)),
                 p.memlock.map_or("-".into(), |m| m.to_string()),
@@ -259,7 +266,7 @@ fn block(p: &Program) -> String {
         out.push_str(&format!("\trun_time_ns {}  run_cnt {}\n", i.run_time_ns, i.run_cnt));
     }
     if !p.owners.is_empty() {
-        out.push_str(&format!("\tpids {}\n", owners(p)));
+        out.push_str(&format!("\tpids {}\n", owners(&p.owners)));
     }
     if !p.attached.is_empty() {
         out.push_str(&format!("\tattached {}\n", p.attached.join(", ")));
@@ -285,7 +292,7 @@ fn to_json(p: &Program) -> serde_json::Value {
         "run_time_ns": i.run_time_ns,
         "run_cnt": i.run_cnt,
         "recursion_misses": i.recursion_misses,
-        "pids": p.owners.iter().map(|o| json!({"pid": o.pid, "comm": o.comm})).collect::<Vec<_>>(),
+        "pids": owners_json(&p.owners),
         "attached": p.attached,
     });
     // As bpftool: no `btf_id` key for a program without BTF.

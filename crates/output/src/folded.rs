@@ -27,7 +27,7 @@ use crate::{
 pub const FORMAT: Format = Format {
     name: "folded",
     summary: "stack-keyed maps as folded stacks (comm;frame;frame count), for flame graphs",
-    new: FoldedSink::boxed,
+    new: |out, err, symbols| Box::new(FoldedSink::new(out, err, symbols)),
 };
 
 /// True when a map key holds a stack.
@@ -167,14 +167,6 @@ impl FoldedSink {
         let text = TextSink::new(Box::new(out.clone()), err, Box::new(crate::NoSymbols));
         StackSink::with_text(text, symbols, FoldedLines(out))
     }
-
-    fn boxed(
-        out: Box<dyn Write>,
-        err: Box<dyn Write>,
-        symbols: Box<dyn Symbolizer>,
-    ) -> Box<dyn Sink> {
-        Box::new(FoldedSink::new(out, err, symbols))
-    }
 }
 
 impl StackMaps for FoldedLines {
@@ -198,9 +190,7 @@ impl StackMaps for FoldedLines {
 
 impl<M: StackMaps> Sink for StackSink<M> {
     fn printf(&mut self, format: &printf::Format, args: &mut [Value]) -> io::Result<()> {
-        for arg in args.iter_mut().filter(|a| a.has_symbols()) {
-            crate::symbols::resolve(arg, &mut *self.symbols);
-        }
+        crate::symbols::resolve_args(args, &mut *self.symbols);
         self.text.printf(format, args)
     }
 

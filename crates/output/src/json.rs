@@ -36,13 +36,16 @@ use serde_json::Value as Json;
 use crate::{
     hist, printf,
     sink::{Format, MapPrint, Sink, TextKind, Warning},
-    symbols::{resolve, resolve_map},
+    symbols::{resolve, resolve_args, resolve_map},
     Aggregate, MapOutput, ProbeStats, Stats, Symbolizer, Value,
 };
 
 /// The registry entry.
-pub const FORMAT: Format =
-    Format { name: "json", summary: "JSON lines, as bpftrace's -f json", new: JsonSink::boxed };
+pub const FORMAT: Format = Format {
+    name: "json",
+    summary: "JSON lines, as bpftrace's -f json",
+    new: |out, err, symbols| Box::new(JsonSink::new(out, err, symbols)),
+};
 
 fn int(n: i128) -> String {
     if n.unsigned_abs() <= (1u128 << 53) {
@@ -307,14 +310,6 @@ impl JsonSink {
         JsonSink { out, err, symbols, buffer: String::new() }
     }
 
-    fn boxed(
-        out: Box<dyn Write>,
-        err: Box<dyn Write>,
-        symbols: Box<dyn Symbolizer>,
-    ) -> Box<dyn Sink> {
-        Box::new(JsonSink::new(out, err, symbols))
-    }
-
     fn write(&mut self, line: &str) -> io::Result<()> {
         self.out.write_all(line.as_bytes())
     }
@@ -322,9 +317,7 @@ impl JsonSink {
 
 impl Sink for JsonSink {
     fn printf(&mut self, format: &printf::Format, args: &mut [Value]) -> io::Result<()> {
-        for arg in args.iter_mut().filter(|a| a.has_symbols()) {
-            resolve(arg, &mut *self.symbols);
-        }
+        resolve_args(args, &mut *self.symbols);
         self.buffer.clear();
         format.write(args, &mut self.buffer);
         let line = string_event("printf", &self.buffer);

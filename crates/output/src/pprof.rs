@@ -30,7 +30,7 @@ use crate::{
 pub const FORMAT: Format = Format {
     name: "pprof",
     summary: "the first stack-keyed map as a gzipped pprof profile (profile.proto)",
-    new: PprofSink::boxed,
+    new: |out, err, symbols| Box::new(PprofSink::new(out, err, symbols)),
 };
 
 /// What the samples' values measure: pprof's `ValueType` (`samples`/`count`,
@@ -226,14 +226,6 @@ impl PprofSink {
         let err = folded::SharedOut::new(err);
         let text = TextSink::new(Box::new(err.clone()), Box::new(err), Box::new(crate::NoSymbols));
         StackSink::with_text(text, symbols, Profile { out, written: false })
-    }
-
-    fn boxed(
-        out: Box<dyn Write>,
-        err: Box<dyn Write>,
-        symbols: Box<dyn Symbolizer>,
-    ) -> Box<dyn Sink> {
-        Box::new(PprofSink::new(out, err, symbols))
     }
 }
 

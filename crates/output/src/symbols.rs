@@ -135,6 +135,13 @@ pub fn resolve(value: &mut Value, symbols: &mut dyn Symbolizer) {
     }
 }
 
+/// [`resolve`] over the arguments of a `printf` that hold stacks or symbols.
+pub fn resolve_args(args: &mut [Value], symbols: &mut dyn Symbolizer) {
+    for arg in args.iter_mut().filter(|a| a.has_symbols()) {
+        resolve(arg, symbols);
+    }
+}
+
 /// [`resolve`] over every key and value of a map. Sinks call it before sorting, so that
 /// entries with stack keys sort by their text, as bpftrace sorts them.
 pub fn resolve_map(map: &mut MapOutput, symbols: &mut dyn Symbolizer) {

@@ -9,13 +9,16 @@ use std::io::{self, Write};
 use crate::{
     hist, printf,
     sink::{Format, MapPrint, Sink, TextKind, Warning},
-    symbols::{resolve, resolve_map},
+    symbols::{resolve, resolve_args, resolve_map},
     Aggregate, MapOutput, Stats, Symbolizer, Value,
 };
 
 /// The registry entry.
-pub const FORMAT: Format =
-    Format { name: "text", summary: "bpftrace's text output", new: TextSink::boxed };
+pub const FORMAT: Format = Format {
+    name: "text",
+    summary: "bpftrace's text output",
+    new: |out, err, symbols| Box::new(TextSink::new(out, err, symbols)),
+};
 
 /// Formats one map, entries already sorted. Empty keyed maps print nothing.
 pub fn format_map(map: &MapOutput) -> String {
@@ -121,21 +124,11 @@ impl TextSink {
     pub fn new(out: Box<dyn Write>, err: Box<dyn Write>, symbols: Box<dyn Symbolizer>) -> Self {
         TextSink { out, err, symbols, buffer: String::new() }
     }
-
-    fn boxed(
-        out: Box<dyn Write>,
-        err: Box<dyn Write>,
-        symbols: Box<dyn Symbolizer>,
-    ) -> Box<dyn Sink> {
-        Box::new(TextSink::new(out, err, symbols))
-    }
 }
 
 impl Sink for TextSink {
     fn printf(&mut self, format: &printf::Format, args: &mut [Value]) -> io::Result<()> {
-        for arg in args.iter_mut().filter(|a| a.has_symbols()) {
-            resolve(arg, &mut *self.symbols);
-        }
+        resolve_args(args, &mut *self.symbols);
         self.buffer.clear();
         format.write(args, &mut self.buffer);
         self.out.write_all(self.buffer.as_bytes())

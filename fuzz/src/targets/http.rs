@@ -1,20 +1,23 @@
-//! The exporter's HTTP side (`crates/cli/commands/exporter/http.rs` and the `Snapshot` types
-//! of `metrics.rs`, included by path: the CLI is a binary, not a library), through a real
-//! server: `http::serve` on a loopback port of this process with a fixed snapshot (labels
-//! with quotes, backslashes, newlines and UTF-8; NaN, negative and +Inf samples). Each
-//! input is sent raw over a new TCP connection (tiny_http parses it, our side routes it and
-//! encodes the answer), then the server must still answer `GET /metrics` with the metrics.
-//! Properties: the input's answer ends within the deadline (a request declaring a body
-//! over `MAX_BODY` may get none: the exporter leaves it unanswered rather than let tiny_http
-//! allocate the declared size); a 200 is only ever for `/` or
+//! The exporter's HTTP side (`crates/cli/commands/exporter/server.rs`, our own HTTP/1.1
+//! server, `http.rs`'s routes and the `Snapshot` types of `metrics.rs`, included by path: the
+//! CLI is a binary, not a library), through a real server: `http::serve` on a loopback port
+//! of this process with a fixed snapshot (labels with quotes, backslashes, newlines and
+//! UTF-8; NaN, negative and +Inf samples). Each input is sent raw over a new TCP connection,
+//! then the server must still answer `GET /metrics` with the metrics.
+//! Properties: every input gets an answer or a close within the deadline (the client closes
+//! its sending side after the input, so nothing may wait for the server's timeout); an
+//! answer is HTTP/1.1 with a `Content-Length` header; a 200 is only ever for `/` or
 //! `/metrics` (the exporter refuses every other path); `/metrics` keeps answering.
 
 #[path = "../../../crates/cli/commands/exporter/metrics.rs"]
 #[allow(dead_code, reason = "the map-to-metric rules are the CLI's; only the types are used")]
 mod metrics;
 
-#[path = "../../../crates/cli/commands/exporter/http.rs"]
+#[path = "../../../crates/cli/commands/exporter/server.rs"]
 mod server;
+
+#[path = "../../../crates/cli/commands/exporter/http.rs"]
+mod routes;
 
 use std::{
     io::{Read, Write},
@@ -72,7 +75,9 @@ fn server() -> Result<SocketAddr, String> {
     static ADDR: OnceLock<Result<SocketAddr, String>> = OnceLock::new();
     ADDR.get_or_init(|| {
         let shared = Arc::new(Mutex::new(Arc::new(snapshot())));
-        server::serve("127.0.0.1:0", shared).map_err(|e| format!("cannot start the server: {e}"))
+        // The server's timeout is never what ends an exchange: the client closes its side.
+        routes::serve("127.0.0.1:0", shared, Duration::from_secs(5))
+            .map_err(|e| format!("cannot start the server: {e}"))
     })
     .clone()
 }
@@ -104,66 +109,67 @@ fn exchange(addr: SocketAddr, request: &[u8], timeout: Duration) -> Result<Vec<u
     Ok(out)
 }
 
-/// The status code of the first answer in `answer`.
+/// The status code of the first answer in `answer`: always `HTTP/1.1 NNN`.
 fn status(answer: &[u8]) -> Option<u16> {
     let line = answer.split(|b| *b == b'\n').next()?;
     let line = std::str::from_utf8(line).ok()?;
-    // tiny_http echoes the request's version (`HTTP/2.0 400 Bad Request`).
-    let (_, rest) = line.strip_prefix("HTTP/")?.split_once(' ')?;
-    rest.get(..3)?.parse().ok()
+    line.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
 
-/// Whether the exporter may leave `request` unanswered: it declares a body over `MAX_BODY`
-/// (a `Content-Length` header anywhere: http.rs leaves those unanswered), or a request line
-/// says `HTTP/2.0` or `HTTP/3.0` (tiny_http 0.12 writes its 505 through a writer that waits
-/// for the request's own, which it still holds: the connection's thread blocks for good, a
-/// defect of tiny_http that our side never sees). Generous: it only decides whether no
-/// answer is acceptable; `/metrics` must answer after it either way.
-fn may_stay_unanswered(request: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(request);
-    text.lines().any(|line| {
-        line.contains("HTTP/2.0")
-            || line.contains("HTTP/3.0")
-            || line.split_once(':').is_some_and(|(name, value)| {
-                name.trim().eq_ignore_ascii_case("content-length")
-                    && value.trim().parse::<usize>().is_ok_and(|n| n > server::MAX_BODY)
-            })
-    })
+/// The path the first request line of `bytes` names, as the server should read it (empty
+/// lines before it skipped; origin or absolute form).
+fn first_path(bytes: &[u8]) -> String {
+    let start = bytes.iter().position(|b| !matches!(b, b'\r' | b'\n')).unwrap_or(0);
+    let line = bytes[start..].split(|b| *b == b'\n').next().unwrap_or(&[]);
+    let line = String::from_utf8_lossy(line);
+    let target = line.split(' ').nth(1).unwrap_or("");
+    let path = match target.split_once("://") {
+        Some((_, rest)) if !target.starts_with('/') => match rest.find(['/', '?', '#']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => &rest[i..],
+            _ => "/",
+        },
+        _ => target,
+    };
+    path.split(['?', '#']).next().unwrap_or("").to_string()
 }
 
 fn run(bytes: &[u8]) -> Result<u64, String> {
     let addr = server()?;
-    let answer = if may_stay_unanswered(bytes) {
-        match exchange(addr, bytes, Duration::from_millis(200)) {
-            Ok(answer) => answer,
-            Err(e) if e.starts_with("no end of the answer") => Vec::new(),
-            Err(e) => return Err(e),
-        }
-    } else {
-        exchange(addr, bytes, TIMEOUT)?
-    };
+    let answer = exchange(addr, bytes, TIMEOUT)?;
     let code = status(&answer);
     if !answer.is_empty() && code.is_none() {
         return Err(format!(
-            "an answer that is not HTTP: {:?}",
+            "an answer that is not HTTP/1.1: {:?}",
             String::from_utf8_lossy(&answer[..answer.len().min(200)])
         ));
     }
+    if !answer.is_empty() {
+        let head_end = answer.windows(4).position(|w| w == b"\r\n\r\n");
+        let head = String::from_utf8_lossy(&answer[..head_end.unwrap_or(answer.len())]);
+        let length = head.lines().find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok())?
+        });
+        let Some((length, end)) = length.zip(head_end) else {
+            return Err(format!("an answer without a Content-Length or an end of head: {head:?}"));
+        };
+        let body = answer.len() - end - 4;
+        // HEAD answers have no body; otherwise the body is all there (more: pipelined answers).
+        if body < length && !String::from_utf8_lossy(bytes).contains("HEAD") {
+            return Err(format!("a body of {body} bytes for Content-Length {length}: {head:?}"));
+        }
+    }
     if code == Some(200) {
         // Only `/` and `/metrics` are served: the request line must name one of them.
-        // tiny_http skips empty lines before a request line.
-        let start = bytes.iter().position(|b| !matches!(b, b'\r' | b'\n')).unwrap_or(0);
-        let line = bytes[start..].split(|b| *b == b'\n').next().unwrap_or(&[]);
-        let line = String::from_utf8_lossy(line);
-        let served = line.split(' ').any(|t| matches!(t.split('?').next(), Some("/" | "/metrics")));
-        if !served {
-            return Err(format!("200 for a request that names neither / nor /metrics: {line:?}"));
+        let path = first_path(bytes);
+        if path != "/" && path != "/metrics" {
+            return Err(format!("200 for a request for {path:?}, neither / nor /metrics"));
         }
     }
     // The server still answers a scrape, with the metrics.
     let scrape =
         exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", TIMEOUT)
-        .map_err(|e| format!("after this input, /metrics: {e}"))?;
+            .map_err(|e| format!("after this input, /metrics: {e}"))?;
     let text = String::from_utf8_lossy(&scrape);
     if status(&scrape) != Some(200) || !text.contains("bpfscope_calls_total{comm=\"a\\\"b\\\\c\\nd\"} 7") {
         return Err(format!("after this input, /metrics answers {:?}", &text[..text.len().min(300)]));
@@ -187,7 +193,11 @@ pub const TARGET: Target = Target {
         "Content-Length: ", "Content-Length: 0", "Content-Length: -1", "Transfer-Encoding: ",
         "chunked", "Connection: close", "Connection: keep-alive", "Connection: upgrade",
         "Upgrade: websocket", "Expect: 100-continue", "0\r\n\r\n", "ffffffffffffffff\r\n",
-        "18446744073709551616", ": ", ":", " ", "\t", "\0",
+        "18446744073709551616", ": ", ":", " ", "\t", "\0", "PRI * HTTP/2.0", "http://h?x/metrics",
+        "HTTP://h:9435/metrics#f", "Transfer-Encoding: chunked", "Transfer-Encoding: gzip, chunked",
+        "Content-Length: 65536", "Content-Length: 65537", "Content-Length: 1, 1", "Host: ",
+        "Connection: Keep-Alive", "Connection: close, keep-alive", ";ext=1", "\r\n0\r\n\r\n",
+        "8000\r\n", "Trailer: x\r\n", "\r", "\x7f", "/metrics ", "HTTP/1.1 ",
     ],
     binary: false,
     run,

@@ -4,12 +4,15 @@
 //! A bpfscope program (named `p<N>_...`) counts as left behind when it is newer than the
 //! newest program loaded when the test started ([`record_baseline`], called by
 //! [`crate::start`]) and, after bpfscope exited, is still loaded and either
-//! - held by this test process or one of its descendants (a child that kept a program fd,
-//!   a link or a perf event attachment), or
+//! - held by one of this test's processes: this test process or one of its descendants (a
+//!   child that kept a program fd, a link or a perf event attachment), or a process that
+//!   carries this test process's tag ([`TAG_VAR`]) though it is no descendant any more (the
+//!   `bpfscope-close` child a run forks at exit to close many attachments, which init
+//!   adopts), or
 //! - held by no process at all (pinned, or leaked in the kernel).
 //!
 //! Programs held by any other live process belong to another user of the machine and are
-//! ignored. Holders come from `/proc/PID/fdinfo` (`prog_id` of program and link fds) and
+//! ignored, whatever their names: another bpfscope, another test run (its own tag). Holders come from `/proc/PID/fdinfo` (`prog_id` of program and link fds) and
 //! `bpftool perf list` (tracepoint, kprobe, uprobe and raw tracepoint attachments); this
 //! does not need a bpftool built with skeletons (`bpftool prog list`'s `pids`). The name
 //! filter keeps out programs that other software loads and leaves to the kernel, such as
@@ -18,7 +21,10 @@
 use std::{
     collections::BTreeSet,
     process::Command,
-    sync::Mutex,
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Mutex, Once,
+    },
     time::{Duration, Instant},
 };
 
@@ -36,7 +42,24 @@ pub struct Leak {
     pub name: String,
     /// This test's processes that hold it; empty when no process holds it.
     pub held_by: Vec<u32>,
+    /// Those of `held_by` that are no descendants of the test any more but carry its tag
+    /// (the closing child): they are given [`CLOSER_GRACE`] to finish.
+    pub detached: Vec<u32>,
 }
+
+/// How a process belongs to this test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// This test process or one of its descendants.
+    Descendant,
+    /// No descendant (reparented), but it carries this test process's tag.
+    Tagged,
+}
+
+/// The environment variable every bpfscope the tests start carries: `<test pid>-<n>`.
+/// Processes inherit it, the `bpfscope-close` child too (a fork keeps the environment), so
+/// the leak check knows its own processes after init adopts them.
+pub const TAG_VAR: &str = "BPFSCOPE_TEST_TAG";
 
 /// Programs with an id up to this one were loaded before the current test started.
 static BASELINE: Mutex<Option<u32>> = Mutex::new(None);
@@ -44,6 +67,10 @@ static BASELINE: Mutex<Option<u32>> = Mutex::new(None);
 /// How long a program held by one of this test's processes may take to go away (program
 /// teardown is asynchronous in the kernel: RCU).
 const OURS_GRACE: Duration = Duration::from_secs(1);
+
+/// How long this test's closing child (`bpfscope-close`, see [`Leak::detached`]) may take to
+/// close its perf events: ~50 ms a tracepoint, 15 s for `tracepoint:syscalls:sys_enter_*`.
+const CLOSER_GRACE: Duration = Duration::from_secs(60);
 
 /// How long a program that no process holds may take to go away. Another user's bpfscope
 /// that is exiting holds nothing any more while the kernel closes its perf events, which
@@ -95,20 +122,28 @@ pub fn is_bpfscope_name(name: &str) -> bool {
 }
 
 /// The programs newer than `baseline` that `holders` ((program id, pid) pairs) leave to
-/// this test: held by a process `ours` accepts, or by nobody.
+/// this test: held by a process that `owner` says is this test's, or by nobody.
 pub fn classify(
     programs: &[Program],
     holders: &[(u32, u32)],
     baseline: u32,
-    ours: &dyn Fn(u32) -> bool,
+    owner: &dyn Fn(u32) -> Option<Owner>,
 ) -> Vec<Leak> {
     let mut leaks = Vec::new();
     for program in programs.iter().filter(|p| p.id > baseline && is_bpfscope_name(&p.name)) {
         let pids: BTreeSet<u32> =
             holders.iter().filter(|(id, _)| *id == program.id).map(|(_, pid)| *pid).collect();
-        let held_by: Vec<u32> = pids.iter().copied().filter(|pid| ours(*pid)).collect();
-        if pids.is_empty() || !held_by.is_empty() {
-            leaks.push(Leak { id: program.id, name: program.name.clone(), held_by });
+        let owners: Vec<(u32, Owner)> =
+            pids.iter().filter_map(|&pid| Some((pid, owner(pid)?))).collect();
+        if pids.is_empty() || !owners.is_empty() {
+            leaks.push(Leak {
+                id: program.id,
+                name: program.name.clone(),
+                held_by: owners.iter().map(|(pid, _)| *pid).collect(),
+                detached: (owners.iter().filter(|(_, o)| *o == Owner::Tagged))
+                    .map(|(pid, _)| *pid)
+                    .collect(),
+            });
         }
     }
     leaks
@@ -161,6 +196,61 @@ pub fn is_ours(pid: u32) -> bool {
     false
 }
 
+/// This test process's tag for one more bpfscope run: `<test pid>-<n>`.
+pub fn next_tag() -> String {
+    static RUNS: AtomicU32 = AtomicU32::new(1);
+    format!("{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Puts this test process's tag (`<test pid>-0`) in its environment, once, so that every
+/// process it starts carries it, whichever way the test starts it.
+pub fn tag_this_process() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| std::env::set_var(TAG_VAR, format!("{}-0", std::process::id())));
+}
+
+/// Whether an environment block (`/proc/PID/environ`: NUL-separated `NAME=VALUE`) carries a
+/// tag of the test process `me`.
+pub fn environ_tagged(environ: &[u8], me: u32) -> bool {
+    let prefix = format!("{TAG_VAR}={me}-");
+    environ.split(|&b| b == 0).any(|entry| {
+        entry
+            .strip_prefix(prefix.as_bytes())
+            .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+    })
+}
+
+/// Whether process `pid` carries this test process's tag.
+pub fn is_tagged(pid: u32) -> bool {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    environ_tagged(&environ, std::process::id())
+}
+
+/// How `pid` belongs to this test, if it does.
+pub fn owner(pid: u32) -> Option<Owner> {
+    if is_ours(pid) {
+        Some(Owner::Descendant)
+    } else if is_tagged(pid) {
+        Some(Owner::Tagged)
+    } else {
+        None
+    }
+}
+
+/// The closing children (`bpfscope-close`) of this test's runs that are still running;
+/// another user's never count.
+pub fn our_closers() -> Vec<u32> {
+    let procs = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    procs
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "bpfscope-close")
+        })
+        .filter(|&pid| owner(pid).is_some())
+        .collect()
+}
+
 /// What this test's runs left loaded now, or `None` when bpftool is missing.
 pub fn leaks() -> Option<Vec<Leak>> {
     let programs = loaded_programs()?;
@@ -169,7 +259,7 @@ pub fn leaks() -> Option<Vec<Leak>> {
     if !programs.iter().any(|p| p.id > baseline && is_bpfscope_name(&p.name)) {
         return Some(Vec::new());
     }
-    Some(classify(&programs, &holders(), baseline, &is_ours))
+    Some(classify(&programs, &holders(), baseline, &owner))
 }
 
 /// Panics if a bpfscope program this test's runs created is still loaded (after the grace
@@ -181,12 +271,17 @@ pub fn assert_nothing_loaded() {
             eprintln!("NOTE: bpftool is missing; cannot check that programs were unloaded");
             return;
         };
-        let held = leaks.iter().any(|l| !l.held_by.is_empty());
+        // Held by a process of the test: 1 s; by its closing child alone: until it is done.
+        let held = leaks.iter().any(|l| l.held_by.iter().any(|pid| !l.detached.contains(pid)));
+        let closing = leaks.iter().any(|l| !l.detached.is_empty());
         let elapsed = started.elapsed();
         if leaks.is_empty() {
             return;
         }
-        if (held && elapsed > OURS_GRACE) || elapsed > ORPHAN_GRACE {
+        if (held && elapsed > OURS_GRACE)
+            || (closing && elapsed > CLOSER_GRACE)
+            || (!closing && elapsed > ORPHAN_GRACE)
+        {
             panic!("BPF programs left loaded after bpfscope exited: {leaks:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -216,6 +311,11 @@ mod tests {
         assert_eq!(parse_prog_list("not json"), vec![]);
     }
 
+    /// A leak held by `held_by`, of which `detached` are the test's reparented processes.
+    fn leak(id: u32, name: &str, held_by: &[u32], detached: &[u32]) -> Leak {
+        Leak { id, name: name.into(), held_by: held_by.to_vec(), detached: detached.to_vec() }
+    }
+
     #[test]
     fn only_new_programs_of_ours_or_of_nobody_are_leaks() {
         // 141 and 142 predate the test; 150 is held by a process of the test (pid 10), 151
@@ -224,15 +324,72 @@ mod tests {
         let mut holders = parse_perf_list(PERF);
         holders.push((150, 10));
         holders.push((150, 11));
-        let ours = |pid: u32| pid == 10;
+        let ours = |pid: u32| (pid == 10).then_some(Owner::Descendant);
         let leaks = classify(&programs, &holders, 142, &ours);
-        assert_eq!(leaks, vec![Leak { id: 150, name: "p0_vfs_read".into(), held_by: vec![10] }]);
+        assert_eq!(leaks, vec![leak(150, "p0_vfs_read", &[10], &[])]);
         // Nobody holds 150 any more: it is still a leak (pinned, or lost in the kernel).
         let leaks = classify(&programs, &parse_perf_list(PERF), 142, &ours);
-        assert_eq!(leaks, vec![Leak { id: 150, name: "p0_vfs_read".into(), held_by: vec![] }]);
+        assert_eq!(leaks, vec![leak(150, "p0_vfs_read", &[], &[])]);
         // An unrelated process holding it (another bpfscope on the machine): not ours.
         let leaks = classify(&programs, &[(150, 11), (151, 900)], 142, &ours);
         assert_eq!(leaks, vec![]);
+    }
+
+    #[test]
+    fn a_reparented_process_with_our_tag_is_ours_and_detached() {
+        // 150 and 151 are held by the closing child of one of our runs (pid 20: init adopted
+        // it, but it carries our tag) and by another run's closing child (pid 30: its own
+        // tag), 151 also by our bpfscope (10) still exiting.
+        let programs = parse_prog_list(PROGS);
+        let owner = |pid: u32| match pid {
+            10 => Some(Owner::Descendant),
+            20 => Some(Owner::Tagged),
+            _ => None,
+        };
+        let holders = [(150, 20), (150, 30), (151, 10), (151, 20), (151, 30)];
+        let leaks = classify(&programs, &holders, 142, &owner);
+        assert_eq!(
+            leaks,
+            vec![
+                leak(150, "p0_vfs_read", &[20], &[20]),
+                leak(151, "p1_vfs_write", &[10, 20], &[20]),
+            ]
+        );
+        // Only the other run's closing child holds them: not ours, however they are named.
+        let leaks = classify(&programs, &[(150, 30), (151, 30)], 142, &owner);
+        assert_eq!(leaks, vec![]);
+    }
+
+    #[test]
+    fn tags_name_the_test_process_exactly() {
+        let environ = |tag: &str| format!("PATH=/bin\0{TAG_VAR}={tag}\0HOME=/root\0").into_bytes();
+        assert!(environ_tagged(&environ("4242-0"), 4242));
+        assert!(environ_tagged(&environ("4242-17"), 4242));
+        // Another test process's tag, a pid that only starts like ours, no run number.
+        assert!(!environ_tagged(&environ("4243-1"), 4242));
+        assert!(!environ_tagged(&environ("42421-1"), 4242));
+        assert!(!environ_tagged(&environ("4242-"), 4242));
+        assert!(!environ_tagged(&environ("4242-x"), 4242));
+        // Not the variable itself, but another whose value holds it; no tag at all.
+        let hidden = format!("OTHER={TAG_VAR}=4242-1\0").into_bytes();
+        assert!(!environ_tagged(&hidden, 4242));
+        assert!(!environ_tagged(b"", 4242));
+        let tag = next_tag();
+        let (pid, n) = tag.split_once('-').expect("pid-n");
+        assert_eq!(pid, std::process::id().to_string());
+        assert!(n.parse::<u32>().is_ok_and(|n| n > 0), "{tag}");
+    }
+
+    #[test]
+    fn a_child_started_with_the_tag_is_tagged_and_init_is_not() {
+        let mut child =
+            Command::new("sleep").arg("5").env(TAG_VAR, next_tag()).spawn().expect("sleep");
+        assert!(is_tagged(child.id()));
+        assert_eq!(owner(child.id()), Some(Owner::Descendant));
+        assert!(!is_tagged(1));
+        assert_eq!(owner(1), None);
+        child.kill().expect("kill");
+        child.wait().expect("wait");
     }
 
     #[test]

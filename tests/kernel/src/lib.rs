@@ -13,9 +13,11 @@ use std::{
     sync::{Mutex, MutexGuard},
 };
 
+pub mod disk;
 pub mod json_schema;
 pub mod leaks;
 
+pub use disk::LoopDevice;
 pub use leaks::assert_nothing_loaded;
 
 static KERNEL: Mutex<()> = Mutex::new(());
@@ -61,11 +63,13 @@ pub fn note(message: &str) {
     let _ = writeln!(std::io::stderr(), "NOTE {message}");
 }
 
-/// Starts a kernel test: takes the lock and records which BPF programs exist already (the
-/// leak check ignores them), or returns `None` (after printing why) when this machine
-/// cannot run kernel tests. Use as `let Some(_guard) = start("name") else { return };`.
+/// Starts a kernel test: takes the lock, tags this process (every process it starts carries
+/// [`leaks::TAG_VAR`]) and records which BPF programs exist already (the leak check ignores
+/// them), or returns `None` (after printing why) when this machine cannot run kernel tests.
+/// Use as `let Some(_guard) = start("name") else { return };`.
 pub fn start(test: &str) -> Option<MutexGuard<'static, ()>> {
     let guard = lock();
+    leaks::tag_this_process();
     if skip_unless_root(test) {
         return None;
     }
@@ -110,6 +114,7 @@ pub fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Run {
     use std::io::Write;
     let mut cmd = Command::new("timeout");
     cmd.arg("-s").arg("INT").arg(run_timeout()).arg(bpfscope()).args(args);
+    cmd.env(leaks::TAG_VAR, leaks::next_tag());
     cmd.stdin(if stdin.is_some() {
         std::process::Stdio::piped()
     } else {
@@ -140,6 +145,79 @@ pub fn wl(args: &str) -> String {
     format!("{} {args}", workload().display())
 }
 
+/// A name no other process on the machine has: `wl-` and this test process's pid. For the
+/// workload of a test whose tool can only key or filter by name ([`wl_as`]).
+pub fn own_comm() -> String {
+    format!("wl-{}", std::process::id())
+}
+
+/// The workload command line for `-c`, the workload named `comm` (`BPFSCOPE_WL_COMM`)
+/// instead of `wl-MODE`; `env` runs it in its place, so its pid is still `cpid`.
+pub fn wl_as(comm: &str, args: &str) -> String {
+    format!("/usr/bin/env BPFSCOPE_WL_COMM={comm} {}", wl(args))
+}
+
+/// A workload started but held before it runs, so that its pid can be given to a tool's
+/// `-p PID` (tools filter on a pid they are given, not on `cpid`). Run it with [`run_held`].
+pub struct Held {
+    child: std::process::Child,
+}
+
+impl Held {
+    /// `bpfscope-wl ARGS`, waiting in a shell that runs it in its place (the same pid) once
+    /// released; dropped unreleased, the shell reads end of file and exits without running it.
+    pub fn start(args: &str) -> Held {
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(r#"read -r go && [ "$go" = go ] && exec "$0" "$@""#)
+            .arg(workload())
+            .args(args.split_whitespace())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start the held workload");
+        Held { child }
+    }
+
+    /// The pid the workload will have.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Lets it run, and waits for its end.
+    fn release(mut self) -> std::process::ExitStatus {
+        use std::io::Write;
+        let mut stdin = self.child.stdin.take().expect("held stdin");
+        stdin.write_all(b"go\n").expect("release the workload");
+        drop(stdin);
+        self.child.wait().expect("wait for the workload")
+    }
+}
+
+/// Runs bpfscope with `args` (which name the held workload's pid, such as a tool's `-p`)
+/// until the workload has run: it is released once bpfscope has attached, and bpfscope's
+/// `-c` command is a `tail --pid` that ends with it. Asserts that the workload succeeded.
+pub fn run_held(args: &[&str], held: Held) -> Run {
+    let waiter = format!("tail -s 0.05 --pid={} -f /dev/null", held.pid());
+    let releaser = std::thread::spawn(move || {
+        wait_for_attach();
+        held.release()
+    });
+    let r = run(&[args, &["-c", &waiter]].concat());
+    let status = releaser.join().expect("the workload's releaser");
+    assert!(status.success(), "the held workload failed: {status}");
+    r
+}
+
+/// Runs each command line with `--dry-run` (loaded, judged by the verifier, not attached)
+/// and asserts that each succeeds: a tool with every option it has.
+pub fn dry_run_each(runs: &[&[&str]]) {
+    for args in runs {
+        let r = run(&[args, &["--dry-run"][..]].concat());
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+}
+
 /// Parses `@[key]: value` / `@name: value` lines of the map dump into (head, value) pairs.
 pub fn map_lines(stdout: &str) -> Vec<(String, String)> {
     stdout
@@ -168,49 +246,6 @@ pub fn hist_rows(stdout: &str, header: &str) -> Vec<(String, u64)> {
         }
     }
     rows
-}
-
-/// A loop block device over a sparse file, detached on drop. Writes straight to it (with
-/// O_DIRECT) give an exact number of block requests: no filesystem adds metadata I/O.
-pub struct LoopDevice {
-    pub path: String,
-    file: PathBuf,
-}
-
-impl LoopDevice {
-    /// Sets one up, or says why not.
-    pub fn new(size_mb: u64) -> Result<LoopDevice, String> {
-        let file = std::env::temp_dir().join(format!("bpfscope-loop-{}.img", std::process::id()));
-        let f = std::fs::File::create(&file).map_err(|e| e.to_string())?;
-        f.set_len(size_mb << 20).map_err(|e| e.to_string())?;
-        let out = Command::new("losetup")
-            .args(["-f", "--show"])
-            .arg(&file)
-            .output()
-            .map_err(|e| format!("losetup: {e}"))?;
-        if !out.status.success() {
-            let _ = std::fs::remove_file(&file);
-            return Err(format!("losetup failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
-        }
-        Ok(LoopDevice { path: String::from_utf8_lossy(&out.stdout).trim().to_string(), file })
-    }
-
-    /// The device number as the block tracepoints report it (`dev_t` in the kernel's
-    /// encoding: major << 20 | minor).
-    pub fn kernel_dev(&self) -> u64 {
-        use std::os::unix::fs::MetadataExt;
-        let rdev = std::fs::metadata(&self.path).expect("stat loop device").rdev();
-        // SAFETY: major/minor only decode the number.
-        let (major, minor) = (libc::major(rdev) as u64, libc::minor(rdev) as u64);
-        (major << 20) | minor
-    }
-}
-
-impl Drop for LoopDevice {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.path).status();
-        let _ = std::fs::remove_file(&self.file);
-    }
 }
 
 /// Sum of the counts of a histogram.

@@ -9,7 +9,7 @@
 //! print a loud `SKIPPED` line with the compiler's reason instead of failing (they turned
 //! on when member access landed).
 
-use kernel_tests::{map_lines, run, skip_note, start, wl};
+use kernel_tests::{map_lines, own_comm, run, skip_note, start, wl, wl_as};
 
 /// The keys of map `name` in the map dump (`@name[KEY]: VALUE`).
 fn keys(stdout: &str, name: &str) -> Vec<String> {
@@ -154,12 +154,15 @@ fn naptime_tool_prints_the_workload_sleeps() {
         ));
         return;
     }
-    let r = run(&[tool, "-c", &wl("nanosleep 1:2000000,0:5000000")]);
+    // The workload has a name of its own: another run's `wl-nanosleep` must not count.
+    let comm = own_comm();
+    let r = run(&[tool, "-c", &wl_as(&comm, "nanosleep 1:2000000,0:5000000")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    let ours = format!(" {comm} ");
     let seconds: Vec<&str> = r
         .stdout
         .lines()
-        .filter(|l| l.contains(" wl-nanosleep "))
+        .filter(|l| l.contains(&ours))
         .filter_map(|l| l.split_whitespace().last())
         .collect();
     assert_eq!(seconds, ["1.002", "0.005"], "{}", r.stdout);
@@ -228,9 +231,12 @@ fn listing_a_struct_matches_bpftrace() {
 fn naptime_matches_bpftrace() {
     let Some(_guard) = start("naptime_matches_bpftrace") else { return };
     let tool = "/usr/sbin/naptime.bt";
-    let workload = wl("nanosleep 1:2000000,0:5000000");
+    // The workload has a name of its own: another run's `wl-nanosleep` must not count.
+    let comm = own_comm();
+    let workload = wl_as(&comm, "nanosleep 1:2000000,0:5000000");
+    let ours = format!(" {comm} ");
     let rows = |stdout: &str, tracer: &str| -> Vec<String> {
-        let rows = stdout.lines().filter(|l| l.contains(" wl-nanosleep "));
+        let rows = stdout.lines().filter(|l| l.contains(&ours));
         // TIME PPID PCOMM PID COMM SECONDS: keep PCOMM (as TRACER), COMM and SECONDS.
         let columns = rows.map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>());
         let kept = columns.filter(|c| c.len() == 4);

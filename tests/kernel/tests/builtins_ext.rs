@@ -104,7 +104,7 @@ fn ppid_is_what_getppid_returns() {
     // getppid(2) returns the parent's pid: its exit tracepoint sees it as `args.ret`.
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_exit_getppid /comm == "wl-getppid"/ {
+        r#"tracepoint:syscalls:sys_exit_getppid /pid == cpid && comm == "wl-getppid"/ {
              @same[args.ret == ppid, ppid(curtask) == ppid, ppid > 1] = count();
            }"#,
         "-c",
@@ -126,7 +126,7 @@ fn leader_comm_names_the_process_and_pcomm_its_parent_in_a_worker_thread() {
     // the shell forks instead of executing it in its place.
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-worker"/ {
+        r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "wl-worker"/ {
              @[comm, leader_comm, leader_comm(curtask), leader_tid == pid, leader_tid() != tid, pcomm, pcomm(curtask) == pcomm] = count();
            }"#,
         "-c",
@@ -145,7 +145,7 @@ fn leader_comm_names_the_process_and_pcomm_its_parent_in_a_worker_thread() {
     // comm(pid), in a BTF-typed probe).
     let r = run(&[
         "-e",
-        r#"tp_btf:sys_enter /comm == "wl-worker" && args.id == 110/ { @[pcomm == comm(ppid)] = count(); }"#,
+        r#"tp_btf:sys_enter /pid == cpid && comm == "wl-worker" && args.id == 110/ { @[pcomm == comm(ppid)] = count(); }"#,
         "-c",
         &wl("thread 20"),
     ]);
@@ -224,7 +224,7 @@ fn usermode_is_one_in_uprobes_and_begin_zero_in_tracepoints() {
     };
     let wl_path = workload();
     let program = format!(
-        r#"uprobe:{}:bpfscope_wl_marker {{ @u[usermode] = count(); }}
+        r#"uprobe:{}:bpfscope_wl_marker /pid == cpid/ {{ @u[usermode] = count(); }}
            BEGIN {{ @b = usermode; }}"#,
         wl_path.display()
     );
@@ -238,7 +238,7 @@ fn usermode_is_one_in_uprobes_and_begin_zero_in_tracepoints() {
     );
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @t[usermode] = count(); }"#,
+        r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "wl-getppid"/ { @t[usermode] = count(); }"#,
         "-c",
         &wl("getppid 40"),
     ]);
@@ -252,7 +252,7 @@ fn usermode_in_profile_samples_of_a_user_space_spin() {
     // interrupt or page fault that lands in the kernel.
     let r = run(&[
         "-e",
-        r#"profile:hz:499 /comm == "wl-spin"/ { @[usermode] = count(); }"#,
+        r#"profile:hz:499 /pid == cpid && comm == "wl-spin"/ { @[usermode] = count(); }"#,
         "-c",
         &wl("spin 600"),
     ]);
@@ -294,7 +294,7 @@ fn len_of_a_stack_is_the_number_of_frames_printed() {
     let Some(_guard) = start("len_of_a_stack_is_the_number_of_frames_printed") else { return };
     let wl_path = workload();
     let program = format!(
-        r#"uprobe:{}:bpfscope_wl_marker {{ @[len(ustack), len(ustack(2)), ustack(raw)] = count(); }}"#,
+        r#"uprobe:{}:bpfscope_wl_marker /pid == cpid/ {{ @[len(ustack), len(ustack(2)), ustack(raw)] = count(); }}"#,
         wl_path.display()
     );
     let r = run(&["-e", &program, "-c", &wl("marker 10")]);
@@ -379,7 +379,7 @@ fn username_names_the_uid_of_the_task() {
     }
     let command =
         format!("/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups {}", wl("getppid 7"));
-    let program = r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[username, uid] = count(); }
+    let program = r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "wl-getppid"/ { @[username, uid] = count(); }
                      BEGIN { printf("%s\n", username()); }"#;
     let r = run(&["-e", program, "-c", &command]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -426,7 +426,7 @@ fn pid_is_seen_from_bpfscopes_pid_namespace_and_pid_init_from_the_initial_one() 
     assert_eq!(lines(&out), ["1 1 1 1 1"]);
     let command = wl("getppid 5");
     let out = ns_run(
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[pid, pid == tid, pid(init) > 100] = count(); }"#,
+        r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "wl-getppid"/ { @[pid, pid == tid, pid(init) > 100] = count(); }"#,
         Some(&command),
     );
     let entries = map_lines(&out);
@@ -461,7 +461,7 @@ fn comm_of_a_pid_in_tp_btf_probes() {
     // thread itself `wl-worker`; no task has the largest pid.
     let r = run(&[
         "-e",
-        r#"tp_btf:sys_enter /comm == "wl-worker" && args.id == 110/ {
+        r#"tp_btf:sys_enter /pid == cpid && comm == "wl-worker" && args.id == 110/ {
              @[comm(pid), comm(tid), comm(2147483647), comm(tid) == comm] = count();
            }"#,
         "-c",
@@ -517,7 +517,7 @@ fn str_concat_joins_strings_as_bpftraces_example() {
     // Strings read at run time, as keys; and cut at max_strlen.
     let r = run(&[
         "-e",
-        r##"tracepoint:syscalls:sys_enter_openat /comm == "wl-open"/ {
+        r##"tracepoint:syscalls:sys_enter_openat /pid == cpid && comm == "wl-open"/ {
              @[str_concat(str(args.filename), "#"), str_concat(comm, str(args.filename))] = count();
            }"##,
         "-c",

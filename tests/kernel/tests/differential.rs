@@ -12,8 +12,7 @@ fn bpftrace(program: &str, command: &str) -> Option<String> {
 #[test]
 fn count_by_comm_matches_bpftrace() {
     let Some(_guard) = start("count_by_comm_matches_bpftrace") else { return };
-    let program =
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[comm] = count(); }"#;
+    let program = r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "wl-getppid"/ { @[comm] = count(); }"#;
     let command = wl("getppid 100000");
     let Some(theirs) = bpftrace(program, &command) else { return };
     let ours = run(&["-e", program, "-c", &command]);
@@ -29,7 +28,7 @@ fn count_by_comm_matches_bpftrace() {
 #[test]
 fn read_histogram_matches_bpftrace() {
     let Some(_guard) = start("read_histogram_matches_bpftrace") else { return };
-    let program = r#"tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args->ret); @bytes[args->ret / 1000] = sum(args->ret); @l = lhist(args->ret, 0, 5000, 1000); }"#;
+    let program = r#"tracepoint:syscalls:sys_exit_read /pid == cpid && comm == "wl-read"/ { @ = hist(args->ret); @bytes[args->ret / 1000] = sum(args->ret); @l = lhist(args->ret, 0, 5000, 1000); }"#;
     let command = wl("read 1:7,3:9,100:20,700:3,4096:30,65536:5,0:2");
     let Some(theirs) = bpftrace(program, &command) else { return };
     let ours = run(&["-e", program, "-c", &command]);
@@ -72,7 +71,7 @@ fn printf_and_tuples_match_bpftrace() {
 #[test]
 fn kernel_stacks_match_bpftrace() {
     let Some(_guard) = start("kernel_stacks_match_bpftrace") else { return };
-    let program = r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[kstack] = count(); @p[kstack(perf, 3)] = count(); printf("%s|\n", kstack(3)); }"#;
+    let program = r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "wl-getppid"/ { @[kstack] = count(); @p[kstack(perf, 3)] = count(); printf("%s|\n", kstack(3)); }"#;
     let command = wl("getppid 2");
     let Some(theirs) = bpftrace(program, &command) else { return };
     let ours = run(&["-e", program, "-c", &command]);
@@ -104,7 +103,7 @@ fn kernel_stacks_match_bpftrace() {
 fn ksym_matches_bpftrace() {
     let Some(_guard) = start("ksym_matches_bpftrace") else { return };
     // `sleep` arms an hrtimer whose callback is hrtimer_wakeup.
-    let program = r#"tracepoint:timer:hrtimer_start /comm == "sleep"/ { @[ksym(args->function)] = count(); }"#;
+    let program = r#"tracepoint:timer:hrtimer_start /pid == cpid && comm == "sleep"/ { @[ksym(args->function)] = count(); }"#;
     let Some(theirs) = bpftrace(program, "/bin/sleep 0.1") else { return };
     let ours = run(&["-e", program, "-c", "/bin/sleep 0.1"]);
     assert_eq!(ours.code, 0, "{}", ours.stderr);

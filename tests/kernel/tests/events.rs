@@ -73,7 +73,7 @@ fn racing_producers_on_a_full_map_every_update_is_stored_or_counted() {
     // entry printed at exit or counted in the warning, which names the map (and with -k,
     // the call site).
     let program = format!(
-        "config = {{ max_map_keys = 100 }} uprobe:{}:bpfscope_wl_marker {{ @m[tid, arg0] = 1; }}",
+        "config = {{ max_map_keys = 100 }} uprobe:{}:bpfscope_wl_marker /curtask->real_parent->tgid == cpid/ {{ @m[tid, arg0] = 1; }}",
         workload().display()
     );
     let r = run(&["-k", "-e", &program, "-c", &shell(&at_once(4, "marker 1000"))]);
@@ -105,7 +105,7 @@ tracepoint:syscalls:sys_enter_getppid
   @reads = count();
   @s = str(uptr(0));
 }
-uprobe:WL:bpfscope_wl_marker {
+uprobe:WL:bpfscope_wl_marker /pid == cpid || curtask->real_parent->tgid == cpid/ {
   @k[tid] = str(uptr(arg0 + 8));
 }
 "#;

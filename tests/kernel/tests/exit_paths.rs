@@ -21,9 +21,12 @@ use std::{
 use kernel_tests::{assert_nothing_loaded, bpfscope, leaks, note, start, workload};
 
 /// The traced script: BEGIN, a tracepoint, a uprobe on the workload, `extra`, then END.
+/// The tracepoint and the uprobe count only the `-c` command's processes (none without
+/// `-c`), never another run's workload on the machine.
 fn script(extra: &str) -> String {
+    let ours = "/has_cpid && (pid == cpid || curtask->real_parent->tgid == cpid)/";
     format!(
-        r#"BEGIN {{ @b = 1; }} tracepoint:syscalls:sys_enter_getppid {{ @t = count(); }} uprobe:{}:bpfscope_wl_marker {{ @u = count(); }} {extra} END {{ printf("end\n"); }}"#,
+        r#"BEGIN {{ @b = 1; }} tracepoint:syscalls:sys_enter_getppid {ours} {{ @t = count(); }} uprobe:{}:bpfscope_wl_marker {ours} {{ @u = count(); }} {extra} END {{ printf("end\n"); }}"#,
         workload().display()
     )
 }

@@ -188,6 +188,16 @@ fn parse(body: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// The workload named `comm` instead of `wl-MODE`.
+fn run_workload_as(comm: &str, args: &[&str]) {
+    let status = Command::new(workload())
+        .env("BPFSCOPE_WL_COMM", comm)
+        .args(args)
+        .status()
+        .expect("run the workload");
+    assert!(status.success());
+}
+
 fn run_workload(args: &[&str]) {
     let status = Command::new(workload()).args(args).status().expect("run the workload");
     assert!(status.success());
@@ -366,14 +376,18 @@ fn our_program_ids() -> Vec<u32> {
 #[test]
 fn exporter_sighup_reloads_changed_scripts_only() {
     let Some(_guard) = start("exporter_sighup_reloads_changed_scripts_only") else { return };
-    let kept =
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @calls = count(); }"#;
+    // Only this test's getppid workload, under a name of its own (not another run's).
+    let comm = kernel_tests::own_comm();
+    let kept = format!(
+        r#"tracepoint:syscalls:sys_enter_getppid /comm == "{comm}"/ {{ @calls = count(); }}"#
+    );
     let changed_v1 =
         r#"tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @before = count(); }"#;
     let changed_v2 =
         r#"tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @after = count(); }"#;
-    let exporter = Exporter::start("reload", &[("kept.bt", kept), ("changed.bt", changed_v1)], &[]);
-    run_workload(&["getppid", "50"]);
+    let exporter =
+        Exporter::start("reload", &[("kept.bt", &kept), ("changed.bt", changed_v1)], &[]);
+    run_workload_as(&comm, &["getppid", "50"]);
     run_workload(&["read", "1:5"]);
     let samples = exporter.samples_when(|s| {
         s.get("bpfscope_calls_total") == Some(&50.0) && s.get("bpfscope_before_total") == Some(&5.0)
@@ -396,7 +410,7 @@ fn exporter_sighup_reloads_changed_scripts_only() {
     std::fs::write(exporter.dir.join("changed.bt"), changed_v2).unwrap();
     exporter.signal(libc::SIGHUP);
     exporter.wait_stderr("changed.bt: reloaded");
-    run_workload(&["getppid", "30"]);
+    run_workload_as(&comm, &["getppid", "30"]);
     run_workload(&["read", "1:3"]);
     let samples = exporter.samples_when(|s| {
         s.get("bpfscope_calls_total") == Some(&80.0) && s.get("bpfscope_after_total") == Some(&3.0)

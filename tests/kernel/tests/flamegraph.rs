@@ -240,7 +240,8 @@ fn folded(text: &str) -> (Vec<(String, u64)>, Option<u64>) {
 fn folded_format_counts_sum_to_the_map_total() {
     let Some(_guard) = start("folded_format_counts_sum_to_the_map_total") else { return };
     // By comm: `-c` runs its command through a shell, whose own getppid shares the pid.
-    let program = "tracepoint:syscalls:sys_enter_getppid /comm == \"wl-getppid\"/ { \
+    let program =
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == \"wl-getppid\"/ { \
                    @[kstack, ustack, comm] = count(); @total = count(); }";
     let out = run(&["-f", "folded", "-e", program, "-c", &wl("getppid 1000")]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -294,7 +295,7 @@ fn pprof_format_writes_a_profile_of_the_stack_map() {
     let Some(_guard) = start("pprof_format_writes_a_profile_of_the_stack_map") else { return };
     let file = temp("profile.pb.gz");
     let program =
-        "tracepoint:syscalls:sys_enter_getppid /comm == \"wl-getppid\"/ { @[kstack, comm] = count(); }";
+        "tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == \"wl-getppid\"/ { @[kstack, comm] = count(); }";
     let out = run(&["-f", "pprof", "-o", &file, "-e", program, "-c", &wl("getppid 500")]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let gz = std::fs::read(&file).expect("the profile");

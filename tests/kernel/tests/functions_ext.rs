@@ -18,7 +18,7 @@ fn aggregations_read_inside_probes_are_reduced_over_every_cpu() {
     let n = online_cpus();
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_exit_read /comm == "wl-cpuread"/ {
+        r#"tracepoint:syscalls:sys_exit_read /pid == cpid && comm == "wl-cpuread"/ {
              @c = count(); @s = sum(args.ret); @mn = min(args.ret); @mx = max(args.ret);
              @a = avg(args.ret); @neg = sum(-args.ret); @na = avg(-args.ret);
              @by[args.ret] = count(); @mxby[args.ret] = max(args.ret); }
@@ -127,7 +127,7 @@ fn reg_reads_uprobe_registers_as_bpftrace_does() {
     // the ELF symbol's (mappings are page-aligned).
     let wl_path = kernel_tests::workload();
     let program = format!(
-        r#"uprobe:{}:bpfscope_wl_marker {{ printf("%d %d %x\n", reg("di"), arg0, reg("ip") & 0xfff); }}"#,
+        r#"uprobe:{}:bpfscope_wl_marker /pid == cpid/ {{ printf("%d %d %x\n", reg("di"), arg0, reg("ip") & 0xfff); }}"#,
         wl_path.display()
     );
     let command = wl("marker 3");
@@ -413,7 +413,7 @@ fn write_user_writes_user_memory_or_says_why_it_cannot() {
         return;
     };
     // Zeroing the seconds of a 3 s nanosleep before the kernel reads them: it sleeps 1 µs.
-    let program = r#"tracepoint:syscalls:sys_enter_nanosleep /comm == "wl-nanosleep"/ {
+    let program = r#"tracepoint:syscalls:sys_enter_nanosleep /pid == cpid && comm == "wl-nanosleep"/ {
                        printf("written %d\n", write_user(args.rqtp, "\x00\x00\x00\x00\x00\x00\x00\x00", 8)); }"#;
     let r = run(&["-e", program]);
     assert_eq!(r.code, 1);
@@ -422,8 +422,9 @@ fn write_user_writes_user_memory_or_says_why_it_cannot() {
         "{}",
         r.stderr
     );
-    // Loaded first without a child: a kernel that refuses the helper refuses at load.
-    let r = run(&["--unsafe", "--dry-run", "-e", program]);
+    // Loaded first with a child that never runs: a kernel that refuses the helper refuses at
+    // load.
+    let r = run(&["--unsafe", "--dry-run", "-e", program, "-c", &wl("nanosleep 3:1000")]);
     if r.code != 0 {
         assert!(
             r.stderr.contains("cannot use helper bpf_probe_write_user#36")

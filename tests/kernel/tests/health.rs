@@ -11,7 +11,8 @@ use std::{
 };
 
 use kernel_tests::{
-    assert_nothing_loaded, bpfscope, run, run_timeout, skip_note, start, workload, LoopDevice,
+    assert_nothing_loaded, bpfscope, own_comm, run, run_timeout, skip_note, start, workload,
+    LoopDevice,
 };
 
 /// The verdict line of `area` in the text report (`CPU           look here`).
@@ -273,8 +274,11 @@ fn sync_calls_are_counted_by_process_in_the_file_systems_area() {
     let Some(_guard) = start("sync_calls_are_counted_by_process_in_the_file_systems_area") else {
         return;
     };
+    // Under a name of the test's own: another run's `wl-fsync` must not count.
+    let comm = own_comm();
     let fsyncs = || {
-        let status = Command::new(workload()).args(["fsync", "250"]).status();
+        let status =
+            Command::new(workload()).args(["fsync", "250"]).env("BPFSCOPE_WL_COMM", &comm).status();
         assert!(status.expect("run the fsync workload").success());
     };
     // 250 in about 2 s is above a threshold of 50 a second.
@@ -285,7 +289,7 @@ fn sync_calls_are_counted_by_process_in_the_file_systems_area() {
     let fs = &doc["areas"][3];
     assert_eq!(fs["area"], "filesystems");
     let processes = fs["facts"]["syncs"]["processes"].as_array().unwrap();
-    let wl = processes.iter().find(|p| p["name"] == "wl-fsync");
+    let wl = processes.iter().find(|p| p["name"] == comm.as_str());
     assert_eq!(wl.unwrap_or_else(|| panic!("{processes:?}"))["count"], 250);
     let checks = fs["checks"].as_array().unwrap();
     let rate = checks.iter().find(|c| c["name"] == "syncs_per_s").unwrap();
@@ -311,8 +315,17 @@ fn known_workloads_show_in_their_areas_with_their_counts() {
         let status = Command::new(workload()).args(args).status().expect("run the workload");
         assert!(status.success(), "bpfscope-wl {args:?}");
     };
+    // The failing opens under a name of the test's own: another run's `wl-open` must not
+    // count. (The short-lived /bin/true processes are counted by name: another process's
+    // would count too.)
+    let comm = own_comm();
     let workloads = || {
-        wl(&["open", "/nonexistent-bpfscope-health", "300"]);
+        let opens = Command::new(workload())
+            .args(["open", "/nonexistent-bpfscope-health", "300"])
+            .env("BPFSCOPE_WL_COMM", &comm)
+            .status()
+            .expect("run the open workload");
+        assert!(opens.success());
         wl(&["exec", "20"]);
         wl(&["alloc", "64"]);
         wl(&["tcpconn", "47330", "10", "100", "100"]);
@@ -327,7 +340,8 @@ fn known_workloads_show_in_their_areas_with_their_counts() {
     };
     // System calls: 300 failed openat()s, by process, call and errno.
     let syscalls = area("syscalls");
-    assert_eq!(count_of(&syscalls["facts"]["errors"]["top"], "wl-open openat ENOENT"), 300);
+    let failed_opens = format!("{comm} openat ENOENT");
+    assert_eq!(count_of(&syscalls["facts"]["errors"]["top"], &failed_opens), 300);
     // CPU: 20 processes that lived well under a second after their exec().
     let cpu = area("cpu");
     assert_eq!(count_of(&cpu["facts"]["short_lived"], "true"), 20, "{cpu}");

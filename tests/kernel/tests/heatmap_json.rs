@@ -337,13 +337,14 @@ fn heat_map_cells_equal_the_histograms_printed_each_interval() {
     let svg_path = dir.join(format!("bpfscope-heatmap-{}.svg", std::process::id()));
     let svg_text = svg_path.to_string_lossy().to_string();
     // Reads of known sizes, one workload per interval: each starts once the previous
-    // interval's print is out (and its clear done), so each column holds exactly one.
-    let script = r#"tracepoint:syscalls:sys_enter_read /comm == "wl-read"/ { @h = hist(args.count); }
+    // interval's print is out (and its clear done), so each column holds exactly one. Only
+    // the workloads this test starts count (their parent is this process, `$1`).
+    let script = r#"tracepoint:syscalls:sys_enter_read /curtask->real_parent->tgid == $1 && comm == "wl-read"/ { @h = hist(args.count); }
 interval:s:1 { print(@h); clear(@h); @n++; if (@n == 3) { exit(); } }"#;
     let mut child = Command::new("timeout")
         .args(["-s", "INT", "60"])
         .arg(kernel_tests::bpfscope())
-        .args(["-f", "json", "--heatmap", &svg_text, "-e", script])
+        .args(["-f", "json", "--heatmap", &svg_text, "-e", script, &std::process::id().to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -66,7 +66,7 @@ fn names_of_numbers() {
 #[test]
 fn syscall_name_counts_the_workload_syscalls() {
     let Some(_guard) = start("syscall_name_counts_the_workload_syscalls") else { return };
-    let program = r#"tracepoint:raw_syscalls:sys_enter /comm == "wl-getppid"/ { @[syscall_name(args.id)] = count(); }"#;
+    let program = r#"tracepoint:raw_syscalls:sys_enter /pid == cpid && comm == "wl-getppid"/ { @[syscall_name(args.id)] = count(); }"#;
     let r = run(&["-e", program, "-c", &wl("getppid 1234")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(value(&r.stdout, "@[getppid]").as_deref(), Some("1234"), "{}", r.stdout);
@@ -75,10 +75,10 @@ fn syscall_name_counts_the_workload_syscalls() {
 #[test]
 fn strncmp_and_strcontains_on_comm() {
     let Some(_guard) = start("strncmp_and_strcontains_on_comm") else { return };
-    let program = r#"tracepoint:syscalls:sys_enter_getppid /strncmp(comm, "wl-getXXX", 6) == 0/ { @prefix = count(); }
-        tracepoint:syscalls:sys_enter_getppid /strcontains(comm, "ppid")/ { @contains = count(); }
-        tracepoint:syscalls:sys_enter_getppid /strncmp(comm, "wl-getppid", 10) != 0 && comm == "wl-getppid"/ { @never = count(); }
-        tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid" && !strcontains(comm, "zz")/ { @not = count(); }"#;
+    let program = r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid && strncmp(comm, "wl-getXXX", 6) == 0/ { @prefix = count(); }
+        tracepoint:syscalls:sys_enter_getppid /pid == cpid && strcontains(comm, "ppid")/ { @contains = count(); }
+        tracepoint:syscalls:sys_enter_getppid /pid == cpid && strncmp(comm, "wl-getppid", 10) != 0 && comm == "wl-getppid"/ { @never = count(); }
+        tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "wl-getppid" && !strcontains(comm, "zz")/ { @not = count(); }"#;
     let r = run(&["-e", program, "-c", &wl("getppid 777")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     for key in ["@prefix", "@contains", "@not"] {
@@ -130,7 +130,7 @@ fn ntop_of_ipv6_arrays_matches_bpftrace() {
 #[test]
 fn buf_and_macaddr_of_a_known_buffer_match_bpftrace() {
     let Some(_guard) = start("buf_and_macaddr_of_a_known_buffer_match_bpftrace") else { return };
-    let program = r#"tracepoint:syscalls:sys_enter_write /comm == "wl-write"/ { printf("%s|%r|%rx|%rh\n", macaddr(args.buf), buf(args.buf, args.count), buf(args.buf, 8), buf(args.buf, 3)); }"#;
+    let program = r#"tracepoint:syscalls:sys_enter_write /pid == cpid && comm == "wl-write"/ { printf("%s|%r|%rx|%rh\n", macaddr(args.buf), buf(args.buf, args.count), buf(args.buf, 8), buf(args.buf, 3)); }"#;
     let command = wl("write 3");
     let ours = run(&["-e", program, "-c", &command]);
     assert_eq!(ours.code, 0, "{}", ours.stderr);
@@ -174,7 +174,7 @@ fn cgroupid_matches_cgroup_of_the_workload() {
     };
     let path = format!("/sys/fs/cgroup{}", rel.trim_end_matches('/'));
     let program = format!(
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid" && cgroup == cgroupid("{path}")/ {{ @same = count(); }}"#
+        r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "wl-getppid" && cgroup == cgroupid("{path}")/ {{ @same = count(); }}"#
     );
     let r = run(&["-e", &program, "-c", &wl("getppid 321")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -189,7 +189,7 @@ fn func_and_uaddr_in_a_uprobe() {
     let Some(_guard) = start("func_and_uaddr_in_a_uprobe") else { return };
     let bin = workload();
     let program = format!(
-        r#"uprobe:{b}:bpfscope_wl_marker {{ @[func] = count(); @addr = uaddr("bpfscope_wl_marker"); }}"#,
+        r#"uprobe:{b}:bpfscope_wl_marker /pid == cpid/ {{ @[func] = count(); @addr = uaddr("bpfscope_wl_marker"); }}"#,
         b = bin.display()
     );
     let r = run(&["-e", &program, "-c", &wl("marker 5")]);

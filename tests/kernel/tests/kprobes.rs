@@ -53,7 +53,7 @@ fn kprobe_counts_every_read_by_size() {
     let Some(_guard) = start("kprobe_counts_every_read_by_size") else { return };
     let r = run(&[
         "-e",
-        "kprobe:vfs_read /comm == \"wl-read\"/ { @[arg2] = count(); }",
+        "kprobe:vfs_read /pid == cpid && comm == \"wl-read\"/ { @[arg2] = count(); }",
         "-c",
         &wl(READS),
     ]);
@@ -68,7 +68,7 @@ fn kprobe_counts_every_read_by_size() {
 #[test]
 fn kretprobe_sums_and_histograms_the_return_values() {
     let Some(_guard) = start("kretprobe_sums_and_histograms_the_return_values") else { return };
-    let program = "kretprobe:vfs_read /comm == \"wl-read\"/ { @bytes = sum(retval); @sizes = hist(retval); @n = count(); }";
+    let program = "kretprobe:vfs_read /pid == cpid && comm == \"wl-read\"/ { @bytes = sum(retval); @sizes = hist(retval); @n = count(); }";
     let r = run(&["-e", program, "-c", &wl(READS)]);
     if no_kprobes("kretprobe_sums_and_histograms_the_return_values", &r) {
         return;
@@ -89,7 +89,7 @@ fn kretprobe_sums_and_histograms_the_return_values() {
 #[test]
 fn kprobe_wildcards_key_by_func() {
     let Some(_guard) = start("kprobe_wildcards_key_by_func") else { return };
-    let program = "kprobe:vfs_* /comm == \"wl-read\"/ { @[func] = count(); } kretprobe:vfs_rea* /comm == \"wl-read\"/ { @ret[func] = sum(retval); }";
+    let program = "kprobe:vfs_* /pid == cpid && comm == \"wl-read\"/ { @[func] = count(); } kretprobe:vfs_rea* /pid == cpid && comm == \"wl-read\"/ { @ret[func] = sum(retval); }";
     let began = Instant::now();
     let r = run(&["-e", program, "-c", &wl(READS)]);
     if no_kprobes("kprobe_wildcards_key_by_func", &r) {
@@ -110,7 +110,9 @@ fn kprobe_at_an_offset_counts_every_call() {
     let Some(_guard) = start("kprobe_at_an_offset_counts_every_call") else { return };
     let mut refused = Vec::new();
     for offset in [4, 5, 9] {
-        let program = format!("kprobe:vfs_read+{offset} /comm == \"wl-read\"/ {{ @ = count(); }}");
+        let program = format!(
+            "kprobe:vfs_read+{offset} /pid == cpid && comm == \"wl-read\"/ {{ @ = count(); }}"
+        );
         let r = run(&["-e", &program, "-c", &wl(READS)]);
         if no_kprobes("kprobe_at_an_offset_counts_every_call", &r) {
             return;
@@ -159,7 +161,7 @@ fn kprobe_wildcard_over_hundreds_of_functions() {
     let began = Instant::now();
     let r = run(&[
         "-e",
-        "kprobe:ext4_* { @ = count(); } kprobe:vfs_read /comm == \"wl-read\"/ { @reads = count(); }",
+        "kprobe:ext4_* { @ = count(); } kprobe:vfs_read /pid == cpid && comm == \"wl-read\"/ { @reads = count(); }",
         "-c",
         &wl(READS),
     ]);
@@ -175,7 +177,7 @@ fn kprobe_wildcard_over_hundreds_of_functions() {
 #[test]
 fn fentry_and_fexit_read_typed_arguments_and_retval() {
     let Some(_guard) = start("fentry_and_fexit_read_typed_arguments_and_retval") else { return };
-    let program = "fentry:vfs_read /comm == \"wl-read\"/ { @count[args.count] = count(); } fexit:vfs_read /comm == \"wl-read\"/ { @bytes = sum(retval); @n = count(); @eq = sum(retval == args.count ? 1 : 0); }";
+    let program = "fentry:vfs_read /pid == cpid && comm == \"wl-read\"/ { @count[args.count] = count(); } fexit:vfs_read /pid == cpid && comm == \"wl-read\"/ { @bytes = sum(retval); @n = count(); @eq = sum(retval == args.count ? 1 : 0); }";
     let r = run(&["-e", program, "-c", &wl(READS)]);
     if no_fentry("fentry_and_fexit_read_typed_arguments_and_retval", &r) {
         return;
@@ -215,7 +217,7 @@ fn fentry_wildcard_over_a_hundred_functions() {
             chosen.push("fentry:ext4_*".to_string());
         }
         let program = format!(
-            "{} {{ @[func] = count(); }} fentry:vfs_read /comm == \"wl-read\"/ {{ @reads = count(); }}",
+            "{} {{ @[func] = count(); }} fentry:vfs_read /pid == cpid && comm == \"wl-read\"/ {{ @reads = count(); }}",
             chosen.join(",")
         );
         let began = Instant::now();
@@ -250,7 +252,7 @@ fn path_names_the_stated_file() {
     std::fs::write(&file, b"x").expect("write the file to stat");
     let r = run(&[
         "-e",
-        "fentry:security_inode_getattr /comm == \"wl-statx\"/ { @[path(args.path)] = count(); }",
+        "fentry:security_inode_getattr /pid == cpid && comm == \"wl-statx\"/ { @[path(args.path)] = count(); }",
         "-c",
         &wl(&format!("statx {} 17", file.display())),
     ]);

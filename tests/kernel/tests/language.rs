@@ -7,7 +7,7 @@ fn getppid_one_million_counted_exactly() {
     let Some(_guard) = start("getppid_one_million_counted_exactly") else { return };
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[comm] = count(); }"#,
+        r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "wl-getppid"/ { @[comm] = count(); }"#,
         "-c",
         &wl("getppid 1000000"),
     ]);
@@ -26,7 +26,7 @@ fn read_sizes_fill_exact_log2_buckets() {
     let Some(_guard) = start("read_sizes_fill_exact_log2_buckets") else { return };
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ { @ = hist(args.ret); }"#,
+        r#"tracepoint:syscalls:sys_exit_read /pid == cpid && comm == "wl-read"/ { @ = hist(args.ret); }"#,
         "-c",
         &wl("read 1:10,100:20,4096:30,65536:5,0:3"),
     ]);
@@ -70,7 +70,7 @@ fn aggregations_over_known_values() {
     // 10 reads of 1 byte and 20 of 100 bytes: sum 2010, count 30, min 1, max 100, avg 67.
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_exit_read /comm == "wl-read"/ {
+        r#"tracepoint:syscalls:sys_exit_read /pid == cpid && comm == "wl-read"/ {
              @c = count(); @s = sum(args.ret); @mn = min(args.ret); @mx = max(args.ret);
              @a = avg(args.ret); @st = stats(args.ret); @l = lhist(args.ret, 0, 200, 50);
              @by[args.ret] = count(); }"#,
@@ -236,7 +236,7 @@ fn exit_is_never_lost_in_a_flood() {
     let bin = kernel_tests::workload();
     let program = format!(
         r#"tracepoint:syscalls:sys_enter_getppid /curtask->real_parent->tgid == {}/ {{ printf("flood %d\n", tid); }}
-           uprobe:{}:bpfscope_wl_marker {{ exit(7); }}"#,
+           uprobe:{}:bpfscope_wl_marker /curtask->real_parent->tgid == {0}/ {{ exit(7); }}"#,
         // Only this test's workload (its child), not another run's `wl-getppid`.
         std::process::id(),
         bin.display()
@@ -326,7 +326,7 @@ fn wildcard_tracepoints_attach_every_match() {
     let Some(_guard) = start("wildcard_tracepoints_attach_every_match") else { return };
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_enter_getp*id /comm == "wl-getppid"/ { @[probe] = count(); }"#,
+        r#"tracepoint:syscalls:sys_enter_getp*id /pid == cpid && comm == "wl-getppid"/ { @[probe] = count(); }"#,
         "-c",
         &wl("getppid 1000"),
     ]);
@@ -342,7 +342,7 @@ fn len_counts_map_entries() {
     let r = run(&[
         "-e",
         r#"BEGIN { for ($i : 0..25) { @m[$i] = $i; } @c["a"] = count(); @c["b"] = count(); }
-           tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @n = len(@m) + len(@c); delete(@m, 3); }"#,
+           tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "wl-getppid"/ { @n = len(@m) + len(@c); delete(@m, 3); }"#,
         "-c",
         &wl("getppid 1"),
     ]);
@@ -416,7 +416,7 @@ fn counts_and_sums_read_inside_probes() {
     // Reading an aggregation adds up every CPU's copy in the kernel.
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ {
+        r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "wl-getppid"/ {
              @c = count(); @s = sum(2);
              if (@c == 500) { printf("half %d %d\n", @c, @s); } }"#,
         "-c",
@@ -476,7 +476,7 @@ fn long_strings_use_the_scratch_area() {
     assert!(path_text.len() > 256);
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_enter_openat /comm == "wl-open"/ {
+        r#"tracepoint:syscalls:sys_enter_openat /pid == cpid && comm == "wl-open"/ {
              @[str(args.filename), comm] = count();
              $a = str(args.filename); $b = str(args.filename, 10);
              @same[$a == str(args.filename)] = count(); @prefix[$a == $b] = count();
@@ -506,9 +506,12 @@ fn ctrl_c_after_a_separate_workload_prints_the_exact_count() {
     let Some(_guard) = start("ctrl_c_after_a_separate_workload_prints_the_exact_count") else {
         return;
     };
-    // As a user would: start tracing, run the workload elsewhere, then Ctrl-C.
+    // As a user would: start tracing, run the workload elsewhere, then Ctrl-C. Only the
+    // workload this test starts counts (its parent is this process, `$1`), not another
+    // run's `wl-getppid`.
+    let program = r#"tracepoint:syscalls:sys_enter_getppid /curtask->real_parent->tgid == $1 && comm == "wl-getppid"/ { @[comm] = count(); }"#;
     let mut tracer = std::process::Command::new(kernel_tests::bpfscope())
-        .args(["-e", r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[comm] = count(); }"#])
+        .args(["-e", program, &std::process::id().to_string()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -571,7 +574,7 @@ fn cat_system_and_signal() {
     let r = run(&[
         "--unsafe",
         "-e",
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @n = count(); signal("SIGKILL"); }"#,
+        r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "wl-getppid"/ { @n = count(); signal("SIGKILL"); }"#,
         "-c",
         &wl("getppid 1000000"),
     ]);
@@ -608,7 +611,7 @@ fn strlen_of_short_and_long_strings() {
     let Some(_guard) = start("strlen_of_short_and_long_strings") else { return };
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_enter_openat /comm == "wl-open"/ {
+        r#"tracepoint:syscalls:sys_enter_openat /pid == cpid && comm == "wl-open"/ {
              printf("%d %d %d\n", strlen(str(args.filename)), strlen(comm), strlen("")); }"#,
         "-c",
         &wl("open /etc/hostname 2"),
@@ -627,7 +630,7 @@ fn printf_records_end_at_their_last_string() {
     std::fs::create_dir_all(&dir).unwrap();
     let long = dir.join("n".repeat(200));
     std::fs::write(&long, "x").unwrap();
-    let program = r#"tracepoint:syscalls:sys_enter_openat /comm == "wl-open"/ {
+    let program = r#"tracepoint:syscalls:sys_enter_openat /pid == cpid && comm == "wl-open"/ {
         printf("%d [%s]\n", 7, str(args.filename));
         printf("[%s] %d [%s]\n", str(args.filename, 3), 8, str(0));
     }"#;

@@ -16,14 +16,26 @@ use kernel_tests::{
 };
 
 /// A bpfscope started in its own session by a shell that exits at once, so it belongs to
-/// init (or a subreaper above this test), like another user's run. Killed by pid on drop.
+/// init (or a subreaper above this test), like another user's run: without this test's tag
+/// (`BPFSCOPE_TEST_TAG`), which would make it this test's. Killed by pid on drop.
 struct Unrelated {
     pid: u32,
 }
 
 impl Unrelated {
     fn start(program: &str) -> Unrelated {
-        let out = Command::new("sh")
+        Unrelated::start_tagged(program, None)
+    }
+
+    /// With `tag`: another test process's tag.
+    fn start_tagged(program: &str, tag: Option<&str>) -> Unrelated {
+        let mut sh = Command::new("sh");
+        if let Some(tag) = tag {
+            sh.env(leaks::TAG_VAR, tag);
+        } else {
+            sh.env_remove(leaks::TAG_VAR);
+        }
+        let out = sh
             .arg("-c")
             .arg(r#"setsid "$0" -e "$1" </dev/null >/dev/null 2>&1 & echo $!"#)
             .arg(bpfscope())
@@ -114,12 +126,18 @@ fn another_users_bpfscope_is_not_a_leak() {
     let other = Unrelated::start("interval:s:1 { @ = count(); }");
     let ids = programs_of(other.pid);
     assert!(!is_ours(other.pid), "the unrelated bpfscope descends from the test");
+    // Another test process's run (its own tag, another pid's): not this test's either.
+    let another_test = format!("{}-1", std::process::id() + 1);
+    let other_test = Unrelated::start_tagged("interval:s:1 { @ = count(); }", Some(&another_test));
+    let ids: Vec<u32> = [ids, programs_of(other_test.pid)].concat();
+    assert_eq!(leaks::owner(other_test.pid), None, "{another_test}");
     // Its programs are newer than this test's start and still loaded, yet the check that
     // every run makes passes at once, and finds nothing.
     let r = run(&["-e", "BEGIN { printf(\"done\\n\"); exit(); }"]);
     assert_eq!((r.code, r.stdout.as_str()), (0, "done\n\n\n"), "{}", r.stderr);
     assert_eq!(leaks::leaks(), Some(vec![]));
     drop(other);
+    drop(other_test);
     let gone = wait_for(|| {
         let loaded = leaks::loaded_programs().unwrap_or_default();
         !loaded.iter().any(|p| ids.contains(&p.id))

@@ -211,7 +211,7 @@ fn bitehist_prints_its_histogram_map_exactly() {
     assert!(lines.contains(&("@reads_seen".into(), "48".into())), "{lines:?}");
     assert!(lines.contains(&("@target_comm".into(), "wl-read".into())), "{lines:?}");
     let program =
-        "tracepoint:syscalls:sys_exit_read /comm == \"wl-read\"/ { @hist = hist(args->ret); }";
+        "tracepoint:syscalls:sys_exit_read /pid == cpid && comm == \"wl-read\"/ { @hist = hist(args->ret); }";
     if let Some(oracle) = bpftrace(&["-e", program], &cmd) {
         assert_eq!(rows, hist_rows(&oracle, "@hist:"), "bpftrace printed:\n{oracle}");
     }

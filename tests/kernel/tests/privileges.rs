@@ -108,8 +108,9 @@ fn the_minimal_capabilities_run_a_tracepoint_and_a_uprobe() {
     };
     let wl = workload().display().to_string();
     let program = format!(
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ {{ @t = count(); }} uprobe:{wl}:bpfscope_wl_marker {{ @u = count(); }}"#
+        r#"tracepoint:syscalls:sys_enter_getppid /curtask->real_parent->tgid == cpid/ {{ @t = count(); }} uprobe:{wl}:bpfscope_wl_marker /curtask->real_parent->tgid == cpid/ {{ @u = count(); }}"#
     );
+    // The shell of `-c` runs the workloads as its children: they count, another run's not.
     let command = format!("sh -c '{wl} getppid 5; {wl} marker 3'");
     for caps in ["+bpf,+perfmon,+dac_read_search", "+sys_admin,+dac_read_search"] {
         let setpriv = with_caps(caps);

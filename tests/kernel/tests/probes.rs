@@ -13,7 +13,7 @@ fn uprobe_and_uretprobe_on_the_workload() {
     let Some(_guard) = start("uprobe_and_uretprobe_on_the_workload") else { return };
     let bin = workload();
     let program = format!(
-        "uprobe:{b}:bpfscope_wl_marker {{ @calls = count(); @args = sum(arg0); }} uretprobe:{b}:bpfscope_wl_marker {{ @rets = sum(retval); }}",
+        "uprobe:{b}:bpfscope_wl_marker /pid == cpid/ {{ @calls = count(); @args = sum(arg0); }} uretprobe:{b}:bpfscope_wl_marker /pid == cpid/ {{ @rets = sum(retval); }}",
         b = bin.display()
     );
     let r = run(&["-e", &program, "-c", &wl("marker 1000")]);
@@ -105,7 +105,7 @@ fn user_stacks_are_symbolized() {
     // The workload pauses after its calls so that its stacks print while it is alive.
     let bin = workload();
     let program = format!(
-        "uprobe:{}:bpfscope_wl_marker {{ @[ustack(2)] = count(); }} interval:ms:700 {{ exit(); }}",
+        "uprobe:{}:bpfscope_wl_marker /pid == cpid/ {{ @[ustack(2)] = count(); }} interval:ms:700 {{ exit(); }}",
         bin.display()
     );
     let r = run(&["-e", &program, "-c", &wl("marker 7 3000")]);
@@ -120,7 +120,7 @@ fn raw_tracepoints_see_raw_arguments() {
     // sys_enter's raw arguments are (struct pt_regs *, long id); getppid is 110 on x86-64.
     let r = run(&[
         "-e",
-        r#"rawtracepoint:sys_enter /comm == "wl-getppid" && arg1 == 110/ { @[probe, arg1] = count(); }"#,
+        r#"rawtracepoint:sys_enter /pid == cpid && comm == "wl-getppid" && arg1 == 110/ { @[probe, arg1] = count(); }"#,
         "-c",
         &wl("getppid 4321"),
     ]);

@@ -86,7 +86,7 @@ fn self_signal_runs_on_each_sigusr1() {
 fn positional_parameters_in_attach_points() {
     let Some(_guard) = start("positional_parameters_in_attach_points") else { return };
     // `tracepoint:syscalls:sys_enter_$1` with `getppid`, `BEG$2` with `IN`, `interval:ms:$3`.
-    let program = "tracepoint:syscalls:sys_enter_$1 /comm == \"wl-getppid\"/ { @calls = count(); } BEG$2 { printf(\"%s\\n\", probe); }";
+    let program = "tracepoint:syscalls:sys_enter_$1 /pid == cpid && comm == \"wl-getppid\"/ { @calls = count(); } BEG$2 { printf(\"%s\\n\", probe); }";
     let r = run(&["-e", program, "getppid", "IN", "-c", &wl("getppid 250")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "BEGIN\n\n\n@calls: 250\n", "{}", r.stderr);
@@ -450,7 +450,7 @@ fn positional_parameters_in_attach_points_match_bpftrace() {
     let Some(_guard) = start("positional_parameters_in_attach_points_match_bpftrace") else {
         return;
     };
-    let program = r#"tracepoint:syscalls:sys_enter_$1 /comm == "wl-getppid"/ { @[probe] = count(); } interval:ms:$2 { }"#;
+    let program = r#"tracepoint:syscalls:sys_enter_$1 /pid == cpid && comm == "wl-getppid"/ { @[probe] = count(); } interval:ms:$2 { }"#;
     let command = wl("getppid 77");
     let args = ["-e", program, "getppid", "100"];
     let Some(theirs) = kernel_tests::bpftrace(&args, &command) else { return };

@@ -11,12 +11,13 @@ use std::{
 
 use kernel_tests::{assert_nothing_loaded, bpfscope, note, start, workload};
 
-/// bpfscope running `program`, its stdout piped; returns once it says (on stderr) that it
-/// attached.
+/// bpfscope running `program`, its stdout piped, with this test's pid as `$1` (its probes
+/// count only the workloads it starts: `curtask->real_parent->tgid == $1`); returns once it
+/// says (on stderr) that it attached.
 #[allow(clippy::zombie_processes)] // the caller waits for it ([`interrupt`])
 fn spawn_attached(program: &str) -> (Child, BufReader<std::process::ChildStdout>) {
     let mut child = Command::new(bpfscope())
-        .args(["-e", program])
+        .args(["-e", program, &std::process::id().to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -94,8 +95,8 @@ fn interrupt(mut child: Child, mut out: BufReader<std::process::ChildStdout>) ->
 }
 
 /// Waits (up to 60 s) until no bpfscope program created by this test is loaded: the child
-/// that closes the perf events outlives bpfscope, and belongs to init, so the leak check
-/// would count it as another user's. Returns the seconds waited.
+/// that closes the perf events outlives bpfscope, and belongs to init (the leak check knows
+/// it by its tag). Returns the seconds waited.
 fn wait_programs_gone() -> f64 {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
@@ -107,18 +108,16 @@ fn wait_programs_gone() -> f64 {
     panic!("programs still loaded 60 s after bpfscope exited");
 }
 
-/// Whether a `bpfscope-close` child (see `fork_closer`) is still running.
+/// Whether a `bpfscope-close` child (see `fork_closer`) of this test's runs is still
+/// running (another run's on the machine does not count).
 fn closer_running() -> bool {
-    std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|entry| {
-        std::fs::read_to_string(entry.path().join("comm"))
-            .is_ok_and(|c| c.trim() == "bpfscope-close")
-    })
+    !kernel_tests::leaks::our_closers().is_empty()
 }
 
 #[test]
 fn sys_enter_wildcard_gives_the_shell_back_at_once_and_leaves_nothing() {
     let Some(_guard) = start("sys_enter_wildcard") else { return };
-    let program = r#"t:syscalls:sys_enter_* /comm == "wl-getppid"/ { @[probe] = count(); }"#;
+    let program = r#"t:syscalls:sys_enter_* /curtask->real_parent->tgid == $1 && comm == "wl-getppid"/ { @[probe] = count(); }"#;
     let (child, out) = spawn_attached(program);
     run_workload(&["getppid", "1000"]);
     let (stdout, gone) = interrupt(child, out);
@@ -139,7 +138,7 @@ fn sys_enter_wildcard_gives_the_shell_back_at_once_and_leaves_nothing() {
 fn a_map_of_200000_keys_prints_whole_and_fast() {
     let Some(_guard) = start("map_of_200000_keys") else { return };
     let program = r#"config = { max_map_keys = 250000 }
-t:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[nsecs] = count(); }"#;
+t:syscalls:sys_enter_getppid /curtask->real_parent->tgid == $1 && comm == "wl-getppid"/ { @[nsecs] = count(); }"#;
     let (child, out) = spawn_attached(program);
     run_workload(&["getppid", "200000"]);
     let (stdout, gone) = interrupt(child, out);

@@ -36,7 +36,7 @@ fn innermost(entries: &[(Vec<String>, u64)], prefix: &str) -> (u64, u64) {
 
 fn profile(filter_comm: &str, extra: &str, command: &str, opts: &[&str]) -> String {
     let program =
-        format!("{extra} profile:hz:99 /comm == \"{filter_comm}\"/ {{ @[ustack] = count(); }}");
+        format!("{extra} profile:hz:99 /pid == cpid && comm == \"{filter_comm}\"/ {{ @[ustack] = count(); }}");
     let mut args = vec!["-e", &program, "-c", command];
     args.extend_from_slice(opts);
     let r = run(&args);
@@ -154,7 +154,7 @@ fn symbols_lines_adds_source_locations() {
 fn perf_maps_name_jit_code() {
     let Some(_guard) = start("perf_maps_name_jit_code") else { return };
     let program = r#"BEGIN { printf("cpid %d\n", cpid); }
-        profile:hz:99 /comm == "wl-jit"/ { @[ustack(1)] = count(); }"#;
+        profile:hz:99 /pid == cpid && comm == "wl-jit"/ { @[ustack(1)] = count(); }"#;
     let r = run(&["-e", program, "-c", &wl("jit 1200")]);
     let cpid = r.stdout.lines().find_map(|l| l.strip_prefix("cpid ")).map(str::to_string);
     if let Some(cpid) = &cpid {
@@ -178,7 +178,7 @@ fn kernel_stacks_name_kernel_functions() {
     let Some(_guard) = start("kernel_stacks_name_kernel_functions") else { return };
     let r = run(&[
         "-e",
-        r#"tracepoint:syscalls:sys_enter_getppid /comm == "wl-getppid"/ { @[kstack] = count(); @s = count(); }"#,
+        r#"tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "wl-getppid"/ { @[kstack] = count(); @s = count(); }"#,
         "-c",
         &wl("getppid 300"),
     ]);

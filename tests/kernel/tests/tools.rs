@@ -1,7 +1,9 @@
 //! The tool scripts in `tools/`, each against a deterministic workload, and the O_DIRECT
 //! block I/O one-liner.
 
-use kernel_tests::{bcc_hist_rows, hist_rows, hist_total, run, start, wl, LoopDevice};
+use kernel_tests::{
+    bcc_hist_rows, hist_rows, hist_total, own_comm, run, start, wl, wl_as, LoopDevice,
+};
 
 fn tool(name: &str) -> String {
     format!("{}/../../tools/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -35,13 +37,17 @@ fn bitesize_and_biolatency_see_every_request() {
     let Some(_guard) = start("bitesize_and_biolatency_see_every_request") else { return };
     let device =
         LoopDevice::new(64).unwrap_or_else(|why| panic!("cannot set up a loop device: {why}"));
-    let r = run(&[&tool("bitesize.bt"), "-c", &wl(&format!("odirect {} 64", device.path))]);
+    // The workload has a name of its own: another run's `wl-odirect` must not count.
+    let comm = own_comm();
+    let command = wl_as(&comm, &format!("odirect {} 64", device.path));
+    let r = run(&[&tool("bitesize.bt"), "-c", &command]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.starts_with("Tracing block I/O... Hit Ctrl-C to end.\n"));
     // BCC's layout: slots 0 -> 1 and 2 -> 3 empty, every 4 KiB write in 4 -> 7.
     let expected = [("0 -> 1", 0), ("2 -> 3", 0), ("4 -> 7", 64)].map(|(r, c)| (r.to_string(), c));
-    if r.stdout.contains("Process Name = wl-odirect\n") {
-        let rows = bcc_hist_rows(&r.stdout, "Process Name = wl-odirect");
+    let section = format!("Process Name = {comm}");
+    if r.stdout.contains(&format!("{section}\n")) {
+        let rows = bcc_hist_rows(&r.stdout, &section);
         assert_eq!(rows, expected, "{}", r.stdout);
     } else {
         // Kernels whose loop driver issues the requests from a worker thread (6.1): the
@@ -88,14 +94,17 @@ fn execsnoop_prints_one_line_per_exec() {
 #[test]
 fn opensnoop_prints_one_line_per_open() {
     let Some(_guard) = start("opensnoop_prints_one_line_per_open") else { return };
-    let r = run(&[&tool("opensnoop.bt"), "-c", &wl("open /etc/hostname 40")]);
+    // The workload has a name of its own: another run's `wl-open` must not count.
+    let comm = own_comm();
+    let ours = format!(" {comm} ");
+    let r = run(&[&tool("opensnoop.bt"), "-c", &wl_as(&comm, "open /etc/hostname 40")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let ok: Vec<&str> = r.stdout.lines().filter(|l| l.contains(" wl-open ")).collect();
+    let ok: Vec<&str> = r.stdout.lines().filter(|l| l.contains(&ours)).collect();
     assert_eq!(ok.len(), 40, "{}", r.stdout);
     assert!(ok.iter().all(|l| l.ends_with("   3   0 /etc/hostname")), "{ok:?}");
     // A failed open reports -1 and the errno (ENOENT = 2).
-    let r = run(&[&tool("opensnoop.bt"), "-c", &wl("open /nonexistent/bpfscope 5")]);
-    let failed: Vec<&str> = r.stdout.lines().filter(|l| l.contains(" wl-open ")).collect();
+    let r = run(&[&tool("opensnoop.bt"), "-c", &wl_as(&comm, "open /nonexistent/bpfscope 5")]);
+    let failed: Vec<&str> = r.stdout.lines().filter(|l| l.contains(&ours)).collect();
     assert_eq!(failed.len(), 5, "{}", r.stdout);
     assert!(failed.iter().all(|l| l.ends_with("  -1   2 /nonexistent/bpfscope")), "{failed:?}");
 }
@@ -135,12 +144,15 @@ fn runqlat_fills_its_histogram_under_ping_pong() {
 fn opensnoop_x_shows_only_failed_opens() {
     let Some(_guard) = start("opensnoop_x_shows_only_failed_opens") else { return };
     // The embedded tool, run by name, with its own option.
-    let r = run(&["opensnoop", "-x", "-c", &wl("open /etc/hostname 20")]);
+    // The workload has a name of its own: another run's `wl-open` must not count.
+    let comm = own_comm();
+    let ours = format!(" {comm} ");
+    let r = run(&["opensnoop", "-x", "-c", &wl_as(&comm, "open /etc/hostname 20")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stdout.contains(" wl-open "), "{}", r.stdout);
-    let r = run(&["opensnoop", "--failed", "-c", &wl("open /nonexistent/bpfscope 5")]);
+    assert!(!r.stdout.contains(&ours), "{}", r.stdout);
+    let r = run(&["opensnoop", "--failed", "-c", &wl_as(&comm, "open /nonexistent/bpfscope 5")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let failed: Vec<&str> = r.stdout.lines().filter(|l| l.contains(" wl-open ")).collect();
+    let failed: Vec<&str> = r.stdout.lines().filter(|l| l.contains(&ours)).collect();
     assert_eq!(failed.len(), 5, "{}", r.stdout);
     assert!(failed.iter().all(|l| l.ends_with("  -1   2 /nonexistent/bpfscope")), "{failed:?}");
 }

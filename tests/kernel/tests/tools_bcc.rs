@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use kernel_tests::{bcc_hist_rows, hist_total, run, start, wl, workload, LoopDevice};
+use kernel_tests::{
+    bcc_hist_rows, dry_run_each, hist_total, own_comm, run, run_held, start, wl, wl_as, workload,
+    Held, LoopDevice,
+};
 
 const USECS: &str = "     usecs               : count     distribution";
 const MSECS: &str = "     msecs               : count     distribution";
@@ -84,15 +87,17 @@ fn syscount_counts_the_workload_s_syscalls_by_name() {
             .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
             .unwrap_or(0)
     };
-    let r = run(&["syscount", "-T", "5", "-c", &wl("getppid 12345")]);
+    // Only the workload's own calls (`-p`): not another run's getppid calls.
+    let held = Held::start("getppid 12345");
+    let pid = held.pid().to_string();
+    let r = run_held(&["syscount", "-T", "5", "-p", &pid], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout.starts_with("Tracing syscalls, printing top 5... Ctrl+C to quit.\n"),
         "{}",
         r.stdout
     );
-    // System-wide: another process may add a few getppid calls of its own.
-    assert!((12345..12355).contains(&count_of(&r.stdout, "getppid")), "{}", r.stdout);
+    assert_eq!(count_of(&r.stdout, "getppid"), 12345, "{}", r.stdout);
     let lines: Vec<&str> = r.stdout.lines().collect();
     let header = lines.iter().position(|l| *l == "SYSCALL                   COUNT").unwrap();
     assert!(is_time(lines[header - 1].trim_matches(['[', ']'])), "{}", r.stdout);
@@ -101,10 +106,15 @@ fn syscount_counts_the_workload_s_syscalls_by_name() {
     assert!(rows.len() <= 5, "{}", r.stdout);
     assert!(rows[0].starts_with("getppid "), "largest first: {}", r.stdout);
 
-    // -P: by process; -e ENOENT: only calls failing with ENOENT.
-    let r = run(&["syscount", "-P", "-c", &wl("getppid 5000")]);
+    // -P: by process, system-wide: the workload's row is its pid's (another run's workload
+    // has the same name); -e ENOENT: only calls failing with ENOENT.
+    let held = Held::start("getppid 5000");
+    let pid = held.pid().to_string();
+    let r = run_held(&["syscount", "-P"], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let row = r.stdout.lines().find(|l| l.contains(" wl-getppid ")).expect("the workload's row");
+    let row = (r.stdout.lines())
+        .find(|l| l.split_whitespace().next() == Some(pid.as_str()))
+        .expect("the workload's row");
     let fields: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(fields[1], "wl-getppid", "{row}");
     assert!((5000..5010).contains(&fields[2].parse::<u64>().unwrap()), "{row}");
@@ -117,18 +127,22 @@ fn syscount_counts_the_workload_s_syscalls_by_name() {
 #[test]
 fn opensnoop_n_name_prints_only_that_process_s_opens() {
     let Some(_guard) = start("opensnoop_n_name_prints_only_that_process_s_opens") else { return };
-    let r = run(&["opensnoop", "-n", "wl-open", "-c", &wl("open /etc/hostname 40")]);
+    // The workload has a name of its own: another run's `wl-open` must not count.
+    let comm = own_comm();
+    let r = run(&["opensnoop", "-n", &comm, "-c", &wl_as(&comm, "open /etc/hostname 40")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines[0], "PID    COMM               FD ERR PATH", "{}", r.stdout);
     assert_eq!(lines.len(), 41, "{}", r.stdout);
+    let ours = format!(" {comm} ");
     assert!(
-        lines[1..].iter().all(|l| l.contains(" wl-open ") && l.ends_with("   3   0 /etc/hostname")),
+        lines[1..].iter().all(|l| l.contains(&ours) && l.ends_with("   3   0 /etc/hostname")),
         "{}",
         r.stdout
     );
     // -x with -n: only the failed ones, with the errno; -T adds the time in seconds.
-    let r = run(&["opensnoop", "-xT", "-n", "wl-open", "-c", &wl("open /nonexistent/bpfscope 6")]);
+    let command = wl_as(&comm, "open /nonexistent/bpfscope 6");
+    let r = run(&["opensnoop", "-xT", "-n", &comm, "-c", &command]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines[0], "TIME(s)       PID    COMM               FD ERR PATH", "{}", r.stdout);
@@ -202,12 +216,7 @@ fn every_tool_passes_the_verifier_with_its_options() {
         &["syscount", "-L", "-m", "-P", "-T", "3", "-i", "1", "-d", "2"],
         &["syscount", "-x", "-e", "EPERM", "-p", "1"],
     ];
-    for args in runs {
-        let mut with_dry_run = args.to_vec();
-        with_dry_run.push("--dry-run");
-        let r = run(&with_dry_run);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-    }
+    dry_run_each(runs);
 }
 
 #[test]

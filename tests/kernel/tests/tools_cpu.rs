@@ -1,7 +1,10 @@
 //! The CPU, scheduler, process and security tools (issue 12), each run by name with BCC's
 //! options against a deterministic workload, with exact lines and counts.
 
-use kernel_tests::{bcc_hist_rows, hist_total, run, skip_note, start, wl};
+use kernel_tests::{
+    bcc_hist_rows, dry_run_each, hist_total, own_comm, run, run_held, skip_note, start, wl, wl_as,
+    Held,
+};
 
 const USECS: &str = "     usecs               : count     distribution";
 
@@ -23,23 +26,26 @@ fn killsnoop_prints_each_kill_with_its_signal_and_target() {
     let Some(_guard) = start("killsnoop_prints_each_kill_with_its_signal_and_target") else {
         return;
     };
-    let r = run(&["killsnoop", "-c", &wl("kill 7")]);
+    // The workload has a name of its own: another run's `wl-kill` must not count.
+    let comm = own_comm();
+    let ours = format!(" {comm} ");
+    let r = run(&["killsnoop", "-c", &wl_as(&comm, "kill 7")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines[0], "Tracing kill() signals... Hit Ctrl-C to end.");
     assert_eq!(lines[1], "TIME      PID    COMM             SIG  TPID   RESULT");
-    let rows = lines_with(&r.stdout, " wl-kill ");
+    let rows = lines_with(&r.stdout, &ours);
     assert_eq!(rows.len(), 7, "{}", r.stdout);
     for row in rows {
         let f: Vec<&str> = row.split_whitespace().collect();
         // The workload kills itself: the target is its own PID.
-        assert_eq!((f[2], f[3], f[4], f[5]), ("wl-kill", "0", f[1], "0"), "{row}");
+        assert_eq!((f[2], f[3], f[4], f[5]), (comm.as_str(), "0", f[1], "0"), "{row}");
     }
     // -x: only failed kills (none here); -s 9: only SIGKILL (none here).
     for opt in ["-x", "-s9"] {
-        let r = run(&["killsnoop", opt, "-c", &wl("kill 3")]);
+        let r = run(&["killsnoop", opt, "-c", &wl_as(&comm, "kill 3")]);
         assert_eq!(r.code, 0, "{}", r.stderr);
-        assert!(lines_with(&r.stdout, " wl-kill ").is_empty(), "{opt}: {}", r.stdout);
+        assert!(lines_with(&r.stdout, &ours).is_empty(), "{opt}: {}", r.stdout);
     }
 }
 
@@ -48,7 +54,9 @@ fn sigsnoop_prints_each_generated_signal_with_its_result() {
     let Some(_guard) = start("sigsnoop_prints_each_generated_signal_with_its_result") else {
         return;
     };
-    let r = run(&["sigsnoop", "-s", "10", "-n", "wl-signal", "-c", &wl("signal 9")]);
+    // The workload has a name of its own: another run's `wl-signal` must not count.
+    let comm = own_comm();
+    let r = run(&["sigsnoop", "-s", "10", "-n", &comm, "-c", &wl_as(&comm, "signal 9")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(lines[0], "TIME     PID     COMM             SIG       TPID    RESULT");
@@ -56,12 +64,12 @@ fn sigsnoop_prints_each_generated_signal_with_its_result() {
     for row in &lines[1..] {
         let f: Vec<&str> = row.split_whitespace().collect();
         // SIGUSR1 to itself, ignored: result 1 (TRACE_SIGNAL_IGNORED).
-        assert_eq!((f[2], f[3], f[4], f[5]), ("wl-signal", "10", f[1], "1"), "{row}");
+        assert_eq!((f[2], f[3], f[4], f[5]), (comm.as_str(), "10", f[1], "1"), "{row}");
     }
     // Without -s: also the SIGCHLD (17) its exit sends to its parent.
-    let r = run(&["sigsnoop", "-n", "wl-signal", "-c", &wl("signal 2")]);
+    let r = run(&["sigsnoop", "-n", &comm, "-c", &wl_as(&comm, "signal 2")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let sigs: Vec<&str> = lines_with(&r.stdout, " wl-signal ")
+    let sigs: Vec<&str> = lines_with(&r.stdout, &format!(" {comm} "))
         .iter()
         .map(|l| l.split_whitespace().nth(3).unwrap())
         .collect();
@@ -73,42 +81,48 @@ fn setuids_and_capable_see_each_setuid_and_its_cap_setuid_check() {
     let Some(_guard) = start("setuids_and_capable_see_each_setuid_and_its_cap_setuid_check") else {
         return;
     };
-    let r = run(&["setuids", "-c", &wl("setuid 5")]);
+    // The workload has a name of its own: another run's `wl-setuid` must not count.
+    let comm = own_comm();
+    let ours = format!(" {comm} ");
+    let r = run(&["setuids", "-c", &wl_as(&comm, "setuid 5")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("TIME     PID    COMM             UID    SYSCALL   ARGS (RET)\n"));
-    let rows = lines_with(&r.stdout, " wl-setuid ");
+    let rows = lines_with(&r.stdout, &ours);
     assert_eq!(rows.len(), 5, "{}", r.stdout);
-    assert!(rows.iter().all(|l| l.ends_with(" wl-setuid        0      setuid    uid=0 (0)")));
+    let row_end = format!(" {comm:<16} 0      setuid    uid=0 (0)");
+    assert!(rows.iter().all(|l| l.ends_with(&row_end)), "{}", r.stdout);
 
-    let r = run(&["capable", "-c", &wl("setuid 4")]);
+    let r = run(&["capable", "-c", &wl_as(&comm, "setuid 4")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r
         .stdout
         .contains("TIME      UID    PID    COMM             CAP  NAME                 RET\n"));
-    let rows = lines_with(&r.stdout, " wl-setuid ");
+    let rows = lines_with(&r.stdout, &ours);
     assert_eq!(rows.len(), 4, "{}", r.stdout);
-    assert!(rows.iter().all(|l| l.ends_with(" wl-setuid        7    CAP_SETUID           0")));
+    let row_end = format!(" {comm:<16} 7    CAP_SETUID           0");
+    assert!(rows.iter().all(|l| l.ends_with(&row_end)), "{}", r.stdout);
     // -x: only denied checks (root is never denied CAP_SETUID).
-    let r = run(&["capable", "-x", "-c", &wl("setuid 4")]);
+    let r = run(&["capable", "-x", "-c", &wl_as(&comm, "setuid 4")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(lines_with(&r.stdout, " wl-setuid ").is_empty(), "{}", r.stdout);
+    assert!(lines_with(&r.stdout, &ours).is_empty(), "{}", r.stdout);
 }
 
 #[test]
 fn naptime_prints_each_nanosleep_in_seconds() {
     let Some(_guard) = start("naptime_prints_each_nanosleep_in_seconds") else { return };
-    let r = run(&["naptime", "-c", &wl("nanosleep 0:5000000,0:250000000,1:0")]);
+    // The workload has a name of its own: another run's `wl-nanosleep` must not count.
+    let comm = own_comm();
+    let ours = format!(" {comm} ");
+    let r = run(&["naptime", "-c", &wl_as(&comm, "nanosleep 0:5000000,0:250000000,1:0")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r
         .stdout
         .contains("TIME     PPID   PCOMM            PID    COMM             SECONDS\n"));
-    let secs: Vec<&str> = lines_with(&r.stdout, " wl-nanosleep ")
-        .iter()
-        .map(|l| l.split_whitespace().last().unwrap())
-        .collect();
+    let secs: Vec<&str> =
+        lines_with(&r.stdout, &ours).iter().map(|l| l.split_whitespace().last().unwrap()).collect();
     assert_eq!(secs, ["0.005", "0.250", "1.000"], "{}", r.stdout);
     // The parent is bpfscope, which ran the command.
-    assert!(lines_with(&r.stdout, " wl-nanosleep ").iter().all(|l| l.contains(" bpfscope ")));
+    assert!(lines_with(&r.stdout, &ours).iter().all(|l| l.contains(" bpfscope ")));
 }
 
 #[test]
@@ -116,14 +130,19 @@ fn exitsnoop_prints_each_exit_with_its_parent_and_code() {
     let Some(_guard) = start("exitsnoop_prints_each_exit_with_its_parent_and_code") else {
         return;
     };
-    let r = run(&["exitsnoop", "-c", &wl("exec 6")]);
+    // The workload has a name of its own, and its children are those whose parent it is:
+    // another run's `wl-exec` and /bin/true must not count.
+    let comm = own_comm();
+    let r = run(&["exitsnoop", "-c", &wl_as(&comm, "exec 6")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines[0], "PCOMM            PID    PPID   TID    AGE(s)  EXIT_CODE");
-    let parent = lines_with(&r.stdout, "wl-exec ");
+    let parent = lines_with(&r.stdout, &format!("{comm} "));
     assert_eq!(parent.len(), 1, "{}", r.stdout);
     let wl_pid = parent[0].split_whitespace().nth(1).unwrap();
-    let children: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("true ")).collect();
+    let children: Vec<&str> = (lines.iter().copied())
+        .filter(|l| l.starts_with("true ") && l.split_whitespace().nth(2) == Some(wl_pid))
+        .collect();
     assert_eq!(children.len(), 6, "{}", r.stdout);
     for row in children {
         let f: Vec<&str> = row.split_whitespace().collect();
@@ -141,10 +160,12 @@ fn threadsnoop_and_pidpersec_count_new_threads_and_processes() {
     let Some(_guard) = start("threadsnoop_and_pidpersec_count_new_threads_and_processes") else {
         return;
     };
-    let r = run(&["threadsnoop", "-c", &wl("thread 10")]);
+    // The workload has a name of its own: another run's `wl-thread` must not count.
+    let comm = own_comm();
+    let r = run(&["threadsnoop", "-c", &wl_as(&comm, "thread 10")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.starts_with("TIME(ms)   PID    COMM             TID\n"), "{}", r.stdout);
-    let rows = lines_with(&r.stdout, " wl-thread ");
+    let rows = lines_with(&r.stdout, &format!(" {comm} "));
     assert_eq!(rows.len(), 1, "one wl-worker thread: {}", r.stdout);
     let f: Vec<&str> = rows[0].split_whitespace().collect();
     assert_ne!(f[1], f[3], "a new TID: {}", rows[0]);
@@ -169,14 +190,19 @@ fn threadsnoop_and_pidpersec_count_new_threads_and_processes() {
 #[test]
 fn profile_names_the_workload_s_spinning_function() {
     let Some(_guard) = start("profile_names_the_workload_s_spinning_function") else { return };
-    let r = run(&["profile", "-F", "49", "-U", "-f", "-c", &wl("flamespin 2000")]);
+    // The workload's own samples (`-p`), not another run's of the same function.
+    let held = Held::start("flamespin 2000");
+    let pid = held.pid().to_string();
+    let r = run_held(&["profile", "-F", "49", "-U", "-f", "-p", &pid], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
     // 2 s of one busy thread at 49 Hz: about 98 samples, all in the hot function.
     let hot = folded_total(&r.stdout, "bpfscope_wl_flame_hot");
     assert!((80..=100).contains(&hot), "{hot}: {}", r.stdout);
     assert!(lines_with(&r.stdout, "wl-flamespin;").iter().all(|l| !l.contains("entry_SYSCALL")));
     // -K: kernel stacks only, none of the workload's user frames.
-    let r = run(&["profile", "-K", "-F", "99", "-f", "-c", &wl("flamespin 500")]);
+    let held = Held::start("flamespin 500");
+    let pid = held.pid().to_string();
+    let r = run_held(&["profile", "-K", "-F", "99", "-f", "-p", &pid], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(folded_total(&r.stdout, "bpfscope_wl_flame_hot"), 0, "{}", r.stdout);
     // A frequency that cannot be attached is refused.
@@ -188,14 +214,19 @@ fn profile_names_the_workload_s_spinning_function() {
 #[test]
 fn offcputime_sums_the_workload_s_sleeps_by_stack() {
     let Some(_guard) = start("offcputime_sums_the_workload_s_sleeps_by_stack") else { return };
-    let r = run(&["offcputime", "-m", "1000", "-f", "-c", &wl("flamesleep 5 20")]);
+    // The workload's own blocks (`-p`), not those of the other processes on the machine.
+    let held = Held::start("flamesleep 5 20");
+    let pid = held.pid().to_string();
+    let r = run_held(&["offcputime", "-m", "1000", "-f", "-p", &pid], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
     // Five sleeps of 20 ms each: 100 ms blocked in nanosleep, plus scheduling delays.
     let us = folded_total(&r.stdout, "do_nanosleep");
     assert!((100_000..=125_000).contains(&us), "{us}: {}", r.stdout);
     assert!(lines_with(&r.stdout, "do_nanosleep").iter().all(|l| l.starts_with("wl-flamesleep;")));
     // -M 1000: only blocks under 1 ms, so none of the 20 ms sleeps.
-    let r = run(&["offcputime", "-M", "1000", "-f", "-c", &wl("flamesleep 3 20")]);
+    let held = Held::start("flamesleep 3 20");
+    let pid = held.pid().to_string();
+    let r = run_held(&["offcputime", "-M", "1000", "-f", "-p", &pid], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(folded_total(&r.stdout, "do_nanosleep"), 0, "{}", r.stdout);
 }
@@ -321,12 +352,7 @@ fn every_cpu_tool_passes_the_verifier_with_its_options() {
         &["drsnoop", "-T", "-p", "1", "-n", "a", "-d", "2"],
         &["klockstat", "-p", "1", "-n", "3", "-d", "2"],
     ];
-    for args in runs {
-        let mut with_dry_run = args.to_vec();
-        with_dry_run.push("--dry-run");
-        let r = run(&with_dry_run);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-    }
+    dry_run_each(runs);
 }
 
 #[test]
@@ -385,12 +411,14 @@ fn runqslower_and_wakeuptime_see_the_ping_pong_s_wakeups() {
     // min_us 0: every wakeup of the two processes, two per round trip (and a few more at
     // start and exit), less the few that find the task not yet off its CPU (a wakeup of a
     // task still on the run queue fires no sched_wakeup).
-    let r = run(&["runqslower", "0", "-c", &wl("pingpong 300")]);
+    // The workload has a name of its own: another run's `wl-pingpong` must not count.
+    let comm = own_comm();
+    let r = run(&["runqslower", "0", "-c", &wl_as(&comm, "pingpong 300")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines[0], "Tracing run queue latency higher than 0 us");
     assert_eq!(lines[1], "TIME     COMM             TID           LAT(us)");
-    let rows = lines_with(&r.stdout, " wl-pingpong ");
+    let rows = lines_with(&r.stdout, &format!(" {comm} "));
     // (6.1 under the kernel matrix's emulation: 623, a few more at start and exit.)
     assert!((540..=650).contains(&rows.len()), "{}: {}", rows.len(), r.stdout);
     // The default threshold (10 ms) and -P's header.
@@ -405,9 +433,9 @@ fn runqslower_and_wakeuptime_see_the_ping_pong_s_wakeups() {
 
     // Each side blocks reading its pipe until the other writes: the waker's stack is the
     // pipe write.
-    let r = run(&["wakeuptime", "-f", "-c", &wl("pingpong 300")]);
+    let r = run(&["wakeuptime", "-f", "-c", &wl_as(&comm, "pingpong 300")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let rows = lines_with(&r.stdout, "wl-pingpong;wl-pingpong;");
+    let rows = lines_with(&r.stdout, &format!("{comm};{comm};"));
     assert!(!rows.is_empty(), "{}", r.stdout);
     assert!(folded_total(&r.stdout, "pipe_write;") > 0, "{}", r.stdout);
     assert!(rows.iter().any(|l| l.contains("vfs_write;")), "{}", r.stdout);
@@ -550,15 +578,17 @@ fn bpftrace_s_own_tools_match_bpftrace_0_17_running_its_scripts() {
     let Some(_guard) = start("bpftrace_s_own_tools_match_bpftrace_0_17_running_its_scripts") else {
         return;
     };
-    // (tool, workload, its comm, fields to drop: time, pids, and the parent's name, which is
-    // the tracer itself)
-    let cases: &[(&str, &str, &str, &[usize])] = &[
-        ("killsnoop", "kill 5", "wl-kill", &[0, 1, 4]),
-        ("setuids", "setuid 4", "wl-setuid", &[0, 1]),
-        ("naptime", "nanosleep 0:5000000,0:20000000", "wl-nanosleep", &[0, 1, 2, 3]),
+    // (tool, workload, fields to drop: time, pids, and the parent's name, which is the
+    // tracer itself). The workload has a name of its own: another run's must not count.
+    let cases: &[(&str, &str, &[usize])] = &[
+        ("killsnoop", "kill 5", &[0, 1, 4]),
+        ("setuids", "setuid 4", &[0, 1]),
+        ("naptime", "nanosleep 0:5000000,0:20000000", &[0, 1, 2, 3]),
     ];
-    for (tool, workload, comm, drop) in cases {
-        let command = wl(workload);
+    let comm = own_comm();
+    let comm = comm.as_str();
+    for (tool, workload, drop) in cases {
+        let command = wl_as(comm, workload);
         let Some(theirs) = kernel_tests::bpftrace(&[&format!("/usr/sbin/{tool}.bt")], &command)
         else {
             return;

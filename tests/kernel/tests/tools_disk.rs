@@ -4,51 +4,15 @@
 
 use std::process::Command;
 
-use kernel_tests::{note, run, skip_note, start, wl, LoopDevice};
-
-/// Whether this kernel has kprobes (the kprobe PMU).
-fn have_kprobes() -> bool {
-    std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
-}
+use kernel_tests::{
+    disk::{have_kprobes, refused_without_kprobes, Ext4},
+    note, run, skip_note, start, wl, LoopDevice,
+};
 
 /// The lines of `stdout` that mention the process `comm`.
 fn lines_of<'a>(stdout: &'a str, comm: &str) -> Vec<&'a str> {
     let field = format!(" {comm} ");
     stdout.lines().filter(|l| l.contains(&field)).collect()
-}
-
-/// An ext4 file system on a loop device, mounted on a fresh directory; unmounted on drop.
-struct Ext4 {
-    dir: std::path::PathBuf,
-    device: LoopDevice,
-}
-
-impl Ext4 {
-    /// Sets one up, or says why not.
-    fn new() -> Result<Ext4, String> {
-        let device = LoopDevice::new(64)?;
-        let mkfs = Command::new("mkfs.ext4").args(["-q", &device.path]).output();
-        match mkfs {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => return Err(format!("mkfs.ext4: {}", String::from_utf8_lossy(&out.stderr))),
-            Err(e) => return Err(format!("mkfs.ext4 (from e2fsprogs) cannot run: {e}")),
-        }
-        let dir = std::env::temp_dir().join(format!("bpfscope-ext4-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let out = Command::new("mount").arg(&device.path).arg(&dir).output();
-        match out {
-            Ok(out) if out.status.success() => Ok(Ext4 { dir, device }),
-            Ok(out) => Err(format!("mount: {}", String::from_utf8_lossy(&out.stderr))),
-            Err(e) => Err(format!("mount: {e}")),
-        }
-    }
-}
-
-impl Drop for Ext4 {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
-        let _ = std::fs::remove_dir(&self.dir);
-    }
 }
 
 #[test]
@@ -107,12 +71,10 @@ fn biosnoop_prints_each_o_direct_write_with_its_disk_and_process() {
     else {
         return;
     };
-    let device =
-        LoopDevice::new(64).unwrap_or_else(|why| panic!("cannot set up a loop device: {why}"));
+    let device = LoopDevice::required(64);
     let name = device.path.trim_start_matches("/dev/");
     for args in [&["biosnoop"][..], &["biosnoop", "-Q"]] {
-        let command = wl(&format!("odirect {} 30", device.path));
-        let r = run(&[args, &["-c", &command]].concat());
+        let r = run(&[args, &["-c", &device.odirect(30)]].concat());
         assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
         let lines: Vec<&str> = r.stdout.lines().collect();
         assert_eq!(
@@ -130,7 +92,7 @@ fn biosnoop_prints_each_o_direct_write_with_its_disk_and_process() {
         }
     }
     // -p PID: the I/O of other processes only, so none of these.
-    let r = run(&["biosnoop", "-p", "1", "-c", &wl(&format!("odirect {} 30", device.path))]);
+    let r = run(&["biosnoop", "-p", "1", "-c", &device.odirect(30)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(lines_of(&r.stdout, "wl-odirect").is_empty(), "{}", r.stdout);
 }
@@ -140,10 +102,9 @@ fn biopattern_finds_sequential_o_direct_writes_sequential() {
     let Some(_guard) = start("biopattern_finds_sequential_o_direct_writes_sequential") else {
         return;
     };
-    let device =
-        LoopDevice::new(64).unwrap_or_else(|why| panic!("cannot set up a loop device: {why}"));
+    let device = LoopDevice::required(64);
     let name = device.path.trim_start_matches("/dev/");
-    let r = run(&["biopattern", "-c", &wl(&format!("odirect {} 50", device.path))]);
+    let r = run(&["biopattern", "-c", &device.odirect(50)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines[0], "Tracing block device I/O requested seeks... Hit Ctrl-C to end.");
@@ -153,7 +114,7 @@ fn biopattern_finds_sequential_o_direct_writes_sequential() {
     assert!(lines.contains(&row.as_str()), "no `{row}`: {}", r.stdout);
 
     // -T: the time in front of the header and of each row.
-    let r = run(&["biopattern", "-T", "-c", &wl(&format!("odirect {} 20", device.path))]);
+    let r = run(&["biopattern", "-T", "-c", &device.odirect(20)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(lines.contains(&"TIME     DISK     %RND  %SEQ    COUNT     KBYTES"), "{}", r.stdout);
@@ -184,9 +145,8 @@ fn biostacks_counts_the_o_direct_writes_under_their_block_device_stack() {
     else {
         return;
     };
-    let device =
-        LoopDevice::new(64).unwrap_or_else(|why| panic!("cannot set up a loop device: {why}"));
-    let r = run(&["biostacks", "-c", &wl(&format!("odirect {} 40", device.path))]);
+    let device = LoopDevice::required(64);
+    let r = run(&["biostacks", "-c", &device.odirect(40)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.starts_with("Tracing block I/O with init stacks. Hit Ctrl-C to end.\n"));
     // Each map entry: `@usecs[`, the stack, `]:`, the histogram rows; the O_DIRECT writes to
@@ -297,11 +257,7 @@ fn kprobe_tools_name_the_missing_kprobes() {
         return;
     }
     for (tool, probe) in tools {
-        let r = run(&[tool]);
-        assert_eq!(r.code, 1, "{tool}: {}", r.stderr);
-        let expected = format!("ERROR: cannot attach probe `{probe}`: this kernel has no kprobes");
-        assert!(r.stderr.starts_with(&expected), "{tool}: {}", r.stderr);
-        skip_note(&format!("{tool}: needs kprobes, which this kernel lacks (checked its error)"));
+        refused_without_kprobes(&[tool], probe);
     }
 }
 
@@ -327,10 +283,5 @@ fn every_disk_tool_passes_the_verifier_with_its_options() {
         &["swapin"],
         &["xfsdist"],
     ];
-    for args in runs {
-        let mut with_dry_run = args.to_vec();
-        with_dry_run.push("--dry-run");
-        let r = run(&with_dry_run);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-    }
+    kernel_tests::dry_run_each(runs);
 }

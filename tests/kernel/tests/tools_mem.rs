@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use kernel_tests::{
-    bcc_hist_rows, hist_total, note, run, run_with_stdin, skip_note, start, wl, workload,
-    LoopDevice,
+    bcc_hist_rows, hist_total, note, own_comm, run, run_held, run_with_stdin, skip_note, start, wl,
+    wl_as, workload, Held, LoopDevice,
 };
 
 const KBYTES: &str = "     kbytes              : count     distribution";
@@ -52,7 +52,10 @@ fn bitehist_puts_4k_writes_in_the_4_to_7_kbytes_bucket() {
 fn funccount_counts_a_user_function_exactly() {
     let Some(_guard) = start("funccount_counts_a_user_function_exactly") else { return };
     let pattern = format!("u:{}:bpfscope_wl_marker", workload().display());
-    let r = run(&["funccount", "-c", &wl("marker 1234"), &pattern]);
+    // The workload's own calls (`-p`), not another run's of the same function.
+    let held = Held::start("marker 1234");
+    let pid = held.pid().to_string();
+    let r = run_held(&["funccount", "-p", &pid, &pattern], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let probe = format!("uprobe:{}:bpfscope_wl_marker", workload().display());
     let expected = format!(
@@ -73,13 +76,17 @@ fn funccount_counts_a_user_function_exactly() {
 fn funclatency_times_each_call_of_a_user_function() {
     let Some(_guard) = start("funclatency_times_each_call_of_a_user_function") else { return };
     let pattern = format!("u:{}:bpfscope_wl_sleepfn", workload().display());
-    // Five calls of 5 ms each: all in 4 -> 7 ms.
-    let r = run(&["funclatency", "-m", "-c", &wl("sleepfn 5 5"), &pattern]);
+    // Five calls of 5 ms each: all in 4 -> 7 ms (the workload's own: `-p`).
+    let held = Held::start("sleepfn 5 5");
+    let pid = held.pid().to_string();
+    let r = run_held(&["funclatency", "-m", "-p", &pid, &pattern], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(hist_total(&bcc_hist_rows(&r.stdout, MSECS)), 5, "{}", r.stdout);
     assert_sleeps_in(&r.stdout, MSECS, "4 -> 7", 5);
     // -u -F: microseconds, one histogram per function.
-    let r = run(&["funclatency", "-u", "-F", "-c", &wl("sleepfn 3 2"), &pattern]);
+    let held = Held::start("sleepfn 3 2");
+    let pid = held.pid().to_string();
+    let r = run_held(&["funclatency", "-u", "-F", "-p", &pid, &pattern], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let section = format!("Function = uprobe:{}:bpfscope_wl_sleepfn", workload().display());
     assert_eq!(hist_total(&bcc_hist_rows(&r.stdout, &section)), 3, "{}", r.stdout);
@@ -188,7 +195,9 @@ fn mountsnoop_prints_each_tmpfs_mount_and_umount() {
     let Some(_guard) = start("mountsnoop_prints_each_tmpfs_mount_and_umount") else { return };
     let dir = std::env::temp_dir().join(format!("bpfscope-mnt-{}", std::process::id()));
     let dir = dir.display().to_string();
-    let r = run(&["mountsnoop", "-c", &wl(&format!("tmpfs {dir} 3"))]);
+    // The workload has a name of its own: another run's `wl-tmpfs` must not count.
+    let comm = own_comm();
+    let r = run(&["mountsnoop", "-c", &wl_as(&comm, &format!("tmpfs {dir} 3"))]);
     let _ = std::fs::remove_dir(&dir);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mnt_ns = std::fs::read_link("/proc/self/ns/mnt").unwrap().display().to_string();
@@ -196,7 +205,7 @@ fn mountsnoop_prints_each_tmpfs_mount_and_umount() {
     let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(lines[0], "COMM             PID     TID     MNT_NS      CALL", "{}", r.stdout);
     let ours: Vec<&str> =
-        lines[1..].iter().filter(|l| l.starts_with("wl-tmpfs ")).copied().collect();
+        lines[1..].iter().filter(|l| l.starts_with(&format!("{comm} "))).copied().collect();
     assert_eq!(ours.len(), 6, "{}", r.stdout);
     for (i, line) in ours.iter().enumerate() {
         let fields: Vec<&str> = line.split_whitespace().collect();

@@ -4,65 +4,11 @@
 //! need fentry or kprobes fail here with a message naming them, which is checked; the kernel
 //! matrix (scripts/vmtest) runs them for real.
 
-use std::process::Command;
-
-use kernel_tests::{bcc_hist_rows, hist_total, run, skip_note, start, wl, LoopDevice};
-
-/// Whether this kernel has kprobes (the kprobe PMU): the kernel matrix's do, this host's not.
-fn have_kprobes() -> bool {
-    std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
-}
-
-/// The error of a kprobe tool on a kernel without kprobes: it names the probe and the
-/// missing facility. Checks it and says loudly that the test is skipped here.
-fn refused_without_kprobes(args: &[&str], probe: &str) {
-    let r = run(args);
-    assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
-    let expected = format!("ERROR: cannot attach probe `{probe}`: this kernel has no kprobes");
-    assert!(r.stderr.starts_with(&expected), "{args:?}: {}", r.stderr);
-    skip_note(&format!(
-        "{}: needs kprobes, which this kernel lacks (checked its error; the kernel matrix runs it)",
-        args[0]
-    ));
-}
-
-/// An ext4 file system on a loop device, mounted on a fresh directory; unmounted on drop.
-struct Ext4 {
-    dir: std::path::PathBuf,
-    _device: LoopDevice,
-}
-
-impl Ext4 {
-    /// Sets one up, or says why not.
-    fn new() -> Result<Ext4, String> {
-        let device = LoopDevice::new(64)?;
-        let mkfs = Command::new("mkfs.ext4").args(["-q", &device.path]).output();
-        match mkfs {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => return Err(format!("mkfs.ext4: {}", String::from_utf8_lossy(&out.stderr))),
-            Err(e) => return Err(format!("mkfs.ext4 (from e2fsprogs) cannot run: {e}")),
-        }
-        let dir = std::env::temp_dir().join(format!("bpfscope-rest-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let out = Command::new("mount").args(["-t", "ext4"]).arg(&device.path).arg(&dir).output();
-        match out {
-            Ok(out) if out.status.success() => Ok(Ext4 { dir, _device: device }),
-            Ok(out) => Err(format!("mount: {}", String::from_utf8_lossy(&out.stderr))),
-            Err(e) => Err(format!("mount: {e}")),
-        }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-}
-
-impl Drop for Ext4 {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
-        let _ = std::fs::remove_dir(&self.dir);
-    }
-}
+use kernel_tests::{
+    bcc_hist_rows,
+    disk::{have_kprobes, refused_without_kprobes, Ext4},
+    hist_total, run, skip_note, start, wl, LoopDevice,
+};
 
 /// The `HH:MM:SS loadavg: ...` line BCC's top tools print above each table.
 fn is_loadavg(line: &str) -> bool {
@@ -84,16 +30,11 @@ fn biotop_sums_each_process_s_o_direct_writes_in_bcc_s_columns() {
     let Some(_guard) = start("biotop_sums_each_process_s_o_direct_writes_in_bcc_s_columns") else {
         return;
     };
-    let device =
-        LoopDevice::new(64).unwrap_or_else(|why| panic!("cannot set up a loop device: {why}"));
+    let device = LoopDevice::required(64);
     let name = device.path.trim_start_matches("/dev/");
     let minor = device.kernel_dev() & 0xfffff;
     // Two processes: 30 and then 10 writes of 4 KiB; one output, at the end.
-    let command = format!(
-        "sh -c '{}; {}'",
-        wl(&format!("odirect {} 30", device.path)),
-        wl(&format!("odirect {} 10", device.path))
-    );
+    let command = format!("sh -c '{}; {}'", device.odirect(30), device.odirect(10));
     let r = run(&["biotop", "-C", "-c", &command, "60"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
@@ -123,7 +64,7 @@ fn biotop_sums_each_process_s_o_direct_writes_in_bcc_s_columns() {
     }
 
     // -p PID: another process's I/O only; -r 1: one row at most.
-    let r = run(&["biotop", "-C", "-p", "1", "-c", &wl(&format!("odirect {} 30", device.path))]);
+    let r = run(&["biotop", "-C", "-p", "1", "-c", &device.odirect(30)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stdout.contains(" wl-odirect "), "{}", r.stdout);
     let r = run(&["biotop", "-C", "-r", "1", "-c", &command, "60"]);
@@ -332,12 +273,7 @@ fn cachestat_counts_a_cold_read_s_misses_and_a_warm_read_s_hits() {
         return refused_without_kprobes(&["cachestat"], "kprobe:folio_mark_accessed");
     }
     let fs = Ext4::new().unwrap_or_else(|why| panic!("cannot set up ext4: {why}"));
-    let file = fs.path("cached");
-    assert!(Command::new(kernel_tests::workload())
-        .args(["fsops", &file, "256", "0"])
-        .status()
-        .unwrap()
-        .success());
+    let file = fs.file_of_pages("cached", 256);
     // 256 pages read cold (256 misses), then warm (256 hits a pass); one output at the end.
     // System-wide: starting the workload reads and maps its binary (hits of their own, the
     // same each run), so the hits are compared between one pass and three.
@@ -376,12 +312,7 @@ fn readahead_ages_the_pages_a_cold_read_reads_ahead() {
         return refused_without_kprobes(&["readahead"], "kprobe:page_cache_ra_unbounded");
     }
     let fs = Ext4::new().unwrap_or_else(|why| panic!("cannot set up ext4: {why}"));
-    let file = fs.path("ahead");
-    assert!(Command::new(kernel_tests::workload())
-        .args(["fsops", &file, "256", "0"])
-        .status()
-        .unwrap()
-        .success());
+    let file = fs.file_of_pages("ahead", 256);
     let r = run(&["readahead", "-c", &wl(&format!("pagecache {file} 1"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
@@ -535,12 +466,7 @@ fn every_tool_of_this_batch_passes_the_verifier_with_its_options() {
         &["tcpaccept", "-P", "22,80"],
         &["tcpstates", "-L", "80,443", "-D", "22"],
     ];
-    for args in runs {
-        let mut with_dry_run = args.to_vec();
-        with_dry_run.push("--dry-run");
-        let r = run(&with_dry_run);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-    }
+    kernel_tests::dry_run_each(runs);
     if std::path::Path::new("/sys/kernel/tracing/events/sock/sock_send_length").exists() {
         for args in
             [&["tcptop"][..], &["tcptop", "-C", "-S", "-p", "1", "-4", "2", "3"], &["tcptop", "-6"]]

@@ -12,7 +12,7 @@ fn curtask_members_agree_with_the_kernel_on_every_event() {
     let Some(_guard) = start("curtask_members_agree_with_the_kernel_on_every_event") else {
         return;
     };
-    let program = r#"tracepoint:syscalls:sys_exit_getppid /comm == "wl-getppid"/ {
+    let program = r#"tracepoint:syscalls:sys_exit_getppid /pid == cpid && comm == "wl-getppid"/ {
         @n = count();
         @pid_bad = sum(curtask->pid != tid ? 1 : 0);
         @tgid_bad = sum(curtask->tgid != pid ? 1 : 0);
@@ -39,7 +39,7 @@ fn curtask_members_agree_with_the_kernel_on_every_event() {
 #[test]
 fn curtask_comm_and_parent_print_right() {
     let Some(_guard) = start("curtask_comm_and_parent_print_right") else { return };
-    let program = r#"tracepoint:syscalls:sys_exit_getppid /comm == "wl-getppid"/ {
+    let program = r#"tracepoint:syscalls:sys_exit_getppid /pid == cpid && comm == "wl-getppid"/ {
         printf("%s|%s|%d|%d\n", curtask->comm, comm, curtask->real_parent->tgid, args.ret);
     }"#;
     let r = run(&["-e", program, "-c", &wl("getppid 3")]);
@@ -137,7 +137,7 @@ fn bpftrace(program: &str, command: &str) -> Option<String> {
 fn member_chains_match_bpftrace() {
     let Some(_guard) = start("member_chains_match_bpftrace") else { return };
     // Values that do not depend on which tracer is the parent.
-    let program = r#"tracepoint:syscalls:sys_exit_getppid /comm == "wl-getppid"/ {
+    let program = r#"tracepoint:syscalls:sys_exit_getppid /pid == cpid && comm == "wl-getppid"/ {
         @[curtask->comm, curtask->pid - tid, curtask->tgid - pid,
           curtask->real_parent->tgid - args->ret,
           curtask->real_parent->real_parent->pid - curtask->parent->real_parent->pid] = count();

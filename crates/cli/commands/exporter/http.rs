@@ -1,20 +1,14 @@
-//! The HTTP side: tiny_http parses requests (each connection on its own thread of its pool),
-//! and each request is answered on a thread of its own from the latest [`Snapshot`], encoded
-//! by prometheus-client in the format the `Accept` header asks for. Nothing here touches the
-//! kernel or waits for the tracing thread: it only takes the snapshot's `Arc` under a lock.
+//! The routes: each request (read and framed by `server.rs`, on its connection's thread) is
+//! answered from the latest [`Snapshot`], encoded by prometheus-client in the format the
+//! `Accept` header asks for. Nothing here touches the kernel or waits for the tracing thread:
+//! it only takes the snapshot's `Arc` under a lock.
 //!
 //! Routes: `GET /metrics` (and `HEAD`), `GET /` (a line pointing at `/metrics`); any other path
-//! is 404, any other method 405. At most [`MAX_IN_FLIGHT`] responses are written at once;
-//! past that a request gets 503 at once, so clients that do not read their response cannot
-//! pile up threads. A request declaring a body over [`MAX_BODY`] is left unanswered (see
-//! `serve`: tiny_http would allocate the declared size).
+//! is 404, any other method 405 (with `Allow`).
 
 use std::{
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
-    },
-    thread,
+    sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use prometheus_client::{
@@ -23,15 +17,9 @@ use prometheus_client::{
     metrics::MetricType,
     registry::Registry,
 };
-use tiny_http::{Header, Method, Request, Response, Server};
 
 use super::metrics::{Kind, Sample, Snapshot};
-
-/// Responses being written at once, at most.
-pub const MAX_IN_FLIGHT: usize = 16;
-
-/// The largest request body let through: scrapes have none (see `serve`).
-pub const MAX_BODY: usize = 64 << 10;
+use super::server::{self, Request, Response};
 
 /// Where the tracing thread leaves each new snapshot.
 pub type Shared = Arc<Mutex<Arc<Snapshot>>>;
@@ -93,72 +81,42 @@ pub fn encode(snapshot: Arc<Snapshot>, openmetrics: bool) -> (String, &'static s
 
 /// Whether the request's `Accept` asks for OpenMetrics (as Prometheus does when it prefers it).
 fn wants_openmetrics(request: &Request) -> bool {
-    request.headers().iter().any(|h| {
-        h.field.equiv("Accept") && h.value.as_str().contains("application/openmetrics-text")
+    request.headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("Accept") && value.contains("application/openmetrics-text")
     })
 }
 
-/// Binds `addr` and answers requests on other threads until the process ends. Returns the
-/// address bound (the port is known when `addr` asks for port 0).
-pub fn serve(addr: &str, shared: Shared) -> anyhow::Result<std::net::SocketAddr> {
-    let server = Server::http(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| anyhow::anyhow!("{addr} is not an IP address and port"))?;
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    thread::Builder::new().name("http".into()).spawn(move || {
-        for request in server.incoming_requests() {
-            if request.body_length().is_some_and(|n| n > MAX_BODY) {
-                // tiny_http 0.12 drains an unread body when the request is dropped into a
-                // buffer of the size the client declared (`EqualReader`'s `Drop`):
-                // `Content-Length: 999999999999999` aborts the process on the allocation
-                // (found by fuzz/, target `http`; upstream tiny-http PR #290). Such a request
-                // is left unanswered and never dropped: its connection stays open (one file
-                // descriptor and one tiny_http thread) instead of the exporter dying.
-                std::mem::forget(request);
-                continue;
-            }
-            if in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_IN_FLIGHT {
-                in_flight.fetch_sub(1, Ordering::SeqCst);
-                let _ = request.respond(Response::from_string("busy\n").with_status_code(503));
-                continue;
-            }
+/// Binds `addr` and answers requests on other threads until the process ends (`timeout`:
+/// how long a request may take to arrive). Returns the address bound (the port is known
+/// when `addr` asks for port 0).
+pub fn serve(
+    addr: &str,
+    shared: Shared,
+    timeout: Duration,
+) -> anyhow::Result<std::net::SocketAddr> {
+    server::listen(addr, timeout, Arc::new(move |request: &Request| answer(request, &shared)))
+}
+
+/// The answer to one request.
+pub fn answer(request: &Request, shared: &Shared) -> Response {
+    if !matches!(request.method.as_str(), "GET" | "HEAD") {
+        let mut response = Response::text(405, "method not allowed: only GET and HEAD\n");
+        response.headers.push(("Allow", "GET, HEAD".into()));
+        return response;
+    }
+    match request.path.as_str() {
+        "/metrics" => {
             let snapshot = shared.lock().map(|s| Arc::clone(&s)).unwrap_or_default();
-            let in_flight = Arc::clone(&in_flight);
-            let spawned = thread::Builder::new().name("scrape".into()).spawn(move || {
-                answer(request, snapshot);
-                in_flight.fetch_sub(1, Ordering::SeqCst);
-            });
-            if spawned.is_err() {
-                eprintln!("WARNING: bpfscope exporter: cannot start a thread for a request");
+            let (body, content_type) = encode(snapshot, wants_openmetrics(request));
+            Response {
+                status: 200,
+                headers: vec![("Content-Type", content_type.into())],
+                body: body.into_bytes(),
             }
         }
-    })?;
-    Ok(bound)
-}
-
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("a valid header")
-}
-
-/// Answers one request.
-fn answer(request: Request, snapshot: Arc<Snapshot>) {
-    let get = matches!(request.method(), Method::Get | Method::Head);
-    let path = request.url().split('?').next().unwrap_or("").to_string();
-    let response = match (get, path.as_str()) {
-        (true, "/metrics") => {
-            let (body, content_type) = encode(snapshot, wants_openmetrics(&request));
-            Response::from_string(body).with_header(header("Content-Type", content_type))
-        }
-        (true, "/") => Response::from_string("bpfscope exporter: metrics at /metrics\n")
-            .with_header(header("Content-Type", "text/plain; charset=utf-8")),
-        (true, _) => {
-            Response::from_string("not found: only /metrics is served\n").with_status_code(404)
-        }
-        (false, _) => Response::from_string("method not allowed\n").with_status_code(405),
-    };
-    let _ = request.respond(response);
+        "/" => Response::text(200, "bpfscope exporter: metrics at /metrics\n"),
+        _ => Response::text(404, "not found: only /metrics is served\n"),
+    }
 }
 
 #[cfg(test)]
@@ -211,5 +169,31 @@ mod tests {
         assert!(content_type.starts_with("application/openmetrics-text"));
         assert!(body.contains("# TYPE bpfscope_calls counter\n"), "{body}");
         assert!(body.ends_with("# EOF\n"), "{body}");
+    }
+
+    fn route(head: &str) -> Response {
+        let request = server::parse_head(head.as_bytes()).expect("a valid request");
+        answer(&request, &Arc::new(Mutex::new(snapshot())))
+    }
+
+    #[test]
+    fn routes() {
+        let response = route("GET http://h:9435/metrics?x HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(response.status, 200);
+        assert!(response.headers[0].1.starts_with("text/plain; version=0.0.4"));
+        let response =
+            route("HEAD /metrics HTTP/1.0\r\naccept: application/openmetrics-text\r\n\r\n");
+        assert_eq!(response.status, 200);
+        assert!(response.headers[0].1.starts_with("application/openmetrics-text"));
+        assert!(String::from_utf8(response.body).unwrap().ends_with("# EOF\n"));
+        assert_eq!(route("GET / HTTP/1.0\r\n\r\n").status, 200);
+        for path in ["/metrics/", "//metrics", "/metrics/../x", "*", "/%6detrics"] {
+            assert_eq!(route(&format!("GET {path} HTTP/1.0\r\n\r\n")).status, 404, "{path}");
+        }
+        for method in ["POST", "PUT", "DELETE", "OPTIONS", "get"] {
+            let response = route(&format!("{method} /metrics HTTP/1.0\r\n\r\n"));
+            assert_eq!(response.status, 405, "{method}");
+            assert!(response.headers.contains(&("Allow", "GET, HEAD".into())), "{method}");
+        }
     }
 }

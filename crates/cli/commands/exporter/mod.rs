@@ -2,12 +2,12 @@
 //! scripts and tools in one process and serves their maps as Prometheus metrics on
 //! `/metrics` (docs/exporter.md has the rules).
 //!
-//! Two threads matter: this one loads every script (`Session`), polls their rings and, every
-//! `--interval`, reads their maps into a [`metrics::Snapshot`]; the HTTP thread (`http.rs`)
-//! answers scrapes from the latest snapshot and never waits for this one. SIGHUP re-reads the
-//! scripts: an unchanged one keeps its session (and its counters), a changed one is compiled
-//! first, and only if that works its old session is dropped (which detaches every probe) and
-//! the new one attached. SIGINT and SIGTERM end it.
+//! Two sides: this thread loads every script (`Session`), polls their rings and, every
+//! `--interval`, reads their maps into a [`metrics::Snapshot`]; the HTTP threads (`server.rs`,
+//! routes in `http.rs`) answer scrapes from the latest snapshot and never wait for this one.
+//! SIGHUP re-reads the scripts: an unchanged one keeps its session (and its counters), a
+//! changed one is compiled first, and only if that works its old session is dropped (which
+//! detaches every probe) and the new one attached. SIGINT and SIGTERM end it.
 //!
 //! Histograms are compiled with `Options::hist_sums`, so each key's exact sum is read beside
 //! its buckets. A session borrows its compiled script for as long as it lives; the compiled
@@ -16,6 +16,7 @@
 
 mod http;
 mod metrics;
+mod server;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -63,6 +64,10 @@ struct ExporterArgs {
     /// ask for port 0).
     #[arg(long, value_name = "FILE")]
     address_file: Option<String>,
+    /// How long an HTTP request may take to arrive, and a response to be written (an idle
+    /// connection is closed after it). For tests: hidden.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, hide = true)]
+    http_timeout: Duration,
     /// Scripts (`FILE.bt`) and embedded tools (`biolatency`), run with their defaults.
     #[arg(value_name = "SCRIPT.bt|TOOL", required = true)]
     scripts: Vec<String>,
@@ -318,7 +323,7 @@ fn exporter(args: ExporterArgs) -> anyhow::Result<i32> {
     let signals = sys::signal_fd().context("signalfd")?;
     // Listening first: a port in use fails before anything is loaded.
     let shared: http::Shared = Arc::new(Mutex::new(Arc::new(Snapshot::default())));
-    let bound = http::serve(&args.listen, Arc::clone(&shared))?;
+    let bound = http::serve(&args.listen, Arc::clone(&shared), args.http_timeout)?;
     let mut scripts = Vec::new();
     for arg in &args.scripts {
         let text = read_source(arg)?;

@@ -14,6 +14,7 @@
 //! and the ring buffer (`lower/events.rs`), and the event ids (`manifest::event`).
 
 mod aggregations;
+mod args;
 mod context;
 mod debug;
 mod kernel;
@@ -24,8 +25,10 @@ mod names;
 mod net;
 mod options;
 mod output;
+mod probe;
 mod stacks;
 mod strings;
+mod task;
 mod time;
 
 pub(crate) use aggregations::update as update_aggregate;

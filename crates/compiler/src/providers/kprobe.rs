@@ -192,8 +192,8 @@ impl Provider for Kprobe {
     }
 }
 
-/// `4`, `0x10`.
-fn parse_offset(text: &str) -> Option<u64> {
+/// An offset after `+` in an attach point or a section name: `4`, `0x10`.
+pub fn parse_offset(text: &str) -> Option<u64> {
     match text.strip_prefix("0x") {
         Some(hex) => u64::from_str_radix(hex, 16).ok(),
         None => text.parse().ok(),

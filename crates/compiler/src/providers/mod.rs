@@ -33,6 +33,7 @@ mod watchpoint;
 
 use bpfscope_syntax::{ast::AttachPoint, suggest, Diagnostic};
 
+pub use self::kprobe::parse_offset;
 pub use self::{
     begin_end::Special,
     fentry::FentrySpec,

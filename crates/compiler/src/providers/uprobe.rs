@@ -239,11 +239,7 @@ fn parse_function(text: &str) -> Option<(String, u64)> {
     }
     match text.rsplit_once('+') {
         Some((name, offset)) if !name.is_empty() => {
-            let offset = match offset.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16).ok()?,
-                None => offset.parse().ok()?,
-            };
-            Some((name.to_string(), offset))
+            Some((name.to_string(), super::parse_offset(offset)?))
         }
         Some(_) => None,
         None => Some((text.to_string(), 0)),

@@ -254,6 +254,11 @@ pub enum AttachErrorKind {
 impl AttachErrorKind {
     /// The errno of the failed system call behind this error, if there is one.
     pub fn errno(&self) -> Option<i32> {
+        self.syscall_error()?.source.raw_os_error()
+    }
+
+    /// The failed system call behind this error, if there is one.
+    fn syscall_error(&self) -> Option<&SyscallError> {
         match self {
             AttachErrorKind::NoHardwarePmu(source)
             | AttachErrorKind::FunctionRefused { source, .. }
@@ -262,7 +267,7 @@ impl AttachErrorKind {
             | AttachErrorKind::PinRefused { source, .. }
             | AttachErrorKind::BreakpointRefused { source, .. }
             | AttachErrorKind::NoTrampoline { source, .. }
-            | AttachErrorKind::Syscall(source) => source.source.raw_os_error(),
+            | AttachErrorKind::Syscall(source) => Some(source),
             _ => None,
         }
     }
@@ -333,16 +338,7 @@ impl fmt::Display for AttachError {
 
 impl std::error::Error for AttachError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            AttachErrorKind::NoHardwarePmu(source)
-            | AttachErrorKind::FunctionRefused { source, .. }
-            | AttachErrorKind::RawTracepointRefused { source, .. }
-            | AttachErrorKind::IterRefused { source, .. }
-            | AttachErrorKind::PinRefused { source, .. }
-            | AttachErrorKind::BreakpointRefused { source, .. }
-            | AttachErrorKind::Syscall(source) => Some(source),
-            _ => None,
-        }
+        Some(self.kind.syscall_error()?)
     }
 }
 

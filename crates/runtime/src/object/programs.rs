@@ -16,7 +16,7 @@ use bpfscope_bpf::Insn;
 use bpfscope_compiler::{
     btf::{Kind, Reader},
     providers::{
-        FentrySpec, KprobeSpec, ProbeSpec, ProfileSpec, RawTracepointSpec, TpBtfSpec,
+        parse_offset, FentrySpec, KprobeSpec, ProbeSpec, ProfileSpec, RawTracepointSpec, TpBtfSpec,
         TracepointSpec, UprobeSpec,
     },
 };
@@ -335,13 +335,6 @@ pub(crate) fn probe(
             ))
         }
     })
-}
-
-fn parse_offset(text: &str) -> Option<u64> {
-    match text.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => text.parse().ok(),
-    }
 }
 
 #[cfg(test)]

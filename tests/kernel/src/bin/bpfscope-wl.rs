@@ -2,7 +2,9 @@
 //! system calls or I/Os, so tests can assert exact counts and histogram buckets. The binary's
 //! first act is to set its comm to `wl-<mode>` (`wl-getppid`, `wl-read`, ...), which the
 //! tests filter on: the dynamic loader's own reads and opens happen under the binary's name
-//! and so never pollute the counts.
+//! and so never pollute the counts. (The tests filter on their own child too, `pid ==
+//! cpid`: another run's workload has the same name. `BPFSCOPE_WL_COMM=NAME` names it NAME
+//! instead, for tools that can only tell processes apart by name.)
 //!
 //! Modes:
 //! - `getppid N`: N getppid() calls
@@ -87,7 +89,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_else(|| usage());
     let num = |i: usize| arg(i).parse::<u64>().unwrap_or_else(|_| usage());
-    let comm = CString::new(format!("wl-{}", arg(0))).expect("comm");
+    // `wl-MODE`, or the name a test gives it (`BPFSCOPE_WL_COMM`) where a tool can only key
+    // or filter by name and another run's workload of the same mode must not count.
+    let comm = std::env::var("BPFSCOPE_WL_COMM").unwrap_or_else(|_| format!("wl-{}", arg(0)));
+    let comm = CString::new(comm).expect("comm");
     // SAFETY: PR_SET_NAME takes a NUL-terminated string of at most 16 bytes (longer is cut).
     unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) };
     match arg(0) {
