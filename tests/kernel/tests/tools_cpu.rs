@@ -439,7 +439,8 @@ fn runqslower_and_wakeuptime_see_the_ping_pong_s_wakeups() {
     assert_eq!(lines[0], "Tracing run queue latency higher than 0 us");
     assert_eq!(lines[1], "TIME     COMM             TID           LAT(us)");
     let rows = lines_with(&r.stdout, &format!(" {comm} "));
-    assert!((540..=620).contains(&rows.len()), "{}: {}", rows.len(), r.stdout);
+    // (6.1 under the kernel matrix's emulation: 623, a few more at start and exit.)
+    assert!((540..=650).contains(&rows.len()), "{}: {}", rows.len(), r.stdout);
     // The default threshold (10 ms) and -P's header.
     let r = run(&["runqslower", "-P", "-c", &wl("pingpong 10")]);
     assert_eq!(r.code, 0, "{}", r.stderr);

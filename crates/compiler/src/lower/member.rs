@@ -20,6 +20,9 @@ struct Place {
     addr: Val,
     off: i64,
     user: bool,
+    /// `addr` is a BTF pointer the verifier may know as maybe NULL (`direct.rs`), on which
+    /// it refuses arithmetic until the pointer is tested.
+    btf: bool,
 }
 
 impl Lower<'_> {
@@ -27,6 +30,12 @@ impl Lower<'_> {
     pub(crate) fn place_value(&mut self, e: &Expr) -> Val {
         let ty = self.ty(e);
         let bitfield = self.checked.members.get(&e.id).and_then(|m| m.bitfield);
+        // Through a pointer the verifier types by BTF: a plain load (`direct.rs`).
+        if bitfield.is_none() && ty.is_integer() {
+            if let Some(value) = self.direct_value(e, &ty) {
+                return value;
+            }
+        }
         let place = self.place_of(e);
         self.span = e.span;
         match (bitfield, &ty) {
@@ -39,18 +48,7 @@ impl Lower<'_> {
                 self.read_into(&place, buf, *len);
                 Val::Mem(buf)
             }
-            (None, ty) if ty.is_integer() => {
-                let slot = self.alloc(8);
-                let width = ty.c_size();
-                self.read_into(&place, slot, width);
-                let size = Size::from_bytes(width).unwrap_or(Size::DW);
-                self.ldx(size, Reg::R0, slot);
-                if ty.is_signed() {
-                    self.truncate(Reg::R0, ty);
-                }
-                self.stx(Size::DW, slot, Reg::R0);
-                Val::Mem(slot)
-            }
+            (None, ty) if ty.is_integer() => self.read_integer(&place, ty),
             // A struct, a union or an array: its C bytes (an address in `u8[16]`, a
             // `struct timespec`), padded with zeros to 8, and a struct's holes between members
             // zeroed, so that equal values are equal keys.
@@ -72,6 +70,27 @@ impl Lower<'_> {
         }
     }
 
+    /// An integer (or a pointer) of `ty`'s width at `place`, read with the helper and
+    /// sign- or zero-extended.
+    fn read_integer(&mut self, place: &Place, ty: &Ty) -> Val {
+        let slot = self.alloc(8);
+        let width = ty.c_size();
+        self.read_into(place, slot, width);
+        let size = Size::from_bytes(width).unwrap_or(Size::DW);
+        self.ldx(size, Reg::R0, slot);
+        if ty.is_signed() {
+            self.truncate(Reg::R0, ty);
+        }
+        self.stx(Size::DW, slot, Reg::R0);
+        Val::Mem(slot)
+    }
+
+    /// `ty` at `off` bytes past the kernel pointer `pointer`, read with the helper.
+    pub(super) fn helper_read(&mut self, pointer: &Val, off: i16, ty: &Ty) -> Val {
+        let place = Place { addr: pointer.clone(), off: off.into(), user: false, btf: true };
+        self.read_integer(&place, ty)
+    }
+
     /// `&place`: the address itself.
     pub(crate) fn address_of(&mut self, inner: &Expr) -> Val {
         let place = self.place_of(inner);
@@ -82,6 +101,11 @@ impl Lower<'_> {
     /// Puts the address of `place` in `reg`.
     fn address(&mut self, place: &Place, reg: Reg) {
         self.load_reg(&place.addr, reg);
+        if place.btf && place.off != 0 {
+            // NULL stays 0 (a read of it fails and leaves zeros), anything else gets the
+            // offset (the verifier then knows the pointer is not NULL).
+            self.insn(Insn::jmp_imm(JmpOp::Jeq, reg, 0, 1));
+        }
         if place.off != 0 {
             match i32::try_from(place.off) {
                 Ok(off) => self.insn(Insn::alu64_imm(AluOp::Add, reg, off)),
@@ -123,7 +147,7 @@ impl Lower<'_> {
                     }
                 };
                 self.stack_addr(Reg::R0, loc);
-                Place { addr: self.spill(Reg::R0), off: 0, user: false }
+                Place { addr: self.spill(Reg::R0), off: 0, user: false, btf: false }
             }
         };
         self.span = saved;
@@ -133,8 +157,9 @@ impl Lower<'_> {
     /// The place a pointer expression points at.
     fn pointer_place(&mut self, pointer: &Expr) -> Place {
         let user = matches!(self.ty(pointer), Ty::Ptr { user: true, .. });
+        let btf = self.btf_pointer(pointer);
         let addr = self.expr(pointer);
-        Place { addr, off: 0, user }
+        Place { addr, off: 0, user, btf }
     }
 
     /// `base[index]`: a constant index adds to the offset; a variable one is scaled and
@@ -165,7 +190,7 @@ impl Lower<'_> {
             self.insn(Insn::alu64_imm(AluOp::Mul, Reg::R2, elem as i32));
         }
         self.insn(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
-        Place { addr: self.spill(Reg::R1), off: 0, user: place.user }
+        Place { addr: self.spill(Reg::R1), off: 0, user: place.user, btf: false }
     }
 
     /// `bpf_probe_read_{kernel,user}(dst, size, place)`.

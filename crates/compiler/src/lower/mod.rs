@@ -7,6 +7,7 @@
 //! helpers (map keys and values, event records) are zeroed first: the verifier rejects reads
 //! of uninitialised stack, and string keys must hash equal whatever followed their NUL.
 
+mod direct;
 mod events;
 mod expr;
 mod for_map;
@@ -114,6 +115,7 @@ pub fn lower_probe(
         name: name.to_string(),
         map_loops: Vec::new(),
         helper_slots: None,
+        btf_vars: direct::BtfVars::new(),
     };
     cx.exit_label = cx.label();
     cx.insn(Insn::mov64_reg(Reg::R6, Reg::R1));
@@ -139,6 +141,7 @@ pub fn lower_probe(
         let off = cx.alloc_buffer(ty.size().max(8));
         cx.vars.insert(name.clone(), (off, ty.clone()));
     }
+    cx.find_btf_vars(probe);
     if let (Some(pid), true) = (options.pid_filter, spec.probe_type().pid_filter()) {
         cx.call(bpfscope_bpf::Helper::GetCurrentPidTgid);
         cx.insn(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
@@ -250,6 +253,8 @@ pub(crate) struct Lower<'a> {
     pub(crate) name: String,
     /// Callbacks of `for` loops over maps, emitted as `.text` functions.
     pub(crate) map_loops: Vec<MapLoop>,
+    /// The `$variables` that hold BTF pointers (`direct.rs`).
+    pub(crate) btf_vars: direct::BtfVars,
 }
 
 impl Lower<'_> {

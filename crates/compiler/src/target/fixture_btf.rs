@@ -77,6 +77,16 @@ pub(crate) fn probe_types(w: &mut Writer) {
     let wakeup = w.func_proto(0, &[(data, void_ptr), (p, task_ptr)]);
     let wakeup_ptr = w.ptr(wakeup);
     w.typedef("btf_trace_sched_wakeup", wakeup_ptr);
+    // As 6.1 has it: an event of a class (`sched_wakeup_template`) has an unnamed typedef
+    // and neither `__bpf_trace_<event>` nor `__probestub_<event>`; the class's function
+    // names its parameters (another class with the same types names them otherwise).
+    let unnamed_new = w.func_proto(0, &[(0, void_ptr), (0, task_ptr)]);
+    let unnamed_new_ptr = w.ptr(unnamed_new);
+    w.typedef("btf_trace_sched_wakeup_new", unnamed_new_ptr);
+    w.func("__bpf_trace_sched_wakeup_template", wakeup, false);
+    let tsk = w.string("tsk");
+    let other = w.func_proto(0, &[(data, void_ptr), (tsk, task_ptr)]);
+    w.func("__bpf_trace_other_class", other, false);
 
     // BPF iterators: `bpf_iter_<name>` functions and their context structs, whose pointers
     // sit in anonymous unions as in the kernel.

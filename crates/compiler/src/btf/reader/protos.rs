@@ -9,7 +9,9 @@
 //! attaches by, but its parameters have no names: those come, as bpftrace takes them, from
 //! the function the same header generates for each tracepoint with the same prototype,
 //! `__bpf_trace_<event>(void *__data, bool preempt, struct task_struct *prev, ...)` (or
-//! `__probestub_<event>` where that one is missing).
+//! `__probestub_<event>` where that one is missing; on kernels that have neither for an
+//! event defined from a class, as 6.1's `sched_wakeup`, `__bpf_trace_<class>` with the same
+//! parameter types).
 
 use super::{word, BtfError, Function, Kind, Reader};
 
@@ -70,9 +72,47 @@ impl Reader {
             .find_map(|prefix| self.find(&format!("{prefix}{event}"), Kind::Func));
         let proto = match named {
             Some(func) => self.raw(func)?.size_or_type,
-            None => self.typedef_proto(typedef)?,
+            None => {
+                let unnamed = self.typedef_proto(typedef)?;
+                self.class_proto(event, unnamed).unwrap_or(unnamed)
+            }
         };
         Ok((typedef, proto))
+    }
+
+    /// The named prototype of an event defined from a class (`DEFINE_EVENT(sched_wakeup_template,
+    /// sched_wakeup, ...)`) on kernels that generate `__bpf_trace_<class>` only (6.1: no
+    /// `__probestub_<event>` yet): a `__bpf_trace_` function whose parameter types are the
+    /// typedef's. Where several classes have those types and name the parameters
+    /// differently, the class whose name shares the longest prefix with the event's;
+    /// `None` when nothing matches.
+    fn class_proto(&self, event: &str, unnamed: u32) -> Option<u32> {
+        let types = |proto: u32| -> Option<Vec<u32>> {
+            let raw = self.raw(proto).ok()?;
+            (0..raw.vlen).map(|i| word(raw.extra, i * 8 + 4).ok()).collect()
+        };
+        let names = |proto: u32| -> Option<Vec<u32>> {
+            let raw = self.raw(proto).ok()?;
+            (0..raw.vlen).map(|i| word(raw.extra, i * 8).ok()).collect()
+        };
+        let wanted = types(unnamed)?;
+        let common = |a: &str| a.bytes().zip(event.bytes()).take_while(|(x, y)| x == y).count();
+        let mut candidates: Vec<(usize, u32)> = self
+            .named(Kind::Func)
+            .filter_map(|(id, name)| Some((name.strip_prefix("__bpf_trace_")?, id)))
+            .filter_map(|(class, id)| {
+                let proto = self.raw(id).ok()?.size_or_type;
+                (types(proto)? == wanted).then(|| (common(class), proto))
+            })
+            .collect();
+        candidates.sort_by_key(|(common, _)| std::cmp::Reverse(*common));
+        let (_, best) = *candidates.first()?;
+        // The parameter names, as strings (each function has its own string offsets).
+        let spelled = |proto: u32| -> Option<Vec<Vec<u8>>> {
+            Some(names(proto)?.into_iter().map(|off| self.string(off).to_vec()).collect())
+        };
+        let agree = candidates.iter().all(|(_, p)| spelled(*p) == spelled(best));
+        (agree || candidates.get(1).is_none_or(|(c, _)| *c < candidates[0].0)).then_some(best)
     }
 
     /// The `FUNC_PROTO` a typedef of a function pointer names.

@@ -61,7 +61,13 @@ fn tp_btf_loads_against_the_typedef_and_has_only_its_arguments() {
     let d = expand(&ap("tp_btf:sched_swich"), &Fixture).unwrap_err();
     assert_eq!(d.message, "raw tracepoint `sched_swich` not found in the kernel's BTF");
     assert_eq!(d.help.as_deref(), Some("did you mean `sched_switch`?"));
-    assert_eq!(expand(&ap("tp_btf:sched_*"), &Fixture).unwrap().len(), 2);
+    assert_eq!(expand(&ap("tp_btf:sched_*"), &Fixture).unwrap().len(), 3);
+    // 6.1: an event of a class takes its names from `__bpf_trace_<class>`.
+    assert_eq!(var_types("tp_btf:sched_wakeup_new { $p = args.p; }"), ["$p: struct task_struct *"]);
+    assert_eq!(
+        var_types("rawtracepoint:sched_wakeup_new { $p = args.p; }"),
+        ["$p: struct task_struct *"]
+    );
 }
 
 #[test]
@@ -176,8 +182,14 @@ fn listings_spell_arguments_as_c() {
         [
             "rawtracepoint:vmlinux:sched_switch",
             "rawtracepoint:vmlinux:sched_wakeup",
+            "rawtracepoint:vmlinux:sched_wakeup_new",
             "rawtracepoint:fixmod:fix_event"
         ]
+    );
+    // Named from its class's function (6.1).
+    assert_eq!(
+        rt.listing_args("rawtracepoint:vmlinux:sched_wakeup_new", &Fixture),
+        ["    struct task_struct * p"]
     );
     assert_eq!(
         rt.listing_args("rawtracepoint:vmlinux:sched_switch", &Fixture),
@@ -243,10 +255,15 @@ fn module_functions_are_typed_by_the_modules_btf() {
     assert_eq!(var_types("fexit:fixmod:fix_open { $r = retval; }"), ["$r: int32"]);
     assert_eq!(spec("fexit:fixmod:fix_open").probe_type().retval(), Some(ArgLoc::CtxOffset(16)));
     let asm = compile_ok("fentry:fixmod:fix_open { @ = args.dev->owner->pid; }").dump_asm();
-    // `owner` at +8 of the module's struct, then `pid` at +16 of vmlinux's task_struct.
-    let reads: Vec<&str> = asm.lines().filter(|l| l.contains("r3 += ")).collect();
-    assert!(reads[0].ends_with("r3 += 8") && reads[1].ends_with("r3 += 16"), "{asm}");
-    assert_eq!(asm.matches("call bpf_probe_read_kernel#113").count(), 2, "{asm}");
+    // `owner` at +8 of the module's struct, then `pid` at +16 of vmlinux's task_struct,
+    // loaded directly (fentry's arguments are BTF pointers: `lower/direct.rs`).
+    let reads: Vec<&str> =
+        asm.lines().filter(|l| l.contains("= *(") && l.contains("(r3 +")).collect();
+    assert!(
+        reads[0].ends_with("*(u64 *)(r3 +8)") && reads[1].ends_with("*(u32 *)(r3 +16)"),
+        "{asm}"
+    );
+    assert_eq!(asm.matches("call bpf_probe_read_kernel#113").count(), 0, "{asm}");
 }
 
 #[test]
