@@ -313,6 +313,12 @@ impl JsonSink {
     fn write(&mut self, line: &str) -> io::Result<()> {
         self.out.write_all(line.as_bytes())
     }
+
+    /// Writes to standard error after what standard output holds (see `TextSink`).
+    fn write_err(&mut self, line: &str) -> io::Result<()> {
+        self.out.flush()?;
+        self.err.write_all(line.as_bytes())
+    }
 }
 
 impl Sink for JsonSink {
@@ -343,11 +349,11 @@ impl Sink for JsonSink {
     }
 
     fn warning(&mut self, message: &Warning) -> io::Result<()> {
-        self.err.write_all(warning(message).as_bytes())
+        self.write_err(&warning(message))
     }
 
     fn script_message(&mut self, message: &crate::ScriptMessage<'_>) -> io::Result<()> {
-        self.err.write_all(message_line(message).as_bytes())
+        self.write_err(&message_line(message))
     }
 
     fn stats(&mut self, report: &Stats) -> io::Result<()> {

@@ -107,6 +107,8 @@ pub struct Session<'c> {
     watch_requests: Vec<(usize, u64)>,
     /// `-c`'s child: its pid and command line (the binary of its function watchpoints).
     child_command: Option<(u32, String)>,
+    /// When the output was last flushed (see `drain`).
+    flushed: Instant,
 }
 
 /// The maps (in link order, duplicates of the session's fds) and the program BTF that the
@@ -216,12 +218,13 @@ impl<'c> Session<'c> {
             unwatched: Vec::new(),
             watch_requests: Vec::new(),
             child_command: None,
+            flushed: Instant::now(),
         })
     }
 
     /// Handles every record in the rings, in place.
     fn drain(&mut self, sink: &mut dyn Sink) {
-        let Session { rings, events, maps, exit, unwatched, watch_requests, .. } = self;
+        let Session { rings, events, maps, exit, unwatched, watch_requests, flushed, .. } = self;
         for ring in rings.iter_mut() {
             ring.buffer.drain(|record| match events.handle(record, maps, sink) {
                 Ok(Flow::Continue) => {}
@@ -232,9 +235,13 @@ impl<'c> Session<'c> {
             });
         }
         // Under a flood more records are already waiting: the output buffer then goes out
-        // when full, not in a write per drain. Flushed once the event ring is empty.
-        if !rings.first().is_some_and(|r| r.buffer.has_data()) {
+        // when full, not in a write per drain. Flushed once the event ring is empty, and at
+        // least every poll interval, so that a steady stream never holds lines back longer.
+        let waiting = rings.first().is_some_and(|r| r.buffer.has_data());
+        let due = flushed.elapsed() >= Duration::from_millis(POLL_INTERVAL_MS as u64);
+        if !waiting || due {
             exit.check_output(sink.flush());
+            *flushed = Instant::now();
         }
     }
 
