@@ -665,10 +665,12 @@ fn wakeup_flags(insns: &[bpfscope_bpf::Insn], avail: u64) -> i64 {
 }
 
 #[test]
-fn printf_wakes_the_reader_across_the_mark_and_in_a_band_above_it() {
-    // A 16-byte record takes 24 bytes of the 1 MiB ring; the mark is 128 KiB, the band above
-    // it 16 KiB. Producers on other CPUs may all see the unread bytes just below the mark
-    // and none cross it by its own count: those in the band wake the reader too.
+fn printf_wakes_the_reader_only_with_the_record_that_crosses_the_mark() {
+    // A 16-byte record takes 24 bytes of the 1 MiB ring; the mark is 128 KiB. Records above
+    // it do not wake the reader: a record in a band above it woke it too, and each one
+    // queued an irq_work and a self-IPI while the reader was waking (188 -> 215 ns a
+    // record in bench/c_ratio.py). A crossing that racing producers miss is caught by the
+    // reader's short poll after a large batch instead (`Running::poll`).
     let c = compile_ok("BEGIN { printf(\"x %d\\n\", 1); }");
     let insns = &c.programs[0].insns;
     let (no_wakeup, force) = (1, 2);
@@ -677,9 +679,8 @@ fn printf_wakes_the_reader_across_the_mark_and_in_a_band_above_it() {
         (0, no_wakeup),
         (mark - 25, no_wakeup),
         (mark - 24, force),
-        (mark, force),
-        (mark + (16 << 10) - 1, force),
-        (mark + (16 << 10), no_wakeup),
+        (mark - 1, force),
+        (mark, no_wakeup),
         (1 << 20, no_wakeup),
     ] {
         assert_eq!(wakeup_flags(insns, avail), flags, "{avail} bytes unread");

@@ -239,7 +239,7 @@ impl Lower<'_> {
 
     /// Sends the record at `buf`, of at most `size` bytes (exactly the count in the stack
     /// slot `bytes` when given), to the event ring without waking the reader, which polls on
-    /// a timer; only records that fill the ring past [`wakeup_mark`] wake it at once.
+    /// a timer; only the record that fills the ring past [`wakeup_mark`] wakes it at once.
     /// Waking the reader for every record (the kernel's default) costs microseconds per
     /// event. With `control`, it goes to the small control ring instead, with a wake-up, so
     /// that a flood of output never loses it (`exit()`). A record the ring has no room for is
@@ -252,26 +252,18 @@ impl Lower<'_> {
             self.load_map(Reg::R1, RINGBUF_MAP);
             self.insn(Insn::mov64_imm(Reg::R2, 0)); // BPF_RB_AVAIL_DATA
             self.call(Helper::RingbufQuery);
-            // Wake the reader when this record takes the unread bytes across the threshold,
-            // and for every record sent while they are in a band just above it: producers
-            // on other CPUs query and reserve at the same time, so two of them can both see
-            // the bytes just below the mark and neither cross it by its own count, and the
-            // reader would sleep until its timed poll while the ring overflows. Once woken
-            // it polls again at once while records remain, so records further above the
-            // band (the reader is behind, and awake) do not wake it: that would only add
-            // cost.
+            // Wake the reader only when this record takes the unread bytes across the
+            // threshold: once woken, it polls again at once while records remain, so
+            // waking it for every record above the threshold would only add cost.
             self.insn(Insn::mov64_imm(Reg::R4, RB_NO_WAKEUP));
-            let (quiet, wake) = (self.label(), self.label());
+            let quiet = self.label();
             let mark = wakeup_mark(self.checked.ringbuf_size) as i32;
-            let band = mark / 8;
-            self.jump(Insn::jmp_imm(JmpOp::Jge, Reg::R0, mark + band, 0), quiet);
-            self.jump(Insn::jmp_imm(JmpOp::Jge, Reg::R0, mark, 0), wake);
+            self.jump(Insn::jmp_imm(JmpOp::Jge, Reg::R0, mark, 0), quiet);
             // What the record adds to the unread bytes: its 8-byte header and its size
             // rounded up to 8, as the kernel lays it out.
             let footprint = 8 + size.div_ceil(8) * 8;
             self.insn(Insn::alu64_imm(AluOp::Add, Reg::R0, footprint as i32));
             self.jump(Insn::jmp_imm(JmpOp::Jlt, Reg::R0, mark, 0), quiet);
-            self.place(wake);
             self.insn(Insn::mov64_imm(Reg::R4, RB_FORCE_WAKEUP));
             self.place(quiet);
         }
