@@ -16,7 +16,8 @@ The shell waits on a FIFO until the harness opens it, which is after the tracer 
 subtracted (bpftrace's LLVM compile is not reader work). For every run:
 - produced: N × M;
 - delivered: lines `e TID` in the output file (to /dev/null: produced − reported lost, which
-  the file runs show to be exact for bpfscope);
+  the file runs show to be exact for bpfscope; unknown for bpftrace 0.17, which prints its
+  `Lost N events` on standard output);
 - reported lost: the sum of the tracer's `Lost N events` lines (stdout or stderr);
 - reader CPU: utime + stime of the tracer itself (/proc/PID/stat, read after it has exited
   and before it is reaped, so its children's time is not in it), and the same in ns from
@@ -92,8 +93,10 @@ def one_run(tracer, cmd, producers, events, to_file, tmp):
     lost = sum(int(n) for n in re.findall(r"^Lost (\d+) events", text + "\n" + errtext, re.M))
     if to_file:
         delivered = sum(1 for line in text.splitlines() if line.startswith("e "))
-    else:
+    elif tracer.startswith("bpfscope"):
         delivered = produced - lost
+    else:
+        delivered = None  # bpftrace 0.17 prints "Lost N events" on stdout: unknown here
     stat_ns, sched_ns = (end_cpu[0] - start_cpu[0], end_cpu[1] - start_cpu[1])
     if to_file:
         os.unlink(out_path)
@@ -101,7 +104,7 @@ def one_run(tracer, cmd, producers, events, to_file, tmp):
         "tracer": tracer, "producers": producers, "events": events, "output": "file" if to_file else "/dev/null",
         "code": code, "produced": produced, "delivered": delivered, "lost": lost,
         "unaccounted": produced - delivered - lost if to_file else None,
-        "delivered_pct": 100.0 * delivered / produced, "wall_s": wall,
+        "delivered_pct": 100.0 * delivered / produced if delivered is not None else None, "wall_s": wall,
         "reader_cpu_ms": stat_ns / 1e6, "reader_sched_ms": sched_ns / 1e6,
         "ns_per_record": sched_ns / delivered if delivered else None,
         "stderr_tail": errtext.strip().splitlines()[-3:] if code != 0 else [],
@@ -138,10 +141,13 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         un = "—" if r["unaccounted"] is None else f"{r['unaccounted']:,}"
+        delivered = "?" if r["delivered"] is None else f"{r['delivered']:,}"
+        pct = "?" if r["delivered_pct"] is None else f"{r['delivered_pct']:.1f} %"
+        lost = "?" if r["delivered"] is None else f"{r['lost']:,}"
         ns = bench.fmt(r["ns_per_record"], "{:.0f}")
         code = "" if r["code"] == 0 else f" (exit {r['code']}: {' / '.join(r['stderr_tail'])})"
-        print(f"| {r['tracer']}{code} | {r['producers']} × {r['events']:,} | {r['output']} | {r['delivered']:,} | "
-              f"{r['lost']:,} | {un} | {r['delivered_pct']:.1f} % | {r['reader_sched_ms']:.0f} | {ns} | "
+        print(f"| {r['tracer']}{code} | {r['producers']} × {r['events']:,} | {r['output']} | {delivered} | "
+              f"{lost} | {un} | {pct} | {r['reader_sched_ms']:.0f} | {ns} | "
               f"{r['wall_s']:.2f} |")
     if args.json:
         with open(args.json, "w") as f:
