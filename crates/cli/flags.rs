@@ -105,10 +105,12 @@ pub struct RunOpts {
     /// Write output to this file.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<String>,
-    /// Output buffering: line (written at each newline, the default), full (written when the
-    /// buffer fills, and at exit) or none (each write goes out at once).
-    #[arg(short = 'B', value_name = "MODE", value_enum, default_value = "line")]
-    pub buffering: Buffering,
+    /// Output buffering: line (written at each newline), full (written when the buffer fills,
+    /// and at exit) or none (each write goes out at once). By default: line on a terminal;
+    /// otherwise each batch of events is written at once when it has been handled (lines are
+    /// never split, and what goes to standard error comes after the lines before it).
+    #[arg(short = 'B', value_name = "MODE", value_enum)]
+    pub buffering: Option<Buffering>,
     /// Warn at run time, with the source location, when a probe_read helper fails (a bad
     /// address, a page not present), and at exit count the failed probe reads and map
     /// updates per call site; -kk is the same.

@@ -231,7 +231,7 @@ impl Subcommand for Flamegraph {
             unsafe_ok: false,
             dry_run: args.dry_run,
             emit: None,
-            buffering: crate::flags::Buffering::Line,
+            buffering: None,
             helper_warnings: 0,
             no_warnings: false,
             include: Vec::new(),

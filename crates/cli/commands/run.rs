@@ -236,10 +236,12 @@ fn execute(
         (Some(out), _) => out,
         (None, Some(path)) => {
             let file = std::fs::File::create(path).with_context(|| format!("creating {path}"))?;
-            buffered(Named::new(file, path, &failed), opts.buffering)
+            buffered(Named::new(file, path, &failed), opts.buffering, false)
         }
         (None, None) => {
-            buffered(Named::new(std::io::stdout(), "standard output", &failed), opts.buffering)
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            let stdout = Named::new(std::io::stdout(), "standard output", &failed);
+            buffered(stdout, opts.buffering, terminal)
         }
     };
     let config = RunConfig {
@@ -352,14 +354,23 @@ impl Recorders {
 
 /// `-B`: line buffering writes at each newline; full buffering only when the buffer fills
 /// (the runtime's flushes after each batch of events are ignored) and at exit; none writes
-/// every piece at once.
-fn buffered<W: std::io::Write + 'static>(w: W, mode: Buffering) -> Box<dyn std::io::Write> {
+/// every piece at once. Without `-B`: line buffering on a `terminal`, otherwise a 64 KiB
+/// buffer written when the runtime flushes it (once a batch of events is handled, before
+/// anything goes to standard error, at exit) or when it fills: under a flood of events a
+/// write per line costs the reader more than formatting the line (bench/flood.py).
+fn buffered<W: std::io::Write + 'static>(
+    w: W,
+    mode: Option<Buffering>,
+    terminal: bool,
+) -> Box<dyn std::io::Write> {
     match mode {
-        Buffering::Line => Box::new(std::io::LineWriter::new(w)),
-        Buffering::Full => {
+        Some(Buffering::Line) => Box::new(std::io::LineWriter::new(w)),
+        None if terminal => Box::new(std::io::LineWriter::new(w)),
+        None => Box::new(std::io::BufWriter::with_capacity(1 << 16, w)),
+        Some(Buffering::Full) => {
             Box::new(FullyBuffered(Some(std::io::BufWriter::with_capacity(1 << 16, w))))
         }
-        Buffering::None => Box::new(Unbuffered(w)),
+        Some(Buffering::None) => Box::new(Unbuffered(w)),
     }
 }
 

@@ -625,3 +625,64 @@ fn a_tracepoint_wildcard_that_matches_nothing_is_left_out_beside_others() {
     let e = compile_err("tracepoint:nonexistent:ev* { @ = count(); }");
     assert!(e.contains("no tracepoint matches `tracepoint:nonexistent:ev*`"), "{e}");
 }
+
+/// The `bpf_ringbuf_output` flags a printf record is sent with when `avail` bytes are
+/// unread: the program's instructions from its `bpf_ringbuf_query` to its
+/// `bpf_ringbuf_output`, run (moves, additions and conditional jumps on constants).
+fn wakeup_flags(insns: &[bpfscope_bpf::Insn], avail: u64) -> i64 {
+    use bpfscope_bpf::{AluOp, Helper, Insn, JmpOp, Reg};
+    let call = |h: Helper| Insn { code: 0x85, dst: 0, src: 0, off: 0, imm: h as i32 };
+    let query = insns.iter().position(|i| *i == call(Helper::RingbufQuery)).expect("a query");
+    let mut regs = [0i64; 11];
+    regs[0] = avail as i64;
+    let mut pc = query + 1;
+    loop {
+        let i = insns[pc];
+        let (dst, imm) = (i.dst as usize, i64::from(i.imm));
+        let taken = |op: JmpOp, v: i64| match op {
+            JmpOp::Jge => v as u64 >= imm as u64,
+            JmpOp::Jlt => (v as u64) < imm as u64,
+            _ => panic!("unexpected jump {i:?}"),
+        };
+        pc += 1;
+        match i {
+            i if i == call(Helper::RingbufOutput) => return regs[4],
+            i if i.code == Insn::mov64_imm(Reg::R0, 0).code => regs[dst] = imm,
+            i if i.code == Insn::alu64_imm(AluOp::Add, Reg::R0, 0).code => regs[dst] += imm,
+            i if i.code == 0x18 => pc += 1, // ld_imm64 (a map): two slots
+            i if i.code == Insn::mov64_reg(Reg::R0, Reg::R0).code => {}
+            i => {
+                let op = [JmpOp::Jge, JmpOp::Jlt]
+                    .into_iter()
+                    .find(|op| Insn::jmp_imm(*op, Reg::R0, 0, 0).code == i.code)
+                    .unwrap_or_else(|| panic!("unexpected instruction {i:?}"));
+                if taken(op, regs[dst]) {
+                    pc = (pc as i64 + i64::from(i.off)) as usize;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn printf_wakes_the_reader_only_with_the_record_that_crosses_the_mark() {
+    // A 16-byte record takes 24 bytes of the 1 MiB ring; the mark is 128 KiB. Records above
+    // it do not wake the reader: a record in a band above it woke it too, and each one
+    // queued an irq_work and a self-IPI while the reader was waking (188 -> 215 ns a
+    // record in bench/c_ratio.py). A crossing that racing producers miss is caught by the
+    // reader's short poll after a large batch instead (`Running::poll`).
+    let c = compile_ok("BEGIN { printf(\"x %d\\n\", 1); }");
+    let insns = &c.programs[0].insns;
+    let (no_wakeup, force) = (1, 2);
+    let mark = 128 << 10;
+    for (avail, flags) in [
+        (0, no_wakeup),
+        (mark - 25, no_wakeup),
+        (mark - 24, force),
+        (mark - 1, force),
+        (mark, no_wakeup),
+        (1 << 20, no_wakeup),
+    ] {
+        assert_eq!(wakeup_flags(insns, avail), flags, "{avail} bytes unread");
+    }
+}

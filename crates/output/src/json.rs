@@ -59,6 +59,38 @@ pub fn string(s: &str) -> String {
     Json::String(s.to_string()).to_string()
 }
 
+/// Appends `s` as a JSON string, escaped exactly as [`string`] escapes it, without an
+/// allocation: the per-event path of `printf` (bench/flood.py).
+pub fn push_string(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // `b` is ASCII: `i` is a character boundary.
+        out.push_str(&s[start..i]);
+        match escape {
+            "" => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
+            escape => out.push_str(escape),
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
 /// A value as JSON text.
 pub fn value(v: &Value) -> String {
     match v {
@@ -302,16 +334,24 @@ pub struct JsonSink {
     out: Box<dyn Write>,
     err: Box<dyn Write>,
     symbols: Box<dyn Symbolizer>,
+    /// A printf's text, then its line: both reused for every event.
     buffer: String,
+    line: String,
 }
 
 impl JsonSink {
     pub fn new(out: Box<dyn Write>, err: Box<dyn Write>, symbols: Box<dyn Symbolizer>) -> Self {
-        JsonSink { out, err, symbols, buffer: String::new() }
+        JsonSink { out, err, symbols, buffer: String::new(), line: String::new() }
     }
 
     fn write(&mut self, line: &str) -> io::Result<()> {
         self.out.write_all(line.as_bytes())
+    }
+
+    /// Writes to standard error after what standard output holds (see `TextSink`).
+    fn write_err(&mut self, line: &str) -> io::Result<()> {
+        self.out.flush()?;
+        self.err.write_all(line.as_bytes())
     }
 }
 
@@ -320,8 +360,12 @@ impl Sink for JsonSink {
         resolve_args(args, &mut *self.symbols);
         self.buffer.clear();
         format.write(args, &mut self.buffer);
-        let line = string_event("printf", &self.buffer);
-        self.write(&line)
+        // `string_event("printf", ..)`, into a reused line.
+        self.line.clear();
+        self.line.push_str("{\"type\": \"printf\", \"data\": ");
+        push_string(&mut self.line, &self.buffer);
+        self.line.push_str("}\n");
+        self.out.write_all(self.line.as_bytes())
     }
 
     fn text(&mut self, kind: TextKind, text: &str) -> io::Result<()> {
@@ -343,11 +387,11 @@ impl Sink for JsonSink {
     }
 
     fn warning(&mut self, message: &Warning) -> io::Result<()> {
-        self.err.write_all(warning(message).as_bytes())
+        self.write_err(&warning(message))
     }
 
     fn script_message(&mut self, message: &crate::ScriptMessage<'_>) -> io::Result<()> {
-        self.err.write_all(message_line(message).as_bytes())
+        self.write_err(&message_line(message))
     }
 
     fn stats(&mut self, report: &Stats) -> io::Result<()> {
@@ -370,6 +414,17 @@ impl Sink for JsonSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_string_escapes_as_serde_json() {
+        let every_ascii: String = (0u8..0x80).map(char::from).collect();
+        for text in ["", "plain", "e 123\n", "q\"b\\s/", "é ü 中 🙂\u{7f}\u{80}", &every_ascii]
+        {
+            let mut out = String::from("x");
+            push_string(&mut out, text);
+            assert_eq!(out, format!("x{}", string(text)), "{text:?}");
+        }
+    }
 
     #[test]
     fn matches_bpftrace_shapes() {

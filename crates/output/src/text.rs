@@ -124,6 +124,13 @@ impl TextSink {
     pub fn new(out: Box<dyn Write>, err: Box<dyn Write>, symbols: Box<dyn Symbolizer>) -> Self {
         TextSink { out, err, symbols, buffer: String::new() }
     }
+
+    /// Writes to standard error after what standard output holds: when both go to one
+    /// terminal or file, the order is the order things happened, however `out` buffers.
+    fn write_err(&mut self, text: &str) -> io::Result<()> {
+        self.out.flush()?;
+        self.err.write_all(text.as_bytes())
+    }
 }
 
 impl Sink for TextSink {
@@ -170,24 +177,24 @@ impl Sink for TextSink {
     }
 
     fn lost(&mut self, events: u64) -> io::Result<()> {
-        self.err.write_all(format!("Lost {events} events\n").as_bytes())
+        self.write_err(&format!("Lost {events} events\n"))
     }
 
     fn warning(&mut self, warning: &Warning) -> io::Result<()> {
-        self.err.write_all(format_warning(warning).as_bytes())
+        self.write_err(&format_warning(warning))
     }
 
     fn script_message(&mut self, message: &crate::ScriptMessage<'_>) -> io::Result<()> {
-        self.err.write_all(message.text_line().as_bytes())
+        self.write_err(&message.text_line())
     }
 
     fn stats(&mut self, stats: &Stats) -> io::Result<()> {
-        self.err.write_all(stats.text().as_bytes())
+        self.write_err(&stats.text())
     }
 
     fn attached(&mut self, probes: usize) -> io::Result<()> {
         let plural = if probes == 1 { "" } else { "s" };
-        self.err.write_all(format!("Attached {probes} probe{plural}\n").as_bytes())
+        self.write_err(&format!("Attached {probes} probe{plural}\n"))
     }
 
     fn end(&mut self) -> io::Result<()> {

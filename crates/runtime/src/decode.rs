@@ -224,20 +224,19 @@ fn stack(bytes: &[u8], frames: u8, mode: StackMode, user: bool) -> Stack {
     Stack { frames: (0..n).map(|i| u64_at(bytes, first + 8 * i)).collect(), pid, mode }
 }
 
-/// Decodes consecutive typed arguments (printf).
-pub fn args(bytes: &[u8], tys: &[Ty]) -> Vec<Value> {
+/// Decodes consecutive typed arguments (printf) into `out` (cleared first: a reader reuses
+/// one vector for every record).
+pub fn args(bytes: &[u8], tys: &[Ty], out: &mut Vec<Value>) {
+    out.clear();
     let mut off = 0;
-    tys.iter()
-        .map(|t| {
-            let number = match t {
-                Ty::Enum(e) => e.int(),
-                other => other.clone(),
-            };
-            let v = value(bytes.get(off..).unwrap_or(&[]), &number);
-            off += t.size() as usize;
-            v
-        })
-        .collect()
+    for t in tys {
+        let at = bytes.get(off..).unwrap_or(&[]);
+        out.push(match t {
+            Ty::Enum(e) => value(at, &e.int()),
+            other => value(at, other),
+        });
+        off += t.size() as usize;
+    }
 }
 
 /// Merges one entry's per-CPU values (each `stride` bytes) into an aggregate.
@@ -412,7 +411,7 @@ mod tests {
         let tuple = Ty::Tuple(vec![ty.clone(), ty.clone()]);
         let both = Value::Tuple(vec![Value::Str("FOO".into()), Value::Str("BAR".into())]);
         assert_eq!(value(&words(&[333, 334]), &tuple), both);
-        assert_eq!(args(&words(&[334]), &[ty]), [Value::Uint(334)]);
+        assert_eq!(decoded(&words(&[334]), &[ty]), [Value::Uint(334)]);
     }
 
     fn desc(key: Option<Ty>, value: MapValue, array: bool) -> MapDesc {
@@ -456,7 +455,16 @@ mod tests {
         let expected =
             Value::Tuple(vec![Value::Int(-4), Value::Str("hi".into()), Value::Bool(false)]);
         assert_eq!(value(&bytes, &ty), expected);
-        assert_eq!(args(&bytes, &[Ty::I64, Ty::Str(5)]), [Value::Int(-4), Value::Str("hi".into())]);
+        let mut reused = vec![Value::Int(9); 3];
+        args(&bytes, &[Ty::I64, Ty::Str(5)], &mut reused);
+        assert_eq!(reused, [Value::Int(-4), Value::Str("hi".into())]);
+    }
+
+    /// `args` into a new vector.
+    fn decoded(bytes: &[u8], tys: &[Ty]) -> Vec<Value> {
+        let mut out = Vec::new();
+        args(bytes, tys, &mut out);
+        out
     }
 
     #[test]

@@ -37,13 +37,15 @@ pub(crate) struct Events<'c> {
     formats: Vec<printf::Format>,
     /// Names symbols in `cat` and `system` arguments, which are used here, not printed.
     symbols: Symbols,
+    /// A record's decoded arguments: one vector for every record, not one each.
+    args: Vec<bpfscope_output::Value>,
 }
 
 impl<'c> Events<'c> {
     pub(crate) fn new(manifest: &'c Manifest) -> Self {
         let formats = manifest.printfs.iter().map(|p| printf::Format::parse(&p.format)).collect();
         let symbols = Symbols::new(manifest.symbols, Default::default());
-        Events { manifest, formats, symbols }
+        Events { manifest, formats, symbols, args: Vec::new() }
     }
 
     /// Handles one record. Errors are the sink's (its output went away).
@@ -105,27 +107,41 @@ impl<'c> Events<'c> {
 
     /// A `printf`, `cat` or `system` record.
     fn printf(&mut self, id: usize, record: &[u8], sink: &mut dyn Sink) -> io::Result<()> {
+        let mut args = std::mem::take(&mut self.args);
+        let result = self.printf_with(id, record, &mut args, sink);
+        self.args = args;
+        result
+    }
+
+    /// [`Events::printf`] with `args`, the vector to decode the arguments into.
+    fn printf_with(
+        &mut self,
+        id: usize,
+        record: &[u8],
+        args: &mut Vec<bpfscope_output::Value>,
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
         let desc = &self.manifest.printfs[id];
-        let mut args = decode::args(record.get(8..).unwrap_or(&[]), &desc.args);
+        decode::args(record.get(8..).unwrap_or(&[]), &desc.args, args);
         let config = &self.manifest.config;
-        mark_truncated(&mut args, config.max_strlen, &config.str_trunc_trailer);
+        mark_truncated(args, config.max_strlen, &config.str_trunc_trailer);
         let format = &self.formats[id];
-        decode::name_enums(&desc.args, format.conversions(), &mut args);
+        decode::name_enums(&desc.args, format.conversions(), args);
         let (kind, act): (TextKind, Action) = match desc.kind {
-            FormatKind::Printf => return sink.printf(format, &mut args),
+            FormatKind::Printf => return sink.printf(format, args),
             FormatKind::Errorf | FormatKind::Warnf => {
-                return script_message(desc, format, &mut args, &mut self.symbols, sink)
+                return script_message(desc, format, args, &mut self.symbols, sink)
             }
             FormatKind::Cat => (TextKind::Cat, cat),
             FormatKind::System => (TextKind::System, system),
         };
         let max_cat_bytes = u64::from(self.manifest.config.max_cat_bytes);
         let act = |text: &str| act(text, max_cat_bytes);
-        for arg in &mut args {
+        for arg in args.iter_mut() {
             resolve(arg, &mut self.symbols);
         }
         let mut formatted = String::new();
-        format.write(&args, &mut formatted);
+        format.write(args, &mut formatted);
         match act(&formatted) {
             Ok(text) => sink.text(kind, &text),
             Err(warning) => {

@@ -18,8 +18,8 @@ use std::{
 
 use bpfscope_compiler::{
     manifest::{
-        MissingProbes, CONTROL_RING_MAP, CONTROL_RING_SIZE, COUNTERS_MAP, POLL_INTERVAL_MS,
-        RINGBUF_MAP, STOP_MAP,
+        wakeup_mark, MissingProbes, CONTROL_RING_MAP, CONTROL_RING_SIZE, COUNTERS_MAP,
+        POLL_INTERVAL_MS, RINGBUF_MAP, STOP_MAP,
     },
     providers::ProbeSpec,
     Compiled,
@@ -107,6 +107,8 @@ pub struct Session<'c> {
     watch_requests: Vec<(usize, u64)>,
     /// `-c`'s child: its pid and command line (the binary of its function watchpoints).
     child_command: Option<(u32, String)>,
+    /// When the output was last flushed, if it was (see `drain`).
+    flushed: Option<Instant>,
 }
 
 /// The maps (in link order, duplicates of the session's fds) and the program BTF that the
@@ -136,6 +138,73 @@ pub struct Running<'c> {
     /// Where the pids of user-stack map keys go as they appear, and when the keys were
     /// last scanned.
     processes: Option<(crate::symbols::Processes, Instant)>,
+    /// How fast records arrive, which sets how long a poll may wait.
+    arrivals: Arrivals,
+    /// The last poll found few records waiting (see `poll`).
+    caught_up: bool,
+}
+
+/// The event ring's recent arrival rate, which sets how long a poll may wait.
+///
+/// Programs wake the reader only with the record that takes the unread bytes across the
+/// mark, and producers racing on other CPUs can all miss it (each sees the bytes below the
+/// mark before the others' records land): the reader would then sleep the whole poll
+/// interval while the ring overflows. So a poll waits at most a quarter of the time that
+/// the ring's room above the mark takes to fill at the rate records arrived lately, between
+/// [`MIN_POLL_MS`] and the poll interval: a quiet trace keeps its 100 ms, a flood of
+/// 4 producers (bench/flood.py) polls every 2 ms.
+#[derive(Debug)]
+struct Arrivals {
+    /// The start of the current window (a poll interval long) and the bytes handled in it.
+    since: Instant,
+    bytes: u64,
+    /// Bytes a millisecond in the previous window.
+    last_rate: u64,
+}
+
+/// The shortest time between two flushes of the output while records keep coming.
+const FLUSH_GAP: Duration = Duration::from_millis(10);
+
+/// The shortest wait of a poll in a flood.
+const MIN_POLL_MS: u64 = 2;
+
+impl Arrivals {
+    fn new(now: Instant) -> Arrivals {
+        Arrivals { since: now, bytes: 0, last_rate: 0 }
+    }
+
+    /// `bytes` of records were waiting at `now`.
+    fn add(&mut self, bytes: u64, now: Instant) {
+        let ms = now.saturating_duration_since(self.since).as_millis() as u64;
+        if ms >= POLL_INTERVAL_MS as u64 {
+            self.last_rate = self.bytes / ms;
+            (self.since, self.bytes) = (now, 0);
+        }
+        self.bytes += bytes;
+    }
+
+    /// Bytes a millisecond lately: the previous window's rate, or the current one's if
+    /// higher.
+    fn rate(&self, now: Instant) -> u64 {
+        let ms = (now.saturating_duration_since(self.since).as_millis() as u64).max(1);
+        self.last_rate.max(self.bytes / ms)
+    }
+
+    /// How long the next poll may wait, in ms, when `room` bytes above the mark remain.
+    fn timeout_ms(&self, room: u64, now: Instant) -> i32 {
+        let full = POLL_INTERVAL_MS as u64;
+        let wait = match self.rate(now) {
+            0 => full,
+            rate => (room / rate / 4).clamp(MIN_POLL_MS, full),
+        };
+        wait as i32
+    }
+
+    /// Whether `room` bytes hold what arrives in the shortest wait twice over: then a
+    /// reader that has caught up may wait that long without watching the ring.
+    fn absorbs_a_wait(&self, room: u64, now: Instant) -> bool {
+        self.rate(now).saturating_mul(MIN_POLL_MS * 2) <= room
+    }
 }
 
 impl<'c> Session<'c> {
@@ -216,12 +285,13 @@ impl<'c> Session<'c> {
             unwatched: Vec::new(),
             watch_requests: Vec::new(),
             child_command: None,
+            flushed: None,
         })
     }
 
     /// Handles every record in the rings, in place.
     fn drain(&mut self, sink: &mut dyn Sink) {
-        let Session { rings, events, maps, exit, unwatched, watch_requests, .. } = self;
+        let Session { rings, events, maps, exit, unwatched, watch_requests, flushed, .. } = self;
         for ring in rings.iter_mut() {
             ring.buffer.drain(|record| match events.handle(record, maps, sink) {
                 Ok(Flow::Continue) => {}
@@ -232,9 +302,17 @@ impl<'c> Session<'c> {
             });
         }
         // Under a flood more records are already waiting: the output buffer then goes out
-        // when full, not in a write per drain. Flushed once the event ring is empty.
-        if !rings.first().is_some_and(|r| r.buffer.has_data()) {
+        // when full, not in a write per drain. Flushed once the event ring is empty (a
+        // reader that keeps up with a flood finds it empty after batches of a few records:
+        // then at most every FLUSH_GAP), and at least every poll interval, so that a steady
+        // stream never holds lines back longer.
+        let waiting = rings.first().is_some_and(|r| r.buffer.has_data());
+        let since = flushed.map_or(Duration::MAX, |t| t.elapsed());
+        if (!waiting && since >= FLUSH_GAP)
+            || since >= Duration::from_millis(POLL_INTERVAL_MS as u64)
+        {
             exit.check_output(sink.flush());
+            *flushed = Some(Instant::now());
         }
     }
 
@@ -375,6 +453,8 @@ impl<'c> Loaded<'c> {
             watched: Vec::new(),
             tracing,
             processes: None,
+            arrivals: Arrivals::new(Instant::now()),
+            caught_up: false,
         })
     }
 }
@@ -400,16 +480,30 @@ impl<'c> Running<'c> {
         wake_on: &[BorrowedFd<'_>],
     ) -> Result<Vec<bool>, RunError> {
         // Programs wake this poll only when the event ring fills up (or exit() is called):
-        // otherwise the records are collected every POLL_INTERVAL_MS.
-        let mut fds: Vec<BorrowedFd<'_>> =
-            self.session.rings.iter().map(|r| r.fd.as_fd()).collect();
+        // otherwise the records are collected every POLL_INTERVAL_MS, or sooner in a flood
+        // (`Arrivals`). A reader that keeps up with a flood would find a few records at every
+        // poll, which returns at once while any wait, and spin on a system call per few
+        // records: once it has caught up, it leaves the event ring out of the next poll and
+        // handles what the short wait gathered (still woken by exit() and signals).
+        let size = self.session.compiled.manifest.ringbuf_size;
+        let room = u64::from(size - wakeup_mark(size));
+        let timeout = self.arrivals.timeout_ms(room, Instant::now());
+        let batch = self.caught_up
+            && timeout < POLL_INTERVAL_MS
+            && self.arrivals.absorbs_a_wait(room, Instant::now());
+        let rings = &self.session.rings[usize::from(batch)..];
+        let mut fds: Vec<BorrowedFd<'_>> = rings.iter().map(|r| r.fd.as_fd()).collect();
+        let polled_rings = fds.len();
         fds.extend_from_slice(wake_on);
-        let ready = bpfscope_sys::poll_readable(&fds, POLL_INTERVAL_MS).map_err(RunError::Sys)?;
+        let ready = bpfscope_sys::poll_readable(&fds, timeout).map_err(RunError::Sys)?;
+        let unread = self.session.rings[0].buffer.unread();
+        self.caught_up = unread < u64::from(wakeup_mark(size) / 8);
+        self.arrivals.add(unread, Instant::now());
         self.session.drain(sink);
         self.unwatch();
         self.watch()?;
         self.scan_processes();
-        Ok(ready[self.session.rings.len()..].to_vec())
+        Ok(ready[polled_rings..].to_vec())
     }
 
     /// Captures the processes of user stacks in map keys while they still run, so that their
@@ -631,5 +725,43 @@ impl ExitSteps for Running<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::Arrivals;
+
+    #[test]
+    fn polls_wait_less_as_records_arrive_faster() {
+        // The default ring: 1 MiB, its mark at 128 KiB, 896 KiB of room above it.
+        let room = 896 << 10;
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut arrivals = Arrivals::new(start);
+        assert_eq!(arrivals.timeout_ms(room, at(0)), 100, "nothing yet");
+        // 1 MB/s: the room lasts almost a second.
+        arrivals.add(100_000, at(50));
+        arrivals.add(0, at(100));
+        assert_eq!(arrivals.timeout_ms(room, at(100)), 100);
+        // 10 MB/s: the room lasts 91 ms; a quarter of it.
+        arrivals.add(1_000_000, at(150));
+        arrivals.add(0, at(200));
+        assert_eq!(arrivals.timeout_ms(room, at(200)), 22);
+        // 4 producers' flood (96 MB/s), seen within the window: the shortest wait.
+        arrivals.add(96_000, at(201));
+        assert_eq!(arrivals.timeout_ms(room, at(201)), 2);
+        assert!(arrivals.absorbs_a_wait(room, at(201)));
+        // A 64 KiB ring (56 KiB above its mark) does not: the reader keeps watching it.
+        assert!(!arrivals.absorbs_a_wait(56 << 10, at(201)));
+        // The flood goes on to the window's end, then stops: its window still counts for
+        // one more, then the full interval.
+        arrivals.add(9_504_000, at(299));
+        arrivals.add(0, at(300));
+        assert_eq!(arrivals.timeout_ms(room, at(300)), 2);
+        arrivals.add(0, at(400));
+        assert_eq!(arrivals.timeout_ms(room, at(400)), 100);
     }
 }

@@ -70,7 +70,13 @@ impl RingBuffer {
 
     /// True when records are waiting.
     pub fn has_data(&self) -> bool {
-        self.consumer_pos().load(Ordering::Acquire) < self.producer_pos().load(Ordering::Acquire)
+        self.unread() > 0
+    }
+
+    /// Bytes of records (and their headers) not yet handled.
+    pub fn unread(&self) -> u64 {
+        let consumer = self.consumer_pos().load(Ordering::Acquire);
+        self.producer_pos().load(Ordering::Acquire).saturating_sub(consumer)
     }
 
     /// Calls `handle` on each record committed when the call began, in order, and returns

@@ -145,3 +145,36 @@ fn k_counts_failed_reads_per_call_site_exactly() {
     kernel_tests::note(&format!("-k flood: {warned} warnings delivered, {lost} lost"));
     assert_eq!(warned as u64 + lost, 200_777, "warned {warned}, lost {lost}");
 }
+
+#[test]
+fn output_and_warnings_keep_their_order_in_one_stream() {
+    let Some(_guard) = start("output_and_warnings_keep_their_order_in_one_stream") else {
+        return;
+    };
+    // Standard output, not a terminal, is written a batch of events at a time: a warning
+    // on standard error still comes after the lines printed before it when both streams
+    // go to one file (`2>&1`), and before the lines after it. Then many lines in batches:
+    // none is split or lost.
+    let path = std::env::temp_dir().join(format!("bpfscope-order-{}", std::process::id()));
+    let file = std::fs::File::create(&path).expect("output file");
+    let program = r#"BEGIN { printf("a\n"); warnf("w %d", 1); printf("b\n"); }
+        tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf("line %d\n", @n++); }"#;
+    let command = format!("{} getppid 20000", workload().display());
+    let status = std::process::Command::new(kernel_tests::bpfscope())
+        .args(["-e", program, "-c", &command])
+        .stdin(std::process::Stdio::null())
+        .stdout(file.try_clone().expect("dup"))
+        .stderr(file)
+        .status()
+        .expect("run bpfscope");
+    kernel_tests::assert_nothing_loaded();
+    let text = std::fs::read_to_string(&path).expect("the output");
+    let _ = std::fs::remove_file(&path);
+    assert!(status.success(), "{text}");
+    let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("no {needle:?} in {text}"));
+    assert!(at("a\n") < at(": WARNING: w 1\n"), "{text}");
+    assert!(at(": WARNING: w 1\n") < at("b\n"), "{text}");
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("line ")).collect();
+    let expected: Vec<String> = (0..20000).map(|i| format!("line {i}")).collect();
+    assert_eq!(lines, expected);
+}

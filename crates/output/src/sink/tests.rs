@@ -190,3 +190,64 @@ fn formats_are_found_by_name() {
     assert_eq!(FORMATS[0].name, "text");
     assert!(Format::named("xml").is_none());
 }
+
+/// Standard output and standard error as one terminal: output goes out when flushed, and
+/// each stream's writes are tagged in the order they reach the terminal.
+#[derive(Clone, Default)]
+struct Terminal(Rc<RefCell<Vec<String>>>);
+
+struct Buffered {
+    terminal: Terminal,
+    held: Vec<u8>,
+}
+
+impl Write for Buffered {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.held.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.held.is_empty() {
+            let text = String::from_utf8(std::mem::take(&mut self.held)).expect("UTF-8");
+            self.terminal.0.borrow_mut().push(format!("out {text:?}"));
+        }
+        Ok(())
+    }
+}
+
+impl Write for Terminal {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().push(format!("err {:?}", String::from_utf8_lossy(buf)));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn what_goes_to_standard_error_comes_after_the_output_before_it() {
+    // Standard output is buffered by batch of events (bench/flood.py): a warning or a
+    // lost-events line must still follow the lines printed before it.
+    for format in [text::FORMAT, json::FORMAT] {
+        let terminal = Terminal::default();
+        let out = Buffered { terminal: terminal.clone(), held: Vec::new() };
+        let mut sink =
+            format.sink(Box::new(out), Box::new(terminal.clone()), Box::new(FakeSymbols));
+        let line = crate::printf::Format::parse("line %d\n");
+        sink.printf(&line, &mut [Value::Int(1)]).unwrap();
+        sink.printf(&line, &mut [Value::Int(2)]).unwrap();
+        sink.warning(&Warning::new("careful")).unwrap();
+        sink.printf(&line, &mut [Value::Int(3)]).unwrap();
+        sink.flush().unwrap();
+        let log = terminal.0.borrow().clone();
+        assert_eq!(log.len(), 3, "{log:?}");
+        assert!(
+            log[0].starts_with("out ") && log[0].contains("line 1") && log[0].contains("line 2")
+        );
+        assert!(log[1].starts_with("err ") && log[1].contains("careful"), "{log:?}");
+        assert!(log[2].starts_with("out ") && log[2].contains("line 3"), "{log:?}");
+    }
+}
