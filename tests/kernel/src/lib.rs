@@ -223,7 +223,8 @@ pub fn run_held(args: &[&str], held: Held) -> Run {
 /// Like [`run_held`], and the CPU time the workload used (user and system): what a
 /// sampling profiler can have seen of it on a machine that other processes share.
 pub fn run_held_cpu(args: &[&str], held: Held) -> (Run, std::time::Duration) {
-    let waiter = format!("tail -s 0.05 --pid={} -f /dev/null", held.pid());
+    // GNU tail (`--pid`; busybox's has none: scripts/vmtest copies it in at this path).
+    let waiter = format!("/usr/bin/tail -s 0.05 --pid={} -f /dev/null", held.pid());
     let releaser = std::thread::spawn(move || {
         wait_for_attach();
         held.release()

@@ -152,7 +152,7 @@ fn leader_comm_names_the_process_and_pcomm_its_parent_in_a_worker_thread() {
     if !kernel_has_task_from_pid() {
         assert_eq!(r.code, 1, "{}", r.stderr);
         assert!(r.stderr.contains(NO_TASK_FROM_PID), "{}", r.stderr);
-        assert!(r.stderr.contains(" --> stdin:1:71\n"), "{}", r.stderr);
+        assert!(r.stderr.contains(" --> stdin:1:86\n"), "{}", r.stderr);
         kernel_tests::skip_note(
             "comm(ppid): this kernel's BTF has no bpf_task_from_pid kfunc (Linux 6.2+), so only the refusal was checked",
         );
