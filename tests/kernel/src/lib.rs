@@ -229,7 +229,9 @@ pub fn run_held_cpu(args: &[&str], held: Held) -> (Run, std::time::Duration) {
         wait_for_attach();
         held.release()
     });
-    let r = run(&[args, &["-c", &waiter]].concat());
+    // `-c` goes before a `--`, after which a script's own options start.
+    let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+    let r = run(&[&args[..split], &["-c", &waiter], &args[split..]].concat());
     let (status, cpu) = releaser.join().expect("the workload's releaser");
     assert!(status.success(), "the held workload failed: {status}");
     (r, cpu)

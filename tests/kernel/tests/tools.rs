@@ -2,7 +2,8 @@
 //! block I/O one-liner.
 
 use kernel_tests::{
-    bcc_hist_rows, hist_rows, hist_total, own_comm, run, start, wl, wl_as, LoopDevice,
+    bcc_hist_rows, hist_rows, hist_total, own_comm, run, run_held, start, wl, wl_as, Held,
+    LoopDevice,
 };
 
 fn tool(name: &str) -> String {
@@ -112,17 +113,20 @@ fn opensnoop_prints_one_line_per_open() {
 #[test]
 fn syscount_counts_the_workload() {
     let Some(_guard) = start("syscount_counts_the_workload") else { return };
-    let r = run(&[&tool("syscount.bt"), "-c", &wl("getppid 20000")]);
+    // Only the held workload's calls (`--pid`): another process on the machine may call
+    // getppid too.
+    let held = Held::start("getppid 20000");
+    let pid = format!("--pid={}", held.pid());
+    let r = run_held(&[&tool("syscount.bt"), "--", &pid], held);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    // BCC's layout: `SYSCALL COUNT` rows by name, the top 10. The tool counts system-wide,
-    // so another process on the machine (a build, a shell) may add a few calls of its own.
+    // BCC's layout: `SYSCALL COUNT` rows by name, the top 10.
     let count: u64 = r
         .stdout
         .lines()
         .find_map(|l| l.strip_prefix("getppid "))
         .and_then(|rest| rest.trim().parse().ok())
         .unwrap_or(0);
-    assert!((20000..20010).contains(&count), "{}", r.stdout);
+    assert_eq!(count, 20000, "{}", r.stdout);
     let header = r.stdout.lines().position(|l| l == "SYSCALL                   COUNT");
     let rows = r.stdout.lines().skip(header.expect("the header") + 1).take_while(|l| !l.is_empty());
     assert!(rows.count() <= 10, "{}", r.stdout);
