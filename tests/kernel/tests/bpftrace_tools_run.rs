@@ -223,7 +223,8 @@ fn pidpersec_matches_bpftrace() {
     // scalar map END cleared (bpftrace 0.17, and current bpftrace, whose scalar maps are
     // arrays that `clear` zeroes).
     let script = std::env::temp_dir().join(format!("bpfscope-pidpersec-{}.sh", std::process::id()));
-    std::fs::write(&script, format!("{}\nsleep 1.3\n", wl("exec 5"))).expect("write script");
+    // Two seconds after the execs: at least one interval line (1 s) on a loaded machine too.
+    std::fs::write(&script, format!("{}\nsleep 2\n", wl("exec 5"))).expect("write script");
     // bpftrace 0.17 splits `-c` on spaces (no shell) and refuses the script file itself
     // ("does not exist or is not executable"), so `/bin/sh` runs it.
     let command = format!("/bin/sh {}", script.display());

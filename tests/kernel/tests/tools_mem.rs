@@ -94,13 +94,14 @@ fn funclatency_times_each_call_of_a_user_function() {
 }
 
 /// That the `count` sleeps of the histogram under `header` all land in the `range` bucket,
-/// the sleep's. Under qemu's software emulation (`BPFSCOPE_VM_TCG`, scripts/vm-init) a 5 ms
-/// sleep takes 16-31 ms: there each lands in that bucket or a later one (a sleep never
-/// takes less than asked), and the count stays exact.
+/// the sleep's, or a later one: a sleep never takes less than asked, but a loaded machine
+/// (another process on the CPU when the timer fires) or qemu's software emulation
+/// (`BPFSCOPE_VM_TCG`: a 5 ms sleep takes 16-31 ms) can make it take longer. The count of
+/// the histogram is exact; on the host, most of them (more than half) are in the sleep's
+/// own bucket.
 fn assert_sleeps_in(stdout: &str, header: &str, range: &str, count: u64) {
     if std::env::var_os("BPFSCOPE_VM_TCG").is_none() {
-        assert_eq!(bucket(stdout, header, range), count, "{stdout}");
-        return;
+        assert!(bucket(stdout, header, range) * 2 > count, "{stdout}");
     }
     let low = |r: &str| r.split(" -> ").next().unwrap().trim().parse::<u64>().unwrap();
     let rows = bcc_hist_rows(stdout, header);
