@@ -208,6 +208,13 @@ fn profile_names_the_workload_s_spinning_function() {
     let expected = 49.0 * cpu.as_secs_f64();
     let share = (cpu.as_secs_f64() / 2.0).min(1.0);
     let margin = 5.0 + 3.0 * (expected * (1.0 - share)).sqrt();
+    // Under qemu's software emulation (`BPFSCOPE_VM_TCG`) the timer interrupts lag behind
+    // the guest's CPU time: 87 of 96 expected samples once on 6.1. A fifth either way there.
+    let margin = if std::env::var_os("BPFSCOPE_VM_TCG").is_some() {
+        margin.max(expected / 5.0)
+    } else {
+        margin
+    };
     note(&format!(
         "profile -F 49: {hot} of the workload's {all} samples in the hot function; it had \
          {cpu:.2?} of CPU time, so {expected:.1} +- {margin:.1} expected"
