@@ -505,26 +505,28 @@ impl Lower<'_> {
 
     /// [`Self::bump_counter`] with the key written at `key`, memory the caller has free.
     pub(crate) fn bump_counter_with(&mut self, index: u32, key: Loc) {
-        self.st(Size::W, key, index as i32);
-        self.load_map(Reg::R1, COUNTERS_MAP);
-        self.stack_addr(Reg::R2, key);
-        self.call(bpfscope_bpf::Helper::MapLookupElem);
-        let skip = self.label();
-        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), skip);
+        let skip = self.lookup_counter(index, key);
         self.insn(Insn::mov64_imm(Reg::R1, 1));
         self.insn(Insn::atomic_add64(Reg::R0, 0, Reg::R1));
         self.place(skip);
     }
 
-    /// Sets an internal counter to the 8 bytes at `value` (`-k`: a call site's last error),
-    /// with the key written at `key`, memory the caller has free.
-    pub(crate) fn set_counter(&mut self, index: u32, value: Loc, key: Loc) {
+    /// Looks internal counter `index` up (key written at `key`): R0 is its slot, and the
+    /// returned label, to be placed after the update, is where a failed lookup jumps.
+    fn lookup_counter(&mut self, index: u32, key: Loc) -> Label {
         self.st(Size::W, key, index as i32);
         self.load_map(Reg::R1, COUNTERS_MAP);
         self.stack_addr(Reg::R2, key);
         self.call(bpfscope_bpf::Helper::MapLookupElem);
         let skip = self.label();
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), skip);
+        skip
+    }
+
+    /// Sets an internal counter to the 8 bytes at `value` (`-k`: a call site's last error),
+    /// with the key written at `key`, memory the caller has free.
+    pub(crate) fn set_counter(&mut self, index: u32, value: Loc, key: Loc) {
+        let skip = self.lookup_counter(index, key);
         self.ldx(Size::DW, Reg::R1, value);
         self.stx(Size::DW, Loc { base: Reg::R0, off: 0 }, Reg::R1);
         self.place(skip);
