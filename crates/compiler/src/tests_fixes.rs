@@ -30,3 +30,17 @@ fn bare_args_of_a_function_is_a_record_of_its_arguments() {
     let e = compile_err("t:syscalls:sys_enter_openat { print(args); }");
     assert!(e.contains("`args` must be followed by a field"), "{e}");
 }
+
+#[test]
+fn a_ternary_of_two_struct_pointers_keeps_their_type() {
+    // `->` reaches the members of either branch (it was `uint64`, which has no fields); the
+    // value is a plain scalar to the verifier, so its members are read with the helper.
+    compile_ok(
+        "tp_btf:sched_switch { $p = args.prev->pid > 1 ? args.prev : args.next;
+           @[$p->pid, $p->real_parent->tgid] = count(); @t = (1 ? curtask : curtask)->pid; }",
+    );
+    // Pointers to different types, or a pointer and an integer, stay the integers they were.
+    let e = compile_err("tp_btf:sched_switch { @ = (1 ? args.prev : args.prev->mm)->pid; }");
+    assert!(e.contains("`uint64` has no fields"), "{e}");
+    compile_ok("tp_btf:sched_switch { @ = 1 ? args.prev : 0; }");
+}

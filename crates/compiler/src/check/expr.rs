@@ -178,7 +178,10 @@ impl Cx<'_> {
                 self.unreached += skip;
                 let b = self.expr(els);
                 self.unreached -= skip;
-                if a.is_integer() && b.is_integer() {
+                if a.is_pointer() && a == b {
+                    // Two pointers of one type: `->` still reaches the members.
+                    a
+                } else if a.is_integer() && b.is_integer() {
                     Ty::Int { bits: 64, signed: a.is_signed() || b.is_signed() }
                 } else if a.accepts(&b) && a != Ty::None {
                     a.unify(&b)
