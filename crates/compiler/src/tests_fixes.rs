@@ -44,3 +44,19 @@ fn a_ternary_of_two_struct_pointers_keeps_their_type() {
     assert!(e.contains("`uint64` has no fields"), "{e}");
     compile_ok("tp_btf:sched_switch { @ = 1 ? args.prev : 0; }");
 }
+
+#[test]
+fn a_probe_past_512_bytes_of_stack_moves_its_wide_objects_to_scratch() {
+    // Forty 16-byte tuples: 640 bytes on the stack at the default `on_stack_limit` (64);
+    // lowered again with everything wider than 8 bytes in the scratch area.
+    let vars: String =
+        (0..40).map(|i| format!("$t{i} = (pid, {i}); @[$t{i}] = count(); ")).collect();
+    let compiled = compile_ok(&format!("t:syscalls:sys_enter_openat {{ {vars} }}"));
+    let program = &compiled.ir[0];
+    assert!(program.stack_size <= 512, "{}", program.stack_size);
+    assert!(program.scratch_size >= 40 * 16, "{}", program.scratch_size);
+    // Eight-byte values alone cannot move: still refused, with the stack's size.
+    let vars: String = (0..70).map(|i| format!("$v{i} = pid + {i}; @[$v{i}] = {i}; ")).collect();
+    let e = compile_err(&format!("t:syscalls:sys_enter_openat {{ {vars} }}"));
+    assert!(e.contains("bytes of BPF stack; the kernel allows 512"), "{e}");
+}

@@ -220,6 +220,13 @@ fn tcpdrop_prints_a_syn_to_a_closed_port_with_its_reason() {
     for line in drops {
         assert!(line.ends_with(&expected), "{line:?}");
     }
+    // -k (helper errors reported): its slots pass the 512 bytes of stack, so the probe's
+    // strings move to the scratch area; the same line.
+    let r = run(&["tcpdrop", "--nostack", "-k", "-c", &wl(&format!("tcprefused {p} 1"))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let drops = lines_with(&r.stdout, &format!(":{p}"));
+    assert_eq!(drops.len(), 1, "{}", r.stdout);
+    assert!(drops[0].ends_with(&expected), "{}", r.stdout);
     // With its stack (the default): the frames follow, indented, down from the drop.
     let r = run(&["tcpdrop", "-4", "-c", &wl(&format!("tcprefused {p} 1"))]);
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -85,6 +85,11 @@ pub(crate) enum Val {
 
 /// Lowers one probe block for one attach point. Async events it sends get their ids in
 /// `events`, shared by every program of the script.
+///
+/// A probe whose stack would pass the kernel's 512 bytes is lowered again with everything
+/// wider than 8 bytes (strings, tuples, records, `-k`'s slots) in the per-CPU scratch area,
+/// as if `on_stack_limit` were 8: a scratch lookup per event rather than a refusal. Events
+/// keep their ids when a call site is lowered again.
 #[expect(clippy::too_many_arguments, reason = "the pipeline's inputs, passed as they are")]
 pub fn lower_probe(
     checked: &Checked,
@@ -96,7 +101,47 @@ pub fn lower_probe(
     options: &Options,
     events: &mut Events,
 ) -> Result<(IrProgram, Vec<IrProgram>), Diagnostic> {
+    let mut lower = |on_stack_limit| {
+        lower_probe_with(
+            checked,
+            probe_index,
+            probe,
+            spec,
+            name,
+            target,
+            options,
+            events,
+            on_stack_limit,
+        )
+    };
+    match lower(checked.on_stack_limit) {
+        Err(Refusal::Stack(_)) if checked.on_stack_limit > 8 => lower(8),
+        lowered => lowered,
+    }
+    .map_err(|(Refusal::Stack(d) | Refusal::Other(d))| d)
+}
+
+/// Why a probe could not be lowered: its stack, or anything else.
+enum Refusal {
+    Stack(Diagnostic),
+    Other(Diagnostic),
+}
+
+/// [`lower_probe`] with objects wider than `on_stack_limit` bytes in the scratch area.
+#[expect(clippy::too_many_arguments, reason = "the pipeline's inputs, passed as they are")]
+fn lower_probe_with(
+    checked: &Checked,
+    probe_index: usize,
+    probe: &Probe,
+    spec: &ProbeSpec,
+    name: &str,
+    target: &dyn Target,
+    options: &Options,
+    events: &mut Events,
+    on_stack_limit: u32,
+) -> Result<(IrProgram, Vec<IrProgram>), Refusal> {
     let mut cx = Lower {
+        on_stack_limit,
         checked,
         events,
         spec,
@@ -170,32 +215,32 @@ pub fn lower_probe(
         }
     }
     if cx.scratch_max > SCRATCH_LIMIT {
-        return Err(Diagnostic::error(
+        return Err(Refusal::Other(Diagnostic::error(
             format!("this probe needs {} bytes of scratch memory; bpfscope allows {SCRATCH_LIMIT}", cx.scratch_max),
             probe.span,
             "too much memory",
         )
-        .with_help("use fewer or shorter strings at once, or lower `max_strlen` in a `config = { max_strlen = N }` block"));
+        .with_help("use fewer or shorter strings at once, or lower `max_strlen` in a `config = { max_strlen = N }` block")));
     }
     if cx.stack_max > STACK_LIMIT {
-        return Err(Diagnostic::error(
+        return Err(Refusal::Stack(Diagnostic::error(
             format!("this probe needs {} bytes of BPF stack; the kernel allows {STACK_LIMIT}", cx.stack_max),
             probe.span,
             "too much stack",
         )
-        .with_help("use fewer or shorter strings at once, or lower `max_strlen` in a `config = { max_strlen = N }` block"));
+        .with_help("use fewer or shorter strings at once, or lower `max_strlen` in a `config = { max_strlen = N }` block")));
     }
     if let Some(map_loop) =
         cx.map_loops.iter().find(|l| cx.stack_max + l.ir.stack_size > STACK_LIMIT)
     {
-        return Err(Diagnostic::error(
+        return Err(Refusal::Stack(Diagnostic::error(
             format!(
                 "this probe and its `for` loop need {} bytes of BPF stack; the kernel allows {STACK_LIMIT}",
                 cx.stack_max + map_loop.ir.stack_size
             ),
             probe.span,
             "too much stack",
-        ));
+        )));
     }
     let program = IrProgram {
         name: name.to_string(),
@@ -231,6 +276,8 @@ pub(crate) struct MapLoop {
 
 pub(crate) struct Lower<'a> {
     pub(crate) checked: &'a Checked,
+    /// Objects wider than this many bytes live in the scratch area (see [`lower_probe`]).
+    on_stack_limit: u32,
     /// The async events' tables (formats by id), filled as their calls are lowered.
     pub(crate) events: &'a mut Events,
     pub(crate) spec: &'a ProbeSpec,
@@ -337,7 +384,7 @@ impl Lower<'_> {
     pub(crate) fn alloc(&mut self, size: u32) -> Loc {
         let size = size.div_ceil(8).max(1) * 8;
         // `on_stack_limit`: larger objects go to the scratch area.
-        if size > self.checked.on_stack_limit {
+        if size > self.on_stack_limit {
             return self.alloc_scratch(size);
         }
         self.stack_top += size;
