@@ -135,22 +135,31 @@ pub fn compile(
     for (probe_index, probe) in ast.probes.iter().enumerate() {
         for spec in &checked.probes[probe_index].specs {
             let name = program_name(manifest.programs.len(), spec);
-            let lowered = lower::lower_probe(
-                &checked,
-                probe_index,
-                probe,
-                spec,
-                &name,
-                target,
-                options,
-                &mut events,
-            );
+            let mut lower = |on_stack_limit| {
+                lower::lower_probe(
+                    &checked,
+                    probe_index,
+                    probe,
+                    spec,
+                    &name,
+                    target,
+                    options,
+                    &mut events,
+                    on_stack_limit,
+                )
+            };
+            // Past the kernel's 512 bytes of stack, lowered again with every value wider
+            // than 8 bytes in the scratch area: a map lookup per event, not a refusal.
+            let lowered = match lower(checked.on_stack_limit) {
+                Err(lower::Refusal::Stack(_)) if checked.on_stack_limit > 8 => lower(8),
+                lowered => lowered,
+            };
             match lowered {
                 Ok((program, loops)) => {
                     ir.push(program);
                     function_ir.extend(loops);
                 }
-                Err(d) => {
+                Err(lower::Refusal::Stack(d) | lower::Refusal::Other(d)) => {
                     diags.push(d);
                     return None;
                 }

@@ -72,6 +72,12 @@ impl std::ops::Add<i16> for &Loc {
     }
 }
 
+/// Why a probe could not be lowered: its stack, or anything else.
+pub enum Refusal {
+    Stack(Diagnostic),
+    Other(Diagnostic),
+}
+
 /// A value produced by an expression.
 #[derive(Debug, Clone)]
 pub(crate) enum Val {
@@ -83,53 +89,13 @@ pub(crate) enum Val {
     None,
 }
 
-/// Lowers one probe block for one attach point. Async events it sends get their ids in
-/// `events`, shared by every program of the script.
-///
-/// A probe whose stack would pass the kernel's 512 bytes is lowered again with everything
-/// wider than 8 bytes (strings, tuples, records, `-k`'s slots) in the per-CPU scratch area,
-/// as if `on_stack_limit` were 8: a scratch lookup per event rather than a refusal. Events
-/// keep their ids when a call site is lowered again.
+/// Lowers one probe block for one attach point, with every value wider than
+/// `on_stack_limit` bytes in the per-CPU scratch area. Async events it sends get their ids
+/// in `events`, shared by every program of the script; a call site lowered again keeps its
+/// id, so a probe refused for its stack ([`Refusal::Stack`]) can be lowered again with a
+/// lower limit.
 #[expect(clippy::too_many_arguments, reason = "the pipeline's inputs, passed as they are")]
 pub fn lower_probe(
-    checked: &Checked,
-    probe_index: usize,
-    probe: &Probe,
-    spec: &ProbeSpec,
-    name: &str,
-    target: &dyn Target,
-    options: &Options,
-    events: &mut Events,
-) -> Result<(IrProgram, Vec<IrProgram>), Diagnostic> {
-    let mut lower = |on_stack_limit| {
-        lower_probe_with(
-            checked,
-            probe_index,
-            probe,
-            spec,
-            name,
-            target,
-            options,
-            events,
-            on_stack_limit,
-        )
-    };
-    match lower(checked.on_stack_limit) {
-        Err(Refusal::Stack(_)) if checked.on_stack_limit > 8 => lower(8),
-        lowered => lowered,
-    }
-    .map_err(|(Refusal::Stack(d) | Refusal::Other(d))| d)
-}
-
-/// Why a probe could not be lowered: its stack, or anything else.
-enum Refusal {
-    Stack(Diagnostic),
-    Other(Diagnostic),
-}
-
-/// [`lower_probe`] with objects wider than `on_stack_limit` bytes in the scratch area.
-#[expect(clippy::too_many_arguments, reason = "the pipeline's inputs, passed as they are")]
-fn lower_probe_with(
     checked: &Checked,
     probe_index: usize,
     probe: &Probe,
