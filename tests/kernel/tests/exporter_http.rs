@@ -341,17 +341,83 @@ fn exporter_http_100_connections_no_thread_explosion() {
             }
         }
     }
-    // Half a request is not idle: no room is made.
+    // Half a request for less than a second: no room is made.
     assert_eq!(busy, 36, "connections past the 64th answered 503 at once");
-    // While 64 are held, a scrape is refused at once too; once they close, it is served.
-    let (answer, took) = exporter.exchange(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer}");
+    // The 64 have waited for the rest of their requests for over a second now (the reads
+    // above): a scrape takes the place of the one that has waited longest, the first.
+    let (answer, took) =
+        exporter.exchange(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(took < Duration::from_secs(1), "{took:?}");
+    held[0].set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    assert!(matches!(held[0].read(&mut [0u8; 64]), Ok(0) | Err(_)), "the first still open");
     drop(held);
     std::thread::sleep(Duration::from_millis(500));
     exporter.assert_serving();
     let after = exporter.threads();
     assert!(after <= before + 1, "{before} threads before, {after} after the connections closed");
+    exporter.stop();
+    kernel_tests::assert_nothing_loaded();
+}
+
+#[test]
+fn exporter_http_trickling_connections_make_room() {
+    let Some(_guard) = start("exporter_http_trickling_connections_make_room") else { return };
+    // Slowloris with every slot: 64 connections each sending its request a byte every
+    // 100 ms (never idle, never whole, within the 20 s timeout). Once they have waited a
+    // second, a scrape takes the place of the one that has waited longest and is served at
+    // once; each of the nine after it finds a slot free again, or (while the thread of the
+    // one before still ends) takes the next trickler's: one to ten of the 64 are closed.
+    let exporter = Exporter::start("trickle", "20s");
+    exporter.assert_serving();
+    std::thread::sleep(Duration::from_millis(200));
+    let before = exporter.threads();
+    let mut streams: Vec<TcpStream> = (0..64).map(|_| exporter.connect()).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trickler = {
+        let (mut writers, stop) =
+            (streams.iter().map(|s| s.try_clone().unwrap()).collect::<Vec<_>>(), stop.clone());
+        std::thread::spawn(move || {
+            let request =
+                b"GET /metrics HTTP/1.1\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+            for byte in request.iter().cycle().take(200) {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                for writer in &mut writers {
+                    let _ = writer.write_all(&[*byte]);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1300));
+    for i in 0..10 {
+        let (answer, took) =
+            exporter.exchange(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "scrape {i}: {answer}");
+        assert!(took < Duration::from_secs(1), "scrape {i}: {took:?}");
+    }
+    let during = exporter.threads();
+    assert!(during <= before + 64, "{before} threads before, {during} with 64 trickling");
+    let closed = (streams.iter_mut())
+        .map(|stream| {
+            stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            match stream.read(&mut [0u8; 64]) {
+                Ok(n) => n == 0,
+                Err(e) => !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+            }
+        })
+        .filter(|closed| *closed)
+        .count();
+    assert!((1..=10).contains(&closed), "{closed} trickling connections closed for ten scrapes");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    trickler.join().unwrap();
+    drop(streams);
+    exporter.assert_serving();
     exporter.stop();
     kernel_tests::assert_nothing_loaded();
 }

@@ -2,10 +2,11 @@
 //! with a bound on everything a client controls.
 //!
 //! - Threads: one accepts; each connection is read and answered on a thread of its own, at
-//!   most [`MAX_CONNECTIONS`] at once. Past that a new connection takes the place of the
-//!   longest-served idle one (waiting for a second or more for a request of which nothing
-//!   has come: idle keep-alive, or silent since it connected), which is closed; if none is idle, the new
-//!   one gets 503 and is closed at once. At most [`MAX_IN_FLIGHT`] responses are built and
+//!   most [`MAX_CONNECTIONS`] at once. Past that a new connection takes the place of the one
+//!   that has waited longest, a second or more, for a whole request (idle keep-alive, silent
+//!   since it connected, or sending its request a byte at a time), which is closed; if none
+//!   has, the new one gets 503 and is closed at once. So slow clients cannot hold every
+//!   slot: a scrape, whose request comes in one piece, always finds room. At most [`MAX_IN_FLIGHT`] responses are built and
 //!   written at once (past that a request gets 503).
 //! - Time: a request's head and body must arrive within the timeout (10 s unless told),
 //!   counted from the connection's start or the end of the previous response — so an idle
@@ -47,9 +48,9 @@ pub const MAX_HEAD: usize = 8 << 10;
 /// The largest request body read (and thrown away).
 pub const MAX_BODY: u64 = 64 << 10;
 
-/// How long a connection must have waited with nothing of a request come before a new
-/// connection may take its place.
-const MIN_IDLE: Duration = Duration::from_secs(1);
+/// How long a connection must have waited for a whole request before a new connection may
+/// take its place.
+const MIN_WAIT: Duration = Duration::from_secs(1);
 
 /// The longest a closing connection's unread input is drained, so that the client reads the
 /// last response rather than a reset.
@@ -282,9 +283,10 @@ pub trait Stream: Read + Write {
     fn set_read_wait(&mut self, wait: Duration) -> io::Result<()>;
     /// Ends the sending side (the client reads the end of the last response).
     fn close_write(&mut self);
-    /// Whether the connection waits for a request of which nothing has come yet (such a
-    /// connection may be closed to make room for a new one).
-    fn set_idle(&mut self, _idle: bool) {}
+    /// Whether the connection waits for the rest of a request (from its accept or the end
+    /// of the last response until a whole request has come): such a connection may be
+    /// closed to make room for a new one.
+    fn set_waiting(&mut self, _waiting: bool) {}
 }
 
 impl Stream for TcpStream {
@@ -331,7 +333,6 @@ impl<S: Stream> Reader<'_, S> {
             return match self.stream.read(&mut chunk) {
                 Ok(0) => Err(Stop::Closed),
                 Ok(n) => {
-                    self.stream.set_idle(false);
                     self.buf.extend_from_slice(&chunk[..n]);
                     Ok(())
                 }
@@ -499,9 +500,6 @@ pub fn converse<S: Stream>(
     let mut reader = Reader { stream, buf: Vec::new(), deadline: Instant::now() + timeout };
     loop {
         reader.deadline = Instant::now() + timeout;
-        if reader.buf.is_empty() {
-            reader.stream.set_idle(true);
-        }
         let mut head_done = false;
         let request = reader.head().and_then(|request| {
             head_done = true;
@@ -511,6 +509,7 @@ pub fn converse<S: Stream>(
             }
             Ok(request)
         });
+        reader.stream.set_waiting(false);
         let request = match request {
             Ok(request) => request,
             Err(stop) => {
@@ -547,6 +546,8 @@ pub fn converse<S: Stream>(
             linger(reader.stream, &mut reader.buf);
             return;
         }
+        // Waiting for the next request (from the accept until the first).
+        reader.stream.set_waiting(true);
     }
 }
 
@@ -568,9 +569,9 @@ struct Entry {
     id: u64,
     /// A handle on the same socket, to close it from the accept thread.
     stream: TcpStream,
-    /// Since when (ms from `listen`'s start, + 1) it has waited with nothing of a request
-    /// come; 0 while a request is being read or answered.
-    idle_since: Arc<AtomicU64>,
+    /// Since when (ms from `listen`'s start, + 1) it has waited for a whole request; 0 while
+    /// one is answered.
+    waiting_since: Arc<AtomicU64>,
 }
 
 /// The connections being served.
@@ -581,31 +582,34 @@ struct Connections {
 }
 
 impl Connections {
-    /// Closes the longest-served connection that has waited for at least [`MIN_IDLE`] for a
-    /// request of which nothing has come (an idle keep-alive connection, or one that never
-    /// sent anything): its thread sees the end and frees its slot. Whether there was one.
-    /// (The wait tells a silent client from one whose request has come but whose thread has
-    /// not read it yet.)
-    fn evict_idle(&mut self, now_ms: u64) -> bool {
-        let min_idle = MIN_IDLE.as_millis() as u64;
-        let claimed = self.list.iter().find(|e| {
-            let since = e.idle_since.load(Ordering::SeqCst);
-            since != 0
-                && now_ms.saturating_sub(since) >= min_idle
-                && e.idle_since
-                    .compare_exchange(since, 0, Ordering::SeqCst, Ordering::SeqCst)
-                    .is_ok()
-        });
-        let Some(entry) = claimed else { return false };
-        let _ = entry.stream.shutdown(std::net::Shutdown::Both);
-        true
+    /// Closes the connection that has waited longest, at least [`MIN_WAIT`], for a whole
+    /// request (an idle keep-alive connection, one that never sent anything, or one sending
+    /// its request slowly): its thread sees the end and frees its slot. Whether there was
+    /// one. (The wait tells a slow client from one whose request has come but whose thread
+    /// has not read it yet.)
+    fn evict_waiting(&mut self, now_ms: u64) -> bool {
+        let min_wait = MIN_WAIT.as_millis() as u64;
+        loop {
+            let oldest = (self.list.iter())
+                .map(|e| (e.waiting_since.load(Ordering::SeqCst), e))
+                .filter(|(since, _)| *since != 0 && now_ms.saturating_sub(*since) >= min_wait)
+                .min_by_key(|(since, _)| *since);
+            let Some((since, entry)) = oldest else { return false };
+            // Claimed unless its thread has just taken a whole request: then look again.
+            let claimed =
+                entry.waiting_since.compare_exchange(since, 0, Ordering::SeqCst, Ordering::SeqCst);
+            if claimed.is_ok() {
+                let _ = entry.stream.shutdown(std::net::Shutdown::Both);
+                return true;
+            }
+        }
     }
 }
 
-/// A connection's socket, with its idle time the accept thread reads.
+/// A connection's socket, with its waiting time the accept thread reads.
 struct Served {
     stream: TcpStream,
-    idle_since: Arc<AtomicU64>,
+    waiting_since: Arc<AtomicU64>,
     start: Instant,
 }
 
@@ -631,9 +635,9 @@ impl Stream for Served {
     fn close_write(&mut self) {
         self.stream.close_write();
     }
-    fn set_idle(&mut self, idle: bool) {
-        let since = if idle { self.start.elapsed().as_millis() as u64 + 1 } else { 0 };
-        self.idle_since.store(since, Ordering::SeqCst);
+    fn set_waiting(&mut self, waiting: bool) {
+        let since = if waiting { self.start.elapsed().as_millis() as u64 + 1 } else { 0 };
+        self.waiting_since.store(since, Ordering::SeqCst);
     }
 }
 
@@ -679,10 +683,10 @@ pub fn listen(
         let _ = stream.set_write_timeout(Some(timeout));
         let _ = stream.set_nodelay(true);
         let Ok(mut connections_now) = connections.lock() else { return };
-        // Full: an idle connection makes room (its thread ends at once; until then one
-        // more thread runs), else the new one is refused.
+        // Full: a connection waiting for its request makes room (its thread ends at once;
+        // until then one more thread runs), else the new one is refused.
         let room = count.load(Ordering::SeqCst) < MAX_CONNECTIONS
-            || connections_now.evict_idle(start.elapsed().as_millis() as u64 + 1);
+            || connections_now.evict_waiting(start.elapsed().as_millis() as u64 + 1);
         let handle = stream.try_clone();
         let (true, Ok(handle)) = (room, handle) else {
             drop(connections_now);
@@ -697,12 +701,15 @@ pub fn listen(
             continue;
         };
         count.fetch_add(1, Ordering::SeqCst);
-        let (id, idle_since) = (connections_now.next_id, Arc::new(AtomicU64::new(0)));
+        // Waiting for its first request since now: connections waiting as long give way
+        // in the order they came.
+        let now_ms = start.elapsed().as_millis() as u64 + 1;
+        let (id, waiting_since) = (connections_now.next_id, Arc::new(AtomicU64::new(now_ms)));
         connections_now.next_id += 1;
         connections_now.list.push(Entry {
             id,
             stream: handle,
-            idle_since: Arc::clone(&idle_since),
+            waiting_since: Arc::clone(&waiting_since),
         });
         drop(connections_now);
         let slot = Slot { count: Arc::clone(&count), connections: Arc::clone(&connections), id };
@@ -710,7 +717,7 @@ pub fn listen(
         let spawned = thread::Builder::new().name("http-conn".into()).stack_size(256 << 10).spawn(
             move || {
                 let _slot = slot;
-                let mut served = Served { stream, idle_since, start };
+                let mut served = Served { stream, waiting_since, start };
                 converse(&mut served, &*handler, &in_flight, timeout);
             },
         );
