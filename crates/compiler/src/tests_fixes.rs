@@ -59,4 +59,5 @@ fn a_probe_past_512_bytes_of_stack_moves_its_wide_objects_to_scratch() {
     let vars: String = (0..70).map(|i| format!("$v{i} = pid + {i}; @[$v{i}] = {i}; ")).collect();
     let e = compile_err(&format!("t:syscalls:sys_enter_openat {{ {vars} }}"));
     assert!(e.contains("bytes of BPF stack; the kernel allows 512"), "{e}");
+    assert!(e.contains("help: use fewer variables and values at once"), "{e}");
 }

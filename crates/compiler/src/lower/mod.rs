@@ -189,12 +189,23 @@ pub fn lower_probe(
         .with_help("use fewer or shorter strings at once, or lower `max_strlen` in a `config = { max_strlen = N }` block")));
     }
     if cx.stack_max > STACK_LIMIT {
-        return Err(Refusal::Stack(Diagnostic::error(
-            format!("this probe needs {} bytes of BPF stack; the kernel allows {STACK_LIMIT}", cx.stack_max),
-            probe.span,
-            "too much stack",
-        )
-        .with_help("use fewer or shorter strings at once, or lower `max_strlen` in a `config = { max_strlen = N }` block")));
+        // With wide values in the scratch area already, only the 8-byte ones are left.
+        let help = if cx.on_stack_limit <= 8 {
+            "use fewer variables and values at once: those of 8 bytes or less stay on the stack"
+        } else {
+            "use fewer or shorter strings at once, or lower `max_strlen` in a `config = { max_strlen = N }` block"
+        };
+        return Err(Refusal::Stack(
+            Diagnostic::error(
+                format!(
+                    "this probe needs {} bytes of BPF stack; the kernel allows {STACK_LIMIT}",
+                    cx.stack_max
+                ),
+                probe.span,
+                "too much stack",
+            )
+            .with_help(help),
+        ));
     }
     if let Some(map_loop) =
         cx.map_loops.iter().find(|l| cx.stack_max + l.ir.stack_size > STACK_LIMIT)
