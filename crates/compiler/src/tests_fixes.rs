@@ -61,3 +61,28 @@ fn a_probe_past_512_bytes_of_stack_moves_its_wide_objects_to_scratch() {
     assert!(e.contains("bytes of BPF stack; the kernel allows 512"), "{e}");
     assert!(e.contains("help: use fewer variables and values at once"), "{e}");
 }
+
+#[test]
+fn a_signed_operand_meets_an_unsigned_64_bit_one_as_unsigned() {
+    use crate::Ty;
+    let (u32_, pointer) =
+        (Ty::Int { bits: 32, signed: false }, Ty::Ptr { to: Box::new(Ty::None), user: false });
+    // C's usual conversions on 64-bit values: `$u64 > 0` and `ptr != 0` are unsigned...
+    assert!(!Ty::U64.signed_with(&Ty::I64) && !Ty::I64.signed_with(&Ty::U64));
+    assert!(!pointer.signed_with(&Ty::I64));
+    // ...while a narrower unsigned value fits in an int64, and two signed stay signed.
+    assert!(u32_.signed_with(&Ty::I64) && Ty::I64.signed_with(&Ty::I64));
+    assert!(!u32_.signed_with(&Ty::U64) && !Ty::U64.signed_with(&Ty::U64));
+    // The code: `$u > 0` jumps with an unsigned comparison, `$s > 0` a signed one.
+    let jumps = |text: &str| -> Vec<u8> {
+        let compiled = compile_ok(text);
+        let insns = &compiled.programs[0].insns;
+        insns.iter().filter(|i| i.code & 0x07 == 0x05).map(|i| i.code & 0xf0).collect()
+    };
+    let (jgt, jsgt, jle, jsle) = (0x20, 0x60, 0xb0, 0xd0);
+    let unsigned = jumps("BEGIN { $u = (uint64)curtask; if ($u > 0) { @ = 1; } }");
+    assert!(unsigned.iter().any(|c| [jgt, jle].contains(c)), "{unsigned:x?}");
+    assert!(!unsigned.iter().any(|c| [jsgt, jsle].contains(c)), "{unsigned:x?}");
+    let signed = jumps("BEGIN { $s = (int64)curtask; if ($s > 0) { @ = 1; } }");
+    assert!(signed.iter().any(|c| [jsgt, jsle].contains(c)), "{signed:x?}");
+}

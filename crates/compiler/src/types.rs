@@ -152,6 +152,16 @@ impl Ty {
         matches!(self, Ty::Ptr { .. })
     }
 
+    /// Whether arithmetic and comparisons of a `self` and an `other` are signed: as C's usual
+    /// conversions on 64-bit values, signed when either is, unless the other is an unsigned
+    /// 64-bit value (`uint64`, a pointer), which makes both unsigned. So `$u64 > 0` and
+    /// `ptr != 0` hold for an address with its top bit set (a kernel address).
+    pub fn signed_with(&self, other: &Ty) -> bool {
+        let wide_unsigned =
+            |t: &Ty| matches!(t, Ty::Int { bits: 64, signed: false } | Ty::Ptr { .. });
+        (self.is_signed() || other.is_signed()) && !wide_unsigned(self) && !wide_unsigned(other)
+    }
+
     /// True for signed integers.
     pub fn is_signed(&self) -> bool {
         matches!(self, Ty::Int { signed: true, .. }) || matches!(self, Ty::Enum(e) if e.signed)

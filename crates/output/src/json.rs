@@ -95,7 +95,7 @@ pub fn push_string(out: &mut String, s: &str) {
 pub fn value(v: &Value) -> String {
     match v {
         Value::Int(n) => int(*n as i128),
-        Value::Uint(n) => int(*n as i128),
+        Value::Uint(n) | Value::Pointer(n) => int(*n as i128),
         Value::Bool(b) => b.to_string(),
         Value::Str(s) => string(s),
         Value::Tuple(items) | Value::Array(items) => {

@@ -37,6 +37,9 @@ pub const FORMATS: &[Format] = &[text::FORMAT, json::FORMAT, folded::FORMAT, ppr
 pub enum Value {
     Int(i64),
     Uint(u64),
+    /// An address of a typed pointer: `0x…` in text, its number in JSON (current
+    /// bpftrace's rule).
+    Pointer(u64),
     Bool(bool),
     Str(String),
     Tuple(Vec<Value>),
@@ -61,6 +64,7 @@ impl Value {
         match self {
             Value::Int(n) => n.to_string(),
             Value::Uint(n) => n.to_string(),
+            Value::Pointer(n) => format!("{n:#x}"),
             Value::Bool(b) => b.to_string(),
             Value::Str(s) => s.clone(),
             Value::Tuple(items) => {
@@ -94,7 +98,7 @@ impl Value {
     pub fn as_i64(&self) -> i64 {
         match self {
             Value::Int(n) => *n,
-            Value::Uint(n) => *n as i64,
+            Value::Uint(n) | Value::Pointer(n) => *n as i64,
             Value::Bool(b) => i64::from(*b),
             _ => 0,
         }
@@ -103,7 +107,7 @@ impl Value {
     fn cmp_key(&self, other: &Value) -> Ordering {
         match (self, other) {
             (Value::Int(a), Value::Int(b)) => a.cmp(b),
-            (Value::Uint(a), Value::Uint(b)) => a.cmp(b),
+            (Value::Uint(a), Value::Uint(b)) | (Value::Pointer(a), Value::Pointer(b)) => a.cmp(b),
             (Value::Str(a), Value::Str(b)) => a.as_bytes().cmp(b.as_bytes()),
             (Value::Tuple(a), Value::Tuple(b)) => a
                 .iter()
@@ -160,7 +164,7 @@ impl Aggregate {
     fn weight(&self) -> Option<i128> {
         match self {
             Aggregate::Value(Value::Int(n)) => Some(*n as i128),
-            Aggregate::Value(Value::Uint(n)) => Some(*n as i128),
+            Aggregate::Value(Value::Uint(n) | Value::Pointer(n)) => Some(*n as i128),
             Aggregate::Value(_) => None,
             Aggregate::Avg { count, total } | Aggregate::Stats { count, total } => {
                 Some(Aggregate::average(*count, *total))

@@ -99,7 +99,7 @@ fn push_decimal(out: &mut String, mut n: u64) {
 /// bpftrace prints it: it formats unsigned values as unsigned 64-bit numbers.
 fn c_value(spec: &Spec, arg: &Value) -> (i64, u64) {
     let raw = arg.as_i64();
-    if let Value::Uint(n) = arg {
+    if let Value::Uint(n) | Value::Pointer(n) = arg {
         if spec.length.is_empty() && *n <= u64::from(u32::MAX) {
             return (*n as i64, *n);
         }

@@ -43,8 +43,8 @@ pub fn value(bytes: &[u8], ty: &Ty) -> Value {
             other => other,
         },
         Ty::Bool => Value::Bool(u64_at(bytes, 0) != 0),
-        // An address prints as the `uint64` it was before pointers had types.
-        Ty::Ptr { .. } => Value::Uint(u64_at(bytes, 0)),
+        // An address prints in hex (`0xffff…`), as current bpftrace prints pointers.
+        Ty::Ptr { .. } => Value::Pointer(u64_at(bytes, 0)),
         Ty::Str(n) => {
             let buf = &bytes[..(*n as usize).min(bytes.len())];
             let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
@@ -113,7 +113,6 @@ fn member(bytes: &[u8], ty: &Ty) -> Value {
                 _ => value(&word, ty),
             }
         }
-        Ty::Ptr { .. } => Value::Str(format!("{:#x}", u64_at(bytes, 0))),
         other => value(bytes, other),
     }
 }

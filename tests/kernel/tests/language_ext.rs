@@ -320,3 +320,42 @@ fn map_increments_give_the_old_value_after_as_bpftrace_0_17() {
     );
     assert_eq!(stdout, "9 1 2\n\n\n@c: 2\n");
 }
+
+#[test]
+fn pointers_print_in_hex_and_compare_as_unsigned() {
+    let Some(_guard) = start("pointers_print_in_hex_and_compare_as_unsigned") else { return };
+    // A kernel address has its top bit set: as a pointer it prints `0x…` (current
+    // bpftrace) in print(), map keys, values and tuples, and it compares and divides as the
+    // unsigned number it is, as does a `uint64` holding it (C's conversions: a signed
+    // operand meets an unsigned 64-bit one as unsigned).
+    let (stdout, _) = run_ok(
+        r#"BEGIN { $t = (struct task_struct *)curtask; $u = (uint64)$t;
+             printf("%lx\n", $u); print($t);
+             printf("%d %d %d %d %d %d\n", $u > 0, $t > 0, $t != 0, $u / 2 == ($u >> 1),
+               -1 < $u, ($u + 1) > $u);
+             @p = $t; @k[$t] = 1; @z = ($t, 7); exit(); }"#,
+    );
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.is_empty()).collect();
+    let hex = lines[0];
+    assert!(hex.len() == 16 && hex.starts_with("ffff"), "{stdout}");
+    let expected = [
+        format!("0x{hex}"),
+        "1 1 1 1 0 1".to_string(),
+        format!("@k[0x{hex}]: 1"),
+        format!("@p: 0x{hex}"),
+        format!("@z: (0x{hex}, 7)"),
+    ];
+    assert_eq!(lines[1..], expected, "{stdout}");
+    // JSON: the number (as a string past 2^53, as every such integer).
+    let r = run(&[
+        "-f",
+        "json",
+        "-e",
+        "BEGIN { $t = (struct task_struct *)curtask; \
+        printf(\"%lu\\n\", $t); print($t); exit(); }",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let decimal = lines[1].split('"').nth(7).expect("the printf text").trim_end_matches("\\n");
+    assert_eq!(lines[2], format!(r#"{{"type": "value", "data": "{decimal}"}}"#), "{}", r.stdout);
+}

@@ -208,7 +208,7 @@ fn labels_of(key: &Value, names: &[String]) -> Vec<(String, String)> {
 fn int_of(value: &Value) -> Option<i64> {
     match value {
         Value::Int(n) => Some(*n),
-        Value::Uint(n) => Some(*n as i64),
+        Value::Uint(n) | Value::Pointer(n) => Some(*n as i64),
         Value::Bool(b) => Some(i64::from(*b)),
         _ => None,
     }

@@ -182,7 +182,7 @@ impl Cx<'_> {
                     // Two pointers of one type: `->` still reaches the members.
                     a
                 } else if a.is_integer() && b.is_integer() {
-                    Ty::Int { bits: 64, signed: a.is_signed() || b.is_signed() }
+                    Ty::Int { bits: 64, signed: a.signed_with(&b) }
                 } else if a.accepts(&b) && a != Ty::None {
                     a.unify(&b)
                 } else {
@@ -420,7 +420,7 @@ impl Cx<'_> {
                 _ if op.is_comparison() => Ty::Bool,
                 BinOp::And | BinOp::Or => Ty::Bool,
                 BinOp::Sub => Ty::I64,
-                _ => Ty::Int { bits: 64, signed: l.is_signed() || r.is_signed() },
+                _ => Ty::Int { bits: 64, signed: l.signed_with(r) },
             };
         }
         if matches!((l, r), (Ty::Str(_), Ty::Str(_))) && matches!(op, BinOp::Eq | BinOp::Ne) {

@@ -347,7 +347,7 @@ impl Lower<'_> {
             ExprKind::Binary { op, lhs, rhs } if op.is_comparison() => {
                 let (lt, rt) = (self.ty(lhs), self.ty(rhs));
                 if !matches!((&lt, &rt), (Ty::Str(_), Ty::Str(_))) {
-                    let signed = lt.is_signed() || rt.is_signed();
+                    let signed = lt.signed_with(&rt);
                     let unless = comparison_jump(op.negated(), signed);
                     let l = self.expr(lhs);
                     let r = self.expr(rhs);
@@ -407,7 +407,7 @@ impl Lower<'_> {
 
     /// `lhs op rhs` on integers.
     pub(crate) fn binary_op(&mut self, op: BinOp, l: &Val, lt: &Ty, r: &Val, rt: &Ty) -> Val {
-        let signed = lt.is_signed() || rt.is_signed();
+        let signed = lt.signed_with(rt);
         self.load_reg(l, Reg::R1);
         self.load_reg(r, Reg::R2);
         if op.is_comparison() {
