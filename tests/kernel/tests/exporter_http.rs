@@ -127,6 +127,18 @@ impl Drop for Exporter {
     }
 }
 
+/// Whether the server has closed a connection that sent nothing it answers: open and
+/// silent, a short read times out; closed, it ends (or is reset).
+fn closed_by_server(stream: &mut TcpStream) -> bool {
+    stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    match stream.read(&mut [0u8; 64]) {
+        Ok(n) => n == 0,
+        Err(e) => {
+            !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        }
+    }
+}
+
 /// Reads until the server closes the connection (a reset after the answer ends it too).
 fn read_to_close(stream: &mut TcpStream) -> String {
     let mut out = Vec::new();
@@ -400,19 +412,7 @@ fn exporter_http_trickling_connections_make_room() {
     }
     let during = exporter.threads();
     assert!(during <= before + 64, "{before} threads before, {during} with 64 trickling");
-    let closed = (streams.iter_mut())
-        .map(|stream| {
-            stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-            match stream.read(&mut [0u8; 64]) {
-                Ok(n) => n == 0,
-                Err(e) => !matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ),
-            }
-        })
-        .filter(|closed| *closed)
-        .count();
+    let closed = streams.iter_mut().map(closed_by_server).filter(|closed| *closed).count();
     assert!((1..=10).contains(&closed), "{closed} trickling connections closed for ten scrapes");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     trickler.join().unwrap();
@@ -444,20 +444,7 @@ fn exporter_http_idle_connections_make_room() {
     let during = exporter.threads();
     eprintln!("exporter threads: {before} before, {during} with 100 idle connections open");
     assert!(during <= before + 64, "{before} threads before, {during} with 100 connections");
-    let closed: Vec<bool> = held
-        .iter_mut()
-        .map(|stream| {
-            stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-            // Open and silent: the read times out; closed: an end (or a reset).
-            match stream.read(&mut [0u8; 64]) {
-                Ok(n) => n == 0,
-                Err(e) => !matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ),
-            }
-        })
-        .collect();
+    let closed: Vec<bool> = held.iter_mut().map(closed_by_server).collect();
     let expected: Vec<bool> = (0..100).map(|i| i < 37).collect();
     assert_eq!(closed, expected, "which connections were closed");
     drop(held);

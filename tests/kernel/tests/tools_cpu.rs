@@ -2,8 +2,8 @@
 //! options against a deterministic workload, with exact lines and counts.
 
 use kernel_tests::{
-    bcc_hist_rows, dry_run_each, hist_total, note, own_comm, run, run_held, run_held_cpu,
-    skip_note, start, wl, wl_as, Held,
+    bcc_hist_rows, dry_run_each, hist_rows, hist_total, note, own_comm, run, run_held,
+    run_held_cpu, skip_note, start, wl, wl_as, Held,
 };
 
 const USECS: &str = "     usecs               : count     distribution";
@@ -295,7 +295,13 @@ fn runqlen_and_cpuwalk_sample_at_99_hertz() {
     assert!(samples >= 80, "{}", r.stdout);
     let r = run(&["runqlen", "-c", &wl("spin 500")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("@runqlen:\n[0]"), "{}", r.stdout);
+    let rows = hist_rows(&r.stdout, "@runqlen:");
+    assert!(hist_total(&rows) > 0, "{}", r.stdout);
+    // Here a CPU runs the spinning workload alone or idles: queues of 0 are sampled. Under
+    // qemu's emulation (`BPFSCOPE_VM_TCG`) kernel threads queue beside it on every CPU.
+    if std::env::var_os("BPFSCOPE_VM_TCG").is_none() {
+        assert!(r.stdout.contains("@runqlen:\n[0]"), "{}", r.stdout);
+    }
 }
 
 #[test]
