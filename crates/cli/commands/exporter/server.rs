@@ -6,8 +6,9 @@
 //!   that has waited longest, a second or more, for a whole request (idle keep-alive, silent
 //!   since it connected, or sending its request a byte at a time), which is closed; if none
 //!   has, the new one gets 503 and is closed at once. So slow clients cannot hold every
-//!   slot: a scrape, whose request comes in one piece, always finds room. At most [`MAX_IN_FLIGHT`] responses are built and
-//!   written at once (past that a request gets 503).
+//!   slot: a scrape, whose request comes in one piece, always finds room. At most
+//!   [`MAX_IN_FLIGHT`] responses are built and written at once (past that a request gets
+//!   503).
 //! - Time: a request's head and body must arrive within the timeout (10 s unless told),
 //!   counted from the connection's start or the end of the previous response — so an idle
 //!   keep-alive connection and a client sending one byte a second are both cut off (the
@@ -546,7 +547,7 @@ pub fn converse<S: Stream>(
             linger(reader.stream, &mut reader.buf);
             return;
         }
-        // Waiting for the next request (from the accept until the first).
+        // Waiting again, for the next request (the wait for the first began at the accept).
         reader.stream.set_waiting(true);
     }
 }
