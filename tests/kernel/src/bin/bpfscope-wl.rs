@@ -47,8 +47,11 @@
 //! - `flamespin MS [LINGER_MS]`: MS milliseconds of a busy loop in
 //!   `bpfscope_wl_flame_hot` (no system calls), then an optional pause (so a `-p` profile
 //!   can still read the process's mappings)
-//! - `flamesleep N MS`: N `nanosleep(2)` system calls of MS milliseconds each, made from
-//!   `bpfscope_wl_flame_sleep` (for off-CPU stacks)
+//! - `flamesleep N MS [FILE]`: N `nanosleep(2)` system calls of MS milliseconds each, made
+//!   from `bpfscope_wl_flame_sleep` (for off-CPU stacks); with FILE, writes there how many
+//!   of them blocked (a voluntary context switch, by getrusage(2)): one whose timer expired
+//!   before the thread reached the scheduler, as when a virtual CPU is held up by its host
+//!   that long, returns without going off-CPU
 //! - `tcpconn PORT N TX RX`: N loopback TCP connections in turn, from 127.0.0.1:PORT+1+i to a
 //!   listener on 127.0.0.1:PORT (backlog 8), the client sending TX bytes and receiving RX,
 //!   the client closing first
@@ -268,8 +271,14 @@ fn main() {
             }
         }
         "flamesleep" => {
+            let mut blocked = 0;
             for _ in 0..num(1) {
+                let before = voluntary_switches();
                 bpfscope_wl_flame_sleep(std::hint::black_box(num(2)));
+                blocked += u64::from(voluntary_switches() > before);
+            }
+            if let Some(file) = args.get(3) {
+                std::fs::write(file, format!("{blocked}\n")).expect("write the count of blocks");
             }
         }
         "setuid" => {
@@ -593,6 +602,15 @@ pub extern "C" fn bpfscope_wl_flame_sleep(ms: u64) {
     let ts = libc::timespec { tv_sec: (ms / 1000) as i64, tv_nsec: (ms % 1000 * 1_000_000) as i64 };
     // SAFETY: nanosleep reads one timespec and writes no remainder.
     unsafe { libc::syscall(libc::SYS_nanosleep, &ts, std::ptr::null_mut::<libc::timespec>()) };
+}
+
+/// The calling thread's voluntary context switches so far (getrusage(2)'s `ru_nvcsw`).
+fn voluntary_switches() -> i64 {
+    // SAFETY: rusage is plain data; zero is a valid bit pattern.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes one rusage into the live local.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    usage.ru_nvcsw
 }
 
 /// What `write N` writes: printable and unprintable bytes, for `buf()` with `%r`/`%rx`.
