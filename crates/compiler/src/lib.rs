@@ -280,7 +280,7 @@ pub fn map_defs(manifest: &Manifest) -> Vec<MapDef> {
         map_type: map_type::ARRAY,
         key_size: 4,
         value_size: 8,
-        max_entries: 1 + (manifest.maps.len() + 2 * manifest.helper_errors.len()) as u32,
+        max_entries: Manifest::counter_slots(manifest.maps.len(), manifest.helper_errors.len()),
     });
     defs
 }

@@ -225,11 +225,30 @@ pub struct HelperErrorSite {
     pub text: String,
 }
 
+/// The counters map: slot 0 the events the ring had no room for; then, for each user map,
+/// its updates refused because it was full (E2BIG); then, for each, its updates that failed
+/// otherwise (ENOMEM: no preallocated entry and none ready in the kernel's cache); then two
+/// slots per `-k` helper call site.
 impl Manifest {
+    /// The counters slot of map `map`'s updates refused because it was full.
+    pub fn full_slot(map: usize) -> u32 {
+        (1 + map) as u32
+    }
+
+    /// The counters slot of map `map`'s updates that failed for another reason, of `maps`.
+    pub fn failed_slot(maps: usize, map: usize) -> u32 {
+        (1 + maps + map) as u32
+    }
+
     /// The counters slot of helper call site `site`'s failure count; the next slot holds
     /// its last error (a positive errno).
     pub fn helper_error_slot(maps: usize, site: usize) -> u32 {
-        (1 + maps + 2 * site) as u32
+        (1 + 2 * maps + 2 * site) as u32
+    }
+
+    /// How many counters slots there are.
+    pub fn counter_slots(maps: usize, sites: usize) -> u32 {
+        (1 + 2 * maps + 2 * sites) as u32
     }
 }
 

@@ -94,6 +94,21 @@ fn full_map_warning(
     ))
 }
 
+/// The warning for a map whose updates failed with room to spare: the kernel had no entry
+/// ready (ENOMEM), which happens to maps too big to preallocate.
+fn update_error_warning(name: &str, failed: u64) -> Warning {
+    Warning {
+        message: format!(
+            "map {name}: {failed} update{} failed, not for want of room: the kernel had no memory ready for a new entry",
+            if failed == 1 { "" } else { "s" }
+        ),
+        hint: Some(
+            "the kernel allocates the entries of a map it has not preallocated (per-CPU maps of small keys, maps over 65,536 keys) as keys arrive; -k says where each failure was"
+                .into(),
+        ),
+    }
+}
+
 /// `-k`: the warning for a helper call that failed `count` times, the last with `errno`:
 /// "2 failed probe_read_user_str calls at stdin:1:72 (`str(uptr(16))`): last error Bad
 /// address (EFAULT, -14)".
@@ -132,6 +147,10 @@ pub(crate) fn exit_report(
         if failed > 0 {
             let warning = full_map_warning(&desc.name, desc.max_entries, failed, desc.declared);
             exit.check_output(sink.warning(&warning));
+        }
+        let errors = maps.update_errors(id);
+        if errors > 0 {
+            exit.check_output(sink.warning(&update_error_warning(&desc.name, errors)));
         }
     }
     for (index, site) in manifest.helper_errors.iter().enumerate() {
@@ -417,9 +436,10 @@ mod tests {
         };
         let mut manifest = manifest();
         manifest.helper_errors = vec![site(3, 12, "str(args.filename)"), site(4, 5, "str(0)")];
-        // Four maps: the sites count at slots 5 (and 6: errno) and 7 (and 8).
-        assert_eq!(Manifest::helper_error_slot(4, 1), 7);
-        let maps = FakeMaps { helper_failures: vec![(5, 1, 14)], ..maps() };
+        // Four maps (slots 1-4 full, 5-8 failed otherwise): the sites count at slots 9
+        // (and 10: errno) and 11 (and 12).
+        assert_eq!(Manifest::helper_error_slot(4, 1), 11);
+        let maps = FakeMaps { helper_failures: vec![(9, 1, 14)], ..maps() };
         let err = Capture::default();
         let mut sink = text::FORMAT.sink(
             Box::new(Capture::default()),
@@ -432,6 +452,22 @@ mod tests {
         let text = err.text();
         assert!(text.ends_with("WARNING: 1 failed probe_read_user_str call at a.bt:3:12 (`str(args.filename)`): last error Bad address (EFAULT, -14)\n"), "{text}");
         assert!(!text.contains("a.bt:4"), "{text}");
+    }
+
+    #[test]
+    fn an_update_that_failed_with_room_to_spare_is_not_called_full() {
+        let maps = FakeMaps { lost: 0, failed: vec![0; 4], errors: vec![2, 0, 0, 0], ..maps() };
+        let err = Capture::default();
+        let mut sink = text::FORMAT.sink(
+            Box::new(Capture::default()),
+            Box::new(err.clone()),
+            Box::new(NoSymbols),
+        );
+        let mut exit = Exit::default();
+        exit_report(&manifest(), &maps, &mut LostEvents::default(), &mut *sink, &mut exit);
+        let text = err.text();
+        assert!(text.starts_with("WARNING: map @b: 2 updates failed, not for want of room: the kernel had no memory ready for a new entry\nHINT: the kernel allocates"), "{text}");
+        assert!(!text.contains("is full"), "{text}");
     }
 
     #[test]

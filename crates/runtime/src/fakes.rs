@@ -16,8 +16,10 @@ pub(crate) type Log = Rc<RefCell<Vec<String>>>;
 pub(crate) struct FakeMaps {
     pub(crate) maps: Vec<MapOutput>,
     pub(crate) lost: u64,
-    /// Failed updates by map id.
+    /// Updates refused because the map was full, by map id.
     pub(crate) failed: Vec<u64>,
+    /// Updates that failed otherwise, by map id.
+    pub(crate) errors: Vec<u64>,
     /// `-k`: (failures, last errno) by counters slot.
     pub(crate) helper_failures: Vec<(u32, u64, u64)>,
     pub(crate) cleared: RefCell<Vec<(usize, bool)>>,
@@ -38,6 +40,10 @@ impl MapAccess for FakeMaps {
 
     fn failed_updates(&self, id: usize) -> u64 {
         self.failed.get(id).copied().unwrap_or(0)
+    }
+
+    fn update_errors(&self, id: usize) -> u64 {
+        self.errors.get(id).copied().unwrap_or(0)
     }
 
     fn helper_failures(&self, slot: u32) -> (u64, u64) {

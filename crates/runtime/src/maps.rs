@@ -8,7 +8,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use bpfscope_compiler::{
-    manifest::MapDesc,
+    manifest::{Manifest, MapDesc},
     object::{map_type, MapDef},
 };
 use bpfscope_output::MapOutput;
@@ -26,23 +26,40 @@ pub(crate) trait MapAccess {
     fn lost_events(&self) -> u64;
     /// Updates of user map `id` that failed because it was full, since the start.
     fn failed_updates(&self, id: usize) -> u64;
+    /// Updates of user map `id` that failed otherwise (ENOMEM), since the start.
+    fn update_errors(&self, id: usize) -> u64;
     /// `-k`: the failures of the helper call site counted at counters slot `slot`, and the
     /// last one's errno.
     fn helper_failures(&self, slot: u32) -> (u64, u64);
 }
 
-/// Hash maps are preallocated (no allocation on insert, as bpftrace's) only when that is
-/// cheap: plain maps of small entries. Preallocating `max_map_keys` per-CPU entries, or
-/// entries with 1 KiB strings, takes milliseconds at start-up and memory for keys that never
-/// come.
+/// Hash maps are preallocated, as bpftrace's are, wherever that is cheap or needed: an
+/// insert into a preallocated map never waits on the kernel's allocator. Without
+/// preallocation the kernel takes a new entry from a small per-CPU cache that it refills
+/// after the program has run; for entries over 256 bytes that cache holds one to a few, so
+/// two new keys in one stretch with interrupts off (wakeuptime's stack-keyed sums under a
+/// churn of threads), or a short memory squeeze, find it empty: the update fails with
+/// ENOMEM and the event is lost. So:
+/// - plain maps are preallocated (a fraction of a millisecond for 4,096 entries);
+/// - per-CPU maps only when their entries are big (stack and string keys): preallocating
+///   4,096 per-CPU values takes 2.5-5 ms at start-up, and their small-keyed kind (counts by
+///   comm or pid, histograms) keeps the kernel's larger cache of small entries;
+/// - no map over [`PREALLOC_MAX_ENTRIES`] keys, whose memory would mostly wait for keys
+///   that never come.
 fn map_flags(def: &MapDef) -> u32 {
-    let small = def.key_size + def.value_size <= 256;
+    let (fits, plain) = (def.max_entries <= PREALLOC_MAX_ENTRIES, def.map_type == map_type::HASH);
+    // What the kernel allocates for a new key: key and value, or key and a pointer to the
+    // per-CPU values.
+    let entry = def.key_size + if plain { def.value_size } else { 8 };
     match def.map_type {
-        map_type::HASH if small => 0,
+        map_type::HASH | map_type::PERCPU_HASH if fits && (plain || entry > 256) => 0,
         map_type::HASH | map_type::PERCPU_HASH => MAP_NO_PREALLOC,
         _ => 0,
     }
 }
+
+/// The most keys a hash map is preallocated for (see [`map_flags`]).
+const PREALLOC_MAX_ENTRIES: u32 = 65_536;
 
 /// Creates every map of the linked object, in its order.
 pub(crate) fn create(defs: &[MapDef]) -> Result<Vec<OwnedFd>, RunError> {
@@ -224,7 +241,11 @@ impl MapAccess for Maps<'_> {
     }
 
     fn failed_updates(&self, id: usize) -> u64 {
-        self.counter(1 + id as u32)
+        self.counter(Manifest::full_slot(id))
+    }
+
+    fn update_errors(&self, id: usize) -> u64 {
+        self.counter(Manifest::failed_slot(self.descs.len(), id))
     }
 
     fn helper_failures(&self, slot: u32) -> (u64, u64) {

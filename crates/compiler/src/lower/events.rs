@@ -314,9 +314,9 @@ mod tests {
                 ("map_update_elem".into(), 3, 3, "@t = str(kptr(8))".into()),
             ]
         );
-        // Slot 0, one per map (two), two per site (six).
-        assert_eq!(counters, 1 + 2 + 2 * 6);
+        // Slot 0, two per map (two: full, failed otherwise), two per site (six).
+        assert_eq!(counters, 1 + 2 * 2 + 2 * 6);
         // Without -k: nothing counted, the counters as before.
-        assert_eq!(sites(text, false), (vec![], 3));
+        assert_eq!(sites(text, false), (vec![], 5));
     }
 }

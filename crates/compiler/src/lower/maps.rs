@@ -8,13 +8,16 @@ use bpfscope_syntax::ast::{BinOp, Expr};
 use super::{Loc, Lower, Val};
 use crate::{
     functions::{self, Placed},
-    manifest::MapDesc,
+    manifest::{Manifest, MapDesc},
     types::MapValue,
     Ty,
 };
 
 /// `BPF_ANY` for `bpf_map_update_elem`.
 const BPF_ANY: i32 = 0;
+
+/// What a full map's update returns.
+const E2BIG: i32 = 7;
 
 impl Lower<'_> {
     pub(crate) fn map_desc(&self, name: &str) -> (usize, MapDesc) {
@@ -54,7 +57,8 @@ impl Lower<'_> {
         self.call(Helper::MapLookupElem);
     }
 
-    /// `update(map, fp + key, fp + value)`, counting failures (a full map) for the report.
+    /// `update(map, fp + key, fp + value)`, counting failures for the report: a full map
+    /// (E2BIG) apart from the rest (ENOMEM), which no size would have avoided.
     pub(crate) fn update(&mut self, id: usize, desc: &MapDesc, key: Loc, value: Loc) {
         self.load_map(Reg::R1, &desc.bpf_name);
         self.stack_addr(Reg::R2, key);
@@ -63,13 +67,22 @@ impl Lower<'_> {
         self.call(Helper::MapUpdateElem);
         let ok = self.label();
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), ok);
+        // The counter's key, chosen by the error before `-k` takes R0.
+        let counter = self.alloc(8);
+        let full = self.label();
+        self.insn(Insn::mov64_imm(Reg::R1, Manifest::full_slot(id) as i32));
+        self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, -E2BIG, 0), full);
+        let failed = Manifest::failed_slot(self.checked.maps.len(), id);
+        self.insn(Insn::mov64_imm(Reg::R1, failed as i32));
+        self.place(full);
+        self.stx(Size::W, counter, Reg::R1);
         if let Some(slots) = self.helper_slots {
-            // `-k`: counted per call site too, with its error (E2BIG when full).
+            // `-k`: counted per call site too, with its error.
             self.insn(Insn::alu64_imm(AluOp::Neg, Reg::R0, 0));
             self.stx(Size::DW, slots, Reg::R0);
             self.count_helper_failure(Helper::MapUpdateElem, slots, slots + 8);
         }
-        self.bump_counter(1 + id as u32);
+        self.bump_counter_keyed(counter);
         self.place(ok);
     }
 

@@ -529,16 +529,21 @@ impl Lower<'_> {
 
     /// [`Self::bump_counter`] with the key written at `key`, memory the caller has free.
     pub(crate) fn bump_counter_with(&mut self, index: u32, key: Loc) {
-        let skip = self.lookup_counter(index, key);
+        self.st(Size::W, key, index as i32);
+        self.bump_counter_keyed(key);
+    }
+
+    /// Adds one to the internal counter whose index the caller wrote at `key`.
+    pub(crate) fn bump_counter_keyed(&mut self, key: Loc) {
+        let skip = self.lookup_counter(key);
         self.insn(Insn::mov64_imm(Reg::R1, 1));
         self.insn(Insn::atomic_add64(Reg::R0, 0, Reg::R1));
         self.place(skip);
     }
 
-    /// Looks internal counter `index` up (key written at `key`): R0 is its slot, and the
+    /// Looks the internal counter whose index is at `key` up: R0 is its slot, and the
     /// returned label, to be placed after the update, is where a failed lookup jumps.
-    fn lookup_counter(&mut self, index: u32, key: Loc) -> Label {
-        self.st(Size::W, key, index as i32);
+    fn lookup_counter(&mut self, key: Loc) -> Label {
         self.load_map(Reg::R1, COUNTERS_MAP);
         self.stack_addr(Reg::R2, key);
         self.call(bpfscope_bpf::Helper::MapLookupElem);
@@ -550,7 +555,8 @@ impl Lower<'_> {
     /// Sets an internal counter to the 8 bytes at `value` (`-k`: a call site's last error),
     /// with the key written at `key`, memory the caller has free.
     pub(crate) fn set_counter(&mut self, index: u32, value: Loc, key: Loc) {
-        let skip = self.lookup_counter(index, key);
+        self.st(Size::W, key, index as i32);
+        let skip = self.lookup_counter(key);
         self.ldx(Size::DW, Reg::R1, value);
         self.stx(Size::DW, Loc { base: Reg::R0, off: 0 }, Reg::R1);
         self.place(skip);
