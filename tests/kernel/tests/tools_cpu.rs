@@ -7,6 +7,7 @@ use kernel_tests::{
 };
 
 const USECS: &str = "     usecs               : count     distribution";
+const MSECS: &str = "     msecs               : count     distribution";
 
 /// The lines of `stdout` that contain `needle`.
 fn lines_with<'a>(stdout: &'a str, needle: &str) -> Vec<&'a str> {
@@ -275,6 +276,66 @@ fn offcputime_sums_the_workload_s_sleeps_by_stack() {
 }
 
 #[test]
+fn per_thread_maps_forget_exited_threads() {
+    let Some(_guard) = start("per_thread_maps_forget_exited_threads") else { return };
+    // 5,000 threads start and exit before the workload runs under a name of its own. What
+    // a tool keeps per thread between two events (a block and its wakeup, a system call's
+    // entry and exit) must go with the thread, or the 4,096-entry maps fill with exited
+    // threads and the workload's events are lost (as they were).
+    let comm = own_comm();
+    let files = format!("/tmp/bpfscope-churn-{}", std::process::id());
+    let churned = |then: &str| {
+        let threads = wl("threads 5000");
+        format!("sh -c 'echo $$ > {files}.pid && {threads} && exec {}'", wl_as(&comm, then))
+    };
+    let read = |what: &str| -> u64 {
+        let path = format!("{files}.{what}");
+        let text = std::fs::read_to_string(&path).expect("the workload's file");
+        std::fs::remove_file(&path).unwrap();
+        text.trim().parse().unwrap()
+    };
+    let own_total = |stdout: &str, needle: &str| -> u64 {
+        let own =
+            lines_with(stdout, needle).into_iter().filter(|l| l.starts_with(&format!("{comm};")));
+        own.filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum()
+    };
+    let sleeps = format!("flamesleep 5 20 {files}.blocked");
+    // offcputime: the time blocked in nanosleep, 20 ms for each sleep that blocked.
+    let r = run(&["offcputime", "-m", "1000", "-f", "-c", &churned(&sleeps)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("is full"), "{}", r.stderr);
+    let (_, blocked) = (read("pid"), read("blocked"));
+    let us = own_total(&r.stdout, "do_nanosleep");
+    assert!(blocked >= 4 && (blocked * 20_000..=blocked * 25_000).contains(&us), "{us}, {blocked}");
+    // wakeuptime: the same blocks, by the stack of what woke them (the timer).
+    let r = run(&["wakeuptime", "-f", "-c", &churned(&sleeps)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("is full"), "{}", r.stderr);
+    let (_, blocked) = (read("pid"), read("blocked"));
+    let us = own_total(&r.stdout, "");
+    assert!(blocked >= 4 && (blocked * 20_000..=blocked * 25_000).contains(&us), "{us}, {blocked}");
+    // cpudist -O: the workload process's sleeps, in its own histogram.
+    let r = run(&["cpudist", "-O", "-m", "-P", "-c", &churned(&sleeps)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("is full"), "{}", r.stderr);
+    let (pid, blocked) = (read("pid"), read("blocked"));
+    let section = r.stdout.split("\npid = ").find(|s| s.starts_with(&format!("{pid}\n")));
+    let rows = bcc_hist_rows(section.expect("the workload's histogram"), MSECS);
+    let twenties = rows.iter().find(|(b, _)| b.trim() == "16 -> 31").map(|(_, n)| *n);
+    assert_eq!(twenties, Some(blocked), "{}", r.stdout);
+    // syscount -L: the workload's 1,000 getppid calls, timed.
+    let r = run(&["syscount", "-L", "-P", "-c", &churned("getppid 1000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("is full"), "{}", r.stderr);
+    let pid = read("pid");
+    let row = lines_with(&r.stdout, &format!(" {comm} "));
+    let row: Vec<&str> = row.first().expect("the workload's row").split_whitespace().collect();
+    assert_eq!(row[0], pid.to_string(), "{}", r.stdout);
+    let count: u64 = row[2].parse().unwrap();
+    assert!((1000..=1010).contains(&count), "{}", r.stdout);
+}
+
+#[test]
 fn cpudist_o_counts_the_workload_s_sleeps() {
     let Some(_guard) = start("cpudist_o_counts_the_workload_s_sleeps") else { return };
     let r = run(&["cpudist", "-O", "-m", "-P", "-c", &wl("flamesleep 6 20")]);
@@ -284,7 +345,7 @@ fn cpudist_o_counts_the_workload_s_sleeps() {
     let text = r.stdout.split("\npid = ").filter(|s| !s.is_empty());
     let mut found = 0;
     for section in text {
-        let rows = bcc_hist_rows(section, "     msecs               : count     distribution");
+        let rows = bcc_hist_rows(section, MSECS);
         if let Some((_, n)) = rows.iter().find(|(b, _)| b.trim() == "16 -> 31") {
             found += n;
         }

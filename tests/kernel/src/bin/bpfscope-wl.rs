@@ -38,6 +38,8 @@
 //!   word; with `wait`, first prints `ready` and waits for a line on standard input
 //! - `thread N`: a second thread, named `wl-worker`, makes N getppid() calls (the process,
 //!   its group leader, stays `wl-thread`)
+//! - `threads N`: N threads, each started and waited for in turn, that end at once (N
+//!   thread exits, for maps that must not keep what a tracer saw of an exited thread)
 //! - `spin MS`: MS milliseconds of a busy loop in user space, no system calls
 //! - `spinfn MS`: MS milliseconds of a busy loop inside the Rust function
 //!   `bpfscope_wl::bpfscope_wl_spin_here` (mangled in the binary), for user-stack naming
@@ -233,6 +235,12 @@ fn main() {
             for _ in 0..num(1) {
                 // SAFETY: signal 0 to itself only checks that the process exists.
                 unsafe { libc::kill(libc::getpid(), 0) };
+            }
+        }
+        "threads" => {
+            for _ in 0..num(1) {
+                let thread = std::thread::Builder::new().stack_size(64 << 10).spawn(|| {});
+                thread.expect("start a thread").join().expect("a thread");
             }
         }
         "thread" => {
@@ -835,7 +843,7 @@ fn poke(n: u64, wait: bool, pause_ms: u64) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | tcpconn PORT N TX RX | tcprefused PORT N | tcpbacklog PORT BACKLOG N | tcpsynretrans PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | spin MS | poke N [wait|MS] | increment N [wait] | rusage FD CMD... | signal N | alloc MB | mallocs N SIZE | sleepfn N MS | tmpfs DIR N | cgpingpong CGROUP N | kvm N | fsops PATH W R | pagecache PATH N");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | tcpconn PORT N TX RX | tcprefused PORT N | tcpbacklog PORT BACKLOG N | tcpsynretrans PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | threads N | spin MS | poke N [wait|MS] | increment N [wait] | rusage FD CMD... | signal N | alloc MB | mallocs N SIZE | sleepfn N MS | tmpfs DIR N | cgpingpong CGROUP N | kvm N | fsops PATH W R | pagecache PATH N");
     std::process::exit(2)
 }
 
