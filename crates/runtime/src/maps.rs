@@ -154,8 +154,9 @@ impl<'c> Maps<'c> {
         let fd = self.fds.get(id)?.as_fd();
         let value_size = self.lookup_size(desc);
         let key_size = desc.key_size() as usize;
-        // ~256 KiB of values a call: few calls for large maps, little memory.
-        let chunk = (256 * 1024 / value_size.max(1)).clamp(64, 4096);
+        // ~256 KiB of keys and values a call: few calls for large maps, little memory (a
+        // stack-keyed map's 2 KiB keys took 8 MiB of buffer for 4,096 entries a call).
+        let chunk = (256 * 1024 / (key_size + value_size).max(1)).clamp(16, 4096);
         match bpfscope_sys::map_for_each_batch(fd, key_size, value_size, chunk, &mut each) {
             Ok(true) => return Some(()),
             Ok(false) => {}
