@@ -27,6 +27,7 @@ mod errors;
 mod events;
 mod exit;
 pub mod inspect;
+mod kallsyms;
 mod maps;
 mod names;
 pub mod object;

@@ -1,5 +1,5 @@
-//! The runtime's [`Symbolizer`], through blazesym: kernel addresses through `/proc/kallsyms`
-//! (module symbols included), user addresses through the ELF symbols (and, when asked, the
+//! The runtime's [`Symbolizer`]: kernel addresses through `/proc/kallsyms` (module symbols
+//! included, held compactly by [`Kallsyms`]), and through blazesym user addresses through the ELF symbols (and, when asked, the
 //! DWARF line tables) of the files a process maps, or its `/tmp/perf-PID.map` for JIT code.
 //! Names are demangled (Rust and C++) unless `config = { cpp_demangle = 0 }`.
 //!
@@ -21,15 +21,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use blazesym::{
-    symbolize::{
-        source::{Elf, Kernel, Source},
-        Input, Symbolized, Symbolizer as Blaze,
-    },
-    MaybeDefault,
+use blazesym::symbolize::{
+    source::{Elf, Source},
+    Input, Symbolized, Symbolizer as Blaze,
 };
 use bpfscope_compiler::manifest::SymbolConfig;
 use bpfscope_output::Symbolizer;
+
+use crate::kallsyms::Kallsyms;
 
 /// A name and the offset of an address into it, as resolved once.
 struct Named {
@@ -45,6 +44,8 @@ pub struct Symbols {
     processes: Processes,
     /// Built on the first lookup.
     blaze: Option<Blaze>,
+    /// Read on the first kernel address; `None` inside when it cannot be read.
+    kallsyms: Option<Option<Kallsyms>>,
     kernel: HashMap<u64, Option<Named>>,
     user: HashMap<(u32, u64), Option<Named>>,
     /// `/tmp/perf-PID.map` of each process asked about, read once.
@@ -65,6 +66,7 @@ impl Symbols {
             config,
             processes,
             blaze: None,
+            kallsyms: None,
             kernel: HashMap::new(),
             user: HashMap::new(),
             perf_maps: HashMap::new(),
@@ -84,15 +86,9 @@ impl Symbols {
     }
 
     fn resolve_kernel(&mut self, addr: u64) -> Option<Named> {
-        let kernel = Kernel {
-            kallsyms: MaybeDefault::Default,
-            vmlinux: MaybeDefault::None,
-            kaslr_offset: Some(0),
-            debug_syms: false,
-            ..Kernel::default()
-        };
-        let source = Source::Kernel(kernel);
-        named(self.blaze().symbolize_single(&source, Input::AbsAddr(addr)).ok()?, false)
+        let kallsyms = self.kallsyms.get_or_insert_with(Kallsyms::load).as_ref()?;
+        let (name, offset) = kallsyms.find(addr)?;
+        Some(Named { name: name.into(), offset, location: None })
     }
 
     fn resolve_user(&mut self, pid: u32, addr: u64) -> Option<Named> {
