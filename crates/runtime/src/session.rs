@@ -661,6 +661,11 @@ impl<'c> Running<'c> {
         self.session.maps.failed_updates(id)
     }
 
+    /// Updates of user map `id` that failed otherwise (ENOMEM), since the start.
+    pub fn update_errors(&self, id: usize) -> u64 {
+        self.session.maps.update_errors(id)
+    }
+
     /// Each probe's figures (kernel `bpf_stats`, while they are enabled) and the lost
     /// events, as `--stats` reports them, over `traced`.
     pub fn stats(&self, traced: Duration) -> Stats {

@@ -257,6 +257,13 @@ fn exporter_values_are_exact_in_both_formats() {
     ] {
         assert!(samples.keys().any(|k| k.starts_with(name)), "no {name} in {samples:#?}");
     }
+    // A full map and a failed allocation are told apart (none of either here).
+    for reason in ["reason=\"full\"", "reason=\"no_memory\""] {
+        let found = samples.iter().find(|(k, _)| {
+            k.starts_with("bpfscope_map_update_failures_total{") && k.contains(reason)
+        });
+        assert_eq!(found.map(|(_, v)| *v), Some(0.0), "{reason}: {samples:#?}");
+    }
 
     // Text 0.0.4 unless the Accept header asks for OpenMetrics.
     let (status, head, body) = get(&exporter.addr, "/metrics", None);

@@ -331,8 +331,8 @@ pub fn map_families(
 #[derive(Debug, Default)]
 pub struct SelfMetrics {
     pub stats: Vec<(String, Stats)>,
-    /// (script, map, failed updates).
-    pub failed_updates: Vec<(String, String, u64)>,
+    /// (script, map, updates refused because it was full, updates that failed otherwise).
+    pub failed_updates: Vec<(String, String, u64, u64)>,
     /// Series left out by the limit in this read, by metric.
     pub dropped_now: BTreeMap<String, u64>,
     /// Reads that left series out, since the start, by metric.
@@ -377,12 +377,18 @@ impl SelfMetrics {
         }
         let mut failed = fam(
             "map_update_failures",
-            "Map updates that failed because the map was full",
+            "Map updates that failed: the map was full, or the kernel had no memory for a new entry",
             Kind::Counter,
         );
-        for (script, map, n) in &self.failed_updates {
-            let labels = vec![("script".to_string(), script.clone()), ("map".into(), map.clone())];
-            failed.series.push((labels, Sample::Int(*n as i64)));
+        for (script, map, full, no_memory) in &self.failed_updates {
+            for (reason, n) in [("full", full), ("no_memory", no_memory)] {
+                let labels = vec![
+                    ("script".to_string(), script.clone()),
+                    ("map".into(), map.clone()),
+                    ("reason".into(), reason.into()),
+                ];
+                failed.series.push((labels, Sample::Int(*n as i64)));
+            }
         }
         let mut dropped_now = fam(
             "exporter_series_dropped",

@@ -229,8 +229,10 @@ impl State {
         for (script, plan) in scripts.iter().zip(plans) {
             let descs = &script.compiled().manifest.maps;
             for (id, desc) in descs.iter().enumerate() {
-                let failed = script.running.failed_updates(id);
-                self.own.failed_updates.push((script.arg.clone(), desc.name.clone(), failed));
+                let (full, errors) =
+                    (script.running.failed_updates(id), script.running.update_errors(id));
+                let failed = (script.arg.clone(), desc.name.clone(), full, errors);
+                self.own.failed_updates.push(failed);
                 let Ok(name) = &plan.names[id] else { continue };
                 let Some((map, sums)) = script.running.read_map(id) else { continue };
                 let labels = &plan.labels[id];
