@@ -426,6 +426,19 @@ mod tests {
         );
     }
 
+    /// What the exit report of `maps` writes to standard error, in text.
+    fn report_warnings(manifest: &Manifest, maps: &FakeMaps) -> String {
+        let err = Capture::default();
+        let mut sink = text::FORMAT.sink(
+            Box::new(Capture::default()),
+            Box::new(err.clone()),
+            Box::new(NoSymbols),
+        );
+        let mut exit = Exit::default();
+        exit_report(manifest, maps, &mut LostEvents::default(), &mut *sink, &mut exit);
+        err.text()
+    }
+
     #[test]
     fn failed_helper_calls_are_reported_per_call_site_with_where_they_are() {
         use bpfscope_compiler::manifest::{HelperErrorSite, Origin};
@@ -440,16 +453,8 @@ mod tests {
         // (and 10: errno) and 11 (and 12).
         assert_eq!(Manifest::helper_error_slot(4, 1), 11);
         let maps = FakeMaps { helper_failures: vec![(9, 1, 14)], ..maps() };
-        let err = Capture::default();
-        let mut sink = text::FORMAT.sink(
-            Box::new(Capture::default()),
-            Box::new(err.clone()),
-            Box::new(NoSymbols),
-        );
-        let mut exit = Exit::default();
-        exit_report(&manifest, &maps, &mut LostEvents::default(), &mut *sink, &mut exit);
         // A site that never failed says nothing.
-        let text = err.text();
+        let text = report_warnings(&manifest, &maps);
         assert!(text.ends_with("WARNING: 1 failed probe_read_user_str call at a.bt:3:12 (`str(args.filename)`): last error Bad address (EFAULT, -14)\n"), "{text}");
         assert!(!text.contains("a.bt:4"), "{text}");
     }
@@ -457,15 +462,7 @@ mod tests {
     #[test]
     fn an_update_that_failed_with_room_to_spare_is_not_called_full() {
         let maps = FakeMaps { lost: 0, failed: vec![0; 4], errors: vec![2, 0, 0, 0], ..maps() };
-        let err = Capture::default();
-        let mut sink = text::FORMAT.sink(
-            Box::new(Capture::default()),
-            Box::new(err.clone()),
-            Box::new(NoSymbols),
-        );
-        let mut exit = Exit::default();
-        exit_report(&manifest(), &maps, &mut LostEvents::default(), &mut *sink, &mut exit);
-        let text = err.text();
+        let text = report_warnings(&manifest(), &maps);
         assert!(text.starts_with("WARNING: map @b: 2 updates failed, not for want of room: the kernel had no memory ready for a new entry\nHINT: the kernel allocates"), "{text}");
         assert!(!text.contains("is full"), "{text}");
     }
