@@ -8,6 +8,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use bpfscope_compiler::{
+    link::Linked,
     manifest::{Manifest, MapDesc},
     object::{map_type, MapDef},
 };
@@ -33,49 +34,90 @@ pub(crate) trait MapAccess {
     fn helper_failures(&self, slot: u32) -> (u64, u64);
 }
 
-/// Hash maps are preallocated, as bpftrace's are, wherever that is cheap or needed: an
-/// insert into a preallocated map never waits on the kernel's allocator. Without
-/// preallocation the kernel takes a new entry from a small per-CPU cache that it refills
-/// after the program has run; for entries over 256 bytes that cache holds one to a few, so
-/// two new keys in one stretch with interrupts off (wakeuptime's stack-keyed sums under a
-/// churn of threads), or a short memory squeeze, find it empty: the update fails with
-/// ENOMEM and the event is lost. So:
-/// - plain maps are preallocated (a fraction of a millisecond for 4,096 entries);
-/// - per-CPU maps only when their entries are big (stack and string keys): preallocating
-///   4,096 per-CPU values takes 2.5-5 ms at start-up, and their small-keyed kind (counts by
-///   comm or pid, histograms) keeps the kernel's larger cache of small entries;
-/// - no map over [`PREALLOC_MAX_ENTRIES`] keys, whose memory would mostly wait for keys
-///   that never come.
-fn map_flags(def: &MapDef) -> u32 {
-    let (fits, plain) = (def.max_entries <= PREALLOC_MAX_ENTRIES, def.map_type == map_type::HASH);
-    // What the kernel allocates for a new key: key and value, or key and a pointer to the
-    // per-CPU values.
-    let entry = def.key_size + if plain { def.value_size } else { 8 };
-    match def.map_type {
-        map_type::HASH | map_type::PERCPU_HASH if fits && (plain || entry > 256) => 0,
-        map_type::HASH | map_type::PERCPU_HASH => MAP_NO_PREALLOC,
-        _ => 0,
-    }
+/// Hash maps are preallocated, as bpftrace's are: an insert into a preallocated map never
+/// waits on the kernel's allocator. Without preallocation the kernel takes each new entry
+/// from a small per-CPU cache that it refills after the program has run, from memory it
+/// may not have at hand (per-CPU values come from an atomic pool): two new keys in one run
+/// with interrupts off (`@[prev_comm]` and `@[next_comm]` on sched_switch; wakeuptime's
+/// stack-keyed sums under a churn of threads), or a short squeeze, find it empty, and the
+/// update fails with ENOMEM: the event is lost. Preallocating costs start-up time (2-2.5
+/// ms for 4,096 per-CPU values on two CPUs, a fraction of that for plain entries) and kernel
+/// memory, so:
+/// - a map that no program uses (one a tool's options turned off, whose code the compiler
+///   left out) gets one entry, for the printing at exit to find it empty;
+/// - a map over [`PREALLOC_MAX_ENTRIES`] keys is not preallocated, its memory would mostly
+///   wait for keys that never come; its caches are filled at start ([`warm`]).
+fn created(def: &MapDef, used: bool) -> (MapDef, u32) {
+    let hash = matches!(def.map_type, map_type::HASH | map_type::PERCPU_HASH);
+    let max_entries = if hash && !used { 1 } else { def.max_entries };
+    let flags = match hash && max_entries > PREALLOC_MAX_ENTRIES {
+        true => MAP_NO_PREALLOC,
+        false => 0,
+    };
+    (MapDef { max_entries, ..def.clone() }, flags)
 }
 
-/// The most keys a hash map is preallocated for (see [`map_flags`]).
+/// The most keys a hash map is preallocated for (see [`created`]).
 const PREALLOC_MAX_ENTRIES: u32 = 65_536;
 
-/// Creates every map of the linked object, in its order.
-pub(crate) fn create(defs: &[MapDef]) -> Result<Vec<OwnedFd>, RunError> {
-    defs.iter()
-        .map(|def| {
+/// Creates every map of the linked object, in its order (see [`created`]).
+pub(crate) fn create(linked: &Linked) -> Result<Vec<OwnedFd>, RunError> {
+    let used = |i: usize| linked.programs.iter().any(|p| p.map_relocs.iter().any(|r| r.1 == i));
+    let defs: Vec<(MapDef, u32)> =
+        linked.maps.iter().enumerate().map(|(i, def)| created(def, used(i))).collect();
+    let fds = defs
+        .iter()
+        .map(|(def, flags)| {
             bpfscope_sys::load::map_create(
                 def.map_type,
                 def.key_size,
                 def.value_size,
                 def.max_entries,
-                map_flags(def),
+                *flags,
                 &def.name,
             )
             .map_err(|source| RunError::MapCreate { map: def.name.clone(), source })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    warm(&defs, &fds);
+    Ok(fds)
+}
+
+/// Fills the kernel's per-CPU caches of entries of the maps it does not preallocate. A
+/// new map's cache holds one entry a CPU (for per-CPU values, one value) until a first
+/// insert on that CPU has the kernel refill it, after the program: without this, a program
+/// that inserted two new keys in one run with interrupts off lost the second, about five
+/// a run (`@[prev_comm]` and `@[next_comm]` on sched_switch, unpreallocated). An insert and
+/// a delete of a key from each CPU, before any program runs, has each cache refilled to
+/// dozens of entries, which makes such losses rarer, not impossible (one or two a run
+/// remained in that test): hence preallocation wherever it is affordable. Best effort: a
+/// CPU that cannot be reached keeps the kernel's default.
+fn warm(defs: &[(MapDef, u32)], fds: &[OwnedFd]) {
+    let cold: Vec<(&MapDef, &OwnedFd)> = (defs.iter().zip(fds))
+        .filter(|((_, flags), _)| *flags == MAP_NO_PREALLOC)
+        .map(|((def, _), fd)| (def, fd))
+        .collect();
+    if cold.is_empty() {
+        return;
+    }
+    let ncpus = crate::cpus::possible_cpus();
+    let buffers: Vec<(Vec<u8>, Vec<u8>)> = cold
+        .iter()
+        .map(|(def, _)| {
+            let value = match def.map_type {
+                map_type::PERCPU_HASH => def.value_size.next_multiple_of(8) as usize * ncpus,
+                _ => def.value_size as usize,
+            };
+            (vec![0u8; def.key_size as usize], vec![0u8; value])
+        })
+        .collect();
+    let _ = bpfscope_sys::affinity::on_each_cpu(|_| {
+        for ((_, fd), (key, value)) in cold.iter().zip(&buffers) {
+            if bpfscope_sys::map_update(fd.as_fd(), key, value).is_ok() {
+                let _ = bpfscope_sys::map_delete(fd.as_fd(), key);
+            }
+        }
+    });
 }
 
 /// The user maps, the counters and the stop flag of a loaded session.
@@ -251,5 +293,35 @@ impl MapAccess for Maps<'_> {
 
     fn helper_failures(&self, slot: u32) -> (u64, u64) {
         (self.counter(slot), self.counter(slot + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bpfscope_compiler::object::{map_type, MapDef};
+    use bpfscope_sys::load::MAP_NO_PREALLOC;
+
+    use super::created;
+
+    fn def(map_type: u32, max_entries: u32) -> MapDef {
+        MapDef { name: "AT_x".into(), map_type, key_size: 16, value_size: 8, max_entries }
+    }
+
+    #[test]
+    fn hash_maps_are_preallocated_unless_unused_or_huge() {
+        for kind in [map_type::HASH, map_type::PERCPU_HASH] {
+            // Used: preallocated, at its size.
+            let (made, flags) = created(&def(kind, 4096), true);
+            assert_eq!((made.max_entries, flags), (4096, 0));
+            // Used by no program: one entry.
+            let (made, flags) = created(&def(kind, 4096), false);
+            assert_eq!((made.max_entries, flags), (1, 0));
+            // Over 65,536 keys: allocated as keys arrive.
+            let (made, flags) = created(&def(kind, 200_000), true);
+            assert_eq!((made.max_entries, flags), (200_000, MAP_NO_PREALLOC));
+        }
+        // Arrays and the rest keep their size whether used or not.
+        let (made, flags) = created(&def(map_type::PERCPU_ARRAY, 66), false);
+        assert_eq!((made.max_entries, flags), (66, 0));
     }
 }

@@ -219,7 +219,7 @@ impl<'c> Session<'c> {
         compiled: &'c Compiled,
         defer_end: bool,
     ) -> Result<Loaded<'c>, RunError> {
-        let map_fds = maps::create(&compiled.linked.maps)?;
+        let map_fds = maps::create(&compiled.linked)?;
         let has_end = compiled.manifest.programs.iter().any(|d| d.probe == ProbeSpec::End);
         let defer_end = defer_end && has_end;
         let (programs, btf) = load_programs(compiled, &map_fds, defer_end)?;

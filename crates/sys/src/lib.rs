@@ -12,6 +12,7 @@
 //! override to fake a failing kernel ([`fake`], with the `fake` feature or in this crate's
 //! tests only).
 
+pub mod affinity;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod info;
