@@ -103,7 +103,7 @@ fn update_error_warning(name: &str, failed: u64) -> Warning {
             if failed == 1 { "" } else { "s" }
         ),
         hint: Some(
-            "the kernel allocates the entries of a map it has not preallocated (per-CPU maps of small keys, maps over 65,536 keys) as keys arrive; -k says where each failure was"
+            "maps over 65,536 keys are not preallocated: the kernel allocates their entries as keys arrive, and a burst of new keys can find none ready; -k says where each failure was"
                 .into(),
         ),
     }
@@ -463,7 +463,7 @@ mod tests {
     fn an_update_that_failed_with_room_to_spare_is_not_called_full() {
         let maps = FakeMaps { lost: 0, failed: vec![0; 4], errors: vec![2, 0, 0, 0], ..maps() };
         let text = report_warnings(&manifest(), &maps);
-        assert!(text.starts_with("WARNING: map @b: 2 updates failed, not for want of room: the kernel had no memory ready for a new entry\nHINT: the kernel allocates"), "{text}");
+        assert!(text.starts_with("WARNING: map @b: 2 updates failed, not for want of room: the kernel had no memory ready for a new entry\nHINT: maps over 65,536 keys"), "{text}");
         assert!(!text.contains("is full"), "{text}");
     }
 
