@@ -253,8 +253,8 @@ fn offcputime_sums_the_workload_s_sleeps_by_stack() {
     // whose host holds the CPU past a sleep's timer before the thread reaches the scheduler,
     // that sleep never blocks, and the workload says so. (CI once saw 4 of 5 sleeps here:
     // an update of an unpreallocated map failing with ENOMEM, since fixed, by all signs.)
-    let blocked: u64 =
-        std::fs::read_to_string(&count).expect("the workload's count").trim().parse().unwrap();
+    let counts = std::fs::read_to_string(&count).expect("the workload's counts");
+    let blocked: u64 = counts.split_whitespace().next().unwrap().parse().unwrap();
     std::fs::remove_file(&count).unwrap();
     if blocked < 5 {
         eprintln!("NOTE offcputime: {blocked} of the workload's 5 sleeps blocked (ru_nvcsw)");
@@ -289,11 +289,12 @@ fn per_thread_maps_forget_exited_threads() {
         let threads = wl("threads 5000");
         format!("sh -c 'echo $$ > {files}.pid && {threads} && exec {}'", wl_as(&comm, then))
     };
-    let read = |what: &str| -> u64 {
+    // The numbers the workload wrote to FILES.WHAT.
+    let read = |what: &str| -> Vec<u64> {
         let path = format!("{files}.{what}");
         let text = std::fs::read_to_string(&path).expect("the workload's file");
         std::fs::remove_file(&path).unwrap();
-        text.trim().parse().unwrap()
+        text.split_whitespace().map(|n| n.parse().unwrap()).collect()
     };
     let own_total = |stdout: &str, needle: &str| -> u64 {
         let own =
@@ -304,32 +305,35 @@ fn per_thread_maps_forget_exited_threads() {
     // offcputime: the time blocked in nanosleep, 20 ms for each sleep that blocked.
     let r = run(&["offcputime", "-m", "1000", "-f", "-c", &churned(&sleeps)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stderr.contains("is full"), "{}", r.stderr);
-    let (_, blocked) = (read("pid"), read("blocked"));
+    assert!(!r.stderr.contains("WARNING: map"), "{}", r.stderr);
+    let (_, blocked) = (read("pid"), read("blocked")[0]);
     let us = own_total(&r.stdout, "do_nanosleep");
     assert!(blocked >= 4 && (blocked * 20_000..=blocked * 25_000).contains(&us), "{us}, {blocked}");
     // wakeuptime: the same blocks, by the stack of what woke them (the timer).
     let r = run(&["wakeuptime", "-f", "-c", &churned(&sleeps)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stderr.contains("is full"), "{}", r.stderr);
-    let (_, blocked) = (read("pid"), read("blocked"));
+    assert!(!r.stderr.contains("WARNING: map"), "{}", r.stderr);
+    let (_, blocked) = (read("pid"), read("blocked")[0]);
     let us = own_total(&r.stdout, "");
     assert!(blocked >= 4 && (blocked * 20_000..=blocked * 25_000).contains(&us), "{us}, {blocked}");
     // cpudist -O: the workload process's sleeps, in its own histogram.
     let r = run(&["cpudist", "-O", "-m", "-P", "-c", &churned(&sleeps)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stderr.contains("is full"), "{}", r.stderr);
-    let (pid, blocked) = (read("pid"), read("blocked"));
+    assert!(!r.stderr.contains("WARNING: map"), "{}", r.stderr);
+    let (pid, counts) = (read("pid")[0], read("blocked"));
     let section = r.stdout.split("\npid = ").find(|s| s.starts_with(&format!("{pid}\n")));
     let rows = bcc_hist_rows(section.expect("the workload's histogram"), MSECS);
-    let twenties = rows.iter().find(|(b, _)| b.trim() == "16 -> 31").map(|(_, n)| *n);
-    assert_eq!(twenties, Some(blocked), "{}", r.stdout);
+    let twenties = rows.iter().find(|(b, _)| b.trim() == "16 -> 31").map_or(0, |(_, n)| *n);
+    // Off-CPU time counts a wait on the run queue too: a preemption of that length (under
+    // the kernel matrix's emulation, one CPU a VM) adds a sample, at most one each.
+    let (blocked, preempted) = (counts[0], counts[1]);
+    assert!((blocked..=blocked + preempted).contains(&twenties), "{counts:?}: {}", r.stdout);
     // syscount -L: the workload's 1,000 getppid calls, timed (all processes: its few
     // microseconds would not make the top 10 by time beside the machine's others).
     let r = run(&["syscount", "-L", "-P", "-T", "100000", "-c", &churned("getppid 1000")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stderr.contains("is full"), "{}", r.stderr);
-    let pid = read("pid");
+    assert!(!r.stderr.contains("WARNING: map"), "{}", r.stderr);
+    let pid = read("pid")[0];
     let row = lines_with(&r.stdout, &format!(" {comm} "));
     let row: Vec<&str> = row.first().expect("the workload's row").split_whitespace().collect();
     assert_eq!(row[0], pid.to_string(), "{}", r.stdout);

@@ -67,6 +67,11 @@ impl Lower<'_> {
         self.call(Helper::MapUpdateElem);
         let ok = self.label();
         self.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), ok);
+        // The error in 64 bits: kernels before 6.4 call the map's own update, which returns
+        // an `int`, in place of the helper, so R0's upper half is zero (6.1: -7 read back as
+        // 4294967289, and a full map taken for another failure).
+        self.insn(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 32));
+        self.insn(Insn::alu64_imm(AluOp::Arsh, Reg::R0, 32));
         // The counter's key, chosen by the error before `-k` takes R0.
         let counter = self.alloc(8);
         let full = self.label();

@@ -53,7 +53,8 @@
 //!   from `bpfscope_wl_flame_sleep` (for off-CPU stacks); with FILE, writes there how many
 //!   of them blocked (a voluntary context switch, by getrusage(2)): one whose timer expired
 //!   before the thread reached the scheduler, as when a virtual CPU is held up by its host
-//!   that long, returns without going off-CPU
+//!   that long, returns without going off-CPU; then, after a space, how many times the
+//!   process was preempted in its whole life (involuntary switches, its shell's included)
 //! - `tcpconn PORT N TX RX`: N loopback TCP connections in turn, from 127.0.0.1:PORT+1+i to a
 //!   listener on 127.0.0.1:PORT (backlog 8), the client sending TX bytes and receiving RX,
 //!   the client closing first
@@ -286,7 +287,12 @@ fn main() {
                 blocked += u64::from(voluntary_switches() > before);
             }
             if let Some(file) = args.get(3) {
-                std::fs::write(file, format!("{blocked}\n")).expect("write the count of blocks");
+                // SAFETY: rusage is plain data; zero is a valid bit pattern.
+                let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+                // SAFETY: getrusage writes one rusage into the live local.
+                unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+                let preempted = usage.ru_nivcsw;
+                std::fs::write(file, format!("{blocked} {preempted}\n")).expect("write the counts");
             }
         }
         "setuid" => {
