@@ -22,6 +22,20 @@ fn folded_total(stdout: &str, needle: &str) -> u64 {
         .sum()
 }
 
+/// Asserts that `us` microseconds off-CPU are the workload's 20 ms sleeps (20-25 ms each)
+/// that went off-CPU, `blocked` by its own count: all of them, or all but one with a note.
+/// On this host's 6.18, about one run in a hundred under a churn of threads, the kernel
+/// reported no wakeup (sched_waking, sched_wakeup) and no switch back in for one of them,
+/// and no program run was missed (`--stats`), so no tracer could see its end.
+fn assert_sleeps(tool: &str, us: u64, blocked: u64, output: &str) {
+    assert!(blocked >= 4, "only {blocked} of 5 sleeps blocked: the machine is too busy");
+    let sleeps = |k: u64| (k * 20_000..=k * 25_000).contains(&us);
+    if !sleeps(blocked) {
+        assert!(sleeps(blocked - 1), "{tool}: {us} µs for {blocked} sleeps:\n{output}");
+        note(&format!("{tool}: {us} µs, {} of the {blocked} sleeps that blocked", blocked - 1));
+    }
+}
+
 #[test]
 fn killsnoop_prints_each_kill_with_its_signal_and_target() {
     let Some(_guard) = start("killsnoop_prints_each_kill_with_its_signal_and_target") else {
@@ -251,22 +265,16 @@ fn offcputime_sums_the_workload_s_sleeps_by_stack() {
     // Five sleeps of 20 ms each: 100 ms blocked in nanosleep, plus scheduling delays. The
     // kernel's own count of the sleeps that went off-CPU says how many: on a virtual machine
     // whose host holds the CPU past a sleep's timer before the thread reaches the scheduler,
-    // that sleep never blocks, and the workload says so. (CI once saw 4 of 5 sleeps here:
-    // an update of an unpreallocated map failing with ENOMEM, since fixed, by all signs.)
+    // that sleep never blocks, and the workload says so. (CI once saw 4 of 5 sleeps here;
+    // see `assert_sleeps`.)
     let counts = std::fs::read_to_string(&count).expect("the workload's counts");
     let blocked: u64 = counts.split_whitespace().next().unwrap().parse().unwrap();
     std::fs::remove_file(&count).unwrap();
     if blocked < 5 {
-        eprintln!("NOTE offcputime: {blocked} of the workload's 5 sleeps blocked (ru_nvcsw)");
+        note(&format!("offcputime: {blocked} of the workload's 5 sleeps blocked (ru_nvcsw)"));
     }
-    assert!(blocked >= 4, "only {blocked} of 5 sleeps blocked: the machine is too busy");
     let us = folded_total(&r.stdout, "do_nanosleep");
-    assert!(
-        (blocked * 20_000..=blocked * 25_000).contains(&us),
-        "{us} for {blocked}: {}\n{}",
-        r.stdout,
-        r.stderr
-    );
+    assert_sleeps("offcputime", us, blocked, &format!("{}\n{}", r.stdout, r.stderr));
     assert!(lines_with(&r.stdout, "do_nanosleep").iter().all(|l| l.starts_with("wl-flamesleep;")));
     // -M 1000: only blocks under 1 ms, so none of the 20 ms sleeps.
     let held = Held::start("flamesleep 3 20");
@@ -308,14 +316,14 @@ fn per_thread_maps_forget_exited_threads() {
     assert!(!r.stderr.contains("WARNING: map"), "{}", r.stderr);
     let (_, blocked) = (read("pid"), read("blocked")[0]);
     let us = own_total(&r.stdout, "do_nanosleep");
-    assert!(blocked >= 4 && (blocked * 20_000..=blocked * 25_000).contains(&us), "{us}, {blocked}");
+    assert_sleeps("offcputime", us, blocked, &r.stdout);
     // wakeuptime: the same blocks, by the stack of what woke them (the timer).
     let r = run(&["wakeuptime", "-f", "-c", &churned(&sleeps)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("WARNING: map"), "{}", r.stderr);
     let (_, blocked) = (read("pid"), read("blocked")[0]);
     let us = own_total(&r.stdout, "");
-    assert!(blocked >= 4 && (blocked * 20_000..=blocked * 25_000).contains(&us), "{us}, {blocked}");
+    assert_sleeps("wakeuptime", us, blocked, &r.stdout);
     // cpudist -O: the workload process's sleeps, in its own histogram.
     let r = run(&["cpudist", "-O", "-m", "-P", "-c", &churned(&sleeps)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -325,9 +333,11 @@ fn per_thread_maps_forget_exited_threads() {
     let rows = bcc_hist_rows(section.expect("the workload's histogram"), MSECS);
     let twenties = rows.iter().find(|(b, _)| b.trim() == "16 -> 31").map_or(0, |(_, n)| *n);
     // Off-CPU time counts a wait on the run queue too: a preemption of that length (under
-    // the kernel matrix's emulation, one CPU a VM) adds a sample, at most one each.
+    // the kernel matrix's emulation, one CPU a VM) adds a sample, at most one each; one
+    // sleep's end may go unreported (`assert_sleeps`).
     let (blocked, preempted) = (counts[0], counts[1]);
-    assert!((blocked..=blocked + preempted).contains(&twenties), "{counts:?}: {}", r.stdout);
+    let seen = blocked - 1..=blocked + preempted;
+    assert!(seen.contains(&twenties), "{counts:?}: {}", r.stdout);
     // syscount -L: the workload's 1,000 getppid calls, timed (all processes: its few
     // microseconds would not make the top 10 by time beside the machine's others).
     let r = run(&["syscount", "-L", "-P", "-T", "100000", "-c", &churned("getppid 1000")]);
