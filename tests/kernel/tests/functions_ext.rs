@@ -494,7 +494,7 @@ fn nested_for_loops_over_maps_walk_every_pair() {
 
 /// The local `HH:MM:SS` at which the `interval_s`-second tseries interval holding now starts
 /// (intervals are counted on CLOCK_TAI, and printed in wall time).
-fn tseries_interval_start(interval_s: i64) -> String {
+fn tseries_interval_start(interval_s: i64) -> (String, String) {
     let clock = |id| {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: writes into a local timespec.
@@ -505,10 +505,12 @@ fn tseries_interval_start(interval_s: i64) -> String {
     let offset = ((tai - real) as f64 / 1e9).round() as i64;
     let wall = tai / 1_000_000_000 / interval_s * interval_s - offset;
     let out = std::process::Command::new("date")
-        .args(["-d", &format!("@{wall}"), "+%H:%M:%S"])
+        .args(["-d", &format!("@{wall}"), "+%Y-%m-%d %H:%M:%S"])
         .output()
         .expect("date");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (day, time) = text.trim().split_once(' ').expect("a day and a time");
+    (day.to_string(), time.to_string())
 }
 
 #[test]
@@ -521,7 +523,7 @@ fn tseries_prints_the_graph_and_json_of_bpftrace() {
         @mn = tseries(10, 1000s, 5, "min"); @mn = tseries(-3, 1000s, 5, "min");
         @mx = tseries(10, 1000s, 5, "max"); @mx = tseries(-3, 1000s, 5, "max");
         @k["one"] = tseries(5, 1000s, 5); @k["two"] = tseries(-4, 1000s, 5); exit(); }"#;
-    let start_time = tseries_interval_start(1000);
+    let (_, start_time) = tseries_interval_start(1000);
     let r = run(&["-e", program]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let graph = |head: &str, lo: i64, v: i64, hi: i64| {
@@ -553,10 +555,11 @@ fn tseries_prints_the_graph_and_json_of_bpftrace() {
         );
     }
     assert_eq!(r.stdout, expected, "{}", r.stdout);
+    // The interval's own day, not today's: after midnight it may have begun yesterday.
+    let (day, start_time) = tseries_interval_start(1000);
     let r = run(&["-f", "json", "-e", program]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let day = std::process::Command::new("date").arg("+%Y-%m-%d").output().expect("date");
-    let iso = format!("{}T{start_time}.000000000", String::from_utf8_lossy(&day.stdout).trim());
+    let iso = format!("{day}T{start_time}.000000000");
     let line = |name: &str, v: i64| {
         format!("{{\"type\": \"tseries\", \"data\": {{\"{name}\": [{{\"interval_start\": \"{iso}\", \"value\": {v}}}]}}}}")
     };
