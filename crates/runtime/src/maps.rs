@@ -50,10 +50,7 @@ pub(crate) trait MapAccess {
 fn created(def: &MapDef, used: bool) -> (MapDef, u32) {
     let hash = matches!(def.map_type, map_type::HASH | map_type::PERCPU_HASH);
     let max_entries = if hash && !used { 1 } else { def.max_entries };
-    let flags = match hash && max_entries > PREALLOC_MAX_ENTRIES {
-        true => MAP_NO_PREALLOC,
-        false => 0,
-    };
+    let flags = if hash && max_entries > PREALLOC_MAX_ENTRIES { MAP_NO_PREALLOC } else { 0 };
     (MapDef { max_entries, ..def.clone() }, flags)
 }
 

@@ -287,11 +287,7 @@ fn main() {
                 blocked += u64::from(voluntary_switches() > before);
             }
             if let Some(file) = args.get(3) {
-                // SAFETY: rusage is plain data; zero is a valid bit pattern.
-                let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-                // SAFETY: getrusage writes one rusage into the live local.
-                unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-                let preempted = usage.ru_nivcsw;
+                let preempted = usage_of(libc::RUSAGE_SELF).ru_nivcsw;
                 std::fs::write(file, format!("{blocked} {preempted}\n")).expect("write the counts");
             }
         }
@@ -620,11 +616,16 @@ pub extern "C" fn bpfscope_wl_flame_sleep(ms: u64) {
 
 /// The calling thread's voluntary context switches so far (getrusage(2)'s `ru_nvcsw`).
 fn voluntary_switches() -> i64 {
+    usage_of(libc::RUSAGE_THREAD).ru_nvcsw
+}
+
+/// getrusage(2) of `who` (the process or the calling thread).
+fn usage_of(who: libc::c_int) -> libc::rusage {
     // SAFETY: rusage is plain data; zero is a valid bit pattern.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage writes one rusage into the live local.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-    usage.ru_nvcsw
+    unsafe { libc::getrusage(who, &mut usage) };
+    usage
 }
 
 /// What `write N` writes: printable and unprintable bytes, for `buf()` with `%r`/`%rx`.
