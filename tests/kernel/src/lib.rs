@@ -66,6 +66,16 @@ pub fn note(message: &str) {
     let _ = writeln!(std::io::stderr(), "NOTE {message}");
 }
 
+/// The numbers a workload wrote to FILE (`flamesleep`'s, `pingpong`'s report), the file
+/// then removed.
+pub fn read_counts(file: &str) -> Vec<u64> {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let _ = std::fs::remove_file(file);
+    text.split_whitespace()
+        .map(|n| n.parse().unwrap_or_else(|_| panic!("{file}: {text}")))
+        .collect()
+}
+
 /// Starts a kernel test: takes the lock, tags this process (every process it starts carries
 /// [`leaks::TAG_VAR`]) and records which BPF programs exist already (the leak check ignores
 /// them), or returns `None` (after printing why) when this machine cannot run kernel tests.

@@ -13,7 +13,9 @@
 //!   (pinned), so every CPU's copy of a per-CPU map holds a share
 //! - `open PATH N`: N open()+close() of PATH
 //! - `exec N`: N fork+exec of /bin/true
-//! - `pingpong N`: N round trips over two pipes between two processes (context switches)
+//! - `pingpong N [FILE]`: N round trips over two pipes between two processes (context
+//!   switches); with FILE, writes there how many times the two were preempted in their
+//!   whole lives (involuntary switches, by getrusage(2)): each is one more wakeup to run
 //! - `odirect DEVICE N`: N writes of 4 KiB with O_DIRECT at increasing offsets
 //! - `marker N [MS]`: N calls of the uprobe target `bpfscope_wl_marker(i)`, i = 0..N, then
 //!   an optional pause
@@ -80,8 +82,8 @@
 //! - `sleepfn N MS`: N calls of the uprobe target `bpfscope_wl_sleepfn`, each sleeping MS
 //!   milliseconds (for funclatency)
 //! - `tmpfs DIR N`: N mount(2) of a tmpfs on DIR (created) each followed by its umount2(2)
-//! - `cgpingpong CGROUP N`: moves itself into the cgroup v2 directory CGROUP, then
-//!   `pingpong N`
+//! - `cgpingpong CGROUP N [FILE]`: moves itself into the cgroup v2 directory CGROUP, then
+//!   `pingpong N [FILE]`
 //! - `fsops PATH W R`: creates PATH (truncated), makes W writes of 4 KiB at increasing
 //!   offsets, one fsync(2), then R reads of 4 KiB from the start (pwrite64/pread64), and
 //!   closes it: one open, W writes, one fsync and R reads of the file system's
@@ -148,7 +150,7 @@ fn main() {
                 assert!(status.success());
             }
         }
-        "pingpong" => pingpong(num(1)),
+        "pingpong" => pingpong(num(1), args.get(2)),
         "odirect" => odirect(arg(1), num(2)).expect("O_DIRECT writes"),
         "marker" => {
             let mut total = 0u64;
@@ -369,7 +371,7 @@ fn main() {
         "cgpingpong" => {
             std::fs::write(format!("{}/cgroup.procs", arg(1)), std::process::id().to_string())
                 .expect("join the cgroup");
-            pingpong(num(2));
+            pingpong(num(2), args.get(3));
         }
         "kvm" => kvm(num(1)).expect("a KVM guest"),
         "fsops" => fsops(arg(1), num(2), num(3)).expect("file operations"),
@@ -850,7 +852,7 @@ fn poke(n: u64, wait: bool, pause_ms: u64) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | tcpconn PORT N TX RX | tcprefused PORT N | tcpbacklog PORT BACKLOG N | tcpsynretrans PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | threads N | spin MS | poke N [wait|MS] | increment N [wait] | rusage FD CMD... | signal N | alloc MB | mallocs N SIZE | sleepfn N MS | tmpfs DIR N | cgpingpong CGROUP N | kvm N | fsops PATH W R | pagecache PATH N");
+    eprintln!("usage: bpfscope-wl getppid N | read SIZE:COUNT,... | cpuread SIZE:COUNT,... | open PATH N | exec N | pingpong N [FILE] | odirect DEV N | marker N | sleep MS | nanosleep SEC:NSEC,... | tcp ADDR PORT | tcpconn PORT N TX RX | tcprefused PORT N | tcpbacklog PORT BACKLOG N | tcpsynretrans PORT | write N | statx PATH N | fsync N | kill N | setuid N | thread N | threads N | spin MS | poke N [wait|MS] | increment N [wait] | rusage FD CMD... | signal N | alloc MB | mallocs N SIZE | sleepfn N MS | tmpfs DIR N | cgpingpong CGROUP N [FILE] | kvm N | fsops PATH W R | pagecache PATH N");
     std::process::exit(2)
 }
 
@@ -884,7 +886,7 @@ fn rusage(fd: i32, cmd: &[String]) -> io::Result<()> {
     writeln!(report, "status {status} maxrss_kib {maxrss}")
 }
 
-fn pingpong(rounds: u64) {
+fn pingpong(rounds: u64, report: Option<&String>) {
     let (mut a, mut b) = ([0i32; 2], [0i32; 2]);
     // SAFETY: pipe writes two fds into each array.
     unsafe {
@@ -914,6 +916,11 @@ fn pingpong(rounds: u64) {
     }
     // SAFETY: reaping the child.
     unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    if let Some(file) = report {
+        let preempted =
+            usage_of(libc::RUSAGE_SELF).ru_nivcsw + usage_of(libc::RUSAGE_CHILDREN).ru_nivcsw;
+        std::fs::write(file, format!("{preempted}\n")).expect("write the count");
+    }
 }
 
 fn odirect(device: &str, count: u64) -> io::Result<()> {
