@@ -94,6 +94,7 @@ pub fn weight(value: &Aggregate) -> Option<u64> {
 /// Entries with the same path (stacks that differ only in offsets) stay separate lines:
 /// folding tools add them up.
 pub fn lines(map: &MapOutput, symbols: &mut dyn Symbolizer) -> String {
+    crate::symbols::prepare(crate::symbols::map_values(map), symbols);
     let mut out = String::new();
     for (key, value) in &map.entries {
         if let Some(count) = weight(value) {

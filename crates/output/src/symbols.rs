@@ -49,6 +49,29 @@ pub trait Symbolizer {
     fn user_location(&mut self, _pid: u32, _addr: u64) -> Option<&str> {
         None
     }
+    /// Told, before a batch of lookups (a map, a `printf`), every kernel address the batch
+    /// holds (sorted, without repeats): a symbolizer may then read the kernel's symbols once
+    /// for all of them rather than hold the whole table.
+    fn prepare_kernel(&mut self, _addrs: &[u64]) {}
+}
+
+/// Tells `symbols` the kernel addresses of `values` (see [`Symbolizer::prepare_kernel`]).
+pub fn prepare<'a>(values: impl IntoIterator<Item = &'a Value>, symbols: &mut dyn Symbolizer) {
+    fn kernel_addresses(value: &Value, out: &mut Vec<u64>) {
+        match value {
+            Value::Stack(stack) if stack.pid.is_none() => out.extend(&stack.frames),
+            Value::Symbol(CodeAddress { addr, pid: None }) => out.push(*addr),
+            Value::Tuple(items) => items.iter().for_each(|item| kernel_addresses(item, out)),
+            _ => {}
+        }
+    }
+    let mut addrs = Vec::new();
+    values.into_iter().for_each(|value| kernel_addresses(value, &mut addrs));
+    if !addrs.is_empty() {
+        addrs.sort_unstable();
+        addrs.dedup();
+        symbols.prepare_kernel(&addrs);
+    }
 }
 
 /// A symbolizer that names nothing: every address prints in hex, as bpftrace prints an
@@ -127,28 +150,47 @@ impl Value {
 
 /// Replaces every stack and code address in `value` by its text (a [`Value::Str`]).
 pub fn resolve(value: &mut Value, symbols: &mut dyn Symbolizer) {
+    prepare([&*value], symbols);
+    name(value, symbols);
+}
+
+/// [`resolve`] without [`prepare`].
+fn name(value: &mut Value, symbols: &mut dyn Symbolizer) {
     match value {
         Value::Stack(stack) => *value = Value::Str(stack.text(symbols)),
         Value::Symbol(address) => *value = Value::Str(address.text(symbols)),
-        Value::Tuple(items) => items.iter_mut().for_each(|item| resolve(item, symbols)),
+        Value::Tuple(items) => items.iter_mut().for_each(|item| name(item, symbols)),
         _ => {}
     }
 }
 
 /// [`resolve`] over the arguments of a `printf` that hold stacks or symbols.
 pub fn resolve_args(args: &mut [Value], symbols: &mut dyn Symbolizer) {
+    prepare(args.iter(), symbols);
     for arg in args.iter_mut().filter(|a| a.has_symbols()) {
-        resolve(arg, symbols);
+        name(arg, symbols);
     }
+}
+
+/// The keys and the plain values of a map's entries.
+pub(crate) fn map_values(map: &MapOutput) -> impl Iterator<Item = &Value> {
+    map.entries.iter().flat_map(|(key, value)| {
+        let value = match value {
+            Aggregate::Value(value) => Some(value),
+            _ => None,
+        };
+        std::iter::once(key).chain(value)
+    })
 }
 
 /// [`resolve`] over every key and value of a map. Sinks call it before sorting, so that
 /// entries with stack keys sort by their text, as bpftrace sorts them.
 pub fn resolve_map(map: &mut MapOutput, symbols: &mut dyn Symbolizer) {
+    prepare(map_values(map), symbols);
     for (key, value) in &mut map.entries {
-        resolve(key, symbols);
+        name(key, symbols);
         if let Aggregate::Value(value) = value {
-            resolve(value, symbols);
+            name(value, symbols);
         }
     }
 }
@@ -200,6 +242,49 @@ pub(crate) mod tests {
         let user = CodeAddress { addr: 0x400001, pid: Some(7) };
         assert_eq!(user.text(&mut FakeSymbols), "main");
         assert_eq!(user.text(&mut NoSymbols), "0x400001");
+    }
+
+    /// Records what it is told to prepare, names nothing.
+    #[derive(Default)]
+    struct Prepared(Vec<Vec<u64>>);
+
+    impl Symbolizer for Prepared {
+        fn kernel(&mut self, _addr: u64) -> Option<(&str, u64)> {
+            None
+        }
+        fn user(&mut self, _pid: u32, _addr: u64) -> Option<(&str, u64)> {
+            None
+        }
+        fn prepare_kernel(&mut self, addrs: &[u64]) {
+            self.0.push(addrs.to_vec());
+        }
+    }
+
+    #[test]
+    fn a_map_s_kernel_addresses_are_prepared_once_sorted_without_repeats() {
+        let key = |frames: &[u64]| {
+            Value::Tuple(vec![
+                Value::Stack(Box::new(stack(StackMode::Bpftrace, None, frames))),
+                Value::Stack(Box::new(stack(StackMode::Bpftrace, Some(7), &[0x400000]))),
+            ])
+        };
+        let ksym = Value::Symbol(CodeAddress { addr: 0x1500, pid: None });
+        let mut map = MapOutput {
+            name: "@".into(),
+            keyed: true,
+            histogram: false,
+            entries: vec![
+                (key(&[0x2010, 0x1005]), Aggregate::Value(Value::Int(1))),
+                (key(&[0x2010, 0x1000]), Aggregate::Value(ksym)),
+            ],
+        };
+        let mut symbols = Prepared::default();
+        resolve_map(&mut map, &mut symbols);
+        // User addresses are not the kernel's.
+        assert_eq!(symbols.0, [vec![0x1000, 0x1005, 0x1500, 0x2010]]);
+        // Nothing to prepare: no call.
+        resolve_args(&mut [Value::Int(1)], &mut symbols);
+        assert_eq!(symbols.0.len(), 1);
     }
 
     #[test]

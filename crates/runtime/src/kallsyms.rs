@@ -1,9 +1,13 @@
-//! The kernel's symbols from `/proc/kallsyms`, held compactly: the addresses in one sorted
-//! array and the names in one string, 12 bytes a symbol besides its name, and none of the
-//! `__pfx_` padding symbols (half of a 6.x kernel's). blazesym's kernel source kept each of
-//! the ~120,000 symbols in an allocation of its own: a `@[kstack] = count()` one-liner
-//! peaked at 12.0 MiB over its whole run, 7.2 MiB now. Read once, on the first kernel
-//! address asked about.
+//! The kernel's symbols from `/proc/kallsyms`, read in one of two ways:
+//!
+//! - [`name_each`] names a given set of addresses in one reading of the file and keeps
+//!   only their names: what printing a map of kernel stacks at exit needs. A 6.x kernel
+//!   lists ~120,000 symbols; holding them all costs ~2.4 MiB of RSS.
+//! - [`Kallsyms`] holds them all, compactly: the addresses in one sorted array and the names
+//!   in one string, and none of the `__pfx_` padding symbols (half of a 6.x kernel's). The
+//!   symbolizer loads it after a few readings by [`name_each`], when a trace keeps naming new
+//!   addresses (stacks printed every interval, `ksym()` in a `printf`): each reading takes
+//!   ~40 ms of system time.
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -15,40 +19,88 @@ pub(crate) struct Kallsyms {
     names: String,
 }
 
+/// Calls `symbol` with the address and name of each line of `ADDRESS TYPE NAME` (with an
+/// optional `\t[MODULE]`), but for `__pfx_NAME`, which marks the padding before NAME (half
+/// the symbols of a 6.x kernel), where no stack's address falls, and zero addresses (`A`
+/// symbols, or every address without CAP_SYSLOG under `kernel.kptr_restrict`). `None` when
+/// the input cannot be read or names no address.
+fn each_symbol(input: impl Read, mut symbol: impl FnMut(u64, &str)) -> Option<()> {
+    let mut reader = BufReader::with_capacity(64 * 1024, input);
+    let mut line = String::new();
+    let mut any = false;
+    while reader.read_line(&mut line).ok()? > 0 {
+        let mut fields = line.split_ascii_whitespace();
+        let addr = fields.next().and_then(|a| u64::from_str_radix(a, 16).ok());
+        if let (Some(addr), Some(name)) = (addr, fields.nth(1)) {
+            if addr != 0 && !name.starts_with("__pfx_") {
+                symbol(addr, name);
+                any = true;
+            }
+        }
+        line.clear();
+    }
+    any.then_some(())
+}
+
+fn open() -> Option<std::fs::File> {
+    std::fs::File::open("/proc/kallsyms").ok()
+}
+
+/// Names each of `wanted` (sorted, without repeats) in one reading of `/proc/kallsyms`: the
+/// symbol each falls in and the offset into it, as [`Kallsyms::find`] would. `None` when
+/// the file cannot be read or hides its addresses.
+pub(crate) fn name_each(wanted: &[u64]) -> Option<Vec<Option<(String, u64)>>> {
+    name_each_in(open()?, wanted)
+}
+
+fn name_each_in(input: impl Read, wanted: &[u64]) -> Option<Vec<Option<(String, u64)>>> {
+    // The addresses cut the address space into gaps: gap `j` runs from above `wanted[j-1]`
+    // up to `wanted[j]`. A symbol falls in one gap, and only the highest symbol of each gap
+    // can name anything: `wanted[j]` is named by the highest of gaps 0..=j that has one.
+    let mut highest: Vec<Option<(u64, String)>> = vec![None; wanted.len()];
+    each_symbol(input, |addr, name| {
+        let gap = wanted.partition_point(|&w| w < addr);
+        let Some(slot) = highest.get_mut(gap) else { return };
+        // Of two symbols at one address, the first listed names it.
+        if slot.as_ref().is_none_or(|(start, _)| addr > *start) {
+            let (start, text) = slot.get_or_insert_with(|| (addr, String::new()));
+            *start = addr;
+            text.clear();
+            text.push_str(name);
+        }
+    })?;
+    let mut below: Option<(u64, &str)> = None;
+    let named = wanted
+        .iter()
+        .zip(&highest)
+        .map(|(&addr, gap)| {
+            if let Some((start, name)) = gap {
+                below = Some((*start, name));
+            }
+            below.map(|(start, name)| (name.to_string(), addr - start))
+        })
+        .collect();
+    Some(named)
+}
+
 impl Kallsyms {
-    /// `/proc/kallsyms`; `None` when it cannot be read or hides its addresses (all zero
-    /// without CAP_SYSLOG, under `kernel.kptr_restrict`).
+    /// `/proc/kallsyms`; `None` when it cannot be read or hides its addresses.
     pub(crate) fn load() -> Option<Kallsyms> {
-        let file = std::fs::File::open("/proc/kallsyms").ok()?;
-        Kallsyms::parse(file)
+        Kallsyms::parse(open()?)
     }
 
-    /// Lines of `ADDRESS TYPE NAME` with an optional `\t[MODULE]`.
     fn parse(input: impl Read) -> Option<Kallsyms> {
         let mut symbols = Vec::new();
         let mut names = String::new();
-        let mut reader = BufReader::with_capacity(64 * 1024, input);
-        let mut line = String::new();
-        while reader.read_line(&mut line).ok()? > 0 {
-            let mut fields = line.split_ascii_whitespace();
-            let addr = fields.next().and_then(|a| u64::from_str_radix(a, 16).ok());
-            let name = fields.nth(1);
-            if let (Some(addr), Some(name), Ok(at)) = (addr, name, u32::try_from(names.len())) {
-                // `__pfx_NAME` marks the padding before NAME (half the symbols of a 6.x
-                // kernel), where no stack's address falls.
-                if addr != 0 && !name.starts_with("__pfx_") {
-                    symbols.push((addr, at));
-                    names.push_str(name);
-                    names.push('\n');
-                }
+        each_symbol(input, |addr, name| {
+            if let Ok(at) = u32::try_from(names.len()) {
+                symbols.push((addr, at));
+                names.push_str(name);
+                names.push('\n');
             }
-            line.clear();
-        }
-        if symbols.is_empty() {
-            return None;
-        }
+        })?;
         // The names stay in file order; only the index is sorted (stable: of two symbols at
-        // one address, the first listed names it, as blazesym's did).
+        // one address, the first listed names it).
         symbols.sort_by_key(|&(addr, _)| addr);
         symbols.shrink_to_fit();
         names.shrink_to_fit();
@@ -97,6 +149,47 @@ ffffffff81000800 T secondary_startup_64
         assert_eq!(syms.find(0xffffffffc0002008), Some(("ext4_readdir", 8)));
         // Below the first symbol: nothing (the zero address of `A` symbols is left out).
         assert_eq!(syms.find(0xffffffff80000000), None);
+    }
+
+    #[test]
+    fn one_reading_names_each_address_as_the_whole_table_does() {
+        let syms = Kallsyms::parse(TEXT.as_bytes()).expect("symbols");
+        let wanted = [
+            0xffffffff80000000,
+            0xffffffff81000000,
+            0xffffffff81000010,
+            0xffffffff81000800,
+            0xffffffff81000ff8,
+            0xffffffff81001234,
+            0xffffffffc0002008,
+        ];
+        let named = super::name_each_in(TEXT.as_bytes(), &wanted).expect("names");
+        let table: Vec<Option<(String, u64)>> =
+            wanted.iter().map(|&a| syms.find(a).map(|(n, o)| (n.to_string(), o))).collect();
+        assert_eq!(named, table);
+        assert_eq!(named[1], Some(("_stext".to_string(), 0)));
+        assert_eq!(named[0], None);
+        assert!(super::name_each_in("".as_bytes(), &wanted).is_none());
+        assert_eq!(super::name_each_in(TEXT.as_bytes(), &[]), Some(vec![]));
+    }
+
+    #[test]
+    fn one_reading_of_this_kernel_s_symbols_agrees_with_the_table() {
+        let Some(syms) = Kallsyms::load() else {
+            eprintln!("SKIPPED: /proc/kallsyms hides its addresses here");
+            return;
+        };
+        // Every 97th symbol's address, and addresses just inside and between symbols.
+        let mut wanted: Vec<u64> = (syms.symbols.iter().step_by(97))
+            .flat_map(|&(addr, _)| [addr - 1, addr, addr + 5])
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let named = super::name_each(&wanted).expect("names");
+        for (addr, named) in wanted.iter().zip(&named) {
+            let found = syms.find(*addr).map(|(n, o)| (n.to_string(), o));
+            assert_eq!(named, &found, "{addr:x}");
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The runtime's [`Symbolizer`]: kernel addresses through `/proc/kallsyms` (module symbols
-//! included, held compactly by [`Kallsyms`]), and through blazesym user addresses through the ELF symbols (and, when asked, the
-//! DWARF line tables) of the files a process maps, or its `/tmp/perf-PID.map` for JIT code.
+//! included; see [`crate::kallsyms`] for when it is read for the addresses at hand and when
+//! held whole), and user addresses through blazesym, from the ELF symbols (and, when asked,
+//! the DWARF line tables) of the files a process maps, or its `/tmp/perf-PID.map` for JIT
+//! code.
 //! Names are demangled (Rust and C++) unless `config = { cpp_demangle = 0 }`.
 //!
 //! A process's stacks usually print after it has exited (`-c CMD`, maps printed at exit),
@@ -28,7 +30,11 @@ use blazesym::symbolize::{
 use bpfscope_compiler::manifest::SymbolConfig;
 use bpfscope_output::Symbolizer;
 
-use crate::kallsyms::Kallsyms;
+use crate::kallsyms::{self, Kallsyms};
+
+/// How many times `/proc/kallsyms` is read for the addresses at hand before the whole table
+/// is held instead (a trace that keeps naming new addresses).
+const KALLSYMS_READINGS: u32 = 3;
 
 /// A name and the offset of an address into it, as resolved once.
 struct Named {
@@ -38,14 +44,23 @@ struct Named {
     location: Option<Box<str>>,
 }
 
+impl Named {
+    fn new(name: &str, offset: u64) -> Named {
+        Named { name: name.into(), offset, location: None }
+    }
+}
+
 /// Names code addresses from the live system and the processes captured during the run.
 pub struct Symbols {
     config: SymbolConfig,
     processes: Processes,
     /// Built on the first lookup.
     blaze: Option<Blaze>,
-    /// Read on the first kernel address; `None` inside when it cannot be read.
+    /// The whole table, read after [`KALLSYMS_READINGS`] readings for the addresses at hand
+    /// (or at once when `/proc/kallsyms` cannot be read: `None` inside).
     kallsyms: Option<Option<Kallsyms>>,
+    /// Readings of `/proc/kallsyms` for the addresses at hand so far.
+    kallsyms_readings: u32,
     kernel: HashMap<u64, Option<Named>>,
     user: HashMap<(u32, u64), Option<Named>>,
     /// `/tmp/perf-PID.map` of each process asked about, read once.
@@ -67,6 +82,7 @@ impl Symbols {
             processes,
             blaze: None,
             kallsyms: None,
+            kallsyms_readings: 0,
             kernel: HashMap::new(),
             user: HashMap::new(),
             perf_maps: HashMap::new(),
@@ -85,10 +101,22 @@ impl Symbols {
         })
     }
 
-    fn resolve_kernel(&mut self, addr: u64) -> Option<Named> {
-        let kallsyms = self.kallsyms.get_or_insert_with(Kallsyms::load).as_ref()?;
-        let (name, offset) = kallsyms.find(addr)?;
-        Some(Named { name: name.into(), offset, location: None })
+    /// Names `addrs` (sorted, without repeats, none named yet) into `self.kernel`.
+    fn name_kernel(&mut self, addrs: &[u64]) {
+        if self.kallsyms.is_none() && self.kallsyms_readings < KALLSYMS_READINGS {
+            self.kallsyms_readings += 1;
+            if let Some(names) = kallsyms::name_each(addrs) {
+                for (&addr, named) in addrs.iter().zip(names) {
+                    self.kernel.insert(addr, named.map(|(name, offset)| Named::new(&name, offset)));
+                }
+                return;
+            }
+        }
+        let table = self.kallsyms.get_or_insert_with(Kallsyms::load).as_ref();
+        for &addr in addrs {
+            let found = table.and_then(|table| table.find(addr));
+            self.kernel.insert(addr, found.map(|(name, offset)| Named::new(name, offset)));
+        }
     }
 
     fn resolve_user(&mut self, pid: u32, addr: u64) -> Option<Named> {
@@ -106,7 +134,7 @@ impl Symbols {
         }
         let perf_map = self.perf_maps.entry(pid).or_insert_with(|| PerfMap::read(pid));
         let (name, offset) = perf_map.as_ref()?.find(addr)?;
-        Some(Named { name: name.into(), offset, location: None })
+        Some(Named::new(name, offset))
     }
 }
 
@@ -126,10 +154,17 @@ fn named(found: Symbolized<'_>, lines: bool) -> Option<Named> {
 impl Symbolizer for Symbols {
     fn kernel(&mut self, addr: u64) -> Option<(&str, u64)> {
         if !self.kernel.contains_key(&addr) {
-            let named = self.resolve_kernel(addr);
-            self.kernel.insert(addr, named);
+            self.name_kernel(&[addr]);
         }
         self.kernel[&addr].as_ref().map(|n| (&*n.name, n.offset))
+    }
+
+    fn prepare_kernel(&mut self, addrs: &[u64]) {
+        let new: Vec<u64> =
+            addrs.iter().copied().filter(|a| !self.kernel.contains_key(a)).collect();
+        if !new.is_empty() {
+            self.name_kernel(&new);
+        }
     }
 
     fn user(&mut self, pid: u32, addr: u64) -> Option<(&str, u64)> {
@@ -349,6 +384,33 @@ mod tests {
     #[inline(never)]
     fn a_function_of_this_test() -> u64 {
         std::hint::black_box(7)
+    }
+
+    /// Kernel addresses are named from readings of `/proc/kallsyms` for the addresses at
+    /// hand, then, after [`KALLSYMS_READINGS`] of them, from the whole table: the same names.
+    #[test]
+    fn kernel_names_agree_before_and_after_the_whole_table_is_held() {
+        let Some(table) = Kallsyms::load() else {
+            eprintln!("SKIPPED: /proc/kallsyms hides its addresses here");
+            return;
+        };
+        let text = std::fs::read_to_string("/proc/kallsyms").expect("kallsyms");
+        let stext = text.lines().find_map(|l| l.strip_suffix(" T _stext")).expect("_stext");
+        let stext = u64::from_str_radix(stext, 16).expect("an address");
+        let mut symbols = Symbols::default();
+        let mut last = 0;
+        for round in 0..KALLSYMS_READINGS + 2 {
+            last = stext + u64::from(round) * 1_000_003;
+            symbols.prepare_kernel(&[last]);
+            let expected = table.find(last).map(|(n, o)| (n.to_string(), o));
+            assert!(expected.is_some());
+            let got = symbols.kernel(last).map(|(n, o)| (n.to_string(), o));
+            assert_eq!(got, expected, "round {round}");
+            let held = symbols.kallsyms.is_some();
+            assert_eq!(held, round >= KALLSYMS_READINGS, "round {round}");
+        }
+        // Named once: asked again, no reading.
+        assert!(symbols.kernel(last).is_some());
     }
 
     /// The test binary itself, captured through its own mappings: a function of ours is

@@ -1,6 +1,11 @@
 //! The consumer side of a `BPF_MAP_TYPE_RINGBUF`, read in place from its memory mapping
 //! (the protocol of the kernel's `kernel/bpf/ringbuf.c` and libbpf's `ringbuf.c`): no copy
 //! and no system call per record.
+//!
+//! The data area is mapped once, not twice as libbpf maps it (so that a record that wraps
+//! past the end reads as one slice): the kernel maps every page of a ring at `mmap`, and
+//! each mapping counts in full in the reader's RSS, 2 MiB for a 1 MiB ring mapped twice. The
+//! rare record that wraps is copied into a buffer instead.
 
 use std::{
     os::fd::{AsRawFd, BorrowedFd},
@@ -19,6 +24,8 @@ pub struct RingBuffer {
     producer: *mut u8,
     page: usize,
     size: usize,
+    /// A record that wraps, put together.
+    wrapped: Vec<u8>,
 }
 
 impl RingBuffer {
@@ -28,7 +35,7 @@ impl RingBuffer {
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
         let fd = map.as_raw_fd();
         // SAFETY: mapping the kernel's layout: one writable consumer page at offset 0, then
-        // the producer page and the data area twice (read-only) at offset `page`.
+        // the producer page and the data area (read-only) at offset `page`.
         unsafe {
             let consumer = libc::mmap(
                 std::ptr::null_mut(),
@@ -43,7 +50,7 @@ impl RingBuffer {
             }
             let producer = libc::mmap(
                 std::ptr::null_mut(),
-                page + 2 * size,
+                page + size,
                 libc::PROT_READ,
                 libc::MAP_SHARED,
                 fd,
@@ -54,7 +61,8 @@ impl RingBuffer {
                 libc::munmap(consumer, page);
                 return Err(err);
             }
-            Ok(RingBuffer { consumer: consumer.cast(), producer: producer.cast(), page, size })
+            let (consumer, producer) = (consumer.cast(), producer.cast());
+            Ok(RingBuffer { consumer, producer, page, size, wrapped: Vec::new() })
         }
     }
 
@@ -89,23 +97,42 @@ impl RingBuffer {
         let mask = self.size as u64 - 1;
         let mut cons = self.consumer_pos().load(Ordering::Acquire);
         let prod = self.producer_pos().load(Ordering::Acquire);
+        let data = self.page;
         while cons < prod {
-            // SAFETY: the data area follows the producer page; the kernel maps it twice, so
-            // a record that wraps is contiguous; headers are 8-byte aligned.
-            let (len, record) = unsafe {
-                let at = self.producer.add(self.page + (cons & mask) as usize);
-                let len = AtomicU32::from_ptr(at.cast()).load(Ordering::Acquire);
-                if len & BUSY != 0 {
-                    break;
-                }
-                let n = (len & !(BUSY | DISCARD)) as usize;
-                (len, std::slice::from_raw_parts(at.add(HEADER), n))
+            let at = (cons & mask) as usize;
+            // SAFETY: the data area follows the producer page; headers are 8-byte aligned
+            // and never wrap (the size is a power of two of at least a page).
+            let len = unsafe {
+                AtomicU32::from_ptr(self.producer.add(data + at).cast()).load(Ordering::Acquire)
             };
-            cons += ((record.len() + HEADER + 7) & !7) as u64;
-            if len & DISCARD == 0 {
-                handle(record);
-                count += 1;
+            if len & BUSY != 0 {
+                break;
             }
+            let n = (len & !(BUSY | DISCARD)) as usize;
+            cons += ((n + HEADER + 7) & !7) as u64;
+            if len & DISCARD != 0 {
+                continue;
+            }
+            let start = (at + HEADER) & (self.size - 1);
+            let first = n.min(self.size - start);
+            // SAFETY: `first` bytes from `start`, then the rest from the data area's start,
+            // all within the mapped data area (a record is smaller than the ring).
+            let (head, tail) = unsafe {
+                let base = self.producer.add(data);
+                (
+                    std::slice::from_raw_parts(base.add(start), first),
+                    std::slice::from_raw_parts(base, n - first),
+                )
+            };
+            if tail.is_empty() {
+                handle(head);
+            } else {
+                self.wrapped.clear();
+                self.wrapped.extend_from_slice(head);
+                self.wrapped.extend_from_slice(tail);
+                handle(&self.wrapped);
+            }
+            count += 1;
             // Space is handed back every 64 records rather than after each: programs read
             // the consumer position (bpf_ringbuf_query), and a cache line written per record
             // by another CPU slows every one of them.
@@ -123,7 +150,7 @@ impl Drop for RingBuffer {
         // SAFETY: unmapping exactly what `new` mapped.
         unsafe {
             libc::munmap(self.consumer.cast(), self.page);
-            libc::munmap(self.producer.cast(), self.page + 2 * self.size);
+            libc::munmap(self.producer.cast(), self.page + self.size);
         }
     }
 }

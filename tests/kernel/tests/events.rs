@@ -64,6 +64,29 @@ fn four_producers_flood_delivered_plus_lost_is_exact() {
 }
 
 #[test]
+fn records_that_wrap_past_the_ring_s_end_arrive_whole() {
+    let Some(_guard) = start("records_that_wrap_past_the_ring_s_end_arrive_whole") else {
+        return;
+    };
+    // 48-byte records (header, printf id, two integers, a 16-byte comm) in a 64 KiB ring:
+    // one in every 1,366 or so straddles the end of the data area, which is mapped once, and
+    // is put together from its two pieces.
+    let program = r#"config = { perf_rb_pages = 16 }
+        tracepoint:syscalls:sys_enter_getppid /pid == cpid/ {
+            printf("w %lld %lld %s\n", 0x1122334455667788, 0x0102030405060708, comm); }"#;
+    let r = run(&["-e", program, "-c", &kernel_tests::wl("getppid 200000")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = format!("w {} {} wl-getppid", 0x1122334455667788u64, 0x0102030405060708u64);
+    let records: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("w ")).collect();
+    let whole = records.iter().filter(|l| **l == line).count() as u64;
+    assert_eq!(whole, records.len() as u64, "a record arrived damaged:\n{}", r.stdout);
+    let lost = reported_lost(&r.stderr);
+    assert_eq!(whole + lost, 200_000, "delivered {whole}, lost {lost}");
+    // Enough laps of the ring that records straddled its end.
+    assert!(whole * 48 > 20 * 65536, "only {whole} records delivered");
+}
+
+#[test]
 fn racing_producers_on_a_full_map_every_update_is_stored_or_counted() {
     let Some(_guard) = start("racing_producers_on_a_full_map_every_update_is_stored_or_counted")
     else {
