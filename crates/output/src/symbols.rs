@@ -53,24 +53,37 @@ pub trait Symbolizer {
     /// holds (sorted, without repeats): a symbolizer may then read the kernel's symbols once
     /// for all of them rather than hold the whole table.
     fn prepare_kernel(&mut self, _addrs: &[u64]) {}
+    /// As [`Symbolizer::prepare_kernel`], for the (pid, address) pairs of user code: a
+    /// symbolizer may then read each file's symbols once, and let them go after.
+    fn prepare_user(&mut self, _addrs: &[(u32, u64)]) {}
 }
 
-/// Tells `symbols` the kernel addresses of `values` (see [`Symbolizer::prepare_kernel`]).
+/// Tells `symbols` the kernel and user addresses of `values` (see
+/// [`Symbolizer::prepare_kernel`]).
 pub fn prepare<'a>(values: impl IntoIterator<Item = &'a Value>, symbols: &mut dyn Symbolizer) {
-    fn kernel_addresses(value: &Value, out: &mut Vec<u64>) {
+    fn addresses(value: &Value, kernel: &mut Vec<u64>, user: &mut Vec<(u32, u64)>) {
         match value {
-            Value::Stack(stack) if stack.pid.is_none() => out.extend(&stack.frames),
-            Value::Symbol(CodeAddress { addr, pid: None }) => out.push(*addr),
-            Value::Tuple(items) => items.iter().for_each(|item| kernel_addresses(item, out)),
+            Value::Stack(stack) => match stack.pid {
+                None => kernel.extend(&stack.frames),
+                Some(pid) => user.extend(stack.frames.iter().map(|&addr| (pid, addr))),
+            },
+            Value::Symbol(CodeAddress { addr, pid: None }) => kernel.push(*addr),
+            Value::Symbol(CodeAddress { addr, pid: Some(pid) }) => user.push((*pid, *addr)),
+            Value::Tuple(items) => items.iter().for_each(|item| addresses(item, kernel, user)),
             _ => {}
         }
     }
-    let mut addrs = Vec::new();
-    values.into_iter().for_each(|value| kernel_addresses(value, &mut addrs));
-    if !addrs.is_empty() {
-        addrs.sort_unstable();
-        addrs.dedup();
-        symbols.prepare_kernel(&addrs);
+    let (mut kernel, mut user) = (Vec::new(), Vec::new());
+    values.into_iter().for_each(|value| addresses(value, &mut kernel, &mut user));
+    if !kernel.is_empty() {
+        kernel.sort_unstable();
+        kernel.dedup();
+        symbols.prepare_kernel(&kernel);
+    }
+    if !user.is_empty() {
+        user.sort_unstable();
+        user.dedup();
+        symbols.prepare_user(&user);
     }
 }
 
@@ -246,7 +259,7 @@ pub(crate) mod tests {
 
     /// Records what it is told to prepare, names nothing.
     #[derive(Default)]
-    struct Prepared(Vec<Vec<u64>>);
+    struct Prepared(Vec<Vec<u64>>, Vec<Vec<(u32, u64)>>);
 
     impl Symbolizer for Prepared {
         fn kernel(&mut self, _addr: u64) -> Option<(&str, u64)> {
@@ -258,10 +271,13 @@ pub(crate) mod tests {
         fn prepare_kernel(&mut self, addrs: &[u64]) {
             self.0.push(addrs.to_vec());
         }
+        fn prepare_user(&mut self, addrs: &[(u32, u64)]) {
+            self.1.push(addrs.to_vec());
+        }
     }
 
     #[test]
-    fn a_map_s_kernel_addresses_are_prepared_once_sorted_without_repeats() {
+    fn a_map_s_addresses_are_prepared_once_sorted_without_repeats() {
         let key = |frames: &[u64]| {
             Value::Tuple(vec![
                 Value::Stack(Box::new(stack(StackMode::Bpftrace, None, frames))),
@@ -280,11 +296,11 @@ pub(crate) mod tests {
         };
         let mut symbols = Prepared::default();
         resolve_map(&mut map, &mut symbols);
-        // User addresses are not the kernel's.
         assert_eq!(symbols.0, [vec![0x1000, 0x1005, 0x1500, 0x2010]]);
+        assert_eq!(symbols.1, [vec![(7, 0x400000)]]);
         // Nothing to prepare: no call.
         resolve_args(&mut [Value::Int(1)], &mut symbols);
-        assert_eq!(symbols.0.len(), 1);
+        assert_eq!((symbols.0.len(), symbols.1.len()), (1, 1));
     }
 
     #[test]

@@ -36,6 +36,11 @@ use crate::kallsyms::{self, Kallsyms};
 /// is held instead (a trace that keeps naming new addresses).
 const KALLSYMS_READINGS: u32 = 3;
 
+/// How many batches of user addresses are named file by file with each file's symbols let
+/// go after it (the peak is then one file's, not all of them at once) before blazesym keeps
+/// what it has read (a trace that keeps naming new addresses).
+const USER_BATCHES: u32 = 3;
+
 /// A name and the offset of an address into it, as resolved once.
 struct Named {
     name: Box<str>,
@@ -61,6 +66,8 @@ pub struct Symbols {
     kallsyms: Option<Option<Kallsyms>>,
     /// Readings of `/proc/kallsyms` for the addresses at hand so far.
     kallsyms_readings: u32,
+    /// Batches of user addresses named so far.
+    user_batches: u32,
     kernel: HashMap<u64, Option<Named>>,
     user: HashMap<(u32, u64), Option<Named>>,
     /// `/tmp/perf-PID.map` of each process asked about, read once.
@@ -83,6 +90,7 @@ impl Symbols {
             blaze: None,
             kallsyms: None,
             kallsyms_readings: 0,
+            user_batches: 0,
             kernel: HashMap::new(),
             user: HashMap::new(),
             perf_maps: HashMap::new(),
@@ -119,24 +127,58 @@ impl Symbols {
         }
     }
 
-    fn resolve_user(&mut self, pid: u32, addr: u64) -> Option<Named> {
-        let image = self.processes.get(pid, addr);
-        let mapping = image.as_ref().and_then(|image| image.find(addr));
-        if let Some(mapping) = mapping {
-            let path = format!("/proc/self/fd/{}", mapping.file.as_raw_fd());
-            let source = Source::Elf(Elf { debug_syms: self.config.lines, ..Elf::new(path) });
-            let file_offset = addr - mapping.start + mapping.offset;
-            let lines = self.config.lines;
-            let found = self.blaze().symbolize_single(&source, Input::FileOffset(file_offset));
-            if let Some(named) = found.ok().and_then(|s| named(s, lines)) {
-                return Some(named);
+    /// Names `addrs` (none named yet) into `self.user`, a mapped file at a time.
+    fn name_user(&mut self, addrs: &[(u32, u64)]) {
+        // Each file, in the order first met, with its (pid, address, offset in the file)s.
+        let mut by_file: Vec<(Arc<File>, Vec<Wanted>)> = Vec::new();
+        let mut index: HashMap<*const File, usize> = HashMap::new();
+        for &(pid, addr) in addrs {
+            let image = self.processes.get(pid, addr);
+            let Some(mapping) = image.as_ref().and_then(|image| image.find(addr)) else {
+                let named = self.perf_map_name(pid, addr);
+                self.user.insert((pid, addr), named);
+                continue;
+            };
+            let at = *index.entry(Arc::as_ptr(&mapping.file)).or_insert_with(|| {
+                by_file.push((mapping.file.clone(), Vec::new()));
+                by_file.len() - 1
+            });
+            by_file[at].1.push((pid, addr, addr - mapping.start + mapping.offset));
+        }
+        let forget = self.user_batches < USER_BATCHES;
+        self.user_batches += 1;
+        let lines = self.config.lines;
+        for (file, wanted) in by_file {
+            let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+            let source = Source::Elf(Elf { debug_syms: lines, ..Elf::new(path) });
+            let offsets: Vec<u64> = wanted.iter().map(|&(_, _, offset)| offset).collect();
+            let found = self.blaze().symbolize(&source, Input::FileOffset(&offsets));
+            let mut names: Vec<Option<Named>> = match found {
+                Ok(found) => found.into_iter().map(|s| named(s, lines)).collect(),
+                Err(_) => Vec::new(),
+            };
+            names.resize_with(wanted.len(), || None);
+            if forget {
+                // The file's symbol tables and mapping go with the symbolizer.
+                self.blaze = None;
+            }
+            for (&(pid, addr, _), named) in wanted.iter().zip(names) {
+                let named = named.or_else(|| self.perf_map_name(pid, addr));
+                self.user.insert((pid, addr), named);
             }
         }
+    }
+
+    /// `addr` named from the process's `/tmp/perf-PID.map` (JIT code), read once.
+    fn perf_map_name(&mut self, pid: u32, addr: u64) -> Option<Named> {
         let perf_map = self.perf_maps.entry(pid).or_insert_with(|| PerfMap::read(pid));
         let (name, offset) = perf_map.as_ref()?.find(addr)?;
         Some(Named::new(name, offset))
     }
 }
+
+/// A user address to name: (pid, address, offset in its mapped file).
+type Wanted = (u32, u64, u64);
 
 /// A blazesym answer as a name, offset and (with `lines`) source location.
 fn named(found: Symbolized<'_>, lines: bool) -> Option<Named> {
@@ -169,10 +211,17 @@ impl Symbolizer for Symbols {
 
     fn user(&mut self, pid: u32, addr: u64) -> Option<(&str, u64)> {
         if !self.user.contains_key(&(pid, addr)) {
-            let named = self.resolve_user(pid, addr);
-            self.user.insert((pid, addr), named);
+            self.name_user(&[(pid, addr)]);
         }
         self.user[&(pid, addr)].as_ref().map(|n| (&*n.name, n.offset))
+    }
+
+    fn prepare_user(&mut self, addrs: &[(u32, u64)]) {
+        let new: Vec<(u32, u64)> =
+            addrs.iter().copied().filter(|a| !self.user.contains_key(a)).collect();
+        if !new.is_empty() {
+            self.name_user(&new);
+        }
     }
 
     fn user_location(&mut self, pid: u32, addr: u64) -> Option<&str> {
@@ -430,6 +479,38 @@ mod tests {
         let mut symbols = Symbols::new(mangled, Processes::default());
         let name = symbols.user(std::process::id(), addr).map(|(n, _)| n.to_string());
         assert!(name.as_ref().is_some_and(|n| n.starts_with("_ZN")), "{name:?}");
+    }
+
+    #[inline(never)]
+    fn another_function_of_this_test() -> u64 {
+        std::hint::black_box(9)
+    }
+
+    /// A batch of user addresses is named file by file, each file's symbols let go after it,
+    /// for the first [`USER_BATCHES`] batches; the names are those of single lookups.
+    #[test]
+    fn a_batch_of_user_addresses_is_named_as_single_lookups_name_them() {
+        std::hint::black_box(another_function_of_this_test());
+        let pid = std::process::id();
+        let a = a_function_of_this_test as *const () as u64 + 1;
+        let b = another_function_of_this_test as *const () as u64 + 2;
+        let stranger = 0x10; // in no mapping, no perf map: unnamed
+        let mut batch = Symbols::new(SymbolConfig::default(), Processes::default());
+        let mut single = Symbols::new(SymbolConfig::default(), Processes::default());
+        for round in 0..USER_BATCHES + 1 {
+            let addrs = [(pid, a + u64::from(round)), (pid, b), (pid, stranger)];
+            batch.prepare_user(&addrs);
+            assert_eq!(batch.blaze.is_none(), round < USER_BATCHES, "round {round}");
+            for (pid, addr) in addrs {
+                let got = batch.user(pid, addr).map(|(n, o)| (n.to_string(), o));
+                let want = single.user(pid, addr).map(|(n, o)| (n.to_string(), o));
+                assert_eq!(got, want, "{addr:x}");
+            }
+        }
+        let named = batch.user(pid, b).map(|(n, o)| (n.to_string(), o)).expect("named");
+        assert!(named.0.ends_with("tests::another_function_of_this_test"), "{named:?}");
+        assert_eq!(named.1, 2);
+        assert!(batch.user(pid, stranger).is_none());
     }
 
     #[test]
