@@ -46,6 +46,11 @@ fn open() -> Option<std::fs::File> {
     std::fs::File::open("/proc/kallsyms").ok()
 }
 
+/// [`each_symbol`] of `/proc/kallsyms`, read as a stream (5 MB of text on a 6.x kernel).
+pub(crate) fn each(symbol: impl FnMut(u64, &str)) -> Option<()> {
+    each_symbol(open()?, symbol)
+}
+
 /// Names each of `wanted` (sorted, without repeats) in one reading of `/proc/kallsyms`: the
 /// symbol each falls in and the offset into it, as [`Kallsyms::find`] would. `None` when
 /// the file cannot be read or hides its addresses.

@@ -36,20 +36,14 @@ struct Symbols {
 fn kallsyms(wanted: &HashSet<u64>, want_base: bool) -> (Option<u64>, HashMap<u64, String>) {
     let mut base = None;
     let mut names = HashMap::new();
-    let Ok(text) = std::fs::read_to_string("/proc/kallsyms") else { return (None, names) };
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        let (Some(addr), Some(_), Some(name)) = (words.next(), words.next(), words.next()) else {
-            continue;
-        };
-        let Ok(addr) = u64::from_str_radix(addr, 16) else { continue };
+    crate::kallsyms::each(|addr, name| {
         if want_base && name == "__bpf_call_base" {
             base = Some(addr);
         }
         if wanted.contains(&addr) {
             names.entry(addr).or_insert_with(|| name.to_string());
         }
-    }
+    });
     (base, names)
 }
 
