@@ -129,9 +129,8 @@ impl Symbols {
 
     /// Names `addrs` (none named yet) into `self.user`, a mapped file at a time.
     fn name_user(&mut self, addrs: &[(u32, u64)]) {
-        // Each file, in the order first met, with its (pid, address, offset in the file)s.
-        let mut by_file: Vec<(Arc<File>, Vec<Wanted>)> = Vec::new();
-        let mut index: HashMap<*const File, usize> = HashMap::new();
+        // Each file with its (pid, address, offset in the file)s.
+        let mut by_file: HashMap<*const File, (Arc<File>, Vec<Wanted>)> = HashMap::new();
         for &(pid, addr) in addrs {
             let image = self.processes.get(pid, addr);
             let Some(mapping) = image.as_ref().and_then(|image| image.find(addr)) else {
@@ -139,16 +138,15 @@ impl Symbols {
                 self.user.insert((pid, addr), named);
                 continue;
             };
-            let at = *index.entry(Arc::as_ptr(&mapping.file)).or_insert_with(|| {
-                by_file.push((mapping.file.clone(), Vec::new()));
-                by_file.len() - 1
-            });
-            by_file[at].1.push((pid, addr, addr - mapping.start + mapping.offset));
+            let (_, wanted) = by_file
+                .entry(Arc::as_ptr(&mapping.file))
+                .or_insert_with(|| (mapping.file.clone(), Vec::new()));
+            wanted.push((pid, addr, addr - mapping.start + mapping.offset));
         }
         let forget = self.user_batches < USER_BATCHES;
         self.user_batches += 1;
         let lines = self.config.lines;
-        for (file, wanted) in by_file {
+        for (file, wanted) in by_file.into_values() {
             let path = format!("/proc/self/fd/{}", file.as_raw_fd());
             let source = Source::Elf(Elf { debug_syms: lines, ..Elf::new(path) });
             let offsets: Vec<u64> = wanted.iter().map(|&(_, _, offset)| offset).collect();
@@ -443,9 +441,13 @@ mod tests {
             eprintln!("SKIPPED: /proc/kallsyms hides its addresses here");
             return;
         };
-        let text = std::fs::read_to_string("/proc/kallsyms").expect("kallsyms");
-        let stext = text.lines().find_map(|l| l.strip_suffix(" T _stext")).expect("_stext");
-        let stext = u64::from_str_radix(stext, 16).expect("an address");
+        let mut stext = None;
+        kallsyms::each(|addr, name| {
+            if name == "_stext" {
+                stext = Some(addr);
+            }
+        });
+        let stext = stext.expect("_stext");
         let mut symbols = Symbols::default();
         let mut last = 0;
         for round in 0..KALLSYMS_READINGS + 2 {
